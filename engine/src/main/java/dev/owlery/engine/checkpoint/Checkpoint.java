@@ -1,0 +1,38 @@
+package dev.owlery.engine.checkpoint;
+
+import dev.owlery.engine.tensor.Tensor;
+import java.nio.file.Path;
+import java.util.Set;
+
+/**
+ * The tensors of one model directory, by state-dict name, backed by read-only file mappings that
+ * live until {@link #close()}. Implementations validate every tensor's bytes on open.
+ */
+public interface Checkpoint extends AutoCloseable {
+
+  /** The model directory (or file) this checkpoint was opened from, for error messages. */
+  Path location();
+
+  /** All tensor names. */
+  Set<String> names();
+
+  boolean contains(String name);
+
+  /**
+   * The tensor called {@code name}.
+   *
+   * @throws IllegalArgumentException naming the tensor and the checkpoint when it is missing
+   */
+  Tensor tensor(String name);
+
+  /**
+   * The tensor called {@code name}, checked to have exactly {@code shape}.
+   *
+   * @throws IllegalArgumentException naming the file, the tensor and both shapes on a mismatch
+   */
+  Tensor tensor(String name, long... shape);
+
+  /** Unmaps the files; tensors obtained earlier must not be used afterwards. */
+  @Override
+  void close();
+}

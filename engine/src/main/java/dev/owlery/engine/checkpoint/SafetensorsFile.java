@@ -1,0 +1,178 @@
+package dev.owlery.engine.checkpoint;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.owlery.engine.tensor.DType;
+import dev.owlery.engine.tensor.Tensor;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * One memory-mapped {@code .safetensors} file: 8-byte little-endian header length N, N bytes of
+ * JSON {@code {name: {dtype, shape, data_offsets}}}, then the raw data (spec §8). The whole file is
+ * mapped once (files over 2 GiB work: FFM segments are long-indexed); tensors are slices of it.
+ */
+final class SafetensorsFile implements AutoCloseable {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final long MAX_HEADER_BYTES = 100L * 1024 * 1024;
+
+  private final Path path;
+  private final Arena arena;
+  private final Map<String, Tensor> tensors;
+
+  private SafetensorsFile(Path path, Arena arena, Map<String, Tensor> tensors) {
+    this.path = path;
+    this.arena = arena;
+    this.tensors = tensors;
+  }
+
+  static SafetensorsFile open(Path path) {
+    Arena arena = Arena.ofShared();
+    try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
+      long fileSize = channel.size();
+      MemorySegment file = channel.map(FileChannel.MapMode.READ_ONLY, 0, fileSize, arena);
+      Map<String, Tensor> tensors = parse(path, file);
+      return new SafetensorsFile(path, arena, tensors);
+    } catch (IOException e) {
+      arena.close();
+      throw new UncheckedIOException("cannot read safetensors file " + path + ": " + e.getMessage(), e);
+    } catch (RuntimeException e) {
+      arena.close();
+      throw e;
+    }
+  }
+
+  private static Map<String, Tensor> parse(Path path, MemorySegment file) {
+    long fileSize = file.byteSize();
+    if (fileSize < 8) {
+      throw new CheckpointException(path, null,
+          "file is truncated: %d bytes, shorter than the 8-byte header length".formatted(fileSize));
+    }
+    long headerLength = file.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
+    if (headerLength < 2 || headerLength > MAX_HEADER_BYTES || 8 + headerLength > fileSize) {
+      throw new CheckpointException(path, null,
+          "header length %d runs past the end of the %d-byte file (truncated or not a safetensors file)"
+              .formatted(headerLength, fileSize));
+    }
+    byte[] headerBytes = file.asSlice(8, headerLength).toArray(ValueLayout.JAVA_BYTE);
+    JsonNode header;
+    try {
+      header = JSON.readTree(new String(headerBytes, StandardCharsets.UTF_8));
+    } catch (JacksonException e) {
+      throw new CheckpointException(path, null, "malformed header JSON: " + e.getOriginalMessage());
+    }
+    if (header == null || !header.isObject()) {
+      throw new CheckpointException(path, null, "malformed header JSON: the header is not a JSON object");
+    }
+    long dataStart = 8 + headerLength;
+    long dataSize = fileSize - dataStart;
+    Map<String, Tensor> tensors = new LinkedHashMap<>();
+    for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
+      Map.Entry<String, JsonNode> entry = it.next();
+      String name = entry.getKey();
+      if (name.equals("__metadata__")) {
+        continue;
+      }
+      tensors.put(name, parseTensor(path, name, entry.getValue(), file, dataStart, dataSize));
+    }
+    checkNoOverlap(path, tensors, dataStart);
+    return tensors;
+  }
+
+  private static Tensor parseTensor(
+      Path path, String name, JsonNode info, MemorySegment file, long dataStart, long dataSize) {
+    if (!info.isObject()) {
+      throw new CheckpointException(path, name, "malformed header JSON: the entry is not an object");
+    }
+    JsonNode dtypeNode = info.get("dtype");
+    JsonNode shapeNode = info.get("shape");
+    JsonNode offsetsNode = info.get("data_offsets");
+    if (dtypeNode == null || !dtypeNode.isTextual() || shapeNode == null || !shapeNode.isArray()
+        || offsetsNode == null || !offsetsNode.isArray() || offsetsNode.size() != 2) {
+      throw new CheckpointException(path, name,
+          "malformed header JSON: needs \"dtype\" (string), \"shape\" (array) and \"data_offsets\" ([begin, end])");
+    }
+    DType dtype = DType.fromSafetensorsName(dtypeNode.asText());
+    if (dtype == null) {
+      throw new CheckpointException(path, name,
+          "unknown dtype \"%s\" (supported: F32, F16, BF16, I64, I32, U8)".formatted(dtypeNode.asText()));
+    }
+    long[] shape = new long[shapeNode.size()];
+    for (int i = 0; i < shape.length; i++) {
+      JsonNode d = shapeNode.get(i);
+      if (!d.canConvertToLong() || !d.isIntegralNumber() || d.asLong() < 0) {
+        throw new CheckpointException(path, name, "malformed header JSON: bad shape " + shapeNode);
+      }
+      shape[i] = d.asLong();
+    }
+    JsonNode beginNode = offsetsNode.get(0);
+    JsonNode endNode = offsetsNode.get(1);
+    if (!beginNode.isIntegralNumber() || !endNode.isIntegralNumber()) {
+      throw new CheckpointException(path, name, "malformed header JSON: bad data_offsets " + offsetsNode);
+    }
+    long begin = beginNode.asLong();
+    long end = endNode.asLong();
+    if (begin < 0 || end < begin || end > dataSize) {
+      throw new CheckpointException(path, name,
+          "data offsets [%d, %d) are out of range: the data section holds %d bytes (truncated file?)"
+              .formatted(begin, end, dataSize));
+    }
+    long expected;
+    try {
+      expected = Math.multiplyExact(Tensor.numElements(shape), dtype.byteSize());
+    } catch (ArithmeticException e) {
+      throw new CheckpointException(path, name, "shape " + shapeNode + " overflows");
+    }
+    if (end - begin != expected) {
+      throw new CheckpointException(path, name,
+          "data offsets [%d, %d) hold %d bytes, but %s %s needs %d"
+              .formatted(begin, end, end - begin, dtype, shapeNode, expected));
+    }
+    return new Tensor(name, dtype, shape, file.asSlice(dataStart + begin, expected));
+  }
+
+  private static void checkNoOverlap(Path path, Map<String, Tensor> tensors, long dataStart) {
+    record Span(String name, long begin, long end) {}
+    var spans = new java.util.ArrayList<Span>();
+    MemorySegment any = null;
+    for (Tensor t : tensors.values()) {
+      long begin = t.data().address();
+      spans.add(new Span(t.name(), begin, begin + t.data().byteSize()));
+    }
+    spans.sort(java.util.Comparator.comparingLong(Span::begin).thenComparingLong(Span::end));
+    for (int i = 1; i < spans.size(); i++) {
+      Span prev = spans.get(i - 1);
+      Span cur = spans.get(i);
+      if (cur.begin() < prev.end() && cur.end() > cur.begin()) {
+        throw new CheckpointException(path, cur.name(),
+            "data overlaps tensor '%s'".formatted(prev.name()));
+      }
+    }
+  }
+
+  Path path() {
+    return path;
+  }
+
+  Map<String, Tensor> tensors() {
+    return tensors;
+  }
+
+  @Override
+  public void close() {
+    arena.close();
+  }
+}

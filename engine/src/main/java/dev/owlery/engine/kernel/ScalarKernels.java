@@ -1,0 +1,114 @@
+package dev.owlery.engine.kernel;
+
+import dev.owlery.engine.tensor.Matrix;
+
+/** The reference kernels: plain loops, one thread, written to be read against the spec. */
+public final class ScalarKernels implements Kernels {
+
+  @Override
+  public void matmul(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
+    int rows = w.rows();
+    int cols = w.cols();
+    for (int t = 0; t < numTokens; t++) {
+      int xRow = xOffset + t * cols;
+      int outRow = outOffset + t * rows;
+      for (int r = 0; r < rows; r++) {
+        float sum = 0f;
+        for (int c = 0; c < cols; c++) {
+          sum += w.get(r, c) * x[xRow + c];
+        }
+        out[outRow + r] = sum;
+      }
+    }
+  }
+
+  @Override
+  public void rmsNorm(float[] x, int xOffset, Matrix weight, float eps, float[] out, int outOffset, int size) {
+    float sumSquares = 0f;
+    for (int i = 0; i < size; i++) {
+      float v = x[xOffset + i];
+      sumSquares += v * v;
+    }
+    float scale = (float) (1.0 / Math.sqrt(sumSquares / size + eps));
+    for (int i = 0; i < size; i++) {
+      float normalised = x[xOffset + i] * scale;
+      out[outOffset + i] = weight.get(0, i) * normalised;
+    }
+  }
+
+  @Override
+  public void layerNorm(
+      float[] x, int xOffset, Matrix weight, Matrix bias, float eps, float[] out, int outOffset, int size) {
+    float mean = 0f;
+    for (int i = 0; i < size; i++) {
+      mean += x[xOffset + i];
+    }
+    mean /= size;
+    float variance = 0f;
+    for (int i = 0; i < size; i++) {
+      float d = x[xOffset + i] - mean;
+      variance += d * d;
+    }
+    variance /= size;
+    float scale = (float) (1.0 / Math.sqrt(variance + eps));
+    for (int i = 0; i < size; i++) {
+      out[outOffset + i] = (x[xOffset + i] - mean) * scale * weight.get(0, i) + bias.get(0, i);
+    }
+  }
+
+  @Override
+  public void siluMul(float[] gate, int gateOffset, float[] up, int upOffset, float[] out, int outOffset, int size) {
+    for (int i = 0; i < size; i++) {
+      float g = gate[gateOffset + i];
+      float silu = g / (1f + (float) Math.exp(-g));
+      out[outOffset + i] = silu * up[upOffset + i];
+    }
+  }
+
+  @Override
+  public void softmax(float[] x, int offset, int size) {
+    float max = Float.NEGATIVE_INFINITY;
+    for (int i = 0; i < size; i++) {
+      max = Math.max(max, x[offset + i]);
+    }
+    float sum = 0f;
+    for (int i = 0; i < size; i++) {
+      float e = (float) Math.exp(x[offset + i] - max);
+      x[offset + i] = e;
+      sum += e;
+    }
+    for (int i = 0; i < size; i++) {
+      x[offset + i] /= sum;
+    }
+  }
+
+  @Override
+  public float dot(float[] a, int aOffset, float[] b, int bOffset, int size) {
+    float sum = 0f;
+    for (int i = 0; i < size; i++) {
+      sum += a[aOffset + i] * b[bOffset + i];
+    }
+    return sum;
+  }
+
+  @Override
+  public void axpy(float alpha, float[] x, int xOffset, float[] y, int yOffset, int size) {
+    for (int i = 0; i < size; i++) {
+      y[yOffset + i] += alpha * x[xOffset + i];
+    }
+  }
+
+  @Override
+  public void addBias(float[] x, int xOffset, Matrix bias, int numTokens, int size) {
+    for (int t = 0; t < numTokens; t++) {
+      for (int i = 0; i < size; i++) {
+        x[xOffset + t * size + i] += bias.get(0, i);
+      }
+    }
+  }
+
+  @Override
+  public String name() {
+    return "scalar";
+  }
+}
