@@ -3,7 +3,7 @@ package dev.owlery.engine.vision;
 import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.config.VisionConfig;
 import dev.owlery.engine.kernel.Kernels;
-import java.util.Arrays;
+import dev.owlery.engine.vision.HeadAttention.HeadColumns;
 
 /**
  * One pre-norm ViT layer ({@code MplugOwlVisionEncoderLayer}, spec §2): fused-QKV self-attention
@@ -69,24 +69,22 @@ final class VisionEncoderLayer {
    */
   private void selfAttention(Buffers buffers) {
     int numTokens = buffers.numTokens;
-    float[] qkv = buffers.qkv; // [numTokens, numHeads * 3 * headDim]
-    float[] scores = buffers.scores;
-    int rowStride = 3 * hiddenSize;
+    int rowStride = 3 * hiddenSize; // qkv is [numTokens, numHeads * 3 * headDim]
     for (int h = 0; h < numHeads; h++) {
-      int queryColumn = h * 3 * headDim;
-      int keyColumn = queryColumn + headDim;
-      int valueColumn = queryColumn + 2 * headDim;
+      int headColumn = h * 3 * headDim;
+      float[] scores = buffers.attention.scores(
+          new HeadColumns(buffers.qkv, rowStride, headColumn), new HeadColumns(buffers.qkv, rowStride, headColumn + headDim));
       for (int i = 0; i < numTokens; i++) {
+        int row = i * numTokens;
         for (int j = 0; j < numTokens; j++) {
-          scores[j] = kernels.dot(qkv, i * rowStride + queryColumn, qkv, j * rowStride + keyColumn, headDim) * scale;
+          scores[row + j] *= scale;
         }
-        kernels.softmax(scores, 0, numTokens);
-        int out = i * hiddenSize + h * headDim; // context heads concatenated as h·headDim + d
-        Arrays.fill(buffers.context, out, out + headDim, 0f);
-        for (int j = 0; j < numTokens; j++) {
-          kernels.axpy(scores[j], qkv, j * rowStride + valueColumn, buffers.context, out, headDim);
-        }
+        kernels.softmax(scores, row, numTokens);
       }
+      // context heads concatenated as h·headDim + d
+      buffers.attention.weightedValues(
+          new HeadColumns(buffers.qkv, rowStride, headColumn + 2 * headDim),
+          new HeadColumns(buffers.context, hiddenSize, h * headDim));
     }
   }
 
@@ -106,16 +104,16 @@ final class VisionEncoderLayer {
     final float[] context;
     final float[] projected;
     final float[] intermediate;
-    final float[] scores;
+    final HeadAttention attention;
 
-    Buffers(VisionConfig config) {
+    Buffers(VisionConfig config, Kernels kernels) {
       this.numTokens = config.numTokens();
       this.normed = new float[numTokens * config.hiddenSize()];
       this.qkv = new float[numTokens * 3 * config.hiddenSize()];
       this.context = new float[numTokens * config.hiddenSize()];
       this.projected = new float[numTokens * config.hiddenSize()];
       this.intermediate = new float[numTokens * config.intermediateSize()];
-      this.scores = new float[numTokens];
+      this.attention = new HeadAttention(kernels, config.headDim(), numTokens, numTokens);
     }
   }
 }

@@ -4,7 +4,7 @@ import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.config.AbstractorConfig;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.tensor.Matrix;
-import java.util.Arrays;
+import dev.owlery.engine.vision.HeadAttention.HeadColumns;
 
 /**
  * One abstractor layer ({@code MplugOwlVisualAbstractorLayer}, spec §3): the learnable queries
@@ -113,20 +113,17 @@ final class VisualAbstractorLayer {
 
   /** Multi-head softmax attention of the queries over all keys; the model's masks are all zero. */
   private void crossAttention(Buffers b) {
-    float[] scores = b.scores;
     for (int h = 0; h < numHeads; h++) {
       int column = h * headDim;
+      float[] scores = b.attention.scores(new HeadColumns(b.q, hiddenSize, column), new HeadColumns(b.k, hiddenSize, column));
       for (int i = 0; i < b.numQueries; i++) {
+        int row = i * b.numKeys;
         for (int j = 0; j < b.numKeys; j++) {
-          scores[j] = kernels.dot(b.q, i * hiddenSize + column, b.k, j * hiddenSize + column, headDim) / scoreDivisor;
+          scores[row + j] /= scoreDivisor;
         }
-        kernels.softmax(scores, 0, b.numKeys);
-        int out = i * hiddenSize + column;
-        Arrays.fill(b.context, out, out + headDim, 0f);
-        for (int j = 0; j < b.numKeys; j++) {
-          kernels.axpy(scores[j], b.v, j * hiddenSize + column, b.context, out, headDim);
-        }
+        kernels.softmax(scores, row, b.numKeys);
       }
+      b.attention.weightedValues(new HeadColumns(b.v, hiddenSize, column), new HeadColumns(b.context, hiddenSize, column));
     }
   }
 
@@ -145,9 +142,9 @@ final class VisualAbstractorLayer {
     final float[] normed;
     final float[] gate;
     final float[] up;
-    final float[] scores;
+    final HeadAttention attention;
 
-    Buffers(AbstractorConfig config, int numImageTokens) {
+    Buffers(AbstractorConfig config, int numImageTokens, Kernels kernels) {
       int d = config.hiddenSize();
       this.numQueries = config.numQueries();
       this.numKeys = numQueries + numImageTokens;
@@ -161,7 +158,7 @@ final class VisualAbstractorLayer {
       this.normed = new float[numQueries * d];
       this.gate = new float[numQueries * config.intermediateSize()];
       this.up = new float[numQueries * config.intermediateSize()];
-      this.scores = new float[numKeys];
+      this.attention = new HeadAttention(kernels, config.headDim(), numQueries, numKeys);
     }
   }
 }
