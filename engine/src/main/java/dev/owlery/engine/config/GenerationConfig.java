@@ -1,0 +1,47 @@
+package dev.owlery.engine.config;
+
+import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Sampling defaults of a checkpoint's {@code generation_config.json} (spec §7): what a request
+ * that does not say gets. Absent file or keys take transformers 4.31's defaults: greedy
+ * ({@code do_sample} false), temperature 1, top_k 50, top_p 1, repetition penalty 1.
+ */
+public record GenerationConfig(boolean doSample, float temperature, int topK, float topP, float repetitionPenalty) {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  /** transformers 4.31's defaults, used when the checkpoint has no generation_config.json. */
+  public static GenerationConfig defaults() {
+    return new GenerationConfig(false, 1f, 50, 1f, 1f);
+  }
+
+  /** Reads {@code dir/generation_config.json}, or the defaults when the file is absent. */
+  public static GenerationConfig load(Path dir) {
+    Path file = dir.resolve("generation_config.json");
+    if (!Files.exists(file)) {
+      return defaults();
+    }
+    JsonNode root;
+    try {
+      root = JSON.readTree(Files.readString(file));
+    } catch (JacksonException e) {
+      throw new IllegalArgumentException("%s: malformed JSON: %s".formatted(file, e.getOriginalMessage()), e);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
+    }
+    GenerationConfig d = defaults();
+    return new GenerationConfig(
+        root.path("do_sample").asBoolean(d.doSample()),
+        (float) root.path("temperature").asDouble(d.temperature()),
+        root.path("top_k").asInt(d.topK()),
+        (float) root.path("top_p").asDouble(d.topP()),
+        (float) root.path("repetition_penalty").asDouble(d.repetitionPenalty()));
+  }
+}
