@@ -29,6 +29,8 @@ import javax.imageio.stream.MemoryCacheImageInputStream;
  * before any pixel is decoded, so an image declaring more than {@code maxPixels} pixels (a
  * decompression bomb) is refused without allocating; a zero-sized, truncated or damaged file is
  * refused. Every refusal is an {@link ImageRejectedException} whose message says what to do.
+ *
+ * <p>Thread-safe: each call uses its own reader.
  */
 public final class ImageDecoder {
 
@@ -71,12 +73,7 @@ public final class ImageDecoder {
     try (ImageInputStream in = new MemoryCacheImageInputStream(new ByteArrayInputStream(bytes))) {
       reader.setInput(in, true, format != ImageFormat.GIF);
       checkDimensions(format, readHeaderDimension(format, reader, true), readHeaderDimension(format, reader, false));
-      GifFirstFrame.Placement gif = null;
-      if (format == ImageFormat.GIF) {
-        gif = GifFirstFrame.Placement.of(reader.getImageMetadata(0));
-        int[] canvas = GifFirstFrame.canvasSize(GifFirstFrame.screenSize(bytes), gif);
-        checkDimensions(format, canvas[0], canvas[1]);
-      }
+      GifFirstFrame.Placement gif = format == ImageFormat.GIF ? gifPlacement(reader, bytes) : null;
       BufferedImage image = readPixels(format, reader);
       checkWarnings(format, warnings);
       boolean greyClipsAt255 = png != null && png.bitDepth() == 16 && png.colorType() == PngHeader.COLOR_TYPE_GREY;
@@ -91,6 +88,20 @@ public final class ImageDecoder {
     } finally {
       reader.dispose();
     }
+  }
+
+  /** Where PIL puts the first frame, with the canvas it needs checked against the cap before decoding. */
+  private GifFirstFrame.Placement gifPlacement(ImageReader reader, byte[] bytes) {
+    GifFirstFrame.Placement placement;
+    try {
+      placement = GifFirstFrame.Placement.of(reader.getImageMetadata(0));
+    } catch (IOException | RuntimeException e) {
+      throw new ImageRejectedException(Reason.CORRUPT,
+          "cannot read the GIF's first image descriptor (%s); re-encode the image".formatted(describe(e)), e);
+    }
+    int[] canvas = GifFirstFrame.canvasSize(GifFirstFrame.screenSize(bytes), placement);
+    checkDimensions(ImageFormat.GIF, canvas[0], canvas[1]);
+    return placement;
   }
 
   private static ImageReader newReader(ImageFormat format) {

@@ -13,6 +13,8 @@ import java.util.List;
  * square canvas of the pad/resize policies and the resized picture are bounded by
  * {@code maxIntermediatePixels}: a picture with an extreme aspect ratio would otherwise ask for a
  * huge canvas (a 1×40 000 000 strip padded to a square).
+ *
+ * <p>Immutable and thread-safe.
  */
 public final class ImagePreprocessor {
 

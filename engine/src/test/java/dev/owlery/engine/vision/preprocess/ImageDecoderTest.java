@@ -94,6 +94,21 @@ class ImageDecoderTest {
   }
 
   @Test
+  void rejectsAJpegBombFromItsFrameHeader() throws IOException {
+    byte[] jpeg = resource("synthetic_q90_420.jpg");
+    int sof = 2;
+    while ((jpeg[sof] & 0xff) != 0xff || (jpeg[sof + 1] & 0xff) != 0xc0) {
+      sof += 2 + ((jpeg[sof + 2] & 0xff) << 8 | (jpeg[sof + 3] & 0xff)); // skip marker segment
+    }
+    // SOF0: FF C0, length (2), precision (1), height (2), width (2).
+    // 30000 x 30000 (libjpeg itself refuses sides over 65500).
+    jpeg[sof + 5] = jpeg[sof + 7] = (byte) 0x75;
+    jpeg[sof + 6] = jpeg[sof + 8] = (byte) 0x30;
+    assertTimeout(Duration.ofSeconds(1), () -> assertRejected(jpeg, Reason.TOO_LARGE,
+        "the JPEG declares 30000x30000 = 900000000 pixels, over the limit of 40000000 pixels"));
+  }
+
+  @Test
   void rejectsAGifBombDeclaredByItsLogicalScreen() {
     byte[] bomb = HandMadeImages.gif(65535, 65535, 0, 0, -1);
     assertTimeout(Duration.ofSeconds(1), () -> assertRejected(bomb, Reason.TOO_LARGE,
