@@ -104,7 +104,7 @@ final class RestrictedUnpickler {
       case 'b' -> build(at, pop(at), peek(at)); // BUILD
       case 's' -> { // SETITEM
         List<Object> kv = popN(at, 2);
-        asDict(at, peek(at)).put(kv.get(0), kv.get(1));
+        asDict(at, peek(at)).put(key(at, kv.get(0)), kv.get(1));
       }
       case 'u' -> { // SETITEMS
         List<Object> kvs = popMark(at);
@@ -113,7 +113,7 @@ final class RestrictedUnpickler {
         }
         Map<Object, Object> dict = asDict(at, peek(at));
         for (int i = 0; i < kvs.size(); i += 2) {
-          dict.put(kvs.get(i), kvs.get(i + 1));
+          dict.put(key(at, kvs.get(i)), kvs.get(i + 1));
         }
       }
       case 'a' -> asList(at, stack.size() >= 2 ? stack.get(stack.size() - 2) : null).add(pop(at)); // APPEND
@@ -157,7 +157,10 @@ final class RestrictedUnpickler {
         if (!args.isEmpty()) {
           for (Object pair : asList(at, args.getFirst())) {
             List<Object> kv = asList(at, pair);
-            dict.put(kv.get(0), kv.get(1));
+            if (kv.size() != 2) {
+              throw fail(at, "OrderedDict item has %d values, not (key, value)".formatted(kv.size()));
+            }
+            dict.put(key(at, kv.get(0)), kv.get(1));
           }
         }
         yield dict;
@@ -203,13 +206,16 @@ final class RestrictedUnpickler {
     List<Object> pid = asList(at, pidValue);
     if (pid.size() < 5 || !"storage".equals(pid.get(0)) || !(pid.get(1) instanceof PickleGlobal type)
         || type.storageDType() == null) {
-      throw fail(at, "persistent id %s is not ('storage', torch.<Type>Storage, key, location, numel)".formatted(pid));
+      throw fail(at, "persistent id is not ('storage', torch.<Type>Storage, key, location, numel)");
     }
     String key = asString(at, pid.get(2));
     long numel = asLong(at, pid.get(4));
     long elementOffset = 0;
     if (pid.size() == 6 && pid.get(5) != null) {
       List<Object> view = asList(at, pid.get(5)); // (view_key, offset, view_size)
+      if (view.size() != 3) {
+        throw fail(at, "storage view metadata has %d values, not (view_key, offset, view_size)".formatted(view.size()));
+      }
       elementOffset = asLong(at, view.get(1));
       long viewSize = asLong(at, view.get(2));
       if (elementOffset < 0 || viewSize < 0 || elementOffset > numel - viewSize) {
@@ -316,6 +322,15 @@ final class RestrictedUnpickler {
       return (List<Object>) l;
     }
     throw fail(at, "expected a tuple or list, found a %s".formatted(typeName(v)));
+  }
+
+  /** A dict key: only the immutable scalars Python can hash (a list key would be mutable, even cyclic). */
+  private Object key(long at, Object v) {
+    if (v == null || v instanceof String || v instanceof Long || v instanceof BigInteger || v instanceof Boolean
+        || v instanceof Double) {
+      return v;
+    }
+    throw fail(at, "a %s cannot be a dict key in a state dict".formatted(typeName(v)));
   }
 
   private long asLong(long at, Object v) {

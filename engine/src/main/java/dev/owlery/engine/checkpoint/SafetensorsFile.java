@@ -14,7 +14,6 @@ import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.Iterator;
 import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -68,8 +67,7 @@ final class SafetensorsFile {
     long dataStart = 8 + headerLength;
     long dataSize = fileSize - dataStart;
     Map<String, Tensor> tensors = new LinkedHashMap<>();
-    for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> entry = it.next();
+    for (Map.Entry<String, JsonNode> entry : header.properties()) {
       String name = entry.getKey();
       if (name.equals("__metadata__")) {
         continue;

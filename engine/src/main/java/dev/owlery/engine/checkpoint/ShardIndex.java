@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.Collections;
 import java.util.LinkedHashMap;
@@ -46,8 +47,13 @@ record ShardIndex(Path file, Map<String, Path> weightMap) {
       if (!shard.isTextual()) {
         throw new CheckpointException(file, e.getKey(), "weight_map value %s is not a file name".formatted(shard));
       }
-      Path shardFile = dir.resolve(shard.asText()).normalize();
-      if (!shardFile.getParent().equals(dir.normalize())) {
+      Path shardFile;
+      try {
+        shardFile = dir.resolve(shard.asText()).normalize();
+      } catch (InvalidPathException ex) {
+        throw new CheckpointException(file, e.getKey(), "weight_map names an invalid path: " + ex.getMessage(), ex);
+      }
+      if (!dir.normalize().equals(shardFile.getParent())) {
         throw new CheckpointException(file, e.getKey(),
             "weight_map names '%s', which is not a file in the index's directory".formatted(shard.asText()));
       }

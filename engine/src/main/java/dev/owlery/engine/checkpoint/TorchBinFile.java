@@ -113,6 +113,7 @@ final class TorchBinFile {
     long lastElement = ref.storageOffset();
     try {
       numel = Tensor.numElements(size);
+      Math.multiplyExact(numel, width);
       for (int d = 0; d < size.length; d++) {
         if (size[d] < 0 || stride[d] < 0) {
           throw new CheckpointException(path, name, "negative size %s or stride %s"

@@ -57,6 +57,15 @@ class CheckpointsTest {
   }
 
   @Test
+  void opensTheFixtureDirectories() {
+    Path stories = dev.owlery.engine.testing.Fixtures.stories260k();
+    try (Checkpoint ck = Checkpoints.open(stories)) {
+      assertThat(ck.location()).isEqualTo(stories.resolve("model.safetensors"));
+      assertThat(ck.tensor("model.embed_tokens.weight", 512, 64).dtype()).isEqualTo(DType.F32);
+    }
+  }
+
+  @Test
   void opensSingleFilesByName() {
     torch(7).write(dir.resolve("weights.pt"));
     safetensors(8).write(dir.resolve("weights.safetensors"));

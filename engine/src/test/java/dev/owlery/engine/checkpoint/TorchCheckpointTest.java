@@ -113,6 +113,23 @@ class TorchCheckpointTest {
   }
 
   @Test
+  void materialisesExpandedViewsWithZeroStrides() {
+    Path file = dir.resolve("pytorch_model.bin");
+    new TorchCheckpointWriter().addView("expanded", TorchCheckpointWriter.storage(DType.F16, new float[] {1, 2}), 0,
+        new long[] {3, 2}, new long[] {0, 1}).write(file);
+    try (Checkpoint ck = TorchCheckpoint.openFile(file)) {
+      assertThat(ck.tensor("expanded", 3, 2).toFloatArray()).containsExactly(1, 2, 1, 2, 1, 2);
+    }
+  }
+
+  @Test
+  void rejectsUnhashableDictKeys() throws IOException {
+    PickleOut p = new PickleOut().proto().op('}').op(']').integer(1).op('s').op('.');
+    assertThatThrownBy(() -> TorchCheckpoint.openFile(zipWithPickle(p.bytes())))
+        .hasMessageContaining("a ArrayList cannot be a dict key in a state dict");
+  }
+
+  @Test
   void rejectsAPickleNamingOsSystem() throws IOException {
     PickleOut p = new PickleOut().proto().global("os", "system").string("echo owned").op(0x85).op('R').op('.');
     Path file = zipWithPickle(p.bytes());
