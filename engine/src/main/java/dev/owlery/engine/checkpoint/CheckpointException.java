@@ -9,9 +9,14 @@ public final class CheckpointException extends IllegalArgumentException {
   private final String tensorName;
 
   public CheckpointException(Path file, String tensorName, String problem) {
+    this(file, tensorName, problem, null);
+  }
+
+  /** As above, keeping the I/O or parse error that revealed the problem. */
+  public CheckpointException(Path file, String tensorName, String problem, Throwable cause) {
     super(tensorName == null
         ? "%s: %s".formatted(file, problem)
-        : "%s: tensor '%s': %s".formatted(file, tensorName, problem));
+        : "%s: tensor '%s': %s".formatted(file, tensorName, problem), cause);
     this.file = file;
     this.tensorName = tensorName;
   }

@@ -1,58 +1,40 @@
 package dev.owlery.engine.checkpoint;
 
 import com.fasterxml.jackson.core.JacksonException;
+import com.fasterxml.jackson.core.JsonParser;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Tensor;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
-import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.util.Iterator;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * One memory-mapped {@code .safetensors} file: 8-byte little-endian header length N, N bytes of
- * JSON {@code {name: {dtype, shape, data_offsets}}}, then the raw data (spec §8). The whole file is
- * mapped once (files over 2 GiB work: FFM segments are long-indexed); tensors are slices of it.
+ * The tensors of one memory-mapped {@code .safetensors} file: 8-byte little-endian header length N,
+ * N bytes of JSON {@code {name: {dtype, shape, data_offsets}}}, then the raw data (spec §8). Tensors
+ * are slices of the file's mapping; offsets are longs throughout, so files over 2 GiB work.
  */
-final class SafetensorsFile implements AutoCloseable {
+final class SafetensorsFile {
 
-  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final ObjectMapper JSON =
+      new ObjectMapper().enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION);
+  /** The safetensors format's own limit on the header. */
   private static final long MAX_HEADER_BYTES = 100L * 1024 * 1024;
 
-  private final Path path;
-  private final Arena arena;
-  private final Map<String, Tensor> tensors;
+  private SafetensorsFile() {}
 
-  private SafetensorsFile(Path path, Arena arena, Map<String, Tensor> tensors) {
-    this.path = path;
-    this.arena = arena;
-    this.tensors = tensors;
-  }
-
-  static SafetensorsFile open(Path path) {
-    Arena arena = Arena.ofShared();
-    try (FileChannel channel = FileChannel.open(path, StandardOpenOption.READ)) {
-      long fileSize = channel.size();
-      MemorySegment file = channel.map(FileChannel.MapMode.READ_ONLY, 0, fileSize, arena);
-      Map<String, Tensor> tensors = parse(path, file);
-      return new SafetensorsFile(path, arena, tensors);
-    } catch (IOException e) {
-      arena.close();
-      throw new UncheckedIOException("cannot read safetensors file " + path + ": " + e.getMessage(), e);
-    } catch (RuntimeException e) {
-      arena.close();
-      throw e;
-    }
+  /** The tensors of the mapped file {@code file}, in header order; {@code arena} is not needed. */
+  static Map<String, Tensor> read(Path path, MemorySegment file, Arena arena) {
+    return parse(path, file);
   }
 
   private static Map<String, Tensor> parse(Path path, MemorySegment file) {
@@ -62,17 +44,22 @@ final class SafetensorsFile implements AutoCloseable {
           "file is truncated: %d bytes, shorter than the 8-byte header length".formatted(fileSize));
     }
     long headerLength = file.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
-    if (headerLength < 2 || headerLength > MAX_HEADER_BYTES || 8 + headerLength > fileSize) {
+    if (headerLength < 2 || headerLength > fileSize - 8) {
       throw new CheckpointException(path, null,
           "header length %d runs past the end of the %d-byte file (truncated or not a safetensors file)"
               .formatted(headerLength, fileSize));
     }
+    if (headerLength > MAX_HEADER_BYTES) {
+      throw new CheckpointException(path, null,
+          "header length %d is over the format's limit of %d bytes".formatted(headerLength, MAX_HEADER_BYTES));
+    }
     byte[] headerBytes = file.asSlice(8, headerLength).toArray(ValueLayout.JAVA_BYTE);
     JsonNode header;
     try {
-      header = JSON.readTree(new String(headerBytes, StandardCharsets.UTF_8));
-    } catch (JacksonException e) {
-      throw new CheckpointException(path, null, "malformed header JSON: " + e.getOriginalMessage());
+      header = JSON.readTree(headerBytes);
+    } catch (IOException e) {
+      throw new CheckpointException(path, null, "malformed header JSON: " + (e instanceof JacksonException j
+          ? j.getOriginalMessage() : e.getMessage()), e);
     }
     if (header == null || !header.isObject()) {
       throw new CheckpointException(path, null, "malformed header JSON: the header is not a JSON object");
@@ -80,15 +67,14 @@ final class SafetensorsFile implements AutoCloseable {
     long dataStart = 8 + headerLength;
     long dataSize = fileSize - dataStart;
     Map<String, Tensor> tensors = new LinkedHashMap<>();
-    for (Iterator<Map.Entry<String, JsonNode>> it = header.fields(); it.hasNext(); ) {
-      Map.Entry<String, JsonNode> entry = it.next();
+    for (Map.Entry<String, JsonNode> entry : header.properties()) {
       String name = entry.getKey();
       if (name.equals("__metadata__")) {
         continue;
       }
       tensors.put(name, parseTensor(path, name, entry.getValue(), file, dataStart, dataSize));
     }
-    checkNoOverlap(path, tensors, dataStart);
+    checkNoOverlap(path, tensors, file.address() + dataStart);
     return tensors;
   }
 
@@ -108,19 +94,20 @@ final class SafetensorsFile implements AutoCloseable {
     DType dtype = DType.fromSafetensorsName(dtypeNode.asText());
     if (dtype == null) {
       throw new CheckpointException(path, name,
-          "unknown dtype \"%s\" (supported: F32, F16, BF16, I64, I32, U8)".formatted(dtypeNode.asText()));
+          "unknown or unsupported dtype \"%s\" (supported: F32, F16, BF16, I64, I32, U8)".formatted(dtypeNode.asText()));
     }
     long[] shape = new long[shapeNode.size()];
     for (int i = 0; i < shape.length; i++) {
       JsonNode d = shapeNode.get(i);
-      if (!d.canConvertToLong() || !d.isIntegralNumber() || d.asLong() < 0) {
+      if (!d.isIntegralNumber() || !d.canConvertToLong() || d.asLong() < 0) {
         throw new CheckpointException(path, name, "malformed header JSON: bad shape " + shapeNode);
       }
       shape[i] = d.asLong();
     }
     JsonNode beginNode = offsetsNode.get(0);
     JsonNode endNode = offsetsNode.get(1);
-    if (!beginNode.isIntegralNumber() || !endNode.isIntegralNumber()) {
+    if (!beginNode.isIntegralNumber() || !endNode.isIntegralNumber()
+        || !beginNode.canConvertToLong() || !endNode.canConvertToLong()) {
       throw new CheckpointException(path, name, "malformed header JSON: bad data_offsets " + offsetsNode);
     }
     long begin = beginNode.asLong();
@@ -144,35 +131,25 @@ final class SafetensorsFile implements AutoCloseable {
     return new Tensor(name, dtype, shape, file.asSlice(dataStart + begin, expected));
   }
 
-  private static void checkNoOverlap(Path path, Map<String, Tensor> tensors, long dataStart) {
+  /** Fails when two tensors share bytes; offsets in the message are data_offsets as in the header. */
+  private static void checkNoOverlap(Path path, Map<String, Tensor> tensors, long dataAddress) {
     record Span(String name, long begin, long end) {}
-    var spans = new java.util.ArrayList<Span>();
-    MemorySegment any = null;
+    List<Span> spans = new ArrayList<>();
     for (Tensor t : tensors.values()) {
-      long begin = t.data().address();
-      spans.add(new Span(t.name(), begin, begin + t.data().byteSize()));
+      if (t.data().byteSize() > 0) {
+        long begin = t.data().address() - dataAddress;
+        spans.add(new Span(t.name(), begin, begin + t.data().byteSize()));
+      }
     }
-    spans.sort(java.util.Comparator.comparingLong(Span::begin).thenComparingLong(Span::end));
+    spans.sort(Comparator.comparingLong(Span::begin));
     for (int i = 1; i < spans.size(); i++) {
       Span prev = spans.get(i - 1);
       Span cur = spans.get(i);
-      if (cur.begin() < prev.end() && cur.end() > cur.begin()) {
+      if (cur.begin() < prev.end()) {
         throw new CheckpointException(path, cur.name(),
-            "data overlaps tensor '%s'".formatted(prev.name()));
+            "data offsets [%d, %d) overlap those of tensor '%s' [%d, %d)"
+                .formatted(cur.begin(), cur.end(), prev.name(), prev.begin(), prev.end()));
       }
     }
-  }
-
-  Path path() {
-    return path;
-  }
-
-  Map<String, Tensor> tensors() {
-    return tensors;
-  }
-
-  @Override
-  public void close() {
-    arena.close();
   }
 }

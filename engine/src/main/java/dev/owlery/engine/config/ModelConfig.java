@@ -75,8 +75,9 @@ public record ModelConfig(String modelType, LlamaConfig text, VisionConfig visio
     int heads = requiredInt(root, "num_attention_heads");
     int kvHeads = root.has("num_key_value_heads") && !root.get("num_key_value_heads").isNull()
         ? requiredInt(root, "num_key_value_heads") : heads;
-    int headDim = root.has("head_dim") && !root.get("head_dim").isNull() ? requiredInt(root, "head_dim") : hidden / heads;
-    if (!root.has("head_dim") && hidden % heads != 0) {
+    boolean hasHeadDim = root.has("head_dim") && !root.get("head_dim").isNull();
+    int headDim = hasHeadDim ? requiredInt(root, "head_dim") : hidden / heads;
+    if (!hasHeadDim && hidden % heads != 0) {
       throw new IllegalArgumentException(
           "hidden_size (%d) must be a multiple of num_attention_heads (%d)".formatted(hidden, heads));
     }
@@ -97,7 +98,8 @@ public record ModelConfig(String modelType, LlamaConfig text, VisionConfig visio
         // spec §4: read from the file; 1e-6 is only the official code default when absent.
         (float) root.path("rms_norm_eps").asDouble(1e-6),
         (float) root.path("rope_theta").asDouble(10000.0),
-        root.path("tie_word_embeddings").asBoolean(!owl),
+        // LlamaConfig's (and so MPLUGOwl2Config's) default is false
+        root.path("tie_word_embeddings").asBoolean(false),
         root.path("bos_token_id").asInt(1),
         firstInt(root.get("eos_token_id"), 2),
         owl);
@@ -140,8 +142,7 @@ public record ModelConfig(String modelType, LlamaConfig text, VisionConfig visio
     if (!va.path("use_cls_token").asBoolean(true)) {
       throw new IllegalArgumentException("visual_abstractor.use_cls_token false is not supported (spec §8)");
     }
-    JsonNode grid = va.get("grid_size");
-    int gridSize = grid == null || grid.isNull() ? 32 : requiredInt(va, "grid_size");
+    int gridSize = intOr(va, "grid_size", 32, "visual_abstractor."); // spec §8: null -> 32
     AbstractorConfig abstractor = new AbstractorConfig(
         intOr(va, "num_learnable_queries", 64, "visual_abstractor."),
         intOr(va, "hidden_size", 1024, "visual_abstractor."),
