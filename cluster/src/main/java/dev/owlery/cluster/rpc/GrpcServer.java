@@ -97,7 +97,9 @@ public final class GrpcServer implements AutoCloseable {
 
   /**
    * Reports NOT_SERVING for good, stops accepting calls, waits up to the grace period for
-   * in-flight ones, then cancels what is left.
+   * in-flight ones, then cancels what is left (their clients see CANCELLED). Services whose
+   * callers should retry elsewhere fail their in-flight calls with UNAVAILABLE before this, while
+   * draining after {@link #markNotServing()}.
    */
   @Override
   public void close() {

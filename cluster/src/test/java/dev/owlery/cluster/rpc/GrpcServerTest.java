@@ -1,5 +1,6 @@
 package dev.owlery.cluster.rpc;
 
+import static java.time.Duration.ofSeconds;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -17,7 +18,9 @@ import io.grpc.health.v1.HealthCheckResponse.ServingStatus;
 import io.grpc.health.v1.HealthGrpc;
 import io.grpc.stub.StreamObserver;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.time.Duration;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -50,6 +53,10 @@ class GrpcServerTest {
 
     @Override
     public void generate(GenerateRequest request, StreamObserver<GenerateResponse> response) {
+      if (request.getPromptText().equals("hang")) {
+        response.onNext(GenerateResponse.getDefaultInstance());
+        return;
+      }
       response.onNext(GenerateResponse.getDefaultInstance());
       response.onError(new IllegalArgumentException("`max_new_tokens` must be >= 1. Given: 0"));
     }
@@ -124,6 +131,44 @@ class GrpcServerTest {
     assertThat(exceptionCount(tokenize, Status.Code.FAILED_PRECONDITION)).isEqualTo(1);
     assertThat(exceptionCount(tokenize, Status.Code.UNAVAILABLE)).isEqualTo(1);
     assertThat(exceptionCount(tokenize, Status.Code.INTERNAL)).isEqualTo(1);
+  }
+
+  @Test
+  void closeCancelsCallsStillRunningAfterTheGracePeriod() throws Exception {
+    GrpcServerConfig quickGrace =
+        new GrpcServerConfig("127.0.0.1", 0, 1 << 20, ofSeconds(10), ofSeconds(5), ofSeconds(5), Duration.ofMillis(200));
+    GrpcServer hanging = GrpcServer.netty(quickGrace, meters, List.of(new FailingOwlery())).start();
+    ManagedChannel toHanging =
+        cleanup.register(GrpcChannels.forTarget("127.0.0.1:" + hanging.port(), GrpcChannelConfig.defaults()));
+    CompletableFuture<Void> started = new CompletableFuture<>();
+    CompletableFuture<Throwable> failed = new CompletableFuture<>();
+    OwleryGrpc.newStub(toHanging)
+        .withDeadlineAfter(30, TimeUnit.SECONDS)
+        .generate(
+            GenerateRequest.newBuilder().setPromptText("hang").build(),
+            new StreamObserver<>() {
+              @Override
+              public void onNext(GenerateResponse value) {
+                started.complete(null);
+              }
+
+              @Override
+              public void onError(Throwable t) {
+                failed.complete(t);
+              }
+
+              @Override
+              public void onCompleted() {
+                failed.complete(new AssertionError("the hanging call completed"));
+              }
+            });
+    started.get(5, TimeUnit.SECONDS);
+
+    hanging.close();
+
+    // Past the grace period the transport resets the stream; services that want their callers
+    // to retry fail their calls with UNAVAILABLE while draining, before close().
+    assertThat(Status.fromThrowable(failed.get(5, TimeUnit.SECONDS)).getCode()).isEqualTo(Status.Code.CANCELLED);
   }
 
   @Test
