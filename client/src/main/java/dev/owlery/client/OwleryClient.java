@@ -1,0 +1,305 @@
+package dev.owlery.client;
+
+import dev.owlery.proto.v1.GenerateDelta;
+import dev.owlery.proto.v1.GenerateRequest;
+import dev.owlery.proto.v1.GenerateResponse;
+import dev.owlery.proto.v1.GetClusterStatusRequest;
+import dev.owlery.proto.v1.GetClusterStatusResponse;
+import dev.owlery.proto.v1.ListModelsRequest;
+import dev.owlery.proto.v1.Model;
+import dev.owlery.proto.v1.OwleryGrpc;
+import dev.owlery.proto.v1.TokenizeRequest;
+import dev.owlery.proto.v1.TokenizeResponse;
+import io.grpc.Context;
+import io.grpc.Grpc;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.ManagedChannel;
+import io.grpc.StatusRuntimeException;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import java.time.Duration;
+import java.util.Iterator;
+import java.util.List;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+
+/**
+ * The Owlery Java client: generation (blocking, streaming as an iterator or a callback,
+ * asynchronous), tokenization and cluster information over {@code owlery.v1.Owlery}. Every call
+ * carries a deadline (the builder's default, or {@link #withDeadline}); cancelling a stream, a
+ * handle or a future cancels the call on the server. Failures are {@link OwleryException}s.
+ * Thread-safe; share one client per target and close it when done.
+ *
+ * <pre>{@code
+ * try (OwleryClient owlery = OwleryClient.builder().target("localhost:7070").build()) {
+ *   Completion c = owlery.generate(GenerateRequest.newBuilder()
+ *       .setPromptText("<|image|>What is in the picture?")
+ *       .addImages(Images.fromPath(Path.of("owl.jpg")))
+ *       .build());
+ * }
+ * }</pre>
+ */
+public final class OwleryClient implements AutoCloseable {
+
+  private final ManagedChannel channel;
+  private final boolean ownsChannel;
+  private final Duration deadline;
+
+  private OwleryClient(ManagedChannel channel, boolean ownsChannel, Duration deadline) {
+    this.channel = channel;
+    this.ownsChannel = ownsChannel;
+    this.deadline = deadline;
+  }
+
+  public static Builder builder() {
+    return new Builder();
+  }
+
+  /**
+   * A view of this client whose calls use {@code callDeadline} (measured from each call's start);
+   * it shares the channel, and closing it closes nothing.
+   */
+  public OwleryClient withDeadline(Duration callDeadline) {
+    return new OwleryClient(channel, false, Builder.requirePositive("deadline", callDeadline));
+  }
+
+  /** The deadline each call gets. */
+  public Duration deadline() {
+    return deadline;
+  }
+
+  /**
+   * Generates and waits for the whole completion.
+   *
+   * @throws OwleryException when the call fails, runs past its deadline or the thread is interrupted
+   */
+  public Completion generate(GenerateRequest request) {
+    CompletionAccumulator accumulator = new CompletionAccumulator();
+    try (GenerationStream stream = generateStream(request)) {
+      while (stream.hasNext()) {
+        accumulator.add(stream.next());
+      }
+    }
+    return accumulator.complete();
+  }
+
+  /**
+   * Starts a generation read as an iterator of messages in the caller's thread. Close the stream
+   * when stopping early.
+   */
+  public GenerationStream generateStream(GenerateRequest request) {
+    Context.CancellableContext context = Context.current().withCancellation();
+    Context previous = context.attach();
+    try {
+      Iterator<GenerateResponse> responses = blockingStub().generate(request);
+      return new GenerationStream(context, responses);
+    } catch (StatusRuntimeException e) {
+      context.cancel(e);
+      throw OwleryException.from(e);
+    } finally {
+      context.detach(previous);
+    }
+  }
+
+  /**
+   * Starts a generation delivered to {@code listener} on gRPC's threads; returns at once.
+   *
+   * @return a handle that cancels the call
+   */
+  public GenerationHandle generate(GenerateRequest request, GenerationListener listener) {
+    ListenerObserver observer = new ListenerObserver(listener);
+    asyncStub().generate(request, observer);
+    return observer;
+  }
+
+  /**
+   * Starts a generation and returns its completion as a future. Cancelling the future cancels
+   * the call on the server; a failure completes it with an {@link OwleryException}.
+   */
+  public CompletableFuture<Completion> generateAsync(GenerateRequest request) {
+    CompletableFuture<Completion> future = new CompletableFuture<>();
+    GenerationHandle handle =
+        generate(
+            request,
+            new GenerationListener() {
+              @Override
+              public void onDelta(GenerateDelta delta) {}
+
+              @Override
+              public void onFinish(Completion completion) {
+                future.complete(completion);
+              }
+
+              @Override
+              public void onError(OwleryException error) {
+                future.completeExceptionally(error);
+              }
+            });
+    future.whenComplete(
+        (completion, error) -> {
+          if (error instanceof CancellationException) {
+            handle.cancel();
+          }
+        });
+    return future;
+  }
+
+  /** Tokenizes text the way Generate would. */
+  public TokenizeResponse tokenize(TokenizeRequest request) {
+    return unary(() -> blockingStub().tokenize(request));
+  }
+
+  /** The models the cluster serves. */
+  public List<Model> listModels() {
+    return unary(() -> blockingStub().listModels(ListModelsRequest.getDefaultInstance()).getModelsList());
+  }
+
+  /** The cluster's nodes, shard groups and scheduler queue. */
+  public GetClusterStatusResponse getClusterStatus() {
+    return unary(() -> blockingStub().getClusterStatus(GetClusterStatusRequest.getDefaultInstance()));
+  }
+
+  /** Closes the channel this client opened (waiting up to 5 s for calls to end); views close nothing. */
+  @Override
+  public void close() {
+    if (!ownsChannel) {
+      return;
+    }
+    channel.shutdown();
+    try {
+      if (!channel.awaitTermination(5, TimeUnit.SECONDS)) {
+        channel.shutdownNow();
+      }
+    } catch (InterruptedException e) {
+      channel.shutdownNow();
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  private OwleryGrpc.OwleryBlockingStub blockingStub() {
+    return OwleryGrpc.newBlockingStub(channel).withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS);
+  }
+
+  private OwleryGrpc.OwleryStub asyncStub() {
+    return OwleryGrpc.newStub(channel).withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS);
+  }
+
+  private static <T> T unary(Supplier<T> call) {
+    try {
+      return call.get();
+    } catch (StatusRuntimeException e) {
+      throw OwleryException.from(e);
+    }
+  }
+
+  /** Feeds a Generate stream to a listener and cancels the call on request. */
+  private static final class ListenerObserver
+      implements ClientResponseObserver<GenerateRequest, GenerateResponse>, GenerationHandle {
+    private final GenerationListener listener;
+    // gRPC calls onNext/onError/onCompleted one at a time, so the accumulator needs no lock.
+    private final CompletionAccumulator accumulator = new CompletionAccumulator();
+    private volatile ClientCallStreamObserver<GenerateRequest> call;
+
+    ListenerObserver(GenerationListener listener) {
+      this.listener = listener;
+    }
+
+    @Override
+    public void beforeStart(ClientCallStreamObserver<GenerateRequest> requestStream) {
+      call = requestStream;
+    }
+
+    @Override
+    public void onNext(GenerateResponse response) {
+      GenerateDelta delta = accumulator.add(response);
+      if (delta != null) {
+        listener.onDelta(delta);
+      }
+    }
+
+    @Override
+    public void onError(Throwable error) {
+      listener.onError(OwleryException.from(error));
+    }
+
+    @Override
+    public void onCompleted() {
+      Completion completion;
+      try {
+        completion = accumulator.complete();
+      } catch (OwleryException e) {
+        listener.onError(e);
+        return;
+      }
+      listener.onFinish(completion);
+    }
+
+    @Override
+    public void cancel() {
+      call.cancel("cancelled by the client", null);
+    }
+  }
+
+  /** Configures a client: where to connect and the default deadline. */
+  public static final class Builder {
+    private String target;
+    private ManagedChannel channel;
+    private Duration deadline = Duration.ofMinutes(5);
+    private int maxInboundMessageBytes = 16 << 20;
+
+    private Builder() {}
+
+    /** The coordinator, "host:port" or a gRPC target URI; the client opens and owns a channel. */
+    public Builder target(String address) {
+      this.target = address;
+      return this;
+    }
+
+    /** An existing channel (tests, custom TLS); the caller keeps owning it. */
+    public Builder channel(ManagedChannel existing) {
+      this.channel = existing;
+      return this;
+    }
+
+    /** Deadline of every call unless {@link OwleryClient#withDeadline} says otherwise; default 5 min. */
+    public Builder defaultDeadline(Duration callDeadline) {
+      this.deadline = requirePositive("defaultDeadline", callDeadline);
+      return this;
+    }
+
+    /** Largest response message accepted; default 16 MiB. */
+    public Builder maxInboundMessageBytes(int bytes) {
+      if (bytes < 1) {
+        throw new IllegalArgumentException("maxInboundMessageBytes must be >= 1. Given: " + bytes);
+      }
+      this.maxInboundMessageBytes = bytes;
+      return this;
+    }
+
+    public OwleryClient build() {
+      if ((target == null) == (channel == null)) {
+        throw new IllegalStateException("set exactly one of target and channel. Given target=" + target
+            + ", channel=" + channel);
+      }
+      if (channel != null) {
+        return new OwleryClient(channel, false, deadline);
+      }
+      ManagedChannel owned =
+          Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
+              .maxInboundMessageSize(maxInboundMessageBytes)
+              .keepAliveTime(30, TimeUnit.SECONDS)
+              .keepAliveTimeout(10, TimeUnit.SECONDS)
+              .build();
+      return new OwleryClient(owned, true, deadline);
+    }
+
+    static Duration requirePositive(String name, Duration value) {
+      if (value == null || value.isNegative() || value.isZero()) {
+        throw new IllegalArgumentException(name + " must be a positive duration. Given: " + value);
+      }
+      return value;
+    }
+  }
+}

@@ -1,0 +1,96 @@
+package dev.owlery.cluster.membership;
+
+import com.hazelcast.cluster.Member;
+import com.hazelcast.config.Config;
+import com.hazelcast.config.JoinConfig;
+import com.hazelcast.config.NetworkConfig;
+import com.hazelcast.core.Hazelcast;
+import com.hazelcast.core.HazelcastInstance;
+import java.util.Set;
+import java.util.UUID;
+
+/**
+ * An embedded Hazelcast member: the node's seat in the cluster. Start it with {@link
+ * #start(MembershipConfig)}; {@link #close()} leaves gracefully (bounded by the config's
+ * graceful-shutdown timeout).
+ */
+public final class ClusterMember implements AutoCloseable {
+
+  private final HazelcastInstance hazelcast;
+  private final MembershipConfig config;
+
+  private ClusterMember(HazelcastInstance hazelcast, MembershipConfig config) {
+    this.hazelcast = hazelcast;
+    this.config = config;
+  }
+
+  /** Starts a member and returns once it has joined a cluster (or formed one alone). */
+  public static ClusterMember start(MembershipConfig config) {
+    return new ClusterMember(Hazelcast.newHazelcastInstance(hazelcastConfig(config)), config);
+  }
+
+  /** The Hazelcast configuration {@link #start} uses: TCP-IP join only, fast failure detection. */
+  static Config hazelcastConfig(MembershipConfig config) {
+    Config hz = new Config();
+    hz.setClusterName(config.clusterName());
+    hz.setInstanceName(config.clusterName() + "@" + config.address());
+    // Owlery owns the life cycle: no JVM shutdown hook closing the member under a draining node.
+    hz.setProperty("hazelcast.shutdownhook.enabled", "false");
+    hz.setProperty("hazelcast.phone.home.enabled", "false");
+    // Members are listed explicitly, so there is nothing to wait for before joining.
+    hz.setProperty("hazelcast.wait.seconds.before.join", "0");
+    hz.setProperty("hazelcast.heartbeat.interval.seconds", Long.toString(config.heartbeatInterval().toSeconds()));
+    hz.setProperty("hazelcast.max.no.heartbeat.seconds", Long.toString(config.maxNoHeartbeat().toSeconds()));
+    hz.setProperty("hazelcast.heartbeat.failuredetector.type", "deadline");
+    hz.setProperty(
+        "hazelcast.graceful.shutdown.max.wait", Long.toString(config.gracefulShutdownTimeout().toSeconds()));
+    // The registry is the only distributed structure: few partitions start and migrate fast.
+    hz.setProperty("hazelcast.partition.count", "23");
+    hz.getJetConfig().setEnabled(false);
+
+    NetworkConfig network = hz.getNetworkConfig();
+    network.setPort(config.port()).setPortAutoIncrement(false);
+    network.setPublicAddress(config.address());
+    network.getInterfaces().setEnabled(true).addInterface(config.bindHost());
+    JoinConfig join = network.getJoin();
+    join.getMulticastConfig().setEnabled(false);
+    join.getAutoDetectionConfig().setEnabled(false);
+    join.getTcpIpConfig().setEnabled(true).setMembers(config.members()).setConnectionTimeoutSeconds(2);
+    return hz;
+  }
+
+  /** The Hazelcast instance, for the registry and other distributed structures. */
+  public HazelcastInstance hazelcast() {
+    return hazelcast;
+  }
+
+  public MembershipConfig config() {
+    return config;
+  }
+
+  /** This member's id in the cluster, stable until it leaves. */
+  public UUID memberUuid() {
+    return hazelcast.getCluster().getLocalMember().getUuid();
+  }
+
+  /** The members currently in the cluster, this one included. */
+  public Set<Member> members() {
+    return hazelcast.getCluster().getMembers();
+  }
+
+  /** Whether the member is still part of a cluster. */
+  public boolean isRunning() {
+    return hazelcast.getLifecycleService().isRunning();
+  }
+
+  /** Leaves at once, without handing over data, as a crash would; for failure tests and fatal errors. */
+  public void terminate() {
+    hazelcast.getLifecycleService().terminate();
+  }
+
+  /** Leaves gracefully: hands over partitions (bounded by the config) and closes connections. */
+  @Override
+  public void close() {
+    hazelcast.shutdown();
+  }
+}

@@ -1,0 +1,26 @@
+package dev.owlery.cluster.registry;
+
+import java.io.Serializable;
+
+/**
+ * What a node may use for its work.
+ *
+ * @param numCores processor cores, >= 1
+ * @param memoryBytes memory for weights, activations and KV cache, >= 0
+ */
+public record NodeResources(int numCores, long memoryBytes) implements Serializable {
+
+  public NodeResources {
+    if (numCores < 1) {
+      throw new IllegalArgumentException("numCores must be >= 1. Given: " + numCores);
+    }
+    if (memoryBytes < 0) {
+      throw new IllegalArgumentException("memoryBytes must be >= 0. Given: " + memoryBytes);
+    }
+  }
+
+  /** The cores and maximum heap-plus-direct memory this JVM sees. */
+  public static NodeResources ofThisProcess() {
+    return new NodeResources(Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory());
+  }
+}

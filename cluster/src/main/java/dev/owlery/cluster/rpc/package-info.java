@@ -1,0 +1,6 @@
+/**
+ * gRPC plumbing every node shares (DESIGN.md §3, cluster; STYLE.md §5): the server life cycle with
+ * the standard health service, channels with keepalive, and the one interceptor that turns
+ * exceptions into statuses.
+ */
+package dev.owlery.cluster.rpc;

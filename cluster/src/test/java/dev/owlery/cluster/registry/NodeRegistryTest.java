@@ -1,0 +1,125 @@
+package dev.owlery.cluster.registry;
+
+import static java.time.Duration.ofSeconds;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import dev.owlery.cluster.membership.ClusterMember;
+import dev.owlery.cluster.testing.GrpcCleanup;
+import dev.owlery.cluster.testing.LoopbackCluster;
+import java.util.List;
+import java.util.concurrent.CopyOnWriteArrayList;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+class NodeRegistryTest {
+
+  @RegisterExtension final GrpcCleanup cleanup = new GrpcCleanup();
+
+  private NodeRegistry registryOf(ClusterMember member) {
+    return cleanup.register(new NodeRegistry(member));
+  }
+
+  private static NodeRecord node(String nodeId, ClusterMember member, NodeRole role) {
+    return NodeRecord.starting(
+        nodeId, member.memberUuid(), role, "127.0.0.1:1", "http://127.0.0.1:2/metrics", new NodeResources(2, 1L << 30));
+  }
+
+  private static List<String> nodeIds(NodeRegistry registry) {
+    return registry.nodes().stream().map(NodeRecord::nodeId).toList();
+  }
+
+  @Test
+  void everyMemberSeesEveryNodeAndATerminatedMembersNodeIsRemoved() {
+    List<ClusterMember> members = LoopbackCluster.start(3, cleanup);
+    List<NodeRegistry> registries = members.stream().map(this::registryOf).toList();
+    registries.get(0).register(node("coordinator-0", members.get(0), NodeRole.COORDINATOR));
+    registries.get(1).register(node("vision-0", members.get(1), NodeRole.VISION_WORKER));
+    registries.get(2).register(node("shard-0", members.get(2), NodeRole.SHARD_WORKER));
+
+    for (NodeRegistry registry : registries) {
+      assertThat(nodeIds(registry)).containsExactly("coordinator-0", "shard-0", "vision-0");
+      assertThat(registry.nodes(NodeRole.SHARD_WORKER)).extracting(NodeRecord::nodeId).containsExactly("shard-0");
+    }
+
+    // A crash: no deregistration, no graceful leave; failure detection must clean up.
+    members.get(2).terminate();
+
+    for (NodeRegistry registry : registries.subList(0, 2)) {
+      await()
+          .atMost(ofSeconds(10))
+          .untilAsserted(() -> assertThat(nodeIds(registry)).containsExactly("coordinator-0", "vision-0"));
+    }
+  }
+
+  @Test
+  void listenersSeeRegistrationUpdatesAndTheLeaveOfAMember() {
+    List<ClusterMember> members = LoopbackCluster.start(2, cleanup);
+    NodeRegistry watcher = registryOf(members.get(0));
+    NodeRegistry shardSide = registryOf(members.get(1));
+    List<String> events = new CopyOnWriteArrayList<>();
+    watcher.addListener(
+        new NodeRegistryListener() {
+          @Override
+          public void nodeAdded(NodeRecord node) {
+            events.add("added " + node.nodeId() + " " + node.state());
+          }
+
+          @Override
+          public void nodeUpdated(NodeRecord previous, NodeRecord current) {
+            events.add("updated " + current.nodeId() + " " + previous.state() + "->" + current.state() + " "
+                + current.assignment());
+          }
+
+          @Override
+          public void nodeRemoved(NodeRecord node) {
+            events.add("removed " + node.nodeId());
+          }
+        });
+
+    shardSide.register(node("shard-1", members.get(1), NodeRole.SHARD_WORKER));
+    shardSide.assign("shard-1", new ShardAssignment("group-a", 1, 2));
+    NodeRecord ready = shardSide.setState("shard-1", NodeState.READY);
+    assertThat(ready.assignment()).isEqualTo(new ShardAssignment("group-a", 1, 2));
+    assertThat(watcher.find("shard-1")).contains(ready);
+    assertThat(ready.toProto().getRank()).isEqualTo(1);
+    assertThat(ready.toProto().getGroupId()).isEqualTo("group-a");
+
+    // A graceful leave without deregistering: the surviving member removes the record.
+    members.get(1).close();
+
+    await()
+        .atMost(ofSeconds(10))
+        .untilAsserted(
+            () ->
+                assertThat(events)
+                    .containsExactly(
+                        "added shard-1 STARTING",
+                        "updated shard-1 STARTING->STARTING ShardAssignment[groupId=group-a, rank=1, worldSize=2]",
+                        "updated shard-1 STARTING->READY ShardAssignment[groupId=group-a, rank=1, worldSize=2]",
+                        "removed shard-1"));
+    assertThat(watcher.nodes()).isEmpty();
+  }
+
+  @Test
+  void updatingAnUnknownNodeFailsNamingIt() {
+    ClusterMember member = LoopbackCluster.start(1, cleanup).getFirst();
+    NodeRegistry registry = registryOf(member);
+    registry.register(node("coordinator-0", member, NodeRole.COORDINATOR));
+
+    assertThatThrownBy(() -> registry.setState("shard-9", NodeState.READY))
+        .isInstanceOf(IllegalStateException.class)
+        .hasMessage("node shard-9 is not registered; known nodes: [coordinator-0]");
+    assertThatThrownBy(() -> registry.assign("coordinator-0", new ShardAssignment("g", 0, 1)))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageContaining("only shard workers are assigned to groups");
+  }
+
+  @Test
+  void assignmentRejectsARankOutsideTheGroup() {
+    assertThatThrownBy(() -> new ShardAssignment("group-a", 2, 2))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("rank must be in 0..1. Given: 2");
+  }
+}

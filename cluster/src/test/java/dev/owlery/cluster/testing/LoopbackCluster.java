@@ -1,0 +1,80 @@
+package dev.owlery.cluster.testing;
+
+import dev.owlery.cluster.membership.ClusterMember;
+import dev.owlery.cluster.membership.MembershipConfig;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+
+/**
+ * Starts real Hazelcast members on loopback with TCP-IP join, under a fresh cluster name, for
+ * tests. Members start in parallel; each is registered with {@code cleanup}, which terminates it
+ * after the test (terminate, not a graceful leave: nothing is left to hand over).
+ */
+public final class LoopbackCluster {
+
+  private LoopbackCluster() {}
+
+  /** A cluster name no other test uses. */
+  public static String freshClusterName() {
+    return "owlery-test-" + UUID.randomUUID();
+  }
+
+  /** Starts {@code count} members that list each other, and returns them once all have joined. */
+  public static List<ClusterMember> start(int count, GrpcCleanup cleanup) {
+    String clusterName = freshClusterName();
+    List<Integer> ports = freePorts(count);
+    List<String> addresses = ports.stream().map(port -> "127.0.0.1:" + port).toList();
+    List<CompletableFuture<ClusterMember>> starting = new ArrayList<>();
+    try (ExecutorService starter = Executors.newFixedThreadPool(count)) {
+      for (int port : ports) {
+        MembershipConfig config = MembershipConfig.of(clusterName, "127.0.0.1", port, addresses);
+        starting.add(CompletableFuture.supplyAsync(() -> ClusterMember.start(config), starter));
+      }
+    }
+    List<ClusterMember> members = new ArrayList<>();
+    RuntimeException failure = null;
+    for (CompletableFuture<ClusterMember> future : starting) {
+      try {
+        ClusterMember member = future.join();
+        cleanup.onCleanup(member::terminate);
+        members.add(member);
+      } catch (CompletionException e) {
+        failure = failure == null ? e : failure;
+      }
+    }
+    if (failure != null) {
+      throw failure;
+    }
+    return members;
+  }
+
+  /** Ports free on loopback right now (closed again before returning, so a small race remains). */
+  public static List<Integer> freePorts(int count) {
+    List<ServerSocket> sockets = new ArrayList<>();
+    try {
+      for (int i = 0; i < count; i++) {
+        sockets.add(new ServerSocket(0, 1, InetAddress.getLoopbackAddress()));
+      }
+      return sockets.stream().map(ServerSocket::getLocalPort).toList();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } finally {
+      for (ServerSocket socket : sockets) {
+        try {
+          socket.close();
+        } catch (IOException e) {
+          throw new UncheckedIOException(e);
+        }
+      }
+    }
+  }
+}
