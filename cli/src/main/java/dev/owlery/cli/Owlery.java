@@ -1,0 +1,42 @@
+package dev.owlery.cli;
+
+import java.io.PrintWriter;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+
+/** The {@code owlery} command: one subcommand per job. */
+@Command(
+    name = "owlery",
+    mixinStandardHelpOptions = true,
+    version = "owlery 0.1.0",
+    description = "Serves the mPLUG-Owl2 vision-language model.",
+    subcommands = {DemoCommand.class, GenerateCommand.class, BenchCommand.class})
+public final class Owlery implements Runnable {
+
+  @CommandLine.Spec
+  CommandLine.Model.CommandSpec spec;
+
+  @Override
+  public void run() {
+    spec.commandLine().usage(spec.commandLine().getOut());
+  }
+
+  public static void main(String[] args) {
+    System.exit(commandLine().execute(args));
+  }
+
+  /** The configured command line, with user errors (bad input, bad files) reported in one line. */
+  public static CommandLine commandLine() {
+    CommandLine cli = new CommandLine(new Owlery());
+    cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
+      PrintWriter err = commandLine.getErr();
+      if (e instanceof IllegalArgumentException || e instanceof java.io.UncheckedIOException) {
+        err.println("owlery: error: " + e.getMessage());
+        err.flush();
+        return 2;
+      }
+      throw e;
+    });
+    return cli;
+  }
+}
