@@ -1,0 +1,60 @@
+package dev.owlery.engine.decoder;
+
+import dev.owlery.engine.sampling.Sampler;
+import java.util.Arrays;
+
+/**
+ * Prompt prefill and the decode loop (spec §4: generated tokens are text and continue the
+ * positions). Buffers are allocated once per generation; the loop itself allocates nothing.
+ */
+public final class Generator {
+
+  private static final int[] NONE = new int[0];
+
+  private final Decoder decoder;
+
+  public Generator(Decoder decoder) {
+    this.decoder = decoder;
+  }
+
+  /** Generates after text-only {@code promptIds}; the ids are also the repetition-penalty context. */
+  public GenerationResult generate(DecoderSequence sequence, int[] promptIds, Sampler sampler, StopCondition stop,
+      TokenListener listener) {
+    int hidden = decoder.config().hiddenSize();
+    float[] embeds = new float[Math.multiplyExact(promptIds.length, hidden)];
+    decoder.embed(promptIds, 0, promptIds.length, embeds, 0);
+    Modality[] modalities = new Modality[promptIds.length];
+    Arrays.fill(modalities, Modality.TEXT);
+    sampler.observe(promptIds);
+    return generate(sequence, embeds, modalities, promptIds.length, sampler, stop, listener);
+  }
+
+  /**
+   * Generates after {@code numTokens} prompt rows (text embeddings with visual rows spliced in by
+   * the caller, one modality per row). Prompt ids for the repetition penalty go to
+   * {@link Sampler#observe} first.
+   */
+  public GenerationResult generate(DecoderSequence sequence, float[] inputsEmbeds, Modality[] modalities,
+      int numTokens, Sampler sampler, StopCondition stop, TokenListener listener) {
+    float[] logits = new float[decoder.config().vocabSize()];
+    float[] tokenRow = new float[decoder.config().hiddenSize()];
+    Modality[] text = {Modality.TEXT};
+    int[] tokenIds = new int[stop.maxNewTokens()];
+    decoder.forward(sequence, inputsEmbeds, 0, modalities, numTokens, LogitRows.LAST, logits);
+    int count = 0;
+    while (true) {
+      int token = sampler.sample(logits, count < stop.minNewTokens() ? stop.stopTokenIdsView() : NONE);
+      listener.onToken(token, logits);
+      tokenIds[count++] = token;
+      FinishReason reason = stop.isStopToken(token) ? FinishReason.STOP_TOKEN
+          : count == stop.maxNewTokens() ? FinishReason.MAX_NEW_TOKENS
+          : sequence.length() == sequence.capacity() ? FinishReason.MAX_POSITIONS
+          : null;
+      if (reason != null) {
+        return new GenerationResult(Arrays.copyOf(tokenIds, count), reason);
+      }
+      decoder.embed(token, tokenRow, 0);
+      decoder.forward(sequence, tokenRow, 0, text, 1, LogitRows.LAST, logits);
+    }
+  }
+}

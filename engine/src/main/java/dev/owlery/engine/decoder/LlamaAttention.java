@@ -1,0 +1,96 @@
+package dev.owlery.engine.decoder;
+
+import dev.owlery.engine.checkpoint.Checkpoint;
+import dev.owlery.engine.config.LlamaConfig;
+import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.engine.kv.KvCache;
+import dev.owlery.engine.parallel.Collective;
+
+/**
+ * Causal self-attention with RoPE and grouped-query heads (spec §4) for one rank's heads: q_proj
+ * shared, k_proj and v_proj per modality ({@link Multiway}), o_proj row-parallel (one all-reduce).
+ */
+public final class LlamaAttention {
+
+  private final Kernels kernels;
+  private final ColumnParallelLinear qProj;
+  private final Multiway<ColumnParallelLinear> kProj;
+  private final Multiway<ColumnParallelLinear> vProj;
+  private final RowParallelLinear oProj;
+  private final RotaryEmbedding rotaryEmb;
+  private final int layerIndex;
+  private final int numLocalHeads;
+  private final int numLocalKvHeads;
+  private final int headDim;
+  private final float scoreScale;
+
+  /** Loads {@code <prefix>.{q,k,v,o}_proj} for this rank; {@code prefix} is {@code model.layers.i.self_attn}. */
+  public LlamaAttention(Checkpoint checkpoint, String prefix, int layerIndex, LlamaConfig config,
+      TensorParallelRank tp, Collective collective, RotaryEmbedding rotaryEmb, Kernels kernels) {
+    this.kernels = kernels;
+    this.layerIndex = layerIndex;
+    this.headDim = config.headDim();
+    this.numLocalHeads = tp.local("num_attention_heads", config.numHeads());
+    this.numLocalKvHeads = tp.local("num_key_value_heads", config.numKvHeads());
+    int hidden = config.hiddenSize();
+    this.qProj = ColumnParallelLinear.load(checkpoint, prefix + ".q_proj.weight", config.qSize(), hidden, tp);
+    this.kProj = Multiway.load(prefix + ".k_proj", config.numModalities(),
+        name -> ColumnParallelLinear.load(checkpoint, name, config.kvSize(), hidden, tp));
+    this.vProj = Multiway.load(prefix + ".v_proj", config.numModalities(),
+        name -> ColumnParallelLinear.load(checkpoint, name, config.kvSize(), hidden, tp));
+    this.oProj = RowParallelLinear.load(checkpoint, prefix + ".o_proj.weight", hidden, config.qSize(), tp, collective);
+    this.rotaryEmb = rotaryEmb;
+    this.scoreScale = (float) Math.sqrt(headDim);
+  }
+
+  /**
+   * Attention over {@code a.normed} for {@code numTokens} new tokens at positions {@code cache.length()}
+   * onwards; writes this layer's keys/values into the cache and the all-reduced o_proj output into
+   * {@code a.projected}.
+   */
+  void forward(StepActivations a, Modality[] modalities, int numTokens, KvCache cache) {
+    int qWidth = numLocalHeads * headDim;
+    int kvWidth = numLocalKvHeads * headDim;
+    int start = cache.length();
+    // q = Wq a; k = Wk_{m} a; v = Wv_{m} a   [numTokens, numLocal(Kv)Heads * headDim]
+    qProj.forward(kernels, a.normed, 0, a.query, 0, numTokens);
+    for (int t = 0; t < numTokens; ) {
+      int end = kProj.runEnd(modalities, t, numTokens);
+      kProj.get(modalities[t]).forward(kernels, a.normed, t * qProj.inFeatures(), a.key, t * kvWidth, end - t);
+      vProj.get(modalities[t]).forward(kernels, a.normed, t * qProj.inFeatures(), a.value, t * kvWidth, end - t);
+      t = end;
+    }
+    // RoPE on q and k, then append k (post-RoPE) and v to the cache
+    for (int t = 0; t < numTokens; t++) {
+      rotaryEmb.apply(a.query, t * qWidth, numLocalHeads, start + t);
+      rotaryEmb.apply(a.key, t * kvWidth, numLocalKvHeads, start + t);
+      for (int h = 0; h < numLocalKvHeads; h++) {
+        int slot = cache.index(start + t, h);
+        System.arraycopy(a.key, t * kvWidth + h * headDim, cache.keys(layerIndex), slot, headDim);
+        System.arraycopy(a.value, t * kvWidth + h * headDim, cache.values(layerIndex), slot, headDim);
+      }
+    }
+    // Attn_causal(q, k, v) per head, then o_proj (all-reduce #1 of the layer)
+    for (int t = 0; t < numTokens; t++) {
+      for (int h = 0; h < numLocalHeads; h++) {
+        attendOneHead(a, cache, t * qWidth + h * headDim, h / (numLocalHeads / numLocalKvHeads), start + t);
+      }
+    }
+    oProj.forward(kernels, a.attnOutput, 0, a.projected, 0, numTokens);
+  }
+
+  /** softmax(q k^T / sqrt(headDim)) v over positions {@code [0, position]} for one query head. */
+  private void attendOneHead(StepActivations a, KvCache cache, int qOffset, int kvHead, int position) {
+    float[] keys = cache.keys(layerIndex);
+    float[] values = cache.values(layerIndex);
+    float[] scores = a.scores;
+    for (int p = 0; p <= position; p++) {
+      scores[p] = kernels.dot(a.query, qOffset, keys, cache.index(p, kvHead), headDim) / scoreScale;
+    }
+    kernels.softmax(scores, 0, position + 1);
+    java.util.Arrays.fill(a.attnOutput, qOffset, qOffset + headDim, 0f);
+    for (int p = 0; p <= position; p++) {
+      kernels.axpy(scores[p], values, cache.index(p, kvHead), a.attnOutput, qOffset, headDim);
+    }
+  }
+}

@@ -1,0 +1,48 @@
+package dev.owlery.engine.decoder;
+
+import dev.owlery.engine.checkpoint.Checkpoint;
+import dev.owlery.engine.config.LlamaConfig;
+import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.engine.tensor.Matrix;
+
+/**
+ * The vocabulary projection split by vocabulary rows: rank r computes the logits of ids
+ * {@code [r * V/N, (r + 1) * V/N)}, and the caller gathers the slices. Uses {@code lm_head.weight};
+ * when the checkpoint has none and {@code tie_word_embeddings} is set, {@code model.embed_tokens.weight}.
+ */
+public final class ParallelLmHead {
+
+  static final String LM_HEAD = "lm_head.weight";
+
+  private final Matrix weight;
+  private final int vocabStart;
+
+  private ParallelLmHead(Matrix weight, int vocabStart) {
+    this.weight = weight;
+    this.vocabStart = vocabStart;
+  }
+
+  /** Loads this rank's vocabulary rows of lm_head (or of the tied embeddings). */
+  public static ParallelLmHead load(Checkpoint checkpoint, LlamaConfig config, TensorParallelRank tp) {
+    String name = !checkpoint.contains(LM_HEAD) && config.tieWordEmbeddings() ? Embedding.EMBED_TOKENS : LM_HEAD;
+    Matrix full = checkpoint.tensor(name, config.vocabSize(), config.hiddenSize()).asMatrix();
+    int local = tp.local("vocab_size", config.vocabSize());
+    int start = tp.start("vocab_size", config.vocabSize());
+    return new ParallelLmHead(full.rowSlice(start, start + local), start);
+  }
+
+  /** Number of vocabulary ids this rank produces logits for. */
+  public int localVocabSize() {
+    return weight.rows();
+  }
+
+  /** First vocabulary id of this rank's slice. */
+  public int vocabStart() {
+    return vocabStart;
+  }
+
+  /** Logits of this rank's vocabulary slice for one normalised hidden row. */
+  public void forward(Kernels kernels, float[] x, int xOffset, float[] logits, int logitsOffset) {
+    kernels.matmul(weight, x, xOffset, logits, logitsOffset, 1);
+  }
+}

@@ -1,0 +1,47 @@
+package dev.owlery.engine.decoder;
+
+import dev.owlery.engine.checkpoint.Checkpoint;
+import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.engine.parallel.Collective;
+import dev.owlery.engine.tensor.Matrix;
+
+/**
+ * {@code Y = X A^T} with the input features split over the ranks (Megatron row parallelism): rank r
+ * holds columns {@code [r * in/N, (r + 1) * in/N)} of the {@code [out, in]} weight (a strided view,
+ * read in place), multiplies its share of the input and all-reduces the partial sums, so every rank
+ * ends with the full output. Used for o_proj and down_proj: one all-reduce each.
+ */
+public final class RowParallelLinear {
+
+  private final Matrix weight;
+  private final Collective collective;
+
+  private RowParallelLinear(Matrix weight, Collective collective) {
+    this.weight = weight;
+    this.collective = collective;
+  }
+
+  /** Loads this rank's columns of {@code name}, checked to be {@code [outFeatures, inFeatures]}. */
+  public static RowParallelLinear load(Checkpoint checkpoint, String name, int outFeatures, int inFeatures,
+      TensorParallelRank tp, Collective collective) {
+    Matrix full = checkpoint.tensor(name, outFeatures, inFeatures).asMatrix();
+    int local = tp.local(name + " input features", inFeatures);
+    int start = tp.start(name + " input features", inFeatures);
+    return new RowParallelLinear(full.colSlice(start, start + local), collective);
+  }
+
+  /** This rank's input features. */
+  public int inFeatures() {
+    return weight.cols();
+  }
+
+  public int outFeatures() {
+    return weight.rows();
+  }
+
+  /** {@code out[t] = sum over ranks of W_local x_local[t]}: a matmul, then one all-reduce. */
+  public void forward(Kernels kernels, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
+    kernels.matmul(weight, x, xOffset, out, outOffset, numTokens);
+    collective.allReduceSum(out, outOffset, numTokens * weight.rows());
+  }
+}

@@ -1,0 +1,52 @@
+package dev.owlery.engine.kernel;
+
+/**
+ * Chooses the process's kernels once at start-up: the system property {@value #PROPERTY} set to
+ * {@code scalar} forces the reference everywhere; {@code vector} (the default) picks
+ * {@link VectorKernels} with one thread per available processor.
+ */
+public final class KernelsProvider {
+
+  /** System property naming the kernel set: {@code vector} or {@code scalar}. */
+  public static final String PROPERTY = "owlery.kernels";
+
+  private KernelsProvider() {}
+
+  /** The kernel sets a process can run. */
+  public enum KernelSet {
+    VECTOR,
+    SCALAR;
+
+    /** Parses {@code vector} or {@code scalar} (any case), naming the property in the error. */
+    public static KernelSet parse(String value) {
+      return switch (value.strip().toLowerCase(java.util.Locale.ROOT)) {
+        case "vector" -> VECTOR;
+        case "scalar" -> SCALAR;
+        default -> throw new IllegalArgumentException(
+            "-D%s must be \"vector\" or \"scalar\", got \"%s\"".formatted(PROPERTY, value));
+      };
+    }
+  }
+
+  /** The process-wide kernels, created on first use from {@value #PROPERTY}. */
+  public static Kernels shared() {
+    return Holder.SHARED;
+  }
+
+  /** New kernels of the given set; vector kernels split matmuls over {@code numThreads} threads. */
+  public static Kernels create(KernelSet set, int numThreads) {
+    return switch (set) {
+      case VECTOR -> new VectorKernels(numThreads);
+      case SCALAR -> new ScalarKernels();
+    };
+  }
+
+  /** The set named by {@value #PROPERTY}, {@link KernelSet#VECTOR} when it is unset. */
+  public static KernelSet configuredSet() {
+    return KernelSet.parse(System.getProperty(PROPERTY, "vector"));
+  }
+
+  private static final class Holder {
+    static final Kernels SHARED = create(configuredSet(), Runtime.getRuntime().availableProcessors());
+  }
+}

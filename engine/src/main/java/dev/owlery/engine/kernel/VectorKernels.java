@@ -1,0 +1,182 @@
+package dev.owlery.engine.kernel;
+
+import dev.owlery.engine.tensor.Matrix;
+import java.util.concurrent.atomic.AtomicInteger;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The Vector API kernels: matmul reads F32/F16/BF16 weights in place and splits its rows over one
+ * bounded {@link ComputePool} owned by this object; the reductions (dot, RMSNorm) use several
+ * accumulators. Ops whose cost is negligible next to matmul (softmax, SiLU, LayerNorm, bias) are
+ * the reference code, so their results are bit-identical to {@link ScalarKernels}.
+ */
+public final class VectorKernels implements Kernels, AutoCloseable {
+
+  private static final VectorSpecies<Float> F = VectorMatmul.F;
+  private static final int L = F.length();
+  /** Below this many multiply-adds a matmul runs on the calling thread only. */
+  private static final long PARALLEL_THRESHOLD = 1L << 15;
+  /** Each thread claims about this many chunks of rows, so a slow core does not hold up the call. */
+  private static final int CHUNKS_PER_THREAD = 8;
+
+  private final ScalarKernels reference = new ScalarKernels();
+  private final ComputePool pool;
+  private final ThreadLocal<MatmulTask> tasks = ThreadLocal.withInitial(MatmulTask::new);
+
+  /** Kernels splitting each matmul over {@code numThreads} threads (the caller included). */
+  public VectorKernels(int numThreads) {
+    this.pool = new ComputePool(numThreads);
+  }
+
+  public int numThreads() {
+    return pool.numThreads();
+  }
+
+  @Override
+  public void matmul(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
+    int rows = w.rows();
+    if ((long) rows * w.cols() * numTokens < PARALLEL_THRESHOLD || pool.numThreads() == 1) {
+      VectorMatmul.rows(w, x, xOffset, out, outOffset, numTokens, 0, rows);
+      return;
+    }
+    MatmulTask task = tasks.get();
+    int chunkRows = Math.max(16, Math.ceilDiv(rows, pool.numThreads() * CHUNKS_PER_THREAD));
+    task.prepare(w, x, xOffset, out, outOffset, numTokens, chunkRows);
+    try {
+      pool.run(task);
+    } finally {
+      task.clear();
+    }
+  }
+
+  @Override
+  public void rmsNorm(float[] x, int xOffset, Matrix weight, float eps, float[] out, int outOffset, int size) {
+    float sumSquares = sumOfSquares(x, xOffset, size);
+    float scale = (float) (1.0 / Math.sqrt(sumSquares / size + eps));
+    for (int i = 0; i < size; i++) {
+      float normalised = x[xOffset + i] * scale;
+      out[outOffset + i] = weight.get(0, i) * normalised;
+    }
+  }
+
+  private static float sumOfSquares(float[] x, int offset, int size) {
+    FloatVector acc0 = FloatVector.zero(F);
+    FloatVector acc1 = FloatVector.zero(F);
+    int i = 0;
+    for (; i + 2 * L <= size; i += 2 * L) {
+      FloatVector a = FloatVector.fromArray(F, x, offset + i);
+      FloatVector b = FloatVector.fromArray(F, x, offset + i + L);
+      acc0 = a.fma(a, acc0);
+      acc1 = b.fma(b, acc1);
+    }
+    float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+    for (; i < size; i++) {
+      sum += x[offset + i] * x[offset + i];
+    }
+    return sum;
+  }
+
+  @Override
+  public void layerNorm(
+      float[] x, int xOffset, Matrix weight, Matrix bias, float eps, float[] out, int outOffset, int size) {
+    reference.layerNorm(x, xOffset, weight, bias, eps, out, outOffset, size);
+  }
+
+  @Override
+  public void siluMul(float[] gate, int gateOffset, float[] up, int upOffset, float[] out, int outOffset, int size) {
+    reference.siluMul(gate, gateOffset, up, upOffset, out, outOffset, size);
+  }
+
+  @Override
+  public void softmax(float[] x, int offset, int size) {
+    reference.softmax(x, offset, size);
+  }
+
+  @Override
+  public float dot(float[] a, int aOffset, float[] b, int bOffset, int size) {
+    FloatVector acc0 = FloatVector.zero(F);
+    FloatVector acc1 = FloatVector.zero(F);
+    int i = 0;
+    for (; i + 2 * L <= size; i += 2 * L) {
+      acc0 = FloatVector.fromArray(F, a, aOffset + i).fma(FloatVector.fromArray(F, b, bOffset + i), acc0);
+      acc1 = FloatVector.fromArray(F, a, aOffset + i + L).fma(FloatVector.fromArray(F, b, bOffset + i + L), acc1);
+    }
+    float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+    for (; i < size; i++) {
+      sum += a[aOffset + i] * b[bOffset + i];
+    }
+    return sum;
+  }
+
+  @Override
+  public void axpy(float alpha, float[] x, int xOffset, float[] y, int yOffset, int size) {
+    int i = 0;
+    for (; i + L <= size; i += L) {
+      FloatVector.fromArray(F, x, xOffset + i)
+          .mul(alpha)
+          .add(FloatVector.fromArray(F, y, yOffset + i))
+          .intoArray(y, yOffset + i);
+    }
+    for (; i < size; i++) {
+      y[yOffset + i] += alpha * x[xOffset + i];
+    }
+  }
+
+  @Override
+  public void addBias(float[] x, int xOffset, Matrix bias, int numTokens, int size) {
+    reference.addBias(x, xOffset, bias, numTokens, size);
+  }
+
+  @Override
+  public String name() {
+    return "vector-" + F.vectorBitSize();
+  }
+
+  /** Stops the worker threads; later matmuls run on the calling thread. */
+  @Override
+  public void close() {
+    pool.close();
+  }
+
+  /** One thread's reusable matmul call: rows are claimed in chunks by every thread of the pool. */
+  private static final class MatmulTask implements ComputePool.SharedTask {
+    private final AtomicInteger nextChunk = new AtomicInteger();
+    private Matrix w;
+    private float[] x;
+    private int xOffset;
+    private float[] out;
+    private int outOffset;
+    private int numTokens;
+    private int chunkRows;
+    private int numChunks;
+
+    void prepare(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens, int chunkRows) {
+      this.w = w;
+      this.x = x;
+      this.xOffset = xOffset;
+      this.out = out;
+      this.outOffset = outOffset;
+      this.numTokens = numTokens;
+      this.chunkRows = chunkRows;
+      this.numChunks = Math.ceilDiv(w.rows(), chunkRows);
+      nextChunk.set(0); // volatile write publishes the fields above to the workers
+    }
+
+    void clear() {
+      w = null;
+      x = null;
+      out = null;
+    }
+
+    @Override
+    public void runShare() {
+      int rows = w.rows();
+      for (int chunk = nextChunk.getAndIncrement(); chunk < numChunks; chunk = nextChunk.getAndIncrement()) {
+        int from = chunk * chunkRows;
+        VectorMatmul.rows(w, x, xOffset, out, outOffset, numTokens, from, Math.min(rows, from + chunkRows));
+      }
+    }
+  }
+}

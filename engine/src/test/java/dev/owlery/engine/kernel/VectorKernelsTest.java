@@ -1,0 +1,147 @@
+package dev.owlery.engine.kernel;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.owlery.engine.tensor.DType;
+import dev.owlery.engine.tensor.Matrix;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Random;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * Holds {@link VectorKernels} to {@link ScalarKernels} at sizes that are not multiples of any vector
+ * width (769 columns, 37 rows), at weight addresses that are not aligned, on strided column-slice
+ * views, for every weight dtype. Unsupported: F16 infinities/NaNs in weights (see VectorMatmul).
+ */
+class VectorKernelsTest {
+
+  private static final int ROWS = 37;
+  private static final int COLS = 769;
+
+  private final Arena arena = Arena.ofShared(); // read by the kernel threads
+  private final VectorKernels vector = new VectorKernels(2);
+  private final ScalarKernels scalar = new ScalarKernels();
+
+  @AfterEach
+  void close() {
+    vector.close();
+    arena.close();
+  }
+
+  /** Writes {@code rows x cols} random weights of {@code dtype} starting {@code byteShift} bytes into a segment. */
+  private Matrix randomMatrix(DType dtype, int rows, int cols, int byteShift, long seed) {
+    MemorySegment segment = arena.allocate((long) rows * cols * dtype.byteSize() + byteShift + 64, 64)
+        .asSlice(byteShift);
+    Random random = new Random(seed);
+    ValueLayout.OfFloat f32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    ValueLayout.OfShort i16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    for (long i = 0; i < (long) rows * cols; i++) {
+      float v = (float) random.nextGaussian();
+      switch (dtype) {
+        case F32 -> segment.setAtIndex(f32, i, v);
+        case F16 -> segment.setAtIndex(i16, i, Float.floatToFloat16(v));
+        case BF16 -> segment.setAtIndex(i16, i, (short) (Float.floatToRawIntBits(v) >>> 16));
+        case I64, I32, U8 -> throw new IllegalArgumentException("not a weight dtype: " + dtype);
+      }
+    }
+    return new Matrix("w", segment, dtype, rows, cols, cols, 0);
+  }
+
+  private static float[] randomActivations(int n, long seed) {
+    Random random = new Random(seed);
+    float[] x = new float[n];
+    for (int i = 0; i < n; i++) {
+      x[i] = (float) random.nextGaussian();
+    }
+    return x;
+  }
+
+  /**
+   * fp32 dot products summed in a different order differ by at most about n * 2^-24 * sum|w x|
+   * (n = 769 gives 4.6e-5); 1e-5 of sum|w x| is well inside that and far below any real bug.
+   */
+  private void assertMatmulAgrees(Matrix w, int numTokens, int xOffset) {
+    float[] x = randomActivations(xOffset + numTokens * w.cols(), 7);
+    int outOffset = 3;
+    float[] expected = new float[outOffset + numTokens * w.rows()];
+    float[] actual = new float[expected.length];
+    scalar.matmul(w, x, xOffset, expected, outOffset, numTokens);
+    vector.matmul(w, x, xOffset, actual, outOffset, numTokens);
+    for (int t = 0; t < numTokens; t++) {
+      for (int r = 0; r < w.rows(); r++) {
+        double magnitude = 0;
+        for (int c = 0; c < w.cols(); c++) {
+          magnitude += Math.abs(w.get(r, c) * x[xOffset + t * w.cols() + c]);
+        }
+        int i = outOffset + t * w.rows() + r;
+        assertThat((double) actual[i]).as("token %d row %d", t, r).isCloseTo(expected[i],
+            org.assertj.core.data.Offset.offset(1e-5 * magnitude));
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
+  void matmulMatchesReferenceAtOddSizesAndUnalignedOffsets(DType dtype) {
+    for (int byteShift : new int[] {0, 2, 6, 3}) {
+      Matrix w = randomMatrix(dtype, ROWS, COLS, byteShift, 11 + byteShift);
+      for (int numTokens : new int[] {1, 3, 4, 5, 9}) {
+        assertMatmulAgrees(w, numTokens, 5);
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
+  void matmulReadsStridedColumnAndRowSlicesInPlace(DType dtype) {
+    Matrix full = randomMatrix(dtype, ROWS + 10, COLS + 231, 0, 23);
+    assertMatmulAgrees(full.colSlice(101, 101 + COLS), 1, 0);
+    assertMatmulAgrees(full.colSlice(101, 101 + COLS).rowSlice(3, 3 + ROWS), 5, 1);
+    assertMatmulAgrees(full.rowSlice(7, 7 + ROWS).colSlice(0, 333), 4, 2);
+  }
+
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
+  void multiThreadedMatmulMatchesReference(DType dtype) {
+    Matrix w = randomMatrix(dtype, 517, COLS, 2, 31);
+    assertMatmulAgrees(w, 1, 0);
+    assertMatmulAgrees(w, 6, 3);
+  }
+
+  @Test
+  void reductionsMatchReference() {
+    float[] a = randomActivations(COLS + 9, 41);
+    float[] b = randomActivations(COLS + 9, 43);
+    assertThat(vector.dot(a, 3, b, 9, COLS)).isCloseTo(scalar.dot(a, 3, b, 9, COLS),
+        org.assertj.core.data.Offset.offset(1e-3f));
+    float[] y1 = b.clone();
+    float[] y2 = b.clone();
+    vector.axpy(0.37f, a, 5, y1, 2, COLS);
+    scalar.axpy(0.37f, a, 5, y2, 2, COLS);
+    assertThat(y1).containsExactly(y2);
+    Matrix weight = randomMatrix(DType.F16, 1, COLS, 2, 47);
+    float[] n1 = new float[COLS + 4];
+    float[] n2 = new float[COLS + 4];
+    vector.rmsNorm(a, 1, weight, 1e-5f, n1, 4, COLS);
+    scalar.rmsNorm(a, 1, weight, 1e-5f, n2, 4, COLS);
+    for (int i = 0; i < n1.length; i++) {
+      // only the sum of squares is reordered: relative error of a few fp32 ulps.
+      assertThat(n1[i]).isCloseTo(n2[i], org.assertj.core.data.Offset.offset(1e-6f * (1 + Math.abs(n2[i]))));
+    }
+  }
+
+  @Test
+  void providerPicksTheConfiguredSetAndRejectsUnknownNames() {
+    assertThat(KernelsProvider.KernelSet.parse("Scalar")).isEqualTo(KernelsProvider.KernelSet.SCALAR);
+    assertThat(KernelsProvider.create(KernelsProvider.KernelSet.SCALAR, 1).name()).isEqualTo("scalar");
+    assertThatThrownBy(() -> KernelsProvider.KernelSet.parse("gpu"))
+        .hasMessageContaining("owlery.kernels").hasMessageContaining("gpu");
+  }
+}
