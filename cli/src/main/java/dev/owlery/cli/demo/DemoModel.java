@@ -23,7 +23,7 @@ import java.util.stream.Stream;
 public final class DemoModel {
 
   /** Bumped whenever the layout or sizes change, so an old cached copy is rewritten. */
-  static final String VERSION = "1";
+  static final String VERSION = "2";
   private static final long SEED = 20261126L;
 
   // Sizes: small enough to write in a blink and run at interactive speed on two cores, with

@@ -57,9 +57,10 @@ final class DemoTokenizer {
       model.addPieces(piece(p, -1000f + p.codePointCount(0, p.length()) * 10f - rank * 1e-3f, SentencePiece.Type.NORMAL));
       rank++;
     }
+    // Pad with plain word pieces ("▁hoot0", ...) so any id the random weights pick decodes to text.
     int filler = 0;
     while (model.getPiecesCount() % vocabMultiple != 0) {
-      model.addPieces(piece("<unused%d>".formatted(filler++), 0f, SentencePiece.Type.UNUSED));
+      model.addPieces(piece(SPACE + "hoot" + filler++, -2000f, SentencePiece.Type.NORMAL));
     }
     model.setTrainerSpec(TrainerSpec.newBuilder()
         .setModelType(TrainerSpec.ModelType.BPE)

@@ -36,11 +36,26 @@ public final class Generator {
    */
   public GenerationResult generate(DecoderSequence sequence, float[] inputsEmbeds, Modality[] modalities,
       int numTokens, Sampler sampler, StopCondition stop, TokenListener listener) {
-    float[] logits = new float[decoder.config().vocabSize()];
+    return generate(sequence, inputsEmbeds, modalities, numTokens, sampler, stop, new float[0], listener);
+  }
+
+  /**
+   * As above, also writing the logits of every prompt row into {@code promptLogits} ({@code
+   * numTokens x vocabSize}) when it is non-empty; an empty array asks for none.
+   */
+  public GenerationResult generate(DecoderSequence sequence, float[] inputsEmbeds, Modality[] modalities,
+      int numTokens, Sampler sampler, StopCondition stop, float[] promptLogits, TokenListener listener) {
+    int vocab = decoder.config().vocabSize();
+    float[] logits = new float[vocab];
     float[] tokenRow = new float[decoder.config().hiddenSize()];
     Modality[] text = {Modality.TEXT};
     int[] tokenIds = new int[stop.maxNewTokens()];
-    decoder.forward(sequence, inputsEmbeds, 0, modalities, numTokens, LogitRows.LAST, logits);
+    if (promptLogits.length == 0) {
+      decoder.forward(sequence, inputsEmbeds, 0, modalities, numTokens, LogitRows.LAST, logits);
+    } else {
+      decoder.forward(sequence, inputsEmbeds, 0, modalities, numTokens, LogitRows.ALL, promptLogits);
+      System.arraycopy(promptLogits, (numTokens - 1) * vocab, logits, 0, vocab);
+    }
     int count = 0;
     while (true) {
       int token = sampler.sample(logits, count < stop.minNewTokens() ? stop.stopTokenIdsView() : NONE);

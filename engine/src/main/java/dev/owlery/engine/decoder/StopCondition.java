@@ -28,7 +28,7 @@ public record StopCondition(int maxNewTokens, int minNewTokens, int[] stopTokenI
     return stopTokenIds.clone();
   }
 
-  boolean isStopToken(int tokenId) {
+  public boolean isStopToken(int tokenId) {
     for (int id : stopTokenIds) {
       if (id == tokenId) {
         return true;

@@ -75,9 +75,11 @@ public final class OwlModel implements AutoCloseable {
         PreprocessorConfig preprocessorConfig = Files.exists(directory.resolve("preprocessor_config.json"))
             ? PreprocessorConfig.load(directory)
             : PreprocessorConfig.clip(config.vision().imageSize());
-        if (preprocessorConfig.cropSize() != config.vision().imageSize()) {
-          throw new IllegalArgumentException("%s: preprocessor crop size %d differs from the vision image_size %d"
-              .formatted(directory, preprocessorConfig.cropSize(), config.vision().imageSize()));
+        int imageSize = config.vision().imageSize();
+        if (preprocessorConfig.cropHeight() != imageSize || preprocessorConfig.cropWidth() != imageSize) {
+          throw new IllegalArgumentException(
+              "%s: preprocessor_config.json crops to %dx%d but the vision tower takes %dx%d (visual_model.image_size)"
+                  .formatted(directory, preprocessorConfig.cropWidth(), preprocessorConfig.cropHeight(), imageSize, imageSize));
         }
         preprocessor = new ImagePreprocessor(preprocessorConfig);
       }
