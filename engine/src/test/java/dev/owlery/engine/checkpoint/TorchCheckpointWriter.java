@@ -23,7 +23,7 @@ import java.util.Map;
  * CPython does (an OrderedDict of {@code torch._utils._rebuild_tensor_v2} calls, storages as
  * persistent ids); optionally zip64 records, or the legacy non-zip format.
  */
-final class TorchCheckpointWriter {
+public final class TorchCheckpointWriter {
 
   /** How the top-level dict is pickled. */
   enum DictStyle {
@@ -68,12 +68,12 @@ final class TorchCheckpointWriter {
   }
 
   /** Adds a tensor as a contiguous storage of its own, in its own dtype. */
-  TorchCheckpointWriter add(Tensor tensor) {
+  public TorchCheckpointWriter add(Tensor tensor) {
     return add(tensor, tensor.dtype());
   }
 
   /** Adds a tensor converted to {@code dtype} (F16/BF16 round to nearest even). */
-  TorchCheckpointWriter add(Tensor tensor, DType dtype) {
+  public TorchCheckpointWriter add(Tensor tensor, DType dtype) {
     MemorySegment out = MemorySegment.ofArray(new byte[Math.toIntExact(tensor.numElements() * dtype.byteSize())]);
     for (long i = 0; i < tensor.numElements(); i++) {
       ElementEncoder.putElement(tensor, i, out, i, dtype);
@@ -123,7 +123,7 @@ final class TorchCheckpointWriter {
    * (no zero padding, as the mPLUG-Owl2 converter names them), plus, when asked,
    * {@code pytorch_model.bin.index.json}.
    */
-  List<Path> writeSharded(Path dir, int numShards, boolean withIndex) {
+  public List<Path> writeSharded(Path dir, int numShards, boolean withIndex) {
     List<Path> files = new ArrayList<>();
     Map<String, String> weightMap = new LinkedHashMap<>();
     long totalSize = 0;
