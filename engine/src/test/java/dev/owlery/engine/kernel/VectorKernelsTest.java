@@ -100,6 +100,19 @@ class VectorKernelsTest {
 
   @ParameterizedTest
   @EnumSource(names = {"F32", "F16", "BF16"})
+  void matmulRunsAScalarHeadWhenEveryRowIsEquallyMisaligned(DType dtype) {
+    // 784 columns: every row starts at the same offset modulo the load size, so the kernel aligns
+    // the body with a scalar head of up to 15 elements
+    for (int byteShift : new int[] {2, 4, 6, 12, 30}) {
+      Matrix w = randomMatrix(dtype, ROWS, 784, byteShift, 13 + byteShift);
+      for (int numTokens : new int[] {1, 4, 6}) {
+        assertMatmulAgrees(w, numTokens, 1);
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
   void matmulReadsStridedColumnAndRowSlicesInPlace(DType dtype) {
     Matrix full = randomMatrix(dtype, ROWS + 10, COLS + 231, 0, 23);
     assertMatmulAgrees(full.colSlice(101, 101 + COLS), 1, 0);
