@@ -152,6 +152,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     private int chunkRows;
     private int numChunks;
     private int head;
+    private float outScale;
     /** Activations in the pair order of the 16-bit kernels; grows to the largest call, then reused. */
     private float[] pairOrdered = new float[0];
 
@@ -162,6 +163,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
           this.head = VectorMatmul.head(w, F.vectorByteSize());
           this.x = x;
           this.xOffset = xOffset;
+          this.outScale = 1f;
         }
         case F16, BF16 -> {
           this.head = VectorMatmul.head(w, VectorMatmul.load16Bytes());
@@ -169,7 +171,14 @@ public final class VectorKernels implements Kernels, AutoCloseable {
           if (pairOrdered.length < size) {
             pairOrdered = new float[size];
           }
-          VectorMatmul.permuteForPairs(x, xOffset, w.cols(), numTokens, head, pairOrdered);
+          float xScale = 1f;
+          this.outScale = 1f;
+          if (w.dtype() == dev.owlery.engine.tensor.DType.F16) {
+            int shift = VectorMatmul.f16RebiasShift(x, xOffset, size);
+            xScale = Math.scalb(1f, VectorMatmul.F16_REBIAS_EXPONENT - shift);
+            outScale = Math.scalb(1f, shift);
+          }
+          VectorMatmul.permuteForPairs(x, xOffset, w.cols(), numTokens, head, xScale, pairOrdered);
           this.x = pairOrdered;
           this.xOffset = 0;
         }
@@ -194,7 +203,8 @@ public final class VectorKernels implements Kernels, AutoCloseable {
       int rows = w.rows();
       for (int chunk = nextChunk.getAndIncrement(); chunk < numChunks; chunk = nextChunk.getAndIncrement()) {
         int from = chunk * chunkRows;
-        VectorMatmul.rows(w, x, xOffset, out, outOffset, numTokens, from, Math.min(rows, from + chunkRows), head);
+        VectorMatmul.rows(w, x, xOffset, out, outOffset, numTokens, from, Math.min(rows, from + chunkRows), head,
+            outScale);
       }
     }
   }

@@ -68,7 +68,14 @@ class VectorKernelsTest {
    * (n = 769 gives 4.6e-5); 1e-5 of sum|w x| is well inside that and far below any real bug.
    */
   private void assertMatmulAgrees(Matrix w, int numTokens, int xOffset) {
+    assertMatmulAgrees(w, numTokens, xOffset, 1f);
+  }
+
+  private void assertMatmulAgrees(Matrix w, int numTokens, int xOffset, float activationScale) {
     float[] x = randomActivations(xOffset + numTokens * w.cols(), 7);
+    for (int i = 0; i < x.length; i++) {
+      x[i] *= activationScale;
+    }
     int outOffset = 3;
     float[] expected = new float[outOffset + numTokens * w.rows()];
     float[] actual = new float[expected.length];
@@ -118,6 +125,17 @@ class VectorKernelsTest {
     assertMatmulAgrees(full.colSlice(101, 101 + COLS), 1, 0);
     assertMatmulAgrees(full.colSlice(101, 101 + COLS).rowSlice(3, 3 + ROWS), 5, 1);
     assertMatmulAgrees(full.rowSlice(7, 7 + ROWS).colSlice(0, 333), 4, 2);
+  }
+
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
+  void largeAndTinyActivationsKeepFullPrecision(DType dtype) {
+    // the F16 kernel moves a factor 2^112 into the activations: |x| up to 4e6 must not overflow,
+    // and 1e-30 must not lose precision
+    Matrix w = randomMatrix(dtype, ROWS, COLS, 0, 29);
+    assertMatmulAgrees(w, 1, 0, 1e6f);
+    assertMatmulAgrees(w, 5, 0, 1e6f);
+    assertMatmulAgrees(w, 5, 0, 1e-30f);
   }
 
   @ParameterizedTest
