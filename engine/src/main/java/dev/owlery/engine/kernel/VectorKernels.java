@@ -37,15 +37,15 @@ public final class VectorKernels implements Kernels, AutoCloseable {
   @Override
   public void matmul(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
     int rows = w.rows();
-    if ((long) rows * w.cols() * numTokens < PARALLEL_THRESHOLD || pool.numThreads() == 1) {
-      VectorMatmul.rows(w, x, xOffset, out, outOffset, numTokens, 0, rows);
-      return;
-    }
     MatmulTask task = tasks.get();
     int chunkRows = Math.max(16, Math.ceilDiv(rows, pool.numThreads() * CHUNKS_PER_THREAD));
     task.prepare(w, x, xOffset, out, outOffset, numTokens, chunkRows);
     try {
-      pool.run(task);
+      if ((long) rows * w.cols() * numTokens < PARALLEL_THRESHOLD || pool.numThreads() == 1) {
+        task.runShare();
+      } else {
+        pool.run(task);
+      }
     } finally {
       task.clear();
     }
@@ -151,11 +151,39 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     private int numTokens;
     private int chunkRows;
     private int numChunks;
+    private int head;
+    private float outScale;
+    /** Activations in the pair order of the 16-bit kernels; grows to the largest call, then reused. */
+    private float[] pairOrdered = new float[0];
 
     void prepare(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens, int chunkRows) {
       this.w = w;
-      this.x = x;
-      this.xOffset = xOffset;
+      switch (w.dtype()) {
+        case F32 -> {
+          this.head = VectorMatmul.head(w, F.vectorByteSize());
+          this.x = x;
+          this.xOffset = xOffset;
+          this.outScale = 1f;
+        }
+        case F16, BF16 -> {
+          this.head = VectorMatmul.head(w, VectorMatmul.load16Bytes());
+          int size = Math.multiplyExact(numTokens, w.cols());
+          if (pairOrdered.length < size) {
+            pairOrdered = new float[size];
+          }
+          float xScale = 1f;
+          this.outScale = 1f;
+          if (w.dtype() == dev.owlery.engine.tensor.DType.F16) {
+            int shift = VectorMatmul.f16RebiasShift(x, xOffset, size);
+            xScale = Math.scalb(1f, VectorMatmul.F16_REBIAS_EXPONENT - shift);
+            outScale = Math.scalb(1f, shift);
+          }
+          VectorMatmul.permuteForPairs(x, xOffset, w.cols(), numTokens, head, xScale, pairOrdered);
+          this.x = pairOrdered;
+          this.xOffset = 0;
+        }
+        case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-float dtypes");
+      }
       this.out = out;
       this.outOffset = outOffset;
       this.numTokens = numTokens;
@@ -175,7 +203,8 @@ public final class VectorKernels implements Kernels, AutoCloseable {
       int rows = w.rows();
       for (int chunk = nextChunk.getAndIncrement(); chunk < numChunks; chunk = nextChunk.getAndIncrement()) {
         int from = chunk * chunkRows;
-        VectorMatmul.rows(w, x, xOffset, out, outOffset, numTokens, from, Math.min(rows, from + chunkRows));
+        VectorMatmul.rows(w, x, xOffset, out, outOffset, numTokens, from, Math.min(rows, from + chunkRows), head,
+            outScale);
       }
     }
   }

@@ -68,7 +68,14 @@ class VectorKernelsTest {
    * (n = 769 gives 4.6e-5); 1e-5 of sum|w x| is well inside that and far below any real bug.
    */
   private void assertMatmulAgrees(Matrix w, int numTokens, int xOffset) {
+    assertMatmulAgrees(w, numTokens, xOffset, 1f);
+  }
+
+  private void assertMatmulAgrees(Matrix w, int numTokens, int xOffset, float activationScale) {
     float[] x = randomActivations(xOffset + numTokens * w.cols(), 7);
+    for (int i = 0; i < x.length; i++) {
+      x[i] *= activationScale;
+    }
     int outOffset = 3;
     float[] expected = new float[outOffset + numTokens * w.rows()];
     float[] actual = new float[expected.length];
@@ -100,11 +107,35 @@ class VectorKernelsTest {
 
   @ParameterizedTest
   @EnumSource(names = {"F32", "F16", "BF16"})
+  void matmulRunsAScalarHeadWhenEveryRowIsEquallyMisaligned(DType dtype) {
+    // 784 columns: every row starts at the same offset modulo the load size, so the kernel aligns
+    // the body with a scalar head of up to 15 elements
+    for (int byteShift : new int[] {2, 4, 6, 12, 30}) {
+      Matrix w = randomMatrix(dtype, ROWS, 784, byteShift, 13 + byteShift);
+      for (int numTokens : new int[] {1, 4, 6}) {
+        assertMatmulAgrees(w, numTokens, 1);
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
   void matmulReadsStridedColumnAndRowSlicesInPlace(DType dtype) {
     Matrix full = randomMatrix(dtype, ROWS + 10, COLS + 231, 0, 23);
     assertMatmulAgrees(full.colSlice(101, 101 + COLS), 1, 0);
     assertMatmulAgrees(full.colSlice(101, 101 + COLS).rowSlice(3, 3 + ROWS), 5, 1);
     assertMatmulAgrees(full.rowSlice(7, 7 + ROWS).colSlice(0, 333), 4, 2);
+  }
+
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
+  void largeAndTinyActivationsKeepFullPrecision(DType dtype) {
+    // the F16 kernel moves a factor 2^112 into the activations: |x| up to 4e6 must not overflow,
+    // and 1e-30 must not lose precision
+    Matrix w = randomMatrix(dtype, ROWS, COLS, 0, 29);
+    assertMatmulAgrees(w, 1, 0, 1e6f);
+    assertMatmulAgrees(w, 5, 0, 1e6f);
+    assertMatmulAgrees(w, 5, 0, 1e-30f);
   }
 
   @ParameterizedTest
