@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "owlery 0.1.0",
     description = "Serves the mPLUG-Owl2 vision-language model.",
-    subcommands = {DemoCommand.class, GenerateCommand.class})
+    subcommands = {DemoCommand.class, GenerateCommand.class, BenchCommand.class})
 public final class Owlery implements Runnable {
 
   @CommandLine.Spec

@@ -148,8 +148,13 @@ class TinyOwl2PipelineTest {
 
     assertThatThrownBy(() -> new InProcessGenerator(model).generate(twoPlaceholders, CompletionListener.NONE))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessageContaining("2 image placeholder(s)")
-        .hasMessageContaining("1 image(s)");
+        .hasMessage("the prompt has 2 <|image|> placeholders but 1 images were given");
+
+    GenerationRequest idsWithoutImage = new GenerationRequest(new Prompt.TokenIds(new int[] {1, 3148, -200, 29901}),
+        List.of(), ChatTemplate.NONE, AspectRatioPolicy.PAD, SamplingParams.greedy(), 1, false);
+    assertThatThrownBy(() -> new InProcessGenerator(model).generate(idsWithoutImage, CompletionListener.NONE))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("the prompt has 1 image placeholder(s) (<|image|>) but 0 image(s) were given; they must match");
   }
 
   @Test
