@@ -1,0 +1,129 @@
+package dev.owlery.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.owlery.engine.checkpoint.Checkpoint;
+import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
+import dev.owlery.engine.testing.Fixtures;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.stream.Collectors;
+import java.util.stream.StreamSupport;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** {@code owlery generate} end to end, in-process, against the reference fixtures. */
+class GenerateCommandTest {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  @Test
+  void stories260kGreedyIdsAreRunCsForEveryPrompt() throws IOException {
+    Path model = Fixtures.stories260k();
+    JsonNode cases = JSON.readTree(model.getParent().resolve("expected.json").toFile()).get("cases");
+    for (JsonNode c : cases) {
+      String promptIds = StreamSupport.stream(c.get("prompt_ids").spliterator(), false)
+          .map(JsonNode::asText).collect(Collectors.joining(","));
+      int newTokens = c.get("n_generated").asInt();
+
+      CliRun run = CliRun.of("generate", "--model", model.toString(), "--prompt-ids", promptIds,
+          "--max-new-tokens", String.valueOf(newTokens), "--output", "json");
+
+      assertThat(run.exitCode()).as(run.err()).isZero();
+      JsonNode result = JSON.readTree(run.out());
+      assertThat(result.get("prompt_token_ids")).isEqualTo(c.get("prompt_ids"));
+      assertThat(result.get("token_ids")).as("prompt %s", c.get("prompt")).isEqualTo(c.get("generated_ids"));
+      assertThat(result.get("finish_reason").asText()).isEqualTo("max_new_tokens");
+      assertThat(result.get("text").asText()).isEqualTo(c.get("generated_text_sentencepiece_decode").asText().strip());
+    }
+  }
+
+  @Test
+  void tinyOwl2WithAPictureMatchesTheOfficialRunIncludingDumpedLogits(@TempDir Path tmp) throws IOException {
+    Path model = Fixtures.tinyOwl2();
+    Path dump = tmp.resolve("logits.safetensors");
+
+    CliRun run = CliRun.of("generate", "--model", model.toString(), "--image", model.resolve("test_image.png").toString(),
+        "--prompt", "USER: <|image|>Describe the image. ASSISTANT:", "--template", "none",
+        "--image-aspect-ratio", "resize", "--max-new-tokens", "8", "--output", "json", "--dump-logits", dump.toString());
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    JsonNode result = JSON.readTree(run.out());
+    try (Checkpoint reference = SafetensorsCheckpoint.openFile(model.resolve("reference.safetensors"));
+        Checkpoint dumped = SafetensorsCheckpoint.openFile(dump)) {
+      assertThat(ints(result.get("prompt_token_ids"))).containsExactly(longsToInts(reference.tensor("input_ids").toLongArray()));
+      long[] tokens = reference.tensor("generate.tokens").toLongArray();
+      assertThat(ints(result.get("token_ids"))).containsExactly(longsToInts(tokens));
+      assertThat(dumped.tensor("token_ids", tokens.length).toLongArray()).containsExactly(tokens);
+      // Fixture README "Tolerances": float32 logits within 1e-3 of the official float32 run.
+      assertThat(maxAbsDiff(dumped.tensor("prompt_logits", 24, 32000).toFloatArray(),
+          reference.tensor("logits").toFloatArray())).isLessThanOrEqualTo(1e-3f);
+      assertThat(maxAbsDiff(dumped.tensor("step_logits", tokens.length, 32000).toFloatArray(),
+          reference.tensor("generate.step_logits").toFloatArray())).isLessThanOrEqualTo(1e-3f);
+    }
+  }
+
+  @Test
+  void textOutputStreamsTheSameTextTheJsonReports() {
+    Path model = Fixtures.stories260k();
+    String[] common = {"generate", "--model", model.toString(), "--prompt", "Once upon a time", "--template", "none",
+        "--max-new-tokens", "20"};
+
+    CliRun text = CliRun.of(common);
+    CliRun json = CliRun.of(concat(common, "--output", "json"));
+
+    assertThat(text.exitCode()).as(text.err()).isZero();
+    assertThat(text.out().strip()).isEqualTo(jsonText(json));
+  }
+
+  @Test
+  void badArgumentsGetOneLineErrors() {
+    Path model = Fixtures.stories260k();
+
+    CliRun badOutput = CliRun.of("generate", "--model", model.toString(), "--prompt", "Hi", "--output", "xml");
+    CliRun imageOnTextModel = CliRun.of("generate", "--model", model.toString(), "--prompt", "Hi",
+        "--image", model.resolve("config.json").toString());
+    CliRun missingModel = CliRun.of("generate", "--model", model.resolve("nope").toString(), "--prompt", "Hi");
+
+    assertThat(badOutput.exitCode()).isEqualTo(2);
+    assertThat(badOutput.err()).contains("--output must be text or json, got 'xml'");
+    assertThat(imageOnTextModel.exitCode()).isEqualTo(2);
+    assertThat(imageOnTextModel.err()).contains("owlery: error:");
+    assertThat(missingModel.exitCode()).isEqualTo(2);
+    assertThat(missingModel.err()).contains("config.json");
+  }
+
+  private static String jsonText(CliRun run) {
+    try {
+      return JSON.readTree(run.out()).get("text").asText();
+    } catch (IOException e) {
+      throw new AssertionError(run.out(), e);
+    }
+  }
+
+  private static String[] concat(String[] a, String... b) {
+    String[] out = Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+
+  private static int[] ints(JsonNode array) {
+    return StreamSupport.stream(array.spliterator(), false).mapToInt(JsonNode::asInt).toArray();
+  }
+
+  private static int[] longsToInts(long[] values) {
+    return Arrays.stream(values).mapToInt(Math::toIntExact).toArray();
+  }
+
+  private static float maxAbsDiff(float[] a, float[] b) {
+    assertThat(a).hasSameSizeAs(b);
+    float max = 0;
+    for (int i = 0; i < a.length; i++) {
+      max = Math.max(max, Math.abs(a[i] - b[i]));
+    }
+    return max;
+  }
+}
