@@ -1,7 +1,5 @@
 package dev.owlery.cli;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.owlery.engine.checkpoint.SafetensorsWriter;
 import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.model.Completion;
@@ -9,6 +7,7 @@ import dev.owlery.engine.model.GenerationRequest;
 import dev.owlery.engine.model.InProcessGenerator;
 import dev.owlery.engine.model.OwlModel;
 import dev.owlery.engine.model.Prompt;
+import dev.owlery.engine.sampling.TokenLogprobs;
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tokenizer.ChatTemplate;
 import dev.owlery.engine.vision.preprocess.AspectRatioPolicy;
@@ -34,13 +33,23 @@ import picocli.CommandLine.Model.CommandSpec;
     description = "Generate text from a prompt (and pictures) in this process.")
 public final class GenerateCommand implements Callable<Integer> {
 
-  private static final ObjectMapper JSON = new ObjectMapper();
-
   @Spec
   CommandSpec spec;
 
-  @Option(names = "--model", required = true, description = "Model directory (config.json, weights, tokenizer.model).")
-  Path model;
+  @Option(names = "--model", description = "Model directory (config.json, weights, tokenizer.model); with --server, the "
+      + "model to ask for (its name or directory; default: the server's model).")
+  String model;
+
+  @Option(names = "--server", description = "HOST:PORT of an Owlery coordinator: generate there through the client SDK "
+      + "instead of in this process.")
+  String server;
+
+  @Option(names = "--logprobs", defaultValue = "0", description = "With --output json, add each generated token's "
+      + "log-probability and the N most likely alternatives (natural log of the unmodified distribution).")
+  int logprobs;
+
+  @Option(names = "--timeout", defaultValue = "PT5M", description = "With --server: the request deadline as an ISO-8601 duration (default ${DEFAULT-VALUE}).")
+  java.time.Duration timeout;
 
   @ArgGroup(exclusive = true, multiplicity = "1")
   PromptSource prompt;
@@ -81,9 +90,24 @@ public final class GenerateCommand implements Callable<Integer> {
       case "text" -> false;
       default -> throw new IllegalArgumentException("--output must be text or json, got '%s'".formatted(output));
     };
+    if (logprobs < 0) {
+      throw new IllegalArgumentException("--logprobs must be >= 0, got " + logprobs);
+    }
+    if (dumpLogits != null && server != null) {
+      throw new IllegalArgumentException("--dump-logits works in-process only, not with --server");
+    }
     List<byte[]> imageBytes = readImages(images);
     PrintWriter out = spec.commandLine().getOut();
-    try (OwlModel owl = OwlModel.load(model, tensorParallel, KernelsProvider.shared())) {
+    if (server != null) {
+      GenerationOutput result = new RemoteGeneration(server, timeout).run(this, imageBytes, json ? null : out);
+      out.println(json ? result.toJson() : "");
+      out.flush();
+      return 0;
+    }
+    if (model == null) {
+      throw new IllegalArgumentException("--model DIR is required (or --server HOST:PORT)");
+    }
+    try (OwlModel owl = OwlModel.load(Path.of(model), tensorParallel, KernelsProvider.shared())) {
       GenerationRequest request = new GenerationRequest(
           prompt.text != null ? new Prompt.Text(prompt.text) : new Prompt.TokenIds(prompt.ids),
           imageBytes,
@@ -91,7 +115,7 @@ public final class GenerateCommand implements Callable<Integer> {
           parseAspectRatio(aspectRatio),
           sampling.resolve(owl.generationConfig()),
           sampling.maxNewTokens,
-          dumpLogits != null);
+          dumpLogits != null || logprobs > 0);
       Completion completion = new InProcessGenerator(owl).generate(request, (tokenId, delta) -> {
         if (!json) {
           out.print(delta);
@@ -99,7 +123,7 @@ public final class GenerateCommand implements Callable<Integer> {
         }
       });
       if (json) {
-        out.println(toJson(completion));
+        out.println(toOutput(completion, owl.config().text().vocabSize(), logprobs).toJson());
       } else {
         out.println();
       }
@@ -141,13 +165,16 @@ public final class GenerateCommand implements Callable<Integer> {
     return bytes;
   }
 
-  static String toJson(Completion completion) {
-    ObjectNode root = JSON.createObjectNode();
-    Arrays.stream(completion.promptTokenIds()).forEach(root.putArray("prompt_token_ids")::add);
-    Arrays.stream(completion.tokenIds()).forEach(root.putArray("token_ids")::add);
-    root.put("text", completion.text());
-    root.put("finish_reason", completion.finishReason().name().toLowerCase(Locale.ROOT));
-    return root.toString();
+  static GenerationOutput toOutput(Completion completion, int vocab, int numTopLogprobs) {
+    List<TokenLogprobs> perToken = new ArrayList<>();
+    if (numTopLogprobs > 0) {
+      int[] tokens = completion.tokenIds();
+      for (int i = 0; i < tokens.length; i++) {
+        perToken.add(TokenLogprobs.of(completion.stepLogits(), i * vocab, vocab, tokens[i], numTopLogprobs));
+      }
+    }
+    return new GenerationOutput(completion.promptTokenIds(), completion.tokenIds(), completion.text(),
+        completion.finishReason().name().toLowerCase(Locale.ROOT), perToken);
   }
 
   static void writeLogits(Path file, Completion completion, int vocab) {

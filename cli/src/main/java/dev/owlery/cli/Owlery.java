@@ -1,5 +1,6 @@
 package dev.owlery.cli;
 
+import dev.owlery.client.OwleryException;
 import java.io.PrintWriter;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -30,12 +31,24 @@ public final class Owlery implements Runnable {
     CommandLine cli = new CommandLine(new Owlery());
     cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
       PrintWriter err = commandLine.getErr();
-      if (e instanceof IllegalArgumentException || e instanceof java.io.UncheckedIOException) {
-        err.println("owlery: error: " + e.getMessage());
-        err.flush();
-        return 2;
+      switch (e) {
+        case IllegalArgumentException bad -> {
+          err.println("owlery: error: " + bad.getMessage());
+          err.flush();
+          return 2;
+        }
+        case java.io.UncheckedIOException io -> {
+          err.println("owlery: error: " + io.getMessage());
+          err.flush();
+          return 2;
+        }
+        case OwleryException server -> {
+          err.println("owlery: the server answered %s: %s".formatted(server.code(), server.description()));
+          err.flush();
+          return 1;
+        }
+        default -> throw e;
       }
-      throw e;
     });
     return cli;
   }

@@ -1,0 +1,140 @@
+package dev.owlery.cli;
+
+import com.google.protobuf.ByteString;
+import dev.owlery.client.GenerationStream;
+import dev.owlery.client.OwleryClient;
+import dev.owlery.engine.sampling.TokenLogprobs;
+import dev.owlery.proto.v1.GenerateDelta;
+import dev.owlery.proto.v1.GenerateFinish;
+import dev.owlery.proto.v1.GenerateRequest;
+import dev.owlery.proto.v1.GenerateResponse;
+import dev.owlery.proto.v1.Image;
+import dev.owlery.proto.v1.PromptTemplate;
+import dev.owlery.proto.v1.PromptTokenIds;
+import dev.owlery.proto.v1.TopLogprob;
+import java.io.PrintWriter;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/** {@code owlery generate --server}: the same request sent to a coordinator through the client SDK. */
+final class RemoteGeneration {
+
+  private final String target;
+  private final Duration deadline;
+
+  RemoteGeneration(String target, Duration deadline) {
+    this.target = target;
+    this.deadline = deadline;
+  }
+
+  /** Runs the request; streams text deltas to {@code textOut} when it is not null. */
+  GenerationOutput run(GenerateCommand command, List<byte[]> images, PrintWriter textOut) {
+    GenerateRequest request = request(command, images);
+    List<Integer> tokens = new ArrayList<>();
+    List<TokenLogprobs> logprobs = new ArrayList<>();
+    StringBuilder text = new StringBuilder();
+    GenerateFinish finish = null;
+    try (OwleryClient client = OwleryClient.builder().target(target).defaultDeadline(deadline).build();
+        GenerationStream stream = client.generateStream(request)) {
+      while (stream.hasNext()) {
+        GenerateResponse response = stream.next();
+        switch (response.getEventCase()) {
+          case DELTA -> {
+            GenerateDelta delta = response.getDelta();
+            tokens.addAll(delta.getTokenIdsList());
+            text.append(delta.getText());
+            delta.getLogprobsList().forEach(lp -> logprobs.add(fromProto(lp)));
+            if (textOut != null) {
+              textOut.print(delta.getText());
+              textOut.flush();
+            }
+          }
+          case FINISH -> finish = response.getFinish();
+          case EVENT_NOT_SET -> throw new IllegalStateException("the server sent an empty Generate response");
+        }
+      }
+    }
+    if (finish == null) {
+      throw new IllegalStateException("the server ended the stream without a finish message");
+    }
+    return new GenerationOutput(
+        finish.getPromptTokenIdsList().stream().mapToInt(Integer::intValue).toArray(),
+        tokens.stream().mapToInt(Integer::intValue).toArray(),
+        text.toString().strip(),
+        finishReason(finish),
+        logprobs);
+  }
+
+  private static GenerateRequest request(GenerateCommand c, List<byte[]> images) {
+    GenerateRequest.Builder b = GenerateRequest.newBuilder();
+    if (c.model != null) {
+      b.setModel(c.model);
+    }
+    if (c.prompt.text != null) {
+      b.setPromptText(c.prompt.text);
+    } else {
+      PromptTokenIds.Builder ids = PromptTokenIds.newBuilder();
+      for (int id : c.prompt.ids) {
+        ids.addTokenIds(id);
+      }
+      b.setPromptTokenIds(ids);
+    }
+    b.setTemplate(switch (GenerateCommand.parseTemplate(c.template)) {
+      case MPLUG_OWL2 -> PromptTemplate.PROMPT_TEMPLATE_MPLUG_OWL2;
+      case NONE -> PromptTemplate.PROMPT_TEMPLATE_NONE;
+    });
+    b.setAspectRatioPolicy(switch (GenerateCommand.parseAspectRatio(c.aspectRatio)) {
+      case PAD -> dev.owlery.proto.v1.AspectRatioPolicy.ASPECT_RATIO_POLICY_PAD;
+      case RESIZE -> dev.owlery.proto.v1.AspectRatioPolicy.ASPECT_RATIO_POLICY_RESIZE;
+      case NONE -> dev.owlery.proto.v1.AspectRatioPolicy.ASPECT_RATIO_POLICY_NONE;
+    });
+    for (byte[] image : images) {
+      b.addImages(Image.newBuilder().setData(ByteString.copyFrom(image)));
+    }
+    SamplingOptions s = c.sampling;
+    b.setMaxNewTokens(s.maxNewTokens);
+    if (s.temperature != null) {
+      b.setTemperature(s.temperature);
+    }
+    if (s.topK != null) {
+      b.setTopK(s.topK);
+    }
+    if (s.topP != null) {
+      b.setTopP(s.topP);
+    }
+    if (s.repetitionPenalty != null) {
+      b.setRepetitionPenalty(s.repetitionPenalty);
+    }
+    if (s.seed != null) {
+      b.setSeed(s.seed);
+    }
+    if (c.logprobs > 0) {
+      b.setLogprobs(true).setNumTopLogprobs(c.logprobs);
+    }
+    return b.build();
+  }
+
+  private static TokenLogprobs fromProto(dev.owlery.proto.v1.TokenLogprob lp) {
+    List<TopLogprob> top = lp.getTopLogprobsList();
+    int[] ids = new int[top.size()];
+    float[] values = new float[top.size()];
+    for (int i = 0; i < ids.length; i++) {
+      ids[i] = top.get(i).getTokenId();
+      values[i] = top.get(i).getLogprob();
+    }
+    return new TokenLogprobs(lp.getTokenId(), lp.getLogprob(), ids, values);
+  }
+
+  /** The proto reason in the words the in-process JSON uses. */
+  private static String finishReason(GenerateFinish finish) {
+    return switch (finish.getFinishReason()) {
+      case FINISH_REASON_LENGTH -> "max_new_tokens";
+      case FINISH_REASON_EOS_TOKEN, FINISH_REASON_STOP_TOKEN -> "stop_token";
+      case FINISH_REASON_STOP_STRING -> "stop_string";
+      case FINISH_REASON_CONTEXT_LENGTH -> "max_positions";
+      case FINISH_REASON_UNSPECIFIED, UNRECOGNIZED -> throw new IllegalStateException(
+          "the server sent finish reason " + finish.getFinishReason());
+    };
+  }
+}
