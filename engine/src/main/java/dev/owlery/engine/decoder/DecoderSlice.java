@@ -28,6 +28,7 @@ public final class DecoderSlice {
   private final StepActivations activations;
   private final Modality[] stepModalities;
   private final int numLocalKvHeads;
+  private long lastLmHeadNanos;
 
   /**
    * Loads this rank's slice; {@code stepCapacity} tokens are processed per pass (longer inputs run
@@ -76,6 +77,11 @@ public final class DecoderSlice {
     return lmHead.localVocabSize();
   }
 
+  /** Time the last {@link #forward} spent in the final norm and the lm_head slice, for step timings. */
+  public long lastLmHeadNanos() {
+    return lastLmHeadNanos;
+  }
+
   /** A KV cache for this rank's kv heads holding up to {@code capacity} positions. */
   public KvCache newKvCache(int capacity) {
     if (capacity > config.maxPositions()) {
@@ -105,6 +111,7 @@ public final class DecoderSlice {
           .formatted(numTokens, cache.length(), cache.capacity()));
     }
     StepActivations a = activations;
+    lastLmHeadNanos = 0;
     for (int done = 0; done < numTokens; ) {
       int n = Math.min(a.capacity, numTokens - done);
       System.arraycopy(inputsEmbeds, inputsOffset + done * hidden, a.residual, 0, n * hidden);
@@ -116,11 +123,13 @@ public final class DecoderSlice {
       // final norm and lm_head, only on the rows whose logits are wanted
       int firstRow = rows == LogitRows.ALL ? 0 : n - 1;
       boolean wanted = rows == LogitRows.ALL || done + n == numTokens;
+      long lmHeadStart = System.nanoTime();
       for (int t = firstRow; wanted && t < n; t++) {
         norm.forward(kernels, a.residual, t * hidden, a.normed, 0);
         int outRow = rows == LogitRows.ALL ? done + t : 0;
         lmHead.forward(kernels, a.normed, 0, logits, outRow * logitsRowStride + logitsColumn);
       }
+      lastLmHeadNanos += System.nanoTime() - lmHeadStart;
       done += n;
     }
   }

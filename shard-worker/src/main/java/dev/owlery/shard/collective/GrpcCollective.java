@@ -1,0 +1,263 @@
+package dev.owlery.shard.collective;
+
+import com.google.protobuf.CodedOutputStream;
+import com.google.protobuf.UnsafeByteOperations;
+import dev.owlery.engine.parallel.Collective;
+import dev.owlery.proto.internal.v1.CollectivePhase;
+import dev.owlery.proto.internal.v1.Contribution;
+import dev.owlery.proto.internal.v1.DType;
+import dev.owlery.proto.internal.v1.ExchangeContributionsRequest;
+import dev.owlery.proto.internal.v1.Tensor;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
+import java.util.Arrays;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The engine's {@link Collective} across the shards of one group, over ShardPeer streams: rank i
+ * opens one ExchangeContributions stream to every rank j > i and accepts one from every j < i;
+ * both directions carry contributions ({@link PeerLinks}). An all-reduce sends this rank's partial
+ * to every peer, waits (bounded) for every peer's, and sums the partials in rank order 0..N-1
+ * exactly as {@link dev.owlery.engine.parallel.InProcessGroup} does, so every rank, and the
+ * in-process decoder, hold bit-identical sums. A broken stream, a timeout or a contribution that
+ * does not fit breaks the group for good: the call fails with a {@link PeerLostException} naming
+ * the peer, later calls fail at once, and this rank's streams are closed so its peers fail too.
+ *
+ * <p>Contributions are tagged with the step id given to {@link #beginStep}, their ordinal in the
+ * step, and the layer and phase they stand for (the decoder all-reduces twice per layer: attention
+ * output, then MLP output). Partials travel as little-endian F32 wrapping one reused buffer. One
+ * thread (the shard's step thread) calls everything but {@link #lastStep}, {@link #isBroken} and
+ * {@link #close}.
+ */
+public final class GrpcCollective implements Collective, AutoCloseable {
+
+  /** Counter of all-reduce bytes (serialized Contribution messages); tag {@code direction}. */
+  public static final String BYTES = "owlery.shard.allreduce.bytes";
+  /** Timer of all-reduces (sending plus waiting for every peer). */
+  public static final String DURATION = "owlery.shard.allreduce.duration";
+
+  private static final int CONTRIBUTION_FIELD = ExchangeContributionsRequest.CONTRIBUTION_FIELD_NUMBER;
+
+  private final PeerGroup group;
+  private final PeerLinks links;
+  private final int numLayers;
+  private final int hiddenSize;
+  private final long timeoutNanos;
+  private final Counter bytesSent;
+  private final Counter bytesReceived;
+  private final Timer duration;
+
+  // Step-thread state.
+  private final FloatBuffer[] partials;
+  private final float[] healthValue = new float[1];
+  private byte[] sendBytes = new byte[0];
+  private FloatBuffer sendFloats = FloatBuffer.allocate(0);
+  private long stepId = -1;
+  private int ordinal;
+  private long stepPayloadSent;
+  private long stepPayloadReceived;
+  private long stepMessageSent;
+  private long stepMessageReceived;
+  private long stepNanos;
+  private volatile StepTraffic lastStep = StepTraffic.NONE;
+
+  /**
+   * A collective for {@code group} of a decoder with {@code numLayers} layers of width {@code
+   * hiddenSize} (they tag and shape the contributions). Not connected: call {@link #connect}.
+   */
+  public GrpcCollective(PeerGroup group, int numLayers, int hiddenSize, CollectiveConfig config, MeterRegistry meters) {
+    this.group = group;
+    this.links = new PeerLinks(group, config);
+    this.numLayers = numLayers;
+    this.hiddenSize = hiddenSize;
+    this.timeoutNanos = config.allReduceTimeout().toNanos();
+    this.partials = new FloatBuffer[group.worldSize()];
+    this.bytesSent = Counter.builder(BYTES).description("Bytes of all-reduce contributions exchanged with peers")
+        .baseUnit("bytes").tag("direction", "sent").register(meters);
+    this.bytesReceived = Counter.builder(BYTES).description("Bytes of all-reduce contributions exchanged with peers")
+        .baseUnit("bytes").tag("direction", "received").register(meters);
+    this.duration = Timer.builder(DURATION).description("All-reduce time: sending plus waiting for every peer")
+        .register(meters);
+  }
+
+  public PeerGroup group() {
+    return group;
+  }
+
+  @Override
+  public int rank() {
+    return group.rank();
+  }
+
+  @Override
+  public int size() {
+    return group.worldSize();
+  }
+
+  /**
+   * Forms the group: takes the streams lower ranks open through {@code peerService} (also those
+   * that arrived before), opens one to every higher rank, and returns once every handshake is done.
+   *
+   * @throws PeerLostException naming the first peer without a handshake after the connect timeout,
+   *     or one whose stream broke or whose handshake does not fit
+   */
+  public void connect(ShardPeerService peerService) {
+    links.connect(peerService.hub());
+  }
+
+  /** Starts the bookkeeping of step {@code id}: its contributions carry this id and count from ordinal 0. */
+  public void beginStep(long id) {
+    stepId = id;
+    ordinal = 0;
+    stepPayloadSent = 0;
+    stepPayloadReceived = 0;
+    stepMessageSent = 0;
+    stepMessageReceived = 0;
+    stepNanos = 0;
+  }
+
+  /** Ends the step begun last and publishes its traffic as {@link #lastStep()}. */
+  public StepTraffic endStep() {
+    StepTraffic traffic = new StepTraffic(stepId, ordinal, stepPayloadSent, stepPayloadReceived, stepMessageSent,
+        stepMessageReceived, stepNanos);
+    lastStep = traffic;
+    return traffic;
+  }
+
+  /** The traffic of the last step ended; {@link StepTraffic#NONE} before any. Any thread. */
+  public StepTraffic lastStep() {
+    return lastStep;
+  }
+
+  /** Replaces {@code x[offset, offset + length)} by the sum over the ranks; the decoder's all-reduce. */
+  @Override
+  public void allReduceSum(float[] x, int offset, int length) {
+    int layer = (ordinal / 2) % numLayers;
+    CollectivePhase phase = ordinal % 2 == 0 ? CollectivePhase.COLLECTIVE_PHASE_ATTENTION_OUTPUT
+        : CollectivePhase.COLLECTIVE_PHASE_MLP_OUTPUT;
+    reduce(x, offset, length, layer, phase);
+  }
+
+  /** The health check's one-value all-reduce: the sum of every rank's {@code value}. */
+  public float allReduceHealth(float value) {
+    healthValue[0] = value;
+    reduce(healthValue, 0, 1, 0, CollectivePhase.COLLECTIVE_PHASE_HEALTH);
+    return healthValue[0];
+  }
+
+  private void reduce(float[] x, int offset, int length, int layer, CollectivePhase phase) {
+    long start = System.nanoTime();
+    int n = group.worldSize();
+    if (n > 1) {
+      requireHealthy();
+      long deadline = start + timeoutNanos;
+      Contribution mine = contribution(x, offset, length, layer, phase);
+      int messageBytes = CodedOutputStream.computeMessageSize(CONTRIBUTION_FIELD, mine);
+      for (int p = 0; p < n; p++) {
+        if (p != group.rank()) {
+          links.send(p, mine, deadline, stepId, ordinal);
+          stepPayloadSent += 4L * length;
+          stepMessageSent += messageBytes;
+          bytesSent.increment(messageBytes);
+        }
+      }
+      for (int p = 0; p < n; p++) {
+        if (p != group.rank()) {
+          Contribution theirs = links.receive(p, deadline, stepId, ordinal);
+          requireFits(p, theirs, length, layer, phase);
+          partials[p] = theirs.getPartial().getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN)
+              .asFloatBuffer();
+          int size = CodedOutputStream.computeMessageSize(CONTRIBUTION_FIELD, theirs);
+          stepPayloadReceived += 4L * length;
+          stepMessageReceived += size;
+          bytesReceived.increment(size);
+        }
+      }
+      sumInRankOrder(x, offset, length);
+      Arrays.fill(partials, null);
+    }
+    ordinal++;
+    long elapsed = System.nanoTime() - start;
+    stepNanos += elapsed;
+    duration.record(elapsed, TimeUnit.NANOSECONDS);
+  }
+
+  /** {@code s = 0; s += partial_r} for r = 0..N-1, per element: InProcessGroup's order, bit for bit. */
+  private void sumInRankOrder(float[] x, int offset, int length) {
+    int n = group.worldSize();
+    int self = group.rank();
+    for (int i = 0; i < length; i++) {
+      float s = 0f;
+      for (int r = 0; r < n; r++) {
+        s += r == self ? x[offset + i] : partials[r].get(i);
+      }
+      x[offset + i] = s;
+    }
+  }
+
+  private Contribution contribution(float[] x, int offset, int length, int layer, CollectivePhase phase) {
+    int bytes = Math.multiplyExact(length, 4);
+    if (sendBytes.length < bytes) {
+      sendBytes = new byte[bytes]; // grows to the largest step once, then reused
+      sendFloats = ByteBuffer.wrap(sendBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+    }
+    sendFloats.put(0, x, offset, length);
+    Tensor.Builder partial = Tensor.newBuilder().setDtype(DType.DTYPE_F32);
+    if (phase != CollectivePhase.COLLECTIVE_PHASE_HEALTH && length % hiddenSize == 0) {
+      partial.addShape(length / hiddenSize).addShape(hiddenSize);
+    } else {
+      partial.addShape(length);
+    }
+    partial.setData(UnsafeByteOperations.unsafeWrap(sendBytes, 0, bytes));
+    return Contribution.newBuilder().setStepId(stepId).setOrdinal(ordinal).setLayer(layer).setPhase(phase)
+        .setPartial(partial).build();
+  }
+
+  private void requireFits(int peer, Contribution c, int length, int layer, CollectivePhase phase) {
+    Tensor partial = c.getPartial();
+    long elements = 1;
+    for (long dim : partial.getShapeList()) {
+      elements *= dim;
+    }
+    boolean fits = c.getStepId() == stepId && c.getOrdinal() == ordinal && c.getLayer() == layer
+        && c.getPhase() == phase && partial.getDtype() == DType.DTYPE_F32 && elements == length
+        && partial.getData().size() == 4L * length;
+    if (!fits) {
+      throw links.fail(new PeerLostException(peer, ("%s: peer %s sent a contribution that does not fit: step %d ordinal %d "
+          + "layer %d %s, %s %s with %d data bytes; expected %d F32 values (%d bytes)").formatted(where(),
+          group.describe(peer), c.getStepId(), c.getOrdinal(), c.getLayer(), c.getPhase(), partial.getDtype(),
+          partial.getShapeList(), partial.getData().size(), length, 4L * length)));
+    }
+  }
+
+  /** Where this rank is, for messages: group, rank, step, ordinal. */
+  private String where() {
+    return links.where(stepId, ordinal);
+  }
+
+  /** Whether the group is broken (every later call fails). Any thread. */
+  public boolean isBroken() {
+    return links.isBroken();
+  }
+
+  /**
+   * Throws the group's failure when it is broken, naming the lost peer.
+   *
+   * @throws PeerLostException when broken
+   */
+  public void requireHealthy() {
+    if (links.isBroken()) {
+      throw links.failure();
+    }
+  }
+
+  /** Leaves the group: breaks it (peers' steps fail), closes the streams and channels. Any thread. */
+  @Override
+  public void close() {
+    links.close();
+  }
+}

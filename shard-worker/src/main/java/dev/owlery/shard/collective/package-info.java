@@ -1,0 +1,7 @@
+/**
+ * The all-reduce between the shards of one tensor-parallel group over long-lived gRPC streams
+ * (DESIGN.md §2, shard worker; {@code owlery.internal.v1.ShardPeer}): {@link
+ * dev.owlery.shard.collective.GrpcCollective} implements the engine's {@code Collective}, {@link
+ * dev.owlery.shard.collective.ShardPeerService} accepts the streams opened by lower ranks.
+ */
+package dev.owlery.shard.collective;

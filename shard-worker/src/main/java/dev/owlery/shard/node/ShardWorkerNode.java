@@ -1,0 +1,126 @@
+package dev.owlery.shard.node;
+
+import com.hazelcast.core.HazelcastInstanceNotActiveException;
+import dev.owlery.cluster.membership.ClusterMember;
+import dev.owlery.cluster.metrics.MetricsEndpoint;
+import dev.owlery.cluster.metrics.NodeMetrics;
+import dev.owlery.cluster.registry.NodeRecord;
+import dev.owlery.cluster.registry.NodeRegistry;
+import dev.owlery.cluster.registry.NodeResources;
+import dev.owlery.cluster.registry.NodeRole;
+import dev.owlery.cluster.registry.NodeState;
+import dev.owlery.cluster.rpc.GrpcServerConfig;
+import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.engine.kernel.KernelsProvider;
+import dev.owlery.engine.kernel.VectorKernels;
+import dev.owlery.shard.worker.ShardWorkerServer;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.UUID;
+
+/**
+ * A running shard worker node: its gRPC server (ShardWorker, ShardPeer, health), its /metrics
+ * endpoint, its Hazelcast member and its registry record (role SHARD_WORKER, READY for placement;
+ * the coordinator places it with LoadSlice). {@link #start} returns once all of them are up;
+ * {@link #close()} deregisters and stops everything in bounded time (a slice in use leaves its
+ * group first, so its peers fail over instead of waiting).
+ */
+public final class ShardWorkerNode implements AutoCloseable {
+
+  /** The {@code role} tag of the node's meters. */
+  public static final String METRICS_ROLE = "shard-worker";
+
+  private final String nodeId;
+  private final NodeRecord record;
+  private final ShardWorkerServer server;
+  private final NodeRegistry registry;
+  private final Deque<AutoCloseable> parts;
+
+  private ShardWorkerNode(String nodeId, NodeRecord record, ShardWorkerServer server, NodeRegistry registry,
+      Deque<AutoCloseable> parts) {
+    this.nodeId = nodeId;
+    this.record = record;
+    this.server = server;
+    this.registry = registry;
+    this.parts = parts;
+  }
+
+  /** Starts a node as {@code config} says and registers it. */
+  public static ShardWorkerNode start(ShardWorkerNodeConfig config) {
+    String nodeId = "shard-worker-" + UUID.randomUUID();
+    Deque<AutoCloseable> parts = new ArrayDeque<>(); // closed in reverse order of start
+    try {
+      PrometheusMeterRegistry meters = NodeMetrics.newRegistry(nodeId, METRICS_ROLE);
+      parts.push(meters::close);
+      Kernels kernels = KernelsProvider.create(KernelsProvider.configuredSet(), config.computeThreads());
+      if (kernels instanceof VectorKernels vector) {
+        parts.push(vector::close);
+      }
+      ShardWorkerServer server = ShardWorkerServer.netty(GrpcServerConfig.of(config.host(), config.grpcPort()),
+          config.worker(), kernels, meters).start();
+      parts.push(server);
+      MetricsEndpoint metrics = MetricsEndpoint.start(config.host(), config.metricsPort(), meters);
+      parts.push(metrics);
+      ClusterMember member = ClusterMember.start(config.membership());
+      parts.push(member);
+      NodeRegistry registry = new NodeRegistry(member);
+      parts.push(registry);
+      NodeResources resources = new NodeResources(config.computeThreads(), Runtime.getRuntime().maxMemory());
+      NodeRecord record = new NodeRecord(nodeId, member.memberUuid(), NodeRole.SHARD_WORKER,
+          config.host() + ":" + server.port(), metrics.url().toString(), resources, NodeState.READY, null);
+      registry.register(record);
+      return new ShardWorkerNode(nodeId, record, server, registry, parts);
+    } catch (RuntimeException | Error e) {
+      RuntimeException closing = closeAll(parts);
+      if (closing != null) {
+        e.addSuppressed(closing);
+      }
+      throw e;
+    }
+  }
+
+  public String nodeId() {
+    return nodeId;
+  }
+
+  /** The record registered at start (state READY, not placed). */
+  public NodeRecord record() {
+    return record;
+  }
+
+  public ShardWorkerServer server() {
+    return server;
+  }
+
+  /** Deregisters, leaves the group, stops the server, /metrics and the member. Closing again does nothing. */
+  @Override
+  public void close() {
+    try {
+      registry.deregister(nodeId);
+    } catch (HazelcastInstanceNotActiveException e) {
+      // the member is already gone, and its record with it
+    }
+    RuntimeException failure = closeAll(parts);
+    if (failure != null) {
+      throw failure;
+    }
+  }
+
+  /** Closes {@code parts} in reverse order of start; returns the first failure, the others suppressed. */
+  private static RuntimeException closeAll(Deque<AutoCloseable> parts) {
+    RuntimeException failure = null;
+    while (!parts.isEmpty()) {
+      try {
+        parts.pop().close();
+      } catch (Exception e) {
+        if (failure == null) {
+          failure = new IllegalStateException("a part of the shard worker node failed to close: " + e, e);
+        } else {
+          failure.addSuppressed(e);
+        }
+      }
+    }
+    return failure;
+  }
+}

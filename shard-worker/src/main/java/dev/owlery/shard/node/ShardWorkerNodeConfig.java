@@ -1,0 +1,55 @@
+package dev.owlery.shard.node;
+
+import dev.owlery.cluster.membership.MembershipConfig;
+import dev.owlery.shard.worker.ShardWorkerConfig;
+
+/**
+ * How a shard worker node starts.
+ *
+ * @param host the interface the gRPC server and /metrics bind, also the address published in the
+ *     registry (so not a wildcard like 0.0.0.0)
+ * @param grpcPort 0..65535; 0 picks a free port
+ * @param metricsPort 0..65535; 0 picks a free port
+ * @param membership how the node joins the Hazelcast cluster
+ * @param worker model-folder allow-list, all-reduce timeouts, call queue
+ * @param computeThreads threads of the kernels' compute pool, >= 1 (the physical cores to use)
+ */
+public record ShardWorkerNodeConfig(
+    String host, int grpcPort, int metricsPort, MembershipConfig membership, ShardWorkerConfig worker,
+    int computeThreads) {
+
+  public ShardWorkerNodeConfig {
+    if (host == null || host.isBlank() || host.equals("0.0.0.0") || host.equals("::")) {
+      throw new IllegalArgumentException("host must be an address peers can reach, not blank or a wildcard. Given: '"
+          + host + "'");
+    }
+    requirePort("grpcPort", grpcPort);
+    requirePort("metricsPort", metricsPort);
+    if (membership == null || worker == null) {
+      throw new IllegalArgumentException("membership and worker configs must be set. Given: " + membership + ", " + worker);
+    }
+    if (computeThreads < 1) {
+      throw new IllegalArgumentException("computeThreads must be >= 1. Given: " + computeThreads);
+    }
+  }
+
+  /** A node on {@code host} with the worker defaults (any model folder) and one compute thread per processor. */
+  public static ShardWorkerNodeConfig of(String host, int grpcPort, int metricsPort, MembershipConfig membership) {
+    return new ShardWorkerNodeConfig(host, grpcPort, metricsPort, membership, ShardWorkerConfig.defaults(),
+        Runtime.getRuntime().availableProcessors());
+  }
+
+  public ShardWorkerNodeConfig withWorker(ShardWorkerConfig newWorker) {
+    return new ShardWorkerNodeConfig(host, grpcPort, metricsPort, membership, newWorker, computeThreads);
+  }
+
+  public ShardWorkerNodeConfig withComputeThreads(int threads) {
+    return new ShardWorkerNodeConfig(host, grpcPort, metricsPort, membership, worker, threads);
+  }
+
+  private static void requirePort(String name, int port) {
+    if (port < 0 || port > 65535) {
+      throw new IllegalArgumentException(name + " must be in 0..65535. Given: " + port);
+    }
+  }
+}

@@ -1,0 +1,45 @@
+package dev.owlery.shard.worker;
+
+import dev.owlery.shard.collective.CollectiveConfig;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * What a shard worker allows and how it waits.
+ *
+ * @param allowedModelDirs LoadSlice may only open model folders at or under one of these; empty
+ *     allows any folder
+ * @param collective all-reduce and peer-connection timeouts, peer channel settings
+ * @param maxQueuedCalls most calls waiting for the step thread; more are refused (RESOURCE_EXHAUSTED)
+ */
+public record ShardWorkerConfig(List<Path> allowedModelDirs, CollectiveConfig collective, int maxQueuedCalls) {
+
+  public ShardWorkerConfig {
+    allowedModelDirs = allowedModelDirs.stream().map(dir -> dir.toAbsolutePath().normalize()).toList();
+    if (collective == null) {
+      throw new IllegalArgumentException("collective config must be set");
+    }
+    if (maxQueuedCalls < 1) {
+      throw new IllegalArgumentException("maxQueuedCalls must be >= 1. Given: " + maxQueuedCalls);
+    }
+  }
+
+  /** Any model folder, the collective's defaults (5 s all-reduce wait), 64 queued calls. */
+  public static ShardWorkerConfig defaults() {
+    return new ShardWorkerConfig(List.of(), CollectiveConfig.defaults(), 64);
+  }
+
+  public ShardWorkerConfig withAllowedModelDirs(List<Path> dirs) {
+    return new ShardWorkerConfig(dirs, collective, maxQueuedCalls);
+  }
+
+  public ShardWorkerConfig withCollective(CollectiveConfig newCollective) {
+    return new ShardWorkerConfig(allowedModelDirs, newCollective, maxQueuedCalls);
+  }
+
+  /** Whether LoadSlice may open {@code modelDir}. */
+  public boolean allows(Path modelDir) {
+    Path dir = modelDir.toAbsolutePath().normalize();
+    return allowedModelDirs.isEmpty() || allowedModelDirs.stream().anyMatch(dir::startsWith);
+  }
+}

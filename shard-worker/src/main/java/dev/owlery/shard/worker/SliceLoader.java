@@ -1,0 +1,144 @@
+package dev.owlery.shard.worker;
+
+import dev.owlery.engine.checkpoint.Checkpoint;
+import dev.owlery.engine.checkpoint.Checkpoints;
+import dev.owlery.engine.config.LlamaConfig;
+import dev.owlery.engine.config.ModelConfig;
+import dev.owlery.engine.decoder.Decoder;
+import dev.owlery.engine.decoder.DecoderSlice;
+import dev.owlery.engine.decoder.TensorParallelRank;
+import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.engine.tensor.Tensor;
+import dev.owlery.proto.internal.v1.LoadSliceRequest;
+import dev.owlery.proto.internal.v1.LoadSliceResponse;
+import dev.owlery.shard.collective.GrpcCollective;
+import dev.owlery.shard.collective.PeerGroup;
+import dev.owlery.shard.collective.ShardPeerService;
+import io.grpc.Status;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * Carries out LoadSlice: checks the request, maps this rank's slice of the checkpoint, and forms
+ * the group's collective (returns once every peer stream has shaken hands).
+ */
+final class SliceLoader {
+
+  private final ShardWorkerConfig config;
+  private final Kernels kernels;
+  private final MeterRegistry meters;
+  private final ShardPeerService peers;
+
+  SliceLoader(ShardWorkerConfig config, Kernels kernels, MeterRegistry meters, ShardPeerService peers) {
+    this.config = config;
+    this.kernels = kernels;
+    this.meters = meters;
+    this.peers = peers;
+  }
+
+  /**
+   * Loads the slice {@code request} names.
+   *
+   * @throws IllegalArgumentException for a bad request or checkpoint (INVALID_ARGUMENT)
+   * @throws io.grpc.StatusRuntimeException PERMISSION_DENIED for a folder outside the allow-list
+   * @throws dev.owlery.shard.collective.PeerLostException when the group cannot be formed (UNAVAILABLE)
+   */
+  LoadedSlice load(LoadSliceRequest request) {
+    long start = System.nanoTime();
+    PeerGroup group = new PeerGroup(request.getGroupId(), request.getRank(), request.getWorldSize(),
+        request.getPeerAddressesList());
+    Path dir = modelDir(request.getModelDir());
+    requireAtLeast("max_num_tokens", request.getMaxNumTokens(), 1);
+    requireAtLeast("max_num_sequences", request.getMaxNumSequences(), 1);
+    requireAtLeast("num_kv_blocks", request.getNumKvBlocks(), 0);
+    requireAtLeast("block_size_tokens", request.getBlockSizeTokens(), 0);
+    LlamaConfig text = ModelConfig.load(dir).text();
+    TensorParallelRank tp = new TensorParallelRank(group.rank(), group.worldSize());
+    // checked before mapping anything: "num_attention_heads (32) must be divisible by the tensor-parallel size (3)"
+    tp.local("num_attention_heads", text.numHeads());
+    int numLocalKvHeads = tp.local("num_key_value_heads", text.numKvHeads());
+    tp.local("vocab_size", text.vocabSize());
+    tp.local("intermediate_size", text.intermediateSize());
+    int kvCapacity = kvCapacity(request, text);
+
+    Checkpoint checkpoint = Checkpoints.open(dir);
+    GrpcCollective collective = null;
+    try {
+      collective = new GrpcCollective(group, text.numLayers(), text.hiddenSize(), config.collective(), meters);
+      int passCapacity = Math.min(request.getMaxNumTokens(), Decoder.DEFAULT_STEP_CAPACITY);
+      DecoderSlice slice = new DecoderSlice(checkpoint, text, collective, kernels, passCapacity);
+      collective.connect(peers);
+      long kvBytesPerSequence = 4L * kvCapacity * text.numLayers() * 2 * numLocalKvHeads * text.headDim();
+      LoadSliceResponse response = LoadSliceResponse.newBuilder()
+          .setNumLocalHeads(text.numHeads() / group.worldSize())
+          .setNumLocalKvHeads(numLocalKvHeads)
+          .setVocabStart(slice.vocabStart())
+          .setVocabEnd(slice.vocabStart() + slice.localVocabSize())
+          .setWeightBytes(weightBytes(checkpoint, group.worldSize()))
+          .setKvCacheBytes(kvBytesPerSequence * request.getMaxNumSequences())
+          .setLoadDurationNs(System.nanoTime() - start)
+          .build();
+      StepPlan.Limits limits = new StepPlan.Limits(text.vocabSize(), text.hiddenSize(), kvCapacity,
+          request.getMaxNumTokens(), request.getMaxNumSequences(), request.getNumKvBlocks(),
+          request.getBlockSizeTokens());
+      return new LoadedSlice(request, response, checkpoint, text, slice, collective, limits);
+    } catch (RuntimeException | Error e) {
+      if (collective != null) {
+        collective.close();
+      }
+      checkpoint.close();
+      throw e;
+    }
+  }
+
+  private Path modelDir(String modelDir) {
+    if (modelDir.isBlank()) {
+      throw new IllegalArgumentException("model_dir must name the checkpoint folder. Given: ''");
+    }
+    Path dir = Path.of(modelDir);
+    if (!config.allows(dir)) {
+      throw Status.PERMISSION_DENIED.withDescription("model_dir %s is outside the folders this shard may load: %s"
+          .formatted(modelDir, config.allowedModelDirs())).asRuntimeException();
+    }
+    if (!Files.isDirectory(dir)) {
+      throw new IllegalArgumentException("model_dir %s is not a folder on this shard".formatted(modelDir));
+    }
+    return dir;
+  }
+
+  /**
+   * Positions one sequence's contiguous cache holds: max_position_embeddings, bounded by the
+   * num_kv_blocks * block_size_tokens positions the coordinator can ever give one sequence.
+   */
+  private static int kvCapacity(LoadSliceRequest request, LlamaConfig text) {
+    long blocks = (long) request.getNumKvBlocks() * request.getBlockSizeTokens();
+    return blocks > 0 ? (int) Math.min(text.maxPositions(), blocks) : text.maxPositions();
+  }
+
+  /**
+   * Bytes of the weights this rank reads: embeddings and norms whole, every projection and the
+   * lm_head split N ways (a tied lm_head reads the embeddings already counted).
+   */
+  static long weightBytes(Checkpoint checkpoint, int worldSize) {
+    long total = 0;
+    for (String name : checkpoint.names()) {
+      boolean decoder = name.startsWith("model.layers.") || name.equals("model.embed_tokens.weight")
+          || name.equals("model.norm.weight") || name.equals("lm_head.weight");
+      if (!decoder || name.endsWith("rotary_emb.inv_freq")) {
+        continue;
+      }
+      Tensor tensor = checkpoint.tensor(name);
+      long bytes = tensor.numElements() * tensor.dtype().byteSize();
+      boolean split = name.contains("_proj.") || name.equals("lm_head.weight");
+      total += split ? bytes / worldSize : bytes;
+    }
+    return total;
+  }
+
+  private static void requireAtLeast(String field, int value, int minimum) {
+    if (value < minimum) {
+      throw new IllegalArgumentException("%s must be >= %d. Given: %d".formatted(field, minimum, value));
+    }
+  }
+}
