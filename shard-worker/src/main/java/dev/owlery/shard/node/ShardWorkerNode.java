@@ -17,7 +17,6 @@ import dev.owlery.shard.worker.ShardWorkerServer;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.ArrayDeque;
 import java.util.Deque;
-import java.util.UUID;
 
 /**
  * A running shard worker node: its gRPC server (ShardWorker, ShardPeer, health), its /metrics
@@ -48,7 +47,7 @@ public final class ShardWorkerNode implements AutoCloseable {
 
   /** Starts a node as {@code config} says and registers it. */
   public static ShardWorkerNode start(ShardWorkerNodeConfig config) {
-    String nodeId = "shard-worker-" + UUID.randomUUID();
+    String nodeId = config.nodeId();
     Deque<AutoCloseable> parts = new ArrayDeque<>(); // closed in reverse order of start
     try {
       PrometheusMeterRegistry meters = NodeMetrics.newRegistry(nodeId, METRICS_ROLE);

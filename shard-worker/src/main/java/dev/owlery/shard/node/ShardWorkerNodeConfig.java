@@ -6,6 +6,7 @@ import dev.owlery.shard.worker.ShardWorkerConfig;
 /**
  * How a shard worker node starts.
  *
+ * @param nodeId unique in the cluster, e.g. "shard-0" (the registry key and the metrics tag)
  * @param host the interface the gRPC server and /metrics bind, also the address published in the
  *     registry (so not a wildcard like 0.0.0.0)
  * @param grpcPort 0..65535; 0 picks a free port
@@ -15,10 +16,13 @@ import dev.owlery.shard.worker.ShardWorkerConfig;
  * @param computeThreads threads of the kernels' compute pool, >= 1 (the physical cores to use)
  */
 public record ShardWorkerNodeConfig(
-    String host, int grpcPort, int metricsPort, MembershipConfig membership, ShardWorkerConfig worker,
+    String nodeId, String host, int grpcPort, int metricsPort, MembershipConfig membership, ShardWorkerConfig worker,
     int computeThreads) {
 
   public ShardWorkerNodeConfig {
+    if (nodeId == null || nodeId.isBlank()) {
+      throw new IllegalArgumentException("nodeId must not be blank. Given: '" + nodeId + "'");
+    }
     if (host == null || host.isBlank() || host.equals("0.0.0.0") || host.equals("::")) {
       throw new IllegalArgumentException("host must be an address peers can reach, not blank or a wildcard. Given: '"
           + host + "'");
@@ -35,16 +39,21 @@ public record ShardWorkerNodeConfig(
 
   /** A node on {@code host} with the worker defaults (any model folder) and one compute thread per processor. */
   public static ShardWorkerNodeConfig of(String host, int grpcPort, int metricsPort, MembershipConfig membership) {
-    return new ShardWorkerNodeConfig(host, grpcPort, metricsPort, membership, ShardWorkerConfig.defaults(),
+    return new ShardWorkerNodeConfig("shard-worker-" + java.util.UUID.randomUUID(), host, grpcPort, metricsPort,
+        membership, ShardWorkerConfig.defaults(),
         Runtime.getRuntime().availableProcessors());
   }
 
   public ShardWorkerNodeConfig withWorker(ShardWorkerConfig newWorker) {
-    return new ShardWorkerNodeConfig(host, grpcPort, metricsPort, membership, newWorker, computeThreads);
+    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, newWorker, computeThreads);
+  }
+
+  public ShardWorkerNodeConfig withNodeId(String newNodeId) {
+    return new ShardWorkerNodeConfig(newNodeId, host, grpcPort, metricsPort, membership, worker, computeThreads);
   }
 
   public ShardWorkerNodeConfig withComputeThreads(int threads) {
-    return new ShardWorkerNodeConfig(host, grpcPort, metricsPort, membership, worker, threads);
+    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, threads);
   }
 
   private static void requirePort(String name, int port) {
