@@ -13,6 +13,7 @@ import dev.owlery.engine.kernel.KernelsProvider;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -37,6 +38,7 @@ public final class VisionWorkerNode implements AutoCloseable {
   private final NodeRegistry registry;
   private final MetricsEndpoint metrics;
   private final String grpcAddress;
+  private final AtomicBoolean closed = new AtomicBoolean();
 
   private VisionWorkerNode(VisionWorkerConfig config, List<AutoCloseable> stopOrder, VisionWorkerService service,
       GrpcServer server, NodeRegistry registry, MetricsEndpoint metrics, String grpcAddress) {
@@ -109,9 +111,13 @@ public final class VisionWorkerNode implements AutoCloseable {
   /**
    * Drains (registry DRAINING, health NOT_SERVING, new calls UNAVAILABLE), lets running encodes
    * finish within the gRPC grace period, deregisters, leaves the cluster and unmaps the weights.
+   * Closing again does nothing.
    */
   @Override
   public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
     try {
       registry.setState(config.nodeId(), NodeState.DRAINING);
     } catch (RuntimeException e) {
