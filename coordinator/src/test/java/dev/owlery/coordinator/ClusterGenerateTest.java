@@ -1,9 +1,13 @@
 package dev.owlery.coordinator;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import com.google.protobuf.ByteString;
 import dev.owlery.client.Completion;
+import dev.owlery.client.GenerationHandle;
+import dev.owlery.client.GenerationListener;
+import dev.owlery.client.OwleryException;
 import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.coordinator.placement.PlacementConfig;
 import dev.owlery.coordinator.testing.FakeShardWorkerNode;
@@ -19,6 +23,7 @@ import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.engine.tokenizer.ChatTemplate;
 import dev.owlery.proto.v1.AspectRatioPolicy;
 import dev.owlery.proto.v1.FinishReason;
+import dev.owlery.proto.v1.GenerateDelta;
 import dev.owlery.proto.v1.GenerateRequest;
 import dev.owlery.proto.v1.GetClusterStatusResponse;
 import dev.owlery.proto.v1.Image;
@@ -28,19 +33,23 @@ import dev.owlery.proto.v1.NodeStatus;
 import dev.owlery.proto.v1.PromptTemplate;
 import dev.owlery.proto.v1.TokenLogprob;
 import dev.owlery.proto.v1.TopLogprob;
+import io.grpc.Status;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
 /**
  * Acceptance: a coordinator, a vision worker and two shard workers, each with its own Hazelcast
  * member on loopback, answer Generate on tiny-owl2 with the single-process reference's greedy
- * tokens and log-probabilities.
+ * tokens and log-probabilities; a cancelled generation stops and is released on every shard.
  */
 class ClusterGenerateTest {
 
@@ -115,6 +124,48 @@ class ClusterGenerateTest {
       assertThat(model.getNumReadyGroups()).isEqualTo(1);
       assertThat(model.getNumImageTokens()).isEqualTo(9);
     });
+  }
+
+  @Test
+  void cancellingAGenerationStopsItAndReleasesTheSequenceOnEveryShard() throws InterruptedException {
+    Path dir = Fixtures.tinyOwl2();
+    LoopbackOwlery owlery = LoopbackOwlery.start(cleanup, dir, FakeShardWorkerNode.launcher(), 2, config -> config);
+    owlery.awaitGroup("group-0", NodeState.NODE_STATE_READY, Duration.ofSeconds(30));
+    List<FakeShardWorkerNode> shards = owlery.shards().stream().map(FakeShardWorkerNode.class::cast).toList();
+    CountDownLatch firstDelta = new CountDownLatch(1);
+    AtomicReference<OwleryException> failure = new AtomicReference<>();
+
+    GenerationHandle handle = owlery.client().generate(GenerateRequest.newBuilder()
+        .setPromptText("Tell a long story.").setMaxNewTokens(200).setTemperature(0).build(),
+        new GenerationListener() {
+          @Override
+          public void onDelta(GenerateDelta delta) {
+            // From now on no step is answered: the sequence can only end by the cancellation.
+            shards.forEach(FakeShardWorkerNode::stopAnswering);
+            firstDelta.countDown();
+          }
+
+          @Override
+          public void onFinish(Completion completion) {}
+
+          @Override
+          public void onError(OwleryException error) {
+            failure.set(error);
+          }
+        });
+    assertThat(firstDelta.await(30, TimeUnit.SECONDS)).isTrue();
+    handle.cancel();
+
+    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+      assertThat(shards).allSatisfy(shard -> {
+        assertThat(shard.numReleased()).isEqualTo(1);
+        assertThat(shard.numSequencesHeld()).isZero();
+      });
+      assertThat(owlery.client().getClusterStatus().getScheduler().getNumRunningSequences()).isZero();
+    });
+    assertThat(failure.get().code()).isEqualTo(Status.Code.CANCELLED);
+    // A cancellation is not a lost shard.
+    assertThat(owlery.client().getClusterStatus().getGroups(0).getState()).isEqualTo(NodeState.NODE_STATE_READY);
   }
 
   /** The single-process run of the same request: tokens, text and the logits of every step. */

@@ -31,13 +31,6 @@ final class SequenceRun {
 
   private static final int[] NONE_FORBIDDEN = new int[0];
 
-  /** Where the run ended. */
-  enum Ending {
-    FINISHED,
-    CANCELLED,
-    FAILED
-  }
-
   private final GenerationJob job;
   private final SequenceRequest request;
   private final ServingGroup group;
@@ -50,6 +43,11 @@ final class SequenceRun {
   private final float[] logits;
   private final int hiddenSize;
   private final long rowBytes;
+  private final StreamingDetokenizer detokenizer;
+  private final StopStrings stopStrings;
+  private final TokenLogprobs logprobs;
+  private int numGenerated;
+  private long firstTokenNanos;
 
   SequenceRun(GenerationJob job, ServingGroup group, ServedModel model, BlockAllocator blocks, List<Integer> blockTable,
       StepFanOut fanOut, int maxNumTokens, GenerationMetrics metrics) {
@@ -65,57 +63,65 @@ final class SequenceRun {
     this.logits = new float[model.vocabSize()];
     this.hiddenSize = model.text().hiddenSize();
     this.rowBytes = (long) hiddenSize * Float.BYTES;
+    this.detokenizer = model.sentencePiece().newStreamingDetokenizer();
+    this.stopStrings = new StopStrings(request.stopStrings());
+    this.logprobs = new TokenLogprobs(model.sentencePiece(), request.numTopLogprobs());
   }
 
   /**
-   * Runs the sequence, reporting to the job's sink (deltas and the finish); failures are thrown for
-   * the caller to report.
+   * Runs the sequence, reporting to the job's sink (deltas, then the finish); returns early, with
+   * nothing more sent, when the client cancelled. Failures are thrown for the caller to report.
    */
-  Ending run() throws StepFailure, InterruptedException {
+  void run() throws StepFailure, InterruptedException {
     long startNanos = System.nanoTime();
     if (!prefill()) {
-      return Ending.CANCELLED;
+      return;
     }
     Sampler sampler = new Sampler(request.sampling(), model.vocabSize());
     sampler.observe(Arrays.stream(request.promptTokenIds()).filter(id -> id != ImageToken.INDEX).toArray());
-    StreamingDetokenizer detokenizer = model.sentencePiece().newStreamingDetokenizer();
-    StopStrings stopStrings = new StopStrings(request.stopStrings());
-    TokenLogprobs logprobs = new TokenLogprobs(model.sentencePiece(), request.numTopLogprobs());
-    long firstTokenNanos = 0;
-    int numGenerated = 0;
-    FinishReason reason;
     while (true) {
       int token = sampler.sample(logits, NONE_FORBIDDEN);
-      numGenerated++;
-      metrics.token();
-      if (numGenerated == 1) {
-        firstTokenNanos = System.nanoTime();
-        metrics.firstToken(firstTokenNanos - job.arrivalNanos());
-      }
-      reason = stopTokenReason(token);
-      if (reason == null) {
-        GenerateDelta.Builder delta = GenerateDelta.newBuilder().addTokenIds(token)
-            .setText(stopStrings.push(detokenizer.next(token)));
-        if (request.logprobs()) {
-          delta.addLogprobs(logprobs.of(logits, model.vocabSize(), token, request.numTopLogprobs()));
-        }
-        job.sink().onDelta(delta.build());
-        reason = stopStrings.matched() != null ? FinishReason.FINISH_REASON_STOP_STRING
-            : numGenerated == request.maxNewTokens() ? FinishReason.FINISH_REASON_LENGTH
-            : request.numPromptRows() + numGenerated >= model.maxPositions() ? FinishReason.FINISH_REASON_CONTEXT_LENGTH
-            : null;
-      }
+      FinishReason reason = emit(token);
       if (reason != null) {
-        break;
+        finish(reason, startNanos);
+        return;
       }
       // The sampled token is text and continues the positions (spec §4).
       int position = request.numPromptRows() + numGenerated - 1;
       StepSequence.Builder row =
           StepSequence.newBuilder().addTokenIds(token).addPositions(position).addModalities(Modality.MODALITY_TEXT);
       if (!step(row, position, GenerationMetrics.Phase.DECODE)) {
-        return Ending.CANCELLED;
+        return;
       }
     }
+  }
+
+  /** Counts {@code token} and streams it unless it stops the sequence; returns why it ends, or null. */
+  private FinishReason emit(int token) {
+    numGenerated++;
+    metrics.token();
+    if (numGenerated == 1) {
+      firstTokenNanos = System.nanoTime();
+      metrics.firstToken(firstTokenNanos - job.arrivalNanos());
+    }
+    FinishReason stopToken = stopTokenReason(token);
+    if (stopToken != null) {
+      return stopToken; // not part of the output
+    }
+    GenerateDelta.Builder delta =
+        GenerateDelta.newBuilder().addTokenIds(token).setText(stopStrings.push(detokenizer.next(token)));
+    if (request.logprobs()) {
+      delta.addLogprobs(logprobs.of(logits, model.vocabSize(), token, request.numTopLogprobs()));
+    }
+    job.sink().onDelta(delta.build());
+    return stopStrings.matched() != null ? FinishReason.FINISH_REASON_STOP_STRING
+        : numGenerated == request.maxNewTokens() ? FinishReason.FINISH_REASON_LENGTH
+        : request.numPromptRows() + numGenerated >= model.maxPositions() ? FinishReason.FINISH_REASON_CONTEXT_LENGTH
+        : null;
+  }
+
+  /** Sends the text still held back, then the finish message with usage. */
+  private void finish(FinishReason reason, long startNanos) {
     if (stopStrings.matched() == null) {
       // Bytes of an unfinished character, and text held back for a stop string that never came.
       String rest = stopStrings.push(detokenizer.finish());
@@ -140,7 +146,6 @@ final class SequenceRun {
             .setTotalDurationNs(end - job.arrivalNanos())
             .setQueueDurationNs(startNanos - job.arrivalNanos()))
         .build());
-    return Ending.FINISHED;
   }
 
   private FinishReason stopTokenReason(int token) {

@@ -100,6 +100,18 @@ public final class FakeShardWorkerNode implements AutoCloseable {
     return service.numStepsAnswered;
   }
 
+  /** Sequences released by ReleaseSequences (those this node held state for). */
+  public int numReleased() {
+    return service.numReleased;
+  }
+
+  /** Sequences this node holds KV state for now. */
+  public int numSequencesHeld() {
+    synchronized (service) {
+      return service.sequences.size();
+    }
+  }
+
   /** Leaves at once, as a crash would (the member terminates); closing again does nothing. */
   @Override
   public void close() {
@@ -118,6 +130,7 @@ public final class FakeShardWorkerNode implements AutoCloseable {
     private final float[] logits;
     private volatile boolean stuck;
     private volatile int numStepsAnswered;
+    private volatile int numReleased;
     private Runnable onLoaded = () -> {};
     private String groupId = "";
     private int worldSize;
@@ -206,6 +219,7 @@ public final class FakeShardWorkerNode implements AutoCloseable {
       for (long id : request.getSequenceIdsList()) {
         released += sequences.remove(id) == null ? 0 : 1;
       }
+      numReleased += released;
       responses.onNext(ReleaseSequencesResponse.newBuilder().setNumReleased(released).build());
       responses.onCompleted();
     }
