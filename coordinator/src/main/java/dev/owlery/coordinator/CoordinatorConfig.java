@@ -1,0 +1,83 @@
+package dev.owlery.coordinator;
+
+import dev.owlery.cluster.membership.MembershipConfig;
+import dev.owlery.cluster.rpc.GrpcChannelConfig;
+import dev.owlery.cluster.rpc.GrpcServerConfig;
+import dev.owlery.coordinator.api.ApiLimits;
+import dev.owlery.coordinator.placement.PlacementConfig;
+import dev.owlery.coordinator.scheduler.SchedulerConfig;
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * How a coordinator starts.
+ *
+ * @param nodeId unique in the cluster, e.g. "coordinator-0"
+ * @param modelDir the checkpoint folder on this machine; only config.json and tokenizer.model are read
+ * @param modelName the name requests and ListModels use; blank takes the folder's name
+ * @param membership how the node joins the Hazelcast cluster
+ * @param grpc where the public gRPC server listens (port 0 picks one)
+ * @param advertisedHost the host other nodes and clients reach this one at (published in the registry)
+ * @param metricsPort port of the Prometheus endpoint on the gRPC host, 0 picks one
+ * @param channels the coordinator's channels to vision and shard workers
+ * @param placement shard groups: size, what they load, KV and step capacity, load/health timeouts
+ * @param scheduler step and release deadlines, queue bound
+ * @param limits API defaults and limits
+ * @param visionTimeout deadline of one EncodeImages call
+ */
+public record CoordinatorConfig(
+    String nodeId,
+    Path modelDir,
+    String modelName,
+    MembershipConfig membership,
+    GrpcServerConfig grpc,
+    String advertisedHost,
+    int metricsPort,
+    GrpcChannelConfig channels,
+    PlacementConfig placement,
+    SchedulerConfig scheduler,
+    ApiLimits limits,
+    Duration visionTimeout) {
+
+  public CoordinatorConfig {
+    if (nodeId == null || nodeId.isBlank()) {
+      throw new IllegalArgumentException("nodeId must not be blank. Given: '" + nodeId + "'");
+    }
+    if (modelDir == null || membership == null || grpc == null || channels == null || placement == null
+        || scheduler == null || limits == null) {
+      throw new IllegalArgumentException("modelDir, membership, grpc, channels, placement, scheduler and limits must "
+          + "be set");
+    }
+    modelName = modelName == null ? "" : modelName;
+    if (advertisedHost == null || advertisedHost.isBlank()) {
+      throw new IllegalArgumentException("advertisedHost must not be blank. Given: '" + advertisedHost + "'");
+    }
+    if (metricsPort < 0 || metricsPort > 65535) {
+      throw new IllegalArgumentException("metricsPort must be in 0..65535. Given: " + metricsPort);
+    }
+    if (visionTimeout == null || visionTimeout.isNegative() || visionTimeout.isZero()) {
+      throw new IllegalArgumentException("visionTimeout must be a positive duration. Given: " + visionTimeout);
+    }
+  }
+
+  /**
+   * A coordinator with the defaults: the model named after its folder, shards loading the same
+   * path, groups of {@code worldSize}, metrics on a free port, 5 s per step, 30 s per image batch.
+   */
+  public static CoordinatorConfig of(String nodeId, Path modelDir, MembershipConfig membership, GrpcServerConfig grpc,
+      String advertisedHost, int worldSize) {
+    return new CoordinatorConfig(nodeId, modelDir, "", membership, grpc, advertisedHost, 0, GrpcChannelConfig.defaults(),
+        PlacementConfig.of(worldSize, modelDir.toAbsolutePath().normalize().toString()), SchedulerConfig.defaults(),
+        ApiLimits.defaults(), Duration.ofSeconds(30));
+  }
+
+  public CoordinatorConfig withPlacement(PlacementConfig newPlacement) {
+    return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
+        newPlacement, scheduler, limits, visionTimeout);
+  }
+
+  public CoordinatorConfig withScheduler(SchedulerConfig newScheduler) {
+    return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
+        placement, newScheduler, limits, visionTimeout);
+  }
+}

@@ -1,0 +1,173 @@
+package dev.owlery.coordinator;
+
+import dev.owlery.cluster.membership.ClusterMember;
+import dev.owlery.cluster.metrics.MetricsEndpoint;
+import dev.owlery.cluster.metrics.NodeMetrics;
+import dev.owlery.cluster.registry.NodeRecord;
+import dev.owlery.cluster.registry.NodeRegistry;
+import dev.owlery.cluster.registry.NodeResources;
+import dev.owlery.cluster.registry.NodeRole;
+import dev.owlery.cluster.registry.NodeState;
+import dev.owlery.cluster.rpc.GrpcChannels;
+import dev.owlery.cluster.rpc.GrpcServer;
+import dev.owlery.coordinator.api.OwleryService;
+import dev.owlery.coordinator.api.RequestValidator;
+import dev.owlery.coordinator.model.ServedModel;
+import dev.owlery.coordinator.placement.NodeChannels;
+import dev.owlery.coordinator.placement.Placement;
+import dev.owlery.coordinator.placement.VisionWorkerPool;
+import dev.owlery.coordinator.scheduler.GenerationMetrics;
+import dev.owlery.coordinator.scheduler.Scheduler;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.UUID;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * A running coordinator: the served model's config and tokenizer, a Hazelcast member with the
+ * node's registry record (role COORDINATOR, READY once serving), the placement authority forming
+ * shard groups, the scheduler, the vision worker pool, the public gRPC server ({@code
+ * owlery.v1.Owlery} and health) and {@code /metrics}. Start with {@link #start(CoordinatorConfig)};
+ * {@link #close()} drains and stops, each wait bounded.
+ */
+public final class CoordinatorNode implements AutoCloseable {
+
+  private static final Logger LOG = Logger.getLogger(CoordinatorNode.class.getName());
+
+  private final CoordinatorConfig config;
+  private final List<AutoCloseable> stopOrder;
+  private final GrpcServer server;
+  private final NodeRegistry registry;
+  private final MetricsEndpoint metrics;
+  private final String grpcAddress;
+  private final AtomicBoolean closed = new AtomicBoolean();
+
+  private CoordinatorNode(CoordinatorConfig config, List<AutoCloseable> stopOrder, GrpcServer server,
+      NodeRegistry registry, MetricsEndpoint metrics, String grpcAddress) {
+    this.config = config;
+    this.stopOrder = stopOrder;
+    this.server = server;
+    this.registry = registry;
+    this.metrics = metrics;
+    this.grpcAddress = grpcAddress;
+  }
+
+  /**
+   * Reads the model's config and tokenizer, joins the cluster, starts placing shard groups and
+   * serving, and registers as READY. Generate answers UNAVAILABLE until a shard group is READY.
+   *
+   * @throws IllegalArgumentException when the model directory cannot be served
+   * @throws java.io.UncheckedIOException when an address cannot be bound
+   */
+  public static CoordinatorNode start(CoordinatorConfig config) {
+    List<AutoCloseable> started = new ArrayList<>();
+    try {
+      ServedModel model = ServedModel.load(config.modelDir(), config.modelName());
+      PrometheusMeterRegistry meters = NodeMetrics.newRegistry(config.nodeId(), "coordinator");
+      GenerationMetrics generationMetrics = new GenerationMetrics(meters);
+      NodeChannels channels = new NodeChannels(address -> GrpcChannels.forTarget(address, config.channels()));
+      started.add(channels);
+      ClusterMember member = ClusterMember.start(config.membership());
+      started.add(member);
+      NodeRegistry registry = new NodeRegistry(member);
+      started.add(registry);
+      VisionWorkerPool vision = new VisionWorkerPool(() -> registry.nodes(NodeRole.VISION_WORKER), channels,
+          config.visionTimeout(), model.numImageTokens(), model.text().hiddenSize());
+      started.add(vision);
+      UUID visionListener = registry.addListener(vision);
+      started.add(() -> registry.removeListener(visionListener));
+      vision.sync();
+      Placement placement = new Placement(config.placement(), model.vocabSize(), model.maxPositions(), registry,
+          channels).start();
+      started.add(placement);
+      Scheduler scheduler = new Scheduler(config.scheduler(), config.placement(), placement, model, generationMetrics);
+      started.add(scheduler);
+      OwleryService service = new OwleryService(model,
+          new RequestValidator(model, config.limits(), () -> ThreadLocalRandom.current().nextLong()), vision, scheduler,
+          placement, () -> registry.nodes().stream().map(NodeRecord::toProto).toList(), generationMetrics);
+      Gauge.builder("owlery.groups.ready", placement, p -> p.servingGroups().size())
+          .description("Shard groups READY to take sequences").register(meters);
+      Gauge.builder("owlery.scheduler.waiting", scheduler, s -> s.status().getNumWaitingRequests())
+          .description("Requests waiting for a shard group").register(meters);
+      GrpcServer server = GrpcServer.netty(config.grpc(), meters, List.of(service)).start();
+      started.add(server);
+      MetricsEndpoint metrics = MetricsEndpoint.start(config.grpc().host(), config.metricsPort(), meters);
+      started.add(metrics);
+      String grpcAddress = config.advertisedHost() + ":" + server.port();
+      String metricsUrl = "http://" + config.advertisedHost() + ":" + metrics.port() + MetricsEndpoint.PATH;
+      registry.register(NodeRecord.starting(config.nodeId(), member.memberUuid(), NodeRole.COORDINATOR, grpcAddress,
+          metricsUrl, NodeResources.ofThisProcess()));
+      registry.setState(config.nodeId(), NodeState.READY);
+      return new CoordinatorNode(config, List.copyOf(started.reversed()), server, registry, metrics, grpcAddress);
+    } catch (RuntimeException e) {
+      closeAll(started.reversed(), e);
+      throw e;
+    }
+  }
+
+  public String nodeId() {
+    return config.nodeId();
+  }
+
+  /** "host:port" of the public gRPC server, as registered. */
+  public String grpcAddress() {
+    return grpcAddress;
+  }
+
+  public int grpcPort() {
+    return server.port();
+  }
+
+  public int metricsPort() {
+    return metrics.port();
+  }
+
+  /**
+   * Drains (registry DRAINING, health NOT_SERVING), lets in-flight requests finish within the gRPC
+   * grace period (then cancels them; their sequences are released), stops placing, deregisters
+   * and leaves the cluster. Shard groups stay loaded for the next coordinator. Closing again does
+   * nothing.
+   */
+  @Override
+  public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    try {
+      registry.setState(config.nodeId(), NodeState.DRAINING);
+    } catch (RuntimeException e) {
+      LOG.log(Level.FINE, "could not publish DRAINING for " + config.nodeId(), e);
+    }
+    server.markNotServing();
+    List<AutoCloseable> order = new ArrayList<>();
+    order.add(server);
+    order.add(() -> registry.deregister(config.nodeId()));
+    for (AutoCloseable resource : stopOrder) {
+      if (resource != server) {
+        order.add(resource);
+      }
+    }
+    closeAll(order, null);
+  }
+
+  private static void closeAll(List<AutoCloseable> resources, RuntimeException failure) {
+    for (AutoCloseable resource : resources) {
+      try {
+        resource.close();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } catch (Exception e) {
+        if (failure != null) {
+          failure.addSuppressed(e);
+        } else {
+          LOG.log(Level.WARNING, "closing a coordinator resource failed", e);
+        }
+      }
+    }
+  }
+}

@@ -1,0 +1,6 @@
+/**
+ * The public API (DESIGN.md §2, coordinator): the {@code owlery.v1.Owlery} service — request
+ * validation at the edge, template and tokenization, images to a vision worker, the job to the
+ * scheduler, and the cluster's status.
+ */
+package dev.owlery.coordinator.api;

@@ -1,0 +1,88 @@
+package dev.owlery.coordinator.model;
+
+import dev.owlery.engine.config.LlamaConfig;
+import dev.owlery.engine.config.ModelConfig;
+import dev.owlery.engine.tokenizer.LlamaTokenizer;
+import dev.owlery.engine.tokenizer.SentencePieceTokenizer;
+import dev.owlery.proto.v1.Model;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * The model a coordinator serves: its name, config.json and tokenizer.model (read once; the
+ * weights are never opened here). Immutable and shared by every request.
+ *
+ * @param name what requests and ListModels call it
+ * @param config the checkpoint's config
+ * @param sentencePiece the SentencePiece model, for pieces and detokenization
+ * @param tokenizer the prompt tokenizer ({@code tokenizer_image_token})
+ */
+public record ServedModel(String name, ModelConfig config, SentencePieceTokenizer sentencePiece,
+    LlamaTokenizer tokenizer) {
+
+  public ServedModel {
+    if (name == null || name.isBlank()) {
+      throw new IllegalArgumentException("model name must not be blank. Given: '" + name + "'");
+    }
+    if (sentencePiece.vocabSize() != config.text().vocabSize()) {
+      throw new IllegalArgumentException("model %s: tokenizer.model has %d pieces but config.json says vocab_size %d"
+          .formatted(name, sentencePiece.vocabSize(), config.text().vocabSize()));
+    }
+  }
+
+  /**
+   * Reads {@code directory}'s config.json and tokenizer.model.
+   *
+   * @param name the served name; null or blank takes the folder's name
+   */
+  public static ServedModel load(Path directory, String name) {
+    ModelConfig config = ModelConfig.load(directory);
+    Path tokenizerFile = directory.resolve("tokenizer.model");
+    if (!Files.isRegularFile(tokenizerFile)) {
+      throw new IllegalArgumentException("%s: the model directory has no tokenizer.model".formatted(directory));
+    }
+    SentencePieceTokenizer sentencePiece = SentencePieceTokenizer.load(tokenizerFile);
+    String servedName = name == null || name.isBlank() ? directory.toAbsolutePath().normalize().getFileName().toString()
+        : name;
+    return new ServedModel(servedName, config, sentencePiece, new LlamaTokenizer(sentencePiece));
+  }
+
+  public LlamaConfig text() {
+    return config.text();
+  }
+
+  public int vocabSize() {
+    return config.text().vocabSize();
+  }
+
+  /** Longest prompt plus completion, in decoder positions. */
+  public int maxPositions() {
+    return config.text().maxPositions();
+  }
+
+  public int eosTokenId() {
+    return config.text().eosTokenId();
+  }
+
+  public boolean supportsImages() {
+    return config.multimodal();
+  }
+
+  /** Decoder rows one image becomes (num_learnable_queries + 1, spec §5); 0 without vision. */
+  public int numImageTokens() {
+    return config.multimodal() ? config.abstractor().numQueries() + 1 : 0;
+  }
+
+  /** The public API's description, with the number of READY shard groups. */
+  public Model toProto(int numReadyGroups) {
+    return Model.newBuilder()
+        .setName(name)
+        .setModelType(config.modelType())
+        .setVocabSize(vocabSize())
+        .setMaxPositions(maxPositions())
+        .setSupportsImages(supportsImages())
+        .setNumImageTokens(numImageTokens())
+        .setNumReadyGroups(numReadyGroups)
+        .build();
+  }
+}

@@ -1,0 +1,23 @@
+package dev.owlery.coordinator.placement;
+
+import java.util.List;
+
+/**
+ * What the scheduler asks of placement: the READY groups, and a way to report a group's rank lost.
+ * Thread-safe; never blocks.
+ */
+public interface GroupDirectory {
+
+  /** The groups that are READY now, sorted by group id. */
+  List<ServingGroup> servingGroups();
+
+  /** Every group (any state), sorted by group id. */
+  List<GroupStatus> groupStatuses();
+
+  /**
+   * Reports that {@code lostNodeIds} of {@code group} failed a step (no answer, broken transport):
+   * that formation goes DOWN, the nodes are passed over for a while, and the group is re-formed
+   * when replacements are free. Reports about an older formation are ignored.
+   */
+  void reportLost(ServingGroup group, List<String> lostNodeIds, String reason);
+}

@@ -1,0 +1,6 @@
+/**
+ * Placement (DESIGN.md §2, coordinator: "the coordinator is the placement authority"): which shard
+ * workers form which tensor-parallel group at which rank, their load and health checks, groups
+ * going DOWN and being re-formed, and which vision worker encodes a request's images.
+ */
+package dev.owlery.coordinator.placement;

@@ -1,0 +1,147 @@
+package dev.owlery.coordinator.scheduler;
+
+import dev.owlery.coordinator.placement.ServingGroup;
+import dev.owlery.coordinator.placement.ShardRank;
+import dev.owlery.coordinator.placement.UnaryCalls;
+import dev.owlery.proto.internal.v1.DType;
+import dev.owlery.proto.internal.v1.RunStepRequest;
+import dev.owlery.proto.internal.v1.RunStepResponse;
+import dev.owlery.proto.internal.v1.ShardWorkerGrpc;
+import dev.owlery.proto.internal.v1.StepSequence;
+import dev.owlery.proto.internal.v1.Tensor;
+import io.grpc.Status;
+import java.nio.ByteOrder;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+
+/**
+ * One RunStep on every rank of a group at once (STYLE.md §7: one failed rank fails the step), each
+ * with the step deadline; every answer is checked (step id, vocabulary slice, dtype, shape, bytes)
+ * and the vocabulary slices are gathered into the full logits of the step's last row. Waiting ends
+ * early when the request is cancelled or the group goes DOWN.
+ */
+final class StepFanOut {
+
+  /** Extra wait past the deadline for gRPC to report it, so the wait itself is bounded too. */
+  private static final long DEADLINE_SLACK_MS = 1000;
+
+  private final Duration stepTimeout;
+
+  StepFanOut(Duration stepTimeout) {
+    this.stepTimeout = stepTimeout;
+  }
+
+  /**
+   * Runs {@code sequence} as one step of {@code group} and writes the gathered logits ({@code
+   * vocabSize} floats) into {@code logits}.
+   *
+   * @return false when {@code cancelled} completed first (the calls are cancelled)
+   * @throws StepFailure when a rank failed, did not answer in time, or answered something malformed
+   */
+  boolean run(ServingGroup group, StepSequence sequence, CompletableFuture<Void> cancelled, float[] logits)
+      throws StepFailure, InterruptedException {
+    long stepId = group.nextStepId();
+    RunStepRequest request = RunStepRequest.newBuilder().setStepId(stepId).setGroupId(group.groupId())
+        .setWorldSize(group.worldSize()).addSequences(sequence).build();
+    List<CompletableFuture<RunStepResponse>> calls = new ArrayList<>(group.worldSize());
+    for (ShardRank rank : group.ranks()) {
+      ShardWorkerGrpc.ShardWorkerStub stub = rank.stub().withDeadlineAfter(stepTimeout.toNanos(), TimeUnit.NANOSECONDS);
+      calls.add(UnaryCalls.call(stub::runStep, request));
+    }
+    CompletableFuture<Void> all = CompletableFuture.allOf(calls.toArray(CompletableFuture[]::new));
+    try {
+      CompletableFuture.anyOf(all, cancelled, group.lost()).get(stepTimeout.toMillis() + DEADLINE_SLACK_MS,
+          TimeUnit.MILLISECONDS);
+    } catch (ExecutionException | TimeoutException e) {
+      // Each call says for itself what happened.
+    } catch (InterruptedException e) {
+      calls.forEach(call -> call.cancel(true));
+      throw e;
+    }
+    if (cancelled.isDone()) {
+      calls.forEach(call -> call.cancel(true));
+      return false;
+    }
+    if (!all.isDone() && group.lost().isDone()) {
+      calls.forEach(call -> call.cancel(true));
+      throw new StepFailure(List.of(), "shard group %s went down during step %d: %s"
+          .formatted(group.groupId(), stepId, group.lost().resultNow()));
+    }
+    checkAnswers(group, stepId, calls);
+    for (int r = 0; r < calls.size(); r++) {
+      ShardRank rank = group.ranks().get(r);
+      calls.get(r).resultNow().getLogits().getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN)
+          .asFloatBuffer().get(logits, rank.vocabStart(), rank.vocabEnd() - rank.vocabStart());
+    }
+    return true;
+  }
+
+  /**
+   * Throws naming every rank that failed. Ranks that did not answer or lost their transport are
+   * the lost ones; when every failure is an answer from a live shard (e.g. "peer stream broke"),
+   * all failed ranks are.
+   */
+  private void checkAnswers(ServingGroup group, long stepId, List<CompletableFuture<RunStepResponse>> calls)
+      throws StepFailure {
+    List<String> failed = new ArrayList<>();
+    List<String> unreachable = new ArrayList<>();
+    List<String> reasons = new ArrayList<>();
+    for (int r = 0; r < calls.size(); r++) {
+      ShardRank rank = group.ranks().get(r);
+      CompletableFuture<RunStepResponse> call = calls.get(r);
+      String who = "shard worker " + rank.describe(group.groupId());
+      if (!call.isDone() || isTimeout(call)) {
+        call.cancel(true);
+        failed.add(rank.nodeId());
+        unreachable.add(rank.nodeId());
+        reasons.add("%s did not answer step %d within %d ms".formatted(who, stepId, stepTimeout.toMillis()));
+      } else if (call.isCompletedExceptionally()) {
+        Status status = Status.fromThrowable(call.exceptionNow());
+        failed.add(rank.nodeId());
+        if (status.getCode() == Status.Code.UNAVAILABLE && status.getCause() != null) {
+          unreachable.add(rank.nodeId()); // a transport error raised on our side: the node is unreachable
+        }
+        reasons.add("%s failed step %d: %s%s".formatted(who, stepId, status.getCode(),
+            status.getDescription() == null ? "" : ": " + status.getDescription()));
+      } else {
+        String problem = malformed(rank, stepId, call.resultNow());
+        if (problem != null) {
+          failed.add(rank.nodeId());
+          reasons.add("%s answered step %d with %s".formatted(who, stepId, problem));
+        }
+      }
+    }
+    if (!failed.isEmpty()) {
+      throw new StepFailure(unreachable.isEmpty() ? failed : unreachable, String.join("; ", reasons));
+    }
+  }
+
+  private static boolean isTimeout(CompletableFuture<RunStepResponse> call) {
+    return call.isCompletedExceptionally()
+        && Status.fromThrowable(call.exceptionNow()).getCode() == Status.Code.DEADLINE_EXCEEDED;
+  }
+
+  /** What is wrong with an answer, or null. */
+  private static String malformed(ShardRank rank, long stepId, RunStepResponse response) {
+    int width = rank.vocabEnd() - rank.vocabStart();
+    Tensor logits = response.getLogits();
+    if (response.getStepId() != stepId) {
+      return "step_id " + response.getStepId();
+    }
+    if (response.getVocabStart() != rank.vocabStart() || response.getVocabEnd() != rank.vocabEnd()) {
+      return "vocabulary slice [%d, %d) instead of [%d, %d) from LoadSlice".formatted(response.getVocabStart(),
+          response.getVocabEnd(), rank.vocabStart(), rank.vocabEnd());
+    }
+    if (logits.getDtype() != DType.DTYPE_F32 || !logits.getShapeList().equals(List.of(1L, (long) width))
+        || logits.getData().size() != width * Float.BYTES) {
+      return "logits %s %s of %d bytes; expected DTYPE_F32 [1, %d] of %d bytes".formatted(logits.getDtype(),
+          logits.getShapeList(), logits.getData().size(), width, width * Float.BYTES);
+    }
+    return null;
+  }
+}

@@ -1,0 +1,75 @@
+package dev.owlery.visionworker;
+
+import dev.owlery.cluster.membership.MembershipConfig;
+import dev.owlery.cluster.rpc.GrpcServerConfig;
+import java.nio.file.Path;
+
+/**
+ * How a vision worker starts.
+ *
+ * @param nodeId unique in the cluster, e.g. "vision-0"
+ * @param modelDir the mPLUG-Owl2 checkpoint folder (config.json, weights, preprocessor_config.json)
+ * @param membership how the node joins the Hazelcast cluster
+ * @param grpc where the gRPC server listens (port 0 picks one)
+ * @param advertisedHost the host other nodes reach this one at (published in the registry)
+ * @param metricsPort port of the Prometheus endpoint on the gRPC host, 0 picks one
+ * @param maxBatchSize most images one EncodeImages call may carry, >= 1
+ * @param maxImageBytes largest encoded image accepted, >= 1
+ * @param numEncodeThreads images encoded at once (each encode also splits its matmuls over the
+ *     kernel threads), >= 1
+ * @param maxQueuedBatches calls waiting for an encode thread before RESOURCE_EXHAUSTED, >= 0
+ */
+public record VisionWorkerConfig(
+    String nodeId,
+    Path modelDir,
+    MembershipConfig membership,
+    GrpcServerConfig grpc,
+    String advertisedHost,
+    int metricsPort,
+    int maxBatchSize,
+    int maxImageBytes,
+    int numEncodeThreads,
+    int maxQueuedBatches) {
+
+  /** Default {@link #maxBatchSize}, as vision_worker.proto documents it. */
+  public static final int DEFAULT_MAX_BATCH_SIZE = 8;
+  /** Default {@link #maxImageBytes}: 20 MiB, as owlery.proto documents it. */
+  public static final int DEFAULT_MAX_IMAGE_BYTES = 20 << 20;
+
+  public VisionWorkerConfig {
+    if (nodeId == null || nodeId.isBlank()) {
+      throw new IllegalArgumentException("nodeId must not be blank. Given: '" + nodeId + "'");
+    }
+    if (modelDir == null || membership == null || grpc == null) {
+      throw new IllegalArgumentException("modelDir, membership and grpc must be set. Given: " + modelDir + ", "
+          + membership + ", " + grpc);
+    }
+    if (advertisedHost == null || advertisedHost.isBlank()) {
+      throw new IllegalArgumentException("advertisedHost must not be blank. Given: '" + advertisedHost + "'");
+    }
+    requireAtLeast("metricsPort", metricsPort, 0);
+    if (metricsPort > 65535) {
+      throw new IllegalArgumentException("metricsPort must be in 0..65535. Given: " + metricsPort);
+    }
+    requireAtLeast("maxBatchSize", maxBatchSize, 1);
+    requireAtLeast("maxImageBytes", maxImageBytes, 1);
+    requireAtLeast("numEncodeThreads", numEncodeThreads, 1);
+    requireAtLeast("maxQueuedBatches", maxQueuedBatches, 0);
+  }
+
+  /**
+   * A worker with the defaults: metrics on a free port, batches of at most 8 images of at most
+   * 20 MiB, one encode at a time with up to 16 calls waiting.
+   */
+  public static VisionWorkerConfig of(
+      String nodeId, Path modelDir, MembershipConfig membership, GrpcServerConfig grpc, String advertisedHost) {
+    return new VisionWorkerConfig(
+        nodeId, modelDir, membership, grpc, advertisedHost, 0, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_IMAGE_BYTES, 1, 16);
+  }
+
+  private static void requireAtLeast(String name, int value, int minimum) {
+    if (value < minimum) {
+      throw new IllegalArgumentException(name + " must be >= " + minimum + ". Given: " + value);
+    }
+  }
+}

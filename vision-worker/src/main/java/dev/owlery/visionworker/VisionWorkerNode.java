@@ -1,0 +1,162 @@
+package dev.owlery.visionworker;
+
+import dev.owlery.cluster.membership.ClusterMember;
+import dev.owlery.cluster.metrics.MetricsEndpoint;
+import dev.owlery.cluster.metrics.NodeMetrics;
+import dev.owlery.cluster.registry.NodeRecord;
+import dev.owlery.cluster.registry.NodeRegistry;
+import dev.owlery.cluster.registry.NodeResources;
+import dev.owlery.cluster.registry.NodeRole;
+import dev.owlery.cluster.registry.NodeState;
+import dev.owlery.cluster.rpc.GrpcServer;
+import dev.owlery.engine.kernel.KernelsProvider;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.ArrayBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * A running vision worker: the model's vision tower loaded once, a Hazelcast member with the node's
+ * registry record (role VISION_WORKER, READY once serving), the gRPC server with the
+ * {@code VisionWorker} and health services, and {@code /metrics}. Start with {@link
+ * #start(VisionWorkerConfig)}; {@link #close()} drains and stops, bounded by the gRPC grace period
+ * and the member's graceful-shutdown timeout.
+ */
+public final class VisionWorkerNode implements AutoCloseable {
+
+  private static final Logger LOG = Logger.getLogger(VisionWorkerNode.class.getName());
+
+  private final VisionWorkerConfig config;
+  private final List<AutoCloseable> stopOrder;
+  private final VisionWorkerService service;
+  private final GrpcServer server;
+  private final NodeRegistry registry;
+  private final MetricsEndpoint metrics;
+  private final String grpcAddress;
+  private final AtomicBoolean closed = new AtomicBoolean();
+
+  private VisionWorkerNode(VisionWorkerConfig config, List<AutoCloseable> stopOrder, VisionWorkerService service,
+      GrpcServer server, NodeRegistry registry, MetricsEndpoint metrics, String grpcAddress) {
+    this.config = config;
+    this.stopOrder = stopOrder;
+    this.service = service;
+    this.server = server;
+    this.registry = registry;
+    this.metrics = metrics;
+    this.grpcAddress = grpcAddress;
+  }
+
+  /**
+   * Loads the vision tower, joins the cluster, starts serving and registers as READY.
+   *
+   * @throws IllegalArgumentException when the model directory is not a usable mPLUG-Owl2 checkpoint
+   * @throws java.io.UncheckedIOException when an address cannot be bound
+   */
+  public static VisionWorkerNode start(VisionWorkerConfig config) {
+    // Closed in reverse order of starting when a later step fails, and by close().
+    List<AutoCloseable> started = new ArrayList<>();
+    try {
+      VisionModel model = VisionModel.load(config.modelDir(), KernelsProvider.shared());
+      started.add(model);
+      PrometheusMeterRegistry meters = NodeMetrics.newRegistry(config.nodeId(), "vision-worker");
+      ThreadPoolExecutor encodeExecutor = new ThreadPoolExecutor(config.numEncodeThreads(), config.numEncodeThreads(),
+          0, TimeUnit.SECONDS, new ArrayBlockingQueue<>(Math.max(1, config.maxQueuedBatches())),
+          Thread.ofPlatform().name("owlery-vision-encode-", 0).daemon().factory());
+      started.add(() -> shutdown(encodeExecutor));
+      VisionWorkerService service = new VisionWorkerService(config.nodeId(), model, config.maxBatchSize(),
+          config.maxImageBytes(), encodeExecutor, meters);
+      ClusterMember member = ClusterMember.start(config.membership());
+      started.add(member);
+      NodeRegistry registry = new NodeRegistry(member);
+      started.add(registry);
+      GrpcServer server = GrpcServer.netty(config.grpc(), meters, List.of(service)).start();
+      started.add(server);
+      MetricsEndpoint metrics = MetricsEndpoint.start(config.grpc().host(), config.metricsPort(), meters);
+      started.add(metrics);
+      String grpcAddress = config.advertisedHost() + ":" + server.port();
+      String metricsUrl = "http://" + config.advertisedHost() + ":" + metrics.port() + MetricsEndpoint.PATH;
+      registry.register(NodeRecord.starting(config.nodeId(), member.memberUuid(), NodeRole.VISION_WORKER, grpcAddress,
+          metricsUrl, NodeResources.ofThisProcess()));
+      registry.setState(config.nodeId(), NodeState.READY);
+      return new VisionWorkerNode(config, List.copyOf(started.reversed()), service, server, registry, metrics,
+          grpcAddress);
+    } catch (RuntimeException e) {
+      closeAll(started.reversed(), e);
+      throw e;
+    }
+  }
+
+  public String nodeId() {
+    return config.nodeId();
+  }
+
+  /** "host:port" other nodes call, as registered. */
+  public String grpcAddress() {
+    return grpcAddress;
+  }
+
+  public int grpcPort() {
+    return server.port();
+  }
+
+  public int metricsPort() {
+    return metrics.port();
+  }
+
+  /**
+   * Drains (registry DRAINING, health NOT_SERVING, new calls UNAVAILABLE), lets running encodes
+   * finish within the gRPC grace period, deregisters, leaves the cluster and unmaps the weights.
+   * Closing again does nothing.
+   */
+  @Override
+  public void close() {
+    if (!closed.compareAndSet(false, true)) {
+      return;
+    }
+    try {
+      registry.setState(config.nodeId(), NodeState.DRAINING);
+    } catch (RuntimeException e) {
+      LOG.log(Level.FINE, "could not publish DRAINING for " + config.nodeId(), e);
+    }
+    service.drain();
+    server.markNotServing();
+    List<AutoCloseable> order = new ArrayList<>();
+    order.add(server);
+    order.add(() -> registry.deregister(config.nodeId()));
+    for (AutoCloseable resource : stopOrder) {
+      if (resource != server) {
+        order.add(resource);
+      }
+    }
+    closeAll(order, null);
+  }
+
+  private static void shutdown(ThreadPoolExecutor executor) throws InterruptedException {
+    executor.shutdown();
+    if (!executor.awaitTermination(5, TimeUnit.SECONDS)) {
+      executor.shutdownNow();
+    }
+  }
+
+  /** Closes each resource in order, keeping on after failures (added to {@code failure} when given). */
+  static void closeAll(List<AutoCloseable> resources, RuntimeException failure) {
+    for (AutoCloseable resource : resources) {
+      try {
+        resource.close();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      } catch (Exception e) {
+        if (failure != null) {
+          failure.addSuppressed(e);
+        } else {
+          LOG.log(Level.WARNING, "closing a vision worker resource failed", e);
+        }
+      }
+    }
+  }
+}

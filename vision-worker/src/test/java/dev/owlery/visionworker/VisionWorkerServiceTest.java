@@ -1,0 +1,133 @@
+package dev.owlery.visionworker;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.google.protobuf.ByteString;
+import dev.owlery.cluster.rpc.GrpcServer;
+import dev.owlery.cluster.testing.GrpcCleanup;
+import dev.owlery.engine.checkpoint.Checkpoint;
+import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
+import dev.owlery.engine.kernel.KernelsProvider;
+import dev.owlery.engine.testing.Fixtures;
+import dev.owlery.proto.internal.v1.DType;
+import dev.owlery.proto.internal.v1.EncodeImagesRequest;
+import dev.owlery.proto.internal.v1.EncodeImagesResponse;
+import dev.owlery.proto.internal.v1.Tensor;
+import dev.owlery.proto.internal.v1.VisionWorkerGrpc;
+import dev.owlery.proto.v1.AspectRatioPolicy;
+import dev.owlery.proto.v1.Image;
+import io.grpc.Status;
+import io.grpc.StatusRuntimeException;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.io.IOException;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
+/** The VisionWorker service on the tiny-owl2 fixture, over an in-process transport. */
+class VisionWorkerServiceTest {
+
+  /** Fixture README, "Tolerances": visual_embeds of a float32 implementation within 2e-4. */
+  private static final float VISUAL_EMBEDS_TOLERANCE = 2e-4f;
+
+  @RegisterExtension final GrpcCleanup cleanup = new GrpcCleanup();
+
+  private static Path dir;
+  private static VisionModel model;
+  private static Checkpoint reference;
+  private VisionWorkerGrpc.VisionWorkerBlockingStub stub;
+
+  @BeforeAll
+  static void load() {
+    dir = Fixtures.tinyOwl2();
+    model = VisionModel.load(dir, KernelsProvider.shared());
+    reference = SafetensorsCheckpoint.openFile(dir.resolve("reference.safetensors"));
+  }
+
+  @AfterAll
+  static void close() {
+    if (model != null) {
+      model.close();
+    }
+    if (reference != null) {
+      reference.close();
+    }
+  }
+
+  @BeforeEach
+  void startServer() {
+    String name = InProcessServerBuilder.generateName();
+    VisionWorkerService service = new VisionWorkerService("vision-test", model, 2, 4096, Runnable::run,
+        new SimpleMeterRegistry());
+    cleanup.register(new GrpcServer(InProcessServerBuilder.forName(name).directExecutor(), Duration.ofSeconds(1),
+        new SimpleMeterRegistry(), List.of(service)).start());
+    stub = VisionWorkerGrpc.newBlockingStub(cleanup.register(InProcessChannelBuilder.forName(name).directExecutor().build()))
+        .withDeadlineAfter(30, TimeUnit.SECONDS);
+  }
+
+  private static Image testImage() throws IOException {
+    return Image.newBuilder().setData(ByteString.copyFrom(Files.readAllBytes(dir.resolve("test_image.png")))).build();
+  }
+
+  @Test
+  void theTestImageGivesTheOfficialVisualEmbeddings() throws IOException {
+    EncodeImagesResponse response = stub.encodeImages(EncodeImagesRequest.newBuilder()
+        .addImages(testImage()).addImages(testImage())
+        .setAspectRatioPolicy(AspectRatioPolicy.ASPECT_RATIO_POLICY_RESIZE).build());
+
+    assertThat(response.getImageEmbeddingsList()).hasSize(2);
+    float[] expected = reference.tensor("visual_embeds").toFloatArray();
+    for (Tensor tensor : response.getImageEmbeddingsList()) {
+      assertThat(tensor.getDtype()).isEqualTo(DType.DTYPE_F32);
+      assertThat(tensor.getShapeList()).containsExactly(9L, 64L);
+      float[] actual = new float[expected.length];
+      tensor.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(actual);
+      float maxAbs = 0;
+      for (int i = 0; i < actual.length; i++) {
+        maxAbs = Math.max(maxAbs, Math.abs(actual[i] - expected[i]));
+      }
+      assertThat(maxAbs).isLessThanOrEqualTo(VISUAL_EMBEDS_TOLERANCE);
+    }
+    assertThat(response.getPreprocessNs()).isPositive();
+    assertThat(response.getVisionForwardNs()).isPositive();
+    assertThat(response.getAbstractorForwardNs()).isPositive();
+  }
+
+  @Test
+  void anImageThatDoesNotDecodeIsRejectedWithItsIndex() throws IOException {
+    EncodeImagesRequest request = EncodeImagesRequest.newBuilder().addImages(testImage())
+        .addImages(Image.newBuilder().setData(ByteString.copyFromUtf8("not a picture"))).build();
+
+    assertThatThrownBy(() -> stub.encodeImages(request))
+        .isInstanceOfSatisfying(StatusRuntimeException.class, e -> {
+          assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT);
+          assertThat(e.getStatus().getDescription()).startsWith("images[1]: image rejected: ");
+        });
+  }
+
+  @Test
+  void batchSizeAndImageSizeLimitsAreEnforced() throws IOException {
+    EncodeImagesRequest three = EncodeImagesRequest.newBuilder()
+        .addImages(testImage()).addImages(testImage()).addImages(testImage()).build();
+    EncodeImagesRequest huge = EncodeImagesRequest.newBuilder()
+        .addImages(Image.newBuilder().setData(ByteString.copyFrom(new byte[4097]))).build();
+
+    assertThatThrownBy(() -> stub.encodeImages(three))
+        .hasMessage("INVALID_ARGUMENT: images must hold 1..2 images. Given: 3");
+    assertThatThrownBy(() -> stub.encodeImages(EncodeImagesRequest.getDefaultInstance()))
+        .hasMessage("INVALID_ARGUMENT: images must hold 1..2 images. Given: 0");
+    assertThatThrownBy(() -> stub.encodeImages(huge))
+        .hasMessage("INVALID_ARGUMENT: images[0].data must be at most 4096 bytes. Given: 4097 bytes");
+  }
+}
