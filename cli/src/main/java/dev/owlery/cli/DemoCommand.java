@@ -1,7 +1,11 @@
 package dev.owlery.cli;
 
+import com.google.protobuf.ByteString;
 import dev.owlery.cli.demo.DemoModel;
 import dev.owlery.cli.demo.DemoPicture;
+import dev.owlery.cli.node.LocalCluster;
+import dev.owlery.client.GenerationStream;
+import dev.owlery.client.OwleryClient;
 import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.model.Completion;
 import dev.owlery.engine.model.GenerationRequest;
@@ -11,8 +15,15 @@ import dev.owlery.engine.model.Prompt;
 import dev.owlery.engine.sampling.SamplingParams;
 import dev.owlery.engine.tokenizer.ChatTemplate;
 import dev.owlery.engine.vision.preprocess.AspectRatioPolicy;
+import dev.owlery.proto.v1.GenerateFinish;
+import dev.owlery.proto.v1.GenerateRequest;
+import dev.owlery.proto.v1.GenerateResponse;
+import dev.owlery.proto.v1.Image;
+import dev.owlery.proto.v1.PromptTemplate;
 import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
@@ -21,10 +32,17 @@ import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
-/** {@code owlery demo}: the main job — the built-in demo model answers a question about a picture. */
+/**
+ * {@code owlery demo}: the main job — the built-in demo model, served by a local cluster (a
+ * coordinator, a vision worker and two shard workers as separate processes), answers a question
+ * about a picture Owlery draws.
+ */
 @Command(name = "demo", mixinStandardHelpOptions = true,
-    description = "Write the built-in demo model if needed, then ask it about a picture Owlery draws.")
+    description = "Write the built-in demo model if needed, start a local cluster and ask it about a picture.")
 public final class DemoCommand implements Callable<Integer> {
+
+  private static final int PICTURE_WIDTH = 160;
+  private static final int PICTURE_HEIGHT = 120;
 
   @Spec
   CommandSpec spec;
@@ -38,8 +56,11 @@ public final class DemoCommand implements Callable<Integer> {
   @Option(names = "--max-new-tokens", defaultValue = "24", description = "Most tokens to generate (default ${DEFAULT-VALUE}).")
   int maxNewTokens;
 
-  @Option(names = "--tensor-parallel", defaultValue = "2", description = "Decoder slices (default ${DEFAULT-VALUE}).")
-  int tensorParallel;
+  @Option(names = "--shards", defaultValue = "2", description = "Shard workers of the local cluster (default ${DEFAULT-VALUE}).")
+  int shards;
+
+  @Option(names = "--in-process", description = "Skip the cluster: run the model in this process.")
+  boolean inProcess;
 
   @Override
   public Integer call() {
@@ -50,28 +71,83 @@ public final class DemoCommand implements Callable<Integer> {
       err.printf("owlery demo: writing the demo model (tiny mPLUG-Owl2, seeded random weights) to %s%n", dir);
       err.flush();
     }
-    long start = System.nanoTime();
     DemoModel.ensure(dir);
-    byte[] picture = DemoPicture.png(160, 120);
-    try (OwlModel owl = OwlModel.load(dir, tensorParallel, KernelsProvider.shared())) {
-      err.printf("owlery demo: model %s loaded as %d decoder slice(s) in %d ms; its weights are random, so the answer is gibberish%n",
-          dir, tensorParallel, (System.nanoTime() - start) / 1_000_000);
-      err.printf("owlery demo: picture: a drawn owl on a branch (160x120 PNG)%n");
+    err.printf("owlery demo: the demo model's weights are random, so its answer is gibberish; see the README for the real model%n");
+    err.printf("owlery demo: picture: a drawn owl on a branch under the moon (%dx%d PNG)%n", PICTURE_WIDTH, PICTURE_HEIGHT);
+    err.flush();
+    byte[] picture = DemoPicture.png(PICTURE_WIDTH, PICTURE_HEIGHT);
+    return inProcess ? answerInProcess(dir, picture, out, err) : answerOnLocalCluster(dir, picture, out, err);
+  }
+
+  private int answerOnLocalCluster(Path dir, byte[] picture, PrintWriter out, PrintWriter err) {
+    err.printf("owlery demo: starting a local cluster: a coordinator, a vision worker and %d shard workers, "
+        + "each its own process (takes a few seconds)...%n", shards);
+    err.flush();
+    long start = System.nanoTime();
+    // The nodes' own output only matters when something goes wrong: keep it to show then.
+    StringWriter nodeOutput = new StringWriter();
+    try (LocalCluster cluster = LocalCluster.start(dir, shards, 1, 0, new PrintWriter(nodeOutput, true), List.of("-Xmx512m"))) {
+      cluster.awaitReady(1, Duration.ofSeconds(180));
+      err.printf(Locale.ROOT, "owlery demo: cluster ready in %.1f s; coordinator on %s%n",
+          (System.nanoTime() - start) / 1e9, cluster.coordinatorAddress());
+      err.flush();
+      GenerateRequest request = GenerateRequest.newBuilder()
+          .setPromptText(question)
+          .setTemplate(PromptTemplate.PROMPT_TEMPLATE_MPLUG_OWL2)
+          .addImages(Image.newBuilder().setData(ByteString.copyFrom(picture)))
+          .setMaxNewTokens(maxNewTokens)
+          .setTemperature(0)
+          .build();
+      out.printf("USER: %s%nASSISTANT: ", question);
+      out.flush();
+      GenerateFinish finish = null;
+      try (OwleryClient client = OwleryClient.builder().target(cluster.coordinatorAddress())
+              .defaultDeadline(Duration.ofMinutes(2)).build();
+          GenerationStream stream = client.generateStream(request)) {
+        while (stream.hasNext()) {
+          GenerateResponse response = stream.next();
+          if (response.hasDelta()) {
+            out.print(response.getDelta().getText());
+            out.flush();
+          } else if (response.hasFinish()) {
+            finish = response.getFinish();
+          }
+        }
+      }
+      out.println();
+      out.flush();
+      if (finish != null) {
+        err.printf(Locale.ROOT, "owlery demo: %d prompt positions (%d image rows), %d tokens generated, first token after %.0f ms, finish reason %s%n",
+            finish.getUsage().getNumPromptTokens(), finish.getUsage().getNumImageTokens(),
+            finish.getUsage().getNumCompletionTokens(), finish.getUsage().getTimeToFirstTokenNs() / 1e6,
+            finish.getFinishReason().name().replace("FINISH_REASON_", "").toLowerCase(Locale.ROOT));
+      }
+      err.println("owlery demo: stopping the local cluster");
+      err.flush();
+    } catch (RuntimeException e) {
+      err.println("owlery demo: the local cluster failed; what its nodes printed:");
+      err.print(nodeOutput);
+      err.flush();
+      throw e;
+    }
+    return 0;
+  }
+
+  private int answerInProcess(Path dir, byte[] picture, PrintWriter out, PrintWriter err) {
+    try (OwlModel owl = OwlModel.load(dir, shards, KernelsProvider.shared())) {
       out.printf("USER: %s%nASSISTANT: ", question);
       out.flush();
       GenerationRequest request = new GenerationRequest(new Prompt.Text(question), List.of(picture),
           ChatTemplate.MPLUG_OWL2, AspectRatioPolicy.PAD, SamplingParams.greedy(), maxNewTokens, false);
-      long generateStart = System.nanoTime();
       Completion completion = new InProcessGenerator(owl).generate(request, (tokenId, delta) -> {
         out.print(delta);
         out.flush();
       });
-      double seconds = (System.nanoTime() - generateStart) / 1e9;
       out.println();
       out.flush();
-      err.printf(Locale.ROOT, "owlery demo: %d prompt positions (%d image rows), %d tokens generated in %.2f s, finish reason %s%n",
-          completion.numPromptRows(), completion.numPromptRows() - completion.promptTokenIds().length + 1,
-          completion.tokenIds().length, seconds, completion.finishReason().name().toLowerCase(Locale.ROOT));
+      err.printf("owlery demo: %d prompt positions (%d image rows), %d tokens generated in-process, finish reason %s%n",
+          completion.numPromptRows(), completion.numImageRows(), completion.tokenIds().length,
+          completion.finishReason().name().toLowerCase(Locale.ROOT));
       err.flush();
     }
     return 0;

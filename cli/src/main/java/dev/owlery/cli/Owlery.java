@@ -1,5 +1,9 @@
 package dev.owlery.cli;
 
+import dev.owlery.cli.node.CoordinatorCommand;
+import dev.owlery.cli.node.LocalCommand;
+import dev.owlery.cli.node.ShardWorkerCommand;
+import dev.owlery.cli.node.VisionWorkerCommand;
 import dev.owlery.client.OwleryException;
 import java.io.PrintWriter;
 import picocli.CommandLine;
@@ -11,7 +15,14 @@ import picocli.CommandLine.Command;
     mixinStandardHelpOptions = true,
     version = "owlery 0.1.0",
     description = "Serves the mPLUG-Owl2 vision-language model.",
-    subcommands = {DemoCommand.class, GenerateCommand.class, BenchCommand.class})
+    subcommands = {
+        DemoCommand.class,
+        GenerateCommand.class,
+        LocalCommand.class,
+        CoordinatorCommand.class,
+        VisionWorkerCommand.class,
+        ShardWorkerCommand.class,
+        BenchCommand.class})
 public final class Owlery implements Runnable {
 
   @CommandLine.Spec

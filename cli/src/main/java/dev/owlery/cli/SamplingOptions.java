@@ -28,14 +28,6 @@ final class SamplingOptions {
 
   /** The request's sampling parameters: flags first, then the checkpoint's generation_config.json. */
   SamplingParams resolve(GenerationConfig defaults) {
-    boolean doSample = temperature != null ? temperature > 0 : defaults.doSample();
-    float t = temperature != null && temperature > 0 ? temperature : defaults.temperature();
-    return new SamplingParams(
-        doSample,
-        t,
-        topK != null ? topK : defaults.topK(),
-        topP != null ? topP : defaults.topP(),
-        repetitionPenalty != null ? repetitionPenalty : defaults.repetitionPenalty(),
-        seed != null ? seed : System.nanoTime());
+    return defaults.samplingParams(temperature, topK, topP, repetitionPenalty, seed != null ? seed : System.nanoTime());
   }
 }

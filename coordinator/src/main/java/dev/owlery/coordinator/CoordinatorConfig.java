@@ -71,6 +71,11 @@ public record CoordinatorConfig(
         ApiLimits.defaults(), Duration.ofSeconds(30));
   }
 
+  public CoordinatorConfig withMetricsPort(int newMetricsPort) {
+    return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, newMetricsPort, channels,
+        placement, scheduler, limits, visionTimeout);
+  }
+
   public CoordinatorConfig withPlacement(PlacementConfig newPlacement) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
         newPlacement, scheduler, limits, visionTimeout);

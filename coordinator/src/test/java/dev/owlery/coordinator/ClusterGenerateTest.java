@@ -11,6 +11,7 @@ import dev.owlery.client.OwleryException;
 import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.coordinator.placement.PlacementConfig;
 import dev.owlery.coordinator.testing.FakeShardWorkerNode;
+import dev.owlery.coordinator.testing.ShardWorkerLauncher;
 import dev.owlery.coordinator.testing.LoopbackOwlery;
 import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.model.CompletionListener;
@@ -69,7 +70,7 @@ class ClusterGenerateTest {
     byte[] image = Files.readAllBytes(dir.resolve("test_image.png"));
     ReferenceRun reference = ReferenceRun.of(dir, image);
     // 16-row steps: the 24-row prompt is prefilled in two chunks.
-    LoopbackOwlery owlery = LoopbackOwlery.start(cleanup, dir, FakeShardWorkerNode.launcher(), 2,
+    LoopbackOwlery owlery = LoopbackOwlery.start(cleanup, dir, ShardWorkerLauncher.real(), 2,
         config -> config.withPlacement(new PlacementConfig(2, config.placement().shardModelDir(), 1, 16, 16,
             Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofSeconds(60))));
     owlery.awaitGroup("group-0", NodeState.NODE_STATE_READY, Duration.ofSeconds(30));

@@ -168,26 +168,15 @@ public final class RequestValidator {
     return numPlaceholders;
   }
 
+  /** Sampling as the request says, the rest from the model's generation_config.json (as in-process). */
   private SamplingParams sampling(GenerateRequest request) {
-    float temperature = request.hasTemperature() ? request.getTemperature() : 1f;
-    if (!(temperature >= 0) || !Float.isFinite(temperature)) {
-      throw new IllegalArgumentException("temperature must be a finite value >= 0 (0 = greedy). Given: " + temperature);
-    }
-    int topK = request.hasTopK() ? request.getTopK() : 0;
-    if (topK < 0) {
-      throw new IllegalArgumentException("top_k must be >= 0 (0 = no limit). Given: " + topK);
-    }
-    float topP = request.hasTopP() ? request.getTopP() : 1f;
-    if (!(topP > 0 && topP <= 1)) {
-      throw new IllegalArgumentException("top_p must be in (0, 1]. Given: " + topP);
-    }
-    float penalty = request.hasRepetitionPenalty() ? request.getRepetitionPenalty() : 1f;
-    if (!(penalty > 0) || !Float.isFinite(penalty)) {
-      throw new IllegalArgumentException("repetition_penalty must be a finite value > 0 (1 = none). Given: " + penalty);
-    }
     long seed = request.hasSeed() ? request.getSeed() : seeds.getAsLong();
-    return temperature == 0 ? new SamplingParams(false, 1f, topK, topP, penalty, seed)
-        : new SamplingParams(true, temperature, topK, topP, penalty, seed);
+    return model.generationConfig().samplingParams(
+        request.hasTemperature() ? request.getTemperature() : null,
+        request.hasTopK() ? request.getTopK() : null,
+        request.hasTopP() ? request.getTopP() : null,
+        request.hasRepetitionPenalty() ? request.getRepetitionPenalty() : null,
+        seed);
   }
 
   private int[] stopTokenIds(GenerateRequest request) {

@@ -1,6 +1,7 @@
 package dev.owlery.coordinator.model;
 
 import dev.owlery.engine.config.LlamaConfig;
+import dev.owlery.engine.config.GenerationConfig;
 import dev.owlery.engine.config.ModelConfig;
 import dev.owlery.engine.tokenizer.LlamaTokenizer;
 import dev.owlery.engine.tokenizer.SentencePieceTokenizer;
@@ -16,9 +17,10 @@ import java.nio.file.Path;
  * @param config the checkpoint's config
  * @param sentencePiece the SentencePiece model, for pieces and detokenization
  * @param tokenizer the prompt tokenizer ({@code tokenizer_image_token})
+ * @param generationConfig sampling defaults for requests that leave them unset
  */
 public record ServedModel(String name, ModelConfig config, SentencePieceTokenizer sentencePiece,
-    LlamaTokenizer tokenizer) {
+    LlamaTokenizer tokenizer, GenerationConfig generationConfig) {
 
   public ServedModel {
     if (name == null || name.isBlank()) {
@@ -31,7 +33,7 @@ public record ServedModel(String name, ModelConfig config, SentencePieceTokenize
   }
 
   /**
-   * Reads {@code directory}'s config.json and tokenizer.model.
+   * Reads {@code directory}'s config.json, generation_config.json and tokenizer.model.
    *
    * @param name the served name; null or blank takes the folder's name
    */
@@ -44,7 +46,8 @@ public record ServedModel(String name, ModelConfig config, SentencePieceTokenize
     SentencePieceTokenizer sentencePiece = SentencePieceTokenizer.load(tokenizerFile);
     String servedName = name == null || name.isBlank() ? directory.toAbsolutePath().normalize().getFileName().toString()
         : name;
-    return new ServedModel(servedName, config, sentencePiece, new LlamaTokenizer(sentencePiece));
+    return new ServedModel(servedName, config, sentencePiece, new LlamaTokenizer(sentencePiece),
+        GenerationConfig.load(directory));
   }
 
   public LlamaConfig text() {

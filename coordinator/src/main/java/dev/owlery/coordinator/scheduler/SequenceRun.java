@@ -5,6 +5,7 @@ import dev.owlery.coordinator.blocks.BlockAllocator;
 import dev.owlery.coordinator.model.ServedModel;
 import dev.owlery.coordinator.placement.ServingGroup;
 import dev.owlery.engine.sampling.Sampler;
+import dev.owlery.engine.sampling.TokenLogprobs;
 import dev.owlery.engine.tokenizer.ImageToken;
 import dev.owlery.engine.tokenizer.StreamingDetokenizer;
 import dev.owlery.proto.internal.v1.DType;
@@ -14,6 +15,8 @@ import dev.owlery.proto.internal.v1.Tensor;
 import dev.owlery.proto.v1.FinishReason;
 import dev.owlery.proto.v1.GenerateDelta;
 import dev.owlery.proto.v1.GenerateFinish;
+import dev.owlery.proto.v1.TokenLogprob;
+import dev.owlery.proto.v1.TopLogprob;
 import dev.owlery.proto.v1.Usage;
 import io.grpc.Status;
 import java.util.Arrays;
@@ -45,7 +48,6 @@ final class SequenceRun {
   private final long rowBytes;
   private final StreamingDetokenizer detokenizer;
   private final StopStrings stopStrings;
-  private final TokenLogprobs logprobs;
   private int numGenerated;
   private long firstTokenNanos;
 
@@ -65,7 +67,6 @@ final class SequenceRun {
     this.rowBytes = (long) hiddenSize * Float.BYTES;
     this.detokenizer = model.sentencePiece().newStreamingDetokenizer();
     this.stopStrings = new StopStrings(request.stopStrings());
-    this.logprobs = new TokenLogprobs(model.sentencePiece(), request.numTopLogprobs());
   }
 
   /**
@@ -111,7 +112,7 @@ final class SequenceRun {
     GenerateDelta.Builder delta =
         GenerateDelta.newBuilder().addTokenIds(token).setText(stopStrings.push(detokenizer.next(token)));
     if (request.logprobs()) {
-      delta.addLogprobs(logprobs.of(logits, model.vocabSize(), token, request.numTopLogprobs()));
+      delta.addLogprobs(toProto(TokenLogprobs.of(logits, 0, model.vocabSize(), token, request.numTopLogprobs())));
     }
     job.sink().onDelta(delta.build());
     return stopStrings.matched() != null ? FinishReason.FINISH_REASON_STOP_STRING
@@ -138,6 +139,7 @@ final class SequenceRun {
     job.sink().onFinish(GenerateFinish.newBuilder()
         .setFinishReason(reason)
         .setStopString(stopStrings.matched() == null ? "" : stopStrings.matched())
+        .addAllPromptTokenIds(Arrays.stream(request.promptTokenIds()).boxed().toList())
         .setUsage(Usage.newBuilder()
             .setNumPromptTokens(request.numPromptRows())
             .setNumImageTokens(request.numImageRows())
@@ -236,5 +238,18 @@ final class SequenceRun {
     Status status() {
       return Status.RESOURCE_EXHAUSTED.withDescription(getMessage());
     }
+  }
+
+  /** The engine's log-probabilities as the public API sends them, with each token's piece. */
+  private TokenLogprob toProto(TokenLogprobs lp) {
+    TokenLogprob.Builder out = TokenLogprob.newBuilder()
+        .setTokenId(lp.tokenId()).setToken(model.sentencePiece().piece(lp.tokenId())).setLogprob(lp.logprob());
+    int[] ids = lp.topTokenIds();
+    float[] values = lp.topLogprobs();
+    for (int i = 0; i < ids.length; i++) {
+      out.addTopLogprobs(TopLogprob.newBuilder()
+          .setTokenId(ids[i]).setToken(model.sentencePiece().piece(ids[i])).setLogprob(values[i]));
+    }
+    return out.build();
   }
 }

@@ -206,10 +206,10 @@ class OwleryServiceTest {
 
   @Test
   void samplingAndOutputFieldsAreChecked() {
-    assertInvalid(valid().setTemperature(-1), "temperature must be a finite value >= 0 (0 = greedy). Given: -1.0");
-    assertInvalid(valid().setTopK(-2), "top_k must be >= 0 (0 = no limit). Given: -2");
-    assertInvalid(valid().setTopP(0), "top_p must be in (0, 1]. Given: 0.0");
-    assertInvalid(valid().setRepetitionPenalty(0), "repetition_penalty must be a finite value > 0 (1 = none). Given: 0.0");
+    assertInvalid(valid().setTemperature(-1), "temperature must be a finite value >= 0 (0 = greedy), got -1.0");
+    assertInvalid(valid().setTopK(-2), "top_k must be >= 0 (0 disables it), got -2");
+    assertInvalid(valid().setTopP(0), "top_p must be in (0, 1], got 0.0");
+    assertInvalid(valid().setRepetitionPenalty(0), "repetition_penalty must be a finite value > 0, got 0.0");
     assertInvalid(valid().addStopTokenIds(32000), "stop_token_ids[0] must be in [0, 32000). Given: 32000");
     assertInvalid(valid().addStopStrings("x".repeat(65)), "stop_strings[0] must be 1..64 characters long. Given: 65 characters");
     assertInvalid(valid().setLogprobs(true).setNumTopLogprobs(21), "num_top_logprobs must be in 0..20. Given: 21");

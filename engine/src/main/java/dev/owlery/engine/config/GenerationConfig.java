@@ -3,6 +3,7 @@ package dev.owlery.engine.config;
 import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.owlery.engine.sampling.SamplingParams;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -20,6 +21,25 @@ public record GenerationConfig(boolean doSample, float temperature, int topK, fl
   /** transformers 4.31's defaults, used when the checkpoint has no generation_config.json. */
   public static GenerationConfig defaults() {
     return new GenerationConfig(false, 1f, 50, 1f, 1f);
+  }
+
+  /**
+   * A request's sampling parameters: what it sets, the rest from this config. A temperature
+   * given turns sampling on when it is > 0 and means greedy when it is 0; without one, this
+   * config's {@code do_sample} decides. Each null argument means "not given by the request".
+   */
+  public SamplingParams samplingParams(Float temperature, Integer topK, Float topP, Float repetitionPenalty, long seed) {
+    if (temperature != null && !(temperature >= 0 && Float.isFinite(temperature))) {
+      throw new IllegalArgumentException("temperature must be a finite value >= 0 (0 = greedy), got " + temperature);
+    }
+    boolean sample = temperature != null ? temperature > 0 : doSample;
+    return new SamplingParams(
+        sample,
+        temperature != null && temperature > 0 ? temperature : this.temperature,
+        topK != null ? topK : this.topK,
+        topP != null ? topP : this.topP,
+        repetitionPenalty != null ? repetitionPenalty : this.repetitionPenalty,
+        seed);
   }
 
   /** Reads {@code dir/generation_config.json}, or the defaults when the file is absent. */

@@ -9,6 +9,7 @@ import dev.owlery.engine.decoder.FinishReason;
  * @param tokenIds the generated ids, the stop token included when one ended generation
  * @param text the generated text: decoded without special tokens, stripped (spec §6)
  * @param numPromptRows spliced prompt length (ids minus placeholders plus picture rows)
+ * @param numImageRows how many of the prompt rows came from pictures
  * @param promptLogits {@code numPromptRows x vocabSize} when logits were kept, else empty
  * @param stepLogits {@code tokenIds.length x vocabSize} when logits were kept, else empty
  */
@@ -18,5 +19,6 @@ public record Completion(
     String text,
     FinishReason finishReason,
     int numPromptRows,
+    int numImageRows,
     float[] promptLogits,
     float[] stepLogits) {}

@@ -100,6 +100,7 @@ public final class InProcessGenerator {
     for (int i = 0; i < stepLogits.size(); i++) {
       System.arraycopy(stepLogits.get(i), 0, steps, i * vocab, vocab);
     }
-    return new Completion(prompt.tokenIds(), tokens, text, result.finishReason(), prompt.numRows(), promptLogits, steps);
+    return new Completion(prompt.tokenIds(), tokens, text, result.finishReason(), prompt.numRows(), prompt.numImageRows(),
+        promptLogits, steps);
   }
 }

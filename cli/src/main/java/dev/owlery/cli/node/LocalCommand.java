@@ -1,0 +1,69 @@
+package dev.owlery.cli.node;
+
+import dev.owlery.proto.v1.GetClusterStatusResponse;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code owlery local}: a whole cluster of separate processes on this machine, up until interrupted. */
+@Command(name = "local", mixinStandardHelpOptions = true,
+    description = "Start a coordinator, vision workers and a shard group as separate processes on this machine.")
+public final class LocalCommand implements Callable<Integer> {
+
+  @Spec
+  CommandSpec spec;
+
+  @Option(names = "--model", required = true, description = "Model directory (mPLUG-Owl2, or a plain LLaMA with --vision-workers 0).")
+  Path model;
+
+  @Option(names = "--shards", defaultValue = "2", description = "Shard workers in the tensor-parallel group (default ${DEFAULT-VALUE}).")
+  int shards;
+
+  @Option(names = "--vision-workers", defaultValue = "1", description = "Vision workers (default ${DEFAULT-VALUE}; 0 for a text-only model).")
+  int visionWorkers;
+
+  @Option(names = "--port", defaultValue = "0", description = "The coordinator's public gRPC port; 0 picks a free one (default ${DEFAULT-VALUE}).")
+  int port;
+
+  @Option(names = "--ready-file", description = "Once every node is ready, write {\"coordinator\", \"nodes\": [...]} here as JSON.")
+  Path readyFile;
+
+  @Option(names = "--ready-timeout", defaultValue = "PT120S", description = "How long to wait for the cluster to be ready (default ${DEFAULT-VALUE}).")
+  Duration readyTimeout;
+
+  @Option(names = "--node-heap", defaultValue = "2g", description = "-Xmx of each node's JVM (default ${DEFAULT-VALUE}).")
+  String nodeHeap;
+
+  @Override
+  public Integer call() {
+    PrintWriter err = spec.commandLine().getErr();
+    List<String> jvm = new ArrayList<>(List.of("-Xmx" + nodeHeap));
+    LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, jvm);
+    CountDownLatch stopped = new CountDownLatch(1);
+    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+      cluster.close();
+      stopped.countDown();
+    }, "owlery-local-shutdown"));
+    GetClusterStatusResponse status = cluster.awaitReady(visionWorkers, readyTimeout);
+    if (readyFile != null) {
+      cluster.writeReadyFile(readyFile, status);
+    }
+    err.printf("owlery local: ready: coordinator on %s, %d shard worker(s), %d vision worker(s); Ctrl-C stops them all%n",
+        cluster.coordinatorAddress(), shards, visionWorkers);
+    err.flush();
+    try {
+      stopped.await();
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    return 0;
+  }
+}

@@ -1,0 +1,58 @@
+package dev.owlery.cli.node;
+
+import dev.owlery.cluster.membership.MembershipConfig;
+import dev.owlery.cluster.rpc.GrpcServerConfig;
+import java.util.ArrayList;
+import java.util.List;
+import picocli.CommandLine.Option;
+
+/** Where a node listens and how it joins the cluster; the flags every role shares. */
+public final class NodeOptions {
+
+  @Option(names = "--node-id", required = true, description = "Unique node name in the cluster, e.g. shard-0.")
+  String nodeId;
+
+  @Option(names = "--host", defaultValue = "127.0.0.1",
+      description = "Address to listen on and publish to the other nodes (default ${DEFAULT-VALUE}).")
+  String host;
+
+  @Option(names = "--port", defaultValue = "0", description = "gRPC port; 0 picks a free one (default ${DEFAULT-VALUE}).")
+  int port;
+
+  @Option(names = "--metrics-port", defaultValue = "0",
+      description = "Port of the Prometheus /metrics endpoint; 0 picks a free one (default ${DEFAULT-VALUE}).")
+  int metricsPort;
+
+  @Option(names = "--cluster-port", defaultValue = "5701",
+      description = "This node's Hazelcast member port (default ${DEFAULT-VALUE}).")
+  int clusterPort;
+
+  @Option(names = "--members", split = ",",
+      description = "HOST:PORT of Hazelcast members to join through (TCP-IP join, multicast off); "
+          + "e.g. the coordinator's --cluster-port.")
+  List<String> members = new ArrayList<>();
+
+  @Option(names = "--cluster-name", defaultValue = "owlery",
+      description = "Nodes with another cluster name are refused (default ${DEFAULT-VALUE}).")
+  String clusterName;
+
+  public String nodeId() {
+    return nodeId;
+  }
+
+  public String host() {
+    return host;
+  }
+
+  public int metricsPort() {
+    return metricsPort;
+  }
+
+  public MembershipConfig membership() {
+    return MembershipConfig.of(clusterName, host, clusterPort, members);
+  }
+
+  public GrpcServerConfig grpc() {
+    return GrpcServerConfig.of(host, port);
+  }
+}

@@ -1,0 +1,47 @@
+package dev.owlery.cli.node;
+
+import dev.owlery.shard.node.ShardWorkerNode;
+import dev.owlery.shard.node.ShardWorkerNodeConfig;
+import dev.owlery.shard.worker.ShardWorkerConfig;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code owlery shard-worker}: a node the coordinator places into a tensor-parallel group. */
+@Command(name = "shard-worker", mixinStandardHelpOptions = true,
+    description = "Run a shard worker until interrupted; the coordinator tells it which slice of which model to load.")
+public final class ShardWorkerCommand implements Callable<Integer> {
+
+  @Spec
+  CommandSpec spec;
+
+  @Mixin
+  NodeOptions node;
+
+  @Option(names = "--allow-model-dir", description = "Model directories this worker may load (repeatable; default: any).")
+  List<Path> allowedModelDirs = new ArrayList<>();
+
+  @Option(names = "--threads", description = "Compute threads (default: one per available processor).")
+  Integer threads;
+
+  @Override
+  public Integer call() {
+    NodeRunner.quietClusterLogging();
+    ShardWorkerNodeConfig config = ShardWorkerNodeConfig.of(node.host(), node.grpc().port(), node.metricsPort(), node.membership())
+        .withNodeId(node.nodeId())
+        .withWorker(ShardWorkerConfig.defaults().withAllowedModelDirs(allowedModelDirs));
+    if (threads != null) {
+      config = config.withComputeThreads(threads);
+    }
+    ShardWorkerNode worker = ShardWorkerNode.start(config);
+    return NodeRunner.serveUntilInterrupted(worker,
+        "owlery shard-worker: %s serving on %s".formatted(worker.nodeId(), worker.record().grpcAddress()),
+        spec.commandLine().getErr());
+  }
+}

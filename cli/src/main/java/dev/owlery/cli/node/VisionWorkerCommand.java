@@ -1,0 +1,40 @@
+package dev.owlery.cli.node;
+
+import dev.owlery.visionworker.VisionWorkerConfig;
+import dev.owlery.visionworker.VisionWorkerNode;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+/** {@code owlery vision-worker}: a stateless node turning pictures into visual embeddings. */
+@Command(name = "vision-worker", mixinStandardHelpOptions = true,
+    description = "Run a vision worker (image bytes in, visual embeddings out) until interrupted.")
+public final class VisionWorkerCommand implements Callable<Integer> {
+
+  @Spec
+  CommandSpec spec;
+
+  @Mixin
+  NodeOptions node;
+
+  @Option(names = "--model", required = true, description = "The mPLUG-Owl2 model directory.")
+  Path model;
+
+  @Override
+  public Integer call() {
+    NodeRunner.quietClusterLogging();
+    VisionWorkerConfig defaults = VisionWorkerConfig.of(node.nodeId(), model, node.membership(), node.grpc(), node.host());
+    VisionWorkerConfig config = new VisionWorkerConfig(defaults.nodeId(), defaults.modelDir(), defaults.membership(),
+        defaults.grpc(), defaults.advertisedHost(), node.metricsPort(), defaults.maxBatchSize(), defaults.maxImageBytes(),
+        defaults.numEncodeThreads(), defaults.maxQueuedBatches());
+    VisionWorkerNode worker = VisionWorkerNode.start(config);
+    return NodeRunner.serveUntilInterrupted(worker,
+        "owlery vision-worker: %s serving %s on %s (metrics on port %d)"
+            .formatted(worker.nodeId(), model, worker.grpcAddress(), worker.metricsPort()),
+        spec.commandLine().getErr());
+  }
+}

@@ -1,0 +1,101 @@
+package dev.owlery.cli.node;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.owlery.cli.Owlery;
+import dev.owlery.engine.testing.Fixtures;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+import picocli.CommandLine;
+
+/**
+ * A whole cluster as separate processes (coordinator, vision worker, N shard workers, each with
+ * its own Hazelcast member) answers exactly what one process answers: the same greedy ids and
+ * top-5 log-probabilities within 1e-4, through {@code owlery generate --server}.
+ */
+class LocalClusterParityTest {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  /** Issue 4 acceptance 1: log-probabilities through the cluster within 1e-4 of in-process. */
+  private static final double LOGPROB_TOLERANCE = 1e-4;
+
+  static Stream<Arguments> clusters() {
+    return Stream.of(1, 2, 4).flatMap(n -> Stream.of(Arguments.of("tiny-owl2", n), Arguments.of("stories260k/hf", n)));
+  }
+
+  @ParameterizedTest(name = "{0} on {1} shard(s)")
+  @MethodSource("clusters")
+  void clusterReturnsTheInProcessTokensAndLogprobs(String fixture, int shards, @TempDir Path tmp) throws IOException {
+    Path model = Fixtures.require(fixture);
+    boolean multimodal = fixture.equals("tiny-owl2");
+    int visionWorkers = multimodal ? 1 : 0;
+    List<String> request = new ArrayList<>(List.of("--max-new-tokens", "8", "--output", "json", "--logprobs", "5",
+        "--template", "none"));
+    if (multimodal) {
+      request.addAll(List.of("--prompt", "USER: <|image|>Describe the image. ASSISTANT:", "--image",
+          model.resolve("test_image.png").toString(), "--image-aspect-ratio", "resize"));
+    } else {
+      request.addAll(List.of("--prompt", "Once upon a time"));
+    }
+    JsonNode expected = generate(concat(List.of("generate", "--model", model.toString()), request));
+
+    StringWriter log = new StringWriter();
+    try (LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, 0, new PrintWriter(log, true),
+        List.of("-Xmx512m"))) {
+      Path readyFile = tmp.resolve("ready.json");
+      cluster.writeReadyFile(readyFile, cluster.awaitReady(visionWorkers, Duration.ofSeconds(240)));
+      JsonNode ready = JSON.readTree(readyFile.toFile());
+      assertThat(ready.get("coordinator").asText()).isEqualTo(cluster.coordinatorAddress());
+      assertThat(ready.get("nodes")).hasSize(1 + shards + visionWorkers);
+
+      JsonNode actual = generate(concat(List.of("generate", "--server", cluster.coordinatorAddress()), request));
+
+      assertThat(actual.get("prompt_token_ids")).isEqualTo(expected.get("prompt_token_ids"));
+      assertThat(actual.get("token_ids")).as(log.toString()).isEqualTo(expected.get("token_ids"));
+      assertThat(actual.get("text")).isEqualTo(expected.get("text"));
+      assertThat(actual.get("finish_reason")).isEqualTo(expected.get("finish_reason"));
+      JsonNode want = expected.get("logprobs");
+      JsonNode got = actual.get("logprobs");
+      assertThat(got).hasSize(want.size());
+      for (int i = 0; i < want.size(); i++) {
+        assertThat(got.get(i).get("logprob").asDouble()).isCloseTo(want.get(i).get("logprob").asDouble(), within(LOGPROB_TOLERANCE));
+        for (int k = 0; k < 5; k++) {
+          JsonNode w = want.get(i).get("top").get(k);
+          JsonNode g = got.get(i).get("top").get(k);
+          assertThat(g.get("token_id")).isEqualTo(w.get("token_id"));
+          assertThat(g.get("logprob").asDouble()).isCloseTo(w.get("logprob").asDouble(), within(LOGPROB_TOLERANCE));
+        }
+      }
+    }
+  }
+
+  private static JsonNode generate(List<String> args) throws IOException {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    CommandLine cli = Owlery.commandLine();
+    cli.setOut(new PrintWriter(out, true));
+    cli.setErr(new PrintWriter(err, true));
+    int code = cli.execute(args.toArray(String[]::new));
+    assertThat(code).as("owlery %s: %s", args, err).isZero();
+    return JSON.readTree(out.toString());
+  }
+
+  private static List<String> concat(List<String> a, List<String> b) {
+    List<String> out = new ArrayList<>(a);
+    out.addAll(b);
+    return out;
+  }
+}
