@@ -8,7 +8,6 @@ import dev.owlery.engine.vision.VisionTower;
 import dev.owlery.engine.vision.preprocess.ImageDecoder;
 import dev.owlery.engine.vision.preprocess.ImagePreprocessor;
 import dev.owlery.engine.vision.preprocess.PreprocessorConfig;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -43,15 +42,7 @@ public final class VisionModel implements AutoCloseable {
       throw new IllegalArgumentException("%s: model_type \"%s\" has no vision tower; a vision worker needs an %s checkpoint"
           .formatted(directory, config.modelType(), ModelConfig.MPLUG_OWL2));
     }
-    int imageSize = config.vision().imageSize();
-    PreprocessorConfig preprocessorConfig = Files.exists(directory.resolve("preprocessor_config.json"))
-        ? PreprocessorConfig.load(directory)
-        : PreprocessorConfig.clip(imageSize);
-    if (preprocessorConfig.cropHeight() != imageSize || preprocessorConfig.cropWidth() != imageSize) {
-      throw new IllegalArgumentException(
-          "%s: preprocessor_config.json crops to %dx%d but the vision tower takes %dx%d (visual_model.image_size)"
-              .formatted(directory, preprocessorConfig.cropWidth(), preprocessorConfig.cropHeight(), imageSize, imageSize));
-    }
+    PreprocessorConfig preprocessorConfig = PreprocessorConfig.forModel(directory, config.vision().imageSize());
     Checkpoint checkpoint = Checkpoints.open(directory);
     try {
       return new VisionModel(directory, checkpoint, new VisionTower(config, checkpoint, kernels),

@@ -1,11 +1,7 @@
 package dev.owlery.engine.config;
 
-import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.owlery.engine.sampling.SamplingParams;
-import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -15,8 +11,6 @@ import java.nio.file.Path;
  * ({@code do_sample} false), temperature 1, top_k 50, top_p 1, repetition penalty 1.
  */
 public record GenerationConfig(boolean doSample, float temperature, int topK, float topP, float repetitionPenalty) {
-
-  private static final ObjectMapper JSON = new ObjectMapper();
 
   /** transformers 4.31's defaults, used when the checkpoint has no generation_config.json. */
   public static GenerationConfig defaults() {
@@ -48,14 +42,11 @@ public record GenerationConfig(boolean doSample, float temperature, int topK, fl
     if (!Files.exists(file)) {
       return defaults();
     }
-    JsonNode root;
-    try {
-      root = JSON.readTree(Files.readString(file));
-    } catch (JacksonException e) {
-      throw new IllegalArgumentException("%s: malformed JSON: %s".formatted(file, e.getOriginalMessage()), e);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
-    }
+    return JsonConfigFile.read(file, GenerationConfig::parse);
+  }
+
+  /** Parses a generation_config.json tree; absent keys take {@link #defaults()}. */
+  public static GenerationConfig parse(JsonNode root) {
     GenerationConfig d = defaults();
     return new GenerationConfig(
         root.path("do_sample").asBoolean(d.doSample()),

@@ -1,11 +1,6 @@
 package dev.owlery.engine.config;
 
-import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -20,8 +15,6 @@ public record ModelConfig(String modelType, LlamaConfig text, VisionConfig visio
   public static final String MPLUG_OWL2 = "mplug_owl2";
   public static final String LLAMA = "llama";
 
-  private static final ObjectMapper JSON = new ObjectMapper();
-
   /** True when the model takes images (mPLUG-Owl2). */
   public boolean multimodal() {
     return vision != null;
@@ -29,20 +22,7 @@ public record ModelConfig(String modelType, LlamaConfig text, VisionConfig visio
 
   /** Reads and validates {@code dir/config.json}. */
   public static ModelConfig load(Path dir) {
-    Path file = dir.resolve("config.json");
-    JsonNode root;
-    try {
-      root = JSON.readTree(Files.readString(file));
-    } catch (JacksonException e) {
-      throw new IllegalArgumentException("%s: malformed JSON: %s".formatted(file, e.getOriginalMessage()), e);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
-    }
-    try {
-      return parse(root);
-    } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
-    }
+    return JsonConfigFile.read(dir.resolve("config.json"), ModelConfig::parse);
   }
 
   /** Parses a config.json tree; messages name the offending field. */

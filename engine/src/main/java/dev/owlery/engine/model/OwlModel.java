@@ -72,15 +72,7 @@ public final class OwlModel implements AutoCloseable {
       ImagePreprocessor preprocessor = null;
       if (config.multimodal()) {
         visionTower = new VisionTower(config, checkpoint, kernels);
-        PreprocessorConfig preprocessorConfig = Files.exists(directory.resolve("preprocessor_config.json"))
-            ? PreprocessorConfig.load(directory)
-            : PreprocessorConfig.clip(config.vision().imageSize());
-        int imageSize = config.vision().imageSize();
-        if (preprocessorConfig.cropHeight() != imageSize || preprocessorConfig.cropWidth() != imageSize) {
-          throw new IllegalArgumentException(
-              "%s: preprocessor_config.json crops to %dx%d but the vision tower takes %dx%d (visual_model.image_size)"
-                  .formatted(directory, preprocessorConfig.cropWidth(), preprocessorConfig.cropHeight(), imageSize, imageSize));
-        }
+        PreprocessorConfig preprocessorConfig = PreprocessorConfig.forModel(directory, config.vision().imageSize());
         preprocessor = new ImagePreprocessor(preprocessorConfig);
       }
       return new OwlModel(directory, config, GenerationConfig.load(directory), checkpoint, sentencePiece, decoder,

@@ -1,10 +1,7 @@
 package dev.owlery.engine.vision.preprocess;
 
-import com.fasterxml.jackson.core.JacksonException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
-import java.io.IOException;
-import java.io.UncheckedIOException;
+import dev.owlery.engine.config.JsonConfigFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -45,8 +42,6 @@ public record PreprocessorConfig(
   /** CLIPImageProcessor's default size and crop size. */
   private static final int CLIP_DEFAULT_SIZE = 224;
 
-  private static final ObjectMapper JSON = new ObjectMapper();
-
   public PreprocessorConfig {
     if (shortestEdge <= 0 || cropHeight <= 0 || cropWidth <= 0) {
       throw new IllegalArgumentException("size.shortest_edge (%d) and crop_size (%dx%d) must be > 0"
@@ -69,22 +64,24 @@ public record PreprocessorConfig(
     return new PreprocessorConfig(true, imageSize, true, imageSize, imageSize, true, 1.0 / 255, true, CLIP_MEAN, CLIP_STD);
   }
 
+  /**
+   * The settings for a model directory whose vision tower takes {@code imageSize} pixels:
+   * preprocessor_config.json when present, else the CLIP defaults for that size; a file that crops
+   * to another size is an error naming both.
+   */
+  public static PreprocessorConfig forModel(Path dir, int imageSize) {
+    PreprocessorConfig config = Files.exists(dir.resolve("preprocessor_config.json")) ? load(dir) : clip(imageSize);
+    if (config.cropHeight() != imageSize || config.cropWidth() != imageSize) {
+      throw new IllegalArgumentException(
+          "%s: preprocessor_config.json crops to %dx%d but the vision tower takes %dx%d (visual_model.image_size)"
+              .formatted(dir, config.cropWidth(), config.cropHeight(), imageSize, imageSize));
+    }
+    return config;
+  }
+
   /** Reads and validates {@code dir/preprocessor_config.json}. */
   public static PreprocessorConfig load(Path dir) {
-    Path file = dir.resolve("preprocessor_config.json");
-    JsonNode root;
-    try {
-      root = JSON.readTree(Files.readString(file));
-    } catch (JacksonException e) {
-      throw new IllegalArgumentException("%s: malformed JSON: %s".formatted(file, e.getOriginalMessage()), e);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot read " + file + ": " + e.getMessage(), e);
-    }
-    try {
-      return parse(root);
-    } catch (IllegalArgumentException e) {
-      throw new IllegalArgumentException(file + ": " + e.getMessage(), e);
-    }
+    return JsonConfigFile.read(dir.resolve("preprocessor_config.json"), PreprocessorConfig::parse);
   }
 
   /** Parses a preprocessor_config.json tree; messages name the offending field. */
