@@ -13,9 +13,10 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The matmul inner loops over weights read in place from their segment, one method per weight
  * dtype: a scalar head up to the load alignment, a vector body with several accumulators, and a
- * scalar tail. Rows are processed against tiles of {@value #TOKEN_TILE} tokens so that prefill
- * widens each weight vector once for four tokens. Measured by {@code owlery bench} (BenchCommand),
- * which reports GFLOP/s as a ratio to {@link ScalarKernels} in the same run.
+ * scalar tail. Calls of four tokens or more (prefill) go to {@link TileKernels}, which widens a
+ * block of rows once and runs register tiles of tokens by rows; fewer tokens (decode) go to
+ * {@link MatvecKernels}. Measured by {@code owlery bench} (BenchCommand), which reports GFLOP/s as
+ * a ratio to {@link ScalarKernels} in the same run.
  *
  * <p>16-bit weights are loaded as int lanes, each holding an even-indexed element (low half) and
  * the next odd one (high half); shifts and masks widen both halves without cross-lane shuffles,
@@ -28,19 +29,19 @@ import jdk.incubator.vector.VectorSpecies;
  * trained checkpoint has them. Compared with widening through a short-to-int lane conversion this
  * measured 1.4-1.7x the in-cache throughput on AVX2 (BenchCommand, same run).
  *
- * <p>Tokens left over after the tiles (all of decode) run four rows per kernel call
- * ({@link MatvecKernels}): on 4096x4096, one token, one thread, AVX2, that measured 1.42x (F32),
+ * <p>Decode runs four rows per kernel call ({@link MatvecKernels}): on 4096x4096, one token, one thread, AVX2, that measured 1.42x (F32),
  * 1.12x (F16) and 1.14x (BF16) the one-row kernels, medians of interleaved runs in one JVM.
+ * Prefill through {@link TileKernels} (widened block, 2-row by 4-token tiles) measured 1.41x (F16),
+ * 1.16x (BF16) and 1.27x (F32) the previous one-row by four-token kernels on 2048x2048 with 128
+ * tokens, one thread, same run; at 8 tokens the two are level.
  */
 final class VectorMatmul {
 
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
   static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
   private static final int L = F.length();
-  private static final int TOKEN_TILE = 4;
   private static final int ROW_BLOCK = 16;
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-  private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
   private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
   private static final int F16_SIGN_AND_MAGNITUDE = 0x8fffe000;
   /** Scale of the F16 weights as widened (w * 2^-112); the activations carry the 2^112. */
@@ -69,15 +70,16 @@ final class VectorMatmul {
       int head, float outScale) {
     int cols = w.cols();
     int rows = w.rows();
+    if (numTokens >= TileKernels.TOKENS) {
+      for (int blockStart = from; blockStart < to; blockStart += ROW_BLOCK) {
+        int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
+        TileKernels.rowBlock(w, x, xOffset, out, outOffset, numTokens, blockStart, blockEnd, head, outScale);
+      }
+      return;
+    }
     for (int blockStart = from; blockStart < to; blockStart += ROW_BLOCK) {
       int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
-      int t = 0;
-      for (; t + TOKEN_TILE <= numTokens; t += TOKEN_TILE) {
-        for (int r = blockStart; r < blockEnd; r++) {
-          dotTile(w, r, x, xOffset + t * cols, head, out, outOffset + t * rows + r, rows, outScale);
-        }
-      }
-      for (; t < numTokens; t++) {
+      for (int t = 0; t < numTokens; t++) {
         int r = blockStart;
         for (; r + 4 <= blockEnd; r += 4) {
           fourRows(w, r, x, xOffset + t * cols, head, out, outOffset + t * rows + r, outScale);
@@ -113,22 +115,6 @@ final class VectorMatmul {
       case BF16 -> MatvecKernels.fourRowsBF16(data, rowByte, rowBytes, x, xOffset, cols, head, out, outIndex,
           outScale);
       case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-float dtypes");
-    }
-  }
-
-  private static void dotTile(Matrix w, int r, float[] x, int xOffset, int head, float[] out, int outIndex,
-      int outStride, float outScale) {
-    MemorySegment data = w.data();
-    long rowByte = w.rowByteOffset(r);
-    int cols = w.cols();
-    switch (w.dtype()) {
-      case F32 -> dotTileF32(data, rowByte, x, xOffset, cols, head, out, outIndex, outStride);
-      case F16 -> dotTileF16(data, rowByte, x, xOffset, cols, head, out, outIndex, outStride);
-      case BF16 -> dotTileBF16(data, rowByte, x, xOffset, cols, head, out, outIndex, outStride);
-      case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-float dtypes");
-    }
-    for (int t = 0; t < TOKEN_TILE; t++) {
-      out[outIndex + t * outStride] *= outScale;
     }
   }
 
@@ -223,163 +209,5 @@ final class VectorMatmul {
   /** Odd-indexed BF16 weights. */
   static FloatVector oddBF16(IntVector pairs) {
     return pairs.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats();
-  }
-
-  // hot: prefill, one 16-bit weight row against four activation rows (pair order); each weight vector is widened once.
-  private static void dotTileF16(MemorySegment data, long rowByte, float[] x, int x0, int cols, int head,
-      float[] out, int outIndex, int outStride) {
-    int x1 = x0 + cols;
-    int x2 = x1 + cols;
-    int x3 = x2 + cols;
-    float s0 = 0f;
-    float s1 = 0f;
-    float s2 = 0f;
-    float s3 = 0f;
-    int c = 0;
-    for (; c < head; c++) {
-      float wv = scalar16(data, rowByte + 2L * c, true);
-      s0 += wv * x[x0 + c];
-      s1 += wv * x[x1 + c];
-      s2 += wv * x[x2 + c];
-      s3 += wv * x[x3 + c];
-    }
-    FloatVector e0 = FloatVector.zero(F);
-    FloatVector e1 = FloatVector.zero(F);
-    FloatVector e2 = FloatVector.zero(F);
-    FloatVector e3 = FloatVector.zero(F);
-    FloatVector o0 = FloatVector.zero(F);
-    FloatVector o1 = FloatVector.zero(F);
-    FloatVector o2 = FloatVector.zero(F);
-    FloatVector o3 = FloatVector.zero(F);
-    for (; c + 2 * L <= cols; c += 2 * L) {
-      IntVector pairs = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      FloatVector even = evenF16(pairs);
-      FloatVector odd = oddF16(pairs);
-      e0 = even.fma(FloatVector.fromArray(F, x, x0 + c), e0);
-      o0 = odd.fma(FloatVector.fromArray(F, x, x0 + c + L), o0);
-      e1 = even.fma(FloatVector.fromArray(F, x, x1 + c), e1);
-      o1 = odd.fma(FloatVector.fromArray(F, x, x1 + c + L), o1);
-      e2 = even.fma(FloatVector.fromArray(F, x, x2 + c), e2);
-      o2 = odd.fma(FloatVector.fromArray(F, x, x2 + c + L), o2);
-      e3 = even.fma(FloatVector.fromArray(F, x, x3 + c), e3);
-      o3 = odd.fma(FloatVector.fromArray(F, x, x3 + c + L), o3);
-    }
-    s0 += e0.add(o0).reduceLanes(VectorOperators.ADD);
-    s1 += e1.add(o1).reduceLanes(VectorOperators.ADD);
-    s2 += e2.add(o2).reduceLanes(VectorOperators.ADD);
-    s3 += e3.add(o3).reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      float wv = scalar16(data, rowByte + 2L * c, true);
-      s0 += wv * x[x0 + c];
-      s1 += wv * x[x1 + c];
-      s2 += wv * x[x2 + c];
-      s3 += wv * x[x3 + c];
-    }
-    out[outIndex] = s0;
-    out[outIndex + outStride] = s1;
-    out[outIndex + 2 * outStride] = s2;
-    out[outIndex + 3 * outStride] = s3;
-  }
-
-  // hot: prefill, one 16-bit weight row against four activation rows (pair order); each weight vector is widened once.
-  private static void dotTileBF16(MemorySegment data, long rowByte, float[] x, int x0, int cols, int head,
-      float[] out, int outIndex, int outStride) {
-    int x1 = x0 + cols;
-    int x2 = x1 + cols;
-    int x3 = x2 + cols;
-    float s0 = 0f;
-    float s1 = 0f;
-    float s2 = 0f;
-    float s3 = 0f;
-    int c = 0;
-    for (; c < head; c++) {
-      float wv = scalar16(data, rowByte + 2L * c, false);
-      s0 += wv * x[x0 + c];
-      s1 += wv * x[x1 + c];
-      s2 += wv * x[x2 + c];
-      s3 += wv * x[x3 + c];
-    }
-    FloatVector e0 = FloatVector.zero(F);
-    FloatVector e1 = FloatVector.zero(F);
-    FloatVector e2 = FloatVector.zero(F);
-    FloatVector e3 = FloatVector.zero(F);
-    FloatVector o0 = FloatVector.zero(F);
-    FloatVector o1 = FloatVector.zero(F);
-    FloatVector o2 = FloatVector.zero(F);
-    FloatVector o3 = FloatVector.zero(F);
-    for (; c + 2 * L <= cols; c += 2 * L) {
-      IntVector pairs = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      FloatVector even = evenBF16(pairs);
-      FloatVector odd = oddBF16(pairs);
-      e0 = even.fma(FloatVector.fromArray(F, x, x0 + c), e0);
-      o0 = odd.fma(FloatVector.fromArray(F, x, x0 + c + L), o0);
-      e1 = even.fma(FloatVector.fromArray(F, x, x1 + c), e1);
-      o1 = odd.fma(FloatVector.fromArray(F, x, x1 + c + L), o1);
-      e2 = even.fma(FloatVector.fromArray(F, x, x2 + c), e2);
-      o2 = odd.fma(FloatVector.fromArray(F, x, x2 + c + L), o2);
-      e3 = even.fma(FloatVector.fromArray(F, x, x3 + c), e3);
-      o3 = odd.fma(FloatVector.fromArray(F, x, x3 + c + L), o3);
-    }
-    s0 += e0.add(o0).reduceLanes(VectorOperators.ADD);
-    s1 += e1.add(o1).reduceLanes(VectorOperators.ADD);
-    s2 += e2.add(o2).reduceLanes(VectorOperators.ADD);
-    s3 += e3.add(o3).reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      float wv = scalar16(data, rowByte + 2L * c, false);
-      s0 += wv * x[x0 + c];
-      s1 += wv * x[x1 + c];
-      s2 += wv * x[x2 + c];
-      s3 += wv * x[x3 + c];
-    }
-    out[outIndex] = s0;
-    out[outIndex + outStride] = s1;
-    out[outIndex + 2 * outStride] = s2;
-    out[outIndex + 3 * outStride] = s3;
-  }
-
-  // hot: prefill, one F32 weight row against four activation rows.
-  private static void dotTileF32(MemorySegment data, long rowByte, float[] x, int x0, int cols, int head,
-      float[] out, int outIndex, int outStride) {
-    int x1 = x0 + cols;
-    int x2 = x1 + cols;
-    int x3 = x2 + cols;
-    float s0 = 0f;
-    float s1 = 0f;
-    float s2 = 0f;
-    float s3 = 0f;
-    int c = 0;
-    for (; c < head; c++) {
-      float wv = data.get(F32_LE, rowByte + 4L * c);
-      s0 += wv * x[x0 + c];
-      s1 += wv * x[x1 + c];
-      s2 += wv * x[x2 + c];
-      s3 += wv * x[x3 + c];
-    }
-    FloatVector a0 = FloatVector.zero(F);
-    FloatVector a1 = FloatVector.zero(F);
-    FloatVector a2 = FloatVector.zero(F);
-    FloatVector a3 = FloatVector.zero(F);
-    for (; c + L <= cols; c += L) {
-      FloatVector wv = FloatVector.fromMemorySegment(F, data, rowByte + 4L * c, LE);
-      a0 = wv.fma(FloatVector.fromArray(F, x, x0 + c), a0);
-      a1 = wv.fma(FloatVector.fromArray(F, x, x1 + c), a1);
-      a2 = wv.fma(FloatVector.fromArray(F, x, x2 + c), a2);
-      a3 = wv.fma(FloatVector.fromArray(F, x, x3 + c), a3);
-    }
-    s0 += a0.reduceLanes(VectorOperators.ADD);
-    s1 += a1.reduceLanes(VectorOperators.ADD);
-    s2 += a2.reduceLanes(VectorOperators.ADD);
-    s3 += a3.reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      float wv = data.get(F32_LE, rowByte + 4L * c);
-      s0 += wv * x[x0 + c];
-      s1 += wv * x[x1 + c];
-      s2 += wv * x[x2 + c];
-      s3 += wv * x[x3 + c];
-    }
-    out[outIndex] = s0;
-    out[outIndex + outStride] = s1;
-    out[outIndex + 2 * outStride] = s2;
-    out[outIndex + 3 * outStride] = s3;
   }
 }
