@@ -128,22 +128,11 @@ final class MatvecKernels {
     long b1 = rowByte + rowBytes;
     long b2 = b1 + rowBytes;
     long b3 = b2 + rowBytes;
-    float s0 = 0f;
-    float s1 = 0f;
-    float s2 = 0f;
-    float s3 = 0f;
-    int c = 0;
-    for (; c < head; c++) {
-      float xv = x[xOffset + c];
-      s0 += VectorMatmul.scalar16(data, rowByte + 2L * c, true) * xv;
-      s1 += VectorMatmul.scalar16(data, b1 + 2L * c, true) * xv;
-      s2 += VectorMatmul.scalar16(data, b2 + 2L * c, true) * xv;
-      s3 += VectorMatmul.scalar16(data, b3 + 2L * c, true) * xv;
-    }
     FloatVector a0 = FloatVector.zero(F);
     FloatVector a1 = FloatVector.zero(F);
     FloatVector a2 = FloatVector.zero(F);
     FloatVector a3 = FloatVector.zero(F);
+    int c = head;
     for (; c + 2 * L <= cols; c += 2 * L) {
       FloatVector xe = FloatVector.fromArray(F, x, xOffset + c);
       FloatVector xo = FloatVector.fromArray(F, x, xOffset + c + L);
@@ -156,21 +145,15 @@ final class MatvecKernels {
       a2 = VectorMatmul.oddF16(p2).fma(xo, VectorMatmul.evenF16(p2).fma(xe, a2));
       a3 = VectorMatmul.oddF16(p3).fma(xo, VectorMatmul.evenF16(p3).fma(xe, a3));
     }
-    s0 += a0.reduceLanes(VectorOperators.ADD);
-    s1 += a1.reduceLanes(VectorOperators.ADD);
-    s2 += a2.reduceLanes(VectorOperators.ADD);
-    s3 += a3.reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      float xv = x[xOffset + c];
-      s0 += VectorMatmul.scalar16(data, rowByte + 2L * c, true) * xv;
-      s1 += VectorMatmul.scalar16(data, b1 + 2L * c, true) * xv;
-      s2 += VectorMatmul.scalar16(data, b2 + 2L * c, true) * xv;
-      s3 += VectorMatmul.scalar16(data, b3 + 2L * c, true) * xv;
+    out[outIndex] = a0.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 1] = a1.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 2] = a2.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 3] = a3.reduceLanes(VectorOperators.ADD);
+    addScalarColumns16(data, rowByte, rowBytes, x, xOffset, 0, head, true, out, outIndex);
+    addScalarColumns16(data, rowByte, rowBytes, x, xOffset, c, cols, true, out, outIndex);
+    for (int i = 0; i < 4; i++) {
+      out[outIndex + i] *= outScale;
     }
-    out[outIndex] = s0 * outScale;
-    out[outIndex + 1] = s1 * outScale;
-    out[outIndex + 2] = s2 * outScale;
-    out[outIndex + 3] = s3 * outScale;
   }
 
 
@@ -181,22 +164,11 @@ final class MatvecKernels {
     long b1 = rowByte + rowBytes;
     long b2 = b1 + rowBytes;
     long b3 = b2 + rowBytes;
-    float s0 = 0f;
-    float s1 = 0f;
-    float s2 = 0f;
-    float s3 = 0f;
-    int c = 0;
-    for (; c < head; c++) {
-      float xv = x[xOffset + c];
-      s0 += VectorMatmul.scalar16(data, rowByte + 2L * c, false) * xv;
-      s1 += VectorMatmul.scalar16(data, b1 + 2L * c, false) * xv;
-      s2 += VectorMatmul.scalar16(data, b2 + 2L * c, false) * xv;
-      s3 += VectorMatmul.scalar16(data, b3 + 2L * c, false) * xv;
-    }
     FloatVector a0 = FloatVector.zero(F);
     FloatVector a1 = FloatVector.zero(F);
     FloatVector a2 = FloatVector.zero(F);
     FloatVector a3 = FloatVector.zero(F);
+    int c = head;
     for (; c + 2 * L <= cols; c += 2 * L) {
       FloatVector xe = FloatVector.fromArray(F, x, xOffset + c);
       FloatVector xo = FloatVector.fromArray(F, x, xOffset + c + L);
@@ -209,21 +181,15 @@ final class MatvecKernels {
       a2 = VectorMatmul.oddBF16(p2).fma(xo, VectorMatmul.evenBF16(p2).fma(xe, a2));
       a3 = VectorMatmul.oddBF16(p3).fma(xo, VectorMatmul.evenBF16(p3).fma(xe, a3));
     }
-    s0 += a0.reduceLanes(VectorOperators.ADD);
-    s1 += a1.reduceLanes(VectorOperators.ADD);
-    s2 += a2.reduceLanes(VectorOperators.ADD);
-    s3 += a3.reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      float xv = x[xOffset + c];
-      s0 += VectorMatmul.scalar16(data, rowByte + 2L * c, false) * xv;
-      s1 += VectorMatmul.scalar16(data, b1 + 2L * c, false) * xv;
-      s2 += VectorMatmul.scalar16(data, b2 + 2L * c, false) * xv;
-      s3 += VectorMatmul.scalar16(data, b3 + 2L * c, false) * xv;
+    out[outIndex] = a0.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 1] = a1.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 2] = a2.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 3] = a3.reduceLanes(VectorOperators.ADD);
+    addScalarColumns16(data, rowByte, rowBytes, x, xOffset, 0, head, false, out, outIndex);
+    addScalarColumns16(data, rowByte, rowBytes, x, xOffset, c, cols, false, out, outIndex);
+    for (int i = 0; i < 4; i++) {
+      out[outIndex + i] *= outScale;
     }
-    out[outIndex] = s0 * outScale;
-    out[outIndex + 1] = s1 * outScale;
-    out[outIndex + 2] = s2 * outScale;
-    out[outIndex + 3] = s3 * outScale;
   }
 
 
@@ -233,22 +199,11 @@ final class MatvecKernels {
     long b1 = rowByte + rowBytes;
     long b2 = b1 + rowBytes;
     long b3 = b2 + rowBytes;
-    float s0 = 0f;
-    float s1 = 0f;
-    float s2 = 0f;
-    float s3 = 0f;
-    int c = 0;
-    for (; c < head; c++) {
-      float xv = x[xOffset + c];
-      s0 += data.get(F32_LE, rowByte + 4L * c) * xv;
-      s1 += data.get(F32_LE, b1 + 4L * c) * xv;
-      s2 += data.get(F32_LE, b2 + 4L * c) * xv;
-      s3 += data.get(F32_LE, b3 + 4L * c) * xv;
-    }
     FloatVector a0 = FloatVector.zero(F);
     FloatVector a1 = FloatVector.zero(F);
     FloatVector a2 = FloatVector.zero(F);
     FloatVector a3 = FloatVector.zero(F);
+    int c = head;
     for (; c + L <= cols; c += L) {
       FloatVector xv = FloatVector.fromArray(F, x, xOffset + c);
       a0 = FloatVector.fromMemorySegment(F, data, rowByte + 4L * c, LE).fma(xv, a0);
@@ -256,20 +211,41 @@ final class MatvecKernels {
       a2 = FloatVector.fromMemorySegment(F, data, b2 + 4L * c, LE).fma(xv, a2);
       a3 = FloatVector.fromMemorySegment(F, data, b3 + 4L * c, LE).fma(xv, a3);
     }
-    s0 += a0.reduceLanes(VectorOperators.ADD);
-    s1 += a1.reduceLanes(VectorOperators.ADD);
-    s2 += a2.reduceLanes(VectorOperators.ADD);
-    s3 += a3.reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      float xv = x[xOffset + c];
-      s0 += data.get(F32_LE, rowByte + 4L * c) * xv;
-      s1 += data.get(F32_LE, b1 + 4L * c) * xv;
-      s2 += data.get(F32_LE, b2 + 4L * c) * xv;
-      s3 += data.get(F32_LE, b3 + 4L * c) * xv;
+    out[outIndex] = a0.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 1] = a1.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 2] = a2.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 3] = a3.reduceLanes(VectorOperators.ADD);
+    addScalarColumnsF32(data, rowByte, rowBytes, x, xOffset, 0, head, out, outIndex);
+    addScalarColumnsF32(data, rowByte, rowBytes, x, xOffset, c, cols, out, outIndex);
+  }
+
+  /**
+   * Adds columns {@code [from, to)} of four 16-bit rows times {@code x} to {@code out[outIndex..+3]}:
+   * the head and tail of the four-row kernels, kept out of them so that C2's inlining budget goes to
+   * the vector body (one inlined segment read here instead of sixteen there).
+   */
+  private static void addScalarColumns16(MemorySegment data, long rowByte, long rowBytes, float[] x, int xOffset,
+      int from, int to, boolean f16, float[] out, int outIndex) {
+    for (int i = 0; i < 4; i++) {
+      long row = rowByte + i * rowBytes;
+      float sum = 0f;
+      for (int c = from; c < to; c++) {
+        sum += VectorMatmul.scalar16(data, row + 2L * c, f16) * x[xOffset + c];
+      }
+      out[outIndex + i] += sum;
     }
-    out[outIndex] = s0;
-    out[outIndex + 1] = s1;
-    out[outIndex + 2] = s2;
-    out[outIndex + 3] = s3;
+  }
+
+  /** As {@link #addScalarColumns16} for F32 rows. */
+  private static void addScalarColumnsF32(MemorySegment data, long rowByte, long rowBytes, float[] x, int xOffset,
+      int from, int to, float[] out, int outIndex) {
+    for (int i = 0; i < 4; i++) {
+      long row = rowByte + i * rowBytes;
+      float sum = 0f;
+      for (int c = from; c < to; c++) {
+        sum += data.get(F32_LE, row + 4L * c) * x[xOffset + c];
+      }
+      out[outIndex + i] += sum;
+    }
   }
 }
