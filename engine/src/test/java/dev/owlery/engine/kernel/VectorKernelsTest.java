@@ -132,6 +132,19 @@ class VectorKernelsTest {
 
   @ParameterizedTest
   @EnumSource(names = {"F32", "F16", "BF16"})
+  void prefillTilesCoverLeftoverRowsAndTokens(DType dtype) {
+    // prefill runs 2-row x 4-token tiles over 16-row blocks: odd rows in a block, token counts
+    // that are not multiples of four, and a strided view with an unaligned scalar head
+    Matrix full = randomMatrix(dtype, 40, COLS + 17, 2, 19);
+    for (int rows : new int[] {1, 2, 3, 17, 33}) {
+      for (int numTokens : new int[] {4, 7, 8, 13}) {
+        assertMatmulAgrees(full.rowSlice(1, 1 + rows).colSlice(5, 5 + COLS), numTokens, 2);
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
   void matmulReadsStridedColumnAndRowSlicesInPlace(DType dtype) {
     Matrix full = randomMatrix(dtype, ROWS + 10, COLS + 231, 0, 23);
     assertMatmulAgrees(full.colSlice(101, 101 + COLS), 1, 0);
