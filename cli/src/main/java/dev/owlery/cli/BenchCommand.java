@@ -53,6 +53,10 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = "--dtypes", split = ",", defaultValue = "F16,BF16,F32", description = "Weight dtypes for the matmul benchmark.")
   List<DType> dtypes;
 
+  @Option(names = "--matmul-tokens", split = ",", defaultValue = "1,128",
+      description = "Tokens per matmul call: 1 is decode (matrix-vector), more is prefill (default ${DEFAULT-VALUE}).")
+  List<Integer> matmulTokens;
+
   @Option(names = "--prompt-tokens", defaultValue = "128", description = "Prefill length (default ${DEFAULT-VALUE}).")
   int promptTokens;
 
@@ -90,22 +94,31 @@ public final class BenchCommand implements Callable<Integer> {
   }
 
   private void benchMatmul(PrintWriter out, List<Integer> threadCounts) {
-    out.printf("matmul %d x %d, one token (matrix-vector), weights read in place%n", rows, cols);
-    out.printf("%-5s %-12s %7s %10s %9s %8s %8s%n", "dtype", "kernels", "threads", "ms/call", "GFLOP/s", "GB/s", "ratio");
+    out.printf("matmul %d x %d, weights read in place; scalar runs at most --reference-tokens tokens%n", rows, cols);
+    out.printf("%-5s %6s %-12s %7s %10s %9s %8s %8s%n", "dtype", "tokens", "kernels", "threads", "ms/call", "GFLOP/s",
+        "GB/s", "ratio");
     try (Arena arena = Arena.ofShared()) {
       for (DType dtype : dtypes) {
         Matrix w = randomMatrix(arena, dtype, rows, cols);
-        float[] x = new float[cols];
-        float[] y = new float[rows];
-        SplittableRandom random = new SplittableRandom(1);
-        for (int i = 0; i < cols; i++) {
-          x[i] = (float) random.nextDouble(-1, 1);
-        }
-        double scalarSeconds = timeMatmul(new ScalarKernels(), w, x, y, 0.5);
-        printMatmulRow(out, dtype, "scalar", 1, scalarSeconds, scalarSeconds);
-        for (int t : threadCounts) {
-          try (VectorKernels kernels = new VectorKernels(t)) {
-            printMatmulRow(out, dtype, kernels.name(), t, timeMatmul(kernels, w, x, y, 1.0), scalarSeconds);
+        for (int tokens : matmulTokens) {
+          if (tokens < 1) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--matmul-tokens must be >= 1, got " + tokens);
+          }
+          float[] x = new float[tokens * cols];
+          float[] y = new float[tokens * rows];
+          SplittableRandom random = new SplittableRandom(1);
+          for (int i = 0; i < x.length; i++) {
+            x[i] = (float) random.nextDouble(-1, 1);
+          }
+          int scalarTokens = Math.min(tokens, Math.max(1, referenceTokens));
+          double scalarSeconds = timeMatmul(new ScalarKernels(), w, x, y, scalarTokens, 0.5);
+          double scalarFlops = 2.0 * rows * cols * scalarTokens / scalarSeconds;
+          printMatmulRow(out, dtype, scalarTokens, "scalar", 1, scalarSeconds, scalarFlops);
+          for (int t : threadCounts) {
+            try (VectorKernels kernels = new VectorKernels(t)) {
+              printMatmulRow(out, dtype, tokens, kernels.name(), t, timeMatmul(kernels, w, x, y, tokens, 1.0),
+                  scalarFlops);
+            }
           }
         }
       }
@@ -113,20 +126,23 @@ public final class BenchCommand implements Callable<Integer> {
     out.println();
   }
 
-  private void printMatmulRow(PrintWriter out, DType dtype, String kernels, int t, double seconds, double scalarSeconds) {
-    double flops = 2.0 * rows * cols;
+  /** One table row; the ratio is to the scalar reference's GFLOP/s, which may have run fewer tokens. */
+  private void printMatmulRow(PrintWriter out, DType dtype, int tokens, String kernels, int t, double seconds,
+      double scalarFlops) {
+    double flops = 2.0 * rows * cols * tokens / seconds;
     double bytes = (double) rows * cols * dtype.byteSize();
-    out.printf("%-5s %-12s %7d %10.3f %9.2f %8.2f %7.1fx%n", dtype, kernels, t, seconds * 1e3, flops / seconds / 1e9,
-        bytes / seconds / 1e9, scalarSeconds / seconds);
+    out.printf("%-5s %6d %-12s %7d %10.3f %9.2f %8.2f %7.1fx%n", dtype, tokens, kernels, t, seconds * 1e3,
+        flops / 1e9, bytes / seconds / 1e9, flops / scalarFlops);
+    out.flush();
   }
 
   /**
    * Seconds per call: warm up, then the best of five batches lasting {@code minSeconds} in all (the
    * best batch is the one least disturbed by other load on a shared host).
    */
-  private static double timeMatmul(Kernels kernels, Matrix w, float[] x, float[] y, double minSeconds) {
+  private static double timeMatmul(Kernels kernels, Matrix w, float[] x, float[] y, int tokens, double minSeconds) {
     for (int i = 0; i < 3; i++) {
-      kernels.matmul(w, x, 0, y, 0, 1);
+      kernels.matmul(w, x, 0, y, 0, tokens);
     }
     double best = Double.MAX_VALUE;
     for (int batch = 0; batch < 5; batch++) {
@@ -134,7 +150,7 @@ public final class BenchCommand implements Callable<Integer> {
       long start = System.nanoTime();
       long elapsed;
       do {
-        kernels.matmul(w, x, 0, y, 0, 1);
+        kernels.matmul(w, x, 0, y, 0, tokens);
         calls++;
         elapsed = System.nanoTime() - start;
       } while (elapsed < minSeconds / 5 * 1e9 || calls < 2);
@@ -167,20 +183,34 @@ public final class BenchCommand implements Callable<Integer> {
       out.printf("model %s: %d layers, hidden %d, heads %d/%d kv, vocab %d; prefill %d tokens, decode %d tokens%n",
           model, config.text().numLayers(), config.text().hiddenSize(), config.text().numHeads(),
           config.text().numKvHeads(), config.text().vocabSize(), promptTokens, decodeTokens);
-      out.printf("%-12s %7s %15s %15s %12s %12s%n", "kernels", "threads", "prefill tok/s", "decode tok/s",
-          "prefill x", "decode x");
+      long streamed = decodeStreamedBytes(checkpoint);
+      out.printf("decode reads %.2f GB of weights per token (all but the embedding table)%n", streamed / 1e9);
+      out.printf("%-12s %7s %15s %15s %12s %12s %14s%n", "kernels", "threads", "prefill tok/s", "decode tok/s",
+          "prefill x", "decode x", "decode GB/s");
       double[] reference = runModel(checkpoint, config, new ScalarKernels(), referenceTokens, referenceTokens);
-      out.printf("%-12s %7d %15.2f %15.3f %11.1fx %11.1fx%n", "scalar", 1, reference[0], reference[1], 1.0, 1.0);
+      out.printf("%-12s %7d %15.2f %15.3f %11.1fx %11.1fx %14.2f%n", "scalar", 1, reference[0], reference[1], 1.0, 1.0,
+          reference[1] * streamed / 1e9);
       out.flush();
       for (int t : threadCounts) {
         try (VectorKernels kernels = new VectorKernels(t)) {
           double[] r = runModel(checkpoint, config, kernels, promptTokens, decodeTokens);
-          out.printf("%-12s %7d %15.2f %15.3f %11.1fx %11.1fx%n", kernels.name(), t, r[0], r[1],
-              r[0] / reference[0], r[1] / reference[1]);
+          out.printf("%-12s %7d %15.2f %15.3f %11.1fx %11.1fx %14.2f%n", kernels.name(), t, r[0], r[1],
+              r[0] / reference[0], r[1] / reference[1], r[1] * streamed / 1e9);
           out.flush();
         }
       }
     }
+  }
+
+  /** Bytes of every tensor but the embedding table, which decode reads one row of. */
+  private static long decodeStreamedBytes(SafetensorsCheckpoint checkpoint) {
+    long bytes = 0;
+    for (String name : checkpoint.names()) {
+      if (!name.contains("embed_tokens")) {
+        bytes += checkpoint.tensor(name).data().byteSize();
+      }
+    }
+    return bytes;
   }
 
   /** {prefill tokens/s, decode tokens/s} of one kernel set, after a short warm-up. */

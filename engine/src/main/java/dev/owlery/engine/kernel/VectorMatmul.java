@@ -13,9 +13,10 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The matmul inner loops over weights read in place from their segment, one method per weight
  * dtype: a scalar head up to the load alignment, a vector body with several accumulators, and a
- * scalar tail. Rows are processed against tiles of {@value #TOKEN_TILE} tokens so that prefill
- * widens each weight vector once for four tokens. Measured by {@code owlery bench} (BenchCommand),
- * which reports GFLOP/s as a ratio to {@link ScalarKernels} in the same run.
+ * scalar tail. Calls of four tokens or more (prefill) go to {@link TileKernels}, which widens a
+ * block of rows once and runs register tiles of tokens by rows; fewer tokens (decode) go to
+ * {@link MatvecKernels}. Measured by {@code owlery bench} (BenchCommand), which reports GFLOP/s as
+ * a ratio to {@link ScalarKernels} in the same run.
  *
  * <p>16-bit weights are loaded as int lanes, each holding an even-indexed element (low half) and
  * the next odd one (high half); shifts and masks widen both halves without cross-lane shuffles,
@@ -27,16 +28,20 @@ import jdk.incubator.vector.VectorSpecies;
  * infinities and NaNs in weights are not supported (they widen to finite values >= 65536); no
  * trained checkpoint has them. Compared with widening through a short-to-int lane conversion this
  * measured 1.4-1.7x the in-cache throughput on AVX2 (BenchCommand, same run).
+ *
+ * <p>Decode runs four rows per kernel call ({@link MatvecKernels}): on 4096x4096, one token, one thread, AVX2, that measured 1.42x (F32),
+ * 1.12x (F16) and 1.14x (BF16) the one-row kernels, medians of interleaved runs in one JVM.
+ * Prefill through {@link TileKernels} (widened block, 2-row by 4-token tiles) measured 1.41x (F16),
+ * 1.16x (BF16) and 1.27x (F32) the previous one-row by four-token kernels on 2048x2048 with 128
+ * tokens, one thread, same run; at 8 tokens the two are level.
  */
 final class VectorMatmul {
 
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
-  private static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+  static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
   private static final int L = F.length();
-  private static final int TOKEN_TILE = 4;
   private static final int ROW_BLOCK = 16;
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
-  private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
   private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
   private static final int F16_SIGN_AND_MAGNITUDE = 0x8fffe000;
   /** Scale of the F16 weights as widened (w * 2^-112); the activations carry the 2^112. */
@@ -65,16 +70,21 @@ final class VectorMatmul {
       int head, float outScale) {
     int cols = w.cols();
     int rows = w.rows();
+    if (numTokens >= TileKernels.TOKENS) {
+      for (int blockStart = from; blockStart < to; blockStart += ROW_BLOCK) {
+        int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
+        TileKernels.rowBlock(w, x, xOffset, out, outOffset, numTokens, blockStart, blockEnd, head, outScale);
+      }
+      return;
+    }
     for (int blockStart = from; blockStart < to; blockStart += ROW_BLOCK) {
       int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
-      int t = 0;
-      for (; t + TOKEN_TILE <= numTokens; t += TOKEN_TILE) {
-        for (int r = blockStart; r < blockEnd; r++) {
-          dotTile(w, r, x, xOffset + t * cols, head, out, outOffset + t * rows + r, rows, outScale);
+      for (int t = 0; t < numTokens; t++) {
+        int r = blockStart;
+        for (; r + 4 <= blockEnd; r += 4) {
+          fourRows(w, r, x, xOffset + t * cols, head, out, outOffset + t * rows + r, outScale);
         }
-      }
-      for (; t < numTokens; t++) {
-        for (int r = blockStart; r < blockEnd; r++) {
+        for (; r < blockEnd; r++) {
           out[outOffset + t * rows + r] = dot(w, r, x, xOffset + t * cols, head) * outScale;
         }
       }
@@ -86,26 +96,25 @@ final class VectorMatmul {
     long rowByte = w.rowByteOffset(r);
     int cols = w.cols();
     return switch (w.dtype()) {
-      case F32 -> dotF32(data, rowByte, x, xOffset, cols, head);
-      case F16 -> dotF16(data, rowByte, x, xOffset, cols, head);
-      case BF16 -> dotBF16(data, rowByte, x, xOffset, cols, head);
+      case F32 -> MatvecKernels.dotF32(data, rowByte, x, xOffset, cols, head);
+      case F16 -> MatvecKernels.dotF16(data, rowByte, x, xOffset, cols, head);
+      case BF16 -> MatvecKernels.dotBF16(data, rowByte, x, xOffset, cols, head);
       case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-float dtypes");
     };
   }
 
-  private static void dotTile(Matrix w, int r, float[] x, int xOffset, int head, float[] out, int outIndex,
-      int outStride, float outScale) {
+  private static void fourRows(Matrix w, int r, float[] x, int xOffset, int head, float[] out, int outIndex,
+      float outScale) {
     MemorySegment data = w.data();
     long rowByte = w.rowByteOffset(r);
+    long rowBytes = w.rowStride() * w.dtype().byteSize();
     int cols = w.cols();
     switch (w.dtype()) {
-      case F32 -> dotTileF32(data, rowByte, x, xOffset, cols, head, out, outIndex, outStride);
-      case F16 -> dotTileF16(data, rowByte, x, xOffset, cols, head, out, outIndex, outStride);
-      case BF16 -> dotTileBF16(data, rowByte, x, xOffset, cols, head, out, outIndex, outStride);
+      case F32 -> MatvecKernels.fourRowsF32(data, rowByte, rowBytes, x, xOffset, cols, head, out, outIndex);
+      case F16 -> MatvecKernels.fourRowsF16(data, rowByte, rowBytes, x, xOffset, cols, head, out, outIndex, outScale);
+      case BF16 -> MatvecKernels.fourRowsBF16(data, rowByte, rowBytes, x, xOffset, cols, head, out, outIndex,
+          outScale);
       case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-float dtypes");
-    }
-    for (int t = 0; t < TOKEN_TILE; t++) {
-      out[outIndex + t * outStride] *= outScale;
     }
   }
 
@@ -166,7 +175,7 @@ final class VectorMatmul {
   }
 
   /** One weight widened as the vector body does: F16 as {@code w * 2^-112} (exact), BF16 as is. */
-  private static float scalar16(MemorySegment data, long byteOffset, boolean f16) {
+  static float scalar16(MemorySegment data, long byteOffset, boolean f16) {
     short bits = data.get(I16_LE, byteOffset);
     return f16 ? Float.float16ToFloat(bits) * F16_UNBIASED : Float.intBitsToFloat((bits & 0xffff) << 16);
   }
@@ -178,7 +187,7 @@ final class VectorMatmul {
    * Even-indexed F16 weights (low halves) times 2^-112: arithmetic >> 3 keeps the sign in bit 31 and
    * puts the magnitude in bits 27..13, the AND clears 30..28 and the odd half's bits.
    */
-  private static FloatVector evenF16(IntVector pairs) {
+  static FloatVector evenF16(IntVector pairs) {
     return pairs.lanewise(VectorOperators.LSHL, 16)
         .lanewise(VectorOperators.ASHR, 3)
         .lanewise(VectorOperators.AND, F16_SIGN_AND_MAGNITUDE)
@@ -186,270 +195,19 @@ final class VectorMatmul {
   }
 
   /** Odd-indexed F16 weights (high halves) times 2^-112. */
-  private static FloatVector oddF16(IntVector pairs) {
+  static FloatVector oddF16(IntVector pairs) {
     return pairs.lanewise(VectorOperators.ASHR, 3)
         .lanewise(VectorOperators.AND, F16_SIGN_AND_MAGNITUDE)
         .reinterpretAsFloats();
   }
 
   /** Even-indexed BF16 weights: the upper half of an f32. */
-  private static FloatVector evenBF16(IntVector pairs) {
+  static FloatVector evenBF16(IntVector pairs) {
     return pairs.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
   }
 
   /** Odd-indexed BF16 weights. */
-  private static FloatVector oddBF16(IntVector pairs) {
+  static FloatVector oddBF16(IntVector pairs) {
     return pairs.lanewise(VectorOperators.AND, 0xffff0000).reinterpretAsFloats();
-  }
-
-  // hot: decode-path dot product of one 16-bit weight row with one activation row in pair order.
-  private static float dotF16(MemorySegment data, long rowByte, float[] x, int xOffset, int cols, int head) {
-    float sum = 0f;
-    int c = 0;
-    for (; c < head; c++) {
-      sum += scalar16(data, rowByte + 2L * c, true) * x[xOffset + c];
-    }
-    FloatVector acc0 = FloatVector.zero(F);
-    FloatVector acc1 = FloatVector.zero(F);
-    FloatVector acc2 = FloatVector.zero(F);
-    FloatVector acc3 = FloatVector.zero(F);
-    for (; c + 4 * L <= cols; c += 4 * L) {
-      IntVector p0 = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      IntVector p1 = IntVector.fromMemorySegment(I, data, rowByte + 2L * (c + 2 * L), LE);
-      acc0 = evenF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
-      acc1 = oddF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c + L), acc1);
-      acc2 = evenF16(p1).fma(FloatVector.fromArray(F, x, xOffset + c + 2 * L), acc2);
-      acc3 = oddF16(p1).fma(FloatVector.fromArray(F, x, xOffset + c + 3 * L), acc3);
-    }
-    for (; c + 2 * L <= cols; c += 2 * L) {
-      IntVector p0 = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      acc0 = evenF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
-      acc1 = oddF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c + L), acc1);
-    }
-    sum += acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      sum += scalar16(data, rowByte + 2L * c, true) * x[xOffset + c];
-    }
-    return sum;
-  }
-
-  // hot: as dotF16, for BF16 weights; one 16-bit weight row with one activation row in pair order.
-  private static float dotBF16(MemorySegment data, long rowByte, float[] x, int xOffset, int cols, int head) {
-    float sum = 0f;
-    int c = 0;
-    for (; c < head; c++) {
-      sum += scalar16(data, rowByte + 2L * c, false) * x[xOffset + c];
-    }
-    FloatVector acc0 = FloatVector.zero(F);
-    FloatVector acc1 = FloatVector.zero(F);
-    FloatVector acc2 = FloatVector.zero(F);
-    FloatVector acc3 = FloatVector.zero(F);
-    for (; c + 4 * L <= cols; c += 4 * L) {
-      IntVector p0 = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      IntVector p1 = IntVector.fromMemorySegment(I, data, rowByte + 2L * (c + 2 * L), LE);
-      acc0 = evenBF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
-      acc1 = oddBF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c + L), acc1);
-      acc2 = evenBF16(p1).fma(FloatVector.fromArray(F, x, xOffset + c + 2 * L), acc2);
-      acc3 = oddBF16(p1).fma(FloatVector.fromArray(F, x, xOffset + c + 3 * L), acc3);
-    }
-    for (; c + 2 * L <= cols; c += 2 * L) {
-      IntVector p0 = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      acc0 = evenBF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
-      acc1 = oddBF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c + L), acc1);
-    }
-    sum += acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      sum += scalar16(data, rowByte + 2L * c, false) * x[xOffset + c];
-    }
-    return sum;
-  }
-
-  private static float dotF32(MemorySegment data, long rowByte, float[] x, int xOffset, int cols, int head) {
-    float sum = 0f;
-    int c = 0;
-    for (; c < head; c++) {
-      sum += data.get(F32_LE, rowByte + 4L * c) * x[xOffset + c];
-    }
-    FloatVector acc0 = FloatVector.zero(F);
-    FloatVector acc1 = FloatVector.zero(F);
-    FloatVector acc2 = FloatVector.zero(F);
-    FloatVector acc3 = FloatVector.zero(F);
-    for (; c + 4 * L <= cols; c += 4 * L) {
-      long b = rowByte + 4L * c;
-      acc0 = FloatVector.fromMemorySegment(F, data, b, LE).fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
-      acc1 = FloatVector.fromMemorySegment(F, data, b + 4L * L, LE)
-          .fma(FloatVector.fromArray(F, x, xOffset + c + L), acc1);
-      acc2 = FloatVector.fromMemorySegment(F, data, b + 8L * L, LE)
-          .fma(FloatVector.fromArray(F, x, xOffset + c + 2 * L), acc2);
-      acc3 = FloatVector.fromMemorySegment(F, data, b + 12L * L, LE)
-          .fma(FloatVector.fromArray(F, x, xOffset + c + 3 * L), acc3);
-    }
-    for (; c + L <= cols; c += L) {
-      acc0 = FloatVector.fromMemorySegment(F, data, rowByte + 4L * c, LE)
-          .fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
-    }
-    sum += acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      sum += data.get(F32_LE, rowByte + 4L * c) * x[xOffset + c];
-    }
-    return sum;
-  }
-
-  // hot: prefill, one 16-bit weight row against four activation rows (pair order); each weight vector is widened once.
-  private static void dotTileF16(MemorySegment data, long rowByte, float[] x, int x0, int cols, int head,
-      float[] out, int outIndex, int outStride) {
-    int x1 = x0 + cols;
-    int x2 = x1 + cols;
-    int x3 = x2 + cols;
-    float s0 = 0f;
-    float s1 = 0f;
-    float s2 = 0f;
-    float s3 = 0f;
-    int c = 0;
-    for (; c < head; c++) {
-      float wv = scalar16(data, rowByte + 2L * c, true);
-      s0 += wv * x[x0 + c];
-      s1 += wv * x[x1 + c];
-      s2 += wv * x[x2 + c];
-      s3 += wv * x[x3 + c];
-    }
-    FloatVector e0 = FloatVector.zero(F);
-    FloatVector e1 = FloatVector.zero(F);
-    FloatVector e2 = FloatVector.zero(F);
-    FloatVector e3 = FloatVector.zero(F);
-    FloatVector o0 = FloatVector.zero(F);
-    FloatVector o1 = FloatVector.zero(F);
-    FloatVector o2 = FloatVector.zero(F);
-    FloatVector o3 = FloatVector.zero(F);
-    for (; c + 2 * L <= cols; c += 2 * L) {
-      IntVector pairs = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      FloatVector even = evenF16(pairs);
-      FloatVector odd = oddF16(pairs);
-      e0 = even.fma(FloatVector.fromArray(F, x, x0 + c), e0);
-      o0 = odd.fma(FloatVector.fromArray(F, x, x0 + c + L), o0);
-      e1 = even.fma(FloatVector.fromArray(F, x, x1 + c), e1);
-      o1 = odd.fma(FloatVector.fromArray(F, x, x1 + c + L), o1);
-      e2 = even.fma(FloatVector.fromArray(F, x, x2 + c), e2);
-      o2 = odd.fma(FloatVector.fromArray(F, x, x2 + c + L), o2);
-      e3 = even.fma(FloatVector.fromArray(F, x, x3 + c), e3);
-      o3 = odd.fma(FloatVector.fromArray(F, x, x3 + c + L), o3);
-    }
-    s0 += e0.add(o0).reduceLanes(VectorOperators.ADD);
-    s1 += e1.add(o1).reduceLanes(VectorOperators.ADD);
-    s2 += e2.add(o2).reduceLanes(VectorOperators.ADD);
-    s3 += e3.add(o3).reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      float wv = scalar16(data, rowByte + 2L * c, true);
-      s0 += wv * x[x0 + c];
-      s1 += wv * x[x1 + c];
-      s2 += wv * x[x2 + c];
-      s3 += wv * x[x3 + c];
-    }
-    out[outIndex] = s0;
-    out[outIndex + outStride] = s1;
-    out[outIndex + 2 * outStride] = s2;
-    out[outIndex + 3 * outStride] = s3;
-  }
-
-  // hot: prefill, one 16-bit weight row against four activation rows (pair order); each weight vector is widened once.
-  private static void dotTileBF16(MemorySegment data, long rowByte, float[] x, int x0, int cols, int head,
-      float[] out, int outIndex, int outStride) {
-    int x1 = x0 + cols;
-    int x2 = x1 + cols;
-    int x3 = x2 + cols;
-    float s0 = 0f;
-    float s1 = 0f;
-    float s2 = 0f;
-    float s3 = 0f;
-    int c = 0;
-    for (; c < head; c++) {
-      float wv = scalar16(data, rowByte + 2L * c, false);
-      s0 += wv * x[x0 + c];
-      s1 += wv * x[x1 + c];
-      s2 += wv * x[x2 + c];
-      s3 += wv * x[x3 + c];
-    }
-    FloatVector e0 = FloatVector.zero(F);
-    FloatVector e1 = FloatVector.zero(F);
-    FloatVector e2 = FloatVector.zero(F);
-    FloatVector e3 = FloatVector.zero(F);
-    FloatVector o0 = FloatVector.zero(F);
-    FloatVector o1 = FloatVector.zero(F);
-    FloatVector o2 = FloatVector.zero(F);
-    FloatVector o3 = FloatVector.zero(F);
-    for (; c + 2 * L <= cols; c += 2 * L) {
-      IntVector pairs = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      FloatVector even = evenBF16(pairs);
-      FloatVector odd = oddBF16(pairs);
-      e0 = even.fma(FloatVector.fromArray(F, x, x0 + c), e0);
-      o0 = odd.fma(FloatVector.fromArray(F, x, x0 + c + L), o0);
-      e1 = even.fma(FloatVector.fromArray(F, x, x1 + c), e1);
-      o1 = odd.fma(FloatVector.fromArray(F, x, x1 + c + L), o1);
-      e2 = even.fma(FloatVector.fromArray(F, x, x2 + c), e2);
-      o2 = odd.fma(FloatVector.fromArray(F, x, x2 + c + L), o2);
-      e3 = even.fma(FloatVector.fromArray(F, x, x3 + c), e3);
-      o3 = odd.fma(FloatVector.fromArray(F, x, x3 + c + L), o3);
-    }
-    s0 += e0.add(o0).reduceLanes(VectorOperators.ADD);
-    s1 += e1.add(o1).reduceLanes(VectorOperators.ADD);
-    s2 += e2.add(o2).reduceLanes(VectorOperators.ADD);
-    s3 += e3.add(o3).reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      float wv = scalar16(data, rowByte + 2L * c, false);
-      s0 += wv * x[x0 + c];
-      s1 += wv * x[x1 + c];
-      s2 += wv * x[x2 + c];
-      s3 += wv * x[x3 + c];
-    }
-    out[outIndex] = s0;
-    out[outIndex + outStride] = s1;
-    out[outIndex + 2 * outStride] = s2;
-    out[outIndex + 3 * outStride] = s3;
-  }
-
-  // hot: prefill, one F32 weight row against four activation rows.
-  private static void dotTileF32(MemorySegment data, long rowByte, float[] x, int x0, int cols, int head,
-      float[] out, int outIndex, int outStride) {
-    int x1 = x0 + cols;
-    int x2 = x1 + cols;
-    int x3 = x2 + cols;
-    float s0 = 0f;
-    float s1 = 0f;
-    float s2 = 0f;
-    float s3 = 0f;
-    int c = 0;
-    for (; c < head; c++) {
-      float wv = data.get(F32_LE, rowByte + 4L * c);
-      s0 += wv * x[x0 + c];
-      s1 += wv * x[x1 + c];
-      s2 += wv * x[x2 + c];
-      s3 += wv * x[x3 + c];
-    }
-    FloatVector a0 = FloatVector.zero(F);
-    FloatVector a1 = FloatVector.zero(F);
-    FloatVector a2 = FloatVector.zero(F);
-    FloatVector a3 = FloatVector.zero(F);
-    for (; c + L <= cols; c += L) {
-      FloatVector wv = FloatVector.fromMemorySegment(F, data, rowByte + 4L * c, LE);
-      a0 = wv.fma(FloatVector.fromArray(F, x, x0 + c), a0);
-      a1 = wv.fma(FloatVector.fromArray(F, x, x1 + c), a1);
-      a2 = wv.fma(FloatVector.fromArray(F, x, x2 + c), a2);
-      a3 = wv.fma(FloatVector.fromArray(F, x, x3 + c), a3);
-    }
-    s0 += a0.reduceLanes(VectorOperators.ADD);
-    s1 += a1.reduceLanes(VectorOperators.ADD);
-    s2 += a2.reduceLanes(VectorOperators.ADD);
-    s3 += a3.reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      float wv = data.get(F32_LE, rowByte + 4L * c);
-      s0 += wv * x[x0 + c];
-      s1 += wv * x[x1 + c];
-      s2 += wv * x[x2 + c];
-      s3 += wv * x[x3 + c];
-    }
-    out[outIndex] = s0;
-    out[outIndex + outStride] = s1;
-    out[outIndex + 2 * outStride] = s2;
-    out[outIndex + 3 * outStride] = s3;
   }
 }

@@ -120,6 +120,31 @@ class VectorKernelsTest {
 
   @ParameterizedTest
   @EnumSource(names = {"F32", "F16", "BF16"})
+  void matmulCoversFourRowGroupsAndLeftoverRows(DType dtype) {
+    // decode runs four rows per kernel call: every remainder modulo four, groups that straddle
+    // the 16-row blocks, and a row stride wider than the columns
+    Matrix full = randomMatrix(dtype, 40, COLS + 17, 6, 17);
+    for (int rows : new int[] {1, 2, 3, 4, 5, 7, 8, 19, 33, 40}) {
+      assertMatmulAgrees(full.rowSlice(0, rows).colSlice(3, 3 + COLS), 1, 0);
+      assertMatmulAgrees(full.rowSlice(40 - rows, 40), 2, 1);
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
+  void prefillTilesCoverLeftoverRowsAndTokens(DType dtype) {
+    // prefill runs 2-row x 4-token tiles over 16-row blocks: odd rows in a block, token counts
+    // that are not multiples of four, and a strided view with an unaligned scalar head
+    Matrix full = randomMatrix(dtype, 40, COLS + 17, 2, 19);
+    for (int rows : new int[] {1, 2, 3, 17, 33}) {
+      for (int numTokens : new int[] {4, 7, 8, 13}) {
+        assertMatmulAgrees(full.rowSlice(1, 1 + rows).colSlice(5, 5 + COLS), numTokens, 2);
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
   void matmulReadsStridedColumnAndRowSlicesInPlace(DType dtype) {
     Matrix full = randomMatrix(dtype, ROWS + 10, COLS + 231, 0, 23);
     assertMatmulAgrees(full.colSlice(101, 101 + COLS), 1, 0);

@@ -1,0 +1,251 @@
+package dev.owlery.engine.kernel;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The one-token (decode) matmul kernels of {@link VectorMatmul}: dot products of one weight row, or
+ * of four rows at once, with one activation row, per weight dtype. Decode is bound by memory
+ * bandwidth, so the four-row kernels matter most: they load each activation vector once for four
+ * rows and keep four weight streams in flight. Each kernel is a separate method large enough that
+ * C2 compiles it on its own: with more than about eight widened vectors in one compilation unit C2
+ * stops inlining the Vector API (NodeCountInliningCutoff) and the code falls back to boxed vectors.
+ * Measured by {@code owlery bench} (BenchCommand) against {@link ScalarKernels} in the same run.
+ */
+final class MatvecKernels {
+
+  private static final VectorSpecies<Float> F = VectorMatmul.F;
+  private static final VectorSpecies<Integer> I = VectorMatmul.I;
+  private static final int L = F.length();
+  private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+  private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
+
+  private MatvecKernels() {}
+
+  // hot: decode-path dot product of one 16-bit weight row with one activation row in pair order.
+  static float dotF16(MemorySegment data, long rowByte, float[] x, int xOffset, int cols, int head) {
+    float sum = 0f;
+    int c = 0;
+    for (; c < head; c++) {
+      sum += VectorMatmul.scalar16(data, rowByte + 2L * c, true) * x[xOffset + c];
+    }
+    FloatVector acc0 = FloatVector.zero(F);
+    FloatVector acc1 = FloatVector.zero(F);
+    FloatVector acc2 = FloatVector.zero(F);
+    FloatVector acc3 = FloatVector.zero(F);
+    for (; c + 4 * L <= cols; c += 4 * L) {
+      IntVector p0 = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
+      IntVector p1 = IntVector.fromMemorySegment(I, data, rowByte + 2L * (c + 2 * L), LE);
+      acc0 = VectorMatmul.evenF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
+      acc1 = VectorMatmul.oddF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c + L), acc1);
+      acc2 = VectorMatmul.evenF16(p1).fma(FloatVector.fromArray(F, x, xOffset + c + 2 * L), acc2);
+      acc3 = VectorMatmul.oddF16(p1).fma(FloatVector.fromArray(F, x, xOffset + c + 3 * L), acc3);
+    }
+    for (; c + 2 * L <= cols; c += 2 * L) {
+      IntVector p0 = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
+      acc0 = VectorMatmul.evenF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
+      acc1 = VectorMatmul.oddF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c + L), acc1);
+    }
+    sum += acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+    for (; c < cols; c++) {
+      sum += VectorMatmul.scalar16(data, rowByte + 2L * c, true) * x[xOffset + c];
+    }
+    return sum;
+  }
+
+  // hot: as dotF16, for BF16 weights; one 16-bit weight row with one activation row in pair order.
+  static float dotBF16(MemorySegment data, long rowByte, float[] x, int xOffset, int cols, int head) {
+    float sum = 0f;
+    int c = 0;
+    for (; c < head; c++) {
+      sum += VectorMatmul.scalar16(data, rowByte + 2L * c, false) * x[xOffset + c];
+    }
+    FloatVector acc0 = FloatVector.zero(F);
+    FloatVector acc1 = FloatVector.zero(F);
+    FloatVector acc2 = FloatVector.zero(F);
+    FloatVector acc3 = FloatVector.zero(F);
+    for (; c + 4 * L <= cols; c += 4 * L) {
+      IntVector p0 = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
+      IntVector p1 = IntVector.fromMemorySegment(I, data, rowByte + 2L * (c + 2 * L), LE);
+      acc0 = VectorMatmul.evenBF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
+      acc1 = VectorMatmul.oddBF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c + L), acc1);
+      acc2 = VectorMatmul.evenBF16(p1).fma(FloatVector.fromArray(F, x, xOffset + c + 2 * L), acc2);
+      acc3 = VectorMatmul.oddBF16(p1).fma(FloatVector.fromArray(F, x, xOffset + c + 3 * L), acc3);
+    }
+    for (; c + 2 * L <= cols; c += 2 * L) {
+      IntVector p0 = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
+      acc0 = VectorMatmul.evenBF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
+      acc1 = VectorMatmul.oddBF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c + L), acc1);
+    }
+    sum += acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+    for (; c < cols; c++) {
+      sum += VectorMatmul.scalar16(data, rowByte + 2L * c, false) * x[xOffset + c];
+    }
+    return sum;
+  }
+
+  static float dotF32(MemorySegment data, long rowByte, float[] x, int xOffset, int cols, int head) {
+    float sum = 0f;
+    int c = 0;
+    for (; c < head; c++) {
+      sum += data.get(F32_LE, rowByte + 4L * c) * x[xOffset + c];
+    }
+    FloatVector acc0 = FloatVector.zero(F);
+    FloatVector acc1 = FloatVector.zero(F);
+    FloatVector acc2 = FloatVector.zero(F);
+    FloatVector acc3 = FloatVector.zero(F);
+    for (; c + 4 * L <= cols; c += 4 * L) {
+      long b = rowByte + 4L * c;
+      acc0 = FloatVector.fromMemorySegment(F, data, b, LE).fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
+      acc1 = FloatVector.fromMemorySegment(F, data, b + 4L * L, LE)
+          .fma(FloatVector.fromArray(F, x, xOffset + c + L), acc1);
+      acc2 = FloatVector.fromMemorySegment(F, data, b + 8L * L, LE)
+          .fma(FloatVector.fromArray(F, x, xOffset + c + 2 * L), acc2);
+      acc3 = FloatVector.fromMemorySegment(F, data, b + 12L * L, LE)
+          .fma(FloatVector.fromArray(F, x, xOffset + c + 3 * L), acc3);
+    }
+    for (; c + L <= cols; c += L) {
+      acc0 = FloatVector.fromMemorySegment(F, data, rowByte + 4L * c, LE)
+          .fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
+    }
+    sum += acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
+    for (; c < cols; c++) {
+      sum += data.get(F32_LE, rowByte + 4L * c) * x[xOffset + c];
+    }
+    return sum;
+  }
+
+
+  // hot: decode, four F16 weight rows against one activation row in pair order; each activation
+  // vector is loaded once for the four rows, and four rows are four memory streams in flight.
+  static void fourRowsF16(MemorySegment data, long rowByte, long rowBytes, float[] x, int xOffset, int cols,
+      int head, float[] out, int outIndex, float outScale) {
+    long b1 = rowByte + rowBytes;
+    long b2 = b1 + rowBytes;
+    long b3 = b2 + rowBytes;
+    FloatVector a0 = FloatVector.zero(F);
+    FloatVector a1 = FloatVector.zero(F);
+    FloatVector a2 = FloatVector.zero(F);
+    FloatVector a3 = FloatVector.zero(F);
+    int c = head;
+    for (; c + 2 * L <= cols; c += 2 * L) {
+      FloatVector xe = FloatVector.fromArray(F, x, xOffset + c);
+      FloatVector xo = FloatVector.fromArray(F, x, xOffset + c + L);
+      IntVector p0 = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
+      IntVector p1 = IntVector.fromMemorySegment(I, data, b1 + 2L * c, LE);
+      IntVector p2 = IntVector.fromMemorySegment(I, data, b2 + 2L * c, LE);
+      IntVector p3 = IntVector.fromMemorySegment(I, data, b3 + 2L * c, LE);
+      a0 = VectorMatmul.oddF16(p0).fma(xo, VectorMatmul.evenF16(p0).fma(xe, a0));
+      a1 = VectorMatmul.oddF16(p1).fma(xo, VectorMatmul.evenF16(p1).fma(xe, a1));
+      a2 = VectorMatmul.oddF16(p2).fma(xo, VectorMatmul.evenF16(p2).fma(xe, a2));
+      a3 = VectorMatmul.oddF16(p3).fma(xo, VectorMatmul.evenF16(p3).fma(xe, a3));
+    }
+    out[outIndex] = a0.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 1] = a1.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 2] = a2.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 3] = a3.reduceLanes(VectorOperators.ADD);
+    addScalarColumns16(data, rowByte, rowBytes, x, xOffset, 0, head, true, out, outIndex);
+    addScalarColumns16(data, rowByte, rowBytes, x, xOffset, c, cols, true, out, outIndex);
+    for (int i = 0; i < 4; i++) {
+      out[outIndex + i] *= outScale;
+    }
+  }
+
+
+  // hot: decode, four BF16 weight rows against one activation row in pair order; each activation
+  // vector is loaded once for the four rows, and four rows are four memory streams in flight.
+  static void fourRowsBF16(MemorySegment data, long rowByte, long rowBytes, float[] x, int xOffset, int cols,
+      int head, float[] out, int outIndex, float outScale) {
+    long b1 = rowByte + rowBytes;
+    long b2 = b1 + rowBytes;
+    long b3 = b2 + rowBytes;
+    FloatVector a0 = FloatVector.zero(F);
+    FloatVector a1 = FloatVector.zero(F);
+    FloatVector a2 = FloatVector.zero(F);
+    FloatVector a3 = FloatVector.zero(F);
+    int c = head;
+    for (; c + 2 * L <= cols; c += 2 * L) {
+      FloatVector xe = FloatVector.fromArray(F, x, xOffset + c);
+      FloatVector xo = FloatVector.fromArray(F, x, xOffset + c + L);
+      IntVector p0 = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
+      IntVector p1 = IntVector.fromMemorySegment(I, data, b1 + 2L * c, LE);
+      IntVector p2 = IntVector.fromMemorySegment(I, data, b2 + 2L * c, LE);
+      IntVector p3 = IntVector.fromMemorySegment(I, data, b3 + 2L * c, LE);
+      a0 = VectorMatmul.oddBF16(p0).fma(xo, VectorMatmul.evenBF16(p0).fma(xe, a0));
+      a1 = VectorMatmul.oddBF16(p1).fma(xo, VectorMatmul.evenBF16(p1).fma(xe, a1));
+      a2 = VectorMatmul.oddBF16(p2).fma(xo, VectorMatmul.evenBF16(p2).fma(xe, a2));
+      a3 = VectorMatmul.oddBF16(p3).fma(xo, VectorMatmul.evenBF16(p3).fma(xe, a3));
+    }
+    out[outIndex] = a0.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 1] = a1.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 2] = a2.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 3] = a3.reduceLanes(VectorOperators.ADD);
+    addScalarColumns16(data, rowByte, rowBytes, x, xOffset, 0, head, false, out, outIndex);
+    addScalarColumns16(data, rowByte, rowBytes, x, xOffset, c, cols, false, out, outIndex);
+    for (int i = 0; i < 4; i++) {
+      out[outIndex + i] *= outScale;
+    }
+  }
+
+
+  // hot: decode, four F32 weight rows against one activation row; each activation vector is loaded once.
+  static void fourRowsF32(MemorySegment data, long rowByte, long rowBytes, float[] x, int xOffset, int cols,
+      int head, float[] out, int outIndex) {
+    long b1 = rowByte + rowBytes;
+    long b2 = b1 + rowBytes;
+    long b3 = b2 + rowBytes;
+    FloatVector a0 = FloatVector.zero(F);
+    FloatVector a1 = FloatVector.zero(F);
+    FloatVector a2 = FloatVector.zero(F);
+    FloatVector a3 = FloatVector.zero(F);
+    int c = head;
+    for (; c + L <= cols; c += L) {
+      FloatVector xv = FloatVector.fromArray(F, x, xOffset + c);
+      a0 = FloatVector.fromMemorySegment(F, data, rowByte + 4L * c, LE).fma(xv, a0);
+      a1 = FloatVector.fromMemorySegment(F, data, b1 + 4L * c, LE).fma(xv, a1);
+      a2 = FloatVector.fromMemorySegment(F, data, b2 + 4L * c, LE).fma(xv, a2);
+      a3 = FloatVector.fromMemorySegment(F, data, b3 + 4L * c, LE).fma(xv, a3);
+    }
+    out[outIndex] = a0.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 1] = a1.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 2] = a2.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 3] = a3.reduceLanes(VectorOperators.ADD);
+    addScalarColumnsF32(data, rowByte, rowBytes, x, xOffset, 0, head, out, outIndex);
+    addScalarColumnsF32(data, rowByte, rowBytes, x, xOffset, c, cols, out, outIndex);
+  }
+
+  /**
+   * Adds columns {@code [from, to)} of four 16-bit rows times {@code x} to {@code out[outIndex..+3]}:
+   * the head and tail of the four-row kernels, kept out of them so that C2's inlining budget goes to
+   * the vector body (one inlined segment read here instead of sixteen there).
+   */
+  private static void addScalarColumns16(MemorySegment data, long rowByte, long rowBytes, float[] x, int xOffset,
+      int from, int to, boolean f16, float[] out, int outIndex) {
+    for (int i = 0; i < 4; i++) {
+      long row = rowByte + i * rowBytes;
+      float sum = 0f;
+      for (int c = from; c < to; c++) {
+        sum += VectorMatmul.scalar16(data, row + 2L * c, f16) * x[xOffset + c];
+      }
+      out[outIndex + i] += sum;
+    }
+  }
+
+  /** As {@link #addScalarColumns16} for F32 rows. */
+  private static void addScalarColumnsF32(MemorySegment data, long rowByte, long rowBytes, float[] x, int xOffset,
+      int from, int to, float[] out, int outIndex) {
+    for (int i = 0; i < 4; i++) {
+      long row = rowByte + i * rowBytes;
+      float sum = 0f;
+      for (int c = from; c < to; c++) {
+        sum += data.get(F32_LE, row + 4L * c) * x[xOffset + c];
+      }
+      out[outIndex + i] += sum;
+    }
+  }
+}

@@ -1,0 +1,185 @@
+package dev.owlery.engine.kernel;
+
+import dev.owlery.engine.tensor.Matrix;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The several-token (prefill) matmul kernels of {@link VectorMatmul}: a block of weight rows is
+ * widened once into a float scratch row per weight row (in the activations' pair order), then
+ * multiplied against tiles of {@value #TOKENS} tokens by {@value #ROWS} rows, so that every loaded
+ * weight vector serves four tokens and every activation vector two rows, with eight independent
+ * accumulators. The widening is paid once per block for all tokens instead of once per tile.
+ * Measured by {@code owlery bench} (BenchCommand) against {@link ScalarKernels} in the same run.
+ */
+final class TileKernels {
+
+  static final int TOKENS = 4;
+  static final int ROWS = 2;
+  private static final VectorSpecies<Float> F = VectorMatmul.F;
+  private static final VectorSpecies<Integer> I = VectorMatmul.I;
+  private static final int L = F.length();
+  private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+  private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
+  /** Widened weight rows of the block in progress, per thread; grows to the largest block, then reused. */
+  private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
+
+  private TileKernels() {}
+
+  /**
+   * {@code out[t, r] = w[r, :] . x[t, :]} for rows {@code [from, to)} (at most a few dozen) and
+   * every token; {@code x} as for {@link VectorMatmul#rows}.
+   */
+  static void rowBlock(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens, int from,
+      int to, int head, float outScale) {
+    int cols = w.cols();
+    int rows = w.rows();
+    int blockRows = to - from;
+    float[] scratch = SCRATCH.get();
+    if (scratch.length < blockRows * cols) {
+      scratch = new float[blockRows * cols];
+      SCRATCH.set(scratch);
+    }
+    for (int i = 0; i < blockRows; i++) {
+      widen(w, from + i, head, scratch, i * cols);
+    }
+    int tiledTokens = numTokens - numTokens % TOKENS;
+    int pairedRows = blockRows - blockRows % ROWS;
+    for (int t = 0; t < tiledTokens; t += TOKENS) {
+      for (int i = 0; i < pairedRows; i += ROWS) {
+        tile(scratch, i * cols, x, xOffset + t * cols, cols, out, outOffset + t * rows + from + i, rows, outScale);
+      }
+    }
+    for (int t = 0; t < numTokens; t++) {
+      for (int i = t < tiledTokens ? pairedRows : 0; i < blockRows; i++) {
+        out[outOffset + t * rows + from + i] = dot(scratch, i * cols, x, xOffset + t * cols, cols) * outScale;
+      }
+    }
+  }
+
+  private static void widen(Matrix w, int r, int head, float[] dst, int dstOffset) {
+    MemorySegment data = w.data();
+    long rowByte = w.rowByteOffset(r);
+    switch (w.dtype()) {
+      case F32 -> MemorySegment.copy(data, F32_LE, rowByte, dst, dstOffset, w.cols());
+      case F16 -> widenF16(data, rowByte, w.cols(), head, dst, dstOffset);
+      case BF16 -> widenBF16(data, rowByte, w.cols(), head, dst, dstOffset);
+      case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-float dtypes");
+    }
+  }
+
+  /** One F16 row widened as w * 2^-112 into pair order (head, then blocks of 2L: evens, odds; tail). */
+  private static void widenF16(MemorySegment data, long rowByte, int cols, int head, float[] dst, int dstOffset) {
+    int c = 0;
+    for (; c < head; c++) {
+      dst[dstOffset + c] = VectorMatmul.scalar16(data, rowByte + 2L * c, true);
+    }
+    for (; c + 2 * L <= cols; c += 2 * L) {
+      IntVector pairs = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
+      VectorMatmul.evenF16(pairs).intoArray(dst, dstOffset + c);
+      VectorMatmul.oddF16(pairs).intoArray(dst, dstOffset + c + L);
+    }
+    for (; c < cols; c++) {
+      dst[dstOffset + c] = VectorMatmul.scalar16(data, rowByte + 2L * c, true);
+    }
+  }
+
+  /** One BF16 row widened into pair order, as {@link #widenF16}. */
+  private static void widenBF16(MemorySegment data, long rowByte, int cols, int head, float[] dst, int dstOffset) {
+    int c = 0;
+    for (; c < head; c++) {
+      dst[dstOffset + c] = VectorMatmul.scalar16(data, rowByte + 2L * c, false);
+    }
+    for (; c + 2 * L <= cols; c += 2 * L) {
+      IntVector pairs = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
+      VectorMatmul.evenBF16(pairs).intoArray(dst, dstOffset + c);
+      VectorMatmul.oddBF16(pairs).intoArray(dst, dstOffset + c + L);
+    }
+    for (; c < cols; c++) {
+      dst[dstOffset + c] = VectorMatmul.scalar16(data, rowByte + 2L * c, false);
+    }
+  }
+
+  // hot: prefill, two widened weight rows against four activation rows; eight accumulators.
+  private static void tile(float[] w, int w0, float[] x, int x0, int cols, float[] out, int outIndex, int outStride,
+      float outScale) {
+    int w1 = w0 + cols;
+    int x1 = x0 + cols;
+    int x2 = x1 + cols;
+    int x3 = x2 + cols;
+    FloatVector a00 = FloatVector.zero(F);
+    FloatVector a01 = FloatVector.zero(F);
+    FloatVector a02 = FloatVector.zero(F);
+    FloatVector a03 = FloatVector.zero(F);
+    FloatVector a10 = FloatVector.zero(F);
+    FloatVector a11 = FloatVector.zero(F);
+    FloatVector a12 = FloatVector.zero(F);
+    FloatVector a13 = FloatVector.zero(F);
+    int c = 0;
+    for (; c + L <= cols; c += L) {
+      FloatVector v0 = FloatVector.fromArray(F, w, w0 + c);
+      FloatVector v1 = FloatVector.fromArray(F, w, w1 + c);
+      FloatVector xv = FloatVector.fromArray(F, x, x0 + c);
+      a00 = v0.fma(xv, a00);
+      a10 = v1.fma(xv, a10);
+      xv = FloatVector.fromArray(F, x, x1 + c);
+      a01 = v0.fma(xv, a01);
+      a11 = v1.fma(xv, a11);
+      xv = FloatVector.fromArray(F, x, x2 + c);
+      a02 = v0.fma(xv, a02);
+      a12 = v1.fma(xv, a12);
+      xv = FloatVector.fromArray(F, x, x3 + c);
+      a03 = v0.fma(xv, a03);
+      a13 = v1.fma(xv, a13);
+    }
+    float s00 = a00.reduceLanes(VectorOperators.ADD);
+    float s01 = a01.reduceLanes(VectorOperators.ADD);
+    float s02 = a02.reduceLanes(VectorOperators.ADD);
+    float s03 = a03.reduceLanes(VectorOperators.ADD);
+    float s10 = a10.reduceLanes(VectorOperators.ADD);
+    float s11 = a11.reduceLanes(VectorOperators.ADD);
+    float s12 = a12.reduceLanes(VectorOperators.ADD);
+    float s13 = a13.reduceLanes(VectorOperators.ADD);
+    for (; c < cols; c++) {
+      float v0 = w[w0 + c];
+      float v1 = w[w1 + c];
+      s00 += v0 * x[x0 + c];
+      s01 += v0 * x[x1 + c];
+      s02 += v0 * x[x2 + c];
+      s03 += v0 * x[x3 + c];
+      s10 += v1 * x[x0 + c];
+      s11 += v1 * x[x1 + c];
+      s12 += v1 * x[x2 + c];
+      s13 += v1 * x[x3 + c];
+    }
+    out[outIndex] = s00 * outScale;
+    out[outIndex + 1] = s10 * outScale;
+    out[outIndex + outStride] = s01 * outScale;
+    out[outIndex + outStride + 1] = s11 * outScale;
+    out[outIndex + 2 * outStride] = s02 * outScale;
+    out[outIndex + 2 * outStride + 1] = s12 * outScale;
+    out[outIndex + 3 * outStride] = s03 * outScale;
+    out[outIndex + 3 * outStride + 1] = s13 * outScale;
+  }
+
+  /** One widened weight row against one activation row. */
+  private static float dot(float[] w, int w0, float[] x, int x0, int cols) {
+    FloatVector acc0 = FloatVector.zero(F);
+    FloatVector acc1 = FloatVector.zero(F);
+    int c = 0;
+    for (; c + 2 * L <= cols; c += 2 * L) {
+      acc0 = FloatVector.fromArray(F, w, w0 + c).fma(FloatVector.fromArray(F, x, x0 + c), acc0);
+      acc1 = FloatVector.fromArray(F, w, w0 + c + L).fma(FloatVector.fromArray(F, x, x0 + c + L), acc1);
+    }
+    float sum = acc0.add(acc1).reduceLanes(VectorOperators.ADD);
+    for (; c < cols; c++) {
+      sum += w[w0 + c] * x[x0 + c];
+    }
+    return sum;
+  }
+}
