@@ -10,7 +10,10 @@ import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code owlery demo} on a fresh machine: writes the demo model, then answers about the picture. */
+/**
+ * {@code owlery demo} on a fresh machine: writes the demo model, starts a local cluster and
+ * answers about the picture; the same question in-process gives the same answer.
+ */
 class DemoCommandTest {
 
   @Test
@@ -19,15 +22,16 @@ class DemoCommandTest {
 
     CliRun first = CliRun.of("demo", "--model-dir", dir.toString(), "--max-new-tokens", "6");
     long written = Files.getLastModifiedTime(dir.resolve("model.safetensors")).toMillis();
-    CliRun second = CliRun.of("demo", "--model-dir", dir.toString(), "--max-new-tokens", "6");
+    CliRun second = CliRun.of("demo", "--model-dir", dir.toString(), "--max-new-tokens", "6", "--in-process");
 
     assertThat(first.exitCode()).as(first.err()).isZero();
     assertThat(first.err()).contains("writing the demo model");
     assertThat(first.out()).startsWith("USER: What is in this picture?\nASSISTANT: ");
+    assertThat(first.err()).contains("cluster ready");
     assertThat(first.err()).containsPattern("\\d+ prompt positions \\(9 image rows\\), \\d+ tokens generated");
     assertThat(second.err()).doesNotContain("writing the demo model");
     assertThat(Files.getLastModifiedTime(dir.resolve("model.safetensors")).toMillis()).isEqualTo(written);
-    // Greedy on fixed weights: the same answer both times.
+    // Greedy on fixed weights: the cluster and one process give the same answer.
     assertThat(second.out()).isEqualTo(first.out());
     ModelConfig config = ModelConfig.load(dir);
     assertThat(config.multimodal()).isTrue();
