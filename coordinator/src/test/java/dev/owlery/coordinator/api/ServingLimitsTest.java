@@ -238,6 +238,23 @@ class ServingLimitsTest {
   }
 
   @Test
+  void aCancelledRequestGivesItsAdmissionBack() {
+    start(ApiLimits.defaults().withMaxAdmittedRequests(1), SchedulerConfig.defaults(), false);
+
+    CompletableFuture<Completion> cancelled = client.generateAsync(textRequest());
+    await().atMost(AT_MOST).until(() -> shard.numHeld() == 1);
+    assertThat(gauge(GenerationMetrics.ADMITTED_GAUGE)).isEqualTo(1);
+    cancelled.cancel(true);
+
+    await().atMost(AT_MOST).until(() -> gauge(GenerationMetrics.ADMITTED_GAUGE) == 0
+        && scheduler.status().getNumRunningSequences() == 0);
+    shard.open();
+    assertThat(client.generate(textRequest()).tokenIds()).containsExactly(TOKEN, TOKEN, TOKEN);
+    assertThat(meters.get(GenerationMetrics.REQUESTS_COUNTER).tag("outcome", "cancelled").counter().count())
+        .isEqualTo(1);
+  }
+
+  @Test
   void aCompletedRequestIsMeasuredWithVllmStyleMeters() {
     start(ApiLimits.defaults(), SchedulerConfig.defaults(), true);
 

@@ -11,6 +11,7 @@ import dev.owlery.proto.internal.v1.RunStepResponse;
 import dev.owlery.proto.internal.v1.ShardWorkerGrpc;
 import dev.owlery.proto.internal.v1.Tensor;
 import io.grpc.ManagedChannel;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -63,6 +64,9 @@ public final class GatedShardWorker extends ShardWorkerGrpc.ShardWorkerImplBase 
   }
 
   private void answer(RunStepRequest request, StreamObserver<RunStepResponse> responses) {
+    if (((ServerCallStreamObserver<RunStepResponse>) responses).isCancelled()) {
+      return; // the coordinator gave the step up (its request was cancelled)
+    }
     responses.onNext(answer.clone().setStepId(request.getStepId()).build());
     responses.onCompleted();
   }
