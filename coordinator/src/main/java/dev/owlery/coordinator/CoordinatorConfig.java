@@ -4,6 +4,7 @@ import dev.owlery.cluster.membership.MembershipConfig;
 import dev.owlery.cluster.rpc.GrpcChannelConfig;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
 import dev.owlery.coordinator.api.ApiLimits;
+import dev.owlery.coordinator.placement.ImageEmbeddingCache;
 import dev.owlery.coordinator.placement.PlacementConfig;
 import dev.owlery.coordinator.scheduler.SchedulerConfig;
 import java.nio.file.Path;
@@ -24,6 +25,7 @@ import java.time.Duration;
  * @param scheduler step and release deadlines, queue bound
  * @param limits API defaults and limits
  * @param visionTimeout deadline of one EncodeImages call
+ * @param imageCacheBytes most bytes of visual embeddings cached by image content, >= 0 (0 disables)
  */
 public record CoordinatorConfig(
     String nodeId,
@@ -37,7 +39,8 @@ public record CoordinatorConfig(
     PlacementConfig placement,
     SchedulerConfig scheduler,
     ApiLimits limits,
-    Duration visionTimeout) {
+    Duration visionTimeout,
+    long imageCacheBytes) {
 
   public CoordinatorConfig {
     if (nodeId == null || nodeId.isBlank()) {
@@ -58,31 +61,46 @@ public record CoordinatorConfig(
     if (visionTimeout == null || visionTimeout.isNegative() || visionTimeout.isZero()) {
       throw new IllegalArgumentException("visionTimeout must be a positive duration. Given: " + visionTimeout);
     }
+    if (imageCacheBytes < 0) {
+      throw new IllegalArgumentException("imageCacheBytes must be >= 0 (0 disables the cache). Given: "
+          + imageCacheBytes);
+    }
   }
 
   /**
    * A coordinator with the defaults: the model named after its folder, shards loading the same
-   * path, groups of {@code worldSize}, metrics on a free port, 5 s per step, 30 s per image batch.
+   * path, groups of {@code worldSize}, metrics on a free port, 5 s per step, 30 s per image batch,
+   * 256 MiB of cached image embeddings.
    */
   public static CoordinatorConfig of(String nodeId, Path modelDir, MembershipConfig membership, GrpcServerConfig grpc,
       String advertisedHost, int worldSize) {
     return new CoordinatorConfig(nodeId, modelDir, "", membership, grpc, advertisedHost, 0, GrpcChannelConfig.defaults(),
         PlacementConfig.of(worldSize, modelDir.toAbsolutePath().normalize().toString()), SchedulerConfig.defaults(),
-        ApiLimits.defaults(), Duration.ofSeconds(30));
+        ApiLimits.defaults(), Duration.ofSeconds(30), ImageEmbeddingCache.DEFAULT_MAX_BYTES);
   }
 
   public CoordinatorConfig withMetricsPort(int newMetricsPort) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, newMetricsPort, channels,
-        placement, scheduler, limits, visionTimeout);
+        placement, scheduler, limits, visionTimeout, imageCacheBytes);
   }
 
   public CoordinatorConfig withPlacement(PlacementConfig newPlacement) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
-        newPlacement, scheduler, limits, visionTimeout);
+        newPlacement, scheduler, limits, visionTimeout, imageCacheBytes);
   }
 
   public CoordinatorConfig withScheduler(SchedulerConfig newScheduler) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
-        placement, newScheduler, limits, visionTimeout);
+        placement, newScheduler, limits, visionTimeout, imageCacheBytes);
+  }
+
+  public CoordinatorConfig withLimits(ApiLimits newLimits) {
+    return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
+        placement, scheduler, newLimits, visionTimeout, imageCacheBytes);
+  }
+
+  public CoordinatorConfig withImageCacheBytes(long newImageCacheBytes) {
+    return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
+        placement, scheduler, limits, visionTimeout, newImageCacheBytes);
   }
 }

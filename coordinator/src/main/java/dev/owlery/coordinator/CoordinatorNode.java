@@ -13,6 +13,7 @@ import dev.owlery.cluster.rpc.GrpcServer;
 import dev.owlery.coordinator.api.OwleryService;
 import dev.owlery.coordinator.api.RequestValidator;
 import dev.owlery.coordinator.model.ServedModel;
+import dev.owlery.coordinator.placement.ImageEmbeddingCache;
 import dev.owlery.coordinator.placement.NodeChannels;
 import dev.owlery.coordinator.placement.Placement;
 import dev.owlery.coordinator.placement.VisionWorkerPool;
@@ -87,13 +88,12 @@ public final class CoordinatorNode implements AutoCloseable {
       started.add(placement);
       Scheduler scheduler = new Scheduler(config.scheduler(), config.placement(), placement, model, generationMetrics);
       started.add(scheduler);
+      ImageEmbeddingCache imageCache = new ImageEmbeddingCache(vision::encode, config.imageCacheBytes(), meters);
       OwleryService service = new OwleryService(model,
-          new RequestValidator(model, config.limits(), () -> ThreadLocalRandom.current().nextLong()), vision, scheduler,
-          placement, () -> registry.nodes().stream().map(NodeRecord::toProto).toList(), generationMetrics);
+          new RequestValidator(model, config.limits(), () -> ThreadLocalRandom.current().nextLong()), imageCache,
+          scheduler, placement, () -> registry.nodes().stream().map(NodeRecord::toProto).toList(), generationMetrics);
       Gauge.builder("owlery.groups.ready", placement, p -> p.servingGroups().size())
           .description("Shard groups READY to take sequences").register(meters);
-      Gauge.builder("owlery.scheduler.waiting", scheduler, s -> s.status().getNumWaitingRequests())
-          .description("Requests waiting for a shard group").register(meters);
       GrpcServer server = GrpcServer.netty(config.grpc(), meters, List.of(service)).start();
       started.add(server);
       MetricsEndpoint metrics = MetricsEndpoint.start(config.grpc().host(), config.metricsPort(), meters);

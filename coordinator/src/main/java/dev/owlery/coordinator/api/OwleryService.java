@@ -5,7 +5,7 @@ import dev.owlery.cluster.rpc.ExceptionStatusInterceptor;
 import dev.owlery.coordinator.model.ServedModel;
 import dev.owlery.coordinator.placement.GroupDirectory;
 import dev.owlery.coordinator.placement.GroupStatus;
-import dev.owlery.coordinator.placement.VisionWorkerPool;
+import dev.owlery.coordinator.placement.ImageEmbeddingCache;
 import dev.owlery.coordinator.scheduler.GenerationJob;
 import dev.owlery.coordinator.scheduler.GenerationMetrics;
 import dev.owlery.coordinator.scheduler.GenerationSink;
@@ -28,13 +28,17 @@ import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 
 /**
  * The public {@code owlery.v1.Owlery} service. Generate validates the request on the gRPC thread,
- * sends its images to a vision worker (asynchronously, in the request's context, so its deadline
- * and cancellation apply), and hands the job to the {@link Scheduler}; nothing here blocks.
+ * admits it unless {@link ApiLimits#maxAdmittedRequests} calls are already in flight (then
+ * RESOURCE_EXHAUSTED at once), takes its images' embeddings from the {@link ImageEmbeddingCache}
+ * or a vision worker (asynchronously, in the request's context, so its deadline and cancellation
+ * apply), and hands the job to the {@link Scheduler}; nothing here blocks.
  * Client cancellation is wired to the job, which stops at its next step. Exceptions become statuses
  * through the server's {@link ExceptionStatusInterceptor}.
  */
@@ -42,36 +46,33 @@ public final class OwleryService extends OwleryGrpc.OwleryImplBase {
 
   private final ServedModel model;
   private final RequestValidator validator;
-  private final VisionWorkerPool vision;
+  private final ImageEmbeddingCache images;
   private final Scheduler scheduler;
   private final GroupDirectory groups;
   private final Supplier<List<NodeStatus>> nodes;
   private final GenerationMetrics metrics;
   private final AtomicLong sequenceIds = new AtomicLong();
+  private final AtomicInteger numAdmitted = new AtomicInteger();
 
   /**
    * @param nodes every node of the cluster, sorted by node id (the registry's view)
    */
-  public OwleryService(ServedModel model, RequestValidator validator, VisionWorkerPool vision, Scheduler scheduler,
+  public OwleryService(ServedModel model, RequestValidator validator, ImageEmbeddingCache images, Scheduler scheduler,
       GroupDirectory groups, Supplier<List<NodeStatus>> nodes, GenerationMetrics metrics) {
     this.model = model;
     this.validator = validator;
-    this.vision = vision;
+    this.images = images;
     this.scheduler = scheduler;
     this.groups = groups;
     this.nodes = nodes;
     this.metrics = metrics;
+    metrics.watchAdmitted(numAdmitted::get);
   }
 
   @Override
   public void generate(GenerateRequest request, StreamObserver<GenerateResponse> responses) {
     long arrivalNanos = System.nanoTime();
     ServerCallStreamObserver<GenerateResponse> call = (ServerCallStreamObserver<GenerateResponse>) responses;
-    CompletableFuture<Void> cancelled = new CompletableFuture<>();
-    call.setOnCancelHandler(() -> {
-      cancelled.complete(null);
-      metrics.finished(Status.Code.CANCELLED);
-    });
     ValidatedRequest valid;
     try {
       valid = validator.validate(request);
@@ -79,13 +80,35 @@ public final class OwleryService extends OwleryGrpc.OwleryImplBase {
       metrics.finished(ExceptionStatusInterceptor.statusOf(e).getCode());
       throw e;
     }
-    StreamSink sink = new StreamSink(call, metrics);
+    int maxAdmitted = validator.limits().maxAdmittedRequests();
+    if (numAdmitted.incrementAndGet() > maxAdmitted) {
+      numAdmitted.decrementAndGet();
+      metrics.rejected(GenerationMetrics.Limit.MAX_ADMITTED_REQUESTS);
+      metrics.finished(Status.Code.RESOURCE_EXHAUSTED);
+      call.onError(Status.RESOURCE_EXHAUSTED.withDescription(
+          "the coordinator already has %d requests in flight (maxAdmittedRequests %d); retry shortly"
+              .formatted(maxAdmitted, maxAdmitted)).asRuntimeException());
+      return;
+    }
+    AtomicBoolean ended = new AtomicBoolean();
+    Runnable leave = () -> {
+      if (ended.compareAndSet(false, true)) {
+        numAdmitted.decrementAndGet();
+      }
+    };
+    CompletableFuture<Void> cancelled = new CompletableFuture<>();
+    call.setOnCancelHandler(() -> {
+      leave.run();
+      cancelled.complete(null);
+      metrics.finished(Status.Code.CANCELLED);
+    });
+    StreamSink sink = new StreamSink(call, metrics, leave);
     long sequenceId = sequenceIds.incrementAndGet();
     if (valid.images().isEmpty()) {
       scheduler.submit(new GenerationJob(sequenceId, valid.sequence(), List.of(), arrivalNanos, sink, cancelled));
       return;
     }
-    CompletableFuture<List<ByteString>> embeddings = vision.encode(valid.images(), valid.aspectRatioPolicy());
+    CompletableFuture<List<ByteString>> embeddings = images.encode(valid.images(), valid.aspectRatioPolicy());
     cancelled.whenComplete((done, error) -> embeddings.cancel(true));
     embeddings.whenComplete((rows, error) -> {
       if (error != null) {
@@ -132,7 +155,7 @@ public final class OwleryService extends OwleryGrpc.OwleryImplBase {
   }
 
   /** Writes a sequence's output to its Generate stream (one writer at a time: the sequence's thread). */
-  private record StreamSink(ServerCallStreamObserver<GenerateResponse> call, GenerationMetrics metrics)
+  private record StreamSink(ServerCallStreamObserver<GenerateResponse> call, GenerationMetrics metrics, Runnable leave)
       implements GenerationSink {
 
     @Override
@@ -143,12 +166,14 @@ public final class OwleryService extends OwleryGrpc.OwleryImplBase {
     @Override
     public void onFinish(GenerateFinish finish) {
       call.onNext(GenerateResponse.newBuilder().setFinish(finish).build());
+      leave.run();
       call.onCompleted();
       metrics.finished(Status.Code.OK);
     }
 
     @Override
     public void onError(Status status) {
+      leave.run();
       call.onError(status.asRuntimeException());
       metrics.finished(status.getCode());
     }

@@ -34,6 +34,11 @@ public final class RequestValidator {
     this.seeds = seeds;
   }
 
+  /** The limits requests are checked against. */
+  public ApiLimits limits() {
+    return limits;
+  }
+
   /** Checks {@code request} and resolves it. */
   public ValidatedRequest validate(GenerateRequest request) {
     checkModel(request.getModel());

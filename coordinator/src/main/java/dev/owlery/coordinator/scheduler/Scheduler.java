@@ -27,7 +27,8 @@ import java.util.logging.Logger;
 /**
  * Accepts generation jobs and runs them on READY shard groups: each group has one scheduler thread
  * and a bounded queue, and runs one sequence at a time ({@link SequenceRun}); a job goes to the
- * READY group with the fewest jobs. Every sequence is released on every rank at its end — finished,
+ * READY group with the fewest jobs; a job finding that group's queue full ({@link
+ * SchedulerConfig#maxQueuedPerGroup}) gets RESOURCE_EXHAUSTED at once. Every sequence is released on every rank at its end — finished,
  * cancelled or failed — and its KV blocks freed. A step that fails reports the lost nodes to
  * placement (the group goes DOWN) and ends the request with UNAVAILABLE naming them. {@link
  * #submit} never blocks.
@@ -59,6 +60,7 @@ public final class Scheduler implements AutoCloseable {
     this.blockSizeTokens = placement.blockSizeTokens();
     this.metrics = metrics;
     this.fanOut = new StepFanOut(config.stepTimeout());
+    metrics.watchScheduler(() -> status().getNumRunningSequences(), () -> status().getNumWaitingRequests());
   }
 
   /**
@@ -76,9 +78,10 @@ public final class Scheduler implements AutoCloseable {
     try {
       runner.executor.execute(() -> runner.run(job));
     } catch (RejectedExecutionException e) {
+      metrics.rejected(GenerationMetrics.Limit.MAX_QUEUED_PER_GROUP);
       job.sink().onError(Status.RESOURCE_EXHAUSTED.withDescription(
-          "shard group %s already has %d requests waiting; retry shortly".formatted(runner.groupId,
-              config.maxQueuedPerGroup())));
+          "shard group %s already has %d requests waiting (maxQueuedPerGroup %d); retry shortly".formatted(
+              runner.groupId, config.maxQueuedPerGroup(), config.maxQueuedPerGroup())));
     }
   }
 

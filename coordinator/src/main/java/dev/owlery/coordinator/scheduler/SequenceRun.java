@@ -50,6 +50,7 @@ final class SequenceRun {
   private final StopStrings stopStrings;
   private int numGenerated;
   private long firstTokenNanos;
+  private long lastTokenNanos;
 
   SequenceRun(GenerationJob job, ServingGroup group, ServedModel model, BlockAllocator blocks, List<Integer> blockTable,
       StepFanOut fanOut, int maxNumTokens, GenerationMetrics metrics) {
@@ -75,6 +76,7 @@ final class SequenceRun {
    */
   void run() throws StepFailure, InterruptedException {
     long startNanos = System.nanoTime();
+    metrics.started(startNanos - job.arrivalNanos(), request.numPromptRows());
     if (!prefill()) {
       return;
     }
@@ -100,9 +102,10 @@ final class SequenceRun {
   /** Counts {@code token} and streams it unless it stops the sequence; returns why it ends, or null. */
   private FinishReason emit(int token) {
     numGenerated++;
+    lastTokenNanos = System.nanoTime();
     metrics.token();
     if (numGenerated == 1) {
-      firstTokenNanos = System.nanoTime();
+      firstTokenNanos = lastTokenNanos;
       metrics.firstToken(firstTokenNanos - job.arrivalNanos());
     }
     FinishReason stopToken = stopTokenReason(token);
@@ -148,6 +151,7 @@ final class SequenceRun {
             .setTotalDurationNs(end - job.arrivalNanos())
             .setQueueDurationNs(startNanos - job.arrivalNanos()))
         .build());
+    metrics.completed(end - job.arrivalNanos(), numGenerated, lastTokenNanos - firstTokenNanos);
   }
 
   private FinishReason stopTokenReason(int token) {

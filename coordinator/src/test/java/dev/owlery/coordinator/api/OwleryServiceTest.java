@@ -15,6 +15,7 @@ import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.coordinator.model.ServedModel;
 import dev.owlery.coordinator.placement.GroupDirectory;
 import dev.owlery.coordinator.placement.GroupStatus;
+import dev.owlery.coordinator.placement.ImageEmbeddingCache;
 import dev.owlery.coordinator.placement.NodeChannels;
 import dev.owlery.coordinator.placement.PlacementConfig;
 import dev.owlery.coordinator.placement.ServingGroup;
@@ -114,7 +115,8 @@ class OwleryServiceTest {
     GenerationMetrics metrics = new GenerationMetrics(new SimpleMeterRegistry());
     Scheduler scheduler = cleanup.register(new Scheduler(SchedulerConfig.defaults(),
         PlacementConfig.of(2, dir.toString()), NO_GROUPS, model, metrics));
-    OwleryService service = new OwleryService(model, new RequestValidator(model, ApiLimits.defaults(), () -> 7L), vision,
+    OwleryService service = new OwleryService(model, new RequestValidator(model, ApiLimits.defaults(), () -> 7L),
+        new ImageEmbeddingCache(vision::encode, ImageEmbeddingCache.DEFAULT_MAX_BYTES, new SimpleMeterRegistry()),
         scheduler, NO_GROUPS, Collections::emptyList, metrics);
     String name = InProcessServerBuilder.generateName();
     cleanup.register(new GrpcServer(InProcessServerBuilder.forName(name).directExecutor(), Duration.ofSeconds(1),

@@ -5,8 +5,9 @@ import java.util.SplittableRandom;
 
 /**
  * One request's token chooser, in HF 4.31 order (spec §7): repetition penalty over the context seen
- * so far, then greedy argmax, or temperature, top-k, top-p, softmax and a multinomial draw from the
- * request's own seeded generator. Work arrays are allocated once per request, nothing per token.
+ * so far, presence and frequency penalties over the tokens generated so far (vLLM), then greedy
+ * argmax, or temperature, top-k, top-p, min-p, softmax and a multinomial draw from the request's own
+ * seeded generator. Work arrays are allocated once per request, nothing per token.
  * Not thread-safe.
  */
 public final class Sampler {
@@ -15,6 +16,8 @@ public final class Sampler {
   private final int vocabSize;
   private final SplittableRandom random;
   private final boolean[] seen;
+  // Times each token was generated (sampled), for the presence and frequency penalties.
+  private final int[] generatedCounts;
   private final float[] scores;
   private final long[] order;
 
@@ -23,6 +26,7 @@ public final class Sampler {
     this.vocabSize = vocabSize;
     this.random = new SplittableRandom(params.seed());
     this.seen = new boolean[vocabSize];
+    this.generatedCounts = new int[vocabSize];
     this.scores = new float[vocabSize];
     this.order = new long[vocabSize];
   }
@@ -46,8 +50,10 @@ public final class Sampler {
       scores[id] = Float.NEGATIVE_INFINITY;
     }
     applyRepetitionPenalty();
+    applyPresenceAndFrequencyPenalties();
     int token = params.doSample() ? draw() : argmax(scores, vocabSize);
     seen[token] = true;
+    generatedCounts[token]++;
     return token;
   }
 
@@ -75,6 +81,24 @@ public final class Sampler {
     }
   }
 
+  /**
+   * vLLM: {@code logits -= frequency_penalty * count + presence_penalty * (count > 0)} over the
+   * tokens generated so far.
+   */
+  private void applyPresenceAndFrequencyPenalties() {
+    float presence = params.presencePenalty();
+    float frequency = params.frequencyPenalty();
+    if (presence == 0f && frequency == 0f) {
+      return;
+    }
+    for (int i = 0; i < vocabSize; i++) {
+      int count = generatedCounts[i];
+      if (count > 0) {
+        scores[i] -= frequency * count + presence;
+      }
+    }
+  }
+
   private int draw() {
     float temperature = params.temperature();
     for (int i = 0; i < vocabSize; i++) {
@@ -85,6 +109,9 @@ public final class Sampler {
     }
     if (params.topP() < 1f) {
       applyTopP(params.topP());
+    }
+    if (params.minP() > 0f) {
+      applyMinP(params.minP());
     }
     return multinomial();
   }
@@ -119,6 +146,19 @@ public final class Sampler {
         break;
       }
       scores[id] = Float.NEGATIVE_INFINITY;
+    }
+  }
+
+  /**
+   * HF MinPLogitsWarper: drop tokens whose probability is below {@code minP} times the largest
+   * one; as a ratio of probabilities, {@code exp(score - max) < minP}. The most likely token stays.
+   */
+  private void applyMinP(float minP) {
+    float max = scores[argmax(scores, vocabSize)];
+    for (int i = 0; i < vocabSize; i++) {
+      if (Math.exp(scores[i] - max) < minP) {
+        scores[i] = Float.NEGATIVE_INFINITY;
+      }
     }
   }
 

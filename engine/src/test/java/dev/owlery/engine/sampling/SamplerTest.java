@@ -126,4 +126,74 @@ class SamplerTest {
     assertThatThrownBy(() -> new SamplingParams(false, 1f, 50, 1f, 0f, 0L))
         .hasMessageContaining("repetition_penalty").hasMessageContaining("0.0");
   }
+
+  @Test
+  void presencePenaltySubtractsOncePerGeneratedTokenNotPerPromptToken() {
+    Sampler sampler = new Sampler(SamplingParams.greedy().withPenalties(1f, 0f), 3);
+    sampler.observe(1); // prompt tokens are not penalized by presence/frequency
+    float[] logits = {3f, 2.5f, 0f};
+    // [3, 2.5, 0] -> 0; [2, 2.5, 0] -> 1; [2, 1.5, 0] -> 0; token 0 twice is still 3 - 1 = 2 -> 0
+    assertThat(run(sampler, new float[][] {logits, logits, logits, logits})).containsExactly(0, 1, 0, 0);
+  }
+
+  @Test
+  void frequencyPenaltySubtractsOncePerTimeGenerated() {
+    Sampler sampler = new Sampler(SamplingParams.greedy().withPenalties(0f, 1f), 3);
+    float[] logits = {3f, 2.5f, 0f};
+    // [3, 2.5] -> 0; [2, 2.5] -> 1; [2, 1.5] -> 0; [1, 1.5] -> 1; [1, 0.5] -> 0
+    assertThat(run(sampler, new float[][] {logits, logits, logits, logits, logits})).containsExactly(0, 1, 0, 1, 0);
+  }
+
+  @Test
+  void negativePenaltiesFavourGeneratedTokens() {
+    Sampler sampler = new Sampler(SamplingParams.greedy().withPenalties(-0.5f, -0.5f), 2);
+    // [1, 1.2] -> 1; then token 1 gets +1: 2.2 -> 1 again, never 0
+    float[] logits = {1f, 1.2f};
+    assertThat(run(sampler, new float[][] {logits, logits, logits})).containsExactly(1, 1, 1);
+  }
+
+  @Test
+  void minPKeepsTokensWithProbabilityAtLeastMinPTimesTheLargest() {
+    // probabilities 0.5, 0.3, 0.15, 0.05; min_p 0.2 -> threshold 0.1: id 3 goes, the rest renormalise to
+    // 0.5 / 0.95 = 0.526, 0.3 / 0.95 = 0.316, 0.15 / 0.95 = 0.158
+    float[] logits = {(float) Math.log(0.5), (float) Math.log(0.3), (float) Math.log(0.15), (float) Math.log(0.05)};
+    int[] counts = draw(new Sampler(new SamplingParams(true, 1f, 0, 1f, 1f, 11L).withMinP(0.2f), 4), logits, 8000);
+    assertThat(counts[3]).isZero();
+    // a fixed seed makes the counts exact; the bounds are 5 sigma of 8000 draws
+    assertThat(counts[0] / 8000.0).isCloseTo(0.526, org.assertj.core.data.Offset.offset(0.028));
+    assertThat(counts[2] / 8000.0).isCloseTo(0.158, org.assertj.core.data.Offset.offset(0.021));
+  }
+
+  @Test
+  void minPIsAppliedAfterTemperature() {
+    // T = 2 turns p into sqrt(p): 0.707, 0.548, 0.387, 0.224, ratios to the largest 1, 0.775, 0.548, 0.316.
+    // min_p 0.5 keeps ids 0-2 (at T = 1 the ratios 1, 0.6, 0.3, 0.1 would keep ids 0-1 only);
+    // renormalised: 0.707 / 1.642 = 0.431, 0.387 / 1.642 = 0.236
+    float[] logits = {(float) Math.log(0.5), (float) Math.log(0.3), (float) Math.log(0.15), (float) Math.log(0.05)};
+    int[] counts = draw(new Sampler(new SamplingParams(true, 2f, 0, 1f, 1f, 12L).withMinP(0.5f), 4), logits, 8000);
+    assertThat(counts[3]).isZero();
+    assertThat(counts[0] / 8000.0).isCloseTo(0.431, org.assertj.core.data.Offset.offset(0.028));
+    assertThat(counts[2] / 8000.0).isCloseTo(0.236, org.assertj.core.data.Offset.offset(0.024));
+  }
+
+  private static int[] draw(Sampler sampler, float[] logits, int n) {
+    int[] counts = new int[logits.length];
+    for (int i = 0; i < n; i++) {
+      counts[sampler.sample(logits, NONE)]++;
+    }
+    return counts;
+  }
+
+  @Test
+  void minPAndPenaltiesAreValidatedNamingTheParameterAndValue() {
+    SamplingParams base = SamplingParams.sample(1f, 1f, 0L);
+    assertThatThrownBy(() -> base.withMinP(1.5f)).hasMessageContaining("min_p").hasMessageContaining("1.5");
+    assertThatThrownBy(() -> base.withMinP(-0.1f)).hasMessageContaining("min_p").hasMessageContaining("-0.1");
+    assertThatThrownBy(() -> base.withPenalties(2.5f, 0f))
+        .hasMessageContaining("presence_penalty").hasMessageContaining("2.5");
+    assertThatThrownBy(() -> base.withPenalties(0f, Float.NaN))
+        .hasMessageContaining("frequency_penalty").hasMessageContaining("NaN");
+    assertThat(SamplingParams.greedy().minP()).isZero();
+    assertThat(SamplingParams.greedy().presencePenalty()).isZero();
+  }
 }
