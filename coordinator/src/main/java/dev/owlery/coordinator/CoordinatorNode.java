@@ -4,10 +4,9 @@ import dev.owlery.cluster.membership.ClusterMember;
 import dev.owlery.cluster.metrics.MetricsEndpoint;
 import dev.owlery.cluster.metrics.NodeMetrics;
 import dev.owlery.cluster.registry.NodeRecord;
+import dev.owlery.cluster.registry.NodeRegistration;
 import dev.owlery.cluster.registry.NodeRegistry;
-import dev.owlery.cluster.registry.NodeResources;
 import dev.owlery.cluster.registry.NodeRole;
-import dev.owlery.cluster.registry.NodeState;
 import dev.owlery.cluster.rpc.GrpcChannels;
 import dev.owlery.cluster.rpc.GrpcServer;
 import dev.owlery.coordinator.api.OwleryService;
@@ -26,8 +25,6 @@ import java.util.List;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.UUID;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /**
  * A running coordinator: the served model's config and tokenizer, a Hazelcast member with the
@@ -38,7 +35,6 @@ import java.util.logging.Logger;
  */
 public final class CoordinatorNode implements AutoCloseable {
 
-  private static final Logger LOG = Logger.getLogger(CoordinatorNode.class.getName());
 
   private final CoordinatorConfig config;
   private final List<AutoCloseable> stopOrder;
@@ -98,14 +94,11 @@ public final class CoordinatorNode implements AutoCloseable {
       started.add(server);
       MetricsEndpoint metrics = MetricsEndpoint.start(config.grpc().host(), config.metricsPort(), meters);
       started.add(metrics);
-      String grpcAddress = config.advertisedHost() + ":" + server.port();
-      String metricsUrl = "http://" + config.advertisedHost() + ":" + metrics.port() + MetricsEndpoint.PATH;
-      registry.register(NodeRecord.starting(config.nodeId(), member.memberUuid(), NodeRole.COORDINATOR, grpcAddress,
-          metricsUrl, NodeResources.ofThisProcess()));
-      registry.setState(config.nodeId(), NodeState.READY);
+      String grpcAddress = NodeRegistration.registerReady(registry, member, config.nodeId(), NodeRole.COORDINATOR,
+          config.advertisedHost(), server, metrics);
       return new CoordinatorNode(config, List.copyOf(started.reversed()), server, registry, metrics, grpcAddress);
     } catch (RuntimeException e) {
-      closeAll(started.reversed(), e);
+      NodeRegistration.closeAll(started.reversed(), e);
       throw e;
     }
   }
@@ -138,36 +131,7 @@ public final class CoordinatorNode implements AutoCloseable {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
-    try {
-      registry.setState(config.nodeId(), NodeState.DRAINING);
-    } catch (RuntimeException e) {
-      LOG.log(Level.FINE, "could not publish DRAINING for " + config.nodeId(), e);
-    }
-    server.markNotServing();
-    List<AutoCloseable> order = new ArrayList<>();
-    order.add(server);
-    order.add(() -> registry.deregister(config.nodeId()));
-    for (AutoCloseable resource : stopOrder) {
-      if (resource != server) {
-        order.add(resource);
-      }
-    }
-    closeAll(order, null);
+    NodeRegistration.drainAndClose(registry, config.nodeId(), server, stopOrder);
   }
 
-  private static void closeAll(List<AutoCloseable> resources, RuntimeException failure) {
-    for (AutoCloseable resource : resources) {
-      try {
-        resource.close();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      } catch (Exception e) {
-        if (failure != null) {
-          failure.addSuppressed(e);
-        } else {
-          LOG.log(Level.WARNING, "closing a coordinator resource failed", e);
-        }
-      }
-    }
-  }
 }

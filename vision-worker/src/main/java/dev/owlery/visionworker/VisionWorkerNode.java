@@ -3,11 +3,9 @@ package dev.owlery.visionworker;
 import dev.owlery.cluster.membership.ClusterMember;
 import dev.owlery.cluster.metrics.MetricsEndpoint;
 import dev.owlery.cluster.metrics.NodeMetrics;
-import dev.owlery.cluster.registry.NodeRecord;
+import dev.owlery.cluster.registry.NodeRegistration;
 import dev.owlery.cluster.registry.NodeRegistry;
-import dev.owlery.cluster.registry.NodeResources;
 import dev.owlery.cluster.registry.NodeRole;
-import dev.owlery.cluster.registry.NodeState;
 import dev.owlery.cluster.rpc.GrpcServer;
 import dev.owlery.engine.kernel.KernelsProvider;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
@@ -17,8 +15,6 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.logging.Level;
-import java.util.logging.Logger;
 
 /**
  * A running vision worker: the model's vision tower loaded once, a Hazelcast member with the node's
@@ -29,7 +25,6 @@ import java.util.logging.Logger;
  */
 public final class VisionWorkerNode implements AutoCloseable {
 
-  private static final Logger LOG = Logger.getLogger(VisionWorkerNode.class.getName());
 
   private final VisionWorkerConfig config;
   private final List<AutoCloseable> stopOrder;
@@ -78,15 +73,12 @@ public final class VisionWorkerNode implements AutoCloseable {
       started.add(server);
       MetricsEndpoint metrics = MetricsEndpoint.start(config.grpc().host(), config.metricsPort(), meters);
       started.add(metrics);
-      String grpcAddress = config.advertisedHost() + ":" + server.port();
-      String metricsUrl = "http://" + config.advertisedHost() + ":" + metrics.port() + MetricsEndpoint.PATH;
-      registry.register(NodeRecord.starting(config.nodeId(), member.memberUuid(), NodeRole.VISION_WORKER, grpcAddress,
-          metricsUrl, NodeResources.ofThisProcess()));
-      registry.setState(config.nodeId(), NodeState.READY);
+      String grpcAddress = NodeRegistration.registerReady(registry, member, config.nodeId(), NodeRole.VISION_WORKER,
+          config.advertisedHost(), server, metrics);
       return new VisionWorkerNode(config, List.copyOf(started.reversed()), service, server, registry, metrics,
           grpcAddress);
     } catch (RuntimeException e) {
-      closeAll(started.reversed(), e);
+      NodeRegistration.closeAll(started.reversed(), e);
       throw e;
     }
   }
@@ -118,45 +110,14 @@ public final class VisionWorkerNode implements AutoCloseable {
     if (!closed.compareAndSet(false, true)) {
       return;
     }
-    try {
-      registry.setState(config.nodeId(), NodeState.DRAINING);
-    } catch (RuntimeException e) {
-      LOG.log(Level.FINE, "could not publish DRAINING for " + config.nodeId(), e);
-    }
     service.drain();
-    server.markNotServing();
-    List<AutoCloseable> order = new ArrayList<>();
-    order.add(server);
-    order.add(() -> registry.deregister(config.nodeId()));
-    for (AutoCloseable resource : stopOrder) {
-      if (resource != server) {
-        order.add(resource);
-      }
-    }
-    closeAll(order, null);
+    NodeRegistration.drainAndClose(registry, config.nodeId(), server, stopOrder);
   }
 
   private static void shutdown(ThreadPoolExecutor executor) throws InterruptedException {
     executor.shutdown();
     if (!executor.awaitTermination(5, TimeUnit.SECONDS)) {
       executor.shutdownNow();
-    }
-  }
-
-  /** Closes each resource in order, keeping on after failures (added to {@code failure} when given). */
-  static void closeAll(List<AutoCloseable> resources, RuntimeException failure) {
-    for (AutoCloseable resource : resources) {
-      try {
-        resource.close();
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-      } catch (Exception e) {
-        if (failure != null) {
-          failure.addSuppressed(e);
-        } else {
-          LOG.log(Level.WARNING, "closing a vision worker resource failed", e);
-        }
-      }
     }
   }
 }
