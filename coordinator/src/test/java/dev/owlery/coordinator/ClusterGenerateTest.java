@@ -71,7 +71,7 @@ class ClusterGenerateTest {
     ReferenceRun reference = ReferenceRun.of(dir, image);
     // 16-row steps: the 24-row prompt is prefilled in two chunks.
     LoopbackOwlery owlery = LoopbackOwlery.start(cleanup, dir, ShardWorkerLauncher.real(), 2,
-        config -> config.withPlacement(new PlacementConfig(2, config.placement().shardModelDir(), 1, 16, 16,
+        config -> config.withPlacement(new PlacementConfig(2, config.placement().shardModelDir(), 1, 16, 16, 0, 0,
             Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofSeconds(60))));
     owlery.awaitGroup("group-0", NodeState.NODE_STATE_READY, Duration.ofSeconds(30));
 
@@ -141,8 +141,8 @@ class ClusterGenerateTest {
         new GenerationListener() {
           @Override
           public void onDelta(GenerateDelta delta) {
-            // From now on no step is answered: the sequence can only end by the cancellation.
-            shards.forEach(FakeShardWorkerNode::stopAnswering);
+            // From now on every step takes 100 ms: the cancellation comes long before 200 tokens.
+            shards.forEach(shard -> shard.delaySteps(Duration.ofMillis(100)));
             firstDelta.countDown();
           }
 

@@ -51,7 +51,7 @@ class ShardLossTest {
   private LoopbackOwlery startCluster(Path dir) {
     return LoopbackOwlery.start(cleanup, dir, FakeShardWorkerNode.launcher(), 2,
         config -> config.withScheduler(new SchedulerConfig(STEP_TIMEOUT, Duration.ofSeconds(1), 8))
-            .withPlacement(new PlacementConfig(2, config.placement().shardModelDir(), 1, 16, 512,
+            .withPlacement(new PlacementConfig(2, config.placement().shardModelDir(), 1, 16, 512, 0, 0,
                 Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofMinutes(5))));
   }
 

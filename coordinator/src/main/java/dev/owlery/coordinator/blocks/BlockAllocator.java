@@ -1,6 +1,7 @@
 package dev.owlery.coordinator.blocks;
 
 import java.util.ArrayDeque;
+import java.util.BitSet;
 import java.util.Deque;
 import java.util.List;
 
@@ -14,6 +15,7 @@ public final class BlockAllocator {
   private final int numBlocks;
   private final int blockSizeTokens;
   private final Deque<Integer> free = new ArrayDeque<>();
+  private final BitSet allocated = new BitSet();
 
   public BlockAllocator(int numBlocks, int blockSizeTokens) {
     if (numBlocks < 1 || blockSizeTokens < 1) {
@@ -50,6 +52,7 @@ public final class BlockAllocator {
       if (block == null) {
         return false;
       }
+      allocated.set(block);
       blockTable.add(block);
     }
     return true;
@@ -58,10 +61,11 @@ public final class BlockAllocator {
   /** Returns every block of {@code blockTable} and empties it. */
   public void free(List<Integer> blockTable) {
     for (int block : blockTable) {
-      if (block < 0 || block >= numBlocks || free.contains(block)) {
+      if (block < 0 || block >= numBlocks || !allocated.get(block)) {
         throw new IllegalStateException("block " + block + " was not allocated from this group's " + numBlocks
             + " blocks");
       }
+      allocated.clear(block);
       free.addLast(block);
     }
     blockTable.clear();

@@ -63,6 +63,15 @@ public record ServedModel(String name, ModelConfig config, SentencePieceTokenize
     return config.text().maxPositions();
   }
 
+  /**
+   * Bytes one position's keys and values take on one of {@code worldSize} shard workers (float32,
+   * every layer, that shard's kv heads).
+   */
+  public long kvBytesPerToken(int worldSize) {
+    LlamaConfig text = config.text();
+    return 2L * text.numLayers() * (text.numKvHeads() / worldSize) * text.headDim() * Float.BYTES;
+  }
+
   public int eosTokenId() {
     return config.text().eosTokenId();
   }

@@ -63,14 +63,14 @@ public final class Placement implements GroupDirectory, AutoCloseable {
 
   /**
    * @param vocabSize the model's vocabulary, which the ranks' slices must tile
-   * @param maxPositions the model's context, for sizing the KV blocks
+   * @param numKvBlocks each group's KV pool, as {@link PlacementConfig#numKvBlocks} sizes it
    */
-  public Placement(PlacementConfig config, int vocabSize, int maxPositions, NodeRegistry registry,
+  public Placement(PlacementConfig config, int vocabSize, int numKvBlocks, NodeRegistry registry,
       NodeChannels channels) {
     this.config = config;
     this.registry = registry;
     this.channels = channels;
-    this.formation = new GroupFormation(config, vocabSize, config.numKvBlocks(maxPositions),
+    this.formation = new GroupFormation(config, vocabSize, numKvBlocks,
         address -> ShardWorkerGrpc.newStub(channels.channel(address)));
   }
 

@@ -8,10 +8,15 @@ import java.time.Duration;
  * @param worldSize shard workers per tensor-parallel group, >= 1 (must divide the model's heads
  *     and kv heads; the shards check at LoadSlice)
  * @param shardModelDir LoadSlice's model_dir: the checkpoint folder as the shards see it
- * @param maxNumSequences sequences whose KV cache a group holds at once (KV blocks are sized for
- *     this many full-context sequences), and most sequences per RunStep, >= 1
+ * @param maxNumSequences sequences a group runs at once (one batch, each step carries all of
+ *     them), >= 1
  * @param blockSizeTokens positions per KV block, >= 1
- * @param maxNumTokens most rows one RunStep carries (longer prompts are prefilled in chunks), >= 1
+ * @param maxNumTokens most rows one RunStep carries: the token budget of a step (decode rows first,
+ *     prompts prefilled in chunks within what is left), >= 1
+ * @param kvCacheTokens KV pool of each group in positions (all sequences together), >= 0; 0 = sized
+ *     by {@code kvCacheBytes}, or when that is 0 too, the default (see {@link #numKvBlocks})
+ * @param kvCacheBytes KV pool in bytes on each shard worker, >= 0; 0 = sized by {@code kvCacheTokens};
+ *     at most one of the two may be set
  * @param loadTimeout deadline of LoadSlice (mapping and checking a slice of a 7B model takes a while)
  * @param healthTimeout deadline of RunHealthStep
  * @param quarantine how long a shard that failed a step, a load or a health check is passed over
@@ -23,6 +28,8 @@ public record PlacementConfig(
     int maxNumSequences,
     int blockSizeTokens,
     int maxNumTokens,
+    long kvCacheTokens,
+    long kvCacheBytes,
     Duration loadTimeout,
     Duration healthTimeout,
     Duration quarantine) {
@@ -35,6 +42,10 @@ public record PlacementConfig(
     requirePositive("maxNumSequences", maxNumSequences);
     requirePositive("blockSizeTokens", blockSizeTokens);
     requirePositive("maxNumTokens", maxNumTokens);
+    if (kvCacheTokens < 0 || kvCacheBytes < 0 || (kvCacheTokens > 0 && kvCacheBytes > 0)) {
+      throw new IllegalArgumentException("kvCacheTokens and kvCacheBytes must be >= 0 and at most one set. Given: "
+          + kvCacheTokens + ", " + kvCacheBytes);
+    }
     requirePositive("loadTimeout", loadTimeout);
     requirePositive("healthTimeout", healthTimeout);
     if (quarantine == null || quarantine.isNegative()) {
@@ -43,17 +54,37 @@ public record PlacementConfig(
   }
 
   /**
-   * Groups of {@code worldSize} loading {@code shardModelDir}: one sequence at a time, 16-position
-   * blocks, 512-row steps, 10 min to load, 10 s for a health step, 30 s quarantine.
+   * Groups of {@code worldSize} loading {@code shardModelDir}: batches of up to 16 sequences,
+   * 16-position blocks, 512-row steps, the default KV pool, 10 min to load, 10 s for a health step,
+   * 30 s quarantine.
    */
   public static PlacementConfig of(int worldSize, String shardModelDir) {
-    return new PlacementConfig(worldSize, shardModelDir, 1, 16, 512, Duration.ofMinutes(10), Duration.ofSeconds(10),
-        Duration.ofSeconds(30));
+    return new PlacementConfig(worldSize, shardModelDir, 16, 16, 512, 0, 0, Duration.ofMinutes(10),
+        Duration.ofSeconds(10), Duration.ofSeconds(30));
   }
 
-  /** KV blocks per group: {@link #maxNumSequences} sequences of {@code maxPositions} positions. */
-  public int numKvBlocks(int maxPositions) {
-    return Math.multiplyExact(maxNumSequences, Math.ceilDiv(maxPositions, blockSizeTokens));
+  public PlacementConfig withBatch(int newMaxNumSequences, int newMaxNumTokens) {
+    return new PlacementConfig(worldSize, shardModelDir, newMaxNumSequences, blockSizeTokens, newMaxNumTokens,
+        kvCacheTokens, kvCacheBytes, loadTimeout, healthTimeout, quarantine);
+  }
+
+  /** The KV pool sized in positions ({@code bytes} 0) or in bytes per shard ({@code tokens} 0). */
+  public PlacementConfig withKvCache(int newBlockSizeTokens, long tokens, long bytes) {
+    return new PlacementConfig(worldSize, shardModelDir, maxNumSequences, newBlockSizeTokens, maxNumTokens, tokens,
+        bytes, loadTimeout, healthTimeout, quarantine);
+  }
+
+  /**
+   * KV blocks per group: {@code kvCacheTokens} positions, or {@code kvCacheBytes} over {@code
+   * kvBytesPerToken} (one position's keys and values on one shard), or by default the larger of two
+   * full contexts ({@code 2 * maxPositions}) and 256 positions per sequence of a full batch; at
+   * least one block.
+   */
+  public int numKvBlocks(int maxPositions, long kvBytesPerToken) {
+    long tokens = kvCacheTokens > 0 ? kvCacheTokens
+        : kvCacheBytes > 0 ? kvCacheBytes / kvBytesPerToken
+        : Math.max(2L * maxPositions, 256L * maxNumSequences);
+    return Math.toIntExact(Math.max(1, tokens / blockSizeTokens));
   }
 
   private static void requirePositive(String name, int value) {

@@ -2,6 +2,7 @@ package dev.owlery.coordinator.scheduler;
 
 import io.grpc.Status;
 import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Timer;
@@ -31,8 +32,18 @@ import java.util.function.Supplier;
  *       {@code max_admitted_requests} or {@code max_queued_per_group}
  *   <li>{@value #TOKENS_COUNTER}, {@value #PROMPT_TOKENS_COUNTER}: tokens generated, prompt rows
  *       prefilled ({@code vllm:generation_tokens_total}, {@code vllm:prompt_tokens_total})
- *   <li>{@value #STEP_TIMER}: one RunStep fan-out, tag {@code phase} = prefill or decode
+ *   <li>{@value #INTER_TOKEN_TIMER}: between two consecutive tokens of a request
+ *       ({@code vllm:inter_token_latency_seconds})
+ *   <li>{@value #IMAGE_TOKENS_COUNTER}: image rows prefilled (part of the prompt tokens; no vLLM counterpart)
+ *   <li>{@value #STEP_TIMER}: one RunStep fan-out of a batch, tag {@code phase} = prefill (the step
+ *       carries prompt rows) or decode (one row per sequence); its count is the number of steps
+ *   <li>{@value #STEP_SEQUENCES_SUMMARY}: sequences per step (vLLM's batch size)
+ *   <li>{@value #PREEMPTIONS_COUNTER}: sequences preempted for KV blocks ({@code vllm:num_preemptions_total})
+ *   <li>{@value #KV_BLOCKS_USED_GAUGE}, {@value #KV_BLOCKS_FREE_GAUGE}: KV blocks held by sequences and
+ *       free, all groups together ({@code vllm:kv_cache_usage_perc} is used / (used + free))
  * </ul>
+ *
+ * <p>Timers publish Prometheus histograms ({@code _bucket}) as well as count, sum and max.
  */
 public final class GenerationMetrics {
 
@@ -46,6 +57,18 @@ public final class GenerationMetrics {
   public static final String E2E_TIMER = "owlery.generate.e2e_latency";
   /** Timer from a request's arrival to the start of its prefill. */
   public static final String QUEUE_TIMER = "owlery.generate.queue_time";
+  /** Timer between two consecutive tokens of a request. */
+  public static final String INTER_TOKEN_TIMER = "owlery.generate.inter_token_latency";
+  /** Counter of image rows prefilled. */
+  public static final String IMAGE_TOKENS_COUNTER = "owlery.generate.image_tokens";
+  /** Distribution of sequences per step. */
+  public static final String STEP_SEQUENCES_SUMMARY = "owlery.step.sequences";
+  /** Counter of preemptions. */
+  public static final String PREEMPTIONS_COUNTER = "owlery.scheduler.preemptions";
+  /** Gauge of KV blocks held by sequences (Prometheus: owlery_kv_blocks_used), as on every shard. */
+  public static final String KV_BLOCKS_USED_GAUGE = "owlery.kv.blocks.used";
+  /** Gauge of free KV blocks. */
+  public static final String KV_BLOCKS_FREE_GAUGE = "owlery.kv.blocks.free";
   /** Counter of generated tokens. */
   public static final String TOKENS_COUNTER = "owlery.generate.tokens";
   /** Counter of prompt rows prefilled (text tokens and image rows). */
@@ -80,47 +103,69 @@ public final class GenerationMetrics {
   private final Timer timePerOutputToken;
   private final Timer endToEnd;
   private final Timer queueTime;
+  private final Timer interToken;
   private final Counter tokens;
   private final Counter promptTokens;
+  private final Counter imageTokens;
+  private final DistributionSummary stepSequences;
+  private final Counter preemptions;
 
   public GenerationMetrics(MeterRegistry meters) {
     this.meters = meters;
     this.prefillSteps = stepTimer(meters, Phase.PREFILL);
     this.decodeSteps = stepTimer(meters, Phase.DECODE);
-    this.firstToken = Timer.builder(FIRST_TOKEN_TIMER).description("From arrival to the first sampled token")
-        .register(meters);
-    this.timePerOutputToken = Timer.builder(TIME_PER_OUTPUT_TOKEN_TIMER)
-        .description("A request's mean interval between output tokens").register(meters);
-    this.endToEnd = Timer.builder(E2E_TIMER).description("From arrival to the finish message").register(meters);
-    this.queueTime = Timer.builder(QUEUE_TIMER).description("From arrival to the start of prefill").register(meters);
+    this.firstToken = histogram(Timer.builder(FIRST_TOKEN_TIMER).description("From arrival to the first sampled token"));
+    this.timePerOutputToken = histogram(Timer.builder(TIME_PER_OUTPUT_TOKEN_TIMER)
+        .description("A request's mean interval between output tokens"));
+    this.endToEnd = histogram(Timer.builder(E2E_TIMER).description("From arrival to the finish message"));
+    this.queueTime = histogram(Timer.builder(QUEUE_TIMER).description("From arrival to the start of prefill"));
+    this.interToken = histogram(Timer.builder(INTER_TOKEN_TIMER)
+        .description("Between two consecutive tokens of a request"));
     this.tokens = Counter.builder(TOKENS_COUNTER).description("Tokens generated").register(meters);
     this.promptTokens = Counter.builder(PROMPT_TOKENS_COUNTER).description("Prompt rows prefilled").register(meters);
+    this.imageTokens = Counter.builder(IMAGE_TOKENS_COUNTER).description("Image rows prefilled").register(meters);
+    this.stepSequences = DistributionSummary.builder(STEP_SEQUENCES_SUMMARY).description("Sequences per step")
+        .publishPercentileHistogram().register(meters);
+    this.preemptions = Counter.builder(PREEMPTIONS_COUNTER).description("Sequences preempted for KV blocks")
+        .register(meters);
   }
 
-  private static Timer stepTimer(MeterRegistry meters, Phase phase) {
-    return Timer.builder(STEP_TIMER).description("One RunStep on every rank of a group, gathered")
-        .tag("phase", phase.name().toLowerCase(Locale.ROOT)).register(meters);
+  private Timer histogram(Timer.Builder timer) {
+    return timer.publishPercentileHistogram().register(meters);
   }
 
-  void step(Phase phase, long nanos) {
-    (switch (phase) {
-      case PREFILL -> prefillSteps;
-      case DECODE -> decodeSteps;
-    }).record(nanos, TimeUnit.NANOSECONDS);
+  private Timer stepTimer(MeterRegistry meters, Phase phase) {
+    return histogram(Timer.builder(STEP_TIMER).description("One RunStep of a batch on every rank of a group, gathered")
+        .tag("phase", phase.name().toLowerCase(Locale.ROOT)));
   }
 
+  /** A step of {@code numSequences} sequences ran; {@code prefill} when it carried prompt rows. */
+  void step(boolean prefill, long nanos, int numSequences) {
+    (prefill ? prefillSteps : decodeSteps).record(nanos, TimeUnit.NANOSECONDS);
+    stepSequences.record(numSequences);
+  }
+
+  /** A request's first token, {@code nanos} after its arrival. */
   void firstToken(long nanos) {
+    tokens.increment();
     firstToken.record(nanos, TimeUnit.NANOSECONDS);
   }
 
-  void token() {
+  /** A request's next token, {@code nanos} after its previous one. */
+  void nextToken(long nanos) {
     tokens.increment();
+    interToken.record(nanos, TimeUnit.NANOSECONDS);
   }
 
-  /** A sequence starts its prefill of {@code numPromptRows} rows after waiting {@code queueNanos}. */
-  void started(long queueNanos, int numPromptRows) {
+  void preempted() {
+    preemptions.increment();
+  }
+
+  /** A sequence starts its prefill of {@code numPromptRows} rows ({@code numImageRows} of images) after waiting {@code queueNanos}. */
+  void started(long queueNanos, int numPromptRows, int numImageRows) {
     queueTime.record(queueNanos, TimeUnit.NANOSECONDS);
     promptTokens.increment(numPromptRows);
+    imageTokens.increment(numImageRows);
   }
 
   /** A sequence sent its finish: {@code numTokens} tokens, the first and last {@code decodeNanos} apart. */
@@ -135,6 +180,12 @@ public final class GenerationMetrics {
   void watchScheduler(Supplier<Number> running, Supplier<Number> waiting) {
     Gauge.builder(RUNNING_GAUGE, running).description("Sequences running on shard groups").register(meters);
     Gauge.builder(WAITING_GAUGE, waiting).description("Requests waiting for a shard group").register(meters);
+  }
+
+  /** Publishes the KV blocks held and free over all groups. */
+  void watchKvBlocks(Supplier<Number> used, Supplier<Number> free) {
+    Gauge.builder(KV_BLOCKS_USED_GAUGE, used).description("KV blocks held by sequences").register(meters);
+    Gauge.builder(KV_BLOCKS_FREE_GAUGE, free).description("KV blocks free").register(meters);
   }
 
   /** Publishes the number of Generate calls admitted. */

@@ -11,6 +11,7 @@ import dev.owlery.proto.internal.v1.StepSequence;
 import dev.owlery.proto.internal.v1.Tensor;
 import io.grpc.Status;
 import java.nio.ByteOrder;
+import java.nio.FloatBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -22,8 +23,9 @@ import java.util.concurrent.TimeoutException;
 /**
  * One RunStep on every rank of a group at once (STYLE.md §7: one failed rank fails the step), each
  * with the step deadline; every answer is checked (step id, vocabulary slice, dtype, shape, bytes)
- * and the vocabulary slices are gathered into the full logits of the step's last row. Waiting ends
- * early when the request is cancelled or the group goes DOWN.
+ * and the vocabulary slices are gathered into each sequence's full logits. Waiting ends early when
+ * the group goes DOWN. A step is never abandoned for one client's cancel: the other sequences of
+ * the batch need it, and every rank must run the same steps.
  */
 final class StepFanOut {
 
@@ -37,17 +39,17 @@ final class StepFanOut {
   }
 
   /**
-   * Runs {@code sequence} as one step of {@code group} and writes the gathered logits ({@code
-   * vocabSize} floats) into {@code logits}.
+   * Runs {@code sequences} (each asking for its last row's logits) as one step of {@code group},
+   * after the ranks forget {@code released}, and writes sequence i's gathered logits (the full
+   * vocabulary) into {@code logits.get(i)}.
    *
-   * @return false when {@code cancelled} completed first (the calls are cancelled)
    * @throws StepFailure when a rank failed, did not answer in time, or answered something malformed
    */
-  boolean run(ServingGroup group, StepSequence sequence, CompletableFuture<Void> cancelled, float[] logits)
+  void run(ServingGroup group, List<StepSequence> sequences, List<Long> released, List<float[]> logits)
       throws StepFailure, InterruptedException {
     long stepId = group.nextStepId();
     RunStepRequest request = RunStepRequest.newBuilder().setStepId(stepId).setGroupId(group.groupId())
-        .setWorldSize(group.worldSize()).addSequences(sequence).build();
+        .setWorldSize(group.worldSize()).addAllSequences(sequences).addAllReleasedSequenceIds(released).build();
     List<CompletableFuture<RunStepResponse>> calls = new ArrayList<>(group.worldSize());
     for (ShardRank rank : group.ranks()) {
       ShardWorkerGrpc.ShardWorkerStub stub = rank.stub().withDeadlineAfter(stepTimeout.toNanos(), TimeUnit.NANOSECONDS);
@@ -55,7 +57,7 @@ final class StepFanOut {
     }
     CompletableFuture<Void> all = CompletableFuture.allOf(calls.toArray(CompletableFuture[]::new));
     try {
-      CompletableFuture.anyOf(all, cancelled, group.lost()).get(stepTimeout.toMillis() + DEADLINE_SLACK_MS,
+      CompletableFuture.anyOf(all, group.lost()).get(stepTimeout.toMillis() + DEADLINE_SLACK_MS,
           TimeUnit.MILLISECONDS);
     } catch (ExecutionException | TimeoutException e) {
       // Each call says for itself what happened.
@@ -63,22 +65,21 @@ final class StepFanOut {
       calls.forEach(call -> call.cancel(true));
       throw e;
     }
-    if (cancelled.isDone()) {
-      calls.forEach(call -> call.cancel(true));
-      return false;
-    }
     if (!all.isDone() && group.lost().isDone()) {
       calls.forEach(call -> call.cancel(true));
       throw new StepFailure(List.of(), "shard group %s went down during step %d: %s"
           .formatted(group.groupId(), stepId, group.lost().resultNow()));
     }
-    checkAnswers(group, stepId, calls);
+    checkAnswers(group, stepId, sequences.size(), calls);
     for (int r = 0; r < calls.size(); r++) {
       ShardRank rank = group.ranks().get(r);
-      calls.get(r).resultNow().getLogits().getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN)
-          .asFloatBuffer().get(logits, rank.vocabStart(), rank.vocabEnd() - rank.vocabStart());
+      int width = rank.vocabEnd() - rank.vocabStart();
+      FloatBuffer slices = calls.get(r).resultNow().getLogits().getData().asReadOnlyByteBuffer()
+          .order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+      for (int i = 0; i < sequences.size(); i++) {
+        slices.get(i * width, logits.get(i), rank.vocabStart(), width);
+      }
     }
-    return true;
   }
 
   /**
@@ -86,7 +87,8 @@ final class StepFanOut {
    * the lost ones; when every failure is an answer from a live shard (e.g. "peer stream broke"),
    * all failed ranks are.
    */
-  private void checkAnswers(ServingGroup group, long stepId, List<CompletableFuture<RunStepResponse>> calls)
+  private void checkAnswers(ServingGroup group, long stepId, int numRows,
+      List<CompletableFuture<RunStepResponse>> calls)
       throws StepFailure {
     List<String> failed = new ArrayList<>();
     List<String> unreachable = new ArrayList<>();
@@ -109,7 +111,7 @@ final class StepFanOut {
         reasons.add("%s failed step %d: %s%s".formatted(who, stepId, status.getCode(),
             status.getDescription() == null ? "" : ": " + status.getDescription()));
       } else {
-        String problem = malformed(rank, stepId, call.resultNow());
+        String problem = malformed(rank, stepId, numRows, call.resultNow());
         if (problem != null) {
           failed.add(rank.nodeId());
           reasons.add("%s answered step %d with %s".formatted(who, stepId, problem));
@@ -127,7 +129,7 @@ final class StepFanOut {
   }
 
   /** What is wrong with an answer, or null. */
-  private static String malformed(ShardRank rank, long stepId, RunStepResponse response) {
+  private static String malformed(ShardRank rank, long stepId, int numRows, RunStepResponse response) {
     int width = rank.vocabEnd() - rank.vocabStart();
     Tensor logits = response.getLogits();
     if (response.getStepId() != stepId) {
@@ -137,10 +139,11 @@ final class StepFanOut {
       return "vocabulary slice [%d, %d) instead of [%d, %d) from LoadSlice".formatted(response.getVocabStart(),
           response.getVocabEnd(), rank.vocabStart(), rank.vocabEnd());
     }
-    if (logits.getDtype() != DType.DTYPE_F32 || !logits.getShapeList().equals(List.of(1L, (long) width))
-        || logits.getData().size() != width * Float.BYTES) {
-      return "logits %s %s of %d bytes; expected DTYPE_F32 [1, %d] of %d bytes".formatted(logits.getDtype(),
-          logits.getShapeList(), logits.getData().size(), width, width * Float.BYTES);
+    long bytes = (long) numRows * width * Float.BYTES;
+    if (logits.getDtype() != DType.DTYPE_F32 || !logits.getShapeList().equals(List.of((long) numRows, (long) width))
+        || logits.getData().size() != bytes) {
+      return "logits %s %s of %d bytes; expected DTYPE_F32 [%d, %d] of %d bytes".formatted(logits.getDtype(),
+          logits.getShapeList(), logits.getData().size(), numRows, width, bytes);
     }
     return null;
   }

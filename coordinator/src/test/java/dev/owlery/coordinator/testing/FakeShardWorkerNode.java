@@ -95,6 +95,11 @@ public final class FakeShardWorkerNode implements AutoCloseable {
     service.stuck = true;
   }
 
+  /** Makes every later RunStep take {@code delay} longer, as a slow shard would. */
+  public void delaySteps(Duration delay) {
+    service.stepDelay = delay;
+  }
+
   /** RunStep calls this node has answered. */
   public int numStepsAnswered() {
     return service.numStepsAnswered;
@@ -129,6 +134,7 @@ public final class FakeShardWorkerNode implements AutoCloseable {
     private final Map<Long, DecoderSequence> sequences = new HashMap<>();
     private final float[] logits;
     private volatile boolean stuck;
+    private volatile Duration stepDelay = Duration.ZERO;
     private volatile int numStepsAnswered;
     private volatile int numReleased;
     private Runnable onLoaded = () -> {};
@@ -171,11 +177,34 @@ public final class FakeShardWorkerNode implements AutoCloseable {
       if (stuck) {
         return; // never answered: the coordinator's step deadline must end the request
       }
+      try {
+        Thread.sleep(stepDelay);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
       if (!request.getGroupId().equals(groupId) || request.getWorldSize() != worldSize) {
         throw Status.FAILED_PRECONDITION.withDescription("step for group " + request.getGroupId() + " of "
             + request.getWorldSize() + "; loaded " + groupId + " of " + worldSize).asRuntimeException();
       }
-      StepSequence step = request.getSequences(0);
+      request.getReleasedSequenceIdsList().forEach(sequences::remove);
+      int width = vocabEnd - vocabStart;
+      int numSequences = request.getSequencesCount();
+      ByteBuffer slices = ByteBuffer.allocate(numSequences * width * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+      for (int i = 0; i < numSequences; i++) {
+        run(request.getSequences(i));
+        slices.asFloatBuffer().put(i * width, logits, vocabStart, width);
+      }
+      ByteString data = UnsafeByteOperations.unsafeWrap(slices);
+      numStepsAnswered++;
+      responses.onNext(RunStepResponse.newBuilder().setStepId(request.getStepId()).setVocabStart(vocabStart)
+          .setVocabEnd(vocabEnd)
+          .setLogits(Tensor.newBuilder().setDtype(DType.DTYPE_F32).addShape(numSequences).addShape(width).setData(data))
+          .build());
+      responses.onCompleted();
+    }
+
+    /** Runs one sequence's rows, one after another (the real shard batches them), into {@code logits}. */
+    private void run(StepSequence step) {
       DecoderSequence sequence = sequences.computeIfAbsent(step.getSequenceId(), id -> decoder.newSequence());
       int numTokens = step.getTokenIdsCount();
       if (step.getPositions(0) != sequence.length()) {
@@ -201,15 +230,6 @@ public final class FakeShardWorkerNode implements AutoCloseable {
         }
       }
       decoder.forward(sequence, inputs, 0, modalities, numTokens, LogitRows.LAST, logits);
-      int width = vocabEnd - vocabStart;
-      ByteBuffer slice = ByteBuffer.allocate(width * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-      slice.asFloatBuffer().put(logits, vocabStart, width);
-      ByteString data = UnsafeByteOperations.unsafeWrap(slice);
-      numStepsAnswered++;
-      responses.onNext(RunStepResponse.newBuilder().setStepId(request.getStepId()).setVocabStart(vocabStart)
-          .setVocabEnd(vocabEnd)
-          .setLogits(Tensor.newBuilder().setDtype(DType.DTYPE_F32).addShape(1).addShape(width).setData(data)).build());
-      responses.onCompleted();
     }
 
     @Override

@@ -30,7 +30,7 @@ public final class GatedShardWorker extends ShardWorkerGrpc.ShardWorkerImplBase 
   private record Held(RunStepRequest request, StreamObserver<RunStepResponse> responses) {}
 
   private final int vocabSize;
-  private final RunStepResponse.Builder answer;
+  private final int token;
   // Guarded by this.
   private final List<Held> held = new ArrayList<>();
   // Guarded by this.
@@ -39,11 +39,8 @@ public final class GatedShardWorker extends ShardWorkerGrpc.ShardWorkerImplBase 
   /** Answers with logit 1 at {@code token} and 0 elsewhere; the gate starts {@code open} or closed. */
   public GatedShardWorker(int vocabSize, int token, boolean open) {
     this.vocabSize = vocabSize;
+    this.token = token;
     this.open = open;
-    ByteBuffer data = ByteBuffer.allocate(vocabSize * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-    data.putFloat(token * Float.BYTES, 1f);
-    this.answer = RunStepResponse.newBuilder().setVocabStart(0).setVocabEnd(vocabSize).setLogits(Tensor.newBuilder()
-        .setDtype(DType.DTYPE_F32).addShape(1).addShape(vocabSize).setData(UnsafeByteOperations.unsafeWrap(data)));
   }
 
   /** The READY group of this one rank, reached over {@code channel}. */
@@ -67,7 +64,14 @@ public final class GatedShardWorker extends ShardWorkerGrpc.ShardWorkerImplBase 
     if (((ServerCallStreamObserver<RunStepResponse>) responses).isCancelled()) {
       return; // the coordinator gave the step up (its request was cancelled)
     }
-    responses.onNext(answer.clone().setStepId(request.getStepId()).build());
+    int rows = request.getSequencesCount();
+    ByteBuffer data = ByteBuffer.allocate(rows * vocabSize * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+    for (int row = 0; row < rows; row++) {
+      data.putFloat((row * vocabSize + token) * Float.BYTES, 1f);
+    }
+    responses.onNext(RunStepResponse.newBuilder().setStepId(request.getStepId()).setVocabStart(0)
+        .setVocabEnd(vocabSize).setLogits(Tensor.newBuilder().setDtype(DType.DTYPE_F32).addShape(rows)
+            .addShape(vocabSize).setData(UnsafeByteOperations.unsafeWrap(data))).build());
     responses.onCompleted();
   }
 

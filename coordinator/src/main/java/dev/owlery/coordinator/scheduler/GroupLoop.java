@@ -1,0 +1,385 @@
+package dev.owlery.coordinator.scheduler;
+
+import dev.owlery.coordinator.blocks.BlockAllocator;
+import dev.owlery.coordinator.model.ServedModel;
+import dev.owlery.coordinator.placement.GroupDirectory;
+import dev.owlery.coordinator.placement.ServingGroup;
+import dev.owlery.coordinator.placement.ShardRank;
+import dev.owlery.coordinator.placement.UnaryCalls;
+import dev.owlery.proto.internal.v1.ReleaseSequencesRequest;
+import dev.owlery.proto.internal.v1.ReleaseSequencesResponse;
+import dev.owlery.proto.internal.v1.StepSequence;
+import dev.owlery.proto.v1.FinishReason;
+import io.grpc.Status;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.logging.Level;
+import java.util.logging.Logger;
+
+/**
+ * One shard group's continuous batching loop, on its own thread. Each iteration drops cancelled
+ * sequences, admits waiting ones (preempted first, then new in arrival order) while the batch has
+ * room ({@code maxNumSequences}) and the KV pool has blocks for their first rows, then runs ONE step
+ * carrying every running sequence: decode rows first (one each), then prompt rows in chunks within
+ * the token budget ({@code maxNumTokens}), so a new request's prefill shares steps with the others'
+ * decoding. A sequence whose blocks cannot be grown preempts the latest-admitted running sequence
+ * (its blocks freed, its rows recomputed when readmitted). Sequences that end (finished, cancelled,
+ * deadline passed, failed) leave the batch at once; their release rides on the next step, or is
+ * sent and awaited when the batch is empty, so a shard never sees a freed block still held. A step
+ * that fails reports the lost nodes to placement and ends every sequence of the group with
+ * UNAVAILABLE.
+ */
+final class GroupLoop {
+
+  private static final Logger LOG = Logger.getLogger(GroupLoop.class.getName());
+  private static final long IDLE_POLL_MS = 100;
+
+  /** What the loop schedules against. */
+  record Limits(int maxNumSequences, int maxNumTokens, int numKvBlocks, int blockSizeTokens) {}
+
+  private final String groupId;
+  private final SchedulerConfig config;
+  private final Limits limits;
+  private final GroupDirectory directory;
+  private final ServedModel model;
+  private final GenerationMetrics metrics;
+  private final StepFanOut fanOut;
+  private final BlockingQueue<GenerationJob> waiting;
+  private final Thread thread;
+  // Confined to the loop thread.
+  private final BlockAllocator blocks;
+  private final List<SequenceState> running = new ArrayList<>();
+  private final List<SequenceState> preempted = new ArrayList<>();
+  private final List<Long> releases = new ArrayList<>();
+  private boolean releasesSent;
+  private ServingGroup group;
+  private long nextOrder;
+  // Published for other threads.
+  private volatile boolean closed;
+  private volatile int numRunning;
+  private volatile int numPreempted;
+  private volatile int numUsedBlocks;
+
+  GroupLoop(String groupId, SchedulerConfig config, Limits limits, GroupDirectory directory, ServedModel model,
+      GenerationMetrics metrics, StepFanOut fanOut) {
+    this.groupId = groupId;
+    this.config = config;
+    this.limits = limits;
+    this.directory = directory;
+    this.model = model;
+    this.metrics = metrics;
+    this.fanOut = fanOut;
+    this.waiting = new LinkedBlockingQueue<>(config.maxQueuedPerGroup());
+    this.blocks = new BlockAllocator(limits.numKvBlocks(), limits.blockSizeTokens());
+    this.thread = Thread.ofPlatform().name("owlery-scheduler-" + groupId).daemon().unstarted(this::run);
+    thread.start();
+  }
+
+  String groupId() {
+    return groupId;
+  }
+
+  /** Queues {@code job}; false when {@code maxQueuedPerGroup} jobs already wait. */
+  boolean offer(GenerationJob job) {
+    return !closed && waiting.offer(job);
+  }
+
+  /** Jobs waiting (queued or preempted) and running: what placement of a new job compares. */
+  int load() {
+    return waiting.size() + numPreempted + numRunning;
+  }
+
+  int numWaiting() {
+    return waiting.size() + numPreempted;
+  }
+
+  int numRunning() {
+    return numRunning;
+  }
+
+  int numUsedBlocks() {
+    return numUsedBlocks;
+  }
+
+  /** Stops the loop: every sequence, running or waiting, ends with UNAVAILABLE; waits up to 5 s. */
+  void close() throws InterruptedException {
+    closed = true;
+    thread.interrupt();
+    thread.join(TimeUnit.SECONDS.toMillis(5));
+  }
+
+  private void run() {
+    while (!closed) {
+      try {
+        iterate();
+      } catch (InterruptedException e) {
+        break;
+      } catch (RuntimeException e) {
+        LOG.log(Level.SEVERE, "the scheduler loop of group " + groupId + " failed", e);
+        failAll(Status.INTERNAL.withDescription("internal error: " + e).withCause(e));
+      } finally {
+        publish();
+      }
+    }
+    Status shuttingDown = Status.UNAVAILABLE.withDescription("the coordinator is shutting down; retry on another");
+    failAll(shuttingDown);
+    for (GenerationJob job; (job = waiting.poll()) != null; ) {
+      job.sink().onError(shuttingDown);
+    }
+    publish();
+  }
+
+  private void iterate() throws InterruptedException {
+    ServingGroup current = directory.servingGroups().stream().filter(g -> g.groupId().equals(groupId)).findFirst()
+        .orElse(null);
+    if (group != null && (current == null || current.formation() != group.formation())) {
+      failAll(Status.UNAVAILABLE.withDescription("shard group " + groupId + " went down; it is being re-formed; retry "
+          + "shortly"));
+      releases.clear(); // the new formation's shards start empty
+    }
+    group = current;
+    if (current == null) {
+      GenerationJob job = waiting.poll(IDLE_POLL_MS, TimeUnit.MILLISECONDS);
+      if (job != null && !job.cancelled().isDone()) {
+        job.sink().onError(Status.UNAVAILABLE.withDescription(
+            "shard group " + groupId + " went down before the request started; retry shortly"));
+      }
+      return;
+    }
+    dropCancelled();
+    if (running.isEmpty() && preempted.isEmpty()) {
+      sendReleases();
+      GenerationJob job = waiting.poll(IDLE_POLL_MS, TimeUnit.MILLISECONDS);
+      if (job == null || job.cancelled().isDone()) {
+        return;
+      }
+      start(job);
+    }
+    admit();
+    publish();
+    if (!running.isEmpty()) {
+      step();
+    }
+  }
+
+  /** Ends sequences whose client cancelled or whose deadline passed (nothing more is sent). */
+  private void dropCancelled() {
+    for (SequenceState sequence : List.copyOf(running)) {
+      if (sequence.cancelled()) {
+        leave(sequence);
+      }
+    }
+    preempted.removeIf(SequenceState::cancelled);
+  }
+
+  /** Readmits preempted sequences, then new ones, while the batch and the pool have room. */
+  private void admit() {
+    while (!preempted.isEmpty() && fits(preempted.getFirst().numPending())) {
+      running.add(preempted.removeFirst());
+    }
+    if (!preempted.isEmpty()) {
+      return; // preempted sequences go first
+    }
+    for (GenerationJob job; (job = waiting.peek()) != null; ) {
+      if (job.cancelled().isDone()) {
+        waiting.poll();
+      } else if (fits(job.request().numPromptRows())) {
+        start(waiting.poll());
+      } else {
+        break;
+      }
+    }
+    running.sort(Comparator.comparingLong(SequenceState::order));
+  }
+
+  /** Room for one more sequence whose first step computes up to {@code numPendingRows} rows. */
+  private boolean fits(int numPendingRows) {
+    int firstRows = Math.min(numPendingRows, limits.maxNumTokens());
+    return running.size() < limits.maxNumSequences()
+        && blocks.numFreeBlocks() >= Math.ceilDiv(firstRows, limits.blockSizeTokens());
+  }
+
+  /** Adds {@code job} to the batch, or refuses it when its prompt alone needs more blocks than the pool has. */
+  private void start(GenerationJob job) {
+    int needed = Math.ceilDiv(job.request().numPromptRows() + 1, limits.blockSizeTokens());
+    if (needed > blocks.numBlocks()) {
+      job.sink().onError(Status.RESOURCE_EXHAUSTED.withDescription(
+          "the prompt (%d rows) and its first token need %d KV blocks of %d positions; shard group %s has %d in all"
+              .formatted(job.request().numPromptRows(), needed, limits.blockSizeTokens(), groupId,
+                  blocks.numBlocks())));
+      return;
+    }
+    running.add(new SequenceState(job, model, metrics, nextOrder++));
+  }
+
+  /** Picks the step's rows (decodes first, then prompt chunks in the budget), grows their blocks, runs it. */
+  private void step() throws InterruptedException {
+    List<SequenceState> order = new ArrayList<>(running);
+    order.sort(Comparator.comparing(SequenceState::prefilling).thenComparingLong(SequenceState::order));
+    List<SequenceState> batch = new ArrayList<>();
+    List<Integer> counts = new ArrayList<>();
+    for (SequenceState sequence : order) {
+      int budget = limits.maxNumTokens() - counts.stream().mapToInt(Integer::intValue).sum();
+      if (budget == 0) {
+        break;
+      }
+      int n = Math.min(sequence.numPending(), budget);
+      if (running.contains(sequence) && reserve(sequence, n, batch, counts)) {
+        batch.add(sequence);
+        counts.add(n);
+      }
+    }
+    if (batch.isEmpty()) {
+      return;
+    }
+    publish();
+    List<StepSequence> rows = new ArrayList<>(batch.size());
+    List<float[]> logits = new ArrayList<>(batch.size());
+    boolean prefill = false;
+    for (int i = 0; i < batch.size(); i++) {
+      prefill |= batch.get(i).prefilling();
+      rows.add(batch.get(i).nextRows(counts.get(i)));
+      logits.add(batch.get(i).logits());
+    }
+    long start = System.nanoTime();
+    try {
+      fanOut.run(group, rows, List.copyOf(releases), logits);
+    } catch (StepFailure failure) {
+      directory.reportLost(group, failure.lostNodeIds(), failure.getMessage());
+      failAll(Status.UNAVAILABLE.withDescription(failure.getMessage() + "; the shard group is being re-formed; "
+          + "retry shortly"));
+      return;
+    }
+    releases.clear();
+    metrics.step(prefill, System.nanoTime() - start, batch.size());
+    for (int i = 0; i < batch.size(); i++) {
+      advance(batch.get(i), counts.get(i));
+    }
+  }
+
+  /**
+   * Grows {@code sequence}'s block table to cover its next {@code n} rows, preempting the
+   * latest-admitted running sequences while blocks are short; false when {@code sequence} itself was
+   * preempted (or failed: alone, it outgrew the pool).
+   */
+  private boolean reserve(SequenceState sequence, int n, List<SequenceState> batch, List<Integer> counts) {
+    while (!blocks.cover(sequence.blockTable(), sequence.numComputed() + n - 1)) {
+      SequenceState victim = running.getLast();
+      if (victim == sequence && running.size() == 1) {
+        fail(sequence, Status.RESOURCE_EXHAUSTED.withDescription(
+            "the sequence outgrew the KV cache: %d positions need more than shard group %s's %d blocks of %d"
+                .formatted(sequence.numComputed() + n, groupId, blocks.numBlocks(), limits.blockSizeTokens())));
+        return false;
+      }
+      int scheduled = batch.indexOf(victim);
+      if (scheduled >= 0) {
+        batch.remove(scheduled);
+        counts.remove(scheduled);
+      }
+      running.remove(victim);
+      blocks.free(victim.blockTable());
+      victim.preempt();
+      releases.add(victim.sequenceId());
+      releasesSent = false;
+      preempted.add(victim);
+      preempted.sort(Comparator.comparingLong(SequenceState::order));
+      metrics.preempted();
+      if (victim == sequence) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  /** After a step computed {@code n} of its rows: samples, streams, and ends the sequence when it is done. */
+  private void advance(SequenceState sequence, int n) {
+    sequence.computed(n);
+    if (sequence.numPending() > 0) {
+      return; // more prompt rows to come
+    }
+    if (sequence.cancelled()) {
+      leave(sequence);
+      return;
+    }
+    try {
+      FinishReason reason = sequence.sampleNext();
+      if (reason != null) {
+        sequence.finish(reason);
+        leave(sequence);
+      }
+    } catch (RuntimeException e) {
+      LOG.log(Level.SEVERE, "sequence " + sequence.sequenceId() + " failed on group " + groupId, e);
+      fail(sequence, Status.INTERNAL.withDescription("internal error: " + e).withCause(e));
+    }
+  }
+
+  /** Removes {@code sequence} from the batch, frees its blocks and queues its release on the shards. */
+  private void leave(SequenceState sequence) {
+    running.remove(sequence);
+    preempted.remove(sequence);
+    blocks.free(sequence.blockTable());
+    releases.add(sequence.sequenceId());
+    releasesSent = false;
+  }
+
+  private void fail(SequenceState sequence, Status status) {
+    leave(sequence);
+    if (!sequence.cancelled()) {
+      sequence.job().sink().onError(status);
+    }
+  }
+
+  /** Ends every running and preempted sequence with {@code status} and releases them on the shards. */
+  private void failAll(Status status) {
+    List<SequenceState> all = new ArrayList<>(running);
+    all.addAll(preempted);
+    for (SequenceState sequence : all) {
+      fail(sequence, status);
+    }
+    if (!all.isEmpty() && group != null) {
+      release(group, List.copyOf(releases)); // the ranks still alive forget them; a re-formed group starts empty
+    }
+  }
+
+  /**
+   * With the batch empty, sends the pending releases and waits (bounded) for every rank, so a block
+   * freed here is free on every shard before a later step hands it out; on failure they ride on the
+   * next step as well.
+   */
+  private void sendReleases() throws InterruptedException {
+    if (releases.isEmpty() || releasesSent || group == null) {
+      return;
+    }
+    releasesSent = true;
+    try {
+      CompletableFuture.allOf(release(group, List.copyOf(releases)).toArray(CompletableFuture[]::new))
+          .get(config.releaseTimeout().toMillis(), TimeUnit.MILLISECONDS);
+      releases.clear();
+    } catch (ExecutionException | TimeoutException e) {
+      LOG.log(Level.FINE, "releasing sequences on group " + groupId + " failed; they ride on the next step", e);
+    }
+  }
+
+  private List<CompletableFuture<ReleaseSequencesResponse>> release(ServingGroup target, List<Long> ids) {
+    ReleaseSequencesRequest request = ReleaseSequencesRequest.newBuilder().addAllSequenceIds(ids).build();
+    List<CompletableFuture<ReleaseSequencesResponse>> calls = new ArrayList<>();
+    for (ShardRank rank : target.ranks()) {
+      calls.add(UnaryCalls.call(rank.stub().withDeadlineAfter(config.releaseTimeout().toNanos(),
+          TimeUnit.NANOSECONDS)::releaseSequences, request));
+    }
+    return calls;
+  }
+
+  private void publish() {
+    numRunning = running.size();
+    numPreempted = preempted.size();
+    numUsedBlocks = blocks.numBlocks() - blocks.numFreeBlocks();
+  }
+}
