@@ -9,6 +9,7 @@ import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.cluster.testing.LoopbackCluster;
 import dev.owlery.coordinator.CoordinatorConfig;
 import dev.owlery.coordinator.CoordinatorNode;
+import dev.owlery.engine.config.ModelConfig;
 import dev.owlery.proto.v1.NodeState;
 import dev.owlery.proto.v1.ShardGroupStatus;
 import dev.owlery.visionworker.VisionWorkerConfig;
@@ -24,7 +25,7 @@ import java.util.function.UnaryOperator;
 
 /**
  * A whole Owlery cluster in this JVM on loopback, each node with its own Hazelcast member under a
- * fresh cluster name: a coordinator, one vision worker and shard workers from a
+ * fresh cluster name: a coordinator, one vision worker (for mPLUG-Owl2 models) and shard workers from a
  * {@link ShardWorkerLauncher}, plus a client. Everything is registered with the test's {@link
  * GrpcCleanup}.
  */
@@ -53,8 +54,10 @@ public final class LoopbackOwlery {
     List<CompletableFuture<? extends AutoCloseable>> starting = new ArrayList<>();
     try (ExecutorService starter = Executors.newFixedThreadPool(numShards + 2)) {
       starting.add(CompletableFuture.supplyAsync(() -> CoordinatorNode.start(config), starter));
-      starting.add(CompletableFuture.supplyAsync(() -> VisionWorkerNode.start(VisionWorkerConfig.of("vision-0",
-          modelDir, membership(ports.get(1)), GrpcServerConfig.loopback(), "127.0.0.1")), starter));
+      // A text-only model (plain LLaMA) has no vision tower to serve: no vision worker then.
+      starting.add(ModelConfig.load(modelDir).vision() == null ? CompletableFuture.completedFuture(() -> {})
+          : CompletableFuture.supplyAsync(() -> VisionWorkerNode.start(VisionWorkerConfig.of("vision-0",
+              modelDir, membership(ports.get(1)), GrpcServerConfig.loopback(), "127.0.0.1")), starter));
       for (int i = 0; i < numShards; i++) {
         String nodeId = "shard-" + i;
         MembershipConfig membership = membership(ports.get(i + 2));
@@ -110,6 +113,11 @@ public final class LoopbackOwlery {
 
   public CoordinatorNode coordinator() {
     return coordinator;
+  }
+
+  /** The coordinator's Prometheus endpoint. */
+  public String coordinatorMetricsUrl() {
+    return "http://127.0.0.1:" + coordinator.metricsPort() + "/metrics";
   }
 
   public OwleryClient client() {
