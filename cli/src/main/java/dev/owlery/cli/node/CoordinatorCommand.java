@@ -1,6 +1,7 @@
 package dev.owlery.cli.node;
 
 import dev.owlery.coordinator.CoordinatorConfig;
+import dev.owlery.coordinator.scheduler.SchedulerConfig;
 import dev.owlery.coordinator.CoordinatorNode;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -27,11 +28,37 @@ public final class CoordinatorCommand implements Callable<Integer> {
   @Option(names = "--group-size", defaultValue = "1", description = "Shard workers per tensor-parallel group (default ${DEFAULT-VALUE}).")
   int groupSize;
 
+  @Option(names = "--max-num-seqs", defaultValue = "16",
+      description = "Sequences a shard group runs at once, all in every step (default ${DEFAULT-VALUE}).")
+  int maxNumSequences;
+
+  @Option(names = "--max-num-batched-tokens", defaultValue = "512",
+      description = "Rows one step carries: decode rows first, prompts prefilled in chunks of what is left (default ${DEFAULT-VALUE}).")
+  int maxNumBatchedTokens;
+
+  @Option(names = "--block-size", defaultValue = "16", description = "Positions per KV cache block (default ${DEFAULT-VALUE}).")
+  int blockSize;
+
+  @Option(names = "--kv-cache-tokens", defaultValue = "0",
+      description = "KV pool of each shard group in positions; 0 = by --kv-cache-bytes, or the larger of 2 full contexts and 256 per sequence.")
+  long kvCacheTokens;
+
+  @Option(names = "--kv-cache-bytes", defaultValue = "0", description = "KV pool in bytes on each shard worker (instead of --kv-cache-tokens).")
+  long kvCacheBytes;
+
+  @Option(names = "--max-queued", defaultValue = "64",
+      description = "Requests waiting per shard group before RESOURCE_EXHAUSTED (default ${DEFAULT-VALUE}).")
+  int maxQueued;
+
   @Override
   public Integer call() {
     NodeRunner.quietClusterLogging();
     CoordinatorConfig defaults = CoordinatorConfig.of(node.nodeId(), model, node.membership(), node.grpc(), node.host(), groupSize);
-    CoordinatorConfig config = defaults.withMetricsPort(node.metricsPort());
+    SchedulerConfig scheduler = defaults.scheduler();
+    CoordinatorConfig config = defaults.withMetricsPort(node.metricsPort())
+        .withPlacement(defaults.placement().withBatch(maxNumSequences, maxNumBatchedTokens)
+            .withKvCache(blockSize, kvCacheTokens, kvCacheBytes))
+        .withScheduler(new SchedulerConfig(scheduler.stepTimeout(), scheduler.releaseTimeout(), maxQueued));
     CoordinatorNode coordinator = CoordinatorNode.start(config);
     return NodeRunner.serveUntilInterrupted(coordinator,
         "owlery coordinator: %s serving %s on %s (groups of %d shard workers; metrics on port %d)"
