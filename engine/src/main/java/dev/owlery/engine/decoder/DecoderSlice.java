@@ -4,6 +4,7 @@ import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kv.ContiguousKvCache;
+import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.kv.KvCache;
 import dev.owlery.engine.parallel.Collective;
 import java.util.ArrayList;
@@ -12,8 +13,9 @@ import java.util.List;
 /**
  * Rank r of N of the decoder (DESIGN.md §2, shard worker): its attention heads and kv heads, its
  * columns of gate/up and rows of down/o, replicated norms and embeddings, and its vocabulary slice
- * of lm_head. {@link #forward} runs {@code numTokens} input rows through every layer (two
- * all-reduces per layer through the {@link Collective}) and writes this rank's logit columns.
+ * of lm_head. {@code forward} runs the rows of one sequence, or of a batch of sequences, through
+ * every layer (two all-reduces per layer through the {@link Collective}, whatever the number of
+ * sequences) and writes this rank's logit columns.
  * One thread uses a slice at a time.
  */
 public final class DecoderSlice {
@@ -26,7 +28,7 @@ public final class DecoderSlice {
   private final RmsNorm norm;
   private final ParallelLmHead lmHead;
   private final StepActivations activations;
-  private final Modality[] stepModalities;
+  private final RowLayout layout;
   private final int numLocalKvHeads;
   private long lastLmHeadNanos;
 
@@ -57,7 +59,7 @@ public final class DecoderSlice {
     this.lmHead = ParallelLmHead.load(checkpoint, config, tp);
     this.activations = new StepActivations(stepCapacity, config.hiddenSize(), numLocalHeads * config.headDim(),
         numLocalKvHeads * config.headDim(), localIntermediate, config.maxPositions());
-    this.stepModalities = new Modality[stepCapacity];
+    this.layout = new RowLayout(stepCapacity);
   }
 
   public TensorParallelRank rank() {
@@ -82,6 +84,19 @@ public final class DecoderSlice {
     return lastLmHeadNanos;
   }
 
+  /** Rows one pass through the layers holds: the most a batched {@link #forward(DecoderBatch, float[], int, Modality[], float[], int, int)} takes. */
+  public int stepCapacity() {
+    return layout.capacity();
+  }
+
+  /**
+   * A paged KV cache pool for this rank's kv heads, every layer: {@code numBlocks} blocks of
+   * {@code blockSize} positions.
+   */
+  public KvBlockPool newKvBlockPool(int numBlocks, int blockSize) {
+    return new KvBlockPool(config.numLayers(), numLocalKvHeads, config.headDim(), numBlocks, blockSize);
+  }
+
   /** A KV cache for this rank's kv heads holding up to {@code capacity} positions. */
   public KvCache newKvCache(int capacity) {
     if (capacity > config.maxPositions()) {
@@ -99,38 +114,93 @@ public final class DecoderSlice {
   /**
    * Runs {@code numTokens} rows of {@code inputsEmbeds} (from {@code inputsOffset}, each
    * {@code hiddenSize} wide, with {@code modalities[0, numTokens)}) at positions
-   * {@code cache.length()} onwards, commits them to the cache, and writes this rank's logits of the
-   * requested rows: row i of the output starts at {@code logits[i * logitsRowStride + logitsColumn]}
-   * and holds {@link #localVocabSize()} values.
+   * {@code cache.length()} onwards, in passes of at most the step capacity, commits them to the
+   * cache, and writes this rank's logits of the requested rows: row i of the output starts at
+   * {@code logits[i * logitsRowStride + logitsColumn]} and holds {@link #localVocabSize()} values.
    */
   public void forward(float[] inputsEmbeds, int inputsOffset, Modality[] modalities, int numTokens, KvCache cache,
       LogitRows rows, float[] logits, int logitsRowStride, int logitsColumn) {
-    int hidden = config.hiddenSize();
     if (numTokens < 1 || cache.length() + numTokens > cache.capacity()) {
       throw new IllegalArgumentException("cannot run %d tokens after %d cached positions: capacity is %d"
           .formatted(numTokens, cache.length(), cache.capacity()));
     }
-    StepActivations a = activations;
     lastLmHeadNanos = 0;
     for (int done = 0; done < numTokens; ) {
-      int n = Math.min(a.capacity, numTokens - done);
-      System.arraycopy(inputsEmbeds, inputsOffset + done * hidden, a.residual, 0, n * hidden);
-      System.arraycopy(modalities, done, stepModalities, 0, n);
-      for (LlamaDecoderLayer layer : layers) {
-        layer.forward(a, stepModalities, n, cache);
+      int n = Math.min(layout.capacity(), numTokens - done);
+      layout.clear();
+      int first = layout.addSequence(cache, modalities, done, n);
+      switch (rows) {
+        case ALL -> {
+          for (int k = 0; k < n; k++) {
+            layout.wantLogits(first + k, done + k);
+          }
+        }
+        case LAST -> {
+          if (done + n == numTokens) {
+            layout.wantLogits(first + n - 1, 0);
+          }
+        }
       }
-      cache.advance(n);
-      // final norm and lm_head, only on the rows whose logits are wanted
-      int firstRow = rows == LogitRows.ALL ? 0 : n - 1;
-      boolean wanted = rows == LogitRows.ALL || done + n == numTokens;
-      long lmHeadStart = System.nanoTime();
-      for (int t = firstRow; wanted && t < n; t++) {
-        norm.forward(kernels, a.residual, t * hidden, a.normed, 0);
-        int outRow = rows == LogitRows.ALL ? done + t : 0;
-        lmHead.forward(kernels, a.normed, 0, logits, outRow * logitsRowStride + logitsColumn);
-      }
-      lastLmHeadNanos += System.nanoTime() - lmHeadStart;
+      pass(inputsEmbeds, inputsOffset + done * config.hiddenSize(), logits, logitsRowStride, logitsColumn);
       done += n;
     }
+  }
+
+  /**
+   * Runs every sequence of {@code batch} in one pass through the layers (one pair of all-reduces
+   * per layer for the whole batch): its rows are consecutive rows of {@code inputsEmbeds} from
+   * {@code inputsOffset} with {@code modalities} from 0, in batch order. Commits each sequence's
+   * rows to its cache and writes the logits of the requested rows, per sequence in batch order, as
+   * {@link #forward(float[], int, Modality[], int, KvCache, LogitRows, float[], int, int)} does.
+   *
+   * @throws IllegalArgumentException when the batch has more rows than the step capacity or a
+   *     sequence's rows do not fit its cache; nothing has run then
+   */
+  public void forward(DecoderBatch batch, float[] inputsEmbeds, int inputsOffset, Modality[] modalities,
+      float[] logits, int logitsRowStride, int logitsColumn) {
+    if (batch.numTokens() < 1 || batch.numTokens() > layout.capacity()) {
+      throw new IllegalArgumentException("a batch must have between 1 and the slice's step capacity (%d) rows. Given: %d"
+          .formatted(layout.capacity(), batch.numTokens()));
+    }
+    lastLmHeadNanos = 0;
+    layout.clear();
+    int row = 0;
+    int logitRow = 0;
+    for (int i = 0; i < batch.numSequences(); i++) {
+      int n = batch.numRows(i);
+      int first = layout.addSequence(batch.cache(i), modalities, row, n);
+      switch (batch.logitRows(i)) {
+        case ALL -> {
+          for (int k = 0; k < n; k++) {
+            layout.wantLogits(first + k, logitRow++);
+          }
+        }
+        case LAST -> layout.wantLogits(first + n - 1, logitRow++);
+      }
+      row += n;
+    }
+    pass(inputsEmbeds, inputsOffset, logits, logitsRowStride, logitsColumn);
+  }
+
+  /** One pass of the rows {@link #layout} holds through every layer, the final norm and lm_head. */
+  private void pass(float[] inputsEmbeds, int inputsOffset, float[] logits, int logitsRowStride, int logitsColumn) {
+    int hidden = config.hiddenSize();
+    int n = layout.numTokens();
+    StepActivations a = activations;
+    System.arraycopy(inputsEmbeds, inputsOffset, a.residual, 0, n * hidden);
+    for (LlamaDecoderLayer layer : layers) {
+      layer.forward(a, layout);
+    }
+    layout.advanceCaches();
+    // final norm and lm_head, only on the rows whose logits are wanted
+    long lmHeadStart = System.nanoTime();
+    for (int t = 0; t < n; t++) {
+      int outRow = layout.logitRow(t);
+      if (outRow != RowLayout.NO_LOGITS) {
+        norm.forward(kernels, a.residual, t * hidden, a.normed, 0);
+        lmHead.forward(kernels, a.normed, 0, logits, outRow * logitsRowStride + logitsColumn);
+      }
+    }
+    lastLmHeadNanos += System.nanoTime() - lmHeadStart;
   }
 }

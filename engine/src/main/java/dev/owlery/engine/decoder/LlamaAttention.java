@@ -44,14 +44,16 @@ public final class LlamaAttention {
   }
 
   /**
-   * Attention over {@code a.normed} for {@code numTokens} new tokens at positions {@code cache.length()}
-   * onwards; writes this layer's keys/values into the cache and the all-reduced o_proj output into
+   * Attention over {@code a.normed} for the rows of {@code layout}, each at its own sequence's next
+   * position: writes this layer's keys/values into each row's cache, attends each row over its own
+   * sequence's positions {@code [0, position]}, and leaves the all-reduced o_proj output in
    * {@code a.projected}.
    */
-  void forward(StepActivations a, Modality[] modalities, int numTokens, KvCache cache) {
+  void forward(StepActivations a, RowLayout layout) {
+    int numTokens = layout.numTokens();
+    Modality[] modalities = layout.modalities;
     int qWidth = numLocalHeads * headDim;
     int kvWidth = numLocalKvHeads * headDim;
-    int start = cache.length();
     // q = Wq a; k = Wk_{m} a; v = Wv_{m} a   [numTokens, numLocal(Kv)Heads * headDim]
     qProj.forward(kernels, a.normed, 0, a.query, 0, numTokens);
     for (int t = 0; t < numTokens; ) {
@@ -60,20 +62,23 @@ public final class LlamaAttention {
       vProj.get(modalities[t]).forward(kernels, a.normed, t * qProj.inFeatures(), a.value, t * kvWidth, end - t);
       t = end;
     }
-    // RoPE on q and k, then append k (post-RoPE) and v to the cache
+    // RoPE on q and k, then append k (post-RoPE) and v to the row's cache
     for (int t = 0; t < numTokens; t++) {
-      rotaryEmb.apply(a.query, t * qWidth, numLocalHeads, start + t);
-      rotaryEmb.apply(a.key, t * kvWidth, numLocalKvHeads, start + t);
+      KvCache cache = layout.cache(t);
+      int position = layout.position(t);
+      rotaryEmb.apply(a.query, t * qWidth, numLocalHeads, position);
+      rotaryEmb.apply(a.key, t * kvWidth, numLocalKvHeads, position);
       for (int h = 0; h < numLocalKvHeads; h++) {
-        int slot = cache.index(start + t, h);
+        int slot = cache.index(position, h);
         System.arraycopy(a.key, t * kvWidth + h * headDim, cache.keys(layerIndex), slot, headDim);
         System.arraycopy(a.value, t * kvWidth + h * headDim, cache.values(layerIndex), slot, headDim);
       }
     }
-    // Attn_causal(q, k, v) per head, then o_proj (all-reduce #1 of the layer)
+    // Attn_causal(q, k, v) per head over the row's own sequence, then o_proj (all-reduce #1 of the layer)
     for (int t = 0; t < numTokens; t++) {
       for (int h = 0; h < numLocalHeads; h++) {
-        attendOneHead(a, cache, t * qWidth + h * headDim, h / (numLocalHeads / numLocalKvHeads), start + t);
+        attendOneHead(a, layout.cache(t), t * qWidth + h * headDim, h / (numLocalHeads / numLocalKvHeads),
+            layout.position(t));
       }
     }
     oProj.forward(kernels, a.attnOutput, 0, a.projected, 0, numTokens);

@@ -3,7 +3,6 @@ package dev.owlery.engine.decoder;
 import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.kernel.Kernels;
-import dev.owlery.engine.kv.KvCache;
 import dev.owlery.engine.parallel.Collective;
 
 /**
@@ -40,14 +39,16 @@ public final class LlamaDecoderLayer {
     return mlp.localIntermediateSize();
   }
 
-  /** Transforms {@code a.residual} in place for {@code numTokens} tokens. */
-  void forward(StepActivations a, Modality[] modalities, int numTokens, KvCache cache) {
+  /** Transforms {@code a.residual} in place for the rows of {@code layout} (one or more sequences). */
+  void forward(StepActivations a, RowLayout layout) {
+    int numTokens = layout.numTokens();
+    Modality[] modalities = layout.modalities;
     // a = RMSNorm_{m_t}^{in}(x_t)
     for (int t = 0; t < numTokens; t++) {
       inputLayernorm.get(modalities[t]).forward(kernels, a.residual, t * hiddenSize, a.normed, t * hiddenSize);
     }
     // o_t = Wo Attn_causal(q, k, v)  (all-reduce #1, inside o_proj)
-    selfAttn.forward(a, modalities, numTokens, cache);
+    selfAttn.forward(a, layout);
     // h_t = x_t + o_t
     kernels.axpy(1f, a.projected, 0, a.residual, 0, numTokens * hiddenSize);
     // b = RMSNorm_{m_t}^{post}(h_t)

@@ -3,10 +3,10 @@ package dev.owlery.shard.worker;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.config.LlamaConfig;
+import dev.owlery.engine.decoder.DecoderBatch;
 import dev.owlery.engine.decoder.DecoderSlice;
 import dev.owlery.engine.decoder.LogitRows;
 import dev.owlery.engine.decoder.Modality;
-import dev.owlery.engine.kv.KvCache;
 import dev.owlery.proto.internal.v1.DType;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
@@ -22,14 +22,14 @@ import dev.owlery.shard.collective.StepTraffic;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 
 /**
- * One loaded slice and its state: the decoder slice, the group's collective, the KV cache of every
- * sequence (contiguous, one per sequence, created on its first step) and the step buffers,
- * allocated once. Used by the shard's step thread only; {@link SliceLoader} builds it.
+ * One loaded slice and its state: the decoder slice, the group's collective, the KV block pool and
+ * the sequences holding its blocks, and the step buffers, allocated once. A step runs all its
+ * sequences through one batched forward (one pair of all-reduces per layer for the whole batch).
+ * Used by the shard's step thread only, but {@link #heldSequences()}' block counts; {@link
+ * SliceLoader} builds it.
  */
 final class LoadedSlice implements AutoCloseable {
 
@@ -40,8 +40,9 @@ final class LoadedSlice implements AutoCloseable {
   private final DecoderSlice slice;
   private final GrpcCollective collective;
   private final StepPlan.Limits limits;
-  private final Map<Long, KvCache> sequences = new HashMap<>();
-  /** One sequence's input rows, [max_num_tokens, hidden]. */
+  private final HeldSequences held;
+  private final DecoderBatch batch;
+  /** The step's input rows, all sequences in request order, [max_num_tokens, hidden]. */
   private final float[] inputs;
   private final Modality[] modalities;
   /** The step's logits, [rows, local vocabulary]; grows to the largest step once. */
@@ -51,7 +52,7 @@ final class LoadedSlice implements AutoCloseable {
   private long lastStepId = -1;
 
   LoadedSlice(LoadSliceRequest request, LoadSliceResponse response, Checkpoint checkpoint, LlamaConfig config,
-      DecoderSlice slice, GrpcCollective collective, StepPlan.Limits limits) {
+      DecoderSlice slice, GrpcCollective collective, HeldSequences held, StepPlan.Limits limits) {
     this.request = request;
     this.response = response;
     this.checkpoint = checkpoint;
@@ -59,6 +60,8 @@ final class LoadedSlice implements AutoCloseable {
     this.slice = slice;
     this.collective = collective;
     this.limits = limits;
+    this.held = held;
+    this.batch = new DecoderBatch(limits.maxNumSequences());
     this.inputs = new float[Math.multiplyExact(limits.maxNumTokens(), config.hiddenSize())];
     this.modalities = new Modality[limits.maxNumTokens()];
   }
@@ -75,65 +78,68 @@ final class LoadedSlice implements AutoCloseable {
     return collective;
   }
 
-  /** Sequences holding a KV cache here. */
-  int numSequences() {
-    return sequences.size();
+  /** The sequences holding KV blocks here; its block counts may be read from any thread. */
+  HeldSequences heldSequences() {
+    return held;
   }
 
-  /** Runs one step; {@code receivedNanos} is when the request arrived (System.nanoTime). */
+  /**
+   * Runs one step; {@code receivedNanos} is when the request arrived (System.nanoTime). The step's
+   * releases are applied first, even when the step is then refused: releasing is idempotent and
+   * every rank receives the same request, so all ranks stay alike, and the step may reuse the
+   * released blocks and restart a released id at position 0.
+   */
   RunStepResponse runStep(RunStepRequest step, long receivedNanos) {
     requireGroup(step.getGroupId(), step.getWorldSize());
-    StepPlan plan = StepPlan.of(step, sequences, limits);
-    claimStepId(step.getStepId());
+    requireNewStepId(step.getStepId());
+    held.release(step.getReleasedSequenceIdsList());
+    StepPlan plan = StepPlan.of(step, held, limits);
+    lastStepId = step.getStepId();
+    held.takeBlocks(plan);
     int localVocab = slice.localVocabSize();
     if (logits.length < plan.numLogitRows() * localVocab) {
       logits = new float[Math.multiplyExact(plan.numLogitRows(), localVocab)];
     }
-    long embedNanos = 0;
-    long layersNanos = 0;
-    long lmHeadNanos = 0;
-    int outRow = 0;
     collective.beginStep(step.getStepId());
+    long start = System.nanoTime();
+    batch.clear();
+    int row = 0;
     for (StepPlan.SequenceRows rows : plan.sequences()) {
       StepSequence sequence = rows.sequence();
-      KvCache cache = rows.cache();
-      if (cache == null) {
-        cache = slice.newKvCache(limits.kvCapacity());
-        sequences.put(sequence.getSequenceId(), cache);
-      }
-      long start = System.nanoTime();
-      embed(rows);
-      long embedded = System.nanoTime();
-      LogitRows wanted = sequence.getAllLogits() ? LogitRows.ALL : LogitRows.LAST;
-      slice.forward(inputs, 0, modalities, rows.numRows(), cache, wanted, logits, localVocab, outRow * localVocab);
-      long done = System.nanoTime();
-      embedNanos += embedded - start;
-      lmHeadNanos += slice.lastLmHeadNanos();
-      layersNanos += done - embedded - slice.lastLmHeadNanos();
-      outRow += wanted == LogitRows.ALL ? rows.numRows() : 1;
+      embed(rows, row);
+      batch.add(held.get(sequence.getSequenceId()), rows.numRows(),
+          sequence.getAllLogits() ? LogitRows.ALL : LogitRows.LAST);
+      row += rows.numRows();
     }
+    long embedded = System.nanoTime();
+    slice.forward(batch, inputs, 0, modalities, logits, localVocab, 0);
+    long done = System.nanoTime();
     StepTraffic traffic = collective.endStep();
-    StepTimings timings = StepTimings.newBuilder().setNumTokens(plan.numTokens()).setEmbedNs(embedNanos)
-        .setLayersNs(layersNanos).setAllReduceNs(traffic.allReduceNanos()).setLmHeadNs(lmHeadNanos)
-        .setTotalNs(System.nanoTime() - receivedNanos).build();
+    StepTimings timings = StepTimings.newBuilder().setNumTokens(plan.numTokens()).setEmbedNs(embedded - start)
+        .setLayersNs(done - embedded - slice.lastLmHeadNanos()).setAllReduceNs(traffic.allReduceNanos())
+        .setLmHeadNs(slice.lastLmHeadNanos()).setTotalNs(System.nanoTime() - receivedNanos).build();
     return RunStepResponse.newBuilder().setStepId(step.getStepId())
         .setLogits(logitTensor(plan.numLogitRows(), localVocab)).setVocabStart(slice.vocabStart())
         .setVocabEnd(slice.vocabStart() + localVocab).setTimings(timings).build();
   }
 
-  /** Embeds TEXT rows here (shards hold embed_tokens) and copies IMAGE rows from the request, in order. */
-  private void embed(StepPlan.SequenceRows rows) {
+  /**
+   * Embeds TEXT rows here (shards hold embed_tokens) and copies IMAGE rows from the request, in
+   * order, into the step's rows from {@code firstRow}.
+   */
+  private void embed(StepPlan.SequenceRows rows, int firstRow) {
     StepSequence sequence = rows.sequence();
     int hidden = config.hiddenSize();
     int imageRow = 0;
     for (int k = 0; k < rows.numRows(); k++) {
+      int row = firstRow + k;
       if (sequence.getModalities(k) == dev.owlery.proto.internal.v1.Modality.MODALITY_IMAGE) {
-        rows.images().get(imageRow * hidden, inputs, k * hidden, hidden);
+        rows.images().get(imageRow * hidden, inputs, row * hidden, hidden);
         imageRow++;
-        modalities[k] = Modality.VISUAL;
+        modalities[row] = Modality.VISUAL;
       } else {
-        slice.embed(sequence.getTokenIds(k), inputs, k * hidden);
-        modalities[k] = Modality.TEXT;
+        slice.embed(sequence.getTokenIds(k), inputs, row * hidden);
+        modalities[row] = Modality.TEXT;
       }
     }
   }
@@ -165,13 +171,9 @@ final class LoadedSlice implements AutoCloseable {
         .setWorldSize(request.getWorldSize()).setReducedValue(sum).setAllReduceNs(traffic.allReduceNanos()).build();
   }
 
-  /** Forgets the KV caches of {@code ids}; returns how many were held. */
+  /** Forgets the sequences {@code ids} and frees their blocks; returns how many were held. */
   int release(List<Long> ids) {
-    int released = 0;
-    for (long id : ids) {
-      released += sequences.remove(id) != null ? 1 : 0;
-    }
-    return released;
+    return held.release(ids);
   }
 
   private void requireGroup(String groupId, int worldSize) {
@@ -182,11 +184,15 @@ final class LoadedSlice implements AutoCloseable {
     collective.requireHealthy();
   }
 
-  private void claimStepId(long stepId) {
+  private void requireNewStepId(long stepId) {
     if (stepId <= lastStepId) {
       throw new IllegalArgumentException("step_id must be greater than the last step run on this rank (%d). Given: %d"
           .formatted(lastStepId, stepId));
     }
+  }
+
+  private void claimStepId(long stepId) {
+    requireNewStepId(stepId);
     lastStepId = stepId;
   }
 
@@ -194,7 +200,7 @@ final class LoadedSlice implements AutoCloseable {
   @Override
   public void close() {
     collective.close();
-    sequences.clear();
+    held.clear();
     checkpoint.close();
   }
 }

@@ -16,7 +16,9 @@ import dev.owlery.shard.collective.ShardPeerService;
 import dev.owlery.shard.collective.StepTraffic;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
+import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
 import java.util.Optional;
 import java.util.concurrent.ArrayBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
@@ -31,15 +33,31 @@ import java.util.function.Supplier;
  * the loaded slice FAILED_PRECONDITION, bad input INVALID_ARGUMENT, a step past the LoadSlice
  * capacity RESOURCE_EXHAUSTED. A step is run even when its caller has given up: every rank must run
  * the same steps for the all-reduces to pair up.
+ *
+ * <p>Meters, registered once per service and reading the slice loaded at the time: gauges
+ * {@value #KV_BLOCKS_USED} and {@value #KV_BLOCKS_FREE} (0 and 0 when no slice is loaded) and the
+ * timer {@value #STEP_DURATION} of every RunStep answered with logits, from received to answered.
  */
 public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBase implements AutoCloseable {
 
+  /** Gauge of KV blocks held by sequences on this rank. */
+  public static final String KV_BLOCKS_USED = "owlery.kv.blocks.used";
+  /** Gauge of KV blocks of the pool no sequence holds. */
+  public static final String KV_BLOCKS_FREE = "owlery.kv.blocks.free";
+  /** Timer of RunStep on this rank, received to answered (steps refused before running are not timed). */
+  public static final String STEP_DURATION = "owlery.shard.step.duration";
+
+  private static final Runnable NOTHING = () -> { };
+
   private final SliceLoader loader;
+  private final Timer stepDuration;
   private final ThreadPoolExecutor stepThread;
   /** The loaded slice; read and written by the step thread only. */
   private LoadedSlice loaded;
   /** The loaded slice's collective, for other threads (metrics, close). */
   private volatile GrpcCollective collective;
+  /** The loaded slice's sequences and blocks, for the gauges; null when none is loaded. */
+  private volatile HeldSequences heldSequences;
 
   /** A service that loads slices with {@code kernels} and all-reduces through {@code peers}. */
   public ShardWorkerService(ShardWorkerConfig config, Kernels kernels, MeterRegistry meters, ShardPeerService peers) {
@@ -47,28 +65,44 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
     this.stepThread = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS,
         new ArrayBlockingQueue<>(config.maxQueuedCalls()),
         Thread.ofPlatform().name("owlery-shard-step").daemon().factory());
+    Gauge.builder(KV_BLOCKS_USED, this, service -> service.kvBlocks(true)).baseUnit("blocks")
+        .description("KV cache blocks held by sequences on this rank").register(meters);
+    Gauge.builder(KV_BLOCKS_FREE, this, service -> service.kvBlocks(false)).baseUnit("blocks")
+        .description("KV cache blocks of this rank's pool that no sequence holds").register(meters);
+    this.stepDuration = Timer.builder(STEP_DURATION).description("RunStep on this rank, received to answered")
+        .publishPercentileHistogram().register(meters);
+  }
+
+  /** Used or free blocks of the loaded slice's pool; 0 when none is loaded. Any thread. */
+  private double kvBlocks(boolean used) {
+    HeldSequences current = heldSequences;
+    if (current == null) {
+      return 0;
+    }
+    return used ? current.usedBlocks() : current.freeBlocks();
   }
 
   @Override
   public void loadSlice(LoadSliceRequest request, StreamObserver<LoadSliceResponse> responses) {
-    submit(responses, () -> load(request));
+    submit(responses, () -> load(request), NOTHING);
   }
 
   @Override
   public void runStep(RunStepRequest request, StreamObserver<RunStepResponse> responses) {
     long received = System.nanoTime();
-    submit(responses, () -> requireLoaded().runStep(request, received));
+    submit(responses, () -> requireLoaded().runStep(request, received),
+        () -> stepDuration.record(System.nanoTime() - received, TimeUnit.NANOSECONDS));
   }
 
   @Override
   public void releaseSequences(ReleaseSequencesRequest request, StreamObserver<ReleaseSequencesResponse> responses) {
     submit(responses, () -> ReleaseSequencesResponse.newBuilder()
-        .setNumReleased(loaded == null ? 0 : loaded.release(request.getSequenceIdsList())).build());
+        .setNumReleased(loaded == null ? 0 : loaded.release(request.getSequenceIdsList())).build(), NOTHING);
   }
 
   @Override
   public void runHealthStep(RunHealthStepRequest request, StreamObserver<RunHealthStepResponse> responses) {
-    submit(responses, () -> requireLoaded().runHealthStep(request));
+    submit(responses, () -> requireLoaded().runHealthStep(request), NOTHING);
   }
 
   /** The loaded slice's collective, if any (its traffic, its state). */
@@ -89,12 +123,14 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
     release();
     loaded = loader.load(request);
     collective = loaded.collective();
+    heldSequences = loaded.heldSequences();
     return loaded.response();
   }
 
   private void release() {
     if (loaded != null) {
       collective = null;
+      heldSequences = null;
       LoadedSlice old = loaded;
       loaded = null;
       old.close();
@@ -108,10 +144,17 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
     return loaded;
   }
 
-  /** Queues {@code work} on the step thread; its result or failure answers the call. */
-  private <T> void submit(StreamObserver<T> responses, Supplier<T> work) {
+  /**
+   * Queues {@code work} on the step thread; its result or failure answers the call, then
+   * {@code answered} runs if it succeeded.
+   */
+  private <T> void submit(StreamObserver<T> responses, Supplier<T> work, Runnable answered) {
     try {
-      stepThread.execute(() -> answer(responses, work));
+      stepThread.execute(() -> {
+        if (answer(responses, work)) {
+          answered.run();
+        }
+      });
     } catch (RejectedExecutionException e) {
       Status status = stepThread.isShutdown()
           ? Status.UNAVAILABLE.withDescription("this shard is shutting down")
@@ -121,19 +164,21 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
     }
   }
 
-  private static <T> void answer(StreamObserver<T> responses, Supplier<T> work) {
+  /** Runs {@code work} and answers with its result or failure; returns whether it succeeded. */
+  private static <T> boolean answer(StreamObserver<T> responses, Supplier<T> work) {
     T result;
     try {
       result = work.get();
     } catch (PeerLostException e) {
       responses.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).withCause(e).asRuntimeException());
-      return;
+      return false;
     } catch (RuntimeException | Error e) {
       responses.onError(e); // the server's ExceptionStatusInterceptor maps it
-      return;
+      return false;
     }
     responses.onNext(result);
     responses.onCompleted();
+    return true;
   }
 
   /**

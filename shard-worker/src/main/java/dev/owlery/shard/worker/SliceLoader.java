@@ -4,10 +4,10 @@ import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.checkpoint.Checkpoints;
 import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.config.ModelConfig;
-import dev.owlery.engine.decoder.Decoder;
 import dev.owlery.engine.decoder.DecoderSlice;
 import dev.owlery.engine.decoder.TensorParallelRank;
 import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.tensor.Tensor;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
@@ -51,8 +51,8 @@ final class SliceLoader {
     Path dir = modelDir(request.getModelDir());
     requireAtLeast("max_num_tokens", request.getMaxNumTokens(), 1);
     requireAtLeast("max_num_sequences", request.getMaxNumSequences(), 1);
-    requireAtLeast("num_kv_blocks", request.getNumKvBlocks(), 0);
-    requireAtLeast("block_size_tokens", request.getBlockSizeTokens(), 0);
+    requireAtLeast("num_kv_blocks", request.getNumKvBlocks(), 1);
+    requireAtLeast("block_size_tokens", request.getBlockSizeTokens(), 1);
     LlamaConfig text = ModelConfig.load(dir).text();
     TensorParallelRank tp = new TensorParallelRank(group.rank(), group.worldSize());
     // checked before mapping anything: "num_attention_heads (32) must be divisible by the tensor-parallel size (3)"
@@ -60,29 +60,28 @@ final class SliceLoader {
     int numLocalKvHeads = tp.local("num_key_value_heads", text.numKvHeads());
     tp.local("vocab_size", text.vocabSize());
     tp.local("intermediate_size", text.intermediateSize());
-    int kvCapacity = kvCapacity(request, text);
 
     Checkpoint checkpoint = Checkpoints.open(dir);
     GrpcCollective collective = null;
     try {
       collective = new GrpcCollective(group, text.numLayers(), text.hiddenSize(), config.collective(), meters);
-      int passCapacity = Math.min(request.getMaxNumTokens(), Decoder.DEFAULT_STEP_CAPACITY);
-      DecoderSlice slice = new DecoderSlice(checkpoint, text, collective, kernels, passCapacity);
+      // a step's rows, all sequences together, run as one pass through the layers
+      DecoderSlice slice = new DecoderSlice(checkpoint, text, collective, kernels, request.getMaxNumTokens());
+      KvBlockPool pool = allocatePool(slice, request, text, numLocalKvHeads);
       collective.connect(peers);
-      long kvBytesPerSequence = 4L * kvCapacity * text.numLayers() * 2 * numLocalKvHeads * text.headDim();
       LoadSliceResponse response = LoadSliceResponse.newBuilder()
           .setNumLocalHeads(text.numHeads() / group.worldSize())
           .setNumLocalKvHeads(numLocalKvHeads)
           .setVocabStart(slice.vocabStart())
           .setVocabEnd(slice.vocabStart() + slice.localVocabSize())
           .setWeightBytes(weightBytes(checkpoint, group.worldSize()))
-          .setKvCacheBytes(kvBytesPerSequence * request.getMaxNumSequences())
+          .setKvCacheBytes(pool.bytes())
           .setLoadDurationNs(System.nanoTime() - start)
           .build();
-      StepPlan.Limits limits = new StepPlan.Limits(text.vocabSize(), text.hiddenSize(), kvCapacity,
+      StepPlan.Limits limits = new StepPlan.Limits(text.vocabSize(), text.hiddenSize(), text.maxPositions(),
           request.getMaxNumTokens(), request.getMaxNumSequences(), request.getNumKvBlocks(),
           request.getBlockSizeTokens());
-      return new LoadedSlice(request, response, checkpoint, text, slice, collective, limits);
+      return new LoadedSlice(request, response, checkpoint, text, slice, collective, new HeldSequences(pool), limits);
     } catch (RuntimeException | Error e) {
       if (collective != null) {
         collective.close();
@@ -108,12 +107,24 @@ final class SliceLoader {
   }
 
   /**
-   * Positions one sequence's contiguous cache holds: max_position_embeddings, bounded by the
-   * num_kv_blocks * block_size_tokens positions the coordinator can ever give one sequence.
+   * The KV block pool LoadSlice asks for, allocated once.
+   *
+   * @throws io.grpc.StatusRuntimeException RESOURCE_EXHAUSTED naming the bytes asked when the heap
+   *     cannot hold it
    */
-  private static int kvCapacity(LoadSliceRequest request, LlamaConfig text) {
-    long blocks = (long) request.getNumKvBlocks() * request.getBlockSizeTokens();
-    return blocks > 0 ? (int) Math.min(text.maxPositions(), blocks) : text.maxPositions();
+  private static KvBlockPool allocatePool(DecoderSlice slice, LoadSliceRequest request, LlamaConfig text,
+      int numLocalKvHeads) {
+    long bytes = KvBlockPool.bytes(text.numLayers(), numLocalKvHeads, text.headDim(), request.getNumKvBlocks(),
+        request.getBlockSizeTokens());
+    try {
+      return slice.newKvBlockPool(request.getNumKvBlocks(), request.getBlockSizeTokens());
+    } catch (OutOfMemoryError e) {
+      // one large allocation that failed whole: nothing else is left half-built, so the shard can go on
+      throw Status.RESOURCE_EXHAUSTED.withDescription(("cannot allocate the KV cache: num_kv_blocks %d x block_size_tokens "
+          + "%d positions need %d bytes on this rank; the heap's limit is %d bytes")
+          .formatted(request.getNumKvBlocks(), request.getBlockSizeTokens(), bytes, Runtime.getRuntime().maxMemory()))
+          .asRuntimeException();
+    }
   }
 
   /**

@@ -1,6 +1,6 @@
 package dev.owlery.shard.worker;
 
-import dev.owlery.engine.kv.KvCache;
+import dev.owlery.engine.kv.PagedKvCache;
 import dev.owlery.proto.internal.v1.DType;
 import dev.owlery.proto.internal.v1.Modality;
 import dev.owlery.proto.internal.v1.RunStepRequest;
@@ -10,6 +10,7 @@ import io.grpc.Status;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
@@ -20,7 +21,9 @@ import java.util.Set;
  * and holds the same sequences, so every rank accepts or refuses it alike and no rank is left
  * waiting in an all-reduce for a rank that refused. Bad input fails with IllegalArgumentException
  * (INVALID_ARGUMENT) naming the field and values; a step past the capacity given at LoadSlice fails
- * with RESOURCE_EXHAUSTED.
+ * with RESOURCE_EXHAUSTED. Block tables are checked against the blocks held after the step's
+ * releases: each must cover the step's last position, keep its earlier entries, and take no block
+ * another sequence holds or takes in the same step.
  *
  * @param sequences the sequences in request order
  * @param numTokens rows of all sequences together
@@ -31,18 +34,22 @@ record StepPlan(List<SequenceRows> sequences, int numTokens, int numLogitRows) {
   /**
    * One sequence of the step.
    *
-   * @param cache its KV cache; null for a sequence new to this rank (created when it runs)
+   * @param cache its KV cache; null for a sequence new to this rank (created when the step is accepted)
    * @param numRows its rows in this step
    * @param images its IMAGE rows' inputs, [image rows, hidden] little-endian; null when none
    */
-  record SequenceRows(StepSequence sequence, KvCache cache, int numRows, FloatBuffer images) {}
+  record SequenceRows(StepSequence sequence, PagedKvCache cache, int numRows, FloatBuffer images) {}
 
-  /** The limits a step is checked against, fixed at LoadSlice. */
-  record Limits(int vocabSize, int hiddenSize, int kvCapacity, int maxNumTokens, int maxNumSequences, int numKvBlocks,
+  /**
+   * The limits a step is checked against, fixed at LoadSlice.
+   *
+   * @param maxPositions positions a sequence may reach (max_position_embeddings)
+   */
+  record Limits(int vocabSize, int hiddenSize, int maxPositions, int maxNumTokens, int maxNumSequences, int numKvBlocks,
       int blockSizeTokens) {}
 
-  /** Checks {@code request} against {@code limits} and the sequences this rank holds. */
-  static StepPlan of(RunStepRequest request, Map<Long, KvCache> held, Limits limits) {
+  /** Checks {@code request} against {@code limits} and the sequences and blocks this rank holds. */
+  static StepPlan of(RunStepRequest request, HeldSequences held, Limits limits) {
     int count = request.getSequencesCount();
     if (count < 1) {
       throw new IllegalArgumentException("sequences must hold at least one sequence. Given: 0");
@@ -53,6 +60,7 @@ record StepPlan(List<SequenceRows> sequences, int numTokens, int numLogitRows) {
     }
     List<SequenceRows> rows = new ArrayList<>(count);
     Set<Long> ids = new HashSet<>();
+    Map<Integer, Long> newBlocks = new HashMap<>(); // blocks this step gives out, to the sequence taking each
     int numTokens = 0;
     int numLogitRows = 0;
     int numNew = 0;
@@ -62,8 +70,9 @@ record StepPlan(List<SequenceRows> sequences, int numTokens, int numLogitRows) {
         throw new IllegalArgumentException("sequences[%d]: sequence %d appears more than once in the step"
             .formatted(i, sequence.getSequenceId()));
       }
-      KvCache cache = held.get(sequence.getSequenceId());
+      PagedKvCache cache = held.get(sequence.getSequenceId());
       SequenceRows checked = check(i, sequence, cache, limits);
+      checkBlocks(where(i, sequence), checked, held, newBlocks);
       rows.add(checked);
       numNew += cache == null ? 1 : 0;
       numTokens += checked.numRows();
@@ -80,8 +89,12 @@ record StepPlan(List<SequenceRows> sequences, int numTokens, int numLogitRows) {
     return new StepPlan(List.copyOf(rows), numTokens, numLogitRows);
   }
 
-  private static SequenceRows check(int i, StepSequence s, KvCache cache, Limits limits) {
-    String where = "sequences[%d] (sequence %d)".formatted(i, s.getSequenceId());
+  private static String where(int i, StepSequence s) {
+    return "sequences[%d] (sequence %d)".formatted(i, s.getSequenceId());
+  }
+
+  private static SequenceRows check(int i, StepSequence s, PagedKvCache cache, Limits limits) {
+    String where = where(i, s);
     int n = s.getTokenIdsCount();
     if (n < 1) {
       throw new IllegalArgumentException(where + ": token_ids must hold at least one row. Given: 0");
@@ -113,17 +126,18 @@ record StepPlan(List<SequenceRows> sequences, int numTokens, int numLogitRows) {
       }
     }
     int last = first + n - 1;
-    if (last >= limits.kvCapacity()) {
-      throw new IllegalArgumentException("%s: position %d is past the KV capacity of a sequence (%d positions)"
-          .formatted(where, last, limits.kvCapacity()));
+    if (last >= limits.maxPositions()) {
+      throw new IllegalArgumentException("%s: position %d is past max_position_embeddings (%d)"
+          .formatted(where, last, limits.maxPositions()));
     }
-    checkBlocks(where, s, last, limits);
+    checkTableShape(where, s, last, limits);
     return new SequenceRows(s, cache, n, images(where, s.getImageEmbeddings(), numImageRows, limits.hiddenSize()));
   }
 
-  private static void checkBlocks(String where, StepSequence s, int lastPosition, Limits limits) {
-    if (s.getBlockIdsCount() == 0 || limits.blockSizeTokens() < 1) {
-      return; // caches are contiguous per sequence: a block table is checked when given, not needed
+  /** The table's size covers {@code lastPosition}; every id is in the pool. */
+  private static void checkTableShape(String where, StepSequence s, int lastPosition, Limits limits) {
+    if (s.getBlockIdsCount() == 0) {
+      throw new IllegalArgumentException(where + ": block_ids must hold the sequence's block table. Given: none");
     }
     if ((long) s.getBlockIdsCount() * limits.blockSizeTokens() <= lastPosition) {
       throw new IllegalArgumentException("%s: block_ids (%d blocks of %d positions) must cover position %d"
@@ -131,11 +145,48 @@ record StepPlan(List<SequenceRows> sequences, int numTokens, int numLogitRows) {
     }
     for (int b = 0; b < s.getBlockIdsCount(); b++) {
       int id = s.getBlockIds(b);
-      if (id < 0 || (limits.numKvBlocks() > 0 && id >= limits.numKvBlocks())) {
+      if (id < 0 || id >= limits.numKvBlocks()) {
         throw new IllegalArgumentException("%s: block_ids[%d] must be in [0, %d). Given: %d"
             .formatted(where, b, limits.numKvBlocks(), id));
       }
     }
+  }
+
+  /**
+   * The table keeps the blocks of earlier steps at their indexes, and each entry past them is a
+   * block nobody holds and no other entry of this step takes; records those in {@code newBlocks}.
+   */
+  private static void checkBlocks(String where, SequenceRows rows, HeldSequences held, Map<Integer, Long> newBlocks) {
+    StepSequence s = rows.sequence();
+    long id = s.getSequenceId();
+    int kept = rows.cache() == null ? 0 : rows.cache().numBlocks();
+    if (s.getBlockIdsCount() < kept) {
+      throw new IllegalArgumentException("%s: block_ids must keep the %d blocks of its earlier steps (the table only grows). Given: %d blocks"
+          .formatted(where, kept, s.getBlockIdsCount()));
+    }
+    for (int b = 0; b < kept; b++) {
+      if (s.getBlockIds(b) != rows.cache().blockId(b)) {
+        throw new IllegalArgumentException("%s: block_ids[%d] must stay %d (the table only grows). Given: %d"
+            .formatted(where, b, rows.cache().blockId(b), s.getBlockIds(b)));
+      }
+    }
+    for (int b = kept; b < s.getBlockIdsCount(); b++) {
+      int block = s.getBlockIds(b);
+      if (held.isHeld(block)) {
+        throw blockConflict(where, b, block, held.owner(block), id, "held by");
+      }
+      Long taker = newBlocks.putIfAbsent(block, id);
+      if (taker != null) {
+        throw blockConflict(where, b, block, taker, id, "given in this step to");
+      }
+    }
+  }
+
+  private static IllegalArgumentException blockConflict(String where, int index, int block, long holder, long id,
+      String how) {
+    String whose = holder == id ? "this sequence at another index" : "sequence " + holder;
+    return new IllegalArgumentException("%s: block_ids[%d] = %d is already %s %s; a block belongs to one sequence"
+        .formatted(where, index, block, how, whose));
   }
 
   private static FloatBuffer images(String where, Tensor tensor, int numImageRows, int hiddenSize) {

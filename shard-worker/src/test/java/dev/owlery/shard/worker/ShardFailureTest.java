@@ -40,7 +40,7 @@ class ShardFailureTest {
   private static RunStepRequest prompt(ShardGroup group) {
     return RunStepRequest.newBuilder().setStepId(1).setGroupId(group.groupId()).setWorldSize(group.size())
         .addSequences(StepSequence.newBuilder().setSequenceId(1).addTokenIds(1).addPositions(0)
-            .addModalities(Modality.MODALITY_TEXT))
+            .addModalities(Modality.MODALITY_TEXT).addBlockIds(0))
         .build();
   }
 

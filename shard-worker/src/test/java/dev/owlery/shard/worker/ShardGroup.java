@@ -9,11 +9,13 @@ import dev.owlery.proto.internal.v1.RunHealthStepResponse;
 import dev.owlery.proto.internal.v1.RunStepRequest;
 import dev.owlery.proto.internal.v1.RunStepResponse;
 import dev.owlery.proto.internal.v1.ShardWorkerGrpc;
+import dev.owlery.proto.internal.v1.StepSequence;
 import com.google.common.util.concurrent.ListenableFuture;
 import io.grpc.ForwardingServerBuilder;
 import io.grpc.ManagedChannel;
 import io.grpc.Server;
 import io.grpc.ServerBuilder;
+import io.grpc.Status;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
@@ -36,6 +38,9 @@ final class ShardGroup {
 
   /** Deadline of every call the test makes. */
   static final Duration DEADLINE = Duration.ofSeconds(30);
+  /** The KV pool every test group loads: 64 blocks of 16 positions. */
+  static final int NUM_KV_BLOCKS = 64;
+  static final int BLOCK_SIZE = 16;
 
   final List<ShardWorkerServer> servers = new ArrayList<>();
   /** The io.grpc servers underneath, to kill one as a crash would. */
@@ -80,9 +85,22 @@ final class ShardGroup {
     for (int r = 0; r < size(); r++) {
       calls.add(stub(r).loadSlice(LoadSliceRequest.newBuilder().setModelDir(modelDir.toString()).setRank(r)
           .setWorldSize(size()).setGroupId(group).addAllPeerAddresses(addresses).setMaxNumTokens(maxNumTokens)
-          .setMaxNumSequences(maxNumSequences).build()));
+          .setMaxNumSequences(maxNumSequences).setNumKvBlocks(NUM_KV_BLOCKS).setBlockSizeTokens(BLOCK_SIZE).build()));
     }
     return gather(calls);
+  }
+
+  /**
+   * {@code s} with the block table a block manager would send: consecutive blocks from
+   * {@code firstBlock}, as many as cover its last position.
+   */
+  static StepSequence.Builder withBlocks(StepSequence.Builder s, int firstBlock) {
+    int last = s.getPositions(s.getPositionsCount() - 1);
+    s.clearBlockIds();
+    for (int b = 0; b <= last / BLOCK_SIZE; b++) {
+      s.addBlockIds(firstBlock + b);
+    }
+    return s;
   }
 
   String groupId() {
@@ -97,6 +115,27 @@ final class ShardGroup {
       calls.add(stub(r).runStep(request));
     }
     return gather(calls);
+  }
+
+  /** The step sent to every rank at once; each rank's status (OK where it ran). */
+  List<Status> stepStatuses(RunStepRequest.Builder step) {
+    RunStepRequest request = step.setGroupId(groupId).setWorldSize(size()).build();
+    List<ListenableFuture<RunStepResponse>> calls = new ArrayList<>();
+    for (int r = 0; r < size(); r++) {
+      calls.add(stub(r).runStep(request));
+    }
+    List<Status> statuses = new ArrayList<>();
+    for (ListenableFuture<RunStepResponse> call : calls) {
+      try {
+        call.get(DEADLINE.toMillis(), TimeUnit.MILLISECONDS);
+        statuses.add(Status.OK);
+      } catch (ExecutionException e) {
+        statuses.add(Status.fromThrowable(e.getCause()));
+      } catch (InterruptedException | TimeoutException e) {
+        throw new AssertionError(e);
+      }
+    }
+    return statuses;
   }
 
   List<RunHealthStepResponse> healthStep(long stepId) {

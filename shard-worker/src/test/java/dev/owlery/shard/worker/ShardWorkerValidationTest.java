@@ -53,17 +53,22 @@ class ShardWorkerValidationTest {
 
   private LoadSliceRequest.Builder load(int worldSize) {
     LoadSliceRequest.Builder request = LoadSliceRequest.newBuilder().setModelDir(dir.toString()).setRank(0)
-        .setWorldSize(worldSize).setGroupId("solo").setMaxNumTokens(8).setMaxNumSequences(2);
+        .setWorldSize(worldSize).setGroupId("solo").setMaxNumTokens(8).setMaxNumSequences(2)
+        .setNumKvBlocks(8).setBlockSizeTokens(4);
     for (int r = 0; r < worldSize; r++) {
       request.addPeerAddresses("127.0.0.1:1");
     }
     return request;
   }
 
+  /** Text rows of {@code sequenceId}, with blocks {@code 4 * (sequenceId - 1)} on as its table (4 positions each). */
   private static StepSequence.Builder text(long sequenceId, int firstPosition, int... ids) {
     StepSequence.Builder s = StepSequence.newBuilder().setSequenceId(sequenceId);
     for (int i = 0; i < ids.length; i++) {
       s.addTokenIds(ids[i]).addPositions(firstPosition + i).addModalities(Modality.MODALITY_TEXT);
+    }
+    for (int b = 0; b <= (firstPosition + ids.length - 1) / 4; b++) {
+      s.addBlockIds((int) (sequenceId - 1) * 4 + b);
     }
     return s;
   }

@@ -100,7 +100,7 @@ class Stories260kShardGroupTest {
       for (int id : pending) {
         s.addTokenIds(id).addPositions(position++).addModalities(dev.owlery.proto.internal.v1.Modality.MODALITY_TEXT);
       }
-      return s.build();
+      return ShardGroup.withBlocks(s, (int) (sequenceId - 100) * 16).build();
     }
 
     /** The in-process decoder's logits for the same rows. */
@@ -213,7 +213,8 @@ class Stories260kShardGroupTest {
     for (int p = 0; p < prompt.length; p++) {
       s.addTokenIds(prompt[p]).addPositions(p).addModalities(dev.owlery.proto.internal.v1.Modality.MODALITY_TEXT);
     }
-    List<RunStepResponse> responses = group.step(RunStepRequest.newBuilder().setStepId(1).addSequences(s));
+    List<RunStepResponse> responses = group.step(RunStepRequest.newBuilder().setStepId(1)
+        .addSequences(ShardGroup.withBlocks(s, 0)));
     assertThat(responses.getFirst().getLogits().getShapeList()).containsExactly((long) prompt.length, 256L);
     assertThat(responses.getFirst().getTimings().getNumTokens()).isEqualTo(prompt.length);
     float[] logits = ShardGroup.gatherLogits(responses, config.vocabSize());

@@ -81,7 +81,7 @@ class TinyOwl2ShardGroupTest {
       }
     }
     assertThat(position).isEqualTo(NUM_POSITIONS);
-    return s.build();
+    return ShardGroup.withBlocks(s, 0).build();
   }
 
   private static double maxAbsDiff(float[] a, int aOffset, float[] b, int bOffset, int n) {
@@ -108,8 +108,8 @@ class TinyOwl2ShardGroupTest {
     float[] stepLogits = reference.tensor("generate.step_logits").toFloatArray();
     assertThat(ShardGroup.argmax(logits, (NUM_POSITIONS - 1) * VOCAB, VOCAB)).isEqualTo((int) tokens[0]);
     List<RunStepResponse> decode = group.step(RunStepRequest.newBuilder().setStepId(2)
-        .addSequences(StepSequence.newBuilder().setSequenceId(1).addTokenIds((int) tokens[0])
-            .addPositions(NUM_POSITIONS).addModalities(Modality.MODALITY_TEXT)));
+        .addSequences(ShardGroup.withBlocks(StepSequence.newBuilder().setSequenceId(1).addTokenIds((int) tokens[0])
+            .addPositions(NUM_POSITIONS).addModalities(Modality.MODALITY_TEXT), 0)));
     float[] next = ShardGroup.gatherLogits(decode, VOCAB);
     assertThat(maxAbsDiff(next, 0, stepLogits, VOCAB, VOCAB)).isLessThan(LOGITS_TOLERANCE);
     assertThat(ShardGroup.argmax(next, 0, VOCAB)).isEqualTo((int) tokens[1]);
