@@ -14,10 +14,10 @@ import io.grpc.Status;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
-import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.BlockingDeque;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.logging.Level;
@@ -51,7 +51,7 @@ final class GroupLoop {
   private final ServedModel model;
   private final GenerationMetrics metrics;
   private final StepFanOut fanOut;
-  private final BlockingQueue<GenerationJob> waiting;
+  private final BlockingDeque<GenerationJob> waiting;
   private final Thread thread;
   // Confined to the loop thread.
   private final BlockAllocator blocks;
@@ -76,7 +76,7 @@ final class GroupLoop {
     this.model = model;
     this.metrics = metrics;
     this.fanOut = fanOut;
-    this.waiting = new LinkedBlockingQueue<>(config.maxQueuedPerGroup());
+    this.waiting = new LinkedBlockingDeque<>(config.maxQueuedPerGroup());
     this.blocks = new BlockAllocator(limits.numKvBlocks(), limits.blockSizeTokens());
     this.thread = Thread.ofPlatform().name("owlery-scheduler-" + groupId).daemon().unstarted(this::run);
     thread.start();
@@ -147,7 +147,7 @@ final class GroupLoop {
     group = current;
     if (current == null) {
       GenerationJob job = waiting.poll(IDLE_POLL_MS, TimeUnit.MILLISECONDS);
-      if (job != null && !job.cancelled().isDone()) {
+      if (job != null && !job.cancelled().isDone() && (!serving() || !waiting.offerFirst(job))) {
         job.sink().onError(Status.UNAVAILABLE.withDescription(
             "shard group " + groupId + " went down before the request started; retry shortly"));
       }
@@ -167,6 +167,11 @@ final class GroupLoop {
     if (!running.isEmpty()) {
       step();
     }
+  }
+
+  /** Whether the group is READY now (it may have been re-formed since this iteration began). */
+  private boolean serving() {
+    return directory.servingGroups().stream().anyMatch(g -> g.groupId().equals(groupId));
   }
 
   /** Ends sequences whose client cancelled or whose deadline passed (nothing more is sent). */

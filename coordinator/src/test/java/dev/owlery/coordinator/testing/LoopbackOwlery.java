@@ -15,6 +15,7 @@ import dev.owlery.proto.v1.ShardGroupStatus;
 import dev.owlery.visionworker.VisionWorkerConfig;
 import dev.owlery.visionworker.VisionWorkerNode;
 import java.nio.file.Path;
+import org.awaitility.core.ConditionTimeoutException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -126,9 +127,15 @@ public final class LoopbackOwlery {
 
   /** Waits (bounded) until GetClusterStatus shows {@code groupId} in {@code state}, and returns it. */
   public ShardGroupStatus awaitGroup(String groupId, NodeState state, Duration atMost) {
-    return await().atMost(atMost).pollInterval(Duration.ofMillis(50)).until(
-        () -> client.getClusterStatus().getGroupsList().stream()
-            .filter(group -> group.getGroupId().equals(groupId) && group.getState() == state).findFirst().orElse(null),
-        group -> group != null);
+    try {
+      return await().atMost(atMost).pollInterval(Duration.ofMillis(50)).until(
+          () -> client.getClusterStatus().getGroupsList().stream()
+              .filter(group -> group.getGroupId().equals(groupId) && group.getState() == state).findFirst()
+              .orElse(null),
+          group -> group != null);
+    } catch (ConditionTimeoutException e) {
+      throw new AssertionError("group %s not %s within %s; the cluster status is:%n%s".formatted(groupId, state, atMost,
+          client.getClusterStatus()), e);
+    }
   }
 }

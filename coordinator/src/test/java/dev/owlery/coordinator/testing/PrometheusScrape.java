@@ -40,7 +40,7 @@ public final class PrometheusScrape {
     List<String> series = lines.stream().filter(line -> line.startsWith(name + "{") || line.startsWith(name + " "))
         .toList();
     if (series.isEmpty()) {
-      throw new AssertionError("no series " + name + " in the scrape");
+      throw new AssertionError("no series " + name + " in the scrape:\n" + String.join("\n", lines));
     }
     return series.stream().mapToDouble(line -> Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1))).sum();
   }

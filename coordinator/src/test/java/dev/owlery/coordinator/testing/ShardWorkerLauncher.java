@@ -1,6 +1,7 @@
 package dev.owlery.coordinator.testing;
 
 import dev.owlery.cluster.membership.MembershipConfig;
+import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.shard.node.ShardWorkerNode;
 import dev.owlery.shard.node.ShardWorkerNodeConfig;
 import java.nio.file.Path;
@@ -22,5 +23,11 @@ public interface ShardWorkerLauncher {
   static ShardWorkerLauncher real() {
     return (nodeId, modelDir, membership) -> ShardWorkerNode.start(
         ShardWorkerNodeConfig.of("127.0.0.1", 0, 0, membership).withNodeId(nodeId).withComputeThreads(1));
+  }
+
+  /** The real shard worker running the scalar reference kernels (rows bit-identical in any batch). */
+  static ShardWorkerLauncher realWithScalarKernels() {
+    return (nodeId, modelDir, membership) -> ShardWorkerNode.start(ShardWorkerNodeConfig.of("127.0.0.1", 0, 0,
+        membership).withNodeId(nodeId).withComputeThreads(1).withKernels(KernelsProvider.KernelSet.SCALAR));
   }
 }

@@ -52,7 +52,7 @@ public final class ShardWorkerNode implements AutoCloseable {
     try {
       PrometheusMeterRegistry meters = NodeMetrics.newRegistry(nodeId, METRICS_ROLE);
       parts.push(meters::close);
-      Kernels kernels = KernelsProvider.create(KernelsProvider.configuredSet(), config.computeThreads());
+      Kernels kernels = KernelsProvider.create(config.kernels(), config.computeThreads());
       if (kernels instanceof VectorKernels vector) {
         parts.push(vector::close);
       }

@@ -1,5 +1,7 @@
 package dev.owlery.shard.node;
 
+import dev.owlery.engine.kernel.KernelsProvider;
+import dev.owlery.engine.kernel.KernelsProvider.KernelSet;
 import dev.owlery.cluster.membership.MembershipConfig;
 import dev.owlery.shard.worker.ShardWorkerConfig;
 
@@ -14,10 +16,12 @@ import dev.owlery.shard.worker.ShardWorkerConfig;
  * @param membership how the node joins the Hazelcast cluster
  * @param worker model-folder allow-list, all-reduce timeouts, call queue
  * @param computeThreads threads of the kernels' compute pool, >= 1 (the physical cores to use)
+ * @param kernels which kernels run the slice: VECTOR (the fast ones) or SCALAR (the reference, whose
+ *     rows are bit-identical however steps are batched)
  */
 public record ShardWorkerNodeConfig(
     String nodeId, String host, int grpcPort, int metricsPort, MembershipConfig membership, ShardWorkerConfig worker,
-    int computeThreads) {
+    int computeThreads, KernelSet kernels) {
 
   public ShardWorkerNodeConfig {
     if (nodeId == null || nodeId.isBlank()) {
@@ -35,25 +39,35 @@ public record ShardWorkerNodeConfig(
     if (computeThreads < 1) {
       throw new IllegalArgumentException("computeThreads must be >= 1. Given: " + computeThreads);
     }
+    if (kernels == null) {
+      throw new IllegalArgumentException("kernels must be set");
+    }
   }
 
-  /** A node on {@code host} with the worker defaults (any model folder) and one compute thread per processor. */
+  /**
+   * A node on {@code host} with the worker defaults (any model folder), one compute thread per
+   * processor and the kernels {@code -Dowlery.kernels} names (vector by default).
+   */
   public static ShardWorkerNodeConfig of(String host, int grpcPort, int metricsPort, MembershipConfig membership) {
     return new ShardWorkerNodeConfig("shard-worker-" + java.util.UUID.randomUUID(), host, grpcPort, metricsPort,
-        membership, ShardWorkerConfig.defaults(),
-        Runtime.getRuntime().availableProcessors());
+        membership, ShardWorkerConfig.defaults(), Runtime.getRuntime().availableProcessors(),
+        KernelsProvider.configuredSet());
   }
 
   public ShardWorkerNodeConfig withWorker(ShardWorkerConfig newWorker) {
-    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, newWorker, computeThreads);
+    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, newWorker, computeThreads, kernels);
   }
 
   public ShardWorkerNodeConfig withNodeId(String newNodeId) {
-    return new ShardWorkerNodeConfig(newNodeId, host, grpcPort, metricsPort, membership, worker, computeThreads);
+    return new ShardWorkerNodeConfig(newNodeId, host, grpcPort, metricsPort, membership, worker, computeThreads, kernels);
   }
 
   public ShardWorkerNodeConfig withComputeThreads(int threads) {
-    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, threads);
+    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, threads, kernels);
+  }
+
+  public ShardWorkerNodeConfig withKernels(KernelSet newKernels) {
+    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, computeThreads, newKernels);
   }
 
   private static void requirePort(String name, int port) {

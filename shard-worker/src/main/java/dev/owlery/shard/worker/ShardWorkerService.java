@@ -65,9 +65,10 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
     this.stepThread = new ThreadPoolExecutor(1, 1, 0, TimeUnit.SECONDS,
         new ArrayBlockingQueue<>(config.maxQueuedCalls()),
         Thread.ofPlatform().name("owlery-shard-step").daemon().factory());
-    Gauge.builder(KV_BLOCKS_USED, this, service -> service.kvBlocks(true)).baseUnit("blocks")
+    // No base unit: Prometheus shows them as owlery_kv_blocks_used / _free, as the coordinator's.
+    Gauge.builder(KV_BLOCKS_USED, this, service -> service.kvBlocks(true))
         .description("KV cache blocks held by sequences on this rank").register(meters);
-    Gauge.builder(KV_BLOCKS_FREE, this, service -> service.kvBlocks(false)).baseUnit("blocks")
+    Gauge.builder(KV_BLOCKS_FREE, this, service -> service.kvBlocks(false))
         .description("KV cache blocks of this rank's pool that no sequence holds").register(meters);
     this.stepDuration = Timer.builder(STEP_DURATION).description("RunStep on this rank, received to answered")
         .publishPercentileHistogram().register(meters);
