@@ -82,19 +82,21 @@ final class RemoteGeneration {
   static GenerateRequest.Builder promptRequest(GenerateCommand.PromptSource prompt, String template, String aspectRatio,
       List<byte[]> images) {
     GenerateRequest.Builder b = GenerateRequest.newBuilder();
+    PromptTemplate promptTemplate = switch (GenerateCommand.parseTemplate(template)) {
+      case MPLUG_OWL2 -> PromptTemplate.PROMPT_TEMPLATE_MPLUG_OWL2;
+      case NONE -> PromptTemplate.PROMPT_TEMPLATE_NONE;
+    };
     if (prompt.text != null) {
-      b.setPromptText(prompt.text);
+      b.setPromptText(prompt.text).setTemplate(promptTemplate);
     } else {
+      // Ids are used as given, as in process: the template (default mplug_owl2) is for text only,
+      // and the server rejects one with ids.
       PromptTokenIds.Builder ids = PromptTokenIds.newBuilder();
       for (int id : prompt.ids) {
         ids.addTokenIds(id);
       }
       b.setPromptTokenIds(ids);
     }
-    b.setTemplate(switch (GenerateCommand.parseTemplate(template)) {
-      case MPLUG_OWL2 -> PromptTemplate.PROMPT_TEMPLATE_MPLUG_OWL2;
-      case NONE -> PromptTemplate.PROMPT_TEMPLATE_NONE;
-    });
     b.setAspectRatioPolicy(switch (GenerateCommand.parseAspectRatio(aspectRatio)) {
       case PAD -> dev.owlery.proto.v1.AspectRatioPolicy.ASPECT_RATIO_POLICY_PAD;
       case RESIZE -> dev.owlery.proto.v1.AspectRatioPolicy.ASPECT_RATIO_POLICY_RESIZE;
