@@ -19,6 +19,7 @@ import picocli.CommandLine.Command;
         DemoCommand.class,
         GenerateCommand.class,
         LocalCommand.class,
+        LoadTestCommand.class,
         CoordinatorCommand.class,
         VisionWorkerCommand.class,
         ShardWorkerCommand.class,

@@ -67,24 +67,37 @@ final class RemoteGeneration {
   }
 
   private static GenerateRequest request(GenerateCommand c, List<byte[]> images) {
-    GenerateRequest.Builder b = GenerateRequest.newBuilder();
+    GenerateRequest.Builder b = promptRequest(c.prompt, c.template, c.aspectRatio, images);
     if (c.model != null) {
       b.setModel(c.model);
     }
-    if (c.prompt.text != null) {
-      b.setPromptText(c.prompt.text);
+    c.sampling.applyTo(b);
+    if (c.logprobs > 0) {
+      b.setLogprobs(true).setNumTopLogprobs(c.logprobs);
+    }
+    return b.build();
+  }
+
+  /** A request holding the prompt (text or ids), its template, the pictures and their aspect-ratio policy. */
+  static GenerateRequest.Builder promptRequest(GenerateCommand.PromptSource prompt, String template, String aspectRatio,
+      List<byte[]> images) {
+    GenerateRequest.Builder b = GenerateRequest.newBuilder();
+    PromptTemplate promptTemplate = switch (GenerateCommand.parseTemplate(template)) {
+      case MPLUG_OWL2 -> PromptTemplate.PROMPT_TEMPLATE_MPLUG_OWL2;
+      case NONE -> PromptTemplate.PROMPT_TEMPLATE_NONE;
+    };
+    if (prompt.text != null) {
+      b.setPromptText(prompt.text).setTemplate(promptTemplate);
     } else {
+      // Ids are used as given, as in process: the template (default mplug_owl2) is for text only,
+      // and the server rejects one with ids.
       PromptTokenIds.Builder ids = PromptTokenIds.newBuilder();
-      for (int id : c.prompt.ids) {
+      for (int id : prompt.ids) {
         ids.addTokenIds(id);
       }
       b.setPromptTokenIds(ids);
     }
-    b.setTemplate(switch (GenerateCommand.parseTemplate(c.template)) {
-      case MPLUG_OWL2 -> PromptTemplate.PROMPT_TEMPLATE_MPLUG_OWL2;
-      case NONE -> PromptTemplate.PROMPT_TEMPLATE_NONE;
-    });
-    b.setAspectRatioPolicy(switch (GenerateCommand.parseAspectRatio(c.aspectRatio)) {
+    b.setAspectRatioPolicy(switch (GenerateCommand.parseAspectRatio(aspectRatio)) {
       case PAD -> dev.owlery.proto.v1.AspectRatioPolicy.ASPECT_RATIO_POLICY_PAD;
       case RESIZE -> dev.owlery.proto.v1.AspectRatioPolicy.ASPECT_RATIO_POLICY_RESIZE;
       case NONE -> dev.owlery.proto.v1.AspectRatioPolicy.ASPECT_RATIO_POLICY_NONE;
@@ -92,27 +105,7 @@ final class RemoteGeneration {
     for (byte[] image : images) {
       b.addImages(Image.newBuilder().setData(ByteString.copyFrom(image)));
     }
-    SamplingOptions s = c.sampling;
-    b.setMaxNewTokens(s.maxNewTokens);
-    if (s.temperature != null) {
-      b.setTemperature(s.temperature);
-    }
-    if (s.topK != null) {
-      b.setTopK(s.topK);
-    }
-    if (s.topP != null) {
-      b.setTopP(s.topP);
-    }
-    if (s.repetitionPenalty != null) {
-      b.setRepetitionPenalty(s.repetitionPenalty);
-    }
-    if (s.seed != null) {
-      b.setSeed(s.seed);
-    }
-    if (c.logprobs > 0) {
-      b.setLogprobs(true).setNumTopLogprobs(c.logprobs);
-    }
-    return b.build();
+    return b;
   }
 
   private static TokenLogprobs fromProto(dev.owlery.proto.v1.TokenLogprob lp) {

@@ -6,10 +6,20 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
+import dev.owlery.engine.kernel.KernelsProvider;
+import dev.owlery.engine.model.CompletionListener;
+import dev.owlery.engine.model.GenerationRequest;
+import dev.owlery.engine.model.InProcessGenerator;
+import dev.owlery.engine.model.OwlModel;
+import dev.owlery.engine.model.Prompt;
+import dev.owlery.engine.sampling.SamplingParams;
 import dev.owlery.engine.testing.Fixtures;
+import dev.owlery.engine.tokenizer.ChatTemplate;
+import dev.owlery.engine.vision.preprocess.AspectRatioPolicy;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.stream.Collectors;
 import java.util.stream.StreamSupport;
 import org.junit.jupiter.api.Test;
@@ -77,6 +87,49 @@ class GenerateCommandTest {
 
     assertThat(text.exitCode()).as(text.err()).isZero();
     assertThat(text.out().strip()).isEqualTo(jsonText(json));
+  }
+
+  @Test
+  void minPAndPenaltyFlagsReachTheSampler() throws IOException {
+    Path model = Fixtures.stories260k();
+    String[] common = {"generate", "--model", model.toString(), "--prompt", "Once upon a time", "--template", "none",
+        "--max-new-tokens", "32", "--output", "json"};
+
+    JsonNode plain = json(CliRun.of(common));
+    JsonNode penalized = json(CliRun.of(concat(common, "--presence-penalty", "2", "--frequency-penalty", "0.5")));
+    JsonNode minP = json(CliRun.of(concat(common, "--temperature", "1", "--top-k", "0", "--min-p", "0.5", "--seed", "7")));
+
+    assertThat(ints(penalized.get("token_ids"))).containsExactly(inProcess(model,
+        SamplingParams.greedy().withPenalties(2f, 0.5f)));
+    assertThat(penalized.get("token_ids")).isNotEqualTo(plain.get("token_ids"));
+    assertThat(ints(minP.get("token_ids"))).containsExactly(inProcess(model,
+        new SamplingParams(true, 1f, 0, 1f, 0.5f, 1f, 0f, 0f, 7L)));
+  }
+
+  @Test
+  void outOfRangeMinPAndPenaltiesGetOneLineErrors() {
+    Path model = Fixtures.stories260k();
+
+    CliRun minP = CliRun.of("generate", "--model", model.toString(), "--prompt", "Hi", "--min-p", "1.5");
+    CliRun presence = CliRun.of("generate", "--model", model.toString(), "--prompt", "Hi", "--presence-penalty", "3");
+
+    assertThat(minP.exitCode()).isEqualTo(2);
+    assertThat(minP.err()).contains("owlery: error: min_p must be in [0, 1] (0 disables it), got 1.5");
+    assertThat(presence.exitCode()).isEqualTo(2);
+    assertThat(presence.err()).contains("owlery: error: presence_penalty must be in [-2, 2] (0 disables it), got 3.0");
+  }
+
+  /** The ids the engine's generator picks for the same prompt with {@code sampling}. */
+  private static int[] inProcess(Path model, SamplingParams sampling) {
+    try (OwlModel owl = OwlModel.load(model, 1, KernelsProvider.shared())) {
+      return new InProcessGenerator(owl).generate(new GenerationRequest(new Prompt.Text("Once upon a time"), List.of(),
+          ChatTemplate.NONE, AspectRatioPolicy.PAD, sampling, 32, false), CompletionListener.NONE).tokenIds();
+    }
+  }
+
+  private static JsonNode json(CliRun run) throws IOException {
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    return JSON.readTree(run.out());
   }
 
   @Test

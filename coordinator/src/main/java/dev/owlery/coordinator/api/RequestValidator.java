@@ -173,15 +173,39 @@ public final class RequestValidator {
     return numPlaceholders;
   }
 
-  /** Sampling as the request says, the rest from the model's generation_config.json (as in-process). */
+  /**
+   * Sampling as the request says, the rest from the model's generation_config.json (as in-process);
+   * min_p and the presence and frequency penalties default to 0 (off), which the engine's
+   * GenerationConfig does not read.
+   */
   private SamplingParams sampling(GenerateRequest request) {
     long seed = request.hasSeed() ? request.getSeed() : seeds.getAsLong();
+    float minP = request.hasMinP() ? request.getMinP() : 0f;
+    if (!(minP >= 0f && minP <= 1f)) {
+      throw new IllegalArgumentException("min_p must be in [0, 1] (0 disables it). Given: " + minP);
+    }
+    float presence = penalty("presence_penalty", request.hasPresencePenalty(), request.getPresencePenalty());
+    float frequency = penalty("frequency_penalty", request.hasFrequencyPenalty(), request.getFrequencyPenalty());
     return model.generationConfig().samplingParams(
         request.hasTemperature() ? request.getTemperature() : null,
         request.hasTopK() ? request.getTopK() : null,
         request.hasTopP() ? request.getTopP() : null,
         request.hasRepetitionPenalty() ? request.getRepetitionPenalty() : null,
-        seed);
+        seed)
+        .withMinP(minP)
+        .withPenalties(presence, frequency);
+  }
+
+  /** A presence or frequency penalty: unset is 0, a set one must lie in [-2, 2] (vLLM's range). */
+  private static float penalty(String field, boolean given, float value) {
+    if (!given) {
+      return 0f;
+    }
+    if (!(value >= -SamplingParams.MAX_PENALTY && value <= SamplingParams.MAX_PENALTY)) {
+      throw new IllegalArgumentException("%s must be in [-%s, %s] (0 disables it). Given: %s"
+          .formatted(field, SamplingParams.MAX_PENALTY, SamplingParams.MAX_PENALTY, value));
+    }
+    return value;
   }
 
   private int[] stopTokenIds(GenerateRequest request) {

@@ -223,6 +223,30 @@ class OwleryServiceTest {
   }
 
   @Test
+  void minPAndThePenaltiesMustBeInRange() {
+    assertInvalid(valid().setMinP(1.5f), "min_p must be in [0, 1] (0 disables it). Given: 1.5");
+    assertInvalid(valid().setMinP(-0.1f), "min_p must be in [0, 1] (0 disables it). Given: -0.1");
+    assertInvalid(valid().setMinP(Float.NaN), "min_p must be in [0, 1] (0 disables it). Given: NaN");
+    assertInvalid(valid().setPresencePenalty(2.5f),
+        "presence_penalty must be in [-2.0, 2.0] (0 disables it). Given: 2.5");
+    assertInvalid(valid().setFrequencyPenalty(-3f),
+        "frequency_penalty must be in [-2.0, 2.0] (0 disables it). Given: -3.0");
+    assertInvalid(valid().setFrequencyPenalty(Float.POSITIVE_INFINITY),
+        "frequency_penalty must be in [-2.0, 2.0] (0 disables it). Given: Infinity");
+  }
+
+  @Test
+  void minPAndThePenaltiesAtTheirBoundsAreAccepted() {
+    // Valid fields get past validation: the request then fails only for want of a shard group.
+    GenerateRequest request = valid().setMinP(1f).setPresencePenalty(-2f).setFrequencyPenalty(2f).build();
+
+    assertThatThrownBy(() -> client.generate(request)).isInstanceOfSatisfying(OwleryException.class, e -> {
+      assertThat(e.code()).isEqualTo(Status.Code.UNAVAILABLE);
+      assertThat(e.description()).startsWith("no shard group is READY");
+    });
+  }
+
+  @Test
   void aValidRequestWithoutAReadyGroupIsUnavailable() {
     assertThatThrownBy(() -> client.generate(valid().build())).isInstanceOfSatisfying(OwleryException.class, e -> {
       assertThat(e.code()).isEqualTo(Status.Code.UNAVAILABLE);

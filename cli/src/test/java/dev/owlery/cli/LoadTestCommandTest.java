@@ -1,0 +1,74 @@
+package dev.owlery.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.owlery.engine.testing.Fixtures;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.stream.StreamSupport;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code owlery loadtest --model}: starts a local cluster of stories260k (coordinator and one shard
+ * worker as separate processes), runs two concurrency levels through the client SDK and stops it.
+ */
+class LoadTestCommandTest {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final int MAX_NEW_TOKENS = 8;
+
+  @Test
+  void levelsReportEveryRequestAndTheirTokens(@TempDir Path tmp) throws IOException {
+    Path model = Fixtures.stories260k();
+    Path nodeLog = tmp.resolve("nodes.log");
+
+    // Prompt [BOS]: stories260k's greedy story runs far past 8 tokens without an EOS (expected.json).
+    CliRun run = CliRun.of("loadtest", "--model", model.toString(), "--concurrency", "1,2", "--prompt-ids", "1",
+        "--max-new-tokens", String.valueOf(MAX_NEW_TOKENS), "--warmup", "1", "--node-heap", "512m",
+        "--node-log", nodeLog.toString(), "--output", "json");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    JsonNode report = JSON.readTree(run.out());
+    assertThat(report.get("max_new_tokens").asInt()).isEqualTo(MAX_NEW_TOKENS);
+    JsonNode levels = report.get("levels");
+    assertThat(levels).hasSize(2);
+    assertThat(levels.get(0).get("ratio").asDouble()).isEqualTo(1.0);
+    for (int i = 0; i < 2; i++) {
+      JsonNode level = levels.get(i);
+      assertThat(level.get("concurrency").asInt()).isEqualTo(i + 1);
+      // --requests unset: 2 x concurrency, at least 4.
+      assertThat(level.get("num_requests").asInt()).isEqualTo(4);
+      assertThat(level.get("requests")).hasSize(4);
+      assertThat(level.get("num_errors").asInt()).as(run.out()).isZero();
+      assertThat(level.get("errors")).isEmpty();
+      long sum = StreamSupport.stream(level.get("requests").spliterator(), false)
+          .mapToLong(r -> r.get("tokens").asLong()).sum();
+      assertThat(level.get("generated_tokens").asLong()).isEqualTo(sum).isEqualTo(4L * MAX_NEW_TOKENS);
+      assertThat(level.get("tokens_per_second").asDouble()).isPositive();
+      for (JsonNode request : level.get("requests")) {
+        assertThat(request.get("status").asText()).isEqualTo("OK");
+        assertThat(request.get("ttft_ms").asDouble()).isPositive()
+            .isLessThanOrEqualTo(request.get("e2e_ms").asDouble());
+      }
+      assertThat(level.get("ttft_ms").get("count").asLong()).isEqualTo(4);
+      assertThat(level.get("e2e_ms").get("count").asLong()).isEqualTo(4);
+      assertThat(level.get("e2e_ms").get("p99").asDouble()).isGreaterThanOrEqualTo(level.get("e2e_ms").get("p50").asDouble());
+    }
+    assertThat(run.err()).contains("loadtest: concurrency 1: 4 requests, 0 errors, 32 tokens in ")
+        .contains("loadtest: concurrency 2: 4 requests, 0 errors, 32 tokens in ");
+  }
+
+  @Test
+  void clusterOptionsNeedModelAndLevelsMustBePositive() {
+    CliRun shardsWithServer = CliRun.of("loadtest", "--server", "127.0.0.1:1", "--shards", "2", "--prompt", "Hi");
+    CliRun zeroLevel = CliRun.of("loadtest", "--server", "127.0.0.1:1", "--concurrency", "1,0", "--prompt", "Hi");
+
+    assertThat(shardsWithServer.exitCode()).isEqualTo(2);
+    assertThat(shardsWithServer.err()).contains("owlery: error: --shards and --vision-workers size the local cluster");
+    assertThat(zeroLevel.exitCode()).isEqualTo(2);
+    assertThat(zeroLevel.err()).contains("owlery: error: --concurrency levels must be >= 1, got 0");
+  }
+}
