@@ -72,6 +72,17 @@ public record ServedModel(String name, ModelConfig config, SentencePieceTokenize
     return 2L * text.numLayers() * (text.numKvHeads() / worldSize) * text.headDim() * Float.BYTES;
   }
 
+  /**
+   * Floating-point operations of one decoder row (2 per multiply-add of every projection and the
+   * lm_head; attention over the cache not counted), all ranks together.
+   */
+  public double flopsPerRow() {
+    LlamaConfig text = config.text();
+    double perLayer = (double) text.hiddenSize() * (2L * text.qSize() + 2L * text.kvSize())
+        + 3.0 * text.hiddenSize() * text.intermediateSize();
+    return 2 * (text.numLayers() * perLayer + (double) text.vocabSize() * text.hiddenSize());
+  }
+
   public int eosTokenId() {
     return config.text().eosTokenId();
   }

@@ -42,7 +42,7 @@ final class GroupLoop {
   private static final long IDLE_POLL_MS = 100;
 
   /** What the loop schedules against. */
-  record Limits(int maxNumSequences, int maxNumTokens, int numKvBlocks, int blockSizeTokens) {}
+  record Limits(int maxNumSequences, int maxNumTokens, int numKvBlocks, int blockSizeTokens, int worldSize) {}
 
   private final String groupId;
   private final SchedulerConfig config;
@@ -51,6 +51,7 @@ final class GroupLoop {
   private final ServedModel model;
   private final GenerationMetrics metrics;
   private final StepFanOut fanOut;
+  private final StepPacer pacer;
   private final BlockingDeque<GenerationJob> waiting;
   private final Thread thread;
   // Confined to the loop thread.
@@ -76,6 +77,7 @@ final class GroupLoop {
     this.model = model;
     this.metrics = metrics;
     this.fanOut = fanOut;
+    this.pacer = new StepPacer(config.stepTimeout(), model.flopsPerRow() / limits.worldSize());
     this.waiting = new LinkedBlockingDeque<>(config.maxQueuedPerGroup());
     this.blocks = new BlockAllocator(limits.numKvBlocks(), limits.blockSizeTokens());
     this.thread = Thread.ofPlatform().name("owlery-scheduler-" + groupId).daemon().unstarted(this::run);
@@ -224,21 +226,33 @@ final class GroupLoop {
     running.add(new SequenceState(job, model, metrics, nextOrder++));
   }
 
-  /** Picks the step's rows (decodes first, then prompt chunks in the budget), grows their blocks, runs it. */
+  /**
+   * Picks the step's rows — every decoding sequence's next row, then prompt chunks within the
+   * pacer's row budget — grows their blocks, runs it.
+   */
   private void step() throws InterruptedException {
     List<SequenceState> order = new ArrayList<>(running);
     order.sort(Comparator.comparing(SequenceState::prefilling).thenComparingLong(SequenceState::order));
     List<SequenceState> batch = new ArrayList<>();
     List<Integer> counts = new ArrayList<>();
+    int rowBudget = pacer.rowBudget(limits.maxNumTokens());
+    boolean prefillScheduled = false;
     for (SequenceState sequence : order) {
-      int budget = limits.maxNumTokens() - counts.stream().mapToInt(Integer::intValue).sum();
-      if (budget == 0) {
-        break;
+      int used = counts.stream().mapToInt(Integer::intValue).sum();
+      int budget = limits.maxNumTokens() - used;
+      if (sequence.prefilling()) {
+        // Prompt rows fill the pacer's budget; at least a block's worth per step, so prompts progress
+        // even when the decoding rows alone use the budget up.
+        budget = Math.min(budget, Math.max(rowBudget - used, prefillScheduled ? 0 : limits.blockSizeTokens()));
+      }
+      if (budget <= 0) {
+        continue;
       }
       int n = Math.min(sequence.numPending(), budget);
       if (running.contains(sequence) && reserve(sequence, n, batch, counts)) {
         batch.add(sequence);
         counts.add(n);
+        prefillScheduled |= sequence.prefilling();
       }
     }
     if (batch.isEmpty()) {
@@ -253,17 +267,20 @@ final class GroupLoop {
       rows.add(batch.get(i).nextRows(counts.get(i)));
       logits.add(batch.get(i).logits());
     }
+    int numRows = counts.stream().mapToInt(Integer::intValue).sum();
     long start = System.nanoTime();
     try {
-      fanOut.run(group, rows, List.copyOf(releases), logits);
+      fanOut.run(group, rows, List.copyOf(releases), logits, pacer.deadline(numRows));
     } catch (StepFailure failure) {
       directory.reportLost(group, failure.lostNodeIds(), failure.getMessage());
       failAll(Status.UNAVAILABLE.withDescription(failure.getMessage() + "; the shard group is being re-formed; "
           + "retry shortly"));
       return;
     }
+    long nanos = System.nanoTime() - start;
     releases.clear();
-    metrics.step(prefill, System.nanoTime() - start, batch.size());
+    pacer.observe(numRows, nanos);
+    metrics.step(prefill, nanos, batch.size());
     for (int i = 0; i < batch.size(); i++) {
       advance(batch.get(i), counts.get(i));
     }

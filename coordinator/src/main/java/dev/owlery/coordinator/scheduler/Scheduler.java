@@ -35,7 +35,7 @@ public final class Scheduler implements AutoCloseable {
   private final ServedModel model;
   private final GroupLoop.Limits limits;
   private final GenerationMetrics metrics;
-  private final StepFanOut fanOut;
+  private final StepFanOut fanOut = new StepFanOut();
   private final Map<String, GroupLoop> loops = new ConcurrentHashMap<>();
 
   public Scheduler(SchedulerConfig config, PlacementConfig placement, GroupDirectory directory, ServedModel model,
@@ -45,9 +45,8 @@ public final class Scheduler implements AutoCloseable {
     this.model = model;
     this.limits = new GroupLoop.Limits(placement.maxNumSequences(), placement.maxNumTokens(),
         placement.numKvBlocks(model.maxPositions(), model.kvBytesPerToken(placement.worldSize())),
-        placement.blockSizeTokens());
+        placement.blockSizeTokens(), placement.worldSize());
     this.metrics = metrics;
-    this.fanOut = new StepFanOut(config.stepTimeout());
     metrics.watchScheduler(() -> status().getNumRunningSequences(), () -> status().getNumWaitingRequests());
     metrics.watchKvBlocks(() -> loops.values().stream().mapToInt(GroupLoop::numUsedBlocks).sum(),
         () -> loops.values().stream().mapToInt(loop -> limits.numKvBlocks() - loop.numUsedBlocks()).sum());

@@ -32,21 +32,15 @@ final class StepFanOut {
   /** Extra wait past the deadline for gRPC to report it, so the wait itself is bounded too. */
   private static final long DEADLINE_SLACK_MS = 1000;
 
-  private final Duration stepTimeout;
-
-  StepFanOut(Duration stepTimeout) {
-    this.stepTimeout = stepTimeout;
-  }
-
   /**
-   * Runs {@code sequences} (each asking for its last row's logits) as one step of {@code group},
-   * after the ranks forget {@code released}, and writes sequence i's gathered logits (the full
+   * Runs {@code sequences} (each asking for its last row's logits) as one step of {@code group}
+   * with {@code stepTimeout} as every rank's deadline, after the ranks forget {@code released}, and writes sequence i's gathered logits (the full
    * vocabulary) into {@code logits.get(i)}.
    *
    * @throws StepFailure when a rank failed, did not answer in time, or answered something malformed
    */
-  void run(ServingGroup group, List<StepSequence> sequences, List<Long> released, List<float[]> logits)
-      throws StepFailure, InterruptedException {
+  void run(ServingGroup group, List<StepSequence> sequences, List<Long> released, List<float[]> logits,
+      Duration stepTimeout) throws StepFailure, InterruptedException {
     long stepId = group.nextStepId();
     RunStepRequest request = RunStepRequest.newBuilder().setStepId(stepId).setGroupId(group.groupId())
         .setWorldSize(group.worldSize()).addAllSequences(sequences).addAllReleasedSequenceIds(released).build();
@@ -70,7 +64,7 @@ final class StepFanOut {
       throw new StepFailure(List.of(), "shard group %s went down during step %d: %s"
           .formatted(group.groupId(), stepId, group.lost().resultNow()));
     }
-    checkAnswers(group, stepId, sequences.size(), calls);
+    checkAnswers(group, stepId, sequences.size(), calls, stepTimeout);
     for (int r = 0; r < calls.size(); r++) {
       ShardRank rank = group.ranks().get(r);
       int width = rank.vocabEnd() - rank.vocabStart();
@@ -87,8 +81,8 @@ final class StepFanOut {
    * the lost ones; when every failure is an answer from a live shard (e.g. "peer stream broke"),
    * all failed ranks are.
    */
-  private void checkAnswers(ServingGroup group, long stepId, int numRows,
-      List<CompletableFuture<RunStepResponse>> calls)
+  private static void checkAnswers(ServingGroup group, long stepId, int numRows,
+      List<CompletableFuture<RunStepResponse>> calls, Duration stepTimeout)
       throws StepFailure {
     List<String> failed = new ArrayList<>();
     List<String> unreachable = new ArrayList<>();
