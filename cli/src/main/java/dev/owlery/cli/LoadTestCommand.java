@@ -55,6 +55,10 @@ public final class LoadTestCommand implements Callable<Integer> {
   @Option(names = "--node-heap", defaultValue = "2g", description = "With --model: -Xmx of each node's JVM (default ${DEFAULT-VALUE}).")
   String nodeHeap;
 
+  @Option(names = "--coordinator-arg", paramLabel = "ARG",
+      description = "With --model: an option for the coordinator, e.g. --coordinator-arg=--max-num-seqs=32; repeatable.")
+  List<String> coordinatorArgs = new ArrayList<>();
+
   @Option(names = "--node-log", description = "With --model: where the nodes' output goes (default: a new temporary file, named on stderr).")
   Path nodeLog;
 
@@ -116,7 +120,8 @@ public final class LoadTestCommand implements Callable<Integer> {
         target.model, numShards, numVision, logFile);
     err.flush();
     try (PrintWriter log = new PrintWriter(Files.newBufferedWriter(logFile, StandardCharsets.UTF_8), true);
-        LocalCluster cluster = LocalCluster.start(target.model, numShards, numVision, 0, log, List.of("-Xmx" + nodeHeap))) {
+        LocalCluster cluster = LocalCluster.start(target.model, numShards, numVision, 0, log, List.of("-Xmx" + nodeHeap),
+            coordinatorArgs)) {
       Thread stopOnExit = new Thread(cluster::close, "owlery-loadtest-shutdown");
       Runtime.getRuntime().addShutdownHook(stopOnExit);
       try {
@@ -140,9 +145,9 @@ public final class LoadTestCommand implements Callable<Integer> {
     if (warmup < 0) {
       throw new IllegalArgumentException("--warmup must be >= 0, got " + warmup);
     }
-    if (target.server != null && (shards != null || visionWorkers != null)) {
-      throw new IllegalArgumentException("--shards and --vision-workers size the local cluster of --model; "
-          + "with --server the cluster is already running");
+    if (target.server != null && (shards != null || visionWorkers != null || !coordinatorArgs.isEmpty())) {
+      throw new IllegalArgumentException("--shards, --vision-workers and --coordinator-arg set up the local cluster "
+          + "of --model; with --server the cluster is already running");
     }
     if (target.model != null && !images.isEmpty() && (visionWorkers == null || visionWorkers < 1)) {
       throw new IllegalArgumentException("--image needs --vision-workers >= 1 with --model (vision workers encode "

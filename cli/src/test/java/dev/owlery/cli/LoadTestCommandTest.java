@@ -67,7 +67,7 @@ class LoadTestCommandTest {
     CliRun zeroLevel = CliRun.of("loadtest", "--server", "127.0.0.1:1", "--concurrency", "1,0", "--prompt", "Hi");
 
     assertThat(shardsWithServer.exitCode()).isEqualTo(2);
-    assertThat(shardsWithServer.err()).contains("owlery: error: --shards and --vision-workers size the local cluster");
+    assertThat(shardsWithServer.err()).contains("owlery: error: --shards, --vision-workers and --coordinator-arg set up the local cluster of --model");
     assertThat(zeroLevel.exitCode()).isEqualTo(2);
     assertThat(zeroLevel.err()).contains("owlery: error: --concurrency levels must be >= 1, got 0");
   }

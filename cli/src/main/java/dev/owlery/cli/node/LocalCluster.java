@@ -69,6 +69,15 @@ public final class LocalCluster implements AutoCloseable {
    */
   public static LocalCluster start(Path model, int numShards, int numVisionWorkers, int port, PrintWriter log,
       List<String> jvmOptions) {
+    return start(model, numShards, numVisionWorkers, port, log, jvmOptions, List.of());
+  }
+
+  /**
+   * As {@link #start(Path, int, int, int, PrintWriter, List)}, with {@code coordinatorArgs} added to
+   * the coordinator's command line (e.g. {@code --max-num-seqs=32}, {@code --kv-cache-tokens=8192}).
+   */
+  public static LocalCluster start(Path model, int numShards, int numVisionWorkers, int port, PrintWriter log,
+      List<String> jvmOptions, List<String> coordinatorArgs) {
     if (numShards < 1) {
       throw new IllegalArgumentException("--shards must be >= 1, got " + numShards);
     }
@@ -79,8 +88,11 @@ public final class LocalCluster implements AutoCloseable {
     try {
       cluster.coordinatorPort = port == 0 ? freePort() : port;
       cluster.coordinatorClusterPort = freePort();
-      cluster.launch("coordinator", "coordinator", cluster.coordinatorPort, cluster.coordinatorClusterPort,
+      List<String> coordinatorCommand = new ArrayList<>(
           List.of("--model", cluster.model.toString(), "--group-size", String.valueOf(numShards)));
+      coordinatorCommand.addAll(coordinatorArgs);
+      cluster.launch("coordinator", "coordinator", cluster.coordinatorPort, cluster.coordinatorClusterPort,
+          coordinatorCommand);
       // Workers join through the coordinator's Hazelcast member: start them once it is up, or
       // they form clusters of their own first and Hazelcast has to merge them (slow and noisy).
       cluster.awaitCoordinator(Duration.ofSeconds(120));

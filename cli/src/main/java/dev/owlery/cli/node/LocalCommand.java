@@ -42,11 +42,15 @@ public final class LocalCommand implements Callable<Integer> {
   @Option(names = "--node-heap", defaultValue = "2g", description = "-Xmx of each node's JVM (default ${DEFAULT-VALUE}).")
   String nodeHeap;
 
+  @Option(names = "--coordinator-arg", paramLabel = "ARG",
+      description = "An option for the coordinator, e.g. --coordinator-arg=--max-num-seqs=32; repeatable.")
+  List<String> coordinatorArgs = new ArrayList<>();
+
   @Override
   public Integer call() {
     PrintWriter err = spec.commandLine().getErr();
     List<String> jvm = new ArrayList<>(List.of("-Xmx" + nodeHeap));
-    LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, jvm);
+    LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, jvm, coordinatorArgs);
     CountDownLatch stopped = new CountDownLatch(1);
     Runtime.getRuntime().addShutdownHook(new Thread(() -> {
       cluster.close();
