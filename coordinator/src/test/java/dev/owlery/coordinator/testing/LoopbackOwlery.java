@@ -46,15 +46,16 @@ public final class LoopbackOwlery {
     this.cleanup = cleanup;
     this.modelDir = modelDir;
     this.shards = shards;
-    // Every node starts at once, listing the coordinator's member and its own; nodes added later
-    // join through the coordinator's.
+    // The coordinator starts first; then every other node at once, listing the coordinator's member
+    // and its own. A node that started before the coordinator's member was up would form a cluster
+    // of its own; Hazelcast merges it within seconds, but its registry record does not follow.
     List<Integer> ports = LoopbackCluster.freePorts(numShards + 2);
     this.seed = "127.0.0.1:" + ports.getFirst();
     CoordinatorConfig config = tuning.apply(CoordinatorConfig.of("coordinator-0", modelDir,
         membership(ports.getFirst()), GrpcServerConfig.loopback(), "127.0.0.1", 2));
     List<CompletableFuture<? extends AutoCloseable>> starting = new ArrayList<>();
     try (ExecutorService starter = Executors.newFixedThreadPool(numShards + 2)) {
-      starting.add(CompletableFuture.supplyAsync(() -> CoordinatorNode.start(config), starter));
+      starting.add(CompletableFuture.completedFuture(CoordinatorNode.start(config)));
       // A text-only model (plain LLaMA) has no vision tower to serve: no vision worker then.
       starting.add(ModelConfig.load(modelDir).vision() == null ? CompletableFuture.completedFuture(() -> {})
           : CompletableFuture.supplyAsync(() -> VisionWorkerNode.start(VisionWorkerConfig.of("vision-0",
