@@ -46,8 +46,8 @@ public final class ClusterMember implements AutoCloseable {
         "hazelcast.graceful.shutdown.max.wait", Long.toString(config.gracefulShutdownTimeout().toSeconds()));
     // A member that started before its seeds were reachable forms a cluster of its own; look for
     // such split clusters every 5 s (Hazelcast's defaults: first after 300 s, then every 120 s) so
-    // the members merge within seconds (SplitClusterMergeTest). The merged member's registry record
-    // does not follow it (docs/design-notes.md): nodes start after the seed they join through.
+    // the members merge within seconds; NodeRegistry then registers the merged member's nodes again
+    // under its new member UUID (SplitClusterMergeTest).
     hz.setProperty("hazelcast.merge.first.run.delay.seconds", "5");
     hz.setProperty("hazelcast.merge.next.run.delay.seconds", "5");
     // The registry is the only distributed structure: few partitions start and migrate fast.

@@ -59,6 +59,11 @@ public record NodeRecord(
     return new NodeRecord(nodeId, memberUuid, role, grpcAddress, metricsUrl, resources, newState, assignment);
   }
 
+  /** This record held by the member {@code newMemberUuid} (the node's member after a merge). */
+  public NodeRecord withMemberUuid(UUID newMemberUuid) {
+    return new NodeRecord(nodeId, newMemberUuid, role, grpcAddress, metricsUrl, resources, state, assignment);
+  }
+
   /** This record placed at {@code newAssignment}; null removes the placement. */
   public NodeRecord withAssignment(ShardAssignment newAssignment) {
     return new NodeRecord(nodeId, memberUuid, role, grpcAddress, metricsUrl, resources, state, newAssignment);

@@ -5,6 +5,7 @@ import com.hazelcast.cluster.MembershipEvent;
 import com.hazelcast.cluster.MembershipListener;
 import com.hazelcast.core.EntryEvent;
 import com.hazelcast.core.HazelcastInstanceNotActiveException;
+import com.hazelcast.core.LifecycleEvent;
 import com.hazelcast.map.IMap;
 import com.hazelcast.map.listener.EntryAddedListener;
 import com.hazelcast.map.listener.EntryRemovedListener;
@@ -13,9 +14,11 @@ import dev.owlery.cluster.membership.ClusterMember;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -27,8 +30,10 @@ import java.util.stream.Collectors;
 /**
  * The cluster-wide node registry: a Hazelcast map from node id to {@link NodeRecord}. Every node
  * registers itself; when a member leaves (gracefully or by failure detection) the surviving
- * members remove the records of the nodes that ran in it. Thread-safe; map operations block
- * until the owning member answers.
+ * members remove the records of the nodes that ran in it. When this member's cluster merges into
+ * another (it had started before its seeds were up, or the network split), it registers its own
+ * records again under its new member UUID, so they appear in the merged cluster. Thread-safe; map
+ * operations block until the owning member answers.
  */
 public final class NodeRegistry implements AutoCloseable {
 
@@ -40,6 +45,9 @@ public final class NodeRegistry implements AutoCloseable {
   // Removes departed members' records off the Hazelcast event thread, which must not block.
   private final ExecutorService janitor;
   private final UUID membershipListenerId;
+  private final UUID lifecycleListenerId;
+  /** The records of this member's own nodes, as last written, for re-registering after a merge. */
+  private final Map<String, NodeRecord> own = new ConcurrentHashMap<>();
 
   /** Opens the registry of the cluster {@code member} belongs to. */
   public NodeRegistry(ClusterMember member) {
@@ -47,6 +55,15 @@ public final class NodeRegistry implements AutoCloseable {
     this.nodes = member.hazelcast().getMap(MAP_NAME);
     this.janitor = Executors.newSingleThreadExecutor(Thread.ofPlatform().name("owlery-registry-janitor").daemon().factory());
     this.membershipListenerId = member.hazelcast().getCluster().addMembershipListener(new DepartureListener());
+    this.lifecycleListenerId = member.hazelcast().getLifecycleService().addLifecycleListener(event -> {
+      if (event.getState() == LifecycleEvent.LifecycleState.MERGED) {
+        try {
+          janitor.execute(this::registerOwnAgain);
+        } catch (RejectedExecutionException e) {
+          // The registry is closed.
+        }
+      }
+    });
     // Members that left before this one joined cannot be noticed by the listener.
     janitor.execute(this::removeRecordsOfDepartedMembers);
   }
@@ -54,11 +71,30 @@ public final class NodeRegistry implements AutoCloseable {
   /** Adds or replaces {@code node}'s record. */
   public void register(NodeRecord node) {
     nodes.set(node.nodeId(), node);
+    if (node.memberUuid().equals(member.memberUuid())) {
+      own.put(node.nodeId(), node);
+    }
   }
 
   /** Removes a node's record, e.g. as it shuts down; unknown ids are ignored. */
   public void deregister(String nodeId) {
+    own.remove(nodeId);
     nodes.delete(nodeId);
+  }
+
+  /** After a merge: this member's nodes registered again, as the merged map has them or as last written here. */
+  private void registerOwnAgain() {
+    try {
+      UUID now = member.memberUuid();
+      for (NodeRecord last : own.values()) {
+        NodeRecord current = nodes.get(last.nodeId());
+        NodeRecord moved = (current != null ? current : last).withMemberUuid(now);
+        nodes.set(moved.nodeId(), moved);
+        own.put(moved.nodeId(), moved);
+      }
+    } catch (HazelcastInstanceNotActiveException e) {
+      // This member is shutting down.
+    }
   }
 
   /**
@@ -79,6 +115,7 @@ public final class NodeRegistry implements AutoCloseable {
         throw new IllegalArgumentException("an update must keep the node id " + nodeId + ". Given: " + next.nodeId());
       }
       if (nodes.replace(nodeId, current, next)) {
+        own.computeIfPresent(nodeId, (id, previous) -> next);
         return next;
       }
     }
@@ -127,6 +164,7 @@ public final class NodeRegistry implements AutoCloseable {
   public void close() {
     if (member.isRunning()) {
       member.hazelcast().getCluster().removeMembershipListener(membershipListenerId);
+      member.hazelcast().getLifecycleService().removeLifecycleListener(lifecycleListenerId);
     }
     janitor.shutdown();
     try {

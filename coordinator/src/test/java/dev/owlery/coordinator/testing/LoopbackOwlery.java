@@ -47,8 +47,8 @@ public final class LoopbackOwlery {
     this.modelDir = modelDir;
     this.shards = shards;
     // The coordinator starts first; then every other node at once, listing the coordinator's member
-    // and its own. A node that started before the coordinator's member was up would form a cluster
-    // of its own; Hazelcast merges it within seconds, but its registry record does not follow.
+    // and its own. (A node that started before the coordinator's member was up would form a cluster
+    // of its own and merge seconds later: slower tests.)
     List<Integer> ports = LoopbackCluster.freePorts(numShards + 2);
     this.seed = "127.0.0.1:" + ports.getFirst();
     CoordinatorConfig config = tuning.apply(CoordinatorConfig.of("coordinator-0", modelDir,
