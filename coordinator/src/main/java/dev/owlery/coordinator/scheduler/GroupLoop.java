@@ -4,10 +4,6 @@ import dev.owlery.coordinator.blocks.BlockAllocator;
 import dev.owlery.coordinator.model.ServedModel;
 import dev.owlery.coordinator.placement.GroupDirectory;
 import dev.owlery.coordinator.placement.ServingGroup;
-import dev.owlery.coordinator.placement.ShardRank;
-import dev.owlery.coordinator.placement.UnaryCalls;
-import dev.owlery.proto.internal.v1.ReleaseSequencesRequest;
-import dev.owlery.proto.internal.v1.ReleaseSequencesResponse;
 import dev.owlery.proto.internal.v1.StepSequence;
 import dev.owlery.proto.v1.FinishReason;
 import io.grpc.Status;
@@ -15,11 +11,8 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.BlockingDeque;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -31,10 +24,9 @@ import java.util.logging.Logger;
  * the token budget ({@code maxNumTokens}), so a new request's prefill shares steps with the others'
  * decoding. A sequence whose blocks cannot be grown preempts the latest-admitted running sequence
  * (its blocks freed, its rows recomputed when readmitted). Sequences that end (finished, cancelled,
- * deadline passed, failed) leave the batch at once; their release rides on the next step, or is
- * sent and awaited when the batch is empty, so a shard never sees a freed block still held. A step
- * that fails reports the lost nodes to placement and ends every sequence of the group with
- * UNAVAILABLE.
+ * deadline passed, failed) leave the batch at once and are released on the shards ({@link
+ * PendingReleases}). A step that fails reports the lost nodes to placement and ends every sequence
+ * of the group with UNAVAILABLE.
  */
 final class GroupLoop {
 
@@ -58,8 +50,7 @@ final class GroupLoop {
   private final BlockAllocator blocks;
   private final List<SequenceState> running = new ArrayList<>();
   private final List<SequenceState> preempted = new ArrayList<>();
-  private final List<Long> releases = new ArrayList<>();
-  private boolean releasesSent;
+  private final PendingReleases releases;
   private ServingGroup group;
   private long nextOrder;
   // Published for other threads.
@@ -80,6 +71,7 @@ final class GroupLoop {
     this.pacer = new StepPacer(config.stepTimeout(), model.flopsPerRow() / limits.worldSize());
     this.waiting = new LinkedBlockingDeque<>(config.maxQueuedPerGroup());
     this.blocks = new BlockAllocator(limits.numKvBlocks(), limits.blockSizeTokens());
+    this.releases = new PendingReleases(config.releaseTimeout());
     this.thread = Thread.ofPlatform().name("owlery-scheduler-" + groupId).daemon().unstarted(this::run);
     thread.start();
   }
@@ -157,7 +149,7 @@ final class GroupLoop {
     }
     dropCancelled();
     if (running.isEmpty() && preempted.isEmpty()) {
-      sendReleases();
+      releases.sendAndAwait(current);
       GenerationJob job = waiting.poll(IDLE_POLL_MS, TimeUnit.MILLISECONDS);
       if (job == null || job.cancelled().isDone()) {
         return;
@@ -270,7 +262,7 @@ final class GroupLoop {
     int numRows = counts.stream().mapToInt(Integer::intValue).sum();
     long start = System.nanoTime();
     try {
-      fanOut.run(group, rows, List.copyOf(releases), logits, pacer.deadline(numRows));
+      fanOut.run(group, rows, releases.forStep(), logits, pacer.deadline(numRows));
     } catch (StepFailure failure) {
       directory.reportLost(group, failure.lostNodeIds(), failure.getMessage());
       failAll(Status.UNAVAILABLE.withDescription(failure.getMessage() + "; the shard group is being re-formed; "
@@ -309,7 +301,6 @@ final class GroupLoop {
       blocks.free(victim.blockTable());
       victim.preempt();
       releases.add(victim.sequenceId());
-      releasesSent = false;
       preempted.add(victim);
       preempted.sort(Comparator.comparingLong(SequenceState::order));
       metrics.preempted();
@@ -348,7 +339,6 @@ final class GroupLoop {
     preempted.remove(sequence);
     blocks.free(sequence.blockTable());
     releases.add(sequence.sequenceId());
-    releasesSent = false;
   }
 
   private void fail(SequenceState sequence, Status status) {
@@ -366,37 +356,8 @@ final class GroupLoop {
       fail(sequence, status);
     }
     if (!all.isEmpty() && group != null) {
-      release(group, List.copyOf(releases)); // the ranks still alive forget them; a re-formed group starts empty
+      releases.sendWithoutWaiting(group); // the ranks still alive forget them; a re-formed group starts empty
     }
-  }
-
-  /**
-   * With the batch empty, sends the pending releases and waits (bounded) for every rank, so a block
-   * freed here is free on every shard before a later step hands it out; on failure they ride on the
-   * next step as well.
-   */
-  private void sendReleases() throws InterruptedException {
-    if (releases.isEmpty() || releasesSent || group == null) {
-      return;
-    }
-    releasesSent = true;
-    try {
-      CompletableFuture.allOf(release(group, List.copyOf(releases)).toArray(CompletableFuture[]::new))
-          .get(config.releaseTimeout().toMillis(), TimeUnit.MILLISECONDS);
-      releases.clear();
-    } catch (ExecutionException | TimeoutException e) {
-      LOG.log(Level.FINE, "releasing sequences on group " + groupId + " failed; they ride on the next step", e);
-    }
-  }
-
-  private List<CompletableFuture<ReleaseSequencesResponse>> release(ServingGroup target, List<Long> ids) {
-    ReleaseSequencesRequest request = ReleaseSequencesRequest.newBuilder().addAllSequenceIds(ids).build();
-    List<CompletableFuture<ReleaseSequencesResponse>> calls = new ArrayList<>();
-    for (ShardRank rank : target.ranks()) {
-      calls.add(UnaryCalls.call(rank.stub().withDeadlineAfter(config.releaseTimeout().toNanos(),
-          TimeUnit.NANOSECONDS)::releaseSequences, request));
-    }
-    return calls;
   }
 
   private void publish() {
