@@ -79,10 +79,8 @@ public final class CoordinatorNode implements AutoCloseable {
       UUID visionListener = registry.addListener(vision);
       started.add(() -> registry.removeListener(visionListener));
       vision.sync();
-      int numKvBlocks = config.placement().numKvBlocks(model.maxPositions(),
-          model.kvBytesPerToken(config.placement().worldSize()));
-      Placement placement = new Placement(config.placement(), model.vocabSize(), numKvBlocks, registry, channels)
-          .start();
+      Placement placement = new Placement(config.placement(), model.vocabSize(), model.maxPositions(),
+          model.kvBytesPerToken(config.placement().worldSize()), registry, channels).start();
       started.add(placement);
       Scheduler scheduler = new Scheduler(config.scheduler(), config.placement(), placement, model, generationMetrics);
       started.add(scheduler);

@@ -40,7 +40,7 @@ public final class CoordinatorCommand implements Callable<Integer> {
   int blockSize;
 
   @Option(names = "--kv-cache-tokens", defaultValue = "0",
-      description = "KV pool of each shard group in positions; 0 = by --kv-cache-bytes, or the larger of 2 full contexts and 256 per sequence.")
+      description = "KV pool of each shard group in positions; 0 = by --kv-cache-bytes, or half the smallest shard's heap (at most a full context per sequence).")
   long kvCacheTokens;
 
   @Option(names = "--kv-cache-bytes", defaultValue = "0", description = "KV pool in bytes on each shard worker (instead of --kv-cache-tokens).")

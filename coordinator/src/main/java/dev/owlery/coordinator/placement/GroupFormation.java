@@ -27,25 +27,30 @@ final class GroupFormation {
   /** What went wrong: the ranks to blame (vacated and passed over) and a sentence saying why. */
   record Failure(List<Integer> blamedRanks, String reason) {}
 
-  /** The outcome: the READY ranks, or a failure. */
-  record Outcome(List<ShardRank> ranks, Failure failure) {}
+  /** The outcome: the READY ranks and the KV blocks each holds, or a failure. */
+  record Outcome(List<ShardRank> ranks, int numKvBlocks, Failure failure) {}
 
   private final PlacementConfig config;
   private final int vocabSize;
-  private final int numKvBlocks;
+  private final int maxPositions;
+  private final long kvBytesPerToken;
   private final Function<String, ShardWorkerGrpc.ShardWorkerStub> stubs;
 
-  GroupFormation(PlacementConfig config, int vocabSize, int numKvBlocks,
+  /** @param kvBytesPerToken one position's keys and values on one shard of a group (float32) */
+  GroupFormation(PlacementConfig config, int vocabSize, int maxPositions, long kvBytesPerToken,
       Function<String, ShardWorkerGrpc.ShardWorkerStub> stubs) {
     this.config = config;
     this.vocabSize = vocabSize;
-    this.numKvBlocks = numKvBlocks;
+    this.maxPositions = maxPositions;
+    this.kvBytesPerToken = kvBytesPerToken;
     this.stubs = stubs;
   }
 
   Outcome form(String groupId, List<NodeRecord> members, long healthStepId) throws InterruptedException {
     int worldSize = members.size();
     List<String> addresses = members.stream().map(NodeRecord::grpcAddress).toList();
+    long smallestMemory = members.stream().mapToLong(node -> node.resources().memoryBytes()).min().orElseThrow();
+    int numKvBlocks = config.numKvBlocks(maxPositions, kvBytesPerToken, smallestMemory);
     List<CompletableFuture<LoadSliceResponse>> loads = new ArrayList<>();
     for (int r = 0; r < worldSize; r++) {
       LoadSliceRequest request = LoadSliceRequest.newBuilder()
@@ -58,11 +63,11 @@ final class GroupFormation {
     }
     Failure failure = failures("loading its slice", members, groupId, loads, config.loadTimeout());
     if (failure != null) {
-      return new Outcome(List.of(), failure);
+      return new Outcome(List.of(), 0, failure);
     }
     failure = checkVocabularySlices(members, groupId, loads);
     if (failure != null) {
-      return new Outcome(List.of(), failure);
+      return new Outcome(List.of(), 0, failure);
     }
     List<CompletableFuture<RunHealthStepResponse>> checks = new ArrayList<>();
     RunHealthStepRequest health = RunHealthStepRequest.newBuilder()
@@ -74,11 +79,11 @@ final class GroupFormation {
     }
     failure = failures("the health step", members, groupId, checks, config.healthTimeout());
     if (failure != null) {
-      return new Outcome(List.of(), failure);
+      return new Outcome(List.of(), 0, failure);
     }
     failure = checkHealthAnswers(members, groupId, checks);
     if (failure != null) {
-      return new Outcome(List.of(), failure);
+      return new Outcome(List.of(), 0, failure);
     }
     List<ShardRank> ranks = new ArrayList<>();
     for (int r = 0; r < worldSize; r++) {
@@ -86,7 +91,7 @@ final class GroupFormation {
       ranks.add(new ShardRank(members.get(r).nodeId(), addresses.get(r), r, load.getVocabStart(), load.getVocabEnd(),
           stubs.apply(addresses.get(r))));
     }
-    return new Outcome(ranks, null);
+    return new Outcome(ranks, numKvBlocks, null);
   }
 
   /** Waits for every call (bounded), then names each rank whose call failed or did not answer. */

@@ -63,14 +63,15 @@ public final class Placement implements GroupDirectory, AutoCloseable {
 
   /**
    * @param vocabSize the model's vocabulary, which the ranks' slices must tile
-   * @param numKvBlocks each group's KV pool, as {@link PlacementConfig#numKvBlocks} sizes it
+   * @param maxPositions the model's context, for sizing the KV pool
+   * @param kvBytesPerToken one position's keys and values on one shard of a group
    */
-  public Placement(PlacementConfig config, int vocabSize, int numKvBlocks, NodeRegistry registry,
-      NodeChannels channels) {
+  public Placement(PlacementConfig config, int vocabSize, int maxPositions, long kvBytesPerToken,
+      NodeRegistry registry, NodeChannels channels) {
     this.config = config;
     this.registry = registry;
     this.channels = channels;
-    this.formation = new GroupFormation(config, vocabSize, numKvBlocks,
+    this.formation = new GroupFormation(config, vocabSize, maxPositions, kvBytesPerToken,
         address -> ShardWorkerGrpc.newStub(channels.channel(address)));
   }
 
@@ -239,8 +240,8 @@ public final class Placement implements GroupDirectory, AutoCloseable {
       return;
     }
     group.state = GroupState.READY;
-    group.serving = new ServingGroup(group.groupId, group.formation, outcome.ranks(), group.stepIds,
-        new CompletableFuture<>());
+    group.serving = new ServingGroup(group.groupId, group.formation, outcome.ranks(), outcome.numKvBlocks(),
+        group.stepIds, new CompletableFuture<>());
     LOG.info(() -> "shard group " + group.groupId + " is READY: " + outcome.ranks().stream().map(ShardRank::nodeId).toList());
   }
 

@@ -14,7 +14,7 @@ import java.time.Duration;
  * @param maxNumTokens most rows one RunStep carries: the token budget of a step (decode rows first,
  *     prompts prefilled in chunks within what is left), >= 1
  * @param kvCacheTokens KV pool of each group in positions (all sequences together), >= 0; 0 = sized
- *     by {@code kvCacheBytes}, or when that is 0 too, the default (see {@link #numKvBlocks})
+ *     by {@code kvCacheBytes}, or when that is 0 too, by the shards' memory (see {@link #numKvBlocks})
  * @param kvCacheBytes KV pool in bytes on each shard worker, >= 0; 0 = sized by {@code kvCacheTokens};
  *     at most one of the two may be set
  * @param loadTimeout deadline of LoadSlice (mapping and checking a slice of a 7B model takes a while)
@@ -75,16 +75,16 @@ public record PlacementConfig(
   }
 
   /**
-   * KV blocks per group: {@code kvCacheTokens} positions, or {@code kvCacheBytes} over {@code
-   * kvBytesPerToken} (one position's keys and values on one shard), or by default the larger of two
-   * full contexts ({@code 2 * maxPositions}) and 256 positions per sequence of a full batch; at
-   * least one block.
+   * KV blocks of a group: {@code kvCacheTokens} positions, or {@code kvCacheBytes} over {@code
+   * kvBytesPerToken} (one position's keys and values on one shard), or by default half the memory
+   * of the group's smallest shard ({@code shardMemoryBytes}, its JVM's max heap; weights are mapped
+   * outside it), at most a full context per sequence of a full batch; at least one block.
    */
-  public int numKvBlocks(int maxPositions, long kvBytesPerToken) {
+  public int numKvBlocks(int maxPositions, long kvBytesPerToken, long shardMemoryBytes) {
     long tokens = kvCacheTokens > 0 ? kvCacheTokens
         : kvCacheBytes > 0 ? kvCacheBytes / kvBytesPerToken
-        : Math.max(2L * maxPositions, 256L * maxNumSequences);
-    return Math.toIntExact(Math.max(1, tokens / blockSizeTokens));
+        : Math.min((long) maxNumSequences * maxPositions, shardMemoryBytes / 2 / kvBytesPerToken);
+    return Math.toIntExact(Math.max(1, Math.min(Integer.MAX_VALUE, tokens / blockSizeTokens)));
   }
 
   private static void requirePositive(String name, int value) {

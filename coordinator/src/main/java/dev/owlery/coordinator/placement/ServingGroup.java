@@ -11,9 +11,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * group is a new {@code ServingGroup} with a higher {@code formation}.
  *
  * @param formation increases each time the group is (re-)formed
+ * @param numKvBlocks the KV blocks every rank of this formation holds (LoadSlice's num_kv_blocks)
  */
-public record ServingGroup(String groupId, long formation, List<ShardRank> ranks, AtomicLong stepIds,
-    CompletableFuture<String> lost) {
+public record ServingGroup(String groupId, long formation, List<ShardRank> ranks, int numKvBlocks,
+    AtomicLong stepIds, CompletableFuture<String> lost) {
 
   public ServingGroup {
     ranks = List.copyOf(ranks);

@@ -34,7 +34,7 @@ final class GroupLoop {
   private static final long IDLE_POLL_MS = 100;
 
   /** What the loop schedules against. */
-  record Limits(int maxNumSequences, int maxNumTokens, int numKvBlocks, int blockSizeTokens, int worldSize) {}
+  record Limits(int maxNumSequences, int maxNumTokens, int blockSizeTokens, int worldSize) {}
 
   private final String groupId;
   private final SchedulerConfig config;
@@ -47,7 +47,8 @@ final class GroupLoop {
   private final BlockingDeque<GenerationJob> waiting;
   private final Thread thread;
   // Confined to the loop thread.
-  private final BlockAllocator blocks;
+  /** The KV blocks of the current formation (each formation's shards hold its own pool). */
+  private BlockAllocator blocks;
   private final List<SequenceState> running = new ArrayList<>();
   private final List<SequenceState> preempted = new ArrayList<>();
   private final PendingReleases releases;
@@ -58,6 +59,7 @@ final class GroupLoop {
   private volatile int numRunning;
   private volatile int numPreempted;
   private volatile int numUsedBlocks;
+  private volatile int numBlocks;
 
   GroupLoop(String groupId, SchedulerConfig config, Limits limits, GroupDirectory directory, ServedModel model,
       GenerationMetrics metrics, StepFanOut fanOut) {
@@ -70,7 +72,6 @@ final class GroupLoop {
     this.fanOut = fanOut;
     this.pacer = new StepPacer(config.stepTimeout(), model.flopsPerRow() / limits.worldSize());
     this.waiting = new LinkedBlockingDeque<>(config.maxQueuedPerGroup());
-    this.blocks = new BlockAllocator(limits.numKvBlocks(), limits.blockSizeTokens());
     this.releases = new PendingReleases(config.releaseTimeout());
     this.thread = Thread.ofPlatform().name("owlery-scheduler-" + groupId).daemon().unstarted(this::run);
     thread.start();
@@ -100,6 +101,11 @@ final class GroupLoop {
 
   int numUsedBlocks() {
     return numUsedBlocks;
+  }
+
+  /** The KV blocks of the formation in use; 0 before the first. */
+  int numBlocks() {
+    return numBlocks;
   }
 
   /** Stops the loop: every sequence, running or waiting, ends with UNAVAILABLE; waits up to 5 s. */
@@ -137,6 +143,9 @@ final class GroupLoop {
       failAll(Status.UNAVAILABLE.withDescription("shard group " + groupId + " went down; it is being re-formed; retry "
           + "shortly"));
       releases.clear(); // the new formation's shards start empty
+    }
+    if (current != null && (group == null || current.formation() != group.formation())) {
+      blocks = new BlockAllocator(current.numKvBlocks(), limits.blockSizeTokens());
     }
     group = current;
     if (current == null) {
@@ -363,6 +372,7 @@ final class GroupLoop {
   private void publish() {
     numRunning = running.size();
     numPreempted = preempted.size();
-    numUsedBlocks = blocks.numBlocks() - blocks.numFreeBlocks();
+    numBlocks = blocks == null ? 0 : blocks.numBlocks();
+    numUsedBlocks = blocks == null ? 0 : blocks.numBlocks() - blocks.numFreeBlocks();
   }
 }

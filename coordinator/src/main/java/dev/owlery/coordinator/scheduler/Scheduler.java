@@ -44,12 +44,11 @@ public final class Scheduler implements AutoCloseable {
     this.directory = directory;
     this.model = model;
     this.limits = new GroupLoop.Limits(placement.maxNumSequences(), placement.maxNumTokens(),
-        placement.numKvBlocks(model.maxPositions(), model.kvBytesPerToken(placement.worldSize())),
         placement.blockSizeTokens(), placement.worldSize());
     this.metrics = metrics;
     metrics.watchScheduler(() -> status().getNumRunningSequences(), () -> status().getNumWaitingRequests());
     metrics.watchKvBlocks(() -> loops.values().stream().mapToInt(GroupLoop::numUsedBlocks).sum(),
-        () -> loops.values().stream().mapToInt(loop -> limits.numKvBlocks() - loop.numUsedBlocks()).sum());
+        () -> loops.values().stream().mapToInt(loop -> loop.numBlocks() - loop.numUsedBlocks()).sum());
   }
 
   /**
@@ -101,11 +100,18 @@ public final class Scheduler implements AutoCloseable {
     return SchedulerStatus.newBuilder().setNumWaitingRequests(waiting).setNumRunningSequences(running).build();
   }
 
-  /** The load of {@code groupId} (nothing running and every block free before its first job). */
+  /**
+   * The load of {@code groupId}: before its first job nothing runs and every block of its READY
+   * formation is free; a group that is not READY and never ran holds no blocks.
+   */
   public GroupLoad load(String groupId) {
     GroupLoop loop = loops.get(groupId);
-    int used = loop == null ? 0 : loop.numUsedBlocks();
-    return new GroupLoad(loop == null ? 0 : loop.numRunning(), limits.numKvBlocks(), limits.numKvBlocks() - used);
+    if (loop != null && loop.numBlocks() > 0) {
+      return new GroupLoad(loop.numRunning(), loop.numBlocks(), loop.numBlocks() - loop.numUsedBlocks());
+    }
+    int blocks = directory.servingGroups().stream().filter(group -> group.groupId().equals(groupId))
+        .mapToInt(ServingGroup::numKvBlocks).findFirst().orElse(0);
+    return new GroupLoad(0, blocks, blocks);
   }
 
   /** Ends what waits and what runs with UNAVAILABLE (their sequences are released), waits up to 5 s per group. */

@@ -43,10 +43,10 @@ public final class GatedShardWorker extends ShardWorkerGrpc.ShardWorkerImplBase 
     this.open = open;
   }
 
-  /** The READY group of this one rank, reached over {@code channel}. */
+  /** The READY group of this one rank (256 KV blocks), reached over {@code channel}. */
   public ServingGroup group(String groupId, ManagedChannel channel) {
     return new ServingGroup(groupId, 1, List.of(new ShardRank("shard-0", "in-process", 0, 0, vocabSize,
-        ShardWorkerGrpc.newStub(channel))), new AtomicLong(), new CompletableFuture<>());
+        ShardWorkerGrpc.newStub(channel))), 256, new AtomicLong(), new CompletableFuture<>());
   }
 
   @Override
