@@ -83,6 +83,12 @@ class ContinuousBatchingTest {
     return PrometheusScrape.of(owlery.coordinatorMetricsUrl()).sum("owlery_step_duration_seconds_count");
   }
 
+  /** RunSteps answered by each shard, from its own /metrics. */
+  private static List<Double> shardSteps(LoopbackOwlery owlery) {
+    return owlery.shards().stream().map(shard -> PrometheusScrape.of(((ShardWorkerNode) shard).record().metricsUrl())
+        .sum("owlery_shard_step_duration_seconds_count")).toList();
+  }
+
   /** One cluster for acceptance 1 and 6 (a cluster start costs seconds on 2 cores). */
   @Test
   void withTheDefaultPool() {
@@ -102,10 +108,19 @@ class ContinuousBatchingTest {
   private static void sixteenConcurrentRequestsReturnTheirSoloTokensInFarFewerSteps(LoopbackOwlery owlery) {
     List<Completion> solo = alone(owlery, 16);
     double before = steps(owlery);
+    List<Double> shardStepsBefore = shardSteps(owlery);
 
     List<Completion> batched = together(owlery, 16);
 
     double batchedSteps = steps(owlery) - before;
+    // Every step the coordinator counted ran once on each shard, carrying the whole batch (a shard
+    // counts a step just after answering it, hence the short wait).
+    await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> {
+      List<Double> shardStepsAfter = shardSteps(owlery);
+      for (int r = 0; r < shardStepsAfter.size(); r++) {
+        assertThat(shardStepsAfter.get(r) - shardStepsBefore.get(r)).as("shard %d steps", r).isEqualTo(batchedSteps);
+      }
+    });
     int sumOfLengths = solo.stream().mapToInt(c -> c.usage().getNumCompletionTokens()).sum();
     for (int i = 0; i < 16; i++) {
       assertThat(batched.get(i).tokenIds()).as("request %d", i).containsExactlyElementsOf(solo.get(i).tokenIds());
