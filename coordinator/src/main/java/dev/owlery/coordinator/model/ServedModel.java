@@ -1,8 +1,9 @@
 package dev.owlery.coordinator.model;
 
-import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.config.GenerationConfig;
+import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.config.ModelConfig;
+import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.tokenizer.LlamaTokenizer;
 import dev.owlery.engine.tokenizer.SentencePieceTokenizer;
 import dev.owlery.proto.v1.Model;
@@ -69,7 +70,7 @@ public record ServedModel(String name, ModelConfig config, SentencePieceTokenize
    */
   public long kvBytesPerToken(int worldSize) {
     LlamaConfig text = config.text();
-    return 2L * text.numLayers() * (text.numKvHeads() / worldSize) * text.headDim() * Float.BYTES;
+    return KvBlockPool.bytes(text.numLayers(), text.numKvHeads() / worldSize, text.headDim(), 1, 1);
   }
 
   /**

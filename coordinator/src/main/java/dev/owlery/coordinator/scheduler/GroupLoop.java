@@ -234,26 +234,23 @@ final class GroupLoop {
   private void step() throws InterruptedException {
     List<SequenceState> order = new ArrayList<>(running);
     order.sort(Comparator.comparing(SequenceState::prefilling).thenComparingLong(SequenceState::order));
-    List<SequenceState> batch = new ArrayList<>();
-    List<Integer> counts = new ArrayList<>();
+    List<Scheduled> batch = new ArrayList<>();
     int rowBudget = pacer.rowBudget(limits.maxNumTokens());
-    boolean prefillScheduled = false;
     for (SequenceState sequence : order) {
-      int used = counts.stream().mapToInt(Integer::intValue).sum();
+      int used = numRows(batch);
       int budget = limits.maxNumTokens() - used;
       if (sequence.prefilling()) {
         // Prompt rows fill the pacer's budget; at least a block's worth per step, so prompts progress
         // even when the decoding rows alone use the budget up.
+        boolean prefillScheduled = batch.stream().anyMatch(scheduled -> scheduled.sequence().prefilling());
         budget = Math.min(budget, Math.max(rowBudget - used, prefillScheduled ? 0 : limits.blockSizeTokens()));
       }
       if (budget <= 0) {
         continue;
       }
       int n = Math.min(sequence.numPending(), budget);
-      if (running.contains(sequence) && reserve(sequence, n, batch, counts)) {
-        batch.add(sequence);
-        counts.add(n);
-        prefillScheduled |= sequence.prefilling();
+      if (running.contains(sequence) && reserve(sequence, n, batch)) {
+        batch.add(new Scheduled(sequence, n));
       }
     }
     if (batch.isEmpty()) {
@@ -262,13 +259,12 @@ final class GroupLoop {
     publish();
     List<StepSequence> rows = new ArrayList<>(batch.size());
     List<float[]> logits = new ArrayList<>(batch.size());
-    boolean prefill = false;
-    for (int i = 0; i < batch.size(); i++) {
-      prefill |= batch.get(i).prefilling();
-      rows.add(batch.get(i).nextRows(counts.get(i)));
-      logits.add(batch.get(i).logits());
+    for (Scheduled scheduled : batch) {
+      rows.add(scheduled.sequence().nextRows(scheduled.rows()));
+      logits.add(scheduled.sequence().logits());
     }
-    int numRows = counts.stream().mapToInt(Integer::intValue).sum();
+    boolean prefill = batch.stream().anyMatch(scheduled -> scheduled.sequence().prefilling());
+    int numRows = numRows(batch);
     long start = System.nanoTime();
     try {
       fanOut.run(group, rows, releases.forStep(), logits, pacer.deadline(numRows));
@@ -282,17 +278,24 @@ final class GroupLoop {
     releases.clear();
     pacer.observe(numRows, nanos);
     metrics.step(prefill, nanos, batch.size());
-    for (int i = 0; i < batch.size(); i++) {
-      advance(batch.get(i), counts.get(i));
+    for (Scheduled scheduled : batch) {
+      advance(scheduled.sequence(), scheduled.rows());
     }
+  }
+
+  /** A sequence's rows in the step being built. */
+  private record Scheduled(SequenceState sequence, int rows) {}
+
+  private static int numRows(List<Scheduled> batch) {
+    return batch.stream().mapToInt(Scheduled::rows).sum();
   }
 
   /**
    * Grows {@code sequence}'s block table to cover its next {@code n} rows, preempting the
-   * latest-admitted running sequences while blocks are short; false when {@code sequence} itself was
-   * preempted (or failed: alone, it outgrew the pool).
+   * latest-admitted running sequences (dropping them from {@code batch}) while blocks are short;
+   * false when {@code sequence} itself was preempted (or failed: alone, it outgrew the pool).
    */
-  private boolean reserve(SequenceState sequence, int n, List<SequenceState> batch, List<Integer> counts) {
+  private boolean reserve(SequenceState sequence, int n, List<Scheduled> batch) {
     while (!blocks.cover(sequence.blockTable(), sequence.numComputed() + n - 1)) {
       SequenceState victim = running.getLast();
       if (victim == sequence && running.size() == 1) {
@@ -301,11 +304,7 @@ final class GroupLoop {
                 .formatted(sequence.numComputed() + n, groupId, blocks.numBlocks(), limits.blockSizeTokens())));
         return false;
       }
-      int scheduled = batch.indexOf(victim);
-      if (scheduled >= 0) {
-        batch.remove(scheduled);
-        counts.remove(scheduled);
-      }
+      batch.removeIf(scheduled -> scheduled.sequence() == victim);
       running.remove(victim);
       blocks.free(victim.blockTable());
       victim.preempt();
