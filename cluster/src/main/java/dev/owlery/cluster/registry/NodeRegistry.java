@@ -11,89 +11,150 @@ import com.hazelcast.map.listener.EntryAddedListener;
 import com.hazelcast.map.listener.EntryRemovedListener;
 import com.hazelcast.map.listener.EntryUpdatedListener;
 import dev.owlery.cluster.membership.ClusterMember;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.UUID;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
+import java.util.logging.Level;
+import java.util.logging.Logger;
 import java.util.function.UnaryOperator;
 import java.util.stream.Collectors;
 
 /**
  * The cluster-wide node registry: a Hazelcast map from node id to {@link NodeRecord}. Every node
  * registers itself; when a member leaves (gracefully or by failure detection) the surviving
- * members remove the records of the nodes that ran in it. When this member's cluster merges into
- * another (it had started before its seeds were up, or the network split), it registers its own
- * records again under its new member UUID, so they appear in the merged cluster. Thread-safe; map
- * operations block until the owning member answers.
+ * members remove the records of the nodes that ran in it.
+ *
+ * <p>Each member keeps its own nodes' records and puts them back when the map no longer holds
+ * them under this member, checked every {@link #RECONCILE_INTERVAL}, when the map reports a lost
+ * partition and when this member's cluster merges into another:
+ * <ul>
+ *   <li>a member that crashes while partitions still migrate (a cluster that just formed) or two
+ *       that crash together can take both copies of a partition with them (the map keeps one
+ *       backup), and with it the records of nodes that are still alive;
+ *   <li>a member that merges (it started before its seeds were up, or the network split) has a
+ *       new member UUID, and the merged map still holds its nodes under the old one.
+ * </ul>
+ * Thread-safe; map operations block until the owning member answers.
  */
 public final class NodeRegistry implements AutoCloseable {
 
   /** Name of the Hazelcast map holding the records. */
   public static final String MAP_NAME = "owlery.nodes";
 
+  /** How often a member checks that the map still holds its own nodes' records. */
+  public static final Duration RECONCILE_INTERVAL = Duration.ofSeconds(1);
+
+  private static final Logger LOG = Logger.getLogger(NodeRegistry.class.getName());
+
   private final ClusterMember member;
   private final IMap<String, NodeRecord> nodes;
-  // Removes departed members' records off the Hazelcast event thread, which must not block.
-  private final ExecutorService janitor;
+  // Removes departed members' records and restores this member's own, off the Hazelcast event
+  // thread, which must not block.
+  private final ScheduledExecutorService janitor;
   private final UUID membershipListenerId;
   private final UUID lifecycleListenerId;
-  /** The records of this member's own nodes, as last written, for re-registering after a merge. */
-  private final Map<String, NodeRecord> own = new ConcurrentHashMap<>();
+  private final UUID partitionLostListenerId;
+  /**
+   * This member's own nodes, as last written or seen in the map, to restore. Guarded by itself
+   * together with the map writes for them, so a node deregistered is never put back.
+   */
+  private final Map<String, NodeRecord> own = new HashMap<>();
 
   /** Opens the registry of the cluster {@code member} belongs to. */
   public NodeRegistry(ClusterMember member) {
     this.member = member;
     this.nodes = member.hazelcast().getMap(MAP_NAME);
-    this.janitor = Executors.newSingleThreadExecutor(Thread.ofPlatform().name("owlery-registry-janitor").daemon().factory());
+    this.janitor = Executors.newSingleThreadScheduledExecutor(
+        Thread.ofPlatform().name("owlery-registry-janitor").daemon().factory());
     this.membershipListenerId = member.hazelcast().getCluster().addMembershipListener(new DepartureListener());
     this.lifecycleListenerId = member.hazelcast().getLifecycleService().addLifecycleListener(event -> {
       if (event.getState() == LifecycleEvent.LifecycleState.MERGED) {
-        try {
-          janitor.execute(this::registerOwnAgain);
-        } catch (RejectedExecutionException e) {
-          // The registry is closed.
-        }
+        inBackground(this::restoreOwn);
       }
     });
+    this.partitionLostListenerId = nodes.addPartitionLostListener(event -> inBackground(this::restoreOwn));
     // Members that left before this one joined cannot be noticed by the listener.
     janitor.execute(this::removeRecordsOfDepartedMembers);
+    long interval = RECONCILE_INTERVAL.toMillis();
+    janitor.scheduleWithFixedDelay(this::restoreOwn, interval, interval, TimeUnit.MILLISECONDS);
   }
 
   /** Adds or replaces {@code node}'s record. */
   public void register(NodeRecord node) {
-    nodes.set(node.nodeId(), node);
-    if (node.memberUuid().equals(member.memberUuid())) {
-      own.put(node.nodeId(), node);
+    synchronized (own) {
+      nodes.set(node.nodeId(), node);
+      if (node.memberUuid().equals(member.memberUuid())) {
+        own.put(node.nodeId(), node);
+      }
     }
   }
 
   /** Removes a node's record, e.g. as it shuts down; unknown ids are ignored. */
   public void deregister(String nodeId) {
-    own.remove(nodeId);
-    nodes.delete(nodeId);
+    synchronized (own) {
+      own.remove(nodeId);
+      nodes.delete(nodeId);
+    }
   }
 
-  /** After a merge: this member's nodes registered again, as the merged map has them or as last written here. */
-  private void registerOwnAgain() {
+  /**
+   * Puts this member's nodes back where the map lost them, and moves them to this member's current
+   * UUID where it changed (a merge); a record the map still holds is kept as it is there (another
+   * member may have updated it) and remembered.
+   */
+  private void restoreOwn() {
     try {
-      UUID now = member.memberUuid();
-      for (NodeRecord last : own.values()) {
-        NodeRecord current = nodes.get(last.nodeId());
-        NodeRecord moved = (current != null ? current : last).withMemberUuid(now);
-        nodes.set(moved.nodeId(), moved);
-        own.put(moved.nodeId(), moved);
+      synchronized (own) {
+        if (own.isEmpty() || !member.isRunning()) {
+          return;
+        }
+        UUID now = member.memberUuid();
+        Map<String, NodeRecord> held = nodes.getAll(own.keySet());
+        for (NodeRecord last : List.copyOf(own.values())) {
+          NodeRecord current = held.get(last.nodeId());
+          NodeRecord restored;
+          if (current == null) {
+            restored = last.withMemberUuid(now);
+            NodeRecord raced = nodes.putIfAbsent(restored.nodeId(), restored);
+            if (raced == null) {
+              LOG.info("the registry had lost node " + restored.nodeId() + "; registered it again");
+            }
+            restored = raced != null ? raced : restored;
+          } else if (!current.memberUuid().equals(now)) {
+            restored = current.withMemberUuid(now);
+            if (!nodes.replace(restored.nodeId(), current, restored)) {
+              continue; // Changed meanwhile; the next round looks again.
+            }
+          } else {
+            restored = current;
+          }
+          own.put(restored.nodeId(), restored);
+        }
       }
     } catch (HazelcastInstanceNotActiveException e) {
       // This member is shutting down.
+    } catch (RuntimeException e) {
+      // A partition without an owner for a moment, a timeout: the next round tries again.
+      LOG.log(Level.FINE, "could not restore this member's node records; retrying", e);
+    }
+  }
+
+  private void inBackground(Runnable task) {
+    try {
+      janitor.execute(task);
+    } catch (RejectedExecutionException e) {
+      // The registry is closed.
     }
   }
 
@@ -115,7 +176,9 @@ public final class NodeRegistry implements AutoCloseable {
         throw new IllegalArgumentException("an update must keep the node id " + nodeId + ". Given: " + next.nodeId());
       }
       if (nodes.replace(nodeId, current, next)) {
-        own.computeIfPresent(nodeId, (id, previous) -> next);
+        synchronized (own) {
+          own.computeIfPresent(nodeId, (id, previous) -> next);
+        }
         return next;
       }
     }
@@ -165,6 +228,7 @@ public final class NodeRegistry implements AutoCloseable {
     if (member.isRunning()) {
       member.hazelcast().getCluster().removeMembershipListener(membershipListenerId);
       member.hazelcast().getLifecycleService().removeLifecycleListener(lifecycleListenerId);
+      nodes.removePartitionLostListener(partitionLostListenerId);
     }
     janitor.shutdown();
     try {
@@ -202,11 +266,7 @@ public final class NodeRegistry implements AutoCloseable {
     @Override
     public void memberRemoved(MembershipEvent event) {
       UUID departed = event.getMember().getUuid();
-      try {
-        janitor.execute(() -> removeRecordsWhere(node -> node.memberUuid().equals(departed)));
-      } catch (RejectedExecutionException e) {
-        // The registry is closed; whoever still runs one cleans up.
-      }
+      inBackground(() -> removeRecordsWhere(node -> node.memberUuid().equals(departed)));
     }
   }
 

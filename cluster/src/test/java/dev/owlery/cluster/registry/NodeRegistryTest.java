@@ -8,6 +8,7 @@ import static org.awaitility.Awaitility.await;
 import dev.owlery.cluster.membership.ClusterMember;
 import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.cluster.testing.LoopbackCluster;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import org.junit.jupiter.api.Test;
@@ -51,6 +52,61 @@ class NodeRegistryTest {
           .atMost(ofSeconds(10))
           .untilAsserted(() -> assertThat(nodeIds(registry)).containsExactly("coordinator-0", "vision-0"));
     }
+  }
+
+  @Test
+  void aRecordTheMapLosesIsPutBackByItsOwnMember() {
+    List<ClusterMember> members = LoopbackCluster.start(2, cleanup);
+    NodeRegistry owner = registryOf(members.get(0));
+    NodeRegistry other = registryOf(members.get(1));
+    owner.register(node("vision-0", members.get(0), NodeRole.VISION_WORKER));
+    NodeRecord ready = owner.setState("vision-0", NodeState.READY);
+
+    // What a lost partition looks like to the survivors: the entry is simply gone.
+    members.get(1).hazelcast().getMap(NodeRegistry.MAP_NAME).delete("vision-0");
+    assertThat(other.find("vision-0")).isEmpty();
+
+    await()
+        .atMost(NodeRegistry.RECONCILE_INTERVAL.multipliedBy(5))
+        .untilAsserted(() -> assertThat(other.find("vision-0")).contains(ready));
+
+    // A node deregistered by its member stays gone.
+    owner.deregister("vision-0");
+    await()
+        .during(NodeRegistry.RECONCILE_INTERVAL.multipliedBy(3))
+        .atMost(NodeRegistry.RECONCILE_INTERVAL.multipliedBy(5))
+        .until(() -> other.find("vision-0").isEmpty());
+  }
+
+  @Test
+  void nodesOfSurvivingMembersOutliveTwoMembersCrashingTogether() {
+    List<ClusterMember> members = LoopbackCluster.start(4, cleanup);
+    List<NodeRegistry> registries = members.stream().map(this::registryOf).toList();
+    List<String> surviving = new ArrayList<>();
+    for (int i = 0; i < 2; i++) {
+      for (int n = 0; n < 12; n++) {
+        String nodeId = "shard-" + i + "-" + n;
+        registries.get(i).register(node(nodeId, members.get(i), NodeRole.SHARD_WORKER));
+        surviving.add(nodeId);
+      }
+    }
+    registries.get(2).register(node("vision-2", members.get(2), NodeRole.VISION_WORKER));
+    registries.get(3).register(node("vision-3", members.get(3), NodeRole.VISION_WORKER));
+    await().atMost(ofSeconds(30)).until(() -> members.getFirst().hazelcast().getPartitionService().isClusterSafe());
+    List<Integer> lostPartitions = new CopyOnWriteArrayList<>();
+    members.getFirst().hazelcast().getMap(NodeRegistry.MAP_NAME)
+        .addPartitionLostListener(event -> lostPartitions.add(event.getPartitionId()));
+
+    // One backup per partition: some of the 23 partitions had both copies on members 2 and 3.
+    members.get(2).terminate();
+    members.get(3).terminate();
+
+    await().atMost(ofSeconds(20)).untilAsserted(() -> {
+      assertThat(lostPartitions).isNotEmpty();
+      for (NodeRegistry registry : registries.subList(0, 2)) {
+        assertThat(nodeIds(registry)).containsExactlyInAnyOrderElementsOf(surviving);
+      }
+    });
   }
 
   @Test
