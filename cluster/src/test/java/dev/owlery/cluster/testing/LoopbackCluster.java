@@ -1,11 +1,14 @@
 package dev.owlery.cluster.testing;
 
+import static org.awaitility.Awaitility.await;
+
 import dev.owlery.cluster.membership.ClusterMember;
 import dev.owlery.cluster.membership.MembershipConfig;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.UUID;
@@ -13,6 +16,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import org.awaitility.core.ConditionTimeoutException;
 
 /**
  * Starts real Hazelcast members on loopback with TCP-IP join, under a fresh cluster name, for
@@ -54,7 +58,22 @@ public final class LoopbackCluster {
     if (failure != null) {
       throw failure;
     }
+    awaitOneCluster(members);
     return members;
+  }
+
+  /**
+   * Waits until every member sees all of them: members started at the same moment can each form a
+   * cluster of their own before the others listen, and then merge (after 5 s, see ClusterMember).
+   */
+  private static void awaitOneCluster(List<ClusterMember> members) {
+    try {
+      await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(50))
+          .until(() -> members.stream().allMatch(member -> member.members().size() == members.size()));
+    } catch (ConditionTimeoutException e) {
+      throw new IllegalStateException("the " + members.size() + " members did not form one cluster in 30 s; they see "
+          + members.stream().map(member -> member.members().size()).toList() + " members", e);
+    }
   }
 
   /** Ports free on loopback right now (closed again before returning, so a small race remains). */
