@@ -50,19 +50,33 @@ public final class CoordinatorCommand implements Callable<Integer> {
       description = "Requests waiting per shard group before RESOURCE_EXHAUSTED (default ${DEFAULT-VALUE}).")
   int maxQueued;
 
+  @Option(names = "--max-admitted", defaultValue = "256",
+      description = "Generate calls admitted at once (encoding images, waiting or running) before RESOURCE_EXHAUSTED (default ${DEFAULT-VALUE}).")
+  int maxAdmitted;
+
+  @Option(names = "--image-cache-bytes", defaultValue = "268435456",
+      description = "Bytes of visual embeddings cached by image content, least recently used evicted; 0 disables (default ${DEFAULT-VALUE}).")
+  long imageCacheBytes;
+
   @Override
   public Integer call() {
     NodeRunner.quietClusterLogging();
-    CoordinatorConfig defaults = CoordinatorConfig.of(node.nodeId(), model, node.membership(), node.grpc(), node.host(), groupSize);
-    SchedulerConfig scheduler = defaults.scheduler();
-    CoordinatorConfig config = defaults.withMetricsPort(node.metricsPort())
-        .withPlacement(defaults.placement().withBatch(maxNumSequences, maxNumBatchedTokens)
-            .withKvCache(blockSize, kvCacheTokens, kvCacheBytes))
-        .withScheduler(new SchedulerConfig(scheduler.stepTimeout(), scheduler.releaseTimeout(), maxQueued));
-    CoordinatorNode coordinator = CoordinatorNode.start(config);
+    CoordinatorNode coordinator = CoordinatorNode.start(config());
     return NodeRunner.serveUntilInterrupted(coordinator,
         "owlery coordinator: %s serving %s on %s (groups of %d shard workers; metrics on port %d)"
             .formatted(coordinator.nodeId(), model, coordinator.grpcAddress(), groupSize, coordinator.metricsPort()),
         spec.commandLine().getErr());
+  }
+
+  /** The coordinator's configuration from the options. */
+  CoordinatorConfig config() {
+    CoordinatorConfig defaults = CoordinatorConfig.of(node.nodeId(), model, node.membership(), node.grpc(), node.host(), groupSize);
+    SchedulerConfig scheduler = defaults.scheduler();
+    return defaults.withMetricsPort(node.metricsPort())
+        .withPlacement(defaults.placement().withBatch(maxNumSequences, maxNumBatchedTokens)
+            .withKvCache(blockSize, kvCacheTokens, kvCacheBytes))
+        .withScheduler(new SchedulerConfig(scheduler.stepTimeout(), scheduler.releaseTimeout(), maxQueued))
+        .withLimits(defaults.limits().withMaxAdmittedRequests(maxAdmitted))
+        .withImageCacheBytes(imageCacheBytes);
   }
 }

@@ -34,8 +34,8 @@ final class StepFanOut {
 
   /**
    * Runs {@code sequences} (each asking for its last row's logits) as one step of {@code group}
-   * with {@code stepTimeout} as every rank's deadline, after the ranks forget {@code released}, and writes sequence i's gathered logits (the full
-   * vocabulary) into {@code logits.get(i)}.
+   * with {@code stepTimeout} as every rank's deadline, after the ranks forget {@code released}, and
+   * writes sequence i's gathered logits (the full vocabulary) into {@code logits.get(i)}.
    *
    * @throws StepFailure when a rank failed, did not answer in time, or answered something malformed
    */

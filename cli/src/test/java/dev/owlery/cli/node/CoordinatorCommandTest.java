@@ -1,0 +1,48 @@
+package dev.owlery.cli.node;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.owlery.coordinator.CoordinatorConfig;
+import dev.owlery.coordinator.api.ApiLimits;
+import dev.owlery.coordinator.placement.ImageEmbeddingCache;
+import dev.owlery.coordinator.placement.PlacementConfig;
+import dev.owlery.coordinator.scheduler.SchedulerConfig;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import picocli.CommandLine;
+
+/** Every serving option of {@code owlery coordinator} reaches the coordinator's configuration. */
+class CoordinatorCommandTest {
+
+  private static CoordinatorConfig configOf(String... args) {
+    CoordinatorCommand command = new CoordinatorCommand();
+    new CommandLine(command).parseArgs(args);
+    return command.config();
+  }
+
+  @Test
+  void servingOptionsReachTheConfiguration() {
+    CoordinatorConfig config = configOf("--node-id", "coordinator-0", "--model", "/models/owl", "--group-size", "2",
+        "--max-num-seqs", "8", "--max-num-batched-tokens", "256", "--block-size", "32", "--kv-cache-tokens", "4096",
+        "--max-queued", "5", "--max-admitted", "40", "--image-cache-bytes", "1048576");
+
+    assertThat(config.placement().worldSize()).isEqualTo(2);
+    assertThat(config.placement().maxNumSequences()).isEqualTo(8);
+    assertThat(config.placement().maxNumTokens()).isEqualTo(256);
+    assertThat(config.placement().blockSizeTokens()).isEqualTo(32);
+    assertThat(config.placement().kvCacheTokens()).isEqualTo(4096);
+    assertThat(config.scheduler().maxQueuedPerGroup()).isEqualTo(5);
+    assertThat(config.limits().maxAdmittedRequests()).isEqualTo(40);
+    assertThat(config.imageCacheBytes()).isEqualTo(1 << 20);
+  }
+
+  @Test
+  void withoutOptionsTheDefaultsOfTheLibraryApply() {
+    CoordinatorConfig config = configOf("--node-id", "coordinator-0", "--model", "/models/owl");
+
+    assertThat(config.limits()).isEqualTo(ApiLimits.defaults());
+    assertThat(config.imageCacheBytes()).isEqualTo(ImageEmbeddingCache.DEFAULT_MAX_BYTES);
+    assertThat(config.scheduler()).isEqualTo(SchedulerConfig.defaults());
+    assertThat(config.placement()).isEqualTo(PlacementConfig.of(1, Path.of("/models/owl").toAbsolutePath().toString()));
+  }
+}
