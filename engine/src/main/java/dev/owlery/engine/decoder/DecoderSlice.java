@@ -192,13 +192,34 @@ public final class DecoderSlice {
       layer.forward(a, layout);
     }
     layout.advanceCaches();
-    // final norm and lm_head, only on the rows whose logits are wanted
+    // final norm and lm_head, only on the rows whose logits are wanted: their normalised rows are
+    // gathered to the front of `normed`, and when they land in consecutive rows of a buffer as wide
+    // as this rank's vocabulary slice (a shard's answer, a single rank's logits), lm_head reads its
+    // weights once for all of them instead of once per row
     long lmHeadStart = System.nanoTime();
+    int numWanted = 0;
+    int firstOutRow = 0;
+    boolean consecutive = true;
     for (int t = 0; t < n; t++) {
       int outRow = layout.logitRow(t);
       if (outRow != RowLayout.NO_LOGITS) {
-        norm.forward(kernels, a.residual, t * hidden, a.normed, 0);
-        lmHead.forward(kernels, a.normed, 0, logits, outRow * logitsRowStride + logitsColumn);
+        norm.forward(kernels, a.residual, t * hidden, a.normed, numWanted * hidden);
+        firstOutRow = numWanted == 0 ? outRow : firstOutRow;
+        consecutive &= outRow == firstOutRow + numWanted;
+        numWanted++;
+      }
+    }
+    int vocab = lmHead.localVocabSize();
+    if (consecutive && logitsRowStride == vocab && logitsColumn == 0) {
+      if (numWanted > 0) {
+        lmHead.forward(kernels, a.normed, 0, logits, firstOutRow * vocab, numWanted);
+      }
+    } else {
+      for (int t = 0, i = 0; t < n; t++) {
+        int outRow = layout.logitRow(t);
+        if (outRow != RowLayout.NO_LOGITS) {
+          lmHead.forward(kernels, a.normed, i++ * hidden, logits, outRow * logitsRowStride + logitsColumn, 1);
+        }
       }
     }
     lastLmHeadNanos += System.nanoTime() - lmHeadStart;

@@ -41,8 +41,12 @@ public final class ParallelLmHead {
     return vocabStart;
   }
 
-  /** Logits of this rank's vocabulary slice for one normalised hidden row. */
-  public void forward(Kernels kernels, float[] x, int xOffset, float[] logits, int logitsOffset) {
-    kernels.matmul(weight, x, xOffset, logits, logitsOffset, 1);
+  /**
+   * Logits of this rank's vocabulary slice for {@code numRows} consecutive normalised hidden rows,
+   * written as consecutive rows of {@link #localVocabSize()} from {@code logitsOffset}: one pass
+   * over the weights for all of them.
+   */
+  public void forward(Kernels kernels, float[] x, int xOffset, float[] logits, int logitsOffset, int numRows) {
+    kernels.matmul(weight, x, xOffset, logits, logitsOffset, numRows);
   }
 }
