@@ -1,48 +1,49 @@
 package dev.owlery.engine.testing;
 
 import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Finds the shared test fixtures: {@code $OWLERY_FIXTURES}, else {@code ../shared/fixtures} beside
- * the checkout. Where they are absent a test is skipped with a message saying so, except under CI
- * ({@code CI=true}), where the fixtures must be present and their absence fails the test.
+ * Finds the test fixtures: {@code $OWLERY_FIXTURES} when set, else the repository's own
+ * {@code testdata/} folder (found from the working directory upwards, or through
+ * {@code OWLERY_FIXTURES_DEFAULT}, which the build sets). A missing fixture fails the test with
+ * its path: nothing is skipped for lack of a file.
  */
 public final class Fixtures {
 
   private Fixtures() {}
 
-  /** The fixtures folder, or null when none is found. */
+  /** The fixtures folder; fails the test when there is none. */
   public static Path root() {
-    for (String candidate : new String[] {System.getenv("OWLERY_FIXTURES"), System.getenv("OWLERY_FIXTURES_DEFAULT")}) {
-      if (candidate != null && !candidate.isBlank() && Files.isDirectory(Path.of(candidate))) {
-        return Path.of(candidate).toAbsolutePath().normalize();
+    String override = System.getenv("OWLERY_FIXTURES");
+    if (override != null && !override.isBlank()) {
+      Path path = Path.of(override).toAbsolutePath().normalize();
+      if (!Files.isDirectory(path)) {
+        fail("OWLERY_FIXTURES is %s, which is not a folder".formatted(path));
+      }
+      return path;
+    }
+    String fromBuild = System.getenv("OWLERY_FIXTURES_DEFAULT");
+    if (fromBuild != null && !fromBuild.isBlank() && Files.isDirectory(Path.of(fromBuild))) {
+      return Path.of(fromBuild).toAbsolutePath().normalize();
+    }
+    for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
+      if (Files.isRegularFile(dir.resolve("testdata").resolve("SHA256SUMS"))) {
+        return dir.resolve("testdata").normalize();
       }
     }
-    Path dir = Path.of("").toAbsolutePath();
-    while (dir != null) {
-      Path candidate = dir.resolveSibling("shared").resolve("fixtures");
-      if (Files.isDirectory(candidate)) {
-        return candidate.normalize();
-      }
-      dir = dir.getParent();
-    }
-    return null;
+    return fail("no testdata/ folder (with SHA256SUMS) above %s, and OWLERY_FIXTURES is not set"
+        .formatted(Path.of("").toAbsolutePath()));
   }
 
-  /** {@code fixtures/<relative>}, or the test is skipped (failed under CI) when it is absent. */
+  /** {@code <fixtures>/<relative>}; a missing file fails the test with the path it looked for. */
   public static Path require(String relative) {
-    Path root = root();
-    Path path = root == null ? null : root.resolve(relative);
-    boolean present = path != null && Files.exists(path);
-    if (!present && "true".equalsIgnoreCase(System.getenv("CI"))) {
-      fail("fixture '%s' is missing under CI; set OWLERY_FIXTURES to the shared fixtures folder".formatted(relative));
+    Path path = root().resolve(relative);
+    if (!Files.exists(path)) {
+      fail("fixture %s is missing (fixtures folder %s)".formatted(path, root()));
     }
-    assumeTrue(present, () -> "skipped: fixture '%s' not found (set OWLERY_FIXTURES to the shared/fixtures folder)"
-        .formatted(relative));
     return path;
   }
 
