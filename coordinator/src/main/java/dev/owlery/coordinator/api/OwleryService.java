@@ -147,8 +147,9 @@ public final class OwleryService extends OwleryGrpc.OwleryImplBase {
     GetClusterStatusResponse.Builder status = GetClusterStatusResponse.newBuilder().addAllNodes(nodes.get());
     for (GroupStatus group : groups.groupStatuses()) {
       Scheduler.GroupLoad load = scheduler.load(group.groupId());
-      status.addGroups(group.toProto(model.name(), load.numRunningSequences(), load.numKvBlocks(),
-          load.numFreeKvBlocks()));
+      status.addGroups(group.toProto(model.name()).setNumWaitingSequences(load.numWaitingSequences())
+          .setNumRunningSequences(load.numRunningSequences()).setNumKvBlocks(load.numKvBlocks())
+          .setNumFreeKvBlocks(load.numFreeKvBlocks()));
     }
     responses.onNext(status.setScheduler(scheduler.status()).build());
     responses.onCompleted();
