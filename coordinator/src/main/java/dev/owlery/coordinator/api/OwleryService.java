@@ -100,7 +100,7 @@ public final class OwleryService extends OwleryGrpc.OwleryImplBase {
       return;
     }
     call.admitted = true;
-    call.observer.setOnCancelHandler(call::cancelledByClient);
+    call.observer.setOnCancelHandler(call::onCancel);
     long sequenceId = sequenceIds.incrementAndGet();
     if (valid.images().isEmpty()) {
       scheduler.submit(new GenerationJob(sequenceId, valid.sequence(), List.of(), arrivalNanos, call, call.cancelled));
@@ -194,7 +194,8 @@ public final class OwleryService extends OwleryGrpc.OwleryImplBase {
       return true;
     }
 
-    void cancelledByClient() {
+    /** The client cancelled, or the deadline passed (gRPC reports both as a cancellation). */
+    void onCancel() {
       Deadline deadline = context.getDeadline();
       boolean deadlinePassed = deadline != null && deadline.timeRemaining(TimeUnit.NANOSECONDS) <= DEADLINE_SLACK_NANOS;
       end(deadlinePassed ? Status.Code.DEADLINE_EXCEEDED : Status.Code.CANCELLED);
