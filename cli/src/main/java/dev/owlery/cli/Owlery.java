@@ -20,6 +20,7 @@ import picocli.CommandLine.Command;
         GenerateCommand.class,
         LocalCommand.class,
         LoadTestCommand.class,
+        StatusCommand.class, ModelsCommand.class,
         CoordinatorCommand.class,
         VisionWorkerCommand.class,
         ShardWorkerCommand.class,

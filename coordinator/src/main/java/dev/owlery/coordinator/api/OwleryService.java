@@ -23,11 +23,14 @@ import dev.owlery.proto.v1.NodeStatus;
 import dev.owlery.proto.v1.OwleryGrpc;
 import dev.owlery.proto.v1.TokenizeRequest;
 import dev.owlery.proto.v1.TokenizeResponse;
+import io.grpc.Context;
+import io.grpc.Deadline;
 import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
@@ -39,8 +42,9 @@ import java.util.function.Supplier;
  * RESOURCE_EXHAUSTED at once), takes its images' embeddings from the {@link ImageEmbeddingCache}
  * or a vision worker (asynchronously, in the request's context, so its deadline and cancellation
  * apply), and hands the job to the {@link Scheduler}; nothing here blocks.
- * Client cancellation is wired to the job, which stops at its next step. Exceptions become statuses
- * through the server's {@link ExceptionStatusInterceptor}.
+ * Client cancellation and the deadline are wired to the job, which stops at its next step. Exceptions
+ * become statuses through the server's {@link ExceptionStatusInterceptor}. Every call is counted once
+ * in {@link GenerationMetrics#REQUESTS_COUNTER} with the status its client sees, whichever path ends it.
  */
 public final class OwleryService extends OwleryGrpc.OwleryImplBase {
 
@@ -72,52 +76,48 @@ public final class OwleryService extends OwleryGrpc.OwleryImplBase {
   @Override
   public void generate(GenerateRequest request, StreamObserver<GenerateResponse> responses) {
     long arrivalNanos = System.nanoTime();
-    ServerCallStreamObserver<GenerateResponse> call = (ServerCallStreamObserver<GenerateResponse>) responses;
-    ValidatedRequest valid;
+    GenerateCall call = new GenerateCall((ServerCallStreamObserver<GenerateResponse>) responses, Context.current());
     try {
-      valid = validator.validate(request);
+      start(request, arrivalNanos, call);
     } catch (RuntimeException e) {
-      metrics.finished(ExceptionStatusInterceptor.statusOf(e).getCode());
+      // The interceptor turns it into the client's status; it is counted here, with every other ending.
+      call.end(ExceptionStatusInterceptor.statusOf(e).getCode());
+      call.cancelled.complete(null);
       throw e;
     }
+  }
+
+  /** Validates, admits and hands the request to the scheduler (after its images are encoded). */
+  private void start(GenerateRequest request, long arrivalNanos, GenerateCall call) {
+    ValidatedRequest valid = validator.validate(request);
     int maxAdmitted = validator.limits().maxAdmittedRequests();
     if (numAdmitted.incrementAndGet() > maxAdmitted) {
       numAdmitted.decrementAndGet();
       metrics.rejected(GenerationMetrics.Limit.MAX_ADMITTED_REQUESTS);
-      metrics.finished(Status.Code.RESOURCE_EXHAUSTED);
       call.onError(Status.RESOURCE_EXHAUSTED.withDescription(
           "the coordinator already has %d requests in flight (maxAdmittedRequests %d); retry shortly"
-              .formatted(maxAdmitted, maxAdmitted)).asRuntimeException());
+              .formatted(maxAdmitted, maxAdmitted)));
       return;
     }
-    AtomicBoolean ended = new AtomicBoolean();
-    Runnable leave = () -> {
-      if (ended.compareAndSet(false, true)) {
-        numAdmitted.decrementAndGet();
-      }
-    };
-    CompletableFuture<Void> cancelled = new CompletableFuture<>();
-    call.setOnCancelHandler(() -> {
-      leave.run();
-      cancelled.complete(null);
-      metrics.finished(Status.Code.CANCELLED);
-    });
-    StreamSink sink = new StreamSink(call, metrics, leave);
+    call.admitted = true;
+    call.observer.setOnCancelHandler(call::onCancel);
     long sequenceId = sequenceIds.incrementAndGet();
     if (valid.images().isEmpty()) {
-      scheduler.submit(new GenerationJob(sequenceId, valid.sequence(), List.of(), arrivalNanos, sink, cancelled));
+      scheduler.submit(new GenerationJob(sequenceId, valid.sequence(), List.of(), arrivalNanos, call, call.cancelled));
       return;
     }
     CompletableFuture<List<ByteString>> embeddings = images.encode(valid.images(), valid.aspectRatioPolicy());
-    cancelled.whenComplete((done, error) -> embeddings.cancel(true));
+    call.cancelled.whenComplete((done, error) -> embeddings.cancel(true));
     embeddings.whenComplete((rows, error) -> {
-      if (error != null) {
-        if (!cancelled.isDone()) {
-          sink.onError(Status.fromThrowable(error));
+      try {
+        if (error != null) {
+          call.onError(Status.fromThrowable(error));
+          return;
         }
-        return;
+        scheduler.submit(new GenerationJob(sequenceId, valid.sequence(), rows, arrivalNanos, call, call.cancelled));
+      } catch (RuntimeException e) {
+        call.onError(ExceptionStatusInterceptor.statusOf(e));
       }
-      scheduler.submit(new GenerationJob(sequenceId, valid.sequence(), rows, arrivalNanos, sink, cancelled));
     });
   }
 
@@ -147,35 +147,79 @@ public final class OwleryService extends OwleryGrpc.OwleryImplBase {
     GetClusterStatusResponse.Builder status = GetClusterStatusResponse.newBuilder().addAllNodes(nodes.get());
     for (GroupStatus group : groups.groupStatuses()) {
       Scheduler.GroupLoad load = scheduler.load(group.groupId());
-      status.addGroups(group.toProto(model.name(), load.numRunningSequences(), load.numKvBlocks(),
-          load.numFreeKvBlocks()));
+      status.addGroups(group.toProto(model.name()).setNumWaitingSequences(load.numWaitingSequences())
+          .setNumRunningSequences(load.numRunningSequences()).setNumKvBlocks(load.numKvBlocks())
+          .setNumFreeKvBlocks(load.numFreeKvBlocks()));
     }
     responses.onNext(status.setScheduler(scheduler.status()).build());
     responses.onCompleted();
   }
 
-  /** Writes a sequence's output to its Generate stream (one writer at a time: the sequence's thread). */
-  private record StreamSink(ServerCallStreamObserver<GenerateResponse> call, GenerationMetrics metrics, Runnable leave)
-      implements GenerationSink {
+  /**
+   * One Generate call: writes its sequence's output to the stream (one writer at a time: the
+   * sequence's thread) and ends it exactly once — finish, error, client cancellation or deadline,
+   * whichever comes first — giving its admission back and counting its outcome.
+   */
+  private final class GenerateCall implements GenerationSink {
+
+    /**
+     * A cancellation this close to the call's deadline is the deadline's: the client's timer fires at
+     * its deadline and cancels the stream, and the server's copy of the deadline trails the client's
+     * by the time the request's headers took to arrive, so the client's cancel often comes first.
+     */
+    private static final long DEADLINE_SLACK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
+
+    private final ServerCallStreamObserver<GenerateResponse> observer;
+    private final Context context;
+    private final AtomicBoolean ended = new AtomicBoolean();
+    /** Completed when the client cancelled or the deadline passed (or the call failed before the scheduler had it). */
+    private final CompletableFuture<Void> cancelled = new CompletableFuture<>();
+    /** Set on the gRPC thread before anything can end the call from another thread. */
+    private volatile boolean admitted;
+
+    GenerateCall(ServerCallStreamObserver<GenerateResponse> observer, Context context) {
+      this.observer = observer;
+      this.context = context;
+    }
+
+    /** True for the first ending only: gives the admission back and counts {@code outcome}. */
+    boolean end(Status.Code outcome) {
+      if (!ended.compareAndSet(false, true)) {
+        return false;
+      }
+      if (admitted) {
+        numAdmitted.decrementAndGet();
+      }
+      metrics.finished(outcome);
+      return true;
+    }
+
+    /** The client cancelled, or the deadline passed (gRPC reports both as a cancellation). */
+    void onCancel() {
+      Deadline deadline = context.getDeadline();
+      boolean deadlinePassed = deadline != null && deadline.timeRemaining(TimeUnit.NANOSECONDS) <= DEADLINE_SLACK_NANOS;
+      end(deadlinePassed ? Status.Code.DEADLINE_EXCEEDED : Status.Code.CANCELLED);
+      cancelled.complete(null);
+    }
 
     @Override
     public void onDelta(GenerateDelta delta) {
-      call.onNext(GenerateResponse.newBuilder().setDelta(delta).build());
+      observer.onNext(GenerateResponse.newBuilder().setDelta(delta).build());
     }
 
     @Override
     public void onFinish(GenerateFinish finish) {
-      call.onNext(GenerateResponse.newBuilder().setFinish(finish).build());
-      leave.run();
-      call.onCompleted();
-      metrics.finished(Status.Code.OK);
+      if (end(Status.Code.OK)) {
+        observer.onNext(GenerateResponse.newBuilder().setFinish(finish).build());
+        observer.onCompleted();
+      }
     }
 
     @Override
     public void onError(Status status) {
-      leave.run();
-      call.onError(status.asRuntimeException());
-      metrics.finished(status.getCode());
+      if (end(status.getCode())) {
+        observer.onError(status.asRuntimeException());
+      }
     }
   }
 }

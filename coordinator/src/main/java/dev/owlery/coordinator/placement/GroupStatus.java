@@ -15,16 +15,13 @@ public record GroupStatus(String groupId, GroupState state, int worldSize, List<
     nodeIds = List.copyOf(nodeIds);
   }
 
-  public ShardGroupStatus toProto(String model, int numRunningSequences, int numKvBlocks, int numFreeKvBlocks) {
+  /** The group's placement as GetClusterStatus reports it; the scheduler adds its load. */
+  public ShardGroupStatus.Builder toProto(String model) {
     return ShardGroupStatus.newBuilder()
         .setGroupId(groupId)
         .setModel(model)
         .setWorldSize(worldSize)
         .addAllNodeIds(nodeIds)
-        .setState(state.toProto())
-        .setNumRunningSequences(numRunningSequences)
-        .setNumKvBlocks(numKvBlocks)
-        .setNumFreeKvBlocks(numFreeKvBlocks)
-        .build();
+        .setState(state.toProto());
   }
 }

@@ -26,8 +26,11 @@ import java.util.function.Supplier;
  *   <li>{@value #RUNNING_GAUGE}, {@value #WAITING_GAUGE}: sequences running, requests waiting for a
  *       group ({@code vllm:num_requests_running}, {@code vllm:num_requests_waiting})
  *   <li>{@value #ADMITTED_GAUGE}: Generate calls admitted and not yet ended (no vLLM counterpart)
- *   <li>{@value #REQUESTS_COUNTER}: Generate calls by outcome, tag {@code outcome} = status code in
- *       lower case ({@code vllm:request_success_total} counts the OK ones)
+ *   <li>{@value #REQUESTS_COUNTER}: Generate calls by outcome, each call once, tag {@code outcome} =
+ *       the status code its client saw, in lower case: {@code ok}, {@code invalid_argument},
+ *       {@code not_found}, {@code resource_exhausted}, {@code unavailable}, {@code cancelled} (by the
+ *       client), {@code deadline_exceeded}, {@code internal} ({@code vllm:request_success_total}
+ *       counts the OK ones)
  *   <li>{@value #REJECTED_COUNTER}: calls refused with RESOURCE_EXHAUSTED, tag {@code limit} =
  *       {@code max_admitted_requests} or {@code max_queued_per_group}
  *   <li>{@value #TOKENS_COUNTER}, {@value #PROMPT_TOKENS_COUNTER}: tokens generated, prompt rows

@@ -27,8 +27,12 @@ public final class Scheduler implements AutoCloseable {
 
   private static final Logger LOG = Logger.getLogger(Scheduler.class.getName());
 
-  /** A group's load, for GetClusterStatus. */
-  public record GroupLoad(int numRunningSequences, int numKvBlocks, int numFreeKvBlocks) {}
+  /**
+   * A group's load, for GetClusterStatus.
+   *
+   * @param numWaitingSequences jobs queued on the group and preempted sequences waiting to be readmitted
+   */
+  public record GroupLoad(int numWaitingSequences, int numRunningSequences, int numKvBlocks, int numFreeKvBlocks) {}
 
   private final SchedulerConfig config;
   private final GroupDirectory directory;
@@ -101,17 +105,18 @@ public final class Scheduler implements AutoCloseable {
   }
 
   /**
-   * The load of {@code groupId}: before its first job nothing runs and every block of its READY
+   * The load of {@code groupId}: before its first job nothing waits or runs and every block of its READY
    * formation is free; a group that is not READY and never ran holds no blocks.
    */
   public GroupLoad load(String groupId) {
     GroupLoop loop = loops.get(groupId);
+    int waiting = loop == null ? 0 : loop.numWaiting();
     if (loop != null && loop.numBlocks() > 0) {
-      return new GroupLoad(loop.numRunning(), loop.numBlocks(), loop.numBlocks() - loop.numUsedBlocks());
+      return new GroupLoad(waiting, loop.numRunning(), loop.numBlocks(), loop.numBlocks() - loop.numUsedBlocks());
     }
     int blocks = directory.servingGroups().stream().filter(group -> group.groupId().equals(groupId))
         .mapToInt(ServingGroup::numKvBlocks).findFirst().orElse(0);
-    return new GroupLoad(0, blocks, blocks);
+    return new GroupLoad(waiting, 0, blocks, blocks);
   }
 
   /** Ends what waits and what runs with UNAVAILABLE (their sequences are released), waits up to 5 s per group. */

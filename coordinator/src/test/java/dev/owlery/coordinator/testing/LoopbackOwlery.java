@@ -38,10 +38,11 @@ public final class LoopbackOwlery {
   private final String seed;
   private final ShardWorkerLauncher shards;
   private final CoordinatorNode coordinator;
+  private final VisionWorkerNode visionWorker;
   private final OwleryClient client;
   private final List<AutoCloseable> shardNodes = new ArrayList<>();
 
-  private LoopbackOwlery(GrpcCleanup cleanup, Path modelDir, ShardWorkerLauncher shards,
+  private LoopbackOwlery(GrpcCleanup cleanup, Path modelDir, Path visionModelDir, ShardWorkerLauncher shards,
       UnaryOperator<CoordinatorConfig> tuning, int numShards) {
     this.cleanup = cleanup;
     this.modelDir = modelDir;
@@ -59,7 +60,7 @@ public final class LoopbackOwlery {
       // A text-only model (plain LLaMA) has no vision tower to serve: no vision worker then.
       starting.add(ModelConfig.load(modelDir).vision() == null ? CompletableFuture.completedFuture(() -> {})
           : CompletableFuture.supplyAsync(() -> VisionWorkerNode.start(VisionWorkerConfig.of("vision-0",
-              modelDir, membership(ports.get(1)), GrpcServerConfig.loopback(), "127.0.0.1")), starter));
+              visionModelDir, membership(ports.get(1)), GrpcServerConfig.loopback(), "127.0.0.1")), starter));
       for (int i = 0; i < numShards; i++) {
         String nodeId = "shard-" + i;
         MembershipConfig membership = membership(ports.get(i + 2));
@@ -78,6 +79,7 @@ public final class LoopbackOwlery {
       throw failure;
     }
     this.coordinator = (CoordinatorNode) starting.getFirst().join();
+    this.visionWorker = starting.get(1).join() instanceof VisionWorkerNode node ? node : null;
     starting.subList(2, starting.size()).forEach(node -> shardNodes.add(node.join()));
     this.client = cleanup.register(OwleryClient.builder().target(coordinator.grpcAddress())
         .defaultDeadline(Duration.ofSeconds(60)).build());
@@ -86,7 +88,16 @@ public final class LoopbackOwlery {
   /** Starts the cluster with {@code numShards} shard workers; {@code tuning} adjusts the coordinator's config. */
   public static LoopbackOwlery start(GrpcCleanup cleanup, Path modelDir, ShardWorkerLauncher shards, int numShards,
       UnaryOperator<CoordinatorConfig> tuning) {
-    return new LoopbackOwlery(cleanup, modelDir, shards, tuning, numShards);
+    return new LoopbackOwlery(cleanup, modelDir, modelDir, shards, tuning, numShards);
+  }
+
+  /**
+   * As {@link #start(GrpcCleanup, Path, ShardWorkerLauncher, int, UnaryOperator)}, with the vision
+   * worker serving {@code visionModelDir} instead (a misconfigured cluster).
+   */
+  public static LoopbackOwlery start(GrpcCleanup cleanup, Path modelDir, Path visionModelDir,
+      ShardWorkerLauncher shards, int numShards, UnaryOperator<CoordinatorConfig> tuning) {
+    return new LoopbackOwlery(cleanup, modelDir, visionModelDir, shards, tuning, numShards);
   }
 
   private MembershipConfig membership(int port) {
@@ -115,6 +126,14 @@ public final class LoopbackOwlery {
 
   public CoordinatorNode coordinator() {
     return coordinator;
+  }
+
+  /** The vision worker node (none for a text-only model). */
+  public VisionWorkerNode visionWorker() {
+    if (visionWorker == null) {
+      throw new IllegalStateException("a text-only model has no vision worker");
+    }
+    return visionWorker;
   }
 
   /** The coordinator's Prometheus endpoint. */

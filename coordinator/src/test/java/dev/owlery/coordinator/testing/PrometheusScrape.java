@@ -8,6 +8,9 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.time.Duration;
 import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
 
 /** One scrape of a node's Prometheus endpoint, read the way a dashboard would. */
 public final class PrometheusScrape {
@@ -43,5 +46,18 @@ public final class PrometheusScrape {
       throw new AssertionError("no series " + name + " in the scrape:\n" + String.join("\n", lines));
     }
     return series.stream().mapToDouble(line -> Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1))).sum();
+  }
+
+  /** The value of the series {@code name} whose {@code label} is {@code value}; 0 when there is none (not yet counted). */
+  public double value(String name, String label, String value) {
+    String selector = label + "=\"" + value + "\"";
+    return lines.stream().filter(line -> line.startsWith(name + "{") && line.substring(0, line.indexOf('}')).contains(selector))
+        .mapToDouble(line -> Double.parseDouble(line.substring(line.lastIndexOf(' ') + 1))).sum();
+  }
+
+  /** The metric names of every series, e.g. {@code owlery_step_duration_seconds_bucket}. */
+  public Set<String> names() {
+    return lines.stream().filter(line -> !line.isBlank()).map(line -> line.split("[{ ]", 2)[0])
+        .collect(Collectors.toCollection(TreeSet::new));
   }
 }

@@ -1,0 +1,37 @@
+package dev.owlery.cli;
+
+import dev.owlery.client.OwleryClient;
+import java.time.Duration;
+import java.util.Locale;
+import picocli.CommandLine.Option;
+
+/** The options of a command that asks a running coordinator one question: where, how long, in what form. */
+final class ServerQuery {
+
+  @Option(names = "--server", required = true, paramLabel = "HOST:PORT", description = "The Owlery coordinator to ask.")
+  String server;
+
+  @Option(names = "--output", defaultValue = "text", description = "text (a table) or json (default ${DEFAULT-VALUE}).")
+  String output;
+
+  @Option(names = "--timeout", defaultValue = "PT10S",
+      description = "The call's deadline as an ISO-8601 duration (default ${DEFAULT-VALUE}).")
+  Duration timeout;
+
+  /** Whether {@code --output json} was asked for; a value other than text or json is an error. */
+  boolean json() {
+    return switch (output.toLowerCase(Locale.ROOT)) {
+      case "json" -> true;
+      case "text" -> false;
+      default -> throw new IllegalArgumentException("--output must be text or json, got '%s'".formatted(output));
+    };
+  }
+
+  /** A client of {@code --server} whose calls carry {@code --timeout}; the caller closes it. */
+  OwleryClient client() {
+    if (timeout.isNegative() || timeout.isZero()) {
+      throw new IllegalArgumentException("--timeout must be a positive duration, got " + timeout);
+    }
+    return OwleryClient.builder().target(server).defaultDeadline(timeout).build();
+  }
+}
