@@ -1,4 +1,4 @@
-package dev.owlery.cli.loadtest;
+package dev.owlery.loadtest;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;

@@ -3,4 +3,4 @@
  * through the client SDK, per-request timings (time to first token, inter-token latency, end to
  * end) in HdrHistograms, and the report of each concurrency level as a table or JSON.
  */
-package dev.owlery.cli.loadtest;
+package dev.owlery.loadtest;

@@ -1,4 +1,4 @@
-package dev.owlery.cli.loadtest;
+package dev.owlery.loadtest;
 
 import java.util.List;
 import java.util.Map;

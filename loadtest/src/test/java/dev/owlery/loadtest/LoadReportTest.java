@@ -1,4 +1,4 @@
-package dev.owlery.cli.loadtest;
+package dev.owlery.loadtest;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

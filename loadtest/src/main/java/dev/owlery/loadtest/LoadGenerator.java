@@ -1,4 +1,4 @@
-package dev.owlery.cli.loadtest;
+package dev.owlery.loadtest;
 
 import dev.owlery.client.GenerationStream;
 import dev.owlery.client.OwleryClient;
