@@ -68,7 +68,8 @@ public final class LoadTestCommand implements Callable<Integer> {
   @Override
   public Integer call() throws IOException {
     checkOptions();
-    LoadTestRunner runner = new LoadTestRunner(load, spec.commandLine().getOut(), spec.commandLine().getErr());
+    LoadTestRunner runner = new LoadTestRunner(load, spec.commandLine().getOut(), spec.commandLine().getErr(),
+        LoadTestRunner.stderrIsTerminal());
     if (target.server != null) {
       return runner.run(target.server);
     }

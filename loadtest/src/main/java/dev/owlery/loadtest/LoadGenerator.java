@@ -5,97 +5,130 @@ import dev.owlery.client.OwleryClient;
 import dev.owlery.client.OwleryException;
 import dev.owlery.proto.v1.GenerateRequest;
 import dev.owlery.proto.v1.GenerateResponse;
+import dev.owlery.proto.v1.Usage;
 import io.grpc.Status;
+import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
+import java.util.Comparator;
 import java.util.List;
-import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
 import java.util.function.LongSupplier;
-import org.HdrHistogram.Histogram;
 
 /**
- * Sends one Generate request over and over through the client SDK and measures each: a level runs
- * {@code concurrency} client threads, each starting its next request as soon as its last one ended,
- * until the level's requests are all done. Latencies are recorded in nanoseconds with three
- * significant digits. One level at a time; the client is shared by the threads.
+ * Sends a workload's requests through the client SDK and measures each, one level at a time. A
+ * closed-loop level runs {@code clients} threads, each starting its next request as soon as its
+ * last one ended; an open-loop level starts each request at its arrival time (from {@link
+ * Arrivals}) on a thread of its own, however many are still running. A level ends when its request
+ * count is reached or its duration has passed (no request starts after that; those running finish).
  */
 public final class LoadGenerator {
 
-  /** HdrHistogram precision: values within 0.1% (3 significant decimal digits). */
-  private static final int SIGNIFICANT_DIGITS = 3;
+  /** When a level stops starting requests: after {@code maxRequests}, or {@code duration} after its start. */
+  public record Bound(long maxRequests, Duration duration) {
+    public static final Duration UNBOUNDED = Duration.ofNanos(Long.MAX_VALUE);
+  }
 
   private final OwleryClient client;
-  private final GenerateRequest request;
+  private final Workload workload;
+  private final long seed;
   private final LongSupplier nanoClock;
 
   /**
+   * @param seed seeds the arrival times of open-loop levels
    * @param nanoClock a monotonic clock in nanoseconds ({@code System::nanoTime})
    */
-  public LoadGenerator(OwleryClient client, GenerateRequest request, LongSupplier nanoClock) {
+  public LoadGenerator(OwleryClient client, Workload workload, long seed, LongSupplier nanoClock) {
     this.client = client;
-    this.request = request;
+    this.workload = workload;
+    this.seed = seed;
     this.nanoClock = nanoClock;
   }
 
   /**
-   * Sends {@code numRequests} requests one after another and discards their timings (JIT, caches,
-   * connections warm).
+   * Sends the workload's first {@code numRequests} requests one after another and discards their
+   * timings (JIT, caches, connections warm).
    *
    * @throws OwleryException from the first request that fails: a cluster that cannot answer one
    *     request is not worth measuring
    */
   public void warmUp(int numRequests) {
     for (int i = 0; i < numRequests; i++) {
-      client.generate(request);
+      client.generate(workload.request(i));
     }
   }
 
-  /** Runs one level: {@code numRequests} requests over {@code concurrency} client threads. */
-  public LevelResult runLevel(int concurrency, int numRequests) {
-    if (concurrency < 1 || numRequests < 1) {
-      throw new IllegalArgumentException("a level needs concurrency >= 1 and requests >= 1. Given: concurrency %d, "
-          + "requests %d".formatted(concurrency, numRequests));
-    }
-    RequestResult[] results = new RequestResult[numRequests];
-    AtomicInteger next = new AtomicInteger();
-    List<Future<Timings>> workers = new ArrayList<>(concurrency);
+  /**
+   * Runs one level; {@code onDone} hears of each request as it ends (from the requests' threads).
+   *
+   * @return the requests in the workload's order
+   */
+  public LevelResult runLevel(Load load, Bound bound, Consumer<RequestResult> onDone) {
+    ConcurrentLinkedQueue<RequestResult> results = new ConcurrentLinkedQueue<>();
+    Consumer<RequestResult> record = r -> {
+      results.add(r);
+      onDone.accept(r);
+    };
     long start = nanoClock.getAsLong();
-    try (ExecutorService threads = Executors.newThreadPerTaskExecutor(
-        Thread.ofPlatform().name("owlery-loadtest-", 0).daemon().factory())) {
-      for (int w = 0; w < concurrency; w++) {
-        workers.add(threads.submit(() -> work(next, results)));
-      }
+    long durationNanos = bound.duration().toNanos();
+    switch (load) {
+      case Load.Concurrency c -> closedLoop(c.clients(), bound.maxRequests(), start, durationNanos, record);
+      case Load.Rate r -> openLoop(r, bound.maxRequests(), start, durationNanos, record);
     }
     long wallNanos = nanoClock.getAsLong() - start;
-    Timings level = new Timings();
-    for (Future<Timings> worker : workers) {
-      level.add(join(worker));
-    }
-    return new LevelResult(concurrency, Arrays.asList(results), wallNanos, Latency.of(level.ttft),
-        Latency.of(level.itl), Latency.of(level.e2e));
+    List<RequestResult> ordered = new ArrayList<>(results);
+    ordered.sort(Comparator.comparingLong(RequestResult::index));
+    return LevelResult.of(load, ordered, wallNanos);
   }
 
-  /** One client thread: takes request slots until none is left. */
-  private Timings work(AtomicInteger next, RequestResult[] results) {
-    Timings timings = new Timings();
-    for (int slot = next.getAndIncrement(); slot < results.length; slot = next.getAndIncrement()) {
-      results[slot] = measure(timings);
+  private void closedLoop(int clients, long maxRequests, long start, long durationNanos,
+      Consumer<RequestResult> record) {
+    AtomicLong next = new AtomicLong();
+    try (ExecutorService threads = Executors.newThreadPerTaskExecutor(
+        Thread.ofPlatform().name("owlery-loadtest-", 0).daemon().factory())) {
+      for (int w = 0; w < clients; w++) {
+        threads.submit(() -> {
+          for (long i = next.getAndIncrement(); i < maxRequests && nanoClock.getAsLong() - start < durationNanos;
+              i = next.getAndIncrement()) {
+            record.accept(measure(i, start));
+          }
+        });
+      }
     }
-    return timings;
   }
 
-  /** Sends the request once; successful requests add their latencies to {@code timings}. */
-  private RequestResult measure(Timings timings) {
-    timings.requestItl.reset();
+  private void openLoop(Load.Rate rate, long maxRequests, long start, long durationNanos,
+      Consumer<RequestResult> record) {
+    Arrivals arrivals = new Arrivals(rate, seed);
+    try (ExecutorService threads = Executors.newThreadPerTaskExecutor(
+        Thread.ofVirtual().name("owlery-loadtest-", 0).factory())) {
+      for (long i = 0; i < maxRequests; i++) {
+        long at = arrivals.next();
+        if (at >= durationNanos) {
+          break;
+        }
+        for (long wait = start + at - nanoClock.getAsLong(); wait > 0; wait = start + at - nanoClock.getAsLong()) {
+          LockSupport.parkNanos(wait);
+        }
+        long index = i;
+        threads.submit(() -> record.accept(measure(index, start)));
+      }
+    }
+  }
+
+  /** Sends request {@code index} of the workload once and measures it. */
+  private RequestResult measure(long index, long levelStart) {
+    GenerateRequest request = workload.request(index);
+    List<Long> itl = new ArrayList<>();
     int numTokens = 0;
     long start = nanoClock.getAsLong();
     long first = -1;
     long last = -1;
-    boolean finished = false;
+    Usage usage = null;
     try (GenerationStream stream = client.generateStream(request)) {
       while (stream.hasNext()) {
         GenerateResponse response = stream.next();
@@ -107,60 +140,32 @@ public final class LoadGenerator {
               if (first < 0) {
                 first = now;
               } else {
-                timings.requestItl.recordValue(now - last);
+                itl.add(now - last);
               }
               last = now;
               numTokens += count;
             }
           }
-          case FINISH -> finished = true;
+          case FINISH -> usage = response.getFinish().getUsage();
           case EVENT_NOT_SET -> { }
         }
       }
     } catch (OwleryException e) {
-      return new RequestResult(numTokens, first < 0 ? -1 : first - start, nanoClock.getAsLong() - start, e.code(),
-          e.description() == null ? "" : e.description());
+      return new RequestResult(index, start - levelStart, 0, 0, numTokens, first < 0 ? -1 : first - start,
+          toArray(itl), nanoClock.getAsLong() - start, e.code(), e.description() == null ? "" : e.description());
     }
     long e2e = nanoClock.getAsLong() - start;
     long ttft = first < 0 ? -1 : first - start;
-    if (!finished) {
+    if (usage == null) {
       // The SDK's own contract (a stream ends with one finish message) was broken: an Owlery bug.
-      return new RequestResult(numTokens, ttft, e2e, Status.Code.INTERNAL,
-          "the server ended the stream without a finish message");
+      return new RequestResult(index, start - levelStart, 0, 0, numTokens, ttft, toArray(itl), e2e,
+          Status.Code.INTERNAL, "the server ended the stream without a finish message");
     }
-    if (ttft >= 0) {
-      timings.ttft.recordValue(ttft);
-    }
-    timings.e2e.recordValue(e2e);
-    timings.itl.add(timings.requestItl);
-    return new RequestResult(numTokens, ttft, e2e, Status.Code.OK, "");
+    return new RequestResult(index, start - levelStart, usage.getNumPromptTokens(), usage.getNumImageTokens(),
+        numTokens, ttft, toArray(itl), e2e, Status.Code.OK, "");
   }
 
-  private static Timings join(Future<Timings> worker) {
-    try {
-      return worker.get();
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted while waiting for the load test's client threads", e);
-    } catch (ExecutionException e) {
-      if (e.getCause() instanceof RuntimeException runtime) {
-        throw runtime;
-      }
-      throw new IllegalStateException("a load test client thread failed: " + e.getCause(), e.getCause());
-    }
-  }
-
-  /** One thread's latency histograms (nanoseconds); {@code requestItl} holds the request in flight. */
-  private static final class Timings {
-    final Histogram ttft = new Histogram(SIGNIFICANT_DIGITS);
-    final Histogram itl = new Histogram(SIGNIFICANT_DIGITS);
-    final Histogram e2e = new Histogram(SIGNIFICANT_DIGITS);
-    final Histogram requestItl = new Histogram(SIGNIFICANT_DIGITS);
-
-    void add(Timings other) {
-      ttft.add(other.ttft);
-      itl.add(other.itl);
-      e2e.add(other.e2e);
-    }
+  private static long[] toArray(List<Long> values) {
+    return values.stream().mapToLong(Long::longValue).toArray();
   }
 }

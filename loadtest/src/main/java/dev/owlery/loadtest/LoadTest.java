@@ -29,7 +29,8 @@ public final class LoadTest implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    return new LoadTestRunner(options, spec.commandLine().getOut(), spec.commandLine().getErr()).run(server);
+    return new LoadTestRunner(options, spec.commandLine().getOut(), spec.commandLine().getErr(),
+        LoadTestRunner.stderrIsTerminal()).run(server);
   }
 
   public static void main(String[] args) {
