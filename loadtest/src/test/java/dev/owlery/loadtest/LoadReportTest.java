@@ -1,4 +1,4 @@
-package dev.owlery.cli.loadtest;
+package dev.owlery.loadtest;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -16,16 +16,27 @@ class LoadReportTest {
   private static final long MS = 1_000_000;
 
   private static RequestResult ok(int tokens, long ttftMs, long e2eMs) {
-    return new RequestResult(tokens, ttftMs * MS, e2eMs * MS, Status.Code.OK, "");
+    return result(tokens, ttftMs * MS, e2eMs * MS, Status.Code.OK, "");
   }
 
-  private final LevelResult one = new LevelResult(1, List.of(ok(8, 10, 100), ok(8, 12, 110)), 2_000 * MS,
-      new Latency(2, 10, 12), new Latency(14, 12.5, 13), new Latency(2, 100, 110));
-  private final LevelResult four = new LevelResult(4, List.of(ok(8, 20, 150), ok(8, 21, 160),
-      new RequestResult(3, 30 * MS, 40 * MS, Status.Code.UNAVAILABLE, "shard group group-0 is DOWN"),
-      new RequestResult(0, -1, 5 * MS, Status.Code.RESOURCE_EXHAUSTED, "the queue is full")), 1_000 * MS,
-      new Latency(2, 20, 21), new Latency(14, 19, 25), new Latency(2, 150, 160));
-  private final LoadReport report = new LoadReport("127.0.0.1:7070", 8, List.of(one, four));
+  private static RequestResult result(int tokens, long ttftNanos, long e2eNanos, Status.Code code, String error) {
+    return new RequestResult(0, 0, 0, 0, tokens, ttftNanos, new long[0], e2eNanos, code, error);
+  }
+
+  /** A hand-made summary with these two percentiles. */
+  private static Latency latency(long count, double p50Ms, double p99Ms) {
+    return new Latency(count, p50Ms, p50Ms, p99Ms, p99Ms, p99Ms, p99Ms);
+  }
+
+  private final LevelResult one = new LevelResult(new Load.Concurrency(1),
+      List.of(ok(8, 10, 100), ok(8, 12, 110)), 2_000 * MS, latency(2, 10, 12), latency(2, 12, 13),
+      latency(14, 12.5, 13), latency(2, 100, 110));
+  private final LevelResult four = new LevelResult(new Load.Concurrency(4),
+      List.of(ok(8, 20, 150), ok(8, 21, 160),
+          result(3, 30 * MS, 40 * MS, Status.Code.UNAVAILABLE, "shard group group-0 is DOWN"),
+          result(0, -1, 5 * MS, Status.Code.RESOURCE_EXHAUSTED, "the queue is full")), 1_000 * MS,
+      latency(2, 20, 21), latency(2, 18, 19), latency(14, 19, 25), latency(2, 150, 160));
+  private final LoadReport report = new LoadReport("127.0.0.1:7070", 8, List.of(one, four), Slo.NONE, 0.9);
 
   @Test
   void levelsCountTokensOfEveryRequestAndErrorsByCode() {

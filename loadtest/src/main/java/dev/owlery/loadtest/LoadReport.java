@@ -1,0 +1,163 @@
+package dev.owlery.loadtest;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+
+/**
+ * A load test's levels, as a table for people (one line per level) or JSON for machines. The
+ * ratio of a level is its generated tokens/s over the first level's. With SLOs, a level meets them
+ * when at least {@code sloAttainment} of its requests do.
+ *
+ * @param target the coordinator the requests went to, HOST:PORT
+ * @param maxNewTokens the requests' max_new_tokens where the workload sets none of its own
+ * @param slo the objectives; {@link Slo#NONE} for none
+ * @param sloAttainment the fraction of a level's requests that must meet {@code slo}
+ */
+public record LoadReport(String target, int maxNewTokens, List<LevelResult> levels, Slo slo, double sloAttainment) {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+  private static final String ROW = "%11s %8s %6s %9s %8s %9s %6s %10s %10s %9s %9s %10s %10s";
+
+  public LoadReport {
+    levels = List.copyOf(levels);
+  }
+
+  /** {@code level}'s tokens/s over the first level's; 0 when the first level generated nothing. */
+  public double ratio(LevelResult level) {
+    double base = levels.getFirst().tokensPerSecond();
+    return base > 0 ? level.tokensPerSecond() / base : 0;
+  }
+
+  /** Whether at least {@code sloAttainment} of the level's requests met the SLOs. */
+  public boolean meetsSlo(LevelResult level) {
+    return level.attainment(slo) >= sloAttainment;
+  }
+
+  /** A header and one line per level; latencies in milliseconds. */
+  public String table() {
+    boolean rates = levels.getFirst().load() instanceof Load.Rate;
+    StringBuilder out = new StringBuilder();
+    out.append(ROW.formatted(rates ? "rate" : "concurrency", "requests", "errors", "tokens", "wall_s", "tokens/s",
+        "ratio", "ttft_p50", "ttft_p99", "itl_p50", "itl_p99", "e2e_p50", "e2e_p99"));
+    out.append(rates ? " %13s".formatted("achieved_rate") : "");
+    out.append(slo.isEmpty() ? "" : " %8s %8s %8s".formatted("goodput", "slo_met", "meets"));
+    out.append('\n');
+    for (LevelResult level : levels) {
+      String load = switch (level.load()) {
+        case Load.Concurrency c -> String.valueOf(c.clients());
+        case Load.Rate r -> number(r.perSecond());
+      };
+      out.append(String.format(Locale.ROOT, ROW, load, level.numRequests(), level.numErrors(),
+          level.generatedTokens(), fixed(level.wallSeconds(), 2), fixed(level.tokensPerSecond(), 1),
+          fixed(ratio(level), 2), fixed(level.ttft().p50Ms(), 1), fixed(level.ttft().p99Ms(), 1),
+          fixed(level.itl().p50Ms(), 1), fixed(level.itl().p99Ms(), 1), fixed(level.e2e().p50Ms(), 1),
+          fixed(level.e2e().p99Ms(), 1)));
+      out.append(rates ? " %13s".formatted(fixed(level.achievedRequestRate(), 2)) : "");
+      out.append(slo.isEmpty() ? "" : " %8s %7s%% %8s".formatted(fixed(level.goodput(slo), 2),
+          fixed(100 * level.attainment(slo), 1), meetsSlo(level) ? "yes" : "no"));
+      out.append('\n');
+    }
+    out.append("latencies in ms (successful requests); ratio = tokens/s over the first level's\n");
+    if (!slo.isEmpty()) {
+      out.append("goodput = requests/s meeting %s; a level meets the SLOs when %s%% of its requests do\n"
+          .formatted(slo, number(100 * sloAttainment)));
+    }
+    return out.toString();
+  }
+
+  /**
+   * {@code {"target", "max_new_tokens", "slo"?, "levels": [{"concurrency" | "request_rate" and
+   * "burstiness", "achieved_request_rate", "num_requests", "num_errors", "errors": {CODE: n},
+   * "generated_tokens", "prompt_tokens", "wall_seconds", "tokens_per_second",
+   * "request_throughput", "ratio", "goodput"?, "ttft_ms"|"tpot_ms"|"itl_ms"|"e2e_ms": {"count",
+   * "mean", "p50", "p90", "p95", "p99", "max"}, "requests": [{"index", "sent_ms",
+   * "prompt_tokens", "image_tokens", "tokens", "ttft_ms", "tpot_ms", "itl_ms": [...], "e2e_ms",
+   * "status", "error"}]}]}}; a request without a token has {@code ttft_ms} null, a successful one
+   * no {@code error}.
+   */
+  public String json() {
+    ObjectNode root = JSON.createObjectNode();
+    root.put("target", target);
+    root.put("max_new_tokens", maxNewTokens);
+    if (!slo.isEmpty()) {
+      ObjectNode objectives = root.putObject("slo");
+      slo.bounds().forEach((metric, bound) -> objectives.put(metric + "_ms", bound.toNanos() / 1e6));
+      objectives.put("attainment", sloAttainment);
+    }
+    ArrayNode list = root.putArray("levels");
+    for (int i = 0; i < levels.size(); i++) {
+      LevelResult level = levels.get(i);
+      ObjectNode node = list.addObject();
+      switch (level.load()) {
+        case Load.Concurrency c -> node.put("concurrency", c.clients());
+        case Load.Rate r -> node.put("request_rate", r.perSecond()).put("burstiness", r.burstiness());
+      }
+      node.put("achieved_request_rate", level.achievedRequestRate());
+      node.put("num_requests", level.numRequests());
+      node.put("num_errors", level.numErrors());
+      ObjectNode errors = node.putObject("errors");
+      for (Map.Entry<String, Integer> e : level.errorsByCode().entrySet()) {
+        errors.put(e.getKey(), e.getValue());
+      }
+      node.put("generated_tokens", level.generatedTokens());
+      node.put("prompt_tokens", level.promptTokens());
+      node.put("wall_seconds", level.wallSeconds());
+      node.put("tokens_per_second", level.tokensPerSecond());
+      node.put("request_throughput", level.requestThroughput());
+      node.put("ratio", ratio(level));
+      if (!slo.isEmpty()) {
+        node.putObject("goodput").put("requests_meeting_slo", level.numMeeting(slo))
+            .put("request_goodput", level.goodput(slo)).put("attainment", level.attainment(slo))
+            .put("meets_slo", meetsSlo(level));
+      }
+      putLatency(node, "ttft_ms", level.ttft());
+      putLatency(node, "tpot_ms", level.tpot());
+      putLatency(node, "itl_ms", level.itl());
+      putLatency(node, "e2e_ms", level.e2e());
+      ArrayNode requests = node.putArray("requests");
+      for (RequestResult r : level.requests()) {
+        ObjectNode request = requests.addObject();
+        request.put("index", r.index());
+        request.put("sent_ms", r.sentNanos() / 1e6);
+        request.put("prompt_tokens", r.promptTokens());
+        request.put("image_tokens", r.imageTokens());
+        request.put("tokens", r.numTokens());
+        if (r.ttftNanos() >= 0) {
+          request.put("ttft_ms", r.ttftNanos() / 1e6);
+        } else {
+          request.putNull("ttft_ms");
+        }
+        request.put("tpot_ms", r.tpotNanos() / 1e6);
+        ArrayNode itl = request.putArray("itl_ms");
+        for (long gap : r.itlNanos()) {
+          itl.add(gap / 1e6);
+        }
+        request.put("e2e_ms", r.e2eNanos() / 1e6);
+        request.put("status", r.code().name());
+        if (!r.ok()) {
+          request.put("error", r.error());
+        }
+      }
+    }
+    return root.toPrettyString();
+  }
+
+  private static void putLatency(ObjectNode parent, String name, Latency latency) {
+    parent.putObject(name).put("count", latency.count()).put("mean", latency.meanMs()).put("p50", latency.p50Ms())
+        .put("p90", latency.p90Ms()).put("p95", latency.p95Ms()).put("p99", latency.p99Ms())
+        .put("max", latency.maxMs());
+  }
+
+  private static String fixed(double value, int decimals) {
+    return String.format(Locale.ROOT, "%." + decimals + "f", value);
+  }
+
+  /** A number without trailing zeros: 2, 0.5, 12.25. */
+  static String number(double value) {
+    return java.math.BigDecimal.valueOf(value).stripTrailingZeros().toPlainString();
+  }
+}

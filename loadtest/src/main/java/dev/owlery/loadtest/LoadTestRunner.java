@@ -1,0 +1,86 @@
+package dev.owlery.loadtest;
+
+import dev.owlery.client.OwleryClient;
+import java.io.PrintWriter;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+
+/**
+ * Runs a load test against one coordinator: the warm-up, then each level in turn (with SLOs, up to
+ * the first level that misses them), a line per level on {@code err} and the report on
+ * {@code out}. On a terminal, {@code err} also gets a live progress line.
+ */
+public final class LoadTestRunner {
+
+  private final LoadTestOptions options;
+  private final PrintWriter out;
+  private final PrintWriter err;
+  private final boolean terminal;
+
+  /**
+   * @param terminal whether {@code err} is a terminal (then it gets the live progress line)
+   * @throws IllegalArgumentException when the options do not fit together
+   */
+  public LoadTestRunner(LoadTestOptions options, PrintWriter out, PrintWriter err, boolean terminal) {
+    options.check();
+    this.options = options;
+    this.out = out;
+    this.err = err;
+    this.terminal = terminal;
+  }
+
+  /** Whether this process's standard error is a terminal, for the progress line. */
+  public static boolean stderrIsTerminal() {
+    return System.console() != null && System.console().isTerminal();
+  }
+
+  /** Measures the coordinator at {@code address} (HOST:PORT) and prints the report; returns the exit code. */
+  public int run(String address) {
+    boolean json = options.json();
+    Slo slo = options.slo();
+    List<LevelResult> levels = new ArrayList<>();
+    LoadReport report;
+    try (OwleryClient client = OwleryClient.builder().target(address).defaultDeadline(options.timeout).build()) {
+      LoadGenerator generator = new LoadGenerator(client, options.workload(client), options.seed, System::nanoTime);
+      generator.warmUp(options.warmup);
+      for (Load load : options.loads()) {
+        LoadGenerator.Bound bound = options.bound(load);
+        Progress progress = new Progress(err, load.describe(), bound.maxRequests(), System::nanoTime);
+        LevelResult result = generator.runLevel(load, bound, terminal ? progress::onDone : r -> { });
+        if (terminal) {
+          progress.finish();
+        }
+        levels.add(result);
+        report = new LoadReport(address, options.maxNewTokens, levels, slo, options.sloAttainment);
+        err.println(summary(result, report));
+        err.flush();
+        if (!slo.isEmpty() && !report.meetsSlo(result)) {
+          break;
+        }
+      }
+    }
+    report = new LoadReport(address, options.maxNewTokens, levels, slo, options.sloAttainment);
+    out.print(json ? report.json() + "\n" : report.table());
+    out.flush();
+    return 0;
+  }
+
+  private static String summary(LevelResult level, LoadReport report) {
+    StringBuilder line = new StringBuilder(String.format(Locale.ROOT,
+        "loadtest: %s: %d requests, %d errors, %d tokens in %.2f s, %.1f tokens/s", level.load().describe(),
+        level.numRequests(), level.numErrors(), level.generatedTokens(), level.wallSeconds(),
+        level.tokensPerSecond()));
+    if (level.load() instanceof Load.Rate) {
+      line.append(String.format(Locale.ROOT, ", achieved %.2f requests/s", level.achievedRequestRate()));
+    }
+    if (!report.slo().isEmpty()) {
+      line.append(String.format(Locale.ROOT, ", %.1f%% meet the SLOs (%s)", 100 * level.attainment(report.slo()),
+          report.meetsSlo(level) ? "met" : "missed: the sweep stops here"));
+    }
+    if (level.numErrors() > 0) {
+      line.append("; first error ").append(level.firstError());
+    }
+    return line.toString();
+  }
+}

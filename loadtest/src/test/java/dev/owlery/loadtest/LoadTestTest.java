@@ -1,0 +1,146 @@
+package dev.owlery.loadtest;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import dev.owlery.proto.v1.GenerateRequest;
+import java.util.List;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** The standalone {@code loadtest} command against a real gRPC server implementing owlery.v1. */
+class LoadTestTest {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private QueueingOwlery server;
+
+  record Run(int exitCode, String out, String err) {
+    static Run of(String... args) {
+      StringWriter out = new StringWriter();
+      StringWriter err = new StringWriter();
+      var cli = LoadTest.commandLine();
+      cli.setOut(new PrintWriter(out, true));
+      cli.setErr(new PrintWriter(err, true));
+      int code = cli.execute(args);
+      return new Run(code, out.toString(), err.toString());
+    }
+  }
+
+  @BeforeEach
+  void startServer() throws IOException {
+    server = new QueueingOwlery(0, 0);
+  }
+
+  @AfterEach
+  void stopServer() throws InterruptedException {
+    server.close();
+  }
+
+  @Test
+  void poissonArrivalsReachTheAskedRate() throws IOException {
+    Run run = Run.of("--server", server.address(), "--prompt-ids", "1", "--rate", "100", "--requests", "200",
+        "--max-new-tokens", "2", "--warmup", "0", "--seed", "1", "--output", "json");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    JsonNode level = JSON.readTree(run.out()).get("levels").get(0);
+    assertThat(level.get("request_rate").asDouble()).isEqualTo(100.0);
+    assertThat(level.get("burstiness").asDouble()).isEqualTo(1.0);
+    assertThat(level.get("num_requests").asInt()).isEqualTo(200);
+    assertThat(level.get("num_errors").asInt()).isZero();
+    assertThat(level.get("achieved_request_rate").asDouble()).isBetween(90.0, 110.0);
+  }
+
+  @Test
+  void sweepStopsAtTheFirstRateThatMissesTheSlo() throws IOException, InterruptedException {
+    server.close();
+    // One slot, 4 ms per request: fine at 25 and 50 requests/s (10% and 20% busy); at 5,000/s the
+    // 40 requests arrive within ~8 ms and the queue makes the later ones wait > 100 ms.
+    server = new QueueingOwlery(4_000_000, 0);
+
+    Run run = Run.of("--server", server.address(), "--prompt-ids", "1", "--rate", "25,50,5000,10000",
+        "--requests", "40", "--max-new-tokens", "1", "--warmup", "0", "--slo", "ttft=100ms", "--output", "json");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    JsonNode report = JSON.readTree(run.out());
+    assertThat(report.get("slo").get("ttft_ms").asDouble()).isEqualTo(100.0);
+    JsonNode levels = report.get("levels");
+    assertThat(levels).hasSize(3);
+    assertThat(levels.get(0).get("goodput").get("meets_slo").asBoolean()).isTrue();
+    assertThat(levels.get(1).get("goodput").get("meets_slo").asBoolean()).isTrue();
+    assertThat(levels.get(2).get("goodput").get("meets_slo").asBoolean()).isFalse();
+    assertThat(levels.get(2).get("goodput").get("attainment").asDouble()).isLessThan(0.9);
+    assertThat(levels.get(2).get("ttft_ms").get("max").asDouble()).isGreaterThan(100.0);
+    assertThat(run.err()).contains("loadtest: rate 5000/s: 40 requests, 0 errors").contains("missed: the sweep stops here");
+  }
+
+  @Test
+  void theSameSeedSendsTheSameRequests() throws IOException {
+    String[] args = {"--server", server.address(), "--synthetic", "--input-tokens", "uniform:2:40", "--output-tokens",
+        "uniform:1:4", "--rate", "200", "--requests", "20", "--warmup", "0", "--seed", "5", "--output", "json"};
+
+    Run first = Run.of(args);
+    List<GenerateRequest> firstRequests = List.copyOf(server.received);
+    server.received.clear();
+    Run second = Run.of(args);
+
+    assertThat(first.exitCode()).as(first.err()).isZero();
+    assertThat(second.exitCode()).as(second.err()).isZero();
+    assertThat(firstRequests).hasSize(20).doesNotHaveDuplicates();
+    assertThat(server.received).containsExactlyInAnyOrderElementsOf(firstRequests);
+    // The server counts the prompt tokens it was sent; the report carries them per request.
+    JsonNode requests = JSON.readTree(first.out()).get("levels").get(0).get("requests");
+    assertThat(requests.get(0).get("prompt_tokens").asInt()).isBetween(2, 40);
+  }
+
+  @Test
+  void aDurationStopsStartingRequests() throws IOException, InterruptedException {
+    server.close();
+    server = new QueueingOwlery(20_000_000, 0);
+
+    Run run = Run.of("--server", server.address(), "--prompt-ids", "1", "--concurrency", "2", "--duration", "300ms",
+        "--max-new-tokens", "1", "--warmup", "0", "--output", "json");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    JsonNode requests = JSON.readTree(run.out()).get("levels").get(0).get("requests");
+    assertThat(requests.size()).isPositive();
+    for (JsonNode request : requests) {
+      assertThat(request.get("sent_ms").asDouble()).isLessThan(300.0);
+    }
+  }
+
+  @Test
+  void closedLoopLevelsCountEveryRequestAndItsTokens() throws IOException {
+    Run run = Run.of("--server", server.address(), "--prompt-ids", "1,2,3", "--concurrency", "1,3",
+        "--requests", "6", "--warmup", "2", "--max-new-tokens", "5", "--output", "json");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    JsonNode levels = JSON.readTree(run.out()).get("levels");
+    assertThat(levels).hasSize(2);
+    assertThat(levels.get(1).get("concurrency").asInt()).isEqualTo(3);
+    assertThat(levels.get(1).get("generated_tokens").asInt()).isEqualTo(30);
+    // 2 warm-up requests, then 6 per level.
+    assertThat(server.received).hasSize(14);
+    // Not a terminal: no progress line, only one summary line per level.
+    assertThat(run.err()).doesNotContain("\r").hasLineCount(2);
+  }
+
+  @Test
+  void badOptionsGetOneLine() {
+    Run zeroLevel = Run.of("--server", server.address(), "--prompt", "Hi", "--concurrency", "0");
+    Run badOutput = Run.of("--server", server.address(), "--prompt", "Hi", "--output", "yaml");
+
+    assertThat(zeroLevel.exitCode()).isEqualTo(2);
+    assertThat(zeroLevel.err()).isEqualTo("loadtest: error: --concurrency levels must be >= 1, got 0\n");
+    assertThat(badOutput.err()).isEqualTo("loadtest: error: --output must be text or json, got 'yaml'\n");
+    assertThat(Run.of("--server", server.address(), "--prompt", "Hi", "--rate", "2", "--concurrency", "4").err())
+        .isEqualTo("loadtest: error: give --concurrency (closed loop) or --rate (open loop), not both\n");
+    assertThat(Run.of("--server", server.address(), "--prompt", "Hi", "--rate", "0").err())
+        .isEqualTo("loadtest: error: --rate values must be finite and > 0 requests/s, got 0.0\n");
+  }
+}
