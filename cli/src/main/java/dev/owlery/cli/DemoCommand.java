@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import dev.owlery.cli.demo.DemoModel;
 import dev.owlery.cli.demo.DemoPicture;
 import dev.owlery.cli.node.LocalCluster;
+import dev.owlery.client.FinishReasons;
 import dev.owlery.client.GenerationStream;
 import dev.owlery.client.OwleryClient;
 import dev.owlery.engine.kernel.KernelsProvider;
@@ -28,6 +29,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
@@ -61,6 +63,9 @@ public final class DemoCommand implements Callable<Integer> {
 
   @Option(names = "--in-process", description = "Skip the cluster: run the model in this process.")
   boolean inProcess;
+
+  @Mixin
+  TerminalText terminal;
 
   @Override
   public Integer call() {
@@ -107,7 +112,7 @@ public final class DemoCommand implements Callable<Integer> {
         while (stream.hasNext()) {
           GenerateResponse response = stream.next();
           if (response.hasDelta()) {
-            out.print(response.getDelta().getText());
+            out.print(terminal.show(response.getDelta().getText()));
             out.flush();
           } else if (response.hasFinish()) {
             finish = response.getFinish();
@@ -120,7 +125,7 @@ public final class DemoCommand implements Callable<Integer> {
         err.printf(Locale.ROOT, "owlery demo: %d prompt positions (%d image rows), %d tokens generated, first token after %.0f ms, finish reason %s%n",
             finish.getUsage().getNumPromptTokens(), finish.getUsage().getNumImageTokens(),
             finish.getUsage().getNumCompletionTokens(), finish.getUsage().getTimeToFirstTokenNs() / 1e6,
-            finish.getFinishReason().name().replace("FINISH_REASON_", "").toLowerCase(Locale.ROOT));
+            FinishReasons.apiName(finish.getFinishReason()));
       }
       err.println("owlery demo: stopping the local cluster");
       err.flush();
@@ -140,14 +145,14 @@ public final class DemoCommand implements Callable<Integer> {
       GenerationRequest request = new GenerationRequest(new Prompt.Text(question), List.of(picture),
           ChatTemplate.MPLUG_OWL2, AspectRatioPolicy.PAD, SamplingParams.greedy(), maxNewTokens, false);
       Completion completion = new InProcessGenerator(owl).generate(request, (tokenId, delta) -> {
-        out.print(delta);
+        out.print(terminal.show(delta));
         out.flush();
       });
       out.println();
       out.flush();
       err.printf("owlery demo: %d prompt positions (%d image rows), %d tokens generated in-process, finish reason %s%n",
           completion.numPromptRows(), completion.numImageRows(), completion.tokenIds().length,
-          completion.finishReason().name().toLowerCase(Locale.ROOT));
+          completion.finishReason().apiName());
       err.flush();
     }
     return 0;

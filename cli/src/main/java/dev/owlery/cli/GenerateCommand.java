@@ -3,6 +3,7 @@ package dev.owlery.cli;
 import dev.owlery.engine.checkpoint.SafetensorsWriter;
 import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.model.Completion;
+import dev.owlery.engine.model.GenerationLimits;
 import dev.owlery.engine.model.GenerationRequest;
 import dev.owlery.engine.model.InProcessGenerator;
 import dev.owlery.engine.model.OwlModel;
@@ -11,6 +12,8 @@ import dev.owlery.engine.sampling.TokenLogprobs;
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tokenizer.ChatTemplate;
 import dev.owlery.engine.vision.preprocess.AspectRatioPolicy;
+import dev.owlery.engine.vision.preprocess.ImageFormat;
+import dev.owlery.engine.vision.preprocess.ImageRejectedException;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -48,7 +51,8 @@ public final class GenerateCommand implements Callable<Integer> {
       + "log-probability and the N most likely alternatives (natural log of the unmodified distribution).")
   int logprobs;
 
-  @Option(names = "--timeout", defaultValue = "PT5M", description = "With --server: the request deadline as an ISO-8601 duration (default ${DEFAULT-VALUE}).")
+  @Option(names = "--timeout", defaultValue = "5m", description = "With --server: the request deadline, e.g. 500ms, 30s, "
+      + "2m or ISO-8601 PT5S (default ${DEFAULT-VALUE}).")
   java.time.Duration timeout;
 
   @ArgGroup(exclusive = true, multiplicity = "1")
@@ -74,6 +78,9 @@ public final class GenerateCommand implements Callable<Integer> {
   @Mixin
   SamplingOptions sampling;
 
+  @Mixin
+  TerminalText terminal;
+
   @Option(names = "--tensor-parallel", defaultValue = "1", description = "Split the decoder into N in-process slices (default ${DEFAULT-VALUE}).")
   int tensorParallel;
 
@@ -90,16 +97,15 @@ public final class GenerateCommand implements Callable<Integer> {
       case "text" -> false;
       default -> throw new IllegalArgumentException("--output must be text or json, got '%s'".formatted(output));
     };
-    if (logprobs < 0) {
-      throw new IllegalArgumentException("--logprobs must be >= 0, got " + logprobs);
-    }
+    GenerationLimits.checkNumTopLogprobs(logprobs);
     if (dumpLogits != null && server != null) {
       throw new IllegalArgumentException("--dump-logits works in-process only, not with --server");
     }
     List<byte[]> imageBytes = readImages(images);
     PrintWriter out = spec.commandLine().getOut();
     if (server != null) {
-      GenerationOutput result = new RemoteGeneration(server, timeout).run(this, imageBytes, json ? null : out);
+      GenerationOutput result = new RemoteGeneration(server, timeout).run(this, imageBytes,
+          json ? null : delta -> print(out, delta));
       out.println(json ? result.toJson() : "");
       out.flush();
       return 0;
@@ -108,6 +114,7 @@ public final class GenerateCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--model DIR is required (or --server HOST:PORT)");
     }
     try (OwlModel owl = OwlModel.load(Path.of(model), tensorParallel, KernelsProvider.shared())) {
+      GenerationLimits.checkMaxNewTokens(sampling.maxNewTokens, owl.config().text().maxPositions(), owl.name());
       GenerationRequest request = new GenerationRequest(
           prompt.text != null ? new Prompt.Text(prompt.text) : new Prompt.TokenIds(prompt.ids),
           imageBytes,
@@ -118,8 +125,7 @@ public final class GenerateCommand implements Callable<Integer> {
           dumpLogits != null || logprobs > 0);
       Completion completion = new InProcessGenerator(owl).generate(request, (tokenId, delta) -> {
         if (!json) {
-          out.print(delta);
-          out.flush();
+          print(out, delta);
         }
       });
       if (json) {
@@ -133,6 +139,11 @@ public final class GenerateCommand implements Callable<Integer> {
       }
     }
     return 0;
+  }
+
+  private void print(PrintWriter out, String text) {
+    out.print(terminal.show(text));
+    out.flush();
   }
 
   static ChatTemplate parseTemplate(String value) {
@@ -153,16 +164,30 @@ public final class GenerateCommand implements Callable<Integer> {
     };
   }
 
+  /** The bytes of each picture, each checked to be a file in a format the decoder reads. */
   static List<byte[]> readImages(List<Path> paths) {
-    List<byte[]> bytes = new ArrayList<>(paths.size());
+    List<byte[]> images = new ArrayList<>(paths.size());
     for (Path p : paths) {
-      try {
-        bytes.add(Files.readAllBytes(p));
-      } catch (IOException e) {
-        throw new IllegalArgumentException("cannot read image %s: %s".formatted(p, e.getMessage()), e);
+      if (!Files.exists(p)) {
+        throw new IllegalArgumentException("no such file: " + p);
       }
+      if (Files.isDirectory(p)) {
+        throw new IllegalArgumentException("%s is a directory; give a PNG, JPEG, BMP or GIF file".formatted(p));
+      }
+      byte[] bytes;
+      try {
+        bytes = Files.readAllBytes(p);
+      } catch (IOException e) {
+        throw new IllegalArgumentException("cannot read %s (%s)".formatted(p, e.getClass().getSimpleName()), e);
+      }
+      try {
+        ImageFormat.sniff(bytes);
+      } catch (ImageRejectedException e) {
+        throw new IllegalArgumentException("cannot decode %s: %s".formatted(p, e.detail()), e);
+      }
+      images.add(bytes);
     }
-    return bytes;
+    return images;
   }
 
   static GenerationOutput toOutput(Completion completion, int vocab, int numTopLogprobs) {
@@ -174,7 +199,7 @@ public final class GenerateCommand implements Callable<Integer> {
       }
     }
     return new GenerationOutput(completion.promptTokenIds(), completion.tokenIds(), completion.text(),
-        completion.finishReason().name().toLowerCase(Locale.ROOT), perToken);
+        completion.finishReason().apiName(), perToken);
   }
 
   static void writeLogits(Path file, Completion completion, int vocab) {

@@ -6,6 +6,7 @@ import dev.owlery.cli.node.ShardWorkerCommand;
 import dev.owlery.cli.node.VisionWorkerCommand;
 import dev.owlery.client.OwleryException;
 import java.io.PrintWriter;
+import java.time.Duration;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -39,9 +40,24 @@ public final class Owlery implements Runnable {
     System.exit(commandLine().execute(args));
   }
 
-  /** The configured command line, with user errors (bad input, bad files) reported in one line. */
+  /**
+   * The configured command line, with user errors (bad flags, bad input, bad files) reported in
+   * one line; numbers accept {@code nan} and {@code inf} in any case (so that validation, not
+   * parsing, answers them) and durations take {@code 500ms}, {@code 5s}, {@code 2m} or ISO-8601.
+   */
   public static CommandLine commandLine() {
     CommandLine cli = new CommandLine(new Owlery());
+    cli.registerConverter(Float.class, FloatConverter::parse);
+    cli.registerConverter(Float.TYPE, FloatConverter::parse);
+    cli.registerConverter(Duration.class, DurationConverter::parse);
+    cli.setParameterExceptionHandler((e, args) -> {
+      CommandLine command = e.getCommandLine();
+      PrintWriter err = command.getErr();
+      err.println("owlery: error: " + e.getMessage());
+      err.println("run '%s --help' for the options".formatted(command.getCommandSpec().qualifiedName()));
+      err.flush();
+      return command.getCommandSpec().exitCodeOnInvalidInput();
+    });
     cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
       PrintWriter err = commandLine.getErr();
       switch (e) {
@@ -55,8 +71,10 @@ public final class Owlery implements Runnable {
           err.flush();
           return 2;
         }
-        case OwleryException server -> {
-          err.println("owlery: the server answered %s: %s".formatted(server.code(), server.description()));
+        case OwleryException failure -> {
+          err.println(failure.reachedServer()
+              ? "owlery: the server answered %s: %s".formatted(failure.code(), failure.description())
+              : "owlery: error: " + failure.description());
           err.flush();
           return 1;
         }

@@ -1,6 +1,7 @@
 package dev.owlery.cli;
 
 import com.google.protobuf.ByteString;
+import dev.owlery.client.FinishReasons;
 import dev.owlery.client.GenerationStream;
 import dev.owlery.client.OwleryClient;
 import dev.owlery.engine.sampling.TokenLogprobs;
@@ -12,10 +13,10 @@ import dev.owlery.proto.v1.Image;
 import dev.owlery.proto.v1.PromptTemplate;
 import dev.owlery.proto.v1.PromptTokenIds;
 import dev.owlery.proto.v1.TopLogprob;
-import java.io.PrintWriter;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 
 /** {@code owlery generate --server}: the same request sent to a coordinator through the client SDK. */
 final class RemoteGeneration {
@@ -29,7 +30,7 @@ final class RemoteGeneration {
   }
 
   /** Runs the request; streams text deltas to {@code textOut} when it is not null. */
-  GenerationOutput run(GenerateCommand command, List<byte[]> images, PrintWriter textOut) {
+  GenerationOutput run(GenerateCommand command, List<byte[]> images, Consumer<String> textOut) {
     GenerateRequest request = request(command, images);
     List<Integer> tokens = new ArrayList<>();
     List<TokenLogprobs> logprobs = new ArrayList<>();
@@ -46,8 +47,7 @@ final class RemoteGeneration {
             text.append(delta.getText());
             delta.getLogprobsList().forEach(lp -> logprobs.add(fromProto(lp)));
             if (textOut != null) {
-              textOut.print(delta.getText());
-              textOut.flush();
+              textOut.accept(delta.getText());
             }
           }
           case FINISH -> finish = response.getFinish();
@@ -62,7 +62,7 @@ final class RemoteGeneration {
         finish.getPromptTokenIdsList().stream().mapToInt(Integer::intValue).toArray(),
         tokens.stream().mapToInt(Integer::intValue).toArray(),
         text.toString().strip(),
-        finishReason(finish),
+        FinishReasons.apiName(finish.getFinishReason()),
         logprobs);
   }
 
@@ -117,17 +117,5 @@ final class RemoteGeneration {
       values[i] = top.get(i).getLogprob();
     }
     return new TokenLogprobs(lp.getTokenId(), lp.getLogprob(), ids, values);
-  }
-
-  /** The proto reason in the words the in-process JSON uses. */
-  private static String finishReason(GenerateFinish finish) {
-    return switch (finish.getFinishReason()) {
-      case FINISH_REASON_LENGTH -> "max_new_tokens";
-      case FINISH_REASON_EOS_TOKEN, FINISH_REASON_STOP_TOKEN -> "stop_token";
-      case FINISH_REASON_STOP_STRING -> "stop_string";
-      case FINISH_REASON_CONTEXT_LENGTH -> "max_positions";
-      case FINISH_REASON_UNSPECIFIED, UNRECOGNIZED -> throw new IllegalStateException(
-          "the server sent finish reason " + finish.getFinishReason());
-    };
   }
 }

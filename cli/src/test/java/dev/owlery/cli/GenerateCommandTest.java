@@ -146,7 +146,66 @@ class GenerateCommandTest {
     assertThat(imageOnTextModel.exitCode()).isEqualTo(2);
     assertThat(imageOnTextModel.err()).contains("owlery: error:");
     assertThat(missingModel.exitCode()).isEqualTo(2);
-    assertThat(missingModel.err()).contains("config.json");
+    assertThat(missingModel.err()).isEqualTo("owlery: error: no such directory: " + model.resolve("nope") + "\n");
+  }
+
+  @Test
+  void aModelDirectoryWithoutConfigAndUnreadablePicturesAreSaidInOneSentence(@TempDir Path tmp) throws IOException {
+    Path model = Fixtures.stories260k();
+    Path notAPicture = model.resolve("config.json");
+
+    CliRun noConfig = CliRun.of("generate", "--model", tmp.toString(), "--prompt", "Hi");
+    CliRun noPicture = CliRun.of("generate", "--model", model.toString(), "--prompt", "Hi",
+        "--image", tmp.resolve("photo.jpg").toString());
+    CliRun badPicture = CliRun.of("generate", "--model", model.toString(), "--prompt", "Hi",
+        "--image", notAPicture.toString());
+
+    assertThat(noConfig.err()).isEqualTo("owlery: error: no config.json in " + tmp + ": is this a model directory?\n");
+    assertThat(noPicture.err()).isEqualTo("owlery: error: no such file: " + tmp.resolve("photo.jpg") + "\n");
+    assertThat(badPicture.err()).startsWith("owlery: error: cannot decode " + notAPicture + ": the "
+        + java.nio.file.Files.size(notAPicture) + " bytes are not a PNG");
+    assertThat(badPicture.err().lines()).hasSize(1);
+  }
+
+  @Test
+  void aBadFlagGetsOneLineAndAHintForEverySubcommand() {
+    CliRun generate = CliRun.of("generate", "--bogus");
+    CliRun local = CliRun.of("local", "--shards", "two");
+    CliRun nan = CliRun.of("generate", "--prompt", "Hi", "--top-p", "half");
+
+    assertThat(generate.exitCode()).isEqualTo(2);
+    assertThat(generate.err().lines()).containsExactly("owlery: error: Unknown option: '--bogus'",
+        "run 'owlery generate --help' for the options");
+    assertThat(local.exitCode()).isEqualTo(2);
+    assertThat(local.err().lines()).hasSize(2).last().isEqualTo("run 'owlery local --help' for the options");
+    assertThat(nan.err().lines()).containsExactly("owlery: error: Invalid value for option '--top-p': 'half' is not a number",
+        "run 'owlery generate --help' for the options");
+  }
+
+  @Test
+  void timeoutsTakeAUnitOrIso8601() {
+    assertThat(DurationConverter.parse("5s")).isEqualTo(java.time.Duration.ofSeconds(5));
+    assertThat(DurationConverter.parse("2m")).isEqualTo(java.time.Duration.ofMinutes(2));
+    assertThat(DurationConverter.parse("500ms")).isEqualTo(java.time.Duration.ofMillis(500));
+    assertThat(DurationConverter.parse("1.5h")).isEqualTo(java.time.Duration.ofMinutes(90));
+    assertThat(DurationConverter.parse("PT5S")).isEqualTo(java.time.Duration.ofSeconds(5));
+
+    CliRun bad = CliRun.of("generate", "--server", "127.0.0.1:1", "--prompt", "Hi", "--timeout", "5 parsecs");
+
+    assertThat(bad.exitCode()).isEqualTo(2);
+    assertThat(bad.err().lines()).containsExactly("owlery: error: Invalid value for option '--timeout': '5 parsecs' is "
+        + "not a duration; give a number and a unit (500ms, 5s, 2m, 1h) or ISO-8601 (PT5S)",
+        "run 'owlery generate --help' for the options");
+  }
+
+  @Test
+  void controlCharactersAreEscapedOnATerminalOnly() {
+    assertThat(TerminalText.escape("a\u0007b\nc\td\u001b[2J\r\u007f")).isEqualTo("a\\u0007b\nc\td\\u001b[2J\\u000d\\u007f");
+    assertThat(TerminalText.escape("plain\ttext\n")).isEqualTo("plain\ttext\n");
+    TerminalText terminal = new TerminalText();
+    assertThat(terminal.show("\u0007")).as("a test's stdout is no terminal").isEqualTo("\u0007");
+    terminal.forceTerminal = true;
+    assertThat(terminal.show("\u0007")).isEqualTo("\\u0007");
   }
 
   private static String jsonText(CliRun run) {

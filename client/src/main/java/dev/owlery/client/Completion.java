@@ -11,7 +11,7 @@ import java.util.List;
  * @param text the completion text (stop strings and stop tokens excluded)
  * @param tokenIds the generated ids, in order
  * @param logprobs one per token id when the request asked for log-probabilities, else empty
- * @param finishReason why generation ended
+ * @param finishReason why generation ended ({@link FinishReasons#apiName} names it)
  * @param stopString the stop string that matched, for {@code FINISH_REASON_STOP_STRING}; else ""
  * @param usage token counts and timings measured by the coordinator
  */

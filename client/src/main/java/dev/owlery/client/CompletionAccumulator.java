@@ -34,6 +34,11 @@ final class CompletionAccumulator {
     };
   }
 
+  /** The tokens received so far. */
+  int numTokens() {
+    return tokenIds.size();
+  }
+
   /**
    * The completion, once the stream closed with OK.
    *

@@ -16,11 +16,14 @@ public final class GenerationStream implements Iterator<GenerateResponse>, AutoC
 
   private final Context.CancellableContext context;
   private final Iterator<GenerateResponse> responses;
+  private final CallFailures failures;
   private boolean finished;
+  private int numTokens;
 
-  GenerationStream(Context.CancellableContext context, Iterator<GenerateResponse> responses) {
+  GenerationStream(Context.CancellableContext context, Iterator<GenerateResponse> responses, CallFailures failures) {
     this.context = context;
     this.responses = responses;
+    this.failures = failures;
   }
 
   /**
@@ -40,7 +43,7 @@ public final class GenerationStream implements Iterator<GenerateResponse>, AutoC
     } catch (StatusRuntimeException e) {
       finished = true;
       context.cancel(null);
-      throw OwleryException.from(e);
+      throw failures.of(e, numTokens);
     }
     finished = true;
     context.cancel(null);
@@ -57,7 +60,9 @@ public final class GenerationStream implements Iterator<GenerateResponse>, AutoC
     if (!hasNext()) {
       throw new NoSuchElementException("the Generate stream has ended");
     }
-    return responses.next();
+    GenerateResponse response = responses.next();
+    numTokens += response.getDelta().getTokenIdsCount();
+    return response;
   }
 
   /** Cancels the call; the server is told at once. Reading afterwards throws CANCELLED. */

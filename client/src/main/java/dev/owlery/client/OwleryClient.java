@@ -46,11 +46,13 @@ public final class OwleryClient implements AutoCloseable {
   private final ManagedChannel channel;
   private final boolean ownsChannel;
   private final Duration deadline;
+  private final CallFailures failures;
 
   private OwleryClient(ManagedChannel channel, boolean ownsChannel, Duration deadline) {
     this.channel = channel;
     this.ownsChannel = ownsChannel;
     this.deadline = deadline;
+    this.failures = new CallFailures(channel.authority(), deadline);
   }
 
   public static Builder builder() {
@@ -94,10 +96,10 @@ public final class OwleryClient implements AutoCloseable {
     Context previous = context.attach();
     try {
       Iterator<GenerateResponse> responses = blockingStub().generate(request);
-      return new GenerationStream(context, responses);
+      return new GenerationStream(context, responses, failures);
     } catch (StatusRuntimeException e) {
       context.cancel(e);
-      throw OwleryException.from(e);
+      throw failures.of(e, 0);
     } finally {
       context.detach(previous);
     }
@@ -109,7 +111,7 @@ public final class OwleryClient implements AutoCloseable {
    * @return a handle that cancels the call
    */
   public GenerationHandle generate(GenerateRequest request, GenerationListener listener) {
-    ListenerObserver observer = new ListenerObserver(listener);
+    ListenerObserver observer = new ListenerObserver(listener, failures);
     asyncStub().generate(request, observer);
     return observer;
   }
@@ -186,11 +188,11 @@ public final class OwleryClient implements AutoCloseable {
     return OwleryGrpc.newStub(channel).withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS);
   }
 
-  private static <T> T unary(Supplier<T> call) {
+  private <T> T unary(Supplier<T> call) {
     try {
       return call.get();
     } catch (StatusRuntimeException e) {
-      throw OwleryException.from(e);
+      throw failures.of(e);
     }
   }
 
@@ -198,12 +200,14 @@ public final class OwleryClient implements AutoCloseable {
   private static final class ListenerObserver
       implements ClientResponseObserver<GenerateRequest, GenerateResponse>, GenerationHandle {
     private final GenerationListener listener;
+    private final CallFailures failures;
     // gRPC calls onNext/onError/onCompleted one at a time, so the accumulator needs no lock.
     private final CompletionAccumulator accumulator = new CompletionAccumulator();
     private volatile ClientCallStreamObserver<GenerateRequest> call;
 
-    ListenerObserver(GenerationListener listener) {
+    ListenerObserver(GenerationListener listener, CallFailures failures) {
       this.listener = listener;
+      this.failures = failures;
     }
 
     @Override
@@ -221,7 +225,7 @@ public final class OwleryClient implements AutoCloseable {
 
     @Override
     public void onError(Throwable error) {
-      listener.onError(OwleryException.from(error));
+      listener.onError(failures.of(error, accumulator.numTokens()));
     }
 
     @Override

@@ -15,6 +15,8 @@ import io.grpc.Status;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.net.ServerSocket;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -54,6 +56,7 @@ class OwleryClientTest {
     assertThat(completion.tokenIds()).containsExactly(15043, 29877, 3186);
     assertThat(completion.logprobs()).extracting(TokenLogprob::getLogprob).containsExactly(-0.25f, -0.5f, -1.0f);
     assertThat(completion.finishReason()).isEqualTo(FinishReason.FINISH_REASON_EOS_TOKEN);
+    assertThat(FinishReasons.apiName(completion.finishReason())).isEqualTo("stop_token");
     assertThat(completion.stopString()).isEmpty();
     assertThat(completion.usage()).isEqualTo(FakeOwlery.USAGE);
   }
@@ -94,10 +97,48 @@ class OwleryClientTest {
   }
 
   @Test
-  void deadlineExceededBecomesAnOwleryException() {
+  void deadlineExceededSaysTheDeadlineAndTheTokensReceived() {
     assertThatThrownBy(() -> client.withDeadline(ofMillis(200)).generate(prompt("silent")))
         .isInstanceOfSatisfying(
-            OwleryException.class, e -> assertThat(e.code()).isEqualTo(Status.Code.DEADLINE_EXCEEDED));
+            OwleryException.class,
+            e -> {
+              assertThat(e.code()).isEqualTo(Status.Code.DEADLINE_EXCEEDED);
+              assertThat(e.description()).isEqualTo("deadline of 0.2 s exceeded after 0 tokens");
+              assertThat(e.reachedServer()).isFalse();
+            });
+    assertThatThrownBy(() -> client.withDeadline(ofMillis(500)).generate(prompt("hang")))
+        .isInstanceOfSatisfying(
+            OwleryException.class,
+            e -> assertThat(e.description()).isEqualTo("deadline of 0.5 s exceeded after 1 token"));
+    assertThatThrownBy(() -> client.withDeadline(ofMillis(500)).generateAsync(prompt("hang")).get(5, TimeUnit.SECONDS))
+        .isInstanceOf(ExecutionException.class)
+        .cause()
+        .isInstanceOfSatisfying(
+            OwleryException.class,
+            e -> assertThat(e.description()).isEqualTo("deadline of 0.5 s exceeded after 1 token"));
+  }
+
+  @Test
+  void nothingListeningIsSaidAsACannotConnect() throws Exception {
+    int port;
+    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName("127.0.0.1"))) {
+      port = socket.getLocalPort();
+    }
+    OwleryClient unreachable = OwleryClient.builder().target("127.0.0.1:" + port).defaultDeadline(ofSeconds(10)).build();
+    try {
+      for (Runnable call : List.<Runnable>of(() -> unreachable.generate(prompt("hello")), unreachable::listModels)) {
+        assertThatThrownBy(call::run)
+            .isInstanceOfSatisfying(
+                OwleryException.class,
+                e -> {
+                  assertThat(e.code()).isEqualTo(Status.Code.UNAVAILABLE);
+                  assertThat(e.description()).isEqualTo("cannot connect to 127.0.0.1:%d (connection refused)".formatted(port));
+                  assertThat(e.reachedServer()).isFalse();
+                });
+      }
+    } finally {
+      unreachable.close();
+    }
   }
 
   @Test
@@ -109,6 +150,7 @@ class OwleryClientTest {
               assertThat(e.code()).isEqualTo(Status.Code.INVALID_ARGUMENT);
               assertThat(e.description()).isEqualTo("`max_new_tokens` must be >= 1. Given: 0");
               assertThat(e).hasMessage("INVALID_ARGUMENT: `max_new_tokens` must be >= 1. Given: 0");
+              assertThat(e.reachedServer()).isTrue();
             });
     assertThatThrownBy(() -> client.generateAsync(prompt("invalid")).get(5, TimeUnit.SECONDS))
         .isInstanceOf(ExecutionException.class)

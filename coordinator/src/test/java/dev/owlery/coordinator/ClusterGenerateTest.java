@@ -87,7 +87,7 @@ class ClusterGenerateTest {
         .build());
 
     assertThat(completion.tokenIds()).containsExactlyElementsOf(reference.tokenIds());
-    assertThat(completion.finishReason()).isEqualTo(FinishReason.FINISH_REASON_LENGTH);
+    assertThat(completion.finishReason()).isEqualTo(FinishReason.FINISH_REASON_MAX_NEW_TOKENS);
     assertThat(completion.usage().getNumPromptTokens()).isEqualTo(24);
     assertThat(completion.usage().getNumImageTokens()).isEqualTo(9);
     assertThat(completion.usage().getNumCompletionTokens()).isEqualTo(MAX_NEW_TOKENS);

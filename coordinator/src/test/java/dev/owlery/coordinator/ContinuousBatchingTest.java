@@ -183,7 +183,7 @@ class ContinuousBatchingTest {
         .build());
 
     completed.forEach(call -> assertThat(call.orTimeout(60, TimeUnit.SECONDS).join().finishReason())
-        .isIn(FinishReason.FINISH_REASON_LENGTH, FinishReason.FINISH_REASON_EOS_TOKEN));
+        .isIn(FinishReason.FINISH_REASON_MAX_NEW_TOKENS, FinishReason.FINISH_REASON_EOS_TOKEN));
     assertThat(cancelled.orTimeout(60, TimeUnit.SECONDS).join().code()).isEqualTo(Status.Code.CANCELLED);
     assertThatThrownBy(() -> expired.orTimeout(60, TimeUnit.SECONDS).join()).cause()
         .isInstanceOfSatisfying(OwleryException.class,

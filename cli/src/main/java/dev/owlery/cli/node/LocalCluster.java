@@ -39,6 +39,16 @@ public final class LocalCluster implements AutoCloseable {
   /** One child process and the ports it was given. */
   public record NodeProcess(String nodeId, String role, Process process, int grpcPort, int metricsPort, int clusterPort) {}
 
+  /**
+   * The JDK-internal packages Hazelcast asks for (else every member logs a multi-line warning and
+   * runs slower); the {@code owlery} launcher passes the same.
+   */
+  private static final List<String> HAZELCAST_ACCESS = List.of(
+      "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED",
+      "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED",
+      "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED");
+  /** What every JVM with the Vector API prints first; no JDK 25 option silences it, so it is not copied. */
+  private static final String INCUBATOR_WARNING = "WARNING: Using incubator modules: jdk.incubator.vector";
   private static final String HOST = "127.0.0.1";
   private static final Duration STOP_GRACE = Duration.ofSeconds(10);
 
@@ -241,6 +251,7 @@ public final class LocalCluster implements AutoCloseable {
     command.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
     command.addAll(List.of("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
         "--sun-misc-unsafe-memory-access=allow", "-XX:+UseParallelGC"));
+    command.addAll(HAZELCAST_ACCESS);
     command.addAll(jvmOptions);
     command.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.owlery.cli.Owlery", role,
         "--node-id", nodeId, "--host", HOST, "--port", String.valueOf(grpcPort),
@@ -262,6 +273,9 @@ public final class LocalCluster implements AutoCloseable {
   private void copyOutput(NodeProcess node) {
     try (BufferedReader reader = new BufferedReader(new InputStreamReader(node.process().getInputStream(), StandardCharsets.UTF_8))) {
       for (String line = reader.readLine(); line != null; line = reader.readLine()) {
+        if (line.equals(INCUBATOR_WARNING)) {
+          continue;
+        }
         synchronized (log) {
           log.println("[" + node.nodeId() + "] " + line);
           log.flush();

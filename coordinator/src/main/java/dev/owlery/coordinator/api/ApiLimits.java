@@ -15,8 +15,6 @@ public record ApiLimits(int defaultMaxNewTokens, int maxImagesPerRequest, int ma
   public static final int MAX_STOP_STRINGS = 16;
   /** Stop strings are 1..64 characters (owlery.proto). */
   public static final int MAX_STOP_STRING_LENGTH = 64;
-  /** num_top_logprobs is 0..20 (owlery.proto). */
-  public static final int MAX_TOP_LOGPROBS = 20;
 
   public ApiLimits {
     if (defaultMaxNewTokens < 1 || maxImagesPerRequest < 0 || maxImageBytes < 1) {

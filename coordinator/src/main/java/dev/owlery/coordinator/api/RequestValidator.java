@@ -2,6 +2,7 @@ package dev.owlery.coordinator.api;
 
 import dev.owlery.coordinator.model.ServedModel;
 import dev.owlery.coordinator.scheduler.SequenceRequest;
+import dev.owlery.engine.model.GenerationLimits;
 import dev.owlery.engine.sampling.SamplingParams;
 import dev.owlery.engine.tokenizer.ChatTemplate;
 import dev.owlery.engine.tokenizer.ImageToken;
@@ -47,18 +48,11 @@ public final class RequestValidator {
     int numPlaceholders = checkPlaceholders(request, ids);
     int numImageRows = numPlaceholders * model.numImageTokens();
     int numPromptRows = ids.length - numPlaceholders + numImageRows;
-    if (numPromptRows >= model.maxPositions()) {
-      throw new IllegalArgumentException(
-          "the prompt takes %d decoder positions (%d token ids, %d image rows) but model %s holds at most %d (max_positions), leaving no room to generate; shorten the prompt"
-              .formatted(numPromptRows, ids.length - numPlaceholders, numImageRows, model.name(), model.maxPositions()));
-    }
+    GenerationLimits.checkPromptFits(numPromptRows, numImageRows, model.maxPositions(), model.name());
     int maxNewTokens = limits.defaultMaxNewTokens();
     if (request.hasMaxNewTokens()) {
       maxNewTokens = request.getMaxNewTokens();
-      if (maxNewTokens < 1 || maxNewTokens > model.maxPositions()) {
-        throw new IllegalArgumentException("max_new_tokens must be in 1..%d (max_positions of model %s). Given: %d"
-            .formatted(model.maxPositions(), model.name(), maxNewTokens));
-      }
+      GenerationLimits.checkMaxNewTokens(maxNewTokens, model.maxPositions(), model.name());
     }
     SequenceRequest sequence = new SequenceRequest(ids, numPromptRows, numImageRows, sampling(request), maxNewTokens,
         stopTokenIds(request), stopStrings(request), request.getLogprobs(), numTopLogprobs(request));
@@ -237,10 +231,7 @@ public final class RequestValidator {
 
   private static int numTopLogprobs(GenerateRequest request) {
     int numTop = request.getNumTopLogprobs();
-    if (numTop < 0 || numTop > ApiLimits.MAX_TOP_LOGPROBS) {
-      throw new IllegalArgumentException("num_top_logprobs must be in 0..%d. Given: %d"
-          .formatted(ApiLimits.MAX_TOP_LOGPROBS, numTop));
-    }
+    GenerationLimits.checkNumTopLogprobs(numTop);
     if (numTop > 0 && !request.getLogprobs()) {
       throw new IllegalArgumentException(
           "num_top_logprobs needs logprobs = true. Given: num_top_logprobs %d with logprobs false".formatted(numTop));

@@ -4,6 +4,7 @@ import dev.owlery.engine.config.GenerationConfig;
 import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.config.ModelConfig;
 import dev.owlery.engine.kv.KvBlockPool;
+import dev.owlery.engine.model.OwlModel;
 import dev.owlery.engine.tokenizer.LlamaTokenizer;
 import dev.owlery.engine.tokenizer.SentencePieceTokenizer;
 import dev.owlery.proto.v1.Model;
@@ -45,7 +46,7 @@ public record ServedModel(String name, ModelConfig config, SentencePieceTokenize
       throw new IllegalArgumentException("%s: the model directory has no tokenizer.model".formatted(directory));
     }
     SentencePieceTokenizer sentencePiece = SentencePieceTokenizer.load(tokenizerFile);
-    String servedName = name == null || name.isBlank() ? directory.toAbsolutePath().normalize().getFileName().toString()
+    String servedName = name == null || name.isBlank() ? OwlModel.defaultName(directory)
         : name;
     return new ServedModel(servedName, config, sentencePiece, new LlamaTokenizer(sentencePiece),
         GenerationConfig.load(directory));

@@ -206,8 +206,8 @@ final class SequenceState {
     }
     job.sink().onDelta(delta.build());
     return stopStrings.matched() != null ? FinishReason.FINISH_REASON_STOP_STRING
-        : numGenerated == request.maxNewTokens() ? FinishReason.FINISH_REASON_LENGTH
-        : request.numPromptRows() + numGenerated >= model.maxPositions() ? FinishReason.FINISH_REASON_CONTEXT_LENGTH
+        : numGenerated == request.maxNewTokens() ? FinishReason.FINISH_REASON_MAX_NEW_TOKENS
+        : request.numPromptRows() + numGenerated >= model.maxPositions() ? FinishReason.FINISH_REASON_MAX_POSITIONS
         : null;
   }
 

@@ -204,7 +204,7 @@ class ServingLimitsTest {
     });
     shard.open();
 
-    assertThat(running.orTimeout(10, TimeUnit.SECONDS).join().finishReason()).isEqualTo(FinishReason.FINISH_REASON_LENGTH);
+    assertThat(running.orTimeout(10, TimeUnit.SECONDS).join().finishReason()).isEqualTo(FinishReason.FINISH_REASON_MAX_NEW_TOKENS);
     assertThat(waiting.orTimeout(10, TimeUnit.SECONDS).join().tokenIds()).containsExactly(TOKEN, TOKEN, TOKEN);
     assertThat(meters.get(GenerationMetrics.REJECTED_COUNTER).tag("limit", "max_queued_per_group").counter().count())
         .isEqualTo(1);

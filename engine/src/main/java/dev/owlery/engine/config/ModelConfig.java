@@ -1,6 +1,7 @@
 package dev.owlery.engine.config;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -20,9 +21,21 @@ public record ModelConfig(String modelType, LlamaConfig text, VisionConfig visio
     return vision != null;
   }
 
-  /** Reads and validates {@code dir/config.json}. */
+  /**
+   * Reads and validates {@code dir/config.json}; a missing directory or a directory without
+   * config.json is said in those words.
+   */
   public static ModelConfig load(Path dir) {
-    return JsonConfigFile.read(dir.resolve("config.json"), ModelConfig::parse);
+    if (!Files.isDirectory(dir)) {
+      throw new IllegalArgumentException(Files.exists(dir)
+          ? "%s is a file; give the model directory that holds config.json".formatted(dir)
+          : "no such directory: " + dir);
+    }
+    Path file = dir.resolve("config.json");
+    if (!Files.isRegularFile(file)) {
+      throw new IllegalArgumentException("no config.json in %s: is this a model directory?".formatted(dir));
+    }
+    return JsonConfigFile.read(file, ModelConfig::parse);
   }
 
   /** Parses a config.json tree; messages name the offending field. */

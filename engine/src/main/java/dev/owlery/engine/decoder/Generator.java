@@ -63,7 +63,9 @@ public final class Generator {
       tokenIds[count++] = token;
       FinishReason reason = stop.isStopToken(token) ? FinishReason.STOP_TOKEN
           : count == stop.maxNewTokens() ? FinishReason.MAX_NEW_TOKENS
-          : sequence.length() == sequence.capacity() ? FinishReason.MAX_POSITIONS
+          // The prompt and the tokens generated fill every position (HF's max_length, llama2.c's
+          // steps, the coordinator's max_positions); the token just sampled would need one more.
+          : sequence.length() + 1 >= sequence.capacity() ? FinishReason.MAX_POSITIONS
           : null;
       if (reason != null) {
         return new GenerationResult(Arrays.copyOf(tokenIds, count), reason);

@@ -73,11 +73,8 @@ public final class InProcessGenerator {
     Decoder decoder = model.decoder();
     int vocab = decoder.config().vocabSize();
     int maxPositions = decoder.config().maxPositions();
-    if (prompt.numRows() >= maxPositions) {
-      throw new IllegalArgumentException(
-          "the prompt takes %d positions (%d token ids, %d image rows) but the model holds at most %d (max_position_embeddings), leaving no room to generate"
-              .formatted(prompt.numRows(), prompt.tokenIds().length, prompt.numImageRows(), maxPositions));
-    }
+    GenerationLimits.checkMaxNewTokens(request.maxNewTokens(), maxPositions, model.name());
+    GenerationLimits.checkPromptFits(prompt.numRows(), prompt.numImageRows(), maxPositions, model.name());
     DecoderSequence sequence = decoder.newSequence(Math.min(maxPositions, prompt.numRows() + request.maxNewTokens()));
     Sampler sampler = new Sampler(request.sampling(), vocab);
     sampler.observe(Arrays.stream(prompt.tokenIds()).filter(id -> id != ImageToken.INDEX).toArray());

@@ -87,6 +87,16 @@ public final class OwlModel implements AutoCloseable {
     return directory;
   }
 
+  /** The model's name in messages: its directory's name, as the coordinator names a model it is given no name for. */
+  public String name() {
+    return defaultName(directory);
+  }
+
+  /** The name of the model in {@code directory} when nobody names it: the directory's own name. */
+  public static String defaultName(Path directory) {
+    return directory.toAbsolutePath().normalize().getFileName().toString();
+  }
+
   public ModelConfig config() {
     return config;
   }

@@ -99,6 +99,21 @@ class ModelConfigTest {
   }
 
   @Test
+  void aMissingDirectoryOrConfigIsSaidInThoseWords() throws IOException {
+    Path absent = dir.resolve("nope");
+    Path file = Files.writeString(dir.resolve("weights.bin"), "x");
+
+    assertThatThrownBy(() -> ModelConfig.load(absent))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("no such directory: " + absent);
+    assertThatThrownBy(() -> ModelConfig.load(dir))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("no config.json in " + dir + ": is this a model directory?");
+    assertThatThrownBy(() -> ModelConfig.load(file))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage(file + " is a file; give the model directory that holds config.json");
+  }
+
+  @Test
   void gqaIsRejectedForMplugOwl2() throws IOException {
     ObjectNode root = tinyOwl2(r -> r.put("num_key_value_heads", 2));
     assertThatThrownBy(() -> ModelConfig.parse(root))

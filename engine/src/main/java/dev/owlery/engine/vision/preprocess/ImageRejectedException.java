@@ -23,18 +23,24 @@ public final class ImageRejectedException extends IllegalArgumentException {
   }
 
   private final Reason reason;
+  private final String detail;
 
   public ImageRejectedException(Reason reason, String message) {
-    super("image rejected: " + message);
-    this.reason = reason;
+    this(reason, message, null);
   }
 
   public ImageRejectedException(Reason reason, String message, Throwable cause) {
     super("image rejected: " + message, cause);
     this.reason = reason;
+    this.detail = message;
   }
 
   public Reason reason() {
     return reason;
+  }
+
+  /** What is wrong with the image, without the "image rejected: " the message starts with. */
+  public String detail() {
+    return detail;
   }
 }
