@@ -76,7 +76,7 @@ final class QueueingOwlery extends OwleryGrpc.OwleryImplBase implements AutoClos
         return;
       }
       response.onNext(GenerateResponse.newBuilder().setFinish(GenerateFinish.newBuilder()
-          .setFinishReason(FinishReason.FINISH_REASON_LENGTH)
+          .setFinishReason(FinishReason.FINISH_REASON_MAX_NEW_TOKENS)
           .setUsage(Usage.newBuilder()
               .setNumPromptTokens(request.getPromptTokenIds().getTokenIdsCount())
               .setNumImageTokens(65 * request.getImagesCount())
