@@ -7,9 +7,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.owlery.cli.Owlery;
 import dev.owlery.engine.testing.Fixtures;
+import dev.owlery.engine.testing.SyntheticLlama;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -32,14 +34,28 @@ class LocalClusterParityTest {
   /** Issue 4 acceptance 1: log-probabilities through the cluster within 1e-4 of in-process. */
   private static final double LOGPROB_TOLERANCE = 1e-4;
 
+  /**
+   * A model written by the test: 6 query heads, 3 kv heads, vocabulary 512 (stories260K's
+   * tokenizer) and intermediate_size 100, so that 3 shards split the heads but pad the vocabulary.
+   */
+  private static final String SIX_HEADS = "synthetic 6-head llama";
+
   static Stream<Arguments> clusters() {
-    return Stream.of(1, 2, 4).flatMap(n -> Stream.of(Arguments.of("tiny-owl2", n), Arguments.of("stories260k/hf", n)));
+    return Stream.concat(
+        Stream.of(1, 2, 4).flatMap(n -> Stream.of(Arguments.of("tiny-owl2", n), Arguments.of("stories260k/hf", n))),
+        Stream.of(Arguments.of(SIX_HEADS, 3)));
+  }
+
+  private static Path sixHeadModel(Path tmp) throws IOException {
+    Path dir = new SyntheticLlama(48, 100, 2, 6, 3, 512, 36).write(tmp.resolve("six-heads"));
+    Files.copy(Fixtures.stories260k().resolve("tokenizer.model"), dir.resolve("tokenizer.model"));
+    return dir;
   }
 
   @ParameterizedTest(name = "{0} on {1} shard(s)")
   @MethodSource("clusters")
   void clusterReturnsTheInProcessTokensAndLogprobs(String fixture, int shards, @TempDir Path tmp) throws IOException {
-    Path model = Fixtures.require(fixture);
+    Path model = fixture.equals(SIX_HEADS) ? sixHeadModel(tmp) : Fixtures.require(fixture);
     boolean multimodal = fixture.equals("tiny-owl2");
     int visionWorkers = multimodal ? 1 : 0;
     List<String> request = new ArrayList<>(List.of("--max-new-tokens", "8", "--output", "json", "--logprobs", "5",

@@ -3,6 +3,7 @@ package dev.owlery.coordinator.model;
 import dev.owlery.engine.config.GenerationConfig;
 import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.config.ModelConfig;
+import dev.owlery.engine.decoder.TensorParallelRank;
 import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.model.OwlModel;
 import dev.owlery.engine.tokenizer.LlamaTokenizer;
@@ -67,11 +68,15 @@ public record ServedModel(String name, ModelConfig config, SentencePieceTokenize
 
   /**
    * Bytes one position's keys and values take on one of {@code worldSize} shard workers (float32,
-   * every layer, that shard's kv heads).
+   * every layer, that shard's kv heads: {@code numKvHeads / worldSize}, or one replicated kv head
+   * when there are fewer kv heads than shards).
+   *
+   * @throws IllegalArgumentException when the model's heads cannot be split over {@code worldSize}
    */
   public long kvBytesPerToken(int worldSize) {
     LlamaConfig text = config.text();
-    return KvBlockPool.bytes(text.numLayers(), text.numKvHeads() / worldSize, text.headDim(), 1, 1);
+    int numLocalKvHeads = new TensorParallelRank(0, worldSize).kvHeads(text.numHeads(), text.numKvHeads()).size();
+    return KvBlockPool.bytes(text.numLayers(), numLocalKvHeads, text.headDim(), 1, 1);
   }
 
   /**

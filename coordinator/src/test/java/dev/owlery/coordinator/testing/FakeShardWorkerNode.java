@@ -10,10 +10,13 @@ import dev.owlery.cluster.registry.NodeResources;
 import dev.owlery.cluster.registry.NodeRole;
 import dev.owlery.cluster.registry.NodeState;
 import dev.owlery.cluster.rpc.GrpcServer;
+import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.decoder.Decoder;
 import dev.owlery.engine.decoder.DecoderSequence;
 import dev.owlery.engine.decoder.LogitRows;
 import dev.owlery.engine.decoder.Modality;
+import dev.owlery.engine.decoder.TensorParallelRank;
+import dev.owlery.engine.decoder.VocabSlice;
 import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.model.OwlModel;
 import dev.owlery.proto.internal.v1.DType;
@@ -140,6 +143,7 @@ public final class FakeShardWorkerNode implements AutoCloseable {
     private Runnable onLoaded = () -> {};
     private String groupId = "";
     private int worldSize;
+    private int rank;
     private int vocabStart;
     private int vocabEnd;
 
@@ -150,15 +154,19 @@ public final class FakeShardWorkerNode implements AutoCloseable {
 
     @Override
     public synchronized void loadSlice(LoadSliceRequest request, StreamObserver<LoadSliceResponse> responses) {
-      int vocab = decoder.config().vocabSize();
+      LlamaConfig config = decoder.config();
       groupId = request.getGroupId();
       worldSize = request.getWorldSize();
-      vocabStart = vocab / worldSize * request.getRank();
-      vocabEnd = vocab / worldSize * (request.getRank() + 1);
+      rank = request.getRank();
+      // the real shard's split: padded vocabulary slices, replicated kv heads
+      TensorParallelRank tp = new TensorParallelRank(rank, worldSize);
+      VocabSlice vocab = tp.vocab(config.vocabSize());
+      vocabStart = vocab.start();
+      vocabEnd = vocab.end();
       sequences.clear();
       responses.onNext(LoadSliceResponse.newBuilder().setVocabStart(vocabStart).setVocabEnd(vocabEnd)
-          .setNumLocalHeads(decoder.config().numHeads() / worldSize)
-          .setNumLocalKvHeads(decoder.config().numKvHeads() / worldSize).build());
+          .setNumLocalHeads(tp.heads(config.numHeads()).size())
+          .setNumLocalKvHeads(tp.kvHeads(config.numHeads(), config.numKvHeads()).size()).build());
       responses.onCompleted();
       onLoaded.run();
     }
@@ -166,7 +174,6 @@ public final class FakeShardWorkerNode implements AutoCloseable {
     @Override
     public synchronized void runHealthStep(RunHealthStepRequest request,
         StreamObserver<RunHealthStepResponse> responses) {
-      int rank = vocabStart / (vocabEnd - vocabStart);
       responses.onNext(RunHealthStepResponse.newBuilder().setGroupId(groupId).setRank(rank).setWorldSize(worldSize)
           .setReducedValue(worldSize * (worldSize + 1) / 2f).build());
       responses.onCompleted();

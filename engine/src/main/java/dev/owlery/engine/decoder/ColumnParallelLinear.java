@@ -6,9 +6,9 @@ import dev.owlery.engine.tensor.Matrix;
 
 /**
  * {@code Y = X A^T} with the output features split over the ranks (Megatron column parallelism):
- * rank r holds rows {@code [r * out/N, (r + 1) * out/N)} of the {@code [out, in]} weight and
- * produces those output features; nothing is communicated. Used for q/k/v (split by head) and
- * gate/up.
+ * each rank holds a range of rows of the {@code [out, in]} weight ({@link TensorParallelRank} says
+ * which) and produces those output features; nothing is communicated. Used for q/k/v (split by
+ * head; k/v heads replicated when there are fewer than ranks) and gate/up.
  */
 public final class ColumnParallelLinear {
 
@@ -18,13 +18,11 @@ public final class ColumnParallelLinear {
     this.weight = weight;
   }
 
-  /** Loads this rank's rows of {@code name}, checked to be {@code [outFeatures, inFeatures]}. */
+  /** Loads the output features {@code rows} of {@code name}, checked to be {@code [outFeatures, inFeatures]}. */
   public static ColumnParallelLinear load(
-      Checkpoint checkpoint, String name, int outFeatures, int inFeatures, TensorParallelRank tp) {
+      Checkpoint checkpoint, String name, int outFeatures, int inFeatures, IndexRange rows) {
     Matrix full = checkpoint.tensor(name, outFeatures, inFeatures).asMatrix();
-    int local = tp.local(name + " output features", outFeatures);
-    int start = tp.start(name + " output features", outFeatures);
-    return new ColumnParallelLinear(full.rowSlice(start, start + local));
+    return new ColumnParallelLinear(full.rowSlice(rows.start(), rows.end()));
   }
 
   /** This rank's output features. */

@@ -11,9 +11,9 @@ import java.util.ArrayList;
 import java.util.List;
 
 /**
- * Rank r of N of the decoder (DESIGN.md §2, shard worker): its attention heads and kv heads, its
- * columns of gate/up and rows of down/o, replicated norms and embeddings, and its vocabulary slice
- * of lm_head. {@code forward} runs the rows of one sequence, or of a batch of sequences, through
+ * Rank r of N of the decoder (DESIGN.md §2, shard worker): its attention heads and kv heads (a
+ * replicated kv head when there are fewer kv heads than ranks), its rows of gate/up and columns of
+ * down/o, replicated norms and embeddings, and its vocabulary slice of lm_head. {@code forward} runs the rows of one sequence, or of a batch of sequences, through
  * every layer (two all-reduces per layer through the {@link Collective}, whatever the number of
  * sequences) and writes this rank's logit columns.
  * One thread uses a slice at a time.
@@ -44,10 +44,11 @@ public final class DecoderSlice {
     this.config = config;
     this.tp = new TensorParallelRank(collective.rank(), collective.size());
     this.kernels = kernels;
-    int numLocalHeads = tp.local("num_attention_heads", config.numHeads());
-    this.numLocalKvHeads = tp.local("num_key_value_heads", config.numKvHeads());
-    int localIntermediate = tp.local("intermediate_size", config.intermediateSize());
-    tp.local("vocab_size", config.vocabSize());
+    // every split checked before mapping a weight
+    int numLocalHeads = tp.heads(config.numHeads()).size();
+    this.numLocalKvHeads = tp.kvHeads(config.numHeads(), config.numKvHeads()).size();
+    int localIntermediate = tp.evenShare("intermediate_size", config.intermediateSize()).size();
+    tp.vocab(config.vocabSize());
     this.embedTokens = Embedding.load(checkpoint, config);
     RotaryEmbedding rotaryEmb = new RotaryEmbedding(config.headDim(), config.ropeTheta(), config.maxPositions());
     List<LlamaDecoderLayer> loaded = new ArrayList<>(config.numLayers());
@@ -75,6 +76,7 @@ public final class DecoderSlice {
     return lmHead.vocabStart();
   }
 
+  /** Vocabulary ids this rank writes logits for: its {@link VocabSlice}'s real ids, padding excluded. */
   public int localVocabSize() {
     return lmHead.localVocabSize();
   }

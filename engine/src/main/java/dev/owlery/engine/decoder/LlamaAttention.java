@@ -9,6 +9,8 @@ import dev.owlery.engine.parallel.Collective;
 /**
  * Causal self-attention with RoPE and grouped-query heads (spec §4) for one rank's heads: q_proj
  * shared, k_proj and v_proj per modality ({@link Multiway}), o_proj row-parallel (one all-reduce).
+ * With fewer kv heads than ranks, this rank holds (and caches) a copy of the one kv head its query
+ * heads share.
  */
 public final class LlamaAttention {
 
@@ -30,15 +32,20 @@ public final class LlamaAttention {
     this.kernels = kernels;
     this.layerIndex = layerIndex;
     this.headDim = config.headDim();
-    this.numLocalHeads = tp.local("num_attention_heads", config.numHeads());
-    this.numLocalKvHeads = tp.local("num_key_value_heads", config.numKvHeads());
+    IndexRange heads = tp.heads(config.numHeads());
+    IndexRange kvHeads = tp.kvHeads(config.numHeads(), config.numKvHeads());
+    this.numLocalHeads = heads.size();
+    this.numLocalKvHeads = kvHeads.size();
     int hidden = config.hiddenSize();
-    this.qProj = ColumnParallelLinear.load(checkpoint, prefix + ".q_proj.weight", config.qSize(), hidden, tp);
+    IndexRange qFeatures = heads.times(headDim);
+    IndexRange kvFeatures = kvHeads.times(headDim);
+    this.qProj = ColumnParallelLinear.load(checkpoint, prefix + ".q_proj.weight", config.qSize(), hidden, qFeatures);
     this.kProj = Multiway.load(prefix + ".k_proj", config.numModalities(),
-        name -> ColumnParallelLinear.load(checkpoint, name, config.kvSize(), hidden, tp));
+        name -> ColumnParallelLinear.load(checkpoint, name, config.kvSize(), hidden, kvFeatures));
     this.vProj = Multiway.load(prefix + ".v_proj", config.numModalities(),
-        name -> ColumnParallelLinear.load(checkpoint, name, config.kvSize(), hidden, tp));
-    this.oProj = RowParallelLinear.load(checkpoint, prefix + ".o_proj.weight", hidden, config.qSize(), tp, collective);
+        name -> ColumnParallelLinear.load(checkpoint, name, config.kvSize(), hidden, kvFeatures));
+    this.oProj = RowParallelLinear.load(checkpoint, prefix + ".o_proj.weight", hidden, config.qSize(), qFeatures,
+        collective);
     this.rotaryEmb = rotaryEmb;
     this.scoreScale = (float) Math.sqrt(headDim);
   }

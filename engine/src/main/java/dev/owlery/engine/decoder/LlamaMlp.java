@@ -22,9 +22,10 @@ public final class LlamaMlp {
     this.kernels = kernels;
     int hidden = config.hiddenSize();
     int inter = config.intermediateSize();
-    this.gateProj = ColumnParallelLinear.load(checkpoint, prefix + ".gate_proj.weight", inter, hidden, tp);
-    this.upProj = ColumnParallelLinear.load(checkpoint, prefix + ".up_proj.weight", inter, hidden, tp);
-    this.downProj = RowParallelLinear.load(checkpoint, prefix + ".down_proj.weight", hidden, inter, tp, collective);
+    IndexRange local = tp.evenShare("intermediate_size", inter);
+    this.gateProj = ColumnParallelLinear.load(checkpoint, prefix + ".gate_proj.weight", inter, hidden, local);
+    this.upProj = ColumnParallelLinear.load(checkpoint, prefix + ".up_proj.weight", inter, hidden, local);
+    this.downProj = RowParallelLinear.load(checkpoint, prefix + ".down_proj.weight", hidden, inter, local, collective);
   }
 
   public int localIntermediateSize() {

@@ -6,8 +6,9 @@ import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.tensor.Matrix;
 
 /**
- * The vocabulary projection split by vocabulary rows: rank r computes the logits of ids
- * {@code [r * V/N, (r + 1) * V/N)}, and the caller gathers the slices. Uses {@code lm_head.weight};
+ * The vocabulary projection split by vocabulary rows: each rank computes the logits of the real ids
+ * of its {@link VocabSlice} ({@code ceil(V/N)} ids, fewer on the last rank, which is given the
+ * padding), and the caller gathers the slices by their ids. Uses {@code lm_head.weight};
  * when the checkpoint has none and {@code tie_word_embeddings} is set, {@code model.embed_tokens.weight}.
  */
 public final class ParallelLmHead {
@@ -26,12 +27,11 @@ public final class ParallelLmHead {
   public static ParallelLmHead load(Checkpoint checkpoint, LlamaConfig config, TensorParallelRank tp) {
     String name = !checkpoint.contains(LM_HEAD) && config.tieWordEmbeddings() ? Embedding.EMBED_TOKENS : LM_HEAD;
     Matrix full = checkpoint.tensor(name, config.vocabSize(), config.hiddenSize()).asMatrix();
-    int local = tp.local("vocab_size", config.vocabSize());
-    int start = tp.start("vocab_size", config.vocabSize());
-    return new ParallelLmHead(full.rowSlice(start, start + local), start);
+    VocabSlice slice = tp.vocab(config.vocabSize());
+    return new ParallelLmHead(full.rowSlice(slice.start(), slice.end()), slice.start());
   }
 
-  /** Number of vocabulary ids this rank produces logits for. */
+  /** Number of vocabulary ids this rank produces logits for (its padding rows not counted). */
   public int localVocabSize() {
     return weight.rows();
   }

@@ -6,9 +6,8 @@ import dev.owlery.engine.parallel.Collective;
 import dev.owlery.engine.tensor.Matrix;
 
 /**
- * {@code Y = X A^T} with the input features split over the ranks (Megatron row parallelism): rank r
- * holds columns {@code [r * in/N, (r + 1) * in/N)} of the {@code [out, in]} weight (a strided view,
- * read in place), multiplies its share of the input and all-reduces the partial sums, so every rank
+ * {@code Y = X A^T} with the input features split over the ranks (Megatron row parallelism): each
+ * rank holds a range of columns of the {@code [out, in]} weight (a strided view, read in place), multiplies its share of the input and all-reduces the partial sums, so every rank
  * ends with the full output. Used for o_proj and down_proj: one all-reduce each.
  */
 public final class RowParallelLinear {
@@ -21,13 +20,11 @@ public final class RowParallelLinear {
     this.collective = collective;
   }
 
-  /** Loads this rank's columns of {@code name}, checked to be {@code [outFeatures, inFeatures]}. */
+  /** Loads the input features {@code columns} of {@code name}, checked to be {@code [outFeatures, inFeatures]}. */
   public static RowParallelLinear load(Checkpoint checkpoint, String name, int outFeatures, int inFeatures,
-      TensorParallelRank tp, Collective collective) {
+      IndexRange columns, Collective collective) {
     Matrix full = checkpoint.tensor(name, outFeatures, inFeatures).asMatrix();
-    int local = tp.local(name + " input features", inFeatures);
-    int start = tp.start(name + " input features", inFeatures);
-    return new RowParallelLinear(full.colSlice(start, start + local), collective);
+    return new RowParallelLinear(full.colSlice(columns.start(), columns.end()), collective);
   }
 
   /** This rank's input features. */

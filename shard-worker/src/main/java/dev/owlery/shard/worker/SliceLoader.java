@@ -56,10 +56,10 @@ final class SliceLoader {
     LlamaConfig text = ModelConfig.load(dir).text();
     TensorParallelRank tp = new TensorParallelRank(group.rank(), group.worldSize());
     // checked before mapping anything: "num_attention_heads (32) must be divisible by the tensor-parallel size (3)"
-    tp.local("num_attention_heads", text.numHeads());
-    int numLocalKvHeads = tp.local("num_key_value_heads", text.numKvHeads());
-    tp.local("vocab_size", text.vocabSize());
-    tp.local("intermediate_size", text.intermediateSize());
+    int numLocalHeads = tp.heads(text.numHeads()).size();
+    int numLocalKvHeads = tp.kvHeads(text.numHeads(), text.numKvHeads()).size();
+    tp.vocab(text.vocabSize());
+    tp.evenShare("intermediate_size", text.intermediateSize());
 
     Checkpoint checkpoint = Checkpoints.open(dir);
     GrpcCollective collective = null;
@@ -70,11 +70,11 @@ final class SliceLoader {
       KvBlockPool pool = allocatePool(slice, request, text, numLocalKvHeads);
       collective.connect(peers);
       LoadSliceResponse response = LoadSliceResponse.newBuilder()
-          .setNumLocalHeads(text.numHeads() / group.worldSize())
+          .setNumLocalHeads(numLocalHeads)
           .setNumLocalKvHeads(numLocalKvHeads)
           .setVocabStart(slice.vocabStart())
           .setVocabEnd(slice.vocabStart() + slice.localVocabSize())
-          .setWeightBytes(weightBytes(checkpoint, group.worldSize()))
+          .setWeightBytes(weightBytes(checkpoint, text, tp))
           .setKvCacheBytes(pool.bytes())
           .setLoadDurationNs(System.nanoTime() - start)
           .build();
@@ -128,10 +128,11 @@ final class SliceLoader {
   }
 
   /**
-   * Bytes of the weights this rank reads: embeddings and norms whole, every projection and the
-   * lm_head split N ways (a tied lm_head reads the embeddings already counted).
+   * Bytes of the weights this rank reads: embeddings and norms whole, each projection and the
+   * lm_head by the share of its rows or columns this rank holds (k/v by its kv heads, replicated
+   * ones included; a tied lm_head reads the embeddings already counted).
    */
-  static long weightBytes(Checkpoint checkpoint, int worldSize) {
+  static long weightBytes(Checkpoint checkpoint, LlamaConfig text, TensorParallelRank tp) {
     long total = 0;
     for (String name : checkpoint.names()) {
       boolean decoder = name.startsWith("model.layers.") || name.equals("model.embed_tokens.weight")
@@ -141,8 +142,16 @@ final class SliceLoader {
       }
       Tensor tensor = checkpoint.tensor(name);
       long bytes = tensor.numElements() * tensor.dtype().byteSize();
-      boolean split = name.contains("_proj.") || name.equals("lm_head.weight");
-      total += split ? bytes / worldSize : bytes;
+      if (name.contains(".q_proj.") || name.contains(".o_proj.")) {
+        bytes = bytes / text.numHeads() * tp.heads(text.numHeads()).size();
+      } else if (name.contains(".k_proj.") || name.contains(".v_proj.")) {
+        bytes = bytes / text.numKvHeads() * tp.kvHeads(text.numHeads(), text.numKvHeads()).size();
+      } else if (name.contains("_proj.")) {
+        bytes = bytes / text.intermediateSize() * tp.evenShare("intermediate_size", text.intermediateSize()).size();
+      } else if (name.equals("lm_head.weight")) {
+        bytes = bytes / text.vocabSize() * tp.vocab(text.vocabSize()).size();
+      }
+      total += bytes;
     }
     return total;
   }

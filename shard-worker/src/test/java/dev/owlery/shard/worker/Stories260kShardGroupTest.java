@@ -16,6 +16,7 @@ import dev.owlery.engine.decoder.Modality;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kernel.ScalarKernels;
 import dev.owlery.engine.kernel.VectorKernels;
+import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
 import dev.owlery.proto.internal.v1.RunHealthStepResponse;
@@ -123,11 +124,23 @@ class Stories260kShardGroupTest {
     double maxRelativeError = 0;
     ShardGroup group = ShardGroup.start(n, ShardWorkerConfig.defaults(), kernels, cleanup);
     List<LoadSliceResponse> loaded = group.load(dir, "stories-" + n, Decoder.DEFAULT_STEP_CAPACITY, 4);
+    // 4 kv heads: split over 2 and 4 ranks, one replicated kv head per rank over 8
+    int numLocalKvHeads = Math.max(1, 4 / n);
     for (int r = 0; r < n; r++) {
       assertThat(loaded.get(r).getNumLocalHeads()).isEqualTo(8 / n);
-      assertThat(loaded.get(r).getNumLocalKvHeads()).isEqualTo(4 / n);
+      assertThat(loaded.get(r).getNumLocalKvHeads()).isEqualTo(numLocalKvHeads);
       assertThat(loaded.get(r).getVocabStart()).isEqualTo(r * 512 / n);
       assertThat(loaded.get(r).getVocabEnd()).isEqualTo((r + 1) * 512 / n);
+      assertThat(loaded.get(r).getKvCacheBytes()).isEqualTo(KvBlockPool.bytes(config.numLayers(), numLocalKvHeads,
+          config.headDim(), ShardGroup.NUM_KV_BLOCKS, ShardGroup.BLOCK_SIZE));
+      // float32 weights: embeddings and norms whole; q/o by heads, k/v by (replicated) kv heads,
+      // the MLP by this rank's share of intermediate_size 172 (21 or 22 over 8), lm_head by its ids
+      long h = config.hiddenSize();
+      long localIntermediate = (r + 1) * 172L / n - r * 172L / n;
+      long perLayer = 2L * (8 / n) * config.headDim() * h + 2L * numLocalKvHeads * config.headDim() * h
+          + 3L * localIntermediate * h + 2 * h;
+      long weights = 512 * h + config.numLayers() * perLayer + h + (512 / n) * h;
+      assertThat(loaded.get(r).getWeightBytes()).as("weight bytes of rank %d of %d", r, n).isEqualTo(weights * 4);
     }
     try (Decoder decoder = Decoder.load(checkpoint, config, n, kernels, Decoder.DEFAULT_STEP_CAPACITY)) {
       List<Generation> generations = new ArrayList<>();
@@ -176,6 +189,12 @@ class Stories260kShardGroupTest {
   void fourShardsRunningTwoSequencesPerStepReproduceTheInProcessDecoderBitForBit() {
     // 23- and 13-token prompts in one step, then both decode together: 20 all-reduces per step
     generateAndCompare(4, List.of(cases.get(3), cases.get(4)), 24, scalar, true);
+  }
+
+  @Test
+  void eightShardsEachHoldingACopyOfItsKvHeadReproduceTheInProcessDecoderBitForBit() {
+    // 8 query heads over 8 ranks but 4 kv heads: ranks 2h and 2h+1 both hold kv head h
+    generateAndCompare(8, List.of(cases.get(3)), 16, scalar, true);
   }
 
   /**
