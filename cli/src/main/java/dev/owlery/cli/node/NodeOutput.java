@@ -12,11 +12,13 @@ import java.util.List;
 
 /**
  * A child node's output: each line copied to a shared log prefixed by the node id, the last
- * {@link #TAIL_LINES} kept to say why the node stopped.
+ * {@link #TAIL_LINES} (but the JVM's incubator warning) kept to say why the node stopped.
  */
 final class NodeOutput {
 
   static final int TAIL_LINES = 8;
+  /** What every node's JVM prints first (the Vector API is incubating); never why a node stopped. */
+  private static final String INCUBATOR_WARNING = "WARNING: Using incubator modules";
 
   private final String nodeId;
   private final PrintWriter log;
@@ -38,11 +40,8 @@ final class NodeOutput {
   private void copy(InputStream output) {
     try (BufferedReader reader = new BufferedReader(new InputStreamReader(output, StandardCharsets.UTF_8))) {
       for (String line = reader.readLine(); line != null; line = reader.readLine()) {
-        synchronized (tail) {
-          if (tail.size() == TAIL_LINES) {
-            tail.removeFirst();
-          }
-          tail.addLast(line);
+        if (!line.startsWith(INCUBATOR_WARNING)) {
+          remember(line);
         }
         synchronized (log) {
           log.println("[" + nodeId + "] " + line);
@@ -51,6 +50,15 @@ final class NodeOutput {
       }
     } catch (IOException e) {
       // the child is gone; its exit status tells the rest
+    }
+  }
+
+  private void remember(String line) {
+    synchronized (tail) {
+      if (tail.size() == TAIL_LINES) {
+        tail.removeFirst();
+      }
+      tail.addLast(line);
     }
   }
 

@@ -82,7 +82,8 @@ class LocalClusterStartFailureTest {
     assertThat(lines.getFirst()).matches(
         "owlery local: coordinator-\\p{XDigit}{8} \\(coordinator\\) exited with status 2 while starting; its last lines:");
     // The coordinator's own one-line error, indented under the headline; no stack trace.
-    assertThat(lines).anySatisfy(line -> assertThat(line).startsWith("  owlery: error: ").contains(notAModel.toString()));
+    assertThat(lines.subList(1, lines.size())).singleElement().satisfies(line ->
+        assertThat(line).startsWith("  owlery: error: ").contains(notAModel.toString()));
     assertThat(run.err()).doesNotContain("Exception", "\tat ");
     assertThat(livingDescendants()).isEqualTo(before);
   }
