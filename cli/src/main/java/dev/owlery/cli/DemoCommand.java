@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import dev.owlery.cli.demo.DemoModel;
 import dev.owlery.cli.demo.DemoPicture;
 import dev.owlery.cli.node.LocalCluster;
+import dev.owlery.cli.node.LocalClusterException;
 import dev.owlery.client.FinishReasons;
 import dev.owlery.client.GenerationStream;
 import dev.owlery.client.OwleryClient;
@@ -129,6 +130,11 @@ public final class DemoCommand implements Callable<Integer> {
       }
       err.println("owlery demo: stopping the local cluster");
       err.flush();
+    } catch (LocalClusterException e) {
+      // The message names the node and carries its last lines.
+      err.println("owlery demo: " + e.getMessage());
+      err.flush();
+      return 1;
     } catch (RuntimeException e) {
       err.println("owlery demo: the local cluster failed; what its nodes printed:");
       err.print(nodeOutput);

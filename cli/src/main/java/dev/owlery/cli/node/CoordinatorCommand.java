@@ -60,6 +60,7 @@ public final class CoordinatorCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    NodeRunner.exitWithParent(node, spec.commandLine().getErr());
     NodeRunner.quietClusterLogging();
     CoordinatorNode coordinator = CoordinatorNode.start(config());
     return NodeRunner.serveUntilInterrupted(coordinator,

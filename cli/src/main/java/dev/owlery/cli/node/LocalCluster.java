@@ -9,23 +9,25 @@ import dev.owlery.proto.v1.GetClusterStatusResponse;
 import dev.owlery.proto.v1.NodeRole;
 import dev.owlery.proto.v1.NodeState;
 import dev.owlery.proto.v1.NodeStatus;
-import dev.owlery.proto.v1.ShardGroupStatus;
-import java.io.BufferedReader;
+import io.grpc.Status;
 import java.io.IOException;
-import java.io.InputStreamReader;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.ServerSocket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
+import java.util.Set;
 import java.util.UUID;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -33,6 +35,11 @@ import java.util.concurrent.TimeUnit;
  * {@code owlery <role>} with the same Java and classpath): a coordinator, {@code numVisionWorkers}
  * vision workers and {@code numShards} shard workers forming one tensor-parallel group, all on
  * loopback with their own Hazelcast member joined through the coordinator's.
+ *
+ * <p>The children live no longer than this process: {@link #close()} stops them, a shutdown hook
+ * closes the cluster on SIGINT/SIGTERM (during start-up too), and each child is started with
+ * {@code --parent-pid} so that it exits by itself when this process dies without running hooks
+ * (SIGKILL, a crash).
  */
 public final class LocalCluster implements AutoCloseable {
 
@@ -47,35 +54,52 @@ public final class LocalCluster implements AutoCloseable {
       "--add-exports", "java.base/jdk.internal.ref=ALL-UNNAMED", "--add-opens", "java.base/java.lang=ALL-UNNAMED",
       "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED",
       "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED");
-  /** What every JVM with the Vector API prints first; no JDK 25 option silences it, so it is not copied. */
-  private static final String INCUBATOR_WARNING = "WARNING: Using incubator modules: jdk.incubator.vector";
   private static final String HOST = "127.0.0.1";
   private static final Duration STOP_GRACE = Duration.ofSeconds(10);
+  /** How long a failure report waits for the rest of an exited node's output. */
+  private static final Duration OUTPUT_DRAIN = Duration.ofSeconds(2);
 
   private final Path model;
   private final int numShards;
   private final String clusterName;
+  /** Unique to this cluster, so that the ready check knows its own coordinator from another one on the port. */
+  private final String coordinatorId;
   private final PrintWriter log;
   private final List<String> jvmOptions;
+  private final Thread shutdownHook = new Thread(this::close, "owlery-local-shutdown");
+  private final CountDownLatch stopped = new CountDownLatch(1);
+  private final Object lock = new Object();
+  /** Every child started, in start order; guarded by lock. */
   private final List<NodeProcess> nodes = new ArrayList<>();
+  /** By node id; guarded by lock. */
+  private final Map<String, NodeOutput> outputs = new HashMap<>();
+  /** Node ids stopped on purpose by {@link #kill}; guarded by lock. */
+  private final Set<String> killed = new HashSet<>();
+  /** Set by the first {@link #close()}; no child starts after it. Guarded by lock. */
+  private boolean closing;
   private int coordinatorClusterPort;
   private int coordinatorPort;
   private int nextShardIndex;
 
   private LocalCluster(Path model, int numShards, PrintWriter log, List<String> jvmOptions) {
+    String suffix = UUID.randomUUID().toString().substring(0, 8);
     this.model = model.toAbsolutePath();
     this.numShards = numShards;
-    this.clusterName = "owlery-local-" + UUID.randomUUID().toString().substring(0, 8);
+    this.clusterName = "owlery-local-" + suffix;
+    this.coordinatorId = "coordinator-" + suffix;
     this.log = log;
     this.jvmOptions = List.copyOf(jvmOptions);
   }
 
   /**
-   * Starts every node; returns once the processes are launched (see {@link #awaitReady}).
+   * Starts every node; returns once the coordinator answers and the workers are launched (see
+   * {@link #awaitReady}).
    *
    * @param port the coordinator's public gRPC port, 0 for a free one
    * @param log where the children's output goes, each line prefixed by its node id
    * @param jvmOptions extra options for every child JVM (e.g. -Xmx)
+   * @throws LocalClusterException when the port is taken or a node exits while starting; every
+   *     child started is stopped
    */
   public static LocalCluster start(Path model, int numShards, int numVisionWorkers, int port, PrintWriter log,
       List<String> jvmOptions) {
@@ -95,13 +119,14 @@ public final class LocalCluster implements AutoCloseable {
       throw new IllegalArgumentException("--vision-workers must be >= 0, got " + numVisionWorkers);
     }
     LocalCluster cluster = new LocalCluster(model, numShards, log, jvmOptions);
+    Runtime.getRuntime().addShutdownHook(cluster.shutdownHook);
     try {
       cluster.coordinatorPort = port == 0 ? freePort() : port;
       cluster.coordinatorClusterPort = freePort();
       List<String> coordinatorCommand = new ArrayList<>(
           List.of("--model", cluster.model.toString(), "--group-size", String.valueOf(numShards)));
       coordinatorCommand.addAll(coordinatorArgs);
-      cluster.launch("coordinator", "coordinator", cluster.coordinatorPort, cluster.coordinatorClusterPort,
+      cluster.launch(cluster.coordinatorId, "coordinator", cluster.coordinatorPort, cluster.coordinatorClusterPort,
           coordinatorCommand);
       // Workers join through the coordinator's Hazelcast member: start them once it is up, or
       // they form clusters of their own first and Hazelcast has to merge them (slow and noisy).
@@ -119,26 +144,85 @@ public final class LocalCluster implements AutoCloseable {
     }
   }
 
-  /** Waits until the coordinator answers on its public port; fails naming it if it exited. */
+  /**
+   * Waits until this cluster's coordinator answers on its public port, known by its node id in the
+   * registry it reports. Fails at once when another server answers there (the port was taken, and
+   * our coordinator cannot bind it), and when the coordinator exits (with what it printed last).
+   */
   private void awaitCoordinator(Duration timeout) {
-    NodeProcess coordinator = nodes.getFirst();
+    NodeProcess coordinator = nodes().getFirst();
     long deadline = System.nanoTime() + timeout.toNanos();
     try (OwleryClient client = OwleryClient.builder().target(coordinatorAddress()).defaultDeadline(Duration.ofSeconds(2)).build()) {
       while (true) {
+        requireNotClosed();
         if (!coordinator.process().isAlive()) {
-          throw new IllegalStateException("the coordinator exited with status %d while starting; see its output"
-              .formatted(coordinator.process().exitValue()));
+          throw exitedEarly(coordinator, "while starting");
         }
+        String lastAnswer;
         try {
-          client.getClusterStatus();
-          return;
-        } catch (OwleryException e) {
-          if (System.nanoTime() > deadline) {
-            throw new IllegalStateException("the coordinator did not answer on %s within %d s: %s"
-                .formatted(coordinatorAddress(), timeout.toSeconds(), e.getMessage()), e);
+          List<String> coordinatorIds = client.getClusterStatus().getNodesList().stream()
+              .filter(n -> n.getRole() == NodeRole.NODE_ROLE_COORDINATOR).map(NodeStatus::getNodeId).toList();
+          if (coordinatorIds.contains(coordinatorId)) {
+            return;
           }
+          if (!coordinatorIds.isEmpty()) {
+            throw portInUse(); // another cluster's coordinator; ours cannot bind the port
+          }
+          lastAnswer = "the coordinator has not registered yet";
+        } catch (OwleryException e) {
+          if (e.code() == Status.Code.UNIMPLEMENTED) {
+            throw portInUse(); // a gRPC server that is no Owlery coordinator
+          }
+          lastAnswer = e.getMessage();
+        }
+        if (System.nanoTime() > deadline) {
+          throw new LocalClusterException("the coordinator did not answer on %s within %d s: %s"
+              .formatted(coordinatorAddress(), timeout.toSeconds(), lastAnswer));
         }
         pause();
+      }
+    }
+  }
+
+  /**
+   * Fails when something listens on {@code port} already: checked before a cluster is started on a
+   * port the user chose, so that the answer comes at once, with no child started.
+   *
+   * @throws LocalClusterException naming the port
+   */
+  public static void requirePortFree(int port) {
+    try (ServerSocket socket = new ServerSocket(port, 1, InetAddress.getByName(HOST))) {
+      // free: closed again at once
+    } catch (IOException e) {
+      throw portInUse(port);
+    }
+  }
+
+  private LocalClusterException portInUse() {
+    return portInUse(coordinatorPort);
+  }
+
+  private static LocalClusterException portInUse(int port) {
+    return new LocalClusterException("port %d is already in use (another coordinator?); choose another with --port"
+        .formatted(port));
+  }
+
+  /** "shard-0 (shard-worker) exited with status 2 while starting; its last lines:" and those lines. */
+  private LocalClusterException exitedEarly(NodeProcess node, String when) {
+    NodeOutput output;
+    synchronized (lock) {
+      output = outputs.get(node.nodeId());
+    }
+    List<String> lines = output.lastLines(OUTPUT_DRAIN);
+    String said = lines.isEmpty() ? "it printed nothing" : "its last lines:%n  %s".formatted(String.join(System.lineSeparator() + "  ", lines));
+    return new LocalClusterException("%s (%s) exited with status %d %s; %s"
+        .formatted(node.nodeId(), node.role(), node.process().exitValue(), when, said));
+  }
+
+  private void requireNotClosed() {
+    synchronized (lock) {
+      if (closing) {
+        throw new LocalClusterException("the local cluster was stopped while starting");
       }
     }
   }
@@ -163,11 +247,16 @@ public final class LocalCluster implements AutoCloseable {
   }
 
   public List<NodeProcess> nodes() {
-    return List.copyOf(nodes);
+    synchronized (lock) {
+      return List.copyOf(nodes);
+    }
   }
 
   /** Kills a node's process at once, as a crash would (no graceful leave). */
   public void kill(NodeProcess node) {
+    synchronized (lock) {
+      killed.add(node.nodeId());
+    }
     node.process().destroyForcibly();
     try {
       node.process().waitFor(STOP_GRACE.toMillis(), TimeUnit.MILLISECONDS);
@@ -178,17 +267,18 @@ public final class LocalCluster implements AutoCloseable {
 
   /**
    * Waits until the coordinator reports a READY shard group of {@code numShards} ranks and
-   * {@code numVisionWorkers} READY vision workers; fails naming a child that exited meanwhile.
+   * {@code numVisionWorkers} READY vision workers; fails naming a child that exited meanwhile
+   * (other than those {@link #kill}ed), with its last lines.
    */
   public GetClusterStatusResponse awaitReady(int numVisionWorkers, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
     String lastState = "no answer from the coordinator yet";
     try (OwleryClient client = OwleryClient.builder().target(coordinatorAddress()).defaultDeadline(Duration.ofSeconds(2)).build()) {
       while (System.nanoTime() < deadline) {
-        for (NodeProcess node : nodes) {
-          if (!node.process().isAlive() && !node.role().equals("shard-worker")) {
-            throw new IllegalStateException("%s (%s) exited with status %d before the cluster was ready; see its output above"
-                .formatted(node.nodeId(), node.role(), node.process().exitValue()));
+        requireNotClosed();
+        for (NodeProcess node : nodes()) {
+          if (!node.process().isAlive() && !wasKilled(node)) {
+            throw exitedEarly(node, "before the cluster was ready");
           }
         }
         try {
@@ -209,7 +299,13 @@ public final class LocalCluster implements AutoCloseable {
         pause();
       }
     }
-    throw new IllegalStateException("the local cluster was not ready within %d s (%s)".formatted(timeout.toSeconds(), lastState));
+    throw new LocalClusterException("the local cluster was not ready within %d s (%s)".formatted(timeout.toSeconds(), lastState));
+  }
+
+  private boolean wasKilled(NodeProcess node) {
+    synchronized (lock) {
+      return killed.contains(node.nodeId());
+    }
   }
 
   /** Writes {@code {"coordinator": "HOST:PORT", "nodes": [{"role", "address", "metrics"}]}} atomically. */
@@ -247,43 +343,38 @@ public final class LocalCluster implements AutoCloseable {
 
   private NodeProcess launch(String nodeId, String role, int grpcPort, int clusterPort, List<String> roleArgs) {
     int metricsPort = freePort();
+    List<String> command = owleryCommand(jvmOptions);
+    command.addAll(List.of(role, "--node-id", nodeId, "--host", HOST, "--port", String.valueOf(grpcPort),
+        "--metrics-port", String.valueOf(metricsPort), "--cluster-port", String.valueOf(clusterPort),
+        "--members", HOST + ":" + coordinatorClusterPort, "--cluster-name", clusterName,
+        "--parent-pid", String.valueOf(ProcessHandle.current().pid())));
+    command.addAll(roleArgs);
+    // Started under the lock, so that close() either sees the child or it is never started.
+    synchronized (lock) {
+      requireNotClosed();
+      Process process;
+      try {
+        process = new ProcessBuilder(command).redirectErrorStream(true).start();
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot start " + nodeId + ": " + e.getMessage(), e);
+      }
+      NodeProcess node = new NodeProcess(nodeId, role, process, grpcPort, metricsPort, clusterPort);
+      nodes.add(node);
+      outputs.put(nodeId, NodeOutput.follow(nodeId, log, process.getInputStream()));
+      return node;
+    }
+  }
+
+  /** {@code java <flags> <jvmOptions> -cp <this JVM's classpath> dev.owlery.cli.Owlery}, to which the arguments are added. */
+  static List<String> owleryCommand(List<String> jvmOptions) {
     List<String> command = new ArrayList<>();
     command.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
     command.addAll(List.of("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
         "--sun-misc-unsafe-memory-access=allow", "-XX:+UseParallelGC"));
     command.addAll(HAZELCAST_ACCESS);
     command.addAll(jvmOptions);
-    command.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.owlery.cli.Owlery", role,
-        "--node-id", nodeId, "--host", HOST, "--port", String.valueOf(grpcPort),
-        "--metrics-port", String.valueOf(metricsPort), "--cluster-port", String.valueOf(clusterPort),
-        "--members", HOST + ":" + coordinatorClusterPort, "--cluster-name", clusterName));
-    command.addAll(roleArgs);
-    Process process;
-    try {
-      process = new ProcessBuilder(command).redirectErrorStream(true).start();
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot start " + nodeId + ": " + e.getMessage(), e);
-    }
-    NodeProcess node = new NodeProcess(nodeId, role, process, grpcPort, metricsPort, clusterPort);
-    nodes.add(node);
-    Thread.ofVirtual().name("owlery-log-" + nodeId).start(() -> copyOutput(node));
-    return node;
-  }
-
-  private void copyOutput(NodeProcess node) {
-    try (BufferedReader reader = new BufferedReader(new InputStreamReader(node.process().getInputStream(), StandardCharsets.UTF_8))) {
-      for (String line = reader.readLine(); line != null; line = reader.readLine()) {
-        if (line.equals(INCUBATOR_WARNING)) {
-          continue;
-        }
-        synchronized (log) {
-          log.println("[" + node.nodeId() + "] " + line);
-          log.flush();
-        }
-      }
-    } catch (IOException e) {
-      // the child is gone; its exit status tells the rest
-    }
+    command.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.owlery.cli.Owlery"));
+    return command;
   }
 
   private static int freePort() {
@@ -295,16 +386,35 @@ public final class LocalCluster implements AutoCloseable {
     }
   }
 
-  /** Stops every child: a polite SIGTERM first (nodes leave the cluster cleanly), then a kill. */
+  /**
+   * Stops every child: a polite SIGTERM first (nodes leave the cluster cleanly), then a kill.
+   * Called again (or from the shutdown hook while another call runs), waits for the first call.
+   */
   @Override
   public void close() {
-    List<NodeProcess> reversed = new ArrayList<>(nodes);
-    java.util.Collections.reverse(reversed);
-    for (NodeProcess node : reversed) {
+    List<NodeProcess> running;
+    synchronized (lock) {
+      if (closing) {
+        running = null;
+      } else {
+        closing = true;
+        running = List.copyOf(nodes).reversed();
+      }
+    }
+    if (running == null) {
+      awaitStopped(STOP_GRACE.plusSeconds(5));
+      return;
+    }
+    try {
+      Runtime.getRuntime().removeShutdownHook(shutdownHook);
+    } catch (IllegalStateException shuttingDown) {
+      // this is the hook, or the JVM is running it: it finds the cluster closing and waits
+    }
+    for (NodeProcess node : running) {
       node.process().destroy();
     }
     long deadline = System.nanoTime() + STOP_GRACE.toNanos();
-    for (NodeProcess node : reversed) {
+    for (NodeProcess node : running) {
       try {
         long left = Math.max(0, deadline - System.nanoTime());
         if (!node.process().waitFor(left, TimeUnit.NANOSECONDS)) {
@@ -314,6 +424,20 @@ public final class LocalCluster implements AutoCloseable {
         Thread.currentThread().interrupt();
         node.process().destroyForcibly();
       }
+    }
+    stopped.countDown();
+  }
+
+  /** Blocks until {@link #close()} has stopped every child, e.g. from the shutdown hook on Ctrl-C. */
+  public void awaitClosed() throws InterruptedException {
+    stopped.await();
+  }
+
+  private void awaitStopped(Duration timeout) {
+    try {
+      stopped.await(timeout.toNanos(), TimeUnit.NANOSECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     }
   }
 }

@@ -7,7 +7,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -49,25 +48,33 @@ public final class LocalCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     PrintWriter err = spec.commandLine().getErr();
-    List<String> jvm = new ArrayList<>(List.of("-Xmx" + nodeHeap));
-    LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, jvm, coordinatorArgs);
-    CountDownLatch stopped = new CountDownLatch(1);
-    Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-      cluster.close();
-      stopped.countDown();
-    }, "owlery-local-shutdown"));
-    GetClusterStatusResponse status = cluster.awaitReady(visionWorkers, readyTimeout);
-    if (readyFile != null) {
-      cluster.writeReadyFile(readyFile, status);
-    }
-    err.printf("owlery local: ready: coordinator on %s, %d shard worker(s), %d vision worker(s); Ctrl-C stops them all%n",
-        cluster.coordinatorAddress(), shards, visionWorkers);
-    err.flush();
     try {
-      stopped.await();
+      if (port != 0) {
+        LocalCluster.requirePortFree(port); // at once, before any child starts
+      }
+      serveUntilStopped(err);
+      return 0;
+    } catch (LocalClusterException e) {
+      err.println("owlery local: " + e.getMessage());
+      err.flush();
+      return 1;
+    }
+  }
+
+  /** Starts the cluster and returns once its shutdown hook (Ctrl-C, SIGTERM) has stopped every node. */
+  private void serveUntilStopped(PrintWriter err) {
+    List<String> jvm = new ArrayList<>(List.of("-Xmx" + nodeHeap));
+    try (LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, jvm, coordinatorArgs)) {
+      GetClusterStatusResponse status = cluster.awaitReady(visionWorkers, readyTimeout);
+      if (readyFile != null) {
+        cluster.writeReadyFile(readyFile, status);
+      }
+      err.printf("owlery local: ready: coordinator on %s, %d shard worker(s), %d vision worker(s); Ctrl-C stops them all%n",
+          cluster.coordinatorAddress(), shards, visionWorkers);
+      err.flush();
+      cluster.awaitClosed();
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
-    return 0;
   }
 }

@@ -36,6 +36,10 @@ public final class NodeOptions {
       description = "Nodes with another cluster name are refused (default ${DEFAULT-VALUE}).")
   String clusterName;
 
+  @Option(names = "--parent-pid",
+      description = "Stop this node when the process with this pid exits (owlery local passes its own pid).")
+  Long parentPid;
+
   public String nodeId() {
     return nodeId;
   }
@@ -46,6 +50,11 @@ public final class NodeOptions {
 
   public int metricsPort() {
     return metricsPort;
+  }
+
+  /** The pid whose exit stops this node; null when the node runs on its own. */
+  public Long parentPid() {
+    return parentPid;
   }
 
   public MembershipConfig membership() {

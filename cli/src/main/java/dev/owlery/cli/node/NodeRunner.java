@@ -1,15 +1,24 @@
 package dev.owlery.cli.node;
 
 import java.io.PrintWriter;
+import java.time.Duration;
 import java.util.concurrent.CountDownLatch;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
-/** Keeps a started node up until the process is interrupted, then closes it. */
+/** Keeps a started node up until the process is interrupted or its parent exits, then closes it. */
 final class NodeRunner {
 
   /** Held so the level set below is not lost with a collected logger. */
   private static final Logger HAZELCAST_LOGGER = Logger.getLogger("com.hazelcast");
+  /**
+   * How often a node checks that its parent is alive. {@code ProcessHandle.onExit()} of a process
+   * that is not our child polls too, but backs off to every 5 s.
+   */
+  private static final Duration PARENT_POLL = Duration.ofMillis(200);
+  /** How long a node whose parent is gone may take to close before its JVM is halted. */
+  private static final Duration ORPHAN_STOP_LIMIT = Duration.ofSeconds(5);
+  private static final int ORPHANED_EXIT_STATUS = 1;
 
   private NodeRunner() {}
 
@@ -18,6 +27,50 @@ final class NodeRunner {
     if (System.getenv("OWLERY_VERBOSE") == null) {
       HAZELCAST_LOGGER.setLevel(Level.WARNING);
     }
+  }
+
+  /**
+   * With {@code --parent-pid}, exits this JVM once that process is gone (killed, crashed or
+   * stopped without stopping its children): the shutdown hook closes the node, and the JVM halts
+   * if that takes longer than {@link #ORPHAN_STOP_LIMIT}. Called before the node starts, so a
+   * parent lost during start-up stops it too.
+   *
+   * @throws IllegalArgumentException when no process has that pid
+   */
+  static void exitWithParent(NodeOptions node, PrintWriter err) {
+    Long pid = node.parentPid();
+    if (pid == null) {
+      return;
+    }
+    ProcessHandle parent = ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
+        .orElseThrow(() -> new IllegalArgumentException("--parent-pid %d: no such process".formatted(pid)));
+    // An exited parent nobody has reaped yet still looks alive; its children are handed to another
+    // parent at once, though, so a node started by that parent watches its own parent pid too.
+    boolean startedByParent = parentPid() == pid;
+    Thread.ofPlatform().daemon().name("owlery-parent-watch").start(() -> {
+      try {
+        while (parent.isAlive() && (!startedByParent || parentPid() == pid)) {
+          Thread.sleep(PARENT_POLL);
+        }
+        err.printf("owlery: %s: parent process %d exited; stopping%n", node.nodeId(), pid);
+        err.flush();
+        Thread.ofPlatform().daemon().name("owlery-orphan-halt").start(() -> {
+          try {
+            Thread.sleep(ORPHAN_STOP_LIMIT);
+          } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+          }
+          Runtime.getRuntime().halt(ORPHANED_EXIT_STATUS);
+        });
+        System.exit(ORPHANED_EXIT_STATUS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    });
+  }
+
+  private static long parentPid() {
+    return ProcessHandle.current().parent().map(ProcessHandle::pid).orElse(-1L);
   }
 
   /** Prints where the node serves, then blocks until SIGINT/SIGTERM, closing {@code node} on the way out. */

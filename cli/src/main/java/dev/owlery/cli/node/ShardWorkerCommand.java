@@ -32,6 +32,7 @@ public final class ShardWorkerCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    NodeRunner.exitWithParent(node, spec.commandLine().getErr());
     NodeRunner.quietClusterLogging();
     ShardWorkerNodeConfig config = ShardWorkerNodeConfig.of(node.host(), node.grpc().port(), node.metricsPort(), node.membership())
         .withNodeId(node.nodeId())

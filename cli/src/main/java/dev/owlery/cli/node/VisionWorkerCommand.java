@@ -26,6 +26,7 @@ public final class VisionWorkerCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    NodeRunner.exitWithParent(node, spec.commandLine().getErr());
     NodeRunner.quietClusterLogging();
     VisionWorkerConfig defaults = VisionWorkerConfig.of(node.nodeId(), model, node.membership(), node.grpc(), node.host());
     VisionWorkerConfig config = new VisionWorkerConfig(defaults.nodeId(), defaults.modelDir(), defaults.membership(),
