@@ -5,6 +5,7 @@ import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.model.Completion;
 import dev.owlery.engine.model.GenerationLimits;
 import dev.owlery.engine.model.GenerationRequest;
+import dev.owlery.engine.model.ImageInputException;
 import dev.owlery.engine.model.InProcessGenerator;
 import dev.owlery.engine.model.OwlModel;
 import dev.owlery.engine.model.Prompt;
@@ -123,11 +124,16 @@ public final class GenerateCommand implements Callable<Integer> {
           sampling.resolve(owl.generationConfig()),
           sampling.maxNewTokens,
           dumpLogits != null || logprobs > 0);
-      Completion completion = new InProcessGenerator(owl).generate(request, (tokenId, delta) -> {
-        if (!json) {
-          print(out, delta);
-        }
-      });
+      Completion completion;
+      try {
+        completion = new InProcessGenerator(owl).generate(request, (tokenId, delta) -> {
+          if (!json) {
+            print(out, delta);
+          }
+        });
+      } catch (ImageInputException e) {
+        throw new IllegalArgumentException("cannot decode %s: %s".formatted(images.get(e.imageIndex()), e.reason()), e);
+      }
       if (json) {
         out.println(toOutput(completion, owl.config().text().vocabSize(), logprobs).toJson());
       } else {

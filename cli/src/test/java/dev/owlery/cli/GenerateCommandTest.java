@@ -168,6 +168,20 @@ class GenerateCommandTest {
   }
 
   @Test
+  void aPictureDamagedPastItsHeaderIsNamedByItsFile(@TempDir Path tmp) throws IOException {
+    Path truncated = tmp.resolve("truncated.png");
+    byte[] picture = java.nio.file.Files.readAllBytes(Fixtures.tinyOwl2().resolve("test_image.png"));
+    java.nio.file.Files.write(truncated, java.util.Arrays.copyOf(picture, 200));
+
+    CliRun run = CliRun.of("generate", "--model", Fixtures.tinyOwl2().toString(), "--prompt", "Describe.",
+        "--image", truncated.toString(), "--max-new-tokens", "1");
+
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err()).startsWith("owlery: error: cannot decode " + truncated + ": the PNG data ends early");
+    assertThat(run.err().lines()).hasSize(1);
+  }
+
+  @Test
   void aBadFlagGetsOneLineAndAHintForEverySubcommand() {
     CliRun generate = CliRun.of("generate", "--bogus");
     CliRun local = CliRun.of("local", "--shards", "two");

@@ -53,7 +53,7 @@ public final class InProcessGenerator {
       try {
         rgb = model.imageDecoder().decode(images.get(i));
       } catch (IllegalArgumentException e) {
-        throw new IllegalArgumentException("image %d: %s".formatted(i, e.getMessage()), e);
+        throw new ImageInputException(i, e);
       }
       PixelValues pixels = model.preprocessor().preprocess(rgb, policy);
       out.add(model.visionTower().encode(pixels.data()));

@@ -163,7 +163,7 @@ class TinyOwl2PipelineTest {
         ChatTemplate.MPLUG_OWL2, AspectRatioPolicy.PAD, SamplingParams.greedy(), 1, false);
 
     assertThatThrownBy(() -> new InProcessGenerator(model).generate(bad, CompletionListener.NONE))
-        .isInstanceOf(IllegalArgumentException.class)
+        .isInstanceOfSatisfying(ImageInputException.class, e -> assertThat(e.imageIndex()).isZero())
         .hasMessageStartingWith("image 0: ");
   }
 
