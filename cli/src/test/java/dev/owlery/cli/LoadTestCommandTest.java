@@ -56,6 +56,14 @@ class LoadTestCommandTest {
       assertThat(level.get("ttft_ms").get("count").asLong()).isEqualTo(4);
       assertThat(level.get("e2e_ms").get("count").asLong()).isEqualTo(4);
       assertThat(level.get("e2e_ms").get("p99").asDouble()).isGreaterThanOrEqualTo(level.get("e2e_ms").get("p50").asDouble());
+      // The coordinator's and the shard worker's /metrics, found through the cluster status.
+      JsonNode server = level.get("server");
+      assertThat(server.get("targets")).hasSize(2);
+      assertThat(server.get("failed_scrapes").asInt()).as(server.toString()).isZero();
+      assertThat(server.get("samples").get(0).get("kv_blocks_free").asDouble()).isPositive();
+      assertThat(server.get("kv_usage_max").asDouble()).isBetween(0.0, 1.0);
+      assertThat(server.get("preemptions").asDouble()).isZero();
+      assertThat(server.get("mean_batch_size").asDouble()).isBetween(1.0, (double) (i + 1));
     }
     assertThat(run.err()).contains("loadtest: concurrency 1: 4 requests, 0 errors, 32 tokens in ")
         .contains("loadtest: concurrency 2: 4 requests, 0 errors, 32 tokens in ");

@@ -5,6 +5,8 @@ import dev.owlery.client.OwleryClient;
 import dev.owlery.proto.v1.AspectRatioPolicy;
 import dev.owlery.proto.v1.GenerateRequest;
 import dev.owlery.proto.v1.Model;
+import dev.owlery.proto.v1.NodeState;
+import dev.owlery.proto.v1.NodeStatus;
 import dev.owlery.proto.v1.PromptTemplate;
 import dev.owlery.proto.v1.PromptTokenIds;
 import dev.owlery.proto.v1.TokenizeRequest;
@@ -105,6 +107,14 @@ public final class LoadTestOptions {
   @Option(names = "--timeout", defaultValue = "PT5M", description = "Deadline of each request (default ${DEFAULT-VALUE}).")
   Duration timeout;
 
+  @Option(names = "--metrics-url", paramLabel = "URL", description = "A Prometheus /metrics endpoint to scrape "
+      + "before, during (every second) and after each level; repeatable (default: every node's, from the cluster "
+      + "status).")
+  List<String> metricsUrls = new ArrayList<>();
+
+  @Option(names = "--no-server-metrics", description = "Scrape no /metrics: the report has no server-side context.")
+  boolean noServerMetrics;
+
   @Option(names = "--output", defaultValue = "text", description = "text (a table) or json (default ${DEFAULT-VALUE}).")
   String output;
 
@@ -146,6 +156,10 @@ public final class LoadTestOptions {
       LengthDistribution.parse("--input-tokens", inputTokens);
       LengthDistribution.parse("--output-tokens", outputTokens);
     }
+    if (noServerMetrics && !metricsUrls.isEmpty()) {
+      throw new IllegalArgumentException("give --metrics-url or --no-server-metrics, not both");
+    }
+    ServerMetrics.checkUrls(metricsUrls);
     if (prompt.dataset != null) {
       isShareGpt();
       if (!images.isEmpty()) {
@@ -238,6 +252,22 @@ public final class LoadTestOptions {
           images.stream().map(Images::fromPath).toList(), prototype().build(), seed);
     }
     return Workload.fixed(request(), seed);
+  }
+
+  /**
+   * The {@code /metrics} URLs to scrape: --metrics-url's, else every node's that is not down, from
+   * {@code client}'s cluster status; none with --no-server-metrics.
+   */
+  List<String> metricsUrls(OwleryClient client) {
+    if (noServerMetrics) {
+      return List.of();
+    }
+    if (!metricsUrls.isEmpty()) {
+      return metricsUrls;
+    }
+    return client.getClusterStatus().getNodesList().stream()
+        .filter(node -> !node.getMetricsUrl().isEmpty() && node.getState() != NodeState.NODE_STATE_DOWN)
+        .map(NodeStatus::getMetricsUrl).toList();
   }
 
   /** The fields every request shares: aspect ratio, max_new_tokens and sampling. */

@@ -41,13 +41,18 @@ public final class LoadTestRunner {
     Slo slo = options.slo();
     List<LevelResult> levels = new ArrayList<>();
     LoadReport report;
-    try (OwleryClient client = OwleryClient.builder().target(address).defaultDeadline(options.timeout).build()) {
+    try (OwleryClient client = OwleryClient.builder().target(address).defaultDeadline(options.timeout).build();
+        ServerMetrics metrics = new ServerMetrics(options.metricsUrls(client), System::nanoTime)) {
       LoadGenerator generator = new LoadGenerator(client, options.workload(client), options.seed, System::nanoTime);
       generator.warmUp(options.warmup);
+      long firstStart = System.nanoTime();
       for (Load load : options.loads()) {
         LoadGenerator.Bound bound = options.bound(load);
         Progress progress = new Progress(err, load.describe(), bound.maxRequests(), System::nanoTime);
-        LevelResult result = generator.runLevel(load, bound, terminal ? progress::onDone : r -> { });
+        long start = System.nanoTime();
+        ServerMetrics.Recording recording = metrics.start(start);
+        LevelResult result = generator.runLevel(load, bound, terminal ? progress::onDone : r -> { })
+            .in(start - firstStart, recording.stop());
         if (terminal) {
           progress.finish();
         }
@@ -80,6 +85,10 @@ public final class LoadTestRunner {
     }
     if (level.numErrors() > 0) {
       line.append("; first error ").append(level.firstError());
+    }
+    if (level.server().numFailedScrapes() > 0) {
+      line.append("; %d /metrics scrape(s) failed, the first %s".formatted(level.server().numFailedScrapes(),
+          level.server().firstFailure()));
     }
     return line.toString();
   }
