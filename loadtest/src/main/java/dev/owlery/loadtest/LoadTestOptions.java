@@ -16,7 +16,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * What a load test sends and how it reports, independent of where the coordinator comes from: the
@@ -115,6 +117,13 @@ public final class LoadTestOptions {
   @Option(names = "--no-server-metrics", description = "Scrape no /metrics: the report has no server-side context.")
   boolean noServerMetrics;
 
+  @Option(names = "--report", paramLabel = "FILE", description = "Also write the run as one self-contained HTML page "
+      + "with plots (latency CDFs, TTFT vs load, throughput and KV usage over time) and its parameters.")
+  Path report;
+
+  @Spec(Spec.Target.MIXEE)
+  CommandSpec command;
+
   @Option(names = "--output", defaultValue = "text", description = "text (a table) or json (default ${DEFAULT-VALUE}).")
   String output;
 
@@ -125,6 +134,12 @@ public final class LoadTestOptions {
       case "text" -> false;
       default -> throw new IllegalArgumentException("--output must be text or json, got '%s'".formatted(output));
     };
+  }
+
+  /** The arguments the command was given, for the report's parameters. */
+  List<String> arguments() {
+    return command != null && command.commandLine().getParseResult() != null
+        ? command.commandLine().getParseResult().originalArgs() : List.of();
   }
 
   /** Whether the requests carry pictures (the cluster then needs a vision worker). */
@@ -155,6 +170,12 @@ public final class LoadTestOptions {
     } else {
       LengthDistribution.parse("--input-tokens", inputTokens);
       LengthDistribution.parse("--output-tokens", outputTokens);
+    }
+    if (report != null) {
+      Path folder = report.toAbsolutePath().getParent();
+      if (folder == null || !java.nio.file.Files.isDirectory(folder)) {
+        throw new IllegalArgumentException("--report %s: the folder %s does not exist".formatted(report, folder));
+      }
     }
     if (noServerMetrics && !metricsUrls.isEmpty()) {
       throw new IllegalArgumentException("give --metrics-url or --no-server-metrics, not both");

@@ -1,7 +1,13 @@
 package dev.owlery.loadtest;
 
 import dev.owlery.client.OwleryClient;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -45,14 +51,15 @@ public final class LoadTestRunner {
         ServerMetrics metrics = new ServerMetrics(options.metricsUrls(client), System::nanoTime)) {
       LoadGenerator generator = new LoadGenerator(client, options.workload(client), options.seed, System::nanoTime);
       generator.warmUp(options.warmup);
-      long firstStart = System.nanoTime();
+      long firstStart = 0;
       for (Load load : options.loads()) {
         LoadGenerator.Bound bound = options.bound(load);
+        ServerMetrics.Recording recording = metrics.start();
         Progress progress = new Progress(err, load.describe(), bound.maxRequests(), System::nanoTime);
         long start = System.nanoTime();
-        ServerMetrics.Recording recording = metrics.start(start);
-        LevelResult result = generator.runLevel(load, bound, terminal ? progress::onDone : r -> { })
-            .in(start - firstStart, recording.stop());
+        firstStart = levels.isEmpty() ? start : firstStart;
+        LevelResult result = generator.runLevel(load, bound, terminal ? progress::onDone : r -> { });
+        result = result.in(start - firstStart, recording.stop(start));
         if (terminal) {
           progress.finish();
         }
@@ -66,9 +73,22 @@ public final class LoadTestRunner {
       }
     }
     report = new LoadReport(address, options.maxNewTokens, levels, slo, options.sloAttainment);
+    if (options.report != null) {
+      writeReport(options.report, HtmlReport.render(report, options.arguments(), Instant.now()));
+      err.println("loadtest: report written to " + options.report);
+      err.flush();
+    }
     out.print(json ? report.json() + "\n" : report.table());
     out.flush();
     return 0;
+  }
+
+  private static void writeReport(Path file, String html) {
+    try {
+      Files.writeString(file, html, StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write the --report file %s: %s".formatted(file, e.getMessage()), e);
+    }
   }
 
   private static String summary(LevelResult level, LoadReport report) {

@@ -60,22 +60,21 @@ public final class ServerMetrics implements AutoCloseable {
     return urls;
   }
 
-  /** Takes the sample before a level starting at {@code levelStartNanos} and starts sampling every {@link #INTERVAL}. */
-  public Recording start(long levelStartNanos) {
-    return new Recording(levelStartNanos);
+  /** Takes the sample before a level and starts sampling every {@link #INTERVAL}. */
+  public Recording start() {
+    return new Recording();
   }
 
   /** The samples of one level, taken on a thread of their own until {@link #stop}. */
   public final class Recording {
-    private final long levelStart;
+    /** Samples with their time on the nano clock, not yet from the level's start. */
     private final List<ServerSample> samples = new ArrayList<>();
     private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
         Thread.ofPlatform().name("owlery-loadtest-metrics").daemon().factory());
     private int numFailed;
     private String firstFailure = "";
 
-    private Recording(long levelStart) {
-      this.levelStart = levelStart;
+    private Recording() {
       if (urls.isEmpty()) {
         return;
       }
@@ -83,8 +82,11 @@ public final class ServerMetrics implements AutoCloseable {
       timer.scheduleAtFixedRate(this::sample, INTERVAL.toNanos(), INTERVAL.toNanos(), TimeUnit.NANOSECONDS);
     }
 
-    /** Stops sampling, takes the sample after the level and returns them all; {@link ServerContext#NONE} without targets. */
-    public ServerContext stop() {
+    /**
+     * Stops sampling, takes the sample after the level and returns them all, timed from {@code
+     * levelStartNanos}; {@link ServerContext#NONE} without targets.
+     */
+    public ServerContext stop(long levelStartNanos) {
       timer.shutdownNow();
       if (urls.isEmpty()) {
         return ServerContext.NONE;
@@ -100,12 +102,15 @@ public final class ServerMetrics implements AutoCloseable {
       }
       sample();
       synchronized (this) {
-        return new ServerContext(urls, samples, numFailed, firstFailure);
+        List<ServerSample> timed = samples.stream().map(s -> new ServerSample(s.atNanos() - levelStartNanos,
+            s.kvBlocksUsed(), s.kvBlocksFree(), s.waiting(), s.running(), s.preemptions(), s.stepSequencesSum(),
+            s.stepSequencesCount(), s.numAnswered())).toList();
+        return new ServerContext(urls, timed, numFailed, firstFailure);
       }
     }
 
     private void sample() {
-      long at = nanoClock.getAsLong() - levelStart;
+      long at = nanoClock.getAsLong();
       List<CompletableFuture<ServerSample.Scrape>> pending = urls.stream().map(ServerMetrics.this::scrape).toList();
       List<ServerSample.Scrape> answered = new ArrayList<>();
       List<String> failures = new ArrayList<>();

@@ -29,7 +29,7 @@ class ServerMetricsTest {
     ServerContext context;
     try (ServerMetrics metrics = new ServerMetrics(List.of(endpoint.url("/coordinator"), endpoint.url("/shard"),
         endpoint.url("/broken")), System::nanoTime)) {
-      context = metrics.start(System.nanoTime()).stop();
+      context = metrics.start().stop(System.nanoTime());
     }
 
     int scrapes = endpoint.coordinatorScrapes.get();
@@ -56,7 +56,7 @@ class ServerMetricsTest {
     ServerContext context;
     try (ServerMetrics metrics = new ServerMetrics(List.of(endpoint.url("/shard"), endpoint.url("/shard")),
         System::nanoTime)) {
-      context = metrics.start(System.nanoTime()).stop();
+      context = metrics.start().stop(System.nanoTime());
     }
 
     ServerSample sample = context.samples().getFirst();
