@@ -1,6 +1,7 @@
 package dev.owlery.cli;
 
 import dev.owlery.cli.node.LocalCluster;
+import dev.owlery.loadtest.Compare;
 import dev.owlery.loadtest.LoadTestOptions;
 import dev.owlery.loadtest.LoadTestRunner;
 import java.io.IOException;
@@ -24,14 +25,15 @@ import picocli.CommandLine.Model.CommandSpec;
  * ({@code --server}) or a local cluster this command starts and stops itself ({@code --model}, as
  * {@code owlery local} does).
  */
-@Command(name = "loadtest", mixinStandardHelpOptions = true,
+@Command(name = "loadtest", mixinStandardHelpOptions = true, subcommands = Compare.class,
     description = "Measure generated tokens/s and latencies at several concurrency levels through the client SDK.")
 public final class LoadTestCommand implements Callable<Integer> {
 
   @Spec
   CommandSpec spec;
 
-  @ArgGroup(exclusive = true, multiplicity = "1")
+  // Checked by checkOptions, not by picocli: a required group would be asked for before `loadtest compare` too.
+  @ArgGroup(exclusive = true, multiplicity = "0..1")
   Target target;
 
   static final class Target {
@@ -96,6 +98,10 @@ public final class LoadTestCommand implements Callable<Integer> {
 
   /** Checks the options that set up the cluster; the load test's own are checked by its runner. */
   private void checkOptions() {
+    if (target == null) {
+      throw new IllegalArgumentException("give --server HOST:PORT (a running coordinator) or --model DIR (a local "
+          + "cluster this command starts)");
+    }
     if (target.server != null && (shards != null || visionWorkers != null || !coordinatorArgs.isEmpty())) {
       throw new IllegalArgumentException("--shards, --vision-workers and --coordinator-arg set up the local cluster "
           + "of --model; with --server the cluster is already running");

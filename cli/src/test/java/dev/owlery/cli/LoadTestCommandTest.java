@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.owlery.engine.testing.Fixtures;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.StreamSupport;
 import org.junit.jupiter.api.Test;
@@ -67,6 +68,24 @@ class LoadTestCommandTest {
     }
     assertThat(run.err()).contains("loadtest: concurrency 1: 4 requests, 0 errors, 32 tokens in ")
         .contains("loadtest: concurrency 2: 4 requests, 0 errors, 32 tokens in ");
+  }
+
+  @Test
+  void compareNeedsNoCluster(@TempDir Path tmp) throws IOException {
+    String report = """
+        {"levels": [{"concurrency": 1, "wall_seconds": 0.1, "requests": [
+          {"sent_ms": 0, "ttft_ms": 10, "tpot_ms": 0, "itl_ms": [], "e2e_ms": 10, "tokens": 1, "status": "OK"}]}]}
+        """;
+    Path a = Files.writeString(tmp.resolve("a.json"), report);
+    Path b = Files.writeString(tmp.resolve("b.json"), report);
+
+    CliRun run = CliRun.of("loadtest", "compare", a.toString(), b.toString());
+    CliRun noTarget = CliRun.of("loadtest", "--prompt", "Hi");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    assertThat(run.out()).containsPattern("concurrency 1 +ttft_p50_ms +10\\.000 +10\\.000 +1\\.00  too_few");
+    assertThat(noTarget.exitCode()).isEqualTo(2);
+    assertThat(noTarget.err()).contains("owlery: error: give --server HOST:PORT (a running coordinator) or --model DIR");
   }
 
   @Test

@@ -57,7 +57,8 @@ public final class LoadTestOptions {
       + "must meet --slo for the level to meet it (default ${DEFAULT-VALUE}).")
   double sloAttainment;
 
-  @ArgGroup(exclusive = true, multiplicity = "1")
+  // Checked by check(), not by picocli: a required group would be asked for before `loadtest compare` too.
+  @ArgGroup(exclusive = true, multiplicity = "0..1")
   PromptSource prompt;
 
   /** What the requests ask. */
@@ -153,6 +154,9 @@ public final class LoadTestOptions {
    * @throws IllegalArgumentException naming the option, what it must be and what was given
    */
   public void check() {
+    if (prompt == null) {
+      throw new IllegalArgumentException("give what the requests ask: --prompt, --prompt-ids, --dataset or --synthetic");
+    }
     json();
     loads();
     bound(loads().getFirst());

@@ -185,6 +185,10 @@ class LoadTestTest {
     assertThat(badOutput.err()).isEqualTo("loadtest: error: --output must be text or json, got 'yaml'\n");
     assertThat(Run.of("--server", server.address(), "--prompt", "Hi", "--rate", "2", "--concurrency", "4").err())
         .isEqualTo("loadtest: error: give --concurrency (closed loop) or --rate (open loop), not both\n");
+    assertThat(Run.of("--prompt", "Hi").err())
+        .isEqualTo("loadtest: error: --server HOST:PORT is required: the coordinator to measure\n");
+    assertThat(Run.of("--server", server.address()).err())
+        .isEqualTo("loadtest: error: give what the requests ask: --prompt, --prompt-ids, --dataset or --synthetic\n");
     assertThat(Run.of("--server", server.address(), "--prompt", "Hi", "--rate", "0").err())
         .isEqualTo("loadtest: error: --rate values must be finite and > 0 requests/s, got 0.0\n");
   }
