@@ -71,6 +71,30 @@ class LoadTestCommandTest {
   }
 
   @Test
+  void aKilledShardIsMarkedAndItsFailedRequestsCounted(@TempDir Path tmp) throws IOException {
+    Path report = tmp.resolve("report.html");
+
+    CliRun run = CliRun.of("loadtest", "--model", Fixtures.stories260k().toString(), "--rate", "20", "--duration", "2s",
+        "--prompt-ids", "1", "--max-new-tokens", "4", "--warmup", "1", "--node-heap", "512m", "--timeout", "PT20S",
+        "--node-log", tmp.resolve("nodes.log").toString(), "--chaos", "kill-shard@700ms", "--report", report.toString(),
+        "--output", "json");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    JsonNode json = JSON.readTree(run.out());
+    JsonNode fault = json.get("chaos").get("faults").get(0);
+    assertThat(fault.get("injected").asBoolean()).as(run.err()).isTrue();
+    assertThat(fault.get("outcome").asText()).isEqualTo("killed shard-0");
+    assertThat(fault.get("at_s").asDouble()).isGreaterThanOrEqualTo(0.7);
+    // The group's only shard is gone: requests after it fail (UNAVAILABLE), and each failure counts.
+    JsonNode level = json.get("levels").get(0);
+    assertThat(level.get("errors").get("UNAVAILABLE").asInt()).isPositive();
+    assertThat(json.get("chaos").get("requests_failed").asInt()).isEqualTo(level.get("num_errors").asInt());
+    assertThat(level.get("server").get("failed_scrapes").asInt()).isPositive();
+    assertThat(Files.readString(report)).contains(">kill-shard</text>");
+    assertThat(run.err()).contains("loadtest: chaos: kill-shard@0.7s (killed shard-0 at ");
+  }
+
+  @Test
   void compareNeedsNoCluster(@TempDir Path tmp) throws IOException {
     String report = """
         {"levels": [{"concurrency": 1, "wall_seconds": 0.1, "requests": [
@@ -95,6 +119,12 @@ class LoadTestCommandTest {
 
     assertThat(shardsWithServer.exitCode()).isEqualTo(2);
     assertThat(shardsWithServer.err()).contains("owlery: error: --shards, --vision-workers and --coordinator-arg set up the local cluster of --model");
+    CliRun chaosWithServer = CliRun.of("loadtest", "--server", "127.0.0.1:1", "--chaos", "kill-shard@1s", "--prompt", "Hi");
+    CliRun unknownFault = CliRun.of("loadtest", "--model", "m", "--chaos", "restart-coordinator@1s", "--prompt", "Hi");
+
+    assertThat(chaosWithServer.err()).contains("owlery: error: --chaos needs the cluster this command starts (--model)");
+    assertThat(unknownFault.err()).contains("owlery: error: --chaos restart-coordinator@1s: the kinds are kill-shard "
+        + "and kill-vision");
     assertThat(zeroLevel.exitCode()).isEqualTo(2);
     assertThat(zeroLevel.err()).contains("owlery: error: --concurrency levels must be >= 1, got 0");
   }

@@ -66,9 +66,11 @@ final class HtmlReport {
             .filter(RequestResult::ok).mapToLong(RequestResult::e2eNanos).toArray()))
         .append(ttftVersusLoad(levels))
         .append("</div>\n<h2>Over time</h2>\n<div class=\"plots\">\n")
-        .append(throughput(levels))
-        .append(serverSeries("kv-usage", "KV cache usage", "KV blocks used (%)", levels, s -> 100 * s.kvUsage()))
-        .append(serverSeries("queue", "Requests waiting", "waiting", levels, ServerSample::waiting))
+        .append(marked(throughput(levels), report.chaos()))
+        .append(marked(serverSeries("kv-usage", "KV cache usage", "KV blocks used (%)", levels, s -> 100 * s.kvUsage()),
+            report.chaos()))
+        .append(marked(serverSeries("queue", "Requests waiting", "waiting", levels, ServerSample::waiting),
+            report.chaos()))
         .append("</div>\n<script>\n").append(SCRIPT).append("</script>\n</body>\n</html>\n");
     return page.toString();
   }
@@ -81,6 +83,9 @@ final class HtmlReport {
     if (!report.slo().isEmpty()) {
       row(page, "SLO", report.slo() + ", met by " + LoadReport.number(100 * report.sloAttainment())
           + "% of a level's requests");
+    }
+    if (!report.chaos().isEmpty()) {
+      row(page, "chaos", report.chaosLine().substring("chaos: ".length()));
     }
     row(page, "finished", finished.toString());
     page.append("</table>\n");
@@ -153,7 +158,17 @@ final class HtmlReport {
    * Output tokens/s per time bin (a tenth of the level, at most 1 s), on the run's timeline. A
    * delta's tokens count when it arrived; a request's tokens are spread evenly over its deltas.
    */
-  private static String throughput(List<LevelResult> levels) {
+  /** {@code plot} with a vertical marker at each injected fault. */
+  private static String marked(SvgPlot plot, ChaosReport chaos) {
+    for (ChaosReport.Injected f : chaos.faults()) {
+      if (f.injected()) {
+        plot.mark(new SvgPlot.Marker(f.atNanos() / 1e9, f.fault().kind()));
+      }
+    }
+    return plot.svg();
+  }
+
+  private static SvgPlot throughput(List<LevelResult> levels) {
     SvgPlot plot = new SvgPlot("throughput", "Output throughput", "time since the first level started (s)",
         "output tokens/s");
     for (LevelResult level : levels) {
@@ -184,11 +199,11 @@ final class HtmlReport {
       }
       plot.add(new SvgPlot.Series(level.load().describe(), xs, ys, false));
     }
-    return plot.svg();
+    return plot;
   }
 
   /** A figure of the server's samples over the run's timeline, one line per level; NaN samples are left out. */
-  private static String serverSeries(String id, String title, String yLabel, List<LevelResult> levels,
+  private static SvgPlot serverSeries(String id, String title, String yLabel, List<LevelResult> levels,
       ToDoubleFunction<ServerSample> figure) {
     SvgPlot plot = new SvgPlot(id, title, "time since the first level started (s)", yLabel);
     for (LevelResult level : levels) {
@@ -202,7 +217,7 @@ final class HtmlReport {
       plot.add(new SvgPlot.Series(level.load().describe(), points.stream().mapToDouble(p -> p[0]).toArray(),
           points.stream().mapToDouble(p -> p[1]).toArray(), true));
     }
-    return plot.svg();
+    return plot;
   }
 
   private static String fixed(double value, int decimals) {

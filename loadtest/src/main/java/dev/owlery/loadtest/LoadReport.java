@@ -16,8 +16,10 @@ import java.util.Map;
  * @param maxNewTokens the requests' max_new_tokens where the workload sets none of its own
  * @param slo the objectives; {@link Slo#NONE} for none
  * @param sloAttainment the fraction of a level's requests that must meet {@code slo}
+ * @param chaos the faults injected; {@link ChaosReport#NONE} for none
  */
-public record LoadReport(String target, int maxNewTokens, List<LevelResult> levels, Slo slo, double sloAttainment) {
+public record LoadReport(String target, int maxNewTokens, List<LevelResult> levels, Slo slo, double sloAttainment,
+    ChaosReport chaos) {
 
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String ROW = "%11s %8s %6s %9s %8s %9s %6s %10s %10s %9s %9s %10s %10s";
@@ -67,6 +69,9 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
         out.append(serverLine(level)).append('\n');
       }
     }
+    if (!chaos.isEmpty()) {
+      out.append(chaosLine()).append('\n');
+    }
     if (!slo.isEmpty()) {
       out.append("goodput = requests/s meeting %s; a level meets the SLOs when %s%% of its requests do\n"
           .formatted(slo, number(100 * sloAttainment)));
@@ -75,7 +80,9 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
   }
 
   /**
-   * {@code {"target", "max_new_tokens", "slo"?, "levels": [{"concurrency" | "request_rate" and
+   * {@code {"target", "max_new_tokens", "slo"?, "chaos"?: {"faults": [{"fault", "kind", "injected",
+   * "outcome", "at_s"}], "stall_threshold_ms", "requests_failed", "requests_stalled",
+   * "worst_stall_ms"}, "levels": [{"concurrency" | "request_rate" and
    * "burstiness", "achieved_request_rate", "num_requests", "num_errors", "errors": {CODE: n},
    * "generated_tokens", "prompt_tokens", "wall_seconds", "tokens_per_second",
    * "request_throughput", "ratio", "goodput"?, "ttft_ms"|"tpot_ms"|"itl_ms"|"e2e_ms": {"count",
@@ -96,6 +103,23 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
       ObjectNode objectives = root.putObject("slo");
       slo.bounds().forEach((metric, bound) -> objectives.put(metric + "_ms", bound.toNanos() / 1e6));
       objectives.put("attainment", sloAttainment);
+    }
+    if (!chaos.isEmpty()) {
+      ObjectNode node = root.putObject("chaos");
+      ArrayNode faults = node.putArray("faults");
+      for (ChaosReport.Injected f : chaos.faults()) {
+        ObjectNode fault = faults.addObject().put("fault", f.fault().toString()).put("kind", f.fault().kind())
+            .put("injected", f.injected()).put("outcome", f.outcome());
+        if (f.injected()) {
+          fault.put("at_s", f.atNanos() / 1e9);
+        } else {
+          fault.putNull("at_s");
+        }
+      }
+      node.put("stall_threshold_ms", chaos.stallThresholdNanos() / 1e6);
+      node.put("requests_failed", chaos.numFailed(levels));
+      node.put("requests_stalled", chaos.numStalled(levels));
+      node.put("worst_stall_ms", chaos.worstStallNanos(levels) / 1e6);
     }
     ArrayNode list = root.putArray("levels");
     for (int i = 0; i < levels.size(); i++) {
@@ -157,6 +181,21 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
       }
     }
     return root.toPrettyString();
+  }
+
+  /**
+   * E.g. {@code chaos: kill-shard@1s (killed shard-0 at 1.00 s); after it 12 requests failed, 3
+   * stalled (no token for > 1000 ms), worst stall 1234.5 ms}.
+   */
+  String chaosLine() {
+    StringBuilder line = new StringBuilder("chaos: ");
+    for (ChaosReport.Injected f : chaos.faults()) {
+      line.append(f.fault()).append(" (").append(f.outcome());
+      line.append(f.injected() ? " at %s s), ".formatted(fixed(f.atNanos() / 1e9, 2)) : "), ");
+    }
+    return line.append("after it %d requests failed, %d stalled (no token for > %s ms), worst stall %s ms".formatted(
+        chaos.numFailed(levels), chaos.numStalled(levels), number(chaos.stallThresholdNanos() / 1e6),
+        fixed(chaos.worstStallNanos(levels) / 1e6, 1))).toString();
   }
 
   /** E.g. {@code server, rate 4/s: KV 12.5% mean, 40.0% max; waiting 0.2 mean, 3 max; ...}. */

@@ -43,10 +43,19 @@ public final class LoadTestRunner {
 
   /** Measures the coordinator at {@code address} (HOST:PORT) and prints the report; returns the exit code. */
   public int run(String address) {
+    return run(address, ChaosPlan.NONE);
+  }
+
+  /**
+   * Measures the coordinator at {@code address} (HOST:PORT), injecting {@code chaos}'s faults at
+   * their times from the first level's start, and prints the report; returns the exit code.
+   */
+  public int run(String address, ChaosPlan chaos) {
     boolean json = options.json();
     Slo slo = options.slo();
     List<LevelResult> levels = new ArrayList<>();
     LoadReport report;
+    FaultSchedule faults = new FaultSchedule(chaos, System::nanoTime);
     try (OwleryClient client = OwleryClient.builder().target(address).defaultDeadline(options.timeout).build();
         ServerMetrics metrics = new ServerMetrics(options.metricsUrls(client), System::nanoTime)) {
       LoadGenerator generator = new LoadGenerator(client, options.workload(client), options.seed, System::nanoTime);
@@ -57,22 +66,30 @@ public final class LoadTestRunner {
         ServerMetrics.Recording recording = metrics.start();
         Progress progress = new Progress(err, load.describe(), bound.maxRequests(), System::nanoTime);
         long start = System.nanoTime();
-        firstStart = levels.isEmpty() ? start : firstStart;
+        if (levels.isEmpty()) {
+          firstStart = start;
+          faults.start(firstStart);
+        }
         LevelResult result = generator.runLevel(load, bound, terminal ? progress::onDone : r -> { });
         result = result.in(start - firstStart, recording.stop(start));
         if (terminal) {
           progress.finish();
         }
         levels.add(result);
-        report = new LoadReport(address, options.maxNewTokens, levels, slo, options.sloAttainment);
+        report = new LoadReport(address, options.maxNewTokens, levels, slo, options.sloAttainment, ChaosReport.NONE);
         err.println(summary(result, report));
         err.flush();
         if (!slo.isEmpty() && !report.meetsSlo(result)) {
           break;
         }
       }
+    } finally {
+      faults.stop();
     }
-    report = new LoadReport(address, options.maxNewTokens, levels, slo, options.sloAttainment);
+    report = new LoadReport(address, options.maxNewTokens, levels, slo, options.sloAttainment, faults.report());
+    if (!report.chaos().isEmpty()) {
+      err.println("loadtest: " + report.chaosLine());
+    }
     if (options.report != null) {
       writeReport(options.report, HtmlReport.render(report, options.arguments(), Instant.now()));
       err.println("loadtest: report written to " + options.report);

@@ -37,7 +37,8 @@ class LoadReportTest {
           result(0, -1, 5 * MS, Status.Code.RESOURCE_EXHAUSTED, "the queue is full")), 1_000 * MS,
       latency(2, 20, 21), latency(2, 18, 19), latency(14, 19, 25), latency(2, 150, 160), 2_000 * MS,
       ServerContext.NONE);
-  private final LoadReport report = new LoadReport("127.0.0.1:7070", 8, List.of(one, four), Slo.NONE, 0.9);
+  private final LoadReport report = new LoadReport("127.0.0.1:7070", 8, List.of(one, four), Slo.NONE, 0.9,
+      ChaosReport.NONE);
 
   @Test
   void levelsCountTokensOfEveryRequestAndErrorsByCode() {

@@ -43,6 +43,8 @@ final class QueueingOwlery extends OwleryGrpc.OwleryImplBase implements AutoClos
   private final Server server;
   /** The nodes GetClusterStatus lists (none unless a test adds them). */
   final List<NodeStatus> nodes = Collections.synchronizedList(new ArrayList<>());
+  /** When set, every request from then on fails with this status (a broken cluster). */
+  volatile io.grpc.Status failWith;
   /** Every request received, in arrival order. */
   final List<GenerateRequest> received = Collections.synchronizedList(new ArrayList<>());
   private long busyUntil;
@@ -60,6 +62,10 @@ final class QueueingOwlery extends OwleryGrpc.OwleryImplBase implements AutoClos
   @Override
   public void generate(GenerateRequest request, StreamObserver<GenerateResponse> response) {
     received.add(request);
+    if (failWith != null) {
+      response.onError(failWith.asRuntimeException());
+      return;
+    }
     int tokens = request.hasMaxNewTokens() ? request.getMaxNewTokens() : 16;
     long now = System.nanoTime();
     long firstToken;
