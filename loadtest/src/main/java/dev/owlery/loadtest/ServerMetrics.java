@@ -148,8 +148,14 @@ public final class ServerMetrics implements AutoCloseable {
     });
   }
 
+  /** The first message in {@code failure}'s cause chain (the JDK's ConnectException has none), else its type. */
   private static String why(Throwable failure) {
-    return failure.getMessage() != null ? failure.getMessage() : failure.getClass().getSimpleName();
+    for (Throwable t = failure; t != null; t = t.getCause()) {
+      if (t.getMessage() != null) {
+        return t.getMessage();
+      }
+    }
+    return failure.getClass().getSimpleName() + " (no message)";
   }
 
   @Override
