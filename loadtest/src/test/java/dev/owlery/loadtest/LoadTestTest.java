@@ -152,6 +152,10 @@ class LoadTestTest {
       context = JSON.readTree(run.out()).get("levels").get(1).get("server");
       table = Run.of("--server", server.address(), "--prompt-ids", "1", "--concurrency", "1", "--requests", "2",
           "--max-new-tokens", "2", "--warmup", "0", "--metrics-url", metrics.url("/coordinator"));
+      Run off = Run.of("--server", server.address(), "--prompt-ids", "1", "--concurrency", "1", "--requests", "2",
+          "--max-new-tokens", "2", "--warmup", "0", "--no-server-metrics", "--output", "json");
+      assertThat(off.exitCode()).as(off.err()).isZero();
+      assertThat(JSON.readTree(off.out()).get("levels").get(0).has("server")).isFalse();
     }
 
     // The down node and the one without an endpoint are not scraped.
@@ -185,6 +189,11 @@ class LoadTestTest {
     assertThat(badOutput.err()).isEqualTo("loadtest: error: --output must be text or json, got 'yaml'\n");
     assertThat(Run.of("--server", server.address(), "--prompt", "Hi", "--rate", "2", "--concurrency", "4").err())
         .isEqualTo("loadtest: error: give --concurrency (closed loop) or --rate (open loop), not both\n");
+    assertThat(Run.of("--server", server.address(), "--prompt", "Hi", "--no-server-metrics", "--metrics-url",
+        "http://127.0.0.1:1/metrics").err())
+        .isEqualTo("loadtest: error: give --metrics-url or --no-server-metrics, not both\n");
+    assertThat(Run.of("--server", server.address(), "--prompt", "Hi", "--report", "/no/such/folder/r.html").err())
+        .isEqualTo("loadtest: error: --report /no/such/folder/r.html: the folder /no/such/folder does not exist\n");
     assertThat(Run.of("--prompt", "Hi").err())
         .isEqualTo("loadtest: error: --server HOST:PORT is required: the coordinator to measure\n");
     assertThat(Run.of("--server", server.address()).err())
