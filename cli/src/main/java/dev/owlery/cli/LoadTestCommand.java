@@ -1,6 +1,10 @@
 package dev.owlery.cli;
 
 import dev.owlery.cli.node.LocalCluster;
+import dev.owlery.loadtest.ChaosPlan;
+import dev.owlery.loadtest.Compare;
+import dev.owlery.loadtest.Durations;
+import dev.owlery.loadtest.Fault;
 import dev.owlery.loadtest.LoadTestOptions;
 import dev.owlery.loadtest.LoadTestRunner;
 import java.io.IOException;
@@ -24,14 +28,15 @@ import picocli.CommandLine.Model.CommandSpec;
  * ({@code --server}) or a local cluster this command starts and stops itself ({@code --model}, as
  * {@code owlery local} does).
  */
-@Command(name = "loadtest", mixinStandardHelpOptions = true,
+@Command(name = "loadtest", mixinStandardHelpOptions = true, subcommands = Compare.class,
     description = "Measure generated tokens/s and latencies at several concurrency levels through the client SDK.")
 public final class LoadTestCommand implements Callable<Integer> {
 
   @Spec
   CommandSpec spec;
 
-  @ArgGroup(exclusive = true, multiplicity = "1")
+  // Checked by checkOptions, not by picocli: a required group would be asked for before `loadtest compare` too.
+  @ArgGroup(exclusive = true, multiplicity = "0..1")
   Target target;
 
   static final class Target {
@@ -62,6 +67,14 @@ public final class LoadTestCommand implements Callable<Integer> {
   @Option(names = "--ready-timeout", defaultValue = "PT120S", description = "With --model: how long to wait for the cluster (default ${DEFAULT-VALUE}).")
   Duration readyTimeout;
 
+  @Option(names = "--chaos", paramLabel = "KIND@TIME", description = "With --model: a fault at TIME from the first "
+      + "level's start: kill-shard@30s (kills a shard worker's process) or kill-vision@30s; repeatable.")
+  List<String> chaos = new ArrayList<>();
+
+  @Option(names = "--stall-threshold", defaultValue = "1s", description = "With --chaos: a request stalled when it "
+      + "waited longer than this for a token (default ${DEFAULT-VALUE}).")
+  String stallThreshold;
+
   @Mixin
   LoadTestOptions load;
 
@@ -87,19 +100,58 @@ public final class LoadTestCommand implements Callable<Integer> {
       Runtime.getRuntime().addShutdownHook(stopOnExit);
       try {
         cluster.awaitReady(numVision, readyTimeout);
-        return runner.run(cluster.coordinatorAddress());
+        return runner.run(cluster.coordinatorAddress(), chaosPlan(cluster));
       } finally {
         Runtime.getRuntime().removeShutdownHook(stopOnExit);
       }
     }
   }
 
+  /** The --chaos faults, injected by killing the cluster's processes. */
+  private ChaosPlan chaosPlan(LocalCluster cluster) {
+    List<Fault> faults = chaos.stream().map(Fault::parse).toList();
+    return new ChaosPlan(faults, Durations.parse("--stall-threshold", stallThreshold), fault -> {
+      String role = role(fault);
+      LocalCluster.NodeProcess victim = cluster.nodes().stream()
+          .filter(node -> node.role().equals(role) && node.process().isAlive()).findFirst()
+          .orElseThrow(() -> new IllegalStateException("no " + role + " is left running to kill"));
+      cluster.kill(victim);
+      return "killed " + victim.nodeId();
+    });
+  }
+
+  /** The role of the node a fault kills. */
+  private static String role(Fault fault) {
+    return switch (fault.kind()) {
+      case "kill-shard" -> "shard-worker";
+      case "kill-vision" -> "vision-worker";
+      default -> throw new IllegalArgumentException("--chaos %s: the kinds are kill-shard and kill-vision"
+          .formatted(fault));
+    };
+  }
+
   /** Checks the options that set up the cluster; the load test's own are checked by its runner. */
   private void checkOptions() {
+    if (target == null) {
+      throw new IllegalArgumentException("give --server HOST:PORT (a running coordinator) or --model DIR (a local "
+          + "cluster this command starts)");
+    }
     if (target.server != null && (shards != null || visionWorkers != null || !coordinatorArgs.isEmpty())) {
       throw new IllegalArgumentException("--shards, --vision-workers and --coordinator-arg set up the local cluster "
           + "of --model; with --server the cluster is already running");
     }
+    if (!chaos.isEmpty() && target.model == null) {
+      throw new IllegalArgumentException("--chaos needs the cluster this command starts (--model): with --server it "
+          + "cannot reach the nodes' processes");
+    }
+    for (String spec : chaos) {
+      Fault fault = Fault.parse(spec);
+      role(fault);
+      if (fault.kind().equals("kill-vision") && (visionWorkers == null || visionWorkers < 1)) {
+        throw new IllegalArgumentException("--chaos %s needs --vision-workers >= 1".formatted(spec));
+      }
+    }
+    Durations.parse("--stall-threshold", stallThreshold);
     if (target.model != null && load.hasImages() && (visionWorkers == null || visionWorkers < 1)) {
       throw new IllegalArgumentException("--image needs --vision-workers >= 1 with --model (vision workers encode "
           + "the pictures), got " + (visionWorkers == null ? 0 : visionWorkers));

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.owlery.engine.testing.Fixtures;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.stream.StreamSupport;
 import org.junit.jupiter.api.Test;
@@ -56,9 +57,59 @@ class LoadTestCommandTest {
       assertThat(level.get("ttft_ms").get("count").asLong()).isEqualTo(4);
       assertThat(level.get("e2e_ms").get("count").asLong()).isEqualTo(4);
       assertThat(level.get("e2e_ms").get("p99").asDouble()).isGreaterThanOrEqualTo(level.get("e2e_ms").get("p50").asDouble());
+      // The coordinator's and the shard worker's /metrics, found through the cluster status.
+      JsonNode server = level.get("server");
+      assertThat(server.get("targets")).hasSize(2);
+      assertThat(server.get("failed_scrapes").asInt()).as(server.toString()).isZero();
+      assertThat(server.get("samples").get(0).get("kv_blocks_free").asDouble()).isPositive();
+      assertThat(server.get("kv_usage_max").asDouble()).isBetween(0.0, 1.0);
+      assertThat(server.get("preemptions").asDouble()).isZero();
+      assertThat(server.get("mean_batch_size").asDouble()).isBetween(1.0, (double) (i + 1));
     }
     assertThat(run.err()).contains("loadtest: concurrency 1: 4 requests, 0 errors, 32 tokens in ")
         .contains("loadtest: concurrency 2: 4 requests, 0 errors, 32 tokens in ");
+  }
+
+  @Test
+  void aKilledShardIsMarkedAndItsFailedRequestsCounted(@TempDir Path tmp) throws IOException {
+    Path report = tmp.resolve("report.html");
+
+    CliRun run = CliRun.of("loadtest", "--model", Fixtures.stories260k().toString(), "--rate", "20", "--duration", "2s",
+        "--prompt-ids", "1", "--max-new-tokens", "4", "--warmup", "1", "--node-heap", "512m", "--timeout", "PT20S",
+        "--node-log", tmp.resolve("nodes.log").toString(), "--chaos", "kill-shard@700ms", "--report", report.toString(),
+        "--output", "json");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    JsonNode json = JSON.readTree(run.out());
+    JsonNode fault = json.get("chaos").get("faults").get(0);
+    assertThat(fault.get("injected").asBoolean()).as(run.err()).isTrue();
+    assertThat(fault.get("outcome").asText()).isEqualTo("killed shard-0");
+    assertThat(fault.get("at_s").asDouble()).isGreaterThanOrEqualTo(0.7);
+    // The group's only shard is gone: requests after it fail (UNAVAILABLE), and each failure counts.
+    JsonNode level = json.get("levels").get(0);
+    assertThat(level.get("errors").get("UNAVAILABLE").asInt()).isPositive();
+    assertThat(json.get("chaos").get("requests_failed").asInt()).isEqualTo(level.get("num_errors").asInt());
+    assertThat(level.get("server").get("failed_scrapes").asInt()).isPositive();
+    assertThat(Files.readString(report)).contains(">kill-shard</text>");
+    assertThat(run.err()).contains("loadtest: chaos: kill-shard@0.7s (killed shard-0 at ");
+  }
+
+  @Test
+  void compareNeedsNoCluster(@TempDir Path tmp) throws IOException {
+    String report = """
+        {"levels": [{"concurrency": 1, "wall_seconds": 0.1, "requests": [
+          {"sent_ms": 0, "ttft_ms": 10, "tpot_ms": 0, "itl_ms": [], "e2e_ms": 10, "tokens": 1, "status": "OK"}]}]}
+        """;
+    Path a = Files.writeString(tmp.resolve("a.json"), report);
+    Path b = Files.writeString(tmp.resolve("b.json"), report);
+
+    CliRun run = CliRun.of("loadtest", "compare", a.toString(), b.toString());
+    CliRun noTarget = CliRun.of("loadtest", "--prompt", "Hi");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    assertThat(run.out()).containsPattern("concurrency 1 +ttft_p50_ms +10\\.000 +10\\.000 +1\\.00  too_few");
+    assertThat(noTarget.exitCode()).isEqualTo(2);
+    assertThat(noTarget.err()).contains("owlery: error: give --server HOST:PORT (a running coordinator) or --model DIR");
   }
 
   @Test
@@ -68,6 +119,12 @@ class LoadTestCommandTest {
 
     assertThat(shardsWithServer.exitCode()).isEqualTo(2);
     assertThat(shardsWithServer.err()).contains("owlery: error: --shards, --vision-workers and --coordinator-arg set up the local cluster of --model");
+    CliRun chaosWithServer = CliRun.of("loadtest", "--server", "127.0.0.1:1", "--chaos", "kill-shard@1s", "--prompt", "Hi");
+    CliRun unknownFault = CliRun.of("loadtest", "--model", "m", "--chaos", "restart-coordinator@1s", "--prompt", "Hi");
+
+    assertThat(chaosWithServer.err()).contains("owlery: error: --chaos needs the cluster this command starts (--model)");
+    assertThat(unknownFault.err()).contains("owlery: error: --chaos restart-coordinator@1s: the kinds are kill-shard "
+        + "and kill-vision");
     assertThat(zeroLevel.exitCode()).isEqualTo(2);
     assertThat(zeroLevel.err()).contains("owlery: error: --concurrency levels must be >= 1, got 0");
   }

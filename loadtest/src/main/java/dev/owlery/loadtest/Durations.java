@@ -6,7 +6,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** Durations as people write them on a command line: {@code 500ms}, {@code 30s}, {@code 2m}, or ISO-8601 ({@code PT30S}). */
-final class Durations {
+public final class Durations {
 
   private static final Pattern SIMPLE = Pattern.compile("(\\d+(?:\\.\\d+)?)(us|ms|s|m|h)");
 
@@ -16,7 +16,7 @@ final class Durations {
    * @param what the option, for the error message
    * @throws IllegalArgumentException when {@code text} is none of the forms or not positive
    */
-  static Duration parse(String what, String text) {
+  public static Duration parse(String what, String text) {
     Matcher m = SIMPLE.matcher(text.trim());
     Duration value;
     if (m.matches()) {

@@ -13,22 +13,29 @@ import java.util.function.ToLongFunction;
  * @param requests every request of the level, in the workload's order
  * @param wallNanos from the level's start to its last request's end
  * @param itl the gaps between consecutive deltas holding tokens, within a request
+ * @param startNanos when the level started, from the first level's start
+ * @param server what the cluster's /metrics said during the level; {@link ServerContext#NONE} when not scraped
  */
 public record LevelResult(Load load, List<RequestResult> requests, long wallNanos, Latency ttft, Latency tpot,
-    Latency itl, Latency e2e) {
+    Latency itl, Latency e2e, long startNanos, ServerContext server) {
 
   public LevelResult {
     requests = List.copyOf(requests);
   }
 
-  /** The result of a level's requests, with their latencies summarized. */
+  /** The result of a level's requests, with their latencies summarized (started at 0, no server context). */
   public static LevelResult of(Load load, List<RequestResult> requests, long wallNanos) {
     List<RequestResult> ok = requests.stream().filter(RequestResult::ok).toList();
     return new LevelResult(load, requests, wallNanos,
         Latency.of(collect(ok.stream().filter(r -> r.ttftNanos() >= 0).toList(), RequestResult::ttftNanos)),
         Latency.of(collect(ok.stream().filter(r -> r.numTokens() > 1).toList(), RequestResult::tpotNanos)),
         Latency.of(ok.stream().flatMapToLong(r -> Arrays.stream(r.itlNanos())).toArray()),
-        Latency.of(collect(ok, RequestResult::e2eNanos)));
+        Latency.of(collect(ok, RequestResult::e2eNanos)), 0, ServerContext.NONE);
+  }
+
+  /** This level, started {@code startNanos} after the first level's start, with the server's context. */
+  public LevelResult in(long startNanos, ServerContext server) {
+    return new LevelResult(load, requests, wallNanos, ttft, tpot, itl, e2e, startNanos, server);
   }
 
   private static long[] collect(List<RequestResult> requests, ToLongFunction<RequestResult> metric) {

@@ -16,8 +16,10 @@ import java.util.Map;
  * @param maxNewTokens the requests' max_new_tokens where the workload sets none of its own
  * @param slo the objectives; {@link Slo#NONE} for none
  * @param sloAttainment the fraction of a level's requests that must meet {@code slo}
+ * @param chaos the faults injected; {@link ChaosReport#NONE} for none
  */
-public record LoadReport(String target, int maxNewTokens, List<LevelResult> levels, Slo slo, double sloAttainment) {
+public record LoadReport(String target, int maxNewTokens, List<LevelResult> levels, Slo slo, double sloAttainment,
+    ChaosReport chaos) {
 
   private static final ObjectMapper JSON = new ObjectMapper();
   private static final String ROW = "%11s %8s %6s %9s %8s %9s %6s %10s %10s %9s %9s %10s %10s";
@@ -62,6 +64,14 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
       out.append('\n');
     }
     out.append("latencies in ms (successful requests); ratio = tokens/s over the first level's\n");
+    for (LevelResult level : levels) {
+      if (!level.server().isEmpty()) {
+        out.append(serverLine(level)).append('\n');
+      }
+    }
+    if (!chaos.isEmpty()) {
+      out.append(chaosLine()).append('\n');
+    }
     if (!slo.isEmpty()) {
       out.append("goodput = requests/s meeting %s; a level meets the SLOs when %s%% of its requests do\n"
           .formatted(slo, number(100 * sloAttainment)));
@@ -70,14 +80,20 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
   }
 
   /**
-   * {@code {"target", "max_new_tokens", "slo"?, "levels": [{"concurrency" | "request_rate" and
+   * {@code {"target", "max_new_tokens", "slo"?, "chaos"?: {"faults": [{"fault", "kind", "injected",
+   * "outcome", "at_s"}], "stall_threshold_ms", "requests_failed", "requests_stalled",
+   * "worst_stall_ms"}, "levels": [{"concurrency" | "request_rate" and
    * "burstiness", "achieved_request_rate", "num_requests", "num_errors", "errors": {CODE: n},
    * "generated_tokens", "prompt_tokens", "wall_seconds", "tokens_per_second",
    * "request_throughput", "ratio", "goodput"?, "ttft_ms"|"tpot_ms"|"itl_ms"|"e2e_ms": {"count",
-   * "mean", "p50", "p90", "p95", "p99", "max"}, "requests": [{"index", "sent_ms",
+   * "mean", "p50", "p90", "p95", "p99", "max"}, "start_s", "server"?: {"targets", "failed_scrapes",
+   * "first_failure"?, "kv_usage_mean", "kv_usage_max", "waiting_mean", "waiting_max", "running_mean",
+   * "running_max", "preemptions", "mean_batch_size", "samples": [{"at_s", "kv_blocks_used",
+   * "kv_blocks_free", "kv_usage", "waiting", "running", "preemptions_total", "step_sequences_sum",
+   * "step_sequences_count", "answered"}]}, "requests": [{"index", "sent_ms",
    * "prompt_tokens", "image_tokens", "tokens", "ttft_ms", "tpot_ms", "itl_ms": [...], "e2e_ms",
    * "status", "error"}]}]}}; a request without a token has {@code ttft_ms} null, a successful one
-   * no {@code error}.
+   * no {@code error}; a server figure no target published is null.
    */
   public String json() {
     ObjectNode root = JSON.createObjectNode();
@@ -87,6 +103,23 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
       ObjectNode objectives = root.putObject("slo");
       slo.bounds().forEach((metric, bound) -> objectives.put(metric + "_ms", bound.toNanos() / 1e6));
       objectives.put("attainment", sloAttainment);
+    }
+    if (!chaos.isEmpty()) {
+      ObjectNode node = root.putObject("chaos");
+      ArrayNode faults = node.putArray("faults");
+      for (ChaosReport.Injected f : chaos.faults()) {
+        ObjectNode fault = faults.addObject().put("fault", f.fault().toString()).put("kind", f.fault().kind())
+            .put("injected", f.injected()).put("outcome", f.outcome());
+        if (f.injected()) {
+          fault.put("at_s", f.atNanos() / 1e9);
+        } else {
+          fault.putNull("at_s");
+        }
+      }
+      node.put("stall_threshold_ms", chaos.stallThresholdNanos() / 1e6);
+      node.put("requests_failed", chaos.numFailed(levels));
+      node.put("requests_stalled", chaos.numStalled(levels));
+      node.put("worst_stall_ms", chaos.worstStallNanos(levels) / 1e6);
     }
     ArrayNode list = root.putArray("levels");
     for (int i = 0; i < levels.size(); i++) {
@@ -118,6 +151,10 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
       putLatency(node, "tpot_ms", level.tpot());
       putLatency(node, "itl_ms", level.itl());
       putLatency(node, "e2e_ms", level.e2e());
+      node.put("start_s", level.startNanos() / 1e9);
+      if (!level.server().isEmpty()) {
+        putServer(node, level);
+      }
       ArrayNode requests = node.putArray("requests");
       for (RequestResult r : level.requests()) {
         ObjectNode request = requests.addObject();
@@ -144,6 +181,82 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
       }
     }
     return root.toPrettyString();
+  }
+
+  /**
+   * E.g. {@code chaos: kill-shard@1s (killed shard-0 at 1.00 s); after it 12 requests failed, 3
+   * stalled (no token for > 1000 ms), worst stall 1234.5 ms}.
+   */
+  String chaosLine() {
+    StringBuilder line = new StringBuilder("chaos: ");
+    for (ChaosReport.Injected f : chaos.faults()) {
+      line.append(f.fault()).append(" (").append(f.outcome());
+      line.append(f.injected() ? " at %s s), ".formatted(fixed(f.atNanos() / 1e9, 2)) : "), ");
+    }
+    return line.append("after it %d requests failed, %d stalled (no token for > %s ms), worst stall %s ms".formatted(
+        chaos.numFailed(levels), chaos.numStalled(levels), number(chaos.stallThresholdNanos() / 1e6),
+        fixed(chaos.worstStallNanos(levels) / 1e6, 1))).toString();
+  }
+
+  /** E.g. {@code server, rate 4/s: KV 12.5% mean, 40.0% max; waiting 0.2 mean, 3 max; ...}. */
+  static String serverLine(LevelResult level) {
+    ServerContext server = level.server();
+    return "server, %s: KV %s mean, %s max; waiting %s mean, %s max; running %s mean, %s max; %s preemptions; %s "
+        .formatted(level.load().describe(), percent(server.kvUsageMean()), percent(server.kvUsageMax()),
+            orDash(server.waitingMean(), 1), orDash(server.waitingMax(), 0), orDash(server.runningMean(), 1),
+            orDash(server.runningMax(), 0), orDash(server.preemptions(), 0), orDash(server.meanBatchSize(), 2))
+        + "sequences per step (%d samples of %d /metrics, %d failed)".formatted(server.samples().size(),
+            server.targets().size(), server.numFailedScrapes());
+  }
+
+  private static String percent(double fraction) {
+    return Double.isNaN(fraction) ? "-" : fixed(100 * fraction, 1) + "%";
+  }
+
+  private static String orDash(double value, int decimals) {
+    return Double.isNaN(value) ? "-" : fixed(value, decimals);
+  }
+
+  private static void putServer(ObjectNode level, LevelResult result) {
+    ServerContext server = result.server();
+    ObjectNode node = level.putObject("server");
+    ArrayNode targets = node.putArray("targets");
+    server.targets().forEach(targets::add);
+    node.put("failed_scrapes", server.numFailedScrapes());
+    if (server.numFailedScrapes() > 0) {
+      node.put("first_failure", server.firstFailure());
+    }
+    putFinite(node, "kv_usage_mean", server.kvUsageMean());
+    putFinite(node, "kv_usage_max", server.kvUsageMax());
+    putFinite(node, "waiting_mean", server.waitingMean());
+    putFinite(node, "waiting_max", server.waitingMax());
+    putFinite(node, "running_mean", server.runningMean());
+    putFinite(node, "running_max", server.runningMax());
+    putFinite(node, "preemptions", server.preemptions());
+    putFinite(node, "mean_batch_size", server.meanBatchSize());
+    ArrayNode samples = node.putArray("samples");
+    for (ServerSample sample : server.samples()) {
+      ObjectNode s = samples.addObject();
+      s.put("at_s", sample.atNanos() / 1e9);
+      putFinite(s, "kv_blocks_used", sample.kvBlocksUsed());
+      putFinite(s, "kv_blocks_free", sample.kvBlocksFree());
+      putFinite(s, "kv_usage", sample.kvUsage());
+      putFinite(s, "waiting", sample.waiting());
+      putFinite(s, "running", sample.running());
+      putFinite(s, "preemptions_total", sample.preemptions());
+      putFinite(s, "step_sequences_sum", sample.stepSequencesSum());
+      putFinite(s, "step_sequences_count", sample.stepSequencesCount());
+      s.put("answered", sample.numAnswered());
+    }
+  }
+
+  /** {@code value}, or null when it is NaN (not known) or infinite. */
+  private static void putFinite(ObjectNode node, String name, double value) {
+    if (Double.isFinite(value)) {
+      node.put(name, value);
+    } else {
+      node.putNull(name);
+    }
   }
 
   private static void putLatency(ObjectNode parent, String name, Latency latency) {

@@ -14,14 +14,15 @@ import picocli.CommandLine.Model.CommandSpec;
  * The {@code loadtest} command on its own (no server modules on its class path): measures a running
  * coordinator. {@code owlery loadtest} mixes in the same options and can also start a local cluster.
  */
-@Command(name = "loadtest", mixinStandardHelpOptions = true, version = "owlery-loadtest 0.1.0",
+@Command(name = "loadtest", mixinStandardHelpOptions = true, version = "owlery-loadtest 0.1.0", subcommands = Compare.class,
     description = "Measure an Owlery coordinator's throughput and latencies through the client SDK.")
 public final class LoadTest implements Callable<Integer> {
 
   @Spec
   CommandSpec spec;
 
-  @Option(names = "--server", required = true, description = "HOST:PORT of a running Owlery coordinator.")
+  // Not required=true: picocli would then ask for it before `loadtest compare` too.
+  @Option(names = "--server", description = "HOST:PORT of a running Owlery coordinator (required).")
   String server;
 
   @Mixin
@@ -29,6 +30,9 @@ public final class LoadTest implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    if (server == null) {
+      throw new IllegalArgumentException("--server HOST:PORT is required: the coordinator to measure");
+    }
     return new LoadTestRunner(options, spec.commandLine().getOut(), spec.commandLine().getErr(),
         LoadTestRunner.stderrIsTerminal()).run(server);
   }

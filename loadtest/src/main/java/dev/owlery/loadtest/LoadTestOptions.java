@@ -5,6 +5,8 @@ import dev.owlery.client.OwleryClient;
 import dev.owlery.proto.v1.AspectRatioPolicy;
 import dev.owlery.proto.v1.GenerateRequest;
 import dev.owlery.proto.v1.Model;
+import dev.owlery.proto.v1.NodeState;
+import dev.owlery.proto.v1.NodeStatus;
 import dev.owlery.proto.v1.PromptTemplate;
 import dev.owlery.proto.v1.PromptTokenIds;
 import dev.owlery.proto.v1.TokenizeRequest;
@@ -14,7 +16,9 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * What a load test sends and how it reports, independent of where the coordinator comes from: the
@@ -53,7 +57,8 @@ public final class LoadTestOptions {
       + "must meet --slo for the level to meet it (default ${DEFAULT-VALUE}).")
   double sloAttainment;
 
-  @ArgGroup(exclusive = true, multiplicity = "1")
+  // Checked by check(), not by picocli: a required group would be asked for before `loadtest compare` too.
+  @ArgGroup(exclusive = true, multiplicity = "0..1")
   PromptSource prompt;
 
   /** What the requests ask. */
@@ -105,6 +110,21 @@ public final class LoadTestOptions {
   @Option(names = "--timeout", defaultValue = "PT5M", description = "Deadline of each request (default ${DEFAULT-VALUE}).")
   Duration timeout;
 
+  @Option(names = "--metrics-url", paramLabel = "URL", description = "A Prometheus /metrics endpoint to scrape "
+      + "before, during (every second) and after each level; repeatable (default: every node's, from the cluster "
+      + "status).")
+  List<String> metricsUrls = new ArrayList<>();
+
+  @Option(names = "--no-server-metrics", description = "Scrape no /metrics: the report has no server-side context.")
+  boolean noServerMetrics;
+
+  @Option(names = "--report", paramLabel = "FILE", description = "Also write the run as one self-contained HTML page "
+      + "with plots (latency CDFs, TTFT vs load, throughput and KV usage over time) and its parameters.")
+  Path report;
+
+  @Spec(Spec.Target.MIXEE)
+  CommandSpec command;
+
   @Option(names = "--output", defaultValue = "text", description = "text (a table) or json (default ${DEFAULT-VALUE}).")
   String output;
 
@@ -115,6 +135,12 @@ public final class LoadTestOptions {
       case "text" -> false;
       default -> throw new IllegalArgumentException("--output must be text or json, got '%s'".formatted(output));
     };
+  }
+
+  /** The arguments the command was given, for the report's parameters. */
+  List<String> arguments() {
+    return command != null && command.commandLine().getParseResult() != null
+        ? command.commandLine().getParseResult().originalArgs() : List.of();
   }
 
   /** Whether the requests carry pictures (the cluster then needs a vision worker). */
@@ -128,6 +154,9 @@ public final class LoadTestOptions {
    * @throws IllegalArgumentException naming the option, what it must be and what was given
    */
   public void check() {
+    if (prompt == null) {
+      throw new IllegalArgumentException("give what the requests ask: --prompt, --prompt-ids, --dataset or --synthetic");
+    }
     json();
     loads();
     bound(loads().getFirst());
@@ -146,6 +175,16 @@ public final class LoadTestOptions {
       LengthDistribution.parse("--input-tokens", inputTokens);
       LengthDistribution.parse("--output-tokens", outputTokens);
     }
+    if (report != null) {
+      Path folder = report.toAbsolutePath().getParent();
+      if (folder == null || !java.nio.file.Files.isDirectory(folder)) {
+        throw new IllegalArgumentException("--report %s: the folder %s does not exist".formatted(report, folder));
+      }
+    }
+    if (noServerMetrics && !metricsUrls.isEmpty()) {
+      throw new IllegalArgumentException("give --metrics-url or --no-server-metrics, not both");
+    }
+    ServerMetrics.checkUrls(metricsUrls);
     if (prompt.dataset != null) {
       isShareGpt();
       if (!images.isEmpty()) {
@@ -238,6 +277,22 @@ public final class LoadTestOptions {
           images.stream().map(Images::fromPath).toList(), prototype().build(), seed);
     }
     return Workload.fixed(request(), seed);
+  }
+
+  /**
+   * The {@code /metrics} URLs to scrape: --metrics-url's, else every node's that is not down, from
+   * {@code client}'s cluster status; none with --no-server-metrics.
+   */
+  List<String> metricsUrls(OwleryClient client) {
+    if (noServerMetrics) {
+      return List.of();
+    }
+    if (!metricsUrls.isEmpty()) {
+      return metricsUrls;
+    }
+    return client.getClusterStatus().getNodesList().stream()
+        .filter(node -> !node.getMetricsUrl().isEmpty() && node.getState() != NodeState.NODE_STATE_DOWN)
+        .map(NodeStatus::getMetricsUrl).toList();
   }
 
   /** The fields every request shares: aspect ratio, max_new_tokens and sampling. */

@@ -30,13 +30,15 @@ class LoadReportTest {
 
   private final LevelResult one = new LevelResult(new Load.Concurrency(1),
       List.of(ok(8, 10, 100), ok(8, 12, 110)), 2_000 * MS, latency(2, 10, 12), latency(2, 12, 13),
-      latency(14, 12.5, 13), latency(2, 100, 110));
+      latency(14, 12.5, 13), latency(2, 100, 110), 0, ServerContext.NONE);
   private final LevelResult four = new LevelResult(new Load.Concurrency(4),
       List.of(ok(8, 20, 150), ok(8, 21, 160),
           result(3, 30 * MS, 40 * MS, Status.Code.UNAVAILABLE, "shard group group-0 is DOWN"),
           result(0, -1, 5 * MS, Status.Code.RESOURCE_EXHAUSTED, "the queue is full")), 1_000 * MS,
-      latency(2, 20, 21), latency(2, 18, 19), latency(14, 19, 25), latency(2, 150, 160));
-  private final LoadReport report = new LoadReport("127.0.0.1:7070", 8, List.of(one, four), Slo.NONE, 0.9);
+      latency(2, 20, 21), latency(2, 18, 19), latency(14, 19, 25), latency(2, 150, 160), 2_000 * MS,
+      ServerContext.NONE);
+  private final LoadReport report = new LoadReport("127.0.0.1:7070", 8, List.of(one, four), Slo.NONE, 0.9,
+      ChaosReport.NONE);
 
   @Test
   void levelsCountTokensOfEveryRequestAndErrorsByCode() {

@@ -8,6 +8,9 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import dev.owlery.proto.v1.GenerateRequest;
+import dev.owlery.proto.v1.NodeRole;
+import dev.owlery.proto.v1.NodeState;
+import dev.owlery.proto.v1.NodeStatus;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -131,6 +134,52 @@ class LoadTestTest {
   }
 
   @Test
+  void serverContextComesFromTheMetricsOfTheNodesTheClusterStatusLists() throws IOException {
+    JsonNode context;
+    Run table;
+    try (MetricsEndpoint metrics = new MetricsEndpoint()) {
+      server.nodes.add(node("coordinator-0", NodeRole.NODE_ROLE_COORDINATOR, NodeState.NODE_STATE_READY,
+          metrics.url("/coordinator")));
+      server.nodes.add(node("shard-0", NodeRole.NODE_ROLE_SHARD_WORKER, NodeState.NODE_STATE_READY,
+          metrics.url("/shard")));
+      server.nodes.add(node("shard-1", NodeRole.NODE_ROLE_SHARD_WORKER, NodeState.NODE_STATE_DOWN,
+          metrics.url("/broken")));
+      server.nodes.add(node("vision-0", NodeRole.NODE_ROLE_VISION_WORKER, NodeState.NODE_STATE_READY, ""));
+
+      Run run = Run.of("--server", server.address(), "--prompt-ids", "1", "--concurrency", "1,2",
+          "--requests", "4", "--max-new-tokens", "2", "--warmup", "0", "--output", "json");
+      assertThat(run.exitCode()).as(run.err()).isZero();
+      context = JSON.readTree(run.out()).get("levels").get(1).get("server");
+      table = Run.of("--server", server.address(), "--prompt-ids", "1", "--concurrency", "1", "--requests", "2",
+          "--max-new-tokens", "2", "--warmup", "0", "--metrics-url", metrics.url("/coordinator"));
+      Run off = Run.of("--server", server.address(), "--prompt-ids", "1", "--concurrency", "1", "--requests", "2",
+          "--max-new-tokens", "2", "--warmup", "0", "--no-server-metrics", "--output", "json");
+      assertThat(off.exitCode()).as(off.err()).isZero();
+      assertThat(JSON.readTree(off.out()).get("levels").get(0).has("server")).isFalse();
+    }
+
+    // The down node and the one without an endpoint are not scraped.
+    assertThat(context.get("targets")).hasSize(2);
+    assertThat(context.get("failed_scrapes").asInt()).isZero();
+    assertThat(context.get("kv_usage_mean").asDouble()).isEqualTo(0.25);
+    assertThat(context.get("waiting_max").asDouble()).isEqualTo(2.0);
+    assertThat(context.get("running_max").asDouble()).isEqualTo(4.0);
+    assertThat(context.get("mean_batch_size").asDouble()).isEqualTo(3.0);
+    JsonNode samples = context.get("samples");
+    assertThat(samples.size()).isGreaterThanOrEqualTo(2);
+    assertThat(context.get("preemptions").asDouble()).isEqualTo(samples.size() - 1);
+    assertThat(samples.get(0).get("kv_blocks_used").asDouble()).isEqualTo(MetricsEndpoint.COORDINATOR_KV_USED);
+    assertThat(samples.get(0).get("answered").asInt()).isEqualTo(2);
+    assertThat(table.exitCode()).as(table.err()).isZero();
+    assertThat(table.out()).containsPattern("server, concurrency 1: KV 25.0% mean, 25.0% max; waiting 2.0 mean, 2 max; "
+        + "running 4.0 mean, 4 max; \\d+ preemptions; 3.00 sequences per step \\(\\d+ samples of 1 /metrics, 0 failed\\)");
+  }
+
+  private static NodeStatus node(String id, NodeRole role, NodeState state, String metricsUrl) {
+    return NodeStatus.newBuilder().setNodeId(id).setRole(role).setState(state).setMetricsUrl(metricsUrl).build();
+  }
+
+  @Test
   void badOptionsGetOneLine() {
     Run zeroLevel = Run.of("--server", server.address(), "--prompt", "Hi", "--concurrency", "0");
     Run badOutput = Run.of("--server", server.address(), "--prompt", "Hi", "--output", "yaml");
@@ -140,6 +189,15 @@ class LoadTestTest {
     assertThat(badOutput.err()).isEqualTo("loadtest: error: --output must be text or json, got 'yaml'\n");
     assertThat(Run.of("--server", server.address(), "--prompt", "Hi", "--rate", "2", "--concurrency", "4").err())
         .isEqualTo("loadtest: error: give --concurrency (closed loop) or --rate (open loop), not both\n");
+    assertThat(Run.of("--server", server.address(), "--prompt", "Hi", "--no-server-metrics", "--metrics-url",
+        "http://127.0.0.1:1/metrics").err())
+        .isEqualTo("loadtest: error: give --metrics-url or --no-server-metrics, not both\n");
+    assertThat(Run.of("--server", server.address(), "--prompt", "Hi", "--report", "/no/such/folder/r.html").err())
+        .isEqualTo("loadtest: error: --report /no/such/folder/r.html: the folder /no/such/folder does not exist\n");
+    assertThat(Run.of("--prompt", "Hi").err())
+        .isEqualTo("loadtest: error: --server HOST:PORT is required: the coordinator to measure\n");
+    assertThat(Run.of("--server", server.address()).err())
+        .isEqualTo("loadtest: error: give what the requests ask: --prompt, --prompt-ids, --dataset or --synthetic\n");
     assertThat(Run.of("--server", server.address(), "--prompt", "Hi", "--rate", "0").err())
         .isEqualTo("loadtest: error: --rate values must be finite and > 0 requests/s, got 0.0\n");
   }

@@ -5,9 +5,12 @@ import dev.owlery.proto.v1.GenerateDelta;
 import dev.owlery.proto.v1.GenerateFinish;
 import dev.owlery.proto.v1.GenerateRequest;
 import dev.owlery.proto.v1.GenerateResponse;
+import dev.owlery.proto.v1.GetClusterStatusRequest;
+import dev.owlery.proto.v1.GetClusterStatusResponse;
 import dev.owlery.proto.v1.ListModelsRequest;
 import dev.owlery.proto.v1.ListModelsResponse;
 import dev.owlery.proto.v1.Model;
+import dev.owlery.proto.v1.NodeStatus;
 import dev.owlery.proto.v1.OwleryGrpc;
 import dev.owlery.proto.v1.Usage;
 import io.grpc.Grpc;
@@ -38,6 +41,10 @@ final class QueueingOwlery extends OwleryGrpc.OwleryImplBase implements AutoClos
   private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
       Thread.ofPlatform().name("queueing-owlery-timer").daemon().factory());
   private final Server server;
+  /** The nodes GetClusterStatus lists (none unless a test adds them). */
+  final List<NodeStatus> nodes = Collections.synchronizedList(new ArrayList<>());
+  /** When set, every request from then on fails with this status (a broken cluster). */
+  volatile io.grpc.Status failWith;
   /** Every request received, in arrival order. */
   final List<GenerateRequest> received = Collections.synchronizedList(new ArrayList<>());
   private long busyUntil;
@@ -55,6 +62,10 @@ final class QueueingOwlery extends OwleryGrpc.OwleryImplBase implements AutoClos
   @Override
   public void generate(GenerateRequest request, StreamObserver<GenerateResponse> response) {
     received.add(request);
+    if (failWith != null) {
+      response.onError(failWith.asRuntimeException());
+      return;
+    }
     int tokens = request.hasMaxNewTokens() ? request.getMaxNewTokens() : 16;
     long now = System.nanoTime();
     long firstToken;
@@ -92,6 +103,12 @@ final class QueueingOwlery extends OwleryGrpc.OwleryImplBase implements AutoClos
         .addModels(Model.newBuilder().setName("queueing").setVocabSize(VOCAB_SIZE).setMaxPositions(2048)
             .setSupportsImages(true).setNumImageTokens(65))
         .build());
+    response.onCompleted();
+  }
+
+  @Override
+  public void getClusterStatus(GetClusterStatusRequest request, StreamObserver<GetClusterStatusResponse> response) {
+    response.onNext(GetClusterStatusResponse.newBuilder().addAllNodes(List.copyOf(nodes)).build());
     response.onCompleted();
   }
 
