@@ -1,6 +1,7 @@
 package dev.owlery.cli;
 
 import dev.owlery.cli.node.LocalCluster;
+import dev.owlery.cli.node.LocalClusterException;
 import dev.owlery.loadtest.ChaosPlan;
 import dev.owlery.loadtest.Compare;
 import dev.owlery.loadtest.Durations;
@@ -93,17 +94,16 @@ public final class LoadTestCommand implements Callable<Integer> {
     err.printf("loadtest: starting a local cluster of %s (%d shard worker(s), %d vision worker(s)); node output in %s%n",
         target.model, numShards, numVision, logFile);
     err.flush();
+    // The cluster stops its nodes on close and on the JVM's shutdown (Ctrl-C, SIGTERM).
     try (PrintWriter log = new PrintWriter(Files.newBufferedWriter(logFile, StandardCharsets.UTF_8), true);
         LocalCluster cluster = LocalCluster.start(target.model, numShards, numVision, 0, log, List.of("-Xmx" + nodeHeap),
             coordinatorArgs)) {
-      Thread stopOnExit = new Thread(cluster::close, "owlery-loadtest-shutdown");
-      Runtime.getRuntime().addShutdownHook(stopOnExit);
-      try {
-        cluster.awaitReady(numVision, readyTimeout);
-        return runner.run(cluster.coordinatorAddress(), chaosPlan(cluster));
-      } finally {
-        Runtime.getRuntime().removeShutdownHook(stopOnExit);
-      }
+      cluster.awaitReady(numVision, readyTimeout);
+      return runner.run(cluster.coordinatorAddress(), chaosPlan(cluster));
+    } catch (LocalClusterException e) {
+      err.println("owlery loadtest: " + e.getMessage());
+      err.flush();
+      return 1;
     }
   }
 

@@ -113,6 +113,18 @@ class LoadTestCommandTest {
   }
 
   @Test
+  void aClusterThatCannotStartIsSaidInOneLineWithTheNodesLastLines(@TempDir Path tmp) {
+    CliRun run = CliRun.of("loadtest", "--model", tmp.resolve("no-model").toString(), "--prompt", "Hi",
+        "--node-log", tmp.resolve("nodes.log").toString());
+
+    assertThat(run.exitCode()).isEqualTo(1);
+    assertThat(run.err()).containsPattern("owlery loadtest: coordinator-[0-9a-f]{8} \\(coordinator\\) exited with status \\d+ "
+        + "while starting; its last lines:");
+    assertThat(run.err()).contains("no such directory: " + tmp.resolve("no-model"));
+    assertThat(run.err()).doesNotContain("\tat ");
+  }
+
+  @Test
   void clusterOptionsNeedModelAndLevelsMustBePositive() {
     CliRun shardsWithServer = CliRun.of("loadtest", "--server", "127.0.0.1:1", "--shards", "2", "--prompt", "Hi");
     CliRun zeroLevel = CliRun.of("loadtest", "--server", "127.0.0.1:1", "--concurrency", "1,0", "--prompt", "Hi");
