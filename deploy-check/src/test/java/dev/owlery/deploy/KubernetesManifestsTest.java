@@ -1,6 +1,7 @@
 package dev.owlery.deploy;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.owlery.deploy.Cluster.Workload;
 import io.fabric8.kubernetes.api.model.ConfigMap;
@@ -21,6 +22,8 @@ import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
 import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
 import io.fabric8.openshift.api.model.monitoring.v1.ServiceMonitor;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -75,9 +78,9 @@ class KubernetesManifestsTest {
 
   @Test
   void aKustomizationUsingWhatTheRendererDoesNotApplyIsRefusedNotIgnored() throws Exception {
-    java.nio.file.Path folder = java.nio.file.Files.createTempDirectory("kustomization");
-    java.nio.file.Files.writeString(folder.resolve("kustomization.yaml"), "resources: []\nnamePrefix: x-\n");
-    org.assertj.core.api.Assertions.assertThatThrownBy(() -> Kustomize.build(folder))
+    Path folder = Files.createTempDirectory("kustomization");
+    Files.writeString(folder.resolve("kustomization.yaml"), "resources: []\nnamePrefix: x-\n");
+    assertThatThrownBy(() -> Kustomize.build(folder))
         .hasMessageContaining("uses 'namePrefix', which the test's renderer does not apply");
   }
 
