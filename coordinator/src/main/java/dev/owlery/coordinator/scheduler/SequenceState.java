@@ -229,6 +229,9 @@ final class SequenceState {
     int numCompletionTokens = reason == FinishReason.FINISH_REASON_EOS_TOKEN
         || reason == FinishReason.FINISH_REASON_STOP_TOKEN ? numGenerated + 1 : numGenerated;
     long end = System.nanoTime();
+    // Measured before the client can see the end, so that whoever reads the meters after the
+    // answer finds this request in them.
+    metrics.completed(end - job.arrivalNanos(), numCompletionTokens, lastTokenNanos - firstTokenNanos);
     job.sink().onFinish(GenerateFinish.newBuilder()
         .setFinishReason(reason)
         .setStopString(stopStrings.matched() == null ? "" : stopStrings.matched())
@@ -241,7 +244,6 @@ final class SequenceState {
             .setTotalDurationNs(end - job.arrivalNanos())
             .setQueueDurationNs(startNanos - job.arrivalNanos()))
         .build());
-    metrics.completed(end - job.arrivalNanos(), numCompletionTokens, lastTokenNanos - firstTokenNanos);
   }
 
   private FinishReason stopTokenReason(int token) {
