@@ -5,9 +5,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.owlery.engine.testing.Fixtures;
+import dev.owlery.cli.node.LocalCluster;
 import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -92,6 +99,36 @@ class LoadTestCommandTest {
     assertThat(level.get("server").get("failed_scrapes").asInt()).isPositive();
     assertThat(Files.readString(report)).contains(">kill-shard</text>");
     assertThat(run.err()).contains("loadtest: chaos: kill-shard@0.7s (killed shard-0 at ");
+  }
+
+  @Test
+  void repeatedImagesHitTheCoordinatorsImageCacheAndDistinctOnesMiss(@TempDir Path tmp) throws IOException {
+    StringWriter log = new StringWriter();
+    JsonNode repeated;
+    JsonNode distinct;
+    // One cluster for both runs: the distinct pictures are new to the cache the repeated run filled.
+    try (LocalCluster cluster = LocalCluster.start(Fixtures.tinyOwl2(), 1, 1, 0, new PrintWriter(log, true),
+        List.of("-Xmx512m"))) {
+      cluster.awaitReady(1, Duration.ofSeconds(120));
+      String[] args = {"loadtest", "--server", cluster.coordinatorAddress(), "--synthetic", "--synthetic-images", "1",
+          "--image-size", "64x48", "--input-tokens", "fixed:6", "--output-tokens", "fixed:2", "--concurrency", "2",
+          "--requests", "4", "--warmup", "1", "--output", "json"};
+      CliRun first = CliRun.of(args);
+      CliRun second = CliRun.of(Stream.concat(Arrays.stream(args), Stream.of("--distinct-images")).toArray(String[]::new));
+      assertThat(first.exitCode()).as(first.err() + log).isZero();
+      assertThat(second.exitCode()).as(second.err() + log).isZero();
+      repeated = JSON.readTree(first.out()).get("levels").get(0);
+      distinct = JSON.readTree(second.out()).get("levels").get(0);
+    }
+
+    // The warm-up request encoded the repeated picture; each of the level's 4 requests found it cached.
+    assertThat(repeated.get("num_errors").asInt()).isZero();
+    assertThat(repeated.get("server").get("image_cache_hits").asDouble()).isEqualTo(4.0);
+    assertThat(repeated.get("server").get("image_cache_misses").asDouble()).isZero();
+    assertThat(distinct.get("num_errors").asInt()).isZero();
+    assertThat(distinct.get("server").get("image_cache_hits").asDouble()).isZero();
+    assertThat(distinct.get("server").get("image_cache_misses").asDouble()).isEqualTo(4.0);
+    assertThat(distinct.get("requests").get(0).get("image_tokens").asInt()).isPositive();
   }
 
   @Test
