@@ -132,6 +132,29 @@ class LoadTestCommandTest {
   }
 
   @Test
+  void aRestartedCoordinatorIsMarkedAndTheShardGroupFormsAgainUnderTheNewOne(@TempDir Path tmp) throws IOException {
+    Path report = tmp.resolve("report.html");
+
+    CliRun run = CliRun.of("loadtest", "--model", Fixtures.stories260k().toString(), "--rate", "10", "--duration", "1s",
+        "--prompt-ids", "1", "--max-new-tokens", "4", "--warmup", "1", "--node-heap", "512m", "--timeout", "PT20S",
+        "--node-log", tmp.resolve("nodes.log").toString(), "--chaos", "restart-coordinator@300ms", "--report",
+        report.toString(), "--output", "json");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    JsonNode json = JSON.readTree(run.out());
+    JsonNode fault = json.get("chaos").get("faults").get(0);
+    assertThat(fault.get("injected").asBoolean()).as(run.err()).isTrue();
+    // "serving again": the new coordinator reports a READY group of the shard the old one placed.
+    assertThat(fault.get("outcome").asText()).as(Files.readString(tmp.resolve("nodes.log")))
+        .matches("restarted coordinator-[0-9a-f]{8} as coordinator-[0-9a-f]{8}-1, serving again after \\d+\\.\\d\\d s");
+    // Requests sent while no coordinator listened failed, and each failure counts.
+    JsonNode level = json.get("levels").get(0);
+    assertThat(level.get("errors").get("UNAVAILABLE").asInt()).isPositive();
+    assertThat(json.get("chaos").get("requests_failed").asInt()).isEqualTo(level.get("num_errors").asInt());
+    assertThat(Files.readString(report)).contains(">restart-coordinator</text>");
+  }
+
+  @Test
   void compareNeedsNoCluster(@TempDir Path tmp) throws IOException {
     String report = """
         {"levels": [{"concurrency": 1, "wall_seconds": 0.1, "requests": [
@@ -169,11 +192,11 @@ class LoadTestCommandTest {
     assertThat(shardsWithServer.exitCode()).isEqualTo(2);
     assertThat(shardsWithServer.err()).contains("owlery: error: --shards, --vision-workers and --coordinator-arg set up the local cluster of --model");
     CliRun chaosWithServer = CliRun.of("loadtest", "--server", "127.0.0.1:1", "--chaos", "kill-shard@1s", "--prompt", "Hi");
-    CliRun unknownFault = CliRun.of("loadtest", "--model", "m", "--chaos", "restart-coordinator@1s", "--prompt", "Hi");
+    CliRun unknownFault = CliRun.of("loadtest", "--model", "m", "--chaos", "reboot@1s", "--prompt", "Hi");
 
     assertThat(chaosWithServer.err()).contains("owlery: error: --chaos needs the cluster this command starts (--model)");
-    assertThat(unknownFault.err()).contains("owlery: error: --chaos restart-coordinator@1s: the kinds are kill-shard "
-        + "and kill-vision");
+    assertThat(unknownFault.err()).contains("owlery: error: --chaos reboot@1s: the kinds are kill-shard, kill-vision "
+        + "and restart-coordinator");
     assertThat(zeroLevel.exitCode()).isEqualTo(2);
     assertThat(zeroLevel.err()).contains("owlery: error: --concurrency levels must be >= 1, got 0");
   }
