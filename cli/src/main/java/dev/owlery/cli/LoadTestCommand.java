@@ -16,6 +16,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
@@ -32,6 +34,8 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "loadtest", mixinStandardHelpOptions = true, subcommands = Compare.class,
     description = "Measure generated tokens/s and latencies at several concurrency levels through the client SDK.")
 public final class LoadTestCommand implements Callable<Integer> {
+
+  private static final String RESTART_COORDINATOR = "restart-coordinator";
 
   @Spec
   CommandSpec spec;
@@ -69,7 +73,8 @@ public final class LoadTestCommand implements Callable<Integer> {
   Duration readyTimeout;
 
   @Option(names = "--chaos", paramLabel = "KIND@TIME", description = "With --model: a fault at TIME from the first "
-      + "level's start: kill-shard@30s (kills a shard worker's process) or kill-vision@30s; repeatable.")
+      + "level's start: kill-shard@30s (kills a shard worker's process), kill-vision@30s or restart-coordinator@30s "
+      + "(kills the coordinator and starts a new one on the same ports); repeatable.")
   List<String> chaos = new ArrayList<>();
 
   @Option(names = "--stall-threshold", defaultValue = "1s", description = "With --chaos: a request stalled when it "
@@ -99,7 +104,7 @@ public final class LoadTestCommand implements Callable<Integer> {
         LocalCluster cluster = LocalCluster.start(target.model, numShards, numVision, 0, log, List.of("-Xmx" + nodeHeap),
             coordinatorArgs)) {
       cluster.awaitReady(numVision, readyTimeout);
-      return runner.run(cluster.coordinatorAddress(), chaosPlan(cluster));
+      return runner.run(cluster.coordinatorAddress(), chaosPlan(cluster, numVision));
     } catch (LocalClusterException e) {
       err.println("owlery loadtest: " + e.getMessage());
       err.flush();
@@ -107,17 +112,42 @@ public final class LoadTestCommand implements Callable<Integer> {
     }
   }
 
-  /** The --chaos faults, injected by killing the cluster's processes. */
-  private ChaosPlan chaosPlan(LocalCluster cluster) {
+  /** The --chaos faults, injected by killing (and restarting) the cluster's processes. */
+  private ChaosPlan chaosPlan(LocalCluster cluster, int numVision) {
     List<Fault> faults = chaos.stream().map(Fault::parse).toList();
-    return new ChaosPlan(faults, Durations.parse("--stall-threshold", stallThreshold), fault -> {
-      String role = role(fault);
-      LocalCluster.NodeProcess victim = cluster.nodes().stream()
-          .filter(node -> node.role().equals(role) && node.process().isAlive()).findFirst()
-          .orElseThrow(() -> new IllegalStateException("no " + role + " is left running to kill"));
-      cluster.kill(victim);
-      return "killed " + victim.nodeId();
+    return new ChaosPlan(faults, Durations.parse("--stall-threshold", stallThreshold), fault -> switch (fault.kind()) {
+      case RESTART_COORDINATOR -> restartCoordinator(cluster, numVision);
+      default -> {
+        String role = role(fault);
+        LocalCluster.NodeProcess victim = running(cluster, role)
+            .orElseThrow(() -> new IllegalStateException("no " + role + " is left running to kill"));
+        cluster.kill(victim);
+        yield "killed " + victim.nodeId();
+      }
     });
+  }
+
+  /**
+   * Restarts the coordinator and waits until the new one serves (a READY shard group and the
+   * vision workers), e.g. "restarted coordinator-1a2b3c4d as coordinator-1a2b3c4d-1, serving again
+   * after 6.21 s"; when it does not within --ready-timeout, says why instead.
+   */
+  private String restartCoordinator(LocalCluster cluster, int numVision) {
+    String old = running(cluster, "coordinator").map(LocalCluster.NodeProcess::nodeId)
+        .orElseThrow(() -> new IllegalStateException("no coordinator is running to restart"));
+    long start = System.nanoTime();
+    LocalCluster.NodeProcess started = cluster.restartCoordinator(readyTimeout);
+    String restarted = "restarted %s as %s".formatted(old, started.nodeId());
+    try {
+      cluster.awaitReady(numVision, readyTimeout);
+    } catch (LocalClusterException e) {
+      return restarted + ", not serving again: " + e.getMessage();
+    }
+    return restarted + String.format(Locale.ROOT, ", serving again after %.2f s", (System.nanoTime() - start) / 1e9);
+  }
+
+  private static Optional<LocalCluster.NodeProcess> running(LocalCluster cluster, String role) {
+    return cluster.nodes().stream().filter(node -> node.role().equals(role) && node.process().isAlive()).findFirst();
   }
 
   /** The role of the node a fault kills. */
@@ -125,8 +155,9 @@ public final class LoadTestCommand implements Callable<Integer> {
     return switch (fault.kind()) {
       case "kill-shard" -> "shard-worker";
       case "kill-vision" -> "vision-worker";
-      default -> throw new IllegalArgumentException("--chaos %s: the kinds are kill-shard and kill-vision"
-          .formatted(fault));
+      case RESTART_COORDINATOR -> "coordinator";
+      default -> throw new IllegalArgumentException(
+          "--chaos %s: the kinds are kill-shard, kill-vision and restart-coordinator".formatted(fault));
     };
   }
 

@@ -5,9 +5,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.owlery.engine.testing.Fixtures;
+import dev.owlery.cli.node.LocalCluster;
 import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.stream.Stream;
 import java.util.stream.StreamSupport;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -95,6 +102,59 @@ class LoadTestCommandTest {
   }
 
   @Test
+  void repeatedImagesHitTheCoordinatorsImageCacheAndDistinctOnesMiss(@TempDir Path tmp) throws IOException {
+    StringWriter log = new StringWriter();
+    JsonNode repeated;
+    JsonNode distinct;
+    // One cluster for both runs: the distinct pictures are new to the cache the repeated run filled.
+    try (LocalCluster cluster = LocalCluster.start(Fixtures.tinyOwl2(), 1, 1, 0, new PrintWriter(log, true),
+        List.of("-Xmx512m"))) {
+      cluster.awaitReady(1, Duration.ofSeconds(120));
+      String[] args = {"loadtest", "--server", cluster.coordinatorAddress(), "--synthetic", "--synthetic-images", "1",
+          "--image-size", "64x48", "--input-tokens", "fixed:6", "--output-tokens", "fixed:2", "--concurrency", "2",
+          "--requests", "4", "--warmup", "1", "--output", "json"};
+      CliRun first = CliRun.of(args);
+      CliRun second = CliRun.of(Stream.concat(Arrays.stream(args), Stream.of("--distinct-images")).toArray(String[]::new));
+      assertThat(first.exitCode()).as(first.err() + log).isZero();
+      assertThat(second.exitCode()).as(second.err() + log).isZero();
+      repeated = JSON.readTree(first.out()).get("levels").get(0);
+      distinct = JSON.readTree(second.out()).get("levels").get(0);
+    }
+
+    // The warm-up request encoded the repeated picture; each of the level's 4 requests found it cached.
+    assertThat(repeated.get("num_errors").asInt()).isZero();
+    assertThat(repeated.get("server").get("image_cache_hits").asDouble()).isEqualTo(4.0);
+    assertThat(repeated.get("server").get("image_cache_misses").asDouble()).isZero();
+    assertThat(distinct.get("num_errors").asInt()).isZero();
+    assertThat(distinct.get("server").get("image_cache_hits").asDouble()).isZero();
+    assertThat(distinct.get("server").get("image_cache_misses").asDouble()).isEqualTo(4.0);
+    assertThat(distinct.get("requests").get(0).get("image_tokens").asInt()).isPositive();
+  }
+
+  @Test
+  void aRestartedCoordinatorIsMarkedAndTheShardGroupFormsAgainUnderTheNewOne(@TempDir Path tmp) throws IOException {
+    Path report = tmp.resolve("report.html");
+
+    CliRun run = CliRun.of("loadtest", "--model", Fixtures.stories260k().toString(), "--rate", "10", "--duration", "1s",
+        "--prompt-ids", "1", "--max-new-tokens", "4", "--warmup", "1", "--node-heap", "512m", "--timeout", "PT20S",
+        "--node-log", tmp.resolve("nodes.log").toString(), "--chaos", "restart-coordinator@300ms", "--report",
+        report.toString(), "--output", "json");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    JsonNode json = JSON.readTree(run.out());
+    JsonNode fault = json.get("chaos").get("faults").get(0);
+    assertThat(fault.get("injected").asBoolean()).as(run.err()).isTrue();
+    // "serving again": the new coordinator reports a READY group of the shard the old one placed.
+    assertThat(fault.get("outcome").asText()).as(Files.readString(tmp.resolve("nodes.log")))
+        .matches("restarted coordinator-[0-9a-f]{8} as coordinator-[0-9a-f]{8}-1, serving again after \\d+\\.\\d\\d s");
+    // Requests sent while no coordinator listened failed, and each failure counts.
+    JsonNode level = json.get("levels").get(0);
+    assertThat(level.get("errors").get("UNAVAILABLE").asInt()).isPositive();
+    assertThat(json.get("chaos").get("requests_failed").asInt()).isEqualTo(level.get("num_errors").asInt());
+    assertThat(Files.readString(report)).contains(">restart-coordinator</text>");
+  }
+
+  @Test
   void compareNeedsNoCluster(@TempDir Path tmp) throws IOException {
     String report = """
         {"levels": [{"concurrency": 1, "wall_seconds": 0.1, "requests": [
@@ -132,11 +192,11 @@ class LoadTestCommandTest {
     assertThat(shardsWithServer.exitCode()).isEqualTo(2);
     assertThat(shardsWithServer.err()).contains("owlery: error: --shards, --vision-workers and --coordinator-arg set up the local cluster of --model");
     CliRun chaosWithServer = CliRun.of("loadtest", "--server", "127.0.0.1:1", "--chaos", "kill-shard@1s", "--prompt", "Hi");
-    CliRun unknownFault = CliRun.of("loadtest", "--model", "m", "--chaos", "restart-coordinator@1s", "--prompt", "Hi");
+    CliRun unknownFault = CliRun.of("loadtest", "--model", "m", "--chaos", "reboot@1s", "--prompt", "Hi");
 
     assertThat(chaosWithServer.err()).contains("owlery: error: --chaos needs the cluster this command starts (--model)");
-    assertThat(unknownFault.err()).contains("owlery: error: --chaos restart-coordinator@1s: the kinds are kill-shard "
-        + "and kill-vision");
+    assertThat(unknownFault.err()).contains("owlery: error: --chaos reboot@1s: the kinds are kill-shard, kill-vision "
+        + "and restart-coordinator");
     assertThat(zeroLevel.exitCode()).isEqualTo(2);
     assertThat(zeroLevel.err()).contains("owlery: error: --concurrency levels must be >= 1, got 0");
   }

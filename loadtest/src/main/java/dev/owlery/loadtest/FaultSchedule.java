@@ -1,9 +1,9 @@
 package dev.owlery.loadtest;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.Executors;
-import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.function.LongSupplier;
 
@@ -13,9 +13,12 @@ import java.util.function.LongSupplier;
  */
 final class FaultSchedule {
 
+  /** Longest a fault may still be injected after the run: a coordinator restart waits for the cluster. */
+  static final Duration INJECTION_TIMEOUT = Duration.ofMinutes(5);
+
   private final ChaosPlan plan;
   private final LongSupplier nanoClock;
-  private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(
+  private final ScheduledThreadPoolExecutor timer = new ScheduledThreadPoolExecutor(1,
       Thread.ofPlatform().name("owlery-loadtest-chaos").daemon().factory());
   private final List<ChaosReport.Injected> done = new ArrayList<>();
   private long origin;
@@ -23,6 +26,8 @@ final class FaultSchedule {
   FaultSchedule(ChaosPlan plan, LongSupplier nanoClock) {
     this.plan = plan;
     this.nanoClock = nanoClock;
+    // stop() drops the faults whose time has not come, and lets the one being injected finish.
+    timer.setExecuteExistingDelayedTasksAfterShutdownPolicy(false);
   }
 
   /** Schedules every fault, timed from {@code originNanos} (the first level's start). */
@@ -50,12 +55,16 @@ final class FaultSchedule {
     }
   }
 
-  /** Cancels the faults whose time has not come (the run ended first) and waits for one being injected. */
+  /**
+   * Cancels the faults whose time has not come (the run ended first) and waits for one being
+   * injected: up to {@link #INJECTION_TIMEOUT}, as a restart waits for the cluster to serve again.
+   */
   void stop() {
-    timer.shutdownNow();
+    timer.shutdown();
     try {
-      if (!timer.awaitTermination(30, TimeUnit.SECONDS)) {
-        throw new IllegalStateException("a --chaos fault was still being injected 30 s after the run ended");
+      if (!timer.awaitTermination(INJECTION_TIMEOUT.toSeconds(), TimeUnit.SECONDS)) {
+        throw new IllegalStateException("a --chaos fault was still being injected %d s after the run ended"
+            .formatted(INJECTION_TIMEOUT.toSeconds()));
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();

@@ -99,7 +99,7 @@ final class HtmlReport {
   private static void levels(StringBuilder page, LoadReport report) {
     page.append("<h2>Levels</h2>\n<table>\n<tr><th>level</th><th>requests</th><th>errors</th><th>tokens/s</th>"
         + "<th>achieved req/s</th><th>TTFT p50</th><th>TTFT p99</th><th>ITL p50</th><th>ITL p99</th><th>E2E p50</th>"
-        + "<th>E2E p99</th><th>goodput</th><th>KV mean</th><th>waiting max</th><th>batch</th></tr>\n");
+        + "<th>E2E p99</th><th>goodput</th><th>KV mean</th><th>waiting max</th><th>batch</th><th>image cache hits / misses</th></tr>\n");
     for (LevelResult level : report.levels()) {
       ServerContext server = level.server();
       page.append("<tr><td class=\"text\">").append(escape(level.load().describe())).append("</td>");
@@ -108,7 +108,9 @@ final class HtmlReport {
           fixed(level.itl().p50Ms(), 1), fixed(level.itl().p99Ms(), 1), fixed(level.e2e().p50Ms(), 1),
           fixed(level.e2e().p99Ms(), 1), report.slo().isEmpty() ? "-" : fixed(level.goodput(report.slo()), 2),
           Double.isNaN(server.kvUsageMean()) ? "-" : fixed(100 * server.kvUsageMean(), 1) + "%",
-          fixed(server.waitingMax(), 0), fixed(server.meanBatchSize(), 2));
+          fixed(server.waitingMax(), 0), fixed(server.meanBatchSize(), 2),
+          Double.isNaN(server.imageCacheHits()) ? "-" : fixed(server.imageCacheHits(), 0) + " / "
+              + fixed(server.imageCacheMisses(), 0));
       page.append("</tr>\n");
     }
     page.append("</table>\n<p>Latencies in ms over the successful requests; definitions in docs/loadtest.md.</p>\n");

@@ -58,16 +58,18 @@ public final class LoadGenerator {
    */
   public void warmUp(int numRequests) {
     for (int i = 0; i < numRequests; i++) {
-      client.generate(workload.request(i));
+      client.generate(workload.request(0, i));
     }
   }
 
   /**
    * Runs one level; {@code onDone} hears of each request as it ends (from the requests' threads).
    *
+   * @param pass the level's pass through the workload: 1 for the first level, 2 for the next (the
+   *     warm-up is 0)
    * @return the requests in the workload's order
    */
-  public LevelResult runLevel(Load load, Bound bound, Consumer<RequestResult> onDone) {
+  public LevelResult runLevel(int pass, Load load, Bound bound, Consumer<RequestResult> onDone) {
     ConcurrentLinkedQueue<RequestResult> results = new ConcurrentLinkedQueue<>();
     Consumer<RequestResult> record = r -> {
       results.add(r);
@@ -76,8 +78,8 @@ public final class LoadGenerator {
     long start = nanoClock.getAsLong();
     long durationNanos = bound.duration().toNanos();
     switch (load) {
-      case Load.Concurrency c -> closedLoop(c.clients(), bound.maxRequests(), start, durationNanos, record);
-      case Load.Rate r -> openLoop(r, bound.maxRequests(), start, durationNanos, record);
+      case Load.Concurrency c -> closedLoop(pass, c.clients(), bound.maxRequests(), start, durationNanos, record);
+      case Load.Rate r -> openLoop(pass, r, bound.maxRequests(), start, durationNanos, record);
     }
     long wallNanos = nanoClock.getAsLong() - start;
     List<RequestResult> ordered = new ArrayList<>(results);
@@ -85,7 +87,7 @@ public final class LoadGenerator {
     return LevelResult.of(load, ordered, wallNanos);
   }
 
-  private void closedLoop(int clients, long maxRequests, long start, long durationNanos,
+  private void closedLoop(int pass, int clients, long maxRequests, long start, long durationNanos,
       Consumer<RequestResult> record) {
     AtomicLong next = new AtomicLong();
     try (ExecutorService threads = Executors.newThreadPerTaskExecutor(
@@ -94,14 +96,14 @@ public final class LoadGenerator {
         threads.submit(() -> {
           for (long i = next.getAndIncrement(); i < maxRequests && nanoClock.getAsLong() - start < durationNanos;
               i = next.getAndIncrement()) {
-            record.accept(measure(i, start));
+            record.accept(measure(pass, i, start));
           }
         });
       }
     }
   }
 
-  private void openLoop(Load.Rate rate, long maxRequests, long start, long durationNanos,
+  private void openLoop(int pass, Load.Rate rate, long maxRequests, long start, long durationNanos,
       Consumer<RequestResult> record) {
     Arrivals arrivals = new Arrivals(rate, seed);
     try (ExecutorService threads = Executors.newThreadPerTaskExecutor(
@@ -115,14 +117,14 @@ public final class LoadGenerator {
           LockSupport.parkNanos(wait);
         }
         long index = i;
-        threads.submit(() -> record.accept(measure(index, start)));
+        threads.submit(() -> record.accept(measure(pass, index, start)));
       }
     }
   }
 
-  /** Sends request {@code index} of the workload once and measures it. */
-  private RequestResult measure(long index, long levelStart) {
-    GenerateRequest request = workload.request(index);
+  /** Sends request {@code index} of the workload's pass {@code pass} once and measures it. */
+  private RequestResult measure(int pass, long index, long levelStart) {
+    GenerateRequest request = workload.request(pass, index);
     List<Long> itl = new ArrayList<>();
     int numTokens = 0;
     long start = nanoClock.getAsLong();

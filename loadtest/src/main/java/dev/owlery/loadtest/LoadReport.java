@@ -88,9 +88,10 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
    * "request_throughput", "ratio", "goodput"?, "ttft_ms"|"tpot_ms"|"itl_ms"|"e2e_ms": {"count",
    * "mean", "p50", "p90", "p95", "p99", "max"}, "start_s", "server"?: {"targets", "failed_scrapes",
    * "first_failure"?, "kv_usage_mean", "kv_usage_max", "waiting_mean", "waiting_max", "running_mean",
-   * "running_max", "preemptions", "mean_batch_size", "samples": [{"at_s", "kv_blocks_used",
-   * "kv_blocks_free", "kv_usage", "waiting", "running", "preemptions_total", "step_sequences_sum",
-   * "step_sequences_count", "answered"}]}, "requests": [{"index", "sent_ms",
+   * "running_max", "preemptions", "mean_batch_size", "image_cache_hits", "image_cache_misses",
+   * "samples": [{"at_s", "kv_blocks_used", "kv_blocks_free", "kv_usage", "waiting", "running",
+   * "preemptions_total", "step_sequences_sum", "step_sequences_count", "image_cache_hits_total",
+   * "image_cache_misses_total", "answered"}]}, "requests": [{"index", "sent_ms",
    * "prompt_tokens", "image_tokens", "tokens", "ttft_ms", "tpot_ms", "itl_ms": [...], "e2e_ms",
    * "status", "error"}]}]}}; a request without a token has {@code ttft_ms} null, a successful one
    * no {@code error}; a server figure no target published is null.
@@ -198,7 +199,10 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
         fixed(chaos.worstStallNanos(levels) / 1e6, 1))).toString();
   }
 
-  /** E.g. {@code server, rate 4/s: KV 12.5% mean, 40.0% max; waiting 0.2 mean, 3 max; ...}. */
+  /**
+   * E.g. {@code server, rate 4/s: KV 12.5% mean, 40.0% max; waiting 0.2 mean, 3 max; ...}, ending
+   * with the image cache's hits and misses when the coordinator publishes them.
+   */
   static String serverLine(LevelResult level) {
     ServerContext server = level.server();
     return "server, %s: KV %s mean, %s max; waiting %s mean, %s max; running %s mean, %s max; %s preemptions; %s "
@@ -206,7 +210,9 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
             orDash(server.waitingMean(), 1), orDash(server.waitingMax(), 0), orDash(server.runningMean(), 1),
             orDash(server.runningMax(), 0), orDash(server.preemptions(), 0), orDash(server.meanBatchSize(), 2))
         + "sequences per step (%d samples of %d /metrics, %d failed)".formatted(server.samples().size(),
-            server.targets().size(), server.numFailedScrapes());
+            server.targets().size(), server.numFailedScrapes())
+        + (Double.isNaN(server.imageCacheHits()) ? "" : "; image cache %s hits, %s misses".formatted(
+            orDash(server.imageCacheHits(), 0), orDash(server.imageCacheMisses(), 0)));
   }
 
   private static String percent(double fraction) {
@@ -234,6 +240,8 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
     putFinite(node, "running_max", server.runningMax());
     putFinite(node, "preemptions", server.preemptions());
     putFinite(node, "mean_batch_size", server.meanBatchSize());
+    putFinite(node, "image_cache_hits", server.imageCacheHits());
+    putFinite(node, "image_cache_misses", server.imageCacheMisses());
     ArrayNode samples = node.putArray("samples");
     for (ServerSample sample : server.samples()) {
       ObjectNode s = samples.addObject();
@@ -246,6 +254,8 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
       putFinite(s, "preemptions_total", sample.preemptions());
       putFinite(s, "step_sequences_sum", sample.stepSequencesSum());
       putFinite(s, "step_sequences_count", sample.stepSequencesCount());
+      putFinite(s, "image_cache_hits_total", sample.imageCacheHits());
+      putFinite(s, "image_cache_misses_total", sample.imageCacheMisses());
       s.put("answered", sample.numAnswered());
     }
   }

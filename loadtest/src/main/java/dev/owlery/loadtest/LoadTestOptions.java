@@ -96,6 +96,18 @@ public final class LoadTestOptions {
   @Option(names = "--image", description = "A picture for the next <|image|> placeholder; repeatable.")
   List<Path> images = new ArrayList<>();
 
+  @Option(names = "--synthetic-images", defaultValue = "0", description = "With --synthetic: pictures made up for "
+      + "each request (seeded gradients and noise, PNG), one placeholder each (default ${DEFAULT-VALUE}).")
+  int syntheticImages;
+
+  @Option(names = "--image-size", defaultValue = "448x448", description = "With --synthetic-images: WIDTHxHEIGHT "
+      + "in pixels (default ${DEFAULT-VALUE}).")
+  String imageSize;
+
+  @Option(names = "--distinct-images", description = "With --synthetic-images: pictures no other request of the run "
+      + "carries (each misses the coordinator's image cache); by default every request repeats the same ones.")
+  boolean distinctImages;
+
   @Option(names = "--max-new-tokens", defaultValue = "64", description = "Tokens per request at most (default ${DEFAULT-VALUE}).")
   int maxNewTokens;
 
@@ -145,7 +157,7 @@ public final class LoadTestOptions {
 
   /** Whether the requests carry pictures (the cluster then needs a vision worker). */
   public boolean hasImages() {
-    return !images.isEmpty();
+    return !images.isEmpty() || syntheticImages > 0;
   }
 
   /**
@@ -175,6 +187,7 @@ public final class LoadTestOptions {
       LengthDistribution.parse("--input-tokens", inputTokens);
       LengthDistribution.parse("--output-tokens", outputTokens);
     }
+    checkSyntheticImages();
     if (report != null) {
       Path folder = report.toAbsolutePath().getParent();
       if (folder == null || !java.nio.file.Files.isDirectory(folder)) {
@@ -192,6 +205,26 @@ public final class LoadTestOptions {
             + "name their own images");
       }
     }
+  }
+
+  private void checkSyntheticImages() {
+    if (syntheticImages < 0) {
+      throw new IllegalArgumentException("--synthetic-images must be >= 0, got " + syntheticImages);
+    }
+    if (syntheticImages == 0) {
+      if (distinctImages || !imageSize.equals("448x448")) {
+        throw new IllegalArgumentException("--image-size and --distinct-images shape --synthetic-images, which is 0");
+      }
+      return;
+    }
+    if (!prompt.synthetic) {
+      throw new IllegalArgumentException("--synthetic-images needs --synthetic (its prompts get one image placeholder "
+          + "per picture)");
+    }
+    if (!images.isEmpty()) {
+      throw new IllegalArgumentException("give --image (files) or --synthetic-images (made-up pictures), not both");
+    }
+    SyntheticImages.parseSize("--image-size", imageSize);
   }
 
   /** The levels in the order given: --rate's, else --concurrency's (default 1, 4, 16). */
@@ -259,9 +292,7 @@ public final class LoadTestOptions {
       for (int i = 0; i < maxTokens.length; i++) {
         DatasetEntry entry = entries.get(i);
         maxTokens[i] = entry.maxTokens() > 0 ? entry.maxTokens()
-            : entry.expectedOutput() != null ? Math.max(1, client.tokenize(TokenizeRequest.newBuilder()
-                .setText(entry.expectedOutput()).setTemplate(PromptTemplate.PROMPT_TEMPLATE_NONE).build())
-                .getTokenIdsCount())
+            : entry.expectedOutput() != null ? Math.max(1, numTokens(client, entry.expectedOutput()))
             : maxNewTokens;
       }
       return Workload.dataset(entries, maxTokens, prototype().setTemplate(template(template)).build(), seed);
@@ -273,10 +304,17 @@ public final class LoadTestOptions {
             + "lists no model");
       }
       return Workload.synthetic(LengthDistribution.parse("--input-tokens", inputTokens),
-          LengthDistribution.parse("--output-tokens", outputTokens), models.getFirst().getVocabSize(),
-          images.stream().map(Images::fromPath).toList(), prototype().build(), seed);
+          LengthDistribution.parse("--output-tokens", outputTokens), models.getFirst().getVocabSize(), pictures(),
+          prototype().build(), seed);
     }
     return Workload.fixed(request(), seed);
+  }
+
+  /** The tokens of {@code text} as an answer: the server's tokenization without the BOS it puts first. */
+  private static int numTokens(OwleryClient client, String text) {
+    List<Integer> ids = client.tokenize(TokenizeRequest.newBuilder().setText(text)
+        .setTemplate(PromptTemplate.PROMPT_TEMPLATE_NONE).build()).getTokenIdsList();
+    return !ids.isEmpty() && ids.getFirst() == Workload.BOS_ID ? ids.size() - 1 : ids.size();
   }
 
   /**
@@ -293,6 +331,16 @@ public final class LoadTestOptions {
     return client.getClusterStatus().getNodesList().stream()
         .filter(node -> !node.getMetricsUrl().isEmpty() && node.getState() != NodeState.NODE_STATE_DOWN)
         .map(NodeStatus::getMetricsUrl).toList();
+  }
+
+  /** What each synthetic request carries: --synthetic-images' pictures, or --image's files. */
+  private Workload.Pictures pictures() {
+    if (syntheticImages > 0) {
+      int[] size = SyntheticImages.parseSize("--image-size", imageSize);
+      return new SyntheticImages(syntheticImages, size[0], size[1],
+          distinctImages ? SyntheticImages.Mode.DISTINCT : SyntheticImages.Mode.REPEATED, seed);
+    }
+    return Workload.Pictures.same(images.stream().map(Images::fromPath).toList());
   }
 
   /** The fields every request shares: aspect ratio, max_new_tokens and sampling. */

@@ -56,6 +56,16 @@ public record ServerContext(List<String> targets, List<ServerSample> samples, in
     return increase(ServerSample::preemptions);
   }
 
+  /** Images the coordinator found in its image-embedding cache from the first sample to the last; NaN when unknown. */
+  public double imageCacheHits() {
+    return increase(ServerSample::imageCacheHits);
+  }
+
+  /** Images the coordinator sent to a vision worker from the first sample to the last; NaN when unknown. */
+  public double imageCacheMisses() {
+    return increase(ServerSample::imageCacheMisses);
+  }
+
   /** Sequences per step over the steps run from the first sample to the last; NaN when none ran or none was seen. */
   public double meanBatchSize() {
     double steps = increase(ServerSample::stepSequencesCount);

@@ -102,9 +102,7 @@ public final class ServerMetrics implements AutoCloseable {
       }
       sample();
       synchronized (this) {
-        List<ServerSample> timed = samples.stream().map(s -> new ServerSample(s.atNanos() - levelStartNanos,
-            s.kvBlocksUsed(), s.kvBlocksFree(), s.waiting(), s.running(), s.preemptions(), s.stepSequencesSum(),
-            s.stepSequencesCount(), s.numAnswered())).toList();
+        List<ServerSample> timed = samples.stream().map(s -> s.at(s.atNanos() - levelStartNanos)).toList();
         return new ServerContext(urls, timed, numFailed, firstFailure);
       }
     }

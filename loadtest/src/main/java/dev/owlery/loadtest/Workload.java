@@ -1,6 +1,7 @@
 package dev.owlery.loadtest;
 
 import dev.owlery.proto.v1.GenerateRequest;
+import dev.owlery.proto.v1.Image;
 import dev.owlery.proto.v1.PromptTokenIds;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -9,8 +10,9 @@ import java.util.Random;
 
 /**
  * The sequence of requests a level sends, the same for every level and every run with the same
- * seed: request {@code i} depends only on the seed and {@code i}. Each request gets a sampling
- * seed drawn from the workload seed, so sampled runs repeat too. Thread-safe.
+ * seed: request {@code i} depends only on the seed and {@code i} (and distinct synthetic pictures
+ * on the pass too, see {@link SyntheticImages}). Each request gets a sampling seed drawn from the
+ * workload seed, so sampled runs repeat too. Thread-safe.
  */
 public abstract class Workload {
 
@@ -27,14 +29,32 @@ public abstract class Workload {
     this.seed = seed;
   }
 
-  /** The request at {@code index} of the sequence. */
-  public final GenerateRequest request(long index) {
-    Random random = random(index);
-    return build(index, random).setSeed(random.nextLong() & Long.MAX_VALUE).build();
+  /** The pictures a synthetic request carries, one image placeholder each. */
+  public interface Pictures {
+    /** No picture. */
+    Pictures NONE = (pass, index) -> List.of();
+
+    /** The pictures of request {@code index} in pass {@code pass} (0 the warm-up, 1 the first level). */
+    List<Image> of(int pass, long index);
+
+    /** The same pictures with every request, e.g. files given with --image. */
+    static Pictures same(List<Image> images) {
+      List<Image> copy = List.copyOf(images);
+      return (pass, index) -> copy;
+    }
   }
 
-  /** The request at {@code index}, drawing what it chooses from {@code random}. */
-  abstract GenerateRequest.Builder build(long index, Random random);
+  /**
+   * The request at {@code index} of the sequence, in pass {@code pass}: 0 the warm-up, 1 the first
+   * level, and so on.
+   */
+  public final GenerateRequest request(int pass, long index) {
+    Random random = random(index);
+    return build(pass, index, random).setSeed(random.nextLong() & Long.MAX_VALUE).build();
+  }
+
+  /** The request at {@code index} in pass {@code pass}, drawing what it chooses from {@code random}. */
+  abstract GenerateRequest.Builder build(int pass, long index, Random random);
 
   /** A generator for request {@code index} alone (SplitMix64 of the seed and the index). */
   private Random random(long index) {
@@ -48,7 +68,7 @@ public abstract class Workload {
   public static Workload fixed(GenerateRequest base, long seed) {
     return new Workload(seed) {
       @Override
-      GenerateRequest.Builder build(long index, Random random) {
+      GenerateRequest.Builder build(int pass, long index, Random random) {
         return base.toBuilder();
       }
     };
@@ -69,7 +89,7 @@ public abstract class Workload {
     Collections.shuffle(order, new Random(seed));
     return new Workload(seed) {
       @Override
-      GenerateRequest.Builder build(long index, Random random) {
+      GenerateRequest.Builder build(int pass, long index, Random random) {
         int e = order.get((int) (index % order.size()));
         DatasetEntry entry = entries.get(e);
         GenerateRequest.Builder b = prototype.toBuilder().setMaxNewTokens(maxTokens[e]).addAllImages(entry.images());
@@ -82,22 +102,23 @@ public abstract class Workload {
   }
 
   /**
-   * Prompts of BOS, one image placeholder per image and random ordinary token ids, whose text
+   * Prompts of BOS, one image placeholder per picture and random ordinary token ids, whose text
    * length (BOS included) and max_new_tokens are drawn from the two distributions.
    *
    * @param vocabSize the served model's vocabulary size
-   * @param images pictures every request carries
+   * @param pictures what each request carries
    */
   public static Workload synthetic(LengthDistribution input, LengthDistribution output, int vocabSize,
-      List<dev.owlery.proto.v1.Image> images, GenerateRequest prototype, long seed) {
+      Pictures pictures, GenerateRequest prototype, long seed) {
     if (vocabSize <= FIRST_ORDINARY_ID) {
       throw new IllegalArgumentException("synthetic prompts need a vocabulary of more than %d ids; the server reports %d"
           .formatted(FIRST_ORDINARY_ID, vocabSize));
     }
     return new Workload(seed) {
       @Override
-      GenerateRequest.Builder build(long index, Random random) {
+      GenerateRequest.Builder build(int pass, long index, Random random) {
         int length = input.sample(random);
+        List<Image> images = pictures.of(pass, index);
         PromptTokenIds.Builder ids = PromptTokenIds.newBuilder().addTokenIds(BOS_ID);
         images.forEach(image -> ids.addTokenIds(IMAGE_PLACEHOLDER_ID));
         for (int i = 1; i < length; i++) {

@@ -11,7 +11,18 @@ import dev.owlery.proto.v1.GenerateRequest;
 import dev.owlery.proto.v1.NodeRole;
 import dev.owlery.proto.v1.NodeState;
 import dev.owlery.proto.v1.NodeStatus;
+import com.google.protobuf.ByteString;
+import dev.owlery.proto.v1.Image;
+import java.awt.image.BufferedImage;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.List;
+import java.util.Set;
+import java.util.function.Predicate;
+import java.util.stream.Stream;
+import javax.imageio.ImageIO;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -168,11 +179,113 @@ class LoadTestTest {
     JsonNode samples = context.get("samples");
     assertThat(samples.size()).isGreaterThanOrEqualTo(2);
     assertThat(context.get("preemptions").asDouble()).isEqualTo(samples.size() - 1);
+    assertThat(context.get("image_cache_hits").asDouble()).isEqualTo(3 * (samples.size() - 1));
+    assertThat(context.get("image_cache_misses").asDouble()).isEqualTo(samples.size() - 1);
     assertThat(samples.get(0).get("kv_blocks_used").asDouble()).isEqualTo(MetricsEndpoint.COORDINATOR_KV_USED);
     assertThat(samples.get(0).get("answered").asInt()).isEqualTo(2);
     assertThat(table.exitCode()).as(table.err()).isZero();
     assertThat(table.out()).containsPattern("server, concurrency 1: KV 25.0% mean, 25.0% max; waiting 2.0 mean, 2 max; "
-        + "running 4.0 mean, 4 max; \\d+ preemptions; 3.00 sequences per step \\(\\d+ samples of 1 /metrics, 0 failed\\)");
+        + "running 4.0 mean, 4 max; \\d+ preemptions; 3.00 sequences per step \\(\\d+ samples of 1 /metrics, 0 failed\\); "
+        + "image cache \\d+ hits, \\d+ misses");
+  }
+
+  @Test
+  void repeatedSyntheticImagesAreTheSamePicturesAndDistinctOnesNeverRecur() throws IOException {
+    String[] common = {"--server", server.address(), "--synthetic", "--synthetic-images", "2", "--image-size", "40x30",
+        "--input-tokens", "fixed:5", "--concurrency", "1,2", "--requests", "3", "--warmup", "1", "--max-new-tokens", "1",
+        "--output", "json"};
+
+    Run repeated = Run.of(common);
+    List<GenerateRequest> repeatedRequests = List.copyOf(server.received);
+    server.received.clear();
+    Run distinct = Run.of(concat(common, "--distinct-images"));
+
+    assertThat(repeated.exitCode()).as(repeated.err()).isZero();
+    assertThat(distinct.exitCode()).as(distinct.err()).isZero();
+    // 1 warm-up request, then 3 per level; 2 pictures each.
+    assertThat(repeatedRequests).hasSize(7);
+    for (GenerateRequest r : repeatedRequests) {
+      assertThat(r.getImagesCount()).isEqualTo(2);
+      // BOS, a placeholder per picture, then the rest of the 5 text tokens.
+      List<Integer> ids = r.getPromptTokenIds().getTokenIdsList();
+      assertThat(ids).hasSize(7);
+      assertThat(ids.subList(0, 3)).containsExactly(Workload.BOS_ID, Workload.IMAGE_PLACEHOLDER_ID,
+          Workload.IMAGE_PLACEHOLDER_ID);
+    }
+    assertThat(pictures(repeatedRequests)).hasSize(14);
+    assertThat(Set.copyOf(pictures(repeatedRequests))).hasSize(2);
+    assertThat(server.received).hasSize(7);
+    assertThat(Set.copyOf(pictures(server.received))).hasSize(14);
+    BufferedImage picture = ImageIO.read(pictures(server.received).getFirst().newInput());
+    assertThat(picture.getWidth()).isEqualTo(40);
+    assertThat(picture.getHeight()).isEqualTo(30);
+    // The server reports 65 image tokens per picture; the report carries them per request.
+    assertThat(JSON.readTree(distinct.out()).get("levels").get(1).get("requests").get(0).get("image_tokens").asInt())
+        .isEqualTo(130);
+  }
+
+  @Test
+  void anImageFileGoesWithEverySyntheticRequest(@TempDir Path tmp) throws IOException {
+    byte[] png = new SyntheticImages(1, 8, 8, SyntheticImages.Mode.REPEATED, 3).of(1, 0).getFirst().getData()
+        .toByteArray();
+    Path file = Files.write(tmp.resolve("owl.png"), png);
+
+    Run run = Run.of("--server", server.address(), "--synthetic", "--image", file.toString(), "--input-tokens",
+        "fixed:4", "--concurrency", "2", "--requests", "4", "--warmup", "0", "--max-new-tokens", "1");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    assertThat(server.received).hasSize(4);
+    for (GenerateRequest r : server.received) {
+      assertThat(pictures(List.of(r))).containsExactly(ByteString.copyFrom(png));
+      assertThat(r.getPromptTokenIds().getTokenIdsList().subList(0, 2))
+          .containsExactly(Workload.BOS_ID, Workload.IMAGE_PLACEHOLDER_ID);
+    }
+  }
+
+  @Test
+  void aJsonlDatasetSendsItsImagesAndTakesMaxTokensFromTheLineOrItsExpectedOutput(@TempDir Path tmp)
+      throws IOException {
+    Files.createDirectories(tmp.resolve("pics"));
+    byte[] owl = {(byte) 0x89, 'P', 'N', 'G', 1};
+    byte[] cat = {(byte) 0x89, 'P', 'N', 'G', 2};
+    Files.write(tmp.resolve("pics/owl.png"), owl);
+    Files.write(tmp.resolve("pics/cat.png"), cat);
+    Path dataset = Files.writeString(tmp.resolve("requests.jsonl"), """
+        {"prompt_ids": [1, -200, 5], "images": ["pics/owl.png"], "max_tokens": 3}
+        {"prompt": "<|image|><|image|> Which is the owl?", "images": ["pics/cat.png", "pics/owl.png"],         "expected_output": "the first one, of course"}
+        {"prompt": "Hoot", "expected_output": "ignored", "max_tokens": 2}
+        """);
+
+    Run run = Run.of("--server", server.address(), "--dataset", dataset.toString(), "--concurrency", "1",
+        "--requests", "3", "--warmup", "0", "--max-new-tokens", "9", "--output", "json");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    assertThat(server.received).hasSize(3);
+    GenerateRequest ids = only(server.received, r -> r.hasPromptTokenIds());
+    assertThat(ids.getPromptTokenIds().getTokenIdsList()).containsExactly(1, -200, 5);
+    assertThat(ids.getImagesList()).extracting(i -> i.getData().toByteArray()).containsExactly(owl);
+    assertThat(ids.getMaxNewTokens()).isEqualTo(3);
+    GenerateRequest text = only(server.received, r -> r.getPromptText().startsWith("<|image|>"));
+    assertThat(text.getImagesList()).extracting(i -> i.getData().toByteArray()).containsExactly(cat, owl);
+    // "the first one, of course": 5 tokens by the server's tokenizer (its BOS not counted).
+    assertThat(text.getMaxNewTokens()).isEqualTo(5);
+    assertThat(only(server.received, r -> r.getPromptText().equals("Hoot")).getMaxNewTokens()).isEqualTo(2);
+    assertThat(JSON.readTree(run.out()).get("levels").get(0).get("generated_tokens").asInt()).isEqualTo(3 + 5 + 2);
+  }
+
+  private static GenerateRequest only(List<GenerateRequest> requests, Predicate<GenerateRequest> which) {
+    List<GenerateRequest> matching = requests.stream().filter(which).toList();
+    assertThat(matching).hasSize(1);
+    return matching.getFirst();
+  }
+
+  /** Every picture of {@code requests}, in order. */
+  private static List<ByteString> pictures(List<GenerateRequest> requests) {
+    return requests.stream().flatMap(r -> r.getImagesList().stream()).map(Image::getData).toList();
+  }
+
+  private static String[] concat(String[] args, String... more) {
+    return Stream.concat(Arrays.stream(args), Arrays.stream(more)).toArray(String[]::new);
   }
 
   private static NodeStatus node(String id, NodeRole role, NodeState state, String metricsUrl) {
@@ -198,6 +311,12 @@ class LoadTestTest {
         .isEqualTo("loadtest: error: --server HOST:PORT is required: the coordinator to measure\n");
     assertThat(Run.of("--server", server.address()).err())
         .isEqualTo("loadtest: error: give what the requests ask: --prompt, --prompt-ids, --dataset or --synthetic\n");
+    assertThat(Run.of("--server", server.address(), "--prompt", "Hi", "--synthetic-images", "1").err())
+        .isEqualTo("loadtest: error: --synthetic-images needs --synthetic (its prompts get one image placeholder per "
+            + "picture)\n");
+    assertThat(Run.of("--server", server.address(), "--synthetic", "--synthetic-images", "1", "--image-size", "448")
+        .err()).isEqualTo("loadtest: error: --image-size must be WIDTHxHEIGHT in pixels, both >= 1, e.g. 448x448, "
+            + "got '448'\n");
     assertThat(Run.of("--server", server.address(), "--prompt", "Hi", "--rate", "0").err())
         .isEqualTo("loadtest: error: --rate values must be finite and > 0 requests/s, got 0.0\n");
   }

@@ -9,8 +9,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * A real HTTP server on loopback serving fixed Prometheus text as Micrometer writes it: {@code
- * /coordinator} (scheduler gauges and counters; each scrape adds one preemption and two steps of
- * three sequences), {@code /shard} (a rank's KV gauges) and {@code /broken} (503).
+ * /coordinator} (scheduler gauges and counters; each scrape adds one preemption, two steps of
+ * three sequences, three image cache hits and one miss), {@code /shard} (a rank's KV gauges) and {@code /broken} (503).
  */
 final class MetricsEndpoint implements AutoCloseable {
 
@@ -43,7 +43,10 @@ final class MetricsEndpoint implements AutoCloseable {
           owlery_step_sequences_bucket{le="1.0",} 0.0
           owlery_step_sequences_bucket{le="+Inf",} %d.0
           owlery_step_duration_seconds_count{phase="decode",} 8.0
-          """.formatted(COORDINATOR_KV_USED, COORDINATOR_KV_FREE, n, 2 * n, 6 * n, 2 * n));
+          # TYPE owlery_image_cache_hits_total counter
+          owlery_image_cache_hits_total %d.0
+          owlery_image_cache_misses_total %d.0
+          """.formatted(COORDINATOR_KV_USED, COORDINATOR_KV_FREE, n, 2 * n, 6 * n, 2 * n, 3 * n, n));
     });
     server.createContext("/shard", exchange -> answer(exchange, 200, """
         # TYPE owlery_kv_blocks_used gauge

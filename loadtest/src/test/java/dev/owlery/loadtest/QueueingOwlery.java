@@ -12,6 +12,8 @@ import dev.owlery.proto.v1.ListModelsResponse;
 import dev.owlery.proto.v1.Model;
 import dev.owlery.proto.v1.NodeStatus;
 import dev.owlery.proto.v1.OwleryGrpc;
+import dev.owlery.proto.v1.TokenizeRequest;
+import dev.owlery.proto.v1.TokenizeResponse;
 import dev.owlery.proto.v1.Usage;
 import io.grpc.Grpc;
 import io.grpc.InsecureServerCredentials;
@@ -95,6 +97,17 @@ final class QueueingOwlery extends OwleryGrpc.OwleryImplBase implements AutoClos
           .build());
       response.onCompleted();
     }, delayNanos, TimeUnit.NANOSECONDS);
+  }
+
+  /** BOS, then one id per whitespace-separated word: a known count for expected outputs. */
+  @Override
+  public void tokenize(TokenizeRequest request, StreamObserver<TokenizeResponse> response) {
+    TokenizeResponse.Builder ids = TokenizeResponse.newBuilder().addTokenIds(1).addTokens("<s>");
+    for (String word : request.getText().trim().split("\\s+")) {
+      ids.addTokenIds(1000 + ids.getTokenIdsCount()).addTokens(word);
+    }
+    response.onNext(ids.build());
+    response.onCompleted();
   }
 
   @Override

@@ -78,7 +78,7 @@ class ServerMetricsTest {
   }
 
   private static ServerSample preemptions(double total) {
-    return new ServerSample(0, 1, 1, 0, 0, total, 0, 0, 1);
+    return new ServerSample(0, 1, 1, 0, 0, total, 0, 0, Double.NaN, Double.NaN, 1);
   }
 
   @Test

@@ -15,8 +15,8 @@ class WorkloadTest {
 
   private static List<GenerateRequest> synthetic(long seed) {
     Workload workload = Workload.synthetic(new LengthDistribution.Uniform(4, 12), new LengthDistribution.Normal(8, 3),
-        512, List.of(), PROTOTYPE, seed);
-    return LongStream.range(0, 50).mapToObj(workload::request).toList();
+        512, Workload.Pictures.NONE, PROTOTYPE, seed);
+    return LongStream.range(0, 50).mapToObj(i -> workload.request(1, i)).toList();
   }
 
   private static List<Long> arrivals(long seed) {

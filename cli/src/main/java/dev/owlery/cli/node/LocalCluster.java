@@ -62,8 +62,15 @@ public final class LocalCluster implements AutoCloseable {
   private final Path model;
   private final int numShards;
   private final String clusterName;
-  /** Unique to this cluster, so that the ready check knows its own coordinator from another one on the port. */
-  private final String coordinatorId;
+  /**
+   * Unique to this cluster, so that the ready check knows its own coordinator from another one on
+   * the port; a restarted coordinator gets a new one ({@link #restartCoordinator}).
+   */
+  private volatile String coordinatorId;
+  /** Every coordinator id this cluster used, the current one last; guarded by lock. */
+  private final List<String> coordinatorIds = new ArrayList<>();
+  /** Names this cluster's Hazelcast cluster and coordinators. */
+  private final String suffix;
   private final PrintWriter log;
   private final List<String> jvmOptions;
   private final Thread shutdownHook = new Thread(this::close, "owlery-local-shutdown");
@@ -79,14 +86,18 @@ public final class LocalCluster implements AutoCloseable {
   private boolean closing;
   private int coordinatorClusterPort;
   private int coordinatorPort;
+  private int coordinatorMetricsPort;
+  /** The coordinator's own options: the model, the group size and those the caller added. */
+  private List<String> coordinatorCommand;
+  private int numRestarts;
   private int nextShardIndex;
 
   private LocalCluster(Path model, int numShards, PrintWriter log, List<String> jvmOptions) {
     String suffix = UUID.randomUUID().toString().substring(0, 8);
     this.model = model.toAbsolutePath();
     this.numShards = numShards;
+    this.suffix = suffix;
     this.clusterName = "owlery-local-" + suffix;
-    this.coordinatorId = "coordinator-" + suffix;
     this.log = log;
     this.jvmOptions = List.copyOf(jvmOptions);
   }
@@ -123,16 +134,18 @@ public final class LocalCluster implements AutoCloseable {
     try {
       cluster.coordinatorPort = port == 0 ? freePort() : port;
       cluster.coordinatorClusterPort = freePort();
+      cluster.coordinatorMetricsPort = freePort();
       List<String> coordinatorCommand = new ArrayList<>(
           List.of("--model", cluster.model.toString(), "--group-size", String.valueOf(numShards)));
       coordinatorCommand.addAll(coordinatorArgs);
-      cluster.launch(cluster.coordinatorId, "coordinator", cluster.coordinatorPort, cluster.coordinatorClusterPort,
-          coordinatorCommand);
+      cluster.coordinatorCommand = List.copyOf(coordinatorCommand);
+      cluster.launchCoordinator(List.of());
       // Workers join through the coordinator's Hazelcast member: start them once it is up, or
       // they form clusters of their own first and Hazelcast has to merge them (slow and noisy).
       cluster.awaitCoordinator(Duration.ofSeconds(120));
       for (int v = 0; v < numVisionWorkers; v++) {
-        cluster.launch("vision-" + v, "vision-worker", freePort(), freePort(), List.of("--model", cluster.model.toString()));
+        cluster.launch("vision-" + v, "vision-worker", freePort(), freePort(), freePort(), cluster.seedMembers(),
+            List.of("--model", cluster.model.toString()));
       }
       for (int s = 0; s < numShards; s++) {
         cluster.startShardWorker();
@@ -150,7 +163,7 @@ public final class LocalCluster implements AutoCloseable {
    * our coordinator cannot bind it), and when the coordinator exits (with what it printed last).
    */
   private void awaitCoordinator(Duration timeout) {
-    NodeProcess coordinator = nodes().getFirst();
+    NodeProcess coordinator = coordinator();
     long deadline = System.nanoTime() + timeout.toNanos();
     try (OwleryClient client = OwleryClient.builder().target(coordinatorAddress()).defaultDeadline(Duration.ofSeconds(2)).build()) {
       while (true) {
@@ -160,12 +173,12 @@ public final class LocalCluster implements AutoCloseable {
         }
         String lastAnswer;
         try {
-          List<String> coordinatorIds = client.getClusterStatus().getNodesList().stream()
+          List<String> listed = client.getClusterStatus().getNodesList().stream()
               .filter(n -> n.getRole() == NodeRole.NODE_ROLE_COORDINATOR).map(NodeStatus::getNodeId).toList();
-          if (coordinatorIds.contains(coordinatorId)) {
+          if (listed.contains(coordinatorId)) {
             return;
           }
-          if (!coordinatorIds.isEmpty()) {
+          if (!ownCoordinatorIds().containsAll(listed)) {
             throw portInUse(); // another cluster's coordinator; ours cannot bind the port
           }
           lastAnswer = "the coordinator has not registered yet";
@@ -238,7 +251,61 @@ public final class LocalCluster implements AutoCloseable {
 
   /** Starts one more shard worker process (a replacement after a failure, or a spare). */
   public NodeProcess startShardWorker() {
-    return launch("shard-" + nextShardIndex++, "shard-worker", freePort(), freePort(), List.of());
+    return launch("shard-" + nextShardIndex++, "shard-worker", freePort(), freePort(), freePort(), seedMembers(),
+        List.of());
+  }
+
+  /**
+   * Kills the coordinator, as a crash would, and starts a new one on the same gRPC, metrics and
+   * cluster ports under a new node id, joining the Hazelcast members that are left (the workers
+   * keep theirs); returns once the new one answers on the public port. Its placement then forms
+   * the shard group anew from the same workers: wait for that with {@link #awaitReady}.
+   *
+   * @return the new coordinator
+   * @throws LocalClusterException when the new coordinator exits while starting or does not answer
+   *     within {@code timeout}
+   */
+  public NodeProcess restartCoordinator(Duration timeout) {
+    kill(coordinator());
+    List<String> survivors = nodes().stream().filter(node -> node.process().isAlive())
+        .map(node -> HOST + ":" + node.clusterPort()).toList();
+    synchronized (lock) {
+      numRestarts++;
+    }
+    NodeProcess coordinator = launchCoordinator(survivors);
+    awaitCoordinator(timeout);
+    return coordinator;
+  }
+
+  /**
+   * Starts a coordinator on this cluster's coordinator ports, joining through {@code members} (and
+   * its own cluster port, which the first one forms the cluster on).
+   */
+  private NodeProcess launchCoordinator(List<String> members) {
+    synchronized (lock) {
+      coordinatorId = numRestarts == 0 ? "coordinator-" + suffix : "coordinator-%s-%d".formatted(suffix, numRestarts);
+      coordinatorIds.add(coordinatorId);
+    }
+    List<String> join = new ArrayList<>(seedMembers());
+    join.addAll(members);
+    return launch(coordinatorId, "coordinator", coordinatorPort, coordinatorMetricsPort, coordinatorClusterPort, join,
+        coordinatorCommand);
+  }
+
+  private List<String> ownCoordinatorIds() {
+    synchronized (lock) {
+      return List.copyOf(coordinatorIds);
+    }
+  }
+
+  /** The coordinator started last. */
+  private NodeProcess coordinator() {
+    return nodes().stream().filter(node -> node.nodeId().equals(coordinatorId)).findFirst().orElseThrow();
+  }
+
+  /** What every node joins the cluster through: the coordinator's Hazelcast member. */
+  private List<String> seedMembers() {
+    return List.of(HOST + ":" + coordinatorClusterPort);
   }
 
   /** The coordinator's public address, HOST:PORT. */
@@ -341,12 +408,12 @@ public final class LocalCluster implements AutoCloseable {
     };
   }
 
-  private NodeProcess launch(String nodeId, String role, int grpcPort, int clusterPort, List<String> roleArgs) {
-    int metricsPort = freePort();
+  private NodeProcess launch(String nodeId, String role, int grpcPort, int metricsPort, int clusterPort,
+      List<String> members, List<String> roleArgs) {
     List<String> command = owleryCommand(jvmOptions);
     command.addAll(List.of(role, "--node-id", nodeId, "--host", HOST, "--port", String.valueOf(grpcPort),
         "--metrics-port", String.valueOf(metricsPort), "--cluster-port", String.valueOf(clusterPort),
-        "--members", HOST + ":" + coordinatorClusterPort, "--cluster-name", clusterName,
+        "--members", String.join(",", members), "--cluster-name", clusterName,
         "--parent-pid", String.valueOf(ProcessHandle.current().pid())));
     command.addAll(roleArgs);
     // Started under the lock, so that close() either sees the child or it is never started.

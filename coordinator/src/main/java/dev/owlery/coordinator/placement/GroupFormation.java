@@ -35,10 +35,15 @@ final class GroupFormation {
   private final int maxPositions;
   private final long kvBytesPerToken;
   private final Function<String, ShardWorkerGrpc.ShardWorkerStub> stubs;
+  private final String placementId;
 
-  /** @param kvBytesPerToken one position's keys and values on one shard of a group (float32) */
+  /**
+   * @param kvBytesPerToken one position's keys and values on one shard of a group (float32)
+   * @param placementId this coordinator run's id, sent with every LoadSlice (shard_worker.proto)
+   */
   GroupFormation(PlacementConfig config, int vocabSize, int maxPositions, long kvBytesPerToken,
-      Function<String, ShardWorkerGrpc.ShardWorkerStub> stubs) {
+      Function<String, ShardWorkerGrpc.ShardWorkerStub> stubs, String placementId) {
+    this.placementId = placementId;
     this.config = config;
     this.vocabSize = vocabSize;
     this.maxPositions = maxPositions;
@@ -56,7 +61,8 @@ final class GroupFormation {
       LoadSliceRequest request = LoadSliceRequest.newBuilder()
           .setModelDir(config.shardModelDir()).setRank(r).setWorldSize(worldSize).setGroupId(groupId)
           .addAllPeerAddresses(addresses).setNumKvBlocks(numKvBlocks).setBlockSizeTokens(config.blockSizeTokens())
-          .setMaxNumTokens(config.maxNumTokens()).setMaxNumSequences(config.maxNumSequences()).build();
+          .setMaxNumTokens(config.maxNumTokens()).setMaxNumSequences(config.maxNumSequences())
+          .setPlacementId(placementId).build();
       ShardWorkerGrpc.ShardWorkerStub stub = stubs.apply(addresses.get(r))
           .withDeadlineAfter(config.loadTimeout().toNanos(), TimeUnit.NANOSECONDS);
       loads.add(UnaryCalls.call(stub::loadSlice, request));

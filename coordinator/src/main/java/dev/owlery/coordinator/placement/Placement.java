@@ -72,7 +72,7 @@ public final class Placement implements GroupDirectory, AutoCloseable {
     this.registry = registry;
     this.channels = channels;
     this.formation = new GroupFormation(config, vocabSize, maxPositions, kvBytesPerToken,
-        address -> ShardWorkerGrpc.newStub(channels.channel(address)));
+        address -> ShardWorkerGrpc.newStub(channels.channel(address)), UUID.randomUUID().toString());
   }
 
   /** Starts watching the registry and forming groups. */
