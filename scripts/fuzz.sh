@@ -28,11 +28,12 @@ class=${test##*.} package=${test%.*}
 findings="$module/src/test/resources/${package//.//}/${class}Inputs"
 status=0
 # -am builds the modules the target depends on (the coordinator's tests use the engine's test jar);
-# only the one fuzz test runs. A 30 s JUnit timeout becomes libFuzzer's per-input hang limit.
+# only the one fuzz test runs. An input that runs past 30 s is a finding (libFuzzer's -timeout,
+# passed through Jazzer's libFuzzer argument list: a JUnit timeout would time the whole session).
 JAZZER_FUZZ=1 nice ./mvnw -B -pl "$module" -am test \
   -Dtest="$test#$method" -Dsurefire.failIfNoSpecifiedTests=false \
   -Djazzer.max_duration="$duration" \
-  -Djunit.jupiter.execution.timeout.testtemplate.method.default=30s || status=$?
+  -Djazzer.internal.arg.0=fuzz.sh -Djazzer.internal.arg.1=-timeout=30 || status=$?
 moved=0
 if [ -d "$findings" ]; then
   while IFS= read -r -d '' file; do

@@ -30,8 +30,8 @@ class RequestValidatorFuzzTest {
     } catch (InvalidProtocolBufferException e) {
       return; // gRPC refuses bytes that are not a GenerateRequest before any handler runs
     }
-    try (AllocationBudget budget = new AllocationBudget(BUDGET_BYTES)) {
-      VALIDATOR.validate(request);
+    try {
+      AllocationBudget.enforce(BUDGET_BYTES, arena -> VALIDATOR.validate(request));
     } catch (RuntimeException e) {
       Status.Code code = ExceptionStatusInterceptor.statusOf(e).getCode();
       if (code != Status.Code.INVALID_ARGUMENT && code != Status.Code.NOT_FOUND) {

@@ -372,6 +372,15 @@ final class RestrictedUnpickler {
     return v == null ? "None" : v.getClass().getSimpleName();
   }
 
+  /**
+   * An unpickled value for a message: a number or boolean as itself, anything else by its type; a
+   * list may hold itself (DUP, APPEND), so printing it whole could recurse without end.
+   */
+  static String describe(Object v) {
+    return v instanceof Long || v instanceof BigInteger || v instanceof Double || v instanceof Boolean
+        ? String.valueOf(v) : typeName(v);
+  }
+
   private int u8() {
     return Byte.toUnsignedInt(data.get(ValueLayout.JAVA_BYTE, take(1)));
   }

@@ -17,9 +17,9 @@ class RestrictedUnpicklerFuzzTest {
 
   @FuzzTest
   void load(byte[] bytes) {
-    try (AllocationBudget budget = new AllocationBudget(BUDGET_BYTES)) {
-      Object root = new RestrictedUnpickler(FILE, "archive/data.pkl", MemorySegment.ofArray(bytes).asReadOnly()).load();
-      TorchBinFile.stateDict(FILE, root);
+    try {
+      AllocationBudget.enforce(BUDGET_BYTES, arena -> TorchBinFile.stateDict(FILE,
+          new RestrictedUnpickler(FILE, "archive/data.pkl", MemorySegment.ofArray(bytes).asReadOnly()).load()));
     } catch (CheckpointException refused) {
       // the documented failure
     }

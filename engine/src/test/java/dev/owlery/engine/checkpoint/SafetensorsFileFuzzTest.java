@@ -16,8 +16,8 @@ class SafetensorsFileFuzzTest {
 
   @FuzzTest
   void read(byte[] bytes) {
-    try (AllocationBudget budget = new AllocationBudget(BUDGET_BYTES)) {
-      SafetensorsFile.read(FILE, MemorySegment.ofArray(bytes).asReadOnly(), budget);
+    try {
+      AllocationBudget.enforce(BUDGET_BYTES, arena -> SafetensorsFile.read(FILE, MemorySegment.ofArray(bytes).asReadOnly(), arena));
     } catch (CheckpointException refused) {
       // the documented failure
     }

@@ -17,8 +17,8 @@ class TorchBinFileFuzzTest {
 
   @FuzzTest
   void read(byte[] bytes) {
-    try (AllocationBudget budget = new AllocationBudget(BUDGET_BYTES)) {
-      TorchBinFile.read(FILE, MemorySegment.ofArray(bytes).asReadOnly(), budget);
+    try {
+      AllocationBudget.enforce(BUDGET_BYTES, arena -> TorchBinFile.read(FILE, MemorySegment.ofArray(bytes).asReadOnly(), arena));
     } catch (CheckpointException refused) {
       // the documented failure
     }

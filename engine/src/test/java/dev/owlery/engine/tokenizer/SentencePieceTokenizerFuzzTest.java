@@ -16,26 +16,30 @@ class SentencePieceTokenizerFuzzTest {
 
   @FuzzTest
   void parse(byte[] bytes) {
-    SentencePieceTokenizer tokenizer;
-    try (AllocationBudget budget = new AllocationBudget(BUDGET_BYTES)) {
+    AllocationBudget.enforce(BUDGET_BYTES, arena -> {
+      SentencePieceTokenizer tokenizer;
       try {
         tokenizer = SentencePieceTokenizer.parse("fuzz.model", bytes);
       } catch (IllegalArgumentException refused) {
-        return; // the documented failure
+        return; // the documented failure; a tokenizer that loaded must then encode and decode
       }
-      int[] ids = tokenizer.encode(TEXT, tokenizer.bosId() >= 0);
-      for (int id : ids) {
-        tokenizer.checkId(id);
-      }
-      tokenizer.decode(ids);
-      int[] everyPiece = new int[tokenizer.vocabSize()];
-      for (int id = 0; id < everyPiece.length; id++) {
-        everyPiece[id] = id;
-      }
-      tokenizer.decode(everyPiece);
-      if (tokenizer.bosId() >= 0 && tokenizer.eosId() >= 0) {
-        new LlamaTokenizer(tokenizer).tokenizeImagePrompt("USER: <|image|>" + TEXT + "ASSISTANT:");
-      }
+      use(tokenizer);
+    });
+  }
+
+  private static void use(SentencePieceTokenizer tokenizer) {
+    int[] ids = tokenizer.encode(TEXT, tokenizer.bosId() >= 0);
+    for (int id : ids) {
+      tokenizer.checkId(id);
+    }
+    tokenizer.decode(ids);
+    int[] everyPiece = new int[tokenizer.vocabSize()];
+    for (int id = 0; id < everyPiece.length; id++) {
+      everyPiece[id] = id;
+    }
+    tokenizer.decode(everyPiece);
+    if (tokenizer.bosId() >= 0 && tokenizer.eosId() >= 0) {
+      new LlamaTokenizer(tokenizer).tokenizeImagePrompt("USER: <|image|>" + TEXT + "ASSISTANT:");
     }
   }
 }

@@ -24,13 +24,15 @@ class ImageDecoderFuzzTest {
 
   @FuzzTest
   void decodeAndPreprocess(byte[] bytes) {
-    try (AllocationBudget budget = new AllocationBudget(BUDGET_BYTES)) {
-      RgbImage image = decoder.decode(bytes);
-      assertThat(image.numPixels()).isLessThanOrEqualTo(MAX_PIXELS);
-      for (AspectRatioPolicy policy : AspectRatioPolicy.values()) {
-        PixelValues pixels = preprocessor.preprocess(image, policy);
-        assertThat(pixels.height()).isEqualTo(IMAGE_SIZE);
-      }
+    try {
+      AllocationBudget.enforce(BUDGET_BYTES, arena -> {
+        RgbImage image = decoder.decode(bytes);
+        assertThat(image.numPixels()).isLessThanOrEqualTo(MAX_PIXELS);
+        for (AspectRatioPolicy policy : AspectRatioPolicy.values()) {
+          PixelValues pixels = preprocessor.preprocess(image, policy);
+          assertThat(pixels.height()).isEqualTo(IMAGE_SIZE);
+        }
+      });
     } catch (ImageRejectedException refused) {
       // the documented failure
     }
