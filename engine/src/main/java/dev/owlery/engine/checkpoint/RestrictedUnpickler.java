@@ -116,10 +116,13 @@ final class RestrictedUnpickler {
           dict.put(key(at, kvs.get(i)), kvs.get(i + 1));
         }
       }
-      case 'a' -> asList(at, stack.size() >= 2 ? stack.get(stack.size() - 2) : null).add(pop(at)); // APPEND
+      case 'a' -> { // APPEND
+        Object item = pop(at);
+        appendable(at, peek(at)).add(item);
+      }
       case 'e' -> { // APPENDS
         List<Object> items = popMark(at);
-        asList(at, peek(at)).addAll(items);
+        appendable(at, peek(at)).addAll(items);
       }
       case 'q' -> memo.put((long) u8(), peek(at)); // BINPUT
       case 'r' -> memo.put(data.get(I32, take(4)) & 0xffffffffL, peek(at)); // LONG_BINPUT
@@ -324,6 +327,15 @@ final class RestrictedUnpickler {
     throw fail(at, "expected a tuple or list, found a %s".formatted(typeName(v)));
   }
 
+  /** The target of APPEND and APPENDS: a list; a tuple cannot grow, in Python as here. */
+  @SuppressWarnings("unchecked")
+  private List<Object> appendable(long at, Object v) {
+    if (v instanceof ArrayList<?> l) {
+      return (List<Object>) l;
+    }
+    throw fail(at, "APPEND to a %s: only a list can be appended to".formatted(v instanceof List ? "tuple" : typeName(v)));
+  }
+
   /** A dict key: only the immutable scalars Python can hash (a list key would be mutable, even cyclic). */
   private Object key(long at, Object v) {
     if (v == null || v instanceof String || v instanceof Long || v instanceof BigInteger || v instanceof Boolean
@@ -358,6 +370,15 @@ final class RestrictedUnpickler {
 
   private static String typeName(Object v) {
     return v == null ? "None" : v.getClass().getSimpleName();
+  }
+
+  /**
+   * An unpickled value for a message: a number or boolean as itself, anything else by its type; a
+   * list may hold itself (DUP, APPEND), so printing it whole could recurse without end.
+   */
+  static String describe(Object v) {
+    return v instanceof Long || v instanceof BigInteger || v instanceof Double || v instanceof Boolean
+        ? String.valueOf(v) : typeName(v);
   }
 
   private int u8() {

@@ -53,7 +53,7 @@ final class TorchBinFile {
         throw new CheckpointException(path, e.getKey(), "its storage entry '%s' is missing".formatted(entryName));
       }
       MemorySegment bytes = storageBytes(path, e.getKey(), entryName, storage, file.asSlice(entry.dataOffset(), entry.size()));
-      tensors.put(e.getKey(), view(path, e.getKey(), e.getValue(), bytes, arena));
+      tensors.put(e.getKey(), view(path, e.getKey(), e.getValue(), bytes, file.byteSize(), arena));
     }
     return tensors;
   }
@@ -102,9 +102,10 @@ final class TorchBinFile {
 
   /**
    * The tensor {@code ref} describes over its storage's bytes: a slice in place when contiguous,
-   * otherwise a row-major copy allocated in {@code arena}.
+   * otherwise a row-major copy allocated in {@code arena}; {@code fileBytes} (the whole file's size)
+   * bounds the copy of a view that repeats elements.
    */
-  static Tensor view(Path path, String name, TorchTensorRef ref, MemorySegment storage, Arena arena) {
+  static Tensor view(Path path, String name, TorchTensorRef ref, MemorySegment storage, long fileBytes, Arena arena) {
     DType dtype = ref.storage().dtype();
     int width = dtype.byteSize();
     long[] size = ref.size();
@@ -133,6 +134,13 @@ final class TorchBinFile {
           "size %s, stride %s at storage offset %d reaches element %d, but its storage holds %d elements"
               .formatted(Arrays.toString(size), Arrays.toString(stride), ref.storageOffset(), lastElement,
                   storageElements));
+    }
+    // A stride of 0 repeats elements (an expand()ed view), so its copy may outgrow its storage: a few
+    // bytes of pickle could claim gigabytes. Such a copy may be at most as large as the file itself.
+    if (numel > storageElements && numel * width > fileBytes) {
+      throw new CheckpointException(path, name,
+          "size %s with stride %s repeats its %d-element storage into %d bytes, more than the %d-byte file; save tensor.contiguous() instead"
+              .formatted(Arrays.toString(size), Arrays.toString(stride), storageElements, numel * width, fileBytes));
     }
     if (numel == 0) {
       return new Tensor(name, dtype, size, storage.asSlice(0, 0));

@@ -35,12 +35,13 @@ final class TorchLegacyFile {
     if (!MAGIC_NUMBER.equals(magic)) {
       throw new CheckpointException(path, null,
           "not a torch.save file: the legacy format starts with magic number 0x%s, found %s"
-              .formatted(MAGIC_NUMBER.toString(16), magic));
+              .formatted(MAGIC_NUMBER.toString(16), RestrictedUnpickler.describe(magic)));
     }
     Object version = pickles.load();
     if (!Long.valueOf(PROTOCOL_VERSION).equals(version)) {
       throw new CheckpointException(path, null,
-          "legacy torch.save protocol version %s is not supported (only %d)".formatted(version, PROTOCOL_VERSION));
+          "legacy torch.save protocol version %s is not supported (only %d)"
+              .formatted(RestrictedUnpickler.describe(version), PROTOCOL_VERSION));
     }
     if (pickles.load() instanceof Map<?, ?> sysInfo && Boolean.FALSE.equals(sysInfo.get("little_endian"))) {
       throw new CheckpointException(path, null, "the file was written on a big-endian machine");
@@ -62,7 +63,7 @@ final class TorchLegacyFile {
         throw new CheckpointException(path, e.getKey(), "storage '%s' is not in the file".formatted(storage.key()));
       }
       MemorySegment bytes = TorchBinFile.storageBytes(path, e.getKey(), storage.key(), storage, record);
-      tensors.put(e.getKey(), TorchBinFile.view(path, e.getKey(), e.getValue(), bytes, arena));
+      tensors.put(e.getKey(), TorchBinFile.view(path, e.getKey(), e.getValue(), bytes, file.byteSize(), arena));
     }
     return tensors;
   }
@@ -72,7 +73,10 @@ final class TorchLegacyFile {
       Path path, MemorySegment file, long at, List<?> keys, Map<String, TorchStorageRef> storages) {
     Map<String, MemorySegment> records = new HashMap<>();
     for (Object k : keys) {
-      String key = String.valueOf(k);
+      if (!(k instanceof String key)) {
+        throw new CheckpointException(path, null,
+            "the storage key list holds a %s, not a key string".formatted(RestrictedUnpickler.describe(k)));
+      }
       TorchStorageRef storage = storages.get(key);
       if (file.byteSize() - at < 8) {
         throw new CheckpointException(path, null, "storage '%s' is cut off (truncated file?)".formatted(key));

@@ -110,14 +110,23 @@ public final class SentencePieceTokenizer {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read tokenizer file " + file + ": " + e.getMessage(), e);
     }
+    return parse(file.toString(), bytes);
+  }
+
+  /**
+   * Reads and validates the bytes of a {@code tokenizer.model}; {@code source} names them in messages.
+   *
+   * @throws IllegalArgumentException when the bytes are not a SentencePiece model this class supports
+   */
+  static SentencePieceTokenizer parse(String source, byte[] bytes) {
     ModelProto model;
     try {
       model = ModelProto.parseFrom(bytes);
     } catch (InvalidProtocolBufferException e) {
       throw new IllegalArgumentException(
-          "tokenizer file %s is not a SentencePiece model (protobuf ModelProto): %s".formatted(file, e.getMessage()), e);
+          "tokenizer file %s is not a SentencePiece model (protobuf ModelProto): %s".formatted(source, e.getMessage()), e);
     }
-    return new SentencePieceTokenizer(file.toString(), model);
+    return new SentencePieceTokenizer(source, model);
   }
 
   private void checkSupported(ModelProto model, TrainerSpec trainer, NormalizerSpec normalizerSpec) {

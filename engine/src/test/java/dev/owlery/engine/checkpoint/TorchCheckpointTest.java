@@ -237,6 +237,17 @@ class TorchCheckpointTest {
   }
 
   @Test
+  void expandedViewClaimingMoreElementsThanItsStorageIsRefusedBeforeCopying() {
+    Path file = dir.resolve("pytorch_model.bin");
+    new TorchCheckpointWriter().addView("w", TorchCheckpointWriter.storage(DType.F32, SIX), 0,
+        new long[] {1L << 30}, new long[] {0}).write(file);
+    assertThatThrownBy(() -> TorchCheckpoint.openFile(file))
+        .hasMessageContaining("tensor 'w': size [1073741824] with stride [0] repeats its 6-element storage into"
+            + " 4294967296 bytes, more than the ")
+        .hasMessageEndingWith("-byte file; save tensor.contiguous() instead");
+  }
+
+  @Test
   void truncatedPickleIsReported() throws IOException {
     Path good = dir.resolve("good.bin");
     sample().prefix("archive").write(good);

@@ -23,7 +23,8 @@ import java.awt.image.Raster;
  *       as a 32-bit integer image (mode {@code I}) and converts by clipping, {@code min(v, 255)}: most
  *       such pictures come out white, as they do in the official code (checked on Pillow 9.4);
  *   <li>packed samples narrower than 8 bits (BMP 5-5-5, 5-6-5) scale as {@code v * 255 / (2^bits - 1)},
- *       truncated, as PIL's {@code BGR;15} / {@code BGR;16} unpackers.
+ *       truncated, as PIL's {@code BGR;15} / {@code BGR;16} unpackers; a channel given no bits or more
+ *       than 8 by its mask is refused.
  * </ul>
  */
 final class RgbConversion {
@@ -122,7 +123,14 @@ final class RgbConversion {
   private static void fromPacked(Raster raster, DirectColorModel cm, byte[] rgb) {
     int[] maxima = new int[3];
     for (int c = 0; c < 3; c++) {
-      maxima[c] = (1 << cm.getComponentSize(c)) - 1;
+      int bits = cm.getComponentSize(c);
+      // A BMP's bit masks may give a channel no bits at all, or more than a byte; PIL refuses both.
+      if (bits < 1 || bits > 8) {
+        throw new ImageRejectedException(ImageRejectedException.Reason.UNSUPPORTED_FORMAT,
+            "the image's bit masks give the %s channel %d bits (1 to 8 are supported); convert it to an RGB PNG or BMP"
+                .formatted(new String[] {"red", "green", "blue"}[c], bits));
+      }
+      maxima[c] = (1 << bits) - 1;
     }
     int width = raster.getWidth();
     int bands = raster.getNumBands();

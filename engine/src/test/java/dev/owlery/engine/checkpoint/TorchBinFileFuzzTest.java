@@ -1,0 +1,26 @@
+package dev.owlery.engine.checkpoint;
+
+import com.code_intelligence.jazzer.junit.FuzzTest;
+import dev.owlery.engine.testing.AllocationBudget;
+import java.lang.foreign.MemorySegment;
+import java.nio.file.Path;
+
+/**
+ * Any bytes read as a PyTorch {@code .bin} file (zip archive or legacy format, through the zip
+ * directory and the restricted unpickler) open or fail with a {@link CheckpointException}, within
+ * a small allocation budget. Corpus: {@code testdata/fuzz/torch-bin/} (docs/fuzzing.md).
+ */
+class TorchBinFileFuzzTest {
+
+  private static final Path FILE = Path.of("fuzz.bin");
+  private static final long BUDGET_BYTES = 32L << 20;
+
+  @FuzzTest
+  void read(byte[] bytes) {
+    try {
+      AllocationBudget.enforce(BUDGET_BYTES, arena -> TorchBinFile.read(FILE, MemorySegment.ofArray(bytes).asReadOnly(), arena));
+    } catch (CheckpointException refused) {
+      // the documented failure
+    }
+  }
+}
