@@ -78,6 +78,29 @@ class LoadTestCommandTest {
   }
 
   @Test
+  void poissonArrivalsOnARealClusterKeepTheirRateAndASweepStopsWhereTheSloBreaks(@TempDir Path tmp) throws IOException {
+    // 40/s is far below what one stories260k shard serves at one new token; 100,000/s sends all 200
+    // requests at once into a coordinator that queues at most --max-queued of them.
+    CliRun run = CliRun.of("loadtest", "--model", Fixtures.stories260k().toString(), "--rate", "40,100000,200000",
+        "--requests", "200", "--seed", "7", "--prompt-ids", "1", "--max-new-tokens", "1", "--warmup", "1",
+        "--slo", "e2e=2s", "--node-heap", "512m", "--coordinator-arg=--max-queued=16",
+        "--node-log", tmp.resolve("nodes.log").toString(), "--output", "json");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    JsonNode levels = JSON.readTree(run.out()).get("levels");
+    assertThat(levels).as("the sweep stops after the level that misses the SLO").hasSize(2);
+    JsonNode steady = levels.get(0);
+    assertThat(steady.get("request_rate").asDouble()).isEqualTo(40.0);
+    assertThat(steady.get("num_requests").asInt()).isEqualTo(200);
+    assertThat(steady.get("num_errors").asInt()).isZero();
+    assertThat(steady.get("achieved_request_rate").asDouble()).isBetween(36.0, 44.0);
+    assertThat(steady.get("goodput").get("meets_slo").asBoolean()).isTrue();
+    JsonNode flood = levels.get(1);
+    assertThat(flood.get("errors").get("RESOURCE_EXHAUSTED").asInt()).isPositive();
+    assertThat(flood.get("goodput").get("meets_slo").asBoolean()).isFalse();
+  }
+
+  @Test
   void aKilledShardIsMarkedAndItsFailedRequestsCounted(@TempDir Path tmp) throws IOException {
     Path report = tmp.resolve("report.html");
 
