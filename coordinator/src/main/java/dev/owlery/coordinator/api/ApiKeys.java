@@ -4,8 +4,7 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Path;
 import java.nio.file.Files;
-import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -30,46 +29,51 @@ public final class ApiKeys {
   }
 
   /**
-   * Reads {@code file}.
+   * Reads {@code file}; every key gets {@code limits}.
    *
    * @throws IllegalArgumentException naming the file and line of a bad key (never the key), or when
    *     the file holds no key
    * @throws UncheckedIOException when the file cannot be read
    */
   public static ApiKeys read(Path file, KeyLimits limits) {
+    return new ApiKeys(secretsIn(file).stream().map(secret -> ApiKey.ofSecret(secret, limits)).toList());
+  }
+
+  /**
+   * The keys {@code file} lists, in order, checked as {@link #read} checks them (for a client of a
+   * cluster started with this file, such as {@code owlery local}'s own).
+   */
+  public static List<String> secretsIn(Path file) {
     List<String> lines;
     try {
       lines = Files.readAllLines(file);
     } catch (IOException e) {
       throw new UncheckedIOException("cannot read the API keys file " + file + ": " + e.getMessage(), e);
     }
-    List<ApiKey> keys = new ArrayList<>();
-    Map<String, Integer> lineOfId = new HashMap<>();
+    Map<String, Integer> lineOf = new LinkedHashMap<>();
     for (int i = 0; i < lines.size(); i++) {
       String line = lines.get(i).strip();
       if (line.isEmpty() || line.startsWith("#")) {
         continue;
       }
       String where = file + ":" + (i + 1) + ": ";
-      if (line.chars().anyMatch(Character::isWhitespace)) {
-        throw new IllegalArgumentException(where + "a key is one word without spaces; put one key per line");
+      if (line.chars().anyMatch(c -> c < 0x21 || c > 0x7e)) {
+        throw new IllegalArgumentException(where + "a key is one word of printable ASCII without spaces; put one key "
+            + "per line");
       }
       if (line.length() < MIN_KEY_LENGTH) {
         throw new IllegalArgumentException(where + "a key must have at least %d characters; this one has %d"
             .formatted(MIN_KEY_LENGTH, line.length()));
       }
-      ApiKey key = ApiKey.ofSecret(line, limits);
-      Integer previous = lineOfId.putIfAbsent(key.id(), i + 1);
+      Integer previous = lineOf.putIfAbsent(line, i + 1);
       if (previous != null) {
-        throw new IllegalArgumentException(where + "the same key as line " + previous + " (or one whose id "
-            + key.id() + " collides with it); keys must differ");
+        throw new IllegalArgumentException(where + "the same key as line " + previous + "; keys must differ");
       }
-      keys.add(key);
     }
-    if (keys.isEmpty()) {
+    if (lineOf.isEmpty()) {
       throw new IllegalArgumentException("the API keys file " + file + " holds no key; put one key per line");
     }
-    return new ApiKeys(keys);
+    return List.copyOf(lineOf.keySet());
   }
 
   /** Whether keys are required (the set is not empty). */

@@ -28,6 +28,7 @@ class ApiKeysTest {
     ApiKeys keys = ApiKeys.read(file("# team a\n" + KEY_A + "\n\n   \n  # team b\n  " + KEY_B + "  \n"), KeyLimits.NONE);
 
     assertThat(keys.size()).isEqualTo(2);
+    assertThat(ApiKeys.secretsIn(tmp.resolve("keys.txt"))).containsExactly(KEY_A, KEY_B);
     String expectedId = "k-" + HexFormat.of().formatHex(ApiKey.sha256(KEY_A), 0, 4);
     assertThat(keys.find(KEY_A).id()).isEqualTo(expectedId).matches("k-[0-9a-f]{8}");
     assertThat(keys.find(KEY_A).toString()).isEqualTo(expectedId);
@@ -40,7 +41,7 @@ class ApiKeysTest {
   void aBadLineIsNamedByFileAndLineWithoutShowingTheKey() throws Exception {
     Path spaces = file("# keys\n" + KEY_A + "\nowl-key secret-with-space\n");
     assertThatThrownBy(() -> ApiKeys.read(spaces, KeyLimits.NONE)).isInstanceOf(IllegalArgumentException.class)
-        .hasMessage(spaces + ":3: a key is one word without spaces; put one key per line")
+        .hasMessage(spaces + ":3: a key is one word of printable ASCII without spaces; put one key per line")
         .hasMessageNotContaining("secret-with-space");
 
     Path shortKey = file(KEY_A + "\n\nshort-key\n");
@@ -49,7 +50,7 @@ class ApiKeysTest {
 
     Path twice = file(KEY_A + "\n" + KEY_B + "\n" + KEY_A + "\n");
     assertThatThrownBy(() -> ApiKeys.read(twice, KeyLimits.NONE))
-        .hasMessageStartingWith(twice + ":3: the same key as line 1").hasMessageNotContaining(KEY_A);
+        .hasMessage(twice + ":3: the same key as line 1; keys must differ").hasMessageNotContaining(KEY_A);
 
     Path onlyComments = file("# nothing yet\n\n");
     assertThatThrownBy(() -> ApiKeys.read(onlyComments, KeyLimits.NONE))
