@@ -18,7 +18,7 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The CLI against a cluster of real processes whose coordinator requires API keys (stories260k, one
  * shard worker, every key at 4 generated tokens/min): {@code generate}, {@code status} and {@code
- * models} with {@code --api-key}, without one and with a wrong one; a key over its token budget; and
+ * models} (and {@code loadtest}) with {@code --api-key}, without one and with a wrong one; a key over its token budget; and
  * the coordinator's output never shows the key.
  */
 class ApiKeyCommandsTest {
@@ -62,7 +62,14 @@ class ApiKeyCommandsTest {
       assertThat(models.exitCode()).isEqualTo(1);
       assertThat(models.err()).startsWith("owlery: the server answered UNAUTHENTICATED");
 
-      // 2 of the key's 4 tokens/min are spent: this call is admitted, and its 8 tokens put it in debt.
+      CliRun load = CliRun.of("loadtest", "--server", server, "--api-key", KEY, "--concurrency", "1", "--requests", "1",
+          "--prompt-ids", "1", "--max-new-tokens", "1", "--warmup", "0", "--no-server-metrics", "--output", "json");
+      assertThat(load.exitCode()).as(load.err()).isZero();
+      JsonNode level = JSON.readTree(load.out()).get("levels").get(0);
+      assertThat(level.get("num_errors").asInt()).as(load.out()).isZero();
+      assertThat(level.get("num_requests").asInt()).isEqualTo(1);
+
+      // 3 of the key's 4 tokens/min are spent: this call is admitted, and its 8 tokens put it in debt.
       CliRun spending = generate(server, 8, "--api-key", KEY);
       assertThat(spending.exitCode()).as(spending.err()).isZero();
       assertThat(JSON.readTree(spending.out()).get("token_ids").size()).isGreaterThan(2);
