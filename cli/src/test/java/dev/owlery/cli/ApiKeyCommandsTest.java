@@ -33,6 +33,19 @@ class ApiKeyCommandsTest {
     return CliRun.of(args.toArray(String[]::new));
   }
 
+  /** {@code owlery models --server SERVER} in a JVM of its own whose environment holds OWLERY_API_KEY; its output. */
+  private static String modelsInAChildJvmWithTheKeyInItsEnvironment(String server) throws Exception {
+    ProcessBuilder builder = new ProcessBuilder(ProcessHandle.current().info().command().orElseThrow(), "-cp",
+        System.getProperty("java.class.path"), Owlery.class.getName(), "models", "--server", server)
+        .redirectErrorStream(true);
+    builder.environment().put("OWLERY_API_KEY", KEY);
+    Process process = builder.start();
+    String output = new String(process.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    assertThat(process.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    assertThat(process.exitValue()).as(output).isZero();
+    return output;
+  }
+
   @Test
   void commandsSendTheKeyAndTheCoordinatorRefusesCallsWithoutOne(@TempDir Path tmp) throws Exception {
     Path keys = Files.writeString(tmp.resolve("keys.txt"), "# the CLI test's key\n\n" + KEY + "\n");
@@ -58,6 +71,7 @@ class ApiKeyCommandsTest {
       CliRun status = CliRun.of("status", "--server", server, "--api-key", KEY);
       assertThat(status.exitCode()).as(status.err()).isZero();
       assertThat(status.out()).contains("READY");
+      assertThat(modelsInAChildJvmWithTheKeyInItsEnvironment(server)).containsPattern("(?m)^hf +llama +512 ");
       CliRun models = CliRun.of("models", "--server", server);
       assertThat(models.exitCode()).isEqualTo(1);
       assertThat(models.err()).startsWith("owlery: the server answered UNAUTHENTICATED");
