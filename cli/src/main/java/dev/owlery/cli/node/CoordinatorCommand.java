@@ -62,7 +62,8 @@ public final class CoordinatorCommand implements Callable<Integer> {
 
   @Option(names = "--api-keys", paramLabel = "FILE",
       description = "Require an API key on every call but health checks: one key per line (16+ characters; blank "
-          + "lines and # comments ignored). Clients send 'authorization: Bearer KEY' (--api-key, OWLERY_API_KEY).")
+          + "lines and # comments ignored), or the JSON form {\"keys\": [{\"id\", \"sha256\", \"requests_per_second\", "
+          + "\"tokens_per_minute\"}]} (README). Clients send 'authorization: Bearer KEY' (--api-key, OWLERY_API_KEY).")
   Path apiKeys;
 
   @Option(names = "--api-key-requests-per-second", defaultValue = "0",

@@ -9,10 +9,14 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * The API keys a coordinator accepts, read from a keys file: one key per line; blank lines and lines
- * starting with {@code #} are ignored. Every key gets the same {@link KeyLimits}. A key's id is "k-"
- * and the first 8 hex digits of its SHA-256; only digests are kept, and a presented key is found
- * by comparing digests in constant time. An empty set ({@link #NONE}) means keys are not required.
+ * The API keys a coordinator accepts, read from a keys file in one of two forms. Plain: one key per
+ * line, blank lines and lines starting with {@code #} ignored, every key with the default {@link
+ * KeyLimits}, its id "k-" and the first 8 hex digits of its SHA-256. JSON (the file starts with
+ * <code>{</code>): <code>{"keys": [{"id": "team-a", "sha256": "64 hex digits",
+ * "requests_per_second": 2, "tokens_per_minute": 6000}]}</code>, where only {@code sha256} is
+ * required (the id and limits default as in the plain form), so the file holds no usable key. Only
+ * digests are kept, and a presented key is found by comparing digests in constant time. An empty
+ * set ({@link #NONE}) means keys are not required.
  */
 public final class ApiKeys {
 
@@ -36,7 +40,18 @@ public final class ApiKeys {
    * @throws UncheckedIOException when the file cannot be read
    */
   public static ApiKeys read(Path file, KeyLimits limits) {
+    if (isJson(file)) {
+      return new ApiKeys(ApiKeysJson.read(file, limits));
+    }
     return new ApiKeys(secretsIn(file).stream().map(secret -> ApiKey.ofSecret(secret, limits)).toList());
+  }
+
+  private static boolean isJson(Path file) {
+    try {
+      return Files.readString(file).stripLeading().startsWith("{");
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read the API keys file " + file + ": " + e.getMessage(), e);
+    }
   }
 
   /**
@@ -44,6 +59,10 @@ public final class ApiKeys {
    * cluster started with this file, such as {@code owlery local}'s own).
    */
   public static List<String> secretsIn(Path file) {
+    if (isJson(file)) {
+      throw new IllegalArgumentException("the API keys file " + file + " holds digests (JSON form), not keys: a "
+          + "client of it needs the plain form, one key per line");
+    }
     List<String> lines;
     try {
       lines = Files.readAllLines(file);

@@ -60,6 +60,67 @@ class ApiKeysTest {
         .hasMessageStartingWith("cannot read the API keys file " + tmp.resolve("missing.txt"));
   }
 
+  private static String sha256(String key) {
+    return HexFormat.of().formatHex(ApiKey.sha256(key));
+  }
+
+  @Test
+  void theJsonFormHoldsDigestsIdsAndPerKeyLimits() throws Exception {
+    Path json = Files.writeString(tmp.resolve("keys.json"), """
+        {"keys": [
+          {"id": "team-a", "sha256": "%s", "requests_per_second": 1, "tokens_per_minute": 100},
+          {"sha256": "%s"}
+        ]}
+        """.formatted(sha256(KEY_A), sha256(KEY_B).toUpperCase()));
+
+    ApiKeys keys = ApiKeys.read(json, new KeyLimits(5, 0));
+
+    assertThat(Files.readString(json)).doesNotContain(KEY_A);
+    ApiKey teamA = keys.find(KEY_A);
+    assertThat(teamA.id()).isEqualTo("team-a");
+    assertThat(teamA.admitRequest()).isNull();
+    assertThat(teamA.admitRequest()).as("its own 1 request/s").startsWith("key team-a: over 1 requests/s");
+    teamA.generated(100);
+    assertThat(teamA.admitGeneration()).startsWith("key team-a: over 100 generated tokens/min");
+    ApiKey other = keys.find(KEY_B);
+    assertThat(other.id()).isEqualTo("k-" + sha256(KEY_B).substring(0, 8));
+    for (int i = 0; i < 5; i++) {
+      assertThat(other.admitRequest()).as("the default 5 requests/s").isNull();
+    }
+    assertThat(other.admitRequest()).startsWith("key " + other.id() + ": over 5 requests/s");
+    assertThatThrownBy(() -> ApiKeys.secretsIn(json)).hasMessage("the API keys file " + json + " holds digests (JSON "
+        + "form), not keys: a client of it needs the plain form, one key per line");
+  }
+
+  @Test
+  void aBadJsonKeyIsNamedByItsIndex() throws Exception {
+    String a = sha256(KEY_A);
+    assertThat(jsonError("{\"keys\": [{\"sha256\": \"%s\"}, {\"sha256\": \"abc\"}]}".formatted(a)))
+        .endsWith("keys.json: keys[1].sha256 must be 64 hex digits: the SHA-256 of the key, e.g. from printf %s KEY | "
+            + "sha256sum");
+    assertThat(jsonError("{\"keys\": [{\"sha256\": \"%s\", \"limit\": 3}]}".formatted(a)))
+        .contains("keys.json: keys[0] has an unknown field \"limit\"");
+    assertThat(jsonError("{\"keys\": [{\"id\": \"x\", \"sha256\": \"%s\"}, {\"id\": \"x\", \"sha256\": \"%s\"}]}"
+        .formatted(a, sha256(KEY_B)))).endsWith("keys.json: keys[1] has the id \"x\" of " + tmp.resolve("keys.json")
+        + ": keys[0]; ids must differ");
+    assertThat(jsonError("{\"keys\": [{\"sha256\": \"%s\", \"tokens_per_minute\": 1.5}]}".formatted(a)))
+        .endsWith("keys.json: keys[0].tokens_per_minute must be a number >= 0 (0 = no limit), a whole one. Given: 1.5");
+    assertThat(jsonError("{\"keys\": []}")).endsWith("keys.json: the JSON form is {\"keys\": [{\"sha256\": ...}, ...]} "
+        + "with at least one key");
+    assertThat(jsonError("{\"keys\": [")).startsWith("the API keys file " + tmp.resolve("keys.json")
+        + " is not valid JSON");
+  }
+
+  private String jsonError(String text) throws Exception {
+    Path json = Files.writeString(tmp.resolve("keys.json"), text);
+    try {
+      ApiKeys.read(json, KeyLimits.NONE);
+    } catch (IllegalArgumentException e) {
+      return e.getMessage();
+    }
+    throw new AssertionError("accepted: " + text);
+  }
+
   @Test
   void aKeyOverItsRequestsPerSecondIsToldWhichLimitAndWhenToRetry() throws Exception {
     ApiKey key = ApiKeys.read(file(KEY_A), new KeyLimits(2, 0)).find(KEY_A);
