@@ -8,10 +8,13 @@ import dev.owlery.cli.node.LocalCluster;
 import dev.owlery.engine.testing.Fixtures;
 import java.io.PrintWriter;
 import java.io.StringWriter;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -27,7 +30,7 @@ class ApiKeyCommandsTest {
   private static final String KEY = "owl-cli-key-0123456789abcdef";
 
   private static CliRun generate(String server, int maxNewTokens, String... keyArgs) {
-    List<String> args = new java.util.ArrayList<>(List.of("generate", "--server", server, "--prompt", "Once upon a time",
+    List<String> args = new ArrayList<>(List.of("generate", "--server", server, "--prompt", "Once upon a time",
         "--template", "none", "--temperature", "0", "--max-new-tokens", String.valueOf(maxNewTokens), "--output", "json"));
     args.addAll(List.of(keyArgs));
     return CliRun.of(args.toArray(String[]::new));
@@ -40,8 +43,8 @@ class ApiKeyCommandsTest {
         .redirectErrorStream(true);
     builder.environment().put("OWLERY_API_KEY", KEY);
     Process process = builder.start();
-    String output = new String(process.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
-    assertThat(process.waitFor(60, java.util.concurrent.TimeUnit.SECONDS)).isTrue();
+    String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(process.waitFor(60, TimeUnit.SECONDS)).isTrue();
     assertThat(process.exitValue()).as(output).isZero();
     return output;
   }

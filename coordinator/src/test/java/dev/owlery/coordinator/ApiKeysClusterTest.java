@@ -15,22 +15,29 @@ import dev.owlery.coordinator.testing.PrometheusScrape;
 import dev.owlery.coordinator.testing.ShardWorkerLauncher;
 import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.proto.v1.GenerateRequest;
+import dev.owlery.proto.v1.ListModelsRequest;
 import dev.owlery.proto.v1.NodeState;
+import dev.owlery.proto.v1.OwleryGrpc;
 import dev.owlery.proto.v1.PromptTemplate;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
 import io.grpc.Status;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
+import io.grpc.stub.MetadataUtils;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.security.MessageDigest;
 import java.time.Duration;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.logging.Handler;
@@ -53,6 +60,7 @@ class ApiKeysClusterTest {
 
   private static final String KEY_A = "owl-test-key-aaaaaaaaaaaaaaaaaaaa";
   private static final String KEY_B = "owl-test-key-bbbbbbbbbbbbbbbbbbbb";
+  private static final String KEY_C = "owl-test-key-cccccccccccccccccccc";
 
   @RegisterExtension final GrpcCleanup cleanup = new GrpcCleanup();
 
@@ -97,7 +105,7 @@ class ApiKeysClusterTest {
       root.removeHandler(capture);
       root.setLevel(level);
     });
-    Path keysFile = Files.writeString(tmp.resolve("keys.txt"), "# test keys\n" + KEY_A + "\n\n" + KEY_B + "\n");
+    Path keysFile = Files.writeString(tmp.resolve("keys.txt"), "# test keys\n" + KEY_A + "\n\n" + KEY_B + "\n" + KEY_C + "\n");
     ApiKeys keys = ApiKeys.read(keysFile, new KeyLimits(2, 4));
     LoopbackOwlery owlery = LoopbackOwlery.start(cleanup, Fixtures.stories260k(), ShardWorkerLauncher.real(), 2,
         config -> config.withApiKeys(keys));
@@ -120,6 +128,10 @@ class ApiKeysClusterTest {
         Grpc.newChannelBuilder(owlery.coordinator().grpcAddress(), InsecureChannelCredentials.create()).build());
     assertThat(HealthGrpc.newBlockingStub(probe).check(HealthCheckRequest.getDefaultInstance()).getStatus())
         .as("the health service needs no key").isEqualTo(HealthCheckResponse.ServingStatus.SERVING);
+    Metadata lowerCase = new Metadata();
+    lowerCase.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "bearer " + KEY_C);
+    assertThat(OwleryGrpc.newBlockingStub(probe).withInterceptors(MetadataUtils.newAttachHeadersInterceptor(lowerCase))
+        .listModels(ListModelsRequest.getDefaultInstance()).getModelsCount()).as("the scheme in any case").isEqualTo(1);
 
     String idA = keyIdOf(KEY_A);
     Completion first = keyA.generate(story(8));
@@ -153,7 +165,7 @@ class ApiKeysClusterTest {
   }
 
   private static String keyIdOf(String key) throws Exception {
-    byte[] digest = java.security.MessageDigest.getInstance("SHA-256").digest(key.getBytes());
-    return "k-" + java.util.HexFormat.of().formatHex(digest, 0, 4);
+    byte[] digest = MessageDigest.getInstance("SHA-256").digest(key.getBytes(StandardCharsets.UTF_8));
+    return "k-" + HexFormat.of().formatHex(digest, 0, 4);
   }
 }

@@ -30,13 +30,11 @@ public final class ApiKey {
     this.id = id;
     this.digest = digest.clone();
     this.limits = limits;
-    // A rate under 1/s still lets one request through at a time.
-    this.requests = limits.requestsPerSecond() > 0
-        ? new TokenBucket(Math.max(1, limits.requestsPerSecond()), (long) (SECOND_NANOS * Math.max(1,
-            limits.requestsPerSecond()) / limits.requestsPerSecond()), System::nanoTime)
-        : null;
-    this.tokens = limits.tokensPerMinute() > 0 ? new TokenBucket(limits.tokensPerMinute(), MINUTE_NANOS, System::nanoTime)
-        : null;
+    double rate = limits.requestsPerSecond();
+    double burst = Math.max(1, rate); // a rate under 1/s still lets one request through at a time
+    this.requests = rate > 0 ? new TokenBucket(burst, (long) (SECOND_NANOS * burst / rate), System::nanoTime) : null;
+    this.tokens = limits.tokensPerMinute() > 0
+        ? new TokenBucket(limits.tokensPerMinute(), MINUTE_NANOS, System::nanoTime) : null;
   }
 
   /** A key whose secret is {@code secret}: id "k-" and the first 8 hex digits of its SHA-256. */

@@ -43,7 +43,8 @@ public final class ApiKeyInterceptor implements ServerInterceptor {
       ServerCallHandler<ReqT, RespT> next) {
     boolean generate = call.getMethodDescriptor().getFullMethodName().equals(GENERATE);
     String header = headers.get(AUTHORIZATION);
-    if (header == null || !header.startsWith(BEARER)) {
+    // The scheme is case-insensitive (RFC 9110 §11.1), as the HTTP API will take it.
+    if (header == null || !header.regionMatches(true, 0, BEARER, 0, BEARER.length())) {
       return refuse(call, generate, ApiKey.NONE.id(), null, Status.UNAUTHENTICATED.withDescription(
           "this coordinator requires an API key: send the metadata 'authorization: Bearer KEY' "
               + "(owlery --api-key KEY, or OWLERY_API_KEY)"));
