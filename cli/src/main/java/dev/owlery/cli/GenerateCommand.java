@@ -56,6 +56,9 @@ public final class GenerateCommand implements Callable<Integer> {
       + "2m or ISO-8601 PT5S (default ${DEFAULT-VALUE}).")
   java.time.Duration timeout;
 
+  @Mixin
+  ApiKeyOption apiKey;
+
   @ArgGroup(exclusive = true, multiplicity = "1")
   PromptSource prompt;
 
@@ -105,7 +108,7 @@ public final class GenerateCommand implements Callable<Integer> {
     List<byte[]> imageBytes = readImages(images);
     PrintWriter out = spec.commandLine().getOut();
     if (server != null) {
-      GenerationOutput result = new RemoteGeneration(server, timeout).run(this, imageBytes,
+      GenerationOutput result = new RemoteGeneration(server, timeout, apiKey.key).run(this, imageBytes,
           json ? null : delta -> print(out, delta));
       out.println(json ? result.toJson() : "");
       out.flush();

@@ -23,10 +23,13 @@ final class RemoteGeneration {
 
   private final String target;
   private final Duration deadline;
+  private final String apiKey;
 
-  RemoteGeneration(String target, Duration deadline) {
+  /** @param apiKey the key to send; null sends none */
+  RemoteGeneration(String target, Duration deadline, String apiKey) {
     this.target = target;
     this.deadline = deadline;
+    this.apiKey = apiKey;
   }
 
   /** Runs the request; streams text deltas to {@code textOut} when it is not null. */
@@ -36,7 +39,7 @@ final class RemoteGeneration {
     List<TokenLogprobs> logprobs = new ArrayList<>();
     StringBuilder text = new StringBuilder();
     GenerateFinish finish = null;
-    try (OwleryClient client = OwleryClient.builder().target(target).defaultDeadline(deadline).build();
+    try (OwleryClient client = OwleryClient.builder().target(target).apiKey(apiKey).defaultDeadline(deadline).build();
         GenerationStream stream = client.generateStream(request)) {
       while (stream.hasNext()) {
         GenerateResponse response = stream.next();

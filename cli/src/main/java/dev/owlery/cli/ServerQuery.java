@@ -3,6 +3,7 @@ package dev.owlery.cli;
 import dev.owlery.client.OwleryClient;
 import java.time.Duration;
 import java.util.Locale;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** The options of a command that asks a running coordinator one question: where, how long, in what form. */
@@ -18,6 +19,9 @@ final class ServerQuery {
       description = "The call's deadline as an ISO-8601 duration (default ${DEFAULT-VALUE}).")
   Duration timeout;
 
+  @Mixin
+  ApiKeyOption apiKey;
+
   /** Whether {@code --output json} was asked for; a value other than text or json is an error. */
   boolean json() {
     return switch (output.toLowerCase(Locale.ROOT)) {
@@ -27,11 +31,11 @@ final class ServerQuery {
     };
   }
 
-  /** A client of {@code --server} whose calls carry {@code --timeout}; the caller closes it. */
+  /** A client of {@code --server} whose calls carry {@code --timeout} and the API key; the caller closes it. */
   OwleryClient client() {
     if (timeout.isNegative() || timeout.isZero()) {
       throw new IllegalArgumentException("--timeout must be a positive duration, got " + timeout);
     }
-    return OwleryClient.builder().target(server).defaultDeadline(timeout).build();
+    return OwleryClient.builder().target(server).apiKey(apiKey.key).defaultDeadline(timeout).build();
   }
 }

@@ -10,13 +10,17 @@ import dev.owlery.proto.v1.Model;
 import dev.owlery.proto.v1.OwleryGrpc;
 import dev.owlery.proto.v1.TokenizeRequest;
 import dev.owlery.proto.v1.TokenizeResponse;
+import io.grpc.Channel;
+import io.grpc.ClientInterceptors;
 import io.grpc.Context;
 import io.grpc.Grpc;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
+import io.grpc.Metadata;
 import io.grpc.StatusRuntimeException;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
+import io.grpc.stub.MetadataUtils;
 import java.time.Duration;
 import java.util.Iterator;
 import java.util.List;
@@ -30,7 +34,8 @@ import java.util.function.Supplier;
  * asynchronous), tokenization and cluster information over {@code owlery.v1.Owlery}. Every call
  * carries a deadline (the builder's default, or {@link #withDeadline}); cancelling a stream, a
  * handle or a future cancels the call on the server. Failures are {@link OwleryException}s.
- * Thread-safe; share one client per target and close it when done.
+ * Thread-safe; share one client per target and close it when done. A coordinator started with API
+ * keys needs {@link Builder#apiKey}.
  *
  * <pre>{@code
  * try (OwleryClient owlery = OwleryClient.builder().target("localhost:7070").build()) {
@@ -44,12 +49,15 @@ import java.util.function.Supplier;
 public final class OwleryClient implements AutoCloseable {
 
   private final ManagedChannel channel;
+  /** The channel calls go through: {@link #channel}, with the API key's header when there is one. */
+  private final Channel calls;
   private final boolean ownsChannel;
   private final Duration deadline;
   private final CallFailures failures;
 
-  private OwleryClient(ManagedChannel channel, boolean ownsChannel, Duration deadline) {
+  private OwleryClient(ManagedChannel channel, Channel calls, boolean ownsChannel, Duration deadline) {
     this.channel = channel;
+    this.calls = calls;
     this.ownsChannel = ownsChannel;
     this.deadline = deadline;
     this.failures = new CallFailures(channel.authority(), deadline);
@@ -64,7 +72,7 @@ public final class OwleryClient implements AutoCloseable {
    * it shares the channel, and closing it closes nothing.
    */
   public OwleryClient withDeadline(Duration callDeadline) {
-    return new OwleryClient(channel, false, Builder.requirePositive("deadline", callDeadline));
+    return new OwleryClient(channel, calls, false, Builder.requirePositive("deadline", callDeadline));
   }
 
   /** The deadline each call gets. */
@@ -181,11 +189,11 @@ public final class OwleryClient implements AutoCloseable {
   }
 
   private OwleryGrpc.OwleryBlockingStub blockingStub() {
-    return OwleryGrpc.newBlockingStub(channel).withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS);
+    return OwleryGrpc.newBlockingStub(calls).withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS);
   }
 
   private OwleryGrpc.OwleryStub asyncStub() {
-    return OwleryGrpc.newStub(channel).withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS);
+    return OwleryGrpc.newStub(calls).withDeadlineAfter(deadline.toNanos(), TimeUnit.NANOSECONDS);
   }
 
   private <T> T unary(Supplier<T> call) {
@@ -246,10 +254,15 @@ public final class OwleryClient implements AutoCloseable {
     }
   }
 
-  /** Configures a client: where to connect and the default deadline. */
+  /** Configures a client: where to connect, the API key and the default deadline. */
   public static final class Builder {
+    /** The header a key travels in, as {@code Bearer KEY} (the HTTP API takes the same). */
+    private static final Metadata.Key<String> AUTHORIZATION =
+        Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
+
     private String target;
     private ManagedChannel channel;
+    private String apiKey;
     private Duration deadline = Duration.ofMinutes(5);
     private int maxInboundMessageBytes = 16 << 20;
 
@@ -273,6 +286,18 @@ public final class OwleryClient implements AutoCloseable {
       return this;
     }
 
+    /**
+     * The API key every call carries, as metadata {@code authorization: Bearer KEY}; null or blank
+     * sends none (a coordinator started without {@code --api-keys} needs none).
+     */
+    public Builder apiKey(String key) {
+      if (key != null && !key.isBlank() && (key.strip().chars().anyMatch(c -> c < 0x21 || c > 0x7e))) {
+        throw new IllegalArgumentException("an API key is printable ASCII without spaces (the key itself is not shown)");
+      }
+      this.apiKey = key == null || key.isBlank() ? null : key.strip();
+      return this;
+    }
+
     /** Largest response message accepted; default 16 MiB. */
     public Builder maxInboundMessageBytes(int bytes) {
       if (bytes < 1) {
@@ -288,7 +313,7 @@ public final class OwleryClient implements AutoCloseable {
             + ", channel=" + channel);
       }
       if (channel != null) {
-        return new OwleryClient(channel, false, deadline);
+        return new OwleryClient(channel, withKey(channel), false, deadline);
       }
       ManagedChannel owned =
           Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
@@ -296,7 +321,16 @@ public final class OwleryClient implements AutoCloseable {
               .keepAliveTime(30, TimeUnit.SECONDS)
               .keepAliveTimeout(10, TimeUnit.SECONDS)
               .build();
-      return new OwleryClient(owned, true, deadline);
+      return new OwleryClient(owned, withKey(owned), true, deadline);
+    }
+
+    private Channel withKey(ManagedChannel managed) {
+      if (apiKey == null) {
+        return managed;
+      }
+      Metadata headers = new Metadata();
+      headers.put(AUTHORIZATION, "Bearer " + apiKey);
+      return ClientInterceptors.intercept(managed, MetadataUtils.newAttachHeadersInterceptor(headers));
     }
 
     static Duration requirePositive(String name, Duration value) {

@@ -3,6 +3,7 @@ package dev.owlery.coordinator;
 import dev.owlery.cluster.membership.MembershipConfig;
 import dev.owlery.cluster.rpc.GrpcChannelConfig;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
+import dev.owlery.coordinator.api.ApiKeys;
 import dev.owlery.coordinator.api.ApiLimits;
 import dev.owlery.coordinator.placement.ImageEmbeddingCache;
 import dev.owlery.coordinator.placement.PlacementConfig;
@@ -26,6 +27,7 @@ import java.time.Duration;
  * @param limits API defaults and limits
  * @param visionTimeout deadline of one EncodeImages call
  * @param imageCacheBytes most bytes of visual embeddings cached by image content, >= 0 (0 disables)
+ * @param apiKeys the keys the public API requires ({@link ApiKeys#NONE}: none required)
  */
 public record CoordinatorConfig(
     String nodeId,
@@ -40,16 +42,17 @@ public record CoordinatorConfig(
     SchedulerConfig scheduler,
     ApiLimits limits,
     Duration visionTimeout,
-    long imageCacheBytes) {
+    long imageCacheBytes,
+    ApiKeys apiKeys) {
 
   public CoordinatorConfig {
     if (nodeId == null || nodeId.isBlank()) {
       throw new IllegalArgumentException("nodeId must not be blank. Given: '" + nodeId + "'");
     }
     if (modelDir == null || membership == null || grpc == null || channels == null || placement == null
-        || scheduler == null || limits == null) {
-      throw new IllegalArgumentException("modelDir, membership, grpc, channels, placement, scheduler and limits must "
-          + "be set");
+        || scheduler == null || limits == null || apiKeys == null) {
+      throw new IllegalArgumentException("modelDir, membership, grpc, channels, placement, scheduler, limits and "
+          + "apiKeys must be set");
     }
     modelName = modelName == null ? "" : modelName;
     if (advertisedHost == null || advertisedHost.isBlank()) {
@@ -70,37 +73,42 @@ public record CoordinatorConfig(
   /**
    * A coordinator with the defaults: the model named after its folder, shards loading the same
    * path, groups of {@code worldSize}, metrics on a free port, 5 s per step, 30 s per image batch,
-   * 256 MiB of cached image embeddings.
+   * 256 MiB of cached image embeddings, no API keys.
    */
   public static CoordinatorConfig of(String nodeId, Path modelDir, MembershipConfig membership, GrpcServerConfig grpc,
       String advertisedHost, int worldSize) {
     return new CoordinatorConfig(nodeId, modelDir, "", membership, grpc, advertisedHost, 0, GrpcChannelConfig.defaults(),
         PlacementConfig.of(worldSize, modelDir.toAbsolutePath().normalize().toString()), SchedulerConfig.defaults(),
-        ApiLimits.defaults(), Duration.ofSeconds(30), ImageEmbeddingCache.DEFAULT_MAX_BYTES);
+        ApiLimits.defaults(), Duration.ofSeconds(30), ImageEmbeddingCache.DEFAULT_MAX_BYTES, ApiKeys.NONE);
   }
 
   public CoordinatorConfig withMetricsPort(int newMetricsPort) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, newMetricsPort, channels,
-        placement, scheduler, limits, visionTimeout, imageCacheBytes);
+        placement, scheduler, limits, visionTimeout, imageCacheBytes, apiKeys);
   }
 
   public CoordinatorConfig withPlacement(PlacementConfig newPlacement) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
-        newPlacement, scheduler, limits, visionTimeout, imageCacheBytes);
+        newPlacement, scheduler, limits, visionTimeout, imageCacheBytes, apiKeys);
   }
 
   public CoordinatorConfig withScheduler(SchedulerConfig newScheduler) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
-        placement, newScheduler, limits, visionTimeout, imageCacheBytes);
+        placement, newScheduler, limits, visionTimeout, imageCacheBytes, apiKeys);
   }
 
   public CoordinatorConfig withLimits(ApiLimits newLimits) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
-        placement, scheduler, newLimits, visionTimeout, imageCacheBytes);
+        placement, scheduler, newLimits, visionTimeout, imageCacheBytes, apiKeys);
   }
 
   public CoordinatorConfig withImageCacheBytes(long newImageCacheBytes) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
-        placement, scheduler, limits, visionTimeout, newImageCacheBytes);
+        placement, scheduler, limits, visionTimeout, newImageCacheBytes, apiKeys);
+  }
+
+  public CoordinatorConfig withApiKeys(ApiKeys newApiKeys) {
+    return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
+        placement, scheduler, limits, visionTimeout, imageCacheBytes, newApiKeys);
   }
 }

@@ -9,6 +9,8 @@ import dev.owlery.cluster.registry.NodeRegistry;
 import dev.owlery.cluster.registry.NodeRole;
 import dev.owlery.cluster.rpc.GrpcChannels;
 import dev.owlery.cluster.rpc.GrpcServer;
+import dev.owlery.coordinator.api.ApiKeyInterceptor;
+import dev.owlery.coordinator.api.ApiKeys;
 import dev.owlery.coordinator.api.OwleryService;
 import dev.owlery.coordinator.api.RequestValidator;
 import dev.owlery.coordinator.model.ServedModel;
@@ -18,6 +20,9 @@ import dev.owlery.coordinator.placement.Placement;
 import dev.owlery.coordinator.placement.VisionWorkerPool;
 import dev.owlery.coordinator.scheduler.GenerationMetrics;
 import dev.owlery.coordinator.scheduler.Scheduler;
+import io.grpc.BindableService;
+import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.ArrayList;
@@ -90,7 +95,8 @@ public final class CoordinatorNode implements AutoCloseable {
           scheduler, placement, () -> registry.nodes().stream().map(NodeRecord::toProto).toList(), generationMetrics);
       Gauge.builder("owlery.groups.ready", placement, p -> p.servingGroups().size())
           .description("Shard groups READY to take sequences").register(meters);
-      GrpcServer server = GrpcServer.netty(config.grpc(), meters, List.of(service)).start();
+      GrpcServer server = GrpcServer.netty(config.grpc(), meters, List.of(guarded(service, config.apiKeys(),
+          generationMetrics))).start();
       started.add(server);
       MetricsEndpoint metrics = MetricsEndpoint.start(config.grpc().host(), config.metricsPort(), meters);
       started.add(metrics);
@@ -101,6 +107,15 @@ public final class CoordinatorNode implements AutoCloseable {
       NodeRegistration.closeAll(started.reversed(), e);
       throw e;
     }
+  }
+
+  /** The service behind an {@link ApiKeyInterceptor} when keys are required; the health service stays open. */
+  private static BindableService guarded(OwleryService service, ApiKeys keys, GenerationMetrics metrics) {
+    if (!keys.required()) {
+      return service;
+    }
+    ServerServiceDefinition definition = ServerInterceptors.intercept(service, new ApiKeyInterceptor(keys, metrics));
+    return () -> definition;
   }
 
   public String nodeId() {

@@ -122,6 +122,11 @@ public final class LoadTestOptions {
   @Option(names = "--timeout", defaultValue = "PT5M", description = "Deadline of each request (default ${DEFAULT-VALUE}).")
   Duration timeout;
 
+  @Option(names = "--api-key", paramLabel = "KEY", defaultValue = "${env:OWLERY_API_KEY}",
+      description = "The API key to send, for a coordinator started with --api-keys; default: the environment "
+          + "variable OWLERY_API_KEY.")
+  String apiKey;
+
   @Option(names = "--metrics-url", paramLabel = "URL", description = "A Prometheus /metrics endpoint to scrape "
       + "before, during (every second) and after each level; repeatable (default: every node's, from the cluster "
       + "status).")

@@ -1,6 +1,8 @@
 package dev.owlery.cli.node;
 
 import dev.owlery.coordinator.CoordinatorConfig;
+import dev.owlery.coordinator.api.ApiKeys;
+import dev.owlery.coordinator.api.KeyLimits;
 import dev.owlery.coordinator.scheduler.SchedulerConfig;
 import dev.owlery.coordinator.CoordinatorNode;
 import java.nio.file.Path;
@@ -58,6 +60,20 @@ public final class CoordinatorCommand implements Callable<Integer> {
       description = "Bytes of visual embeddings cached by image content, least recently used evicted; 0 disables (default ${DEFAULT-VALUE}).")
   long imageCacheBytes;
 
+  @Option(names = "--api-keys", paramLabel = "FILE",
+      description = "Require an API key on every call but health checks: one key per line (16+ characters; blank "
+          + "lines and # comments ignored), or the JSON form {\"keys\": [{\"id\", \"sha256\", \"requests_per_second\", "
+          + "\"tokens_per_minute\"}]} (README). Clients send 'authorization: Bearer KEY' (--api-key, OWLERY_API_KEY).")
+  Path apiKeys;
+
+  @Option(names = "--api-key-requests-per-second", defaultValue = "0",
+      description = "With --api-keys: calls each key may make per second, then RESOURCE_EXHAUSTED; 0 = no limit (default ${DEFAULT-VALUE}).")
+  double apiKeyRequestsPerSecond;
+
+  @Option(names = "--api-key-tokens-per-minute", defaultValue = "0",
+      description = "With --api-keys: tokens each key may have generated per minute, then RESOURCE_EXHAUSTED; 0 = no limit (default ${DEFAULT-VALUE}).")
+  long apiKeyTokensPerMinute;
+
   @Override
   public Integer call() {
     NodeRunner.exitWithParent(node, spec.commandLine().getErr());
@@ -78,6 +94,19 @@ public final class CoordinatorCommand implements Callable<Integer> {
             .withKvCache(blockSize, kvCacheTokens, kvCacheBytes))
         .withScheduler(new SchedulerConfig(scheduler.stepTimeout(), scheduler.releaseTimeout(), maxQueued))
         .withLimits(defaults.limits().withMaxAdmittedRequests(maxAdmitted))
-        .withImageCacheBytes(imageCacheBytes);
+        .withImageCacheBytes(imageCacheBytes)
+        .withApiKeys(apiKeys());
+  }
+
+  private ApiKeys apiKeys() {
+    KeyLimits limits = new KeyLimits(apiKeyRequestsPerSecond, apiKeyTokensPerMinute);
+    if (apiKeys == null) {
+      if (!limits.equals(KeyLimits.NONE)) {
+        throw new IllegalArgumentException("--api-key-requests-per-second and --api-key-tokens-per-minute limit API "
+            + "keys: give --api-keys FILE too");
+      }
+      return ApiKeys.NONE;
+    }
+    return ApiKeys.read(apiKeys, limits);
   }
 }

@@ -90,9 +90,12 @@ public final class LocalCluster implements AutoCloseable {
   /** The coordinator's own options: the model, the group size and those the caller added. */
   private List<String> coordinatorCommand;
   private int numRestarts;
+  /** The key this cluster's own calls send (null: none), for a coordinator started with --api-keys. */
+  private final String apiKey;
   private int nextShardIndex;
 
-  private LocalCluster(Path model, int numShards, PrintWriter log, List<String> jvmOptions) {
+  private LocalCluster(Path model, int numShards, PrintWriter log, List<String> jvmOptions, String apiKey) {
+    this.apiKey = apiKey;
     String suffix = UUID.randomUUID().toString().substring(0, 8);
     this.model = model.toAbsolutePath();
     this.numShards = numShards;
@@ -123,13 +126,22 @@ public final class LocalCluster implements AutoCloseable {
    */
   public static LocalCluster start(Path model, int numShards, int numVisionWorkers, int port, PrintWriter log,
       List<String> jvmOptions, List<String> coordinatorArgs) {
+    return start(model, numShards, numVisionWorkers, port, log, jvmOptions, coordinatorArgs, null);
+  }
+
+  /**
+   * As {@link #start(Path, int, int, int, PrintWriter, List, List)}, for a coordinator started with
+   * {@code --api-keys} among {@code coordinatorArgs}: this cluster's own calls send {@code apiKey}.
+   */
+  public static LocalCluster start(Path model, int numShards, int numVisionWorkers, int port, PrintWriter log,
+      List<String> jvmOptions, List<String> coordinatorArgs, String apiKey) {
     if (numShards < 1) {
       throw new IllegalArgumentException("--shards must be >= 1, got " + numShards);
     }
     if (numVisionWorkers < 0) {
       throw new IllegalArgumentException("--vision-workers must be >= 0, got " + numVisionWorkers);
     }
-    LocalCluster cluster = new LocalCluster(model, numShards, log, jvmOptions);
+    LocalCluster cluster = new LocalCluster(model, numShards, log, jvmOptions, apiKey);
     Runtime.getRuntime().addShutdownHook(cluster.shutdownHook);
     try {
       cluster.coordinatorPort = port == 0 ? freePort() : port;
@@ -165,7 +177,8 @@ public final class LocalCluster implements AutoCloseable {
   private void awaitCoordinator(Duration timeout) {
     NodeProcess coordinator = coordinator();
     long deadline = System.nanoTime() + timeout.toNanos();
-    try (OwleryClient client = OwleryClient.builder().target(coordinatorAddress()).defaultDeadline(Duration.ofSeconds(2)).build()) {
+    try (OwleryClient client = OwleryClient.builder().target(coordinatorAddress()).apiKey(apiKey)
+        .defaultDeadline(Duration.ofSeconds(2)).build()) {
       while (true) {
         requireNotClosed();
         if (!coordinator.process().isAlive()) {
@@ -340,7 +353,8 @@ public final class LocalCluster implements AutoCloseable {
   public GetClusterStatusResponse awaitReady(int numVisionWorkers, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
     String lastState = "no answer from the coordinator yet";
-    try (OwleryClient client = OwleryClient.builder().target(coordinatorAddress()).defaultDeadline(Duration.ofSeconds(2)).build()) {
+    try (OwleryClient client = OwleryClient.builder().target(coordinatorAddress()).apiKey(apiKey)
+        .defaultDeadline(Duration.ofSeconds(2)).build()) {
       while (System.nanoTime() < deadline) {
         requireNotClosed();
         for (NodeProcess node : nodes()) {

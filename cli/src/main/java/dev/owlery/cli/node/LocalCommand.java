@@ -1,5 +1,6 @@
 package dev.owlery.cli.node;
 
+import dev.owlery.coordinator.api.ApiKeys;
 import dev.owlery.proto.v1.GetClusterStatusResponse;
 import java.io.PrintWriter;
 import java.nio.file.Path;
@@ -45,6 +46,10 @@ public final class LocalCommand implements Callable<Integer> {
       description = "An option for the coordinator, e.g. --coordinator-arg=--max-num-seqs=32; repeatable.")
   List<String> coordinatorArgs = new ArrayList<>();
 
+  @Option(names = "--api-keys", paramLabel = "FILE", description = "The coordinator requires these API keys (see owlery "
+      + "coordinator --api-keys; limits with --coordinator-arg=--api-key-tokens-per-minute=N).")
+  Path apiKeys;
+
   @Override
   public Integer call() {
     PrintWriter err = spec.commandLine().getErr();
@@ -64,7 +69,13 @@ public final class LocalCommand implements Callable<Integer> {
   /** Starts the cluster and returns once its shutdown hook (Ctrl-C, SIGTERM) has stopped every node. */
   private void serveUntilStopped(PrintWriter err) {
     List<String> jvm = new ArrayList<>(List.of("-Xmx" + nodeHeap));
-    try (LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, jvm, coordinatorArgs)) {
+    List<String> coordinator = new ArrayList<>(coordinatorArgs);
+    String ownKey = null;
+    if (apiKeys != null) {
+      ownKey = ApiKeys.secretsIn(apiKeys).getFirst(); // this command's own status calls use the file's first key
+      coordinator.add("--api-keys=" + apiKeys.toAbsolutePath());
+    }
+    try (LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, jvm, coordinator, ownKey)) {
       GetClusterStatusResponse status = cluster.awaitReady(visionWorkers, readyTimeout);
       if (readyFile != null) {
         cluster.writeReadyFile(readyFile, status);

@@ -44,7 +44,8 @@ import java.util.function.Supplier;
  * apply), and hands the job to the {@link Scheduler}; nothing here blocks.
  * Client cancellation and the deadline are wired to the job, which stops at its next step. Exceptions
  * become statuses through the server's {@link ExceptionStatusInterceptor}. Every call is counted once
- * in {@link GenerationMetrics#REQUESTS_COUNTER} with the status its client sees, whichever path ends it.
+ * in {@link GenerationMetrics#REQUESTS_COUNTER} with the status its client sees, whichever path ends it,
+ * and its tokens are charged to its caller's API key ({@link ApiKeyInterceptor#CALLER}) as they are sent.
  */
 public final class OwleryService extends OwleryGrpc.OwleryImplBase {
 
@@ -171,6 +172,8 @@ public final class OwleryService extends OwleryGrpc.OwleryImplBase {
 
     private final ServerCallStreamObserver<GenerateResponse> observer;
     private final Context context;
+    /** The caller's API key: charged for the tokens sent, and its id tags the outcome. */
+    private final ApiKey key;
     private final AtomicBoolean ended = new AtomicBoolean();
     /** Completed when the client cancelled or the deadline passed (or the call failed before the scheduler had it). */
     private final CompletableFuture<Void> cancelled = new CompletableFuture<>();
@@ -180,6 +183,7 @@ public final class OwleryService extends OwleryGrpc.OwleryImplBase {
     GenerateCall(ServerCallStreamObserver<GenerateResponse> observer, Context context) {
       this.observer = observer;
       this.context = context;
+      this.key = ApiKeyInterceptor.CALLER.get(context);
     }
 
     /** True for the first ending only: gives the admission back and counts {@code outcome}. */
@@ -190,7 +194,7 @@ public final class OwleryService extends OwleryGrpc.OwleryImplBase {
       if (admitted) {
         numAdmitted.decrementAndGet();
       }
-      metrics.finished(outcome);
+      metrics.finished(outcome, key.id());
       return true;
     }
 
@@ -204,6 +208,7 @@ public final class OwleryService extends OwleryGrpc.OwleryImplBase {
 
     @Override
     public void onDelta(GenerateDelta delta) {
+      key.generated(delta.getTokenIdsCount());
       observer.onNext(GenerateResponse.newBuilder().setDelta(delta).build());
     }
 

@@ -29,10 +29,12 @@ import java.util.function.Supplier;
  *   <li>{@value #REQUESTS_COUNTER}: Generate calls by outcome, each call once, tag {@code outcome} =
  *       the status code its client saw, in lower case: {@code ok}, {@code invalid_argument},
  *       {@code not_found}, {@code resource_exhausted}, {@code unavailable}, {@code cancelled} (by the
- *       client), {@code deadline_exceeded}, {@code internal} ({@code vllm:request_success_total}
- *       counts the OK ones)
+ *       client), {@code deadline_exceeded}, {@code internal}, {@code unauthenticated}
+ *       ({@code vllm:request_success_total} counts the OK ones); tag {@code key} = the caller's API
+ *       key id ({@code none} without a key, {@code unknown} for a key not accepted)
  *   <li>{@value #REJECTED_COUNTER}: calls refused with RESOURCE_EXHAUSTED, tag {@code limit} =
- *       {@code max_admitted_requests} or {@code max_queued_per_group}
+ *       {@code max_admitted_requests}, {@code max_queued_per_group}, {@code key_requests_per_second}
+ *       or {@code key_tokens_per_minute}
  *   <li>{@value #TOKENS_COUNTER}, {@value #PROMPT_TOKENS_COUNTER}: tokens generated, prompt rows
  *       prefilled ({@code vllm:generation_tokens_total}, {@code vllm:prompt_tokens_total})
  *   <li>{@value #INTER_TOKEN_TIMER}: between two consecutive tokens of a request
@@ -76,7 +78,7 @@ public final class GenerationMetrics {
   public static final String TOKENS_COUNTER = "owlery.generate.tokens";
   /** Counter of prompt rows prefilled (text tokens and image rows). */
   public static final String PROMPT_TOKENS_COUNTER = "owlery.generate.prompt_tokens";
-  /** Counter of Generate calls by how they ended; tag {@code outcome} = the status code, lower case. */
+  /** Counter of Generate calls by how they ended; tags {@code outcome} = the status code, lower case, and {@code key}. */
   public static final String REQUESTS_COUNTER = "owlery.generate.requests";
   /** Counter of Generate calls refused for a limit; tag {@code limit}. */
   public static final String REJECTED_COUNTER = "owlery.admission.rejected";
@@ -96,7 +98,11 @@ public final class GenerationMetrics {
   /** The limit a refused request hit. */
   public enum Limit {
     MAX_ADMITTED_REQUESTS,
-    MAX_QUEUED_PER_GROUP
+    MAX_QUEUED_PER_GROUP,
+    /** An API key's requests/s. */
+    KEY_REQUESTS_PER_SECOND,
+    /** An API key's generated tokens/min. */
+    KEY_TOKENS_PER_MINUTE
   }
 
   private final MeterRegistry meters;
@@ -202,9 +208,12 @@ public final class GenerationMetrics {
         .tag("limit", limit.name().toLowerCase(Locale.ROOT)).register(meters).increment();
   }
 
-  /** Counts a Generate call that ended with {@code code}. */
-  public void finished(Status.Code code) {
-    Counter.builder(REQUESTS_COUNTER).description("Generate calls by outcome")
-        .tag("outcome", code.name().toLowerCase(Locale.ROOT)).register(meters).increment();
+  /**
+   * Counts a Generate call of the API key {@code keyId} (its id, never the key: "none" without one,
+   * "unknown" for a key not accepted) that ended with {@code code}.
+   */
+  public void finished(Status.Code code, String keyId) {
+    Counter.builder(REQUESTS_COUNTER).description("Generate calls by outcome and API key id")
+        .tag("outcome", code.name().toLowerCase(Locale.ROOT)).tag("key", keyId).register(meters).increment();
   }
 }
