@@ -15,6 +15,7 @@ import dev.owlery.engine.tokenizer.ChatTemplate;
 import dev.owlery.engine.vision.preprocess.AspectRatioPolicy;
 import dev.owlery.engine.vision.preprocess.ImageFormat;
 import dev.owlery.engine.vision.preprocess.ImageRejectedException;
+import dev.owlery.loadtest.OutputFormat;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -96,11 +97,7 @@ public final class GenerateCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    boolean json = switch (output.toLowerCase(Locale.ROOT)) {
-      case "json" -> true;
-      case "text" -> false;
-      default -> throw new IllegalArgumentException("--output must be text or json, got '%s'".formatted(output));
-    };
+    boolean json = OutputFormat.isJson(output);
     GenerationLimits.checkNumTopLogprobs(logprobs);
     if (dumpLogits != null && server != null) {
       throw new IllegalArgumentException("--dump-logits works in-process only, not with --server");

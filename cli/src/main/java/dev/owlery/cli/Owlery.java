@@ -5,6 +5,7 @@ import dev.owlery.cli.node.LocalCommand;
 import dev.owlery.cli.node.ShardWorkerCommand;
 import dev.owlery.cli.node.VisionWorkerCommand;
 import dev.owlery.client.OwleryException;
+import dev.owlery.loadtest.Durations;
 import java.io.PrintWriter;
 import java.time.Duration;
 import picocli.CommandLine;
@@ -49,7 +50,7 @@ public final class Owlery implements Runnable {
     CommandLine cli = new CommandLine(new Owlery());
     cli.registerConverter(Float.class, FloatConverter::parse);
     cli.registerConverter(Float.TYPE, FloatConverter::parse);
-    cli.registerConverter(Duration.class, DurationConverter::parse);
+    cli.registerConverter(Duration.class, Durations::option);
     cli.setParameterExceptionHandler((e, args) -> {
       CommandLine command = e.getCommandLine();
       PrintWriter err = command.getErr();

@@ -1,8 +1,8 @@
 package dev.owlery.cli;
 
 import dev.owlery.client.OwleryClient;
+import dev.owlery.loadtest.OutputFormat;
 import java.time.Duration;
-import java.util.Locale;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
@@ -16,7 +16,7 @@ final class ServerQuery {
   String output;
 
   @Option(names = "--timeout", defaultValue = "PT10S",
-      description = "The call's deadline as an ISO-8601 duration (default ${DEFAULT-VALUE}).")
+      description = "The call's deadline, e.g. 500ms, 10s or PT10S (default ${DEFAULT-VALUE}).")
   Duration timeout;
 
   @Mixin
@@ -24,11 +24,7 @@ final class ServerQuery {
 
   /** Whether {@code --output json} was asked for; a value other than text or json is an error. */
   boolean json() {
-    return switch (output.toLowerCase(Locale.ROOT)) {
-      case "json" -> true;
-      case "text" -> false;
-      default -> throw new IllegalArgumentException("--output must be text or json, got '%s'".formatted(output));
-    };
+    return OutputFormat.isJson(output);
   }
 
   /** A client of {@code --server} whose calls carry {@code --timeout} and the API key; the caller closes it. */

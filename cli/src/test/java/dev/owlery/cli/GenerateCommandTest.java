@@ -198,11 +198,11 @@ class GenerateCommandTest {
 
   @Test
   void timeoutsTakeAUnitOrIso8601() {
-    assertThat(DurationConverter.parse("5s")).isEqualTo(java.time.Duration.ofSeconds(5));
-    assertThat(DurationConverter.parse("2m")).isEqualTo(java.time.Duration.ofMinutes(2));
-    assertThat(DurationConverter.parse("500ms")).isEqualTo(java.time.Duration.ofMillis(500));
-    assertThat(DurationConverter.parse("1.5h")).isEqualTo(java.time.Duration.ofMinutes(90));
-    assertThat(DurationConverter.parse("PT5S")).isEqualTo(java.time.Duration.ofSeconds(5));
+    assertThat(dev.owlery.loadtest.Durations.parse("5s")).isEqualTo(java.time.Duration.ofSeconds(5));
+    assertThat(dev.owlery.loadtest.Durations.parse("2m")).isEqualTo(java.time.Duration.ofMinutes(2));
+    assertThat(dev.owlery.loadtest.Durations.parse("500ms")).isEqualTo(java.time.Duration.ofMillis(500));
+    assertThat(dev.owlery.loadtest.Durations.parse("1.5h")).isEqualTo(java.time.Duration.ofMinutes(90));
+    assertThat(dev.owlery.loadtest.Durations.parse("PT5S")).isEqualTo(java.time.Duration.ofSeconds(5));
 
     CliRun bad = CliRun.of("generate", "--server", "127.0.0.1:1", "--prompt", "Hi", "--timeout", "5 parsecs");
 

@@ -2,7 +2,6 @@ package dev.owlery.loadtest;
 
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -30,11 +29,7 @@ public final class Compare implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    boolean json = switch (output.toLowerCase(Locale.ROOT)) {
-      case "json" -> true;
-      case "text" -> false;
-      default -> throw new IllegalArgumentException("--output must be text or json, got '%s'".formatted(output));
-    };
+    boolean json = OutputFormat.isJson(output);
     RunComparison comparison = RunComparison.of(runs.get(0), runs.get(1));
     var out = spec.commandLine().getOut();
     out.print(json ? comparison.json() + "\n" : comparison.table());

@@ -2,6 +2,7 @@ package dev.owlery.loadtest;
 
 import dev.owlery.client.OwleryException;
 import java.io.UncheckedIOException;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -44,6 +45,7 @@ public final class LoadTest implements Callable<Integer> {
   /** The command line, with bad input and server failures reported in one line each. */
   public static CommandLine commandLine() {
     CommandLine cli = new CommandLine(new LoadTest());
+    cli.registerConverter(Duration.class, Durations::option);
     cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
       var err = commandLine.getErr();
       switch (e) {

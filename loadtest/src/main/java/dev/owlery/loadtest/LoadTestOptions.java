@@ -147,11 +147,7 @@ public final class LoadTestOptions {
 
   /** Whether stdout gets JSON rather than a table. */
   boolean json() {
-    return switch (output.toLowerCase(Locale.ROOT)) {
-      case "json" -> true;
-      case "text" -> false;
-      default -> throw new IllegalArgumentException("--output must be text or json, got '%s'".formatted(output));
-    };
+    return OutputFormat.isJson(output);
   }
 
   /** The arguments the command was given, for the report's parameters. */
