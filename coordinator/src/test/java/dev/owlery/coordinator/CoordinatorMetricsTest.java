@@ -13,6 +13,7 @@ import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.coordinator.api.ApiLimits;
 import dev.owlery.coordinator.testing.LoopbackOwlery;
 import dev.owlery.coordinator.testing.PrometheusScrape;
+import dev.owlery.coordinator.testing.ReadmeMetrics;
 import dev.owlery.coordinator.testing.ShardWorkerLauncher;
 import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.proto.v1.GenerateDelta;
@@ -35,8 +36,6 @@ import java.util.TreeSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -190,56 +189,23 @@ class CoordinatorMetricsTest {
     for (String url : urls) {
       PrometheusScrape.of(url).names().stream().filter(name -> name.startsWith("owlery_")).forEach(served::add);
     }
-    Set<String> listed = readmeMetricNames();
+    // Tests run in their module's folder; the README is at the repository root.
+    Set<String> listed = ReadmeMetrics.meterNames(Path.of("").toAbsolutePath().getParent().resolve("README.md"));
+    assertThat(listed).as("meters in the README's Metrics table").isNotEmpty();
 
     Set<String> unlisted = new TreeSet<>();
     for (String name : served) {
-      if (listed.stream().noneMatch(meter -> servesAs(meter, name))) {
+      if (listed.stream().noneMatch(meter -> ReadmeMetrics.servesAs(meter, name))) {
         unlisted.add(name);
       }
     }
     Set<String> notServed = new TreeSet<>();
     for (String meter : listed) {
-      if (served.stream().noneMatch(name -> servesAs(meter, name))) {
+      if (served.stream().noneMatch(name -> ReadmeMetrics.servesAs(meter, name))) {
         notServed.add(meter);
       }
     }
     assertThat(unlisted).as("served by the nodes but missing from the README's Metrics table").isEmpty();
     assertThat(notServed).as("in the README's Metrics table but served by no node").isEmpty();
-  }
-
-  /**
-   * Whether Micrometer's {@code meter} (dotted) is published as the Prometheus series {@code name}:
-   * dots become underscores, the base unit or {@code _total} is appended, and histograms add
-   * {@code _bucket}, {@code _count}, {@code _sum} and {@code _max}.
-   */
-  static boolean servesAs(String meter, String name) {
-    String base = meter.replace('.', '_');
-    String series = name.replaceFirst("_(bucket|count|sum|max)$", "");
-    return List.of(base, base + "_total", base + "_seconds", base + "_bytes").contains(series);
-  }
-
-  /** Every {@code owlery.*} name in backticks in the rows of the README's Metrics table, tags dropped. */
-  static Set<String> readmeMetricNames() throws IOException {
-    // Tests run in their module's folder; the README is at the repository root.
-    Path readme = Path.of("").toAbsolutePath().getParent().resolve("README.md");
-    List<String> lines = Files.readAllLines(readme);
-    int section = lines.indexOf("## Metrics");
-    assertThat(section).as("a '## Metrics' section in %s", readme).isNotNegative();
-    Set<String> names = new TreeSet<>();
-    Pattern name = Pattern.compile("`(owlery\\.[a-z0-9_.]+)(\\{[a-z_,]*})?`");
-    for (String line : lines.subList(section + 1, lines.size())) {
-      if (line.startsWith("## ")) {
-        break;
-      }
-      if (line.startsWith("|")) {
-        Matcher m = name.matcher(line);
-        while (m.find()) {
-          names.add(m.group(1));
-        }
-      }
-    }
-    assertThat(names).as("meters in the Metrics table of %s", readme).isNotEmpty();
-    return names;
   }
 }

@@ -1,10 +1,6 @@
 package dev.owlery.deploy;
 
-import java.io.IOException;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
+import dev.owlery.coordinator.testing.ReadmeMetrics;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.regex.Matcher;
@@ -20,7 +16,6 @@ final class ServedMetrics {
   /** Series Prometheus itself makes for every target. */
   private static final Set<String> PROMETHEUS_SERIES = Set.of("up");
 
-  private static final Pattern README_METER = Pattern.compile("`(owlery\\.[a-z0-9_.]+)(\\{[a-z_,]*})?`");
   private static final Pattern LABEL_MATCHERS = Pattern.compile("\\{[^}]*}");
   private static final Pattern RANGES = Pattern.compile("\\[[^]]*]");
   private static final Pattern GROUPING = Pattern.compile("\\b(by|without|on|ignoring|group_left|group_right)\\s*\\([^)]*\\)");
@@ -34,51 +29,22 @@ final class ServedMetrics {
     this.meters = meters;
   }
 
-  /** Every {@code owlery.*} name in backticks in the rows of the README's Metrics table, tags dropped. */
+  /** The meters the README's Metrics table lists. */
   static ServedMetrics fromReadme() {
-    Path readme = DeployFiles.root().resolve("README.md");
-    List<String> lines;
-    try {
-      lines = Files.readAllLines(readme);
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-    int section = lines.indexOf("## Metrics");
-    if (section < 0) {
-      throw new IllegalStateException(readme + " has no '## Metrics' section");
-    }
-    Set<String> meters = new TreeSet<>();
-    for (String line : lines.subList(section + 1, lines.size())) {
-      if (line.startsWith("## ")) {
-        break;
-      }
-      if (line.startsWith("|")) {
-        Matcher m = README_METER.matcher(line);
-        while (m.find()) {
-          meters.add(m.group(1));
-        }
-      }
-    }
-    if (meters.isEmpty()) {
-      throw new IllegalStateException(readme + "'s Metrics table lists no meters");
-    }
-    return new ServedMetrics(meters);
+    return new ServedMetrics(ReadmeMetrics.meterNames(DeployFiles.root().resolve("README.md")));
   }
 
   /**
    * Whether some node serves the Prometheus series {@code name}: a listed Micrometer meter with
    * dots as underscores, plus the base unit or {@code _total}, histograms plus {@code _bucket},
-   * {@code _count}, {@code _sum} or {@code _max} (the rule CoordinatorMetricsTest applies); or a
+   * {@code _count}, {@code _sum} or {@code _max} ({@link ReadmeMetrics#servesAs}, the rule CoordinatorMetricsTest applies); or a
    * series Prometheus makes itself.
    */
   boolean serves(String name) {
     if (PROMETHEUS_SERIES.contains(name)) {
       return true;
     }
-    String series = name.replaceFirst("_(bucket|count|sum|max)$", "");
-    return meters.stream()
-        .map(meter -> meter.replace('.', '_'))
-        .anyMatch(base -> List.of(base, base + "_total", base + "_seconds", base + "_bytes").contains(series));
+    return meters.stream().anyMatch(meter -> ReadmeMetrics.servesAs(meter, name));
   }
 
   /**
