@@ -15,6 +15,7 @@ import dev.owlery.engine.tokenizer.ChatTemplate;
 import dev.owlery.engine.vision.preprocess.AspectRatioPolicy;
 import dev.owlery.engine.vision.preprocess.ImageFormat;
 import dev.owlery.engine.vision.preprocess.ImageRejectedException;
+import dev.owlery.loadtest.ApiKeyOption;
 import dev.owlery.loadtest.OutputFormat;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -105,7 +106,7 @@ public final class GenerateCommand implements Callable<Integer> {
     List<byte[]> imageBytes = readImages(images);
     PrintWriter out = spec.commandLine().getOut();
     if (server != null) {
-      GenerationOutput result = new RemoteGeneration(server, timeout, apiKey.key).run(this, imageBytes,
+      GenerationOutput result = new RemoteGeneration(server, timeout, apiKey.key()).run(this, imageBytes,
           json ? null : delta -> print(out, delta));
       out.println(json ? result.toJson() : "");
       out.flush();

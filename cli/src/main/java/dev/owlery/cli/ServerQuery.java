@@ -1,6 +1,7 @@
 package dev.owlery.cli;
 
 import dev.owlery.client.OwleryClient;
+import dev.owlery.loadtest.ApiKeyOption;
 import dev.owlery.loadtest.OutputFormat;
 import java.time.Duration;
 import picocli.CommandLine.Mixin;
@@ -32,6 +33,6 @@ final class ServerQuery {
     if (timeout.isNegative() || timeout.isZero()) {
       throw new IllegalArgumentException("--timeout must be a positive duration, got " + timeout);
     }
-    return OwleryClient.builder().target(server).apiKey(apiKey.key).defaultDeadline(timeout).build();
+    return OwleryClient.builder().target(server).apiKey(apiKey.key()).defaultDeadline(timeout).build();
   }
 }

@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Locale;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -122,10 +123,8 @@ public final class LoadTestOptions {
   @Option(names = "--timeout", defaultValue = "PT5M", description = "Deadline of each request (default ${DEFAULT-VALUE}).")
   Duration timeout;
 
-  @Option(names = "--api-key", paramLabel = "KEY", defaultValue = "${env:OWLERY_API_KEY}",
-      description = "The API key to send, for a coordinator started with --api-keys; default: the environment "
-          + "variable OWLERY_API_KEY.")
-  String apiKey;
+  @Mixin
+  ApiKeyOption apiKey;
 
   @Option(names = "--metrics-url", paramLabel = "URL", description = "A Prometheus /metrics endpoint to scrape "
       + "before, during (every second) and after each level; repeatable (default: every node's, from the cluster "
