@@ -78,13 +78,16 @@ class LoadTestCommandTest {
   }
 
   @Test
-  void poissonArrivalsOnARealClusterKeepTheirRateAndASweepStopsWhereTheSloBreaks(@TempDir Path tmp) throws IOException {
-    // 40/s is far below what one stories260k shard serves at one new token; 100,000/s sends all 200
-    // requests at once into a coordinator that queues at most --max-queued of them.
+  void poissonArrivalsOnARealClusterKeepTheirRateAndASweepStopsWhereTheSloBreaks(@TempDir Path tmp)
+      throws IOException, InterruptedException {
+    // 40/s is far below what one stories260k shard serves at two new tokens (one inter-token gap each,
+    // for the report's ITL plot); 100,000/s sends all 200 requests at once into a coordinator that
+    // queues at most --max-queued of them.
+    Path report = tmp.resolve("report.html");
     CliRun run = CliRun.of("loadtest", "--model", Fixtures.stories260k().toString(), "--rate", "40,100000,200000",
-        "--requests", "200", "--seed", "7", "--prompt-ids", "1", "--max-new-tokens", "1", "--warmup", "1",
+        "--requests", "200", "--seed", "7", "--prompt-ids", "1", "--max-new-tokens", "2", "--warmup", "1",
         "--slo", "e2e=2s", "--node-heap", "512m", "--coordinator-arg=--max-queued=16",
-        "--node-log", tmp.resolve("nodes.log").toString(), "--output", "json");
+        "--node-log", tmp.resolve("nodes.log").toString(), "--report", report.toString(), "--output", "json");
 
     assertThat(run.exitCode()).as(run.err()).isZero();
     JsonNode levels = JSON.readTree(run.out()).get("levels");
@@ -98,6 +101,17 @@ class LoadTestCommandTest {
     JsonNode flood = levels.get(1);
     assertThat(flood.get("errors").get("RESOURCE_EXHAUSTED").asInt()).isPositive();
     assertThat(flood.get("goodput").get("meets_slo").asBoolean()).isFalse();
+
+    // The sweep's report, opened in headless Chromium: it renders, its plots hold this run's data.
+    Process check = new ProcessBuilder("bash", Path.of("..", "scripts", "check-loadtest-report.sh").toString(),
+        report.toString(), tmp.resolve("report.png").toString()).redirectErrorStream(true).start();
+    check.getOutputStream().close();
+    String checked = new String(check.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+    assertThat(check.waitFor(5, java.util.concurrent.TimeUnit.MINUTES)).as(checked).isTrue();
+    assertThat(check.exitValue()).as(checked).isZero();
+    assertThat(checked.lines()).contains("plot ttft-load: 2 series, 4 points");
+    assertThat(checked).containsPattern("plot ttft-cdf: 2 series, \\d+ points")
+        .containsPattern("plot kv-usage: 2 series, \\d+ points");
   }
 
   @Test

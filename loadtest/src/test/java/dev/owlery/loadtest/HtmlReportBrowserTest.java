@@ -11,32 +11,18 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A {@code --report} page of a real run (a real gRPC server, real /metrics endpoints) opened in
  * headless Chromium by {@code scripts/check-loadtest-report.sh}: it renders, every plot has its
- * data points, the browser logs no console message. Chromium is installed when absent (CI runs as
+ * data points, the browser logs no console message. The script installs Chromium when absent (CI runs as
  * root); the screenshot is left at {@code loadtest/target/loadtest-report.png}.
  */
 class HtmlReportBrowserTest {
 
   private static final Path SCRIPT = Path.of("..", "scripts", "check-loadtest-report.sh");
-  private static final String INSTALL = "apt-get update && apt-get install -y chromium";
-
-  @BeforeAll
-  static void chromium() throws IOException, InterruptedException {
-    if (run(Path.of("."), "bash", "-c", "command -v chromium").exitCode() == 0) {
-      return;
-    }
-    Result install = run(Path.of("."), "bash", "-c", "DEBIAN_FRONTEND=noninteractive " + INSTALL + " -qq");
-    if (install.exitCode() != 0) {
-      fail("this test opens the report in Chromium, which is not installed and could not be installed; as root: "
-          + INSTALL + "\n" + install.output());
-    }
-  }
 
   @Test
   void theReportRendersWithDataInEveryPlotAndNoConsoleMessage(@TempDir Path tmp)
