@@ -28,6 +28,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -55,6 +56,11 @@ public final class LocalCluster implements AutoCloseable {
       "--add-opens", "java.base/sun.nio.ch=ALL-UNNAMED", "--add-opens", "java.management/sun.management=ALL-UNNAMED",
       "--add-opens", "jdk.management/com.sun.management.internal=ALL-UNNAMED");
   private static final String HOST = "127.0.0.1";
+  /** Nodes' ports come from here: below Linux's default ephemeral range (32768-60999), above the well-known ones. */
+  private static final int PORTS_FROM = 20_000;
+  private static final int PORTS_UNTIL = 32_768;
+  /** Ports this process has handed out, never handed out again (nodes of earlier clusters may still hold them). */
+  private static final Set<Integer> PORTS_GIVEN = new HashSet<>();
   private static final Duration STOP_GRACE = Duration.ofSeconds(10);
   /** How long a failure report waits for the rest of an exited node's output. */
   private static final Duration OUTPUT_DRAIN = Duration.ofSeconds(2);
@@ -458,13 +464,29 @@ public final class LocalCluster implements AutoCloseable {
     return command;
   }
 
+  /**
+   * A port free now, below the kernel's ephemeral range and not handed out before by this process: a
+   * node binds it a second or two later, when its JVM is up, and a port from the ephemeral range
+   * (what binding port 0 gives) can meanwhile be taken by any outgoing connection on the machine,
+   * the nodes' own included (seen in CI: a shard worker's Hazelcast port was taken before it bound).
+   */
   private static int freePort() {
-    try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getByName(HOST))) {
-      socket.setReuseAddress(true);
-      return socket.getLocalPort();
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot find a free port on " + HOST + ": " + e.getMessage(), e);
+    for (int attempt = 0; attempt < 200; attempt++) {
+      int candidate = PORTS_FROM + ThreadLocalRandom.current().nextInt(PORTS_UNTIL - PORTS_FROM);
+      synchronized (PORTS_GIVEN) {
+        if (PORTS_GIVEN.contains(candidate)) {
+          continue;
+        }
+        try (ServerSocket socket = new ServerSocket(candidate, 1, InetAddress.getByName(HOST))) {
+          PORTS_GIVEN.add(candidate);
+          return candidate;
+        } catch (IOException e) {
+          // taken; try another
+        }
+      }
     }
+    throw new UncheckedIOException(new IOException(
+        "cannot find a free port on %s between %d and %d".formatted(HOST, PORTS_FROM, PORTS_UNTIL)));
   }
 
   /**
