@@ -1,6 +1,8 @@
 package dev.owlery.engine.checkpoint;
 
+import dev.owlery.engine.tensor.Matrix;
 import dev.owlery.engine.tensor.Tensor;
+import dev.owlery.engine.tensor.WeightFormat;
 import java.nio.file.Path;
 import java.util.Set;
 
@@ -31,6 +33,23 @@ public interface Checkpoint extends AutoCloseable {
    * @throws IllegalArgumentException naming the file, the tensor and both shapes on a mismatch
    */
   Tensor tensor(String name, long... shape);
+
+  /**
+   * A weight matrix the layers multiply by (a tensor's view, or this rank's slice of one) in the
+   * form this checkpoint serves weights: by default the view itself, read in place from the file.
+   */
+  default Matrix weight(Matrix view) {
+    return view;
+  }
+
+  /**
+   * This checkpoint serving its weight matrices ({@link #weight}) in {@code format}: each converted
+   * once when a layer loads it, into memory the returned checkpoint owns; closing it frees that
+   * memory and closes this checkpoint. {@link WeightFormat#STORED} returns this checkpoint.
+   */
+  default Checkpoint withWeightFormat(WeightFormat format) {
+    return format == WeightFormat.STORED ? this : new ConvertedWeightsCheckpoint(this, format);
+  }
 
   /** Unmaps the files; tensors obtained earlier must not be used afterwards. */
   @Override

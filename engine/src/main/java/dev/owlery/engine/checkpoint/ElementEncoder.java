@@ -2,6 +2,7 @@ package dev.owlery.engine.checkpoint;
 
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Tensor;
+import dev.owlery.engine.tensor.WeightFormat;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
@@ -19,15 +20,6 @@ final class ElementEncoder {
 
   private ElementEncoder() {}
 
-  /** Float to bfloat16 bits, round to nearest even; NaN stays a (quiet) NaN, overflow becomes infinity. */
-  static short toBf16(float value) {
-    int bits = Float.floatToRawIntBits(value);
-    if (Float.isNaN(value)) {
-      return (short) ((bits >>> 16) | 0x0040);
-    }
-    return (short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16);
-  }
-
   /** Float to IEEE half bits, round to nearest even (Java's own conversion). */
   static short toF16(float value) {
     return Float.floatToFloat16(value);
@@ -38,8 +30,8 @@ final class ElementEncoder {
     switch (dtype) {
       case F32 -> out.setAtIndex(F32, index, value);
       case F16 -> out.setAtIndex(I16, index, toF16(value));
-      case BF16 -> out.setAtIndex(I16, index, toBf16(value));
-      case I64, I32, U8 -> throw new IllegalArgumentException("cannot store floats as " + dtype);
+      case BF16 -> out.setAtIndex(I16, index, WeightFormat.toBf16(value));
+      case I64, I32, U8, Q8_0 -> throw new IllegalArgumentException("cannot store floats as " + dtype);
     }
   }
 
@@ -59,7 +51,7 @@ final class ElementEncoder {
         }
         out.set(ValueLayout.JAVA_BYTE, index, (byte) value);
       }
-      case F32, F16, BF16 -> throw new IllegalArgumentException("cannot store integers as " + dtype);
+      case F32, F16, BF16, Q8_0 -> throw new IllegalArgumentException("cannot store integers as " + dtype);
     }
   }
 

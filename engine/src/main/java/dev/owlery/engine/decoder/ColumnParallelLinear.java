@@ -22,7 +22,7 @@ public final class ColumnParallelLinear {
   public static ColumnParallelLinear load(
       Checkpoint checkpoint, String name, int outFeatures, int inFeatures, IndexRange rows) {
     Matrix full = checkpoint.tensor(name, outFeatures, inFeatures).asMatrix();
-    return new ColumnParallelLinear(full.rowSlice(rows.start(), rows.end()));
+    return new ColumnParallelLinear(checkpoint.weight(full.rowSlice(rows.start(), rows.end())));
   }
 
   /** This rank's output features. */

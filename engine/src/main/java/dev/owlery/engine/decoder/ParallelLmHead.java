@@ -28,7 +28,7 @@ public final class ParallelLmHead {
     String name = !checkpoint.contains(LM_HEAD) && config.tieWordEmbeddings() ? Embedding.EMBED_TOKENS : LM_HEAD;
     Matrix full = checkpoint.tensor(name, config.vocabSize(), config.hiddenSize()).asMatrix();
     VocabSlice slice = tp.vocab(config.vocabSize());
-    return new ParallelLmHead(full.rowSlice(slice.start(), slice.end()), slice.start());
+    return new ParallelLmHead(checkpoint.weight(full.rowSlice(slice.start(), slice.end())), slice.start());
   }
 
   /** Number of vocabulary ids this rank produces logits for (its padding rows not counted). */

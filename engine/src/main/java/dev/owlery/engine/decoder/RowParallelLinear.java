@@ -24,7 +24,7 @@ public final class RowParallelLinear {
   public static RowParallelLinear load(Checkpoint checkpoint, String name, int outFeatures, int inFeatures,
       IndexRange columns, Collective collective) {
     Matrix full = checkpoint.tensor(name, outFeatures, inFeatures).asMatrix();
-    return new RowParallelLinear(full.colSlice(columns.start(), columns.end()), collective);
+    return new RowParallelLinear(checkpoint.weight(full.colSlice(columns.start(), columns.end())), collective);
   }
 
   /** This rank's input features. */

@@ -26,6 +26,7 @@ final class TileKernels {
   private static final int L = F.length();
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
   private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
+  private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
   /** Widened weight rows of the block in progress, per thread; grows to the largest block, then reused. */
   private static final ThreadLocal<float[]> SCRATCH = ThreadLocal.withInitial(() -> new float[0]);
 
@@ -69,7 +70,8 @@ final class TileKernels {
       case F32 -> MemorySegment.copy(data, F32_LE, rowByte, dst, dstOffset, w.cols());
       case F16 -> widenF16(data, rowByte, w.cols(), head, dst, dstOffset);
       case BF16 -> widenBF16(data, rowByte, w.cols(), head, dst, dstOffset);
-      case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-float dtypes");
+      case Q8_0 -> widenQ8_0(data, rowByte, w.cols(), dst, dstOffset);
+      case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-weight dtypes");
     }
   }
 
@@ -102,6 +104,20 @@ final class TileKernels {
     }
     for (; c < cols; c++) {
       dst[dstOffset + c] = VectorMatmul.scalar16(data, rowByte + 2L * c, false);
+    }
+  }
+
+  /** One Q8_0 row dequantized ({@code d * q}, exact in fp32) into natural order. */
+  private static void widenQ8_0(MemorySegment data, long rowByte, int cols, float[] dst, int dstOffset) {
+    for (int c = 0; c < cols; c += 32) {
+      long block = rowByte + 34L * (c >> 5);
+      float scale = Float.float16ToFloat(data.get(I16_LE, block));
+      for (int k = 0; k < 32; k += VectorMatmul.B.length()) {
+        jdk.incubator.vector.ByteVector q = VectorMatmul.loadQ8(data, block + 2 + k);
+        for (int part = 0; part * L < VectorMatmul.B.length(); part++) {
+          VectorMatmul.widenQ8(q, part).mul(scale).intoArray(dst, dstOffset + c + k + part * L);
+        }
+      }
     }
   }
 

@@ -182,7 +182,13 @@ public final class VectorKernels implements Kernels, AutoCloseable {
           this.x = pairOrdered;
           this.xOffset = 0;
         }
-        case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-float dtypes");
+        case Q8_0 -> {
+          this.head = 0;
+          this.x = x;
+          this.xOffset = xOffset;
+          this.outScale = 1f;
+        }
+        case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-weight dtypes");
       }
       this.out = out;
       this.outOffset = outOffset;

@@ -4,6 +4,7 @@ import dev.owlery.engine.tensor.Matrix;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -39,6 +40,8 @@ final class VectorMatmul {
 
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
   static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+  /** One load of int8 weights: L lanes (one float vector's worth), or 8 where L is 4 (no 32-bit shape). */
+  static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, F.length() * 8)));
   private static final int L = F.length();
   private static final int ROW_BLOCK = 16;
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
@@ -99,7 +102,8 @@ final class VectorMatmul {
       case F32 -> MatvecKernels.dotF32(data, rowByte, x, xOffset, cols, head);
       case F16 -> MatvecKernels.dotF16(data, rowByte, x, xOffset, cols, head);
       case BF16 -> MatvecKernels.dotBF16(data, rowByte, x, xOffset, cols, head);
-      case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-float dtypes");
+      case Q8_0 -> MatvecKernels.dotQ8_0(data, rowByte, x, xOffset, cols);
+      case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-weight dtypes");
     };
   }
 
@@ -107,14 +111,15 @@ final class VectorMatmul {
       float outScale) {
     MemorySegment data = w.data();
     long rowByte = w.rowByteOffset(r);
-    long rowBytes = w.rowStride() * w.dtype().byteSize();
+    long rowBytes = w.rowStrideBytes();
     int cols = w.cols();
     switch (w.dtype()) {
       case F32 -> MatvecKernels.fourRowsF32(data, rowByte, rowBytes, x, xOffset, cols, head, out, outIndex);
       case F16 -> MatvecKernels.fourRowsF16(data, rowByte, rowBytes, x, xOffset, cols, head, out, outIndex, outScale);
       case BF16 -> MatvecKernels.fourRowsBF16(data, rowByte, rowBytes, x, xOffset, cols, head, out, outIndex,
           outScale);
-      case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-float dtypes");
+      case Q8_0 -> MatvecKernels.fourRowsQ8_0(data, rowByte, rowBytes, x, xOffset, cols, out, outIndex);
+      case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-weight dtypes");
     }
   }
 
@@ -199,6 +204,16 @@ final class VectorMatmul {
     return pairs.lanewise(VectorOperators.ASHR, 3)
         .lanewise(VectorOperators.AND, F16_SIGN_AND_MAGNITUDE)
         .reinterpretAsFloats();
+  }
+
+  /** {@code B.length()} consecutive int8 weights from {@code byteOffset}: L, or 8 when L is 4. */
+  static ByteVector loadQ8(MemorySegment data, long byteOffset) {
+    return ByteVector.fromMemorySegment(B, data, byteOffset, LE);
+  }
+
+  /** Lanes {@code [part * L, (part + 1) * L)} of loaded int8 weights, widened to floats (exact). */
+  static FloatVector widenQ8(ByteVector q, int part) {
+    return (FloatVector) q.convertShape(VectorOperators.B2F, F, part);
   }
 
   /** Even-indexed BF16 weights: the upper half of an f32. */

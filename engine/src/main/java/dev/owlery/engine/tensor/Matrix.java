@@ -5,9 +5,11 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
 /**
- * A 2-D window onto float weights in place: {@code rows x cols} elements, row {@code r} starting
- * at element {@code offset + r * rowStride} of {@code data}. Slicing rows (column-parallel
- * layers) or columns (row-parallel layers) makes a new view without copying a byte.
+ * A 2-D window onto weights in place: {@code rows x cols} elements, row {@code r} starting at
+ * element {@code offset + r * rowStride} of {@code data}. Slicing rows (column-parallel layers) or
+ * columns (row-parallel layers) makes a new view without copying a byte. For a block-quantized
+ * dtype ({@link DType#Q8_0}) the offset, stride and columns are whole blocks, so every row and
+ * every column slice starts on a block.
  */
 public record Matrix(
     String name, MemorySegment data, DType dtype, int rows, int cols, long rowStride, long offset) {
@@ -18,16 +20,22 @@ public record Matrix(
       ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
 
   public Matrix {
-    if (!dtype.isFloating()) {
-      throw new IllegalArgumentException("matrix '%s' must be F32, F16 or BF16, not %s".formatted(name, dtype));
+    if (!dtype.isWeight()) {
+      throw new IllegalArgumentException("matrix '%s' must be F32, F16, BF16 or Q8_0, not %s".formatted(name, dtype));
     }
     if (rows < 0 || cols < 0 || rowStride < cols || offset < 0) {
       throw new IllegalArgumentException(
           "matrix '%s': bad view rows=%d cols=%d rowStride=%d offset=%d"
               .formatted(name, rows, cols, rowStride, offset));
     }
+    int block = dtype.blockSize();
+    if (cols % block != 0 || rowStride % block != 0 || offset % block != 0) {
+      throw new IllegalArgumentException(
+          "matrix '%s': a %s view needs columns, stride and offset in whole blocks of %d, got cols=%d stride=%d offset=%d"
+              .formatted(name, dtype, block, cols, rowStride, offset));
+    }
     long lastElement = rows == 0 ? offset : offset + (rows - 1) * rowStride + cols;
-    if (lastElement * dtype.byteSize() > data.byteSize()) {
+    if (dtype.bytesOf(lastElement) > data.byteSize()) {
       throw new IllegalArgumentException(
           "matrix '%s': view of %dx%d (stride %d, offset %d) runs past the %d bytes of its data"
               .formatted(name, rows, cols, rowStride, offset, data.byteSize()));
@@ -59,12 +67,22 @@ public record Matrix(
       case F32 -> data.getAtIndex(F32_LE, index);
       case F16 -> Float.float16ToFloat(data.getAtIndex(I16_LE, index));
       case BF16 -> Float.intBitsToFloat((data.getAtIndex(I16_LE, index) & 0xffff) << 16);
+      case Q8_0 -> {
+        long blockByte = index / 32 * 34;
+        float scale = Float.float16ToFloat(data.get(I16_LE, blockByte));
+        yield scale * data.get(ValueLayout.JAVA_BYTE, blockByte + 2 + index % 32);
+      }
       case I64, I32, U8 -> throw new AssertionError("checked in the constructor");
     };
   }
 
   /** Byte offset of element (r, 0) within {@code data}. */
   public long rowByteOffset(int r) {
-    return (offset + r * rowStride) * dtype.byteSize();
+    return dtype.bytesOf(offset + r * rowStride);
+  }
+
+  /** Bytes from one row's start to the next's. */
+  public long rowStrideBytes() {
+    return dtype.bytesOf(rowStride);
   }
 }

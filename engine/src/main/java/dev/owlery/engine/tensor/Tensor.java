@@ -23,6 +23,9 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
 
   public Tensor {
     shape = shape.clone();
+    if (dtype.blockSize() != 1) {
+      throw new IllegalArgumentException("tensor '%s': %s exists only as a weight matrix".formatted(name, dtype));
+    }
     long expected = Math.multiplyExact(numElements(shape), dtype.byteSize());
     if (data.byteSize() != expected) {
       throw new IllegalArgumentException(
@@ -67,6 +70,7 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
       case I64 -> data.getAtIndex(I64_LE, index);
       case I32 -> data.getAtIndex(I32_LE, index);
       case U8 -> data.get(ValueLayout.JAVA_BYTE, index) & 0xff;
+      case Q8_0 -> throw new AssertionError("tensors are never block-quantized");
     };
   }
 
@@ -76,7 +80,7 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
       case I64 -> data.getAtIndex(I64_LE, index);
       case I32 -> data.getAtIndex(I32_LE, index);
       case U8 -> data.get(ValueLayout.JAVA_BYTE, index) & 0xff;
-      case F32, F16, BF16 -> throw new IllegalStateException(
+      case F32, F16, BF16, Q8_0 -> throw new IllegalStateException(
           "tensor '%s' is %s, not an integer tensor".formatted(name, dtype));
     };
   }

@@ -10,7 +10,7 @@ record Linear(Matrix weight, Matrix bias) {
   /** Loads {@code prefix.weight} {@code [outFeatures, inFeatures]} and {@code prefix.bias} {@code [outFeatures]}. */
   static Linear load(Checkpoint checkpoint, String prefix, int outFeatures, int inFeatures) {
     return new Linear(
-        checkpoint.tensor(prefix + ".weight", outFeatures, inFeatures).asMatrix(),
+        checkpoint.weight(checkpoint.tensor(prefix + ".weight", outFeatures, inFeatures).asMatrix()),
         checkpoint.tensor(prefix + ".bias", outFeatures).asMatrix());
   }
 

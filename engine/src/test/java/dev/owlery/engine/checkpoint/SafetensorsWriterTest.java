@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Tensor;
+import dev.owlery.engine.tensor.WeightFormat;
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -71,7 +72,7 @@ class SafetensorsWriterTest {
   }
 
   private static float bf16(float x) {
-    return Float.intBitsToFloat((ElementEncoder.toBf16(x) & 0xffff) << 16);
+    return Float.intBitsToFloat((WeightFormat.toBf16(x) & 0xffff) << 16);
   }
 
   private static float f16(float x) {

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;
+import dev.owlery.engine.tensor.WeightFormat;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -48,7 +49,7 @@ class VectorKernelsTest {
         case F32 -> segment.setAtIndex(f32, i, v);
         case F16 -> segment.setAtIndex(i16, i, Float.floatToFloat16(v));
         case BF16 -> segment.setAtIndex(i16, i, (short) (Float.floatToRawIntBits(v) >>> 16));
-        case I64, I32, U8 -> throw new IllegalArgumentException("not a weight dtype: " + dtype);
+        case I64, I32, U8, Q8_0 -> throw new IllegalArgumentException("not a checkpoint weight dtype: " + dtype);
       }
     }
     return new Matrix("w", segment, dtype, rows, cols, cols, 0);
@@ -169,6 +170,37 @@ class VectorKernelsTest {
     Matrix w = randomMatrix(dtype, 517, COLS, 2, 31);
     assertMatmulAgrees(w, 1, 0);
     assertMatmulAgrees(w, 6, 3);
+  }
+
+  /** Q8_0 weights quantized at load from random F32 ones: whole blocks of 32 columns. */
+  private Matrix randomQ8Matrix(int rows, int cols, long seed) {
+    return WeightFormat.Q8_0.convert(randomMatrix(DType.F32, rows, cols, 0, seed), arena);
+  }
+
+  @Test
+  void q8_0MatmulMatchesReferenceForDecodeAndPrefill() {
+    Matrix w = randomQ8Matrix(ROWS, 768, 53);
+    for (int numTokens : new int[] {1, 2, 3, 4, 5, 9}) {
+      assertMatmulAgrees(w, numTokens, 5);
+    }
+    assertMatmulAgrees(w, 1, 0, 1e6f);
+    assertMatmulAgrees(w, 5, 0, 1e-30f);
+  }
+
+  @Test
+  void q8_0MatmulReadsRowAndBlockAlignedColumnSlices() {
+    Matrix full = randomQ8Matrix(40, 768 + 64, 59);
+    for (int rows : new int[] {1, 2, 3, 4, 5, 7, 19, 33, 40}) {
+      assertMatmulAgrees(full.rowSlice(40 - rows, 40).colSlice(64, 64 + 512), 1, 0);
+      assertMatmulAgrees(full.rowSlice(0, rows).colSlice(32, 32 + 768), 6, 1);
+    }
+  }
+
+  @Test
+  void multiThreadedQ8_0MatmulMatchesReference() {
+    Matrix w = randomQ8Matrix(517, 768, 61);
+    assertMatmulAgrees(w, 1, 0);
+    assertMatmulAgrees(w, 7, 3);
   }
 
   @Test

@@ -1,0 +1,64 @@
+package dev.owlery.engine.checkpoint;
+
+import dev.owlery.engine.tensor.Matrix;
+import dev.owlery.engine.tensor.Tensor;
+import dev.owlery.engine.tensor.WeightFormat;
+import java.lang.foreign.Arena;
+import java.nio.file.Path;
+import java.util.Set;
+
+/**
+ * A checkpoint whose weight matrices are converted to one {@link WeightFormat} as the layers load
+ * them; the converted copies live in an arena freed on {@link #close()}. Tensors are the
+ * underlying checkpoint's, read in place.
+ */
+final class ConvertedWeightsCheckpoint implements Checkpoint {
+
+  private final Checkpoint stored;
+  private final WeightFormat format;
+  private final Arena arena = Arena.ofShared();
+
+  ConvertedWeightsCheckpoint(Checkpoint stored, WeightFormat format) {
+    this.stored = stored;
+    this.format = format;
+  }
+
+  @Override
+  public Matrix weight(Matrix view) {
+    return format.convert(view, arena);
+  }
+
+  @Override
+  public Path location() {
+    return stored.location();
+  }
+
+  @Override
+  public Set<String> names() {
+    return stored.names();
+  }
+
+  @Override
+  public boolean contains(String name) {
+    return stored.contains(name);
+  }
+
+  @Override
+  public Tensor tensor(String name) {
+    return stored.tensor(name);
+  }
+
+  @Override
+  public Tensor tensor(String name, long... shape) {
+    return stored.tensor(name, shape);
+  }
+
+  @Override
+  public void close() {
+    try {
+      stored.close();
+    } finally {
+      arena.close();
+    }
+  }
+}

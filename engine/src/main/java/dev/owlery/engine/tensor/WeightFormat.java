@@ -1,0 +1,125 @@
+package dev.owlery.engine.tensor;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Locale;
+import java.util.stream.IntStream;
+
+/**
+ * The form in which a node holds its weight matrices ({@code --weights}): as the checkpoint stores
+ * them (read in place from the file mapping), or converted once at load time into F16, BF16 or
+ * llama.cpp's Q8_0 in memory the node owns. Only the matrices the layers multiply by are converted
+ * (projections, MLP, LM head); embeddings and norm weights stay as stored.
+ */
+public enum WeightFormat {
+  /** Read in place, in the checkpoint's own dtype. */
+  STORED("stored", null),
+  F16("f16", DType.F16),
+  BF16("bf16", DType.BF16),
+  /** Blocks of 32 int8 with one F16 scale, quantized as llama.cpp's {@code quantize_row_q8_0_ref}. */
+  Q8_0("q8_0", DType.Q8_0);
+
+  private static final ValueLayout.OfShort I16_LE =
+      ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  private static final ValueLayout.OfFloat F32_LE =
+      ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+  private final String flagName;
+  private final DType dtype;
+
+  WeightFormat(String flagName, DType dtype) {
+    this.flagName = flagName;
+    this.dtype = dtype;
+  }
+
+  /** The name {@code --weights} takes: stored, f16, bf16 or q8_0. */
+  public String flagName() {
+    return flagName;
+  }
+
+  /** Parses a {@code --weights} value, any case, naming the choices when it is none of them. */
+  public static WeightFormat parse(String value) {
+    String v = value.strip().toLowerCase(Locale.ROOT);
+    for (WeightFormat f : values()) {
+      if (f.flagName.equals(v)) {
+        return f;
+      }
+    }
+    throw new IllegalArgumentException(
+        "--weights must be one of stored, f16, bf16, q8_0; got \"%s\"".formatted(value));
+  }
+
+  /**
+   * {@code view} in this format: the view itself when it already is (or for {@link #STORED}), else
+   * a new row-major matrix allocated in {@code arena}. A matrix whose columns are not whole Q8_0
+   * blocks stays as stored (llama.cpp also leaves such tensors unquantized).
+   */
+  public Matrix convert(Matrix view, Arena arena) {
+    if (dtype == null || view.dtype() == dtype || view.cols() % dtype.blockSize() != 0) {
+      return view;
+    }
+    int rows = view.rows();
+    int cols = view.cols();
+    long rowBytes = dtype.bytesOf(cols);
+    MemorySegment out = arena.allocate(Math.multiplyExact(rowBytes, (long) rows), 64);
+    IntStream.range(0, rows).parallel().forEach(r -> {
+      float[] row = new float[cols];
+      for (int c = 0; c < cols; c++) {
+        row[c] = view.get(r, c);
+      }
+      long base = r * rowBytes;
+      switch (dtype) {
+        case F16 -> {
+          for (int c = 0; c < cols; c++) {
+            out.set(I16_LE, base + 2L * c, Float.floatToFloat16(row[c]));
+          }
+        }
+        case BF16 -> {
+          for (int c = 0; c < cols; c++) {
+            out.set(I16_LE, base + 2L * c, toBf16(row[c]));
+          }
+        }
+        case Q8_0 -> quantizeRowQ8_0(row, out, base);
+        default -> throw new AssertionError(dtype);
+      }
+    });
+    return new Matrix(view.name(), out, dtype, rows, cols, cols, 0);
+  }
+
+  /**
+   * One row into Q8_0 blocks at {@code byteOffset}, with llama.cpp's rounding: per block
+   * {@code d = max|x| / 127}, {@code q = roundf(x / d)} (half away from zero) computed as
+   * {@code x * (1/d)} with the unrounded d, and d stored as F16.
+   */
+  static void quantizeRowQ8_0(float[] row, MemorySegment out, long byteOffset) {
+    for (int b = 0; b * 32 < row.length; b++) {
+      float amax = 0f;
+      for (int j = 0; j < 32; j++) {
+        amax = Math.max(amax, Math.abs(row[b * 32 + j]));
+      }
+      float d = amax / 127f;
+      float id = d != 0f ? 1f / d : 0f;
+      long block = byteOffset + 34L * b;
+      out.set(I16_LE, block, Float.floatToFloat16(d));
+      for (int j = 0; j < 32; j++) {
+        out.set(ValueLayout.JAVA_BYTE, block + 2 + j, (byte) roundHalfAway(row[b * 32 + j] * id));
+      }
+    }
+  }
+
+  /** C's roundf: to nearest, halves away from zero. */
+  private static int roundHalfAway(float v) {
+    return v < 0f ? -Math.round(-v) : Math.round(v);
+  }
+
+  /** Float to bfloat16 bits, round to nearest even; NaN stays a (quiet) NaN, overflow becomes infinity. */
+  public static short toBf16(float value) {
+    int bits = Float.floatToRawIntBits(value);
+    if (Float.isNaN(value)) {
+      return (short) ((bits >>> 16) | 0x40);
+    }
+    return (short) ((bits + 0x7fff + ((bits >>> 16) & 1)) >>> 16);
+  }
+}
