@@ -1,5 +1,6 @@
 package dev.owlery.cli;
 
+import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
 import dev.owlery.engine.config.ModelConfig;
 import dev.owlery.engine.decoder.Decoder;
@@ -7,11 +8,14 @@ import dev.owlery.engine.decoder.DecoderSequence;
 import dev.owlery.engine.decoder.LogitRows;
 import dev.owlery.engine.decoder.Modality;
 import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.engine.kernel.MemoryBandwidth;
 import dev.owlery.engine.kernel.ScalarKernels;
 import dev.owlery.engine.kernel.VectorKernels;
 import dev.owlery.engine.sampling.Sampler;
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;
+import dev.owlery.engine.tensor.Tensor;
+import dev.owlery.engine.tensor.WeightFormat;
 import java.io.PrintWriter;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -19,7 +23,9 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
@@ -29,10 +35,11 @@ import picocli.CommandLine.Spec;
 
 /**
  * {@code owlery bench}: the matmul kernel in GFLOP/s and the decoder's prefill and decode tokens/s,
- * vector kernels against the scalar reference in the same run, printed as a table with ratios.
+ * vector kernels against the scalar reference in the same run, printed as a table with ratios; decode
+ * also as a fraction of the read bandwidth a plain vectorised sum reaches in the same process.
  */
 @Command(name = "bench", mixinStandardHelpOptions = true,
-    description = "Measure the matmul kernel (GFLOP/s) and decoder prefill/decode (tokens/s), vector vs scalar.")
+    description = "Measure memory bandwidth, the matmul kernel (GFLOP/s) and decoder prefill/decode (tokens/s), vector vs scalar.")
 public final class BenchCommand implements Callable<Integer> {
 
   @Spec
@@ -50,10 +57,19 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = "--cols", defaultValue = "4096", description = "Matmul benchmark columns (default ${DEFAULT-VALUE}).")
   int cols;
 
-  @Option(names = "--dtypes", split = ",", defaultValue = "F16,BF16,F32", description = "Weight dtypes for the matmul benchmark.")
+  @Option(names = "--dtypes", split = ",", defaultValue = "F16,BF16,F32,Q8_0",
+      description = "Weight dtypes for the matmul benchmark (default ${DEFAULT-VALUE}).")
   List<DType> dtypes;
 
-  @Option(names = "--matmul-tokens", split = ",", defaultValue = "1,128",
+  @Option(names = "--weights", split = ",", defaultValue = "stored", converter = WeightFormatConverter.class,
+      description = "Weight formats for the model benchmark: stored, f16, bf16, q8_0 (default ${DEFAULT-VALUE}).")
+  List<WeightFormat> weights;
+
+  @Option(names = "--bandwidth-mib", defaultValue = "512",
+      description = "Size of the bandwidth probe's buffer in MiB, far beyond the caches (default ${DEFAULT-VALUE}; 0 skips it).")
+  int bandwidthMib;
+
+  @Option(names = "--matmul-tokens", split = ",", defaultValue = "1,16,128",
       description = "Tokens per matmul call: 1 is decode (matrix-vector), more is prefill (default ${DEFAULT-VALUE}).")
   List<Integer> matmulTokens;
 
@@ -83,14 +99,33 @@ public final class BenchCommand implements Callable<Integer> {
         throw new CommandLine.ParameterException(spec.commandLine(), "--threads must be >= 1, got " + t);
       }
     }
+    Map<Integer, Double> bandwidth = bandwidthMib > 0 ? benchBandwidth(out, threadCounts) : Map.of();
     if (!skipMatmul) {
       benchMatmul(out, threadCounts);
     }
     if (model != null) {
-      benchModel(out, threadCounts);
+      benchModel(out, threadCounts, bandwidth);
     }
     out.flush();
     return 0;
+  }
+
+  /** Bytes per second a vectorised sum reads from a buffer beyond the caches, per thread count. */
+  private Map<Integer, Double> benchBandwidth(PrintWriter out, List<Integer> threadCounts) {
+    Map<Integer, Double> bytesPerSecond = new HashMap<>();
+    try (MemoryBandwidth probe = new MemoryBandwidth((long) bandwidthMib << 20)) {
+      out.printf("memory read bandwidth (vectorised sum of %d MiB, best of 5)%n", probe.bytes() >> 20);
+      out.printf("%7s %8s%n", "threads", "GB/s");
+      for (int t : threadCounts) {
+        probe.readBytesPerSecond(t, 2); // warm-up: compiled code, pages in the TLB
+        double rate = probe.readBytesPerSecond(t, 5);
+        bytesPerSecond.put(t, rate);
+        out.printf("%7d %8.2f%n", t, rate / 1e9);
+        out.flush();
+      }
+    }
+    out.println();
+    return bytesPerSecond;
   }
 
   private void benchMatmul(PrintWriter out, List<Integer> threadCounts) {
@@ -130,7 +165,7 @@ public final class BenchCommand implements Callable<Integer> {
   private void printMatmulRow(PrintWriter out, DType dtype, int tokens, String kernels, int t, double seconds,
       double scalarFlops) {
     double flops = 2.0 * rows * cols * tokens / seconds;
-    double bytes = (double) rows * cols * dtype.byteSize();
+    double bytes = dtype.bytesOf((long) rows * cols);
     out.printf("%-5s %6d %-12s %7d %10.3f %9.2f %8.2f %7.1fx%n", dtype, tokens, kernels, t, seconds * 1e3,
         flops / 1e9, bytes / seconds / 1e9, flops / scalarFlops);
     out.flush();
@@ -160,6 +195,9 @@ public final class BenchCommand implements Callable<Integer> {
   }
 
   private static Matrix randomMatrix(Arena arena, DType dtype, int rows, int cols) {
+    if (dtype == DType.Q8_0) {
+      return WeightFormat.Q8_0.convert(randomMatrix(arena, DType.F32, rows, cols), arena);
+    }
     long n = (long) rows * cols;
     MemorySegment data = arena.allocate(n * dtype.byteSize(), 64);
     ValueLayout.OfFloat f32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -171,52 +209,69 @@ public final class BenchCommand implements Callable<Integer> {
         case F32 -> data.setAtIndex(f32, i, v);
         case F16 -> data.setAtIndex(i16, i, Float.floatToFloat16(v));
         case BF16 -> data.setAtIndex(i16, i, (short) (Float.floatToRawIntBits(v) >>> 16));
-        case I64, I32, U8 -> throw new IllegalArgumentException("--dtypes takes F32, F16 or BF16, not " + dtype);
+        case I64, I32, U8, Q8_0 -> throw new IllegalArgumentException("--dtypes takes F32, F16, BF16 or Q8_0, not " + dtype);
       }
     }
     return new Matrix("bench", data, dtype, rows, cols, cols, 0);
   }
 
-  private void benchModel(PrintWriter out, List<Integer> threadCounts) {
+  private void benchModel(PrintWriter out, List<Integer> threadCounts, Map<Integer, Double> bandwidth) {
     ModelConfig config = ModelConfig.load(model);
-    try (SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.openFile(model.resolve("model.safetensors"))) {
-      out.printf("model %s: %d layers, hidden %d, heads %d/%d kv, vocab %d; prefill %d tokens, decode %d tokens%n",
-          model, config.text().numLayers(), config.text().hiddenSize(), config.text().numHeads(),
-          config.text().numKvHeads(), config.text().vocabSize(), promptTokens, decodeTokens);
-      long streamed = decodeStreamedBytes(checkpoint);
-      out.printf("decode reads %.2f GB of weights per token (all but the embedding table)%n", streamed / 1e9);
-      out.printf("%-12s %7s %15s %15s %12s %12s %14s%n", "kernels", "threads", "prefill tok/s", "decode tok/s",
-          "prefill x", "decode x", "decode GB/s");
-      double[] reference = runModel(checkpoint, config, new ScalarKernels(), referenceTokens, referenceTokens);
-      out.printf("%-12s %7d %15.2f %15.3f %11.1fx %11.1fx %14.2f%n", "scalar", 1, reference[0], reference[1], 1.0, 1.0,
-          reference[1] * streamed / 1e9);
-      out.flush();
+    Path file = model.resolve("model.safetensors");
+    out.printf("model %s: %d layers, hidden %d, heads %d/%d kv, vocab %d; prefill %d tokens, decode %d tokens%n",
+        model, config.text().numLayers(), config.text().hiddenSize(), config.text().numHeads(),
+        config.text().numKvHeads(), config.text().vocabSize(), promptTokens, decodeTokens);
+    out.printf("%-12s %-7s %7s %15s %15s %10s %10s %12s %10s%n", "kernels", "weights", "threads", "prefill tok/s",
+        "decode tok/s", "prefill x", "decode x", "decode GB/s", "of probe");
+    double[] reference = runModel(file, WeightFormat.STORED, config, new ScalarKernels(), referenceTokens,
+        referenceTokens);
+    printModelRow(out, "scalar", WeightFormat.STORED, 1, reference, reference, streamedBytes(file, WeightFormat.STORED),
+        bandwidth.get(1));
+    for (WeightFormat format : weights) {
+      long streamed = streamedBytes(file, format);
       for (int t : threadCounts) {
         try (VectorKernels kernels = new VectorKernels(t)) {
-          double[] r = runModel(checkpoint, config, kernels, promptTokens, decodeTokens);
-          out.printf("%-12s %7d %15.2f %15.3f %11.1fx %11.1fx %14.2f%n", kernels.name(), t, r[0], r[1],
-              r[0] / reference[0], r[1] / reference[1], r[1] * streamed / 1e9);
-          out.flush();
+          double[] r = runModel(file, format, config, kernels, promptTokens, decodeTokens);
+          printModelRow(out, kernels.name(), format, t, r, reference, streamed, bandwidth.get(t));
         }
       }
     }
+    out.println("decode GB/s = decode tok/s x the bytes of weights decode reads per token (all but the embedding table,"
+        + " in the format held); of probe = that / the bandwidth probe at the same thread count");
   }
 
-  /** Bytes of every tensor but the embedding table, which decode reads one row of. */
-  private static long decodeStreamedBytes(SafetensorsCheckpoint checkpoint) {
-    long bytes = 0;
-    for (String name : checkpoint.names()) {
-      if (!name.contains("embed_tokens")) {
-        bytes += checkpoint.tensor(name).data().byteSize();
+  private static void printModelRow(PrintWriter out, String kernels, WeightFormat format, int threads, double[] r,
+      double[] reference, long streamed, Double probe) {
+    double decodeBytes = r[1] * streamed;
+    out.printf("%-12s %-7s %7d %15.2f %15.3f %9.1fx %9.1fx %12.2f %10s%n", kernels, format.flagName(), threads, r[0],
+        r[1], r[0] / reference[0], r[1] / reference[1], decodeBytes / 1e9,
+        probe == null ? "-" : "%.0f%%".formatted(100 * decodeBytes / probe));
+    out.flush();
+  }
+
+  /** Bytes of every weight but the embedding table, which decode reads one row of, in {@code format}. */
+  private static long streamedBytes(Path file, WeightFormat format) {
+    try (SafetensorsCheckpoint checkpoint = SafetensorsCheckpoint.openFile(file)) {
+      long bytes = 0;
+      for (String name : checkpoint.names()) {
+        Tensor tensor = checkpoint.tensor(name);
+        boolean converted = name.endsWith("_proj.weight") || name.equals("lm_head.weight");
+        if (!name.contains("embed_tokens")) {
+          bytes += converted ? format.bytesOf(tensor) : tensor.data().byteSize();
+        }
       }
+      return bytes;
     }
-    return bytes;
   }
 
-  /** {prefill tokens/s, decode tokens/s} of one kernel set, after a short warm-up. */
-  private static double[] runModel(SafetensorsCheckpoint checkpoint, ModelConfig config, Kernels kernels,
-      int numPrompt, int numDecode) {
-    try (Decoder decoder = Decoder.load(checkpoint, config, 1, kernels)) {
+  /**
+   * {prefill tokens/s, decode tokens/s} of one kernel set, after a short warm-up, on a checkpoint
+   * opened (and its weights converted) for this run alone.
+   */
+  private static double[] runModel(Path file, WeightFormat format, ModelConfig config, Kernels kernels, int numPrompt,
+      int numDecode) {
+    try (Checkpoint checkpoint = SafetensorsCheckpoint.openFile(file).withWeightFormat(format);
+        Decoder decoder = Decoder.load(checkpoint, config, 1, kernels)) {
       int hidden = config.text().hiddenSize();
       int[] ids = new SplittableRandom(7).ints(numPrompt, 3, config.text().vocabSize()).toArray();
       float[] embeds = new float[numPrompt * hidden];

@@ -11,6 +11,7 @@ import dev.owlery.engine.model.OwlModel;
 import dev.owlery.engine.model.Prompt;
 import dev.owlery.engine.sampling.TokenLogprobs;
 import dev.owlery.engine.tensor.DType;
+import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.engine.tokenizer.ChatTemplate;
 import dev.owlery.engine.vision.preprocess.AspectRatioPolicy;
 import dev.owlery.engine.vision.preprocess.ImageFormat;
@@ -90,6 +91,10 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--tensor-parallel", defaultValue = "1", description = "Split the decoder into N in-process slices (default ${DEFAULT-VALUE}).")
   int tensorParallel;
 
+  @Option(names = "--weights", defaultValue = "stored", converter = WeightFormatConverter.class,
+      description = "Without --server: hold the weight matrices as stored, f16, bf16 or q8_0 (converted at load; default ${DEFAULT-VALUE}).")
+  WeightFormat weights;
+
   @Option(names = "--output", defaultValue = "text", description = "text (streamed) or json (default ${DEFAULT-VALUE}).")
   String output;
 
@@ -115,7 +120,7 @@ public final class GenerateCommand implements Callable<Integer> {
     if (model == null) {
       throw new IllegalArgumentException("--model DIR is required (or --server HOST:PORT)");
     }
-    try (OwlModel owl = OwlModel.load(Path.of(model), tensorParallel, KernelsProvider.shared())) {
+    try (OwlModel owl = OwlModel.load(Path.of(model), tensorParallel, KernelsProvider.shared(), weights)) {
       GenerationLimits.checkMaxNewTokens(sampling.maxNewTokens, owl.config().text().maxPositions(), owl.name());
       GenerationRequest request = new GenerationRequest(
           prompt.text != null ? new Prompt.Text(prompt.text) : new Prompt.TokenIds(prompt.ids),

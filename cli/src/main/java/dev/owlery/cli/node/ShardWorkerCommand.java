@@ -1,5 +1,7 @@
 package dev.owlery.cli.node;
 
+import dev.owlery.cli.WeightFormatConverter;
+import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.shard.node.ShardWorkerNode;
 import dev.owlery.shard.node.ShardWorkerNodeConfig;
 import dev.owlery.shard.worker.ShardWorkerConfig;
@@ -30,13 +32,17 @@ public final class ShardWorkerCommand implements Callable<Integer> {
   @Option(names = "--threads", description = "Compute threads (default: one per available processor).")
   Integer threads;
 
+  @Option(names = "--weights", defaultValue = "stored", converter = WeightFormatConverter.class,
+      description = "Hold the slice's weight matrices as stored, f16, bf16 or q8_0 (converted once at load; default ${DEFAULT-VALUE}).")
+  WeightFormat weights;
+
   @Override
   public Integer call() {
     NodeRunner.exitWithParent(node, spec.commandLine().getErr());
     NodeRunner.quietClusterLogging();
     ShardWorkerNodeConfig config = ShardWorkerNodeConfig.of(node.host(), node.grpc().port(), node.metricsPort(), node.membership())
         .withNodeId(node.nodeId())
-        .withWorker(ShardWorkerConfig.defaults().withAllowedModelDirs(allowedModelDirs));
+        .withWorker(ShardWorkerConfig.defaults().withAllowedModelDirs(allowedModelDirs).withWeights(weights));
     if (threads != null) {
       config = config.withComputeThreads(threads);
     }

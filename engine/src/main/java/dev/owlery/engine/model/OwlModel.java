@@ -6,6 +6,7 @@ import dev.owlery.engine.config.GenerationConfig;
 import dev.owlery.engine.config.ModelConfig;
 import dev.owlery.engine.decoder.Decoder;
 import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.engine.tokenizer.LlamaTokenizer;
 import dev.owlery.engine.tokenizer.SentencePieceTokenizer;
 import dev.owlery.engine.vision.VisionTower;
@@ -55,6 +56,11 @@ public final class OwlModel implements AutoCloseable {
    * slices.
    */
   public static OwlModel load(Path directory, int tensorParallelSize, Kernels kernels) {
+    return load(directory, tensorParallelSize, kernels, WeightFormat.STORED);
+  }
+
+  /** As {@link #load(Path, int, Kernels)}, with the weight matrices converted to {@code weights} at load. */
+  public static OwlModel load(Path directory, int tensorParallelSize, Kernels kernels, WeightFormat weights) {
     ModelConfig config = ModelConfig.load(directory);
     Path tokenizerFile = directory.resolve("tokenizer.model");
     if (!Files.isRegularFile(tokenizerFile)) {
@@ -65,7 +71,7 @@ public final class OwlModel implements AutoCloseable {
       throw new IllegalArgumentException("%s: tokenizer.model has %d pieces but config.json says vocab_size %d"
           .formatted(directory, sentencePiece.vocabSize(), config.text().vocabSize()));
     }
-    Checkpoint checkpoint = Checkpoints.open(directory);
+    Checkpoint checkpoint = Checkpoints.open(directory).withWeightFormat(weights);
     try {
       Decoder decoder = Decoder.load(checkpoint, config, tensorParallelSize, kernels);
       VisionTower visionTower = null;

@@ -88,6 +88,13 @@ public enum WeightFormat {
     return new Matrix(view.name(), out, dtype, rows, cols, cols, 0);
   }
 
+  /** Bytes a weight tensor takes in this format (its last dimension being the matrix's columns). */
+  public long bytesOf(Tensor tensor) {
+    long cols = tensor.rank() == 0 ? 1 : tensor.shape()[tensor.rank() - 1];
+    DType held = dtype == null || cols % dtype.blockSize() != 0 ? tensor.dtype() : dtype;
+    return held.bytesOf(tensor.numElements());
+  }
+
   /**
    * One row into Q8_0 blocks at {@code byteOffset}, with llama.cpp's rounding: per block
    * {@code d = max|x| / 127}, {@code q = roundf(x / d)} (half away from zero) computed as

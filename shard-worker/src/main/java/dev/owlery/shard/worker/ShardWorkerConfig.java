@@ -1,5 +1,6 @@
 package dev.owlery.shard.worker;
 
+import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.shard.collective.CollectiveConfig;
 import java.nio.file.Path;
 import java.util.List;
@@ -11,30 +12,39 @@ import java.util.List;
  *     allows any folder
  * @param collective all-reduce and peer-connection timeouts, peer channel settings
  * @param maxQueuedCalls most calls waiting for the step thread; more are refused (RESOURCE_EXHAUSTED)
+ * @param weights the form this worker holds its slice's weight matrices in ({@code --weights})
  */
-public record ShardWorkerConfig(List<Path> allowedModelDirs, CollectiveConfig collective, int maxQueuedCalls) {
+public record ShardWorkerConfig(List<Path> allowedModelDirs, CollectiveConfig collective, int maxQueuedCalls,
+    WeightFormat weights) {
 
   public ShardWorkerConfig {
     allowedModelDirs = allowedModelDirs.stream().map(dir -> dir.toAbsolutePath().normalize()).toList();
     if (collective == null) {
       throw new IllegalArgumentException("collective config must be set");
     }
+    if (weights == null) {
+      throw new IllegalArgumentException("weights must be set (WeightFormat.STORED reads them as the checkpoint has them)");
+    }
     if (maxQueuedCalls < 1) {
       throw new IllegalArgumentException("maxQueuedCalls must be >= 1. Given: " + maxQueuedCalls);
     }
   }
 
-  /** Any model folder, the collective's defaults (5 s all-reduce wait), 64 queued calls. */
+  /** Any model folder, the collective's defaults (5 s all-reduce wait), 64 queued calls, weights as stored. */
   public static ShardWorkerConfig defaults() {
-    return new ShardWorkerConfig(List.of(), CollectiveConfig.defaults(), 64);
+    return new ShardWorkerConfig(List.of(), CollectiveConfig.defaults(), 64, WeightFormat.STORED);
   }
 
   public ShardWorkerConfig withAllowedModelDirs(List<Path> dirs) {
-    return new ShardWorkerConfig(dirs, collective, maxQueuedCalls);
+    return new ShardWorkerConfig(dirs, collective, maxQueuedCalls, weights);
   }
 
   public ShardWorkerConfig withCollective(CollectiveConfig newCollective) {
-    return new ShardWorkerConfig(allowedModelDirs, newCollective, maxQueuedCalls);
+    return new ShardWorkerConfig(allowedModelDirs, newCollective, maxQueuedCalls, weights);
+  }
+
+  public ShardWorkerConfig withWeights(WeightFormat format) {
+    return new ShardWorkerConfig(allowedModelDirs, collective, maxQueuedCalls, format);
   }
 
   /** Whether LoadSlice may open {@code modelDir}. */

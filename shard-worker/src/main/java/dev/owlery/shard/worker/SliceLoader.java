@@ -9,6 +9,7 @@ import dev.owlery.engine.decoder.TensorParallelRank;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.tensor.Tensor;
+import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
 import dev.owlery.shard.collective.GrpcCollective;
@@ -61,7 +62,7 @@ final class SliceLoader {
     tp.vocab(text.vocabSize());
     tp.evenShare("intermediate_size", text.intermediateSize());
 
-    Checkpoint checkpoint = Checkpoints.open(dir);
+    Checkpoint checkpoint = Checkpoints.open(dir).withWeightFormat(config.weights());
     GrpcCollective collective = null;
     try {
       collective = new GrpcCollective(group, text.numLayers(), text.hiddenSize(), config.collective(), meters);
@@ -74,7 +75,7 @@ final class SliceLoader {
           .setNumLocalKvHeads(numLocalKvHeads)
           .setVocabStart(slice.vocabStart())
           .setVocabEnd(slice.vocabStart() + slice.localVocabSize())
-          .setWeightBytes(weightBytes(checkpoint, text, tp))
+          .setWeightBytes(weightBytes(checkpoint, text, tp, config.weights()))
           .setKvCacheBytes(pool.bytes())
           .setLoadDurationNs(System.nanoTime() - start)
           .build();
@@ -130,9 +131,10 @@ final class SliceLoader {
   /**
    * Bytes of the weights this rank reads: embeddings and norms whole, each projection and the
    * lm_head by the share of its rows or columns this rank holds (k/v by its kv heads, replicated
-   * ones included; a tied lm_head reads the embeddings already counted).
+   * ones included; a tied lm_head reads the embeddings already counted), projections and lm_head
+   * in {@code format}.
    */
-  static long weightBytes(Checkpoint checkpoint, LlamaConfig text, TensorParallelRank tp) {
+  static long weightBytes(Checkpoint checkpoint, LlamaConfig text, TensorParallelRank tp, WeightFormat format) {
     long total = 0;
     for (String name : checkpoint.names()) {
       boolean decoder = name.startsWith("model.layers.") || name.equals("model.embed_tokens.weight")
@@ -141,7 +143,8 @@ final class SliceLoader {
         continue;
       }
       Tensor tensor = checkpoint.tensor(name);
-      long bytes = tensor.numElements() * tensor.dtype().byteSize();
+      boolean projection = name.contains("_proj.") || name.equals("lm_head.weight");
+      long bytes = projection ? format.bytesOf(tensor) : tensor.numElements() * tensor.dtype().byteSize();
       if (name.contains(".q_proj.") || name.contains(".o_proj.")) {
         bytes = bytes / text.numHeads() * tp.heads(text.numHeads()).size();
       } else if (name.contains(".k_proj.") || name.contains(".v_proj.")) {
