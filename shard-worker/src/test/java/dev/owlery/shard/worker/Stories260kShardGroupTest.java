@@ -17,6 +17,7 @@ import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kernel.ScalarKernels;
 import dev.owlery.engine.kernel.VectorKernels;
 import dev.owlery.engine.kv.KvBlockPool;
+import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
 import dev.owlery.proto.internal.v1.RunHealthStepResponse;
@@ -121,8 +122,13 @@ class Stories260kShardGroupTest {
    * (bit for bit, or returns the largest error relative to the largest logit).
    */
   private double generateAndCompare(int n, List<JsonNode> batch, int steps, Kernels kernels, boolean bitForBit) {
+    return generateAndCompare(n, batch, steps, kernels, bitForBit, WeightFormat.STORED);
+  }
+
+  private double generateAndCompare(int n, List<JsonNode> batch, int steps, Kernels kernels, boolean bitForBit,
+      WeightFormat format) {
     double maxRelativeError = 0;
-    ShardGroup group = ShardGroup.start(n, ShardWorkerConfig.defaults(), kernels, cleanup);
+    ShardGroup group = ShardGroup.start(n, ShardWorkerConfig.defaults().withWeights(format), kernels, cleanup);
     List<LoadSliceResponse> loaded = group.load(dir, "stories-" + n, Decoder.DEFAULT_STEP_CAPACITY, 4);
     // 4 kv heads: split over 2 and 4 ranks, one replicated kv head per rank over 8
     int numLocalKvHeads = Math.max(1, 4 / n);
@@ -137,12 +143,17 @@ class Stories260kShardGroupTest {
       // the MLP by this rank's share of intermediate_size 172 (21 or 22 over 8), lm_head by its ids
       long h = config.hiddenSize();
       long localIntermediate = (r + 1) * 172L / n - r * 172L / n;
-      long perLayer = 2L * (8 / n) * config.headDim() * h + 2L * numLocalKvHeads * config.headDim() * h
-          + 3L * localIntermediate * h + 2 * h;
-      long weights = 512 * h + config.numLayers() * perLayer + h + (512 / n) * h;
-      assertThat(loaded.get(r).getWeightBytes()).as("weight bytes of rank %d of %d", r, n).isEqualTo(weights * 4);
+      // (Q8_0: 34 bytes per 32 weights of every projection whose 64 columns are whole blocks, so all
+      // but down_proj with its 172)
+      double quantized = format == WeightFormat.Q8_0 ? 34.0 / 32 : 4;
+      long perLayer = Math.round(quantized * (2L * (8 / n) * config.headDim() * h
+          + 2L * numLocalKvHeads * config.headDim() * h + 2L * localIntermediate * h))
+          + 4 * (localIntermediate * h + 2 * h);
+      long weights = 4 * (512 * h + h) + config.numLayers() * perLayer + Math.round(quantized * (512 / n) * h);
+      assertThat(loaded.get(r).getWeightBytes()).as("weight bytes of rank %d of %d", r, n).isEqualTo(weights);
     }
-    try (Decoder decoder = Decoder.load(checkpoint, config, n, kernels, Decoder.DEFAULT_STEP_CAPACITY)) {
+    try (Checkpoint held = SafetensorsCheckpoint.openFile(dir.resolve("model.safetensors")).withWeightFormat(format);
+        Decoder decoder = Decoder.load(held, config, n, kernels, Decoder.DEFAULT_STEP_CAPACITY)) {
       List<Generation> generations = new ArrayList<>();
       for (int i = 0; i < batch.size(); i++) {
         generations.add(new Generation(100 + i, batch.get(i), decoder));
@@ -208,6 +219,16 @@ class Stories260kShardGroupTest {
   void vectorKernelsReproduceTheInProcessDecoderWithinTheirRunToRunSpread() {
     double error = generateAndCompare(2, List.of(cases.get(3), cases.get(4)), 64, vector, false);
     assertThat(error).as("max |shard - in-process| / max |logit| over every step").isLessThan(1e-6);
+  }
+
+  /**
+   * A group whose workers quantize their slices at load ({@code --weights q8_0}) computes exactly
+   * what the in-process decoder computes from the same Q8_0 weights, and reports their size.
+   */
+  @Test
+  void q8_0WorkersReproduceTheInProcessQ8_0DecoderBitForBit() {
+    // and its greedy ids are still run.c's on this case (Stories260kDecoderTest holds all seven)
+    generateAndCompare(2, List.of(cases.get(3)), 32, scalar, true, WeightFormat.Q8_0);
   }
 
   @Test
