@@ -63,7 +63,8 @@ final class TileKernels {
     }
   }
 
-  private static void widen(Matrix w, int r, int head, float[] dst, int dstOffset) {
+  /** Row {@code r} of {@code w} widened to floats in the activations' column order (pair order for 16-bit weights). */
+  static void widen(Matrix w, int r, int head, float[] dst, int dstOffset) {
     MemorySegment data = w.data();
     long rowByte = w.rowByteOffset(r);
     switch (w.dtype()) {

@@ -39,6 +39,9 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     int rows = w.rows();
     MatmulTask task = tasks.get();
     int chunkRows = Math.max(16, Math.ceilDiv(rows, pool.numThreads() * CHUNKS_PER_THREAD));
+    if (numTokens >= PanelKernels.MIN_TOKENS) {
+      chunkRows = Math.ceilDiv(chunkRows, PanelKernels.ROWS) * PanelKernels.ROWS; // whole register tiles
+    }
     task.prepare(w, x, xOffset, out, outOffset, numTokens, chunkRows);
     try {
       if ((long) rows * w.cols() * numTokens < PARALLEL_THRESHOLD || pool.numThreads() == 1) {
@@ -155,6 +158,9 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     private float outScale;
     /** Activations in the pair order of the 16-bit kernels; grows to the largest call, then reused. */
     private float[] pairOrdered = new float[0];
+    /** Activations transposed for the panel kernels, or null when the call has too few tokens. */
+    private float[] xT;
+    private float[] transposed = new float[0];
 
     void prepare(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens, int chunkRows) {
       this.w = w;
@@ -190,6 +196,15 @@ public final class VectorKernels implements Kernels, AutoCloseable {
         }
         case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-weight dtypes");
       }
+      this.xT = null;
+      if (numTokens >= PanelKernels.MIN_TOKENS) {
+        int size = Math.multiplyExact(w.cols(), PanelKernels.paddedTokens(numTokens));
+        if (transposed.length < size) {
+          transposed = new float[size];
+        }
+        PanelKernels.transpose(this.x, this.xOffset, w.cols(), numTokens, transposed);
+        this.xT = transposed;
+      }
       this.out = out;
       this.outOffset = outOffset;
       this.numTokens = numTokens;
@@ -201,6 +216,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     void clear() {
       w = null;
       x = null;
+      xT = null;
       out = null;
     }
 
@@ -209,7 +225,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
       int rows = w.rows();
       for (int chunk = nextChunk.getAndIncrement(); chunk < numChunks; chunk = nextChunk.getAndIncrement()) {
         int from = chunk * chunkRows;
-        VectorMatmul.rows(w, x, xOffset, out, outOffset, numTokens, from, Math.min(rows, from + chunkRows), head,
+        VectorMatmul.rows(w, x, xOffset, xT, out, outOffset, numTokens, from, Math.min(rows, from + chunkRows), head,
             outScale);
       }
     }

@@ -67,12 +67,18 @@ final class VectorMatmul {
 
   /**
    * {@code out[t, r] = w[r, :] . x[t, :]} for rows {@code [from, to)} and every token. For F16/BF16
-   * weights {@code x} must be in pair order ({@link #permuteForPairs} with {@code head}).
+   * weights {@code x} must be in pair order ({@link #permuteForPairs} with {@code head}). With
+   * {@code xT} (x transposed by {@link PanelKernels#transpose}, for {@link PanelKernels#MIN_TOKENS}
+   * tokens or more) the outer-product kernels run; otherwise the tile or matrix-vector kernels.
    */
-  static void rows(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens, int from, int to,
-      int head, float outScale) {
+  static void rows(Matrix w, float[] x, int xOffset, float[] xT, float[] out, int outOffset, int numTokens, int from,
+      int to, int head, float outScale) {
     int cols = w.cols();
     int rows = w.rows();
+    if (xT != null) {
+      PanelKernels.rows(w, xT, numTokens, out, outOffset, from, to, head, outScale);
+      return;
+    }
     if (numTokens >= TileKernels.TOKENS) {
       for (int blockStart = from; blockStart < to; blockStart += ROW_BLOCK) {
         int blockEnd = Math.min(to, blockStart + ROW_BLOCK);

@@ -172,6 +172,22 @@ class VectorKernelsTest {
     assertMatmulAgrees(w, 6, 3);
   }
 
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16", "Q8_0"})
+  void manyTokenPanelsCoverLeftoverRowsAndTokenVectors(DType dtype) {
+    // from 64 tokens on, the outer-product kernels: 6-row groups (37 rows leave 1), 4-vector token
+    // tiles and leftover token vectors, padding tokens, on an unaligned strided view
+    Matrix full = dtype == DType.Q8_0 ? randomQ8Matrix(40, 768 + 64, 67) : randomMatrix(dtype, 40, COLS + 17, 2, 67);
+    int cols = dtype == DType.Q8_0 ? 768 : COLS;
+    int first = dtype == DType.Q8_0 ? 32 : 5;
+    for (int rows : new int[] {1, 6, 37}) {
+      for (int numTokens : new int[] {64, 65, 81, 140}) {
+        assertMatmulAgrees(full.rowSlice(1, 1 + rows).colSlice(first, first + cols), numTokens, 2);
+      }
+    }
+    assertMatmulAgrees(randomMatrix(dtype == DType.Q8_0 ? DType.F32 : dtype, 517, 96, 0, 71), 100, 0);
+  }
+
   /** Q8_0 weights quantized at load from random F32 ones: whole blocks of 32 columns. */
   private Matrix randomQ8Matrix(int rows, int cols, long seed) {
     return WeightFormat.Q8_0.convert(randomMatrix(DType.F32, rows, cols, 0, seed), arena);

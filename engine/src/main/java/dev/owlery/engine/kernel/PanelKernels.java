@@ -1,0 +1,224 @@
+package dev.owlery.engine.kernel;
+
+import dev.owlery.engine.tensor.Matrix;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * The many-token (prefill, vision tower) matmul kernels of {@link VectorMatmul}, as outer products:
+ * the activations are transposed once per call into {@code xT[k][t]} (tokens padded to whole
+ * vectors), a group of {@value #ROWS} weight rows is widened once into floats, and a register tile of
+ * {@value #ROWS} rows by four token vectors (24 accumulators on 32 registers) adds, for every column
+ * k, one broadcast weight times four loaded activation vectors per row: 24 FMAs for 4 vector loads
+ * and 6 broadcasts, and no reduction across lanes. The accumulators stay in registers over all
+ * columns; each tile writes its outputs once.
+ */
+final class PanelKernels {
+
+  /** Weight rows per register tile. */
+  static final int ROWS = 6;
+  private static final VectorSpecies<Float> F = VectorMatmul.F;
+  private static final int L = F.length();
+  /** Token vectors per register tile. */
+  private static final int TOKEN_VECTORS = 4;
+  /** Fewest tokens worth a transpose: one full tile. */
+  static final int MIN_TOKENS = TOKEN_VECTORS * L;
+  /** Widened weight rows of the group in progress and the tile's outputs, per thread; reused. */
+  private static final ThreadLocal<float[]> WIDENED = ThreadLocal.withInitial(() -> new float[0]);
+  private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[ROWS * TOKEN_VECTORS * L]);
+
+  private PanelKernels() {}
+
+  /** Tokens rounded up to whole vectors: the row length of a transposed activation block. */
+  static int paddedTokens(int numTokens) {
+    return Math.ceilDiv(numTokens, L) * L;
+  }
+
+  /**
+   * {@code xT[k * paddedTokens + t] = x[xOffset + t * cols + k]}; the padding tokens are zero.
+   * {@code xT} must hold {@code cols * paddedTokens(numTokens)} floats.
+   */
+  static void transpose(float[] x, int xOffset, int cols, int numTokens, float[] xT) {
+    int tp = paddedTokens(numTokens);
+    for (int t0 = 0; t0 < tp; t0 += L) {
+      int tEnd = Math.min(numTokens, t0 + L);
+      for (int k = 0; k < cols; k++) {
+        int dst = k * tp + t0;
+        int t = t0;
+        for (; t < tEnd; t++) {
+          xT[dst + t - t0] = x[xOffset + t * cols + k];
+        }
+        for (; t < t0 + L; t++) {
+          xT[dst + t - t0] = 0f;
+        }
+      }
+    }
+  }
+
+  /**
+   * {@code out[t, r] = w[r, :] . x[t, :] * outScale} for rows {@code [from, to)} and every token,
+   * from the transposed activations (in the weights' widened column order, see
+   * {@link VectorMatmul#rows}).
+   */
+  static void rows(Matrix w, float[] xT, int numTokens, float[] out, int outOffset, int from, int to, int head,
+      float outScale) {
+    int cols = w.cols();
+    int outStride = w.rows();
+    int tp = paddedTokens(numTokens);
+    float[] widened = WIDENED.get();
+    if (widened.length < ROWS * cols) {
+      widened = new float[ROWS * cols];
+      WIDENED.set(widened);
+    }
+    float[] tile = TILE.get();
+    for (int r = from; r < to; r += ROWS) {
+      int groupRows = Math.min(ROWS, to - r);
+      for (int i = 0; i < groupRows; i++) {
+        TileKernels.widen(w, r + i, head, widened, i * cols);
+      }
+      for (int i = groupRows; i < ROWS; i++) {
+        java.util.Arrays.fill(widened, i * cols, (i + 1) * cols, 0f);
+      }
+      int t0 = 0;
+      for (; t0 + TOKEN_VECTORS * L <= tp; t0 += TOKEN_VECTORS * L) {
+        tile6x4(widened, cols, xT, tp, t0, tile);
+        scatter(tile, TOKEN_VECTORS * L, groupRows, t0, Math.min(numTokens, t0 + TOKEN_VECTORS * L), out,
+            outOffset, outStride, r, outScale);
+      }
+      for (; t0 < tp; t0 += L) {
+        tile6x1(widened, cols, xT, tp, t0, tile);
+        scatter(tile, L, groupRows, t0, Math.min(numTokens, t0 + L), out, outOffset, outStride, r, outScale);
+      }
+    }
+  }
+
+  /** Writes a tile's {@code rows x (tEnd - t0)} results, stored as rows of {@code tileWidth}, into out. */
+  private static void scatter(float[] tile, int tileWidth, int rows, int t0, int tEnd, float[] out, int outOffset,
+      int outStride, int r0, float outScale) {
+    for (int i = 0; i < rows; i++) {
+      for (int t = t0; t < tEnd; t++) {
+        out[outOffset + t * outStride + r0 + i] = tile[i * tileWidth + t - t0] * outScale;
+      }
+    }
+  }
+
+  // hot: prefill and vision, six widened weight rows by four token vectors; 24 accumulators.
+  private static void tile6x4(float[] w, int cols, float[] xT, int tp, int t0, float[] tile) {
+    int w1 = cols;
+    int w2 = 2 * cols;
+    int w3 = 3 * cols;
+    int w4 = 4 * cols;
+    int w5 = 5 * cols;
+    FloatVector a00 = FloatVector.zero(F);
+    FloatVector a01 = FloatVector.zero(F);
+    FloatVector a02 = FloatVector.zero(F);
+    FloatVector a03 = FloatVector.zero(F);
+    FloatVector a10 = FloatVector.zero(F);
+    FloatVector a11 = FloatVector.zero(F);
+    FloatVector a12 = FloatVector.zero(F);
+    FloatVector a13 = FloatVector.zero(F);
+    FloatVector a20 = FloatVector.zero(F);
+    FloatVector a21 = FloatVector.zero(F);
+    FloatVector a22 = FloatVector.zero(F);
+    FloatVector a23 = FloatVector.zero(F);
+    FloatVector a30 = FloatVector.zero(F);
+    FloatVector a31 = FloatVector.zero(F);
+    FloatVector a32 = FloatVector.zero(F);
+    FloatVector a33 = FloatVector.zero(F);
+    FloatVector a40 = FloatVector.zero(F);
+    FloatVector a41 = FloatVector.zero(F);
+    FloatVector a42 = FloatVector.zero(F);
+    FloatVector a43 = FloatVector.zero(F);
+    FloatVector a50 = FloatVector.zero(F);
+    FloatVector a51 = FloatVector.zero(F);
+    FloatVector a52 = FloatVector.zero(F);
+    FloatVector a53 = FloatVector.zero(F);
+    for (int k = 0; k < cols; k++) {
+      int xi = k * tp + t0;
+      FloatVector x0 = FloatVector.fromArray(F, xT, xi);
+      FloatVector x1 = FloatVector.fromArray(F, xT, xi + L);
+      FloatVector x2 = FloatVector.fromArray(F, xT, xi + 2 * L);
+      FloatVector x3 = FloatVector.fromArray(F, xT, xi + 3 * L);
+      FloatVector b = FloatVector.broadcast(F, w[k]);
+      a00 = x0.fma(b, a00);
+      a01 = x1.fma(b, a01);
+      a02 = x2.fma(b, a02);
+      a03 = x3.fma(b, a03);
+      b = FloatVector.broadcast(F, w[w1 + k]);
+      a10 = x0.fma(b, a10);
+      a11 = x1.fma(b, a11);
+      a12 = x2.fma(b, a12);
+      a13 = x3.fma(b, a13);
+      b = FloatVector.broadcast(F, w[w2 + k]);
+      a20 = x0.fma(b, a20);
+      a21 = x1.fma(b, a21);
+      a22 = x2.fma(b, a22);
+      a23 = x3.fma(b, a23);
+      b = FloatVector.broadcast(F, w[w3 + k]);
+      a30 = x0.fma(b, a30);
+      a31 = x1.fma(b, a31);
+      a32 = x2.fma(b, a32);
+      a33 = x3.fma(b, a33);
+      b = FloatVector.broadcast(F, w[w4 + k]);
+      a40 = x0.fma(b, a40);
+      a41 = x1.fma(b, a41);
+      a42 = x2.fma(b, a42);
+      a43 = x3.fma(b, a43);
+      b = FloatVector.broadcast(F, w[w5 + k]);
+      a50 = x0.fma(b, a50);
+      a51 = x1.fma(b, a51);
+      a52 = x2.fma(b, a52);
+      a53 = x3.fma(b, a53);
+    }
+    int s = TOKEN_VECTORS * L;
+    a00.intoArray(tile, 0);
+    a01.intoArray(tile, L);
+    a02.intoArray(tile, 2 * L);
+    a03.intoArray(tile, 3 * L);
+    a10.intoArray(tile, s);
+    a11.intoArray(tile, s + L);
+    a12.intoArray(tile, s + 2 * L);
+    a13.intoArray(tile, s + 3 * L);
+    a20.intoArray(tile, 2 * s);
+    a21.intoArray(tile, 2 * s + L);
+    a22.intoArray(tile, 2 * s + 2 * L);
+    a23.intoArray(tile, 2 * s + 3 * L);
+    a30.intoArray(tile, 3 * s);
+    a31.intoArray(tile, 3 * s + L);
+    a32.intoArray(tile, 3 * s + 2 * L);
+    a33.intoArray(tile, 3 * s + 3 * L);
+    a40.intoArray(tile, 4 * s);
+    a41.intoArray(tile, 4 * s + L);
+    a42.intoArray(tile, 4 * s + 2 * L);
+    a43.intoArray(tile, 4 * s + 3 * L);
+    a50.intoArray(tile, 5 * s);
+    a51.intoArray(tile, 5 * s + L);
+    a52.intoArray(tile, 5 * s + 2 * L);
+    a53.intoArray(tile, 5 * s + 3 * L);
+  }
+
+  // the token vectors left after the 6x4 tiles: six rows by one token vector.
+  private static void tile6x1(float[] w, int cols, float[] xT, int tp, int t0, float[] tile) {
+    FloatVector a0 = FloatVector.zero(F);
+    FloatVector a1 = FloatVector.zero(F);
+    FloatVector a2 = FloatVector.zero(F);
+    FloatVector a3 = FloatVector.zero(F);
+    FloatVector a4 = FloatVector.zero(F);
+    FloatVector a5 = FloatVector.zero(F);
+    for (int k = 0; k < cols; k++) {
+      FloatVector x0 = FloatVector.fromArray(F, xT, k * tp + t0);
+      a0 = x0.fma(FloatVector.broadcast(F, w[k]), a0);
+      a1 = x0.fma(FloatVector.broadcast(F, w[cols + k]), a1);
+      a2 = x0.fma(FloatVector.broadcast(F, w[2 * cols + k]), a2);
+      a3 = x0.fma(FloatVector.broadcast(F, w[3 * cols + k]), a3);
+      a4 = x0.fma(FloatVector.broadcast(F, w[4 * cols + k]), a4);
+      a5 = x0.fma(FloatVector.broadcast(F, w[5 * cols + k]), a5);
+    }
+    a0.intoArray(tile, 0);
+    a1.intoArray(tile, L);
+    a2.intoArray(tile, 2 * L);
+    a3.intoArray(tile, 3 * L);
+    a4.intoArray(tile, 4 * L);
+    a5.intoArray(tile, 5 * L);
+  }
+}
