@@ -16,11 +16,16 @@ import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;
 import dev.owlery.engine.tensor.Tensor;
 import dev.owlery.engine.tensor.WeightFormat;
+import dev.owlery.engine.vision.SyntheticVisionTower;
+import dev.owlery.engine.vision.VisionTower;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -28,6 +33,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import java.util.concurrent.Callable;
+import java.util.stream.Stream;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -86,6 +92,11 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = "--skip-matmul", description = "Only run the model benchmark.")
   boolean skipMatmul;
 
+  @Option(names = "--synthetic-vision",
+      description = "Also time the vision tower and abstractor per image at mPLUG-Owl2's real size (ViT-L/14 at 448 px), "
+          + "on seeded random F16 weights written to a temporary folder.")
+  boolean syntheticVision;
+
   public static void main(String[] args) {
     System.exit(new CommandLine(new BenchCommand()).execute(args));
   }
@@ -105,6 +116,9 @@ public final class BenchCommand implements Callable<Integer> {
     }
     if (model != null) {
       benchModel(out, threadCounts, bandwidth);
+    }
+    if (syntheticVision) {
+      benchVision(out, threadCounts);
     }
     out.flush();
     return 0;
@@ -247,6 +261,58 @@ public final class BenchCommand implements Callable<Integer> {
         r[1], r[0] / reference[0], r[1] / reference[1], decodeBytes / 1e9,
         probe == null ? "-" : "%.0f%%".formatted(100 * decodeBytes / probe));
     out.flush();
+  }
+
+  /** Seconds per image of the ViT and of the abstractor, per weight format and thread count. */
+  private void benchVision(PrintWriter out, List<Integer> threadCounts) {
+    Path dir;
+    try {
+      dir = Files.createTempDirectory("owlery-synthetic-vision");
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    try {
+      out.printf("%nvision tower at mPLUG-Owl2's size (ViT-L/14, 448 px, 1,025 tokens, 24 layers; abstractor 6 layers, "
+          + "64 queries), random F16 weights, one image%n");
+      out.flush();
+      SyntheticVisionTower.write(SyntheticVisionTower.Geometry.mplugOwl2(), DType.F16, 1, dir);
+      ModelConfig config = ModelConfig.load(dir);
+      out.printf("%-12s %-7s %7s %12s %16s %12s%n", "kernels", "weights", "threads", "ViT s/image", "abstractor s/image",
+          "total s");
+      for (WeightFormat format : weights) {
+        for (int t : threadCounts) {
+          try (VectorKernels kernels = new VectorKernels(t);
+              Checkpoint checkpoint = SafetensorsCheckpoint.openFile(dir.resolve("model.safetensors"))
+                  .withWeightFormat(format)) {
+            VisionTower tower = new VisionTower(config, checkpoint, kernels);
+            float[] pixels = new float[tower.numPixelValues()];
+            SplittableRandom random = new SplittableRandom(3);
+            for (int i = 0; i < pixels.length; i++) {
+              pixels[i] = (float) random.nextGaussian();
+            }
+            tower.abstractor().forward(tower.encoder().forward(pixels)); // warm-up: compiled code
+            long start = System.nanoTime();
+            float[] features = tower.encoder().forward(pixels);
+            double vit = (System.nanoTime() - start) / 1e9;
+            start = System.nanoTime();
+            tower.abstractor().forward(features);
+            double abstractor = (System.nanoTime() - start) / 1e9;
+            out.printf("%-12s %-7s %7d %12.3f %16.3f %12.3f%n", kernels.name(), format.flagName(), t, vit, abstractor,
+                vit + abstractor);
+            out.flush();
+          }
+        }
+      }
+    } finally {
+      try (Stream<Path> files = Files.list(dir)) {
+        for (Path f : files.toList()) {
+          Files.deleteIfExists(f);
+        }
+        Files.deleteIfExists(dir);
+      } catch (IOException e) {
+        out.printf("could not delete %s: %s%n", dir, e.getMessage());
+      }
+    }
   }
 
   /** Bytes of every weight but the embedding table, which decode reads one row of, in {@code format}. */

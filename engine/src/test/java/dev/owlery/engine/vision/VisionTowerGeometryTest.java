@@ -3,51 +3,48 @@ package dev.owlery.engine.vision;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
-import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.checkpoint.CheckpointException;
+import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
 import dev.owlery.engine.config.ModelConfig;
 import dev.owlery.engine.kernel.ScalarKernels;
 import dev.owlery.engine.tensor.DType;
 import java.nio.file.Path;
 import java.util.Random;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The vision tower on a geometry unlike tiny-owl2's (84 px, grid 6, 2 heads, 3 queries, LLM width
  * 48 ≠ vision width 32), random weights without stored position tables: everything must follow
- * the config.
+ * the config. The weights come from {@link SyntheticVisionTower}, the generator the benchmark uses
+ * at full size.
  */
 class VisionTowerGeometryTest {
 
   private static final int IMAGE = 84;
-  private static final int PATCH = 14;
-  private static final int GRID = IMAGE / PATCH;
   private static final int VISION_HIDDEN = 32;
-  private static final int VISION_INTERMEDIATE = 48;
   private static final int QUERIES = 3;
-  private static final int ABSTRACTOR_INTERMEDIATE = 40;
   private static final int LLM_HIDDEN = 48;
-  private static final int LAYERS = 2;
+  private static final SyntheticVisionTower.Geometry GEOMETRY =
+      new SyntheticVisionTower.Geometry(IMAGE, 14, VISION_HIDDEN, 48, 2, 2, QUERIES, 40, 2, 2, LLM_HIDDEN);
 
-  private static final String CONFIG = """
-      {"model_type": "mplug_owl2", "vocab_size": 100, "hidden_size": %d, "intermediate_size": 96,
-       "num_hidden_layers": 1, "num_attention_heads": 4, "rms_norm_eps": 1e-5,
-       "visual_config": {
-         "visual_model": {"hidden_size": %d, "intermediate_size": %d, "num_hidden_layers": %d,
-           "num_attention_heads": 2, "image_size": %d, "patch_size": %d, "layer_norm_eps": 1e-6},
-         "visual_abstractor": {"num_learnable_queries": %d, "hidden_size": %d, "encoder_hidden_size": %d,
-           "num_hidden_layers": %d, "num_attention_heads": 2, "intermediate_size": %d,
-           "layer_norm_eps": 1e-6, "grid_size": %d}}}
-      """.formatted(LLM_HIDDEN, VISION_HIDDEN, VISION_INTERMEDIATE, LAYERS, IMAGE, PATCH, QUERIES,
-      VISION_HIDDEN, VISION_HIDDEN, LAYERS, ABSTRACTOR_INTERMEDIATE, GRID);
+  @TempDir
+  Path dir;
 
   @ParameterizedTest
   @EnumSource(value = DType.class, names = {"F32", "F16", "BF16"})
   void encodesToQueriesPlusOneRowsOfTheLlmWidth(DType dtype) throws Exception {
-    ModelConfig config = ModelConfig.parse(new ObjectMapper().readTree(CONFIG));
-    InMemoryCheckpoint checkpoint = randomCheckpoint(dtype, new Random(7));
+    SyntheticVisionTower.write(GEOMETRY, dtype, 7, dir);
+    ModelConfig config = ModelConfig.load(dir);
+    try (Checkpoint checkpoint = SafetensorsCheckpoint.openFile(dir.resolve("model.safetensors"))) {
+      encodesToQueriesPlusOneRowsOfTheLlmWidth(config, checkpoint);
+    }
+  }
+
+  private static void encodesToQueriesPlusOneRowsOfTheLlmWidth(ModelConfig config, Checkpoint checkpoint) {
     VisionTower tower = new VisionTower(config, checkpoint, new ScalarKernels());
 
     float[] image = randomPixels(new Random(11));
@@ -73,66 +70,18 @@ class VisionTowerGeometryTest {
 
   @Test
   void aTensorShapedForAnotherConfigFailsNamingTensorAndShapes() throws Exception {
-    ModelConfig config = ModelConfig.parse(new ObjectMapper().readTree(CONFIG));
-    InMemoryCheckpoint checkpoint = randomCheckpoint(DType.F32, new Random(7));
-    Random random = new Random(3);
-    checkpoint.put(VisionEncoder.PREFIX + "embeddings.position_embedding", DType.F32,
-        values(random, 17 * VISION_HIDDEN, 0.1f, 0f), 1, 17, VISION_HIDDEN);
+    SyntheticVisionTower.write(GEOMETRY, DType.F32, 7, dir);
+    ModelConfig config = ModelConfig.load(dir);
+    try (Checkpoint file = SafetensorsCheckpoint.openFile(dir.resolve("model.safetensors"))) {
+      InMemoryCheckpoint checkpoint = InMemoryCheckpoint.filtered(file, name -> true);
+      checkpoint.put(VisionEncoder.PREFIX + "embeddings.position_embedding", DType.F32,
+          values(new Random(3), 17 * VISION_HIDDEN, 0.1f, 0f), 1, 17, VISION_HIDDEN);
 
-    assertThatThrownBy(() -> new VisionTower(config, checkpoint, new ScalarKernels()))
-        .isInstanceOf(CheckpointException.class)
-        .hasMessageContaining("model.vision_model.embeddings.position_embedding")
-        .hasMessageContaining("shape [1, 17, 32] does not match the config, which needs [1, 37, 32]");
-  }
-
-  /** Every tensor the tower needs, random and scaled so activations stay O(1); no position tables. */
-  static InMemoryCheckpoint randomCheckpoint(DType dtype, Random random) {
-    InMemoryCheckpoint c = new InMemoryCheckpoint(Path.of("random-geometry-test"));
-    int d = VISION_HIDDEN;
-    String v = VisionEncoder.PREFIX;
-    c.put(v + "embeddings.patch_embed.weight", dtype, values(random, d * 3 * PATCH * PATCH, 0.05f, 0f), d, 3, PATCH, PATCH);
-    c.put(v + "embeddings.cls_token", dtype, values(random, d, 1f, 0f), 1, 1, d);
-    c.put(v + "embeddings.position_embedding", dtype, values(random, (1 + GRID * GRID) * d, 0.5f, 0f), 1, 1 + GRID * GRID, d);
-    layerNorm(c, dtype, random, v + "embeddings.pre_layernorm", d);
-    layerNorm(c, dtype, random, v + "post_layernorm", d);
-    for (int l = 0; l < LAYERS; l++) {
-      String p = v + "encoder.layers." + l;
-      layerNorm(c, dtype, random, p + ".input_layernorm", d);
-      linear(c, dtype, random, p + ".self_attn.query_key_value", 3 * d, d);
-      linear(c, dtype, random, p + ".self_attn.dense", d, d);
-      layerNorm(c, dtype, random, p + ".post_attention_layernorm", d);
-      linear(c, dtype, random, p + ".mlp.fc1", VISION_INTERMEDIATE, d);
-      linear(c, dtype, random, p + ".mlp.fc2", d, VISION_INTERMEDIATE);
+      assertThatThrownBy(() -> new VisionTower(config, checkpoint, new ScalarKernels()))
+          .isInstanceOf(CheckpointException.class)
+          .hasMessageContaining("model.vision_model.embeddings.position_embedding")
+          .hasMessageContaining("shape [1, 17, 32] does not match the config, which needs [1, 37, 32]");
     }
-    String a = VisualAbstractor.PREFIX;
-    c.put(a + "query_embeds", dtype, values(random, QUERIES * d, 1f, 0f), 1, QUERIES, d);
-    c.put(a + "vit_eos", dtype, values(random, LLM_HIDDEN, 1f, 0f), 1, 1, LLM_HIDDEN);
-    linear(c, dtype, random, a + "visual_fc", LLM_HIDDEN, d);
-    for (int l = 0; l < LAYERS; l++) {
-      String p = a + "encoder.layers." + l + ".crossattention";
-      layerNorm(c, dtype, random, p + ".norm1", d);
-      layerNorm(c, dtype, random, p + ".normk", d);
-      linear(c, dtype, random, p + ".attention.query", d, d);
-      linear(c, dtype, random, p + ".attention.key", d, d);
-      linear(c, dtype, random, p + ".attention.value", d, d);
-      linear(c, dtype, random, p + ".output.out_proj", d, d);
-      layerNorm(c, dtype, random, p + ".output.norm2", d);
-      linear(c, dtype, random, p + ".output.mlp.w1", ABSTRACTOR_INTERMEDIATE, d);
-      linear(c, dtype, random, p + ".output.mlp.w3", ABSTRACTOR_INTERMEDIATE, d);
-      layerNorm(c, dtype, random, p + ".output.mlp.ffn_ln", ABSTRACTOR_INTERMEDIATE);
-      linear(c, dtype, random, p + ".output.mlp.w2", d, ABSTRACTOR_INTERMEDIATE);
-    }
-    return c;
-  }
-
-  private static void linear(InMemoryCheckpoint c, DType dtype, Random random, String prefix, int out, int in) {
-    c.put(prefix + ".weight", dtype, values(random, out * in, (float) (1 / Math.sqrt(in)), 0f), out, in);
-    c.put(prefix + ".bias", dtype, values(random, out, 0.02f, 0f), out);
-  }
-
-  private static void layerNorm(InMemoryCheckpoint c, DType dtype, Random random, String prefix, int size) {
-    c.put(prefix + ".weight", dtype, values(random, size, 0.1f, 1f), size);
-    c.put(prefix + ".bias", dtype, values(random, size, 0.1f, 0f), size);
   }
 
   private static float[] values(Random random, int n, float scale, float mean) {

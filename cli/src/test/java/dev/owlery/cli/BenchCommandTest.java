@@ -1,0 +1,46 @@
+package dev.owlery.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.owlery.engine.testing.Fixtures;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/**
+ * {@code owlery bench} at toy sizes: every section prints its rows, with the weight formats asked
+ * for and decode as a share of the bandwidth probe. The figures themselves are not asserted: they
+ * are measurements of whatever machine runs the test.
+ */
+class BenchCommandTest {
+
+  @Test
+  void printsBandwidthMatmulAndModelRowsForEachWeightFormat() {
+    CliRun run = CliRun.of("bench", "--threads", "1,2", "--rows", "64", "--cols", "96", "--dtypes", "F16,Q8_0",
+        "--matmul-tokens", "1,64", "--bandwidth-mib", "8", "--model", Fixtures.stories260k().toString(),
+        "--weights", "stored,q8_0", "--prompt-tokens", "8", "--decode-tokens", "2", "--reference-tokens", "1");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    List<String> lines = run.out().lines().toList();
+    assertThat(lines).anyMatch(l -> l.startsWith("memory read bandwidth (vectorised sum of 8 MiB"));
+    assertThat(lines).anyMatch(l -> l.matches("\\s+2\\s+\\d+\\.\\d\\d"));
+    for (String dtype : List.of("F16", "Q8_0")) {
+      for (String tokens : List.of("1", "64")) {
+        assertThat(lines).as("%s at %s tokens", dtype, tokens)
+            .anyMatch(l -> l.matches(dtype + "\\s+" + tokens + "\\s+vector-\\d+\\s+2\\s+.*x"));
+      }
+    }
+    assertThat(lines).anyMatch(l -> l.matches("scalar\\s+stored\\s+1\\s+.*"));
+    for (String format : List.of("stored", "q8_0")) {
+      assertThat(lines).as("model row with %s weights", format)
+          .anyMatch(l -> l.matches("vector-\\d+\\s+" + format + "\\s+2\\s+[\\d.]+\\s+[\\d.]+\\s+.*\\d+%"));
+    }
+  }
+
+  @Test
+  void anUnknownWeightFormatNamesTheChoices() {
+    CliRun run = CliRun.of("bench", "--weights", "q4_k", "--skip-matmul", "--bandwidth-mib", "0");
+
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err()).contains("--weights must be one of stored, f16, bf16, q8_0; got \"q4_k\"");
+  }
+}
