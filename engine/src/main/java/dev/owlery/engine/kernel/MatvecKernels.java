@@ -24,7 +24,8 @@ final class MatvecKernels {
   private static final VectorSpecies<Integer> I = VectorMatmul.I;
   private static final int L = F.length();
   private static final int Q8_STEP = VectorMatmul.B.length();
-  private static final int Q8_PARTS = Q8_STEP / L;
+  /** Whether a Q8_0 load holds two float vectors' worth (L = 4), not one. */
+  private static final boolean Q8_TWO_PARTS = Q8_STEP > L;
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
   private static final ValueLayout.OfFloat F32_LE = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
   private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
@@ -277,12 +278,17 @@ final class MatvecKernels {
         ByteVector q1 = VectorMatmul.loadQ8(data, b1 + q);
         ByteVector q2 = VectorMatmul.loadQ8(data, b2 + q);
         ByteVector q3 = VectorMatmul.loadQ8(data, b3 + q);
-        for (int part = 0; part < Q8_PARTS; part++) {
-          FloatVector xv = FloatVector.fromArray(F, x, xOffset + c + k + part * L);
-          s0 = VectorMatmul.widenQ8(q0, part).fma(xv, s0);
-          s1 = VectorMatmul.widenQ8(q1, part).fma(xv, s1);
-          s2 = VectorMatmul.widenQ8(q2, part).fma(xv, s2);
-          s3 = VectorMatmul.widenQ8(q3, part).fma(xv, s3);
+        FloatVector xv = FloatVector.fromArray(F, x, xOffset + c + k);
+        s0 = VectorMatmul.widenQ8Low(q0).fma(xv, s0);
+        s1 = VectorMatmul.widenQ8Low(q1).fma(xv, s1);
+        s2 = VectorMatmul.widenQ8Low(q2).fma(xv, s2);
+        s3 = VectorMatmul.widenQ8Low(q3).fma(xv, s3);
+        if (Q8_TWO_PARTS) {
+          xv = FloatVector.fromArray(F, x, xOffset + c + k + L);
+          s0 = VectorMatmul.widenQ8High(q0).fma(xv, s0);
+          s1 = VectorMatmul.widenQ8High(q1).fma(xv, s1);
+          s2 = VectorMatmul.widenQ8High(q2).fma(xv, s2);
+          s3 = VectorMatmul.widenQ8High(q3).fma(xv, s3);
         }
       }
       a0 = s0.fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(I16_LE, rowByte + block))), a0);
@@ -304,8 +310,9 @@ final class MatvecKernels {
       FloatVector sum = FloatVector.zero(F);
       for (int k = 0; k < 32; k += Q8_STEP) {
         ByteVector q = VectorMatmul.loadQ8(data, block + 2 + k);
-        for (int part = 0; part < Q8_PARTS; part++) {
-          sum = VectorMatmul.widenQ8(q, part).fma(FloatVector.fromArray(F, x, xOffset + c + k + part * L), sum);
+        sum = VectorMatmul.widenQ8Low(q).fma(FloatVector.fromArray(F, x, xOffset + c + k), sum);
+        if (Q8_TWO_PARTS) {
+          sum = VectorMatmul.widenQ8High(q).fma(FloatVector.fromArray(F, x, xOffset + c + k + L), sum);
         }
       }
       acc = sum.fma(FloatVector.broadcast(F, Float.float16ToFloat(data.get(I16_LE, block))), acc);

@@ -115,8 +115,9 @@ final class TileKernels {
       float scale = Float.float16ToFloat(data.get(I16_LE, block));
       for (int k = 0; k < 32; k += VectorMatmul.B.length()) {
         jdk.incubator.vector.ByteVector q = VectorMatmul.loadQ8(data, block + 2 + k);
-        for (int part = 0; part * L < VectorMatmul.B.length(); part++) {
-          VectorMatmul.widenQ8(q, part).mul(scale).intoArray(dst, dstOffset + c + k + part * L);
+        VectorMatmul.widenQ8Low(q).mul(scale).intoArray(dst, dstOffset + c + k);
+        if (VectorMatmul.B.length() > L) {
+          VectorMatmul.widenQ8High(q).mul(scale).intoArray(dst, dstOffset + c + k + L);
         }
       }
     }

@@ -217,9 +217,18 @@ final class VectorMatmul {
     return ByteVector.fromMemorySegment(B, data, byteOffset, LE);
   }
 
-  /** Lanes {@code [part * L, (part + 1) * L)} of loaded int8 weights, widened to floats (exact). */
-  static FloatVector widenQ8(ByteVector q, int part) {
-    return (FloatVector) q.convertShape(VectorOperators.B2F, F, part);
+  /**
+   * The first L lanes of loaded int8 weights, widened to floats (exact). The part number is a
+   * literal: C2 intrinsifies a conversion only when it is a compile-time constant, and otherwise
+   * runs the Vector API's boxed Java fallback (measured 8x slower decode).
+   */
+  static FloatVector widenQ8Low(ByteVector q) {
+    return (FloatVector) q.convertShape(VectorOperators.B2F, F, 0);
+  }
+
+  /** Lanes L to 2L of loaded int8 weights (only where L is 4 and a load holds 8), widened to floats. */
+  static FloatVector widenQ8High(ByteVector q) {
+    return (FloatVector) q.convertShape(VectorOperators.B2F, F, 1);
   }
 
   /** Even-indexed BF16 weights: the upper half of an f32. */
