@@ -2,6 +2,8 @@ package dev.owlery.cli.node;
 
 import dev.owlery.cluster.membership.MembershipConfig;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
+import dev.owlery.cluster.tls.ReloadingTls;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine.Option;
@@ -36,6 +38,17 @@ public final class NodeOptions {
       description = "Nodes with another cluster name are refused (default ${DEFAULT-VALUE}).")
   String clusterName;
 
+  @Option(names = "--cluster-ca", paramLabel = "FILE",
+      description = "With --node-cert and --node-key: mutual TLS on every link between nodes; only nodes with a "
+          + "certificate this CA (PEM) signed are talked to (owlery certs writes one).")
+  Path clusterCa;
+
+  @Option(names = "--node-cert", paramLabel = "FILE", description = "This node's certificate (PEM) from the --cluster-ca.")
+  Path nodeCert;
+
+  @Option(names = "--node-key", paramLabel = "FILE", description = "The private key (PEM, PKCS#8) of --node-cert.")
+  Path nodeKey;
+
   @Option(names = "--parent-pid",
       description = "Stop this node when the process with this pid exits (owlery local passes its own pid).")
   Long parentPid;
@@ -59,6 +72,23 @@ public final class NodeOptions {
 
   public MembershipConfig membership() {
     return MembershipConfig.of(clusterName, host, clusterPort, members);
+  }
+
+  /**
+   * The cluster's mutual TLS from {@code --cluster-ca}, {@code --node-cert} and {@code
+   * --node-key}, the files reread when they change; null when none is given (plaintext links).
+   * The caller closes it.
+   *
+   * @throws IllegalArgumentException when only some of the three are given, or a file cannot be read
+   */
+  public ReloadingTls openClusterTls() {
+    if (clusterCa == null && nodeCert == null && nodeKey == null) {
+      return null;
+    }
+    if (clusterCa == null || nodeCert == null || nodeKey == null) {
+      throw new IllegalArgumentException("--cluster-ca, --node-cert and --node-key go together; give all three or none");
+    }
+    return ReloadingTls.open(nodeCert, nodeKey, clusterCa);
   }
 
   public GrpcServerConfig grpc() {
