@@ -1,5 +1,6 @@
 package dev.owlery.cli.node;
 
+import dev.owlery.cluster.membership.AddressBlock;
 import dev.owlery.cluster.membership.MembershipConfig;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
 import dev.owlery.cluster.tls.ReloadingTls;
@@ -33,6 +34,15 @@ public final class NodeOptions {
       description = "HOST:PORT of Hazelcast members to join through (TCP-IP join, multicast off); "
           + "e.g. the coordinator's --cluster-port.")
   List<String> members = new ArrayList<>();
+
+  @Option(names = "--cluster-interface", paramLabel = "ADDRESS",
+      description = "The address the Hazelcast member listens on (that interface only) and publishes; default: --host.")
+  String clusterInterface;
+
+  @Option(names = "--cluster-allow", split = ",", paramLabel = "CIDR",
+      description = "Take Hazelcast connections only from these addresses or CIDR blocks, e.g. 10.0.0.0/8 (default: any; "
+          + "docs/security.md).")
+  List<String> clusterAllow = new ArrayList<>();
 
   @Option(names = "--cluster-name", defaultValue = "owlery",
       description = "Nodes with another cluster name are refused (default ${DEFAULT-VALUE}).")
@@ -71,7 +81,8 @@ public final class NodeOptions {
   }
 
   public MembershipConfig membership() {
-    return MembershipConfig.of(clusterName, host, clusterPort, members);
+    return MembershipConfig.of(clusterName, clusterInterface == null ? host : clusterInterface, clusterPort, members)
+        .withAllowedSources(clusterAllow.stream().map(AddressBlock::parse).toList());
   }
 
   /**
