@@ -57,6 +57,11 @@ class TlsLocalClusterTest {
       try (OwleryClient sdk = OwleryClient.builder().target(server).trustedCertificates(ca).build()) {
         assertThat(sdk.listModels()).hasSize(1);
       }
+      CliRun load = CliRun.of("loadtest", "--server", server, "--tls-ca", ca.toString(), "--concurrency", "1",
+          "--requests", "1", "--prompt-ids", "1", "--max-new-tokens", "1", "--warmup", "0", "--no-server-metrics",
+          "--output", "json");
+      assertThat(load.exitCode()).as(load.err()).isZero();
+      assertThat(JSON.readTree(load.out()).get("levels").get(0).get("num_errors").asInt()).as(load.out()).isZero();
 
       CliRun plaintext = CliRun.of("models", "--server", server);
       assertThat(plaintext.exitCode()).as(plaintext.out()).isEqualTo(1);
@@ -68,5 +73,13 @@ class TlsLocalClusterTest {
       CliRun wrongCa = CliRun.of("models", "--server", server, "--tls-ca", tmp.resolve("other/ca.pem").toString());
       assertThat(wrongCa.exitCode()).isEqualTo(1);
     }
+  }
+
+  @Test
+  void aCertificatesFolderWithoutTlsIsRefusedInOneLine(@TempDir Path tmp) {
+    CliRun local = CliRun.of("local", "--model", Fixtures.stories260k().toString(), "--certs", tmp.toString());
+
+    assertThat(local.exitCode()).isNotZero();
+    assertThat(local.err()).contains("--certs is the folder of --tls's certificates: give --tls too").hasLineCount(1);
   }
 }
