@@ -67,6 +67,13 @@ class MembershipIsolationTest {
     }
     assertThat(guarded.members()).hasSize(1);
     assertThat(allowed.members()).hasSize(2);
+
+    // A member joining through the guarded one from 127.0.0.1 is refused: it starts as a cluster of its own.
+    List<Integer> outsiderPort = LoopbackCluster.freePorts(1);
+    ClusterMember outsider = cleanup.register(ClusterMember.start(
+        member(clusterName, outsiderPort.getFirst(), List.of(ports.get(2)))));
+    assertThat(outsider.members()).hasSize(1);
+    assertThat(guarded.members()).hasSize(1);
   }
 
   @Test
