@@ -4,6 +4,7 @@ import com.hazelcast.cluster.Member;
 import com.hazelcast.config.Config;
 import com.hazelcast.config.JoinConfig;
 import com.hazelcast.config.NetworkConfig;
+import com.hazelcast.core.Hazelcast;
 import com.hazelcast.core.HazelcastInstance;
 import com.hazelcast.instance.EndpointQualifier;
 import com.hazelcast.instance.impl.DefaultNodeContext;
@@ -41,7 +42,7 @@ public final class ClusterMember implements AutoCloseable {
   public static ClusterMember start(MembershipConfig config) {
     Config hz = hazelcastConfig(config);
     HazelcastInstance instance = config.allowedSources().isEmpty()
-        ? HazelcastInstanceFactory.newHazelcastInstance(hz)
+        ? Hazelcast.newHazelcastInstance(hz)
         : HazelcastInstanceFactory.newHazelcastInstance(hz, hz.getInstanceName(), new SourceCheckingNodeContext(config));
     return new ClusterMember(instance, config);
   }

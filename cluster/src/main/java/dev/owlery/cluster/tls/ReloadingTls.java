@@ -10,6 +10,7 @@ import io.grpc.util.CertificateUtils;
 import java.io.IOException;
 import java.io.InputStream;
 import java.lang.System.Logger.Level;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
@@ -192,7 +193,7 @@ public final class ReloadingTls implements AutoCloseable {
       default -> throw new GeneralSecurityException("the key in " + key + " is " + privateKey.getAlgorithm()
           + "; RSA or EC keys are read");
     };
-    byte[] probe = "owlery".getBytes(java.nio.charset.StandardCharsets.US_ASCII);
+    byte[] probe = "owlery".getBytes(StandardCharsets.US_ASCII);
     Signature signer = Signature.getInstance(algorithm);
     signer.initSign(privateKey);
     signer.update(probe);

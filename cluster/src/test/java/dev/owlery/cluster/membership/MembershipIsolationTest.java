@@ -11,6 +11,7 @@ import java.net.ConnectException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -60,7 +61,7 @@ class MembershipIsolationTest {
     try (Socket socket = new Socket()) {
       socket.connect(new InetSocketAddress("127.0.0.1", ports.get(2)), 2000);
       socket.setSoTimeout(5000);
-      socket.getOutputStream().write("HZC".getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+      socket.getOutputStream().write("HZC".getBytes(StandardCharsets.US_ASCII));
       assertThat(socket.getInputStream().read()).as("end of stream: the member closed the connection").isEqualTo(-1);
     } catch (IOException closed) {
       // a reset says the same
