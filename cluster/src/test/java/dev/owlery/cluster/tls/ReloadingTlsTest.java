@@ -136,6 +136,28 @@ class ReloadingTlsTest {
   }
 
   @Test
+  void aCaRotatedOnDiskDecidesTheNextHandshake() throws IOException {
+    DevCertificates.write(cluster, List.of("shard-0", "shard-1"), List.of(), VALIDITY);
+    DevCertificates.write(foreign, List.of("shard-1"), List.of(), VALIDITY);
+    Path ca = cluster.resolve("trusted-ca.pem");
+    Files.copy(DevCertificates.caCertificate(cluster), ca);
+    GrpcServer server = server(cleanup.register(ReloadingTls.open(DevCertificates.certificate(cluster, "shard-0"),
+        DevCertificates.key(cluster, "shard-0"), ca)));
+    // Both callers accept the server (they trust the cluster CA); they differ in the certificate they present.
+    ChannelCredentials ofCluster = node(cluster, "shard-1").channelCredentials();
+    ChannelCredentials ofForeign = cleanup.register(ReloadingTls.open(DevCertificates.certificate(foreign, "shard-1"),
+        DevCertificates.key(foreign, "shard-1"), DevCertificates.caCertificate(cluster))).channelCredentials();
+    assertThat(health(server, ofCluster)).isEqualTo(ServingStatus.SERVING);
+    assertThatThrownBy(() -> health(server, ofForeign)).isInstanceOf(StatusRuntimeException.class);
+
+    Files.copy(DevCertificates.caCertificate(foreign), ca, StandardCopyOption.REPLACE_EXISTING);
+
+    await().atMost(Duration.ofSeconds(10)).ignoreExceptionsInstanceOf(StatusRuntimeException.class)
+        .untilAsserted(() -> assertThat(health(server, ofForeign)).isEqualTo(ServingStatus.SERVING));
+    assertThatThrownBy(() -> health(server, ofCluster)).isInstanceOf(StatusRuntimeException.class);
+  }
+
+  @Test
   void aMissingFileIsNamed() {
     Path missing = cluster.resolve("absent.pem");
 
