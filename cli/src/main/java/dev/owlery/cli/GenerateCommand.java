@@ -17,6 +17,7 @@ import dev.owlery.engine.vision.preprocess.AspectRatioPolicy;
 import dev.owlery.engine.vision.preprocess.ImageFormat;
 import dev.owlery.engine.vision.preprocess.ImageRejectedException;
 import dev.owlery.loadtest.ApiKeyOption;
+import dev.owlery.loadtest.ClientTlsOption;
 import dev.owlery.loadtest.OutputFormat;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -61,6 +62,9 @@ public final class GenerateCommand implements Callable<Integer> {
 
   @Mixin
   ApiKeyOption apiKey;
+
+  @Mixin
+  ClientTlsOption tls;
 
   @ArgGroup(exclusive = true, multiplicity = "1")
   PromptSource prompt;
@@ -111,7 +115,7 @@ public final class GenerateCommand implements Callable<Integer> {
     List<byte[]> imageBytes = readImages(images);
     PrintWriter out = spec.commandLine().getOut();
     if (server != null) {
-      GenerationOutput result = new RemoteGeneration(server, timeout, apiKey.key()).run(this, imageBytes,
+      GenerationOutput result = new RemoteGeneration(server, timeout, apiKey.key(), tls).run(this, imageBytes,
           json ? null : delta -> print(out, delta));
       out.println(json ? result.toJson() : "");
       out.flush();

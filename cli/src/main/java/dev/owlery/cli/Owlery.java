@@ -26,6 +26,7 @@ import picocli.CommandLine.Command;
         CoordinatorCommand.class,
         VisionWorkerCommand.class,
         ShardWorkerCommand.class,
+        CertsCommand.class,
         BenchCommand.class})
 public final class Owlery implements Runnable {
 

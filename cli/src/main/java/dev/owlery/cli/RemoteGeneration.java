@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import dev.owlery.client.FinishReasons;
 import dev.owlery.client.GenerationStream;
 import dev.owlery.client.OwleryClient;
+import dev.owlery.loadtest.ClientTlsOption;
 import dev.owlery.engine.sampling.TokenLogprobs;
 import dev.owlery.proto.v1.GenerateDelta;
 import dev.owlery.proto.v1.GenerateFinish;
@@ -24,12 +25,17 @@ final class RemoteGeneration {
   private final String target;
   private final Duration deadline;
   private final String apiKey;
+  private final ClientTlsOption tls;
 
-  /** @param apiKey the key to send; null sends none */
-  RemoteGeneration(String target, Duration deadline, String apiKey) {
+  /**
+   * @param apiKey the key to send; null sends none
+   * @param tls plaintext, or the CA to trust and the client certificate to present
+   */
+  RemoteGeneration(String target, Duration deadline, String apiKey, ClientTlsOption tls) {
     this.target = target;
     this.deadline = deadline;
     this.apiKey = apiKey;
+    this.tls = tls;
   }
 
   /** Runs the request; streams text deltas to {@code textOut} when it is not null. */
@@ -39,7 +45,8 @@ final class RemoteGeneration {
     List<TokenLogprobs> logprobs = new ArrayList<>();
     StringBuilder text = new StringBuilder();
     GenerateFinish finish = null;
-    try (OwleryClient client = OwleryClient.builder().target(target).apiKey(apiKey).defaultDeadline(deadline).build();
+    try (OwleryClient client = tls.applyTo(OwleryClient.builder()).target(target).apiKey(apiKey)
+            .defaultDeadline(deadline).build();
         GenerationStream stream = client.generateStream(request)) {
       while (stream.hasNext()) {
         GenerateResponse response = stream.next();

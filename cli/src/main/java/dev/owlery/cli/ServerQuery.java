@@ -2,6 +2,7 @@ package dev.owlery.cli;
 
 import dev.owlery.client.OwleryClient;
 import dev.owlery.loadtest.ApiKeyOption;
+import dev.owlery.loadtest.ClientTlsOption;
 import dev.owlery.loadtest.OutputFormat;
 import java.time.Duration;
 import picocli.CommandLine.Mixin;
@@ -23,16 +24,19 @@ final class ServerQuery {
   @Mixin
   ApiKeyOption apiKey;
 
+  @Mixin
+  ClientTlsOption tls;
+
   /** Whether {@code --output json} was asked for; a value other than text or json is an error. */
   boolean json() {
     return OutputFormat.isJson(output);
   }
 
-  /** A client of {@code --server} whose calls carry {@code --timeout} and the API key; the caller closes it. */
+  /** A client of {@code --server} (over TLS with the TLS options) whose calls carry {@code --timeout} and the API key; the caller closes it. */
   OwleryClient client() {
     if (timeout.isNegative() || timeout.isZero()) {
       throw new IllegalArgumentException("--timeout must be a positive duration, got " + timeout);
     }
-    return OwleryClient.builder().target(server).apiKey(apiKey.key()).defaultDeadline(timeout).build();
+    return tls.applyTo(OwleryClient.builder()).target(server).apiKey(apiKey.key()).defaultDeadline(timeout).build();
   }
 }

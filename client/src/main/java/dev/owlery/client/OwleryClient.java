@@ -11,6 +11,7 @@ import dev.owlery.proto.v1.OwleryGrpc;
 import dev.owlery.proto.v1.TokenizeRequest;
 import dev.owlery.proto.v1.TokenizeResponse;
 import io.grpc.Channel;
+import io.grpc.ChannelCredentials;
 import io.grpc.ClientInterceptors;
 import io.grpc.Context;
 import io.grpc.Grpc;
@@ -18,16 +19,21 @@ import io.grpc.InsecureChannelCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.StatusRuntimeException;
+import io.grpc.TlsChannelCredentials;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.grpc.stub.MetadataUtils;
+import java.io.IOException;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Iterator;
 import java.util.List;
+import java.util.Objects;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Supplier;
+import java.util.stream.Stream;
 
 /**
  * The Owlery Java client: generation (blocking, streaming as an iterator or a callback,
@@ -35,7 +41,8 @@ import java.util.function.Supplier;
  * carries a deadline (the builder's default, or {@link #withDeadline}); cancelling a stream, a
  * handle or a future cancels the call on the server. Failures are {@link OwleryException}s.
  * Thread-safe; share one client per target and close it when done. A coordinator started with API
- * keys needs {@link Builder#apiKey}.
+ * keys needs {@link Builder#apiKey}; one serving TLS needs {@link Builder#trustedCertificates} (and
+ * {@link Builder#clientCertificate} when it asks for client certificates).
  *
  * <pre>{@code
  * try (OwleryClient owlery = OwleryClient.builder().target("localhost:7070").build()) {
@@ -254,7 +261,7 @@ public final class OwleryClient implements AutoCloseable {
     }
   }
 
-  /** Configures a client: where to connect, the API key and the default deadline. */
+  /** Configures a client: where to connect, over plaintext or TLS, the API key and the default deadline. */
   public static final class Builder {
     /** The header a key travels in, as {@code Bearer KEY} (the HTTP API takes the same). */
     private static final Metadata.Key<String> AUTHORIZATION =
@@ -265,6 +272,9 @@ public final class OwleryClient implements AutoCloseable {
     private String apiKey;
     private Duration deadline = Duration.ofMinutes(5);
     private int maxInboundMessageBytes = 16 << 20;
+    private Path trustedCertificates;
+    private Path clientCertificate;
+    private Path clientKey;
 
     private Builder() {}
 
@@ -274,7 +284,7 @@ public final class OwleryClient implements AutoCloseable {
       return this;
     }
 
-    /** An existing channel (tests, custom TLS); the caller keeps owning it. */
+    /** An existing channel (tests, other credentials); the caller keeps owning it. */
     public Builder channel(ManagedChannel existing) {
       this.channel = existing;
       return this;
@@ -298,6 +308,32 @@ public final class OwleryClient implements AutoCloseable {
       return this;
     }
 
+    /**
+     * Connects over TLS, accepting the coordinator only with a certificate for the target's host
+     * that a CA in {@code caPem} (PEM) signed; without this and {@link #clientCertificate} the
+     * client connects in plaintext.
+     */
+    public Builder trustedCertificates(Path caPem) {
+      this.trustedCertificates = caPem;
+      return this;
+    }
+
+    /**
+     * Connects over TLS and presents {@code certificatePem} (PEM, the leaf first) with its {@code
+     * keyPem} (PEM, PKCS#8), for a coordinator that requires client certificates ({@code
+     * --tls-client-ca}). Without {@link #trustedCertificates} the coordinator's certificate is
+     * checked against the JDK's default CAs.
+     */
+    public Builder clientCertificate(Path certificatePem, Path keyPem) {
+      if ((certificatePem == null) != (keyPem == null)) {
+        throw new IllegalArgumentException("a client certificate needs its key, and a key its certificate. Given: "
+            + certificatePem + ", " + keyPem);
+      }
+      this.clientCertificate = certificatePem;
+      this.clientKey = keyPem;
+      return this;
+    }
+
     /** Largest response message accepted; default 16 MiB. */
     public Builder maxInboundMessageBytes(int bytes) {
       if (bytes < 1) {
@@ -316,12 +352,33 @@ public final class OwleryClient implements AutoCloseable {
         return new OwleryClient(channel, withKey(channel), false, deadline);
       }
       ManagedChannel owned =
-          Grpc.newChannelBuilder(target, InsecureChannelCredentials.create())
+          Grpc.newChannelBuilder(target, credentials())
               .maxInboundMessageSize(maxInboundMessageBytes)
               .keepAliveTime(30, TimeUnit.SECONDS)
               .keepAliveTimeout(10, TimeUnit.SECONDS)
               .build();
       return new OwleryClient(owned, withKey(owned), true, deadline);
+    }
+
+    /** Plaintext unless a CA or a client certificate was given. */
+    private ChannelCredentials credentials() {
+      if (trustedCertificates == null && clientCertificate == null) {
+        return InsecureChannelCredentials.create();
+      }
+      TlsChannelCredentials.Builder tls = TlsChannelCredentials.newBuilder();
+      try {
+        if (trustedCertificates != null) {
+          tls.trustManager(trustedCertificates.toFile());
+        }
+        if (clientCertificate != null) {
+          tls.keyManager(clientCertificate.toFile(), clientKey.toFile());
+        }
+      } catch (IOException | IllegalArgumentException e) {
+        throw new IllegalArgumentException("cannot read the TLS files %s: %s".formatted(
+            Stream.of(trustedCertificates, clientCertificate, clientKey).filter(Objects::nonNull).toList(),
+            e.getMessage()), e);
+      }
+      return tls.build();
     }
 
     private Channel withKey(ManagedChannel managed) {

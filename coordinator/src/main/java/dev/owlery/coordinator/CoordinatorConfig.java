@@ -8,6 +8,8 @@ import dev.owlery.coordinator.api.ApiLimits;
 import dev.owlery.coordinator.placement.ImageEmbeddingCache;
 import dev.owlery.coordinator.placement.PlacementConfig;
 import dev.owlery.coordinator.scheduler.SchedulerConfig;
+import io.grpc.ChannelCredentials;
+import io.grpc.ServerCredentials;
 import java.nio.file.Path;
 import java.time.Duration;
 
@@ -105,6 +107,13 @@ public record CoordinatorConfig(
   public CoordinatorConfig withImageCacheBytes(long newImageCacheBytes) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
         placement, scheduler, limits, visionTimeout, newImageCacheBytes, apiKeys);
+  }
+
+  /** This coordinator with {@code api} on its public server and {@code internal} on its channels to the workers. */
+  public CoordinatorConfig withCredentials(ServerCredentials api, ChannelCredentials internal) {
+    return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc.withCredentials(api), advertisedHost,
+        metricsPort, channels.withCredentials(internal), placement, scheduler, limits, visionTimeout, imageCacheBytes,
+        apiKeys);
   }
 
   public CoordinatorConfig withApiKeys(ApiKeys newApiKeys) {

@@ -20,6 +20,10 @@ import io.fabric8.kubernetes.api.model.VolumeMount;
 import io.fabric8.kubernetes.api.model.apps.Deployment;
 import io.fabric8.kubernetes.api.model.apps.StatefulSet;
 import io.fabric8.kubernetes.api.model.autoscaling.v2.HorizontalPodAutoscaler;
+import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicy;
+import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicyIngressRule;
+import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicyPeer;
+import io.fabric8.kubernetes.api.model.networking.v1.NetworkPolicyPort;
 import io.fabric8.kubernetes.api.model.policy.v1.PodDisruptionBudget;
 import io.fabric8.openshift.api.model.monitoring.v1.ServiceMonitor;
 import java.nio.file.Files;
@@ -154,6 +158,49 @@ class KubernetesManifestsTest {
             .as("ServiceMonitor port in %s", service.getMetadata().getName()).contains(endpoint.getPort()));
       }
     }
+  }
+
+  /**
+   * Hazelcast's membership port has no TLS (docs/security.md): every node is isolated by a
+   * NetworkPolicy, and a rule letting in anything but Owlery's own pods names its ports, which are
+   * never the membership port, nor the internal gRPC port of a worker.
+   */
+  @ParameterizedTest
+  @MethodSource("kustomizations")
+  void onlyOwleryPodsReachTheMembershipPortAndTheInternalLinks(String folder) {
+    Cluster cluster = Cluster.render(folder);
+    for (Workload workload : cluster.workloads()) {
+      List<NetworkPolicy> isolating = cluster.all(NetworkPolicy.class).stream()
+          .filter(policy -> cluster.selectedBy(policy.getSpec().getPodSelector()).contains(workload)).toList();
+      assertThat(isolating).as("NetworkPolicies selecting %s", workload.name()).isNotEmpty()
+          .allSatisfy(policy -> assertThat(policy.getSpec().getPolicyTypes()).contains("Ingress"));
+      int membershipPort = containerPort(workload, new IntOrString("hazelcast"));
+      int grpcPort = containerPort(workload, new IntOrString("grpc"));
+      boolean coordinator = "coordinator".equals(workload.podLabels().get("app.kubernetes.io/component"));
+      for (NetworkPolicy policy : isolating) {
+        for (NetworkPolicyIngressRule rule : policy.getSpec().getIngress()) {
+          if (fromOwleryPodsOnly(rule)) {
+            continue;
+          }
+          String where = "%s: a rule of %s open beyond Owlery's pods".formatted(workload.name(), policy.getMetadata().getName());
+          assertThat(rule.getPorts()).as("%s names its ports", where).isNotEmpty();
+          for (NetworkPolicyPort port : rule.getPorts()) {
+            int number = containerPort(workload, port.getPort());
+            assertThat(number).as(where).isNotEqualTo(membershipPort);
+            if (!coordinator) {
+              assertThat(number).as(where).isNotEqualTo(grpcPort);
+            }
+          }
+        }
+      }
+    }
+  }
+
+  private static boolean fromOwleryPodsOnly(NetworkPolicyIngressRule rule) {
+    List<NetworkPolicyPeer> from = rule.getFrom();
+    return from != null && !from.isEmpty() && from.stream().allMatch(peer -> peer.getIpBlock() == null
+        && peer.getNamespaceSelector() == null && peer.getPodSelector() != null
+        && "owlery".equals(peer.getPodSelector().getMatchLabels().get("app.kubernetes.io/part-of")));
   }
 
   @ParameterizedTest

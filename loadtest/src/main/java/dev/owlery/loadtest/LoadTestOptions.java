@@ -126,6 +126,9 @@ public final class LoadTestOptions {
   @Mixin
   ApiKeyOption apiKey;
 
+  @Mixin
+  ClientTlsOption tls;
+
   @Option(names = "--metrics-url", paramLabel = "URL", description = "A Prometheus /metrics endpoint to scrape "
       + "before, during (every second) and after each level; repeatable (default: every node's, from the cluster "
       + "status).")

@@ -1,10 +1,13 @@
 package dev.owlery.cli.node;
 
+import dev.owlery.cluster.tls.ReloadingTls;
 import dev.owlery.coordinator.CoordinatorConfig;
 import dev.owlery.coordinator.api.ApiKeys;
 import dev.owlery.coordinator.api.KeyLimits;
 import dev.owlery.coordinator.scheduler.SchedulerConfig;
 import dev.owlery.coordinator.CoordinatorNode;
+import io.grpc.InsecureChannelCredentials;
+import io.grpc.InsecureServerCredentials;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
@@ -74,15 +77,42 @@ public final class CoordinatorCommand implements Callable<Integer> {
       description = "With --api-keys: tokens each key may have generated per minute, then RESOURCE_EXHAUSTED; 0 = no limit (default ${DEFAULT-VALUE}).")
   long apiKeyTokensPerMinute;
 
+  @Option(names = "--tls-cert", paramLabel = "FILE",
+      description = "With --tls-key: serve the public API over TLS only, with this certificate (PEM, reread when it changes).")
+  Path tlsCert;
+
+  @Option(names = "--tls-key", paramLabel = "FILE", description = "The private key (PEM, PKCS#8) of --tls-cert.")
+  Path tlsKey;
+
+  @Option(names = "--tls-client-ca", paramLabel = "FILE",
+      description = "With --tls-cert: clients must present a certificate this CA (PEM) signed.")
+  Path tlsClientCa;
+
   @Override
   public Integer call() {
     NodeRunner.exitWithParent(node, spec.commandLine().getErr());
     NodeRunner.quietClusterLogging();
-    CoordinatorNode coordinator = CoordinatorNode.start(config());
-    return NodeRunner.serveUntilInterrupted(coordinator,
-        "owlery coordinator: %s serving %s on %s (groups of %d shard workers; metrics on port %d)"
-            .formatted(coordinator.nodeId(), model, coordinator.grpcAddress(), groupSize, coordinator.metricsPort()),
-        spec.commandLine().getErr());
+    try (ReloadingTls clusterTls = node.openClusterTls(); ReloadingTls apiTls = openApiTls()) {
+      CoordinatorNode coordinator = CoordinatorNode.start(config().withCredentials(
+          apiTls == null ? InsecureServerCredentials.create() : apiTls.serverCredentials(),
+          clusterTls == null ? InsecureChannelCredentials.create() : clusterTls.channelCredentials()));
+      return NodeRunner.serveUntilInterrupted(coordinator,
+          "owlery coordinator: %s serving %s on %s%s (groups of %d shard workers; metrics on port %d)"
+              .formatted(coordinator.nodeId(), model, coordinator.grpcAddress(), apiTls == null ? "" : " over TLS",
+                  groupSize, coordinator.metricsPort()),
+          spec.commandLine().getErr());
+    }
+  }
+
+  /** The public API's TLS from --tls-cert, --tls-key and --tls-client-ca; null for plaintext. */
+  private ReloadingTls openApiTls() {
+    if (tlsCert == null && tlsKey == null && tlsClientCa == null) {
+      return null;
+    }
+    if (tlsCert == null || tlsKey == null) {
+      throw new IllegalArgumentException("--tls-cert and --tls-key go together (and --tls-client-ca needs them)");
+    }
+    return ReloadingTls.open(tlsCert, tlsKey, tlsClientCa);
   }
 
   /** The coordinator's configuration from the options. */

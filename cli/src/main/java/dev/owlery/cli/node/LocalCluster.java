@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.owlery.client.OwleryClient;
 import dev.owlery.client.OwleryException;
+import dev.owlery.cluster.tls.DevCertificates;
 import dev.owlery.proto.v1.GetClusterStatusResponse;
 import dev.owlery.proto.v1.NodeRole;
 import dev.owlery.proto.v1.NodeState;
@@ -62,6 +63,8 @@ public final class LocalCluster implements AutoCloseable {
   /** Ports this process has handed out, never handed out again (nodes of earlier clusters may still hold them). */
   private static final Set<Integer> PORTS_GIVEN = new HashSet<>();
   private static final Duration STOP_GRACE = Duration.ofSeconds(10);
+  /** How long the certificates a TLS cluster gives its nodes are valid. */
+  private static final Duration CERTIFICATE_VALIDITY = Duration.ofDays(30);
   /** How long a failure report waits for the rest of an exited node's output. */
   private static final Duration OUTPUT_DRAIN = Duration.ofSeconds(2);
 
@@ -98,10 +101,13 @@ public final class LocalCluster implements AutoCloseable {
   private int numRestarts;
   /** The key this cluster's own calls send (null: none), for a coordinator started with --api-keys. */
   private final String apiKey;
+  /** Where the development CA and the nodes' certificates lie; null: every link is plaintext. */
+  private final Path certs;
   private int nextShardIndex;
 
-  private LocalCluster(Path model, int numShards, PrintWriter log, List<String> jvmOptions, String apiKey) {
+  private LocalCluster(Path model, int numShards, PrintWriter log, List<String> jvmOptions, String apiKey, Path certs) {
     this.apiKey = apiKey;
+    this.certs = certs;
     String suffix = UUID.randomUUID().toString().substring(0, 8);
     this.model = model.toAbsolutePath();
     this.numShards = numShards;
@@ -141,13 +147,26 @@ public final class LocalCluster implements AutoCloseable {
    */
   public static LocalCluster start(Path model, int numShards, int numVisionWorkers, int port, PrintWriter log,
       List<String> jvmOptions, List<String> coordinatorArgs, String apiKey) {
+    return start(model, numShards, numVisionWorkers, port, log, jvmOptions, coordinatorArgs, apiKey, null);
+  }
+
+  /**
+   * As {@link #start(Path, int, int, int, PrintWriter, List, List, String)}, with TLS on every link
+   * when {@code certs} is not null: each node gets a certificate, as it starts, from the
+   * development CA in that folder ({@link DevCertificates}; the CA is made when the folder has
+   * none), the links between nodes use mutual TLS, and the coordinator serves its public API over
+   * TLS only; clients trust {@link #tlsCa()}.
+   */
+  public static LocalCluster start(Path model, int numShards, int numVisionWorkers, int port, PrintWriter log,
+      List<String> jvmOptions, List<String> coordinatorArgs, String apiKey, Path certs) {
     if (numShards < 1) {
       throw new IllegalArgumentException("--shards must be >= 1, got " + numShards);
     }
     if (numVisionWorkers < 0) {
       throw new IllegalArgumentException("--vision-workers must be >= 0, got " + numVisionWorkers);
     }
-    LocalCluster cluster = new LocalCluster(model, numShards, log, jvmOptions, apiKey);
+    LocalCluster cluster = new LocalCluster(model, numShards, log, jvmOptions, apiKey,
+        certs == null ? null : certs.toAbsolutePath());
     Runtime.getRuntime().addShutdownHook(cluster.shutdownHook);
     try {
       cluster.coordinatorPort = port == 0 ? freePort() : port;
@@ -183,8 +202,7 @@ public final class LocalCluster implements AutoCloseable {
   private void awaitCoordinator(Duration timeout) {
     NodeProcess coordinator = coordinator();
     long deadline = System.nanoTime() + timeout.toNanos();
-    try (OwleryClient client = OwleryClient.builder().target(coordinatorAddress()).apiKey(apiKey)
-        .defaultDeadline(Duration.ofSeconds(2)).build()) {
+    try (OwleryClient client = ownClient()) {
       while (true) {
         requireNotClosed();
         if (!coordinator.process().isAlive()) {
@@ -327,6 +345,17 @@ public final class LocalCluster implements AutoCloseable {
     return List.of(HOST + ":" + coordinatorClusterPort);
   }
 
+  /** A client for this cluster's own status calls: its key, its CA, 2 s per call. */
+  private OwleryClient ownClient() {
+    return OwleryClient.builder().target(coordinatorAddress()).apiKey(apiKey).trustedCertificates(tlsCa())
+        .defaultDeadline(Duration.ofSeconds(2)).build();
+  }
+
+  /** The CA certificate clients of a TLS cluster trust; null when the cluster runs in plaintext. */
+  public Path tlsCa() {
+    return certs == null ? null : DevCertificates.caCertificate(certs);
+  }
+
   /** The coordinator's public address, HOST:PORT. */
   public String coordinatorAddress() {
     return HOST + ":" + coordinatorPort;
@@ -359,8 +388,7 @@ public final class LocalCluster implements AutoCloseable {
   public GetClusterStatusResponse awaitReady(int numVisionWorkers, Duration timeout) {
     long deadline = System.nanoTime() + timeout.toNanos();
     String lastState = "no answer from the coordinator yet";
-    try (OwleryClient client = OwleryClient.builder().target(coordinatorAddress()).apiKey(apiKey)
-        .defaultDeadline(Duration.ofSeconds(2)).build()) {
+    try (OwleryClient client = ownClient()) {
       while (System.nanoTime() < deadline) {
         requireNotClosed();
         for (NodeProcess node : nodes()) {
@@ -395,11 +423,17 @@ public final class LocalCluster implements AutoCloseable {
     }
   }
 
-  /** Writes {@code {"coordinator": "HOST:PORT", "nodes": [{"role", "address", "metrics"}]}} atomically. */
+  /**
+   * Writes {@code {"coordinator": "HOST:PORT", "nodes": [{"role", "address", "metrics"}]}}
+   * atomically, with {@code "tls_ca"} (the CA file clients trust) when the cluster runs TLS.
+   */
   public void writeReadyFile(Path file, GetClusterStatusResponse status) {
     ObjectMapper json = new ObjectMapper();
     ObjectNode root = json.createObjectNode();
     root.put("coordinator", coordinatorAddress());
+    if (certs != null) {
+      root.put("tls_ca", tlsCa().toString());
+    }
     ArrayNode list = root.putArray("nodes");
     for (NodeStatus n : status.getNodesList()) {
       list.addObject()
@@ -436,6 +470,7 @@ public final class LocalCluster implements AutoCloseable {
         "--members", String.join(",", members), "--cluster-name", clusterName,
         "--parent-pid", String.valueOf(ProcessHandle.current().pid())));
     command.addAll(roleArgs);
+    command.addAll(tlsArgs(nodeId, role));
     // Started under the lock, so that close() either sees the child or it is never started.
     synchronized (lock) {
       requireNotClosed();
@@ -450,6 +485,25 @@ public final class LocalCluster implements AutoCloseable {
       outputs.put(nodeId, NodeOutput.follow(nodeId, log, process.getInputStream()));
       return node;
     }
+  }
+
+  /**
+   * A node's TLS options, its certificate written first: the cluster CA and the node's certificate
+   * for the links between nodes, and for the coordinator the same certificate on its public API.
+   */
+  private List<String> tlsArgs(String nodeId, String role) {
+    if (certs == null) {
+      return List.of();
+    }
+    DevCertificates.write(certs, List.of(nodeId), List.of(), CERTIFICATE_VALIDITY);
+    String certificate = DevCertificates.certificate(certs, nodeId).toString();
+    String key = DevCertificates.key(certs, nodeId).toString();
+    List<String> args = new ArrayList<>(List.of("--cluster-ca", tlsCa().toString(), "--node-cert", certificate,
+        "--node-key", key));
+    if (role.equals("coordinator")) {
+      args.addAll(List.of("--tls-cert", certificate, "--tls-key", key));
+    }
+    return args;
   }
 
   /** {@code java <flags> <jvmOptions> -cp <this JVM's classpath> dev.owlery.cli.Owlery}, to which the arguments are added. */

@@ -2,7 +2,10 @@ package dev.owlery.cli.node;
 
 import dev.owlery.coordinator.api.ApiKeys;
 import dev.owlery.proto.v1.GetClusterStatusResponse;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -50,6 +53,14 @@ public final class LocalCommand implements Callable<Integer> {
       + "coordinator --api-keys; limits with --coordinator-arg=--api-key-tokens-per-minute=N).")
   Path apiKeys;
 
+  @Option(names = "--tls", description = "TLS on every link: mutual TLS between the nodes, TLS only on the public API; "
+      + "each node's certificate comes from a development CA in --certs (owlery certs).")
+  boolean tls;
+
+  @Option(names = "--certs", paramLabel = "DIR", description = "With --tls: the folder of the development CA (made "
+      + "there when missing) and the nodes' certificates; default: a new temporary folder.")
+  Path certs;
+
   @Override
   public Integer call() {
     PrintWriter err = spec.commandLine().getErr();
@@ -66,6 +77,24 @@ public final class LocalCommand implements Callable<Integer> {
     }
   }
 
+  /** Where the cluster's certificates go with --tls; null without. */
+  private Path certsDir() {
+    if (!tls) {
+      if (certs != null) {
+        throw new IllegalArgumentException("--certs is the folder of --tls's certificates: give --tls too");
+      }
+      return null;
+    }
+    if (certs != null) {
+      return certs;
+    }
+    try {
+      return Files.createTempDirectory("owlery-local-certs");
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot make a folder for the cluster's certificates: " + e.getMessage(), e);
+    }
+  }
+
   /** Starts the cluster and returns once its shutdown hook (Ctrl-C, SIGTERM) has stopped every node. */
   private void serveUntilStopped(PrintWriter err) {
     List<String> jvm = new ArrayList<>(List.of("-Xmx" + nodeHeap));
@@ -75,13 +104,15 @@ public final class LocalCommand implements Callable<Integer> {
       ownKey = ApiKeys.secretsIn(apiKeys).getFirst(); // this command's own status calls use the file's first key
       coordinator.add("--api-keys=" + apiKeys.toAbsolutePath());
     }
-    try (LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, jvm, coordinator, ownKey)) {
+    try (LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, jvm, coordinator, ownKey,
+        certsDir())) {
       GetClusterStatusResponse status = cluster.awaitReady(visionWorkers, readyTimeout);
       if (readyFile != null) {
         cluster.writeReadyFile(readyFile, status);
       }
-      err.printf("owlery local: ready: coordinator on %s, %d shard worker(s), %d vision worker(s); Ctrl-C stops them all%n",
-          cluster.coordinatorAddress(), shards, visionWorkers);
+      err.printf("owlery local: ready: coordinator on %s%s, %d shard worker(s), %d vision worker(s); Ctrl-C stops them all%n",
+          cluster.coordinatorAddress(), tls ? " over TLS (clients: --tls-ca " + cluster.tlsCa() + ")" : "", shards,
+          visionWorkers);
       err.flush();
       cluster.awaitClosed();
     } catch (InterruptedException e) {

@@ -1,7 +1,10 @@
 package dev.owlery.cli.node;
 
+import dev.owlery.cluster.membership.AddressBlock;
 import dev.owlery.cluster.membership.MembershipConfig;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
+import dev.owlery.cluster.tls.ReloadingTls;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine.Option;
@@ -32,9 +35,29 @@ public final class NodeOptions {
           + "e.g. the coordinator's --cluster-port.")
   List<String> members = new ArrayList<>();
 
+  @Option(names = "--cluster-interface", paramLabel = "ADDRESS",
+      description = "The address the Hazelcast member listens on (that interface only) and publishes; default: --host.")
+  String clusterInterface;
+
+  @Option(names = "--cluster-allow", split = ",", paramLabel = "CIDR",
+      description = "Take Hazelcast connections only from these addresses or CIDR blocks, e.g. 10.0.0.0/8 (default: any; "
+          + "docs/security.md).")
+  List<String> clusterAllow = new ArrayList<>();
+
   @Option(names = "--cluster-name", defaultValue = "owlery",
       description = "Nodes with another cluster name are refused (default ${DEFAULT-VALUE}).")
   String clusterName;
+
+  @Option(names = "--cluster-ca", paramLabel = "FILE",
+      description = "With --node-cert and --node-key: mutual TLS on every link between nodes; only nodes with a "
+          + "certificate this CA (PEM) signed are talked to (owlery certs writes one).")
+  Path clusterCa;
+
+  @Option(names = "--node-cert", paramLabel = "FILE", description = "This node's certificate (PEM) from the --cluster-ca.")
+  Path nodeCert;
+
+  @Option(names = "--node-key", paramLabel = "FILE", description = "The private key (PEM, PKCS#8) of --node-cert.")
+  Path nodeKey;
 
   @Option(names = "--parent-pid",
       description = "Stop this node when the process with this pid exits (owlery local passes its own pid).")
@@ -58,7 +81,25 @@ public final class NodeOptions {
   }
 
   public MembershipConfig membership() {
-    return MembershipConfig.of(clusterName, host, clusterPort, members);
+    return MembershipConfig.of(clusterName, clusterInterface == null ? host : clusterInterface, clusterPort, members)
+        .withAllowedSources(clusterAllow.stream().map(AddressBlock::parse).toList());
+  }
+
+  /**
+   * The cluster's mutual TLS from {@code --cluster-ca}, {@code --node-cert} and {@code
+   * --node-key}, the files reread when they change; null when none is given (plaintext links).
+   * The caller closes it.
+   *
+   * @throws IllegalArgumentException when only some of the three are given, or a file cannot be read
+   */
+  public ReloadingTls openClusterTls() {
+    if (clusterCa == null && nodeCert == null && nodeKey == null) {
+      return null;
+    }
+    if (clusterCa == null || nodeCert == null || nodeKey == null) {
+      throw new IllegalArgumentException("--cluster-ca, --node-cert and --node-key go together; give all three or none");
+    }
+    return ReloadingTls.open(nodeCert, nodeKey, clusterCa);
   }
 
   public GrpcServerConfig grpc() {

@@ -1,6 +1,7 @@
 package dev.owlery.cli.node;
 
 import dev.owlery.cli.WeightFormatConverter;
+import dev.owlery.cluster.tls.ReloadingTls;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.shard.node.ShardWorkerNode;
 import dev.owlery.shard.node.ShardWorkerNodeConfig;
@@ -46,9 +47,11 @@ public final class ShardWorkerCommand implements Callable<Integer> {
     if (threads != null) {
       config = config.withComputeThreads(threads);
     }
-    ShardWorkerNode worker = ShardWorkerNode.start(config);
-    return NodeRunner.serveUntilInterrupted(worker,
-        "owlery shard-worker: %s serving on %s".formatted(worker.nodeId(), worker.record().grpcAddress()),
-        spec.commandLine().getErr());
+    try (ReloadingTls clusterTls = node.openClusterTls()) {
+      ShardWorkerNode worker = ShardWorkerNode.start(clusterTls == null ? config : config.withClusterTls(clusterTls));
+      return NodeRunner.serveUntilInterrupted(worker,
+          "owlery shard-worker: %s serving on %s".formatted(worker.nodeId(), worker.record().grpcAddress()),
+          spec.commandLine().getErr());
+    }
   }
 }

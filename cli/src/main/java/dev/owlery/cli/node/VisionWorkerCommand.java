@@ -1,5 +1,7 @@
 package dev.owlery.cli.node;
 
+import dev.owlery.cluster.rpc.GrpcServerConfig;
+import dev.owlery.cluster.tls.ReloadingTls;
 import dev.owlery.visionworker.VisionWorkerConfig;
 import dev.owlery.visionworker.VisionWorkerNode;
 import java.nio.file.Path;
@@ -28,14 +30,17 @@ public final class VisionWorkerCommand implements Callable<Integer> {
   public Integer call() {
     NodeRunner.exitWithParent(node, spec.commandLine().getErr());
     NodeRunner.quietClusterLogging();
-    VisionWorkerConfig defaults = VisionWorkerConfig.of(node.nodeId(), model, node.membership(), node.grpc(), node.host());
-    VisionWorkerConfig config = new VisionWorkerConfig(defaults.nodeId(), defaults.modelDir(), defaults.membership(),
-        defaults.grpc(), defaults.advertisedHost(), node.metricsPort(), defaults.maxBatchSize(), defaults.maxImageBytes(),
-        defaults.numEncodeThreads(), defaults.maxQueuedBatches());
-    VisionWorkerNode worker = VisionWorkerNode.start(config);
-    return NodeRunner.serveUntilInterrupted(worker,
-        "owlery vision-worker: %s serving %s on %s (metrics on port %d)"
-            .formatted(worker.nodeId(), model, worker.grpcAddress(), worker.metricsPort()),
-        spec.commandLine().getErr());
+    try (ReloadingTls clusterTls = node.openClusterTls()) {
+      GrpcServerConfig grpc = clusterTls == null ? node.grpc() : node.grpc().withCredentials(clusterTls.serverCredentials());
+      VisionWorkerConfig defaults = VisionWorkerConfig.of(node.nodeId(), model, node.membership(), grpc, node.host());
+      VisionWorkerConfig config = new VisionWorkerConfig(defaults.nodeId(), defaults.modelDir(), defaults.membership(),
+          defaults.grpc(), defaults.advertisedHost(), node.metricsPort(), defaults.maxBatchSize(),
+          defaults.maxImageBytes(), defaults.numEncodeThreads(), defaults.maxQueuedBatches());
+      VisionWorkerNode worker = VisionWorkerNode.start(config);
+      return NodeRunner.serveUntilInterrupted(worker,
+          "owlery vision-worker: %s serving %s on %s (metrics on port %d)"
+              .formatted(worker.nodeId(), model, worker.grpcAddress(), worker.metricsPort()),
+          spec.commandLine().getErr());
+    }
   }
 }

@@ -6,7 +6,19 @@ import com.hazelcast.config.JoinConfig;
 import com.hazelcast.config.NetworkConfig;
 import com.hazelcast.core.Hazelcast;
 import com.hazelcast.core.HazelcastInstance;
+import com.hazelcast.instance.EndpointQualifier;
+import com.hazelcast.instance.impl.DefaultNodeContext;
+import com.hazelcast.instance.impl.DefaultNodeExtension;
+import com.hazelcast.instance.impl.HazelcastInstanceFactory;
+import com.hazelcast.instance.impl.Node;
+import com.hazelcast.instance.impl.NodeExtension;
+import com.hazelcast.internal.networking.Channel;
+import com.hazelcast.internal.networking.ChannelInitializer;
+import com.hazelcast.internal.server.ServerContext;
+import java.lang.System.Logger.Level;
+import java.net.InetSocketAddress;
 import java.util.Set;
+import java.util.function.Function;
 import java.util.UUID;
 
 /**
@@ -24,9 +36,56 @@ public final class ClusterMember implements AutoCloseable {
     this.config = config;
   }
 
+  private static final System.Logger LOG = System.getLogger(ClusterMember.class.getName());
+
   /** Starts a member and returns once it has joined a cluster (or formed one alone). */
   public static ClusterMember start(MembershipConfig config) {
-    return new ClusterMember(Hazelcast.newHazelcastInstance(hazelcastConfig(config)), config);
+    Config hz = hazelcastConfig(config);
+    HazelcastInstance instance = config.allowedSources().isEmpty()
+        ? Hazelcast.newHazelcastInstance(hz)
+        : HazelcastInstanceFactory.newHazelcastInstance(hz, hz.getInstanceName(), new SourceCheckingNodeContext(config));
+    return new ClusterMember(instance, config);
+  }
+
+  /**
+   * Closes every connection (member, client or other protocol) from an address outside {@link
+   * MembershipConfig#allowedSources()} before it carries a byte: the open-source edition has no
+   * authentication between members, so who may connect is all it can check (docs/security.md).
+   * Works through Hazelcast's node extension, an internal API, pinned by the Hazelcast version.
+   */
+  private static final class SourceCheckingNodeContext extends DefaultNodeContext {
+    private final MembershipConfig config;
+
+    SourceCheckingNodeContext(MembershipConfig config) {
+      this.config = config;
+    }
+
+    @Override
+    public NodeExtension createNodeExtension(Node node) {
+      return new DefaultNodeExtension(node) {
+        @Override
+        public Function<EndpointQualifier, ChannelInitializer> createChannelInitializerFn(ServerContext context) {
+          Function<EndpointQualifier, ChannelInitializer> initializers = super.createChannelInitializerFn(context);
+          return qualifier -> {
+            ChannelInitializer initializer = initializers.apply(qualifier);
+            return channel -> {
+              if (allowed(channel)) {
+                initializer.initChannel(channel);
+              } else {
+                LOG.log(Level.WARNING, "refused a cluster connection from {0}: not in the allowed sources {1}",
+                    channel.remoteSocketAddress(), config.allowedSources());
+                channel.close();
+              }
+            };
+          };
+        }
+      };
+    }
+
+    private boolean allowed(Channel channel) {
+      return channel.remoteSocketAddress() instanceof InetSocketAddress remote && remote.getAddress() != null
+          && config.allows(remote.getAddress());
+    }
   }
 
   /** The Hazelcast configuration {@link #start} uses: TCP-IP join only, fast failure detection. */
@@ -58,6 +117,8 @@ public final class ClusterMember implements AutoCloseable {
     network.setPort(config.port()).setPortAutoIncrement(false);
     network.setPublicAddress(config.address());
     network.getInterfaces().setEnabled(true).addInterface(config.bindHost());
+    // Listen on that interface only, not on every one (Hazelcast's default binds the wildcard).
+    hz.setProperty("hazelcast.socket.bind.any", "false");
     JoinConfig join = network.getJoin();
     join.getMulticastConfig().setEnabled(false);
     join.getAutoDetectionConfig().setEnabled(false);

@@ -47,10 +47,10 @@ public final class GrpcServer implements AutoCloseable {
     setStatus(ServingStatus.NOT_SERVING);
   }
 
-  /** A server listening on TCP with {@code config}'s address, limits and keepalive. */
+  /** A server listening on TCP with {@code config}'s address, credentials, limits and keepalive. */
   public static GrpcServer netty(GrpcServerConfig config, MeterRegistry meters, List<BindableService> services) {
     NettyServerBuilder builder =
-        NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()))
+        NettyServerBuilder.forAddress(new InetSocketAddress(config.host(), config.port()), config.credentials())
             .maxInboundMessageSize(config.maxInboundMessageBytes())
             .keepAliveTime(config.keepAliveTime().toNanos(), TimeUnit.NANOSECONDS)
             .keepAliveTimeout(config.keepAliveTimeout().toNanos(), TimeUnit.NANOSECONDS)

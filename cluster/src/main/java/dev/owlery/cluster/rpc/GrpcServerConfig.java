@@ -1,5 +1,7 @@
 package dev.owlery.cluster.rpc;
 
+import io.grpc.InsecureServerCredentials;
+import io.grpc.ServerCredentials;
 import java.time.Duration;
 
 /**
@@ -14,6 +16,8 @@ import java.time.Duration;
  * @param permitKeepAliveTime most frequent client pings allowed; must not exceed the clients'
  *     {@link GrpcChannelConfig#keepAliveTime()}, or the server closes their connections
  * @param shutdownGrace how long {@link GrpcServer#close()} lets in-flight calls finish
+ * @param credentials plaintext ({@link InsecureServerCredentials}) or TLS, e.g. from {@link
+ *     dev.owlery.cluster.tls.ReloadingTls#serverCredentials()}
  */
 public record GrpcServerConfig(
     String host,
@@ -22,7 +26,8 @@ public record GrpcServerConfig(
     Duration keepAliveTime,
     Duration keepAliveTimeout,
     Duration permitKeepAliveTime,
-    Duration shutdownGrace) {
+    Duration shutdownGrace,
+    ServerCredentials credentials) {
 
   /** Default message size limit: 64 MiB, twice a 2,048-token prefill. */
   public static final int DEFAULT_MAX_INBOUND_MESSAGE_BYTES = 64 << 20;
@@ -41,9 +46,12 @@ public record GrpcServerConfig(
     GrpcChannelConfig.requirePositive("keepAliveTimeout", keepAliveTimeout);
     GrpcChannelConfig.requirePositive("permitKeepAliveTime", permitKeepAliveTime);
     GrpcChannelConfig.requirePositive("shutdownGrace", shutdownGrace);
+    if (credentials == null) {
+      throw new IllegalArgumentException("credentials must be set (InsecureServerCredentials for plaintext)");
+    }
   }
 
-  /** A server on {@code host:port} with the defaults: 64 MiB messages, 10 s keepalive, 10 s grace. */
+  /** A plaintext server on {@code host:port} with the defaults: 64 MiB messages, 10 s keepalive, 10 s grace. */
   public static GrpcServerConfig of(String host, int port) {
     return new GrpcServerConfig(
         host,
@@ -52,7 +60,14 @@ public record GrpcServerConfig(
         Duration.ofSeconds(10),
         Duration.ofSeconds(5),
         Duration.ofSeconds(5),
-        Duration.ofSeconds(10));
+        Duration.ofSeconds(10),
+        InsecureServerCredentials.create());
+  }
+
+  /** This server with {@code newCredentials} (TLS, or plaintext). */
+  public GrpcServerConfig withCredentials(ServerCredentials newCredentials) {
+    return new GrpcServerConfig(host, port, maxInboundMessageBytes, keepAliveTime, keepAliveTimeout,
+        permitKeepAliveTime, shutdownGrace, newCredentials);
   }
 
   /** A server on a free loopback port with the defaults, for tests and single-machine clusters. */

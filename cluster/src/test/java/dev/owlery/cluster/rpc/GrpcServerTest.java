@@ -10,6 +10,7 @@ import dev.owlery.proto.v1.GenerateResponse;
 import dev.owlery.proto.v1.OwleryGrpc;
 import dev.owlery.proto.v1.TokenizeRequest;
 import dev.owlery.proto.v1.TokenizeResponse;
+import io.grpc.InsecureServerCredentials;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
@@ -136,7 +137,8 @@ class GrpcServerTest {
   @Test
   void closeCancelsCallsStillRunningAfterTheGracePeriod() throws Exception {
     GrpcServerConfig quickGrace =
-        new GrpcServerConfig("127.0.0.1", 0, 1 << 20, ofSeconds(10), ofSeconds(5), ofSeconds(5), Duration.ofMillis(200));
+        new GrpcServerConfig("127.0.0.1", 0, 1 << 20, ofSeconds(10), ofSeconds(5), ofSeconds(5), Duration.ofMillis(200),
+            InsecureServerCredentials.create());
     GrpcServer hanging = GrpcServer.netty(quickGrace, meters, List.of(new FailingOwlery())).start();
     ManagedChannel toHanging =
         cleanup.register(GrpcChannels.forTarget("127.0.0.1:" + hanging.port(), GrpcChannelConfig.defaults()));

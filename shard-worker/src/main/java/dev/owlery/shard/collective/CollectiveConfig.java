@@ -31,6 +31,14 @@ public record CollectiveConfig(Duration allReduceTimeout, Duration connectTimeou
     return new CollectiveConfig(timeout, connectTimeout, channel);
   }
 
+  public CollectiveConfig withConnectTimeout(Duration timeout) {
+    return new CollectiveConfig(allReduceTimeout, timeout, channel);
+  }
+
+  public CollectiveConfig withChannel(GrpcChannelConfig newChannel) {
+    return new CollectiveConfig(allReduceTimeout, connectTimeout, newChannel);
+  }
+
   private static void requirePositive(String name, Duration value) {
     if (value == null || value.isNegative() || value.isZero()) {
       throw new IllegalArgumentException(name + " must be a positive duration. Given: " + value);

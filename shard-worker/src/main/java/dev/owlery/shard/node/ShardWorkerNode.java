@@ -56,7 +56,8 @@ public final class ShardWorkerNode implements AutoCloseable {
       if (kernels instanceof VectorKernels vector) {
         parts.push(vector::close);
       }
-      ShardWorkerServer server = ShardWorkerServer.netty(GrpcServerConfig.of(config.host(), config.grpcPort()),
+      ShardWorkerServer server = ShardWorkerServer.netty(
+          GrpcServerConfig.of(config.host(), config.grpcPort()).withCredentials(config.credentials()),
           config.worker(), kernels, meters).start();
       parts.push(server);
       MetricsEndpoint metrics = MetricsEndpoint.start(config.host(), config.metricsPort(), meters);

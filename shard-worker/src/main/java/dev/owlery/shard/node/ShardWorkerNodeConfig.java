@@ -3,6 +3,9 @@ package dev.owlery.shard.node;
 import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.kernel.KernelsProvider.KernelSet;
 import dev.owlery.cluster.membership.MembershipConfig;
+import dev.owlery.cluster.tls.ReloadingTls;
+import io.grpc.InsecureServerCredentials;
+import io.grpc.ServerCredentials;
 import dev.owlery.shard.worker.ShardWorkerConfig;
 
 /**
@@ -18,10 +21,11 @@ import dev.owlery.shard.worker.ShardWorkerConfig;
  * @param computeThreads threads of the kernels' compute pool, >= 1 (the physical cores to use)
  * @param kernels which kernels run the slice: VECTOR (the fast ones) or SCALAR (the reference, whose
  *     rows are bit-identical however steps are batched)
+ * @param credentials the gRPC server's: plaintext, or the cluster's mutual TLS ({@link #withClusterTls})
  */
 public record ShardWorkerNodeConfig(
     String nodeId, String host, int grpcPort, int metricsPort, MembershipConfig membership, ShardWorkerConfig worker,
-    int computeThreads, KernelSet kernels) {
+    int computeThreads, KernelSet kernels, ServerCredentials credentials) {
 
   public ShardWorkerNodeConfig {
     if (nodeId == null || nodeId.isBlank()) {
@@ -39,35 +43,51 @@ public record ShardWorkerNodeConfig(
     if (computeThreads < 1) {
       throw new IllegalArgumentException("computeThreads must be >= 1. Given: " + computeThreads);
     }
-    if (kernels == null) {
-      throw new IllegalArgumentException("kernels must be set");
+    if (kernels == null || credentials == null) {
+      throw new IllegalArgumentException("kernels and credentials must be set. Given: " + kernels + ", " + credentials);
     }
   }
 
   /**
-   * A node on {@code host} with the worker defaults (any model folder), one compute thread per
-   * processor and the kernels {@code -Dowlery.kernels} names (vector by default).
+   * A plaintext node on {@code host} with the worker defaults (any model folder), one compute
+   * thread per processor and the kernels {@code -Dowlery.kernels} names (vector by default).
    */
   public static ShardWorkerNodeConfig of(String host, int grpcPort, int metricsPort, MembershipConfig membership) {
     return new ShardWorkerNodeConfig("shard-worker-" + java.util.UUID.randomUUID(), host, grpcPort, metricsPort,
         membership, ShardWorkerConfig.defaults(), Runtime.getRuntime().availableProcessors(),
-        KernelsProvider.configuredSet());
+        KernelsProvider.configuredSet(), InsecureServerCredentials.create());
   }
 
   public ShardWorkerNodeConfig withWorker(ShardWorkerConfig newWorker) {
-    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, newWorker, computeThreads, kernels);
+    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, newWorker, computeThreads, kernels,
+        credentials);
   }
 
   public ShardWorkerNodeConfig withNodeId(String newNodeId) {
-    return new ShardWorkerNodeConfig(newNodeId, host, grpcPort, metricsPort, membership, worker, computeThreads, kernels);
+    return new ShardWorkerNodeConfig(newNodeId, host, grpcPort, metricsPort, membership, worker, computeThreads, kernels,
+        credentials);
   }
 
   public ShardWorkerNodeConfig withComputeThreads(int threads) {
-    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, threads, kernels);
+    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, threads, kernels,
+        credentials);
   }
 
   public ShardWorkerNodeConfig withKernels(KernelSet newKernels) {
-    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, computeThreads, newKernels);
+    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, computeThreads, newKernels,
+        credentials);
+  }
+
+  /**
+   * This node on the cluster's mutual TLS: its server takes only callers with a certificate the
+   * cluster CA signed (the coordinator, peers), and its peer streams go only to such servers.
+   * Sets the worker config's peer channels, so comes after {@link #withWorker}.
+   */
+  public ShardWorkerNodeConfig withClusterTls(ReloadingTls tls) {
+    ShardWorkerConfig secured = worker.withCollective(
+        worker.collective().withChannel(worker.collective().channel().withCredentials(tls.channelCredentials())));
+    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, secured, computeThreads, kernels,
+        tls.serverCredentials());
   }
 
   private static void requirePort(String name, int port) {
