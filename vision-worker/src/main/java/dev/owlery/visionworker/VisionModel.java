@@ -4,6 +4,7 @@ import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.checkpoint.Checkpoints;
 import dev.owlery.engine.config.ModelConfig;
 import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.engine.vision.VisionTower;
 import dev.owlery.engine.vision.preprocess.ImageDecoder;
 import dev.owlery.engine.vision.preprocess.ImagePreprocessor;
@@ -37,13 +38,18 @@ public final class VisionModel implements AutoCloseable {
    * @throws IllegalArgumentException when the checkpoint is not multimodal or its parts disagree
    */
   public static VisionModel load(Path directory, Kernels kernels) {
+    return load(directory, kernels, WeightFormat.STORED);
+  }
+
+  /** As {@link #load(Path, Kernels)}, with the tower's weight matrices converted to {@code weights} at load. */
+  public static VisionModel load(Path directory, Kernels kernels, WeightFormat weights) {
     ModelConfig config = ModelConfig.load(directory);
     if (!config.multimodal()) {
       throw new IllegalArgumentException("%s: model_type \"%s\" has no vision tower; a vision worker needs an %s checkpoint"
           .formatted(directory, config.modelType(), ModelConfig.MPLUG_OWL2));
     }
     PreprocessorConfig preprocessorConfig = PreprocessorConfig.forModel(directory, config.vision().imageSize());
-    Checkpoint checkpoint = Checkpoints.open(directory);
+    Checkpoint checkpoint = Checkpoints.open(directory).withWeightFormat(weights);
     try {
       return new VisionModel(directory, checkpoint, new VisionTower(config, checkpoint, kernels),
           new ImagePreprocessor(preprocessorConfig));

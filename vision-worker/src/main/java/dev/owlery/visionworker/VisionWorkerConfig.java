@@ -1,5 +1,6 @@
 package dev.owlery.visionworker;
 
+import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.cluster.membership.MembershipConfig;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
 import java.nio.file.Path;
@@ -18,6 +19,7 @@ import java.nio.file.Path;
  * @param numEncodeThreads images encoded at once (each encode also splits its matmuls over the
  *     kernel threads), >= 1
  * @param maxQueuedBatches calls waiting for an encode thread before RESOURCE_EXHAUSTED, >= 0
+ * @param weights the form the tower's linear layers hold their weights in ({@code --weights})
  */
 public record VisionWorkerConfig(
     String nodeId,
@@ -29,7 +31,8 @@ public record VisionWorkerConfig(
     int maxBatchSize,
     int maxImageBytes,
     int numEncodeThreads,
-    int maxQueuedBatches) {
+    int maxQueuedBatches,
+    WeightFormat weights) {
 
   /** Default {@link #maxBatchSize}, as vision_worker.proto documents it. */
   public static final int DEFAULT_MAX_BATCH_SIZE = 8;
@@ -43,6 +46,9 @@ public record VisionWorkerConfig(
     if (modelDir == null || membership == null || grpc == null) {
       throw new IllegalArgumentException("modelDir, membership and grpc must be set. Given: " + modelDir + ", "
           + membership + ", " + grpc);
+    }
+    if (weights == null) {
+      throw new IllegalArgumentException("weights must be set (WeightFormat.STORED reads them as the checkpoint has them)");
     }
     if (advertisedHost == null || advertisedHost.isBlank()) {
       throw new IllegalArgumentException("advertisedHost must not be blank. Given: '" + advertisedHost + "'");
@@ -59,12 +65,13 @@ public record VisionWorkerConfig(
 
   /**
    * A worker with the defaults: metrics on a free port, batches of at most 8 images of at most
-   * 20 MiB, one encode at a time with up to 16 calls waiting.
+   * 20 MiB, one encode at a time with up to 16 calls waiting, weights as stored.
    */
   public static VisionWorkerConfig of(
       String nodeId, Path modelDir, MembershipConfig membership, GrpcServerConfig grpc, String advertisedHost) {
     return new VisionWorkerConfig(
-        nodeId, modelDir, membership, grpc, advertisedHost, 0, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_IMAGE_BYTES, 1, 16);
+        nodeId, modelDir, membership, grpc, advertisedHost, 0, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_IMAGE_BYTES, 1, 16,
+        WeightFormat.STORED);
   }
 
   private static void requireAtLeast(String name, int value, int minimum) {

@@ -56,7 +56,7 @@ public final class VisionWorkerNode implements AutoCloseable {
     // Closed in reverse order of starting when a later step fails, and by close().
     List<AutoCloseable> started = new ArrayList<>();
     try {
-      VisionModel model = VisionModel.load(config.modelDir(), KernelsProvider.shared());
+      VisionModel model = VisionModel.load(config.modelDir(), KernelsProvider.shared(), config.weights());
       started.add(model);
       PrometheusMeterRegistry meters = NodeMetrics.newRegistry(config.nodeId(), "vision-worker");
       ThreadPoolExecutor encodeExecutor = new ThreadPoolExecutor(config.numEncodeThreads(), config.numEncodeThreads(),

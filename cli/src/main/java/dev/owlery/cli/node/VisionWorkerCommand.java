@@ -1,7 +1,9 @@
 package dev.owlery.cli.node;
 
+import dev.owlery.cli.WeightFormatConverter;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
 import dev.owlery.cluster.tls.ReloadingTls;
+import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.visionworker.VisionWorkerConfig;
 import dev.owlery.visionworker.VisionWorkerNode;
 import java.nio.file.Path;
@@ -26,6 +28,10 @@ public final class VisionWorkerCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "The mPLUG-Owl2 model directory.")
   Path model;
 
+  @Option(names = "--weights", defaultValue = "stored", converter = WeightFormatConverter.class,
+      description = "Hold the tower's weight matrices as stored, f16, bf16 or q8_0 (converted once at load; default ${DEFAULT-VALUE}).")
+  WeightFormat weights;
+
   @Override
   public Integer call() {
     NodeRunner.exitWithParent(node, spec.commandLine().getErr());
@@ -35,7 +41,7 @@ public final class VisionWorkerCommand implements Callable<Integer> {
       VisionWorkerConfig defaults = VisionWorkerConfig.of(node.nodeId(), model, node.membership(), grpc, node.host());
       VisionWorkerConfig config = new VisionWorkerConfig(defaults.nodeId(), defaults.modelDir(), defaults.membership(),
           defaults.grpc(), defaults.advertisedHost(), node.metricsPort(), defaults.maxBatchSize(),
-          defaults.maxImageBytes(), defaults.numEncodeThreads(), defaults.maxQueuedBatches());
+          defaults.maxImageBytes(), defaults.numEncodeThreads(), defaults.maxQueuedBatches(), weights);
       VisionWorkerNode worker = VisionWorkerNode.start(config);
       return NodeRunner.serveUntilInterrupted(worker,
           "owlery vision-worker: %s serving %s on %s (metrics on port %d)"
