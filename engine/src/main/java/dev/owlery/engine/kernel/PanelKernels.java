@@ -56,6 +56,33 @@ final class PanelKernels {
   }
 
   /**
+   * As {@link #transpose}, of the activations in the pair order of 16-bit weights
+   * ({@link VectorMatmul#permuteForPairs} with {@code head}) and times {@code scale}, in one pass.
+   */
+  static void transposePairs(float[] x, int xOffset, int cols, int numTokens, int head, float scale, float[] xT) {
+    int tp = paddedTokens(numTokens);
+    int pairedEnd = head + (cols - head) / (2 * L) * (2 * L);
+    for (int t0 = 0; t0 < tp; t0 += L) {
+      int tEnd = Math.min(numTokens, t0 + L);
+      for (int k = 0; k < cols; k++) {
+        int source = k;
+        if (k >= head && k < pairedEnd) {
+          int i = (k - head) % (2 * L);
+          source = k - i + (i < L ? 2 * i : 2 * (i - L) + 1);
+        }
+        int dst = k * tp + t0;
+        int t = t0;
+        for (; t < tEnd; t++) {
+          xT[dst + t - t0] = x[xOffset + t * cols + source] * scale;
+        }
+        for (; t < t0 + L; t++) {
+          xT[dst + t - t0] = 0f;
+        }
+      }
+    }
+  }
+
+  /**
    * {@code out[t, r] = w[r, :] . x[t, :] * outScale} for rows {@code [from, to)} and every token,
    * from the transposed activations (in the weights' widened column order, see
    * {@link VectorMatmul#rows}).

@@ -175,7 +175,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
         case F16, BF16 -> {
           this.head = ALIGN ? VectorMatmul.head(w, VectorMatmul.load16Bytes()) : 0;
           int size = Math.multiplyExact(numTokens, w.cols());
-          if (pairOrdered.length < size) {
+          if (pairOrdered.length < size && numTokens < PanelKernels.MIN_TOKENS) {
             pairOrdered = new float[size];
           }
           float xScale = 1f;
@@ -185,7 +185,13 @@ public final class VectorKernels implements Kernels, AutoCloseable {
             xScale = Math.scalb(1f, VectorMatmul.F16_REBIAS_EXPONENT - shift);
             outScale = Math.scalb(1f, shift);
           }
-          VectorMatmul.permuteForPairs(x, xOffset, w.cols(), numTokens, head, xScale, pairOrdered);
+          if (numTokens >= PanelKernels.MIN_TOKENS) {
+            // the panel kernels read only the transposed copy: permute, scale and transpose in one pass
+            prepareTransposed(w.cols(), numTokens);
+            PanelKernels.transposePairs(x, xOffset, w.cols(), numTokens, head, xScale, xT);
+          } else {
+            VectorMatmul.permuteForPairs(x, xOffset, w.cols(), numTokens, head, xScale, pairOrdered);
+          }
           this.x = pairOrdered;
           this.xOffset = 0;
         }
@@ -197,14 +203,11 @@ public final class VectorKernels implements Kernels, AutoCloseable {
         }
         case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-weight dtypes");
       }
-      this.xT = null;
-      if (numTokens >= PanelKernels.MIN_TOKENS) {
-        int size = Math.multiplyExact(w.cols(), PanelKernels.paddedTokens(numTokens));
-        if (transposed.length < size) {
-          transposed = new float[size];
-        }
-        PanelKernels.transpose(this.x, this.xOffset, w.cols(), numTokens, transposed);
-        this.xT = transposed;
+      if (numTokens >= PanelKernels.MIN_TOKENS && !w.dtype().is16Bit()) {
+        prepareTransposed(w.cols(), numTokens);
+        PanelKernels.transpose(this.x, this.xOffset, w.cols(), numTokens, xT);
+      } else if (numTokens < PanelKernels.MIN_TOKENS) {
+        xT = null;
       }
       this.out = out;
       this.outOffset = outOffset;
@@ -212,6 +215,14 @@ public final class VectorKernels implements Kernels, AutoCloseable {
       this.chunkRows = chunkRows;
       this.numChunks = Math.ceilDiv(w.rows(), chunkRows);
       nextChunk.set(0); // volatile write publishes the fields above to the workers
+    }
+
+    private void prepareTransposed(int cols, int numTokens) {
+      int size = Math.multiplyExact(cols, PanelKernels.paddedTokens(numTokens));
+      if (transposed.length < size) {
+        transposed = new float[size];
+      }
+      xT = transposed;
     }
 
     void clear() {
