@@ -3,6 +3,7 @@ package dev.owlery.cli.node;
 import dev.owlery.coordinator.CoordinatorConfig;
 import dev.owlery.coordinator.api.ApiKeys;
 import dev.owlery.coordinator.api.KeyLimits;
+import dev.owlery.coordinator.http.HttpApiConfig;
 import dev.owlery.coordinator.scheduler.SchedulerConfig;
 import dev.owlery.coordinator.CoordinatorNode;
 import java.nio.file.Path;
@@ -74,14 +75,20 @@ public final class CoordinatorCommand implements Callable<Integer> {
       description = "With --api-keys: tokens each key may have generated per minute, then RESOURCE_EXHAUSTED; 0 = no limit (default ${DEFAULT-VALUE}).")
   long apiKeyTokensPerMinute;
 
+  @Option(names = "--http-port", paramLabel = "P",
+      description = "Also serve the OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models, "
+          + "/health) on this port of the gRPC host; 0 picks one. Keys as for gRPC: 'Authorization: Bearer KEY'.")
+  Integer httpPort;
+
   @Override
   public Integer call() {
     NodeRunner.exitWithParent(node, spec.commandLine().getErr());
     NodeRunner.quietClusterLogging();
     CoordinatorNode coordinator = CoordinatorNode.start(config());
     return NodeRunner.serveUntilInterrupted(coordinator,
-        "owlery coordinator: %s serving %s on %s (groups of %d shard workers; metrics on port %d)"
-            .formatted(coordinator.nodeId(), model, coordinator.grpcAddress(), groupSize, coordinator.metricsPort()),
+        "owlery coordinator: %s serving %s on %s (groups of %d shard workers; metrics on port %d%s)"
+            .formatted(coordinator.nodeId(), model, coordinator.grpcAddress(), groupSize, coordinator.metricsPort(),
+                httpPort == null ? "" : "; HTTP API on port " + coordinator.httpPort()),
         spec.commandLine().getErr());
   }
 
@@ -95,7 +102,8 @@ public final class CoordinatorCommand implements Callable<Integer> {
         .withScheduler(new SchedulerConfig(scheduler.stepTimeout(), scheduler.releaseTimeout(), maxQueued))
         .withLimits(defaults.limits().withMaxAdmittedRequests(maxAdmitted))
         .withImageCacheBytes(imageCacheBytes)
-        .withApiKeys(apiKeys());
+        .withApiKeys(apiKeys())
+        .withHttp(httpPort == null ? HttpApiConfig.OFF : HttpApiConfig.onPort(httpPort));
   }
 
   private ApiKeys apiKeys() {
