@@ -46,6 +46,12 @@ class OpenAiHttpApiTest {
 
   private static final String QUESTION = "Describe the image.";
 
+  /**
+   * The same request on the same cluster, but the shard's kernels sum a row differently in a batched
+   * tile than alone (docs/design-notes.md), so the log-softmax of two runs may differ by ~1e-6.
+   */
+  private static final double LOGPROB_TOLERANCE = 1e-4;
+
   @RegisterExtension final GrpcCleanup cleanup = new GrpcCleanup();
   @TempDir Path tmp;
 
@@ -84,7 +90,7 @@ class OpenAiHttpApiTest {
     assertThat(logprobs).hasSize(grpc.logprobs().size());
     for (int i = 0; i < logprobs.size(); i++) {
       assertThat(logprobs.get(i).get("logprob").doubleValue()).isCloseTo(grpc.logprobs().get(i).getLogprob(),
-          within(1e-6));
+          within(LOGPROB_TOLERANCE));
       assertThat(logprobs.get(i).get("token").textValue())
           .isEqualTo(OpenAiResponses.tokenText(grpc.logprobs().get(i).getToken()));
       assertThat(logprobs.get(i).get("top_logprobs")).hasSize(2);
