@@ -128,12 +128,20 @@ public final class CoordinatorNode implements AutoCloseable {
     String name = "owlery-http-" + config.nodeId() + "-" + UUID.randomUUID();
     GrpcServer local = new GrpcServer(InProcessServerBuilder.forName(name), config.grpc().shutdownGrace(), meters,
         List.of(guarded(service, config.apiKeys(), generationMetrics))).start();
-    started.add(local);
     long maxImagesBase64 = (long) config.limits().maxImagesPerRequest() * (4L * config.limits().maxImageBytes() / 3 + 4);
     int maxBodyBytes = (int) Math.min(Integer.MAX_VALUE - 8, maxImagesBase64 + (1 << 20));
-    OpenAiHttpServer http = OpenAiHttpServer.start(config.http(), config.grpc().host(),
-        InProcessChannelBuilder.forName(name).build(), model.name(), maxBodyBytes);
+    OpenAiHttpServer http;
+    try {
+      http = OpenAiHttpServer.start(config.http(), config.grpc().host(), InProcessChannelBuilder.forName(name).build(),
+          model.name(), maxBodyBytes);
+    } catch (RuntimeException e) {
+      local.close();
+      throw e;
+    }
+    // Closed in reverse: the in-process server first, so that HTTP calls in flight finish within the
+    // grace period while new ones are refused (503), then the HTTP server.
     started.add(http);
+    started.add(local);
     return http;
   }
 

@@ -9,6 +9,8 @@ import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.GenericFutureListener;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -29,6 +31,8 @@ final class GenerateExchange implements ClientResponseObserver<GenerateRequest, 
   private final boolean keepAlive;
   private final List<GenerateDelta> deltas = new ArrayList<>();
   private ClientCallStreamObserver<GenerateRequest> call;
+  /** Cancels the call when the connection closes; removed once the call ended (a kept-alive connection goes on). */
+  private GenericFutureListener<Future<? super Void>> cancelOnClose;
   private boolean started;
 
   GenerateExchange(Channel channel, OpenAiRequest request, OpenAiResponses responses, boolean keepAlive) {
@@ -44,7 +48,8 @@ final class GenerateExchange implements ClientResponseObserver<GenerateRequest, 
     if (request.stream()) {
       call.disableAutoRequestWithInitial(1);
     }
-    channel.closeFuture().addListener(closed -> call.cancel("the HTTP client closed the connection", null));
+    cancelOnClose = closed -> call.cancel("the HTTP client closed the connection", null);
+    channel.closeFuture().addListener(cancelOnClose);
   }
 
   @Override
@@ -96,6 +101,7 @@ final class GenerateExchange implements ClientResponseObserver<GenerateRequest, 
 
   @Override
   public void onError(Throwable error) {
+    channel.closeFuture().removeListener(cancelOnClose);
     if (!channel.isActive()) {
       return; // the client left; the call was cancelled for it
     }
@@ -108,5 +114,7 @@ final class GenerateExchange implements ClientResponseObserver<GenerateRequest, 
   }
 
   @Override
-  public void onCompleted() {}
+  public void onCompleted() {
+    channel.closeFuture().removeListener(cancelOnClose);
+  }
 }

@@ -272,14 +272,13 @@ public final class OpenAiRequestParser {
     checkFields(imageUrl, Set.of("url", "detail"), path + ".");
     String url = text(required(imageUrl, "url", path + ".url"), path + ".url");
     String urlPath = path + ".url";
-    String lower = url.regionMatches(true, 0, "data:", 0, 5) ? "data:" : url.substring(0, Math.min(url.length(), 8))
-        .toLowerCase(Locale.ROOT);
-    if (lower.startsWith("http://") || lower.startsWith("https://")) {
+    String scheme = url.substring(0, Math.max(0, url.indexOf(':'))).toLowerCase(Locale.ROOT);
+    if (scheme.equals("http") || scheme.equals("https")) {
       throw new OpenAiRequestException(urlPath, "this server does not fetch images from URLs; send the image inline "
           + "as a data: URI (data:image/png;base64,... or data:image/jpeg;base64,...) at " + urlPath);
     }
     int comma = url.indexOf(',');
-    if (!lower.equals("data:") || comma < 0) {
+    if (!scheme.equals("data") || comma < 0) {
       throw new OpenAiRequestException(urlPath, urlPath + " must be a data: URI, data:image/png;base64,... or "
           + "data:image/jpeg;base64,...");
     }
