@@ -208,6 +208,35 @@ class OpenAiHttpApiTest {
   }
 
   @Test
+  void aFailureAfterTheStreamStartedEndsItWithAnErrorEvent() throws Exception {
+    OpenAiHttpCluster cluster = OpenAiHttpCluster.start(cleanup, tmp);
+    List<FakeShardWorkerNode> shards = cluster.owlery.shards().stream().map(FakeShardWorkerNode.class::cast).toList();
+    // 100 ms a step: 200 tokens would take 20 s; a shard worker stops after the first delta.
+    shards.forEach(shard -> shard.delaySteps(Duration.ofMillis(100)));
+    HttpResponse<java.util.stream.Stream<String>> response = cluster.http.send(HttpRequest.newBuilder(
+        URI.create(cluster.baseUrl + "/v1/chat/completions")).timeout(Duration.ofSeconds(60))
+        .header("Authorization", "Bearer " + KEY).POST(HttpRequest.BodyPublishers.ofString("""
+            {"messages": [{"role": "user", "content": "Tell a long story."}], "temperature": 0, "max_tokens": 200,
+             "stream": true}
+            """)).build(), HttpResponse.BodyHandlers.ofLines());
+    assertThat(response.statusCode()).isEqualTo(200);
+    List<String> data = new ArrayList<>();
+    try (java.util.stream.Stream<String> lines = response.body()) {
+      lines.filter(line -> line.startsWith("data: ")).forEach(line -> {
+        data.add(line.substring("data: ".length()));
+        if (data.size() == 2) { // the role chunk, then the first delta
+          shards.getLast().close();
+        }
+      });
+    }
+    assertThat(data).as("no [DONE] after an error").doesNotContain("[DONE]");
+    JsonNode error = json(data.getLast()).get("error");
+    assertThat(error.get("type").textValue()).isEqualTo("server_error");
+    assertThat(error.get("code").textValue()).isEqualTo("service_unavailable");
+    assertThat(error.get("message").textValue()).contains("shard-1");
+  }
+
+  @Test
   void aHundredConcurrentStreamsComplete() throws Exception {
     OpenAiHttpCluster cluster = OpenAiHttpCluster.start(cleanup, tmp);
     List<CompletableFuture<HttpResponse<String>>> streams = new ArrayList<>();
