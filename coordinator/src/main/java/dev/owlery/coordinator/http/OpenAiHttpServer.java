@@ -10,6 +10,7 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.handler.codec.http.HttpServerCodec;
+import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.util.concurrent.ExecutorService;
@@ -70,7 +71,7 @@ public final class OpenAiHttpServer implements AutoCloseable {
       parsing.shutdownNow();
       owlery.shutdownNow();
       throw new UncheckedIOException("the HTTP API could not bind %s:%d: %s".formatted(host, config.port(),
-          e.getMessage()), e instanceof java.io.IOException io ? io : new java.io.IOException(e));
+          e.getMessage()), e instanceof IOException io ? io : new IOException(e));
     }
   }
 

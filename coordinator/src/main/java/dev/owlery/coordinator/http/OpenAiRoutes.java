@@ -14,6 +14,7 @@ import io.grpc.Status;
 import io.grpc.health.v1.HealthCheckRequest;
 import io.grpc.health.v1.HealthCheckResponse;
 import io.grpc.health.v1.HealthGrpc;
+import io.grpc.stub.AbstractStub;
 import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.StreamObserver;
 import io.netty.channel.Channel;
@@ -133,7 +134,7 @@ final class OpenAiRoutes {
   }
 
   /** The stub sending {@code authorization} (the HTTP header, {@code Bearer KEY}) as metadata, when given. */
-  private static <S extends io.grpc.stub.AbstractStub<S>> S withKey(S stub, String authorization) {
+  private static <S extends AbstractStub<S>> S withKey(S stub, String authorization) {
     if (authorization == null) {
       return stub;
     }

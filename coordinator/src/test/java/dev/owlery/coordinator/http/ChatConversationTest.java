@@ -11,6 +11,7 @@ import dev.owlery.proto.v1.PromptTemplate;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.util.Base64;
+import java.util.List;
 import java.util.stream.StreamSupport;
 import org.junit.jupiter.api.Test;
 
@@ -58,13 +59,13 @@ class ChatConversationTest {
 
   @Test
   void turnsMustAlternateFromUserToUser() {
-    assertThatThrownBy(() -> ChatConversation.prompt(java.util.List.of(new ChatTurn(ChatTurn.Role.ASSISTANT, "Hi"))))
+    assertThatThrownBy(() -> ChatConversation.prompt(List.of(new ChatTurn(ChatTurn.Role.ASSISTANT, "Hi"))))
         .isInstanceOfSatisfying(OpenAiRequestException.class, e -> {
           assertThat(e.param()).isEqualTo("messages[0].role");
           assertThat(e).hasMessage("messages must alternate user and assistant, starting with user; messages[0] is "
               + "assistant where user was expected");
         });
-    assertThatThrownBy(() -> ChatConversation.prompt(java.util.List.of(new ChatTurn(ChatTurn.Role.USER, "Hi"),
+    assertThatThrownBy(() -> ChatConversation.prompt(List.of(new ChatTurn(ChatTurn.Role.USER, "Hi"),
         new ChatTurn(ChatTurn.Role.ASSISTANT, "Hello"))))
         .hasMessage("the last message must be the user's (the model answers it); messages[1] is assistant");
   }

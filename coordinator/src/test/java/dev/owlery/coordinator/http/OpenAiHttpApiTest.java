@@ -13,6 +13,7 @@ import com.google.protobuf.ByteString;
 import dev.owlery.client.Completion;
 import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.coordinator.testing.FakeShardWorkerNode;
+import dev.owlery.coordinator.testing.PrometheusScrape;
 import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.proto.v1.GenerateRequest;
 import dev.owlery.proto.v1.Image;
@@ -32,6 +33,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
@@ -203,7 +205,7 @@ class OpenAiHttpApiTest {
       assertThat(group.getNumRunningSequences()).isZero();
       assertThat(group.getNumFreeKvBlocks()).as("KV blocks freed").isEqualTo(group.getNumKvBlocks());
     });
-    assertThat(dev.owlery.coordinator.testing.PrometheusScrape.of(cluster.owlery.coordinatorMetricsUrl())
+    assertThat(PrometheusScrape.of(cluster.owlery.coordinatorMetricsUrl())
         .value("owlery_generate_requests_total", "outcome", "cancelled")).isEqualTo(1.0);
   }
 
@@ -213,7 +215,7 @@ class OpenAiHttpApiTest {
     List<FakeShardWorkerNode> shards = cluster.owlery.shards().stream().map(FakeShardWorkerNode.class::cast).toList();
     // 100 ms a step: 200 tokens would take 20 s; a shard worker stops after the first delta.
     shards.forEach(shard -> shard.delaySteps(Duration.ofMillis(100)));
-    HttpResponse<java.util.stream.Stream<String>> response = cluster.http.send(HttpRequest.newBuilder(
+    HttpResponse<Stream<String>> response = cluster.http.send(HttpRequest.newBuilder(
         URI.create(cluster.baseUrl + "/v1/chat/completions")).timeout(Duration.ofSeconds(60))
         .header("Authorization", "Bearer " + KEY).POST(HttpRequest.BodyPublishers.ofString("""
             {"messages": [{"role": "user", "content": "Tell a long story."}], "temperature": 0, "max_tokens": 200,
@@ -221,7 +223,7 @@ class OpenAiHttpApiTest {
             """)).build(), HttpResponse.BodyHandlers.ofLines());
     assertThat(response.statusCode()).isEqualTo(200);
     List<String> data = new ArrayList<>();
-    try (java.util.stream.Stream<String> lines = response.body()) {
+    try (Stream<String> lines = response.body()) {
       lines.filter(line -> line.startsWith("data: ")).forEach(line -> {
         data.add(line.substring("data: ".length()));
         if (data.size() == 2) { // the role chunk, then the first delta
@@ -256,7 +258,7 @@ class OpenAiHttpApiTest {
       assertThat(events.getLast()).isEqualTo("[DONE]");
       assertThat(json(events.get(events.size() - 2)).get("choices").get(0).get("finish_reason").isTextual()).isTrue();
     }
-    assertThat(dev.owlery.coordinator.testing.PrometheusScrape.of(cluster.owlery.coordinatorMetricsUrl())
+    assertThat(PrometheusScrape.of(cluster.owlery.coordinatorMetricsUrl())
         .value("owlery_generate_requests_total", "outcome", "ok")).isEqualTo(100.0);
   }
 

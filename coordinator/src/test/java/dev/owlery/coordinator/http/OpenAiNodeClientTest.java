@@ -15,6 +15,7 @@ import dev.owlery.proto.v1.Image;
 import dev.owlery.proto.v1.PromptTemplate;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -140,7 +141,7 @@ class OpenAiNodeClientTest {
       try {
         return new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
       } catch (IOException e) {
-        throw new java.io.UncheckedIOException(e);
+        throw new UncheckedIOException(e);
       }
     });
     if (!process.waitFor(timeoutSeconds, TimeUnit.SECONDS)) {
