@@ -133,7 +133,7 @@ public final class CoordinatorNode implements AutoCloseable {
     OpenAiHttpServer http;
     try {
       http = OpenAiHttpServer.start(config.http(), config.grpc().host(), InProcessChannelBuilder.forName(name).build(),
-          model.name(), maxBodyBytes);
+          model.name(), maxBodyBytes, config.limits().maxImageBytes());
     } catch (RuntimeException e) {
       local.close();
       throw e;

@@ -7,6 +7,8 @@ import dev.owlery.coordinator.http.HttpApiConfig;
 import dev.owlery.coordinator.scheduler.SchedulerConfig;
 import dev.owlery.coordinator.CoordinatorNode;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -80,6 +82,11 @@ public final class CoordinatorCommand implements Callable<Integer> {
           + "/health) on this port of the gRPC host; 0 picks one. Keys as for gRPC: 'Authorization: Bearer KEY'.")
   Integer httpPort;
 
+  @Option(names = "--http-image-url-prefix", paramLabel = "PREFIX", split = ",",
+      description = "With --http-port: fetch image_url parts from http(s) URLs starting with PREFIX "
+          + "(http(s)://HOST[:PORT]/..., ending in '/'); repeatable. Without it only data: URIs are taken.")
+  List<String> httpImageUrlPrefixes = new ArrayList<>();
+
   @Override
   public Integer call() {
     NodeRunner.exitWithParent(node, spec.commandLine().getErr());
@@ -103,7 +110,17 @@ public final class CoordinatorCommand implements Callable<Integer> {
         .withLimits(defaults.limits().withMaxAdmittedRequests(maxAdmitted))
         .withImageCacheBytes(imageCacheBytes)
         .withApiKeys(apiKeys())
-        .withHttp(httpPort == null ? HttpApiConfig.OFF : HttpApiConfig.onPort(httpPort));
+        .withHttp(http());
+  }
+
+  private HttpApiConfig http() {
+    if (httpPort == null) {
+      if (!httpImageUrlPrefixes.isEmpty()) {
+        throw new IllegalArgumentException("--http-image-url-prefix is for the HTTP API: give --http-port P too");
+      }
+      return HttpApiConfig.OFF;
+    }
+    return HttpApiConfig.onPort(httpPort).withImageUrlPrefixes(httpImageUrlPrefixes);
   }
 
   private ApiKeys apiKeys() {

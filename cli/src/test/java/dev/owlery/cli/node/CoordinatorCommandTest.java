@@ -9,6 +9,7 @@ import dev.owlery.coordinator.placement.ImageEmbeddingCache;
 import dev.owlery.coordinator.placement.PlacementConfig;
 import dev.owlery.coordinator.scheduler.SchedulerConfig;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -25,7 +26,8 @@ class CoordinatorCommandTest {
   void servingOptionsReachTheConfiguration() {
     CoordinatorConfig config = configOf("--node-id", "coordinator-0", "--model", "/models/owl", "--group-size", "2",
         "--max-num-seqs", "8", "--max-num-batched-tokens", "256", "--block-size", "32", "--kv-cache-tokens", "4096",
-        "--max-queued", "5", "--max-admitted", "40", "--image-cache-bytes", "1048576", "--http-port", "8081");
+        "--max-queued", "5", "--max-admitted", "40", "--image-cache-bytes", "1048576", "--http-port", "8081",
+        "--http-image-url-prefix", "https://images.example.com/a/,https://cdn.example.com/");
 
     assertThat(config.placement().worldSize()).isEqualTo(2);
     assertThat(config.placement().maxNumSequences()).isEqualTo(8);
@@ -35,7 +37,8 @@ class CoordinatorCommandTest {
     assertThat(config.scheduler().maxQueuedPerGroup()).isEqualTo(5);
     assertThat(config.limits().maxAdmittedRequests()).isEqualTo(40);
     assertThat(config.imageCacheBytes()).isEqualTo(1 << 20);
-    assertThat(config.http()).isEqualTo(HttpApiConfig.onPort(8081));
+    assertThat(config.http()).isEqualTo(HttpApiConfig.onPort(8081).withImageUrlPrefixes(
+        List.of("https://images.example.com/a/", "https://cdn.example.com/")));
   }
 
   @Test

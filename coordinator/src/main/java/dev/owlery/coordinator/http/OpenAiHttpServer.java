@@ -46,14 +46,16 @@ public final class OpenAiHttpServer implements AutoCloseable {
    * @param owlery a channel to the coordinator's services; closed by {@link #close()}
    * @param modelName the served model's name, which responses carry
    * @param maxBodyBytes the largest request body taken (413 above it)
+   * @param maxImageBytes the largest image fetched from a URL
    * @throws UncheckedIOException when the address cannot be bound
    */
   public static OpenAiHttpServer start(HttpApiConfig config, String host, ManagedChannel owlery, String modelName,
-      int maxBodyBytes) {
+      int maxBodyBytes, int maxImageBytes) {
+    ImageUrls imageUrls = new ImageUrls(config.imageUrlPrefixes(), maxImageBytes, HttpApiConfig.IMAGE_FETCH_TIMEOUT);
     EventLoopGroup group = new MultiThreadIoEventLoopGroup(2, NioIoHandler.newFactory());
     // Bodies (an image's base64) are parsed off the event loop, one virtual thread per request.
     ExecutorService parsing = Executors.newVirtualThreadPerTaskExecutor();
-    OpenAiRequestParser parser = new OpenAiRequestParser(maxBodyBytes);
+    OpenAiRequestParser parser = new OpenAiRequestParser(maxBodyBytes, imageUrls);
     OpenAiRoutes routes = new OpenAiRoutes(owlery, parser, parsing, modelName, config.requestTimeout());
     try {
       Channel listening = new ServerBootstrap().group(group).channel(NioServerSocketChannel.class)

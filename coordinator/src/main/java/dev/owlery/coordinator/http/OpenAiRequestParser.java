@@ -27,7 +27,8 @@ import java.util.Set;
  * {@code Generate} request it stands for. Only the shape is checked here (types, ranges OpenAI defines,
  * fields this server does not support); the values are validated by the coordinator's {@code
  * RequestValidator} as for gRPC callers. Images come inline as {@code data:} URIs (base64 PNG or JPEG);
- * http(s) URLs are refused. The only exception thrown is {@link OpenAiRequestException}. Thread-safe.
+ * http(s) URLs are fetched only where {@link ImageUrls} allows them. The only exception thrown is
+ * {@link OpenAiRequestException}. Thread-safe.
  */
 public final class OpenAiRequestParser {
 
@@ -45,11 +46,14 @@ public final class OpenAiRequestParser {
   private static final Set<String> IMAGE_MEDIA_TYPES = Set.of("image/png", "image/jpeg");
 
   private final ObjectMapper mapper;
+  private final ImageUrls imageUrls;
 
   /**
    * @param maxBodyBytes the largest body the server takes; strings up to this length are read (an image's base64)
+   * @param imageUrls the http(s) image URLs fetched ({@link ImageUrls#NONE}: none)
    */
-  public OpenAiRequestParser(int maxBodyBytes) {
+  public OpenAiRequestParser(int maxBodyBytes, ImageUrls imageUrls) {
+    this.imageUrls = imageUrls;
     JsonFactory factory = JsonFactory.builder()
         .streamReadConstraints(StreamReadConstraints.builder().maxStringLength(maxBodyBytes).maxNestingDepth(64).build())
         .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
@@ -68,7 +72,7 @@ public final class OpenAiRequestParser {
           + "Given: " + typeOf(messages));
     }
     for (int i = 0; i < messages.size(); i++) {
-      turns.add(turn(messages.get(i), "messages[%d]".formatted(i), generate));
+      turns.add(turn(messages.get(i), "messages[%d]".formatted(i), generate, imageUrls));
     }
     generate.setPromptText(ChatConversation.prompt(turns));
     boolean logprobs = bool(root, "logprobs");
@@ -200,7 +204,7 @@ public final class OpenAiRequestParser {
   }
 
   /** One message: its role and its text, with a placeholder for (and the image added for) each image part. */
-  private static ChatTurn turn(JsonNode message, String path, GenerateRequest.Builder generate) {
+  private static ChatTurn turn(JsonNode message, String path, GenerateRequest.Builder generate, ImageUrls imageUrls) {
     if (!message.isObject()) {
       throw new OpenAiRequestException(path, path + " must be an object {\"role\", \"content\"}. Given: "
           + typeOf(message));
@@ -252,7 +256,7 @@ public final class OpenAiRequestParser {
           }
           checkFields(part, Set.of("type", "image_url"), partPath + ".");
           generate.addImages(Image.newBuilder().setData(ByteString.copyFrom(image(part.get("image_url"), partPath
-              + ".image_url"))));
+              + ".image_url", imageUrls))));
           text.append(ImageToken.PLACEHOLDER);
           lastWasText = false;
         }
@@ -263,8 +267,8 @@ public final class OpenAiRequestParser {
     return new ChatTurn(turnRole, text.toString());
   }
 
-  /** The bytes of an {@code image_url} part's {@code data:} URI. */
-  private static byte[] image(JsonNode imageUrl, String path) {
+  /** The bytes of an {@code image_url} part's {@code data:} URI, or of its http(s) URL where that is allowed. */
+  private static byte[] image(JsonNode imageUrl, String path, ImageUrls imageUrls) {
     if (imageUrl == null || !imageUrl.isObject()) {
       throw new OpenAiRequestException(path, path + " must be an object {\"url\": \"data:image/png;base64,...\"}. "
           + "Given: " + typeOf(imageUrl));
@@ -274,8 +278,7 @@ public final class OpenAiRequestParser {
     String urlPath = path + ".url";
     String scheme = url.substring(0, Math.max(0, url.indexOf(':'))).toLowerCase(Locale.ROOT);
     if (scheme.equals("http") || scheme.equals("https")) {
-      throw new OpenAiRequestException(urlPath, "this server does not fetch images from URLs; send the image inline "
-          + "as a data: URI (data:image/png;base64,... or data:image/jpeg;base64,...) at " + urlPath);
+      return imageUrls.fetch(url, urlPath);
     }
     int comma = url.indexOf(',');
     if (!scheme.equals("data") || comma < 0) {

@@ -34,7 +34,7 @@ class ChatConversationTest {
           {"role": "assistant", "content": "A house."},
           {"role": "user", "content": "Where is the sun?"}]}
         """.formatted(IMAGE);
-    OpenAiRequest request = new OpenAiRequestParser(1 << 20).parseChat(messages.getBytes(StandardCharsets.UTF_8));
+    OpenAiRequest request = new OpenAiRequestParser(1 << 20, ImageUrls.NONE).parseChat(messages.getBytes(StandardCharsets.UTF_8));
 
     String expectedText = "USER: <|image|>What is shown here? ASSISTANT: A house.</s>USER: Where is the sun? ASSISTANT:";
     assertThat(request.generate().getPromptText()).isEqualTo(expectedText);
@@ -53,7 +53,7 @@ class ChatConversationTest {
         {"messages": [{"role": "user", "content": [{"type": "text", "text": "Look at this"},
           {"type": "image_url", "image_url": {"url": "%s"}}, {"type": "text", "text": " and describe it."}]}]}
         """.formatted(IMAGE);
-    assertThat(new OpenAiRequestParser(1 << 20).parseChat(body.getBytes(StandardCharsets.UTF_8)).generate()
+    assertThat(new OpenAiRequestParser(1 << 20, ImageUrls.NONE).parseChat(body.getBytes(StandardCharsets.UTF_8)).generate()
         .getPromptText()).isEqualTo("USER: Look at this<|image|> and describe it. ASSISTANT:");
   }
 

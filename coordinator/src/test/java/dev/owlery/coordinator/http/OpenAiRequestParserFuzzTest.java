@@ -13,7 +13,7 @@ import dev.owlery.engine.testing.AllocationBudget;
 class OpenAiRequestParserFuzzTest {
 
   private static final long BUDGET_BYTES = 32L << 20;
-  private static final OpenAiRequestParser PARSER = new OpenAiRequestParser(1 << 20);
+  private static final OpenAiRequestParser PARSER = new OpenAiRequestParser(1 << 20, ImageUrls.NONE);
 
   @FuzzTest
   void parse(byte[] body) {

@@ -11,7 +11,7 @@ import org.junit.jupiter.api.Test;
 /** The JSON bodies of the OpenAI API as {@code Generate} requests, and the bodies refused, each in one sentence naming the field. */
 class OpenAiRequestParserTest {
 
-  private final OpenAiRequestParser parser = new OpenAiRequestParser(1 << 20);
+  private final OpenAiRequestParser parser = new OpenAiRequestParser(1 << 20, ImageUrls.NONE);
 
   private OpenAiRequest chat(String json) {
     return parser.parseChat(json.getBytes(StandardCharsets.UTF_8));
