@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-targets="safetensors torch-bin pickle sentencepiece images generate-request"
+targets="safetensors torch-bin pickle sentencepiece images generate-request openai-request"
 if [ $# -ne 2 ]; then
   echo "usage: scripts/fuzz.sh TARGET DURATION   (TARGET: ${targets// /, }; DURATION: e.g. 30s, 5m, 1h)" >&2
   exit 2
@@ -19,6 +19,7 @@ case "$target" in
   sentencepiece) module=engine test=dev.owlery.engine.tokenizer.SentencePieceTokenizerFuzzTest method=parse ;;
   images) module=engine test=dev.owlery.engine.vision.preprocess.ImageDecoderFuzzTest method=decodeAndPreprocess ;;
   generate-request) module=coordinator test=dev.owlery.coordinator.api.RequestValidatorFuzzTest method=validate ;;
+  openai-request) module=coordinator test=dev.owlery.coordinator.http.OpenAiRequestParserFuzzTest method=parse ;;
   *) echo "fuzz.sh: unknown target '$target'; one of: $targets" >&2; exit 2 ;;
 esac
 . ./scripts/java25.sh

@@ -5,6 +5,7 @@ import dev.owlery.cluster.rpc.GrpcChannelConfig;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
 import dev.owlery.coordinator.api.ApiKeys;
 import dev.owlery.coordinator.api.ApiLimits;
+import dev.owlery.coordinator.http.HttpApiConfig;
 import dev.owlery.coordinator.placement.ImageEmbeddingCache;
 import dev.owlery.coordinator.placement.PlacementConfig;
 import dev.owlery.coordinator.scheduler.SchedulerConfig;
@@ -30,6 +31,7 @@ import java.time.Duration;
  * @param visionTimeout deadline of one EncodeImages call
  * @param imageCacheBytes most bytes of visual embeddings cached by image content, >= 0 (0 disables)
  * @param apiKeys the keys the public API requires ({@link ApiKeys#NONE}: none required)
+ * @param http the OpenAI-compatible HTTP API ({@link HttpApiConfig#OFF}: none)
  */
 public record CoordinatorConfig(
     String nodeId,
@@ -45,16 +47,17 @@ public record CoordinatorConfig(
     ApiLimits limits,
     Duration visionTimeout,
     long imageCacheBytes,
-    ApiKeys apiKeys) {
+    ApiKeys apiKeys,
+    HttpApiConfig http) {
 
   public CoordinatorConfig {
     if (nodeId == null || nodeId.isBlank()) {
       throw new IllegalArgumentException("nodeId must not be blank. Given: '" + nodeId + "'");
     }
     if (modelDir == null || membership == null || grpc == null || channels == null || placement == null
-        || scheduler == null || limits == null || apiKeys == null) {
-      throw new IllegalArgumentException("modelDir, membership, grpc, channels, placement, scheduler, limits and "
-          + "apiKeys must be set");
+        || scheduler == null || limits == null || apiKeys == null || http == null) {
+      throw new IllegalArgumentException("modelDir, membership, grpc, channels, placement, scheduler, limits, "
+          + "apiKeys and http must be set");
     }
     modelName = modelName == null ? "" : modelName;
     if (advertisedHost == null || advertisedHost.isBlank()) {
@@ -75,49 +78,55 @@ public record CoordinatorConfig(
   /**
    * A coordinator with the defaults: the model named after its folder, shards loading the same
    * path, groups of {@code worldSize}, metrics on a free port, 5 s per step, 30 s per image batch,
-   * 256 MiB of cached image embeddings, no API keys.
+   * 256 MiB of cached image embeddings, no API keys, no HTTP API.
    */
   public static CoordinatorConfig of(String nodeId, Path modelDir, MembershipConfig membership, GrpcServerConfig grpc,
       String advertisedHost, int worldSize) {
     return new CoordinatorConfig(nodeId, modelDir, "", membership, grpc, advertisedHost, 0, GrpcChannelConfig.defaults(),
         PlacementConfig.of(worldSize, modelDir.toAbsolutePath().normalize().toString()), SchedulerConfig.defaults(),
-        ApiLimits.defaults(), Duration.ofSeconds(30), ImageEmbeddingCache.DEFAULT_MAX_BYTES, ApiKeys.NONE);
+        ApiLimits.defaults(), Duration.ofSeconds(30), ImageEmbeddingCache.DEFAULT_MAX_BYTES, ApiKeys.NONE,
+        HttpApiConfig.OFF);
   }
 
   public CoordinatorConfig withMetricsPort(int newMetricsPort) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, newMetricsPort, channels,
-        placement, scheduler, limits, visionTimeout, imageCacheBytes, apiKeys);
+        placement, scheduler, limits, visionTimeout, imageCacheBytes, apiKeys, http);
   }
 
   public CoordinatorConfig withPlacement(PlacementConfig newPlacement) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
-        newPlacement, scheduler, limits, visionTimeout, imageCacheBytes, apiKeys);
+        newPlacement, scheduler, limits, visionTimeout, imageCacheBytes, apiKeys, http);
   }
 
   public CoordinatorConfig withScheduler(SchedulerConfig newScheduler) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
-        placement, newScheduler, limits, visionTimeout, imageCacheBytes, apiKeys);
+        placement, newScheduler, limits, visionTimeout, imageCacheBytes, apiKeys, http);
   }
 
   public CoordinatorConfig withLimits(ApiLimits newLimits) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
-        placement, scheduler, newLimits, visionTimeout, imageCacheBytes, apiKeys);
+        placement, scheduler, newLimits, visionTimeout, imageCacheBytes, apiKeys, http);
   }
 
   public CoordinatorConfig withImageCacheBytes(long newImageCacheBytes) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
-        placement, scheduler, limits, visionTimeout, newImageCacheBytes, apiKeys);
+        placement, scheduler, limits, visionTimeout, newImageCacheBytes, apiKeys, http);
   }
 
   /** This coordinator with {@code api} on its public server and {@code internal} on its channels to the workers. */
   public CoordinatorConfig withCredentials(ServerCredentials api, ChannelCredentials internal) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc.withCredentials(api), advertisedHost,
         metricsPort, channels.withCredentials(internal), placement, scheduler, limits, visionTimeout, imageCacheBytes,
-        apiKeys);
+        apiKeys, http);
   }
 
   public CoordinatorConfig withApiKeys(ApiKeys newApiKeys) {
     return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
-        placement, scheduler, limits, visionTimeout, imageCacheBytes, newApiKeys);
+        placement, scheduler, limits, visionTimeout, imageCacheBytes, newApiKeys, http);
+  }
+
+  public CoordinatorConfig withHttp(HttpApiConfig newHttp) {
+    return new CoordinatorConfig(nodeId, modelDir, modelName, membership, grpc, advertisedHost, metricsPort, channels,
+        placement, scheduler, limits, visionTimeout, imageCacheBytes, apiKeys, newHttp);
   }
 }

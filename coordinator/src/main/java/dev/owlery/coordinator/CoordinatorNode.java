@@ -13,6 +13,7 @@ import dev.owlery.coordinator.api.ApiKeyInterceptor;
 import dev.owlery.coordinator.api.ApiKeys;
 import dev.owlery.coordinator.api.OwleryService;
 import dev.owlery.coordinator.api.RequestValidator;
+import dev.owlery.coordinator.http.OpenAiHttpServer;
 import dev.owlery.coordinator.model.ServedModel;
 import dev.owlery.coordinator.placement.ImageEmbeddingCache;
 import dev.owlery.coordinator.placement.NodeChannels;
@@ -23,6 +24,8 @@ import dev.owlery.coordinator.scheduler.Scheduler;
 import io.grpc.BindableService;
 import io.grpc.ServerInterceptors;
 import io.grpc.ServerServiceDefinition;
+import io.grpc.inprocess.InProcessChannelBuilder;
+import io.grpc.inprocess.InProcessServerBuilder;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.ArrayList;
@@ -35,7 +38,7 @@ import java.util.concurrent.ThreadLocalRandom;
  * A running coordinator: the served model's config and tokenizer, a Hazelcast member with the
  * node's registry record (role COORDINATOR, READY once serving), the placement authority forming
  * shard groups, the scheduler, the vision worker pool, the public gRPC server ({@code
- * owlery.v1.Owlery} and health) and {@code /metrics}. Start with {@link #start(CoordinatorConfig)};
+ * owlery.v1.Owlery} and health), {@code /metrics} and, when configured, the OpenAI-compatible HTTP API. Start with {@link #start(CoordinatorConfig)};
  * {@link #close()} drains and stops, each wait bounded.
  */
 public final class CoordinatorNode implements AutoCloseable {
@@ -46,16 +49,19 @@ public final class CoordinatorNode implements AutoCloseable {
   private final GrpcServer server;
   private final NodeRegistry registry;
   private final MetricsEndpoint metrics;
+  /** The HTTP API, or null without one. */
+  private final OpenAiHttpServer http;
   private final String grpcAddress;
   private final AtomicBoolean closed = new AtomicBoolean();
 
   private CoordinatorNode(CoordinatorConfig config, List<AutoCloseable> stopOrder, GrpcServer server,
-      NodeRegistry registry, MetricsEndpoint metrics, String grpcAddress) {
+      NodeRegistry registry, MetricsEndpoint metrics, OpenAiHttpServer http, String grpcAddress) {
     this.config = config;
     this.stopOrder = stopOrder;
     this.server = server;
     this.registry = registry;
     this.metrics = metrics;
+    this.http = http;
     this.grpcAddress = grpcAddress;
   }
 
@@ -100,13 +106,43 @@ public final class CoordinatorNode implements AutoCloseable {
       started.add(server);
       MetricsEndpoint metrics = MetricsEndpoint.start(config.grpc().host(), config.metricsPort(), meters);
       started.add(metrics);
+      OpenAiHttpServer http = null;
+      if (config.http().enabled()) {
+        http = startHttp(config, model, service, generationMetrics, meters, started);
+      }
       String grpcAddress = NodeRegistration.registerReady(registry, member, config.nodeId(), NodeRole.COORDINATOR,
           config.advertisedHost(), server, metrics);
-      return new CoordinatorNode(config, List.copyOf(started.reversed()), server, registry, metrics, grpcAddress);
+      return new CoordinatorNode(config, List.copyOf(started.reversed()), server, registry, metrics, http, grpcAddress);
     } catch (RuntimeException e) {
       NodeRegistration.closeAll(started.reversed(), e);
       throw e;
     }
+  }
+
+  /**
+   * The OpenAI-compatible HTTP API: a front calling the same service (behind the same interceptors)
+   * through an in-process gRPC server of its own, so HTTP requests take the gRPC path.
+   */
+  private static OpenAiHttpServer startHttp(CoordinatorConfig config, ServedModel model, OwleryService service,
+      GenerationMetrics generationMetrics, PrometheusMeterRegistry meters, List<AutoCloseable> started) {
+    String name = "owlery-http-" + config.nodeId() + "-" + UUID.randomUUID();
+    GrpcServer local = new GrpcServer(InProcessServerBuilder.forName(name), config.grpc().shutdownGrace(), meters,
+        List.of(guarded(service, config.apiKeys(), generationMetrics))).start();
+    long maxImagesBase64 = (long) config.limits().maxImagesPerRequest() * (4L * config.limits().maxImageBytes() / 3 + 4);
+    int maxBodyBytes = (int) Math.min(Integer.MAX_VALUE - 8, maxImagesBase64 + (1 << 20));
+    OpenAiHttpServer http;
+    try {
+      http = OpenAiHttpServer.start(config.http(), config.grpc().host(), InProcessChannelBuilder.forName(name).build(),
+          model.name(), maxBodyBytes, config.limits().maxImageBytes());
+    } catch (RuntimeException e) {
+      local.close();
+      throw e;
+    }
+    // Closed in reverse: the in-process server first, so that HTTP calls in flight finish within the
+    // grace period while new ones are refused (503), then the HTTP server.
+    started.add(http);
+    started.add(local);
+    return http;
   }
 
   /** The service behind an {@link ApiKeyInterceptor} when keys are required; the health service stays open. */
@@ -133,6 +169,14 @@ public final class CoordinatorNode implements AutoCloseable {
 
   public int metricsPort() {
     return metrics.port();
+  }
+
+  /** The OpenAI-compatible HTTP API's port. */
+  public int httpPort() {
+    if (http == null) {
+      throw new IllegalStateException("this coordinator serves no HTTP API (CoordinatorConfig.http is OFF)");
+    }
+    return http.port();
   }
 
   /**

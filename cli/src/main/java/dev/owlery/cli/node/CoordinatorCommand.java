@@ -4,11 +4,14 @@ import dev.owlery.cluster.tls.ReloadingTls;
 import dev.owlery.coordinator.CoordinatorConfig;
 import dev.owlery.coordinator.api.ApiKeys;
 import dev.owlery.coordinator.api.KeyLimits;
+import dev.owlery.coordinator.http.HttpApiConfig;
 import dev.owlery.coordinator.scheduler.SchedulerConfig;
 import dev.owlery.coordinator.CoordinatorNode;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -88,6 +91,16 @@ public final class CoordinatorCommand implements Callable<Integer> {
       description = "With --tls-cert: clients must present a certificate this CA (PEM) signed.")
   Path tlsClientCa;
 
+  @Option(names = "--http-port", paramLabel = "P",
+      description = "Also serve the OpenAI-compatible HTTP API (/v1/chat/completions, /v1/completions, /v1/models, "
+          + "/health) on this port of the gRPC host; 0 picks one. Keys as for gRPC: 'Authorization: Bearer KEY'.")
+  Integer httpPort;
+
+  @Option(names = "--http-image-url-prefix", paramLabel = "PREFIX", split = ",",
+      description = "With --http-port: fetch image_url parts from http(s) URLs starting with PREFIX "
+          + "(http(s)://HOST[:PORT]/..., ending in '/'); repeatable. Without it only data: URIs are taken.")
+  List<String> httpImageUrlPrefixes = new ArrayList<>();
+
   @Override
   public Integer call() {
     NodeRunner.exitWithParent(node, spec.commandLine().getErr());
@@ -97,9 +110,10 @@ public final class CoordinatorCommand implements Callable<Integer> {
           apiTls == null ? InsecureServerCredentials.create() : apiTls.serverCredentials(),
           clusterTls == null ? InsecureChannelCredentials.create() : clusterTls.channelCredentials()));
       return NodeRunner.serveUntilInterrupted(coordinator,
-          "owlery coordinator: %s serving %s on %s%s (groups of %d shard workers; metrics on port %d)"
+          "owlery coordinator: %s serving %s on %s%s (groups of %d shard workers; metrics on port %d%s)"
               .formatted(coordinator.nodeId(), model, coordinator.grpcAddress(), apiTls == null ? "" : " over TLS",
-                  groupSize, coordinator.metricsPort()),
+                  groupSize, coordinator.metricsPort(),
+                  httpPort == null ? "" : "; HTTP API on port " + coordinator.httpPort()),
           spec.commandLine().getErr());
     }
   }
@@ -125,7 +139,18 @@ public final class CoordinatorCommand implements Callable<Integer> {
         .withScheduler(new SchedulerConfig(scheduler.stepTimeout(), scheduler.releaseTimeout(), maxQueued))
         .withLimits(defaults.limits().withMaxAdmittedRequests(maxAdmitted))
         .withImageCacheBytes(imageCacheBytes)
-        .withApiKeys(apiKeys());
+        .withApiKeys(apiKeys())
+        .withHttp(http());
+  }
+
+  private HttpApiConfig http() {
+    if (httpPort == null) {
+      if (!httpImageUrlPrefixes.isEmpty()) {
+        throw new IllegalArgumentException("--http-image-url-prefix is for the HTTP API: give --http-port P too");
+      }
+      return HttpApiConfig.OFF;
+    }
+    return HttpApiConfig.onPort(httpPort).withImageUrlPrefixes(httpImageUrlPrefixes);
   }
 
   private ApiKeys apiKeys() {

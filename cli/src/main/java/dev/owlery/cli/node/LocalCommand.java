@@ -61,6 +61,10 @@ public final class LocalCommand implements Callable<Integer> {
       + "there when missing) and the nodes' certificates; default: a new temporary folder.")
   Path certs;
 
+  @Option(names = "--http-port", paramLabel = "P",
+      description = "The coordinator also serves the OpenAI-compatible HTTP API on this port (see owlery coordinator --http-port).")
+  Integer httpPort;
+
   @Override
   public Integer call() {
     PrintWriter err = spec.commandLine().getErr();
@@ -99,6 +103,9 @@ public final class LocalCommand implements Callable<Integer> {
   private void serveUntilStopped(PrintWriter err) {
     List<String> jvm = new ArrayList<>(List.of("-Xmx" + nodeHeap));
     List<String> coordinator = new ArrayList<>(coordinatorArgs);
+    if (httpPort != null) {
+      coordinator.add("--http-port=" + httpPort);
+    }
     String ownKey = null;
     if (apiKeys != null) {
       ownKey = ApiKeys.secretsIn(apiKeys).getFirst(); // this command's own status calls use the file's first key

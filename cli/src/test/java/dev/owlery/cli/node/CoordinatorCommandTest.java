@@ -4,10 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.owlery.coordinator.CoordinatorConfig;
 import dev.owlery.coordinator.api.ApiLimits;
+import dev.owlery.coordinator.http.HttpApiConfig;
 import dev.owlery.coordinator.placement.ImageEmbeddingCache;
 import dev.owlery.coordinator.placement.PlacementConfig;
 import dev.owlery.coordinator.scheduler.SchedulerConfig;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
@@ -24,7 +26,8 @@ class CoordinatorCommandTest {
   void servingOptionsReachTheConfiguration() {
     CoordinatorConfig config = configOf("--node-id", "coordinator-0", "--model", "/models/owl", "--group-size", "2",
         "--max-num-seqs", "8", "--max-num-batched-tokens", "256", "--block-size", "32", "--kv-cache-tokens", "4096",
-        "--max-queued", "5", "--max-admitted", "40", "--image-cache-bytes", "1048576");
+        "--max-queued", "5", "--max-admitted", "40", "--image-cache-bytes", "1048576", "--http-port", "8081",
+        "--http-image-url-prefix", "https://images.example.com/a/,https://cdn.example.com/");
 
     assertThat(config.placement().worldSize()).isEqualTo(2);
     assertThat(config.placement().maxNumSequences()).isEqualTo(8);
@@ -34,6 +37,8 @@ class CoordinatorCommandTest {
     assertThat(config.scheduler().maxQueuedPerGroup()).isEqualTo(5);
     assertThat(config.limits().maxAdmittedRequests()).isEqualTo(40);
     assertThat(config.imageCacheBytes()).isEqualTo(1 << 20);
+    assertThat(config.http()).isEqualTo(HttpApiConfig.onPort(8081).withImageUrlPrefixes(
+        List.of("https://images.example.com/a/", "https://cdn.example.com/")));
   }
 
   @Test
@@ -42,6 +47,7 @@ class CoordinatorCommandTest {
 
     assertThat(config.limits()).isEqualTo(ApiLimits.defaults());
     assertThat(config.imageCacheBytes()).isEqualTo(ImageEmbeddingCache.DEFAULT_MAX_BYTES);
+    assertThat(config.http()).as("no HTTP API unless asked").isEqualTo(HttpApiConfig.OFF);
     assertThat(config.scheduler()).isEqualTo(SchedulerConfig.defaults());
     assertThat(config.placement()).isEqualTo(PlacementConfig.of(1, Path.of("/models/owl").toAbsolutePath().toString()));
   }

@@ -1,0 +1,58 @@
+package dev.owlery.cli.node;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.owlery.cluster.testing.LoopbackCluster;
+import dev.owlery.engine.testing.Fixtures;
+import java.io.IOException;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code owlery local --http-port P}, real processes: its coordinator serves the OpenAI-compatible
+ * HTTP API on P (the flag goes to {@code owlery coordinator --http-port}).
+ */
+class LocalHttpApiTest {
+
+  @Test
+  void theLocalClustersCoordinatorServesTheHttpApiOnTheGivenPort(@TempDir Path tmp) throws Exception {
+    int httpPort = LoopbackCluster.freePorts(1).getFirst();
+    Path readyFile = tmp.resolve("ready.json");
+    List<String> command = LocalCluster.owleryCommand(List.of("-Xmx256m"));
+    command.addAll(List.of("local", "--model", Fixtures.stories260k().toString(), "--shards", "1",
+        "--vision-workers", "0", "--node-heap", "256m", "--ready-file", readyFile.toString(),
+        "--http-port", String.valueOf(httpPort)));
+    Process local = new ProcessBuilder(command).redirectErrorStream(true)
+        .redirectOutput(tmp.resolve("owlery.log").toFile()).start();
+    try {
+      await().atMost(Duration.ofSeconds(120)).until(() -> Files.exists(readyFile) || !local.isAlive());
+      assertThat(local.isAlive()).as(output(tmp)).isTrue();
+      HttpClient http = HttpClient.newHttpClient();
+      HttpResponse<String> completion = http.send(HttpRequest.newBuilder(
+          URI.create("http://127.0.0.1:" + httpPort + "/v1/completions")).timeout(Duration.ofSeconds(60))
+          .POST(HttpRequest.BodyPublishers.ofString(
+              "{\"prompt\": \"Once upon a time\", \"max_tokens\": 4, \"temperature\": 0}")).build(),
+          HttpResponse.BodyHandlers.ofString());
+      assertThat(completion.statusCode()).as(completion.body()).isEqualTo(200);
+      assertThat(completion.body()).contains("\"object\":\"text_completion\"").contains("\"completion_tokens\":4");
+    } finally {
+      local.destroy();
+      local.waitFor(30, TimeUnit.SECONDS);
+      local.destroyForcibly();
+    }
+  }
+
+  private static String output(Path dir) throws IOException {
+    return Files.readString(dir.resolve("owlery.log"));
+  }
+}
