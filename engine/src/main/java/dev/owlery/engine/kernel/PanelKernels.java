@@ -11,18 +11,23 @@ import jdk.incubator.vector.VectorSpecies;
  * {@value #ROWS} rows by four token vectors (24 accumulators on 32 registers) adds, for every column
  * k, one broadcast weight times four loaded activation vectors per row: 24 FMAs for 4 vector loads
  * and 6 broadcasts, and no reduction across lanes. The accumulators stay in registers over all
- * columns; each tile writes its outputs once.
+ * columns; each tile writes its outputs once. Calls of fewer than 4L tokens (batched decode) run
+ * tiles of {@value #NARROW_ROWS} rows by one token vector instead.
  */
 final class PanelKernels {
 
-  /** Weight rows per register tile. */
+  /** Weight rows per register tile of {@link #TOKEN_VECTORS} token vectors. */
   static final int ROWS = 6;
+  /** Weight rows per register tile of one token vector, the tile of calls with fewer than 4L tokens. */
+  static final int NARROW_ROWS = 12;
+  /** Rows a thread's share of a call is a multiple of, so that only the last share has a partial group. */
+  static final int ROW_MULTIPLE = 12;
   private static final VectorSpecies<Float> F = VectorMatmul.F;
   private static final int L = F.length();
   /** Token vectors per register tile. */
   private static final int TOKEN_VECTORS = 4;
-  /** Fewest tokens worth a transpose: one full tile. */
-  static final int MIN_TOKENS = TOKEN_VECTORS * L;
+  /** Fewest tokens worth a transpose: one whole token vector. */
+  static final int MIN_TOKENS = L;
   /** Widened weight rows of the group in progress and the tile's outputs, per thread; reused. */
   private static final ThreadLocal<float[]> WIDENED = ThreadLocal.withInitial(() -> new float[0]);
   private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[ROWS * TOKEN_VECTORS * L]);
@@ -92,19 +97,28 @@ final class PanelKernels {
     int cols = w.cols();
     int outStride = w.rows();
     int tp = paddedTokens(numTokens);
+    boolean narrow = tp < TOKEN_VECTORS * L;
+    int groupSize = narrow ? NARROW_ROWS : ROWS;
     float[] widened = WIDENED.get();
-    if (widened.length < ROWS * cols) {
-      widened = new float[ROWS * cols];
+    if (widened.length < groupSize * cols) {
+      widened = new float[groupSize * cols];
       WIDENED.set(widened);
     }
     float[] tile = TILE.get();
-    for (int r = from; r < to; r += ROWS) {
-      int groupRows = Math.min(ROWS, to - r);
+    for (int r = from; r < to; r += groupSize) {
+      int groupRows = Math.min(groupSize, to - r);
       for (int i = 0; i < groupRows; i++) {
         TileKernels.widen(w, r + i, head, widened, i * cols);
       }
-      for (int i = groupRows; i < ROWS; i++) {
+      for (int i = groupRows; i < groupSize; i++) {
         java.util.Arrays.fill(widened, i * cols, (i + 1) * cols, 0f);
+      }
+      if (narrow) {
+        for (int t0 = 0; t0 < tp; t0 += L) {
+          tile12x1(widened, cols, xT, tp, t0, tile);
+          scatter(tile, L, groupRows, t0, Math.min(numTokens, t0 + L), out, outOffset, outStride, r, outScale);
+        }
+        continue;
       }
       int t0 = 0;
       for (; t0 + TOKEN_VECTORS * L <= tp; t0 += TOKEN_VECTORS * L) {
@@ -222,6 +236,50 @@ final class PanelKernels {
     a51.intoArray(tile, 5 * s + L);
     a52.intoArray(tile, 5 * s + 2 * L);
     a53.intoArray(tile, 5 * s + 3 * L);
+  }
+
+  // 16 to 63 tokens (batched decode): twelve rows by one token vector; 12 FMAs per vector load and
+  // 12 broadcasts.
+  private static void tile12x1(float[] w, int cols, float[] xT, int tp, int t0, float[] tile) {
+    FloatVector a0 = FloatVector.zero(F);
+    FloatVector a1 = FloatVector.zero(F);
+    FloatVector a2 = FloatVector.zero(F);
+    FloatVector a3 = FloatVector.zero(F);
+    FloatVector a4 = FloatVector.zero(F);
+    FloatVector a5 = FloatVector.zero(F);
+    FloatVector a6 = FloatVector.zero(F);
+    FloatVector a7 = FloatVector.zero(F);
+    FloatVector a8 = FloatVector.zero(F);
+    FloatVector a9 = FloatVector.zero(F);
+    FloatVector a10 = FloatVector.zero(F);
+    FloatVector a11 = FloatVector.zero(F);
+    for (int k = 0; k < cols; k++) {
+      FloatVector x0 = FloatVector.fromArray(F, xT, k * tp + t0);
+      a0 = x0.fma(FloatVector.broadcast(F, w[k]), a0);
+      a1 = x0.fma(FloatVector.broadcast(F, w[cols + k]), a1);
+      a2 = x0.fma(FloatVector.broadcast(F, w[2 * cols + k]), a2);
+      a3 = x0.fma(FloatVector.broadcast(F, w[3 * cols + k]), a3);
+      a4 = x0.fma(FloatVector.broadcast(F, w[4 * cols + k]), a4);
+      a5 = x0.fma(FloatVector.broadcast(F, w[5 * cols + k]), a5);
+      a6 = x0.fma(FloatVector.broadcast(F, w[6 * cols + k]), a6);
+      a7 = x0.fma(FloatVector.broadcast(F, w[7 * cols + k]), a7);
+      a8 = x0.fma(FloatVector.broadcast(F, w[8 * cols + k]), a8);
+      a9 = x0.fma(FloatVector.broadcast(F, w[9 * cols + k]), a9);
+      a10 = x0.fma(FloatVector.broadcast(F, w[10 * cols + k]), a10);
+      a11 = x0.fma(FloatVector.broadcast(F, w[11 * cols + k]), a11);
+    }
+    a0.intoArray(tile, 0);
+    a1.intoArray(tile, L);
+    a2.intoArray(tile, 2 * L);
+    a3.intoArray(tile, 3 * L);
+    a4.intoArray(tile, 4 * L);
+    a5.intoArray(tile, 5 * L);
+    a6.intoArray(tile, 6 * L);
+    a7.intoArray(tile, 7 * L);
+    a8.intoArray(tile, 8 * L);
+    a9.intoArray(tile, 9 * L);
+    a10.intoArray(tile, 10 * L);
+    a11.intoArray(tile, 11 * L);
   }
 
   // the token vectors left after the 6x4 tiles: six rows by one token vector.

@@ -175,13 +175,14 @@ class VectorKernelsTest {
   @ParameterizedTest
   @EnumSource(names = {"F32", "F16", "BF16", "Q8_0"})
   void manyTokenPanelsCoverLeftoverRowsAndTokenVectors(DType dtype) {
-    // from 64 tokens on, the outer-product kernels: 6-row groups (37 rows leave 1), 4-vector token
+    // from one token vector on, the outer-product kernels: 12-row groups by one token vector below 4L
+    // tokens; from 4L on 6-row groups (37 rows leave 1), 4-vector token
     // tiles and leftover token vectors, padding tokens, on an unaligned strided view
     Matrix full = dtype == DType.Q8_0 ? randomQ8Matrix(40, 768 + 64, 67) : randomMatrix(dtype, 40, COLS + 17, 2, 67);
     int cols = dtype == DType.Q8_0 ? 768 : COLS;
     int first = dtype == DType.Q8_0 ? 32 : 5;
     for (int rows : new int[] {1, 6, 37}) {
-      for (int numTokens : new int[] {64, 65, 81, 140}) {
+      for (int numTokens : new int[] {16, 17, 40, 64, 65, 81, 140}) {
         assertMatmulAgrees(full.rowSlice(1, 1 + rows).colSlice(first, first + cols), numTokens, 2);
       }
     }
