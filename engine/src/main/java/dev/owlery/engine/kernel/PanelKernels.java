@@ -20,8 +20,12 @@ final class PanelKernels {
   static final int ROWS = 6;
   /** Weight rows per register tile of one token vector, the tile of calls with fewer than 4L tokens. */
   static final int NARROW_ROWS = 12;
-  /** Rows a thread's share of a call is a multiple of, so that only the last share has a partial group. */
-  static final int ROW_MULTIPLE = 12;
+  /**
+   * Weight rows widened together: their row tiles share each token tile of xT while it is in L2
+   * (24 rows of 2,048 columns are 192 KiB, a token tile 512 KiB). A thread's share of a call is a
+   * multiple of it, so that only the last share has a partial block.
+   */
+  static final int BLOCK_ROWS = 24;
   private static final VectorSpecies<Float> F = VectorMatmul.F;
   private static final int L = F.length();
   /** Token vectors per register tile. */
@@ -98,37 +102,40 @@ final class PanelKernels {
     int outStride = w.rows();
     int tp = paddedTokens(numTokens);
     boolean narrow = tp < TOKEN_VECTORS * L;
-    int groupSize = narrow ? NARROW_ROWS : ROWS;
+    int tileRows = narrow ? NARROW_ROWS : ROWS;
     float[] widened = WIDENED.get();
-    if (widened.length < groupSize * cols) {
-      widened = new float[groupSize * cols];
+    if (widened.length < BLOCK_ROWS * cols) {
+      widened = new float[BLOCK_ROWS * cols];
       WIDENED.set(widened);
     }
     float[] tile = TILE.get();
-    for (int r = from; r < to; r += groupSize) {
-      int groupRows = Math.min(groupSize, to - r);
-      for (int i = 0; i < groupRows; i++) {
+    for (int r = from; r < to; r += BLOCK_ROWS) {
+      int blockRows = Math.min(BLOCK_ROWS, to - r);
+      int paddedRows = Math.ceilDiv(blockRows, tileRows) * tileRows;
+      for (int i = 0; i < blockRows; i++) {
         TileKernels.widen(w, r + i, head, widened, i * cols);
       }
-      for (int i = groupRows; i < groupSize; i++) {
-        java.util.Arrays.fill(widened, i * cols, (i + 1) * cols, 0f);
-      }
-      if (narrow) {
-        for (int t0 = 0; t0 < tp; t0 += L) {
-          tile12x1(widened, cols, xT, tp, t0, tile);
-          scatter(tile, L, groupRows, t0, Math.min(numTokens, t0 + L), out, outOffset, outStride, r, outScale);
-        }
-        continue;
-      }
+      java.util.Arrays.fill(widened, blockRows * cols, paddedRows * cols, 0f);
+      // token tiles outer, the block's row tiles inner: one token tile of xT (K x 4L floats) is read
+      // from beyond L2 once per block of rows, then from L2 for its other row tiles
       int t0 = 0;
-      for (; t0 + TOKEN_VECTORS * L <= tp; t0 += TOKEN_VECTORS * L) {
-        tile6x4(widened, cols, xT, tp, t0, tile);
-        scatter(tile, TOKEN_VECTORS * L, groupRows, t0, Math.min(numTokens, t0 + TOKEN_VECTORS * L), out,
-            outOffset, outStride, r, outScale);
+      for (; !narrow && t0 + TOKEN_VECTORS * L <= tp; t0 += TOKEN_VECTORS * L) {
+        for (int i = 0; i < blockRows; i += ROWS) {
+          tile6x4(widened, i * cols, cols, xT, tp, t0, tile);
+          scatter(tile, TOKEN_VECTORS * L, Math.min(ROWS, blockRows - i), t0,
+              Math.min(numTokens, t0 + TOKEN_VECTORS * L), out, outOffset, outStride, r + i, outScale);
+        }
       }
       for (; t0 < tp; t0 += L) {
-        tile6x1(widened, cols, xT, tp, t0, tile);
-        scatter(tile, L, groupRows, t0, Math.min(numTokens, t0 + L), out, outOffset, outStride, r, outScale);
+        for (int i = 0; i < blockRows; i += tileRows) {
+          if (narrow) {
+            tile12x1(widened, i * cols, cols, xT, tp, t0, tile);
+          } else {
+            tile6x1(widened, i * cols, cols, xT, tp, t0, tile);
+          }
+          scatter(tile, L, Math.min(tileRows, blockRows - i), t0, Math.min(numTokens, t0 + L), out, outOffset,
+              outStride, r + i, outScale);
+        }
       }
     }
   }
@@ -144,12 +151,12 @@ final class PanelKernels {
   }
 
   // hot: prefill and vision, six widened weight rows by four token vectors; 24 accumulators.
-  private static void tile6x4(float[] w, int cols, float[] xT, int tp, int t0, float[] tile) {
-    int w1 = cols;
-    int w2 = 2 * cols;
-    int w3 = 3 * cols;
-    int w4 = 4 * cols;
-    int w5 = 5 * cols;
+  private static void tile6x4(float[] w, int w0, int cols, float[] xT, int tp, int t0, float[] tile) {
+    int w1 = w0 + cols;
+    int w2 = w0 + 2 * cols;
+    int w3 = w0 + 3 * cols;
+    int w4 = w0 + 4 * cols;
+    int w5 = w0 + 5 * cols;
     FloatVector a00 = FloatVector.zero(F);
     FloatVector a01 = FloatVector.zero(F);
     FloatVector a02 = FloatVector.zero(F);
@@ -180,7 +187,7 @@ final class PanelKernels {
       FloatVector x1 = FloatVector.fromArray(F, xT, xi + L);
       FloatVector x2 = FloatVector.fromArray(F, xT, xi + 2 * L);
       FloatVector x3 = FloatVector.fromArray(F, xT, xi + 3 * L);
-      FloatVector b = FloatVector.broadcast(F, w[k]);
+      FloatVector b = FloatVector.broadcast(F, w[w0 + k]);
       a00 = x0.fma(b, a00);
       a01 = x1.fma(b, a01);
       a02 = x2.fma(b, a02);
@@ -240,7 +247,7 @@ final class PanelKernels {
 
   // 16 to 63 tokens (batched decode): twelve rows by one token vector; 12 FMAs per vector load and
   // 12 broadcasts.
-  private static void tile12x1(float[] w, int cols, float[] xT, int tp, int t0, float[] tile) {
+  private static void tile12x1(float[] w, int w0, int cols, float[] xT, int tp, int t0, float[] tile) {
     FloatVector a0 = FloatVector.zero(F);
     FloatVector a1 = FloatVector.zero(F);
     FloatVector a2 = FloatVector.zero(F);
@@ -255,18 +262,18 @@ final class PanelKernels {
     FloatVector a11 = FloatVector.zero(F);
     for (int k = 0; k < cols; k++) {
       FloatVector x0 = FloatVector.fromArray(F, xT, k * tp + t0);
-      a0 = x0.fma(FloatVector.broadcast(F, w[k]), a0);
-      a1 = x0.fma(FloatVector.broadcast(F, w[cols + k]), a1);
-      a2 = x0.fma(FloatVector.broadcast(F, w[2 * cols + k]), a2);
-      a3 = x0.fma(FloatVector.broadcast(F, w[3 * cols + k]), a3);
-      a4 = x0.fma(FloatVector.broadcast(F, w[4 * cols + k]), a4);
-      a5 = x0.fma(FloatVector.broadcast(F, w[5 * cols + k]), a5);
-      a6 = x0.fma(FloatVector.broadcast(F, w[6 * cols + k]), a6);
-      a7 = x0.fma(FloatVector.broadcast(F, w[7 * cols + k]), a7);
-      a8 = x0.fma(FloatVector.broadcast(F, w[8 * cols + k]), a8);
-      a9 = x0.fma(FloatVector.broadcast(F, w[9 * cols + k]), a9);
-      a10 = x0.fma(FloatVector.broadcast(F, w[10 * cols + k]), a10);
-      a11 = x0.fma(FloatVector.broadcast(F, w[11 * cols + k]), a11);
+      a0 = x0.fma(FloatVector.broadcast(F, w[w0 + k]), a0);
+      a1 = x0.fma(FloatVector.broadcast(F, w[w0 + cols + k]), a1);
+      a2 = x0.fma(FloatVector.broadcast(F, w[w0 + 2 * cols + k]), a2);
+      a3 = x0.fma(FloatVector.broadcast(F, w[w0 + 3 * cols + k]), a3);
+      a4 = x0.fma(FloatVector.broadcast(F, w[w0 + 4 * cols + k]), a4);
+      a5 = x0.fma(FloatVector.broadcast(F, w[w0 + 5 * cols + k]), a5);
+      a6 = x0.fma(FloatVector.broadcast(F, w[w0 + 6 * cols + k]), a6);
+      a7 = x0.fma(FloatVector.broadcast(F, w[w0 + 7 * cols + k]), a7);
+      a8 = x0.fma(FloatVector.broadcast(F, w[w0 + 8 * cols + k]), a8);
+      a9 = x0.fma(FloatVector.broadcast(F, w[w0 + 9 * cols + k]), a9);
+      a10 = x0.fma(FloatVector.broadcast(F, w[w0 + 10 * cols + k]), a10);
+      a11 = x0.fma(FloatVector.broadcast(F, w[w0 + 11 * cols + k]), a11);
     }
     a0.intoArray(tile, 0);
     a1.intoArray(tile, L);
@@ -283,7 +290,7 @@ final class PanelKernels {
   }
 
   // the token vectors left after the 6x4 tiles: six rows by one token vector.
-  private static void tile6x1(float[] w, int cols, float[] xT, int tp, int t0, float[] tile) {
+  private static void tile6x1(float[] w, int w0, int cols, float[] xT, int tp, int t0, float[] tile) {
     FloatVector a0 = FloatVector.zero(F);
     FloatVector a1 = FloatVector.zero(F);
     FloatVector a2 = FloatVector.zero(F);
@@ -292,12 +299,12 @@ final class PanelKernels {
     FloatVector a5 = FloatVector.zero(F);
     for (int k = 0; k < cols; k++) {
       FloatVector x0 = FloatVector.fromArray(F, xT, k * tp + t0);
-      a0 = x0.fma(FloatVector.broadcast(F, w[k]), a0);
-      a1 = x0.fma(FloatVector.broadcast(F, w[cols + k]), a1);
-      a2 = x0.fma(FloatVector.broadcast(F, w[2 * cols + k]), a2);
-      a3 = x0.fma(FloatVector.broadcast(F, w[3 * cols + k]), a3);
-      a4 = x0.fma(FloatVector.broadcast(F, w[4 * cols + k]), a4);
-      a5 = x0.fma(FloatVector.broadcast(F, w[5 * cols + k]), a5);
+      a0 = x0.fma(FloatVector.broadcast(F, w[w0 + k]), a0);
+      a1 = x0.fma(FloatVector.broadcast(F, w[w0 + cols + k]), a1);
+      a2 = x0.fma(FloatVector.broadcast(F, w[w0 + 2 * cols + k]), a2);
+      a3 = x0.fma(FloatVector.broadcast(F, w[w0 + 3 * cols + k]), a3);
+      a4 = x0.fma(FloatVector.broadcast(F, w[w0 + 4 * cols + k]), a4);
+      a5 = x0.fma(FloatVector.broadcast(F, w[w0 + 5 * cols + k]), a5);
     }
     a0.intoArray(tile, 0);
     a1.intoArray(tile, L);

@@ -41,7 +41,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     MatmulTask task = tasks.get();
     int chunkRows = Math.max(16, Math.ceilDiv(rows, pool.numThreads() * CHUNKS_PER_THREAD));
     if (numTokens >= PanelKernels.MIN_TOKENS) {
-      chunkRows = Math.ceilDiv(chunkRows, PanelKernels.ROW_MULTIPLE) * PanelKernels.ROW_MULTIPLE; // whole tiles
+      chunkRows = Math.ceilDiv(chunkRows, PanelKernels.BLOCK_ROWS) * PanelKernels.BLOCK_ROWS; // whole tiles
     }
     task.prepare(w, x, xOffset, out, outOffset, numTokens, chunkRows);
     try {
