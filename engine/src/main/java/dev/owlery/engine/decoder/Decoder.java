@@ -92,6 +92,11 @@ public final class Decoder implements AutoCloseable {
     return newSequence(config.maxPositions(), KvCacheDtype.DEFAULT);
   }
 
+  /** A new empty sequence holding up to {@code capacity} positions in a {@link KvCacheDtype#DEFAULT} cache. */
+  public DecoderSequence newSequence(int capacity) {
+    return newSequence(capacity, KvCacheDtype.DEFAULT);
+  }
+
   /** A new empty sequence holding up to max_position_embeddings positions, its KV cache stored as {@code kvCacheDtype}. */
   public DecoderSequence newSequence(KvCacheDtype kvCacheDtype) {
     return newSequence(config.maxPositions(), kvCacheDtype);
