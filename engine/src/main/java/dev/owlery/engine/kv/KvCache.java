@@ -8,7 +8,8 @@ import dev.owlery.engine.kernel.KeyValueRows;
  * follow {@link #index}; a paged cache implements it through its block table.
  *
  * <p>Protocol of a forward step over {@code numTokens} new positions starting at {@link #length()}:
- * every layer {@link #write}s its keys and values for those positions and reads positions {@code [0, position]}; then the caller commits them with {@link #advance}.
+ * every layer {@link #write}s its keys and values for those positions and reads positions
+ * {@code [0, position]} through {@link #layer}; then the caller commits them with {@link #advance}.
  * Not thread-safe: one rank's thread uses it.
  */
 public interface KvCache {
