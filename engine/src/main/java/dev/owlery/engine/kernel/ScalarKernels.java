@@ -102,6 +102,7 @@ public final class ScalarKernels implements Kernels {
   @Override
   public void attention(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, AttentionMask mask, int numQueries,
       int numKeys, float[] out, int outOffset) {
+    AttentionShape.checkCall(mask, numQueries, numKeys);
     long start = System.nanoTime();
     int headDim = shape.headDim();
     float[] key = new float[headDim];

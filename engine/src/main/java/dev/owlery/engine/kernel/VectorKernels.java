@@ -129,6 +129,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
   @Override
   public void attention(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, AttentionMask mask, int numQueries,
       int numKeys, float[] out, int outOffset) {
+    AttentionShape.checkCall(mask, numQueries, numKeys);
     long start = System.nanoTime();
     attention.run(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset);
     AttentionTime.add(System.nanoTime() - start);

@@ -1,6 +1,7 @@
 package dev.owlery.engine.kernel;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.util.Random;
 import org.junit.jupiter.api.AfterEach;
@@ -111,5 +112,18 @@ class AttentionKernelTest {
     assertThat(AttentionTime.nanos()).isPositive();
     AttentionTime.reset();
     assertThat(AttentionTime.nanos()).isZero();
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @CsvSource({"vector", "scalar"})
+  void aCausalCallWithMoreQueriesThanKeysIsRefused(String kernelSet) {
+    Kernels kernels = kernelSet.equals("vector") ? oneThread : scalar;
+    AttentionShape shape = new AttentionShape(2, 1, 8, 1f);
+    KeyValueRows kv = new ArrayKeyValues(new float[8 * 3], new float[8 * 3], 1, 8);
+    assertThatThrownBy(() -> kernels.attention(new float[16 * 4], 0, kv, shape, AttentionMask.CAUSAL, 4, 3,
+        new float[16 * 4], 0))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("attention needs numQueries >= 0, numKeys >= 1 and, with a causal mask, numQueries <= numKeys. "
+            + "Given: numQueries=4 numKeys=3 mask=CAUSAL");
   }
 }
