@@ -2,6 +2,7 @@ package dev.owlery.cli;
 
 import dev.owlery.engine.checkpoint.SafetensorsWriter;
 import dev.owlery.engine.kernel.KernelsProvider;
+import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.model.Completion;
 import dev.owlery.engine.model.GenerationLimits;
 import dev.owlery.engine.model.GenerationRequest;
@@ -102,6 +103,10 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--output", defaultValue = "text", description = "text (streamed) or json (default ${DEFAULT-VALUE}).")
   String output;
 
+  @Option(names = "--kv-cache-dtype", paramLabel = "f16|f32", description = "In-process: how the KV cache is stored, "
+      + "f16 (default; half the memory per position) or f32 (the engine's arithmetic exactly).")
+  String kvCacheDtype;
+
   @Option(names = "--dump-logits", description = "Write prompt_logits, step_logits and token_ids to this safetensors file.")
   Path dumpLogits;
 
@@ -112,6 +117,10 @@ public final class GenerateCommand implements Callable<Integer> {
     if (dumpLogits != null && server != null) {
       throw new IllegalArgumentException("--dump-logits works in-process only, not with --server");
     }
+    if (kvCacheDtype != null && server != null) {
+      throw new IllegalArgumentException("--kv-cache-dtype works in-process only; a cluster's is the coordinator's --kv-cache-dtype");
+    }
+    KvCacheDtype kvCache = kvCacheDtype == null ? KvCacheDtype.DEFAULT : KvCacheDtype.parse("--kv-cache-dtype", kvCacheDtype);
     List<byte[]> imageBytes = readImages(images);
     PrintWriter out = spec.commandLine().getOut();
     if (server != null) {
@@ -136,7 +145,7 @@ public final class GenerateCommand implements Callable<Integer> {
           dumpLogits != null || logprobs > 0);
       Completion completion;
       try {
-        completion = new InProcessGenerator(owl).generate(request, (tokenId, delta) -> {
+        completion = new InProcessGenerator(owl, kvCache).generate(request, (tokenId, delta) -> {
           if (!json) {
             print(out, delta);
           }

@@ -58,7 +58,8 @@ class GenerateCommandTest {
 
     CliRun run = CliRun.of("generate", "--model", model.toString(), "--image", model.resolve("test_image.png").toString(),
         "--prompt", "USER: <|image|>Describe the image. ASSISTANT:", "--template", "none",
-        "--image-aspect-ratio", "resize", "--max-new-tokens", "8", "--output", "json", "--dump-logits", dump.toString());
+        "--image-aspect-ratio", "resize", "--max-new-tokens", "8", "--output", "json", "--dump-logits", dump.toString(),
+        "--kv-cache-dtype", "f32"); // the fixture's float32 run: the default F16 cache moves these logits by 6.6e-3
 
     assertThat(run.exitCode()).as(run.err()).isZero();
     JsonNode result = JSON.readTree(run.out());
@@ -140,6 +141,8 @@ class GenerateCommandTest {
     CliRun imageOnTextModel = CliRun.of("generate", "--model", model.toString(), "--prompt", "Hi",
         "--image", model.resolve("config.json").toString());
     CliRun missingModel = CliRun.of("generate", "--model", model.resolve("nope").toString(), "--prompt", "Hi");
+    CliRun badKvCache = CliRun.of("generate", "--model", model.toString(), "--prompt", "Hi", "--kv-cache-dtype", "bf16");
+    CliRun kvCacheOfAServer = CliRun.of("generate", "--server", "127.0.0.1:1", "--prompt", "Hi", "--kv-cache-dtype", "f32");
 
     assertThat(badOutput.exitCode()).isEqualTo(2);
     assertThat(badOutput.err()).contains("--output must be text or json, got 'xml'");
@@ -147,6 +150,11 @@ class GenerateCommandTest {
     assertThat(imageOnTextModel.err()).contains("owlery: error:");
     assertThat(missingModel.exitCode()).isEqualTo(2);
     assertThat(missingModel.err()).isEqualTo("owlery: error: no such directory: " + model.resolve("nope") + "\n");
+    assertThat(badKvCache.exitCode()).isEqualTo(2);
+    assertThat(badKvCache.err()).isEqualTo("owlery: error: --kv-cache-dtype must be f16 or f32. Given: \"bf16\"\n");
+    assertThat(kvCacheOfAServer.exitCode()).isEqualTo(2);
+    assertThat(kvCacheOfAServer.err())
+        .contains("--kv-cache-dtype works in-process only; a cluster's is the coordinator's --kv-cache-dtype");
   }
 
   @Test

@@ -91,7 +91,7 @@ public final class CoordinatorNode implements AutoCloseable {
       started.add(() -> registry.removeListener(visionListener));
       vision.sync();
       Placement placement = new Placement(config.placement(), model.vocabSize(), model.maxPositions(),
-          model.kvBytesPerToken(config.placement().worldSize()), registry, channels).start();
+          model.kvBytesPerToken(config.placement().worldSize(), config.placement().kvCacheDtype()), registry, channels).start();
       started.add(placement);
       Scheduler scheduler = new Scheduler(config.scheduler(), config.placement(), placement, model, generationMetrics);
       started.add(scheduler);

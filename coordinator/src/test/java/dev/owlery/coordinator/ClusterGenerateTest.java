@@ -14,6 +14,7 @@ import dev.owlery.coordinator.testing.FakeShardWorkerNode;
 import dev.owlery.coordinator.testing.ShardWorkerLauncher;
 import dev.owlery.coordinator.testing.LoopbackOwlery;
 import dev.owlery.engine.kernel.KernelsProvider;
+import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.model.CompletionListener;
 import dev.owlery.engine.model.GenerationRequest;
 import dev.owlery.engine.model.InProcessGenerator;
@@ -69,10 +70,11 @@ class ClusterGenerateTest {
     Path dir = Fixtures.tinyOwl2();
     byte[] image = Files.readAllBytes(dir.resolve("test_image.png"));
     ReferenceRun reference = ReferenceRun.of(dir, image);
-    // 16-row steps: the 24-row prompt is prefilled in two chunks.
+    // 16-row steps: the 24-row prompt is prefilled in two chunks. Float32 KV on both sides: tensor-parallel
+    // summation order moves F16-rounded cache entries by an ulp, past the logprob tolerance.
     LoopbackOwlery owlery = LoopbackOwlery.start(cleanup, dir, ShardWorkerLauncher.real(), 2,
         config -> config.withPlacement(new PlacementConfig(2, config.placement().shardModelDir(), 1, 16, 16, 0, 0,
-            Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofSeconds(60))));
+            KvCacheDtype.F32, Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofSeconds(60))));
     owlery.awaitGroup("group-0", NodeState.NODE_STATE_READY, Duration.ofSeconds(30));
 
     Completion completion = owlery.client().generate(GenerateRequest.newBuilder()
@@ -174,7 +176,7 @@ class ClusterGenerateTest {
 
     static ReferenceRun of(Path dir, byte[] image) {
       try (OwlModel model = OwlModel.load(dir, 1, KernelsProvider.shared())) {
-        dev.owlery.engine.model.Completion completion = new InProcessGenerator(model).generate(
+        dev.owlery.engine.model.Completion completion = new InProcessGenerator(model, KvCacheDtype.F32).generate(
             new GenerationRequest(new Prompt.Text(PROMPT), List.of(image), ChatTemplate.NONE,
                 dev.owlery.engine.vision.preprocess.AspectRatioPolicy.RESIZE, SamplingParams.greedy(), MAX_NEW_TOKENS,
                 true),

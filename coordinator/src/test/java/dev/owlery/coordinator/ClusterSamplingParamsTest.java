@@ -7,6 +7,7 @@ import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.coordinator.testing.LoopbackOwlery;
 import dev.owlery.coordinator.testing.ShardWorkerLauncher;
 import dev.owlery.engine.kernel.KernelsProvider;
+import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.model.CompletionListener;
 import dev.owlery.engine.model.GenerationRequest;
 import dev.owlery.engine.model.InProcessGenerator;
@@ -58,7 +59,9 @@ class ClusterSamplingParamsTest {
     // Otherwise the cluster comparison below would not show the penalty arriving.
     assertThat(penalized).isNotEqualTo(plain);
 
-    LoopbackOwlery owlery = LoopbackOwlery.start(cleanup, dir, ShardWorkerLauncher.real(), 2, config -> config);
+    // float32 KV on both sides, for exact tokens from two shards and from one process
+    LoopbackOwlery owlery = LoopbackOwlery.start(cleanup, dir, ShardWorkerLauncher.real(), 2,
+        config -> config.withPlacement(config.placement().withKvCacheDtype(KvCacheDtype.F32)));
     owlery.awaitGroup("group-0", NodeState.NODE_STATE_READY, Duration.ofSeconds(30));
 
     Completion withPresence = owlery.client().generate(request().setTemperature(0).setPresencePenalty(2f).build());
@@ -77,7 +80,7 @@ class ClusterSamplingParamsTest {
   }
 
   private static List<Integer> reference(OwlModel model, SamplingParams sampling) {
-    dev.owlery.engine.model.Completion completion = new InProcessGenerator(model).generate(
+    dev.owlery.engine.model.Completion completion = new InProcessGenerator(model, KvCacheDtype.F32).generate(
         new GenerationRequest(new Prompt.Text(PROMPT), List.of(), ChatTemplate.NONE, AspectRatioPolicy.PAD, sampling,
             MAX_NEW_TOKENS, false),
         CompletionListener.NONE);

@@ -11,6 +11,7 @@ import dev.owlery.coordinator.placement.PlacementConfig;
 import dev.owlery.coordinator.scheduler.SchedulerConfig;
 import dev.owlery.coordinator.testing.FakeShardWorkerNode;
 import dev.owlery.coordinator.testing.LoopbackOwlery;
+import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.proto.v1.AspectRatioPolicy;
 import dev.owlery.proto.v1.GenerateRequest;
@@ -52,7 +53,7 @@ class ShardLossTest {
     return LoopbackOwlery.start(cleanup, dir, FakeShardWorkerNode.launcher(), 2,
         config -> config.withScheduler(new SchedulerConfig(STEP_TIMEOUT, Duration.ofSeconds(1), 8))
             .withPlacement(new PlacementConfig(2, config.placement().shardModelDir(), 1, 16, 512, 0, 0,
-                Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofMinutes(5))));
+                KvCacheDtype.DEFAULT, Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofMinutes(5))));
   }
 
   @Test

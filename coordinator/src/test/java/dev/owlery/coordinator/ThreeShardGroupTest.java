@@ -8,6 +8,7 @@ import dev.owlery.coordinator.placement.PlacementConfig;
 import dev.owlery.coordinator.testing.LoopbackOwlery;
 import dev.owlery.coordinator.testing.ShardWorkerLauncher;
 import dev.owlery.engine.kernel.KernelsProvider;
+import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.model.CompletionListener;
 import dev.owlery.engine.model.GenerationRequest;
 import dev.owlery.engine.model.InProcessGenerator;
@@ -55,14 +56,15 @@ class ThreeShardGroupTest {
     Files.copy(Fixtures.stories260k().resolve("tokenizer.model"), dir.resolve("tokenizer.model"));
     dev.owlery.engine.model.Completion reference;
     try (OwlModel model = OwlModel.load(dir, 1, KernelsProvider.shared())) {
-      reference = new InProcessGenerator(model).generate(new GenerationRequest(new Prompt.Text(PROMPT), List.of(),
+      reference = new InProcessGenerator(model, KvCacheDtype.F32).generate(new GenerationRequest(new Prompt.Text(PROMPT), List.of(),
           ChatTemplate.NONE, dev.owlery.engine.vision.preprocess.AspectRatioPolicy.RESIZE, SamplingParams.greedy(),
           MAX_NEW_TOKENS, true), CompletionListener.NONE);
     }
     assertThat(reference.tokenIds()).as("a comparison over every step").hasSize(MAX_NEW_TOKENS);
 
     LoopbackOwlery owlery = LoopbackOwlery.start(cleanup, dir, ShardWorkerLauncher.real(), 3,
-        config -> config.withPlacement(PlacementConfig.of(3, config.placement().shardModelDir())));
+        config -> config.withPlacement(PlacementConfig.of(3, config.placement().shardModelDir())
+            .withKvCacheDtype(KvCacheDtype.F32))); // float32 KV, as the single-process reference
     owlery.awaitGroup("group-0", NodeState.NODE_STATE_READY, Duration.ofSeconds(30));
     Completion completion = owlery.client().generate(GenerateRequest.newBuilder().setPromptText(PROMPT)
         .setTemplate(PromptTemplate.PROMPT_TEMPLATE_NONE).setMaxNewTokens(MAX_NEW_TOKENS).setTemperature(0)

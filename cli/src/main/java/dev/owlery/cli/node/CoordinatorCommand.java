@@ -5,8 +5,9 @@ import dev.owlery.coordinator.CoordinatorConfig;
 import dev.owlery.coordinator.api.ApiKeys;
 import dev.owlery.coordinator.api.KeyLimits;
 import dev.owlery.coordinator.http.HttpApiConfig;
-import dev.owlery.coordinator.scheduler.SchedulerConfig;
 import dev.owlery.coordinator.CoordinatorNode;
+import dev.owlery.coordinator.scheduler.SchedulerConfig;
+import dev.owlery.engine.kv.KvCacheDtype;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import java.nio.file.Path;
@@ -53,6 +54,10 @@ public final class CoordinatorCommand implements Callable<Integer> {
 
   @Option(names = "--kv-cache-bytes", defaultValue = "0", description = "KV pool in bytes on each shard worker (instead of --kv-cache-tokens).")
   long kvCacheBytes;
+
+  @Option(names = "--kv-cache-dtype", paramLabel = "f16|f32",
+      description = "How shard workers store the KV cache: f16 (default; half the memory per position) or f32 (the engine's arithmetic exactly).")
+  String kvCacheDtype;
 
   @Option(names = "--max-queued", defaultValue = "64",
       description = "Requests waiting per shard group before RESOURCE_EXHAUSTED (default ${DEFAULT-VALUE}).")
@@ -135,7 +140,8 @@ public final class CoordinatorCommand implements Callable<Integer> {
     SchedulerConfig scheduler = defaults.scheduler();
     return defaults.withMetricsPort(node.metricsPort())
         .withPlacement(defaults.placement().withBatch(maxNumSequences, maxNumBatchedTokens)
-            .withKvCache(blockSize, kvCacheTokens, kvCacheBytes))
+            .withKvCache(blockSize, kvCacheTokens, kvCacheBytes)
+            .withKvCacheDtype(kvCacheDtype == null ? KvCacheDtype.DEFAULT : KvCacheDtype.parse("--kv-cache-dtype", kvCacheDtype)))
         .withScheduler(new SchedulerConfig(scheduler.stepTimeout(), scheduler.releaseTimeout(), maxQueued))
         .withLimits(defaults.limits().withMaxAdmittedRequests(maxAdmitted))
         .withImageCacheBytes(imageCacheBytes)

@@ -8,6 +8,7 @@ import dev.owlery.coordinator.http.HttpApiConfig;
 import dev.owlery.coordinator.placement.ImageEmbeddingCache;
 import dev.owlery.coordinator.placement.PlacementConfig;
 import dev.owlery.coordinator.scheduler.SchedulerConfig;
+import dev.owlery.engine.kv.KvCacheDtype;
 import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -26,14 +27,15 @@ class CoordinatorCommandTest {
   void servingOptionsReachTheConfiguration() {
     CoordinatorConfig config = configOf("--node-id", "coordinator-0", "--model", "/models/owl", "--group-size", "2",
         "--max-num-seqs", "8", "--max-num-batched-tokens", "256", "--block-size", "32", "--kv-cache-tokens", "4096",
-        "--max-queued", "5", "--max-admitted", "40", "--image-cache-bytes", "1048576", "--http-port", "8081",
-        "--http-image-url-prefix", "https://images.example.com/a/,https://cdn.example.com/");
+        "--kv-cache-dtype", "f32", "--max-queued", "5", "--max-admitted", "40", "--image-cache-bytes", "1048576",
+        "--http-port", "8081", "--http-image-url-prefix", "https://images.example.com/a/,https://cdn.example.com/");
 
     assertThat(config.placement().worldSize()).isEqualTo(2);
     assertThat(config.placement().maxNumSequences()).isEqualTo(8);
     assertThat(config.placement().maxNumTokens()).isEqualTo(256);
     assertThat(config.placement().blockSizeTokens()).isEqualTo(32);
     assertThat(config.placement().kvCacheTokens()).isEqualTo(4096);
+    assertThat(config.placement().kvCacheDtype()).isEqualTo(KvCacheDtype.F32);
     assertThat(config.scheduler().maxQueuedPerGroup()).isEqualTo(5);
     assertThat(config.limits().maxAdmittedRequests()).isEqualTo(40);
     assertThat(config.imageCacheBytes()).isEqualTo(1 << 20);
@@ -50,5 +52,6 @@ class CoordinatorCommandTest {
     assertThat(config.http()).as("no HTTP API unless asked").isEqualTo(HttpApiConfig.OFF);
     assertThat(config.scheduler()).isEqualTo(SchedulerConfig.defaults());
     assertThat(config.placement()).isEqualTo(PlacementConfig.of(1, Path.of("/models/owl").toAbsolutePath().toString()));
+    assertThat(config.placement().kvCacheDtype()).isEqualTo(KvCacheDtype.F16);
   }
 }

@@ -5,6 +5,7 @@ import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.config.ModelConfig;
 import dev.owlery.engine.decoder.TensorParallelRank;
 import dev.owlery.engine.kv.KvBlockPool;
+import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.model.OwlModel;
 import dev.owlery.engine.tokenizer.LlamaTokenizer;
 import dev.owlery.engine.tokenizer.SentencePieceTokenizer;
@@ -67,16 +68,16 @@ public record ServedModel(String name, ModelConfig config, SentencePieceTokenize
   }
 
   /**
-   * Bytes one position's keys and values take on one of {@code worldSize} shard workers (float32,
-   * every layer, that shard's kv heads: {@code numKvHeads / worldSize}, or one replicated kv head
+   * Bytes one position's keys and values take on one of {@code worldSize} shard workers (stored as
+   * {@code dtype}, every layer, that shard's kv heads: {@code numKvHeads / worldSize}, or one replicated kv head
    * when there are fewer kv heads than shards).
    *
    * @throws IllegalArgumentException when the model's heads cannot be split over {@code worldSize}
    */
-  public long kvBytesPerToken(int worldSize) {
+  public long kvBytesPerToken(int worldSize, KvCacheDtype dtype) {
     LlamaConfig text = config.text();
     int numLocalKvHeads = new TensorParallelRank(0, worldSize).kvHeads(text.numHeads(), text.numKvHeads()).size();
-    return KvBlockPool.bytes(text.numLayers(), numLocalKvHeads, text.headDim(), 1, 1);
+    return KvBlockPool.bytes(text.numLayers(), numLocalKvHeads, text.headDim(), 1, 1, dtype);
   }
 
   /**

@@ -1,6 +1,7 @@
 package dev.owlery.coordinator.placement;
 
 import dev.owlery.cluster.registry.NodeRecord;
+import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
 import dev.owlery.proto.internal.v1.RunHealthStepRequest;
@@ -38,7 +39,7 @@ final class GroupFormation {
   private final String placementId;
 
   /**
-   * @param kvBytesPerToken one position's keys and values on one shard of a group (float32)
+   * @param kvBytesPerToken one position's keys and values on one shard of a group (in {@code config}'s KV dtype)
    * @param placementId this coordinator run's id, sent with every LoadSlice (shard_worker.proto)
    */
   GroupFormation(PlacementConfig config, int vocabSize, int maxPositions, long kvBytesPerToken,
@@ -62,7 +63,7 @@ final class GroupFormation {
           .setModelDir(config.shardModelDir()).setRank(r).setWorldSize(worldSize).setGroupId(groupId)
           .addAllPeerAddresses(addresses).setNumKvBlocks(numKvBlocks).setBlockSizeTokens(config.blockSizeTokens())
           .setMaxNumTokens(config.maxNumTokens()).setMaxNumSequences(config.maxNumSequences())
-          .setPlacementId(placementId).build();
+          .setPlacementId(placementId).setKvCacheDtype(kvCacheDtype(config.kvCacheDtype())).build();
       ShardWorkerGrpc.ShardWorkerStub stub = stubs.apply(addresses.get(r))
           .withDeadlineAfter(config.loadTimeout().toNanos(), TimeUnit.NANOSECONDS);
       loads.add(UnaryCalls.call(stub::loadSlice, request));
@@ -174,5 +175,12 @@ final class GroupFormation {
     } catch (ExecutionException | TimeoutException e) {
       // Each future says for itself what happened.
     }
+  }
+
+  private static dev.owlery.proto.internal.v1.KvCacheDtype kvCacheDtype(KvCacheDtype dtype) {
+    return switch (dtype) {
+      case F16 -> dev.owlery.proto.internal.v1.KvCacheDtype.KV_CACHE_DTYPE_F16;
+      case F32 -> dev.owlery.proto.internal.v1.KvCacheDtype.KV_CACHE_DTYPE_F32;
+    };
   }
 }

@@ -1,5 +1,6 @@
 package dev.owlery.coordinator.placement;
 
+import dev.owlery.engine.kv.KvCacheDtype;
 import java.time.Duration;
 
 /**
@@ -17,6 +18,7 @@ import java.time.Duration;
  *     by {@code kvCacheBytes}, or when that is 0 too, by the shards' memory (see {@link #numKvBlocks})
  * @param kvCacheBytes KV pool in bytes on each shard worker, >= 0; 0 = sized by {@code kvCacheTokens};
  *     at most one of the two may be set
+ * @param kvCacheDtype how the shards store keys and values (and what a position's bytes are)
  * @param loadTimeout deadline of LoadSlice (mapping and checking a slice of a 7B model takes a while)
  * @param healthTimeout deadline of RunHealthStep
  * @param quarantine how long a shard that failed a step, a load or a health check is passed over
@@ -30,6 +32,7 @@ public record PlacementConfig(
     int maxNumTokens,
     long kvCacheTokens,
     long kvCacheBytes,
+    KvCacheDtype kvCacheDtype,
     Duration loadTimeout,
     Duration healthTimeout,
     Duration quarantine) {
@@ -46,6 +49,9 @@ public record PlacementConfig(
       throw new IllegalArgumentException("kvCacheTokens and kvCacheBytes must be >= 0 and at most one set. Given: "
           + kvCacheTokens + ", " + kvCacheBytes);
     }
+    if (kvCacheDtype == null) {
+      throw new IllegalArgumentException("kvCacheDtype must be set");
+    }
     requirePositive("loadTimeout", loadTimeout);
     requirePositive("healthTimeout", healthTimeout);
     if (quarantine == null || quarantine.isNegative()) {
@@ -55,23 +61,30 @@ public record PlacementConfig(
 
   /**
    * Groups of {@code worldSize} loading {@code shardModelDir}: batches of up to 16 sequences,
-   * 16-position blocks, 512-row steps, the default KV pool, 10 min to load, 10 s for a health step,
+   * 16-position blocks, 512-row steps, the default KV pool of the default dtype, 10 min to load, 10 s for a health step,
    * 30 s quarantine.
    */
   public static PlacementConfig of(int worldSize, String shardModelDir) {
-    return new PlacementConfig(worldSize, shardModelDir, 16, 16, 512, 0, 0, Duration.ofMinutes(10),
+    return new PlacementConfig(worldSize, shardModelDir, 16, 16, 512, 0, 0, KvCacheDtype.DEFAULT,
+        Duration.ofMinutes(10),
         Duration.ofSeconds(10), Duration.ofSeconds(30));
   }
 
   public PlacementConfig withBatch(int newMaxNumSequences, int newMaxNumTokens) {
     return new PlacementConfig(worldSize, shardModelDir, newMaxNumSequences, blockSizeTokens, newMaxNumTokens,
-        kvCacheTokens, kvCacheBytes, loadTimeout, healthTimeout, quarantine);
+        kvCacheTokens, kvCacheBytes, kvCacheDtype, loadTimeout, healthTimeout, quarantine);
   }
 
   /** The KV pool sized in positions ({@code bytes} 0) or in bytes per shard ({@code tokens} 0). */
   public PlacementConfig withKvCache(int newBlockSizeTokens, long tokens, long bytes) {
     return new PlacementConfig(worldSize, shardModelDir, maxNumSequences, newBlockSizeTokens, maxNumTokens, tokens,
-        bytes, loadTimeout, healthTimeout, quarantine);
+        bytes, kvCacheDtype, loadTimeout, healthTimeout, quarantine);
+  }
+
+  /** Shards storing their KV pools as {@code dtype}. */
+  public PlacementConfig withKvCacheDtype(KvCacheDtype dtype) {
+    return new PlacementConfig(worldSize, shardModelDir, maxNumSequences, blockSizeTokens, maxNumTokens, kvCacheTokens,
+        kvCacheBytes, dtype, loadTimeout, healthTimeout, quarantine);
   }
 
   /**

@@ -5,6 +5,7 @@ import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.config.ModelConfig;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kv.KvCache;
+import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.parallel.Collective;
 import dev.owlery.engine.parallel.InProcessGroup;
 import java.time.Duration;
@@ -86,16 +87,26 @@ public final class Decoder implements AutoCloseable {
     slices[0].embed(tokenId, out, outOffset);
   }
 
-  /** A new empty sequence holding up to max_position_embeddings positions. */
+  /** A new empty sequence holding up to max_position_embeddings positions in a {@link KvCacheDtype#DEFAULT} cache. */
   public DecoderSequence newSequence() {
-    return newSequence(config.maxPositions());
+    return newSequence(config.maxPositions(), KvCacheDtype.DEFAULT);
   }
 
-  /** A new empty sequence holding up to {@code capacity} positions. */
+  /** A new empty sequence holding up to {@code capacity} positions in a {@link KvCacheDtype#DEFAULT} cache. */
   public DecoderSequence newSequence(int capacity) {
+    return newSequence(capacity, KvCacheDtype.DEFAULT);
+  }
+
+  /** A new empty sequence holding up to max_position_embeddings positions, its KV cache stored as {@code kvCacheDtype}. */
+  public DecoderSequence newSequence(KvCacheDtype kvCacheDtype) {
+    return newSequence(config.maxPositions(), kvCacheDtype);
+  }
+
+  /** A new empty sequence holding up to {@code capacity} positions, its KV cache stored as {@code kvCacheDtype}. */
+  public DecoderSequence newSequence(int capacity, KvCacheDtype kvCacheDtype) {
     KvCache[] caches = new KvCache[slices.length];
     for (int r = 0; r < slices.length; r++) {
-      caches[r] = slices[r].newKvCache(capacity);
+      caches[r] = slices[r].newKvCache(capacity, kvCacheDtype);
     }
     return new DecoderSequence(caches);
   }

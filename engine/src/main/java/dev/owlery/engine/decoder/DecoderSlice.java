@@ -6,6 +6,7 @@ import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kv.ContiguousKvCache;
 import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.kv.KvCache;
+import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.parallel.Collective;
 import java.util.ArrayList;
 import java.util.List;
@@ -59,7 +60,7 @@ public final class DecoderSlice {
     this.norm = RmsNorm.load(checkpoint, "model.norm.weight", config.hiddenSize(), config.rmsNormEps());
     this.lmHead = ParallelLmHead.load(checkpoint, config, tp);
     this.activations = new StepActivations(stepCapacity, config.hiddenSize(), numLocalHeads * config.headDim(),
-        numLocalKvHeads * config.headDim(), localIntermediate, config.maxPositions());
+        numLocalKvHeads * config.headDim(), localIntermediate);
     this.layout = new RowLayout(stepCapacity);
   }
 
@@ -93,19 +94,19 @@ public final class DecoderSlice {
 
   /**
    * A paged KV cache pool for this rank's kv heads, every layer: {@code numBlocks} blocks of
-   * {@code blockSize} positions.
+   * {@code blockSize} positions, stored as {@code dtype}.
    */
-  public KvBlockPool newKvBlockPool(int numBlocks, int blockSize) {
-    return new KvBlockPool(config.numLayers(), numLocalKvHeads, config.headDim(), numBlocks, blockSize);
+  public KvBlockPool newKvBlockPool(int numBlocks, int blockSize, KvCacheDtype dtype) {
+    return new KvBlockPool(config.numLayers(), numLocalKvHeads, config.headDim(), numBlocks, blockSize, dtype);
   }
 
-  /** A KV cache for this rank's kv heads holding up to {@code capacity} positions. */
-  public KvCache newKvCache(int capacity) {
+  /** A KV cache for this rank's kv heads holding up to {@code capacity} positions, stored as {@code dtype}. */
+  public KvCache newKvCache(int capacity, KvCacheDtype dtype) {
     if (capacity > config.maxPositions()) {
       throw new IllegalArgumentException("KV cache capacity %d exceeds max_position_embeddings %d"
           .formatted(capacity, config.maxPositions()));
     }
-    return new ContiguousKvCache(config.numLayers(), numLocalKvHeads, config.headDim(), capacity);
+    return new ContiguousKvCache(config.numLayers(), numLocalKvHeads, config.headDim(), capacity, dtype);
   }
 
   /** Writes the embedding of {@code tokenId} into {@code out[outOffset, outOffset + hiddenSize)}. */

@@ -2,6 +2,8 @@ package dev.owlery.engine.decoder;
 
 import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.config.LlamaConfig;
+import dev.owlery.engine.kernel.AttentionMask;
+import dev.owlery.engine.kernel.AttentionShape;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kv.KvCache;
 import dev.owlery.engine.parallel.Collective;
@@ -24,7 +26,7 @@ public final class LlamaAttention {
   private final int numLocalHeads;
   private final int numLocalKvHeads;
   private final int headDim;
-  private final float scoreScale;
+  private final AttentionShape shape;
 
   /** Loads {@code <prefix>.{q,k,v,o}_proj} for this rank; {@code prefix} is {@code model.layers.i.self_attn}. */
   public LlamaAttention(Checkpoint checkpoint, String prefix, int layerIndex, LlamaConfig config,
@@ -47,7 +49,7 @@ public final class LlamaAttention {
     this.oProj = RowParallelLinear.load(checkpoint, prefix + ".o_proj.weight", hidden, config.qSize(), qFeatures,
         collective);
     this.rotaryEmb = rotaryEmb;
-    this.scoreScale = (float) Math.sqrt(headDim);
+    this.shape = new AttentionShape(numLocalHeads, numLocalKvHeads, headDim, (float) (1 / Math.sqrt(headDim)));
   }
 
   /**
@@ -76,33 +78,19 @@ public final class LlamaAttention {
       rotaryEmb.apply(a.query, t * qWidth, numLocalHeads, position);
       rotaryEmb.apply(a.key, t * kvWidth, numLocalKvHeads, position);
       for (int h = 0; h < numLocalKvHeads; h++) {
-        int slot = cache.index(position, h);
-        System.arraycopy(a.key, t * kvWidth + h * headDim, cache.keys(layerIndex), slot, headDim);
-        System.arraycopy(a.value, t * kvWidth + h * headDim, cache.values(layerIndex), slot, headDim);
+        int from = t * kvWidth + h * headDim;
+        cache.write(layerIndex, position, h, a.key, from, a.value, from);
       }
     }
-    // Attn_causal(q, k, v) per head over the row's own sequence, then o_proj (all-reduce #1 of the layer)
-    for (int t = 0; t < numTokens; t++) {
-      for (int h = 0; h < numLocalHeads; h++) {
-        attendOneHead(a, layout.cache(t), t * qWidth + h * headDim, h / (numLocalHeads / numLocalKvHeads),
-            layout.position(t));
-      }
+    // Attn_causal(q, k, v) = softmax(q k^T / sqrt(headDim)) v, each sequence's rows over its own
+    // positions [0, position]; then o_proj (all-reduce #1 of the layer)
+    for (int s = 0; s < layout.numSequences(); s++) {
+      int first = layout.firstRow(s);
+      int numRows = layout.numRows(s);
+      int numKeys = layout.position(first + numRows - 1) + 1;
+      kernels.attention(a.query, first * qWidth, layout.cache(first).layer(layerIndex), shape, AttentionMask.CAUSAL,
+          numRows, numKeys, a.attnOutput, first * qWidth);
     }
     oProj.forward(kernels, a.attnOutput, 0, a.projected, 0, numTokens);
-  }
-
-  /** softmax(q k^T / sqrt(headDim)) v over positions {@code [0, position]} for one query head. */
-  private void attendOneHead(StepActivations a, KvCache cache, int qOffset, int kvHead, int position) {
-    float[] keys = cache.keys(layerIndex);
-    float[] values = cache.values(layerIndex);
-    float[] scores = a.scores;
-    for (int p = 0; p <= position; p++) {
-      scores[p] = kernels.dot(a.query, qOffset, keys, cache.index(p, kvHead), headDim) / scoreScale;
-    }
-    kernels.softmax(scores, 0, position + 1);
-    java.util.Arrays.fill(a.attnOutput, qOffset, qOffset + headDim, 0f);
-    for (int p = 0; p <= position; p++) {
-      kernels.axpy(scores[p], values, cache.index(p, kvHead), a.attnOutput, qOffset, headDim);
-    }
   }
 }

@@ -20,6 +20,7 @@ final class RowLayout {
   /** The distinct caches of the pass and their row counts, to commit after the layers. */
   private final KvCache[] sequenceCaches;
   private final int[] sequenceRows;
+  private final int[] sequenceFirstRows;
   private int numSequences;
   private int numTokens;
 
@@ -30,6 +31,7 @@ final class RowLayout {
     this.logitRows = new int[capacity];
     this.sequenceCaches = new KvCache[capacity];
     this.sequenceRows = new int[capacity];
+    this.sequenceFirstRows = new int[capacity];
   }
 
   int capacity() {
@@ -64,6 +66,7 @@ final class RowLayout {
     }
     sequenceCaches[numSequences] = cache;
     sequenceRows[numSequences] = count;
+    sequenceFirstRows[numSequences] = first;
     numSequences++;
     numTokens += count;
     return first;
@@ -89,6 +92,19 @@ final class RowLayout {
   /** The output logits row of {@code row}, or {@link #NO_LOGITS}. */
   int logitRow(int row) {
     return logitRows[row];
+  }
+
+  /** Sequences of the pass; sequence s holds rows {@code [firstRow(s), firstRow(s) + numRows(s))}, at consecutive positions. */
+  int numSequences() {
+    return numSequences;
+  }
+
+  int firstRow(int sequence) {
+    return sequenceFirstRows[sequence];
+  }
+
+  int numRows(int sequence) {
+    return sequenceRows[sequence];
   }
 
   /** Commits the rows of every sequence of the pass to its cache. */

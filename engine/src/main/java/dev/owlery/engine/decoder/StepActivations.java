@@ -23,11 +23,8 @@ final class StepActivations {
   /** This rank's gate and up projections, [capacity, localIntermediateSize]. */
   final float[] gate;
   final float[] up;
-  /** Attention probabilities of one query over the positions so far, [maxPositions]. */
-  final float[] scores;
 
-  StepActivations(int capacity, int hiddenSize, int localQSize, int localKvSize, int localIntermediateSize,
-      int maxPositions) {
+  StepActivations(int capacity, int hiddenSize, int localQSize, int localKvSize, int localIntermediateSize) {
     this.capacity = capacity;
     this.residual = new float[Math.multiplyExact(capacity, hiddenSize)];
     this.normed = new float[residual.length];
@@ -38,6 +35,5 @@ final class StepActivations {
     this.projected = new float[residual.length];
     this.gate = new float[Math.multiplyExact(capacity, localIntermediateSize)];
     this.up = new float[gate.length];
-    this.scores = new float[maxPositions];
   }
 }

@@ -42,6 +42,16 @@ public interface Kernels {
   /** {@code y[i] += alpha * x[i]}. */
   void axpy(float alpha, float[] x, int xOffset, float[] y, int yOffset, int size);
 
+  /**
+   * Multi-head softmax attention of {@code numQueries} query rows over {@code numKeys} keys: for
+   * query i and head h, {@code out[i, h] = sum_j softmax_j(scale * q[i, h] . k[g, j]) v[g, j]} over
+   * the keys {@code mask} lets query i see, g being h's kv head ({@link AttentionShape}). {@code q}
+   * and {@code out} hold {@code numQueries} rows of {@link AttentionShape#rowWidth()} floats from
+   * their offsets. Accumulates in fp32; the call's wall time is added to {@link AttentionTime}.
+   */
+  void attention(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, AttentionMask mask, int numQueries,
+      int numKeys, float[] out, int outOffset);
+
   /** Adds a 1 x size bias matrix to each of {@code numTokens} rows of {@code size} floats. */
   void addBias(float[] x, int xOffset, Matrix bias, int numTokens, int size);
 

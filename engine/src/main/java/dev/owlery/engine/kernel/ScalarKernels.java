@@ -98,6 +98,37 @@ public final class ScalarKernels implements Kernels {
     }
   }
 
+  /** One query head at a time: every score, the softmax over them, then the weighted sum of values. */
+  @Override
+  public void attention(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, AttentionMask mask, int numQueries,
+      int numKeys, float[] out, int outOffset) {
+    AttentionShape.checkCall(mask, numQueries, numKeys);
+    long start = System.nanoTime();
+    int headDim = shape.headDim();
+    float[] key = new float[headDim];
+    float[] value = new float[headDim];
+    float[] scores = new float[numKeys];
+    for (int i = 0; i < numQueries; i++) {
+      int visible = AttentionShape.visibleKeys(mask, i, numQueries, numKeys);
+      for (int h = 0; h < shape.numHeads(); h++) {
+        int kvHead = h / shape.groupSize();
+        int qRow = qOffset + i * shape.rowWidth() + h * headDim;
+        int outRow = outOffset + i * shape.rowWidth() + h * headDim;
+        for (int j = 0; j < visible; j++) {
+          kv.readKeys(kvHead, j, 1, key, 0);
+          scores[j] = shape.scale() * dot(q, qRow, key, 0, headDim);
+        }
+        softmax(scores, 0, visible);
+        java.util.Arrays.fill(out, outRow, outRow + headDim, 0f);
+        for (int j = 0; j < visible; j++) {
+          kv.readValues(kvHead, j, 1, value, 0);
+          axpy(scores[j], value, 0, out, outRow, headDim);
+        }
+      }
+    }
+    AttentionTime.add(System.nanoTime() - start);
+  }
+
   @Override
   public void addBias(float[] x, int xOffset, Matrix bias, int numTokens, int size) {
     for (int t = 0; t < numTokens; t++) {

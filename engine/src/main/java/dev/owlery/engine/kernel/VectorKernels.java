@@ -25,10 +25,12 @@ public final class VectorKernels implements Kernels, AutoCloseable {
   private final ScalarKernels reference = new ScalarKernels();
   private final ComputePool pool;
   private final ThreadLocal<MatmulTask> tasks = ThreadLocal.withInitial(MatmulTask::new);
+  private final BlockedAttention attention;
 
   /** Kernels splitting each matmul over {@code numThreads} threads (the caller included). */
   public VectorKernels(int numThreads) {
     this.pool = new ComputePool(numThreads);
+    this.attention = new BlockedAttention(pool);
   }
 
   public int numThreads() {
@@ -126,6 +128,15 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     for (; i < size; i++) {
       y[yOffset + i] += alpha * x[xOffset + i];
     }
+  }
+
+  @Override
+  public void attention(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, AttentionMask mask, int numQueries,
+      int numKeys, float[] out, int outOffset) {
+    AttentionShape.checkCall(mask, numQueries, numKeys);
+    long start = System.nanoTime();
+    attention.run(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset);
+    AttentionTime.add(System.nanoTime() - start);
   }
 
   @Override

@@ -1,19 +1,23 @@
 package dev.owlery.engine.kv;
 
+import dev.owlery.engine.kernel.KeyValueRows;
+
 /**
  * A {@link KvCache} with one contiguous array per layer for keys and one for values, laid out
- * {@code [capacity, numKvHeads, headDim]}, allocated once for the sequence's whole capacity.
+ * {@code [capacity, numKvHeads, headDim]} in the cache's dtype, allocated once for the sequence's
+ * whole capacity.
  */
 public final class ContiguousKvCache implements KvCache {
 
   private final int numKvHeads;
   private final int headDim;
   private final int capacity;
-  private final float[][] keys;
-  private final float[][] values;
+  private final KvStorage storage;
+  private final LayerRows[] layers;
+  private final KvCacheDtype dtype;
   private int length;
 
-  public ContiguousKvCache(int numLayers, int numKvHeads, int headDim, int capacity) {
+  public ContiguousKvCache(int numLayers, int numKvHeads, int headDim, int capacity, KvCacheDtype dtype) {
     if (numLayers < 1 || numKvHeads < 1 || headDim < 1 || capacity < 1) {
       throw new IllegalArgumentException("KV cache sizes must be >= 1: numLayers=%d numKvHeads=%d headDim=%d capacity=%d"
           .formatted(numLayers, numKvHeads, headDim, capacity));
@@ -22,13 +26,19 @@ public final class ContiguousKvCache implements KvCache {
     this.numKvHeads = numKvHeads;
     this.headDim = headDim;
     this.capacity = capacity;
-    this.keys = new float[numLayers][perLayer];
-    this.values = new float[numLayers][perLayer];
+    this.storage = KvStorage.allocate(dtype, numLayers, perLayer);
+    this.dtype = dtype;
+    this.layers = LayerRows.of(this, storage);
   }
 
   @Override
   public int numLayers() {
-    return keys.length;
+    return storage.numLayers();
+  }
+
+  @Override
+  public KvCacheDtype dtype() {
+    return dtype;
   }
 
   @Override
@@ -52,13 +62,13 @@ public final class ContiguousKvCache implements KvCache {
   }
 
   @Override
-  public float[] keys(int layer) {
-    return keys[layer];
+  public void write(int layer, int position, int kvHead, float[] key, int keyOffset, float[] value, int valueOffset) {
+    storage.store(layer, index(position, kvHead), key, keyOffset, value, valueOffset, headDim);
   }
 
   @Override
-  public float[] values(int layer) {
-    return values[layer];
+  public KeyValueRows layer(int layer) {
+    return layers[layer];
   }
 
   @Override

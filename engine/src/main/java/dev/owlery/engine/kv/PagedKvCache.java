@@ -1,5 +1,6 @@
 package dev.owlery.engine.kv;
 
+import dev.owlery.engine.kernel.KeyValueRows;
 import java.util.Arrays;
 
 /**
@@ -11,12 +12,14 @@ import java.util.Arrays;
 public final class PagedKvCache implements KvCache {
 
   private final KvBlockPool pool;
+  private final LayerRows[] layers;
   private int[] blockTable = new int[4];
   private int numBlocks;
   private int length;
 
   PagedKvCache(KvBlockPool pool) {
     this.pool = pool;
+    this.layers = LayerRows.of(this, pool.storage());
   }
 
   /** Appends {@code blockId} to the block table: positions {@code [capacity(), capacity() + blockSize)}. */
@@ -70,13 +73,18 @@ public final class PagedKvCache implements KvCache {
   }
 
   @Override
-  public float[] keys(int layer) {
-    return pool.keys(layer);
+  public KvCacheDtype dtype() {
+    return pool.dtype();
   }
 
   @Override
-  public float[] values(int layer) {
-    return pool.values(layer);
+  public void write(int layer, int position, int kvHead, float[] key, int keyOffset, float[] value, int valueOffset) {
+    pool.storage().store(layer, index(position, kvHead), key, keyOffset, value, valueOffset, pool.headDim());
+  }
+
+  @Override
+  public KeyValueRows layer(int layer) {
+    return layers[layer];
   }
 
   @Override

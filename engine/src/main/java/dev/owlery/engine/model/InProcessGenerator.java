@@ -5,6 +5,7 @@ import dev.owlery.engine.decoder.DecoderSequence;
 import dev.owlery.engine.decoder.GenerationResult;
 import dev.owlery.engine.decoder.Generator;
 import dev.owlery.engine.decoder.StopCondition;
+import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.sampling.Sampler;
 import dev.owlery.engine.tokenizer.ImageToken;
 import dev.owlery.engine.tokenizer.StreamingDetokenizer;
@@ -23,9 +24,17 @@ import java.util.List;
 public final class InProcessGenerator {
 
   private final OwlModel model;
+  private final KvCacheDtype kvCacheDtype;
 
+  /** Generates with a {@link KvCacheDtype#DEFAULT} KV cache. */
   public InProcessGenerator(OwlModel model) {
+    this(model, KvCacheDtype.DEFAULT);
+  }
+
+  /** Generates with each sequence's KV cache stored as {@code kvCacheDtype}. */
+  public InProcessGenerator(OwlModel model, KvCacheDtype kvCacheDtype) {
     this.model = model;
+    this.kvCacheDtype = kvCacheDtype;
   }
 
   /** The prompt's token ids: templated and tokenized text, or the given ids. */
@@ -75,7 +84,8 @@ public final class InProcessGenerator {
     int maxPositions = decoder.config().maxPositions();
     GenerationLimits.checkMaxNewTokens(request.maxNewTokens(), maxPositions, model.name());
     GenerationLimits.checkPromptFits(prompt.numRows(), prompt.numImageRows(), maxPositions, model.name());
-    DecoderSequence sequence = decoder.newSequence(Math.min(maxPositions, prompt.numRows() + request.maxNewTokens()));
+    DecoderSequence sequence = decoder.newSequence(Math.min(maxPositions, prompt.numRows() + request.maxNewTokens()),
+        kvCacheDtype);
     Sampler sampler = new Sampler(request.sampling(), vocab);
     sampler.observe(Arrays.stream(prompt.tokenIds()).filter(id -> id != ImageToken.INDEX).toArray());
     StreamingDetokenizer detokenizer = model.sentencePiece().newStreamingDetokenizer();

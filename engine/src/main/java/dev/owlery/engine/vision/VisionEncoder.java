@@ -85,7 +85,7 @@ public final class VisionEncoder {
     float[] hidden = new float[size];
     preLayernorm.forward(kernels, embeddings, 0, hidden, 0, numTokens);
     tap.record("vision.embeddings", hidden, 0, size);
-    VisionEncoderLayer.Buffers buffers = new VisionEncoderLayer.Buffers(config, kernels);
+    VisionEncoderLayer.Buffers buffers = new VisionEncoderLayer.Buffers(config);
     for (int l = 0; l < layers.size(); l++) {
       layers.get(l).forward(hidden, buffers);
       tap.record("vision.layer." + l + ".output", hidden, 0, size);

@@ -3,7 +3,8 @@ package dev.owlery.engine.vision;
 import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.config.VisionConfig;
 import dev.owlery.engine.kernel.Kernels;
-import dev.owlery.engine.vision.HeadAttention.HeadColumns;
+import dev.owlery.engine.kernel.AttentionMask;
+import dev.owlery.engine.kernel.AttentionShape;
 
 /**
  * One pre-norm ViT layer ({@code MplugOwlVisionEncoderLayer}, spec §2): fused-QKV self-attention
@@ -19,8 +20,8 @@ final class VisionEncoderLayer {
   private final int numHeads;
   private final int headDim;
   private final int intermediateSize;
-  /** head_dim^-0.5, multiplied onto the scores after the matmul (spec §9). */
-  private final float scale;
+  /** Heads of the fused projection; scores scaled by head_dim^-0.5 (spec §9). */
+  private final AttentionShape shape;
 
   private final LayerNorm inputLayernorm;
   private final Linear queryKeyValue;
@@ -36,7 +37,7 @@ final class VisionEncoderLayer {
     this.numHeads = config.numHeads();
     this.headDim = config.headDim();
     this.intermediateSize = config.intermediateSize();
-    this.scale = (float) Math.pow(headDim, -0.5);
+    this.shape = new AttentionShape(numHeads, numHeads, headDim, (float) Math.pow(headDim, -0.5));
     float eps = config.layerNormEps();
     this.inputLayernorm = LayerNorm.load(checkpoint, prefix + ".input_layernorm", hiddenSize, eps);
     this.queryKeyValue = Linear.load(checkpoint, prefix + ".self_attn.query_key_value", 3 * hiddenSize, hiddenSize);
@@ -70,22 +71,14 @@ final class VisionEncoderLayer {
   private void selfAttention(Buffers buffers) {
     int numTokens = buffers.numTokens;
     int rowStride = 3 * hiddenSize; // qkv is [numTokens, numHeads * 3 * headDim]
-    for (int h = 0; h < numHeads; h++) {
-      int headColumn = h * 3 * headDim;
-      float[] scores = buffers.attention.scores(
-          new HeadColumns(buffers.qkv, rowStride, headColumn), new HeadColumns(buffers.qkv, rowStride, headColumn + headDim));
-      for (int i = 0; i < numTokens; i++) {
-        int row = i * numTokens;
-        for (int j = 0; j < numTokens; j++) {
-          scores[row + j] *= scale;
-        }
-        kernels.softmax(scores, row, numTokens);
+    for (int i = 0; i < numTokens; i++) {
+      for (int h = 0; h < numHeads; h++) {
+        System.arraycopy(buffers.qkv, i * rowStride + h * 3 * headDim, buffers.query, i * hiddenSize + h * headDim, headDim);
       }
-      // context heads concatenated as h·headDim + d
-      buffers.attention.weightedValues(
-          new HeadColumns(buffers.qkv, rowStride, headColumn + 2 * headDim),
-          new HeadColumns(buffers.context, hiddenSize, h * headDim));
     }
+    // context heads concatenated as h·headDim + d
+    kernels.attention(buffers.query, 0, buffers.keyValues, shape, AttentionMask.NONE, numTokens, numTokens,
+        buffers.context, 0);
   }
 
   private static void quickGelu(float[] x, int size) {
@@ -104,16 +97,21 @@ final class VisionEncoderLayer {
     final float[] context;
     final float[] projected;
     final float[] intermediate;
-    final HeadAttention attention;
+    /** The queries gathered from qkv, [numTokens, numHeads * headDim]. */
+    final float[] query;
+    final ActivationKeyValues keyValues;
 
-    Buffers(VisionConfig config, Kernels kernels) {
+    Buffers(VisionConfig config) {
       this.numTokens = config.numTokens();
       this.normed = new float[numTokens * config.hiddenSize()];
       this.qkv = new float[numTokens * 3 * config.hiddenSize()];
       this.context = new float[numTokens * config.hiddenSize()];
       this.projected = new float[numTokens * config.hiddenSize()];
       this.intermediate = new float[numTokens * config.intermediateSize()];
-      this.attention = new HeadAttention(kernels, config.headDim(), numTokens, numTokens);
+      this.query = new float[numTokens * config.hiddenSize()];
+      int headDim = config.headDim();
+      this.keyValues = new ActivationKeyValues(qkv, qkv, 3 * config.hiddenSize(), 3 * headDim, headDim, 2 * headDim,
+          headDim);
     }
   }
 }

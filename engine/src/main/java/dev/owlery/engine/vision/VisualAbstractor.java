@@ -146,7 +146,7 @@ public final class VisualAbstractor {
         queries[t * d + i] = queryEmbeds.get(t, i);
       }
     }
-    VisualAbstractorLayer.Buffers buffers = new VisualAbstractorLayer.Buffers(config, numImageTokens, kernels);
+    VisualAbstractorLayer.Buffers buffers = new VisualAbstractorLayer.Buffers(config, numImageTokens);
     for (int l = 0; l < layers.size(); l++) {
       layers.get(l).forward(queries, imageFeatures, buffers);
       tap.record("abstractor.layer." + l + ".output", queries, 0, queries.length);

@@ -4,7 +4,8 @@ import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.config.AbstractorConfig;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.tensor.Matrix;
-import dev.owlery.engine.vision.HeadAttention.HeadColumns;
+import dev.owlery.engine.kernel.AttentionMask;
+import dev.owlery.engine.kernel.AttentionShape;
 
 /**
  * One abstractor layer ({@code MplugOwlVisualAbstractorLayer}, spec §3): the learnable queries
@@ -21,8 +22,8 @@ final class VisualAbstractorLayer {
   private final int numHeads;
   private final int headDim;
   private final int intermediateSize;
-  /** sqrt(head_dim); the scores are divided by it after the matmul (spec §9). */
-  private final float scoreDivisor;
+  /** Heads of the cross-attention; scores divided by sqrt(head_dim) (spec §9), as a multiply by its inverse. */
+  private final AttentionShape shape;
 
   private final LayerNorm norm1;
   private final LayerNorm normk;
@@ -49,7 +50,7 @@ final class VisualAbstractorLayer {
     this.numHeads = config.numHeads();
     this.headDim = config.headDim();
     this.intermediateSize = config.intermediateSize();
-    this.scoreDivisor = (float) Math.sqrt(headDim);
+    this.shape = new AttentionShape(numHeads, numHeads, headDim, (float) (1 / Math.sqrt(headDim)));
     String cross = prefix + ".crossattention";
     int d = hiddenSize;
     this.norm1 = LayerNorm.load(checkpoint, cross + ".norm1", d, TORCH_DEFAULT_LAYER_NORM_EPS);
@@ -113,18 +114,7 @@ final class VisualAbstractorLayer {
 
   /** Multi-head softmax attention of the queries over all keys; the model's masks are all zero. */
   private void crossAttention(Buffers b) {
-    for (int h = 0; h < numHeads; h++) {
-      int column = h * headDim;
-      float[] scores = b.attention.scores(new HeadColumns(b.q, hiddenSize, column), new HeadColumns(b.k, hiddenSize, column));
-      for (int i = 0; i < b.numQueries; i++) {
-        int row = i * b.numKeys;
-        for (int j = 0; j < b.numKeys; j++) {
-          scores[row + j] /= scoreDivisor;
-        }
-        kernels.softmax(scores, row, b.numKeys);
-      }
-      b.attention.weightedValues(new HeadColumns(b.v, hiddenSize, column), new HeadColumns(b.context, hiddenSize, column));
-    }
+    kernels.attention(b.q, 0, b.headKeyValues, shape, AttentionMask.NONE, b.numQueries, b.numKeys, b.context, 0);
   }
 
   /** Scratch activations for one image, shared by every layer of the abstractor. */
@@ -142,9 +132,9 @@ final class VisualAbstractorLayer {
     final float[] normed;
     final float[] gate;
     final float[] up;
-    final HeadAttention attention;
+    final ActivationKeyValues headKeyValues;
 
-    Buffers(AbstractorConfig config, int numImageTokens, Kernels kernels) {
+    Buffers(AbstractorConfig config, int numImageTokens) {
       int d = config.hiddenSize();
       this.numQueries = config.numQueries();
       this.numKeys = numQueries + numImageTokens;
@@ -158,7 +148,7 @@ final class VisualAbstractorLayer {
       this.normed = new float[numQueries * d];
       this.gate = new float[numQueries * config.intermediateSize()];
       this.up = new float[numQueries * config.intermediateSize()];
-      this.attention = new HeadAttention(kernels, config.headDim(), numQueries, numKeys);
+      this.headKeyValues = new ActivationKeyValues(k, v, d, config.headDim(), 0, 0, config.headDim());
     }
   }
 }

@@ -1,5 +1,6 @@
 package dev.owlery.engine.decoder;
 
+import dev.owlery.engine.kv.KvCacheDtype;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
@@ -90,12 +91,13 @@ class BatchedForwardTest {
   }
 
   private static KvCache[] contiguous(DecoderSlice slice) {
-    return new KvCache[] {slice.newKvCache(64), slice.newKvCache(64), slice.newKvCache(64)};
+    return new KvCache[] {slice.newKvCache(64, KvCacheDtype.F32), slice.newKvCache(64, KvCacheDtype.F32),
+        slice.newKvCache(64, KvCacheDtype.F32)};
   }
 
   /** Caches of 16 blocks each, the pool's 48 blocks handed out in a shuffled order. */
   private static KvCache[] paged(DecoderSlice slice) {
-    KvBlockPool pool = slice.newKvBlockPool(48, BLOCK_SIZE);
+    KvBlockPool pool = slice.newKvBlockPool(48, BLOCK_SIZE, KvCacheDtype.F32);
     List<Integer> ids = new ArrayList<>();
     for (int b = 0; b < pool.numBlocks(); b++) {
       ids.add(b);

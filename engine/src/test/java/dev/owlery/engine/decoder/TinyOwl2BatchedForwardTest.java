@@ -1,5 +1,6 @@
 package dev.owlery.engine.decoder;
 
+import dev.owlery.engine.kv.KvCacheDtype;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.owlery.engine.checkpoint.Checkpoint;
@@ -73,7 +74,7 @@ class TinyOwl2BatchedForwardTest {
     int hidden = config.hiddenSize();
     int textRows = textPrompt.length / hidden;
     DecoderSlice batched = new DecoderSlice(model, config, Collective.single(), new ScalarKernels(), 48);
-    KvBlockPool pool = batched.newKvBlockPool(16, 4);
+    KvBlockPool pool = batched.newKvBlockPool(16, 4, KvCacheDtype.F32);
     PagedKvCache textCache = pool.newSequenceCache();
     PagedKvCache imageCache = pool.newSequenceCache();
     for (int b = 0; b < 7; b++) {
@@ -95,8 +96,8 @@ class TinyOwl2BatchedForwardTest {
     batched.forward(batch, inputs, 0, modalities, logits, vocab, 0);
 
     DecoderSlice alone = new DecoderSlice(model, config, Collective.single(), new ScalarKernels(), 48);
-    KvCache textAlone = alone.newKvCache(32);
-    KvCache imageAlone = alone.newKvCache(32);
+    KvCache textAlone = alone.newKvCache(32, KvCacheDtype.F32);
+    KvCache imageAlone = alone.newKvCache(32, KvCacheDtype.F32);
     float[] textLogits = new float[vocab];
     alone.forward(textPrompt, 0, text(textRows), textRows, textAlone, LogitRows.LAST, textLogits, vocab, 0);
     float[] imageLogits = new float[vocab];

@@ -10,9 +10,8 @@ class PagedKvCacheTest {
 
   @Test
   void positionsAreAddressedThroughTheBlockTable() {
-    KvBlockPool pool = new KvBlockPool(2, 3, 5, 8, 4);
+    KvBlockPool pool = new KvBlockPool(2, 3, 5, 8, 4, KvCacheDtype.F32);
     assertThat(pool.bytes()).isEqualTo(2L * 4 * 2 * 8 * 4 * 3 * 5);
-    assertThat(pool.keys(0)).hasSize(8 * 4 * 3 * 5);
     PagedKvCache cache = pool.newSequenceCache();
     assertThat(cache.capacity()).isZero();
     cache.appendBlock(6);
@@ -34,11 +33,11 @@ class PagedKvCacheTest {
 
   @Test
   void aLayerPastTheJavaArrayLimitIsRefusedNamingTheSizes() {
-    assertThatThrownBy(() -> new KvBlockPool(32, 32, 128, 65_536, 16))
+    assertThatThrownBy(() -> new KvBlockPool(32, 32, 128, 65_536, 16, KvCacheDtype.F16))
         .isInstanceOf(IllegalArgumentException.class)
         .hasMessage("a KV block pool layer of numBlocks 65536 x blockSize 16 x numKvHeads 32 x headDim 128 = "
-            + "4294967296 floats exceeds the Java array limit of 2147483639 elements; use fewer blocks or more "
+            + "4294967296 elements exceeds the Java array limit of 2147483639 elements; use fewer blocks or more "
             + "tensor-parallel ranks");
-    assertThat(KvBlockPool.bytes(32, 32, 128, 65_536, 16)).isEqualTo(2L * 4 * 32 * 65_536 * 16 * 32 * 128);
+    assertThat(KvBlockPool.bytes(32, 32, 128, 65_536, 16, KvCacheDtype.F32)).isEqualTo(2L * 4 * 32 * 65_536 * 16 * 32 * 128);
   }
 }

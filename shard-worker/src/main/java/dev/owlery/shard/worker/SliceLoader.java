@@ -8,6 +8,7 @@ import dev.owlery.engine.decoder.DecoderSlice;
 import dev.owlery.engine.decoder.TensorParallelRank;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kv.KvBlockPool;
+import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.tensor.Tensor;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
@@ -54,6 +55,7 @@ final class SliceLoader {
     requireAtLeast("max_num_sequences", request.getMaxNumSequences(), 1);
     requireAtLeast("num_kv_blocks", request.getNumKvBlocks(), 1);
     requireAtLeast("block_size_tokens", request.getBlockSizeTokens(), 1);
+    KvCacheDtype kvCacheDtype = kvCacheDtype(request);
     LlamaConfig text = ModelConfig.load(dir).text();
     TensorParallelRank tp = new TensorParallelRank(group.rank(), group.worldSize());
     // checked before mapping anything: "num_attention_heads (32) must be divisible by the tensor-parallel size (3)"
@@ -68,7 +70,7 @@ final class SliceLoader {
       collective = new GrpcCollective(group, text.numLayers(), text.hiddenSize(), config.collective(), meters);
       // a step's rows, all sequences together, run as one pass through the layers
       DecoderSlice slice = new DecoderSlice(checkpoint, text, collective, kernels, request.getMaxNumTokens());
-      KvBlockPool pool = allocatePool(slice, request, text, numLocalKvHeads);
+      KvBlockPool pool = allocatePool(slice, request, text, numLocalKvHeads, kvCacheDtype);
       collective.connect(peers);
       LoadSliceResponse response = LoadSliceResponse.newBuilder()
           .setNumLocalHeads(numLocalHeads)
@@ -107,6 +109,15 @@ final class SliceLoader {
     return dir;
   }
 
+  private static KvCacheDtype kvCacheDtype(LoadSliceRequest request) {
+    return switch (request.getKvCacheDtype()) {
+      case KV_CACHE_DTYPE_F16 -> KvCacheDtype.F16;
+      case KV_CACHE_DTYPE_F32 -> KvCacheDtype.F32;
+      case KV_CACHE_DTYPE_UNSPECIFIED, UNRECOGNIZED -> throw new IllegalArgumentException(
+          "kv_cache_dtype must be KV_CACHE_DTYPE_F16 or KV_CACHE_DTYPE_F32. Given: " + request.getKvCacheDtypeValue());
+    };
+  }
+
   /**
    * The KV block pool LoadSlice asks for, allocated once.
    *
@@ -114,11 +125,11 @@ final class SliceLoader {
    *     cannot hold it
    */
   private static KvBlockPool allocatePool(DecoderSlice slice, LoadSliceRequest request, LlamaConfig text,
-      int numLocalKvHeads) {
+      int numLocalKvHeads, KvCacheDtype dtype) {
     long bytes = KvBlockPool.bytes(text.numLayers(), numLocalKvHeads, text.headDim(), request.getNumKvBlocks(),
-        request.getBlockSizeTokens());
+        request.getBlockSizeTokens(), dtype);
     try {
-      return slice.newKvBlockPool(request.getNumKvBlocks(), request.getBlockSizeTokens());
+      return slice.newKvBlockPool(request.getNumKvBlocks(), request.getBlockSizeTokens(), dtype);
     } catch (OutOfMemoryError e) {
       // one large allocation that failed whole: nothing else is left half-built, so the shard can go on
       throw Status.RESOURCE_EXHAUSTED.withDescription(("cannot allocate the KV cache: num_kv_blocks %d x block_size_tokens "

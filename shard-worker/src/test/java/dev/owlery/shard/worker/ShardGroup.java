@@ -2,6 +2,7 @@ package dev.owlery.shard.worker;
 
 import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.proto.internal.v1.KvCacheDtype;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
 import dev.owlery.proto.internal.v1.RunHealthStepRequest;
@@ -38,7 +39,7 @@ final class ShardGroup {
 
   /** Deadline of every call the test makes. */
   static final Duration DEADLINE = Duration.ofSeconds(30);
-  /** The KV pool every test group loads: 64 blocks of 16 positions. */
+  /** The KV pool every test group loads: 64 blocks of 16 positions, float32 (the tests compare with float32 in-process runs). */
   static final int NUM_KV_BLOCKS = 64;
   static final int BLOCK_SIZE = 16;
 
@@ -85,7 +86,8 @@ final class ShardGroup {
     for (int r = 0; r < size(); r++) {
       calls.add(stub(r).loadSlice(LoadSliceRequest.newBuilder().setModelDir(modelDir.toString()).setRank(r)
           .setWorldSize(size()).setGroupId(group).addAllPeerAddresses(addresses).setMaxNumTokens(maxNumTokens)
-          .setMaxNumSequences(maxNumSequences).setNumKvBlocks(NUM_KV_BLOCKS).setBlockSizeTokens(BLOCK_SIZE).build()));
+          .setMaxNumSequences(maxNumSequences).setNumKvBlocks(NUM_KV_BLOCKS).setBlockSizeTokens(BLOCK_SIZE)
+          .setKvCacheDtype(KvCacheDtype.KV_CACHE_DTYPE_F32).build()));
     }
     return gather(calls);
   }

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.engine.kernel.ScalarKernels;
 import dev.owlery.engine.testing.Fixtures;
+import dev.owlery.proto.internal.v1.KvCacheDtype;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
 import dev.owlery.proto.internal.v1.Modality;
 import dev.owlery.proto.internal.v1.ReleaseSequencesRequest;
@@ -54,7 +55,7 @@ class ShardWorkerValidationTest {
   private LoadSliceRequest.Builder load(int worldSize) {
     LoadSliceRequest.Builder request = LoadSliceRequest.newBuilder().setModelDir(dir.toString()).setRank(0)
         .setWorldSize(worldSize).setGroupId("solo").setMaxNumTokens(8).setMaxNumSequences(2)
-        .setNumKvBlocks(8).setBlockSizeTokens(4);
+        .setNumKvBlocks(8).setBlockSizeTokens(4).setKvCacheDtype(KvCacheDtype.KV_CACHE_DTYPE_F16);
     for (int r = 0; r < worldSize; r++) {
       request.addPeerAddresses("127.0.0.1:1");
     }
@@ -100,7 +101,11 @@ class ShardWorkerValidationTest {
         "max_num_tokens must be >= 1. Given: 0");
     assertStatus(() -> call().loadSlice(load(1).setModelDir("/etc").build()), Status.Code.PERMISSION_DENIED,
         "model_dir /etc is outside");
+    assertStatus(() -> call().loadSlice(load(1).clearKvCacheDtype().build()), Status.Code.INVALID_ARGUMENT,
+        "kv_cache_dtype must be KV_CACHE_DTYPE_F16 or KV_CACHE_DTYPE_F32. Given: 0");
     var loaded = call().loadSlice(load(1).build());
+    // stories260K: 5 layers x 4 kv heads x 8, keys and values, 8 blocks of 4 positions, F16
+    assertThat(loaded.getKvCacheBytes()).isEqualTo(2L * 2 * 5 * 4 * 8 * 8 * 4);
     assertThat(loaded.getVocabStart()).isZero();
     assertThat(loaded.getVocabEnd()).isEqualTo(512);
     // stories260K: 260,032 float32 parameters, plus the lm_head.weight the HF conversion stores as

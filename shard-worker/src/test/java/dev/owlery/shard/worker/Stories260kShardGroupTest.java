@@ -17,6 +17,7 @@ import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kernel.ScalarKernels;
 import dev.owlery.engine.kernel.VectorKernels;
 import dev.owlery.engine.kv.KvBlockPool;
+import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
@@ -93,7 +94,7 @@ class Stories260kShardGroupTest {
       this.sequenceId = sequenceId;
       this.expected = ints(c.get("generated_ids"));
       this.pending = ints(c.get("prompt_ids"));
-      this.reference = decoder.newSequence();
+      this.reference = decoder.newSequence(KvCacheDtype.F32); // as the shard group's
       this.referenceLogits = new float[config.vocabSize()];
     }
 
@@ -138,7 +139,7 @@ class Stories260kShardGroupTest {
       assertThat(loaded.get(r).getVocabStart()).isEqualTo(r * 512 / n);
       assertThat(loaded.get(r).getVocabEnd()).isEqualTo((r + 1) * 512 / n);
       assertThat(loaded.get(r).getKvCacheBytes()).isEqualTo(KvBlockPool.bytes(config.numLayers(), numLocalKvHeads,
-          config.headDim(), ShardGroup.NUM_KV_BLOCKS, ShardGroup.BLOCK_SIZE));
+          config.headDim(), ShardGroup.NUM_KV_BLOCKS, ShardGroup.BLOCK_SIZE, KvCacheDtype.F32));
       // float32 weights: embeddings and norms whole; q/o by heads, k/v by (replicated) kv heads,
       // the MLP by this rank's share of intermediate_size 172 (21 or 22 over 8), lm_head by its ids
       long h = config.hiddenSize();
