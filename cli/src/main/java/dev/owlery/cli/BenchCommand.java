@@ -68,7 +68,7 @@ public final class BenchCommand implements Callable<Integer> {
   List<DType> dtypes;
 
   @Option(names = "--weights", split = ",", defaultValue = "stored", converter = WeightFormatConverter.class,
-      description = "Weight formats for the model benchmark: stored, f16, bf16, q8_0 (default ${DEFAULT-VALUE}).")
+      description = "Weight formats for the model benchmark: mapped, stored, f16, bf16, q8_0 (default ${DEFAULT-VALUE}).")
   List<WeightFormat> weights;
 
   @Option(names = "--bandwidth-mib", defaultValue = "512",
@@ -237,9 +237,9 @@ public final class BenchCommand implements Callable<Integer> {
         config.text().numKvHeads(), config.text().vocabSize(), promptTokens, decodeTokens);
     out.printf("%-12s %-7s %7s %15s %15s %10s %10s %12s %10s%n", "kernels", "weights", "threads", "prefill tok/s",
         "decode tok/s", "prefill x", "decode x", "decode GB/s", "of probe");
-    double[] reference = runModel(file, WeightFormat.STORED, config, new ScalarKernels(), referenceTokens,
+    double[] reference = runModel(file, WeightFormat.MAPPED, config, new ScalarKernels(), referenceTokens,
         referenceTokens);
-    printModelRow(out, "scalar", WeightFormat.STORED, 1, reference, reference, streamedBytes(file, WeightFormat.STORED),
+    printModelRow(out, "scalar", WeightFormat.MAPPED, 1, reference, reference, streamedBytes(file, WeightFormat.MAPPED),
         bandwidth.get(1));
     for (WeightFormat format : weights) {
       long streamed = streamedBytes(file, format);

@@ -17,7 +17,7 @@ class BenchCommandTest {
   void printsBandwidthMatmulAndModelRowsForEachWeightFormat() {
     CliRun run = CliRun.of("bench", "--threads", "1,2", "--rows", "64", "--cols", "96", "--dtypes", "F16,Q8_0",
         "--matmul-tokens", "1,64", "--bandwidth-mib", "8", "--model", Fixtures.stories260k().toString(),
-        "--weights", "stored,q8_0", "--prompt-tokens", "8", "--decode-tokens", "2", "--reference-tokens", "1");
+        "--weights", "mapped,q8_0", "--prompt-tokens", "8", "--decode-tokens", "2", "--reference-tokens", "1");
 
     assertThat(run.exitCode()).as(run.err()).isZero();
     List<String> lines = run.out().lines().toList();
@@ -29,8 +29,8 @@ class BenchCommandTest {
             .anyMatch(l -> l.matches(dtype + "\\s+" + tokens + "\\s+vector-\\d+\\s+2\\s+.*x"));
       }
     }
-    assertThat(lines).anyMatch(l -> l.matches("scalar\\s+stored\\s+1\\s+.*"));
-    for (String format : List.of("stored", "q8_0")) {
+    assertThat(lines).anyMatch(l -> l.matches("scalar\\s+mapped\\s+1\\s+.*"));
+    for (String format : List.of("mapped", "q8_0")) {
       assertThat(lines).as("model row with %s weights", format)
           .anyMatch(l -> l.matches("vector-\\d+\\s+" + format + "\\s+2\\s+[\\d.]+\\s+[\\d.]+\\s+.*\\d+%"));
     }
@@ -41,6 +41,6 @@ class BenchCommandTest {
     CliRun run = CliRun.of("bench", "--weights", "q4_k", "--skip-matmul", "--bandwidth-mib", "0");
 
     assertThat(run.exitCode()).isEqualTo(2);
-    assertThat(run.err()).contains("--weights must be one of stored, f16, bf16, q8_0; got \"q4_k\"");
+    assertThat(run.err()).contains("--weights must be one of mapped, stored, f16, bf16, q8_0; got \"q4_k\"");
   }
 }

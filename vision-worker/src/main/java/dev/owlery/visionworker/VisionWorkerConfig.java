@@ -48,7 +48,7 @@ public record VisionWorkerConfig(
           + membership + ", " + grpc);
     }
     if (weights == null) {
-      throw new IllegalArgumentException("weights must be set (WeightFormat.STORED reads them as the checkpoint has them)");
+      throw new IllegalArgumentException("weights must be set (WeightFormat.MAPPED reads them in place)");
     }
     if (advertisedHost == null || advertisedHost.isBlank()) {
       throw new IllegalArgumentException("advertisedHost must not be blank. Given: '" + advertisedHost + "'");

@@ -43,12 +43,12 @@ public interface Checkpoint extends AutoCloseable {
   }
 
   /**
-   * This checkpoint serving its weight matrices ({@link #weight}) in {@code format}: each converted
-   * once when a layer loads it, into memory the returned checkpoint owns; closing it frees that
-   * memory and closes this checkpoint. {@link WeightFormat#STORED} returns this checkpoint.
+   * This checkpoint serving its weight matrices ({@link #weight}) in {@code format}: each copied or
+   * converted once when a layer loads it, into memory the returned checkpoint owns; closing it frees
+   * that memory and closes this checkpoint. {@link WeightFormat#MAPPED} returns this checkpoint.
    */
   default Checkpoint withWeightFormat(WeightFormat format) {
-    return format == WeightFormat.STORED ? this : new ConvertedWeightsCheckpoint(this, format);
+    return format == WeightFormat.MAPPED ? this : new ConvertedWeightsCheckpoint(this, format);
   }
 
   /** Unmaps the files; tensors obtained earlier must not be used afterwards. */

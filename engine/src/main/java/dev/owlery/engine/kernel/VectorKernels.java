@@ -20,7 +20,6 @@ public final class VectorKernels implements Kernels, AutoCloseable {
   private static final long PARALLEL_THRESHOLD = 1L << 15;
   /** Each thread claims about this many chunks of rows, so a slow core does not hold up the call. */
   private static final int CHUNKS_PER_THREAD = 8;
-  private static final boolean ALIGN = Boolean.parseBoolean(System.getProperty("owlery.align", "true")); // TEMP A/B
 
   private final ScalarKernels reference = new ScalarKernels();
   private final ComputePool pool;
@@ -178,13 +177,13 @@ public final class VectorKernels implements Kernels, AutoCloseable {
       this.w = w;
       switch (w.dtype()) {
         case F32 -> {
-          this.head = ALIGN ? VectorMatmul.head(w, F.vectorByteSize()) : 0;
+          this.head = VectorMatmul.head(w, F.vectorByteSize());
           this.x = x;
           this.xOffset = xOffset;
           this.outScale = 1f;
         }
         case F16, BF16 -> {
-          this.head = ALIGN ? VectorMatmul.head(w, VectorMatmul.load16Bytes()) : 0;
+          this.head = VectorMatmul.head(w, VectorMatmul.load16Bytes());
           int size = Math.multiplyExact(numTokens, w.cols());
           if (pairOrdered.length < size && numTokens < PanelKernels.MIN_TOKENS) {
             pairOrdered = new float[size];

@@ -23,7 +23,7 @@ public record ShardWorkerConfig(List<Path> allowedModelDirs, CollectiveConfig co
       throw new IllegalArgumentException("collective config must be set");
     }
     if (weights == null) {
-      throw new IllegalArgumentException("weights must be set (WeightFormat.STORED reads them as the checkpoint has them)");
+      throw new IllegalArgumentException("weights must be set (WeightFormat.MAPPED reads them in place)");
     }
     if (maxQueuedCalls < 1) {
       throw new IllegalArgumentException("maxQueuedCalls must be >= 1. Given: " + maxQueuedCalls);
