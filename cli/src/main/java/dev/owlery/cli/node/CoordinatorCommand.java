@@ -3,9 +3,9 @@ package dev.owlery.cli.node;
 import dev.owlery.coordinator.CoordinatorConfig;
 import dev.owlery.coordinator.api.ApiKeys;
 import dev.owlery.coordinator.api.KeyLimits;
-import dev.owlery.coordinator.scheduler.SchedulerConfig;
 import dev.owlery.coordinator.CoordinatorNode;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -52,6 +52,11 @@ public final class CoordinatorCommand implements Callable<Integer> {
       description = "Requests waiting per shard group before RESOURCE_EXHAUSTED (default ${DEFAULT-VALUE}).")
   int maxQueued;
 
+  @Option(names = "--reform-timeout", defaultValue = "PT30S",
+      description = "How long the requests of a shard group that lost a rank wait for it to be re-formed (or another group to be READY) "
+          + "before they end with UNAVAILABLE (default ${DEFAULT-VALUE}).")
+  Duration reformTimeout;
+
   @Option(names = "--max-admitted", defaultValue = "256",
       description = "Generate calls admitted at once (encoding images, waiting or running) before RESOURCE_EXHAUSTED (default ${DEFAULT-VALUE}).")
   int maxAdmitted;
@@ -88,11 +93,10 @@ public final class CoordinatorCommand implements Callable<Integer> {
   /** The coordinator's configuration from the options. */
   CoordinatorConfig config() {
     CoordinatorConfig defaults = CoordinatorConfig.of(node.nodeId(), model, node.membership(), node.grpc(), node.host(), groupSize);
-    SchedulerConfig scheduler = defaults.scheduler();
     return defaults.withMetricsPort(node.metricsPort())
         .withPlacement(defaults.placement().withBatch(maxNumSequences, maxNumBatchedTokens)
             .withKvCache(blockSize, kvCacheTokens, kvCacheBytes))
-        .withScheduler(new SchedulerConfig(scheduler.stepTimeout(), scheduler.releaseTimeout(), maxQueued))
+        .withScheduler(defaults.scheduler().withMaxQueuedPerGroup(maxQueued).withReformTimeout(reformTimeout))
         .withLimits(defaults.limits().withMaxAdmittedRequests(maxAdmitted))
         .withImageCacheBytes(imageCacheBytes)
         .withApiKeys(apiKeys());

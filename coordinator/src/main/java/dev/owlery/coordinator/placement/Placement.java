@@ -113,6 +113,7 @@ public final class Placement implements GroupDirectory, AutoCloseable {
 
   @Override
   public void reportLost(ServingGroup group, List<String> lostNodeIds, String reason) {
+    group.lost().complete(reason); // at once: the scheduler must not step this formation again
     execute(() -> {
       ShardGroup current = groups.get(group.groupId());
       if (current == null || current.state != GroupState.READY || current.formation != group.formation()) {

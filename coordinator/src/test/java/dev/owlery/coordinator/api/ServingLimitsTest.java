@@ -188,7 +188,7 @@ class ServingLimitsTest {
 
   @Test
   void aFullGroupQueueIsResourceExhaustedAndTheQueuedRequestsComplete() {
-    start(ApiLimits.defaults(), new SchedulerConfig(Duration.ofSeconds(30), Duration.ofSeconds(1), 1), false);
+    start(ApiLimits.defaults(), new SchedulerConfig(Duration.ofSeconds(30), Duration.ofSeconds(1), 1, Duration.ofSeconds(30)), false);
 
     CompletableFuture<Completion> running = client.generateAsync(textRequest());
     await().atMost(AT_MOST).until(() -> shard.numHeld() == 1);
