@@ -72,7 +72,7 @@ class ClusterGenerateTest {
     // 16-row steps: the 24-row prompt is prefilled in two chunks.
     LoopbackOwlery owlery = LoopbackOwlery.start(cleanup, dir, ShardWorkerLauncher.real(), 2,
         config -> config.withPlacement(new PlacementConfig(2, config.placement().shardModelDir(), 1, 16, 16, 0, 0,
-            Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofSeconds(60))));
+            Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofSeconds(60), 0)));
     owlery.awaitGroup("group-0", NodeState.NODE_STATE_READY, Duration.ofSeconds(30));
 
     Completion completion = owlery.client().generate(GenerateRequest.newBuilder()

@@ -60,11 +60,12 @@ class ShardLossTest {
         .build();
   }
 
+  /** One group of 2 at most: shard workers beyond it are standbys. */
   private LoopbackOwlery startCluster(Path dir, int numShards, Duration reformTimeout) {
     return LoopbackOwlery.start(cleanup, dir, FakeShardWorkerNode.launcher(), numShards,
         config -> config.withScheduler(new SchedulerConfig(STEP_TIMEOUT, Duration.ofSeconds(1), 8, reformTimeout))
             .withPlacement(new PlacementConfig(2, config.placement().shardModelDir(), 1, 16, 512, 0, 0,
-                Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofMinutes(5))));
+                Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofMinutes(5), 1)));
   }
 
   private static FakeShardWorkerNode shard(LoopbackOwlery owlery, String nodeId) {
@@ -102,11 +103,12 @@ class ShardLossTest {
   void aRequestRunningOnALostGroupStreamsOnFromTheGroupReFormedWithTheStandby() throws Exception {
     Path dir = Fixtures.tinyOwl2();
     GenerateRequest request = request(dir);
-    LoopbackOwlery owlery = startCluster(dir, 3, Duration.ofSeconds(30));
+    LoopbackOwlery owlery = startCluster(dir, 4, Duration.ofSeconds(30));
     ShardGroupStatus formed = owlery.awaitGroup("group-0", NodeState.NODE_STATE_READY, Duration.ofSeconds(30));
     Completion undisturbed = owlery.client().generate(request);
+    assertThat(owlery.client().getClusterStatus().getGroupsList()).hasSize(1); // two standbys, no second group
     String lost = formed.getNodeIds(1);
-    String standby = List.of("shard-0", "shard-1", "shard-2").stream()
+    String standby = List.of("shard-0", "shard-1", "shard-2", "shard-3").stream()
         .filter(id -> !formed.getNodeIdsList().contains(id)).findFirst().orElseThrow();
     for (String member : formed.getNodeIdsList()) {
       shard(owlery, member).delaySteps(Duration.ofMillis(100)); // 12 tokens take over a second
@@ -126,6 +128,7 @@ class ShardLossTest {
     assertThat(reformed.getNodeIdsList()).containsExactly(formed.getNodeIds(0), standby);
     assertThat(shard(owlery, formed.getNodeIds(0)).numSequencesHeld()).isZero();
     assertThat(shard(owlery, standby).numSequencesHeld()).isZero();
+    assertThat(owlery.client().getClusterStatus().getGroupsList()).hasSize(1);
   }
 
   @Test

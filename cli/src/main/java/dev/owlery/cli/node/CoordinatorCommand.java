@@ -30,6 +30,11 @@ public final class CoordinatorCommand implements Callable<Integer> {
   @Option(names = "--group-size", defaultValue = "1", description = "Shard workers per tensor-parallel group (default ${DEFAULT-VALUE}).")
   int groupSize;
 
+  @Option(names = "--max-groups", defaultValue = "0",
+      description = "Shard groups to form at most; shard workers beyond them wait as standbys and replace a lost rank at once "
+          + "(default ${DEFAULT-VALUE}: a group for every --group-size free shard workers).")
+  int maxGroups;
+
   @Option(names = "--max-num-seqs", defaultValue = "16",
       description = "Sequences a shard group runs at once, all in every step (default ${DEFAULT-VALUE}).")
   int maxNumSequences;
@@ -95,7 +100,7 @@ public final class CoordinatorCommand implements Callable<Integer> {
     CoordinatorConfig defaults = CoordinatorConfig.of(node.nodeId(), model, node.membership(), node.grpc(), node.host(), groupSize);
     return defaults.withMetricsPort(node.metricsPort())
         .withPlacement(defaults.placement().withBatch(maxNumSequences, maxNumBatchedTokens)
-            .withKvCache(blockSize, kvCacheTokens, kvCacheBytes))
+            .withKvCache(blockSize, kvCacheTokens, kvCacheBytes).withMaxGroups(maxGroups))
         .withScheduler(defaults.scheduler().withMaxQueuedPerGroup(maxQueued).withReformTimeout(reformTimeout))
         .withLimits(defaults.limits().withMaxAdmittedRequests(maxAdmitted))
         .withImageCacheBytes(imageCacheBytes)
