@@ -2,6 +2,7 @@ package dev.owlery.cli.node;
 
 import dev.owlery.cluster.membership.MembershipConfig;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine.Option;
@@ -36,6 +37,11 @@ public final class NodeOptions {
       description = "Nodes with another cluster name are refused (default ${DEFAULT-VALUE}).")
   String clusterName;
 
+  @Option(names = "--drain-timeout", defaultValue = "PT30S",
+      description = "On SIGTERM: how long the node drains (stops taking work, lets work in flight finish or hands it "
+          + "over) before it deregisters and exits (default ${DEFAULT-VALUE}).")
+  Duration drainTimeout;
+
   @Option(names = "--parent-pid",
       description = "Stop this node when the process with this pid exits (owlery local passes its own pid).")
   Long parentPid;
@@ -61,7 +67,13 @@ public final class NodeOptions {
     return MembershipConfig.of(clusterName, host, clusterPort, members);
   }
 
+  /** How long the node drains on SIGTERM. */
+  public Duration drainTimeout() {
+    return drainTimeout;
+  }
+
+  /** The gRPC server, letting calls in flight finish for up to the drain timeout when it stops. */
   public GrpcServerConfig grpc() {
-    return GrpcServerConfig.of(host, port);
+    return GrpcServerConfig.of(host, port).withShutdownGrace(drainTimeout);
   }
 }

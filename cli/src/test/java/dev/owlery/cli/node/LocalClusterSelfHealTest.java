@@ -32,7 +32,9 @@ import org.junit.jupiter.api.Test;
  * serving 8 concurrent greedy streams loses a shard to SIGKILL mid-generation, and no request
  * fails: every stream equals its run alone (no token duplicated, skipped or changed), and every
  * live node's KV blocks are back to 0 afterwards. (a) a standby shard takes the lost rank; (b)
- * without one, the {@code owlery local} supervisor restarts the killed shard.
+ * without one, the {@code owlery local} supervisor restarts the killed shard. And graceful drain:
+ * SIGTERM to a shard worker, then to the coordinator, under the same load loses no request and
+ * each exits 0.
  */
 class LocalClusterSelfHealTest {
 
@@ -137,6 +139,44 @@ class LocalClusterSelfHealTest {
   private static String shardAddress(OwleryClient client, String nodeId) {
     return client.getClusterStatus().getNodesList().stream().filter(node -> node.getNodeId().equals(nodeId))
         .map(NodeStatus::getGrpcAddress).findFirst().orElse("");
+  }
+
+  @Test
+  void sigtermDrainsAShardWorkerAndThenTheCoordinatorWithoutLosingARequest() throws Exception {
+    StringWriter log = new StringWriter();
+    try (LocalCluster cluster = LocalCluster.start(Fixtures.stories260k(), 2, 0, 0, new PrintWriter(log, true), JVM);
+        OwleryClient client = OwleryClient.builder().target(cluster.coordinatorAddress())
+            .defaultDeadline(Duration.ofSeconds(90)).build()) {
+      cluster.startShardWorker();
+      cluster.awaitReady(0, Duration.ofSeconds(120));
+      await().atMost(Duration.ofSeconds(60)).until(() -> client.getClusterStatus().getNodesList().stream()
+          .filter(n -> n.getRole() == NodeRole.NODE_ROLE_SHARD_WORKER).count() == 3);
+      List<String> members = client.getClusterStatus().getGroups(0).getNodeIdsList();
+      LocalCluster.NodeProcess drained = node(cluster, members.get(1));
+      String standby = List.of("shard-0", "shard-1", "shard-2").stream().filter(id -> !members.contains(id))
+          .findFirst().orElseThrow();
+
+      killMidGeneration(client, drained.nodeId(), () -> drained.process().destroy(), List.of(members.get(0), standby));
+      assertThat(drained.process().waitFor(60, TimeUnit.SECONDS)).isTrue();
+      assertThat(drained.process().exitValue()).isZero();
+
+      // The coordinator: streams under way finish, then it exits 0.
+      List<Completion> solo = PROMPTS.stream().map(prompt -> client.generate(request(prompt))).toList();
+      List<Stream> streams = PROMPTS.stream().map(prompt -> Stream.start(client, request(prompt))).toList();
+      await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(5))
+          .until(() -> streams.stream().allMatch(stream -> !stream.tokenIds().isEmpty()));
+      LocalCluster.NodeProcess coordinator = cluster.nodes().stream().filter(n -> n.role().equals("coordinator"))
+          .findFirst().orElseThrow();
+      coordinator.process().destroy();
+      for (int i = 0; i < PROMPTS.size(); i++) {
+        assertThat(streams.get(i).done().orTimeout(60, TimeUnit.SECONDS).join().tokenIds()).as(PROMPTS.get(i))
+            .containsExactlyElementsOf(solo.get(i).tokenIds());
+      }
+      assertThat(coordinator.process().waitFor(60, TimeUnit.SECONDS)).isTrue();
+      assertThat(coordinator.process().exitValue()).isZero();
+    } catch (RuntimeException | AssertionError e) {
+      throw new AssertionError(e + "; the nodes said:\n" + log, e);
+    }
   }
 
   private static LocalCluster.NodeProcess node(LocalCluster cluster, String nodeId) {

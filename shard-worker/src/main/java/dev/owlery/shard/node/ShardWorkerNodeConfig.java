@@ -4,6 +4,7 @@ import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.kernel.KernelsProvider.KernelSet;
 import dev.owlery.cluster.membership.MembershipConfig;
 import dev.owlery.shard.worker.ShardWorkerConfig;
+import java.time.Duration;
 
 /**
  * How a shard worker node starts.
@@ -18,10 +19,12 @@ import dev.owlery.shard.worker.ShardWorkerConfig;
  * @param computeThreads threads of the kernels' compute pool, >= 1 (the physical cores to use)
  * @param kernels which kernels run the slice: VECTOR (the fast ones) or SCALAR (the reference, whose
  *     rows are bit-identical however steps are batched)
+ * @param drainTimeout how long {@link ShardWorkerNode#close()} waits, DRAINING, for placement to take
+ *     the node out of its group (its sequences handed over) before it leaves anyway
  */
 public record ShardWorkerNodeConfig(
     String nodeId, String host, int grpcPort, int metricsPort, MembershipConfig membership, ShardWorkerConfig worker,
-    int computeThreads, KernelSet kernels) {
+    int computeThreads, KernelSet kernels, Duration drainTimeout) {
 
   public ShardWorkerNodeConfig {
     if (nodeId == null || nodeId.isBlank()) {
@@ -42,32 +45,44 @@ public record ShardWorkerNodeConfig(
     if (kernels == null) {
       throw new IllegalArgumentException("kernels must be set");
     }
+    if (drainTimeout == null || drainTimeout.isNegative()) {
+      throw new IllegalArgumentException("drainTimeout must be a duration >= 0. Given: " + drainTimeout);
+    }
   }
 
   /**
    * A node on {@code host} with the worker defaults (any model folder), one compute thread per
-   * processor and the kernels {@code -Dowlery.kernels} names (vector by default).
+   * processor, the kernels {@code -Dowlery.kernels} names (vector by default) and 30 s to drain.
    */
   public static ShardWorkerNodeConfig of(String host, int grpcPort, int metricsPort, MembershipConfig membership) {
     return new ShardWorkerNodeConfig("shard-worker-" + java.util.UUID.randomUUID(), host, grpcPort, metricsPort,
         membership, ShardWorkerConfig.defaults(), Runtime.getRuntime().availableProcessors(),
-        KernelsProvider.configuredSet());
+        KernelsProvider.configuredSet(), Duration.ofSeconds(30));
   }
 
   public ShardWorkerNodeConfig withWorker(ShardWorkerConfig newWorker) {
-    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, newWorker, computeThreads, kernels);
+    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, newWorker, computeThreads, kernels,
+        drainTimeout);
   }
 
   public ShardWorkerNodeConfig withNodeId(String newNodeId) {
-    return new ShardWorkerNodeConfig(newNodeId, host, grpcPort, metricsPort, membership, worker, computeThreads, kernels);
+    return new ShardWorkerNodeConfig(newNodeId, host, grpcPort, metricsPort, membership, worker, computeThreads, kernels,
+        drainTimeout);
   }
 
   public ShardWorkerNodeConfig withComputeThreads(int threads) {
-    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, threads, kernels);
+    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, threads, kernels,
+        drainTimeout);
   }
 
   public ShardWorkerNodeConfig withKernels(KernelSet newKernels) {
-    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, computeThreads, newKernels);
+    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, computeThreads, newKernels,
+        drainTimeout);
+  }
+
+  public ShardWorkerNodeConfig withDrainTimeout(Duration newDrainTimeout) {
+    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, computeThreads, kernels,
+        newDrainTimeout);
   }
 
   private static void requirePort(String name, int port) {
