@@ -120,7 +120,7 @@ class ServingLimitsTest {
     NodeRecord visionNode = NodeRecord.starting("vision-0", UUID.randomUUID(), NodeRole.VISION_WORKER, visionName, "",
         new NodeResources(1, 1)).withState(NodeState.READY);
     VisionWorkerPool vision = cleanup.register(new VisionWorkerPool(() -> List.of(visionNode), channels,
-        Duration.ofSeconds(10), model.numImageTokens(), model.text().hiddenSize()));
+        Duration.ofSeconds(10), Duration.ofSeconds(10), model.numImageTokens(), model.text().hiddenSize()));
     vision.sync();
     ServingGroup group = shard.group("group-0", channels.channel(shardName));
     GroupDirectory directory = new GroupDirectory() {
