@@ -108,6 +108,10 @@ public final class ShardWorkerNode implements AutoCloseable {
   public void close() {
     try {
       drain();
+    } catch (RuntimeException e) {
+      // the registry refused (the member is going, or the record is gone): leave without the drain
+    }
+    try {
       registry.deregister(nodeId);
     } catch (HazelcastInstanceNotActiveException e) {
       // the member is already gone, and its record with it
