@@ -25,6 +25,7 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -34,7 +35,8 @@ import org.junit.jupiter.api.Test;
  * live node's KV blocks are back to 0 afterwards. (a) a standby shard takes the lost rank; (b)
  * without one, the {@code owlery local} supervisor restarts the killed shard. And graceful drain:
  * SIGTERM to a shard worker, then to the coordinator, under the same load loses no request and
- * each exits 0.
+ * each exits 0; and a rolling restart of the shard workers under {@code owlery local}'s supervisor,
+ * one after the other under continuous load, loses none either.
  */
 class LocalClusterSelfHealTest {
 
@@ -174,6 +176,54 @@ class LocalClusterSelfHealTest {
       }
       assertThat(coordinator.process().waitFor(60, TimeUnit.SECONDS)).isTrue();
       assertThat(coordinator.process().exitValue()).isZero();
+    } catch (RuntimeException | AssertionError e) {
+      throw new AssertionError(e + "; the nodes said:\n" + log, e);
+    }
+  }
+
+  @Test
+  void aRollingRestartOfTheShardWorkersUnderLoadLosesNoRequest() throws Exception {
+    StringWriter log = new StringWriter();
+    try (LocalCluster cluster = LocalCluster.start(Fixtures.stories260k(), 2, 0, 0, new PrintWriter(log, true), JVM);
+        OwleryClient client = OwleryClient.builder().target(cluster.coordinatorAddress())
+            .defaultDeadline(Duration.ofSeconds(90)).build()) {
+      cluster.awaitReady(0, Duration.ofSeconds(120));
+      cluster.supervise();
+      List<Completion> solo = PROMPTS.stream().map(prompt -> client.generate(request(prompt))).toList();
+      AtomicBoolean loading = new AtomicBoolean(true);
+      List<CompletableFuture<Integer>> clients = new ArrayList<>();
+      for (int c = 0; c < 4; c++) {
+        int first = c;
+        clients.add(CompletableFuture.supplyAsync(() -> {
+          int numCompleted = 0;
+          for (int i = first; loading.get(); i = (i + 1) % PROMPTS.size(), numCompleted++) {
+            assertThat(client.generate(request(PROMPTS.get(i))).tokenIds()).as(PROMPTS.get(i))
+                .containsExactlyElementsOf(solo.get(i).tokenIds()); // a failed request throws here
+          }
+          return numCompleted;
+        }));
+      }
+
+      for (String nodeId : List.of("shard-0", "shard-1")) {
+        String before = shardAddress(client, nodeId);
+        LocalCluster.NodeProcess stopping = node(cluster, nodeId);
+        stopping.process().destroy(); // SIGTERM: it drains, exits 0, and the supervisor starts it again
+        assertThat(stopping.process().waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(stopping.process().exitValue()).isZero();
+        await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(50)).until(() -> {
+          ShardGroupStatus group = client.getClusterStatus().getGroups(0);
+          String now = shardAddress(client, nodeId);
+          return group.getState() == NodeState.NODE_STATE_READY && !now.isEmpty() && !now.equals(before);
+        });
+      }
+      loading.set(false);
+
+      for (CompletableFuture<Integer> loader : clients) {
+        // each had a request in flight across both restarts, completed with its solo tokens
+        assertThat(loader.get(120, TimeUnit.SECONDS)).isPositive();
+      }
+      assertThat(log.toString()).contains("owlery local: shard-0 (shard-worker) died with exit status 0")
+          .contains("owlery local: shard-1 (shard-worker) died with exit status 0");
     } catch (RuntimeException | AssertionError e) {
       throw new AssertionError(e + "; the nodes said:\n" + log, e);
     }
