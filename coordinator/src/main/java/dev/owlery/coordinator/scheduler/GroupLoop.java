@@ -30,11 +30,12 @@ import java.util.logging.Logger;
  * PendingReleases}).
  *
  * <p>A step that fails reports the lost nodes to placement, which marks that formation lost at once
- * ({@link ServingGroup#lost()}). Its sequences are preempted (their rows are
- * recomputed later from the prompt and the tokens already sent, which are not sent again) and, with
- * the jobs still queued, handed to the loop of another READY group, or kept and readmitted first once
- * this group is re-formed. Only what is neither within {@link SchedulerConfig#reformTimeout} of the
- * loss ends with UNAVAILABLE naming the cause.
+ * ({@link ServingGroup#lost()}); a formation placement takes down (a member left or drains) is
+ * lost too. The group's sequences are then preempted (their rows recomputed later from the prompt
+ * and the tokens already sent, which are not sent again) and, with the jobs still queued, handed to
+ * the loop of another READY group, or kept and readmitted first once this group is re-formed. What
+ * is neither readmitted nor handed over within {@link SchedulerConfig#reformTimeout} of the loss
+ * ends with UNAVAILABLE naming the cause.
  */
 final class GroupLoop {
 
