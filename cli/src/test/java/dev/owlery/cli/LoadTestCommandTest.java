@@ -121,7 +121,7 @@ class LoadTestCommandTest {
     CliRun run = CliRun.of("loadtest", "--model", Fixtures.stories260k().toString(), "--rate", "20", "--duration", "2s",
         "--prompt-ids", "1", "--max-new-tokens", "4", "--warmup", "1", "--node-heap", "512m", "--timeout", "PT20S",
         "--node-log", tmp.resolve("nodes.log").toString(), "--chaos", "kill-shard@700ms", "--report", report.toString(),
-        "--output", "json");
+        "--output", "json", "--coordinator-arg=--reform-timeout=PT1S");
 
     assertThat(run.exitCode()).as(run.err()).isZero();
     JsonNode json = JSON.readTree(run.out());
@@ -129,7 +129,8 @@ class LoadTestCommandTest {
     assertThat(fault.get("injected").asBoolean()).as(run.err()).isTrue();
     assertThat(fault.get("outcome").asText()).isEqualTo("killed shard-0");
     assertThat(fault.get("at_s").asDouble()).isGreaterThanOrEqualTo(0.7);
-    // The group's only shard is gone: requests after it fail (UNAVAILABLE), and each failure counts.
+    // The group's only shard is gone, and nothing replaces it within the re-form timeout: requests
+    // after it fail (UNAVAILABLE), and each failure counts.
     JsonNode level = json.get("levels").get(0);
     assertThat(level.get("errors").get("UNAVAILABLE").asInt()).isPositive();
     assertThat(json.get("chaos").get("requests_failed").asInt()).isEqualTo(level.get("num_errors").asInt());

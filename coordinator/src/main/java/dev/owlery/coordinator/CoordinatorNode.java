@@ -85,7 +85,7 @@ public final class CoordinatorNode implements AutoCloseable {
       NodeRegistry registry = new NodeRegistry(member);
       started.add(registry);
       VisionWorkerPool vision = new VisionWorkerPool(() -> registry.nodes(NodeRole.VISION_WORKER), channels,
-          config.visionTimeout(), model.numImageTokens(), model.text().hiddenSize());
+          config.visionTimeout(), config.scheduler().reformTimeout(), model.numImageTokens(), model.text().hiddenSize());
       started.add(vision);
       UUID visionListener = registry.addListener(vision);
       started.add(() -> registry.removeListener(visionListener));

@@ -74,7 +74,7 @@ class ClusterGenerateTest {
     // summation order moves F16-rounded cache entries by an ulp, past the logprob tolerance.
     LoopbackOwlery owlery = LoopbackOwlery.start(cleanup, dir, ShardWorkerLauncher.real(), 2,
         config -> config.withPlacement(new PlacementConfig(2, config.placement().shardModelDir(), 1, 16, 16, 0, 0,
-            KvCacheDtype.F32, Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofSeconds(60))));
+            KvCacheDtype.F32, Duration.ofSeconds(30), Duration.ofSeconds(5), Duration.ofSeconds(60), 0)));
     owlery.awaitGroup("group-0", NodeState.NODE_STATE_READY, Duration.ofSeconds(30));
 
     Completion completion = owlery.client().generate(GenerateRequest.newBuilder()

@@ -85,7 +85,9 @@ class CoordinatorMetricsTest {
     LoopbackOwlery owlery = LoopbackOwlery.start(cleanup, withFourQueries(original, tmp), original,
         ShardWorkerLauncher.real(), 2,
         config -> config.withLimits(ApiLimits.defaults().withMaxAdmittedRequests(1))
-            .withPlacement(config.placement().withKvCache(16, KV_CACHE_TOKENS, 0)));
+            .withPlacement(config.placement().withKvCache(16, KV_CACHE_TOKENS, 0))
+            // the request sent to the DOWN group waits this long for a re-formation before UNAVAILABLE
+            .withScheduler(config.scheduler().withReformTimeout(Duration.ofMillis(500))));
     owlery.awaitGroup("group-0", NodeState.NODE_STATE_READY, Duration.ofSeconds(30));
     ByteString image = ByteString.copyFrom(Files.readAllBytes(original.resolve("test_image.png")));
 

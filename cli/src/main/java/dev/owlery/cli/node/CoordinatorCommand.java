@@ -11,6 +11,7 @@ import dev.owlery.engine.kv.KvCacheDtype;
 import io.grpc.InsecureChannelCredentials;
 import io.grpc.InsecureServerCredentials;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
@@ -37,6 +38,11 @@ public final class CoordinatorCommand implements Callable<Integer> {
   @Option(names = "--group-size", defaultValue = "1", description = "Shard workers per tensor-parallel group (default ${DEFAULT-VALUE}).")
   int groupSize;
 
+  @Option(names = "--max-groups", defaultValue = "0",
+      description = "Shard groups to form at most; shard workers beyond them wait as standbys and replace a lost rank at once "
+          + "(default ${DEFAULT-VALUE}: a group for every --group-size free shard workers).")
+  int maxGroups;
+
   @Option(names = "--max-num-seqs", defaultValue = "16",
       description = "Sequences a shard group runs at once, all in every step (default ${DEFAULT-VALUE}).")
   int maxNumSequences;
@@ -62,6 +68,11 @@ public final class CoordinatorCommand implements Callable<Integer> {
   @Option(names = "--max-queued", defaultValue = "64",
       description = "Requests waiting per shard group before RESOURCE_EXHAUSTED (default ${DEFAULT-VALUE}).")
   int maxQueued;
+
+  @Option(names = "--reform-timeout", defaultValue = "PT30S",
+      description = "How long the requests of a shard group that lost a rank wait for it to be re-formed (or another group to be READY) "
+          + "before they end with UNAVAILABLE (default ${DEFAULT-VALUE}).")
+  Duration reformTimeout;
 
   @Option(names = "--max-admitted", defaultValue = "256",
       description = "Generate calls admitted at once (encoding images, waiting or running) before RESOURCE_EXHAUSTED (default ${DEFAULT-VALUE}).")
@@ -137,12 +148,11 @@ public final class CoordinatorCommand implements Callable<Integer> {
   /** The coordinator's configuration from the options. */
   CoordinatorConfig config() {
     CoordinatorConfig defaults = CoordinatorConfig.of(node.nodeId(), model, node.membership(), node.grpc(), node.host(), groupSize);
-    SchedulerConfig scheduler = defaults.scheduler();
     return defaults.withMetricsPort(node.metricsPort())
         .withPlacement(defaults.placement().withBatch(maxNumSequences, maxNumBatchedTokens)
-            .withKvCache(blockSize, kvCacheTokens, kvCacheBytes)
+            .withKvCache(blockSize, kvCacheTokens, kvCacheBytes).withMaxGroups(maxGroups)
             .withKvCacheDtype(kvCacheDtype == null ? KvCacheDtype.DEFAULT : KvCacheDtype.parse("--kv-cache-dtype", kvCacheDtype)))
-        .withScheduler(new SchedulerConfig(scheduler.stepTimeout(), scheduler.releaseTimeout(), maxQueued))
+        .withScheduler(defaults.scheduler().withMaxQueuedPerGroup(maxQueued).withReformTimeout(reformTimeout))
         .withLimits(defaults.limits().withMaxAdmittedRequests(maxAdmitted))
         .withImageCacheBytes(imageCacheBytes)
         .withApiKeys(apiKeys())

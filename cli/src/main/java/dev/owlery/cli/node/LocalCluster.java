@@ -29,6 +29,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 
@@ -37,6 +39,12 @@ import java.util.concurrent.TimeUnit;
  * {@code owlery <role>} with the same Java and classpath): a coordinator, {@code numVisionWorkers}
  * vision workers and {@code numShards} shard workers forming one tensor-parallel group, all on
  * loopback with their own Hazelcast member joined through the coordinator's.
+ *
+ * <p>Once {@link #supervise()} is called (by {@code owlery local}, when the cluster is ready), a
+ * child that dies is started again after a {@link RestartBackoff}, with a line saying which node
+ * died and why: a worker under the same node id on fresh ports (placement takes it back as a free
+ * shard worker), the coordinator on its own ports under a new node id, as {@link
+ * #restartCoordinator} does. So a local cluster heals without standby shards.
  *
  * <p>The children live no longer than this process: {@link #close()} stops them, a shutdown hook
  * closes the cluster on SIGINT/SIGTERM (during start-up too), and each child is started with
@@ -89,8 +97,16 @@ public final class LocalCluster implements AutoCloseable {
   private final List<NodeProcess> nodes = new ArrayList<>();
   /** By node id; guarded by lock. */
   private final Map<String, NodeOutput> outputs = new HashMap<>();
-  /** Node ids stopped on purpose by {@link #kill}; guarded by lock. */
+  /** Node ids stopped on purpose by {@link #kill}, never restarted; guarded by lock. */
   private final Set<String> killed = new HashSet<>();
+  /** When each child was started ({@link System#nanoTime()}), by node id; guarded by lock. */
+  private final Map<String, Long> startedAt = new HashMap<>();
+  /** Dead children whose restart is scheduled; guarded by lock. */
+  private final Set<NodeProcess> restarting = new HashSet<>();
+  /** Restarts dead children once {@link #supervise()} was called; null before. Guarded by lock. */
+  private ScheduledExecutorService supervisor;
+  /** Owned by the supervisor's thread. */
+  private final RestartBackoff backoff = new RestartBackoff();
   /** Set by the first {@link #close()}; no child starts after it. Guarded by lock. */
   private boolean closing;
   private int coordinatorClusterPort;
@@ -172,8 +188,9 @@ public final class LocalCluster implements AutoCloseable {
       cluster.coordinatorPort = port == 0 ? freePort() : port;
       cluster.coordinatorClusterPort = freePort();
       cluster.coordinatorMetricsPort = freePort();
-      List<String> coordinatorCommand = new ArrayList<>(
-          List.of("--model", cluster.model.toString(), "--group-size", String.valueOf(numShards)));
+      // One group: shard workers started beyond it (startShardWorker) are standbys.
+      List<String> coordinatorCommand = new ArrayList<>(List.of("--model", cluster.model.toString(), "--group-size",
+          String.valueOf(numShards), "--max-groups", "1"));
       coordinatorCommand.addAll(coordinatorArgs);
       cluster.coordinatorCommand = List.copyOf(coordinatorCommand);
       cluster.launchCoordinator(List.of());
@@ -286,7 +303,7 @@ public final class LocalCluster implements AutoCloseable {
     }
   }
 
-  /** Starts one more shard worker process (a replacement after a failure, or a spare). */
+  /** Starts one more shard worker process: a replacement after a failure, or a standby beyond the group. */
   public NodeProcess startShardWorker() {
     return launch("shard-" + nextShardIndex++, "shard-worker", freePort(), freePort(), freePort(), seedMembers(),
         List.of());
@@ -392,7 +409,7 @@ public final class LocalCluster implements AutoCloseable {
       while (System.nanoTime() < deadline) {
         requireNotClosed();
         for (NodeProcess node : nodes()) {
-          if (!node.process().isAlive() && !wasKilled(node)) {
+          if (!node.process().isAlive() && !wasKilled(node) && !supervising()) {
             throw exitedEarly(node, "before the cluster was ready");
           }
         }
@@ -415,6 +432,92 @@ public final class LocalCluster implements AutoCloseable {
       }
     }
     throw new LocalClusterException("the local cluster was not ready within %d s (%s)".formatted(timeout.toSeconds(), lastState));
+  }
+
+  /**
+   * From now on restarts every child that dies (but those {@link #kill}ed), after a backoff, writing
+   * "owlery local: shard-1 (shard-worker) died with exit status 137 (killed by signal 9); restarting
+   * it in 500 ms" to the log. Calling it again does nothing.
+   */
+  public void supervise() {
+    synchronized (lock) {
+      if (supervisor != null || closing) {
+        return;
+      }
+      supervisor = Executors.newSingleThreadScheduledExecutor(
+          Thread.ofPlatform().name("owlery-local-supervisor").daemon().factory());
+      supervisor.scheduleWithFixedDelay(this::restartDeadNodes, 0, 200, TimeUnit.MILLISECONDS);
+    }
+  }
+
+  private boolean supervising() {
+    synchronized (lock) {
+      return supervisor != null;
+    }
+  }
+
+  /** Schedules a restart of each child found dead (on the supervisor's thread). */
+  private void restartDeadNodes() {
+    for (NodeProcess node : nodes()) {
+      long lived;
+      synchronized (lock) {
+        if (closing) {
+          return;
+        }
+        if (node.process().isAlive() || killed.contains(node.nodeId()) || !restarting.add(node)) {
+          continue;
+        }
+        lived = System.nanoTime() - startedAt.get(node.nodeId());
+      }
+      Duration wait = backoff.next(node.nodeId(), Duration.ofNanos(lived));
+      int status = node.process().exitValue();
+      String why = status > 128 ? " (killed by signal %d)".formatted(status - 128) : "";
+      List<String> lastLines = outputOf(node).lastLines(Duration.ZERO);
+      String said = lastLines.isEmpty() ? "" : "; its last line: " + lastLines.getLast();
+      log.printf("owlery local: %s (%s) died with exit status %d%s after %d s%s; restarting it in %d ms (restart %d)%n",
+          node.nodeId(), node.role(), status, why, TimeUnit.NANOSECONDS.toSeconds(lived), said, wait.toMillis(),
+          backoff.numQuickRestarts(node.nodeId()));
+      log.flush();
+      supervisor.schedule(() -> restart(node), wait.toMillis(), TimeUnit.MILLISECONDS);
+    }
+  }
+
+  /** Starts a dead child again: a worker under its node id on fresh ports, the coordinator on its own. */
+  private void restart(NodeProcess dead) {
+    try {
+      if (dead.role().equals("coordinator")) {
+        List<String> survivors = nodes().stream().filter(node -> node.process().isAlive())
+            .map(node -> HOST + ":" + node.clusterPort()).toList();
+        synchronized (lock) {
+          numRestarts++;
+        }
+        launchCoordinator(survivors);
+      } else {
+        List<String> roleArgs = dead.role().equals("vision-worker") ? List.of("--model", model.toString()) : List.of();
+        launch(dead.nodeId(), dead.role(), freePort(), freePort(), freePort(), seedMembers(), roleArgs);
+      }
+      synchronized (lock) {
+        nodes.remove(dead);
+      }
+    } catch (RuntimeException e) {
+      synchronized (lock) {
+        if (closing) {
+          return; // stopped meanwhile: nothing to restart
+        }
+      }
+      log.printf("owlery local: restarting %s failed: %s%n", dead.nodeId(), e.getMessage());
+      log.flush();
+    } finally {
+      synchronized (lock) {
+        restarting.remove(dead); // on failure, the next round finds it dead again and waits longer
+      }
+    }
+  }
+
+  private NodeOutput outputOf(NodeProcess node) {
+    synchronized (lock) {
+      return outputs.get(node.nodeId());
+    }
   }
 
   private boolean wasKilled(NodeProcess node) {
@@ -482,6 +585,7 @@ public final class LocalCluster implements AutoCloseable {
       }
       NodeProcess node = new NodeProcess(nodeId, role, process, grpcPort, metricsPort, clusterPort);
       nodes.add(node);
+      startedAt.put(nodeId, System.nanoTime());
       outputs.put(nodeId, NodeOutput.follow(nodeId, log, process.getInputStream()));
       return node;
     }
@@ -561,6 +665,13 @@ public final class LocalCluster implements AutoCloseable {
     if (running == null) {
       awaitStopped(STOP_GRACE.plusSeconds(5));
       return;
+    }
+    ScheduledExecutorService stopping;
+    synchronized (lock) {
+      stopping = supervisor;
+    }
+    if (stopping != null) {
+      stopping.shutdownNow(); // closing is set: a restart under way starts no child
     }
     try {
       Runtime.getRuntime().removeShutdownHook(shutdownHook);

@@ -30,6 +30,10 @@ public final class LocalCommand implements Callable<Integer> {
   @Option(names = "--shards", defaultValue = "2", description = "Shard workers in the tensor-parallel group (default ${DEFAULT-VALUE}).")
   int shards;
 
+  @Option(names = "--standby-shards", defaultValue = "0",
+      description = "Shard workers started beyond the group, waiting to replace a lost rank at once (default ${DEFAULT-VALUE}).")
+  int standbyShards;
+
   @Option(names = "--vision-workers", defaultValue = "1", description = "Vision workers (default ${DEFAULT-VALUE}; 0 for a text-only model).")
   int visionWorkers;
 
@@ -111,15 +115,23 @@ public final class LocalCommand implements Callable<Integer> {
       ownKey = ApiKeys.secretsIn(apiKeys).getFirst(); // this command's own status calls use the file's first key
       coordinator.add("--api-keys=" + apiKeys.toAbsolutePath());
     }
+    if (standbyShards < 0) {
+      throw new LocalClusterException("--standby-shards must be >= 0, got " + standbyShards);
+    }
     try (LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, jvm, coordinator, ownKey,
         certsDir())) {
+      for (int s = 0; s < standbyShards; s++) {
+        cluster.startShardWorker();
+      }
       GetClusterStatusResponse status = cluster.awaitReady(visionWorkers, readyTimeout);
       if (readyFile != null) {
         cluster.writeReadyFile(readyFile, status);
       }
-      err.printf("owlery local: ready: coordinator on %s%s, %d shard worker(s), %d vision worker(s); Ctrl-C stops them all%n",
+      cluster.supervise();
+      err.printf("owlery local: ready: coordinator on %s%s, %d shard worker(s) and %d standby, %d vision worker(s); a "
+          + "node that dies is restarted; Ctrl-C stops them all%n",
           cluster.coordinatorAddress(), tls ? " over TLS (clients: --tls-ca " + cluster.tlsCa() + ")" : "", shards,
-          visionWorkers);
+          standbyShards, visionWorkers);
       err.flush();
       cluster.awaitClosed();
     } catch (InterruptedException e) {

@@ -5,6 +5,7 @@ import dev.owlery.cluster.membership.MembershipConfig;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
 import dev.owlery.cluster.tls.ReloadingTls;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import picocli.CommandLine.Option;
@@ -59,6 +60,11 @@ public final class NodeOptions {
   @Option(names = "--node-key", paramLabel = "FILE", description = "The private key (PEM, PKCS#8) of --node-cert.")
   Path nodeKey;
 
+  @Option(names = "--drain-timeout", defaultValue = "PT30S",
+      description = "On SIGTERM: how long the node drains (stops taking work, lets work in flight finish or hands it "
+          + "over) before it deregisters and exits (default ${DEFAULT-VALUE}).")
+  Duration drainTimeout;
+
   @Option(names = "--parent-pid",
       description = "Stop this node when the process with this pid exits (owlery local passes its own pid).")
   Long parentPid;
@@ -102,7 +108,13 @@ public final class NodeOptions {
     return ReloadingTls.open(nodeCert, nodeKey, clusterCa);
   }
 
+  /** How long the node drains on SIGTERM. */
+  public Duration drainTimeout() {
+    return drainTimeout;
+  }
+
+  /** The gRPC server, letting calls in flight finish for up to the drain timeout when it stops. */
   public GrpcServerConfig grpc() {
-    return GrpcServerConfig.of(host, port);
+    return GrpcServerConfig.of(host, port).withShutdownGrace(drainTimeout);
   }
 }

@@ -20,6 +20,9 @@ final class NodeRunner {
   private static final Duration ORPHAN_STOP_LIMIT = Duration.ofSeconds(5);
   private static final int ORPHANED_EXIT_STATUS = 1;
 
+  /** What the JVM exits with once the node is closed: 0 after a drain on SIGTERM, ORPHANED after the parent died. */
+  private static volatile int exitStatus;
+
   private NodeRunner() {}
 
   /** Hazelcast logs every join and partition migration at INFO; a node's own output says what matters. */
@@ -54,6 +57,7 @@ final class NodeRunner {
         }
         err.printf("owlery: %s: parent process %d exited; stopping%n", node.nodeId(), pid);
         err.flush();
+        exitStatus = ORPHANED_EXIT_STATUS;
         Thread.ofPlatform().daemon().name("owlery-orphan-halt").start(() -> {
           try {
             Thread.sleep(ORPHAN_STOP_LIMIT);
@@ -73,7 +77,11 @@ final class NodeRunner {
     return ProcessHandle.current().parent().map(ProcessHandle::pid).orElse(-1L);
   }
 
-  /** Prints where the node serves, then blocks until SIGINT/SIGTERM, closing {@code node} on the way out. */
+  /**
+   * Prints where the node serves, then blocks until SIGINT/SIGTERM, closing (draining) {@code node}
+   * on the way out; the JVM then exits 0 (not 143, SIGTERM's), so that a supervisor tells a clean
+   * drain from a crash, or 1 when the node failed to close or its parent process died.
+   */
   static int serveUntilInterrupted(AutoCloseable node, String banner, PrintWriter err) {
     err.println(banner);
     err.flush();
@@ -84,9 +92,11 @@ final class NodeRunner {
       } catch (Exception e) {
         err.println("owlery: error while stopping: " + e);
         err.flush();
+        exitStatus = 1;
       } finally {
         stopped.countDown();
       }
+      Runtime.getRuntime().halt(exitStatus);
     }, "owlery-shutdown");
     Runtime.getRuntime().addShutdownHook(hook);
     try {

@@ -42,7 +42,7 @@ public final class ShardWorkerCommand implements Callable<Integer> {
     NodeRunner.exitWithParent(node, spec.commandLine().getErr());
     NodeRunner.quietClusterLogging();
     ShardWorkerNodeConfig config = ShardWorkerNodeConfig.of(node.host(), node.grpc().port(), node.metricsPort(), node.membership())
-        .withNodeId(node.nodeId())
+        .withNodeId(node.nodeId()).withDrainTimeout(node.drainTimeout())
         .withWorker(ShardWorkerConfig.defaults().withAllowedModelDirs(allowedModelDirs).withWeights(weights));
     if (threads != null) {
       config = config.withComputeThreads(threads);

@@ -70,6 +70,12 @@ public record GrpcServerConfig(
         permitKeepAliveTime, shutdownGrace, newCredentials);
   }
 
+  /** The same server, letting in-flight calls finish for up to {@code grace} when it closes. */
+  public GrpcServerConfig withShutdownGrace(Duration grace) {
+    return new GrpcServerConfig(host, port, maxInboundMessageBytes, keepAliveTime, keepAliveTimeout,
+        permitKeepAliveTime, grace, credentials);
+  }
+
   /** A server on a free loopback port with the defaults, for tests and single-machine clusters. */
   public static GrpcServerConfig loopback() {
     return of("127.0.0.1", 0);

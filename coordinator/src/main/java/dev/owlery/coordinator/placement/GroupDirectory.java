@@ -16,7 +16,8 @@ public interface GroupDirectory {
 
   /**
    * Reports that {@code lostNodeIds} of {@code group} failed a step (no answer, broken transport):
-   * that formation goes DOWN, the nodes are passed over for a while, and the group is re-formed
+   * that formation is {@link ServingGroup#lost()} before this returns and goes DOWN, the nodes are
+   * passed over for a while, and the group is re-formed
    * when replacements are free. Reports about an older formation are ignored.
    */
   void reportLost(ServingGroup group, List<String> lostNodeIds, String reason);

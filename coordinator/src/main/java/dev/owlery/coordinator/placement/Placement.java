@@ -27,9 +27,10 @@ import java.util.logging.Logger;
 /**
  * The placement authority (DESIGN.md §2): watches the registry's shard workers and forms groups of
  * {@code worldSize} from the free ones (ranks by node id), loads and health-checks them ({@link
- * GroupFormation}) and publishes them READY. A member that leaves, restarts, drains or is reported
- * lost by the scheduler takes its group DOWN and its rank becomes vacant; when enough free shards
- * are registered the group is re-formed under the same id, every rank reloaded, and serving
+ * GroupFormation}) and publishes them READY, up to {@link PlacementConfig#maxGroups()}; the shards
+ * left free are standbys. A member that leaves, restarts, drains or is reported
+ * lost by the scheduler takes its group DOWN and its rank becomes vacant; as soon as enough free
+ * shards (standbys, or the lost one back under a new member) are registered the group is re-formed under the same id, every rank reloaded, and serving
  * resumes. Shards that failed are passed over for {@link PlacementConfig#quarantine()} while others
  * are free.
  *
@@ -113,6 +114,7 @@ public final class Placement implements GroupDirectory, AutoCloseable {
 
   @Override
   public void reportLost(ServingGroup group, List<String> lostNodeIds, String reason) {
+    group.lost().complete(reason); // at once: the scheduler must not step this formation again
     execute(() -> {
       ShardGroup current = groups.get(group.groupId());
       if (current == null || current.state != GroupState.READY || current.formation != group.formation()) {
@@ -161,7 +163,7 @@ public final class Placement implements GroupDirectory, AutoCloseable {
           form(group);
         }
       }
-      while (free.size() >= config.worldSize()) {
+      while (free.size() >= config.worldSize() && (config.maxGroups() == 0 || groups.size() < config.maxGroups())) {
         ShardGroup group = new ShardGroup("group-" + nextGroupNumber++, config.worldSize());
         groups.put(group.groupId, group);
         group.fillVacancies(free);

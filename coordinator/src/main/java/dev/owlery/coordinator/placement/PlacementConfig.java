@@ -23,6 +23,9 @@ import java.time.Duration;
  * @param healthTimeout deadline of RunHealthStep
  * @param quarantine how long a shard that failed a step, a load or a health check is passed over
  *     while other shards are free
+ * @param maxGroups groups to form at most, >= 0; 0 = one for every {@code worldSize} free shard
+ *     workers. Shard workers beyond what the groups need stay free as standbys, and fill a rank the
+ *     moment it is lost.
  */
 public record PlacementConfig(
     int worldSize,
@@ -35,7 +38,8 @@ public record PlacementConfig(
     KvCacheDtype kvCacheDtype,
     Duration loadTimeout,
     Duration healthTimeout,
-    Duration quarantine) {
+    Duration quarantine,
+    int maxGroups) {
 
   public PlacementConfig {
     requirePositive("worldSize", worldSize);
@@ -57,34 +61,41 @@ public record PlacementConfig(
     if (quarantine == null || quarantine.isNegative()) {
       throw new IllegalArgumentException("quarantine must be a duration >= 0. Given: " + quarantine);
     }
+    if (maxGroups < 0) {
+      throw new IllegalArgumentException("maxGroups must be >= 0. Given: " + maxGroups);
+    }
   }
 
   /**
    * Groups of {@code worldSize} loading {@code shardModelDir}: batches of up to 16 sequences,
    * 16-position blocks, 512-row steps, the default KV pool of the default dtype, 10 min to load, 10 s for a health step,
-   * 30 s quarantine.
+   * 30 s quarantine, as many groups as the shard workers make.
    */
   public static PlacementConfig of(int worldSize, String shardModelDir) {
     return new PlacementConfig(worldSize, shardModelDir, 16, 16, 512, 0, 0, KvCacheDtype.DEFAULT,
-        Duration.ofMinutes(10),
-        Duration.ofSeconds(10), Duration.ofSeconds(30));
+        Duration.ofMinutes(10), Duration.ofSeconds(10), Duration.ofSeconds(30), 0);
+  }
+
+  public PlacementConfig withMaxGroups(int newMaxGroups) {
+    return new PlacementConfig(worldSize, shardModelDir, maxNumSequences, blockSizeTokens, maxNumTokens, kvCacheTokens,
+        kvCacheBytes, kvCacheDtype, loadTimeout, healthTimeout, quarantine, newMaxGroups);
   }
 
   public PlacementConfig withBatch(int newMaxNumSequences, int newMaxNumTokens) {
     return new PlacementConfig(worldSize, shardModelDir, newMaxNumSequences, blockSizeTokens, newMaxNumTokens,
-        kvCacheTokens, kvCacheBytes, kvCacheDtype, loadTimeout, healthTimeout, quarantine);
+        kvCacheTokens, kvCacheBytes, kvCacheDtype, loadTimeout, healthTimeout, quarantine, maxGroups);
   }
 
   /** The KV pool sized in positions ({@code bytes} 0) or in bytes per shard ({@code tokens} 0). */
   public PlacementConfig withKvCache(int newBlockSizeTokens, long tokens, long bytes) {
     return new PlacementConfig(worldSize, shardModelDir, maxNumSequences, newBlockSizeTokens, maxNumTokens, tokens,
-        bytes, kvCacheDtype, loadTimeout, healthTimeout, quarantine);
+        bytes, kvCacheDtype, loadTimeout, healthTimeout, quarantine, maxGroups);
   }
 
   /** Shards storing their KV pools as {@code dtype}. */
   public PlacementConfig withKvCacheDtype(KvCacheDtype dtype) {
     return new PlacementConfig(worldSize, shardModelDir, maxNumSequences, blockSizeTokens, maxNumTokens, kvCacheTokens,
-        kvCacheBytes, dtype, loadTimeout, healthTimeout, quarantine);
+        kvCacheBytes, dtype, loadTimeout, healthTimeout, quarantine, maxGroups);
   }
 
   /**

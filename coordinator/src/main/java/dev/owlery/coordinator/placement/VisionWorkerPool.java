@@ -18,15 +18,15 @@ import io.grpc.StatusRuntimeException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.HashMap;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -39,18 +39,34 @@ import java.util.logging.Logger;
  * The READY vision workers, re-read from the registry after every registry event about one, and
  * the choice of one for each request: the worker with the fewest calls in flight. A worker that fails (anything but INVALID_ARGUMENT, which
  * is the request's fault and is passed on) is skipped and the next one tried; when none is left the
- * request fails with UNAVAILABLE naming the last worker and its error. Thread-safe, non-blocking.
+ * request waits for one to register (a restarted worker counts as a new one) for up to {@code
+ * waitForWorker} from its start, then fails with UNAVAILABLE naming the last worker and its error.
+ * Thread-safe, non-blocking.
  */
 public final class VisionWorkerPool implements NodeRegistryListener, AutoCloseable {
 
   private static final Logger LOG = Logger.getLogger(VisionWorkerPool.class.getName());
 
-  private record Worker(String nodeId, String address, AtomicInteger inFlight) {}
+  private record Worker(String nodeId, String address, AtomicInteger inFlight) {
+
+    /** What a request remembers having tried: a worker restarted on another address is another one. */
+    String key() {
+      return nodeId + "@" + address;
+    }
+  }
+
+  /** A request that found no worker left to try, waiting for one until {@code deadlineNanos}. */
+  private record Waiter(EncodeImagesRequest request, Context context, Set<String> tried, String lastFailure,
+      CompletableFuture<List<ByteString>> result, long deadlineNanos) {}
+
+  private static final long WAITER_CHECK_MS = 100;
 
   private final Supplier<List<NodeRecord>> registered;
   // Re-reads the registry off the Hazelcast event thread, which must not block.
-  private final ExecutorService syncer =
-      Executors.newSingleThreadExecutor(Thread.ofPlatform().name("owlery-vision-pool").daemon().factory());
+  private final ScheduledExecutorService syncer =
+      Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("owlery-vision-pool").daemon().factory());
+  private final ConcurrentLinkedQueue<Waiter> waiters = new ConcurrentLinkedQueue<>();
+  private final Duration waitForWorker;
   private final AtomicBoolean syncQueued = new AtomicBoolean();
   private final NodeChannels channels;
   private final Duration timeout;
@@ -61,11 +77,14 @@ public final class VisionWorkerPool implements NodeRegistryListener, AutoCloseab
   /**
    * @param registered reads the registry's vision workers (blocking is fine: called on the pool's thread)
    * @param timeout deadline of one EncodeImages call (the request's own deadline also applies)
+   * @param waitForWorker how long a request that finds no worker left waits for one to register
    * @param numImageTokens rows each image must come back as
    * @param hiddenSize width of each row
    */
   public VisionWorkerPool(Supplier<List<NodeRecord>> registered, NodeChannels channels, Duration timeout,
-      int numImageTokens, int hiddenSize) {
+      Duration waitForWorker, int numImageTokens, int hiddenSize) {
+    this.waitForWorker = waitForWorker;
+    syncer.scheduleWithFixedDelay(this::retryWaiters, WAITER_CHECK_MS, WAITER_CHECK_MS, TimeUnit.MILLISECONDS);
     this.registered = registered;
     this.channels = channels;
     this.timeout = timeout;
@@ -86,6 +105,21 @@ public final class VisionWorkerPool implements NodeRegistryListener, AutoCloseab
     for (NodeRecord node : ready.values()) {
       workers.compute(node.nodeId(), (id, known) -> known != null && known.address().equals(node.grpcAddress())
           ? known : new Worker(id, node.grpcAddress(), new AtomicInteger()));
+    }
+    retryWaiters();
+  }
+
+  /** Tries the waiting requests again (a worker may have registered); fails those whose wait is over. */
+  private void retryWaiters() {
+    for (int n = waiters.size(); n > 0; n--) {
+      Waiter waiter = waiters.poll();
+      if (waiter == null) {
+        return;
+      }
+      if (!waiter.result().isDone()) {
+        attempt(waiter.request(), waiter.context(), waiter.tried(), waiter.lastFailure(), waiter.result(),
+            waiter.deadlineNanos());
+      }
     }
   }
 
@@ -124,9 +158,14 @@ public final class VisionWorkerPool implements NodeRegistryListener, AutoCloseab
     }
   }
 
+  /** Stops syncing; requests still waiting for a worker end with UNAVAILABLE. */
   @Override
   public void close() {
     syncer.shutdownNow();
+    for (Waiter waiter; (waiter = waiters.poll()) != null; ) {
+      waiter.result().completeExceptionally(Status.UNAVAILABLE
+          .withDescription("the coordinator is shutting down; retry on another").asRuntimeException());
+    }
   }
 
   /** Node ids of the workers in the pool, sorted. */
@@ -145,22 +184,28 @@ public final class VisionWorkerPool implements NodeRegistryListener, AutoCloseab
     EncodeImagesRequest request =
         EncodeImagesRequest.newBuilder().addAllImages(images).setAspectRatioPolicy(policy).build();
     CompletableFuture<List<ByteString>> result = new CompletableFuture<>();
-    attempt(request, Context.current(), new HashSet<>(), null, result);
+    attempt(request, Context.current(), ConcurrentHashMap.newKeySet(), null, result,
+        System.nanoTime() + waitForWorker.toNanos());
     return result;
   }
 
   private void attempt(EncodeImagesRequest request, Context context, Set<String> tried, String lastFailure,
-      CompletableFuture<List<ByteString>> result) {
-    Worker worker = workers.values().stream().filter(w -> !tried.contains(w.nodeId()))
+      CompletableFuture<List<ByteString>> result, long deadlineNanos) {
+    Worker worker = workers.values().stream().filter(w -> !tried.contains(w.key()))
         .min(Comparator.comparingInt((Worker w) -> w.inFlight().get()).thenComparing(Worker::nodeId)).orElse(null);
     if (worker == null) {
+      if (System.nanoTime() < deadlineNanos && !context.isCancelled() && !syncer.isShutdown()) {
+        waiters.add(new Waiter(request, context, tried, lastFailure, result, deadlineNanos));
+        return;
+      }
+      String waited = "within %d ms".formatted(waitForWorker.toMillis());
       String message = lastFailure == null
-          ? "no vision worker is ready to encode the request's images; start one or retry shortly"
-          : lastFailure + "; no other vision worker is ready; retry shortly";
+          ? "no vision worker was ready to encode the request's images " + waited + "; start one or retry shortly"
+          : lastFailure + "; no other vision worker was ready " + waited + "; retry shortly";
       result.completeExceptionally(Status.UNAVAILABLE.withDescription(message).asRuntimeException());
       return;
     }
-    tried.add(worker.nodeId());
+    tried.add(worker.key());
     worker.inFlight().incrementAndGet();
     VisionWorkerGrpc.VisionWorkerStub stub = VisionWorkerGrpc.newStub(channels.channel(worker.address()))
         .withDeadlineAfter(timeout.toNanos(), TimeUnit.NANOSECONDS);
@@ -185,7 +230,7 @@ public final class VisionWorkerPool implements NodeRegistryListener, AutoCloseab
       }
       String failure = "vision worker %s (%s) failed: %s%s".formatted(worker.nodeId(), worker.address(),
           status.getCode(), status.getDescription() == null ? "" : ": " + status.getDescription());
-      attempt(request, context, tried, failure, result);
+      attempt(request, context, tried, failure, result, deadlineNanos);
     });
   }
 

@@ -11,8 +11,10 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.BlockingDeque;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.LinkedBlockingDeque;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import java.util.logging.Level;
 import java.util.logging.Logger;
 
@@ -25,8 +27,15 @@ import java.util.logging.Logger;
  * decoding. A sequence whose blocks cannot be grown preempts the latest-admitted running sequence
  * (its blocks freed, its rows recomputed when readmitted). Sequences that end (finished, cancelled,
  * deadline passed, failed) leave the batch at once and are released on the shards ({@link
- * PendingReleases}). A step that fails reports the lost nodes to placement and ends every sequence
- * of the group with UNAVAILABLE.
+ * PendingReleases}).
+ *
+ * <p>A step that fails reports the lost nodes to placement, which marks that formation lost at once
+ * ({@link ServingGroup#lost()}); a formation placement takes down (a member left or drains) is
+ * lost too. The group's sequences are then preempted (their rows recomputed later from the prompt
+ * and the tokens already sent, which are not sent again) and, with the jobs still queued, handed to
+ * the loop of another READY group, or kept and readmitted first once this group is re-formed. What
+ * is neither readmitted nor handed over within {@link SchedulerConfig#reformTimeout} of the loss
+ * ends with UNAVAILABLE naming the cause.
  */
 final class GroupLoop {
 
@@ -45,6 +54,10 @@ final class GroupLoop {
   private final StepFanOut fanOut;
   private final StepPacer pacer;
   private final BlockingDeque<GenerationJob> waiting;
+  /** Preempted sequences handed over by the loops of groups that went DOWN; drained by this loop. */
+  private final ConcurrentLinkedQueue<SequenceState> adopted = new ConcurrentLinkedQueue<>();
+  /** Given this loop's group id: the loop of another READY group with the least load, or null. */
+  private final Function<String, GroupLoop> readyElsewhere;
   private final Thread thread;
   // Confined to the loop thread.
   /** The KV blocks of the current formation (each formation's shards hold its own pool). */
@@ -54,6 +67,9 @@ final class GroupLoop {
   private final PendingReleases releases;
   private ServingGroup group;
   private long nextOrder;
+  /** When the group went DOWN for this loop (0 while it serves), and why. */
+  private long downSinceNanos;
+  private String downCause = "";
   // Published for other threads.
   private volatile boolean closed;
   private volatile int numRunning;
@@ -62,8 +78,9 @@ final class GroupLoop {
   private volatile int numBlocks;
 
   GroupLoop(String groupId, SchedulerConfig config, Limits limits, GroupDirectory directory, ServedModel model,
-      GenerationMetrics metrics, StepFanOut fanOut) {
+      GenerationMetrics metrics, StepFanOut fanOut, Function<String, GroupLoop> readyElsewhere) {
     this.groupId = groupId;
+    this.readyElsewhere = readyElsewhere;
     this.config = config;
     this.limits = limits;
     this.directory = directory;
@@ -86,13 +103,25 @@ final class GroupLoop {
     return !closed && waiting.offer(job);
   }
 
-  /** Jobs waiting (queued or preempted) and running: what placement of a new job compares. */
+  /**
+   * Takes over a preempted sequence of another group's loop, to be readmitted before new jobs;
+   * false when this loop is closed.
+   */
+  boolean adopt(SequenceState sequence) {
+    if (closed) {
+      return false;
+    }
+    adopted.add(sequence);
+    return true;
+  }
+
+  /** Jobs waiting (queued, preempted or adopted) and running: what placement of a new job compares. */
   int load() {
-    return waiting.size() + numPreempted + numRunning;
+    return numWaiting() + numRunning;
   }
 
   int numWaiting() {
-    return waiting.size() + numPreempted;
+    return waiting.size() + adopted.size() + numPreempted;
   }
 
   int numRunning() {
@@ -129,6 +158,7 @@ final class GroupLoop {
       }
     }
     Status shuttingDown = Status.UNAVAILABLE.withDescription("the coordinator is shutting down; retry on another");
+    takeAdopted();
     failAll(shuttingDown);
     for (GenerationJob job; (job = waiting.poll()) != null; ) {
       job.sink().onError(shuttingDown);
@@ -137,23 +167,25 @@ final class GroupLoop {
   }
 
   private void iterate() throws InterruptedException {
-    ServingGroup current = directory.servingGroups().stream().filter(g -> g.groupId().equals(groupId)).findFirst()
-        .orElse(null);
+    takeAdopted();
+    ServingGroup current = directory.servingGroups().stream()
+        .filter(g -> g.groupId().equals(groupId) && !g.lost().isDone()).findFirst().orElse(null);
     if (group != null && (current == null || current.formation() != group.formation())) {
-      failAll(Status.UNAVAILABLE.withDescription("shard group " + groupId + " went down; it is being re-formed; retry "
-          + "shortly"));
-      releases.clear(); // the new formation's shards start empty
+      displaceAll("shard group " + groupId + " went DOWN (" + placementReason() + ")");
     }
-    if (current != null && (group == null || current.formation() != group.formation())) {
+    if (current != null && group == null) {
       blocks = new BlockAllocator(current.numKvBlocks(), limits.blockSizeTokens());
+      releases.clear(); // a new formation's shards start empty
+      if (downSinceNanos != 0) {
+        long pausedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - downSinceNanos);
+        LOG.info(() -> "shard group %s is serving again after %d ms; readmitting %d sequence(s)"
+            .formatted(groupId, pausedMs, preempted.size()));
+      }
+      downSinceNanos = 0;
     }
     group = current;
     if (current == null) {
-      GenerationJob job = waiting.poll(IDLE_POLL_MS, TimeUnit.MILLISECONDS);
-      if (job != null && !job.cancelled().isDone() && (!serving() || !waiting.offerFirst(job))) {
-        job.sink().onError(Status.UNAVAILABLE.withDescription(
-            "shard group " + groupId + " went down before the request started; retry shortly"));
-      }
+      holdWhileDown();
       return;
     }
     dropCancelled();
@@ -172,9 +204,85 @@ final class GroupLoop {
     }
   }
 
-  /** Whether the group is READY now (it may have been re-formed since this iteration began). */
-  private boolean serving() {
-    return directory.servingGroups().stream().anyMatch(g -> g.groupId().equals(groupId));
+  /** Moves the sequences other loops handed over into the preempted list, behind those admitted here. */
+  private void takeAdopted() {
+    boolean any = false;
+    for (SequenceState sequence; (sequence = adopted.poll()) != null; ) {
+      sequence.moveTo(nextOrder++);
+      preempted.add(sequence);
+      any = true;
+    }
+    if (any) {
+      preempted.sort(Comparator.comparingLong(SequenceState::order));
+    }
+  }
+
+  /**
+   * The group lost the formation this loop ran on: every running sequence is preempted (its blocks
+   * freed, its rows to be recomputed), the ranks still alive are told to forget them, and the time
+   * and {@code cause} of the loss are kept for {@link #holdWhileDown}.
+   */
+  private void displaceAll(String cause) {
+    for (SequenceState sequence : running) {
+      blocks.free(sequence.blockTable());
+      sequence.preempt();
+      releases.add(sequence.sequenceId());
+    }
+    preempted.addAll(running);
+    preempted.sort(Comparator.comparingLong(SequenceState::order));
+    running.clear();
+    releases.sendWithoutWaiting(group); // the ranks still alive forget them; a re-formed group starts empty
+    releases.clear();
+    group = null;
+    if (downSinceNanos == 0) {
+      downSinceNanos = System.nanoTime();
+      downCause = cause;
+      LOG.warning(() -> "%s; %d sequence(s) wait to be readmitted".formatted(cause, preempted.size()));
+    }
+  }
+
+  /**
+   * While the group is DOWN: hands the preempted sequences and the queued jobs to another READY
+   * group's loop if there is one, else keeps them for the re-formed group; once {@link
+   * SchedulerConfig#reformTimeout} has passed since the loss, ends what is left with UNAVAILABLE.
+   */
+  private void holdWhileDown() throws InterruptedException {
+    if (downSinceNanos == 0) {
+      downSinceNanos = System.nanoTime(); // jobs queued on a group that was never READY for this loop
+      downCause = "shard group " + groupId + " is not READY (" + placementReason() + ")";
+    }
+    preempted.removeIf(SequenceState::cancelled);
+    GroupLoop other = readyElsewhere.apply(groupId);
+    if (other != null) {
+      preempted.removeIf(other::adopt);
+      for (GenerationJob job; (job = waiting.peek()) != null && other.offer(job); ) {
+        waiting.poll();
+      }
+    }
+    if (System.nanoTime() - downSinceNanos >= config.reformTimeout().toNanos()) {
+      Status status = Status.UNAVAILABLE.withDescription("%s, and neither it nor another group was READY within %d ms; "
+          .formatted(downCause, config.reformTimeout().toMillis()) + "retry when shard workers are back");
+      for (SequenceState sequence : preempted) {
+        if (!sequence.cancelled()) {
+          sequence.job().sink().onError(status);
+        }
+      }
+      preempted.clear();
+      for (GenerationJob job; (job = waiting.poll()) != null; ) {
+        if (!job.cancelled().isDone()) {
+          job.sink().onError(status);
+        }
+      }
+    }
+    publish();
+    TimeUnit.MILLISECONDS.sleep(IDLE_POLL_MS);
+  }
+
+  /** Placement's reason for this group's state (why it is DOWN), or its state when it gives none. */
+  private String placementReason() {
+    return directory.groupStatuses().stream().filter(status -> status.groupId().equals(groupId)).findFirst()
+        .map(status -> status.reason().isEmpty() ? "it is " + status.state() : status.reason())
+        .orElse("placement no longer lists it");
   }
 
   /** Ends sequences whose client cancelled or whose deadline passed (nothing more is sent). */
@@ -270,8 +378,7 @@ final class GroupLoop {
       fanOut.run(group, rows, releases.forStep(), logits, pacer.deadline(numRows));
     } catch (StepFailure failure) {
       directory.reportLost(group, failure.lostNodeIds(), failure.getMessage());
-      failAll(Status.UNAVAILABLE.withDescription(failure.getMessage() + "; the shard group is being re-formed; "
-          + "retry shortly"));
+      displaceAll(failure.getMessage());
       return;
     }
     long nanos = System.nanoTime() - start;

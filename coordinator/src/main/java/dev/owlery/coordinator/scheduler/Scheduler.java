@@ -2,13 +2,11 @@ package dev.owlery.coordinator.scheduler;
 
 import dev.owlery.coordinator.model.ServedModel;
 import dev.owlery.coordinator.placement.GroupDirectory;
-import dev.owlery.coordinator.placement.GroupState;
 import dev.owlery.coordinator.placement.GroupStatus;
 import dev.owlery.coordinator.placement.PlacementConfig;
 import dev.owlery.coordinator.placement.ServingGroup;
 import dev.owlery.proto.v1.SchedulerStatus;
 import io.grpc.Status;
-import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -19,7 +17,8 @@ import java.util.logging.Logger;
  * Accepts generation jobs and runs them on READY shard groups with continuous batching: each group
  * has one {@link GroupLoop} (a thread, a bounded waiting queue, the group's KV block manager) whose
  * every step carries all of its running sequences; a job goes to the READY group with the least
- * load; a job finding that group's queue full ({@link SchedulerConfig#maxQueuedPerGroup}) gets
+ * load (when none is READY, the group of the least load, to wait for its re-formation); a job
+ * finding that group's queue full ({@link SchedulerConfig#maxQueuedPerGroup}) gets
  * RESOURCE_EXHAUSTED at once. Every sequence is released on every rank at its end — finished,
  * cancelled or failed — and its KV blocks freed. {@link #submit} never blocks.
  */
@@ -56,16 +55,22 @@ public final class Scheduler implements AutoCloseable {
   }
 
   /**
-   * Queues {@code job} on the READY group with the least load; when none is READY or the queue is
-   * full, the job's sink gets UNAVAILABLE or RESOURCE_EXHAUSTED at once.
+   * Queues {@code job} on the READY group with the least load, or when none is READY on the DOWN or
+   * FORMING group with the least load (it waits there up to {@link SchedulerConfig#reformTimeout});
+   * when no group was ever placed or the queue is full, the job's sink gets UNAVAILABLE or
+   * RESOURCE_EXHAUSTED at once.
    */
   public void submit(GenerationJob job) {
-    List<ServingGroup> ready = directory.servingGroups();
-    if (ready.isEmpty()) {
-      job.sink().onError(Status.UNAVAILABLE.withDescription(noGroupReady()));
+    List<String> candidates = directory.servingGroups().stream().map(ServingGroup::groupId).toList();
+    if (candidates.isEmpty()) {
+      // Every group is DOWN or FORMING: the job waits on one for its re-formation (bounded by reformTimeout).
+      candidates = directory.groupStatuses().stream().map(GroupStatus::groupId).toList();
+    }
+    if (candidates.isEmpty()) {
+      job.sink().onError(Status.UNAVAILABLE.withDescription(noGroupFormed()));
       return;
     }
-    GroupLoop loop = ready.stream().map(group -> loops.computeIfAbsent(group.groupId(), this::newLoop))
+    GroupLoop loop = candidates.stream().map(groupId -> loops.computeIfAbsent(groupId, this::newLoop))
         .min(Comparator.comparingInt(GroupLoop::load)).orElseThrow();
     if (!loop.offer(job)) {
       metrics.rejected(GenerationMetrics.Limit.MAX_QUEUED_PER_GROUP);
@@ -76,21 +81,19 @@ public final class Scheduler implements AutoCloseable {
   }
 
   private GroupLoop newLoop(String groupId) {
-    return new GroupLoop(groupId, config, limits, directory, model, metrics, fanOut);
+    return new GroupLoop(groupId, config, limits, directory, model, metrics, fanOut, this::readyLoopOtherThan);
   }
 
-  private String noGroupReady() {
-    List<GroupStatus> groups = directory.groupStatuses();
-    if (groups.isEmpty()) {
-      return "no shard group is READY: none has been formed yet (the coordinator waits for enough shard workers "
-          + "to register); retry shortly";
-    }
-    List<String> states = new ArrayList<>();
-    for (GroupStatus group : groups) {
-      states.add(group.groupId() + " " + group.state() + (group.state() == GroupState.DOWN ? " (" + group.reason() + ")" : ""));
-    }
-    return "no shard group is READY (" + String.join(", ", states) + "); the shard groups are being (re-)formed; "
-        + "retry shortly";
+  /** The loop of the READY group other than {@code groupId} with the least load, or null when there is none. */
+  private GroupLoop readyLoopOtherThan(String groupId) {
+    return directory.servingGroups().stream().filter(group -> !group.groupId().equals(groupId))
+        .map(group -> loops.computeIfAbsent(group.groupId(), this::newLoop))
+        .min(Comparator.comparingInt(GroupLoop::load)).orElse(null);
+  }
+
+  private static String noGroupFormed() {
+    return "no shard group is READY: none has been formed yet (the coordinator waits for enough shard workers "
+        + "to register); retry shortly";
   }
 
   /** Requests waiting (queued or preempted) and sequences running, over all groups. */

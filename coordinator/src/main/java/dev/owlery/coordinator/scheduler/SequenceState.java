@@ -27,7 +27,9 @@ import java.util.List;
  * other sequences' rows, and, once every known row is computed, has it sample the next token from
  * the gathered logits, stream it and say whether it ends. Preemption forgets the computed rows (the
  * blocks go back to the pool); they are recomputed later from the prompt and the tokens already
- * sent, which are not sent again. Used by the group's loop thread only.
+ * sent, which are not sent again. A group that goes DOWN preempts all of its sequences so, and they
+ * are readmitted the same way on the re-formed group or on another one ({@link #moveTo}). Used by
+ * one group loop's thread at a time; a move hands it over through a concurrent queue.
  */
 final class SequenceState {
 
@@ -38,7 +40,7 @@ final class SequenceState {
   private final ServedModel model;
   private final GenerationMetrics metrics;
   /** Admission order in the group: the lowest runs first, the highest is preempted first. */
-  private final long order;
+  private long order;
   private final float[] logits;
   private final int hiddenSize;
   private final long rowBytes;
@@ -174,6 +176,15 @@ final class SequenceState {
   /** Forgets the computed rows (the loop frees the blocks); they are recomputed on readmission. */
   void preempt() {
     numComputed = 0;
+  }
+
+  /** A preempted sequence adopted by another group's loop takes its place there in admission order. */
+  void moveTo(long newOrder) {
+    if (numComputed != 0 || !blockTable.isEmpty()) {
+      throw new IllegalStateException("sequence " + sequenceId() + " still holds " + numComputed
+          + " computed rows in blocks " + blockTable + "; only a preempted sequence can move to another group");
+    }
+    order = newOrder;
   }
 
   /**

@@ -1,5 +1,6 @@
 package dev.owlery.coordinator.scheduler;
 
+import dev.owlery.cluster.rpc.LostPeerTrailer;
 import dev.owlery.coordinator.placement.ServingGroup;
 import dev.owlery.coordinator.placement.ShardRank;
 import dev.owlery.coordinator.placement.UnaryCalls;
@@ -77,9 +78,9 @@ final class StepFanOut {
   }
 
   /**
-   * Throws naming every rank that failed. Ranks that did not answer or lost their transport are
-   * the lost ones; when every failure is an answer from a live shard (e.g. "peer stream broke"),
-   * all failed ranks are.
+   * Throws naming every rank that failed. Ranks that did not answer or lost their transport, and
+   * ranks a live shard names as its lost peer ({@link LostPeerTrailer}), are the lost ones; when
+   * every failure is an answer from a live shard naming no peer, all failed ranks are.
    */
   private static void checkAnswers(ServingGroup group, long stepId, int numRows,
       List<CompletableFuture<RunStepResponse>> calls, Duration stepTimeout)
@@ -99,7 +100,10 @@ final class StepFanOut {
       } else if (call.isCompletedExceptionally()) {
         Status status = Status.fromThrowable(call.exceptionNow());
         failed.add(rank.nodeId());
-        if (status.getCode() == Status.Code.UNAVAILABLE && status.getCause() != null) {
+        int lostPeer = LostPeerTrailer.lostPeerRank(call.exceptionNow());
+        if (lostPeer >= 0 && lostPeer < group.worldSize()) {
+          unreachable.add(group.ranks().get(lostPeer).nodeId()); // this rank is alive; it names the lost one
+        } else if (status.getCode() == Status.Code.UNAVAILABLE && status.getCause() != null) {
           unreachable.add(rank.nodeId()); // a transport error raised on our side: the node is unreachable
         }
         reasons.add("%s failed step %d: %s%s".formatted(who, stepId, status.getCode(),
@@ -113,7 +117,8 @@ final class StepFanOut {
       }
     }
     if (!failed.isEmpty()) {
-      throw new StepFailure(unreachable.isEmpty() ? failed : unreachable, String.join("; ", reasons));
+      throw new StepFailure(unreachable.isEmpty() ? failed : unreachable.stream().distinct().toList(),
+          String.join("; ", reasons));
     }
   }
 

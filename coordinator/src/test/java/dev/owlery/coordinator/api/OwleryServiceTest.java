@@ -110,7 +110,7 @@ class OwleryServiceTest {
     NodeRecord visionNode = NodeRecord.starting("vision-0", UUID.randomUUID(), NodeRole.VISION_WORKER, visionName, "",
         new NodeResources(1, 1)).withState(NodeState.READY);
     VisionWorkerPool vision = cleanup.register(new VisionWorkerPool(() -> List.of(visionNode), channels,
-        Duration.ofSeconds(10), model.numImageTokens(), model.text().hiddenSize()));
+        Duration.ofSeconds(10), Duration.ofSeconds(10), model.numImageTokens(), model.text().hiddenSize()));
     vision.sync();
     GenerationMetrics metrics = new GenerationMetrics(new SimpleMeterRegistry());
     Scheduler scheduler = cleanup.register(new Scheduler(SchedulerConfig.defaults(),

@@ -120,7 +120,7 @@ class ServingLimitsTest {
     NodeRecord visionNode = NodeRecord.starting("vision-0", UUID.randomUUID(), NodeRole.VISION_WORKER, visionName, "",
         new NodeResources(1, 1)).withState(NodeState.READY);
     VisionWorkerPool vision = cleanup.register(new VisionWorkerPool(() -> List.of(visionNode), channels,
-        Duration.ofSeconds(10), model.numImageTokens(), model.text().hiddenSize()));
+        Duration.ofSeconds(10), Duration.ofSeconds(10), model.numImageTokens(), model.text().hiddenSize()));
     vision.sync();
     ServingGroup group = shard.group("group-0", channels.channel(shardName));
     GroupDirectory directory = new GroupDirectory() {
@@ -188,7 +188,7 @@ class ServingLimitsTest {
 
   @Test
   void aFullGroupQueueIsResourceExhaustedAndTheQueuedRequestsComplete() {
-    start(ApiLimits.defaults(), new SchedulerConfig(Duration.ofSeconds(30), Duration.ofSeconds(1), 1), false);
+    start(ApiLimits.defaults(), new SchedulerConfig(Duration.ofSeconds(30), Duration.ofSeconds(1), 1, Duration.ofSeconds(30)), false);
 
     CompletableFuture<Completion> running = client.generateAsync(textRequest());
     await().atMost(AT_MOST).until(() -> shard.numHeld() == 1);

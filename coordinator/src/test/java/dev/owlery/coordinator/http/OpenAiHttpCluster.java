@@ -60,7 +60,8 @@ final class OpenAiHttpCluster {
     LoopbackOwlery owlery = LoopbackOwlery.start(cleanup, Fixtures.tinyOwl2(), FakeShardWorkerNode.launcher(), 2,
         config -> config.withApiKeys(keys).withHttp(HttpApiConfig.onPort(0))
             // 30 s a step, not 5: the shared test machine's two cores may be busy with other builds.
-            .withScheduler(new SchedulerConfig(Duration.ofSeconds(30), config.scheduler().releaseTimeout(), 128)));
+            .withScheduler(new SchedulerConfig(Duration.ofSeconds(30), config.scheduler().releaseTimeout(), 128,
+                config.scheduler().reformTimeout())));
     OwleryClient client = cleanup.register(OwleryClient.builder().target(owlery.coordinator().grpcAddress()).apiKey(KEY)
         .defaultDeadline(Duration.ofSeconds(60)).build());
     await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(50)).until(

@@ -27,11 +27,16 @@ import java.time.Duration;
 import java.util.List;
 import java.util.UUID;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
-/** Choosing a vision worker: failing over to another one, and saying who failed when none is left. */
+/**
+ * Choosing a vision worker: failing over to another one, waiting for one to register (a restarted
+ * one) when none is left, and saying who failed when none came.
+ */
 class VisionWorkerPoolTest {
 
   @RegisterExtension final GrpcCleanup cleanup = new GrpcCleanup();
@@ -41,13 +46,50 @@ class VisionWorkerPoolTest {
         .withState(state);
   }
 
-  private VisionWorkerPool pool(List<NodeRecord> registered) {
+  /** Short: the failure cases wait this long for a worker that never comes. */
+  private static final Duration WAIT_FOR_WORKER = Duration.ofMillis(300);
+
+  private VisionWorkerPool pool(List<NodeRecord> registered, Duration waitForWorker) {
     NodeChannels channels = cleanup.register(
         new NodeChannels(address -> InProcessChannelBuilder.forName(address).directExecutor().build()));
-    VisionWorkerPool pool =
-        cleanup.register(new VisionWorkerPool(() -> registered, channels, Duration.ofSeconds(10), 9, 64));
+    VisionWorkerPool pool = cleanup.register(
+        new VisionWorkerPool(() -> registered, channels, Duration.ofSeconds(10), waitForWorker, 9, 64));
     pool.sync();
     return pool;
+  }
+
+  private VisionWorkerPool pool(List<NodeRecord> registered) {
+    return pool(registered, WAIT_FOR_WORKER);
+  }
+
+  private String startWorker(VisionModel model, String nodeId) {
+    String name = InProcessServerBuilder.generateName();
+    cleanup.register(new GrpcServer(InProcessServerBuilder.forName(name).directExecutor(), Duration.ofSeconds(1),
+        new SimpleMeterRegistry(), List.of(new VisionWorkerService(nodeId, model, 8, 1 << 20, Runnable::run,
+            new SimpleMeterRegistry()))).start());
+    return name;
+  }
+
+  @Test
+  void aRequestWhoseWorkerIsGoneWaitsForTheRestartedOne() throws Exception {
+    Path dir = Fixtures.tinyOwl2();
+    VisionModel model = cleanup.register(VisionModel.load(dir, KernelsProvider.shared()));
+    // vision-a's process died: its record still names the old address, where nothing listens
+    List<NodeRecord> registered = new CopyOnWriteArrayList<>(
+        List.of(visionNode("vision-a", "gone-" + UUID.randomUUID(), NodeState.READY)));
+    VisionWorkerPool pool = pool(registered, Duration.ofSeconds(30));
+
+    CompletableFuture<List<ByteString>> encoding = pool.encode(
+        List.of(Image.newBuilder().setData(ByteString.copyFrom(Files.readAllBytes(dir.resolve("test_image.png")))).build()),
+        AspectRatioPolicy.ASPECT_RATIO_POLICY_RESIZE);
+    assertThat(encoding).isNotDone();
+
+    // restarted under the same node id on a new address
+    registered.set(0, visionNode("vision-a", startWorker(model, "vision-a"), NodeState.READY));
+    pool.sync();
+
+    assertThat(encoding.get(30, TimeUnit.SECONDS)).singleElement()
+        .satisfies(rows -> assertThat(rows.size()).isEqualTo(9 * 64 * Float.BYTES));
   }
 
   @Test
@@ -82,11 +124,11 @@ class VisionWorkerPoolTest {
           assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE);
           assertThat(e.getStatus().getDescription())
               .startsWith("vision worker vision-a (" + nowhere + ") failed: UNAVAILABLE")
-              .endsWith("; no other vision worker is ready; retry shortly");
+              .endsWith("; no other vision worker was ready within 300 ms; retry shortly");
         });
     assertThatThrownBy(() -> pool(List.of()).encode(List.of(), AspectRatioPolicy.ASPECT_RATIO_POLICY_PAD)
         .get(30, TimeUnit.SECONDS))
-        .cause().hasMessage("UNAVAILABLE: no vision worker is ready to encode the request's images; start one or retry "
-            + "shortly");
+        .cause().hasMessage("UNAVAILABLE: no vision worker was ready to encode the request's images within 300 ms; start "
+            + "one or retry shortly");
   }
 }

@@ -15,6 +15,7 @@ import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.kernel.VectorKernels;
 import dev.owlery.shard.worker.ShardWorkerServer;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.time.Duration;
 import java.util.ArrayDeque;
 import java.util.Deque;
 
@@ -22,22 +23,29 @@ import java.util.Deque;
  * A running shard worker node: its gRPC server (ShardWorker, ShardPeer, health), its /metrics
  * endpoint, its Hazelcast member and its registry record (role SHARD_WORKER, READY for placement;
  * the coordinator places it with LoadSlice). {@link #start} returns once all of them are up;
- * {@link #close()} deregisters and stops everything in bounded time (a slice in use leaves its
- * group first, so its peers fail over instead of waiting).
+ * {@link #close()} drains: it publishes DRAINING, so that placement takes the node out of its group
+ * and the coordinator readmits the group's sequences elsewhere (on a standby, another group, or
+ * this group re-formed), waits for that up to the drain timeout, then deregisters and stops
+ * everything in bounded time (a slice still in use leaves its group first, so its peers fail over
+ * instead of waiting).
  */
 public final class ShardWorkerNode implements AutoCloseable {
 
   /** The {@code role} tag of the node's meters. */
   public static final String METRICS_ROLE = "shard-worker";
 
+  private static final long DRAIN_POLL_MS = 50;
+
   private final String nodeId;
   private final NodeRecord record;
   private final ShardWorkerServer server;
   private final NodeRegistry registry;
   private final Deque<AutoCloseable> parts;
+  private final Duration drainTimeout;
 
   private ShardWorkerNode(String nodeId, NodeRecord record, ShardWorkerServer server, NodeRegistry registry,
-      Deque<AutoCloseable> parts) {
+      Deque<AutoCloseable> parts, Duration drainTimeout) {
+    this.drainTimeout = drainTimeout;
     this.nodeId = nodeId;
     this.record = record;
     this.server = server;
@@ -70,7 +78,7 @@ public final class ShardWorkerNode implements AutoCloseable {
       NodeRecord record = new NodeRecord(nodeId, member.memberUuid(), NodeRole.SHARD_WORKER,
           config.host() + ":" + server.port(), metrics.url().toString(), resources, NodeState.READY, null);
       registry.register(record);
-      return new ShardWorkerNode(nodeId, record, server, registry, parts);
+      return new ShardWorkerNode(nodeId, record, server, registry, parts, config.drainTimeout());
     } catch (RuntimeException | Error e) {
       RuntimeException closing = closeAll(parts);
       if (closing != null) {
@@ -93,9 +101,17 @@ public final class ShardWorkerNode implements AutoCloseable {
     return server;
   }
 
-  /** Deregisters, leaves the group, stops the server, /metrics and the member. Closing again does nothing. */
+  /**
+   * Drains (see the class comment), deregisters, leaves the group, stops the server, /metrics and
+   * the member. Closing again does nothing.
+   */
   @Override
   public void close() {
+    try {
+      drain();
+    } catch (RuntimeException e) {
+      // the registry refused (the member is going, or the record is gone): leave without the drain
+    }
     try {
       registry.deregister(nodeId);
     } catch (HazelcastInstanceNotActiveException e) {
@@ -105,6 +121,34 @@ public final class ShardWorkerNode implements AutoCloseable {
     if (failure != null) {
       throw failure;
     }
+  }
+
+  /**
+   * Publishes DRAINING and waits until placement has taken this node out of its group, no
+   * coordinator is left to do so, or the drain timeout has passed.
+   */
+  private void drain() {
+    if (registry.find(nodeId).map(NodeRecord::state).orElse(NodeState.DRAINING) == NodeState.DRAINING) {
+      return; // deregistered or drained already
+    }
+    registry.setState(nodeId, NodeState.DRAINING);
+    long deadline = System.nanoTime() + drainTimeout.toNanos();
+    while (System.nanoTime() < deadline && placed() && coordinatorServing()) {
+      try {
+        Thread.sleep(DRAIN_POLL_MS);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        return;
+      }
+    }
+  }
+
+  private boolean placed() {
+    return registry.find(nodeId).map(node -> node.assignment() != null).orElse(false);
+  }
+
+  private boolean coordinatorServing() {
+    return registry.nodes(NodeRole.COORDINATOR).stream().anyMatch(node -> node.state() == NodeState.READY);
   }
 
   /** Closes {@code parts} in reverse order of start; returns the first failure, the others suppressed. */

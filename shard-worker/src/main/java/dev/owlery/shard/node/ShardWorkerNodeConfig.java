@@ -7,6 +7,7 @@ import dev.owlery.cluster.tls.ReloadingTls;
 import io.grpc.InsecureServerCredentials;
 import io.grpc.ServerCredentials;
 import dev.owlery.shard.worker.ShardWorkerConfig;
+import java.time.Duration;
 
 /**
  * How a shard worker node starts.
@@ -22,10 +23,12 @@ import dev.owlery.shard.worker.ShardWorkerConfig;
  * @param kernels which kernels run the slice: VECTOR (the fast ones) or SCALAR (the reference, whose
  *     rows are bit-identical however steps are batched)
  * @param credentials the gRPC server's: plaintext, or the cluster's mutual TLS ({@link #withClusterTls})
+ * @param drainTimeout how long {@link ShardWorkerNode#close()} waits, DRAINING, for placement to take
+ *     the node out of its group (its sequences handed over) before it leaves anyway
  */
 public record ShardWorkerNodeConfig(
     String nodeId, String host, int grpcPort, int metricsPort, MembershipConfig membership, ShardWorkerConfig worker,
-    int computeThreads, KernelSet kernels, ServerCredentials credentials) {
+    int computeThreads, KernelSet kernels, ServerCredentials credentials, Duration drainTimeout) {
 
   public ShardWorkerNodeConfig {
     if (nodeId == null || nodeId.isBlank()) {
@@ -46,36 +49,39 @@ public record ShardWorkerNodeConfig(
     if (kernels == null || credentials == null) {
       throw new IllegalArgumentException("kernels and credentials must be set. Given: " + kernels + ", " + credentials);
     }
+    if (drainTimeout == null || drainTimeout.isNegative()) {
+      throw new IllegalArgumentException("drainTimeout must be a duration >= 0. Given: " + drainTimeout);
+    }
   }
 
   /**
-   * A plaintext node on {@code host} with the worker defaults (any model folder), one compute
-   * thread per processor and the kernels {@code -Dowlery.kernels} names (vector by default).
+   * A plaintext node on {@code host} with the worker defaults (any model folder), one compute thread
+   * per processor, the kernels {@code -Dowlery.kernels} names (vector by default) and 30 s to drain.
    */
   public static ShardWorkerNodeConfig of(String host, int grpcPort, int metricsPort, MembershipConfig membership) {
     return new ShardWorkerNodeConfig("shard-worker-" + java.util.UUID.randomUUID(), host, grpcPort, metricsPort,
         membership, ShardWorkerConfig.defaults(), Runtime.getRuntime().availableProcessors(),
-        KernelsProvider.configuredSet(), InsecureServerCredentials.create());
+        KernelsProvider.configuredSet(), InsecureServerCredentials.create(), Duration.ofSeconds(30));
   }
 
   public ShardWorkerNodeConfig withWorker(ShardWorkerConfig newWorker) {
     return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, newWorker, computeThreads, kernels,
-        credentials);
+        credentials, drainTimeout);
   }
 
   public ShardWorkerNodeConfig withNodeId(String newNodeId) {
     return new ShardWorkerNodeConfig(newNodeId, host, grpcPort, metricsPort, membership, worker, computeThreads, kernels,
-        credentials);
+        credentials, drainTimeout);
   }
 
   public ShardWorkerNodeConfig withComputeThreads(int threads) {
     return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, threads, kernels,
-        credentials);
+        credentials, drainTimeout);
   }
 
   public ShardWorkerNodeConfig withKernels(KernelSet newKernels) {
     return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, computeThreads, newKernels,
-        credentials);
+        credentials, drainTimeout);
   }
 
   /**
@@ -87,7 +93,12 @@ public record ShardWorkerNodeConfig(
     ShardWorkerConfig secured = worker.withCollective(
         worker.collective().withChannel(worker.collective().channel().withCredentials(tls.channelCredentials())));
     return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, secured, computeThreads, kernels,
-        tls.serverCredentials());
+        tls.serverCredentials(), drainTimeout);
+  }
+
+  public ShardWorkerNodeConfig withDrainTimeout(Duration newDrainTimeout) {
+    return new ShardWorkerNodeConfig(nodeId, host, grpcPort, metricsPort, membership, worker, computeThreads, kernels,
+        credentials, newDrainTimeout);
   }
 
   private static void requirePort(String name, int port) {

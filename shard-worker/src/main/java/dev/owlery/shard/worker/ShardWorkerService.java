@@ -1,5 +1,6 @@
 package dev.owlery.shard.worker;
 
+import dev.owlery.cluster.rpc.LostPeerTrailer;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
@@ -171,7 +172,8 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
     try {
       result = work.get();
     } catch (PeerLostException e) {
-      responses.onError(Status.UNAVAILABLE.withDescription(e.getMessage()).withCause(e).asRuntimeException());
+      responses.onError(e.peerRank() >= 0 ? LostPeerTrailer.unavailable(e.getMessage(), e.peerRank(), e)
+          : Status.UNAVAILABLE.withDescription(e.getMessage()).withCause(e).asRuntimeException());
       return false;
     } catch (RuntimeException | Error e) {
       responses.onError(e); // the server's ExceptionStatusInterceptor maps it

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.google.common.util.concurrent.ListenableFuture;
+import dev.owlery.cluster.rpc.LostPeerTrailer;
 import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.engine.kernel.ScalarKernels;
 import dev.owlery.engine.testing.Fixtures;
@@ -76,11 +77,13 @@ class ShardFailureTest {
     StatusRuntimeException failure = failureOf(step);
     assertThat(failure.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE);
     assertThat(failure.getStatus().getDescription()).contains("rank 1 at " + group.addresses.get(1));
+    assertThat(LostPeerTrailer.lostPeerRank(failure)).isEqualTo(1); // for the coordinator: rank 0 is alive
     // later calls fail at once, naming the same peer
     StatusRuntimeException later = failureOf(group.stub(0).runHealthStep(RunHealthStepRequest.newBuilder()
         .setStepId(2).setGroupId(group.groupId()).setWorldSize(2).build()));
     assertThat(later.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE);
     assertThat(later.getStatus().getDescription()).contains("rank 1 at " + group.addresses.get(1));
+    assertThat(LostPeerTrailer.lostPeerRank(later)).isEqualTo(1);
   }
 
   @Test
