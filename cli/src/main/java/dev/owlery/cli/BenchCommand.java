@@ -7,6 +7,7 @@ import dev.owlery.engine.decoder.Decoder;
 import dev.owlery.engine.decoder.DecoderSequence;
 import dev.owlery.engine.decoder.LogitRows;
 import dev.owlery.engine.decoder.Modality;
+import dev.owlery.engine.kernel.AttentionTime;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kernel.MemoryBandwidth;
 import dev.owlery.engine.kernel.ScalarKernels;
@@ -235,8 +236,8 @@ public final class BenchCommand implements Callable<Integer> {
     out.printf("model %s: %d layers, hidden %d, heads %d/%d kv, vocab %d; prefill %d tokens, decode %d tokens%n",
         model, config.text().numLayers(), config.text().hiddenSize(), config.text().numHeads(),
         config.text().numKvHeads(), config.text().vocabSize(), promptTokens, decodeTokens);
-    out.printf("%-12s %-7s %7s %15s %15s %10s %10s %12s %10s%n", "kernels", "weights", "threads", "prefill tok/s",
-        "decode tok/s", "prefill x", "decode x", "decode GB/s", "of probe");
+    out.printf("%-12s %-7s %7s %15s %15s %10s %10s %12s %10s %14s%n", "kernels", "weights", "threads", "prefill tok/s",
+        "decode tok/s", "prefill x", "decode x", "decode GB/s", "of probe", "prefill attn");
     double[] reference = runModel(file, WeightFormat.MAPPED, config, new ScalarKernels(), referenceTokens,
         referenceTokens);
     printModelRow(out, "scalar", WeightFormat.MAPPED, 1, reference, reference, streamedBytes(file, WeightFormat.MAPPED),
@@ -251,15 +252,16 @@ public final class BenchCommand implements Callable<Integer> {
       }
     }
     out.println("decode GB/s = decode tok/s x the bytes of weights decode reads per token (all but the embedding table,"
-        + " in the format held); of probe = that / the bandwidth probe at the same thread count");
+        + " in the format held); of probe = that / the bandwidth probe at the same thread count; prefill attn = the share"
+        + " of the prefill's wall time spent in attention");
   }
 
   private static void printModelRow(PrintWriter out, String kernels, WeightFormat format, int threads, double[] r,
       double[] reference, long streamed, Double probe) {
     double decodeBytes = r[1] * streamed;
-    out.printf("%-12s %-7s %7d %15.2f %15.3f %9.1fx %9.1fx %12.2f %10s%n", kernels, format.flagName(), threads, r[0],
-        r[1], r[0] / reference[0], r[1] / reference[1], decodeBytes / 1e9,
-        probe == null ? "-" : "%.0f%%".formatted(100 * decodeBytes / probe));
+    out.printf("%-12s %-7s %7d %15.2f %15.3f %9.1fx %9.1fx %12.2f %10s %13.1f%%%n", kernels, format.flagName(), threads,
+        r[0], r[1], r[0] / reference[0], r[1] / reference[1], decodeBytes / 1e9,
+        probe == null ? "-" : "%.0f%%".formatted(100 * decodeBytes / probe), 100 * r[2]);
     out.flush();
   }
 
@@ -331,7 +333,7 @@ public final class BenchCommand implements Callable<Integer> {
   }
 
   /**
-   * {prefill tokens/s, decode tokens/s} of one kernel set, after a short warm-up, on a checkpoint
+   * {prefill tokens/s, decode tokens/s, attention's share of the prefill} of one kernel set, after a short warm-up, on a checkpoint
    * opened (and its weights converted) for this run alone.
    */
   private static double[] runModel(Path file, WeightFormat format, ModelConfig config, Kernels kernels, int numPrompt,
@@ -352,13 +354,15 @@ public final class BenchCommand implements Callable<Integer> {
       decodeLoop(decoder, warm, logits, Math.min(numDecode, 4));
 
       DecoderSequence sequence = decoder.newSequence(capacity);
+      AttentionTime.reset();
       long start = System.nanoTime();
       decoder.forward(sequence, embeds, 0, modalities, numPrompt, LogitRows.LAST, logits);
-      double prefill = numPrompt / ((System.nanoTime() - start) / 1e9);
+      long prefillNanos = System.nanoTime() - start;
+      double attentionShare = (double) AttentionTime.nanos() / prefillNanos;
       start = System.nanoTime();
       decodeLoop(decoder, sequence, logits, numDecode);
       double decode = numDecode / ((System.nanoTime() - start) / 1e9);
-      return new double[] {prefill, decode};
+      return new double[] {numPrompt / (prefillNanos / 1e9), decode, attentionShare};
     }
   }
 

@@ -32,7 +32,7 @@ class BenchCommandTest {
     assertThat(lines).anyMatch(l -> l.matches("scalar\\s+mapped\\s+1\\s+.*"));
     for (String format : List.of("mapped", "q8_0")) {
       assertThat(lines).as("model row with %s weights", format)
-          .anyMatch(l -> l.matches("vector-\\d+\\s+" + format + "\\s+2\\s+[\\d.]+\\s+[\\d.]+\\s+.*\\d+%"));
+          .anyMatch(l -> l.matches("vector-\\d+\\s+" + format + "\\s+2\\s+[\\d.]+\\s+[\\d.]+\\s+.*\\d+%\\s+\\d+\\.\\d%"));
     }
   }
 
