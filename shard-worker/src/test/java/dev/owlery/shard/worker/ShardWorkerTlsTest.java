@@ -11,6 +11,7 @@ import dev.owlery.cluster.tls.DevCertificates;
 import dev.owlery.cluster.tls.ReloadingTls;
 import dev.owlery.engine.kernel.ScalarKernels;
 import dev.owlery.engine.testing.Fixtures;
+import dev.owlery.proto.internal.v1.KvCacheDtype;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
 import dev.owlery.proto.internal.v1.ShardWorkerGrpc;
@@ -82,7 +83,7 @@ class ShardWorkerTlsTest {
     return ShardWorkerGrpc.newFutureStub(channel).withDeadlineAfter(30, TimeUnit.SECONDS).loadSlice(
         LoadSliceRequest.newBuilder().setModelDir(model.toString()).setRank(rank).setWorldSize(addresses.size())
             .setGroupId("tls-group").addAllPeerAddresses(addresses).setMaxNumTokens(16).setMaxNumSequences(1)
-            .setNumKvBlocks(4).setBlockSizeTokens(16).build());
+            .setNumKvBlocks(4).setBlockSizeTokens(16).setKvCacheDtype(KvCacheDtype.KV_CACHE_DTYPE_F16).build());
   }
 
   private static Status statusOf(ListenableFuture<?> call) throws InterruptedException {
