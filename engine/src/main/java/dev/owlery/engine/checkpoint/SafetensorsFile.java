@@ -45,9 +45,10 @@ final class SafetensorsFile {
     }
     long headerLength = file.get(ValueLayout.JAVA_LONG_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN), 0);
     if (headerLength < 2 || headerLength > fileSize - 8) {
+      // the format's u64: a length past 2^63 reads negative as a Java long, and is said unsigned
       throw new CheckpointException(path, null,
-          "header length %d runs past the end of the %d-byte file (truncated or not a safetensors file)"
-              .formatted(headerLength, fileSize));
+          "header length %s runs past the end of the %d-byte file (truncated or not a safetensors file)"
+              .formatted(Long.toUnsignedString(headerLength), fileSize));
     }
     if (headerLength > MAX_HEADER_BYTES) {
       throw new CheckpointException(path, null,

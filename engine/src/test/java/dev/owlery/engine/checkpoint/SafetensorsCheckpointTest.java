@@ -73,10 +73,11 @@ class SafetensorsCheckpointTest {
   void hugeOrNegativeHeaderLengthIsReportedNotOverflowed() throws IOException {
     Path file = raw("{}", new byte[0]);
     byte[] bytes = Files.readAllBytes(file);
-    bytes[7] = (byte) 0x80; // header length Long.MIN_VALUE + 8
+    bytes[7] = (byte) 0x80; // header length 2^63 + 8 as the format's u64, Long.MIN_VALUE + 8 as a long
     Files.write(file, bytes);
     assertThatThrownBy(() -> SafetensorsCheckpoint.openFile(file))
-        .hasMessageContaining("runs past the end of the 16-byte file");
+        .hasMessage(file + ": header length 9223372036854775816 runs past the end of the 16-byte file (truncated or not"
+            + " a safetensors file)");
   }
 
   @Test

@@ -18,7 +18,8 @@ import org.junit.jupiter.api.Test;
 /**
  * The fixtures in {@code testdata/} are the public ones, byte for byte: every file has the sha256
  * that {@code testdata/SHA256SUMS} records, and every file but the READMEs is listed there. The fuzz
- * corpus in {@code testdata/fuzz/} is our own and grows with every crash found, so it is not listed.
+ * corpus in {@code testdata/fuzz/} (which grows with every crash found) and the bad-input corpus in
+ * {@code testdata/bad-inputs/} are our own, so they are not listed.
  */
 class VendoredFixturesTest {
 
@@ -47,7 +48,8 @@ class VendoredFixturesTest {
     try (Stream<Path> files = Files.walk(TESTDATA)) {
       files.filter(Files::isRegularFile)
           .map(file -> TESTDATA.relativize(file).toString().replace('\\', '/'))
-          .filter(name -> !name.equals("SHA256SUMS") && !name.endsWith("README.md") && !name.startsWith("fuzz/"))
+          .filter(name -> !name.equals("SHA256SUMS") && !name.endsWith("README.md") && !name.startsWith("fuzz/")
+              && !name.startsWith("bad-inputs/"))
           .forEach(present::add);
     }
     assertThat(present).isEqualTo(listed);
