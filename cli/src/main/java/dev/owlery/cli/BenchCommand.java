@@ -64,12 +64,12 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = "--cols", defaultValue = "4096", description = "Matmul benchmark columns (default ${DEFAULT-VALUE}).")
   int cols;
 
-  @Option(names = "--dtypes", split = ",", defaultValue = "F16,BF16,F32,Q8_0",
+  @Option(names = "--dtypes", split = ",", defaultValue = "F16,BF16,F32,Q8_0,Q4_0",
       description = "Weight dtypes for the matmul benchmark (default ${DEFAULT-VALUE}).")
   List<DType> dtypes;
 
   @Option(names = "--weights", split = ",", defaultValue = "stored", converter = WeightFormatConverter.class,
-      description = "Weight formats for the model benchmark: mapped, stored, f16, bf16, q8_0 (default ${DEFAULT-VALUE}).")
+      description = "Weight formats for the model benchmark: mapped, stored, f16, bf16, q8_0, q4_0 (default ${DEFAULT-VALUE}).")
   List<WeightFormat> weights;
 
   @Option(names = "--bandwidth-mib", defaultValue = "512",
@@ -210,8 +210,9 @@ public final class BenchCommand implements Callable<Integer> {
   }
 
   private static Matrix randomMatrix(Arena arena, DType dtype, int rows, int cols) {
-    if (dtype == DType.Q8_0) {
-      return WeightFormat.Q8_0.convert(randomMatrix(arena, DType.F32, rows, cols), arena);
+    if (dtype == DType.Q8_0 || dtype == DType.Q4_0) {
+      WeightFormat format = dtype == DType.Q8_0 ? WeightFormat.Q8_0 : WeightFormat.Q4_0;
+      return format.convert(randomMatrix(arena, DType.F32, rows, cols), arena);
     }
     long n = (long) rows * cols;
     MemorySegment data = arena.allocate(n * dtype.byteSize(), 64);
@@ -224,7 +225,8 @@ public final class BenchCommand implements Callable<Integer> {
         case F32 -> data.setAtIndex(f32, i, v);
         case F16 -> data.setAtIndex(i16, i, Float.floatToFloat16(v));
         case BF16 -> data.setAtIndex(i16, i, (short) (Float.floatToRawIntBits(v) >>> 16));
-        case I64, I32, U8, Q8_0 -> throw new IllegalArgumentException("--dtypes takes F32, F16, BF16 or Q8_0, not " + dtype);
+        case I64, I32, U8, Q8_0, Q4_0 ->
+            throw new IllegalArgumentException("--dtypes takes F32, F16, BF16, Q8_0 or Q4_0, not " + dtype);
       }
     }
     return new Matrix("bench", data, dtype, rows, cols, cols, 0);

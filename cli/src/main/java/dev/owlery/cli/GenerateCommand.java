@@ -97,7 +97,7 @@ public final class GenerateCommand implements Callable<Integer> {
   int tensorParallel;
 
   @Option(names = "--weights", defaultValue = "stored", converter = WeightFormatConverter.class,
-      description = "Without --server: the weight matrices mapped (read in place), stored (copied), f16, bf16 or q8_0 (converted at load); default ${DEFAULT-VALUE}.")
+      description = "Without --server: the weight matrices mapped (read in place), stored (copied), f16, bf16, q8_0 or q4_0 (converted at load); default ${DEFAULT-VALUE}.")
   WeightFormat weights;
 
   @Option(names = "--output", defaultValue = "text", description = "text (streamed) or json (default ${DEFAULT-VALUE}).")

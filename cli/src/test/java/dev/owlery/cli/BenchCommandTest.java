@@ -41,6 +41,6 @@ class BenchCommandTest {
     CliRun run = CliRun.of("bench", "--weights", "q4_k", "--skip-matmul", "--bandwidth-mib", "0");
 
     assertThat(run.exitCode()).isEqualTo(2);
-    assertThat(run.err()).contains("--weights must be one of mapped, stored, f16, bf16, q8_0; got \"q4_k\"");
+    assertThat(run.err()).contains("--weights must be one of mapped, stored, f16, bf16, q8_0, q4_0; got \"q4_k\"");
   }
 }

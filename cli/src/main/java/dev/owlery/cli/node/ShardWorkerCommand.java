@@ -34,7 +34,7 @@ public final class ShardWorkerCommand implements Callable<Integer> {
   Integer threads;
 
   @Option(names = "--weights", defaultValue = "stored", converter = WeightFormatConverter.class,
-      description = "The slice's weight matrices: mapped (read in place), stored (copied as stored into memory of its own), f16, bf16 or q8_0 (converted once at load); default ${DEFAULT-VALUE}.")
+      description = "The slice's weight matrices: mapped (read in place), stored (copied as stored into memory of its own), f16, bf16, q8_0 or q4_0 (converted once at load); default ${DEFAULT-VALUE}.")
   WeightFormat weights;
 
   @Override

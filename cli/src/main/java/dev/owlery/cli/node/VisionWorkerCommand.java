@@ -29,7 +29,7 @@ public final class VisionWorkerCommand implements Callable<Integer> {
   Path model;
 
   @Option(names = "--weights", defaultValue = "stored", converter = WeightFormatConverter.class,
-      description = "The tower's weight matrices: mapped (read in place), stored (copied as stored into memory of its own), f16, bf16 or q8_0 (converted once at load); default ${DEFAULT-VALUE}.")
+      description = "The tower's weight matrices: mapped (read in place), stored (copied as stored into memory of its own), f16, bf16, q8_0 or q4_0 (converted once at load); default ${DEFAULT-VALUE}.")
   WeightFormat weights;
 
   @Override

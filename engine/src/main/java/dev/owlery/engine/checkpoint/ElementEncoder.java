@@ -31,7 +31,7 @@ final class ElementEncoder {
       case F32 -> out.setAtIndex(F32, index, value);
       case F16 -> out.setAtIndex(I16, index, toF16(value));
       case BF16 -> out.setAtIndex(I16, index, WeightFormat.toBf16(value));
-      case I64, I32, U8, Q8_0 -> throw new IllegalArgumentException("cannot store floats as " + dtype);
+      case I64, I32, U8, Q8_0, Q4_0 -> throw new IllegalArgumentException("cannot store floats as " + dtype);
     }
   }
 
@@ -51,7 +51,7 @@ final class ElementEncoder {
         }
         out.set(ValueLayout.JAVA_BYTE, index, (byte) value);
       }
-      case F32, F16, BF16, Q8_0 -> throw new IllegalArgumentException("cannot store integers as " + dtype);
+      case F32, F16, BF16, Q8_0, Q4_0 -> throw new IllegalArgumentException("cannot store integers as " + dtype);
     }
   }
 

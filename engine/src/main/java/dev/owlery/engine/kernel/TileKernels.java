@@ -4,6 +4,7 @@ import dev.owlery.engine.tensor.Matrix;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -72,6 +73,15 @@ final class TileKernels {
       case F16 -> widenF16(data, rowByte, w.cols(), head, dst, dstOffset);
       case BF16 -> widenBF16(data, rowByte, w.cols(), head, dst, dstOffset);
       case Q8_0 -> widenQ8_0(data, rowByte, w.cols(), dst, dstOffset);
+      case Q4_0 -> {
+        if (VectorMatmul.Q4_VECTORS) {
+          widenQ4_0(data, rowByte, w.cols(), dst, dstOffset);
+        } else {
+          for (int c = 0; c < w.cols(); c++) {
+            dst[dstOffset + c] = w.get(r, c);
+          }
+        }
+      }
       case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-weight dtypes");
     }
   }
@@ -119,6 +129,22 @@ final class TileKernels {
         if (VectorMatmul.B.length() > L) {
           VectorMatmul.widenQ8High(q).mul(scale).intoArray(dst, dstOffset + c + k + L);
         }
+      }
+    }
+  }
+
+  /** One Q4_0 row dequantized ({@code d * (q - 8)}, exact in fp32) into natural order. */
+  private static void widenQ4_0(MemorySegment data, long rowByte, int cols, float[] dst, int dstOffset) {
+    for (int c = 0; c < cols; c += 32) {
+      long block = rowByte + 18L * (c >> 5);
+      float scale = Float.float16ToFloat(data.get(I16_LE, block));
+      for (int k = 0; k < 16; k += L) {
+        // nibbles unpacked as in MatvecKernels.twoRowsQ4_0 (written out for the same reason)
+        ByteVector q = ByteVector.fromMemorySegment(VectorMatmul.B, data, block + 2 + k, LE);
+        ((FloatVector) q.and((byte) 0x0f).sub((byte) 8).convertShape(VectorOperators.B2F, F, 0))
+            .mul(scale).intoArray(dst, dstOffset + c + k);
+        ((FloatVector) q.and((byte) 0xf0).lanewise(VectorOperators.XOR, (byte) 0x80)
+            .convertShape(VectorOperators.B2F, F, 0)).mul(scale * 0.0625f).intoArray(dst, dstOffset + c + 16 + k);
       }
     }
   }

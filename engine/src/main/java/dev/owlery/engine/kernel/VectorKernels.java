@@ -205,7 +205,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
           this.x = pairOrdered;
           this.xOffset = 0;
         }
-        case Q8_0 -> {
+        case Q8_0, Q4_0 -> {
           this.head = 0;
           this.x = x;
           this.xOffset = xOffset;

@@ -40,6 +40,12 @@ final class VectorMatmul {
 
   static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
   static final VectorSpecies<Integer> I = IntVector.SPECIES_PREFERRED;
+  /**
+   * Whether Q4_0 has vector kernels: a load of B holds exactly one float vector's worth of nibble
+   * pairs. Where L is 4 (128-bit vectors) Q4_0 rows are read through {@link Matrix#get} instead.
+   */
+  static final boolean Q4_VECTORS = F.length() >= 8;
+
   /** One load of int8 weights: L lanes (one float vector's worth), or 8 where L is 4 (no 32-bit shape). */
   static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, F.length() * 8)));
   private static final int L = F.length();
@@ -109,6 +115,7 @@ final class VectorMatmul {
       case F16 -> MatvecKernels.dotF16(data, rowByte, x, xOffset, cols, head);
       case BF16 -> MatvecKernels.dotBF16(data, rowByte, x, xOffset, cols, head);
       case Q8_0 -> MatvecKernels.dotQ8_0(data, rowByte, x, xOffset, cols);
+      case Q4_0 -> Q4_VECTORS ? MatvecKernels.dotQ4_0(data, rowByte, x, xOffset, cols) : widenedDot(w, r, x, xOffset);
       case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-weight dtypes");
     };
   }
@@ -125,6 +132,15 @@ final class VectorMatmul {
       case BF16 -> MatvecKernels.fourRowsBF16(data, rowByte, rowBytes, x, xOffset, cols, head, out, outIndex,
           outScale);
       case Q8_0 -> MatvecKernels.fourRowsQ8_0(data, rowByte, rowBytes, x, xOffset, cols, out, outIndex);
+      case Q4_0 -> {
+        if (Q4_VECTORS) {
+          MatvecKernels.fourRowsQ4_0(data, rowByte, rowBytes, x, xOffset, cols, out, outIndex);
+        } else {
+          for (int i = 0; i < 4; i++) {
+            out[outIndex + i] = widenedDot(w, r + i, x, xOffset);
+          }
+        }
+      }
       case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-weight dtypes");
     }
   }
@@ -224,6 +240,15 @@ final class VectorMatmul {
    */
   static FloatVector widenQ8Low(ByteVector q) {
     return (FloatVector) q.convertShape(VectorOperators.B2F, F, 0);
+  }
+
+  /** Row {@code r} of {@code w} against x through {@link Matrix#get}: the path of dtypes without vector kernels here. */
+  static float widenedDot(Matrix w, int r, float[] x, int xOffset) {
+    float sum = 0f;
+    for (int c = 0; c < w.cols(); c++) {
+      sum += w.get(r, c) * x[xOffset + c];
+    }
+    return sum;
   }
 
   /** Lanes L to 2L of loaded int8 weights (only where L is 4 and a load holds 8), widened to floats. */

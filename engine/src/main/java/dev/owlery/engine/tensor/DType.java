@@ -2,7 +2,7 @@ package dev.owlery.engine.tensor;
 
 /**
  * Element types of tensors and weight matrices. The first six are checkpoint types with their
- * safetensors names and widths; the block-quantized ones ({@link #Q8_0}) exist only in memory, made
+ * safetensors names and widths; the block-quantized ones ({@link #Q8_0}, {@link #Q4_0}) exist only in memory, made
  * at load time by {@link WeightFormat}, and store {@link #blockSize()} elements in
  * {@link #blockBytes()} bytes.
  */
@@ -17,7 +17,13 @@ public enum DType {
    * llama.cpp's Q8_0: blocks of 32 weights, each block one F16 scale {@code d} then 32 int8
    * {@code q} (34 bytes); a weight is {@code d * q}.
    */
-  Q8_0(null, 32, 34);
+  Q8_0(null, 32, 34),
+  /**
+   * llama.cpp's Q4_0: blocks of 32 weights, each block one F16 scale {@code d} then 16 bytes whose
+   * low nibbles are weights 0-15 and high nibbles weights 16-31 (18 bytes); a weight is
+   * {@code d * (q - 8)}.
+   */
+  Q4_0(null, 32, 18);
 
   private final String safetensorsName;
   private final int blockSize;
@@ -68,7 +74,7 @@ public enum DType {
   public boolean isFloating() {
     return switch (this) {
       case F32, F16, BF16 -> true;
-      case I64, I32, U8, Q8_0 -> false;
+      case I64, I32, U8, Q8_0, Q4_0 -> false;
     };
   }
 

@@ -8,7 +8,7 @@ import java.nio.ByteOrder;
  * A 2-D window onto weights in place: {@code rows x cols} elements, row {@code r} starting at
  * element {@code offset + r * rowStride} of {@code data}. Slicing rows (column-parallel layers) or
  * columns (row-parallel layers) makes a new view without copying a byte. For a block-quantized
- * dtype ({@link DType#Q8_0}) the offset, stride and columns are whole blocks, so every row and
+ * dtype ({@link DType#Q8_0}, {@link DType#Q4_0}) the offset, stride and columns are whole blocks, so every row and
  * every column slice starts on a block.
  */
 public record Matrix(
@@ -21,7 +21,7 @@ public record Matrix(
 
   public Matrix {
     if (!dtype.isWeight()) {
-      throw new IllegalArgumentException("matrix '%s' must be F32, F16, BF16 or Q8_0, not %s".formatted(name, dtype));
+      throw new IllegalArgumentException("matrix '%s' must be F32, F16, BF16, Q8_0 or Q4_0, not %s".formatted(name, dtype));
     }
     if (rows < 0 || cols < 0 || rowStride < cols || offset < 0) {
       throw new IllegalArgumentException(
@@ -71,6 +71,13 @@ public record Matrix(
         long blockByte = index / 32 * 34;
         float scale = Float.float16ToFloat(data.get(I16_LE, blockByte));
         yield scale * data.get(ValueLayout.JAVA_BYTE, blockByte + 2 + index % 32);
+      }
+      case Q4_0 -> {
+        long blockByte = index / 32 * 18;
+        int j = (int) (index % 32);
+        int packed = data.get(ValueLayout.JAVA_BYTE, blockByte + 2 + j % 16) & 0xff;
+        int q = j < 16 ? packed & 0x0f : packed >>> 4;
+        yield Float.float16ToFloat(data.get(I16_LE, blockByte)) * (q - 8);
       }
       case I64, I32, U8 -> throw new AssertionError("checked in the constructor");
     };

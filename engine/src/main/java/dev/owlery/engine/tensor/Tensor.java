@@ -70,7 +70,7 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
       case I64 -> data.getAtIndex(I64_LE, index);
       case I32 -> data.getAtIndex(I32_LE, index);
       case U8 -> data.get(ValueLayout.JAVA_BYTE, index) & 0xff;
-      case Q8_0 -> throw new AssertionError("tensors are never block-quantized");
+      case Q8_0, Q4_0 -> throw new AssertionError("tensors are never block-quantized");
     };
   }
 
@@ -80,7 +80,7 @@ public record Tensor(String name, DType dtype, long[] shape, MemorySegment data)
       case I64 -> data.getAtIndex(I64_LE, index);
       case I32 -> data.getAtIndex(I32_LE, index);
       case U8 -> data.get(ValueLayout.JAVA_BYTE, index) & 0xff;
-      case F32, F16, BF16, Q8_0 -> throw new IllegalStateException(
+      case F32, F16, BF16, Q8_0, Q4_0 -> throw new IllegalStateException(
           "tensor '%s' is %s, not an integer tensor".formatted(name, dtype));
     };
   }

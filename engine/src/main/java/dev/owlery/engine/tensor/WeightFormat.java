@@ -10,7 +10,7 @@ import java.util.stream.IntStream;
 /**
  * The form in which a node holds its weight matrices ({@code --weights}): read in place from the
  * file mapping, copied as stored into memory the node owns, or converted once at load time into
- * F16, BF16 or llama.cpp's Q8_0 in memory the node owns. Only the matrices the layers multiply by
+ * F16, BF16 or llama.cpp's Q8_0 or Q4_0 in memory the node owns. Only the matrices the layers multiply by
  * are copied or converted (projections, MLP, LM head); embeddings and norm weights stay mapped.
  *
  * <p>Owned memory is the default because decode reads it about twice as fast: on this project's
@@ -25,7 +25,9 @@ public enum WeightFormat {
   F16("f16", DType.F16),
   BF16("bf16", DType.BF16),
   /** Blocks of 32 int8 with one F16 scale, quantized as llama.cpp's {@code quantize_row_q8_0_ref}. */
-  Q8_0("q8_0", DType.Q8_0);
+  Q8_0("q8_0", DType.Q8_0),
+  /** Blocks of 32 4-bit weights with one F16 scale, quantized as llama.cpp's {@code quantize_row_q4_0_ref}. */
+  Q4_0("q4_0", DType.Q4_0);
 
   private static final ValueLayout.OfShort I16_LE =
       ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -40,7 +42,7 @@ public enum WeightFormat {
     this.dtype = dtype;
   }
 
-  /** The name {@code --weights} takes: mapped, stored, f16, bf16 or q8_0. */
+  /** The name {@code --weights} takes: mapped, stored, f16, bf16, q8_0 or q4_0. */
   public String flagName() {
     return flagName;
   }
@@ -54,7 +56,7 @@ public enum WeightFormat {
       }
     }
     throw new IllegalArgumentException(
-        "--weights must be one of mapped, stored, f16, bf16, q8_0; got \"%s\"".formatted(value));
+        "--weights must be one of mapped, stored, f16, bf16, q8_0, q4_0; got \"%s\"".formatted(value));
   }
 
   /**
@@ -95,6 +97,7 @@ public enum WeightFormat {
           }
         }
         case Q8_0 -> quantizeRowQ8_0(row, out, base);
+        case Q4_0 -> quantizeRowQ4_0(row, out, base);
         default -> throw new AssertionError(target);
       }
     });
@@ -125,6 +128,36 @@ public enum WeightFormat {
       out.set(I16_LE, block, Float.floatToFloat16(d));
       for (int j = 0; j < 32; j++) {
         out.set(ValueLayout.JAVA_BYTE, block + 2 + j, (byte) roundHalfAway(row[b * 32 + j] * id));
+      }
+    }
+  }
+
+  /**
+   * One row into Q4_0 blocks at {@code byteOffset}, with llama.cpp's rounding: per block {@code d} is
+   * the value of largest magnitude (the first such) divided by -8, {@code q = min(15, trunc(x / d +
+   * 8.5))} with {@code x * (1/d) + 8.5} computed without rounding the product (llama.cpp's compiled
+   * reference contracts it into one FMA; its Python quantizer computes it in double, as here); weight
+   * j of the block goes in the low nibble of byte j, weight 16 + j in the high one.
+   */
+  static void quantizeRowQ4_0(float[] row, MemorySegment out, long byteOffset) {
+    for (int b = 0; b * 32 < row.length; b++) {
+      float amax = 0f;
+      float max = 0f;
+      for (int j = 0; j < 32; j++) {
+        float v = row[b * 32 + j];
+        if (amax < Math.abs(v)) {
+          amax = Math.abs(v);
+          max = v;
+        }
+      }
+      float d = max / -8f;
+      float id = d != 0f ? 1f / d : 0f;
+      long block = byteOffset + 18L * b;
+      out.set(I16_LE, block, Float.floatToFloat16(d));
+      for (int j = 0; j < 16; j++) {
+        int low = Math.min(15, (int) ((double) row[b * 32 + j] * id + 8.5));
+        int high = Math.min(15, (int) ((double) row[b * 32 + 16 + j] * id + 8.5));
+        out.set(ValueLayout.JAVA_BYTE, block + 2 + j, (byte) (low | high << 4));
       }
     }
   }

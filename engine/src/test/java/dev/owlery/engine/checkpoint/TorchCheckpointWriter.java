@@ -228,7 +228,7 @@ public final class TorchCheckpointWriter {
       case I64 -> "LongStorage";
       case I32 -> "IntStorage";
       case U8 -> "ByteStorage";
-      case Q8_0 -> throw new IllegalArgumentException("no torch storage holds " + dtype);
+      case Q8_0, Q4_0 -> throw new IllegalArgumentException("no torch storage holds " + dtype);
     };
   }
 

@@ -49,7 +49,7 @@ class VectorKernelsTest {
         case F32 -> segment.setAtIndex(f32, i, v);
         case F16 -> segment.setAtIndex(i16, i, Float.floatToFloat16(v));
         case BF16 -> segment.setAtIndex(i16, i, (short) (Float.floatToRawIntBits(v) >>> 16));
-        case I64, I32, U8, Q8_0 -> throw new IllegalArgumentException("not a checkpoint weight dtype: " + dtype);
+        case I64, I32, U8, Q8_0, Q4_0 -> throw new IllegalArgumentException("not a checkpoint weight dtype: " + dtype);
       }
     }
     return new Matrix("w", segment, dtype, rows, cols, cols, 0);
@@ -211,6 +211,17 @@ class VectorKernelsTest {
       assertMatmulAgrees(full.rowSlice(40 - rows, 40).colSlice(64, 64 + 512), 1, 0);
       assertMatmulAgrees(full.rowSlice(0, rows).colSlice(32, 32 + 768), 6, 1);
     }
+  }
+
+  @Test
+  void q4_0MatmulMatchesReferenceForDecodePrefillAndPanels() {
+    Matrix full = WeightFormat.Q4_0.convert(randomMatrix(DType.F32, 40, 768 + 64, 0, 73), arena);
+    for (int rows : new int[] {1, 3, 4, 5, 19, 40}) {
+      for (int numTokens : new int[] {1, 2, 5, 16, 70}) {
+        assertMatmulAgrees(full.rowSlice(40 - rows, 40).colSlice(32, 32 + 768), numTokens, 1);
+      }
+    }
+    assertMatmulAgrees(WeightFormat.Q4_0.convert(randomMatrix(DType.F32, 517, 96, 0, 79), arena), 1, 0);
   }
 
   @Test

@@ -64,6 +64,20 @@ class ReducedPrecisionWeightsTest {
     }
   }
 
+  /**
+   * Q4_0 (16 levels per block of 32, a step of max|w|/8, 16x Q8_0's) is far coarser on this tiny
+   * random model: measured 10.2 on logits of magnitude <= 25 (Q8_0: 0.92). The bound is Q8_0's 1.2
+   * times that step ratio of 16, rounded down to 15; reading nibbles in the wrong order or without
+   * the -8 offset gives errors of hundreds.
+   */
+  @Test
+  void q4_0WeightsMadeAtLoadStayWithinTheirStep() throws IOException {
+    try (OwlModel model = OwlModel.load(Fixtures.tinyOwl2(), 1, KernelsProvider.shared(), WeightFormat.Q4_0)) {
+      assertThat(maxPromptLogitDifference(model)).as("max |logit difference| with Q4_0 weights")
+          .isLessThanOrEqualTo(15f).isGreaterThan(1.2f);
+    }
+  }
+
   /** The largest |logit| difference over the prompt of the fixture's image request, against the official float32 run. */
   private static float maxPromptLogitDifference(OwlModel model) throws IOException {
     Path dir = Fixtures.tinyOwl2();

@@ -25,7 +25,7 @@ class WeightFormatTest {
   }
 
   private Matrix referenceInput() throws IOException {
-    byte[] bytes = Files.readAllBytes(Fixtures.require("q8_0/input.f32"));
+    byte[] bytes = Files.readAllBytes(Fixtures.require("quantization/input.f32"));
     MemorySegment data = arena.allocate(bytes.length);
     MemorySegment.copy(MemorySegment.ofArray(bytes), 0, data, 0, bytes.length);
     return new Matrix("input", data, DType.F32, 8, 128, 128, 0);
@@ -35,7 +35,7 @@ class WeightFormatTest {
   void q8_0IsByteForByteWhatLlamaCppWrites() throws IOException {
     Matrix input = referenceInput();
     Matrix quantized = WeightFormat.Q8_0.convert(input, arena);
-    byte[] expected = Files.readAllBytes(Fixtures.require("q8_0/expected.q8_0"));
+    byte[] expected = Files.readAllBytes(Fixtures.require("quantization/expected.q8_0"));
 
     assertThat(quantized.dtype()).isEqualTo(DType.Q8_0);
     assertThat(quantized.data().byteSize()).isEqualTo(expected.length);
@@ -67,6 +67,41 @@ class WeightFormatTest {
     assertThat(quantized.get(7, 1)).isEqualTo(63f); // 62.5 with scale 1 rounds away from zero
     assertThat(quantized.get(7, 2)).isEqualTo(-63f);
     assertThat(quantized.get(7, 40)).isEqualTo(0f); // the all-zero block
+  }
+
+  @Test
+  void q4_0IsByteForByteWhatLlamaCppWrites() throws IOException {
+    Matrix quantized = WeightFormat.Q4_0.convert(referenceInput(), arena);
+    byte[] expected = Files.readAllBytes(Fixtures.require("quantization/expected.q4_0"));
+
+    assertThat(quantized.dtype()).isEqualTo(DType.Q4_0);
+    assertThat(quantized.data().toArray(ValueLayout.JAVA_BYTE)).containsExactly(expected);
+  }
+
+  @Test
+  void q4_0ElementsAreScaleTimesNibbleMinusEight() throws IOException {
+    Matrix input = referenceInput();
+    Matrix quantized = WeightFormat.Q4_0.convert(input, arena);
+    for (int r = 0; r < input.rows(); r++) {
+      for (int b = 0; b < 4; b++) {
+        float amax = 0f;
+        for (int j = 0; j < 32; j++) {
+          amax = Math.max(amax, Math.abs(input.get(r, 32 * b + j)));
+        }
+        double d = amax / 8.0;
+        double storedD = Math.abs(Float.float16ToFloat(Float.floatToFloat16((float) d)));
+        for (int j = 0; j < 32; j++) {
+          int c = 32 * b + j;
+          // 16 levels over [-8d, 7d]: within one step d of the input (truncation, not rounding, and
+          // +8d clipped to 7d), plus the F16 rounding of d times at most 8
+          double bound = d + 8 * Math.abs(storedD - d) + 1e-6 * amax + 1e-30;
+          assertThat((double) quantized.get(r, c)).as("row %d column %d", r, c)
+              .isCloseTo(input.get(r, c), org.assertj.core.data.Offset.offset(bound));
+        }
+      }
+    }
+    // 127 is the block's largest magnitude: d = -127/8, and 127 itself is the level -8 -> 0 * ... = -8 d
+    assertThat(quantized.get(7, 0)).isEqualTo(Float.float16ToFloat(Float.floatToFloat16(127f / -8f)) * -8);
   }
 
   @Test
@@ -114,6 +149,6 @@ class WeightFormatTest {
     assertThat(WeightFormat.parse(" Q8_0 ")).isEqualTo(WeightFormat.Q8_0);
     assertThat(WeightFormat.parse("stored")).isEqualTo(WeightFormat.STORED);
     assertThatThrownBy(() -> WeightFormat.parse("q4_k"))
-        .hasMessage("--weights must be one of mapped, stored, f16, bf16, q8_0; got \"q4_k\"");
+        .hasMessage("--weights must be one of mapped, stored, f16, bf16, q8_0, q4_0; got \"q4_k\"");
   }
 }
