@@ -48,20 +48,7 @@ final class PanelKernels {
    * {@code xT} must hold {@code cols * paddedTokens(numTokens)} floats.
    */
   static void transpose(float[] x, int xOffset, int cols, int numTokens, float[] xT) {
-    int tp = paddedTokens(numTokens);
-    for (int t0 = 0; t0 < tp; t0 += L) {
-      int tEnd = Math.min(numTokens, t0 + L);
-      for (int k = 0; k < cols; k++) {
-        int dst = k * tp + t0;
-        int t = t0;
-        for (; t < tEnd; t++) {
-          xT[dst + t - t0] = x[xOffset + t * cols + k];
-        }
-        for (; t < t0 + L; t++) {
-          xT[dst + t - t0] = 0f;
-        }
-      }
-    }
+    transposePairs(x, xOffset, cols, numTokens, cols, 1f, xT); // a head of every column: no pair order
   }
 
   /**

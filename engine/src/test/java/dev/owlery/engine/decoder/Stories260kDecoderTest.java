@@ -107,6 +107,33 @@ class Stories260kDecoderTest {
     assertEveryCaseReproduced(vectorKernels);
   }
 
+  /** How one case went with weights held in some format: greedy ids in common with run.c's, and the logits' error. */
+  private record CaseAgreement(int[] generated, int[] expected, int sameIds, double maxLogitError) {}
+
+  /** Every case run greedily on the fixture's weights converted to {@code format} at load. */
+  private static List<CaseAgreement> runEveryCase(WeightFormat format) {
+    List<CaseAgreement> agreements = new ArrayList<>();
+    try (Checkpoint held = SafetensorsCheckpoint.openFile(dir.resolve("model.safetensors")).withWeightFormat(format);
+        Decoder decoder = Decoder.load(held, config, 1, vectorKernels)) {
+      for (JsonNode c : cases) {
+        float[] logits = new float[config.text().vocabSize()];
+        int[] generated = greedy(decoder, c, logits).tokenIds();
+        int[] expected = ints(c.get("generated_ids"));
+        int same = 0;
+        while (same < expected.length && generated[same] == expected[same]) {
+          same++;
+        }
+        JsonNode expectedLogits = c.get("logits_last_prompt_position");
+        double maxError = 0;
+        for (int v = 0; v < logits.length; v++) {
+          maxError = Math.max(maxError, Math.abs(logits[v] - expectedLogits.get(v).asDouble()));
+        }
+        agreements.add(new CaseAgreement(generated, expected, same, maxError));
+      }
+    }
+    return agreements;
+  }
+
   /**
    * Q8_0 weights (all but down_proj, whose 172 columns are not whole blocks) keep run.c's greedy ids
    * in six of the seven cases; the 256-token case follows for 114 tokens, then a near-tie flips
@@ -115,30 +142,17 @@ class Stories260kDecoderTest {
    */
   @Test
   void q8_0WeightsMadeAtLoadKeepRunCGreedyIds() {
-    try (Checkpoint q8 = SafetensorsCheckpoint.openFile(dir.resolve("model.safetensors")).withWeightFormat(WeightFormat.Q8_0);
-        Decoder decoder = Decoder.load(q8, config, 1, vectorKernels)) {
-      for (int i = 0; i < cases.size(); i++) {
-        JsonNode c = cases.get(i);
-        float[] logits = new float[config.text().vocabSize()];
-        int[] generated = greedy(decoder, c, logits).tokenIds();
-        int[] expected = ints(c.get("generated_ids"));
-        int same = 0;
-        while (same < expected.length && generated[same] == expected[same]) {
-          same++;
-        }
-        // the divergence point of the long case depends on fp32 summation order (vector width), so
-        // only its first 64 ids, as long as every other case, are held
-        assertThat(same).as("greedy ids equal to run.c's, case %d", i).isGreaterThanOrEqualTo(Math.min(64, expected.length));
-        if (i > 0) {
-          assertThat(same).as("greedy ids equal to run.c's, case %d", i).isEqualTo(expected.length);
-        }
-        JsonNode expectedLogits = c.get("logits_last_prompt_position");
-        double maxError = 0;
-        for (int v = 0; v < logits.length; v++) {
-          maxError = Math.max(maxError, Math.abs(logits[v] - expectedLogits.get(v).asDouble()));
-        }
-        assertThat(maxError).as("last-prompt logits max abs error, case %d", i).isLessThan(0.3).isGreaterThan(0);
+    List<CaseAgreement> agreements = runEveryCase(WeightFormat.Q8_0);
+    for (int i = 0; i < agreements.size(); i++) {
+      CaseAgreement a = agreements.get(i);
+      // the divergence point of the long case depends on fp32 summation order (vector width), so
+      // only its first 64 ids, as long as every other case, are held
+      assertThat(a.sameIds()).as("greedy ids equal to run.c's, case %d", i)
+          .isGreaterThanOrEqualTo(Math.min(64, a.expected().length));
+      if (i > 0) {
+        assertThat(a.sameIds()).as("greedy ids equal to run.c's, case %d", i).isEqualTo(a.expected().length);
       }
+      assertThat(a.maxLogitError()).as("last-prompt logits max abs error, case %d", i).isLessThan(0.3).isGreaterThan(0);
     }
   }
 
@@ -150,20 +164,11 @@ class Stories260kDecoderTest {
    */
   @Test
   void q4_0WeightsKeepRunCsFirstTokenAndStayNearItsLogits() {
-    try (Checkpoint q4 = SafetensorsCheckpoint.openFile(dir.resolve("model.safetensors")).withWeightFormat(WeightFormat.Q4_0);
-        Decoder decoder = Decoder.load(q4, config, 1, vectorKernels)) {
-      for (int i = 0; i < cases.size(); i++) {
-        JsonNode c = cases.get(i);
-        float[] logits = new float[config.text().vocabSize()];
-        int[] generated = greedy(decoder, c, logits).tokenIds();
-        assertThat(generated[0]).as("first greedy id, case %d", i).isEqualTo(ints(c.get("generated_ids"))[0]);
-        JsonNode expectedLogits = c.get("logits_last_prompt_position");
-        double maxError = 0;
-        for (int v = 0; v < logits.length; v++) {
-          maxError = Math.max(maxError, Math.abs(logits[v] - expectedLogits.get(v).asDouble()));
-        }
-        assertThat(maxError).as("last-prompt logits max abs error, case %d", i).isLessThan(4).isGreaterThan(0.3);
-      }
+    List<CaseAgreement> agreements = runEveryCase(WeightFormat.Q4_0);
+    for (int i = 0; i < agreements.size(); i++) {
+      CaseAgreement a = agreements.get(i);
+      assertThat(a.generated()[0]).as("first greedy id, case %d", i).isEqualTo(a.expected()[0]);
+      assertThat(a.maxLogitError()).as("last-prompt logits max abs error, case %d", i).isLessThan(4).isGreaterThan(0.3);
     }
   }
 
