@@ -44,19 +44,14 @@ final class PanelKernels {
   }
 
   /**
-   * {@code xT[k * paddedTokens + t] = x[xOffset + t * cols + k]}; the padding tokens are zero.
-   * {@code xT} must hold {@code cols * paddedTokens(numTokens)} floats.
+   * {@code xT[k * paddedTokens + t] = x[xOffset + t * cols + k'] * scale}, the padding tokens zero,
+   * where k' is k in the pair order of 16-bit weights from column {@code pairsFrom} on
+   * ({@link VectorMatmul#permuteForPairs}; {@code cols} for none): the activations permuted, scaled
+   * and transposed in one pass. {@code xT} must hold {@code cols * paddedTokens(numTokens)} floats.
    */
-  static void transpose(float[] x, int xOffset, int cols, int numTokens, float[] xT) {
-    transposePairs(x, xOffset, cols, numTokens, cols, 1f, xT); // a head of every column: no pair order
-  }
-
-  /**
-   * As {@link #transpose}, of the activations in the pair order of 16-bit weights
-   * ({@link VectorMatmul#permuteForPairs} with {@code head}) and times {@code scale}, in one pass.
-   */
-  static void transposePairs(float[] x, int xOffset, int cols, int numTokens, int head, float scale, float[] xT) {
+  static void transpose(float[] x, int xOffset, int cols, int numTokens, int pairsFrom, float scale, float[] xT) {
     int tp = paddedTokens(numTokens);
+    int head = pairsFrom;
     int pairedEnd = head + (cols - head) / (2 * L) * (2 * L);
     for (int t0 = 0; t0 < tp; t0 += L) {
       int tEnd = Math.min(numTokens, t0 + L);

@@ -1,5 +1,6 @@
 package dev.owlery.engine.kernel;
 
+import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;
 import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
@@ -175,49 +176,43 @@ public final class VectorKernels implements Kernels, AutoCloseable {
 
     void prepare(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens, int chunkRows) {
       this.w = w;
+      int cols = w.cols();
+      boolean pairs = w.dtype() == DType.F16 || w.dtype() == DType.BF16;
+      float xScale = 1f;
+      this.outScale = 1f;
       switch (w.dtype()) {
-        case F32 -> {
-          this.head = VectorMatmul.head(w, F.vectorByteSize());
-          this.x = x;
-          this.xOffset = xOffset;
-          this.outScale = 1f;
-        }
+        case F32 -> this.head = VectorMatmul.head(w, F.vectorByteSize());
         case F16, BF16 -> {
           this.head = VectorMatmul.head(w, VectorMatmul.load16Bytes());
-          int size = Math.multiplyExact(numTokens, w.cols());
-          if (pairOrdered.length < size && numTokens < PanelKernels.MIN_TOKENS) {
-            pairOrdered = new float[size];
-          }
-          float xScale = 1f;
-          this.outScale = 1f;
-          if (w.dtype() == dev.owlery.engine.tensor.DType.F16) {
-            int shift = VectorMatmul.f16RebiasShift(x, xOffset, size);
+          if (w.dtype() == DType.F16) {
+            int shift = VectorMatmul.f16RebiasShift(x, xOffset, Math.multiplyExact(numTokens, cols));
             xScale = Math.scalb(1f, VectorMatmul.F16_REBIAS_EXPONENT - shift);
             outScale = Math.scalb(1f, shift);
           }
-          if (numTokens >= PanelKernels.MIN_TOKENS) {
-            // the panel kernels read only the transposed copy: permute, scale and transpose in one pass
-            prepareTransposed(w.cols(), numTokens);
-            PanelKernels.transposePairs(x, xOffset, w.cols(), numTokens, head, xScale, xT);
-          } else {
-            VectorMatmul.permuteForPairs(x, xOffset, w.cols(), numTokens, head, xScale, pairOrdered);
-          }
-          this.x = pairOrdered;
-          this.xOffset = 0;
         }
-        case Q8_0, Q4_0 -> {
-          this.head = 0;
-          this.x = x;
-          this.xOffset = xOffset;
-          this.outScale = 1f;
-        }
+        case Q8_0, Q4_0 -> this.head = 0;
         case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-weight dtypes");
       }
-      if (numTokens >= PanelKernels.MIN_TOKENS && !w.dtype().is16Bit()) {
-        prepareTransposed(w.cols(), numTokens);
-        PanelKernels.transpose(this.x, this.xOffset, w.cols(), numTokens, xT);
-      } else if (numTokens < PanelKernels.MIN_TOKENS) {
-        xT = null;
+      this.x = x;
+      this.xOffset = xOffset;
+      this.xT = null;
+      if (numTokens >= PanelKernels.MIN_TOKENS) {
+        // the panel kernels read only the transposed copy: permuted to pair order (16-bit weights),
+        // scaled and transposed in one pass
+        int size = Math.multiplyExact(cols, PanelKernels.paddedTokens(numTokens));
+        if (transposed.length < size) {
+          transposed = new float[size];
+        }
+        xT = transposed;
+        PanelKernels.transpose(x, xOffset, cols, numTokens, pairs ? head : cols, xScale, xT);
+      } else if (pairs) {
+        int size = Math.multiplyExact(numTokens, cols);
+        if (pairOrdered.length < size) {
+          pairOrdered = new float[size];
+        }
+        VectorMatmul.permuteForPairs(x, xOffset, cols, numTokens, head, xScale, pairOrdered);
+        this.x = pairOrdered;
+        this.xOffset = 0;
       }
       this.out = out;
       this.outOffset = outOffset;
@@ -225,14 +220,6 @@ public final class VectorKernels implements Kernels, AutoCloseable {
       this.chunkRows = chunkRows;
       this.numChunks = Math.ceilDiv(w.rows(), chunkRows);
       nextChunk.set(0); // volatile write publishes the fields above to the workers
-    }
-
-    private void prepareTransposed(int cols, int numTokens) {
-      int size = Math.multiplyExact(cols, PanelKernels.paddedTokens(numTokens));
-      if (transposed.length < size) {
-        transposed = new float[size];
-      }
-      xT = transposed;
     }
 
     void clear() {

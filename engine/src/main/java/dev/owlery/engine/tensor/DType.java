@@ -78,11 +78,6 @@ public enum DType {
     };
   }
 
-  /** True for F16 and BF16, the weights the kernels widen from 16-bit pairs. */
-  public boolean is16Bit() {
-    return this == F16 || this == BF16;
-  }
-
   /** True for the types a weight matrix may have: the floating types and the quantized ones. */
   public boolean isWeight() {
     return isFloating() || blockSize != 1;
