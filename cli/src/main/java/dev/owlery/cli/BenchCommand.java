@@ -90,6 +90,15 @@ public final class BenchCommand implements Callable<Integer> {
       description = "Prefill and decode lengths for the slow scalar reference (default ${DEFAULT-VALUE}).")
   int referenceTokens;
 
+  @Option(names = "--batch", defaultValue = "0",
+      description = "With --model: also time batched decode of this many sequences, each after a prompt of --batch-prompt "
+          + "tokens, one token per sequence per step for --decode-tokens steps (llama-batched-bench's generation speed; "
+          + "default ${DEFAULT-VALUE}: not run).")
+  int batch;
+
+  @Option(names = "--batch-prompt", defaultValue = "32", description = "Prompt tokens per sequence of --batch (default ${DEFAULT-VALUE}).")
+  int batchPrompt;
+
   @Option(names = "--skip-matmul", description = "Only run the model benchmark.")
   boolean skipMatmul;
 
@@ -256,6 +265,28 @@ public final class BenchCommand implements Callable<Integer> {
     out.println("decode GB/s = decode tok/s x the bytes of weights decode reads per token (all but the embedding table,"
         + " in the format held); of probe = that / the bandwidth probe at the same thread count; prefill attn = the share"
         + " of the prefill's wall time spent in attention");
+    if (batch > 0) {
+      benchBatchedDecode(out, threadCounts, file, config);
+    }
+  }
+
+  private void benchBatchedDecode(PrintWriter out, List<Integer> threadCounts, Path file, ModelConfig config) {
+    out.printf("%nbatched decode: %d sequences after %d prompt tokens each, %d steps of one token per sequence%n", batch,
+        batchPrompt, decodeTokens);
+    out.printf("%-12s %-7s %7s %12s %10s %10s %10s%n", "kernels", "weights", "threads", "tok/s", "matmul", "attention",
+        "rest");
+    for (WeightFormat format : weights) {
+      for (int t : threadCounts) {
+        try (VectorKernels kernels = new VectorKernels(t)) {
+          BatchedDecodeBench.Result r =
+              BatchedDecodeBench.run(file, format, config.text(), kernels, batch, batchPrompt, decodeTokens);
+          out.printf("%-12s %-7s %7d %12.2f %9.1f%% %9.1f%% %9.1f%%%n", kernels.name(), format.flagName(), t,
+              r.tokensPerSecond(), 100 * r.matmulShare(), 100 * r.attentionShare(),
+              100 * (1 - r.matmulShare() - r.attentionShare()));
+          out.flush();
+        }
+      }
+    }
   }
 
   private static void printModelRow(PrintWriter out, String kernels, WeightFormat format, int threads, double[] r,

@@ -37,6 +37,29 @@ class BenchCommandTest {
   }
 
   @Test
+  void batchedDecodeSplitsItsStepTimeIntoMatmulsAttentionAndTheRest() {
+    CliRun run = CliRun.of("bench", "--threads", "2", "--skip-matmul", "--bandwidth-mib", "0", "--model",
+        Fixtures.stories260k().toString(), "--weights", "stored,q8_0", "--prompt-tokens", "4", "--decode-tokens", "3",
+        "--reference-tokens", "1", "--batch", "5", "--batch-prompt", "6");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    List<String> lines = run.out().lines().toList();
+    assertThat(lines).contains("batched decode: 5 sequences after 6 prompt tokens each, 3 steps of one token per sequence");
+    for (String format : List.of("stored", "q8_0")) {
+      String row = lines.stream().filter(l -> l.matches("vector-\\d+\\s+" + format + "\\s+2\\s+[\\d.]+\\s+[\\d.]+%.*"))
+          .findFirst().orElseThrow(() -> new AssertionError("no batched row for " + format + " in\n" + run.out()));
+      String[] cells = row.trim().split("\\s+");
+      double matmul = Double.parseDouble(cells[4].replace("%", ""));
+      double attention = Double.parseDouble(cells[5].replace("%", ""));
+      double rest = Double.parseDouble(cells[6].replace("%", ""));
+      assertThat(Double.parseDouble(cells[3])).as(row).isPositive();
+      assertThat(matmul).as(row).isBetween(0.1, 100.0);
+      assertThat(attention).as(row).isBetween(0.0, 100.0);
+      assertThat(matmul + attention + rest).as(row).isCloseTo(100.0, org.assertj.core.data.Offset.offset(0.2));
+    }
+  }
+
+  @Test
   void anUnknownWeightFormatNamesTheChoices() {
     CliRun run = CliRun.of("bench", "--weights", "q4_k", "--skip-matmul", "--bandwidth-mib", "0");
 

@@ -139,7 +139,7 @@ final class TileKernels {
       long block = rowByte + 18L * (c >> 5);
       float scale = Float.float16ToFloat(data.get(I16_LE, block));
       for (int k = 0; k < 16; k += L) {
-        // nibbles unpacked as in MatvecKernels.twoRowsQ4_0 (written out for the same reason)
+        // nibbles unpacked as in MatvecKernels.dotQ4_0 (written out for the same reason)
         ByteVector q = ByteVector.fromMemorySegment(VectorMatmul.B, data, block + 2 + k, LE);
         ((FloatVector) q.and((byte) 0x0f).sub((byte) 8).convertShape(VectorOperators.B2F, F, 0))
             .mul(scale).intoArray(dst, dstOffset + c + k);

@@ -30,8 +30,10 @@ import jdk.incubator.vector.VectorSpecies;
  * trained checkpoint has them. Compared with widening through a short-to-int lane conversion this
  * measured 1.4-1.7x the in-cache throughput on AVX2 (BenchCommand, same run).
  *
- * <p>Decode runs four rows per kernel call ({@link MatvecKernels}): on 4096x4096, one token, one thread, AVX2, that measured 1.42x (F32),
- * 1.12x (F16) and 1.14x (BF16) the one-row kernels, medians of interleaved runs in one JVM.
+ * <p>Decode runs one row per kernel call ({@link MatvecKernels}), each row one sequential stream:
+ * on AVX-512 (Zen 5) reading four rows at once measured 0.55-0.75x (F16) and 0.55-0.85x (Q8_0)
+ * the read bandwidth of one row at a time (2048 and 5632 columns, one thread, interleaved runs in
+ * one JVM), though on an AVX2 host four rows had been 1.12x (F16) and 1.42x (F32).
  * Prefill through {@link TileKernels} (widened block, 2-row by 4-token tiles) measured 1.41x (F16),
  * 1.16x (BF16) and 1.27x (F32) the previous one-row by four-token kernels on 2048x2048 with 128
  * tokens, one thread, same run; at 8 tokens the two are level.
@@ -95,11 +97,7 @@ final class VectorMatmul {
     for (int blockStart = from; blockStart < to; blockStart += ROW_BLOCK) {
       int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
       for (int t = 0; t < numTokens; t++) {
-        int r = blockStart;
-        for (; r + 4 <= blockEnd; r += 4) {
-          fourRows(w, r, x, xOffset + t * cols, head, out, outOffset + t * rows + r, outScale);
-        }
-        for (; r < blockEnd; r++) {
+        for (int r = blockStart; r < blockEnd; r++) {
           out[outOffset + t * rows + r] = dot(w, r, x, xOffset + t * cols, head) * outScale;
         }
       }
@@ -118,31 +116,6 @@ final class VectorMatmul {
       case Q4_0 -> Q4_VECTORS ? MatvecKernels.dotQ4_0(data, rowByte, x, xOffset, cols) : widenedDot(w, r, x, xOffset);
       case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-weight dtypes");
     };
-  }
-
-  private static void fourRows(Matrix w, int r, float[] x, int xOffset, int head, float[] out, int outIndex,
-      float outScale) {
-    MemorySegment data = w.data();
-    long rowByte = w.rowByteOffset(r);
-    long rowBytes = w.rowStrideBytes();
-    int cols = w.cols();
-    switch (w.dtype()) {
-      case F32 -> MatvecKernels.fourRowsF32(data, rowByte, rowBytes, x, xOffset, cols, head, out, outIndex);
-      case F16 -> MatvecKernels.fourRowsF16(data, rowByte, rowBytes, x, xOffset, cols, head, out, outIndex, outScale);
-      case BF16 -> MatvecKernels.fourRowsBF16(data, rowByte, rowBytes, x, xOffset, cols, head, out, outIndex,
-          outScale);
-      case Q8_0 -> MatvecKernels.fourRowsQ8_0(data, rowByte, rowBytes, x, xOffset, cols, out, outIndex);
-      case Q4_0 -> {
-        if (Q4_VECTORS) {
-          MatvecKernels.fourRowsQ4_0(data, rowByte, rowBytes, x, xOffset, cols, out, outIndex);
-        } else {
-          for (int i = 0; i < 4; i++) {
-            out[outIndex + i] = widenedDot(w, r + i, x, xOffset);
-          }
-        }
-      }
-      case I64, I32, U8 -> throw new AssertionError("Matrix rejects non-weight dtypes");
-    }
   }
 
   /**
