@@ -171,6 +171,11 @@ final class LoadedSlice implements AutoCloseable {
         .setWorldSize(request.getWorldSize()).setReducedValue(sum).setAllReduceNs(traffic.allReduceNanos()).build();
   }
 
+  /** Forgets every sequence and frees their blocks. */
+  void releaseAll() {
+    held.clear();
+  }
+
   /** Forgets the sequences {@code ids} and frees their blocks; returns how many were held. */
   int release(List<Long> ids) {
     return held.release(ids);

@@ -120,7 +120,11 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
 
   private LoadSliceResponse load(LoadSliceRequest request) {
     if (loaded != null && loaded.request().equals(request) && !loaded.collective().isBroken()) {
-      return loaded.response(); // same arguments, group intact: nothing to do
+      // same arguments, group intact: the weights stay, but the coordinator sends LoadSlice only
+      // when it forms the group, and after a re-forming it re-admits every sequence from position 0
+      // (a shard that stayed up while the group was DOWN still holds them)
+      loaded.releaseAll();
+      return loaded.response();
     }
     release();
     loaded = loader.load(request);

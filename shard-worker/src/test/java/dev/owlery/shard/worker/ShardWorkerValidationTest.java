@@ -142,4 +142,18 @@ class ShardWorkerValidationTest {
     assertStatus(() -> call().runStep(step(3, text(1, 4, 297))), Status.Code.INVALID_ARGUMENT,
         "sequence 1) is unknown on this rank");
   }
+
+  @Test
+  void aLoadSliceEqualToTheLoadedOneFormsTheGroupAnewWithoutTheSequencesHeldBefore() {
+    call().loadSlice(load(1).build());
+    call().runStep(step(1, text(1, 0, 1, 365, 356)));
+
+    // the coordinator re-forms the group after it was DOWN (this shard stayed up) and re-admits
+    // sequence 1 from its start
+    call().loadSlice(load(1).build());
+
+    assertStatus(() -> call().runStep(step(2, text(1, 3, 297))), Status.Code.INVALID_ARGUMENT,
+        "sequence 1) is unknown on this rank");
+    assertThat(call().runStep(step(3, text(1, 0, 1, 365, 356))).getLogits().getShapeList()).containsExactly(1L, 512L);
+  }
 }
