@@ -7,7 +7,7 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The many-token (prefill, vision tower) matmul kernels of {@link VectorMatmul}, as outer products:
  * the activations are transposed once per call into {@code xT[k][t]} (tokens padded to whole
- * vectors), a group of {@value #ROWS} weight rows is widened once into floats, and a register tile of
+ * vectors, in blocks of one tile's tokens: {@link #transpose}), a group of {@value #ROWS} weight rows is widened once into floats, and a register tile of
  * {@value #ROWS} rows by four token vectors (24 accumulators on 32 registers) adds, for every column
  * k, one broadcast weight times four loaded activation vectors per row: 24 FMAs for 4 vector loads
  * and 6 broadcasts, and no reduction across lanes. The accumulators stay in registers over all
@@ -30,11 +30,15 @@ final class PanelKernels {
   private static final int L = F.length();
   /** Token vectors per register tile. */
   private static final int TOKEN_VECTORS = 4;
+  /** Tokens per block of the transposed activations: those of one register tile. */
+  private static final int BLOCK_TOKENS = TOKEN_VECTORS * L;
   /** Fewest tokens worth a transpose: one whole token vector. */
   static final int MIN_TOKENS = L;
   /** Widened weight rows of the group in progress and the tile's outputs, per thread; reused. */
   private static final ThreadLocal<float[]> WIDENED = ThreadLocal.withInitial(() -> new float[0]);
   private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[ROWS * TOKEN_VECTORS * L]);
+  /** The outputs of the block of rows in progress, token after token; reused. */
+  private static final ThreadLocal<float[]> BLOCK_OUT = ThreadLocal.withInitial(() -> new float[0]);
 
   private PanelKernels() {}
 
@@ -44,30 +48,37 @@ final class PanelKernels {
   }
 
   /**
-   * {@code xT[k * paddedTokens + t] = x[xOffset + t * cols + k'] * scale}, the padding tokens zero,
-   * where k' is k in the pair order of 16-bit weights from column {@code pairsFrom} on
-   * ({@link VectorMatmul#permuteForPairs}; {@code cols} for none): the activations permuted, scaled
-   * and transposed in one pass. {@code xT} must hold {@code cols * paddedTokens(numTokens)} floats.
+   * Activations transposed in token blocks: the tokens, padded to {@code paddedTokens}, are cut
+   * into blocks of {@value #TOKEN_VECTORS} vectors (the last block narrower), and each block is
+   * stored whole, column after column: {@code xT[blockStart * cols + k * width + (t - blockStart)]
+   * = x[xOffset + t * cols + k'] * scale} for the block {@code [blockStart, blockStart + width)}
+   * holding t, the padding tokens zero, where k' is k in the pair order of 16-bit weights from
+   * column {@code pairsFrom} on ({@link VectorMatmul#permuteForPairs}; {@code cols} for none): the
+   * activations permuted, scaled and transposed in one pass. A register tile thus reads its token
+   * block front to back (with one row of all tokens per column, a 1,025-token call read 256 bytes
+   * of every 4 KiB page per column: measured 31% of the vision tower's samples waiting on those
+   * loads). {@code xT} must hold {@code cols * paddedTokens(numTokens)} floats.
    */
   static void transpose(float[] x, int xOffset, int cols, int numTokens, int pairsFrom, float scale, float[] xT) {
     int tp = paddedTokens(numTokens);
     int head = pairsFrom;
     int pairedEnd = head + (cols - head) / (2 * L) * (2 * L);
-    for (int t0 = 0; t0 < tp; t0 += L) {
-      int tEnd = Math.min(numTokens, t0 + L);
+    for (int blockStart = 0; blockStart < tp; blockStart += BLOCK_TOKENS) {
+      int width = Math.min(BLOCK_TOKENS, tp - blockStart);
+      int tEnd = Math.min(numTokens, blockStart + width);
       for (int k = 0; k < cols; k++) {
         int source = k;
         if (k >= head && k < pairedEnd) {
           int i = (k - head) % (2 * L);
           source = k - i + (i < L ? 2 * i : 2 * (i - L) + 1);
         }
-        int dst = k * tp + t0;
-        int t = t0;
+        int dst = blockStart * cols + k * width - blockStart;
+        int t = blockStart;
         for (; t < tEnd; t++) {
-          xT[dst + t - t0] = x[xOffset + t * cols + source] * scale;
+          xT[dst + t] = x[xOffset + t * cols + source] * scale;
         }
-        for (; t < t0 + L; t++) {
-          xT[dst + t - t0] = 0f;
+        for (; t < blockStart + width; t++) {
+          xT[dst + t] = 0f;
         }
       }
     }
@@ -83,7 +94,7 @@ final class PanelKernels {
     int cols = w.cols();
     int outStride = w.rows();
     int tp = paddedTokens(numTokens);
-    boolean narrow = tp < TOKEN_VECTORS * L;
+    boolean narrow = tp < BLOCK_TOKENS;
     int tileRows = narrow ? NARROW_ROWS : ROWS;
     float[] widened = WIDENED.get();
     if (widened.length < BLOCK_ROWS * cols) {
@@ -91,6 +102,11 @@ final class PanelKernels {
       WIDENED.set(widened);
     }
     float[] tile = TILE.get();
+    float[] blockOut = BLOCK_OUT.get();
+    if (blockOut.length < BLOCK_ROWS * numTokens) {
+      blockOut = new float[BLOCK_ROWS * numTokens];
+      BLOCK_OUT.set(blockOut);
+    }
     for (int r = from; r < to; r += BLOCK_ROWS) {
       int blockRows = Math.min(BLOCK_ROWS, to - r);
       int paddedRows = Math.ceilDiv(blockRows, tileRows) * tileRows;
@@ -101,39 +117,50 @@ final class PanelKernels {
       // token tiles outer, the block's row tiles inner: one token tile of xT (K x 4L floats) is read
       // from beyond L2 once per block of rows, then from L2 for its other row tiles
       int t0 = 0;
-      for (; !narrow && t0 + TOKEN_VECTORS * L <= tp; t0 += TOKEN_VECTORS * L) {
+      for (; !narrow && t0 + BLOCK_TOKENS <= tp; t0 += BLOCK_TOKENS) {
         for (int i = 0; i < blockRows; i += ROWS) {
-          tile6x4(widened, i * cols, cols, xT, tp, t0, tile);
-          scatter(tile, TOKEN_VECTORS * L, Math.min(ROWS, blockRows - i), t0,
-              Math.min(numTokens, t0 + TOKEN_VECTORS * L), out, outOffset, outStride, r + i, outScale);
+          tile6x4(widened, i * cols, cols, xT, t0 * cols, BLOCK_TOKENS, tile);
+          scatter(tile, BLOCK_TOKENS, Math.min(ROWS, blockRows - i), t0, Math.min(numTokens, t0 + BLOCK_TOKENS),
+              blockOut, i, outScale);
         }
       }
+      // the last, narrower token block: width tp - t0, its vectors side by side
+      int blockStart = t0;
+      int width = tp - blockStart;
       for (; t0 < tp; t0 += L) {
+        int base = blockStart * cols + t0 - blockStart;
         for (int i = 0; i < blockRows; i += tileRows) {
           if (narrow) {
-            tile12x1(widened, i * cols, cols, xT, tp, t0, tile);
+            tile12x1(widened, i * cols, cols, xT, base, width, tile);
           } else {
-            tile6x1(widened, i * cols, cols, xT, tp, t0, tile);
+            tile6x1(widened, i * cols, cols, xT, base, width, tile);
           }
-          scatter(tile, L, Math.min(tileRows, blockRows - i), t0, Math.min(numTokens, t0 + L), out, outOffset,
-              outStride, r + i, outScale);
+          scatter(tile, L, Math.min(tileRows, blockRows - i), t0, Math.min(numTokens, t0 + L), blockOut, i, outScale);
         }
+      }
+      // each token's outputs of the block are one run of out: written once per block, not per tile
+      // (a tile's outputs, a few floats per token, hit a new cache line and page per token)
+      for (int t = 0; t < numTokens; t++) {
+        System.arraycopy(blockOut, t * BLOCK_ROWS, out, outOffset + t * outStride + r, blockRows);
       }
     }
   }
 
-  /** Writes a tile's {@code rows x (tEnd - t0)} results, stored as rows of {@code tileWidth}, into out. */
-  private static void scatter(float[] tile, int tileWidth, int rows, int t0, int tEnd, float[] out, int outOffset,
-      int outStride, int r0, float outScale) {
-    for (int i = 0; i < rows; i++) {
-      for (int t = t0; t < tEnd; t++) {
-        out[outOffset + t * outStride + r0 + i] = tile[i * tileWidth + t - t0] * outScale;
+  /**
+   * Writes a tile's {@code rows x (tEnd - t0)} results, stored as rows of {@code tileWidth}, into
+   * the block's outputs (token after token, {@value #BLOCK_ROWS} rows each) from row {@code i0}.
+   */
+  private static void scatter(float[] tile, int tileWidth, int rows, int t0, int tEnd, float[] blockOut, int i0,
+      float outScale) {
+    for (int t = t0; t < tEnd; t++) {
+      for (int i = 0; i < rows; i++) {
+        blockOut[t * BLOCK_ROWS + i0 + i] = tile[i * tileWidth + t - t0] * outScale;
       }
     }
   }
 
   // hot: prefill and vision, six widened weight rows by four token vectors; 24 accumulators.
-  private static void tile6x4(float[] w, int w0, int cols, float[] xT, int tp, int t0, float[] tile) {
+  private static void tile6x4(float[] w, int w0, int cols, float[] xT, int base, int stride, float[] tile) {
     int w1 = w0 + cols;
     int w2 = w0 + 2 * cols;
     int w3 = w0 + 3 * cols;
@@ -164,7 +191,7 @@ final class PanelKernels {
     FloatVector a52 = FloatVector.zero(F);
     FloatVector a53 = FloatVector.zero(F);
     for (int k = 0; k < cols; k++) {
-      int xi = k * tp + t0;
+      int xi = base + k * stride;
       FloatVector x0 = FloatVector.fromArray(F, xT, xi);
       FloatVector x1 = FloatVector.fromArray(F, xT, xi + L);
       FloatVector x2 = FloatVector.fromArray(F, xT, xi + 2 * L);
@@ -229,7 +256,7 @@ final class PanelKernels {
 
   // 16 to 63 tokens (batched decode): twelve rows by one token vector; 12 FMAs per vector load and
   // 12 broadcasts.
-  private static void tile12x1(float[] w, int w0, int cols, float[] xT, int tp, int t0, float[] tile) {
+  private static void tile12x1(float[] w, int w0, int cols, float[] xT, int base, int stride, float[] tile) {
     FloatVector a0 = FloatVector.zero(F);
     FloatVector a1 = FloatVector.zero(F);
     FloatVector a2 = FloatVector.zero(F);
@@ -243,7 +270,7 @@ final class PanelKernels {
     FloatVector a10 = FloatVector.zero(F);
     FloatVector a11 = FloatVector.zero(F);
     for (int k = 0; k < cols; k++) {
-      FloatVector x0 = FloatVector.fromArray(F, xT, k * tp + t0);
+      FloatVector x0 = FloatVector.fromArray(F, xT, base + k * stride);
       a0 = x0.fma(FloatVector.broadcast(F, w[w0 + k]), a0);
       a1 = x0.fma(FloatVector.broadcast(F, w[w0 + cols + k]), a1);
       a2 = x0.fma(FloatVector.broadcast(F, w[w0 + 2 * cols + k]), a2);
@@ -272,7 +299,7 @@ final class PanelKernels {
   }
 
   // the token vectors left after the 6x4 tiles: six rows by one token vector.
-  private static void tile6x1(float[] w, int w0, int cols, float[] xT, int tp, int t0, float[] tile) {
+  private static void tile6x1(float[] w, int w0, int cols, float[] xT, int base, int stride, float[] tile) {
     FloatVector a0 = FloatVector.zero(F);
     FloatVector a1 = FloatVector.zero(F);
     FloatVector a2 = FloatVector.zero(F);
@@ -280,7 +307,7 @@ final class PanelKernels {
     FloatVector a4 = FloatVector.zero(F);
     FloatVector a5 = FloatVector.zero(F);
     for (int k = 0; k < cols; k++) {
-      FloatVector x0 = FloatVector.fromArray(F, xT, k * tp + t0);
+      FloatVector x0 = FloatVector.fromArray(F, xT, base + k * stride);
       a0 = x0.fma(FloatVector.broadcast(F, w[w0 + k]), a0);
       a1 = x0.fma(FloatVector.broadcast(F, w[w0 + cols + k]), a1);
       a2 = x0.fma(FloatVector.broadcast(F, w[w0 + 2 * cols + k]), a2);
