@@ -13,7 +13,7 @@ import java.util.Locale;
  * deadline that passed names the deadline and, for Generate, the tokens received before it. The
  * server's own statuses keep their descriptions.
  *
- * @param target the coordinator's address, as the channel names it
+ * @param target the coordinator's address, as the channel names it (several, comma-separated)
  * @param deadline the deadline each call gets
  */
 record CallFailures(String target, Duration deadline) {
@@ -47,6 +47,10 @@ record CallFailures(String target, Duration deadline) {
     String description = status.getDescription();
     if (description == null && status.getCause() != null) {
       description = status.getCause().toString();
+    }
+    if (status.getCode() == Status.Code.UNAVAILABLE && numTokens > 0) {
+      description = "%s (after %d %s streamed; a stream that sent tokens is not retried on another coordinator, which would send them again)"
+          .formatted(description, numTokens, numTokens == 1 ? "token was" : "tokens were");
     }
     return new OwleryException(status.getCode(), description, error);
   }
