@@ -15,8 +15,10 @@ import java.util.Locale;
  *
  * @param target the coordinator's address, as the channel names it (several, comma-separated)
  * @param deadline the deadline each call gets
+ * @param severalTargets whether calls fail over between coordinators (then a stream that failed
+ *     after tokens says why it was not)
  */
-record CallFailures(String target, Duration deadline) {
+record CallFailures(String target, Duration deadline, boolean severalTargets) {
 
   /** The exception for a failed call that is not a generation. */
   OwleryException of(Throwable error) {
@@ -48,7 +50,7 @@ record CallFailures(String target, Duration deadline) {
     if (description == null && status.getCause() != null) {
       description = status.getCause().toString();
     }
-    if (status.getCode() == Status.Code.UNAVAILABLE && numTokens > 0) {
+    if (status.getCode() == Status.Code.UNAVAILABLE && numTokens > 0 && severalTargets) {
       description = "%s (after %d %s streamed; a stream that sent tokens is not retried on another coordinator, which would send them again)"
           .formatted(description, numTokens, numTokens == 1 ? "token was" : "tokens were");
     }

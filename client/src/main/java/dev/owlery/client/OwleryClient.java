@@ -67,11 +67,11 @@ public final class OwleryClient implements AutoCloseable {
   private final Duration deadline;
   private final CallFailures failures;
 
-  private OwleryClient(List<ManagedChannel> owned, Channel calls, Duration deadline) {
+  private OwleryClient(List<ManagedChannel> owned, Channel calls, Duration deadline, boolean failsOver) {
     this.owned = List.copyOf(owned);
     this.calls = calls;
     this.deadline = deadline;
-    this.failures = new CallFailures(calls.authority(), deadline);
+    this.failures = new CallFailures(calls.authority(), deadline, failsOver);
   }
 
   public static Builder builder() {
@@ -83,7 +83,8 @@ public final class OwleryClient implements AutoCloseable {
    * it shares the channel, and closing it closes nothing.
    */
   public OwleryClient withDeadline(Duration callDeadline) {
-    return new OwleryClient(List.of(), calls, Builder.requirePositive("deadline", callDeadline));
+    return new OwleryClient(List.of(), calls, Builder.requirePositive("deadline", callDeadline),
+        failures.severalTargets());
   }
 
   /** The deadline each call gets. */
@@ -370,7 +371,7 @@ public final class OwleryClient implements AutoCloseable {
             + ", channel=" + channel);
       }
       if (channel != null) {
-        return new OwleryClient(List.of(), withKey(channel), deadline);
+        return new OwleryClient(List.of(), withKey(channel), deadline, false);
       }
       ChannelCredentials credentials = credentials();
       List<ManagedChannel> owned = targets.stream()
@@ -380,7 +381,7 @@ public final class OwleryClient implements AutoCloseable {
               .keepAliveTimeout(10, TimeUnit.SECONDS)
               .build())
           .toList();
-      return new OwleryClient(owned, withKey(new FailoverChannel(owned)), deadline);
+      return new OwleryClient(owned, withKey(new FailoverChannel(owned)), deadline, owned.size() > 1);
     }
 
     /** Plaintext unless a CA or a client certificate was given. */

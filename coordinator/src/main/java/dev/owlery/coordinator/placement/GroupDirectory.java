@@ -15,6 +15,14 @@ public interface GroupDirectory {
   List<GroupStatus> groupStatuses();
 
   /**
+   * Whether this coordinator steps {@code groupId} when it is READY (every group has one driver), so
+   * that a job may wait for its re-formation here.
+   */
+  default boolean drives(String groupId) {
+    return true;
+  }
+
+  /**
    * Reports that {@code lostNodeIds} of {@code group} failed a step (no answer, broken transport):
    * that formation is {@link ServingGroup#lost()} before this returns and goes DOWN, the nodes are
    * passed over for a while, and the group is re-formed
