@@ -31,6 +31,6 @@ public record PublishedGroup(String groupId, long epoch, long formation, String 
   }
 
   public GroupStatus status() {
-    return new GroupStatus(groupId, state, nodeIds.size(), nodeIds, reason);
+    return new GroupStatus(groupId, state, nodeIds.size(), nodeIds, reason, driverNodeId);
   }
 }
