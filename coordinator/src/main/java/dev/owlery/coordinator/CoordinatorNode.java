@@ -38,8 +38,9 @@ import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * A running coordinator: the served model's config and tokenizer, a Hazelcast member with the
- * node's registry record (role COORDINATOR, READY once serving), the placement authority forming
- * shard groups, the scheduler, the vision worker pool, the public gRPC server ({@code
+ * node's registry record (role COORDINATOR, READY once serving), its part in the election of the
+ * placement leader, placement (forming shard groups while this coordinator leads), the groups it
+ * drives and the scheduler stepping them, the vision worker pool, the public gRPC server ({@code
  * owlery.v1.Owlery} and health), {@code /metrics} and, when configured, the OpenAI-compatible HTTP API. Start with {@link #start(CoordinatorConfig)};
  * {@link #close()} drains and stops, each wait bounded.
  */

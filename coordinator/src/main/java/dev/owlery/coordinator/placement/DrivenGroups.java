@@ -128,7 +128,8 @@ public final class DrivenGroups implements GroupDirectory, AutoCloseable {
       if (now == null || now.state() != GroupState.READY || !now.driverNodeId().equals(nodeId)
           || now.formation() != entry.getValue().formation()) {
         entry.getValue().lost().complete(now == null ? "group " + entry.getKey() + " was removed"
-            : now.state() != GroupState.READY ? now.reason()
+            : now.state() != GroupState.READY ? (now.reason().isEmpty() ? "group " + now.groupId() + " is " + now.state()
+                : now.reason())
             : !now.driverNodeId().equals(nodeId) ? "group " + now.groupId() + " is driven by " + now.driverNodeId()
             : "group " + now.groupId() + " was re-formed");
         it.remove();
