@@ -29,7 +29,9 @@ import org.junit.jupiter.api.Test;
  * in groups of one, each driving one group. Under load through the follower, the leader coordinator
  * is killed with SIGKILL: no request through the follower fails or changes, the follower takes
  * placement over and re-forms the leader's group for itself, a client given both addresses goes on
- * through the follower, and a shard worker started afterwards forms a new group.
+ * through the follower, and a shard worker started afterwards forms a new group. And a rolling
+ * restart (SIGTERM, drain, supervised restart) of both shard workers and then the leader, under load
+ * from a client given both coordinators, loses no request.
  */
 class LocalClusterCoordinatorFailoverTest {
 
@@ -111,5 +113,67 @@ class LocalClusterCoordinatorFailoverTest {
     } catch (RuntimeException | AssertionError e) {
       throw new AssertionError(e + "; the nodes said:\n" + log, e);
     }
+  }
+
+  @Test
+  void aRollingRestartOfTheShardWorkersAndTheLeaderLosesNoRequestOfAClientGivenBothCoordinators() throws Exception {
+    StringWriter log = new StringWriter();
+    try (LocalCluster cluster = LocalCluster.start(Fixtures.stories260k(), 2, 0, 0, new PrintWriter(log, true), JVM,
+        List.of("--group-size", "1", "--max-groups", "2"))) {
+      LocalCluster.NodeProcess leader = cluster.nodes().stream().filter(n -> n.role().equals("coordinator"))
+          .findFirst().orElseThrow();
+      LocalCluster.NodeProcess follower = cluster.startCoordinator();
+      try (OwleryClient client = OwleryClient.builder()
+          .targets(List.of(cluster.coordinatorAddress(), "127.0.0.1:" + follower.grpcPort()))
+          .defaultDeadline(Duration.ofSeconds(90)).build()) {
+        await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(200)).ignoreExceptions()
+            .until(() -> readyDrivers(client).values().stream().sorted().toList(),
+                drivers -> drivers.equals(List.of(leader.nodeId(), follower.nodeId())));
+        cluster.supervise();
+        List<Completion> solo = PROMPTS.stream().map(prompt -> client.generate(request(prompt))).toList();
+        AtomicBoolean loading = new AtomicBoolean(true);
+        List<CompletableFuture<Integer>> loaders = new ArrayList<>();
+        for (int c = 0; c < 4; c++) {
+          int first = c;
+          loaders.add(CompletableFuture.supplyAsync(() -> {
+            int numCompleted = 0;
+            for (int i = first; loading.get(); i = (i + 1) % PROMPTS.size(), numCompleted++) {
+              assertThat(client.generate(request(PROMPTS.get(i))).tokenIds()).as(PROMPTS.get(i))
+                  .containsExactlyElementsOf(solo.get(i).tokenIds()); // a failed request throws here
+            }
+            return numCompleted;
+          }));
+        }
+
+        for (String nodeId : List.of("shard-0", "shard-1", leader.nodeId())) {
+          LocalCluster.NodeProcess stopping = cluster.nodes().stream()
+              .filter(n -> n.nodeId().equals(nodeId) && n.process().isAlive()).findFirst().orElseThrow();
+          String before = nodeAddress(client, nodeId);
+          stopping.process().destroy(); // SIGTERM: it drains, exits 0, and the supervisor starts it again
+          assertThat(stopping.process().waitFor(60, TimeUnit.SECONDS)).isTrue();
+          assertThat(stopping.process().exitValue()).isZero();
+          await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(100)).ignoreExceptions().until(() -> {
+            Map<String, String> drivers = readyDrivers(client);
+            boolean back = nodeId.equals(leader.nodeId()) ? !drivers.containsValue(leader.nodeId())
+                : !nodeAddress(client, nodeId).isEmpty() && !nodeAddress(client, nodeId).equals(before);
+            return back && drivers.size() == 2 && drivers.values().stream().distinct().count() == 2;
+          });
+        }
+        loading.set(false);
+        for (CompletableFuture<Integer> loader : loaders) {
+          assertThat(loader.get(120, TimeUnit.SECONDS)).isPositive(); // throws if any request failed
+        }
+        System.out.printf("LocalClusterCoordinatorFailoverTest: rolling restart of shard-0, shard-1 and %s: %d "
+            + "requests completed, none failed%n", leader.nodeId(), loaders.stream().mapToInt(CompletableFuture::join).sum());
+      }
+    } catch (RuntimeException | AssertionError e) {
+      throw new AssertionError(e + "; the nodes said:\n" + log, e);
+    }
+  }
+
+  /** The gRPC address {@code nodeId} is registered with ("" when it is not). */
+  private static String nodeAddress(OwleryClient client, String nodeId) {
+    return client.getClusterStatus().getNodesList().stream().filter(node -> node.getNodeId().equals(nodeId))
+        .map(dev.owlery.proto.v1.NodeStatus::getGrpcAddress).findFirst().orElse("");
   }
 }
