@@ -1,10 +1,12 @@
 package dev.owlery.coordinator;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.owlery.client.Completion;
 import dev.owlery.client.OwleryClient;
+import dev.owlery.client.OwleryException;
 import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.coordinator.placement.PlacementConfig;
 import dev.owlery.coordinator.testing.LoopbackOwlery;
@@ -12,6 +14,7 @@ import dev.owlery.coordinator.testing.ShardWorkerLauncher;
 import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.proto.v1.GenerateRequest;
 import dev.owlery.proto.v1.PromptTemplate;
+import io.grpc.Status;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -25,7 +28,8 @@ import org.junit.jupiter.api.extension.RegisterExtension;
  * Two coordinators over stories260k's real shard workers in groups of one: the first leads
  * placement and hands one of its two groups to the coordinator that joins later, both serve, and
  * when the leader leaves the other takes placement over (a higher epoch) and re-forms the leader's
- * group for itself while the requests sent through it go on undisturbed.
+ * group for itself while the requests sent through it go on undisturbed. A coordinator given no
+ * group refuses Generate at once, so that a client given several coordinators goes to the next.
  */
 class SeveralCoordinatorsTest {
 
@@ -89,5 +93,24 @@ class SeveralCoordinatorsTest {
     assertThat(client(second).generate(story()).text()).isEqualTo(expected);
     System.out.printf("leader left: coordinator-1 led after %.2f s, both groups READY under it after %.2f s; "
         + "%d requests completed through it, none failed%n", takeoverSeconds, reformedSeconds, completed.get());
+  }
+
+  @Test
+  void aCoordinatorThatDrivesNoGroupRefusesAtOnceAndAClientGivenBothGoesToTheOther() {
+    LoopbackOwlery owlery = LoopbackOwlery.start(cleanup, Fixtures.stories260k(), ShardWorkerLauncher.real(), 1,
+        config -> config.withPlacement(groupsOfOne(config.placement())));
+    CoordinatorNode first = owlery.coordinator();
+    await().atMost(Duration.ofSeconds(30)).until(() -> first.drivenGroupIds().equals(List.of("group-0")));
+    CoordinatorNode second = owlery.addCoordinator("coordinator-1");
+
+    assertThatThrownBy(() -> client(second).generate(story()))
+        .isInstanceOfSatisfying(OwleryException.class, e -> assertThat(e.code()).isEqualTo(Status.Code.UNAVAILABLE))
+        .hasMessageContaining("this coordinator drives none of the cluster's 1 shard groups (each is stepped by one "
+            + "coordinator); send the request to another coordinator");
+    OwleryClient both = cleanup.register(OwleryClient.builder()
+        .targets(List.of(second.grpcAddress(), first.grpcAddress())).defaultDeadline(Duration.ofSeconds(60)).build());
+    assertThat(both.generate(story()).text()).isEqualTo(client(first).generate(story()).text());
+    assertThat(both.getClusterStatus().getGroupsList()).singleElement()
+        .satisfies(group -> assertThat(group.getCoordinatorNodeId()).isEqualTo("coordinator-0"));
   }
 }

@@ -68,8 +68,8 @@ public final class Scheduler implements AutoCloseable {
     }
     if (candidates.isEmpty()) {
       job.sink().onError(Status.UNAVAILABLE.withDescription(directory.groupStatuses().isEmpty() ? noGroupFormed()
-          : "this coordinator drives no shard group (each group is stepped by one coordinator, and %d are driven by others); send the request to another coordinator"
-              .formatted(directory.groupStatuses().size())));
+          : ("this coordinator drives none of the cluster's %d shard groups (each is stepped by one coordinator); "
+              + "send the request to another coordinator").formatted(directory.groupStatuses().size())));
       return;
     }
     GroupLoop loop = candidates.stream().map(groupId -> loops.computeIfAbsent(groupId, this::newLoop))
