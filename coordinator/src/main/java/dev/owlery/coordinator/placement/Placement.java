@@ -174,10 +174,10 @@ public final class Placement implements AutoCloseable {
         groups.clear();
         quarantined.clear();
         lastPublished.clear();
-        ledEpoch = epoch;
         if (epoch >= 0) {
-          takeOver();
+          takeOver(epoch); // a registry failure here leaves ledEpoch as it was: the next reconcile tries again
         }
+        ledEpoch = epoch;
       }
       if (epoch < 0) {
         return;
@@ -187,7 +187,7 @@ public final class Placement implements AutoCloseable {
       }
       dropDepartedMembers(registered);
       List<String> drivers = liveCoordinators();
-      dropDepartedDrivers(drivers);
+      dropDepartedDrivers();
       rebalance(drivers);
       List<NodeRecord> free = freeShards(registered);
       for (ShardGroup group : groups.values()) {
@@ -220,7 +220,7 @@ public final class Placement implements AutoCloseable {
    * ranks (the others' ranks are vacant), a READY group stays READY with its driver (the next steps
    * of this reconcile re-form it if that driver is gone), and group numbers continue.
    */
-  private void takeOver() {
+  private void takeOver(long epoch) {
     Map<String, NodeRecord> shards = new HashMap<>();
     registry.nodes(NodeRole.SHARD_WORKER).forEach(node -> shards.put(node.nodeId(), node));
     for (PublishedGroup previous : published.values()) {
@@ -246,7 +246,7 @@ public final class Placement implements AutoCloseable {
         }
       }
     }
-    LOG.info(() -> "placement leader (epoch " + ledEpoch + ") took over groups " + groups.keySet());
+    LOG.info(() -> "placement leader (epoch " + epoch + ") took over groups " + groups.keySet());
   }
 
   /** READY coordinators whose member is in the cluster, sorted by node id: who may drive a group. */
@@ -258,7 +258,7 @@ public final class Placement implements AutoCloseable {
   }
 
   /** Takes DOWN the groups whose driver is no longer a live coordinator (their members stay, to re-form at once). */
-  private void dropDepartedDrivers(List<String> drivers) {
+  private void dropDepartedDrivers() {
     Set<UUID> alive = member.members().stream().map(Member::getUuid).collect(Collectors.toSet());
     Set<String> present = registry.nodes(NodeRole.COORDINATOR).stream()
         .filter(node -> alive.contains(node.memberUuid())).map(NodeRecord::nodeId).collect(Collectors.toSet());
