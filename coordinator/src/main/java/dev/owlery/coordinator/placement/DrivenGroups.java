@@ -58,7 +58,7 @@ public final class DrivenGroups implements GroupDirectory, AutoCloseable {
   private final UUID listenerId;
   private final ScheduledExecutorService refresher =
       Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("owlery-driven-groups").daemon().factory());
-  /** Guarded by this: the ServingGroup of each READY group this coordinator drives. */
+  /** The ServingGroup of each READY group this coordinator drives; confined to the refresher thread. */
   private final Map<String, ServingGroup> driven = new HashMap<>();
   private volatile List<ServingGroup> serving = List.of();
   private volatile List<GroupStatus> statuses = List.of();
@@ -109,7 +109,7 @@ public final class DrivenGroups implements GroupDirectory, AutoCloseable {
   }
 
   /** Re-reads the published groups and updates the serving ones. */
-  private synchronized void refresh() {
+  private void refresh() {
     List<PublishedGroup> all;
     try {
       all = new ArrayList<>(published.values());
@@ -127,11 +127,7 @@ public final class DrivenGroups implements GroupDirectory, AutoCloseable {
       PublishedGroup now = byId.get(entry.getKey());
       if (now == null || now.state() != GroupState.READY || !now.driverNodeId().equals(nodeId)
           || now.formation() != entry.getValue().formation()) {
-        entry.getValue().lost().complete(now == null ? "group " + entry.getKey() + " was removed"
-            : now.state() != GroupState.READY ? (now.reason().isEmpty() ? "group " + now.groupId() + " is " + now.state()
-                : now.reason())
-            : !now.driverNodeId().equals(nodeId) ? "group " + now.groupId() + " is driven by " + now.driverNodeId()
-            : "group " + now.groupId() + " was re-formed");
+        entry.getValue().lost().complete(whyLost(entry.getKey(), now));
         it.remove();
       }
     }
@@ -144,6 +140,20 @@ public final class DrivenGroups implements GroupDirectory, AutoCloseable {
     statuses = all.stream().map(PublishedGroup::status).toList();
     mine = all.stream().filter(group -> group.driverNodeId().equals(nodeId)).map(PublishedGroup::groupId)
         .collect(Collectors.toUnmodifiableSet());
+  }
+
+  /** Why the formation this coordinator drove of {@code groupId} ended, now that {@code now} is published (null: none). */
+  private String whyLost(String groupId, PublishedGroup now) {
+    if (now == null) {
+      return "group " + groupId + " was removed";
+    }
+    if (now.state() != GroupState.READY) {
+      return now.reason().isEmpty() ? "group " + groupId + " is " + now.state() : now.reason();
+    }
+    if (!now.driverNodeId().equals(nodeId)) {
+      return "group " + groupId + " is driven by " + now.driverNodeId();
+    }
+    return "group " + groupId + " was re-formed";
   }
 
   private ServingGroup serving(PublishedGroup group) {
