@@ -49,7 +49,8 @@ public final class GenerateCommand implements Callable<Integer> {
       + "model to ask for (its name or directory; default: the server's model).")
   String model;
 
-  @Option(names = "--server", description = "HOST:PORT of an Owlery coordinator: generate there through the client SDK "
+  @Option(names = "--server", description = "HOST:PORT of an Owlery coordinator (or several of one cluster, comma-separated, tried in turn while one is "
+      + "unavailable): generate there through the client SDK "
       + "instead of in this process.")
   String server;
 

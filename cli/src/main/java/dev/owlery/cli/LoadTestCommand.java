@@ -45,7 +45,7 @@ public final class LoadTestCommand implements Callable<Integer> {
   Target target;
 
   static final class Target {
-    @Option(names = "--server", description = "HOST:PORT of a running Owlery coordinator.")
+    @Option(names = "--server", description = "HOST:PORT of a running Owlery coordinator, or several of one cluster, comma-separated.")
     String server;
 
     @Option(names = "--model", description = "Model directory: start a local cluster of it (as owlery local), measure, "

@@ -45,7 +45,7 @@ final class RemoteGeneration {
     List<TokenLogprobs> logprobs = new ArrayList<>();
     StringBuilder text = new StringBuilder();
     GenerateFinish finish = null;
-    try (OwleryClient client = tls.applyTo(OwleryClient.builder()).target(target).apiKey(apiKey)
+    try (OwleryClient client = tls.applyTo(OwleryClient.builder()).targets(target).apiKey(apiKey)
             .defaultDeadline(deadline).build();
         GenerationStream stream = client.generateStream(request)) {
       while (stream.hasNext()) {

@@ -11,7 +11,8 @@ import picocli.CommandLine.Option;
 /** The options of a command that asks a running coordinator one question: where, how long, in what form. */
 final class ServerQuery {
 
-  @Option(names = "--server", required = true, paramLabel = "HOST:PORT", description = "The Owlery coordinator to ask.")
+  @Option(names = "--server", required = true, paramLabel = "HOST:PORT[,HOST:PORT...]",
+      description = "The Owlery coordinator to ask; several (of one cluster) are tried in turn while one is unavailable.")
   String server;
 
   @Option(names = "--output", defaultValue = "text", description = "text (a table) or json (default ${DEFAULT-VALUE}).")
@@ -37,6 +38,6 @@ final class ServerQuery {
     if (timeout.isNegative() || timeout.isZero()) {
       throw new IllegalArgumentException("--timeout must be a positive duration, got " + timeout);
     }
-    return tls.applyTo(OwleryClient.builder()).target(server).apiKey(apiKey.key()).defaultDeadline(timeout).build();
+    return tls.applyTo(OwleryClient.builder()).targets(server).apiKey(apiKey.key()).defaultDeadline(timeout).build();
   }
 }

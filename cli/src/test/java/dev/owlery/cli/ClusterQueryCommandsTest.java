@@ -47,6 +47,7 @@ class ClusterQueryCommandsTest {
     statusShowsAnIdleGroupItsRanksAndEveryNode(owlery, server);
     statusShowsTheQueueAndTheBlocksOfABusyGroup(owlery, server);
     modelsListsTheServedModel(server);
+    modelsAsksTheNextCoordinatorWhenTheFirstIsDown(server);
   }
 
   private static void statusShowsAnIdleGroupItsRanksAndEveryNode(LoopbackOwlery owlery, String server) {
@@ -111,6 +112,19 @@ class ClusterQueryCommandsTest {
       assertThat(json.get("groups").get(0).get("kv_blocks_free").asInt()).isEqualTo(KV_BLOCKS);
       assertThat(json.get("scheduler").toString()).isEqualTo("{\"waiting\":0,\"running\":0}");
     });
+  }
+
+  private static void modelsAsksTheNextCoordinatorWhenTheFirstIsDown(String server) {
+    String down;
+    try (java.net.ServerSocket socket = new java.net.ServerSocket(0, 1, java.net.InetAddress.getLoopbackAddress())) {
+      down = "127.0.0.1:" + socket.getLocalPort();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    CliRun table = CliRun.of("models", "--server", down + "," + server);
+
+    assertThat(table.exitCode()).as(table.err()).isZero();
+    assertThat(table.out()).contains("tiny-owl2");
   }
 
   private static void modelsListsTheServedModel(String server) {

@@ -13,10 +13,12 @@ import java.util.Locale;
  * deadline that passed names the deadline and, for Generate, the tokens received before it. The
  * server's own statuses keep their descriptions.
  *
- * @param target the coordinator's address, as the channel names it
+ * @param target the coordinator's address, as the channel names it (several, comma-separated)
  * @param deadline the deadline each call gets
+ * @param severalTargets whether calls fail over between coordinators (then a stream that failed
+ *     after tokens says why it was not)
  */
-record CallFailures(String target, Duration deadline) {
+record CallFailures(String target, Duration deadline, boolean severalTargets) {
 
   /** The exception for a failed call that is not a generation. */
   OwleryException of(Throwable error) {
@@ -47,6 +49,10 @@ record CallFailures(String target, Duration deadline) {
     String description = status.getDescription();
     if (description == null && status.getCause() != null) {
       description = status.getCause().toString();
+    }
+    if (status.getCode() == Status.Code.UNAVAILABLE && numTokens > 0 && severalTargets) {
+      description = "%s (after %d %s streamed; a stream that sent tokens is not retried on another coordinator, which would send them again)"
+          .formatted(description, numTokens, numTokens == 1 ? "token was" : "tokens were");
     }
     return new OwleryException(status.getCode(), description, error);
   }

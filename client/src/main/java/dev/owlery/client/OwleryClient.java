@@ -42,7 +42,9 @@ import java.util.stream.Stream;
  * handle or a future cancels the call on the server. Failures are {@link OwleryException}s.
  * Thread-safe; share one client per target and close it when done. A coordinator started with API
  * keys needs {@link Builder#apiKey}; one serving TLS needs {@link Builder#trustedCertificates} (and
- * {@link Builder#clientCertificate} when it asks for client certificates).
+ * {@link Builder#clientCertificate} when it asks for client certificates). Given several coordinators
+ * ({@link Builder#targets}), a call that one of them fails with UNAVAILABLE before it sent anything
+ * is made again on the next; a Generate stream that has sent tokens is never repeated.
  *
  * <pre>{@code
  * try (OwleryClient owlery = OwleryClient.builder().target("localhost:7070").build()) {
@@ -55,19 +57,21 @@ import java.util.stream.Stream;
  */
 public final class OwleryClient implements AutoCloseable {
 
-  private final ManagedChannel channel;
-  /** The channel calls go through: {@link #channel}, with the API key's header when there is one. */
+  /** The channels this client opened, one per coordinator; empty when it was given one. */
+  private final List<ManagedChannel> owned;
+  /**
+   * The channel calls go through: the coordinators' channels behind a {@link FailoverChannel}, with
+   * the API key's header when there is one.
+   */
   private final Channel calls;
-  private final boolean ownsChannel;
   private final Duration deadline;
   private final CallFailures failures;
 
-  private OwleryClient(ManagedChannel channel, Channel calls, boolean ownsChannel, Duration deadline) {
-    this.channel = channel;
+  private OwleryClient(List<ManagedChannel> owned, Channel calls, Duration deadline, boolean failsOver) {
+    this.owned = List.copyOf(owned);
     this.calls = calls;
-    this.ownsChannel = ownsChannel;
     this.deadline = deadline;
-    this.failures = new CallFailures(channel.authority(), deadline);
+    this.failures = new CallFailures(calls.authority(), deadline, failsOver);
   }
 
   public static Builder builder() {
@@ -79,7 +83,8 @@ public final class OwleryClient implements AutoCloseable {
    * it shares the channel, and closing it closes nothing.
    */
   public OwleryClient withDeadline(Duration callDeadline) {
-    return new OwleryClient(channel, calls, false, Builder.requirePositive("deadline", callDeadline));
+    return new OwleryClient(List.of(), calls, Builder.requirePositive("deadline", callDeadline),
+        failures.severalTargets());
   }
 
   /** The deadline each call gets. */
@@ -178,19 +183,19 @@ public final class OwleryClient implements AutoCloseable {
     return unary(() -> blockingStub().getClusterStatus(GetClusterStatusRequest.getDefaultInstance()));
   }
 
-  /** Closes the channel this client opened (waiting up to 5 s for calls to end); views close nothing. */
+  /** Closes the channels this client opened (waiting up to 5 s for calls to end); views close nothing. */
   @Override
   public void close() {
-    if (!ownsChannel) {
-      return;
-    }
-    channel.shutdown();
+    owned.forEach(ManagedChannel::shutdown);
     try {
-      if (!channel.awaitTermination(5, TimeUnit.SECONDS)) {
-        channel.shutdownNow();
+      long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+      for (ManagedChannel channel : owned) {
+        if (!channel.awaitTermination(Math.max(0, until - System.nanoTime()), TimeUnit.NANOSECONDS)) {
+          channel.shutdownNow();
+        }
       }
     } catch (InterruptedException e) {
-      channel.shutdownNow();
+      owned.forEach(ManagedChannel::shutdownNow);
       Thread.currentThread().interrupt();
     }
   }
@@ -267,7 +272,7 @@ public final class OwleryClient implements AutoCloseable {
     private static final Metadata.Key<String> AUTHORIZATION =
         Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER);
 
-    private String target;
+    private List<String> targets = List.of();
     private ManagedChannel channel;
     private String apiKey;
     private Duration deadline = Duration.ofMinutes(5);
@@ -280,7 +285,24 @@ public final class OwleryClient implements AutoCloseable {
 
     /** The coordinator, "host:port" or a gRPC target URI; the client opens and owns a channel. */
     public Builder target(String address) {
-      this.target = address;
+      return targets(List.of(address));
+    }
+
+    /**
+     * Several coordinators of one cluster, "host:port,host:port", tried in this order: the client opens and owns a channel
+     * to each, sends a call to the one that last answered and, when that one fails it with
+     * UNAVAILABLE before sending anything, to the next.
+     */
+    public Builder targets(String commaSeparated) {
+      return targets(List.of(commaSeparated.split(",", -1)).stream().map(String::strip).toList());
+    }
+
+    /** Several coordinators as {@link #targets(String)} takes them: the list's order is the order tried. */
+    public Builder targets(List<String> addresses) {
+      if (addresses.isEmpty() || addresses.stream().anyMatch(address -> address == null || address.isBlank())) {
+        throw new IllegalArgumentException("give at least one coordinator address, none blank. Given: " + addresses);
+      }
+      this.targets = List.copyOf(addresses);
       return this;
     }
 
@@ -344,20 +366,22 @@ public final class OwleryClient implements AutoCloseable {
     }
 
     public OwleryClient build() {
-      if ((target == null) == (channel == null)) {
-        throw new IllegalStateException("set exactly one of target and channel. Given target=" + target
+      if (targets.isEmpty() == (channel == null)) {
+        throw new IllegalStateException("set exactly one of target and channel. Given targets=" + targets
             + ", channel=" + channel);
       }
       if (channel != null) {
-        return new OwleryClient(channel, withKey(channel), false, deadline);
+        return new OwleryClient(List.of(), withKey(channel), deadline, false);
       }
-      ManagedChannel owned =
-          Grpc.newChannelBuilder(target, credentials())
+      ChannelCredentials credentials = credentials();
+      List<ManagedChannel> owned = targets.stream()
+          .map(target -> Grpc.newChannelBuilder(target, credentials)
               .maxInboundMessageSize(maxInboundMessageBytes)
               .keepAliveTime(30, TimeUnit.SECONDS)
               .keepAliveTimeout(10, TimeUnit.SECONDS)
-              .build();
-      return new OwleryClient(owned, withKey(owned), true, deadline);
+              .build())
+          .toList();
+      return new OwleryClient(owned, withKey(new FailoverChannel(owned)), deadline, owned.size() > 1);
     }
 
     /** Plaintext unless a CA or a client certificate was given. */
@@ -381,7 +405,7 @@ public final class OwleryClient implements AutoCloseable {
       return tls.build();
     }
 
-    private Channel withKey(ManagedChannel managed) {
+    private Channel withKey(Channel managed) {
       if (apiKey == null) {
         return managed;
       }

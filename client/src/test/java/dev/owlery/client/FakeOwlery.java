@@ -15,12 +15,15 @@ import io.grpc.Status;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * A coordinator stand-in whose Generate behaviour is picked by the prompt text: "hello" streams
  * "Hello world" in three deltas and finishes; "hang" sends one delta and never finishes; "silent"
- * sends nothing; "invalid" fails with INVALID_ARGUMENT; "truncated" ends without a finish.
+ * sends nothing; "invalid" fails with INVALID_ARGUMENT; "truncated" ends without a finish;
+ * "lost" fails with UNAVAILABLE after one delta. A draining fake fails every Generate with
+ * UNAVAILABLE at once. Every Generate is counted.
  */
 final class FakeOwlery extends OwleryGrpc.OwleryImplBase {
 
@@ -34,6 +37,8 @@ final class FakeOwlery extends OwleryGrpc.OwleryImplBase {
           .build();
 
   final AtomicReference<GenerateRequest> lastRequest = new AtomicReference<>();
+  final AtomicInteger generateCalls = new AtomicInteger();
+  volatile boolean draining;
   /** Counted down when a held ("hang", "silent") call starts and when the server sees it cancelled. */
   final CountDownLatch held = new CountDownLatch(1);
   final CountDownLatch cancelled = new CountDownLatch(1);
@@ -51,8 +56,13 @@ final class FakeOwlery extends OwleryGrpc.OwleryImplBase {
   @Override
   public void generate(GenerateRequest request, StreamObserver<GenerateResponse> response) {
     lastRequest.set(request);
+    generateCalls.incrementAndGet();
     ServerCallStreamObserver<GenerateResponse> call = (ServerCallStreamObserver<GenerateResponse>) response;
     call.setOnCancelHandler(cancelled::countDown);
+    if (draining) {
+      response.onError(Status.UNAVAILABLE.withDescription("this coordinator is draining").asRuntimeException());
+      return;
+    }
     switch (request.getPromptText()) {
       case "hello" -> {
         response.onNext(delta("Hel", 15043, -0.25f));
@@ -76,6 +86,10 @@ final class FakeOwlery extends OwleryGrpc.OwleryImplBase {
       case "truncated" -> {
         response.onNext(delta("Hel", 15043, -0.25f));
         response.onCompleted();
+      }
+      case "lost" -> {
+        response.onNext(delta("Hel", 15043, -0.25f));
+        response.onError(Status.UNAVAILABLE.withDescription("shard group group-0 was lost").asRuntimeException());
       }
       default -> response.onError(Status.UNIMPLEMENTED.withDescription(request.getPromptText()).asRuntimeException());
     }

@@ -15,9 +15,11 @@ import dev.owlery.coordinator.api.OwleryService;
 import dev.owlery.coordinator.api.RequestValidator;
 import dev.owlery.coordinator.http.OpenAiHttpServer;
 import dev.owlery.coordinator.model.ServedModel;
+import dev.owlery.coordinator.placement.DrivenGroups;
 import dev.owlery.coordinator.placement.ImageEmbeddingCache;
 import dev.owlery.coordinator.placement.NodeChannels;
 import dev.owlery.coordinator.placement.Placement;
+import dev.owlery.coordinator.placement.PlacementLeadership;
 import dev.owlery.coordinator.placement.VisionWorkerPool;
 import dev.owlery.coordinator.scheduler.GenerationMetrics;
 import dev.owlery.coordinator.scheduler.Scheduler;
@@ -36,8 +38,9 @@ import java.util.concurrent.ThreadLocalRandom;
 
 /**
  * A running coordinator: the served model's config and tokenizer, a Hazelcast member with the
- * node's registry record (role COORDINATOR, READY once serving), the placement authority forming
- * shard groups, the scheduler, the vision worker pool, the public gRPC server ({@code
+ * node's registry record (role COORDINATOR, READY once serving), its part in the election of the
+ * placement leader, placement (forming shard groups while this coordinator leads), the groups it
+ * drives and the scheduler stepping them, the vision worker pool, the public gRPC server ({@code
  * owlery.v1.Owlery} and health), {@code /metrics} and, when configured, the OpenAI-compatible HTTP API. Start with {@link #start(CoordinatorConfig)};
  * {@link #close()} drains and stops, each wait bounded.
  */
@@ -52,10 +55,15 @@ public final class CoordinatorNode implements AutoCloseable {
   /** The HTTP API, or null without one. */
   private final OpenAiHttpServer http;
   private final String grpcAddress;
+  private final PlacementLeadership leadership;
+  private final DrivenGroups driven;
   private final AtomicBoolean closed = new AtomicBoolean();
 
   private CoordinatorNode(CoordinatorConfig config, List<AutoCloseable> stopOrder, GrpcServer server,
-      NodeRegistry registry, MetricsEndpoint metrics, OpenAiHttpServer http, String grpcAddress) {
+      NodeRegistry registry, MetricsEndpoint metrics, OpenAiHttpServer http, String grpcAddress,
+      PlacementLeadership leadership, DrivenGroups driven) {
+    this.leadership = leadership;
+    this.driven = driven;
     this.config = config;
     this.stopOrder = stopOrder;
     this.server = server;
@@ -90,16 +98,22 @@ public final class CoordinatorNode implements AutoCloseable {
       UUID visionListener = registry.addListener(vision);
       started.add(() -> registry.removeListener(visionListener));
       vision.sync();
+      PlacementLeadership leadership = new PlacementLeadership(member, config.nodeId());
+      started.add(leadership);
+      DrivenGroups driven = new DrivenGroups(member, config.nodeId(), channels);
+      started.add(driven);
       Placement placement = new Placement(config.placement(), model.vocabSize(), model.maxPositions(),
-          model.kvBytesPerToken(config.placement().worldSize(), config.placement().kvCacheDtype()), registry, channels).start();
+          model.kvBytesPerToken(config.placement().worldSize(), config.placement().kvCacheDtype()), member, registry,
+          channels, leadership).start();
       started.add(placement);
-      Scheduler scheduler = new Scheduler(config.scheduler(), config.placement(), placement, model, generationMetrics);
+      leadership.start(placement::leadershipChanged);
+      Scheduler scheduler = new Scheduler(config.scheduler(), config.placement(), driven, model, generationMetrics);
       started.add(scheduler);
       ImageEmbeddingCache imageCache = new ImageEmbeddingCache(vision::encode, config.imageCacheBytes(), meters);
       OwleryService service = new OwleryService(model,
           new RequestValidator(model, config.limits(), () -> ThreadLocalRandom.current().nextLong()), imageCache,
-          scheduler, placement, () -> registry.nodes().stream().map(NodeRecord::toProto).toList(), generationMetrics);
-      Gauge.builder("owlery.groups.ready", placement, p -> p.servingGroups().size())
+          scheduler, driven, () -> registry.nodes().stream().map(NodeRecord::toProto).toList(), generationMetrics);
+      Gauge.builder("owlery.groups.ready", driven, groups -> groups.servingGroups().size())
           .description("Shard groups READY to take sequences").register(meters);
       GrpcServer server = GrpcServer.netty(config.grpc(), meters, List.of(guarded(service, config.apiKeys(),
           generationMetrics))).start();
@@ -112,7 +126,8 @@ public final class CoordinatorNode implements AutoCloseable {
       }
       String grpcAddress = NodeRegistration.registerReady(registry, member, config.nodeId(), NodeRole.COORDINATOR,
           config.advertisedHost(), server, metrics);
-      return new CoordinatorNode(config, List.copyOf(started.reversed()), server, registry, metrics, http, grpcAddress);
+      return new CoordinatorNode(config, List.copyOf(started.reversed()), server, registry, metrics, http, grpcAddress,
+          leadership, driven);
     } catch (RuntimeException e) {
       NodeRegistration.closeAll(started.reversed(), e);
       throw e;
@@ -161,6 +176,16 @@ public final class CoordinatorNode implements AutoCloseable {
   /** "host:port" of the public gRPC server, as registered. */
   public String grpcAddress() {
     return grpcAddress;
+  }
+
+  /** The placement leader this coordinator last saw (null before its first look). */
+  public PlacementLeadership.Leader placementLeader() {
+    return leadership.leader();
+  }
+
+  /** The READY groups this coordinator drives, by id. */
+  public List<String> drivenGroupIds() {
+    return driven.servingGroups().stream().map(group -> group.groupId()).toList();
   }
 
   public int grpcPort() {

@@ -23,7 +23,7 @@ public final class LoadTest implements Callable<Integer> {
   CommandSpec spec;
 
   // Not required=true: picocli would then ask for it before `loadtest compare` too.
-  @Option(names = "--server", description = "HOST:PORT of a running Owlery coordinator (required).")
+  @Option(names = "--server", description = "HOST:PORT of a running Owlery coordinator, or several of one cluster, comma-separated (required).")
   String server;
 
   @Mixin

@@ -56,7 +56,7 @@ public final class LoadTestRunner {
     List<LevelResult> levels = new ArrayList<>();
     LoadReport report;
     FaultSchedule faults = new FaultSchedule(chaos, System::nanoTime);
-    try (OwleryClient client = options.tls.applyTo(OwleryClient.builder()).target(address).apiKey(options.apiKey.key())
+    try (OwleryClient client = options.tls.applyTo(OwleryClient.builder()).targets(address).apiKey(options.apiKey.key())
             .defaultDeadline(options.timeout).build();
         ServerMetrics metrics = new ServerMetrics(options.metricsUrls(client), System::nanoTime)) {
       LoadGenerator generator = new LoadGenerator(client, options.workload(client), options.seed, System::nanoTime);

@@ -110,6 +110,8 @@ public final class LocalCluster implements AutoCloseable {
   /** Set by the first {@link #close()}; no child starts after it. Guarded by lock. */
   private boolean closing;
   private int coordinatorClusterPort;
+  /** Cluster ports of the coordinators {@link #startCoordinator} started; guarded by lock. */
+  private final List<Integer> extraCoordinatorPorts = new ArrayList<>();
   private int coordinatorPort;
   private int coordinatorMetricsPort;
   /** The coordinator's own options: the model, the group size and those the caller added. */
@@ -188,9 +190,12 @@ public final class LocalCluster implements AutoCloseable {
       cluster.coordinatorPort = port == 0 ? freePort() : port;
       cluster.coordinatorClusterPort = freePort();
       cluster.coordinatorMetricsPort = freePort();
-      // One group: shard workers started beyond it (startShardWorker) are standbys.
-      List<String> coordinatorCommand = new ArrayList<>(List.of("--model", cluster.model.toString(), "--group-size",
-          String.valueOf(numShards), "--max-groups", "1"));
+      // One group unless coordinatorArgs size the groups: shard workers started beyond it
+      // (startShardWorker) are standbys.
+      List<String> coordinatorCommand = new ArrayList<>(List.of("--model", cluster.model.toString()));
+      if (!coordinatorArgs.contains("--group-size") && !coordinatorArgs.contains("--max-groups")) {
+        coordinatorCommand.addAll(List.of("--group-size", String.valueOf(numShards), "--max-groups", "1"));
+      }
       coordinatorCommand.addAll(coordinatorArgs);
       cluster.coordinatorCommand = List.copyOf(coordinatorCommand);
       cluster.launchCoordinator(List.of());
@@ -310,6 +315,23 @@ public final class LocalCluster implements AutoCloseable {
   }
 
   /**
+   * Starts another coordinator of this cluster, with the first's arguments, on ports of its own
+   * (node id {@code coordinator-<hex>-c<n>}); it joins through the coordinators' members, and nodes
+   * started later list its member too. Returns at once; its public address is {@code HOST:grpcPort}.
+   * Under {@link #supervise} it is restarted on the same ports under the same node id.
+   */
+  public NodeProcess startCoordinator() {
+    String nodeId;
+    int clusterPort = freePort();
+    synchronized (lock) {
+      nodeId = "coordinator-%s-c%d".formatted(suffix, extraCoordinatorPorts.size() + 1);
+      coordinatorIds.add(nodeId);
+      extraCoordinatorPorts.add(clusterPort);
+    }
+    return launch(nodeId, "coordinator", freePort(), freePort(), clusterPort, seedMembers(), coordinatorCommand);
+  }
+
+  /**
    * Kills the coordinator, as a crash would, and starts a new one on the same gRPC, metrics and
    * cluster ports under a new node id, joining the Hazelcast members that are left (the workers
    * keep theirs); returns once the new one answers on the public port. Its placement then forms
@@ -357,9 +379,13 @@ public final class LocalCluster implements AutoCloseable {
     return nodes().stream().filter(node -> node.nodeId().equals(coordinatorId)).findFirst().orElseThrow();
   }
 
-  /** What every node joins the cluster through: the coordinator's Hazelcast member. */
+  /** What every node joins the cluster through: the coordinators' Hazelcast members. */
   private List<String> seedMembers() {
-    return List.of(HOST + ":" + coordinatorClusterPort);
+    List<String> seeds = new ArrayList<>(List.of(HOST + ":" + coordinatorClusterPort));
+    synchronized (lock) {
+      extraCoordinatorPorts.forEach(port -> seeds.add(HOST + ":" + port));
+    }
+    return seeds;
   }
 
   /** A client for this cluster's own status calls: its key, its CA, 2 s per call. */
@@ -485,7 +511,10 @@ public final class LocalCluster implements AutoCloseable {
   /** Starts a dead child again: a worker under its node id on fresh ports, the coordinator on its own. */
   private void restart(NodeProcess dead) {
     try {
-      if (dead.role().equals("coordinator")) {
+      if (dead.role().equals("coordinator") && !dead.nodeId().equals(coordinatorId)) {
+        launch(dead.nodeId(), "coordinator", dead.grpcPort(), dead.metricsPort(), dead.clusterPort(), seedMembers(),
+            coordinatorCommand);
+      } else if (dead.role().equals("coordinator")) {
         List<String> survivors = nodes().stream().filter(node -> node.process().isAlive())
             .map(node -> HOST + ":" + node.clusterPort()).toList();
         synchronized (lock) {

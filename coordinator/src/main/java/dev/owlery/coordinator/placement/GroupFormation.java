@@ -36,15 +36,12 @@ final class GroupFormation {
   private final int maxPositions;
   private final long kvBytesPerToken;
   private final Function<String, ShardWorkerGrpc.ShardWorkerStub> stubs;
-  private final String placementId;
 
   /**
    * @param kvBytesPerToken one position's keys and values on one shard of a group (in {@code config}'s KV dtype)
-   * @param placementId this coordinator run's id, sent with every LoadSlice (shard_worker.proto)
    */
   GroupFormation(PlacementConfig config, int vocabSize, int maxPositions, long kvBytesPerToken,
-      Function<String, ShardWorkerGrpc.ShardWorkerStub> stubs, String placementId) {
-    this.placementId = placementId;
+      Function<String, ShardWorkerGrpc.ShardWorkerStub> stubs) {
     this.config = config;
     this.vocabSize = vocabSize;
     this.maxPositions = maxPositions;
@@ -52,7 +49,12 @@ final class GroupFormation {
     this.stubs = stubs;
   }
 
-  Outcome form(String groupId, List<NodeRecord> members, long healthStepId) throws InterruptedException {
+  /**
+   * @param placementId the formation's id, sent with every LoadSlice (shard_worker.proto)
+   * @param epoch the placement leader's epoch, the LoadSlices' fencing token
+   */
+  Outcome form(String groupId, List<NodeRecord> members, long healthStepId, String placementId, long epoch)
+      throws InterruptedException {
     int worldSize = members.size();
     List<String> addresses = members.stream().map(NodeRecord::grpcAddress).toList();
     long smallestMemory = members.stream().mapToLong(node -> node.resources().memoryBytes()).min().orElseThrow();
@@ -63,7 +65,7 @@ final class GroupFormation {
           .setModelDir(config.shardModelDir()).setRank(r).setWorldSize(worldSize).setGroupId(groupId)
           .addAllPeerAddresses(addresses).setNumKvBlocks(numKvBlocks).setBlockSizeTokens(config.blockSizeTokens())
           .setMaxNumTokens(config.maxNumTokens()).setMaxNumSequences(config.maxNumSequences())
-          .setPlacementId(placementId).setKvCacheDtype(kvCacheDtype(config.kvCacheDtype())).build();
+          .setPlacementId(placementId).setPlacementEpoch(epoch).setKvCacheDtype(kvCacheDtype(config.kvCacheDtype())).build();
       ShardWorkerGrpc.ShardWorkerStub stub = stubs.apply(addresses.get(r))
           .withDeadlineAfter(config.loadTimeout().toNanos(), TimeUnit.NANOSECONDS);
       loads.add(UnaryCalls.call(stub::loadSlice, request));

@@ -8,8 +8,10 @@ import java.util.List;
  *
  * @param nodeIds node of each rank, "" where the rank is vacant
  * @param reason why the group is DOWN (empty otherwise)
+ * @param driverNodeId the coordinator that steps the group
  */
-public record GroupStatus(String groupId, GroupState state, int worldSize, List<String> nodeIds, String reason) {
+public record GroupStatus(String groupId, GroupState state, int worldSize, List<String> nodeIds, String reason,
+    String driverNodeId) {
 
   public GroupStatus {
     nodeIds = List.copyOf(nodeIds);
@@ -22,6 +24,7 @@ public record GroupStatus(String groupId, GroupState state, int worldSize, List<
         .setModel(model)
         .setWorldSize(worldSize)
         .addAllNodeIds(nodeIds)
-        .setState(state.toProto());
+        .setState(state.toProto())
+        .setCoordinatorNodeId(driverNodeId);
   }
 }

@@ -1,6 +1,10 @@
 package dev.owlery.coordinator.placement;
 
+import com.hazelcast.cluster.Member;
 import com.hazelcast.core.HazelcastInstanceNotActiveException;
+import com.hazelcast.map.IMap;
+import com.hazelcast.topic.ITopic;
+import dev.owlery.cluster.membership.ClusterMember;
 import dev.owlery.cluster.registry.NodeRecord;
 import dev.owlery.cluster.registry.NodeRegistry;
 import dev.owlery.cluster.registry.NodeRegistryListener;
@@ -9,13 +13,14 @@ import dev.owlery.cluster.registry.NodeState;
 import dev.owlery.cluster.registry.ShardAssignment;
 import dev.owlery.proto.internal.v1.ShardWorkerGrpc;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.TreeMap;
 import java.util.UUID;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
@@ -23,9 +28,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.logging.Level;
 import java.util.logging.Logger;
+import java.util.stream.Collectors;
 
 /**
- * The placement authority (DESIGN.md §2): watches the registry's shard workers and forms groups of
+ * The placement authority (DESIGN.md §2), active in the coordinator that leads placement ({@link
+ * PlacementLeadership}; in the others it places nothing): watches the registry's shard workers and forms groups of
  * {@code worldSize} from the free ones (ranks by node id), loads and health-checks them ({@link
  * GroupFormation}) and publishes them READY, up to {@link PlacementConfig#maxGroups()}; the shards
  * left free are standbys. A member that leaves, restarts, drains or is reported
@@ -34,10 +41,17 @@ import java.util.logging.Logger;
  * resumes. Shards that failed are passed over for {@link PlacementConfig#quarantine()} while others
  * are free.
  *
+ * <p>Each formation is made for one coordinator, its driver (the READY coordinator driving the
+ * fewest groups), and published with the leader's epoch to every coordinator ({@link
+ * PublishedGroup}, read by {@link DrivenGroups}); a group whose driver left is re-formed for
+ * another. A new leader takes the published groups over as they are: those whose driver is alive
+ * keep serving untouched. Every formation reloads its ranks (the LoadSlice's placement id names the
+ * formation), so a new driver never meets its predecessor's step ids or sequences.
+ *
  * <p>Threading: every change runs on one placement thread (registry events and reports are queued
  * to it); readers see immutable snapshots published through volatile fields.
  */
-public final class Placement implements GroupDirectory, AutoCloseable {
+public final class Placement implements AutoCloseable {
 
   private static final Logger LOG = Logger.getLogger(Placement.class.getName());
   /** Safety net: the registry is re-read this often even without events (and quarantines expire). */
@@ -46,21 +60,28 @@ public final class Placement implements GroupDirectory, AutoCloseable {
   private record Quarantine(UUID memberUuid, long untilNanos) {}
 
   private final PlacementConfig config;
+  private final ClusterMember member;
   private final NodeRegistry registry;
   private final NodeChannels channels;
+  private final PlacementLeadership leadership;
+  private final IMap<String, PublishedGroup> published;
+  private final ITopic<DrivenGroups.LostReport> lostReports;
   private final GroupFormation formation;
+  /** This coordinator run's id; with a formation's number, the LoadSlice's placement id. */
+  private final String runId = UUID.randomUUID().toString();
   private final ScheduledExecutorService owner =
       Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("owlery-placement").daemon().factory());
   private final AtomicBoolean reconcileQueued = new AtomicBoolean();
   private UUID listenerId;
+  private UUID lostListenerId;
 
   // Confined to the placement thread.
   private final Map<String, ShardGroup> groups = new TreeMap<>();
   private final Map<String, Quarantine> quarantined = new HashMap<>();
   private int nextGroupNumber;
-
-  private volatile List<ServingGroup> serving = List.of();
-  private volatile List<GroupStatus> statuses = List.of();
+  /** The epoch this coordinator leads under, -1 while it does not lead. */
+  private long ledEpoch = -1;
+  private final Map<String, PublishedGroup> lastPublished = new HashMap<>();
 
   /**
    * @param vocabSize the model's vocabulary, which the ranks' slices must tile
@@ -68,12 +89,16 @@ public final class Placement implements GroupDirectory, AutoCloseable {
    * @param kvBytesPerToken one position's keys and values on one shard of a group
    */
   public Placement(PlacementConfig config, int vocabSize, int maxPositions, long kvBytesPerToken,
-      NodeRegistry registry, NodeChannels channels) {
+      ClusterMember member, NodeRegistry registry, NodeChannels channels, PlacementLeadership leadership) {
     this.config = config;
+    this.member = member;
     this.registry = registry;
     this.channels = channels;
+    this.leadership = leadership;
+    this.published = member.hazelcast().getMap(DrivenGroups.MAP_NAME);
+    this.lostReports = member.hazelcast().getTopic(DrivenGroups.LOST_TOPIC);
     this.formation = new GroupFormation(config, vocabSize, maxPositions, kvBytesPerToken,
-        address -> ShardWorkerGrpc.newStub(channels.channel(address)), UUID.randomUUID().toString());
+        address -> ShardWorkerGrpc.newStub(channels.channel(address)));
   }
 
   /** Starts watching the registry and forming groups. */
@@ -94,47 +119,39 @@ public final class Placement implements GroupDirectory, AutoCloseable {
         requestReconcile(node);
       }
     });
+    lostListenerId = lostReports.addMessageListener(message -> {
+      DrivenGroups.LostReport report = message.getMessageObject();
+      execute(() -> lost(report));
+    });
     owner.scheduleWithFixedDelay(this::reconcile, 0, RECONCILE_PERIOD_MS, TimeUnit.MILLISECONDS);
     return this;
   }
 
-  public PlacementConfig config() {
-    return config;
+  /** Queues a reconcile now (the leader changed). */
+  public void leadershipChanged() {
+    requestReconcile(null);
   }
 
-  @Override
-  public List<ServingGroup> servingGroups() {
-    return serving;
-  }
-
-  @Override
-  public List<GroupStatus> groupStatuses() {
-    return statuses;
-  }
-
-  @Override
-  public void reportLost(ServingGroup group, List<String> lostNodeIds, String reason) {
-    group.lost().complete(reason); // at once: the scheduler must not step this formation again
-    execute(() -> {
-      ShardGroup current = groups.get(group.groupId());
-      if (current == null || current.state != GroupState.READY || current.formation != group.formation()) {
-        return; // already DOWN or re-formed since
+  /** A driver's report that nodes of a formation failed a step: they are passed over and their ranks vacated. */
+  private void lost(DrivenGroups.LostReport report) {
+    ShardGroup current = groups.get(report.groupId());
+    if (ledEpoch < 0 || current == null || current.state != GroupState.READY || current.formation != report.formation()) {
+      return; // not leading, or already DOWN or re-formed since
+    }
+    for (String nodeId : report.nodeIds()) {
+      int rank = current.rankOf(nodeId);
+      if (rank >= 0) {
+        quarantine(current.members[rank]);
+        vacate(current, rank, report.reason());
       }
-      for (String nodeId : lostNodeIds) {
-        int rank = current.rankOf(nodeId);
-        if (rank >= 0) {
-          quarantine(current.members[rank]);
-          vacate(current, rank, reason);
-        }
-      }
-      publish();
-      reconcile();
-    });
+    }
+    publish();
+    reconcile();
   }
 
-  /** Queues a reconcile for a change to a shard worker's record (null: a removal whose record the event lacks). */
+  /** Queues a reconcile for a change to a node's record (null: a removal whose record the event lacks). */
   private void requestReconcile(NodeRecord node) {
-    if ((node == null || node.role() == NodeRole.SHARD_WORKER) && reconcileQueued.compareAndSet(false, true)) {
+    if ((node == null || node.role() != NodeRole.VISION_WORKER) && reconcileQueued.compareAndSet(false, true)) {
       execute(this::reconcile);
     }
   }
@@ -147,27 +164,44 @@ public final class Placement implements GroupDirectory, AutoCloseable {
     }
   }
 
-  /** Brings the groups in line with the registry; runs on the placement thread. */
+  /** Brings the groups in line with the registry while this coordinator leads; runs on the placement thread. */
   private void reconcile() {
     reconcileQueued.set(false);
     Map<String, NodeRecord> registered = new LinkedHashMap<>();
     try {
+      long epoch = leadership.epochIfLeader();
+      if (epoch != ledEpoch) {
+        groups.clear();
+        quarantined.clear();
+        lastPublished.clear();
+        if (epoch >= 0) {
+          takeOver(epoch); // a registry failure here leaves ledEpoch as it was: the next reconcile tries again
+        }
+        ledEpoch = epoch;
+      }
+      if (epoch < 0) {
+        return;
+      }
       for (NodeRecord node : registry.nodes(NodeRole.SHARD_WORKER)) {
         registered.put(node.nodeId(), node);
       }
       dropDepartedMembers(registered);
+      List<String> drivers = liveCoordinators();
+      dropDepartedDrivers();
+      rebalance(drivers);
       List<NodeRecord> free = freeShards(registered);
       for (ShardGroup group : groups.values()) {
-        if (group.state == GroupState.DOWN && group.numVacancies() > 0 && free.size() >= group.numVacancies()) {
+        if (group.state == GroupState.DOWN && free.size() >= group.numVacancies() && !drivers.isEmpty()) {
           group.fillVacancies(free);
-          form(group);
+          form(group, drivers);
         }
       }
-      while (free.size() >= config.worldSize() && (config.maxGroups() == 0 || groups.size() < config.maxGroups())) {
+      while (free.size() >= config.worldSize() && (config.maxGroups() == 0 || groups.size() < config.maxGroups())
+          && !drivers.isEmpty()) {
         ShardGroup group = new ShardGroup("group-" + nextGroupNumber++, config.worldSize());
         groups.put(group.groupId, group);
         group.fillVacancies(free);
-        form(group);
+        form(group, drivers);
       }
     } catch (HazelcastInstanceNotActiveException e) {
       return; // this member is shutting down
@@ -179,6 +213,106 @@ public final class Placement implements GroupDirectory, AutoCloseable {
       LOG.log(Level.WARNING, "placement could not reconcile with the registry", e);
     }
     publish();
+  }
+
+  /**
+   * Takes over the groups the previous leader published: members still registered keep their
+   * ranks (the others' ranks are vacant), a READY group stays READY with its driver (the next steps
+   * of this reconcile re-form it if that driver is gone), and group numbers continue.
+   */
+  private void takeOver(long epoch) {
+    Map<String, NodeRecord> shards = new HashMap<>();
+    registry.nodes(NodeRole.SHARD_WORKER).forEach(node -> shards.put(node.nodeId(), node));
+    for (PublishedGroup previous : published.values()) {
+      ShardGroup group = new ShardGroup(previous.groupId(), previous.nodeIds().size());
+      for (int r = 0; r < group.worldSize(); r++) {
+        group.members[r] = shards.get(previous.nodeIds().get(r));
+      }
+      group.state = previous.state() == GroupState.FORMING ? GroupState.DOWN : previous.state();
+      group.reason = previous.state() == GroupState.FORMING ? "its formation was cut short by a change of placement leader"
+          : previous.reason();
+      group.formation = previous.formation();
+      group.driver = previous.driverNodeId();
+      group.ranks = previous.ranks();
+      group.numKvBlocks = previous.numKvBlocks();
+      group.healthStepId = previous.healthStepId();
+      group.stepIds.set(previous.healthStepId());
+      groups.put(group.groupId, group);
+      if (previous.groupId().startsWith("group-")) {
+        try {
+          nextGroupNumber = Math.max(nextGroupNumber, Integer.parseInt(previous.groupId().substring(6)) + 1);
+        } catch (NumberFormatException e) {
+          // Not one of ours; numbering is unaffected.
+        }
+      }
+    }
+    LOG.info(() -> "placement leader (epoch " + epoch + ") took over groups " + groups.keySet());
+  }
+
+  /** READY coordinators whose member is in the cluster, sorted by node id: who may drive a group. */
+  private List<String> liveCoordinators() {
+    Set<UUID> alive = member.members().stream().map(Member::getUuid).collect(Collectors.toSet());
+    return registry.nodes(NodeRole.COORDINATOR).stream()
+        .filter(node -> node.state() == NodeState.READY && alive.contains(node.memberUuid()))
+        .map(NodeRecord::nodeId).toList();
+  }
+
+  /** Takes DOWN the groups whose driver is no longer a live coordinator (their members stay, to re-form at once). */
+  private void dropDepartedDrivers() {
+    Set<UUID> alive = member.members().stream().map(Member::getUuid).collect(Collectors.toSet());
+    Set<String> present = registry.nodes(NodeRole.COORDINATOR).stream()
+        .filter(node -> alive.contains(node.memberUuid())).map(NodeRecord::nodeId).collect(Collectors.toSet());
+    for (ShardGroup group : groups.values()) {
+      if (group.state == GroupState.READY && !present.contains(group.driver)) {
+        group.state = GroupState.DOWN;
+        group.reason = "coordinator " + group.driver + ", which drove the group, left the cluster";
+        LOG.warning(() -> "shard group " + group.groupId + " is DOWN: " + group.reason);
+      }
+    }
+  }
+
+  /**
+   * Gives a coordinator that drives no group one of a coordinator that drives two or more (taken DOWN
+   * here, re-formed for the idle one next): the donor hands that group's sequences to the groups it
+   * keeps, so nothing waits on a group it no longer drives.
+   */
+  private void rebalance(List<String> drivers) {
+    while (true) {
+      Map<String, List<ShardGroup>> driven = new HashMap<>();
+      drivers.forEach(driver -> driven.put(driver, new ArrayList<>()));
+      for (ShardGroup group : groups.values()) {
+        if (group.state == GroupState.READY && driven.containsKey(group.driver)) {
+          driven.get(group.driver).add(group);
+        }
+      }
+      String idle = drivers.stream().filter(driver -> driven.get(driver).isEmpty()).findFirst().orElse(null);
+      List<ShardGroup> busiest = driven.values().stream().max(Comparator.comparingInt(List::size)).orElse(List.of());
+      if (idle == null || busiest.size() < 2) {
+        return;
+      }
+      ShardGroup moved = busiest.getLast();
+      moved.state = GroupState.DOWN;
+      moved.reason = "moved from coordinator " + moved.driver + " to coordinator " + idle + ", which drove no group";
+      moved.driver = idle;
+      LOG.info(() -> "shard group " + moved.groupId + " is " + moved.reason);
+    }
+  }
+
+  /**
+   * The driver for {@code forming}: the live coordinator driving the fewest other READY or FORMING
+   * groups; a tie keeps the one it had (see {@link #rebalance}), else goes to the lowest node id.
+   */
+  private String leastLoadedDriver(List<String> drivers, ShardGroup forming) {
+    Map<String, Integer> load = new HashMap<>();
+    drivers.forEach(driver -> load.put(driver, 0));
+    for (ShardGroup group : groups.values()) {
+      if (group != forming && group.state != GroupState.DOWN) {
+        load.computeIfPresent(group.driver, (driver, n) -> n + 1);
+      }
+    }
+    int fewest = load.values().stream().min(Integer::compare).orElseThrow();
+    return load.getOrDefault(forming.driver, -1) == fewest ? forming.driver
+        : drivers.stream().filter(driver -> load.get(driver) == fewest).findFirst().orElseThrow();
   }
 
   /** Vacates the ranks whose node left, restarted (new member or address) or drains. */
@@ -221,7 +355,8 @@ public final class Placement implements GroupDirectory, AutoCloseable {
     return free;
   }
 
-  private void form(ShardGroup group) throws InterruptedException {
+  private void form(ShardGroup group, List<String> drivers) throws InterruptedException {
+    group.driver = leastLoadedDriver(drivers, group);
     group.state = GroupState.FORMING;
     group.reason = "";
     group.formation++;
@@ -230,7 +365,9 @@ public final class Placement implements GroupDirectory, AutoCloseable {
     for (int r = 0; r < members.size(); r++) {
       assign(members.get(r).nodeId(), new ShardAssignment(group.groupId, r, members.size()));
     }
-    GroupFormation.Outcome outcome = formation.form(group.groupId, members, group.stepIds.incrementAndGet());
+    long healthStepId = group.stepIds.incrementAndGet();
+    GroupFormation.Outcome outcome = formation.form(group.groupId, members, healthStepId,
+        runId + "/" + group.groupId + "/" + group.formation, ledEpoch);
     if (outcome.failure() != null) {
       group.state = GroupState.DOWN;
       for (int r : outcome.failure().blamedRanks()) {
@@ -242,9 +379,12 @@ public final class Placement implements GroupDirectory, AutoCloseable {
       return;
     }
     group.state = GroupState.READY;
-    group.serving = new ServingGroup(group.groupId, group.formation, outcome.ranks(), outcome.numKvBlocks(),
-        group.stepIds, new CompletableFuture<>());
-    LOG.info(() -> "shard group " + group.groupId + " is READY: " + outcome.ranks().stream().map(ShardRank::nodeId).toList());
+    group.ranks = outcome.ranks().stream()
+        .map(rank -> new PublishedGroup.Rank(rank.nodeId(), rank.address(), rank.vocabStart(), rank.vocabEnd())).toList();
+    group.numKvBlocks = outcome.numKvBlocks();
+    group.healthStepId = healthStepId;
+    LOG.info(() -> "shard group " + group.groupId + " is READY for coordinator " + group.driver + ": "
+        + outcome.ranks().stream().map(ShardRank::nodeId).toList());
   }
 
   /** Empties {@code rank}; a group that was FORMING or READY goes DOWN with {@code reason}. */
@@ -255,10 +395,6 @@ public final class Placement implements GroupDirectory, AutoCloseable {
       group.state = GroupState.DOWN;
       group.reason = reason;
       LOG.warning(() -> "shard group " + group.groupId + " is DOWN: " + reason);
-    }
-    if (group.serving != null) {
-      group.serving.lost().complete(reason);
-      group.serving = null;
     }
     if (member != null) {
       assign(member.nodeId(), null);
@@ -278,17 +414,27 @@ public final class Placement implements GroupDirectory, AutoCloseable {
     }
   }
 
+  /** Writes every group that changed since last written to the map the coordinators read. */
   private void publish() {
-    List<ServingGroup> ready = new ArrayList<>();
-    List<GroupStatus> all = new ArrayList<>();
+    if (ledEpoch < 0) {
+      return;
+    }
     for (ShardGroup group : groups.values()) {
-      all.add(group.status());
-      if (group.serving != null) {
-        ready.add(group.serving);
+      PublishedGroup now = group.published(ledEpoch);
+      if (leadership.epochIfLeader() != ledEpoch) {
+        return; // deposed meanwhile: the new leader publishes
+      }
+      if (!now.equals(lastPublished.get(group.groupId))) {
+        try {
+          published.set(group.groupId, now);
+          lastPublished.put(group.groupId, now);
+        } catch (HazelcastInstanceNotActiveException e) {
+          return; // shutting down
+        } catch (RuntimeException e) {
+          LOG.log(Level.WARNING, "could not publish shard group " + group.groupId + "; retrying", e);
+        }
       }
     }
-    serving = List.copyOf(ready);
-    statuses = List.copyOf(all);
   }
 
   /** Stops placing (groups stay loaded on their shards); waits up to 5 s for a formation in progress. */
@@ -297,6 +443,7 @@ public final class Placement implements GroupDirectory, AutoCloseable {
     if (listenerId != null) {
       try {
         registry.removeListener(listenerId);
+        lostReports.removeMessageListener(lostListenerId);
       } catch (HazelcastInstanceNotActiveException e) {
         // The member is already down.
       }

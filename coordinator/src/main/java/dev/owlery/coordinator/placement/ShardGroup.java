@@ -8,8 +8,8 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * One tensor-parallel group's placement state: its member per rank (null where vacant), state and
- * current formation. Confined to the placement thread; others see {@link GroupStatus} and {@link
- * ServingGroup} snapshots.
+ * current formation and its driver. Confined to the placement thread; coordinators see it as a
+ * {@link PublishedGroup}.
  */
 final class ShardGroup {
 
@@ -20,8 +20,12 @@ final class ShardGroup {
   GroupState state = GroupState.FORMING;
   String reason = "";
   long formation;
-  /** The READY formation, null in other states. */
-  ServingGroup serving;
+  /** The coordinator that steps the current formation; empty before the first. */
+  String driver = "";
+  /** While READY: every rank's address and vocabulary slice, the KV blocks per rank and the health step's id. */
+  List<PublishedGroup.Rank> ranks = List.of();
+  int numKvBlocks;
+  long healthStepId;
 
   ShardGroup(String groupId, int worldSize) {
     this.groupId = groupId;
@@ -55,11 +59,14 @@ final class ShardGroup {
     }
   }
 
-  GroupStatus status() {
+  /** This group as the leader {@code epoch} publishes it. */
+  PublishedGroup published(long epoch) {
     List<String> nodeIds = new ArrayList<>(members.length);
     for (NodeRecord member : members) {
       nodeIds.add(member == null ? "" : member.nodeId());
     }
-    return new GroupStatus(groupId, state, members.length, nodeIds, reason);
+    boolean ready = state == GroupState.READY;
+    return new PublishedGroup(groupId, epoch, formation, driver, state, nodeIds, reason, ready ? ranks : List.of(),
+        ready ? numKvBlocks : 0, ready ? healthStepId : 0);
   }
 }

@@ -64,10 +64,12 @@ public final class Scheduler implements AutoCloseable {
     List<String> candidates = directory.servingGroups().stream().map(ServingGroup::groupId).toList();
     if (candidates.isEmpty()) {
       // Every group is DOWN or FORMING: the job waits on one for its re-formation (bounded by reformTimeout).
-      candidates = directory.groupStatuses().stream().map(GroupStatus::groupId).toList();
+      candidates = directory.groupStatuses().stream().map(GroupStatus::groupId).filter(directory::drives).toList();
     }
     if (candidates.isEmpty()) {
-      job.sink().onError(Status.UNAVAILABLE.withDescription(noGroupFormed()));
+      job.sink().onError(Status.UNAVAILABLE.withDescription(directory.groupStatuses().isEmpty() ? noGroupFormed()
+          : ("this coordinator drives none of the cluster's %d shard groups (each is stepped by one coordinator); "
+              + "send the request to another coordinator").formatted(directory.groupStatuses().size())));
       return;
     }
     GroupLoop loop = candidates.stream().map(groupId -> loops.computeIfAbsent(groupId, this::newLoop))

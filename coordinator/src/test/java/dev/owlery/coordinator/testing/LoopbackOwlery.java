@@ -37,6 +37,7 @@ public final class LoopbackOwlery {
   private final String clusterName = LoopbackCluster.freshClusterName();
   private final String seed;
   private final ShardWorkerLauncher shards;
+  private final UnaryOperator<CoordinatorConfig> tuning;
   private final CoordinatorNode coordinator;
   private final VisionWorkerNode visionWorker;
   private final OwleryClient client;
@@ -47,6 +48,7 @@ public final class LoopbackOwlery {
     this.cleanup = cleanup;
     this.modelDir = modelDir;
     this.shards = shards;
+    this.tuning = tuning;
     // The coordinator starts first; then every other node at once, listing the coordinator's member
     // and its own. (A node that started before the coordinator's member was up would form a cluster
     // of its own and merge seconds later: slower tests.)
@@ -110,6 +112,15 @@ public final class LoopbackOwlery {
     } catch (Exception e) {
       throw new IllegalStateException("shard worker " + nodeId + " did not start: " + e, e);
     }
+  }
+
+  /**
+   * Starts one more coordinator, tuned as the first, in the same cluster (registered for cleanup)
+   * and returns it.
+   */
+  public CoordinatorNode addCoordinator(String nodeId) {
+    return cleanup.register(CoordinatorNode.start(tuning.apply(CoordinatorConfig.of(nodeId, modelDir,
+        membership(LoopbackCluster.freePorts(1).getFirst()), GrpcServerConfig.loopback(), "127.0.0.1", 2))));
   }
 
   /** Starts one more shard worker (registered for cleanup) and returns it. */

@@ -53,6 +53,8 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
   private final SliceLoader loader;
   private final Timer stepDuration;
   private final ThreadPoolExecutor stepThread;
+  /** The highest placement epoch a LoadSlice came with; step thread only. */
+  private long highestPlacementEpoch;
   /** The loaded slice; read and written by the step thread only. */
   private LoadedSlice loaded;
   /** The loaded slice's collective, for other threads (metrics, close). */
@@ -119,6 +121,12 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
   }
 
   private LoadSliceResponse load(LoadSliceRequest request) {
+    if (request.getPlacementEpoch() < highestPlacementEpoch) {
+      throw new IllegalStateException(("LoadSlice of placement epoch %d refused: this shard was placed by epoch %d, "
+          + "a later placement leader; the sender is no longer the leader").formatted(request.getPlacementEpoch(),
+          highestPlacementEpoch));
+    }
+    highestPlacementEpoch = request.getPlacementEpoch();
     if (loaded != null && loaded.request().equals(request) && !loaded.collective().isBroken()) {
       // same arguments, group intact: the weights stay, but the coordinator sends LoadSlice only
       // when it forms the group, and after a re-forming it re-admits every sequence from position 0

@@ -114,6 +114,19 @@ class ShardWorkerValidationTest {
   }
 
   @Test
+  void aLoadSliceOfAnOlderPlacementEpochIsRefusedAndLeavesTheSliceServing() {
+    call().loadSlice(load(1).setPlacementEpoch(5).setPlacementId("leader-b").build());
+
+    assertStatus(() -> call().loadSlice(load(1).setPlacementEpoch(4).setPlacementId("leader-a").build()),
+        Status.Code.FAILED_PRECONDITION, "LoadSlice of placement epoch 4 refused: this shard was placed by epoch 5");
+    assertThat(call().runStep(step(1, text(1, 0, 1))).getLogits().getShapeList()).containsExactly(1L, 512L);
+    call().loadSlice(load(1).setPlacementEpoch(5).setPlacementId("leader-b").build());
+    call().loadSlice(load(1).setPlacementEpoch(6).setPlacementId("leader-c").build());
+    assertStatus(() -> call().loadSlice(load(1).setPlacementEpoch(5).setPlacementId("leader-b").build()),
+        Status.Code.FAILED_PRECONDITION, "placed by epoch 6");
+  }
+
+  @Test
   void runStepRefusesStepsThatDoNotFitTheSliceOrItsSequences() {
     call().loadSlice(load(1).build());
     assertThat(call().runStep(step(1, text(1, 0, 1, 365, 356))).getLogits().getShapeList()).containsExactly(1L, 512L);
