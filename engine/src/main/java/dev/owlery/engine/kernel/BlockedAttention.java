@@ -222,6 +222,25 @@ final class BlockedAttention {
       float[] values = s.values;
       int accRow = row * headDim;
       int d = 0;
+      // four vectors of the row at a time: each weight is broadcast once for four value loads
+      for (; d + 4 * L <= headDim; d += 4 * L) {
+        FloatVector a0 = FloatVector.fromArray(F, acc, accRow + d).mul(rescale);
+        FloatVector a1 = FloatVector.fromArray(F, acc, accRow + d + L).mul(rescale);
+        FloatVector a2 = FloatVector.fromArray(F, acc, accRow + d + 2 * L).mul(rescale);
+        FloatVector a3 = FloatVector.fromArray(F, acc, accRow + d + 3 * L).mul(rescale);
+        for (int j = 0; j < visible; j++) {
+          FloatVector p = FloatVector.broadcast(F, scores[j]);
+          int v = j * headDim + d;
+          a0 = FloatVector.fromArray(F, values, v).fma(p, a0);
+          a1 = FloatVector.fromArray(F, values, v + L).fma(p, a1);
+          a2 = FloatVector.fromArray(F, values, v + 2 * L).fma(p, a2);
+          a3 = FloatVector.fromArray(F, values, v + 3 * L).fma(p, a3);
+        }
+        a0.intoArray(acc, accRow + d);
+        a1.intoArray(acc, accRow + d + L);
+        a2.intoArray(acc, accRow + d + 2 * L);
+        a3.intoArray(acc, accRow + d + 3 * L);
+      }
       for (; d + L <= headDim; d += L) {
         FloatVector even = FloatVector.fromArray(F, acc, accRow + d).mul(rescale);
         FloatVector odd = FloatVector.zero(F);
