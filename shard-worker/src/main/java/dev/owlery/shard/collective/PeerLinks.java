@@ -105,10 +105,11 @@ final class PeerLinks implements PeerInbound {
   /**
    * Sends {@code contribution} to {@code peer}, waiting for flow control until {@code deadline}.
    *
-   * @param stepId the step and {@code ordinal} the all-reduce in it, for messages
+   * @param since when the all-reduce began (System.nanoTime), and {@code stepId} the step and
+   *     {@code ordinal} the all-reduce in it, for messages
    * @throws PeerLostException when the stream is closed or stays full past the deadline
    */
-  void send(int peer, Contribution contribution, long deadline, long stepId, int ordinal) {
+  void send(int peer, Contribution contribution, long since, long deadline, long stepId, int ordinal) {
     PeerStream<?> stream;
     lock.lock();
     try {
@@ -120,7 +121,7 @@ final class PeerLinks implements PeerInbound {
       stream.send(contribution, deadline);
     } catch (TimeoutException e) {
       throw fail(new PeerLostException(peer, "%s: peer %s did not take our contribution within %d ms (flow control)"
-          .formatted(where(stepId, ordinal), group.describe(peer), config.allReduceTimeout().toMillis())));
+          .formatted(where(stepId, ordinal), group.describe(peer), TimeUnit.NANOSECONDS.toMillis(deadline - since))));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw fail(new PeerLostException(-1, where(stepId, ordinal) + ": interrupted while sending"));
@@ -131,11 +132,12 @@ final class PeerLinks implements PeerInbound {
   }
 
   /**
-   * The next contribution {@code peer} sent, waiting until {@code deadline}.
+   * The next contribution {@code peer} sent, waiting until {@code deadline}; {@code since} and the
+   * rest as for {@link #send}.
    *
    * @throws PeerLostException when the group breaks or nothing arrives in time
    */
-  Contribution receive(int peer, long deadline, long stepId, int ordinal) {
+  Contribution receive(int peer, long since, long deadline, long stepId, int ordinal) {
     lock.lock();
     try {
       while (failure == null) {
@@ -146,7 +148,7 @@ final class PeerLinks implements PeerInbound {
         long left = deadline - System.nanoTime();
         if (left <= 0) {
           failLocked(new PeerLostException(peer, "%s: no contribution from peer %s within %d ms"
-              .formatted(where(stepId, ordinal), group.describe(peer), config.allReduceTimeout().toMillis())));
+              .formatted(where(stepId, ordinal), group.describe(peer), TimeUnit.NANOSECONDS.toMillis(deadline - since))));
           break;
         }
         changed.awaitNanos(left);

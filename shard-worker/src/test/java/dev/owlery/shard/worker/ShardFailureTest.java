@@ -107,6 +107,23 @@ class ShardFailureTest {
   }
 
   @Test
+  void aSilentPeerIsNamedBeforeTheCallersDeadlineThoughTheAllReduceTimeoutIsLonger() {
+    // as behind a link that is down: rank 1 never contributes and no stream breaks
+    ShardWorkerConfig config = ShardWorkerConfig.defaults()
+        .withCollective(CollectiveConfig.defaults().withAllReduceTimeout(Duration.ofSeconds(60)));
+    ShardGroup group = ShardGroup.start(2, config, KERNELS, cleanup);
+    group.load(dir, "cut-off", 16, 1);
+
+    StatusRuntimeException failure = failureOf(group.stub(0).withDeadlineAfter(2, TimeUnit.SECONDS)
+        .runStep(prompt(group)));
+    // not DEADLINE_EXCEEDED, which the silent rank's call gets too: the answer names the one to blame
+    assertThat(failure.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(failure.getStatus().getDescription()).contains("no contribution from peer rank 1 at "
+        + group.addresses.get(1) + " within 1");
+    assertThat(LostPeerTrailer.lostPeerRank(failure)).isEqualTo(1);
+  }
+
+  @Test
   void loadingAgainReformsABrokenGroup() {
     ShardWorkerConfig config = ShardWorkerConfig.defaults()
         .withCollective(CollectiveConfig.defaults().withAllReduceTimeout(Duration.ofMillis(300)));
