@@ -258,6 +258,14 @@ public final class GrpcCollective implements Collective, AutoCloseable {
   }
 
   /**
+   * Runs {@code action} once the group breaks (at once when it is broken already), on the thread
+   * that breaks it: it must only hand work over, never block.
+   */
+  public void onBroken(Runnable action) {
+    links.whenBroken().thenRun(action);
+  }
+
+  /**
    * Throws the group's failure when it is broken, naming the lost peer.
    *
    * @throws PeerLostException when broken

@@ -10,6 +10,7 @@ import io.grpc.Status;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.Condition;
@@ -44,6 +45,8 @@ final class PeerLinks implements PeerInbound {
   /** Guarded by {@link #lock}: why the group broke; null while healthy. */
   private PeerLostException failure;
   private volatile boolean broken;
+  /** Completed when the group breaks. */
+  private final CompletableFuture<Void> whenBroken = new CompletableFuture<>();
   private PeerHub hub;
 
   PeerLinks(PeerGroup group, CollectiveConfig config) {
@@ -171,6 +174,11 @@ final class PeerLinks implements PeerInbound {
 
   boolean isBroken() {
     return broken;
+  }
+
+  /** Completed when the group breaks; its dependents run on the breaking thread, under this lock. */
+  CompletableFuture<Void> whenBroken() {
+    return whenBroken;
   }
 
   /** The group's failure, to throw; call only when broken. */
@@ -326,6 +334,7 @@ final class PeerLinks implements PeerInbound {
     if (failure == null) {
       failure = cause;
       broken = true;
+      whenBroken.complete(null);
     }
     changed.signalAll();
   }

@@ -172,6 +172,11 @@ final class LoadedSlice implements AutoCloseable {
         .setWorldSize(request.getWorldSize()).setReducedValue(sum).setAllReduceNs(traffic.allReduceNanos()).build();
   }
 
+  /** Forgets every sequence and frees its blocks: the group broke, and no step runs here again. */
+  void forgetSequences() {
+    held.clear();
+  }
+
   /** Forgets the sequences {@code ids} and frees their blocks; returns how many were held. */
   int release(List<Long> ids) {
     return held.release(ids);

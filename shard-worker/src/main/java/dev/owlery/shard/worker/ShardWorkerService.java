@@ -140,10 +140,30 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
       return loaded.response(); // same arguments, group intact: nothing to do
     }
     release();
-    loaded = loader.load(request);
+    LoadedSlice slice = loader.load(request);
+    loaded = slice;
+    slice.collective().onBroken(() -> forgetSequences(slice));
     collective = loaded.collective();
     heldSequences = loaded.heldSequences();
     return loaded.response();
+  }
+
+  /**
+   * Frees the KV blocks of {@code slice} once its group broke: no step runs on it again (each fails
+   * naming the lost peer, and LoadSlice loads it anew) and the coordinator readmits its sequences
+   * elsewhere. A rank cut off from its group kept them until it was placed again, showing blocks used
+   * while it stood by. Queued on the step thread; with the queue full they go at the next load.
+   */
+  private void forgetSequences(LoadedSlice slice) {
+    try {
+      stepThread.execute(() -> {
+        if (loaded == slice) {
+          slice.forgetSequences();
+        }
+      });
+    } catch (RejectedExecutionException e) {
+      // full or shut down: the next load (or close) releases the slice with its blocks
+    }
   }
 
   private void release() {

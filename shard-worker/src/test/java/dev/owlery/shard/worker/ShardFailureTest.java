@@ -124,6 +124,25 @@ class ShardFailureTest {
   }
 
   @Test
+  void aRankWhoseGroupBreaksFreesItsKvBlocksWithoutAnotherCall() {
+    ShardGroup group = ShardGroup.start(2, ShardWorkerConfig.defaults(), KERNELS, cleanup);
+    group.load(dir, "orphaned", 16, 1);
+    group.step(prompt(group).toBuilder());
+    assertThat(kvBlocksUsed(group, 0)).isEqualTo(1);
+
+    group.transports.get(1).shutdownNow(); // rank 1 gone between steps: rank 0's stream breaks, no call comes
+
+    await().atMost(Duration.ofSeconds(10)).until(() -> kvBlocksUsed(group, 0) == 0);
+    // the group stays broken: a step still fails naming the lost peer
+    StatusRuntimeException later = failureOf(group.stub(0).runStep(prompt(group).toBuilder().setStepId(2).build()));
+    assertThat(LostPeerTrailer.lostPeerRank(later)).isEqualTo(1);
+  }
+
+  private static double kvBlocksUsed(ShardGroup group, int rank) {
+    return group.meters.get(rank).get(ShardWorkerService.KV_BLOCKS_USED).gauge().value();
+  }
+
+  @Test
   void loadingAgainReformsABrokenGroup() {
     ShardWorkerConfig config = ShardWorkerConfig.defaults()
         .withCollective(CollectiveConfig.defaults().withAllReduceTimeout(Duration.ofMillis(300)));
