@@ -46,7 +46,8 @@ import org.junit.jupiter.api.TestMethodOrder;
  * (own address, a veth to a bridge the test makes), so that the coordinator's calls, Hazelcast and
  * the all-reduce streams between the two shard ranks cross real interfaces, takes faults under
  * continuous load of greedy streams: a shard's link down for 2 s, its bandwidth limited to 1 mbit/s
- * (tbf), a shard worker killed inside its namespace, a shard's link down for good. Each scenario
+ * (tbf), a shard worker killed inside its namespace, a shard's link down for good (and back much
+ * later: the shard rejoins as a standby). Each scenario
  * asserts that no request is lost (each completes with exactly its solo tokens), none stalls past
  * the coordinator's {@code --reform-timeout}, KV blocks are back to 0 on every node still reachable,
  * and group-0 is READY again, and prints what a client saw.
@@ -138,6 +139,9 @@ class NetworkFaultTest {
   void aShardLinkDownFor2SecondsPausesStreamsThatThenCompleteUnchanged() {
     String victim = members().get(1);
     int namespace = nodes.node(victim).namespace();
+    // Shorter than a step's deadline (5 s) and the all-reduce wait: TCP resends once the link is
+    // back and the step goes on. Should a step time out all the same, the group re-forms; either way
+    // every request completes unchanged.
     Outcome outcome = underFault("link down 2 s", () -> {
       network.linkDown(namespace);
       sleep(Duration.ofSeconds(2));
@@ -188,12 +192,16 @@ class NetworkFaultTest {
     // and waits as a standby, holding no KV block of the group it was cut off from.
     List<String> group = members();
     network.linkUp(namespace);
+    long linkUpAt = System.nanoTime();
     cutOff.remove(victim);
     try {
       await().atMost(Duration.ofSeconds(60)).ignoreExceptions().until(() -> client.getClusterStatus().getNodesList()
           .stream().anyMatch(node -> node.getNodeId().equals(victim) && node.getState() == NodeState.NODE_STATE_READY));
-      await().atMost(Duration.ofSeconds(20)).untilAsserted(this::assertNoKvBlockHeld);
+      long rejoinedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - linkUpAt);
+      await().atMost(Duration.ofSeconds(20)).ignoreExceptions().untilAsserted(this::assertNoKvBlockHeld);
       assertThat(members()).isEqualTo(group);
+      System.out.printf("NetworkFaultTest [link back]: %s registered again %d ms after its link came back, a standby "
+          + "holding no KV block%n", victim, rejoinedMs);
     } catch (RuntimeException | AssertionError e) {
       throw new AssertionError(e + "; the nodes said:\n" + log, e);
     }
@@ -224,7 +232,7 @@ class NetworkFaultTest {
       assertThat(load.lost).as("requests lost").isEmpty();
       assertThat(load.longestStallNanos()).as("longest stall (ns)").isLessThan(REFORM_TIMEOUT.toNanos());
       assertThat(ready).accepts(client.getClusterStatus().getGroups(0));
-      await().atMost(Duration.ofSeconds(20)).untilAsserted(this::assertNoKvBlockHeld);
+      await().atMost(Duration.ofSeconds(20)).ignoreExceptions().untilAsserted(this::assertNoKvBlockHeld);
       long readyAgainNanos = watch.readyAgainAfter(faultAt, ready);
       Outcome outcome = new Outcome(readyAgainNanos < 0 ? -1 : TimeUnit.NANOSECONDS.toMillis(readyAgainNanos),
           TimeUnit.NANOSECONDS.toMillis(load.longestStallNanos()), load.numCompleted(), load.lost.size());
@@ -238,6 +246,10 @@ class NetworkFaultTest {
     }
   }
 
+  /**
+   * Every registered node but those cut off holds no KV block. A killed node stays registered until
+   * Hazelcast removes its member (seconds after its group re-formed): scraping it fails until then.
+   */
   private void assertNoKvBlockHeld() {
     for (NodeStatus node : client.getClusterStatus().getNodesList()) {
       if (!cutOff.contains(node.getNodeId())) {

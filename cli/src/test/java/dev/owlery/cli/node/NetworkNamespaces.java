@@ -26,6 +26,9 @@ import java.util.regex.Pattern;
 final class NetworkNamespaces implements AutoCloseable {
 
   static final String PREFIX = "owlnf";
+  /** A name this class gives, in a line of {@code ip netns list} or {@code ip -o link show}. */
+  private static final Pattern NAME = Pattern.compile("(" + PREFIX + "[0-9a-z-]+)");
+  /** The pid in such a name. */
   private static final Pattern LEFTOVER = Pattern.compile(PREFIX + "(\\d+)[-bhp]");
 
   private final String tag;
@@ -171,7 +174,7 @@ final class NetworkNamespaces implements AutoCloseable {
   private static List<String> names(List<String> command) {
     List<String> names = new ArrayList<>();
     for (String line : mustRun(command).lines().toList()) {
-      Matcher name = Pattern.compile("(" + PREFIX + "[0-9a-z-]+)").matcher(line);
+      Matcher name = NAME.matcher(line);
       if (name.find()) {
         names.add(name.group(1));
       }
