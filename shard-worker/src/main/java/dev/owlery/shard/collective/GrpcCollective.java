@@ -40,6 +40,9 @@ public final class GrpcCollective implements Collective, AutoCloseable {
   /** Timer of all-reduces (sending plus waiting for every peer). */
   public static final String DURATION = "owlery.shard.allreduce.duration";
 
+  /** For {@link #beginStep}: the step's all-reduces are bounded by the all-reduce timeout only. */
+  public static final long NO_DEADLINE = Long.MAX_VALUE;
+
   private static final int CONTRIBUTION_FIELD = ExchangeContributionsRequest.CONTRIBUTION_FIELD_NUMBER;
 
   private final PeerGroup group;
@@ -57,6 +60,8 @@ public final class GrpcCollective implements Collective, AutoCloseable {
   private byte[] sendBytes = new byte[0];
   private FloatBuffer sendFloats = FloatBuffer.allocate(0);
   private long stepId = -1;
+  /** When this step's all-reduces give up at the latest (System.nanoTime), whatever the timeout. */
+  private long stepGiveUpAt;
   private int ordinal;
   private long stepPayloadSent;
   private long stepPayloadReceived;
@@ -109,9 +114,14 @@ public final class GrpcCollective implements Collective, AutoCloseable {
     links.connect(peerService.hub());
   }
 
-  /** Starts the bookkeeping of step {@code id}: its contributions carry this id and count from ordinal 0. */
-  public void beginStep(long id) {
+  /**
+   * Starts the bookkeeping of step {@code id}: its contributions carry this id and count from
+   * ordinal 0, and its all-reduces wait for peers until {@code giveUpAt} (System.nanoTime) at the
+   * latest, even when the all-reduce timeout would allow longer ({@link #NO_DEADLINE}: no limit).
+   */
+  public void beginStep(long id, long giveUpAt) {
     stepId = id;
+    stepGiveUpAt = giveUpAt;
     ordinal = 0;
     stepPayloadSent = 0;
     stepPayloadReceived = 0;
@@ -155,11 +165,14 @@ public final class GrpcCollective implements Collective, AutoCloseable {
     if (n > 1) {
       requireHealthy();
       long deadline = start + timeoutNanos;
+      if (stepGiveUpAt != NO_DEADLINE && stepGiveUpAt - deadline < 0) {
+        deadline = stepGiveUpAt;
+      }
       Contribution mine = contribution(x, offset, length, layer, phase);
       int messageBytes = CodedOutputStream.computeMessageSize(CONTRIBUTION_FIELD, mine);
       for (int p = 0; p < n; p++) {
         if (p != group.rank()) {
-          links.send(p, mine, deadline, stepId, ordinal);
+          links.send(p, mine, start, deadline, stepId, ordinal);
           stepPayloadSent += 4L * length;
           stepMessageSent += messageBytes;
           bytesSent.increment(messageBytes);
@@ -167,7 +180,7 @@ public final class GrpcCollective implements Collective, AutoCloseable {
       }
       for (int p = 0; p < n; p++) {
         if (p != group.rank()) {
-          Contribution theirs = links.receive(p, deadline, stepId, ordinal);
+          Contribution theirs = links.receive(p, start, deadline, stepId, ordinal);
           requireFits(p, theirs, length, layer, phase);
           partials[p] = theirs.getPartial().getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN)
               .asFloatBuffer();
@@ -242,6 +255,14 @@ public final class GrpcCollective implements Collective, AutoCloseable {
   /** Whether the group is broken (every later call fails). Any thread. */
   public boolean isBroken() {
     return links.isBroken();
+  }
+
+  /**
+   * Runs {@code action} once the group breaks (at once when it is broken already), on the thread
+   * that breaks it: it must only hand work over, never block.
+   */
+  public void onBroken(Runnable action) {
+    links.whenBroken().thenRun(action);
   }
 
   /**

@@ -10,6 +10,7 @@ import io.grpc.Status;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.Condition;
@@ -44,6 +45,8 @@ final class PeerLinks implements PeerInbound {
   /** Guarded by {@link #lock}: why the group broke; null while healthy. */
   private PeerLostException failure;
   private volatile boolean broken;
+  /** Completed when the group breaks. */
+  private final CompletableFuture<Void> whenBroken = new CompletableFuture<>();
   private PeerHub hub;
 
   PeerLinks(PeerGroup group, CollectiveConfig config) {
@@ -105,10 +108,11 @@ final class PeerLinks implements PeerInbound {
   /**
    * Sends {@code contribution} to {@code peer}, waiting for flow control until {@code deadline}.
    *
-   * @param stepId the step and {@code ordinal} the all-reduce in it, for messages
+   * @param since when the all-reduce began (System.nanoTime), and {@code stepId} the step and
+   *     {@code ordinal} the all-reduce in it, for messages
    * @throws PeerLostException when the stream is closed or stays full past the deadline
    */
-  void send(int peer, Contribution contribution, long deadline, long stepId, int ordinal) {
+  void send(int peer, Contribution contribution, long since, long deadline, long stepId, int ordinal) {
     PeerStream<?> stream;
     lock.lock();
     try {
@@ -120,7 +124,7 @@ final class PeerLinks implements PeerInbound {
       stream.send(contribution, deadline);
     } catch (TimeoutException e) {
       throw fail(new PeerLostException(peer, "%s: peer %s did not take our contribution within %d ms (flow control)"
-          .formatted(where(stepId, ordinal), group.describe(peer), config.allReduceTimeout().toMillis())));
+          .formatted(where(stepId, ordinal), group.describe(peer), TimeUnit.NANOSECONDS.toMillis(deadline - since))));
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       throw fail(new PeerLostException(-1, where(stepId, ordinal) + ": interrupted while sending"));
@@ -131,11 +135,12 @@ final class PeerLinks implements PeerInbound {
   }
 
   /**
-   * The next contribution {@code peer} sent, waiting until {@code deadline}.
+   * The next contribution {@code peer} sent, waiting until {@code deadline}; {@code since} and the
+   * rest as for {@link #send}.
    *
    * @throws PeerLostException when the group breaks or nothing arrives in time
    */
-  Contribution receive(int peer, long deadline, long stepId, int ordinal) {
+  Contribution receive(int peer, long since, long deadline, long stepId, int ordinal) {
     lock.lock();
     try {
       while (failure == null) {
@@ -146,7 +151,7 @@ final class PeerLinks implements PeerInbound {
         long left = deadline - System.nanoTime();
         if (left <= 0) {
           failLocked(new PeerLostException(peer, "%s: no contribution from peer %s within %d ms"
-              .formatted(where(stepId, ordinal), group.describe(peer), config.allReduceTimeout().toMillis())));
+              .formatted(where(stepId, ordinal), group.describe(peer), TimeUnit.NANOSECONDS.toMillis(deadline - since))));
           break;
         }
         changed.awaitNanos(left);
@@ -169,6 +174,11 @@ final class PeerLinks implements PeerInbound {
 
   boolean isBroken() {
     return broken;
+  }
+
+  /** Completed when the group breaks; its dependents run on the breaking thread, under this lock. */
+  CompletableFuture<Void> whenBroken() {
+    return whenBroken;
   }
 
   /** The group's failure, to throw; call only when broken. */
@@ -324,6 +334,7 @@ final class PeerLinks implements PeerInbound {
     if (failure == null) {
       failure = cause;
       broken = true;
+      whenBroken.complete(null);
     }
     changed.signalAll();
   }

@@ -84,12 +84,13 @@ final class LoadedSlice implements AutoCloseable {
   }
 
   /**
-   * Runs one step; {@code receivedNanos} is when the request arrived (System.nanoTime). The step's
+   * Runs one step; {@code receivedNanos} is when the request arrived and {@code giveUpAt} when its
+   * all-reduces stop waiting for peers at the latest (System.nanoTime both). The step's
    * releases are applied first, even when the step is then refused: releasing is idempotent and
    * every rank receives the same request, so all ranks stay alike, and the step may reuse the
    * released blocks and restart a released id at position 0.
    */
-  RunStepResponse runStep(RunStepRequest step, long receivedNanos) {
+  RunStepResponse runStep(RunStepRequest step, long receivedNanos, long giveUpAt) {
     requireGroup(step.getGroupId(), step.getWorldSize());
     requireNewStepId(step.getStepId());
     held.release(step.getReleasedSequenceIdsList());
@@ -100,7 +101,7 @@ final class LoadedSlice implements AutoCloseable {
     if (logits.length < plan.numLogitRows() * localVocab) {
       logits = new float[Math.multiplyExact(plan.numLogitRows(), localVocab)];
     }
-    collective.beginStep(step.getStepId());
+    collective.beginStep(step.getStepId(), giveUpAt);
     long start = System.nanoTime();
     batch.clear();
     int row = 0;
@@ -160,18 +161,18 @@ final class LoadedSlice implements AutoCloseable {
         .setData(UnsafeByteOperations.unsafeWrap(logitBytes, 0, bytes)).build();
   }
 
-  /** Runs the one-value all-reduce of (rank + 1) across the group. */
-  RunHealthStepResponse runHealthStep(RunHealthStepRequest step) {
+  /** Runs the one-value all-reduce of (rank + 1) across the group, waiting for peers until {@code giveUpAt}. */
+  RunHealthStepResponse runHealthStep(RunHealthStepRequest step, long giveUpAt) {
     requireGroup(step.getGroupId(), step.getWorldSize());
     claimStepId(step.getStepId());
-    collective.beginStep(step.getStepId());
+    collective.beginStep(step.getStepId(), giveUpAt);
     float sum = collective.allReduceHealth(collective.rank() + 1);
     StepTraffic traffic = collective.endStep();
     return RunHealthStepResponse.newBuilder().setGroupId(request.getGroupId()).setRank(request.getRank())
         .setWorldSize(request.getWorldSize()).setReducedValue(sum).setAllReduceNs(traffic.allReduceNanos()).build();
   }
 
-  /** Forgets every sequence and frees their blocks. */
+  /** Forgets every sequence and frees their blocks: the group broke, or it is formed anew. */
   void releaseAll() {
     held.clear();
   }

@@ -15,6 +15,8 @@ import dev.owlery.shard.collective.GrpcCollective;
 import dev.owlery.shard.collective.PeerLostException;
 import dev.owlery.shard.collective.ShardPeerService;
 import dev.owlery.shard.collective.StepTraffic;
+import io.grpc.Context;
+import io.grpc.Deadline;
 import io.grpc.Status;
 import io.grpc.stub.StreamObserver;
 import io.micrometer.core.instrument.Gauge;
@@ -94,7 +96,8 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
   @Override
   public void runStep(RunStepRequest request, StreamObserver<RunStepResponse> responses) {
     long received = System.nanoTime();
-    submit(responses, () -> requireLoaded().runStep(request, received),
+    long giveUpAt = giveUpAt(received);
+    submit(responses, () -> requireLoaded().runStep(request, received, giveUpAt),
         () -> stepDuration.record(System.nanoTime() - received, TimeUnit.NANOSECONDS));
   }
 
@@ -106,7 +109,21 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
 
   @Override
   public void runHealthStep(RunHealthStepRequest request, StreamObserver<RunHealthStepResponse> responses) {
-    submit(responses, () -> requireLoaded().runHealthStep(request), NOTHING);
+    long giveUpAt = giveUpAt(System.nanoTime());
+    submit(responses, () -> requireLoaded().runHealthStep(request, giveUpAt), NOTHING);
+  }
+
+  /**
+   * When the all-reduces of the call being served give up waiting for a peer: four fifths into the
+   * time its deadline leaves ({@link GrpcCollective#NO_DEADLINE} without one). A peer that went
+   * silent (its link down, no reset) must be named in this rank's answer, which reaches the caller
+   * before its deadline; otherwise every rank's call times out alike and the caller cannot tell the
+   * silent rank from the live ones (it blamed both, and one standby could not re-form the group).
+   */
+  private static long giveUpAt(long received) {
+    Deadline deadline = Context.current().getDeadline();
+    return deadline == null ? GrpcCollective.NO_DEADLINE
+        : received + deadline.timeRemaining(TimeUnit.NANOSECONDS) / 5 * 4;
   }
 
   /** The loaded slice's collective, if any (its traffic, its state). */
@@ -135,10 +152,30 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
       return loaded.response();
     }
     release();
-    loaded = loader.load(request);
+    LoadedSlice slice = loader.load(request);
+    loaded = slice;
+    slice.collective().onBroken(() -> forgetSequences(slice));
     collective = loaded.collective();
     heldSequences = loaded.heldSequences();
     return loaded.response();
+  }
+
+  /**
+   * Frees the KV blocks of {@code slice} once its group broke: no step runs on it again (each fails
+   * naming the lost peer, and LoadSlice loads it anew) and the coordinator readmits its sequences
+   * elsewhere. A rank cut off from its group kept them until it was placed again, showing blocks used
+   * while it stood by. Queued on the step thread; with the queue full they go at the next load.
+   */
+  private void forgetSequences(LoadedSlice slice) {
+    try {
+      stepThread.execute(() -> {
+        if (loaded == slice) {
+          slice.releaseAll();
+        }
+      });
+    } catch (RejectedExecutionException e) {
+      // full or shut down: the next load (or close) releases the slice with its blocks
+    }
   }
 
   private void release() {

@@ -107,6 +107,42 @@ class ShardFailureTest {
   }
 
   @Test
+  void aSilentPeerIsNamedBeforeTheCallersDeadlineThoughTheAllReduceTimeoutIsLonger() {
+    // as behind a link that is down: rank 1 never contributes and no stream breaks
+    ShardWorkerConfig config = ShardWorkerConfig.defaults()
+        .withCollective(CollectiveConfig.defaults().withAllReduceTimeout(Duration.ofSeconds(60)));
+    ShardGroup group = ShardGroup.start(2, config, KERNELS, cleanup);
+    group.load(dir, "cut-off", 16, 1);
+
+    StatusRuntimeException failure = failureOf(group.stub(0).withDeadlineAfter(2, TimeUnit.SECONDS)
+        .runStep(prompt(group)));
+    // not DEADLINE_EXCEEDED, which the silent rank's call gets too: the answer names the one to blame
+    assertThat(failure.getStatus().getCode()).isEqualTo(Status.Code.UNAVAILABLE);
+    assertThat(failure.getStatus().getDescription()).contains("no contribution from peer rank 1 at "
+        + group.addresses.get(1) + " within 1");
+    assertThat(LostPeerTrailer.lostPeerRank(failure)).isEqualTo(1);
+  }
+
+  @Test
+  void aRankWhoseGroupBreaksFreesItsKvBlocksWithoutAnotherCall() {
+    ShardGroup group = ShardGroup.start(2, ShardWorkerConfig.defaults(), KERNELS, cleanup);
+    group.load(dir, "orphaned", 16, 1);
+    group.step(prompt(group).toBuilder());
+    assertThat(kvBlocksUsed(group, 0)).isEqualTo(1);
+
+    group.transports.get(1).shutdownNow(); // rank 1 gone between steps: rank 0's stream breaks, no call comes
+
+    await().atMost(Duration.ofSeconds(10)).until(() -> kvBlocksUsed(group, 0) == 0);
+    // the group stays broken: a step still fails naming the lost peer
+    StatusRuntimeException later = failureOf(group.stub(0).runStep(prompt(group).toBuilder().setStepId(2).build()));
+    assertThat(LostPeerTrailer.lostPeerRank(later)).isEqualTo(1);
+  }
+
+  private static double kvBlocksUsed(ShardGroup group, int rank) {
+    return group.meters.get(rank).get(ShardWorkerService.KV_BLOCKS_USED).gauge().value();
+  }
+
+  @Test
   void loadingAgainReformsABrokenGroup() {
     ShardWorkerConfig config = ShardWorkerConfig.defaults()
         .withCollective(CollectiveConfig.defaults().withAllReduceTimeout(Duration.ofMillis(300)));
