@@ -60,10 +60,22 @@ final class PanelKernels {
    * loads). {@code xT} must hold {@code cols * paddedTokens(numTokens)} floats.
    */
   static void transpose(float[] x, int xOffset, int cols, int numTokens, int pairsFrom, float scale, float[] xT) {
+    transposeBlocks(x, xOffset, cols, numTokens, pairsFrom, scale, xT, 0, tokenBlocks(numTokens));
+  }
+
+  /** Token blocks of the transposed activations: {@link #transposeBlocks} splits the work by them. */
+  static int tokenBlocks(int numTokens) {
+    return Math.ceilDiv(paddedTokens(numTokens), BLOCK_TOKENS);
+  }
+
+  /** {@link #transpose} of the token blocks {@code [fromBlock, toBlock)} only. */
+  static void transposeBlocks(float[] x, int xOffset, int cols, int numTokens, int pairsFrom, float scale, float[] xT,
+      int fromBlock, int toBlock) {
     int tp = paddedTokens(numTokens);
     int head = pairsFrom;
     int pairedEnd = head + (cols - head) / (2 * L) * (2 * L);
-    for (int blockStart = 0; blockStart < tp; blockStart += BLOCK_TOKENS) {
+    for (int block = fromBlock; block < toBlock; block++) {
+      int blockStart = block * BLOCK_TOKENS;
       int width = Math.min(BLOCK_TOKENS, tp - blockStart);
       int tEnd = Math.min(numTokens, blockStart + width);
       for (int k = 0; k < cols; k++) {

@@ -46,14 +46,25 @@ public final class VectorKernels implements Kernels, AutoCloseable {
       chunkRows = Math.ceilDiv(chunkRows, PanelKernels.BLOCK_ROWS) * PanelKernels.BLOCK_ROWS; // whole tiles
     }
     task.prepare(w, x, xOffset, out, outOffset, numTokens, chunkRows);
+    boolean alone = (long) rows * w.cols() * numTokens < PARALLEL_THRESHOLD || pool.numThreads() == 1;
     try {
-      if ((long) rows * w.cols() * numTokens < PARALLEL_THRESHOLD || pool.numThreads() == 1) {
-        task.runShare();
-      } else {
-        pool.run(task);
+      if (task.transposing()) {
+        // the activations' token blocks transposed by every thread, then the rows: two calls, so
+        // that no thread reads a block before it is written
+        runTask(task, alone);
+        task.startRows();
       }
+      runTask(task, alone);
     } finally {
       task.clear();
+    }
+  }
+
+  private void runTask(MatmulTask task, boolean alone) {
+    if (alone) {
+      task.runShare();
+    } else {
+      pool.run(task);
     }
   }
 
@@ -173,6 +184,11 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     /** Activations transposed for the panel kernels, or null when the call has too few tokens. */
     private float[] xT;
     private float[] transposed = new float[0];
+    /** Token blocks of xT still to be written by {@link #runShare}, 0 when none; and their arguments. */
+    private int numTokenBlocks;
+    private final AtomicInteger nextTokenBlock = new AtomicInteger();
+    private int pairsFrom;
+    private float xScale;
 
     void prepare(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens, int chunkRows) {
       this.w = w;
@@ -196,15 +212,19 @@ public final class VectorKernels implements Kernels, AutoCloseable {
       this.x = x;
       this.xOffset = xOffset;
       this.xT = null;
+      this.numTokenBlocks = 0;
       if (numTokens >= PanelKernels.MIN_TOKENS) {
         // the panel kernels read only the transposed copy: permuted to pair order (16-bit weights),
-        // scaled and transposed in one pass
+        // scaled and transposed in one pass, by token blocks shared among the threads (runShare)
         int size = Math.multiplyExact(cols, PanelKernels.paddedTokens(numTokens));
         if (transposed.length < size) {
           transposed = new float[size];
         }
         xT = transposed;
-        PanelKernels.transpose(x, xOffset, cols, numTokens, pairs ? head : cols, xScale, xT);
+        this.pairsFrom = pairs ? head : cols;
+        this.xScale = xScale;
+        this.numTokenBlocks = PanelKernels.tokenBlocks(numTokens);
+        nextTokenBlock.set(0);
       } else if (pairs) {
         int size = Math.multiplyExact(numTokens, cols);
         if (pairOrdered.length < size) {
@@ -223,14 +243,32 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     }
 
     void clear() {
+      numTokenBlocks = 0;
       w = null;
       x = null;
       xT = null;
       out = null;
     }
 
+    /** Whether the call's activations are still to be transposed: {@link #runShare} does that first. */
+    boolean transposing() {
+      return numTokenBlocks > 0;
+    }
+
+    /** Ends the transposing: {@link #runShare} computes rows from now on. */
+    void startRows() {
+      numTokenBlocks = 0;
+      nextChunk.set(0); // volatile write publishes it to the workers
+    }
+
     @Override
     public void runShare() {
+      if (numTokenBlocks > 0) {
+        for (int b = nextTokenBlock.getAndIncrement(); b < numTokenBlocks; b = nextTokenBlock.getAndIncrement()) {
+          PanelKernels.transposeBlocks(x, xOffset, w.cols(), numTokens, pairsFrom, xScale, xT, b, b + 1);
+        }
+        return;
+      }
       int rows = w.rows();
       for (int chunk = nextChunk.getAndIncrement(); chunk < numChunks; chunk = nextChunk.getAndIncrement()) {
         int from = chunk * chunkRows;
