@@ -74,7 +74,7 @@ public final class LocalCommand implements Callable<Integer> {
     PrintWriter err = spec.commandLine().getErr();
     try {
       if (port != 0) {
-        LocalCluster.requirePortFree(port); // at once, before any child starts
+        LoopbackPorts.requirePortFree(port); // at once, before any child starts
       }
       serveUntilStopped(err);
       return 0;
@@ -118,8 +118,9 @@ public final class LocalCommand implements Callable<Integer> {
     if (standbyShards < 0) {
       throw new LocalClusterException("--standby-shards must be >= 0, got " + standbyShards);
     }
-    try (LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, jvm, coordinator, ownKey,
-        certsDir())) {
+    LocalClusterOptions options = LocalClusterOptions.DEFAULT.withJvmOptions(jvm).withCoordinatorArgs(coordinator)
+        .withApiKey(ownKey).withCerts(certsDir());
+    try (LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, options)) {
       for (int s = 0; s < standbyShards; s++) {
         cluster.startShardWorker();
       }
