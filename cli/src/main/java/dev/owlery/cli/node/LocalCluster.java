@@ -3,6 +3,7 @@ package dev.owlery.cli.node;
 import dev.owlery.client.OwleryClient;
 import dev.owlery.client.OwleryException;
 import dev.owlery.cluster.tls.DevCertificates;
+import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.proto.v1.GetClusterStatusResponse;
 import dev.owlery.proto.v1.NodeRole;
 import dev.owlery.proto.v1.NodeState;
@@ -74,6 +75,8 @@ public final class LocalCluster implements AutoCloseable {
   private int numRestarts;
   /** The key this cluster's own calls send (null: none), for a coordinator started with --api-keys. */
   private final String apiKey;
+  /** How the workers hold their weight matrices. */
+  private final WeightFormat weights;
   private int nextShardIndex;
 
   private LocalCluster(Path model, int numShards, PrintWriter log, LocalClusterOptions options) {
@@ -83,6 +86,7 @@ public final class LocalCluster implements AutoCloseable {
     this.numShards = numShards;
     this.suffix = suffix;
     this.log = log;
+    this.weights = options.weights();
     this.processes = new NodeProcesses("owlery-local-" + suffix, log, options.jvmOptions(), options.certs());
   }
 
@@ -214,7 +218,10 @@ public final class LocalCluster implements AutoCloseable {
 
   /** Starts a shard or vision worker on fresh ports, joining through the coordinator. */
   private NodeProcess launchWorker(String nodeId, String role) {
-    List<String> roleArgs = role.equals("vision-worker") ? List.of("--model", model.toString()) : List.of();
+    List<String> roleArgs = new ArrayList<>(List.of("--weights", weights.flagName()));
+    if (role.equals("vision-worker")) {
+      roleArgs.addAll(List.of("--model", model.toString()));
+    }
     return processes.launch(nodeId, role, LoopbackPorts.freePort(), LoopbackPorts.freePort(), LoopbackPorts.freePort(),
         seedMembers(), roleArgs);
   }

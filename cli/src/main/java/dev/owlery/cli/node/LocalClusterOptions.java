@@ -1,5 +1,6 @@
 package dev.owlery.cli.node;
 
+import dev.owlery.engine.tensor.WeightFormat;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -13,32 +14,41 @@ import java.util.List;
  *     --api-keys} among {@code coordinatorArgs}; null: none
  * @param certs with TLS on every link, the folder of the development CA and the nodes'
  *     certificates; null: plaintext
+ * @param weights how the shard and vision workers hold their weight matrices ({@code --weights})
  */
-public record LocalClusterOptions(List<String> jvmOptions, List<String> coordinatorArgs, String apiKey,
-    Path certs) {
+public record LocalClusterOptions(List<String> jvmOptions, List<String> coordinatorArgs, String apiKey, Path certs,
+    WeightFormat weights) {
 
-  /** No extra JVM or coordinator options, no API key, plaintext. */
-  public static final LocalClusterOptions DEFAULT = new LocalClusterOptions(List.of(), List.of(), null, null);
+  /** No extra JVM or coordinator options, no API key, plaintext, the workers' default weights. */
+  public static final LocalClusterOptions DEFAULT =
+      new LocalClusterOptions(List.of(), List.of(), null, null, WeightFormat.STORED);
 
   public LocalClusterOptions {
     jvmOptions = List.copyOf(jvmOptions);
     coordinatorArgs = List.copyOf(coordinatorArgs);
     certs = certs == null ? null : certs.toAbsolutePath();
+    if (weights == null) {
+      throw new IllegalArgumentException("weights must be set (WeightFormat.STORED is the workers' default)");
+    }
   }
 
   public LocalClusterOptions withJvmOptions(List<String> options) {
-    return new LocalClusterOptions(options, coordinatorArgs, apiKey, certs);
+    return new LocalClusterOptions(options, coordinatorArgs, apiKey, certs, weights);
   }
 
   public LocalClusterOptions withCoordinatorArgs(List<String> args) {
-    return new LocalClusterOptions(jvmOptions, args, apiKey, certs);
+    return new LocalClusterOptions(jvmOptions, args, apiKey, certs, weights);
   }
 
   public LocalClusterOptions withApiKey(String key) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, key, certs);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, key, certs, weights);
   }
 
   public LocalClusterOptions withCerts(Path folder) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, folder);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, folder, weights);
+  }
+
+  public LocalClusterOptions withWeights(WeightFormat format) {
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, format);
   }
 }
