@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.owlery.cli.node.LocalCluster;
+import dev.owlery.cli.node.LocalClusterOptions;
 import dev.owlery.engine.testing.Fixtures;
 import java.io.PrintWriter;
 import java.io.StringWriter;
@@ -54,7 +55,8 @@ class ApiKeyCommandsTest {
     Path keys = Files.writeString(tmp.resolve("keys.txt"), "# the CLI test's key\n\n" + KEY + "\n");
     StringWriter log = new StringWriter();
     try (LocalCluster cluster = LocalCluster.start(Fixtures.stories260k(), 1, 0, 0, new PrintWriter(log, true),
-        List.of("-Xmx512m"), List.of("--api-keys=" + keys, "--api-key-tokens-per-minute=4"), KEY)) {
+        LocalClusterOptions.DEFAULT.withJvmOptions(List.of("-Xmx512m"))
+            .withCoordinatorArgs(List.of("--api-keys=" + keys, "--api-key-tokens-per-minute=4")).withApiKey(KEY))) {
       cluster.awaitReady(0, Duration.ofSeconds(240));
       String server = cluster.coordinatorAddress();
 

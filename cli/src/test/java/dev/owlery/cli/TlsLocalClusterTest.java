@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.owlery.cli.node.LocalCluster;
+import dev.owlery.cli.node.LocalClusterOptions;
 import dev.owlery.client.OwleryClient;
 import dev.owlery.client.OwleryException;
 import dev.owlery.engine.testing.Fixtures;
@@ -37,8 +38,8 @@ class TlsLocalClusterTest {
     Path ca = certs.resolve("ca.pem");
     Path model = Fixtures.tinyOwl2();
     StringWriter log = new StringWriter();
-    try (LocalCluster cluster = LocalCluster.start(model, 2, 1, 0, new PrintWriter(log, true), List.of("-Xmx512m"),
-        List.of(), null, certs)) {
+    try (LocalCluster cluster = LocalCluster.start(model, 2, 1, 0, new PrintWriter(log, true),
+        LocalClusterOptions.DEFAULT.withJvmOptions(List.of("-Xmx512m")).withCerts(certs))) {
       Path readyFile = tmp.resolve("ready.json");
       cluster.writeReadyFile(readyFile, cluster.awaitReady(1, Duration.ofSeconds(240)));
       assertThat(JSON.readTree(readyFile.toFile()).get("tls_ca").asText()).isEqualTo(ca.toString());

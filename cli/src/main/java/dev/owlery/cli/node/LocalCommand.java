@@ -1,6 +1,8 @@
 package dev.owlery.cli.node;
 
+import dev.owlery.cli.WeightFormatConverter;
 import dev.owlery.coordinator.api.ApiKeys;
+import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.proto.v1.GetClusterStatusResponse;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -65,6 +67,11 @@ public final class LocalCommand implements Callable<Integer> {
       + "there when missing) and the nodes' certificates; default: a new temporary folder.")
   Path certs;
 
+  @Option(names = "--weights", defaultValue = "stored", converter = WeightFormatConverter.class,
+      description = "How the shard and vision workers hold their weight matrices: mapped, stored, f16, bf16, q8_0 or q4_0 "
+          + "(see owlery shard-worker --weights); default ${DEFAULT-VALUE}.")
+  WeightFormat weights;
+
   @Option(names = "--http-port", paramLabel = "P",
       description = "The coordinator also serves the OpenAI-compatible HTTP API on this port (see owlery coordinator --http-port).")
   Integer httpPort;
@@ -74,7 +81,7 @@ public final class LocalCommand implements Callable<Integer> {
     PrintWriter err = spec.commandLine().getErr();
     try {
       if (port != 0) {
-        LocalCluster.requirePortFree(port); // at once, before any child starts
+        LoopbackPorts.requirePortFree(port); // at once, before any child starts
       }
       serveUntilStopped(err);
       return 0;
@@ -118,8 +125,9 @@ public final class LocalCommand implements Callable<Integer> {
     if (standbyShards < 0) {
       throw new LocalClusterException("--standby-shards must be >= 0, got " + standbyShards);
     }
-    try (LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, jvm, coordinator, ownKey,
-        certsDir())) {
+    LocalClusterOptions options = LocalClusterOptions.DEFAULT.withJvmOptions(jvm).withCoordinatorArgs(coordinator)
+        .withApiKey(ownKey).withCerts(certsDir()).withWeights(weights);
+    try (LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, options)) {
       for (int s = 0; s < standbyShards; s++) {
         cluster.startShardWorker();
       }

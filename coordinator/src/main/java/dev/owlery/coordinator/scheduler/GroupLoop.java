@@ -1,14 +1,12 @@
 package dev.owlery.coordinator.scheduler;
 
-import dev.owlery.coordinator.blocks.BlockAllocator;
 import dev.owlery.coordinator.model.ServedModel;
 import dev.owlery.coordinator.placement.GroupDirectory;
 import dev.owlery.coordinator.placement.ServingGroup;
+import dev.owlery.coordinator.scheduler.BatchState.Scheduled;
 import dev.owlery.proto.internal.v1.StepSequence;
-import dev.owlery.proto.v1.FinishReason;
 import io.grpc.Status;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.BlockingDeque;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -27,7 +25,8 @@ import java.util.logging.Logger;
  * decoding. A sequence whose blocks cannot be grown preempts the latest-admitted running sequence
  * (its blocks freed, its rows recomputed when readmitted). Sequences that end (finished, cancelled,
  * deadline passed, failed) leave the batch at once and are released on the shards ({@link
- * PendingReleases}).
+ * PendingReleases}). The batch itself, its blocks and its admission rules are a {@link BatchState};
+ * this loop follows the group's formations and runs the steps.
  *
  * <p>A step that fails reports the lost nodes to placement, which marks that formation lost at once
  * ({@link ServingGroup#lost()}); a formation placement takes down (a member left or drains) is
@@ -49,7 +48,6 @@ final class GroupLoop {
   private final SchedulerConfig config;
   private final Limits limits;
   private final GroupDirectory directory;
-  private final ServedModel model;
   private final GenerationMetrics metrics;
   private final StepFanOut fanOut;
   private final StepPacer pacer;
@@ -60,13 +58,8 @@ final class GroupLoop {
   private final Function<String, GroupLoop> readyElsewhere;
   private final Thread thread;
   // Confined to the loop thread.
-  /** The KV blocks of the current formation (each formation's shards hold its own pool). */
-  private BlockAllocator blocks;
-  private final List<SequenceState> running = new ArrayList<>();
-  private final List<SequenceState> preempted = new ArrayList<>();
-  private final PendingReleases releases;
+  private final BatchState batch;
   private ServingGroup group;
-  private long nextOrder;
   /** When the group went DOWN for this loop (0 while it serves), and why. */
   private long downSinceNanos;
   private String downCause = "";
@@ -84,12 +77,11 @@ final class GroupLoop {
     this.config = config;
     this.limits = limits;
     this.directory = directory;
-    this.model = model;
     this.metrics = metrics;
     this.fanOut = fanOut;
     this.pacer = new StepPacer(config.stepTimeout(), model.flopsPerRow() / limits.worldSize());
     this.waiting = new LinkedBlockingDeque<>(config.maxQueuedPerGroup());
-    this.releases = new PendingReleases(config.releaseTimeout());
+    this.batch = new BatchState(groupId, limits, model, metrics, new PendingReleases(config.releaseTimeout()));
     this.thread = Thread.ofPlatform().name("owlery-scheduler-" + groupId).daemon().unstarted(this::run);
     thread.start();
   }
@@ -152,14 +144,14 @@ final class GroupLoop {
         break;
       } catch (RuntimeException e) {
         LOG.log(Level.SEVERE, "the scheduler loop of group " + groupId + " failed", e);
-        failAll(Status.INTERNAL.withDescription("internal error: " + e).withCause(e));
+        batch.failAll(Status.INTERNAL.withDescription("internal error: " + e).withCause(e), group);
       } finally {
         publish();
       }
     }
     Status shuttingDown = Status.UNAVAILABLE.withDescription("the coordinator is shutting down; retry on another");
-    takeAdopted();
-    failAll(shuttingDown);
+    batch.adopt(adopted);
+    batch.failAll(shuttingDown, group);
     for (GenerationJob job; (job = waiting.poll()) != null; ) {
       job.sink().onError(shuttingDown);
     }
@@ -167,19 +159,18 @@ final class GroupLoop {
   }
 
   private void iterate() throws InterruptedException {
-    takeAdopted();
+    batch.adopt(adopted);
     ServingGroup current = directory.servingGroups().stream()
         .filter(g -> g.groupId().equals(groupId) && !g.lost().isDone()).findFirst().orElse(null);
     if (group != null && (current == null || current.formation() != group.formation())) {
       displaceAll("shard group " + groupId + " went DOWN (" + placementReason() + ")");
     }
     if (current != null && group == null) {
-      blocks = new BlockAllocator(current.numKvBlocks(), limits.blockSizeTokens());
-      releases.clear(); // a new formation's shards start empty
+      batch.newFormation(current.numKvBlocks());
       if (downSinceNanos != 0) {
         long pausedMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - downSinceNanos);
         LOG.info(() -> "shard group %s is serving again after %d ms; readmitting %d sequence(s)"
-            .formatted(groupId, pausedMs, preempted.size()));
+            .formatted(groupId, pausedMs, batch.numPreempted()));
       }
       downSinceNanos = 0;
     }
@@ -188,32 +179,19 @@ final class GroupLoop {
       holdWhileDown();
       return;
     }
-    dropCancelled();
-    if (running.isEmpty() && preempted.isEmpty()) {
-      releases.sendAndAwait(current);
+    batch.dropCancelled();
+    if (batch.isIdle()) {
+      batch.releases().sendAndAwait(current);
       GenerationJob job = waiting.poll(IDLE_POLL_MS, TimeUnit.MILLISECONDS);
       if (job == null || job.cancelled().isDone()) {
         return;
       }
-      start(job);
+      batch.start(job);
     }
-    admit();
+    batch.admit(waiting);
     publish();
-    if (!running.isEmpty()) {
+    if (batch.isRunning()) {
       step();
-    }
-  }
-
-  /** Moves the sequences other loops handed over into the preempted list, behind those admitted here. */
-  private void takeAdopted() {
-    boolean any = false;
-    for (SequenceState sequence; (sequence = adopted.poll()) != null; ) {
-      sequence.moveTo(nextOrder++);
-      preempted.add(sequence);
-      any = true;
-    }
-    if (any) {
-      preempted.sort(Comparator.comparingLong(SequenceState::order));
     }
   }
 
@@ -223,21 +201,12 @@ final class GroupLoop {
    * and {@code cause} of the loss are kept for {@link #holdWhileDown}.
    */
   private void displaceAll(String cause) {
-    for (SequenceState sequence : running) {
-      blocks.free(sequence.blockTable());
-      sequence.preempt();
-      releases.add(sequence.sequenceId());
-    }
-    preempted.addAll(running);
-    preempted.sort(Comparator.comparingLong(SequenceState::order));
-    running.clear();
-    releases.sendWithoutWaiting(group); // the ranks still alive forget them; a re-formed group starts empty
-    releases.clear();
+    batch.preemptAll(group);
     group = null;
     if (downSinceNanos == 0) {
       downSinceNanos = System.nanoTime();
       downCause = cause;
-      LOG.warning(() -> "%s; %d sequence(s) wait to be readmitted".formatted(cause, preempted.size()));
+      LOG.warning(() -> "%s; %d sequence(s) wait to be readmitted".formatted(cause, batch.numPreempted()));
     }
   }
 
@@ -251,10 +220,10 @@ final class GroupLoop {
       downSinceNanos = System.nanoTime(); // jobs queued on a group that was never READY for this loop
       downCause = "shard group " + groupId + " is not READY (" + placementReason() + ")";
     }
-    preempted.removeIf(SequenceState::cancelled);
+    batch.dropCancelled();
     GroupLoop other = readyElsewhere.apply(groupId);
     if (other != null) {
-      preempted.removeIf(other::adopt);
+      batch.handOverPreempted(other::adopt);
       for (GenerationJob job; (job = waiting.peek()) != null && other.offer(job); ) {
         waiting.poll();
       }
@@ -262,12 +231,7 @@ final class GroupLoop {
     if (System.nanoTime() - downSinceNanos >= config.reformTimeout().toNanos()) {
       Status status = Status.UNAVAILABLE.withDescription("%s, and neither it nor another group was READY within %d ms; "
           .formatted(downCause, config.reformTimeout().toMillis()) + "retry when shard workers are back");
-      for (SequenceState sequence : preempted) {
-        if (!sequence.cancelled()) {
-          sequence.job().sink().onError(status);
-        }
-      }
-      preempted.clear();
+      batch.failPreempted(status);
       for (GenerationJob job; (job = waiting.poll()) != null; ) {
         if (!job.cancelled().isDone()) {
           job.sink().onError(status);
@@ -285,200 +249,42 @@ final class GroupLoop {
         .orElse("placement no longer lists it");
   }
 
-  /** Ends sequences whose client cancelled or whose deadline passed (nothing more is sent). */
-  private void dropCancelled() {
-    for (SequenceState sequence : List.copyOf(running)) {
-      if (sequence.cancelled()) {
-        leave(sequence);
-      }
-    }
-    preempted.removeIf(SequenceState::cancelled);
-  }
-
-  /** Readmits preempted sequences, then new ones, while the batch and the pool have room. */
-  private void admit() {
-    while (!preempted.isEmpty() && fits(preempted.getFirst().numPending())) {
-      running.add(preempted.removeFirst());
-    }
-    if (!preempted.isEmpty()) {
-      return; // preempted sequences go first
-    }
-    for (GenerationJob job; (job = waiting.peek()) != null; ) {
-      if (job.cancelled().isDone()) {
-        waiting.poll();
-      } else if (fits(job.request().numPromptRows())) {
-        start(waiting.poll());
-      } else {
-        break;
-      }
-    }
-    running.sort(Comparator.comparingLong(SequenceState::order));
-  }
-
-  /** Room for one more sequence whose first step computes up to {@code numPendingRows} rows. */
-  private boolean fits(int numPendingRows) {
-    int firstRows = Math.min(numPendingRows, limits.maxNumTokens());
-    return running.size() < limits.maxNumSequences()
-        && blocks.numFreeBlocks() >= Math.ceilDiv(firstRows, limits.blockSizeTokens());
-  }
-
-  /** Adds {@code job} to the batch, or refuses it when its prompt alone needs more blocks than the pool has. */
-  private void start(GenerationJob job) {
-    int needed = Math.ceilDiv(job.request().numPromptRows() + 1, limits.blockSizeTokens());
-    if (needed > blocks.numBlocks()) {
-      job.sink().onError(Status.RESOURCE_EXHAUSTED.withDescription(
-          "the prompt (%d rows) and its first token need %d KV blocks of %d positions; shard group %s has %d in all"
-              .formatted(job.request().numPromptRows(), needed, limits.blockSizeTokens(), groupId,
-                  blocks.numBlocks())));
-      return;
-    }
-    running.add(new SequenceState(job, model, metrics, nextOrder++));
-  }
-
-  /**
-   * Picks the step's rows — every decoding sequence's next row, then prompt chunks within the
-   * pacer's row budget — grows their blocks, runs it.
-   */
+  /** Runs one step of the batch's next rows on the group; a failure reports the lost nodes and preempts everything. */
   private void step() throws InterruptedException {
-    List<SequenceState> order = new ArrayList<>(running);
-    order.sort(Comparator.comparing(SequenceState::prefilling).thenComparingLong(SequenceState::order));
-    List<Scheduled> batch = new ArrayList<>();
-    int rowBudget = pacer.rowBudget(limits.maxNumTokens());
-    for (SequenceState sequence : order) {
-      int used = numRows(batch);
-      int budget = limits.maxNumTokens() - used;
-      if (sequence.prefilling()) {
-        // Prompt rows fill the pacer's budget; at least a block's worth per step, so prompts progress
-        // even when the decoding rows alone use the budget up.
-        boolean prefillScheduled = batch.stream().anyMatch(scheduled -> scheduled.sequence().prefilling());
-        budget = Math.min(budget, Math.max(rowBudget - used, prefillScheduled ? 0 : limits.blockSizeTokens()));
-      }
-      if (budget <= 0) {
-        continue;
-      }
-      int n = Math.min(sequence.numPending(), budget);
-      if (running.contains(sequence) && reserve(sequence, n, batch)) {
-        batch.add(new Scheduled(sequence, n));
-      }
-    }
-    if (batch.isEmpty()) {
+    List<Scheduled> scheduled = batch.schedule(pacer.rowBudget(limits.maxNumTokens()));
+    if (scheduled.isEmpty()) {
       return;
     }
     publish();
-    List<StepSequence> rows = new ArrayList<>(batch.size());
-    List<float[]> logits = new ArrayList<>(batch.size());
-    for (Scheduled scheduled : batch) {
-      rows.add(scheduled.sequence().nextRows(scheduled.rows()));
-      logits.add(scheduled.sequence().logits());
+    List<StepSequence> rows = new ArrayList<>(scheduled.size());
+    List<float[]> logits = new ArrayList<>(scheduled.size());
+    for (Scheduled s : scheduled) {
+      rows.add(s.sequence().nextRows(s.rows()));
+      logits.add(s.sequence().logits());
     }
-    boolean prefill = batch.stream().anyMatch(scheduled -> scheduled.sequence().prefilling());
-    int numRows = numRows(batch);
+    boolean prefill = scheduled.stream().anyMatch(s -> s.sequence().prefilling());
+    int numRows = BatchState.numRows(scheduled);
     long start = System.nanoTime();
     try {
-      fanOut.run(group, rows, releases.forStep(), logits, pacer.deadline(numRows));
+      fanOut.run(group, rows, batch.releases().forStep(), logits, pacer.deadline(numRows));
     } catch (StepFailure failure) {
       directory.reportLost(group, failure.lostNodeIds(), failure.getMessage());
       displaceAll(failure.getMessage());
       return;
     }
     long nanos = System.nanoTime() - start;
-    releases.clear();
+    batch.releases().clear();
     pacer.observe(numRows, nanos);
-    metrics.step(prefill, nanos, batch.size());
-    for (Scheduled scheduled : batch) {
-      advance(scheduled.sequence(), scheduled.rows());
-    }
-  }
-
-  /** A sequence's rows in the step being built. */
-  private record Scheduled(SequenceState sequence, int rows) {}
-
-  private static int numRows(List<Scheduled> batch) {
-    return batch.stream().mapToInt(Scheduled::rows).sum();
-  }
-
-  /**
-   * Grows {@code sequence}'s block table to cover its next {@code n} rows, preempting the
-   * latest-admitted running sequences (dropping them from {@code batch}) while blocks are short;
-   * false when {@code sequence} itself was preempted (or failed: alone, it outgrew the pool).
-   */
-  private boolean reserve(SequenceState sequence, int n, List<Scheduled> batch) {
-    while (!blocks.cover(sequence.blockTable(), sequence.numComputed() + n - 1)) {
-      SequenceState victim = running.getLast();
-      if (victim == sequence && running.size() == 1) {
-        fail(sequence, Status.RESOURCE_EXHAUSTED.withDescription(
-            "the sequence outgrew the KV cache: %d positions need more than shard group %s's %d blocks of %d"
-                .formatted(sequence.numComputed() + n, groupId, blocks.numBlocks(), limits.blockSizeTokens())));
-        return false;
-      }
-      batch.removeIf(scheduled -> scheduled.sequence() == victim);
-      running.remove(victim);
-      blocks.free(victim.blockTable());
-      victim.preempt();
-      releases.add(victim.sequenceId());
-      preempted.add(victim);
-      preempted.sort(Comparator.comparingLong(SequenceState::order));
-      metrics.preempted();
-      if (victim == sequence) {
-        return false;
-      }
-    }
-    return true;
-  }
-
-  /** After a step computed {@code n} of its rows: samples, streams, and ends the sequence when it is done. */
-  private void advance(SequenceState sequence, int n) {
-    sequence.computed(n);
-    if (sequence.numPending() > 0) {
-      return; // more prompt rows to come
-    }
-    if (sequence.cancelled()) {
-      leave(sequence);
-      return;
-    }
-    try {
-      FinishReason reason = sequence.sampleNext();
-      if (reason != null) {
-        sequence.finish(reason);
-        leave(sequence);
-      }
-    } catch (RuntimeException e) {
-      LOG.log(Level.SEVERE, "sequence " + sequence.sequenceId() + " failed on group " + groupId, e);
-      fail(sequence, Status.INTERNAL.withDescription("internal error: " + e).withCause(e));
-    }
-  }
-
-  /** Removes {@code sequence} from the batch, frees its blocks and queues its release on the shards. */
-  private void leave(SequenceState sequence) {
-    running.remove(sequence);
-    preempted.remove(sequence);
-    blocks.free(sequence.blockTable());
-    releases.add(sequence.sequenceId());
-  }
-
-  private void fail(SequenceState sequence, Status status) {
-    leave(sequence);
-    if (!sequence.cancelled()) {
-      sequence.job().sink().onError(status);
-    }
-  }
-
-  /** Ends every running and preempted sequence with {@code status} and releases them on the shards. */
-  private void failAll(Status status) {
-    List<SequenceState> all = new ArrayList<>(running);
-    all.addAll(preempted);
-    for (SequenceState sequence : all) {
-      fail(sequence, status);
-    }
-    if (!all.isEmpty() && group != null) {
-      releases.sendWithoutWaiting(group); // the ranks still alive forget them; a re-formed group starts empty
+    metrics.step(prefill, nanos, scheduled.size());
+    for (Scheduled s : scheduled) {
+      batch.advance(s.sequence(), s.rows());
     }
   }
 
   private void publish() {
-    numRunning = running.size();
-    numPreempted = preempted.size();
-    numBlocks = blocks == null ? 0 : blocks.numBlocks();
-    numUsedBlocks = blocks == null ? 0 : blocks.numBlocks() - blocks.numFreeBlocks();
+    numRunning = batch.numRunning();
+    numPreempted = batch.numPreempted();
+    numBlocks = batch.numBlocks();
+    numUsedBlocks = batch.numUsedBlocks();
   }
 }

@@ -1,0 +1,54 @@
+package dev.owlery.cli.node;
+
+import dev.owlery.engine.tensor.WeightFormat;
+import java.nio.file.Path;
+import java.util.List;
+
+/**
+ * How {@link LocalCluster#start(Path, int, int, int, java.io.PrintWriter, LocalClusterOptions)}
+ * starts its nodes, beyond the model and the cluster's sizes.
+ *
+ * @param jvmOptions extra options for every child JVM (e.g. -Xmx)
+ * @param coordinatorArgs added to the coordinator's command line (e.g. {@code --max-num-seqs=32})
+ * @param apiKey the key this cluster's own calls send, for a coordinator started with {@code
+ *     --api-keys} among {@code coordinatorArgs}; null: none
+ * @param certs with TLS on every link, the folder of the development CA and the nodes'
+ *     certificates; null: plaintext
+ * @param weights how the shard and vision workers hold their weight matrices ({@code --weights})
+ */
+public record LocalClusterOptions(List<String> jvmOptions, List<String> coordinatorArgs, String apiKey, Path certs,
+    WeightFormat weights) {
+
+  /** No extra JVM or coordinator options, no API key, plaintext, the workers' default weights. */
+  public static final LocalClusterOptions DEFAULT =
+      new LocalClusterOptions(List.of(), List.of(), null, null, WeightFormat.STORED);
+
+  public LocalClusterOptions {
+    jvmOptions = List.copyOf(jvmOptions);
+    coordinatorArgs = List.copyOf(coordinatorArgs);
+    certs = certs == null ? null : certs.toAbsolutePath();
+    if (weights == null) {
+      throw new IllegalArgumentException("weights must be set (WeightFormat.STORED is the workers' default)");
+    }
+  }
+
+  public LocalClusterOptions withJvmOptions(List<String> options) {
+    return new LocalClusterOptions(options, coordinatorArgs, apiKey, certs, weights);
+  }
+
+  public LocalClusterOptions withCoordinatorArgs(List<String> args) {
+    return new LocalClusterOptions(jvmOptions, args, apiKey, certs, weights);
+  }
+
+  public LocalClusterOptions withApiKey(String key) {
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, key, certs, weights);
+  }
+
+  public LocalClusterOptions withCerts(Path folder) {
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, folder, weights);
+  }
+
+  public LocalClusterOptions withWeights(WeightFormat format) {
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, format);
+  }
+}
