@@ -16,6 +16,7 @@ import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.kv.PagedKvCache;
 import dev.owlery.engine.parallel.Collective;
+import dev.owlery.engine.sampling.Sampler;
 import dev.owlery.engine.tensor.Matrix;
 import dev.owlery.engine.tensor.WeightFormat;
 import java.nio.file.Path;
@@ -78,7 +79,7 @@ final class BatchedDecodeBench {
         }
         batch.clear();
         for (int s = 0; s < sequences; s++) {
-          slice.embed(slice.vocabStart() + argmax(logits, s * vocab, vocab), inputs, s * hidden);
+          slice.embed(slice.vocabStart() + Sampler.argmax(logits, s * vocab, vocab), inputs, s * hidden);
           batch.add(caches[s], 1, LogitRows.LAST);
         }
         slice.forward(batch, inputs, 0, text, logits, vocab, 0);
@@ -86,16 +87,6 @@ final class BatchedDecodeBench {
       double seconds = (System.nanoTime() - start) / 1e9;
       return new Result(sequences * steps / seconds, timed.nanos / 1e9 / seconds, AttentionTime.nanos() / 1e9 / seconds);
     }
-  }
-
-  private static int argmax(float[] x, int offset, int n) {
-    int best = 0;
-    for (int i = 1; i < n; i++) {
-      if (x[offset + i] > x[offset + best]) {
-        best = i;
-      }
-    }
-    return best;
   }
 
   /** The given kernels, with the wall time of their matmul calls counted. Used by one thread. */

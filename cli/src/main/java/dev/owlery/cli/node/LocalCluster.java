@@ -336,6 +336,12 @@ public final class LocalCluster implements AutoCloseable {
     return processes.all();
   }
 
+  /** The running process of node {@code nodeId} (a restarted node's newest). */
+  public NodeProcess liveNode(String nodeId) {
+    return nodes().stream().filter(node -> node.nodeId().equals(nodeId) && node.process().isAlive()).findFirst()
+        .orElseThrow(() -> new IllegalArgumentException("no running node " + nodeId + " in this local cluster"));
+  }
+
   /** Kills a node's process at once, as a crash would (no graceful leave); the supervisor leaves it dead. */
   public void kill(NodeProcess node) {
     processes.kill(node);

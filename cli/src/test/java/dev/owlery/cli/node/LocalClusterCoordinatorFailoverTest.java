@@ -146,16 +146,15 @@ class LocalClusterCoordinatorFailoverTest {
         }
 
         for (String nodeId : List.of("shard-0", "shard-1", leader.nodeId())) {
-          LocalCluster.NodeProcess stopping = cluster.nodes().stream()
-              .filter(n -> n.nodeId().equals(nodeId) && n.process().isAlive()).findFirst().orElseThrow();
-          String before = nodeAddress(client, nodeId);
+          LocalCluster.NodeProcess stopping = cluster.liveNode(nodeId);
+          String before = RegisteredNodes.address(client, nodeId);
           stopping.process().destroy(); // SIGTERM: it drains, exits 0, and the supervisor starts it again
           assertThat(stopping.process().waitFor(60, TimeUnit.SECONDS)).isTrue();
           assertThat(stopping.process().exitValue()).isZero();
           await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(100)).ignoreExceptions().until(() -> {
             Map<String, String> drivers = readyDrivers(client);
             boolean back = nodeId.equals(leader.nodeId()) ? !drivers.containsValue(leader.nodeId())
-                : !nodeAddress(client, nodeId).isEmpty() && !nodeAddress(client, nodeId).equals(before);
+                : !RegisteredNodes.address(client, nodeId).isEmpty() && !RegisteredNodes.address(client, nodeId).equals(before);
             return back && drivers.size() == 2 && drivers.values().stream().distinct().count() == 2;
           });
         }
@@ -171,9 +170,4 @@ class LocalClusterCoordinatorFailoverTest {
     }
   }
 
-  /** The gRPC address {@code nodeId} is registered with ("" when it is not). */
-  private static String nodeAddress(OwleryClient client, String nodeId) {
-    return client.getClusterStatus().getNodesList().stream().filter(node -> node.getNodeId().equals(nodeId))
-        .map(dev.owlery.proto.v1.NodeStatus::getGrpcAddress).findFirst().orElse("");
-  }
 }

@@ -99,14 +99,14 @@ class LocalClusterSelfHealTest {
     List<Stream> streams = PROMPTS.stream().map(prompt -> Stream.start(client, request(prompt))).toList();
     await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(5))
         .until(() -> streams.stream().allMatch(stream -> !stream.tokenIds().isEmpty()));
-    String lostAddress = shardAddress(client, victim);
+    String lostAddress = RegisteredNodes.address(client, victim);
     kill.run();
     long killedAt = System.nanoTime();
     // READY again with readyAgain, every one of them registered and another process than the victim
     ShardGroupStatus ready = await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(20))
         .until(() -> client.getClusterStatus().getGroups(0),
             group -> group.getState() == NodeState.NODE_STATE_READY && group.getNodeIdsList().equals(readyAgain)
-                && readyAgain.stream().map(nodeId -> shardAddress(client, nodeId))
+                && readyAgain.stream().map(nodeId -> RegisteredNodes.address(client, nodeId))
                     .noneMatch(address -> address.isEmpty() || address.equals(lostAddress)));
     long readyAgainMs = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - killedAt);
 
@@ -137,12 +137,6 @@ class LocalClusterSelfHealTest {
     return new Outcome(longestPauseMs, readyAgainMs);
   }
 
-  /** The gRPC address {@code nodeId} is registered with ("" when it is not). */
-  private static String shardAddress(OwleryClient client, String nodeId) {
-    return client.getClusterStatus().getNodesList().stream().filter(node -> node.getNodeId().equals(nodeId))
-        .map(NodeStatus::getGrpcAddress).findFirst().orElse("");
-  }
-
   @Test
   void sigtermDrainsAShardWorkerAndThenTheCoordinatorWithoutLosingARequest() throws Exception {
     StringWriter log = new StringWriter();
@@ -154,7 +148,7 @@ class LocalClusterSelfHealTest {
       await().atMost(Duration.ofSeconds(60)).until(() -> client.getClusterStatus().getNodesList().stream()
           .filter(n -> n.getRole() == NodeRole.NODE_ROLE_SHARD_WORKER).count() == 3);
       List<String> members = client.getClusterStatus().getGroups(0).getNodeIdsList();
-      LocalCluster.NodeProcess drained = node(cluster, members.get(1));
+      LocalCluster.NodeProcess drained = cluster.liveNode(members.get(1));
       String standby = List.of("shard-0", "shard-1", "shard-2").stream().filter(id -> !members.contains(id))
           .findFirst().orElseThrow();
 
@@ -205,14 +199,14 @@ class LocalClusterSelfHealTest {
       }
 
       for (String nodeId : List.of("shard-0", "shard-1")) {
-        String before = shardAddress(client, nodeId);
-        LocalCluster.NodeProcess stopping = node(cluster, nodeId);
+        String before = RegisteredNodes.address(client, nodeId);
+        LocalCluster.NodeProcess stopping = cluster.liveNode(nodeId);
         stopping.process().destroy(); // SIGTERM: it drains, exits 0, and the supervisor starts it again
         assertThat(stopping.process().waitFor(60, TimeUnit.SECONDS)).isTrue();
         assertThat(stopping.process().exitValue()).isZero();
         await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(50)).until(() -> {
           ShardGroupStatus group = client.getClusterStatus().getGroups(0);
-          String now = shardAddress(client, nodeId);
+          String now = RegisteredNodes.address(client, nodeId);
           return group.getState() == NodeState.NODE_STATE_READY && !now.isEmpty() && !now.equals(before);
         });
       }
@@ -227,11 +221,6 @@ class LocalClusterSelfHealTest {
     } catch (RuntimeException | AssertionError e) {
       throw new AssertionError(e + "; the nodes said:\n" + log, e);
     }
-  }
-
-  private static LocalCluster.NodeProcess node(LocalCluster cluster, String nodeId) {
-    return cluster.nodes().stream().filter(n -> n.nodeId().equals(nodeId) && n.process().isAlive()).findFirst()
-        .orElseThrow();
   }
 
   @Test
@@ -249,7 +238,7 @@ class LocalClusterSelfHealTest {
       String standby = List.of("shard-0", "shard-1", "shard-2").stream().filter(id -> !members.contains(id))
           .findFirst().orElseThrow();
 
-      Outcome outcome = killMidGeneration(client, victim, () -> cluster.kill(node(cluster, victim)),
+      Outcome outcome = killMidGeneration(client, victim, () -> cluster.kill(cluster.liveNode(victim)),
           List.of(members.get(0), standby));
 
       assertThat(outcome.longestPauseMs()).isPositive();
@@ -269,7 +258,7 @@ class LocalClusterSelfHealTest {
       cluster.supervise();
 
       // SIGKILL from outside, as the OOM killer would: not LocalCluster.kill, which means "on purpose".
-      killMidGeneration(client, "shard-1", () -> node(cluster, "shard-1").process().destroyForcibly(),
+      killMidGeneration(client, "shard-1", () -> cluster.liveNode("shard-1").process().destroyForcibly(),
           List.of("shard-0", "shard-1"));
 
       assertThat(log.toString())

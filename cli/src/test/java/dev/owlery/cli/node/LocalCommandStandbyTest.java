@@ -67,7 +67,7 @@ class LocalCommandStandbyTest {
         String victim = members.get(1);
         String standby = shardWorkers(client).stream().map(NodeStatus::getNodeId).filter(id -> !members.contains(id))
             .findFirst().orElseThrow();
-        String victimAddress = address(client, victim);
+        String victimAddress = RegisteredNodes.address(client, victim);
 
         List<Completion> solo = PROMPTS.stream().map(prompt -> client.generate(request(prompt))).toList();
         AtomicInteger numStarted = new AtomicInteger();
@@ -91,7 +91,7 @@ class LocalCommandStandbyTest {
 
         // The supervisor starts the killed node again, on fresh ports; it registers outside the group.
         await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(100)).until(() -> {
-          String now = address(client, victim);
+          String now = RegisteredNodes.address(client, victim);
           return !now.isEmpty() && !now.equals(victimAddress);
         });
         assertThat(output(tmp)).contains("owlery local: " + victim
@@ -143,12 +143,6 @@ class LocalCommandStandbyTest {
   private static List<NodeStatus> shardWorkers(OwleryClient client) {
     return client.getClusterStatus().getNodesList().stream()
         .filter(n -> n.getRole() == NodeRole.NODE_ROLE_SHARD_WORKER).toList();
-  }
-
-  /** The gRPC address {@code nodeId} is registered with ("" when it is not). */
-  private static String address(OwleryClient client, String nodeId) {
-    return client.getClusterStatus().getNodesList().stream().filter(node -> node.getNodeId().equals(nodeId))
-        .map(NodeStatus::getGrpcAddress).findFirst().orElse("");
   }
 
   /**

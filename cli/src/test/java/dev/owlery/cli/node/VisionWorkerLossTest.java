@@ -143,11 +143,6 @@ class VisionWorkerLossTest {
         .orElseThrow(() -> new AssertionError(nodeId + " is not registered"));
   }
 
-  private static LocalCluster.NodeProcess process(LocalCluster cluster, String nodeId) {
-    return cluster.nodes().stream().filter(n -> n.nodeId().equals(nodeId) && n.process().isAlive()).findFirst()
-        .orElseThrow();
-  }
-
   @Test
   void withTwoVisionWorkersTheKilledOnesRequestsMoveToTheOther() {
     StringWriter log = new StringWriter();
@@ -158,7 +153,7 @@ class VisionWorkerLossTest {
       String other = node(client, "vision-1").getMetricsUrl();
 
       double otherBefore = PrometheusScrape.of(other).sum(IMAGES_ENCODED);
-      killWhileEncoding(client, 2, "vision-0", () -> cluster.kill(process(cluster, "vision-0")));
+      killWhileEncoding(client, 2, "vision-0", () -> cluster.kill(cluster.liveNode("vision-0")));
 
       // The pool gave each worker about half; vision-0 died having answered one or two (each takes
       // a while), so vision-1 encoded more than half: its own and those vision-0 held.
@@ -179,7 +174,7 @@ class VisionWorkerLossTest {
       String before = node(client, "vision-0").getGrpcAddress();
 
       // SIGKILL from outside, as the OOM killer would: not LocalCluster.kill, which means "on purpose".
-      killWhileEncoding(client, 1, "vision-0", () -> process(cluster, "vision-0").process().destroyForcibly());
+      killWhileEncoding(client, 1, "vision-0", () -> cluster.liveNode("vision-0").process().destroyForcibly());
 
       NodeStatus restarted = node(client, "vision-0");
       assertThat(restarted.getGrpcAddress()).isNotEqualTo(before);

@@ -7,7 +7,7 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The many-token (prefill, vision tower) matmul kernels of {@link VectorMatmul}, as outer products:
  * the activations are transposed once per call into {@code xT[k][t]} (tokens padded to whole
- * vectors, in blocks of one tile's tokens: {@link #transpose}), a group of {@value #ROWS} weight rows is widened once into floats, and a register tile of
+ * vectors, in blocks of one tile's tokens: {@link #transposeBlocks}), a group of {@value #ROWS} weight rows is widened once into floats, and a register tile of
  * {@value #ROWS} rows by four token vectors (24 accumulators on 32 registers) adds, for every column
  * k, one broadcast weight times four loaded activation vectors per row: 24 FMAs for 4 vector loads
  * and 6 broadcasts, and no reduction across lanes. The accumulators stay in registers over all
@@ -47,6 +47,11 @@ final class PanelKernels {
     return Math.ceilDiv(numTokens, L) * L;
   }
 
+  /** Token blocks of the transposed activations: {@link #transposeBlocks} splits the work by them. */
+  static int tokenBlocks(int numTokens) {
+    return Math.ceilDiv(paddedTokens(numTokens), BLOCK_TOKENS);
+  }
+
   /**
    * Activations transposed in token blocks: the tokens, padded to {@code paddedTokens}, are cut
    * into blocks of {@value #TOKEN_VECTORS} vectors (the last block narrower), and each block is
@@ -57,18 +62,9 @@ final class PanelKernels {
    * activations permuted, scaled and transposed in one pass. A register tile thus reads its token
    * block front to back (with one row of all tokens per column, a 1,025-token call read 256 bytes
    * of every 4 KiB page per column: measured 31% of the vision tower's samples waiting on those
-   * loads). {@code xT} must hold {@code cols * paddedTokens(numTokens)} floats.
+   * loads). {@code xT} must hold {@code cols * paddedTokens(numTokens)} floats. Writes the token
+   * blocks {@code [fromBlock, toBlock)} of {@link #tokenBlocks}, so that threads can share the work.
    */
-  static void transpose(float[] x, int xOffset, int cols, int numTokens, int pairsFrom, float scale, float[] xT) {
-    transposeBlocks(x, xOffset, cols, numTokens, pairsFrom, scale, xT, 0, tokenBlocks(numTokens));
-  }
-
-  /** Token blocks of the transposed activations: {@link #transposeBlocks} splits the work by them. */
-  static int tokenBlocks(int numTokens) {
-    return Math.ceilDiv(paddedTokens(numTokens), BLOCK_TOKENS);
-  }
-
-  /** {@link #transpose} of the token blocks {@code [fromBlock, toBlock)} only. */
   static void transposeBlocks(float[] x, int xOffset, int cols, int numTokens, int pairsFrom, float scale, float[] xT,
       int fromBlock, int toBlock) {
     int tp = paddedTokens(numTokens);

@@ -76,7 +76,7 @@ final class VectorMatmul {
   /**
    * {@code out[t, r] = w[r, :] . x[t, :]} for rows {@code [from, to)} and every token. For F16/BF16
    * weights {@code x} must be in pair order ({@link #permuteForPairs} with {@code head}). With
-   * {@code xT} (x transposed by {@link PanelKernels#transpose}, for {@link PanelKernels#MIN_TOKENS}
+   * {@code xT} (x transposed by {@link PanelKernels#transposeBlocks}, for {@link PanelKernels#MIN_TOKENS}
    * tokens or more) the outer-product kernels run; otherwise the tile or matrix-vector kernels.
    */
   static void rows(Matrix w, float[] x, int xOffset, float[] xT, float[] out, int outOffset, int numTokens, int from,

@@ -59,9 +59,14 @@ public final class Sampler {
 
   /** Index of the largest of {@code x[0, n)}; the lowest index wins ties. */
   public static int argmax(float[] x, int n) {
+    return argmax(x, 0, n);
+  }
+
+  /** Index, counted from {@code offset}, of the largest of {@code x[offset, offset + n)}; the lowest index wins ties. */
+  public static int argmax(float[] x, int offset, int n) {
     int best = 0;
     for (int i = 1; i < n; i++) {
-      if (x[i] > x[best]) {
+      if (x[offset + i] > x[offset + best]) {
         best = i;
       }
     }

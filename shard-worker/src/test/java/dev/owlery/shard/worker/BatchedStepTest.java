@@ -8,6 +8,7 @@ import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.config.ModelConfig;
 import dev.owlery.engine.kernel.ScalarKernels;
+import dev.owlery.engine.sampling.Sampler;
 import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.proto.internal.v1.Modality;
 import dev.owlery.proto.internal.v1.ReleaseSequencesRequest;
@@ -109,7 +110,7 @@ class BatchedStepTest {
         }
         assertThat(Arrays.copyOfRange(batched, i * vocab, (i + 1) * vocab)).as("round %d sequence %d", round, i)
             .containsExactly(solo);
-        next[i] = ShardGroup.argmax(batched, i * vocab, vocab);
+        next[i] = Sampler.argmax(batched, i * vocab, vocab);
         positions[i] += pending[i].length;
         pending[i] = new int[] {next[i]};
       }

@@ -165,17 +165,6 @@ final class ShardGroup {
     return logits;
   }
 
-  /** Index of the largest of {@code logits[offset, offset + size)}, the first on ties (run.c's rule). */
-  static int argmax(float[] logits, int offset, int size) {
-    int best = 0;
-    for (int i = 1; i < size; i++) {
-      if (logits[offset + i] > logits[offset + best]) {
-        best = i;
-      }
-    }
-    return best;
-  }
-
   private static <T> List<T> gather(List<ListenableFuture<T>> calls) {
     List<T> results = new ArrayList<>();
     try {

@@ -18,6 +18,7 @@ import dev.owlery.engine.kernel.ScalarKernels;
 import dev.owlery.engine.kernel.VectorKernels;
 import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.kv.KvCacheDtype;
+import dev.owlery.engine.sampling.Sampler;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
@@ -179,7 +180,7 @@ class Stories260kShardGroupTest {
             maxError = Math.max(maxError, Math.abs(logits[offset + v] - expected[v]));
           }
           maxRelativeError = Math.max(maxRelativeError, maxError / maxAbs);
-          int next = ShardGroup.argmax(logits, offset, config.vocabSize());
+          int next = Sampler.argmax(logits, offset, config.vocabSize());
           g.ids.add(next);
           g.pending = new int[] {next};
         }

@@ -7,6 +7,7 @@ import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
 import dev.owlery.engine.kernel.VectorKernels;
+import dev.owlery.engine.sampling.Sampler;
 import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.proto.internal.v1.DType;
 import dev.owlery.proto.internal.v1.Modality;
@@ -106,13 +107,13 @@ class TinyOwl2ShardGroupTest {
 
     long[] tokens = reference.tensor("generate.tokens").toLongArray();
     float[] stepLogits = reference.tensor("generate.step_logits").toFloatArray();
-    assertThat(ShardGroup.argmax(logits, (NUM_POSITIONS - 1) * VOCAB, VOCAB)).isEqualTo((int) tokens[0]);
+    assertThat(Sampler.argmax(logits, (NUM_POSITIONS - 1) * VOCAB, VOCAB)).isEqualTo((int) tokens[0]);
     List<RunStepResponse> decode = group.step(RunStepRequest.newBuilder().setStepId(2)
         .addSequences(ShardGroup.withBlocks(StepSequence.newBuilder().setSequenceId(1).addTokenIds((int) tokens[0])
             .addPositions(NUM_POSITIONS).addModalities(Modality.MODALITY_TEXT), 0)));
     float[] next = ShardGroup.gatherLogits(decode, VOCAB);
     assertThat(maxAbsDiff(next, 0, stepLogits, VOCAB, VOCAB)).isLessThan(LOGITS_TOLERANCE);
-    assertThat(ShardGroup.argmax(next, 0, VOCAB)).isEqualTo((int) tokens[1]);
+    assertThat(Sampler.argmax(next, 0, VOCAB)).isEqualTo((int) tokens[1]);
 
     // Megatron's two all-reduces per layer, 2 layers, of [rows, 64] F32, to the one peer:
     // payload = 2 * 2 * rows * 64 * 4 bytes each way. Each message adds 86 bytes over the 4
