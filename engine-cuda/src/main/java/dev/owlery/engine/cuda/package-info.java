@@ -1,0 +1,5 @@
+/**
+ * The decoder on NVIDIA GPUs: kernels written in CUDA C (src/main/cuda), compiled ahead of time to
+ * PTX and loaded with JCuda's driver API, so that a slice's whole forward runs on one device.
+ */
+package dev.owlery.engine.cuda;
