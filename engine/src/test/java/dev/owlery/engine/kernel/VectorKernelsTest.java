@@ -202,6 +202,10 @@ class VectorKernelsTest {
     }
     assertMatmulAgrees(w, 1, 0, 1e6f);
     assertMatmulAgrees(w, 5, 0, 1e-30f);
+    // decode reads four blocks per step, then single blocks: 800 columns are six steps and one block
+    Matrix fourBlocksAndOne = randomQ8Matrix(9, 800, 57);
+    assertMatmulAgrees(fourBlocksAndOne, 1, 0);
+    assertMatmulAgrees(fourBlocksAndOne.colSlice(32, 32 + 736), 1, 3);
   }
 
   @Test
@@ -222,6 +226,8 @@ class VectorKernelsTest {
       }
     }
     assertMatmulAgrees(WeightFormat.Q4_0.convert(randomMatrix(DType.F32, 517, 96, 0, 79), arena), 1, 0);
+    // as Q8_0: four blocks per decode step, then single blocks (800 = 6 x 128 + 32 columns)
+    assertMatmulAgrees(WeightFormat.Q4_0.convert(randomMatrix(DType.F32, 9, 800, 0, 83), arena), 1, 2);
   }
 
   @Test
