@@ -35,11 +35,7 @@ public record DeviceMemoryPlan(CudaDevice device, double gpuMemoryUtilization, l
    */
   public static DeviceMemoryPlan of(CudaDevice device, double gpuMemoryUtilization, SliceFootprint slice,
       int blockSize) {
-    if (!(gpuMemoryUtilization > 0 && gpuMemoryUtilization <= 1)) {
-      throw new IllegalArgumentException(
-          "--gpu-memory-utilization must be > 0 and <= 1 (a fraction of the device's total memory). Given: "
-              + gpuMemoryUtilization);
-    }
+    checkUtilization(gpuMemoryUtilization);
     if (blockSize < 1) {
       throw new IllegalArgumentException("the KV block size must be >= 1. Given: " + blockSize);
     }
@@ -64,6 +60,19 @@ public record DeviceMemoryPlan(CudaDevice device, double gpuMemoryUtilization, l
     long blocks = (budget - slice.weightBytes() - slice.workspaceBytes()) / blockBytes;
     return new DeviceMemoryPlan(device, gpuMemoryUtilization, budget, slice, blockSize,
         (int) Math.min(Integer.MAX_VALUE, blocks));
+  }
+
+  /**
+   * Checks a {@code --gpu-memory-utilization}: a fraction of the device's memory, above 0 and at most 1.
+   *
+   * @throws IllegalArgumentException otherwise
+   */
+  public static void checkUtilization(double gpuMemoryUtilization) {
+    if (!(gpuMemoryUtilization > 0 && gpuMemoryUtilization <= 1)) {
+      throw new IllegalArgumentException(
+          "--gpu-memory-utilization must be > 0 and <= 1 (a fraction of the device's total memory). Given: "
+              + gpuMemoryUtilization);
+    }
   }
 
   /** Bytes of the KV pool. */
