@@ -17,9 +17,7 @@ import org.junit.jupiter.api.Test;
 
 class SliceFootprintTest {
 
-  /** LLaMA-2-7B's decoder (meta-llama/Llama-2-7b-hf config.json). */
-  static final LlamaConfig LLAMA2_7B =
-      new LlamaConfig(32000, 4096, 11008, 32, 32, 32, 128, 4096, 1e-5f, 10000f, false, 1, 2, false);
+  static final LlamaConfig LLAMA2_7B = DevicePlanReport.LLAMA2_7B;
 
   @Test
   void llama2_7bAtTensorParallel1HoldsItsParameterCountInF16() {
