@@ -11,6 +11,7 @@ out=${1:?usage: bash deploy/gpu/device-check.sh OUT}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bundle=$root/deploy/gpu/bundle
 CHECK_LIMIT=${CHECK_LIMIT:-420}
+NVIDIA_SMI=${NVIDIA_SMI:-nvidia-smi}
 started=$SECONDS
 mkdir -p "$out/kernels"
 steps=$out/.steps.tsv
@@ -21,7 +22,7 @@ gpu=yes
 # record NAME STATUS SECONDS DETAIL: one step's outcome (STATUS: pass, fail, no-gpu, not-built).
 record() {
   local detail
-  detail=$(tr '\t\n' '  ' <<<"$4" | sed 's/  */ /g; s/^ //; s/ $//' | cut -c1-600)
+  detail=$(tr '\t\n' '  ' <<<"$4" | tr -d '\000-\037' | sed 's/  */ /g; s/^ //; s/ $//' | cut -c1-600)
   printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$detail" >>"$steps"
   printf '%-9s %-9s %4ss  %s\n' "$1" "$2" "$3" "$detail" >>"$out/summary.txt"
 }
@@ -60,10 +61,10 @@ step() {
 } >"$out/summary.txt"
 
 # --- 1. The GPU as nvidia-smi sees it.
-if ! command -v nvidia-smi >/dev/null 2>&1; then
+if ! command -v "$NVIDIA_SMI" >/dev/null 2>&1; then
   gpu=no
   record gpu no-gpu 0 "no GPU: nvidia-smi is not installed"
-elif ! step gpu 30 nvidia-smi --query-gpu=name,memory.total,memory.used,driver_version,compute_cap --format=csv,noheader; then
+elif ! step gpu 30 "$NVIDIA_SMI" --query-gpu=name,memory.total,memory.used,driver_version,compute_cap --format=csv,noheader; then
   gpu=no
 fi
 
@@ -97,7 +98,7 @@ status=0
 if [ "$gpu" = no ]; then
   status=3
   echo "result: no GPU (exit 3)" >>"$out/summary.txt"
-elif grep -q -P '^[^\t]*\tfail\t' "$steps"; then
+elif awk -F '\t' '$2 == "fail" { found = 1 } END { exit !found }' "$steps"; then
   status=1
   echo "result: failed (exit 1)" >>"$out/summary.txt"
 else
@@ -105,19 +106,23 @@ else
 fi
 echo "total $((SECONDS - started)) s" >>"$out/summary.txt"
 
-python3 - "$steps" "$out/summary.json" "$status" "$((SECONDS - started))" "$(cat "$bundle/COMMIT" 2>/dev/null)" <<'PY'
-import json, sys
-steps_file, summary, status, seconds, commit = sys.argv[1:]
-steps = []
-with open(steps_file) as f:
-    for line in f:
-        name, outcome, secs, detail = line.rstrip("\n").split("\t", 3)
-        steps.append({"step": name, "status": outcome, "seconds": int(secs), "detail": detail})
-with open(summary, "w") as f:
-    json.dump({"exit_status": int(status), "gpu": status != "3", "seconds": int(seconds),
-               "bundle_commit": commit or None, "steps": steps}, f, indent=2)
-    f.write("\n")
-PY
+# summary.json, written without Python or jq: details hold no tabs, newlines or control characters.
+json_string() {
+  local text=${1//\\/\\\\}
+  printf '"%s"' "${text//\"/\\\"}"
+}
+{
+  printf '{\n  "exit_status": %d,\n  "gpu": %s,\n  "seconds": %d,\n  "bundle_commit": %s,\n  "steps": [' \
+    "$status" "$([ "$gpu" = no ] && echo false || echo true)" $((SECONDS - started)) \
+    "$(json_string "$(cat "$bundle/COMMIT" 2>/dev/null)")"
+  separator=""
+  while IFS=$'\t' read -r name outcome seconds detail; do
+    printf '%s\n    {"step": %s, "status": %s, "seconds": %d, "detail": %s}' "$separator" "$(json_string "$name")" \
+      "$(json_string "$outcome")" "$seconds" "$(json_string "$detail")"
+    separator=","
+  done <"$steps"
+  printf '\n  ]\n}\n'
+} >"$out/summary.json"
 rm -f "$steps" "$out/.step.log"
 cat "$out/summary.txt"
 exit $status
