@@ -37,6 +37,7 @@ import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
 
@@ -102,6 +103,9 @@ public final class BenchCommand implements Callable<Integer> {
   @Option(names = "--skip-matmul", description = "Only run the model benchmark.")
   boolean skipMatmul;
 
+  @Mixin
+  DeviceOptions device;
+
   @Option(names = "--synthetic-vision",
       description = "Also time the vision tower and abstractor per image at mPLUG-Owl2's real size (ViT-L/14 at 448 px), "
           + "on seeded random F16 weights written to a temporary folder.")
@@ -113,6 +117,7 @@ public final class BenchCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
+    device.requireUsable();
     PrintWriter out = spec.commandLine().getOut();
     List<Integer> threadCounts = threads == null ? List.of(Runtime.getRuntime().availableProcessors()) : threads;
     for (int t : threadCounts) {

@@ -104,6 +104,9 @@ public final class GenerateCommand implements Callable<Integer> {
   @Option(names = "--output", defaultValue = "text", description = "text (streamed) or json (default ${DEFAULT-VALUE}).")
   String output;
 
+  @Mixin
+  DeviceOptions device;
+
   @Option(names = "--kv-cache-dtype", paramLabel = "f16|f32", description = "In-process: how the KV cache is stored, "
       + "f16 (default; half the memory per position) or f32 (the engine's arithmetic exactly).")
   String kvCacheDtype;
@@ -121,6 +124,9 @@ public final class GenerateCommand implements Callable<Integer> {
     if (kvCacheDtype != null && server != null) {
       throw new IllegalArgumentException("--kv-cache-dtype works in-process only; a cluster's is the coordinator's --kv-cache-dtype");
     }
+    if (device.given() && server != null) {
+      throw new IllegalArgumentException("--device works in-process only; a cluster's shard workers take their own --device");
+    }
     KvCacheDtype kvCache = kvCacheDtype == null ? KvCacheDtype.DEFAULT : KvCacheDtype.parse("--kv-cache-dtype", kvCacheDtype);
     List<byte[]> imageBytes = readImages(images);
     PrintWriter out = spec.commandLine().getOut();
@@ -134,6 +140,7 @@ public final class GenerateCommand implements Callable<Integer> {
     if (model == null) {
       throw new IllegalArgumentException("--model DIR is required (or --server HOST:PORT)");
     }
+    device.requireUsable();
     try (OwlModel owl = OwlModel.load(Path.of(model), tensorParallel, KernelsProvider.shared(), weights)) {
       GenerationLimits.checkMaxNewTokens(sampling.maxNewTokens, owl.config().text().maxPositions(), owl.name());
       GenerationRequest request = new GenerationRequest(

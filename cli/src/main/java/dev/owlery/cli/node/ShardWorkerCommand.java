@@ -1,5 +1,6 @@
 package dev.owlery.cli.node;
 
+import dev.owlery.cli.DeviceOptions;
 import dev.owlery.cli.WeightFormatConverter;
 import dev.owlery.cluster.tls.ReloadingTls;
 import dev.owlery.engine.tensor.WeightFormat;
@@ -37,8 +38,12 @@ public final class ShardWorkerCommand implements Callable<Integer> {
       description = "The slice's weight matrices: mapped (read in place), stored (copied as stored into memory of its own), f16, bf16, q8_0 or q4_0 (converted once at load); default ${DEFAULT-VALUE}.")
   WeightFormat weights;
 
+  @Mixin
+  DeviceOptions device;
+
   @Override
   public Integer call() {
+    device.requireUsable();
     NodeRunner.exitWithParent(node, spec.commandLine().getErr());
     NodeRunner.quietClusterLogging();
     ShardWorkerNodeConfig config = ShardWorkerNodeConfig.of(node.host(), node.grpc().port(), node.metricsPort(), node.membership())

@@ -1,0 +1,62 @@
+package dev.owlery.engine.cuda.device;
+
+import java.util.Locale;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** The device a node computes on, as {@code --device} names it: {@code cpu}, {@code cuda} or {@code cuda:N}. */
+public sealed interface DeviceSpec {
+
+  /** The engine's float32 kernels on the host: the default, and all the build and tests need. */
+  DeviceSpec CPU = new Cpu();
+
+  /** The flag's spelling of this device: {@code cpu} or {@code cuda:N}. */
+  String flagValue();
+
+  /** The host processors. */
+  record Cpu() implements DeviceSpec {
+    @Override
+    public String flagValue() {
+      return "cpu";
+    }
+  }
+
+  /**
+   * CUDA device {@code index} in the driver's numbering (which {@code CUDA_VISIBLE_DEVICES}
+   * renumbers from 0).
+   */
+  record Cuda(int index) implements DeviceSpec {
+    public Cuda {
+      if (index < 0) {
+        throw new IllegalArgumentException("a CUDA device index must be >= 0. Given: " + index);
+      }
+    }
+
+    @Override
+    public String flagValue() {
+      return "cuda:" + index;
+    }
+  }
+
+  /**
+   * Parses {@code cpu}, {@code cuda} (device 0) or {@code cuda:N} (any case, surrounding blanks
+   * ignored); {@code what} names the flag in the error.
+   *
+   * @throws IllegalArgumentException for anything else, in one sentence naming the accepted forms
+   */
+  static DeviceSpec parse(String what, String text) {
+    String value = text.strip().toLowerCase(Locale.ROOT);
+    if (value.equals("cpu")) {
+      return CPU;
+    }
+    if (value.equals("cuda")) {
+      return new Cuda(0);
+    }
+    Matcher cuda = Pattern.compile("cuda:([0-9]{1,4})").matcher(value);
+    if (cuda.matches()) {
+      return new Cuda(Integer.parseInt(cuda.group(1)));
+    }
+    throw new IllegalArgumentException(
+        "%s must be cpu, cuda or cuda:N (N a CUDA device index, 0 for the first). Given: \"%s\"".formatted(what, text));
+  }
+}
