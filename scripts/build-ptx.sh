@@ -11,6 +11,8 @@
 # the device's newer driver JIT reads it too. clang refuses a builtin that needs a later ISA; an
 # 8.1+ instruction written as inline asm is refused by the nvPTXCompiler test instead.
 #
+# -fno-strict-aliasing: the kernels read shared-memory tiles of 16-bit elements as 32-bit pairs.
+#
 # First line of each .ptx: the SHA-256 of the .cu file's bytes followed by the bytes of each header
 # it includes with #include "..." (in the order of those lines), the same digest the test computes.
 set -euo pipefail
@@ -55,7 +57,7 @@ for cu in "${sources[@]}"; do
   done < <(sed -n 's/^[[:space:]]*#[[:space:]]*include[[:space:]]*"\([^"]*\)".*/\1/p' "$cu")
   digest=$(cat "$cu" "${headers[@]}" | sha256sum | cut -d' ' -f1)
 
-  if ! "$CLANG" --cuda-device-only --cuda-gpu-arch=sm_90 --cuda-feature=+ptx80 -nocudainc -nocudalib -O3 -S \
+  if ! "$CLANG" --cuda-device-only --cuda-gpu-arch=sm_90 --cuda-feature=+ptx80 -nocudainc -nocudalib -O3 -fno-strict-aliasing -S \
       -Wno-unknown-cuda-version -o "$tmp" "$cu"; then
     echo "build-ptx: $cu does not compile to PTX ISA $ISA for sm_90 (a builtin that needs a later ISA is refused here)" >&2
     exit 1
