@@ -6,10 +6,6 @@
 // the per-row kernels (embedding, RMSNorm) take one block per row.
 #include "owlery_cuda.h"
 
-// No fused multiply-adds in this file: the engine's Java code rounds every product, so RoPE, the
-// residual add and the embedding match it bit for bit, and the others up to summation order.
-#pragma clang fp contract(off)
-
 // ---- embedding gather: out[t, :] = table[ids[t], :] widened to float32 ----
 // Grid: numTokens blocks (one per token), any block size. An id outside [0, vocab) is the host's
 // to refuse before the launch; here it writes NaN so that it cannot pass unnoticed.
@@ -112,8 +108,10 @@ OWL_KERNEL rope(u64 x, u64 positions, u64 cosTable, u64 sinTable, int numRows, i
     float s = ((const float*) sinTable)[(long long) p * half + j];
     float x1 = head[j];
     float x2 = head[j + half];
-    head[j] = x1 * c + (-x2) * s;
-    head[j + half] = x2 * c + x1 * s;
+    // Rounded multiplies and adds (mul.rn / add.rn, which ptxas does not fuse into fma): RotaryEmbedding
+    // rounds each product, so with the same tables the result is the CPU's bit for bit.
+    head[j] = add_rn(mul_rn(x1, c), mul_rn(-x2, s));
+    head[j + half] = add_rn(mul_rn(x2, c), mul_rn(x1, s));
   }
 }
 

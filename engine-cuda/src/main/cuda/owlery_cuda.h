@@ -44,6 +44,11 @@ OWL_INLINE float warp_max(float v) {
 OWL_INLINE float sqrt_rn(float x) { return __nvvm_sqrt_rn_f(x); }
 OWL_INLINE float div_rn(float a, float b) { return __nvvm_div_rn_f(a, b); }
 
+// A product and a sum each rounded on its own (mul.rn, add.rn): neither clang nor ptxas may fuse
+// them into an fma, for the places that must match the CPU's Java arithmetic bit for bit.
+OWL_INLINE float mul_rn(float a, float b) { return __nvvm_mul_rn_f(a, b); }
+OWL_INLINE float add_rn(float a, float b) { return __nvvm_add_rn_f(a, b); }
+
 // e^x through the hardware 2^x (ex2.approx, about 2 ulp): there is no libdevice expf here.
 OWL_INLINE float exp_approx(float x) { return __nvvm_ex2_approx_f(x * 1.4426950408889634f); }
 

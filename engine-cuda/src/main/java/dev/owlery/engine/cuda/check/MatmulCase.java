@@ -1,0 +1,108 @@
+package dev.owlery.engine.cuda.check;
+
+import dev.owlery.engine.cuda.ptx.PtxKernel;
+import dev.owlery.engine.cuda.ptx.PtxKernels;
+import dev.owlery.engine.cuda.ptx.PtxModule;
+import dev.owlery.engine.kernel.ScalarKernels;
+import dev.owlery.engine.tensor.DType;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * {@code out[t, r] = sum_c W[r, c] x[t, c]} by a GEMV or GEMM kernel against the engine's reference
+ * {@link ScalarKernels#matmul} on the same weights (the lm_head's vocabulary slice is this product
+ * on its rows).
+ */
+record MatmulCase(PtxKernel entry, Weights weights, int numTokens, float[] x) implements KernelCase {
+
+  /** float32's unit roundoff. */
+  private static final double F32_U = 0x1p-24;
+
+  MatmulCase {
+    if (entry.module() != PtxModule.GEMV && entry.module() != PtxModule.GEMM) {
+      throw new IllegalArgumentException(entry.name() + " is not a matrix product");
+    }
+  }
+
+  @Override
+  public String kernel() {
+    return entry.name();
+  }
+
+  /** The product kernel for {@code dtype}: GEMV for decode, GEMM (mma.sync) for prefill and batches. */
+  static PtxKernel kernelFor(DType dtype, boolean tensorCores) {
+    return switch (dtype) {
+      case F16 -> tensorCores ? PtxKernels.GEMM_F16 : PtxKernels.GEMV_F16;
+      case BF16 -> tensorCores ? PtxKernels.GEMM_BF16 : PtxKernels.GEMV_BF16;
+      case F32 -> {
+        if (tensorCores) {
+          throw new IllegalArgumentException("F32 weights have no tensor-core kernel");
+        }
+        yield PtxKernels.GEMV_F32;
+      }
+      default -> throw new IllegalArgumentException("no product kernel for " + dtype);
+    };
+  }
+
+  @Override
+  public String sizes() {
+    return "rows=%d cols=%d tokens=%d dtype=%s".formatted(weights.rows(), weights.cols(), numTokens, weights.dtype());
+  }
+
+  /**
+   * A float32 dot product of length n carries a rounding error up to about {@code n u sum |w x|}
+   * (u = 2^-24), in the CPU's sequential order as in the device's; the GEMM also rounds x to W's
+   * 16-bit type before multiplying, one more unit roundoff of that type (2^-11 for F16, 2^-8 for
+   * BF16) on each product, and twice the accumulation term covers the tensor cores' own
+   * order of additions inside each mma.
+   */
+  @Override
+  public Tolerance tolerance() {
+    double accumulation = weights.cols() * F32_U;
+    if (entry.module() == PtxModule.GEMV) {
+      return new Tolerance(0, accumulation, "float32 accumulation over cols: cols * 2^-24 * sum|w x|");
+    }
+    double inputRounding = weights.dtype() == DType.F16 ? 0x1p-11 : 0x1p-8;
+    return new Tolerance(0, inputRounding + 2 * accumulation,
+        "x rounded to %s (%s) plus float32 accumulation: 2 cols * 2^-24, times sum|w x|"
+            .formatted(weights.dtype(), weights.dtype() == DType.F16 ? "2^-11" : "2^-8"));
+  }
+
+  @Override
+  public Expected expected() {
+    int rows = weights.rows();
+    int cols = weights.cols();
+    float[] out = new float[numTokens * rows];
+    new ScalarKernels().matmul(weights.matrix(), x, 0, out, 0, numTokens);
+    float[] scale = new float[out.length];
+    var w = weights.matrix();
+    for (int t = 0; t < numTokens; t++) {
+      for (int r = 0; r < rows; r++) {
+        double sum = 0;
+        for (int c = 0; c < cols; c++) {
+          sum += Math.abs(w.get(r, c) * x[t * cols + c]);
+        }
+        scale[t * rows + r] = (float) sum;
+      }
+    }
+    return new Expected(out, scale);
+  }
+
+  @Override
+  public float[] runOn(Gpu gpu) {
+    int rows = weights.rows();
+    CUdeviceptr out = gpu.zeros(4L * numTokens * rows);
+    CUdeviceptr w = weights.upload(gpu);
+    CUdeviceptr in = gpu.upload(x);
+    if (entry.module() == PtxModule.GEMV) {
+      int rowsPerBlock = entry.blockSize() / 32; // one warp per output row
+      gpu.launch(entry, ceilDiv(rows, rowsPerBlock), numTokens, out, w, in, rows, weights.cols());
+    } else {
+      gpu.launch(entry, ceilDiv(rows, 64), ceilDiv(numTokens, 64), out, w, in, rows, weights.cols(), numTokens);
+    }
+    return gpu.downloadFloats(out, numTokens * rows);
+  }
+
+  static int ceilDiv(int a, int b) {
+    return (a + b - 1) / b;
+  }
+}
