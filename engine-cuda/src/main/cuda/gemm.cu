@@ -29,22 +29,7 @@
 //      a2 = (row g,     k 2c+8..+9)  a3 = (row g + 8, k 2c+8..+9)
 //   B: b0 = (k 2c..2c+1, col g)      b1 = (k 2c+8..+9, col g)
 //   C: c0, c1 = (row g, cols 2c, 2c+1)   c2, c3 = (row g + 8, cols 2c, 2c+1)
-
-OWL_INLINE void mma_f16(float* d, const u32* a, const u32* b) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
-
-OWL_INLINE void mma_bf16(float* d, const u32* a, const u32* b) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
-      "{%0, %1, %2, %3};"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b[0]), "r"(b[1]));
-}
+// mma_f16 and mma_bf16 (owlery_cuda.h) wrap the instruction.
 
 OWL_INLINE u32 shared_pair(const u16* p) { return *(const u32*) p; } // p at an even K index: 4-byte aligned
 
