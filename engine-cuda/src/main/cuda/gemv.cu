@@ -6,6 +6,12 @@
 // with 16-byte loads (8 halves or 4 floats per lane per load, consecutive lanes on consecutive
 // 16 bytes, so a warp reads 512 contiguous bytes per step) and the partial sums meet by warp shuffle.
 // Grid: (ceil(rows / warpsPerBlock), numTokens); block: warpsPerBlock * 32 threads (256 is usual).
+//
+// gemv8_*: the same product for a few tokens (batched decode of up to a few dozen sequences, where a
+// 64-token GEMM tile would leave most SMs idle): each warp takes its row for 8 tokens at once, so the
+// row is read from memory once per 8 tokens instead of once per token. Grid: (ceil(rows /
+// warpsPerBlock), ceil(numTokens / 8)).
+//
 // A row whose start (or x's) is not 16-byte aligned, which happens when cols is odd, is read
 // element by element; the columns past the last whole 16 bytes are read element by element too.
 #include "owlery_cuda.h"
@@ -47,6 +53,56 @@ OWL_INLINE void gemv16(u64 outPtr, u64 wPtr, u64 xPtr, int rows, int cols) {
 OWL_KERNEL gemv_f16(u64 out, u64 w, u64 x, int rows, int cols) { gemv16<f16_to_f32>(out, w, x, rows, cols); }
 
 OWL_KERNEL gemv_bf16(u64 out, u64 w, u64 x, int rows, int cols) { gemv16<bf16_to_f32>(out, w, x, rows, cols); }
+
+// ---- 8 tokens per warp ----
+
+#define GEMV_TOKENS 8
+
+template <float (*widen)(u16)>
+OWL_INLINE void gemv16_tokens(u64 outPtr, u64 wPtr, u64 xPtr, int rows, int cols, int numTokens) {
+  int lane = thread_x() & 31;
+  int r = block_x() * (block_dim_x() >> 5) + (thread_x() >> 5);
+  if (r >= rows) return;
+  int t0 = block_y() * GEMV_TOKENS;
+  int n = numTokens - t0 < GEMV_TOKENS ? numTokens - t0 : GEMV_TOKENS; // tokens of this block, 1..8
+  const u16* w = (const u16*) wPtr + (long long) r * cols;
+  const float* x = (const float*) xPtr + (long long) t0 * cols; // token k's row at x + k * cols
+  float sum[GEMV_TOKENS];
+#pragma unroll
+  for (int k = 0; k < GEMV_TOKENS; k++) sum[k] = 0.f;
+  // Every token's row is 16-byte aligned when the first is and a row is a whole number of 16 bytes.
+  int vectorEnd = aligned16(w) && aligned16(x) && (cols & 3) == 0 ? cols & ~7 : 0;
+  for (int c = lane * 8; c < vectorEnd; c += 32 * 8) {
+    u32x4 chunk = load16(w + c);
+#pragma unroll
+    for (int k = 0; k < GEMV_TOKENS; k++) {
+      if (k < n) sum[k] += dot8<widen>(chunk, x + (long long) k * cols + c);
+    }
+  }
+  for (int c = vectorEnd + lane; c < cols; c += 32) {
+    float wc = widen(w[c]);
+#pragma unroll
+    for (int k = 0; k < GEMV_TOKENS; k++) {
+      if (k < n) sum[k] += wc * x[(long long) k * cols + c];
+    }
+  }
+  float* out = (float*) outPtr;
+#pragma unroll
+  for (int k = 0; k < GEMV_TOKENS; k++) {
+    if (k < n) { // n is the same for the whole warp: every lane takes part in the shuffles
+      float total = warp_sum(sum[k]);
+      if (lane == 0) out[(long long) (t0 + k) * rows + r] = total;
+    }
+  }
+}
+
+OWL_KERNEL gemv8_f16(u64 out, u64 w, u64 x, int rows, int cols, int numTokens) {
+  gemv16_tokens<f16_to_f32>(out, w, x, rows, cols, numTokens);
+}
+
+OWL_KERNEL gemv8_bf16(u64 out, u64 w, u64 x, int rows, int cols, int numTokens) {
+  gemv16_tokens<bf16_to_f32>(out, w, x, rows, cols, numTokens);
+}
 
 OWL_KERNEL gemv_f32(u64 outPtr, u64 wPtr, u64 xPtr, int rows, int cols) {
   int lane = thread_x() & 31;

@@ -225,7 +225,7 @@ static void checkSiluAndResidual() {
 }
 
 // out[t, r] = sum_c W[r, c] x[t, c]; gemm rounds x to the weights' type first.
-static void checkMatmul(int kind, bool tensorCores, int rows, int cols, int tokens) { // kind 0 f16, 1 bf16, 2 f32
+static void checkMatmul(int kind, bool tensorCores, int rows, int cols, int tokens, int tokensPerWarp = 1) { // kind 0 f16, 1 bf16, 2 f32
   std::vector<float> wv = normal((size_t) rows * cols, 0.05), x = normal((size_t) tokens * cols, 1);
   std::vector<u16> wh(wv.size());
   std::vector<double> wd(wv.size());
@@ -248,7 +248,12 @@ static void checkMatmul(int kind, bool tensorCores, int rows, int cols, int toke
     }
   std::vector<float> out(expected.size(), NAN);
   const void* w = kind == 2 ? (const void*) wv.data() : (const void*) wh.data();
-  if (tensorCores) {
+  if (tokensPerWarp == 8) {
+    launch(ceilDiv(rows, 8), ceilDiv(tokens, 8), 256, [&] {
+      if (kind == 0) gemv8_f16(ptr(out.data()), ptr(w), ptr(x.data()), rows, cols, tokens);
+      if (kind == 1) gemv8_bf16(ptr(out.data()), ptr(w), ptr(x.data()), rows, cols, tokens);
+    });
+  } else if (tensorCores) {
     launch(ceilDiv(rows, 64), ceilDiv(tokens, 64), 128, [&] {
       if (kind == 0) gemm_f16(ptr(out.data()), ptr(w), ptr(x.data()), rows, cols, tokens);
       if (kind == 1) gemm_bf16(ptr(out.data()), ptr(w), ptr(x.data()), rows, cols, tokens);
@@ -261,7 +266,7 @@ static void checkMatmul(int kind, bool tensorCores, int rows, int cols, int toke
     });
   }
   const char* types[] = {"f16", "bf16", "f32"};
-  report(std::string(tensorCores ? "gemm_" : "gemv_") + types[kind] + " rows=" + std::to_string(rows) + " cols="
+  report(std::string(tensorCores ? "gemm_" : tokensPerWarp == 8 ? "gemv8_" : "gemv_") + types[kind] + " rows=" + std::to_string(rows) + " cols="
       + std::to_string(cols) + " tokens=" + std::to_string(tokens), out, expected, scale, 0, 2.0 * cols * 0x1p-24);
 }
 
@@ -367,6 +372,8 @@ int main() {
     checkMatmul(kind, false, 33, 1024, 3);
   }
   for (int kind = 0; kind < 2; kind++) {
+    checkMatmul(kind, false, 33, 777, 3, 8);
+    checkMatmul(kind, false, 33, 1024, 17, 8);
     checkMatmul(kind, true, 70, 777, 17);
     checkMatmul(kind, true, 130, 96, 70);
   }

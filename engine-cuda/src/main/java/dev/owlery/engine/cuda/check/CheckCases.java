@@ -5,6 +5,8 @@ import dev.owlery.engine.cuda.check.ElementwiseCases.ResidualAddCase;
 import dev.owlery.engine.cuda.check.ElementwiseCases.RmsNormCase;
 import dev.owlery.engine.cuda.check.ElementwiseCases.RopeCase;
 import dev.owlery.engine.cuda.check.ElementwiseCases.SiluMulCase;
+import dev.owlery.engine.cuda.ptx.PtxKernel;
+import dev.owlery.engine.cuda.ptx.PtxKernels;
 import dev.owlery.engine.tensor.DType;
 import java.util.ArrayList;
 import java.util.List;
@@ -43,16 +45,25 @@ final class CheckCases {
     cases.add(new ResidualAddCase(Gaussian.floats(17 * 777, 1.0, random), Gaussian.floats(17 * 777, 1.0, random)));
     // GEMV: odd columns (rows not 16-byte aligned: the element-by-element path) at 1 token, aligned
     // columns (the 16-byte path) at 3 tokens; and an lm_head vocabulary slice of 4001 rows
-    for (DType dtype : List.of(DType.F16, DType.BF16, DType.F32)) {
-      cases.add(matmul(dtype, false, 333, 777, 1, random));
-      cases.add(matmul(dtype, false, 333, 1024, 3, random));
+    cases.add(matmul(PtxKernels.GEMV_F16, DType.F16, 333, 777, 1, random));
+    cases.add(matmul(PtxKernels.GEMV_F16, DType.F16, 333, 1024, 3, random));
+    cases.add(matmul(PtxKernels.GEMV_BF16, DType.BF16, 333, 777, 1, random));
+    cases.add(matmul(PtxKernels.GEMV_BF16, DType.BF16, 333, 1024, 3, random));
+    cases.add(matmul(PtxKernels.GEMV_F32, DType.F32, 333, 777, 1, random));
+    cases.add(matmul(PtxKernels.GEMV_F32, DType.F32, 333, 1024, 3, random));
+    cases.add(matmul(PtxKernels.GEMV_F16, DType.F16, 4001, 96, 1, random));
+    // 8 tokens per warp: a partial group of 3, and 17 tokens (groups of 8, 8 and 1)
+    for (var entry : List.of(PtxKernels.GEMV8_F16, PtxKernels.GEMV8_BF16)) {
+      DType dtype = entry == PtxKernels.GEMV8_F16 ? DType.F16 : DType.BF16;
+      cases.add(matmul(entry, dtype, 333, 777, 3, random));
+      cases.add(matmul(entry, dtype, 333, 1024, 17, random));
     }
-    cases.add(matmul(DType.F16, false, 4001, 96, 1, random));
     // GEMM: partial 64 x 64 tiles in rows and tokens, partial 32-column K tiles, unaligned rows
-    for (DType dtype : List.of(DType.F16, DType.BF16)) {
-      cases.add(matmul(dtype, true, 333, 777, 17, random));
-      cases.add(matmul(dtype, true, 333, 1024, 70, random));
-      cases.add(matmul(dtype, true, 130, 2048, 1, random));
+    for (var entry : List.of(PtxKernels.GEMM_F16, PtxKernels.GEMM_BF16)) {
+      DType dtype = entry == PtxKernels.GEMM_F16 ? DType.F16 : DType.BF16;
+      cases.add(matmul(entry, dtype, 333, 777, 17, random));
+      cases.add(matmul(entry, dtype, 333, 1024, 70, random));
+      cases.add(matmul(entry, dtype, 130, 2048, 1, random));
     }
     cases.add(kvAppend(random));
     // attention: GQA (6 query heads on 2 kv heads), headDim 40 (a partial lane pair group), decode
@@ -87,10 +98,10 @@ final class CheckCases {
         modality);
   }
 
-  private static MatmulCase matmul(DType dtype, boolean tensorCores, int rows, int cols, int tokens,
+  private static MatmulCase matmul(PtxKernel kernel, DType dtype, int rows, int cols, int tokens,
       SplittableRandom random) {
-    return new MatmulCase(MatmulCase.kernelFor(dtype, tensorCores), Weights.random(dtype, rows, cols, 0.05, random),
-        tokens, Gaussian.floats(tokens * cols, 1.0, random));
+    return new MatmulCase(kernel, Weights.random(dtype, rows, cols, 0.05, random), tokens,
+        Gaussian.floats(tokens * cols, 1.0, random));
   }
 
   /** A decode row (position 17), a first token (position 0) and a 17-row chunk at 30..46, over tables with holes. */

@@ -166,16 +166,20 @@ final class Gpu implements AutoCloseable {
 
   /** Frees this check's buffers (between cases, so one case's memory does not outlive it). */
   void freeAll() {
-    for (CUdeviceptr p : allocations) {
+    List<CUdeviceptr> buffers = List.copyOf(allocations);
+    allocations.clear(); // a failed free is not retried: after a sticky error none would succeed
+    for (CUdeviceptr p : buffers) {
       cuMemFree(p);
     }
-    allocations.clear();
   }
 
   @Override
   public void close() {
-    freeAll();
-    cuCtxDestroy(context);
+    try {
+      freeAll();
+    } finally {
+      cuCtxDestroy(context);
+    }
   }
 
   private CUdeviceptr allocate(long bytes) {

@@ -56,6 +56,11 @@ public final class KernelCheck {
       out.println(line);
       write(folder.resolve("summary.txt"), List.of(line));
       return EXIT_NO_DEVICE;
+    } catch (CudaException e) {
+      // creating the context or loading a module failed, or releasing them after the cases ran
+      // (whose results are written by then)
+      out.println("CUDA error outside the cases: " + e.getMessage());
+      return EXIT_FAILED;
     }
   }
 
@@ -64,10 +69,20 @@ public final class KernelCheck {
     List<String> summary = new ArrayList<>();
     summary.add("kernel check on " + gpu.deviceName() + ", " + cases.size() + " cases, seed " + CheckCases.SEED);
     int failed = 0;
+    String contextLost = null; // after a sticky CUDA error every later call fails: the rest is not run
     for (KernelCase c : cases) {
       Tolerance tolerance = c.tolerance();
       String line;
       boolean passed;
+      if (contextLost != null) {
+        json.add("{\"kernel\":%s,\"sizes\":%s,\"pass\":false,\"error\":%s}".formatted(quote(c.kernel()),
+            quote(c.sizes()), quote("not run: " + contextLost)));
+        line = "FAIL %-16s %-60s not run: %s".formatted(c.kernel(), c.sizes(), contextLost);
+        summary.add(line);
+        out.println(line);
+        failed++;
+        continue;
+      }
       try {
         Expected expected = c.expected();
         Comparison comparison = Comparison.of(expected, c.runOn(gpu), tolerance);
@@ -86,8 +101,11 @@ public final class KernelCheck {
         json.add("{\"kernel\":%s,\"sizes\":%s,\"pass\":false,\"error\":%s}".formatted(quote(c.kernel()),
             quote(c.sizes()), quote(e.getMessage())));
         line = "FAIL %-16s %-60s CUDA error: %s".formatted(c.kernel(), c.sizes(), e.getMessage());
-      } finally {
+      }
+      try {
         gpu.freeAll();
+      } catch (CudaException e) {
+        contextLost = "the CUDA context failed after %s (%s)".formatted(c.kernel(), e.getMessage());
       }
       failed += passed ? 0 : 1;
       summary.add(line);

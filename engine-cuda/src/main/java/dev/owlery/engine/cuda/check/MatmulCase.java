@@ -21,26 +21,14 @@ record MatmulCase(PtxKernel entry, Weights weights, int numTokens, float[] x) im
     if (entry.module() != PtxModule.GEMV && entry.module() != PtxModule.GEMM) {
       throw new IllegalArgumentException(entry.name() + " is not a matrix product");
     }
+    if (!entry.name().endsWith("_" + weights.dtype().name().toLowerCase(java.util.Locale.ROOT))) {
+      throw new IllegalArgumentException(entry.name() + " does not take " + weights.dtype() + " weights");
+    }
   }
 
   @Override
   public String kernel() {
     return entry.name();
-  }
-
-  /** The product kernel for {@code dtype}: GEMV for decode, GEMM (mma.sync) for prefill and batches. */
-  static PtxKernel kernelFor(DType dtype, boolean tensorCores) {
-    return switch (dtype) {
-      case F16 -> tensorCores ? PtxKernels.GEMM_F16 : PtxKernels.GEMV_F16;
-      case BF16 -> tensorCores ? PtxKernels.GEMM_BF16 : PtxKernels.GEMV_BF16;
-      case F32 -> {
-        if (tensorCores) {
-          throw new IllegalArgumentException("F32 weights have no tensor-core kernel");
-        }
-        yield PtxKernels.GEMV_F32;
-      }
-      default -> throw new IllegalArgumentException("no product kernel for " + dtype);
-    };
   }
 
   @Override
@@ -93,8 +81,11 @@ record MatmulCase(PtxKernel entry, Weights weights, int numTokens, float[] x) im
     CUdeviceptr out = gpu.zeros(4L * numTokens * rows);
     CUdeviceptr w = weights.upload(gpu);
     CUdeviceptr in = gpu.upload(x);
-    if (entry.module() == PtxModule.GEMV) {
-      int rowsPerBlock = entry.blockSize() / 32; // one warp per output row
+    int rowsPerBlock = entry.blockSize() / 32; // GEMV: one warp per output row
+    if (entry == PtxKernels.GEMV8_F16 || entry == PtxKernels.GEMV8_BF16) {
+      gpu.launch(entry, ceilDiv(rows, rowsPerBlock), ceilDiv(numTokens, PtxKernels.GEMV8_TOKENS), out, w, in, rows,
+          weights.cols(), numTokens);
+    } else if (entry.module() == PtxModule.GEMV) {
       gpu.launch(entry, ceilDiv(rows, rowsPerBlock), numTokens, out, w, in, rows, weights.cols());
     } else {
       gpu.launch(entry, ceilDiv(rows, 64), ceilDiv(numTokens, 64), out, w, in, rows, weights.cols(), numTokens);

@@ -53,6 +53,12 @@ public final class PtxKernels {
   public static final PtxKernel GEMV_BF16 = gemv("gemv_bf16");
   /** Decode GEMV, F32 weights (also the batched path for F32 weights: grid.y covers the tokens). */
   public static final PtxKernel GEMV_F32 = gemv("gemv_f32");
+  /** Batched-decode GEMV, F16 weights: a warp per row for 8 tokens; grid (ceil(rows / 8), ceil(numTokens / 8)). */
+  public static final PtxKernel GEMV8_F16 = gemv8("gemv8_f16");
+  /** As {@link #GEMV8_F16}, BF16 weights. */
+  public static final PtxKernel GEMV8_BF16 = gemv8("gemv8_bf16");
+  /** Tokens per warp of the gemv8 kernels (GEMV_TOKENS in gemv.cu). */
+  public static final int GEMV8_TOKENS = 8;
 
   // ---- gemm.cu: the same product on tensor cores; grid (ceil(rows / 64), ceil(numTokens / 64)) ----
 
@@ -78,7 +84,7 @@ public final class PtxKernels {
   /** Every kernel, in module order. */
   public static final List<PtxKernel> ALL = List.of(
       EMBEDDING_F16, EMBEDDING_BF16, EMBEDDING_F32, RMS_NORM, ROPE, SILU_MUL, RESIDUAL_ADD,
-      GEMV_F16, GEMV_BF16, GEMV_F32,
+      GEMV_F16, GEMV_BF16, GEMV_F32, GEMV8_F16, GEMV8_BF16,
       GEMM_F16, GEMM_BF16,
       KV_APPEND, PAGED_ATTENTION);
 
@@ -86,6 +92,10 @@ public final class PtxKernels {
 
   private static PtxKernel gemv(String name) {
     return kernel(GEMV, name, 256, ptr("out"), ptr("w"), ptr("x"), i32("rows"), i32("cols"));
+  }
+
+  private static PtxKernel gemv8(String name) {
+    return kernel(GEMV, name, 256, ptr("out"), ptr("w"), ptr("x"), i32("rows"), i32("cols"), i32("numTokens"));
   }
 
   private static PtxKernel gemm(String name) {
