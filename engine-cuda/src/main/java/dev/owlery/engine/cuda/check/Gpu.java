@@ -6,12 +6,19 @@ import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
 import static jcuda.driver.JCudaDriver.cuDeviceGet;
 import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
 import static jcuda.driver.JCudaDriver.cuDeviceGetName;
+import static jcuda.driver.JCudaDriver.cuEventCreate;
+import static jcuda.driver.JCudaDriver.cuEventDestroy;
+import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
+import static jcuda.driver.JCudaDriver.cuEventRecord;
+import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import static jcuda.driver.JCudaDriver.cuInit;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoD;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuMemsetD16;
 import static jcuda.driver.JCudaDriver.cuMemsetD8;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
@@ -28,6 +35,8 @@ import jcuda.Pointer;
 import jcuda.driver.CUcontext;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdeviceptr;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUevent_flags;
 import jcuda.driver.CUfunction;
 import jcuda.driver.CUmodule;
 import jcuda.driver.JCudaDriver;
@@ -142,6 +151,12 @@ final class Gpu implements AutoCloseable {
    * catalogue's parameter types in order.
    */
   void launch(PtxKernel kernel, int gridX, int gridY, Object... args) {
+    launchAsync(kernel, gridX, gridY, args);
+    cuCtxSynchronize();
+  }
+
+  /** As {@link #launch} without waiting: the launch is queued on the default stream. */
+  void launchAsync(PtxKernel kernel, int gridX, int gridY, Object... args) {
     List<PtxKernel.Param> params = kernel.params();
     if (args.length != params.size()) {
       throw new IllegalArgumentException("%s takes %d arguments (%s), given %d"
@@ -161,7 +176,44 @@ final class Gpu implements AutoCloseable {
     CUfunction function = new CUfunction();
     cuModuleGetFunction(function, modules.get(kernel.module()), kernel.name());
     cuLaunchKernel(function, gridX, gridY, 1, kernel.blockSize(), 1, 1, 0, null, Pointer.to(pointers), null);
-    cuCtxSynchronize();
+  }
+
+  /** A buffer of {@code count} 16-bit elements, each {@code bits} (weights whose values do not matter). */
+  CUdeviceptr filled16(long count, short bits) {
+    CUdeviceptr p = allocate(2 * count);
+    cuMemsetD16(p, bits, count);
+    return p;
+  }
+
+  /** Copies {@code bytes} from src to dst on the device, queued on the default stream. */
+  void copyAsync(CUdeviceptr dst, CUdeviceptr src, long bytes) {
+    cuMemcpyDtoD(dst, src, bytes);
+  }
+
+  /**
+   * Milliseconds per run of {@code work} (which queues device work on the default stream), measured
+   * with CUDA events over {@code repeats} runs after one run to warm up.
+   */
+  double millisecondsPerRun(int repeats, Runnable work) {
+    work.run();
+    CUevent start = new CUevent();
+    CUevent end = new CUevent();
+    cuEventCreate(start, CUevent_flags.CU_EVENT_DEFAULT);
+    cuEventCreate(end, CUevent_flags.CU_EVENT_DEFAULT);
+    try {
+      cuEventRecord(start, null);
+      for (int i = 0; i < repeats; i++) {
+        work.run();
+      }
+      cuEventRecord(end, null);
+      cuEventSynchronize(end);
+      float[] ms = new float[1];
+      cuEventElapsedTime(ms, start, end);
+      return ms[0] / repeats;
+    } finally {
+      cuEventDestroy(start);
+      cuEventDestroy(end);
+    }
   }
 
   /** Frees this check's buffers (between cases, so one case's memory does not outlive it). */

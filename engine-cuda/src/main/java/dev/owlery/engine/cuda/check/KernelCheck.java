@@ -15,7 +15,8 @@ import jcuda.CudaException;
 /**
  * Runs every kernel on device 0 against the engine's CPU code and writes the result into a folder:
  * {@code kernels.jsonl} (one JSON object per case: kernel, sizes, max absolute and relative error,
- * tolerance, pass) and {@code summary.txt}. Invoked by {@code deploy/gpu/device-check.sh} as
+ * tolerance, pass), {@code timings.jsonl} (the decode and prefill kernels timed at LLaMA-2-7B's shapes
+ * next to a device-to-device copy, {@link KernelTimings}) and {@code summary.txt}. Invoked by {@code deploy/gpu/device-check.sh} as
  * {@code java ... dev.owlery.engine.cuda.check.KernelCheck <output folder>}.
  *
  * <p>Exit status: {@value #EXIT_PASSED} every case passed; {@value #EXIT_FAILED} a case failed or
@@ -116,8 +117,35 @@ public final class KernelCheck {
     summary.add(verdict);
     out.println(verdict);
     write(folder.resolve("kernels.jsonl"), json);
+    boolean timed = contextLost == null && time(gpu, folder, summary, out);
     write(folder.resolve("summary.txt"), summary);
-    return failed == 0 ? EXIT_PASSED : EXIT_FAILED;
+    return failed == 0 && timed ? EXIT_PASSED : EXIT_FAILED;
+  }
+
+  /** Times the kernels at LLaMA-2-7B's shapes into timings.jsonl and the summary; false on a CUDA error. */
+  private static boolean time(Gpu gpu, Path folder, List<String> summary, PrintStream out) {
+    List<KernelTimings.Timing> timings;
+    try {
+      timings = KernelTimings.run(gpu);
+    } catch (CudaException e) {
+      String line = "FAIL timings: CUDA error: " + e.getMessage();
+      summary.add(line);
+      out.println(line);
+      return false;
+    }
+    double copy = timings.getFirst().gigabytesPerSecond();
+    List<String> json = new ArrayList<>();
+    for (KernelTimings.Timing t : timings) {
+      json.add("{\"kernel\":%s,\"shape\":%s,\"microseconds\":%s,\"gigabytesPerSecond\":%s,"
+          .formatted(quote(t.kernel()), quote(t.shape()), number(t.microseconds()), number(t.gigabytesPerSecond()))
+          + "\"fractionOfCopy\":%s,\"teraflopsPerSecond\":%s}".formatted(number(t.gigabytesPerSecond() / copy),
+              number(t.teraflopsPerSecond())));
+      String line = KernelTimings.describe(t, copy);
+      summary.add(line);
+      out.println(line);
+    }
+    write(folder.resolve("timings.jsonl"), json);
+    return true;
   }
 
   private static void write(Path file, List<String> lines) {
