@@ -10,7 +10,8 @@
 //
 // A block computes a 64 (rows) x 64 (tokens) tile of out with 4 warps in a 2 x 2 arrangement, each
 // warp 32 x 32 = 2 m16 tiles x 4 n8 tiles (32 float accumulators per lane). K advances 32 columns
-// per shared-memory tile. Grid: (ceil(rows / 64), ceil(numTokens / 64)); block: 128 threads.
+// per shared-memory tile; the next tile is loaded into registers while the current one is multiplied
+// (TileShare). Grid: (ceil(rows / 64), ceil(numTokens / 64)); block: 128 threads.
 // Tiles hanging over rows, tokens or cols are zero-filled, so any size is exact.
 #include "owlery_cuda.h"
 
@@ -32,6 +33,75 @@
 // mma_f16 and mma_bf16 (owlery_cuda.h) wrap the instruction.
 
 OWL_INLINE u32 shared_pair(const u16* p) { return *(const u32*) p; } // p at an even K index: 4-byte aligned
+
+// The share of one K tile a thread moves from global to shared memory: two 8-half chunks of W and
+// four 4-float chunks of x, x already rounded to 16 bits (two K pairs per chunk). The next tile's
+// share is loaded into these registers while the warps multiply the current tile, and stored to
+// shared memory after, so global-memory latency overlaps the tensor-core work.
+struct TileShare {
+  u32x4 w[2];
+  u32 x[4][2];
+};
+
+// W tile: 64 rows x 4 chunks of 8 halves = 256 chunks, 2 per thread; chunk id -> (row id / 4, columns
+// 8 * (id % 4) ..). x tile: 64 tokens x 8 chunks of 4 floats = 512 chunks, 4 per thread; chunk id ->
+// (token id / 8, columns 4 * (id % 8) ..). A whole, aligned chunk is one 16-byte load; an edge chunk
+// (past rows, tokens or cols) or an unaligned one (odd cols) goes element by element, zeros outside.
+template <u16 (*narrow)(float)>
+OWL_INLINE void load_share(TileShare& share, const u16* w, const float* x, int rows, int cols, int numTokens, int row0,
+    int tok0, int k0, int tid) {
+#pragma unroll
+  for (int i = 0; i < 2; i++) {
+    int id = tid + 128 * i;
+    int gr = row0 + (id >> 2);
+    int gc = k0 + (id & 3) * 8;
+    const u16* src = w + (long long) gr * cols + gc;
+    if (gr < rows && gc + 8 <= cols && aligned16(src)) {
+      share.w[i] = load16(src);
+    } else {
+      u16 e[8];
+#pragma unroll
+      for (int j = 0; j < 8; j++) e[j] = gr < rows && gc + j < cols ? src[j] : (u16) 0;
+      share.w[i] = u32x4{e[0] | ((u32) e[1] << 16), e[2] | ((u32) e[3] << 16), e[4] | ((u32) e[5] << 16),
+          e[6] | ((u32) e[7] << 16)};
+    }
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    int id = tid + 128 * i;
+    int gt = tok0 + (id >> 3);
+    int gc = k0 + (id & 7) * 4;
+    const float* src = x + (long long) gt * cols + gc;
+    float v[4];
+    if (gt < numTokens && gc + 4 <= cols && aligned16(src)) {
+      owl_float4 f = load16f(src);
+      v[0] = f.x;
+      v[1] = f.y;
+      v[2] = f.z;
+      v[3] = f.w;
+    } else {
+#pragma unroll
+      for (int j = 0; j < 4; j++) v[j] = gt < numTokens && gc + j < cols ? src[j] : 0.f;
+    }
+    share.x[i][0] = (u32) narrow(v[0]) | ((u32) narrow(v[1]) << 16);
+    share.x[i][1] = (u32) narrow(v[2]) | ((u32) narrow(v[3]) << 16);
+  }
+}
+
+OWL_INLINE void store_share(const TileShare& share, u16 (*wTile)[TILE_K_PADDED], u16 (*xTile)[TILE_K_PADDED], int tid) {
+#pragma unroll
+  for (int i = 0; i < 2; i++) {
+    int id = tid + 128 * i;
+    *(u32x4*) &wTile[id >> 2][(id & 3) * 8] = share.w[i]; // 80-byte rows, 16-byte chunks: aligned
+  }
+#pragma unroll
+  for (int i = 0; i < 4; i++) {
+    int id = tid + 128 * i;
+    u32* dst = (u32*) &xTile[id >> 3][(id & 7) * 4];
+    dst[0] = share.x[i][0];
+    dst[1] = share.x[i][1];
+  }
+}
 
 template <u16 (*narrow)(float), void (*mma)(float*, const u32*, const u32*)>
 OWL_INLINE void gemm16(u64 outPtr, u64 wPtr, u64 xPtr, int rows, int cols, int numTokens) {
@@ -58,52 +128,14 @@ OWL_INLINE void gemm16(u64 outPtr, u64 wPtr, u64 xPtr, int rows, int cols, int n
 #pragma unroll
       for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.f;
 
+  TileShare share;
+  load_share<narrow>(share, w, x, rows, cols, numTokens, row0, tok0, 0, tid);
+  store_share(share, wTile, xTile, tid);
+  sync_threads(); // the first tiles are complete
+
   for (int k0 = 0; k0 < cols; k0 += TILE_K) {
-    // W tile: 64 rows x 4 chunks of 8 halves = 256 chunks, 2 per thread; chunk id -> (row id / 4,
-    // columns 8 * (id % 4) ..). A whole, aligned chunk is one 16-byte load; an edge chunk (past rows
-    // or cols) or an unaligned one (odd cols) goes element by element with zeros outside.
-#pragma unroll
-    for (int i = 0; i < 2; i++) {
-      int id = tid + 128 * i;
-      int r = id >> 2;
-      int kc = (id & 3) * 8;
-      int gr = row0 + r;
-      int gc = k0 + kc;
-      const u16* src = w + (long long) gr * cols + gc;
-      u16* dst = &wTile[r][kc];
-      if (gr < rows && gc + 8 <= cols && aligned16(src)) {
-        *(u32x4*) dst = load16(src);
-      } else {
-#pragma unroll
-        for (int e = 0; e < 8; e++) dst[e] = gr < rows && gc + e < cols ? src[e] : (u16) 0;
-      }
-    }
-    // x tile: 64 tokens x 8 chunks of 4 floats = 512 chunks, 4 per thread; chunk id -> (token id / 8,
-    // columns 4 * (id % 8) ..), rounded to 16 bits and stored as two K pairs.
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-      int id = tid + 128 * i;
-      int n = id >> 3;
-      int kc = (id & 7) * 4;
-      int gt = tok0 + n;
-      int gc = k0 + kc;
-      const float* src = x + (long long) gt * cols + gc;
-      float v[4];
-      if (gt < numTokens && gc + 4 <= cols && aligned16(src)) {
-        owl_float4 f = load16f(src);
-        v[0] = f.x;
-        v[1] = f.y;
-        v[2] = f.z;
-        v[3] = f.w;
-      } else {
-#pragma unroll
-        for (int e = 0; e < 4; e++) v[e] = gt < numTokens && gc + e < cols ? src[e] : 0.f;
-      }
-      u32* dst = (u32*) &xTile[n][kc];
-      dst[0] = (u32) narrow(v[0]) | ((u32) narrow(v[1]) << 16);
-      dst[1] = (u32) narrow(v[2]) | ((u32) narrow(v[3]) << 16);
-    }
-    sync_threads(); // the tiles are complete
+    bool more = k0 + TILE_K < cols; // the same for the whole block
+    if (more) load_share<narrow>(share, w, x, rows, cols, numTokens, row0, tok0, k0 + TILE_K, tid);
 
 #pragma unroll
     for (int kk = 0; kk < TILE_K; kk += 16) {
@@ -128,7 +160,11 @@ OWL_INLINE void gemm16(u64 outPtr, u64 wPtr, u64 xPtr, int rows, int cols, int n
 #pragma unroll
         for (int ni = 0; ni < 4; ni++) mma(acc[mi][ni], a[mi], b[ni]);
     }
-    sync_threads(); // every warp is done reading before the next tiles overwrite them
+    sync_threads(); // every warp is done reading the tiles
+    if (more) {
+      store_share(share, wTile, xTile, tid);
+      sync_threads(); // the next tiles are complete
+    }
   }
 
   // acc[mi][ni][i] is out[token, row] for row = warpRow + 16 mi + g (+ 8 for i >= 2) and
