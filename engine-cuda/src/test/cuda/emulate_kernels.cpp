@@ -225,8 +225,14 @@ static void checkSiluAndResidual() {
 }
 
 // out[t, r] = sum_c W[r, c] x[t, c]; gemm rounds x to the weights' type first.
-static void checkMatmul(int kind, bool tensorCores, int rows, int cols, int tokens, int tokensPerWarp = 1) { // kind 0 f16, 1 bf16, 2 f32
-  std::vector<float> wv = normal((size_t) rows * cols, 0.05), x = normal((size_t) tokens * cols, 1);
+// misalignX: x starts one float past a 16-byte boundary, so the kernels must take their
+// element-by-element path even where cols would allow 16-byte loads.
+static void checkMatmul(int kind, bool tensorCores, int rows, int cols, int tokens, int tokensPerWarp = 1,
+    bool misalignX = false) { // kind 0 f16, 1 bf16, 2 f32
+  std::vector<float> wv = normal((size_t) rows * cols, 0.05), xStore = normal((size_t) tokens * cols + 1, 1);
+  std::vector<float> x(xStore.begin() + (misalignX ? 1 : 0), xStore.begin() + (misalignX ? 1 : 0) + (size_t) tokens * cols);
+  const float* xDevice = misalignX ? xStore.data() + 1 : x.data();
+  if (misalignX) std::copy(x.begin(), x.end(), xStore.begin() + 1);
   std::vector<u16> wh(wv.size());
   std::vector<double> wd(wv.size());
   for (size_t i = 0; i < wv.size(); i++) {
@@ -250,24 +256,25 @@ static void checkMatmul(int kind, bool tensorCores, int rows, int cols, int toke
   const void* w = kind == 2 ? (const void*) wv.data() : (const void*) wh.data();
   if (tokensPerWarp == 8) {
     launch(ceilDiv(rows, 8), ceilDiv(tokens, 8), 256, [&] {
-      if (kind == 0) gemv8_f16(ptr(out.data()), ptr(w), ptr(x.data()), rows, cols, tokens);
-      if (kind == 1) gemv8_bf16(ptr(out.data()), ptr(w), ptr(x.data()), rows, cols, tokens);
+      if (kind == 0) gemv8_f16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
+      if (kind == 1) gemv8_bf16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
     });
   } else if (tensorCores) {
     launch(ceilDiv(rows, 64), ceilDiv(tokens, 64), 128, [&] {
-      if (kind == 0) gemm_f16(ptr(out.data()), ptr(w), ptr(x.data()), rows, cols, tokens);
-      if (kind == 1) gemm_bf16(ptr(out.data()), ptr(w), ptr(x.data()), rows, cols, tokens);
+      if (kind == 0) gemm_f16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
+      if (kind == 1) gemm_bf16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
     });
   } else {
     launch(ceilDiv(rows, 8), tokens, 256, [&] {
-      if (kind == 0) gemv_f16(ptr(out.data()), ptr(w), ptr(x.data()), rows, cols);
-      if (kind == 1) gemv_bf16(ptr(out.data()), ptr(w), ptr(x.data()), rows, cols);
-      if (kind == 2) gemv_f32(ptr(out.data()), ptr(w), ptr(x.data()), rows, cols);
+      if (kind == 0) gemv_f16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols);
+      if (kind == 1) gemv_bf16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols);
+      if (kind == 2) gemv_f32(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols);
     });
   }
   const char* types[] = {"f16", "bf16", "f32"};
   report(std::string(tensorCores ? "gemm_" : tokensPerWarp == 8 ? "gemv8_" : "gemv_") + types[kind] + " rows=" + std::to_string(rows) + " cols="
-      + std::to_string(cols) + " tokens=" + std::to_string(tokens), out, expected, scale, 0, 2.0 * cols * 0x1p-24);
+      + std::to_string(cols) + " tokens=" + std::to_string(tokens) + (misalignX ? " x misaligned" : ""), out, expected,
+      scale, 0, 2.0 * cols * 0x1p-24);
 }
 
 struct Paged {
@@ -371,6 +378,10 @@ int main() {
     checkMatmul(kind, false, 33, 777, 2);
     checkMatmul(kind, false, 33, 1024, 3);
   }
+  checkMatmul(0, false, 33, 1024, 2, 1, true);
+  checkMatmul(2, false, 33, 1024, 2, 1, true);
+  checkMatmul(0, false, 33, 1024, 9, 8, true);
+  checkMatmul(0, true, 70, 1024, 9, 1, true);
   for (int kind = 0; kind < 2; kind++) {
     checkMatmul(kind, false, 33, 777, 3, 8);
     checkMatmul(kind, false, 33, 1024, 17, 8);
