@@ -1,5 +1,5 @@
-// The decoder's small kernels: embedding gather, RMSNorm with per-row modality (MAM), RoPE,
-// SiLU(gate) * up and the residual add. Activations are float32 rows; every kernel computes in
+// The decoder's small kernels: embedding gather, RMSNorm with per-row modality (MAM) (alone, or
+// fused with the residual add before it), RoPE, SiLU(gate) * up and the residual add. Activations are float32 rows; every kernel computes in
 // float32 what the engine's CPU code computes (spec/MPLUG_OWL2.md §4).
 //
 // The element-wise kernels walk their elements with a grid-stride loop, so any grid covers any size;
@@ -60,25 +60,53 @@ OWL_INLINE float block_sum(float v, float* scratch /* [32] shared */) {
   return total;
 }
 
-OWL_KERNEL rms_norm(u64 out, u64 x, u64 weights, u64 modality, int hidden, int numModalities, float eps) {
-  __shared__ float scratch[32];
+// The norm of row t of x into out, the row's own sum of squares given (already summed over the block).
+OWL_INLINE void rms_norm_row(float* dst, const float* row, float sumSquares, const float* weights, const int* modality,
+    int hidden, int numModalities, float eps) {
   int t = block_x();
-  const float* row = (const float*) x + (long long) t * hidden;
-  float* dst = (float*) out + (long long) t * hidden;
-  float sumSquares = 0.f;
-  for (int i = thread_x(); i < hidden; i += block_dim_x()) sumSquares += row[i] * row[i];
-  sumSquares = block_sum(sumSquares, scratch);
-  int m = numModalities == 1 ? 0 : ((const int*) modality)[t];
+  int m = numModalities == 1 ? 0 : modality[t];
   if (m < 0 || m >= numModalities) { // the host validates modalities; NaN makes a slip visible
     for (int i = thread_x(); i < hidden; i += block_dim_x()) dst[i] = __builtin_nanf("");
     return;
   }
   float scale = div_rn(1.f, sqrt_rn(div_rn(sumSquares, (float) hidden) + eps));
-  const float* w = (const float*) weights + (long long) m * hidden;
+  const float* w = weights + (long long) m * hidden;
   for (int i = thread_x(); i < hidden; i += block_dim_x()) {
     float normalised = row[i] * scale;
     dst[i] = w[i] * normalised;
   }
+}
+
+OWL_KERNEL rms_norm(u64 out, u64 x, u64 weights, u64 modality, int hidden, int numModalities, float eps) {
+  __shared__ float scratch[32];
+  int t = block_x();
+  const float* row = (const float*) x + (long long) t * hidden;
+  float sumSquares = 0.f;
+  for (int i = thread_x(); i < hidden; i += block_dim_x()) sumSquares += row[i] * row[i];
+  sumSquares = block_sum(sumSquares, scratch);
+  rms_norm_row((float*) out + (long long) t * hidden, row, sumSquares, (const float*) weights,
+      (const int*) modality, hidden, numModalities, eps);
+}
+
+// The residual add and the next norm in one pass (vLLM's fused_add_rms_norm): residual[t] += x[t],
+// then out[t] = RMSNorm_m(residual[t]) as rms_norm computes it; one launch and one read of the row
+// instead of two. Each thread normalises the elements it added itself, so the barriers inside
+// block_sum are the only ones needed. Grid: numRows blocks.
+OWL_KERNEL add_rms_norm(u64 out, u64 residual, u64 x, u64 weights, u64 modality, int hidden, int numModalities,
+    float eps) {
+  __shared__ float scratch[32];
+  int t = block_x();
+  float* row = (float*) residual + (long long) t * hidden;
+  const float* add = (const float*) x + (long long) t * hidden;
+  float sumSquares = 0.f;
+  for (int i = thread_x(); i < hidden; i += block_dim_x()) {
+    float h = row[i] + add[i];
+    row[i] = h;
+    sumSquares += h * h;
+  }
+  sumSquares = block_sum(sumSquares, scratch);
+  rms_norm_row((float*) out + (long long) t * hidden, row, sumSquares, (const float*) weights,
+      (const int*) modality, hidden, numModalities, eps);
 }
 
 // ---- RoPE, HF rotate-half convention (RotaryEmbedding) ----

@@ -178,6 +178,35 @@ static void checkRmsNorm(int hidden, int numModalities, const std::vector<int>& 
       + std::to_string(numModalities), out, expected, magnitudes(expected), 0, 2.0 * hidden * 0x1p-24);
 }
 
+static void checkAddRmsNorm() {
+  int hidden = 777, rows = 5;
+  std::vector<int> modality = {1, 0, 0, 1, 0};
+  std::vector<float> residual = normal((size_t) rows * hidden, 2), x = normal(residual.size(), 2),
+      w = normal((size_t) 2 * hidden, 0.2), out(residual.size());
+  for (auto& v : w) v += 1;
+  std::vector<double> expected(2 * residual.size());
+  for (int t = 0; t < rows; t++) {
+    double ss = 0;
+    for (int i = 0; i < hidden; i++) {
+      float h = residual[(size_t) t * hidden + i] + x[(size_t) t * hidden + i];
+      expected[(size_t) t * hidden + i] = h;
+      ss += (double) h * h;
+    }
+    double s = 1 / std::sqrt(ss / hidden + 1e-6);
+    for (int i = 0; i < hidden; i++)
+      expected[residual.size() + (size_t) t * hidden + i] =
+          w[(size_t) modality[t] * hidden + i] * expected[(size_t) t * hidden + i] * s;
+  }
+  launch(rows, 1, 256, [&] {
+    add_rms_norm(ptr(out.data()), ptr(residual.data()), ptr(x.data()), ptr(w.data()), ptr(modality.data()), hidden, 2,
+        1e-6f);
+  });
+  std::vector<float> actual(residual);
+  actual.insert(actual.end(), out.begin(), out.end());
+  report("add_rms_norm rows=5 hidden=777 modalities=2 (residual, then normed)", actual, expected,
+      magnitudes(expected), 0, 2.0 * hidden * 0x1p-24);
+}
+
 static void checkRope() {
   int rows = 17, heads = 5, headDim = 24, half = 12, maxPos = 300;
   std::vector<float> cosT((size_t) maxPos * half), sinT(cosT.size());
@@ -372,6 +401,7 @@ int main() {
   for (int kind = 0; kind < 3; kind++) checkEmbedding(kind);
   checkRmsNorm(777, 2, {0, 0, 1, 1, 0});
   checkRmsNorm(288, 1, {1});
+  checkAddRmsNorm();
   checkRope();
   checkSiluAndResidual();
   for (int kind = 0; kind < 3; kind++) {

@@ -1,5 +1,6 @@
 package dev.owlery.engine.cuda.check;
 
+import dev.owlery.engine.cuda.check.ElementwiseCases.AddRmsNormCase;
 import dev.owlery.engine.cuda.check.ElementwiseCases.EmbeddingCase;
 import dev.owlery.engine.cuda.check.ElementwiseCases.ResidualAddCase;
 import dev.owlery.engine.cuda.check.ElementwiseCases.RmsNormCase;
@@ -36,6 +37,8 @@ final class CheckCases {
     // RMSNorm: two modalities mixed row by row, and one modality serving a visual row
     cases.add(rmsNorm(777, 2, new int[] {0, 0, 1, 1, 1, 0, 1, 0, 0, 0, 1, 1, 0, 1, 0, 0, 1}, random));
     cases.add(rmsNorm(288, 1, new int[] {1}, random));
+    cases.add(new AddRmsNormCase(rmsNorm(777, 2, new int[] {1, 0, 0, 1, 0}, random),
+        Gaussian.floats(5 * 777, 2.0, random)));
     // RoPE on 17 rows of 5 heads of 24, positions from 0 to the table's last
     int[] positions = random.ints(17, 0, 300).toArray();
     positions[0] = 0;

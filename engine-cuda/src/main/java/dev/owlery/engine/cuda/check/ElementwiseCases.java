@@ -15,7 +15,7 @@ import java.nio.ByteOrder;
 import java.util.Arrays;
 import jcuda.driver.CUdeviceptr;
 
-/** The cases of elementwise.cu: embedding gather, RMSNorm (MAM), RoPE, SiLU * up, residual add. */
+/** The cases of elementwise.cu: embedding gather, RMSNorm (MAM) alone and after a residual add, RoPE, SiLU * up, residual add. */
 final class ElementwiseCases {
 
   /** Grid of the grid-stride kernels: enough blocks to cover n once, capped (they loop past it). */
@@ -138,6 +138,56 @@ final class ElementwiseCases {
       gpu.launch(PtxKernels.RMS_NORM, modality.length, 1, out, gpu.upload(x), gpu.upload(weights),
           gpu.upload(modality), hidden, numModalities, eps);
       return gpu.downloadFloats(out, x.length);
+    }
+  }
+
+  /**
+   * The residual add fused with the next norm, against the engine's two steps as LlamaDecoderLayer
+   * takes them: {@link ScalarKernels#axpy} with alpha 1, then {@link RmsNorm} through {@link Multiway}.
+   * The expected values are the new residual rows, then the normed rows.
+   */
+  record AddRmsNormCase(RmsNormCase norm, float[] residual) implements KernelCase {
+
+    @Override
+    public String kernel() {
+      return PtxKernels.ADD_RMS_NORM.name();
+    }
+
+    @Override
+    public String sizes() {
+      return norm.sizes();
+    }
+
+    /** The residual is one rounded add, as on the CPU (exact); the norm's bound covers the rest. */
+    @Override
+    public Tolerance tolerance() {
+      return new Tolerance(0, norm.tolerance().relative(), "residual exact; norm: " + norm.tolerance().why());
+    }
+
+    /** {@link #norm()}'s x is what is added to the residual. */
+    @Override
+    public Expected expected() {
+      float[] added = residual.clone();
+      new ScalarKernels().axpy(1f, norm.x(), 0, added, 0, added.length);
+      float[] normed = new RmsNormCase(norm.hidden(), norm.numModalities(), norm.weights(), norm.eps(), added,
+          norm.modality()).expected().values();
+      float[] both = new float[2 * added.length];
+      System.arraycopy(added, 0, both, 0, added.length);
+      System.arraycopy(normed, 0, both, added.length, normed.length);
+      return new Expected(both, magnitudes(both));
+    }
+
+    @Override
+    public float[] runOn(Gpu gpu) {
+      int n = residual.length;
+      CUdeviceptr out = gpu.zeros(4L * n);
+      CUdeviceptr rows = gpu.upload(residual);
+      gpu.launch(PtxKernels.ADD_RMS_NORM, norm.modality().length, 1, out, rows, gpu.upload(norm.x()),
+          gpu.upload(norm.weights()), gpu.upload(norm.modality()), norm.hidden(), norm.numModalities(), norm.eps());
+      float[] both = new float[2 * n];
+      System.arraycopy(gpu.downloadFloats(rows, n), 0, both, 0, n);
+      System.arraycopy(gpu.downloadFloats(out, n), 0, both, n, n);
+      return both;
     }
   }
 

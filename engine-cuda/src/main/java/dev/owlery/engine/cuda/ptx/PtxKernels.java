@@ -34,6 +34,10 @@ public final class PtxKernels {
   /** RMSNorm with per-row modality picking the weight (MAM); weights float32 [numModalities, hidden]; grid numRows. */
   public static final PtxKernel RMS_NORM = kernel(ELEMENTWISE, "rms_norm", 256,
       ptr("out"), ptr("x"), ptr("weights"), ptr("modality"), i32("hidden"), i32("numModalities"), f32("eps"));
+  /** {@code residual += x}, then RMSNorm (MAM) of the new residual into out, one pass; grid numRows. */
+  public static final PtxKernel ADD_RMS_NORM = kernel(ELEMENTWISE, "add_rms_norm", 256,
+      ptr("out"), ptr("residual"), ptr("x"), ptr("weights"), ptr("modality"), i32("hidden"), i32("numModalities"),
+      f32("eps"));
   /** RoPE in place on rows of numHeads heads, rotate-half convention, host-built cos/sin tables. */
   public static final PtxKernel ROPE = kernel(ELEMENTWISE, "rope", 256,
       ptr("x"), ptr("positions"), ptr("cosTable"), ptr("sinTable"), i32("numRows"), i32("numHeads"), i32("headDim"),
@@ -83,7 +87,7 @@ public final class PtxKernels {
 
   /** Every kernel, in module order. */
   public static final List<PtxKernel> ALL = List.of(
-      EMBEDDING_F16, EMBEDDING_BF16, EMBEDDING_F32, RMS_NORM, ROPE, SILU_MUL, RESIDUAL_ADD,
+      EMBEDDING_F16, EMBEDDING_BF16, EMBEDDING_F32, RMS_NORM, ADD_RMS_NORM, ROPE, SILU_MUL, RESIDUAL_ADD,
       GEMV_F16, GEMV_BF16, GEMV_F32, GEMV8_F16, GEMV8_BF16,
       GEMM_F16, GEMM_BF16,
       KV_APPEND, PAGED_ATTENTION);

@@ -3,6 +3,7 @@ package dev.owlery.engine.cuda.check;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
 
+import dev.owlery.engine.cuda.check.ElementwiseCases.AddRmsNormCase;
 import dev.owlery.engine.cuda.check.ElementwiseCases.EmbeddingCase;
 import dev.owlery.engine.cuda.check.ElementwiseCases.ResidualAddCase;
 import dev.owlery.engine.cuda.check.ElementwiseCases.RmsNormCase;
@@ -62,6 +63,30 @@ class CheckReferenceTest {
         for (int i = 0; i < hidden; i++) {
           double out = c.weights()[copy * hidden + i] * c.x()[t * hidden + i] * scale;
           assertThat((double) expected[t * hidden + i]).isCloseTo(out, within(1e-5 * Math.abs(out) + 1e-7));
+        }
+      }
+    }
+  }
+
+  @Test
+  void addRmsNormReferenceIsTheNewResidualThenItsNorm() {
+    for (AddRmsNormCase c : cases(AddRmsNormCase.class)) {
+      RmsNormCase norm = c.norm();
+      int hidden = norm.hidden();
+      int n = c.residual().length;
+      float[] expected = c.expected().values();
+      for (int t = 0; t < norm.modality().length; t++) {
+        int copy = norm.modality()[t];
+        double sumSquares = 0;
+        for (int i = 0; i < hidden; i++) {
+          float h = c.residual()[t * hidden + i] + norm.x()[t * hidden + i];
+          assertThat(expected[t * hidden + i]).isEqualTo(h);
+          sumSquares += (double) h * h;
+        }
+        double scale = 1 / Math.sqrt(sumSquares / hidden + norm.eps());
+        for (int i = 0; i < hidden; i++) {
+          double out = norm.weights()[copy * hidden + i] * (double) expected[t * hidden + i] * scale;
+          assertThat((double) expected[n + t * hidden + i]).isCloseTo(out, within(1e-5 * Math.abs(out) + 1e-7));
         }
       }
     }

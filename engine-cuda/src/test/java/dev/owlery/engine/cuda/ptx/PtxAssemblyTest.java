@@ -24,7 +24,7 @@ class PtxAssemblyTest {
    */
   private static final Map<String, Integer> REGISTER_BUDGET = Map.ofEntries(
       Map.entry("embedding_f16", 32), Map.entry("embedding_bf16", 32), Map.entry("embedding_f32", 32),
-      Map.entry("rms_norm", 32), Map.entry("rope", 32), Map.entry("silu_mul", 32), Map.entry("residual_add", 32),
+      Map.entry("rms_norm", 32), Map.entry("add_rms_norm", 32), Map.entry("rope", 32), Map.entry("silu_mul", 32), Map.entry("residual_add", 32),
       Map.entry("gemv_f16", 32), Map.entry("gemv_bf16", 32), Map.entry("gemv_f32", 32),
       Map.entry("gemv8_f16", 128), Map.entry("gemv8_bf16", 128),
       Map.entry("gemm_f16", 128), Map.entry("gemm_bf16", 128),
