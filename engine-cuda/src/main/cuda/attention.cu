@@ -52,10 +52,10 @@ OWL_KERNEL kv_append(u64 kCache, u64 vCache, u64 key, u64 value, u64 blockTables
 // / numKvHeads) the kv head its query head shares (grouped-query attention, AttentionShape).
 // q, out: [numRows, numHeads * headDim] float32; headDim even and <= 256.
 //
-// Grid: (numHeads, numRows); block: 32 * numWarps threads, numWarps <= 8 (128 is usual). Warp w
-// takes the positions j = w, w + numWarps, ... and keeps an online softmax over them (running max m,
-// running sum l of e^(s - m), running sum acc of e^(s - m) v, rescaled when m grows), so no score is
-// stored; the warps' partial results are then merged through shared memory. Each lane holds the
+// Grid: (numHeads, numRows); block: 32 * numWarps threads, numWarps <= 8 (256 is usual). Warp w
+// takes the positions j = w, w + numWarps, ..., two per step, and keeps an online softmax over them
+// (running max m, running sum l of e^(s - m), running sum acc of e^(s - m) v, rescaled when m grows),
+// so no score is stored; the warps' partial results are then merged through shared memory. Each lane holds the
 // dimension pairs d = 2 * lane + 64 * i (i < 4): a key or value pair is one 32-bit load, a warp
 // reads 128 contiguous bytes per load.
 
@@ -92,33 +92,55 @@ OWL_KERNEL paged_attention(u64 out, u64 q, u64 kCache, u64 vCache, u64 blockTabl
 
   float m = -__builtin_inff(); // running max of this warp's scores
   float l = 0.f;               // running sum of e^(s - m)
-  for (int j = warp; j <= pos; j += numWarps) {
-    long long base = slot_base(table, j, blockSize, maxBlocksPerSeq, kvWidth);
-    if (base < 0) break; // outside the table: refused by the host, never read
-    base += (long long) kvHead * headDim;
-    const u32* k = (const u32*) ((const u16*) kCache + base); // headDim even: pairs are 4-byte aligned
-    const u32* v = (const u32*) ((const u16*) vCache + base);
-    float partial = 0.f;
+  // Two positions per step, j and j + numWarps: their loads and shuffle sums are independent, so
+  // each warp keeps two dependency chains in flight instead of one.
+  for (int j = warp; j <= pos; j += 2 * numWarps) {
+    long long base1 = slot_base(table, j, blockSize, maxBlocksPerSeq, kvWidth);
+    if (base1 < 0) break; // outside the table: refused by the host, never read
+    int j2 = j + numWarps;
+    long long base2 = j2 <= pos ? slot_base(table, j2, blockSize, maxBlocksPerSeq, kvWidth) : -1;
+    bool second = base2 >= 0; // the same for the whole warp
+    base1 += (long long) kvHead * headDim;
+    base2 += (long long) kvHead * headDim;
+    // headDim even: every pair is 4-byte aligned
+    const u32* k1 = (const u32*) ((const u16*) kCache + base1);
+    const u32* k2 = (const u32*) ((const u16*) kCache + base2);
+    float partial1 = 0.f, partial2 = 0.f;
 #pragma unroll
     for (int i = 0; i < ATTN_MAX_PAIRS; i++) {
       int d = 2 * lane + 64 * i;
       if (d < headDim) {
-        u32 kk = k[d >> 1];
-        partial += q0[i] * f16_to_f32(low16(kk)) + q1[i] * f16_to_f32(high16(kk));
+        u32 a = k1[d >> 1];
+        partial1 += q0[i] * f16_to_f32(low16(a)) + q1[i] * f16_to_f32(high16(a));
+        if (second) {
+          u32 b = k2[d >> 1];
+          partial2 += q0[i] * f16_to_f32(low16(b)) + q1[i] * f16_to_f32(high16(b));
+        }
       }
     }
-    float s = scale * warp_sum(partial);
-    float mNew = __builtin_fmaxf(m, s);
-    float correction = exp_approx(m - mNew); // e^(-inf) = 0 on the first key
-    float p = exp_approx(s - mNew);
-    l = l * correction + p;
+    float s1 = scale * warp_sum(partial1);
+    float s2 = second ? scale * warp_sum(partial2) : -__builtin_inff();
+    float mNew = __builtin_fmaxf(m, __builtin_fmaxf(s1, s2));
+    float correction = exp_approx(m - mNew); // e^(-inf) = 0 on the first step
+    float p1 = exp_approx(s1 - mNew);
+    float p2 = exp_approx(s2 - mNew); // 0 without a second position
+    l = l * correction + p1 + p2;
+    const u32* v1 = (const u32*) ((const u16*) vCache + base1);
+    const u32* v2 = (const u32*) ((const u16*) vCache + base2);
 #pragma unroll
     for (int i = 0; i < ATTN_MAX_PAIRS; i++) {
       int d = 2 * lane + 64 * i;
       if (d < headDim) {
-        u32 vv = v[d >> 1];
-        acc0[i] = acc0[i] * correction + p * f16_to_f32(low16(vv));
-        acc1[i] = acc1[i] * correction + p * f16_to_f32(high16(vv));
+        u32 a = v1[d >> 1];
+        float lo = p1 * f16_to_f32(low16(a));
+        float hi = p1 * f16_to_f32(high16(a));
+        if (second) {
+          u32 b = v2[d >> 1];
+          lo += p2 * f16_to_f32(low16(b));
+          hi += p2 * f16_to_f32(high16(b));
+        }
+        acc0[i] = acc0[i] * correction + lo;
+        acc1[i] = acc1[i] * correction + hi;
       }
     }
     m = mNew;

@@ -386,7 +386,7 @@ static void checkAttention(const Paged& p, int numHeads, const std::vector<int>&
       }
     }
   std::vector<int> tables = p.flat();
-  launch(numHeads, rows, 128, [&] {
+  launch(numHeads, rows, 256, [&] {
     paged_attention(ptr(out.data()), ptr(q.data()), ptr(kPool.data()), ptr(vPool.data()), ptr(tables.data()),
         ptr(rowSeq.data()), ptr(rowPos.data()), numHeads, p.numKvHeads, headDim, p.blockSize, p.maxBlocks(),
         (float) scale);

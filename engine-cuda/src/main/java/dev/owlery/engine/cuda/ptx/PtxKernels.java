@@ -78,7 +78,7 @@ public final class PtxKernels {
       ptr("kCache"), ptr("vCache"), ptr("key"), ptr("value"), ptr("blockTables"), ptr("rowSeq"), ptr("rowPos"),
       i32("numRows"), i32("numKvHeads"), i32("headDim"), i32("blockSize"), i32("maxBlocksPerSeq"));
   /** Each row over its sequence's positions {@code [0, rowPos]}; grid (numHeads, numRows). */
-  public static final PtxKernel PAGED_ATTENTION = kernel(ATTENTION, "paged_attention", 128,
+  public static final PtxKernel PAGED_ATTENTION = kernel(ATTENTION, "paged_attention", 256,
       ptr("out"), ptr("q"), ptr("kCache"), ptr("vCache"), ptr("blockTables"), ptr("rowSeq"), ptr("rowPos"),
       i32("numHeads"), i32("numKvHeads"), i32("headDim"), i32("blockSize"), i32("maxBlocksPerSeq"), f32("scale"));
 
