@@ -16,11 +16,12 @@ class PtxAssemblyTest {
   /**
    * Registers per thread each kernel may use. An SM has 65,536 registers for up to 2,048 threads:
    * 32 per thread keeps a bandwidth-bound kernel (element-wise, GEMV, KV append) at full occupancy,
-   * which is what keeps enough loads in flight; paged attention (128-thread blocks, a query and two
-   * accumulators per lane) gets 64, half occupancy; the GEMM (128-thread blocks, 32 float accumulators
-   * and 12 fragment registers per lane) gets 128, the usual price of a register-tiled mma kernel; the
-   * 8-token GEMV gets 128 too: 8 sums and the 16 x loads of a weight chunk in flight (ptxas uses about
-   * 108), 2 blocks of 256 per SM, the price of reading each weight row once for 8 tokens.
+   * which is what keeps enough loads in flight. Paged attention (256-thread blocks; a query, two
+   * accumulators and two positions' loads per lane) gets 64, half occupancy. The GEMM (128-thread
+   * blocks, 32 float accumulators, 12 fragment registers and the next tile's share per lane) gets 128,
+   * the usual price of a register-tiled mma kernel; the 8-token GEMV gets 128 too: 8 sums and the 16 x
+   * loads of a weight chunk in flight (ptxas uses about 108), the price of reading each weight row once
+   * for 8 tokens.
    */
   private static final Map<String, Integer> REGISTER_BUDGET = Map.ofEntries(
       Map.entry("embedding_f16", 32), Map.entry("embedding_bf16", 32), Map.entry("embedding_f32", 32),
