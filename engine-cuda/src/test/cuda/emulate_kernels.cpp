@@ -428,6 +428,11 @@ int main() {
     checkAttention(Paged{12, 16, 2, 40, {{3, 8, 1}, {10}, {11, 6, 0}}}, 6, seq, pos);
   }
   checkAttention(Paged{12, 16, 2, 128, {{9, 4, 7}, {1, 0}}}, 4, {0, 1, 1}, {37, 19, 20});
+  // the edges of the shapes: headDim 256 (every lane pair group full) with one kv head for 3 query
+  // heads (multi-query), headDim 2 (one lane busy), and blocks of 7 and of 1 position
+  checkAttention(Paged{6, 16, 1, 256, {{5, 1}, {3}}}, 3, {0, 1}, {20, 9});
+  checkAttention(Paged{9, 7, 2, 2, {{8, 0, 4, 2}, {7, 1}}}, 4, {0, 0, 0, 1}, {25, 26, 27, 13});
+  checkAttention(Paged{40, 1, 2, 64, {{39, 0, 38, 1, 37, 2, 36, 3, 35, 4, 34, 5, 33, 6, 32, 7, 31}}}, 2, {0}, {16});
   std::printf(failures ? "%d cases failed\n" : "all cases passed\n", failures);
   return failures ? 1 : 0;
 }

@@ -89,6 +89,11 @@ final class CheckCases {
       rowPos[i] = 99 + i;
     }
     cases.add(attention(new PagedLayout(40, 16, 4, 128, new int[][] {odd, even}), 4, rowSeq, rowPos, random));
+    // the largest headDim (256) with one kv head for 3 query heads; blocks of 7 positions
+    cases.add(attention(new PagedLayout(6, 16, 1, 256, new int[][] {{5, 1}, {3}}), 3, new int[] {0, 1},
+        new int[] {20, 9}, random));
+    cases.add(attention(new PagedLayout(9, 7, 2, 64, new int[][] {{8, 0, 4, 2}, {7, 1}}), 4, new int[] {0, 0, 0, 1},
+        new int[] {25, 26, 27, 13}, random));
     return cases;
   }
 
