@@ -1,6 +1,7 @@
 // The decoder's small kernels: embedding gather, RMSNorm with per-row modality (MAM) (alone, or
-// fused with the residual add before it), RoPE, SiLU(gate) * up and the residual add. Activations are float32 rows; every kernel computes in
-// float32 what the engine's CPU code computes (spec/MPLUG_OWL2.md §4).
+// fused with the residual add before it), RoPE, SiLU(gate) * up and the residual add. Activations
+// are float32 rows; every kernel computes in float32 what the engine's CPU code computes
+// (spec/MPLUG_OWL2.md §4).
 //
 // The element-wise kernels walk their elements with a grid-stride loop, so any grid covers any size;
 // the per-row kernels (embedding, RMSNorm) take one block per row.

@@ -12,8 +12,8 @@
 // row is read from memory once per 8 tokens instead of once per token. Grid: (ceil(rows /
 // warpsPerBlock), ceil(numTokens / 8)).
 //
-// A row whose start (or x's) is not 16-byte aligned, which happens when cols is odd, is read
-// element by element; the columns past the last whole 16 bytes are read element by element too.
+// A row whose start (or x's) is not 16-byte aligned, as when cols is not a multiple of 8 (F16,
+// BF16) or 4 (F32), is read element by element; so are the columns past the last whole 16 bytes.
 #include "owlery_cuda.h"
 
 // The sum of 8 products of a 16-byte chunk of 16-bit weights with 8 floats of x.
