@@ -1,0 +1,126 @@
+package dev.owlery.engine.cuda.check;
+
+import dev.owlery.engine.cuda.ptx.PtxKernel;
+import dev.owlery.engine.cuda.ptx.PtxKernels;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import jcuda.driver.CUdeviceptr;
+
+/**
+ * Times the kernels that decide decode and prefill speed at LLaMA-2-7B's shapes (F16 weights,
+ * hidden 4096, FFN 11008, vocabulary 32000, 32 heads of 128), next to a device-to-device copy
+ * measured in the same run: the matrix products' weight bytes per second as a fraction of the copy's
+ * bandwidth (read + write), the GEMM's TFLOP/s. Reported, never asserted: speeds are for the GPU run
+ * to read. Back-to-back launches on one stream, so each time includes the gap between launches a
+ * decode step without CUDA graphs also pays.
+ */
+final class KernelTimings {
+
+  private static final int REPEATS = 20;
+  private static final short F16_ONE = 0x3c00; // weight values do not change a kernel's time
+
+  /** One timed kernel: what it read (bytes) and computed (flops) per run. */
+  record Timing(String kernel, String shape, double microseconds, double bytes, double flops) {
+
+    double gigabytesPerSecond() {
+      return bytes / microseconds / 1e3;
+    }
+
+    double teraflopsPerSecond() {
+      return flops / microseconds / 1e6;
+    }
+  }
+
+  private KernelTimings() {}
+
+  /** The copy first, then each kernel; every buffer freed before returning. */
+  static List<Timing> run(Gpu gpu) {
+    List<Timing> timings = new ArrayList<>();
+    try {
+      long copyBytes = 1L << 30;
+      CUdeviceptr src = gpu.zeros(copyBytes);
+      CUdeviceptr dst = gpu.zeros(copyBytes);
+      double copyMs = gpu.millisecondsPerRun(REPEATS, () -> gpu.copyAsync(dst, src, copyBytes));
+      timings.add(new Timing("device-to-device copy", "1 GiB, read + write", copyMs * 1e3, 2.0 * copyBytes, 0));
+      gpu.freeAll();
+      timings.add(product(gpu, PtxKernels.GEMV_F16, 4096, 4096, 1));
+      timings.add(product(gpu, PtxKernels.GEMV_F16, 11008, 4096, 1));
+      timings.add(product(gpu, PtxKernels.GEMV_F16, 4096, 11008, 1));
+      timings.add(product(gpu, PtxKernels.GEMV_F16, 32000, 4096, 1));
+      timings.add(product(gpu, PtxKernels.GEMV8_F16, 11008, 4096, 16));
+      timings.add(product(gpu, PtxKernels.GEMM_F16, 11008, 4096, 64));
+      timings.add(product(gpu, PtxKernels.GEMM_F16, 4096, 4096, 512));
+      timings.add(product(gpu, PtxKernels.GEMM_F16, 11008, 4096, 512));
+      timings.add(attention(gpu, 1, 512));
+      timings.add(attention(gpu, 16, 512));
+    } finally {
+      gpu.freeAll();
+    }
+    return timings;
+  }
+
+  /** out = W x at rows x cols with numTokens tokens. */
+  private static Timing product(Gpu gpu, PtxKernel kernel, int rows, int cols, int numTokens) {
+    CUdeviceptr w = gpu.filled16((long) rows * cols, F16_ONE);
+    CUdeviceptr x = gpu.upload(new float[numTokens * cols]);
+    CUdeviceptr out = gpu.zeros(4L * numTokens * rows);
+    Runnable launch;
+    if (kernel == PtxKernels.GEMV_F16) {
+      launch = () -> gpu.launchAsync(kernel, MatmulCase.ceilDiv(rows, 8), numTokens, out, w, x, rows, cols);
+    } else if (kernel == PtxKernels.GEMV8_F16) {
+      launch = () -> gpu.launchAsync(kernel, MatmulCase.ceilDiv(rows, 8), MatmulCase.ceilDiv(numTokens, 8), out, w, x,
+          rows, cols, numTokens);
+    } else {
+      launch = () -> gpu.launchAsync(kernel, MatmulCase.ceilDiv(rows, 64), MatmulCase.ceilDiv(numTokens, 64), out, w,
+          x, rows, cols, numTokens);
+    }
+    double ms = gpu.millisecondsPerRun(REPEATS, launch);
+    gpu.freeAll();
+    return new Timing(kernel.name(), "rows=%d cols=%d tokens=%d".formatted(rows, cols, numTokens), ms * 1e3,
+        2.0 * rows * cols, 2.0 * rows * cols * numTokens);
+  }
+
+  /** numSeqs decode rows of 32 heads of 128, each over numKeys positions in blocks of 16. */
+  private static Timing attention(Gpu gpu, int numSeqs, int numKeys) {
+    int heads = 32;
+    int headDim = 128;
+    int blockSize = 16;
+    int blocksPerSeq = numKeys / blockSize;
+    long poolElements = (long) numSeqs * blocksPerSeq * blockSize * heads * headDim;
+    int[] tables = new int[numSeqs * blocksPerSeq];
+    for (int i = 0; i < tables.length; i++) {
+      tables[i] = i;
+    }
+    int[] rowSeq = new int[numSeqs];
+    int[] rowPos = new int[numSeqs];
+    for (int s = 0; s < numSeqs; s++) {
+      rowSeq[s] = s;
+      rowPos[s] = numKeys - 1;
+    }
+    CUdeviceptr k = gpu.filled16(poolElements, F16_ONE);
+    CUdeviceptr v = gpu.filled16(poolElements, F16_ONE);
+    CUdeviceptr q = gpu.upload(new float[numSeqs * heads * headDim]);
+    CUdeviceptr out = gpu.zeros(4L * numSeqs * heads * headDim);
+    CUdeviceptr tablesOnDevice = gpu.upload(tables);
+    CUdeviceptr seqs = gpu.upload(rowSeq);
+    CUdeviceptr positions = gpu.upload(rowPos);
+    double ms = gpu.millisecondsPerRun(REPEATS, () -> gpu.launchAsync(PtxKernels.PAGED_ATTENTION, heads, numSeqs, out,
+        q, k, v, tablesOnDevice, seqs, positions, heads, heads, headDim, blockSize, blocksPerSeq,
+        (float) (1 / Math.sqrt(headDim))));
+    gpu.freeAll();
+    return new Timing(PtxKernels.PAGED_ATTENTION.name(), "seqs=%d keys=%d heads=32 headDim=128".formatted(numSeqs,
+        numKeys), ms * 1e3, 2.0 * 2 * poolElements, 4.0 * numSeqs * heads * numKeys * headDim);
+  }
+
+  /** One report line: time, bytes per second (and the share of the copy's), flops where they matter. */
+  static String describe(Timing t, double copyGigabytesPerSecond) {
+    String line = String.format(Locale.ROOT, "TIME %-22s %-36s %9.1f us %8.1f GB/s", t.kernel(), t.shape(),
+        t.microseconds(), t.gigabytesPerSecond());
+    if (t.flops() == 0) {
+      return line;
+    }
+    return line + String.format(Locale.ROOT, " (%.0f%% of the copy) %7.1f TFLOP/s",
+        100 * t.gigabytesPerSecond() / copyGigabytesPerSecond, t.teraflopsPerSecond());
+  }
+}

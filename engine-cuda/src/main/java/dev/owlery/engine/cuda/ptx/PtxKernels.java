@@ -1,0 +1,124 @@
+package dev.owlery.engine.cuda.ptx;
+
+import static dev.owlery.engine.cuda.ptx.PtxModule.ATTENTION;
+import static dev.owlery.engine.cuda.ptx.PtxModule.ELEMENTWISE;
+import static dev.owlery.engine.cuda.ptx.PtxModule.GEMM;
+import static dev.owlery.engine.cuda.ptx.PtxModule.GEMV;
+
+import dev.owlery.engine.cuda.ptx.PtxKernel.Param;
+import dev.owlery.engine.cuda.ptx.PtxKernel.ParamType;
+import java.util.List;
+
+/**
+ * The catalogue of kernels in {@code engine-cuda/src/main/cuda}: entry names, parameters in order
+ * and block sizes, as the CUDA C declares them (PtxCatalogueTest holds this list to the PTX's
+ * {@code .entry} declarations). The grid of each launch is in the kernel's source comment.
+ *
+ * <p>Conventions shared by all: activations are float32 rows; weights F16, BF16 or F32 row-major
+ * {@code [rows, cols]}; the KV cache is F16 in the {@code KvBlockPool} layout {@code [numBlocks,
+ * blockSize, numKvHeads, headDim]}; int arrays are int32; accumulation is float32.
+ */
+public final class PtxKernels {
+
+  // ---- elementwise.cu ----
+
+  /** {@code out[t, :] = table[ids[t], :]}, F16 table; grid numTokens. */
+  public static final PtxKernel EMBEDDING_F16 = kernel(ELEMENTWISE, "embedding_f16", 256,
+      ptr("out"), ptr("table"), ptr("ids"), i32("hidden"), i32("vocab"));
+  /** As {@link #EMBEDDING_F16}, BF16 table. */
+  public static final PtxKernel EMBEDDING_BF16 = kernel(ELEMENTWISE, "embedding_bf16", 256,
+      ptr("out"), ptr("table"), ptr("ids"), i32("hidden"), i32("vocab"));
+  /** As {@link #EMBEDDING_F16}, F32 table. */
+  public static final PtxKernel EMBEDDING_F32 = kernel(ELEMENTWISE, "embedding_f32", 256,
+      ptr("out"), ptr("table"), ptr("ids"), i32("hidden"), i32("vocab"));
+  /** RMSNorm with per-row modality picking the weight (MAM); weights float32 [numModalities, hidden]; grid numRows. */
+  public static final PtxKernel RMS_NORM = kernel(ELEMENTWISE, "rms_norm", 256,
+      ptr("out"), ptr("x"), ptr("weights"), ptr("modality"), i32("hidden"), i32("numModalities"), f32("eps"));
+  /** {@code residual += x}, then RMSNorm (MAM) of the new residual into out, one pass; grid numRows. */
+  public static final PtxKernel ADD_RMS_NORM = kernel(ELEMENTWISE, "add_rms_norm", 256,
+      ptr("out"), ptr("residual"), ptr("x"), ptr("weights"), ptr("modality"), i32("hidden"), i32("numModalities"),
+      f32("eps"));
+  /** RoPE in place on rows of numHeads heads, rotate-half convention, host-built cos/sin tables. */
+  public static final PtxKernel ROPE = kernel(ELEMENTWISE, "rope", 256,
+      ptr("x"), ptr("positions"), ptr("cosTable"), ptr("sinTable"), i32("numRows"), i32("numHeads"), i32("headDim"),
+      i32("maxPositions"));
+  /** {@code out = silu(gate) * up} over n floats. */
+  public static final PtxKernel SILU_MUL = kernel(ELEMENTWISE, "silu_mul", 256,
+      ptr("out"), ptr("gate"), ptr("up"), i32("n"));
+  /** {@code y += x} over n floats. */
+  public static final PtxKernel RESIDUAL_ADD = kernel(ELEMENTWISE, "residual_add", 256,
+      ptr("y"), ptr("x"), i32("n"));
+
+  // ---- gemv.cu: out[t, r] = sum_c W[r, c] x[t, c]; grid (ceil(rows / 8), numTokens) at 256 threads ----
+
+  /** Decode GEMV, F16 weights. */
+  public static final PtxKernel GEMV_F16 = gemv("gemv_f16");
+  /** Decode GEMV, BF16 weights. */
+  public static final PtxKernel GEMV_BF16 = gemv("gemv_bf16");
+  /** Decode GEMV, F32 weights (also the batched path for F32 weights: grid.y covers the tokens). */
+  public static final PtxKernel GEMV_F32 = gemv("gemv_f32");
+  /** Batched-decode GEMV, F16 weights: a warp per row for 8 tokens; grid (ceil(rows / 8), ceil(numTokens / 8)). */
+  public static final PtxKernel GEMV8_F16 = gemv8("gemv8_f16");
+  /** As {@link #GEMV8_F16}, BF16 weights. */
+  public static final PtxKernel GEMV8_BF16 = gemv8("gemv8_bf16");
+  /** Tokens per warp of the gemv8 kernels (GEMV_TOKENS in gemv.cu). */
+  public static final int GEMV8_TOKENS = 8;
+
+  // ---- gemm.cu: the same product on tensor cores; grid (ceil(rows / 64), ceil(numTokens / 64)) ----
+
+  /** mma.sync GEMM, F16 weights, x rounded to F16. */
+  public static final PtxKernel GEMM_F16 = gemm("gemm_f16");
+  /** mma.sync GEMM, BF16 weights, x rounded to BF16. */
+  public static final PtxKernel GEMM_BF16 = gemm("gemm_bf16");
+
+  // ---- attention.cu ----
+
+  /** Writes each row's k and v (float32, after RoPE) into the F16 cache at its block table's slot. */
+  public static final PtxKernel KV_APPEND = kernel(ATTENTION, "kv_append", 256,
+      ptr("kCache"), ptr("vCache"), ptr("key"), ptr("value"), ptr("blockTables"), ptr("rowSeq"), ptr("rowPos"),
+      i32("numRows"), i32("numKvHeads"), i32("headDim"), i32("blockSize"), i32("maxBlocksPerSeq"));
+  /** Each row over its sequence's positions {@code [0, rowPos]}; grid (numHeads, numRows). */
+  public static final PtxKernel PAGED_ATTENTION = kernel(ATTENTION, "paged_attention", 256,
+      ptr("out"), ptr("q"), ptr("kCache"), ptr("vCache"), ptr("blockTables"), ptr("rowSeq"), ptr("rowPos"),
+      i32("numHeads"), i32("numKvHeads"), i32("headDim"), i32("blockSize"), i32("maxBlocksPerSeq"), f32("scale"));
+
+  /** The largest headDim {@link #PAGED_ATTENTION} takes (ATTN_MAX_PAIRS in attention.cu); it must also be even. */
+  public static final int MAX_ATTENTION_HEAD_DIM = 256;
+
+  /** Every kernel, in module order. */
+  public static final List<PtxKernel> ALL = List.of(
+      EMBEDDING_F16, EMBEDDING_BF16, EMBEDDING_F32, RMS_NORM, ADD_RMS_NORM, ROPE, SILU_MUL, RESIDUAL_ADD,
+      GEMV_F16, GEMV_BF16, GEMV_F32, GEMV8_F16, GEMV8_BF16,
+      GEMM_F16, GEMM_BF16,
+      KV_APPEND, PAGED_ATTENTION);
+
+  private PtxKernels() {}
+
+  private static PtxKernel gemv(String name) {
+    return kernel(GEMV, name, 256, ptr("out"), ptr("w"), ptr("x"), i32("rows"), i32("cols"));
+  }
+
+  private static PtxKernel gemv8(String name) {
+    return kernel(GEMV, name, 256, ptr("out"), ptr("w"), ptr("x"), i32("rows"), i32("cols"), i32("numTokens"));
+  }
+
+  private static PtxKernel gemm(String name) {
+    return kernel(GEMM, name, 128, ptr("out"), ptr("w"), ptr("x"), i32("rows"), i32("cols"), i32("numTokens"));
+  }
+
+  private static PtxKernel kernel(PtxModule module, String name, int blockSize, Param... params) {
+    return new PtxKernel(module, name, List.of(params), blockSize);
+  }
+
+  private static Param ptr(String name) {
+    return new Param(name, ParamType.POINTER);
+  }
+
+  private static Param i32(String name) {
+    return new Param(name, ParamType.INT);
+  }
+
+  private static Param f32(String name) {
+    return new Param(name, ParamType.FLOAT);
+  }
+}
