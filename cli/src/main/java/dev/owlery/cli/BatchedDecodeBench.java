@@ -127,6 +127,11 @@ final class BatchedDecodeBench {
     }
 
     @Override
+    public void quickGelu(float[] x, int offset, int size) {
+      kernels.quickGelu(x, offset, size);
+    }
+
+    @Override
     public void softmax(float[] x, int offset, int size) {
       kernels.softmax(x, offset, size);
     }

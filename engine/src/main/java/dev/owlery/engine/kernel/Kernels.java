@@ -33,6 +33,9 @@ public interface Kernels {
   /** {@code out[i] = silu(gate[i]) * up[i]}; out may alias gate. */
   void siluMul(float[] gate, int gateOffset, float[] up, int upOffset, float[] out, int outOffset, int size);
 
+  /** CLIP's quick GELU in place: {@code x[i] = x[i] * sigmoid(1.702 * x[i])} for {@code size} floats from {@code offset}. */
+  void quickGelu(float[] x, int offset, int size);
+
   /** In-place softmax of {@code size} floats from {@code offset}, max-subtracted, fp32. */
   void softmax(float[] x, int offset, int size);
 

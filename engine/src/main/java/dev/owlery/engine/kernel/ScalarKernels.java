@@ -5,6 +5,9 @@ import dev.owlery.engine.tensor.Matrix;
 /** The reference kernels: plain loops, one thread, written to be read against the spec. */
 public final class ScalarKernels implements Kernels {
 
+  /** The slope of CLIP's quick GELU, {@code x * sigmoid(1.702 x)}. */
+  static final float QUICK_GELU_SLOPE = 1.702f;
+
   @Override
   public void matmul(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
     int rows = w.rows();
@@ -62,6 +65,15 @@ public final class ScalarKernels implements Kernels {
       float g = gate[gateOffset + i];
       float silu = g / (1f + (float) Math.exp(-g));
       out[outOffset + i] = silu * up[upOffset + i];
+    }
+  }
+
+  @Override
+  public void quickGelu(float[] x, int offset, int size) {
+    for (int i = offset; i < offset + size; i++) {
+      float v = x[i];
+      float sigmoid = 1f / (1f + (float) Math.exp(-(QUICK_GELU_SLOPE * v)));
+      x[i] = v * sigmoid;
     }
   }
 

@@ -10,8 +10,10 @@ import jdk.incubator.vector.VectorSpecies;
 /**
  * The Vector API kernels: matmul reads F32/F16/BF16 weights in place and splits its rows over one
  * bounded {@link ComputePool} owned by this object; the reductions (dot, RMSNorm) use several
- * accumulators. Ops whose cost is negligible next to matmul (softmax, SiLU, LayerNorm, bias) are
- * the reference code, so their results are bit-identical to {@link ScalarKernels}.
+ * accumulators. SiLU-times-up and quick GELU run vector exponentials (within about an ulp of the
+ * reference's {@code Math.exp}) in chunks over the pool: as reference loops on one thread they took
+ * about 5% of a 2,032-token prefill and of the vision tower. Ops whose cost is negligible next to
+ * matmul (softmax, LayerNorm, bias) are the reference code, bit-identical to {@link ScalarKernels}.
  */
 public final class VectorKernels implements Kernels, AutoCloseable {
 
@@ -25,6 +27,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
   private final ScalarKernels reference = new ScalarKernels();
   private final ComputePool pool;
   private final ThreadLocal<MatmulTask> tasks = ThreadLocal.withInitial(MatmulTask::new);
+  private final ThreadLocal<ElementwiseTask> elementwise = ThreadLocal.withInitial(ElementwiseTask::new);
   private final BlockedAttention attention;
 
   /** Kernels splitting each matmul over {@code numThreads} threads (the caller included). */
@@ -103,7 +106,27 @@ public final class VectorKernels implements Kernels, AutoCloseable {
 
   @Override
   public void siluMul(float[] gate, int gateOffset, float[] up, int upOffset, float[] out, int outOffset, int size) {
-    reference.siluMul(gate, gateOffset, up, upOffset, out, outOffset, size);
+    runElementwise(ElementwiseTask.SILU_MUL, gate, gateOffset, up, upOffset, out, outOffset, size);
+  }
+
+  @Override
+  public void quickGelu(float[] x, int offset, int size) {
+    runElementwise(ElementwiseTask.QUICK_GELU, x, offset, null, 0, x, offset, size);
+  }
+
+  private void runElementwise(int op, float[] a, int aOffset, float[] b, int bOffset, float[] out, int outOffset,
+      int size) {
+    ElementwiseTask task = elementwise.get();
+    task.prepare(op, a, aOffset, b, bOffset, out, outOffset, size);
+    try {
+      if (size < 2 * ElementwiseTask.CHUNK || pool.numThreads() == 1) {
+        task.runShare();
+      } else {
+        pool.run(task);
+      }
+    } finally {
+      task.clear();
+    }
   }
 
   @Override
@@ -164,6 +187,84 @@ public final class VectorKernels implements Kernels, AutoCloseable {
   @Override
   public void close() {
     pool.close();
+  }
+
+  /** One thread's reusable element-wise call: chunks of the elements are claimed by every thread of the pool. */
+  private static final class ElementwiseTask implements ComputePool.SharedTask {
+    static final int SILU_MUL = 0;
+    static final int QUICK_GELU = 1;
+    /** Elements per chunk: a multiple of every vector length. */
+    static final int CHUNK = 1 << 14;
+    private static final float QUICK_GELU_SLOPE = ScalarKernels.QUICK_GELU_SLOPE;
+    private final AtomicInteger nextChunk = new AtomicInteger();
+    private int op;
+    private float[] a;
+    private int aOffset;
+    private float[] b;
+    private int bOffset;
+    private float[] out;
+    private int outOffset;
+    private int size;
+
+    void prepare(int op, float[] a, int aOffset, float[] b, int bOffset, float[] out, int outOffset, int size) {
+      this.op = op;
+      this.a = a;
+      this.aOffset = aOffset;
+      this.b = b;
+      this.bOffset = bOffset;
+      this.out = out;
+      this.outOffset = outOffset;
+      this.size = size;
+      nextChunk.set(0); // volatile write publishes the fields above to the workers
+    }
+
+    void clear() {
+      a = null;
+      b = null;
+      out = null;
+    }
+
+    @Override
+    public void runShare() {
+      int numChunks = Math.ceilDiv(size, CHUNK);
+      for (int chunk = nextChunk.getAndIncrement(); chunk < numChunks; chunk = nextChunk.getAndIncrement()) {
+        int from = chunk * CHUNK;
+        int to = Math.min(size, from + CHUNK);
+        if (op == SILU_MUL) {
+          siluMul(from, to);
+        } else {
+          quickGelu(from, to);
+        }
+      }
+    }
+
+    /** {@code out = g / (1 + exp(-g)) * up}, the reference's order of operations. */
+    private void siluMul(int from, int to) {
+      int i = from;
+      for (; i + L <= to; i += L) {
+        FloatVector g = FloatVector.fromArray(F, a, aOffset + i);
+        FloatVector silu = g.div(g.neg().lanewise(VectorOperators.EXP).add(1f));
+        silu.mul(FloatVector.fromArray(F, b, bOffset + i)).intoArray(out, outOffset + i);
+      }
+      for (; i < to; i++) {
+        float g = a[aOffset + i];
+        out[outOffset + i] = g / (1f + (float) Math.exp(-g)) * b[bOffset + i];
+      }
+    }
+
+    /** {@code x = x * (1 / (1 + exp(-(1.702 x))))}, the reference's order of operations. */
+    private void quickGelu(int from, int to) {
+      int i = from;
+      for (; i + L <= to; i += L) {
+        FloatVector v = FloatVector.fromArray(F, a, aOffset + i);
+        FloatVector e = v.mul(QUICK_GELU_SLOPE).neg().lanewise(VectorOperators.EXP);
+        v.mul(FloatVector.broadcast(F, 1f).div(e.add(1f))).intoArray(out, outOffset + i);
+      }
+      for (; i < to; i++) {
+        float v = a[aOffset + i];
+        out[outOffset + i] = v * (1f / (1f + (float) Math.exp(-(QUICK_GELU_SLOPE * v))));
+      }
+    }
   }
 
   /** One thread's reusable matmul call: rows are claimed in chunks by every thread of the pool. */

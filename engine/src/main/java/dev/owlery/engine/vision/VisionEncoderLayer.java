@@ -13,7 +13,6 @@ import dev.owlery.engine.kernel.AttentionShape;
 final class VisionEncoderLayer {
 
   /** QuickGELU's slope: {@code x · sigmoid(1.702 x)}. */
-  private static final float QUICK_GELU_SLOPE = 1.702f;
 
   private final Kernels kernels;
   private final int hiddenSize;
@@ -59,7 +58,7 @@ final class VisionEncoderLayer {
     // x' = h + fc2(QuickGELU(fc1(LN_post(h))))
     postAttentionLayernorm.forward(kernels, hidden, 0, buffers.normed, 0, numTokens);
     fc1.forward(kernels, buffers.normed, 0, buffers.intermediate, 0, numTokens);
-    quickGelu(buffers.intermediate, numTokens * intermediateSize);
+    kernels.quickGelu(buffers.intermediate, 0, numTokens * intermediateSize);
     fc2.forward(kernels, buffers.intermediate, 0, buffers.projected, 0, numTokens);
     kernels.axpy(1f, buffers.projected, 0, hidden, 0, numTokens * hiddenSize);
   }
@@ -79,14 +78,6 @@ final class VisionEncoderLayer {
     // context heads concatenated as h·headDim + d
     kernels.attention(buffers.query, 0, buffers.keyValues, shape, AttentionMask.NONE, numTokens, numTokens,
         buffers.context, 0);
-  }
-
-  private static void quickGelu(float[] x, int size) {
-    for (int i = 0; i < size; i++) {
-      float v = x[i];
-      float sigmoid = 1f / (1f + (float) Math.exp(-(QUICK_GELU_SLOPE * v)));
-      x[i] = v * sigmoid;
-    }
   }
 
   /** Scratch activations for one image, shared by every layer of the encoder. */

@@ -238,6 +238,39 @@ class VectorKernelsTest {
   }
 
   @Test
+  void siluMulAndQuickGeluMatchReferenceWithinAnUlpOfExp() {
+    // odd sizes: vector body and scalar tail; above two chunks the call is split over the threads
+    for (int size : new int[] {1, 37, 2 * (1 << 14) + 21}) {
+      float[] gate = randomActivations(size + 3, 47);
+      for (int i = 0; i < gate.length; i++) {
+        gate[i] *= 12f; // exp over a wide range, both signs
+      }
+      float[] up = randomActivations(size + 5, 53);
+      float[] expected = new float[size + 7];
+      float[] actual = new float[size + 7];
+      scalar.siluMul(gate, 3, up, 5, expected, 7, size);
+      vector.siluMul(gate, 3, up, 5, actual, 7, size);
+      assertCloseRelative(expected, actual);
+      assertThat(actual[6]).isZero();
+
+      float[] x = gate.clone();
+      float[] y = gate.clone();
+      scalar.quickGelu(x, 3, size);
+      vector.quickGelu(y, 3, size);
+      assertCloseRelative(x, y);
+      assertThat(y[2]).isEqualTo(gate[2]); // nothing before the offset
+    }
+  }
+
+  /** Equal within a few float ulps, relative to the larger magnitude (the vector exp's error). */
+  private static void assertCloseRelative(float[] expected, float[] actual) {
+    for (int i = 0; i < expected.length; i++) {
+      float scale = Math.max(Math.abs(expected[i]), Math.abs(actual[i]));
+      assertThat(Math.abs(expected[i] - actual[i])).as("element %d", i).isLessThanOrEqualTo(4 * Math.ulp(scale));
+    }
+  }
+
+  @Test
   void reductionsMatchReference() {
     float[] a = randomActivations(COLS + 9, 41);
     float[] b = randomActivations(COLS + 9, 43);
