@@ -262,6 +262,17 @@ class VectorKernelsTest {
     }
   }
 
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
+  void addBiasMatchesReferenceExactly(DType dtype) {
+    Matrix bias = randomMatrix(dtype, 1, COLS + 3, 2, 89);
+    float[] expected = randomActivations(4 + 5 * (COLS + 3), 97);
+    float[] actual = expected.clone();
+    scalar.addBias(expected, 4, bias, 5, COLS + 3);
+    vector.addBias(actual, 4, bias, 5, COLS + 3);
+    assertThat(actual).containsExactly(expected);
+  }
+
   /** Equal within a few float ulps, relative to the larger magnitude (the vector exp's error). */
   private static void assertCloseRelative(float[] expected, float[] actual) {
     for (int i = 0; i < expected.length; i++) {
