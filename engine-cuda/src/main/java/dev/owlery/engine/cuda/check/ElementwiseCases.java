@@ -2,6 +2,8 @@ package dev.owlery.engine.cuda.check;
 
 import dev.owlery.engine.cuda.ptx.PtxKernel;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
+import dev.owlery.engine.cuda.runtime.Device;
+import dev.owlery.engine.cuda.runtime.DevicePointer;
 import dev.owlery.engine.decoder.Modality;
 import dev.owlery.engine.decoder.Multiway;
 import dev.owlery.engine.decoder.RmsNorm;
@@ -13,7 +15,6 @@ import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.Arrays;
-import jcuda.driver.CUdeviceptr;
 
 /** The cases of elementwise.cu: embedding gather, RMSNorm (MAM) alone and after a residual add, RoPE, SiLU * up, residual add. */
 final class ElementwiseCases {
@@ -77,9 +78,9 @@ final class ElementwiseCases {
     }
 
     @Override
-    public float[] runOn(Gpu gpu) {
+    public float[] runOn(Device gpu) {
       int hidden = table.cols();
-      CUdeviceptr out = gpu.zeros(4L * ids.length * hidden);
+      DevicePointer out = gpu.allocate(4L * ids.length * hidden);
       gpu.launch(entry(), ids.length, 1, out, table.upload(gpu), gpu.upload(ids), hidden, table.rows());
       return gpu.downloadFloats(out, ids.length * hidden);
     }
@@ -133,8 +134,8 @@ final class ElementwiseCases {
     }
 
     @Override
-    public float[] runOn(Gpu gpu) {
-      CUdeviceptr out = gpu.zeros(4L * x.length);
+    public float[] runOn(Device gpu) {
+      DevicePointer out = gpu.allocate(4L * x.length);
       gpu.launch(PtxKernels.RMS_NORM, modality.length, 1, out, gpu.upload(x), gpu.upload(weights),
           gpu.upload(modality), hidden, numModalities, eps);
       return gpu.downloadFloats(out, x.length);
@@ -178,10 +179,10 @@ final class ElementwiseCases {
     }
 
     @Override
-    public float[] runOn(Gpu gpu) {
+    public float[] runOn(Device gpu) {
       int n = residual.length;
-      CUdeviceptr out = gpu.zeros(4L * n);
-      CUdeviceptr rows = gpu.upload(residual);
+      DevicePointer out = gpu.allocate(4L * n);
+      DevicePointer rows = gpu.upload(residual);
       gpu.launch(PtxKernels.ADD_RMS_NORM, norm.modality().length, 1, out, rows, gpu.upload(norm.x()),
           gpu.upload(norm.weights()), gpu.upload(norm.modality()), norm.hidden(), norm.numModalities(), norm.eps());
       float[] both = new float[2 * n];
@@ -243,9 +244,9 @@ final class ElementwiseCases {
     }
 
     @Override
-    public float[] runOn(Gpu gpu) {
+    public float[] runOn(Device gpu) {
       float[][] tables = tables();
-      CUdeviceptr data = gpu.upload(x);
+      DevicePointer data = gpu.upload(x);
       long pairs = (long) positions.length * numHeads * (headDim / 2);
       gpu.launch(PtxKernels.ROPE, strideGrid(PtxKernels.ROPE, pairs), 1, data, gpu.upload(positions),
           gpu.upload(tables[0]), gpu.upload(tables[1]), positions.length, numHeads, headDim, maxPositions);
@@ -280,8 +281,8 @@ final class ElementwiseCases {
     }
 
     @Override
-    public float[] runOn(Gpu gpu) {
-      CUdeviceptr out = gpu.zeros(4L * gate.length);
+    public float[] runOn(Device gpu) {
+      DevicePointer out = gpu.allocate(4L * gate.length);
       gpu.launch(PtxKernels.SILU_MUL, strideGrid(PtxKernels.SILU_MUL, gate.length), 1, out, gpu.upload(gate),
           gpu.upload(up), gate.length);
       return gpu.downloadFloats(out, gate.length);
@@ -314,8 +315,8 @@ final class ElementwiseCases {
     }
 
     @Override
-    public float[] runOn(Gpu gpu) {
-      CUdeviceptr data = gpu.upload(y);
+    public float[] runOn(Device gpu) {
+      DevicePointer data = gpu.upload(y);
       gpu.launch(PtxKernels.RESIDUAL_ADD, strideGrid(PtxKernels.RESIDUAL_ADD, y.length), 1, data, gpu.upload(x),
           y.length);
       return gpu.downloadFloats(data, y.length);

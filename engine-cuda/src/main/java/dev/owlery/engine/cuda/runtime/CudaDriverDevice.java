@@ -1,4 +1,4 @@
-package dev.owlery.engine.cuda.check;
+package dev.owlery.engine.cuda.runtime;
 
 import static jcuda.driver.JCudaDriver.cuCtxCreate;
 import static jcuda.driver.JCudaDriver.cuCtxDestroy;
@@ -24,10 +24,11 @@ import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 
 import dev.owlery.engine.cuda.ptx.PtxKernel;
+import dev.owlery.engine.cuda.ptx.PtxKernels;
 import dev.owlery.engine.cuda.ptx.PtxModule;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
-import java.util.EnumMap;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import jcuda.CudaException;
@@ -42,32 +43,25 @@ import jcuda.driver.CUmodule;
 import jcuda.driver.JCudaDriver;
 
 /**
- * Device 0 for the kernel check, through JCuda's driver API: one context, every {@link PtxModule}
- * loaded from its PTX text (the driver JIT-compiles it for the device), device buffers freed on
- * close. Every driver call throws {@link CudaException} on an error. Not thread-safe: the check runs
- * on one thread.
+ * Device 0 through JCuda's driver API: one context, every {@link PtxModule} loaded from its PTX
+ * text (the driver JIT-compiles it for the device), launches on the default stream. Every driver
+ * call throws {@link CudaException} on an error. Not thread-safe.
  */
-final class Gpu implements AutoCloseable {
-
-  /** Thrown by {@link #open()} when there is no device to run on; the message is the reason. */
-  static final class NoDeviceException extends Exception {
-    NoDeviceException(String reason) {
-      super(reason);
-    }
-  }
+public final class CudaDriverDevice implements Device {
 
   private final CUcontext context;
   private final String deviceName;
-  private final Map<PtxModule, CUmodule> modules = new EnumMap<>(PtxModule.class);
-  private final List<CUdeviceptr> allocations = new ArrayList<>();
+  private final Map<PtxKernel, CUfunction> functions = new HashMap<>();
+  private final Map<Integer, CUdeviceptr> allocations = new LinkedHashMap<>();
+  private int nextAllocation;
 
-  private Gpu(CUcontext context, String deviceName) {
+  private CudaDriverDevice(CUcontext context, String deviceName) {
     this.context = context;
     this.deviceName = deviceName;
   }
 
   /** Creates a context on device 0 and loads every module, or says why there is no device. */
-  static Gpu open() throws NoDeviceException {
+  public static CudaDriverDevice open() throws NoDeviceException {
     try {
       JCudaDriver.setExceptionsEnabled(true);
       cuInit(0);
@@ -90,111 +84,127 @@ final class Gpu implements AutoCloseable {
     cuDeviceGetName(name, name.length, device);
     CUcontext context = new CUcontext();
     cuCtxCreate(context, 0, device);
-    Gpu gpu = new Gpu(context, cString(name));
+    CudaDriverDevice opened = new CudaDriverDevice(context, cString(name));
     try {
+      Map<PtxModule, CUmodule> modules = new HashMap<>();
       for (PtxModule module : PtxModule.values()) {
         CUmodule loaded = new CUmodule();
         cuModuleLoadData(loaded, (module.ptx() + "\0").getBytes(StandardCharsets.UTF_8));
-        gpu.modules.put(module, loaded);
+        modules.put(module, loaded);
+      }
+      for (PtxKernel kernel : PtxKernels.ALL) {
+        CUfunction function = new CUfunction();
+        cuModuleGetFunction(function, modules.get(kernel.module()), kernel.name());
+        opened.functions.put(kernel, function);
       }
     } catch (RuntimeException e) {
-      gpu.close();
+      opened.close();
       throw e;
     }
-    return gpu;
+    return opened;
   }
 
-  String deviceName() {
+  @Override
+  public String name() {
     return deviceName;
   }
 
-  CUdeviceptr upload(float[] data) {
-    CUdeviceptr p = allocate(4L * data.length);
-    cuMemcpyHtoD(p, Pointer.to(data), 4L * data.length);
-    return p;
-  }
-
-  CUdeviceptr upload(int[] data) {
-    CUdeviceptr p = allocate(4L * data.length);
-    cuMemcpyHtoD(p, Pointer.to(data), 4L * data.length);
-    return p;
-  }
-
-  CUdeviceptr upload(short[] data) {
-    CUdeviceptr p = allocate(2L * data.length);
-    cuMemcpyHtoD(p, Pointer.to(data), 2L * data.length);
-    return p;
-  }
-
-  /** A zero-filled buffer of {@code bytes}. */
-  CUdeviceptr zeros(long bytes) {
-    CUdeviceptr p = allocate(bytes);
+  @Override
+  public DevicePointer allocate(long bytes) {
+    CUdeviceptr p = new CUdeviceptr();
+    cuMemAlloc(p, Math.max(bytes, 1));
+    int id = nextAllocation++;
+    allocations.put(id, p);
     cuMemsetD8(p, (byte) 0, bytes);
-    return p;
+    return new DevicePointer(id, 0);
   }
 
-  float[] downloadFloats(CUdeviceptr p, int count) {
-    float[] out = new float[count];
-    cuMemcpyDtoH(Pointer.to(out), p, 4L * count);
-    return out;
+  @Override
+  public void free(DevicePointer start) {
+    CUdeviceptr p = allocations.remove(start.allocation());
+    if (p == null || start.byteOffset() != 0) {
+      throw new IllegalArgumentException("free takes the start of a live buffer of this device, given " + start);
+    }
+    cuMemFree(p);
   }
 
-  short[] downloadShorts(CUdeviceptr p, int count) {
-    short[] out = new short[count];
-    cuMemcpyDtoH(Pointer.to(out), p, 2L * count);
-    return out;
+  @Override
+  public void freeAll() {
+    List<CUdeviceptr> buffers = List.copyOf(allocations.values());
+    allocations.clear(); // a failed free is not retried: after a sticky error none would succeed
+    for (CUdeviceptr p : buffers) {
+      cuMemFree(p);
+    }
   }
 
-  /**
-   * Launches {@code kernel} on a {@code gridX x gridY} grid of its catalogued block size and waits
-   * for it. {@code args} are {@link CUdeviceptr}, {@link Integer} or {@link Float}, matching the
-   * catalogue's parameter types in order.
-   */
-  void launch(PtxKernel kernel, int gridX, int gridY, Object... args) {
-    launchAsync(kernel, gridX, gridY, args);
+  @Override
+  public void copyToDevice(DevicePointer dst, float[] src, int srcOffset, int count) {
+    cuMemcpyHtoD(address(dst), Pointer.to(src).withByteOffset(4L * srcOffset), 4L * count);
+  }
+
+  @Override
+  public void copyToDevice(DevicePointer dst, int[] src, int srcOffset, int count) {
+    cuMemcpyHtoD(address(dst), Pointer.to(src).withByteOffset(4L * srcOffset), 4L * count);
+  }
+
+  @Override
+  public void copyToDevice(DevicePointer dst, short[] src, int srcOffset, int count) {
+    cuMemcpyHtoD(address(dst), Pointer.to(src).withByteOffset(2L * srcOffset), 2L * count);
+  }
+
+  @Override
+  public void copyToDevice(DevicePointer dst, byte[] src, int srcOffset, int count) {
+    cuMemcpyHtoD(address(dst), Pointer.to(src).withByteOffset(srcOffset), count);
+  }
+
+  @Override
+  public void copyToHost(float[] dst, int dstOffset, DevicePointer src, int count) {
+    cuMemcpyDtoH(Pointer.to(dst).withByteOffset(4L * dstOffset), address(src), 4L * count);
+  }
+
+  @Override
+  public void copyToHost(short[] dst, int dstOffset, DevicePointer src, int count) {
+    cuMemcpyDtoH(Pointer.to(dst).withByteOffset(2L * dstOffset), address(src), 2L * count);
+  }
+
+  @Override
+  public void launch(PtxKernel kernel, int gridX, int gridY, Object... args) {
+    KernelArguments.check(kernel, gridX, gridY, args);
+    Pointer[] pointers = new Pointer[args.length];
+    for (int i = 0; i < args.length; i++) {
+      pointers[i] = switch (args[i]) {
+        case DevicePointer p -> Pointer.to(address(p));
+        case Integer v -> Pointer.to(new int[] {v});
+        case Float v -> Pointer.to(new float[] {v});
+        default -> throw new IllegalStateException("checked above: " + args[i]);
+      };
+    }
+    cuLaunchKernel(functions.get(kernel), gridX, gridY, 1, kernel.blockSize(), 1, 1, 0, null, Pointer.to(pointers),
+        null);
+  }
+
+  @Override
+  public void synchronize() {
     cuCtxSynchronize();
   }
 
-  /** As {@link #launch} without waiting: the launch is queued on the default stream. */
-  void launchAsync(PtxKernel kernel, int gridX, int gridY, Object... args) {
-    List<PtxKernel.Param> params = kernel.params();
-    if (args.length != params.size()) {
-      throw new IllegalArgumentException("%s takes %d arguments (%s), given %d"
-          .formatted(kernel.name(), params.size(), params, args.length));
-    }
-    Pointer[] pointers = new Pointer[args.length];
-    for (int i = 0; i < args.length; i++) {
-      PtxKernel.ParamType type = params.get(i).type();
-      pointers[i] = switch (args[i]) {
-        case CUdeviceptr p when type == PtxKernel.ParamType.POINTER -> Pointer.to(p);
-        case Integer v when type == PtxKernel.ParamType.INT -> Pointer.to(new int[] {v});
-        case Float v when type == PtxKernel.ParamType.FLOAT -> Pointer.to(new float[] {v});
-        default -> throw new IllegalArgumentException("argument %d of %s ('%s') must be a %s, given %s"
-            .formatted(i, kernel.name(), params.get(i).name(), type, args[i]));
-      };
-    }
-    CUfunction function = new CUfunction();
-    cuModuleGetFunction(function, modules.get(kernel.module()), kernel.name());
-    cuLaunchKernel(function, gridX, gridY, 1, kernel.blockSize(), 1, 1, 0, null, Pointer.to(pointers), null);
-  }
-
   /** A buffer of {@code count} 16-bit elements, each {@code bits} (weights whose values do not matter). */
-  CUdeviceptr filled16(long count, short bits) {
-    CUdeviceptr p = allocate(2 * count);
-    cuMemsetD16(p, bits, count);
+  public DevicePointer filled16(long count, short bits) {
+    DevicePointer p = allocate(2 * count);
+    cuMemsetD16(address(p), bits, count);
     return p;
   }
 
   /** Copies {@code bytes} from src to dst on the device, queued on the default stream. */
-  void copyAsync(CUdeviceptr dst, CUdeviceptr src, long bytes) {
-    cuMemcpyDtoD(dst, src, bytes);
+  public void copyAsync(DevicePointer dst, DevicePointer src, long bytes) {
+    cuMemcpyDtoD(address(dst), address(src), bytes);
   }
 
   /**
    * Milliseconds per run of {@code work} (which queues device work on the default stream), measured
    * with CUDA events over {@code repeats} runs after one run to warm up.
    */
-  double millisecondsPerRun(int repeats, Runnable work) {
+  public double millisecondsPerRun(int repeats, Runnable work) {
     work.run();
     CUevent start = new CUevent();
     CUevent end = new CUevent();
@@ -216,15 +226,6 @@ final class Gpu implements AutoCloseable {
     }
   }
 
-  /** Frees this check's buffers (between cases, so one case's memory does not outlive it). */
-  void freeAll() {
-    List<CUdeviceptr> buffers = List.copyOf(allocations);
-    allocations.clear(); // a failed free is not retried: after a sticky error none would succeed
-    for (CUdeviceptr p : buffers) {
-      cuMemFree(p);
-    }
-  }
-
   @Override
   public void close() {
     try {
@@ -234,11 +235,12 @@ final class Gpu implements AutoCloseable {
     }
   }
 
-  private CUdeviceptr allocate(long bytes) {
-    CUdeviceptr p = new CUdeviceptr();
-    cuMemAlloc(p, Math.max(bytes, 1));
-    allocations.add(p);
-    return p;
+  private CUdeviceptr address(DevicePointer p) {
+    CUdeviceptr base = allocations.get(p.allocation());
+    if (base == null) {
+      throw new IllegalArgumentException("no live buffer " + p.allocation() + " on this device (freed, or another device's)");
+    }
+    return p.byteOffset() == 0 ? base : base.withByteOffset(p.byteOffset());
   }
 
   private static String cString(byte[] bytes) {
