@@ -1,5 +1,6 @@
 package dev.owlery.engine.cuda.check;
 
+import dev.owlery.engine.cuda.forward.RopeTables;
 import dev.owlery.engine.cuda.ptx.PtxKernel;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
 import dev.owlery.engine.cuda.runtime.Device;
@@ -14,7 +15,6 @@ import dev.owlery.engine.tensor.Matrix;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.Arrays;
 
 /** The cases of elementwise.cu: embedding gather, RMSNorm (MAM) alone and after a residual add, RoPE, SiLU * up, residual add. */
 final class ElementwiseCases {
@@ -228,19 +228,8 @@ final class ElementwiseCases {
 
     /** {@code [maxPositions, headDim / 2]} cos table then sin table, from the engine's RotaryEmbedding. */
     float[][] tables() {
-      RotaryEmbedding rope = new RotaryEmbedding(headDim, theta, maxPositions);
-      int half = headDim / 2;
-      float[] cos = new float[maxPositions * half];
-      float[] sin = new float[maxPositions * half];
-      float[] unit = new float[headDim];
-      for (int p = 0; p < maxPositions; p++) {
-        Arrays.fill(unit, 0, half, 1f);
-        Arrays.fill(unit, half, headDim, 0f);
-        rope.apply(unit, 0, 1, p); // (1, 0) -> (1 c - 0 s, 0 c + 1 s) = (c, s)
-        System.arraycopy(unit, 0, cos, p * half, half);
-        System.arraycopy(unit, half, sin, p * half, half);
-      }
-      return new float[][] {cos, sin};
+      RopeTables tables = RopeTables.of(new RotaryEmbedding(headDim, theta, maxPositions), headDim);
+      return new float[][] {tables.cos(), tables.sin()};
     }
 
     @Override
