@@ -18,6 +18,7 @@ import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.kv.PagedKvCache;
 import dev.owlery.engine.parallel.Collective;
 import dev.owlery.engine.parallel.InProcessGroup;
+import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.engine.testing.Fixtures;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -45,6 +46,13 @@ class DeviceDecoderSliceTest {
   private static final int NUM_BLOCKS = 16;
   /** 6 blocks of 5: the prompt's 24 positions and 6 more, in pool order 9, 3, 14, 0, 6, 11. */
   private static final int[] BLOCK_TABLE = {9, 3, 14, 0, 6, 11};
+
+  /**
+   * Max |logits(device, gemm_f16) - logits(CPU)| with F16 weights on both sides over a 32-row step
+   * of tiny-owl2 (|logits| <= 25): the GEMM rounds x to F16 (2^-11 relative) before every product
+   * of both layers and lm_head; measured 1.2e-2 on the twins, the bound leaves a factor of about two.
+   */
+  private static final double F16_GEMM_LOGITS_BOUND = 2.5e-2;
 
   private static LlamaConfig config;
   private static Checkpoint model;
@@ -289,6 +297,74 @@ class DeviceDecoderSliceTest {
       assertThatThrownBy(() -> slice.forward(outside, pool, logits))
           .hasMessage("block id 16 is outside the pool's 16 blocks");
       assertThat(device.launches()).isEqualTo(launches);
+    }
+  }
+
+  /** Prompt and greedy steps with the fixture's weights converted to F16 at load, on both sides, in steps of {@code capacity} rows. */
+  private static double f16WeightsDifference(int capacity) {
+    try (Checkpoint f16 = SafetensorsCheckpoint.openFile(Fixtures.tinyOwl2().resolve("model.safetensors"))
+            .withWeightFormat(WeightFormat.F16);
+        CpuTwinDevice device = new CpuTwinDevice()) {
+      DecoderSlice cpuSlice = new DecoderSlice(f16, config, Collective.single(), new ScalarKernels(), capacity);
+      GreedyRun cpu = GreedyRun.onCpu(cpuSlice, cpuSlice.newKvBlockPool(NUM_BLOCKS, BLOCK_SIZE, KvCacheDtype.F16),
+          embedTokens, prompt, NUM_NEW);
+      DeviceDecoderSlice slice = new DeviceDecoderSlice(device, f16, config, Collective.single(), capacity);
+      GreedyRun onDevice = GreedyRun.onDevice(slice, slice.newKvPool(NUM_BLOCKS, BLOCK_SIZE), embedTokens, prompt,
+          NUM_NEW);
+      assertThat(onDevice.generated()).containsExactly(cpu.generated());
+      return onDevice.maxAbsDifference(cpu);
+    }
+  }
+
+  @Test
+  void f16WeightsTakeTheGemvKernelsAndEqualTheCpuSlice() {
+    // chunks of 8 rows: gemv8_f16; decode rows: gemv_f16; both sum float32 products of the same values
+    double error = f16WeightsDifference(8);
+    System.out.printf("F16 weights, gemv8/gemv: max |logits diff| %.3g%n", error);
+    assertThat(error).isZero();
+  }
+
+  @Test
+  void f16WeightsInAStepOf32RowsTakeTheGemmWhichRoundsXTo16Bits() {
+    // the prompt (24 rows) and 8 text rows of another sequence in one step: 32 rows take gemm_f16,
+    // whose x enters as F16 where the CPU keeps it in float32
+    int[] ids = {1, 450, 3000, 29871, 13, 22, 887, 1576};
+    float[] textB = new float[ids.length * config.hiddenSize()];
+    for (int i = 0; i < ids.length; i++) {
+      embedTokens.lookup(ids[i], textB, i * config.hiddenSize());
+    }
+    int[] tableB = {2, 20};
+    try (Checkpoint f16 = SafetensorsCheckpoint.openFile(Fixtures.tinyOwl2().resolve("model.safetensors"))
+            .withWeightFormat(WeightFormat.F16);
+        CpuTwinDevice device = new CpuTwinDevice()) {
+      assertThat(NUM_POSITIONS + ids.length).isEqualTo(DeviceMatrix.GEMM_MIN_TOKENS);
+      DeviceDecoderSlice slice = new DeviceDecoderSlice(device, f16, config, Collective.single(), 32);
+      float[] onDevice = new float[32 * config.vocabSize()];
+      slice.forward(new SliceStep(List.of(new SliceStep.Sequence(BLOCK_TABLE, 0, NUM_POSITIONS, LogitRows.ALL),
+          new SliceStep.Sequence(tableB, 0, ids.length, LogitRows.ALL)), concat(prompt.inputsEmbeds(), textB),
+          concat(prompt.modalities(), text(ids.length))), slice.newKvPool(24, BLOCK_SIZE), onDevice);
+      DecoderSlice cpuSlice = new DecoderSlice(f16, config, Collective.single(), new ScalarKernels(), 32);
+      var pool = cpuSlice.newKvBlockPool(24, BLOCK_SIZE, KvCacheDtype.F16);
+      float[] cpu = new float[32 * config.vocabSize()];
+      int vocab = config.vocabSize();
+      int[][] tables = {BLOCK_TABLE, tableB};
+      float[][] inputs = {prompt.inputsEmbeds(), textB};
+      Modality[][] modalities = {prompt.modalities(), text(ids.length)};
+      for (int s = 0, row = 0; s < 2; s++) {
+        PagedKvCache cache = pool.newSequenceCache();
+        for (int block : tables[s]) {
+          cache.appendBlock(block);
+        }
+        int n = modalities[s].length;
+        cpuSlice.forward(inputs[s], 0, modalities[s], n, cache, LogitRows.ALL, cpu, vocab, row * vocab);
+        row += n;
+      }
+      double error = 0;
+      for (int i = 0; i < cpu.length; i++) {
+        error = Math.max(error, Math.abs(onDevice[i] - cpu[i]));
+      }
+      System.out.printf("F16 weights, gemm on 32 rows: max |logits diff| %.3g%n", error);
+      assertThat(error).isGreaterThan(0).isLessThan(F16_GEMM_LOGITS_BOUND);
     }
   }
 }
