@@ -86,8 +86,8 @@ if [ -n "$java" ]; then
   # --- 4. Each kernel against the CPU kernels on random inputs (engine-cuda's check package).
   step kernels 240 "${run_java[@]}" dev.owlery.engine.cuda.check.KernelCheck "$out/kernels"
   # --- 5. Parity: the device decoder (DeviceDecoderSlice) on tiny-owl2, logits at every position and
-  #        greedy step within 1e-3 of the CPU and ids exact, and stories260k's 7 greedy cases (64 ids
-  #        each) exact. TODO(issue 11): a synthetic 1.1B GPU vs CPU, TP 2 on one GPU equal to TP 1.
+  #        greedy step within 1e-3 of the CPU and ids exact, TP 2 on this GPU equal to TP 1, and
+  #        stories260k's 7 greedy cases (64 ids each) exact. TODO(issue 11): a synthetic 1.1B GPU vs CPU.
   step parity 90 "${run_java[@]}" dev.owlery.engine.cuda.check.ParityCheck "$out/parity" "$root/testdata"
 else
   for name in device kernels parity; do

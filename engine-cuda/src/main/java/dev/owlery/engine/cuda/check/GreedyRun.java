@@ -40,13 +40,32 @@ public record GreedyRun(float[] promptLogits, float[][] tokenLogits, int[] gener
   public static GreedyRun onDevice(DeviceDecoderSlice slice, DeviceKvPool pool, Embedding embedTokens, Prompt prompt,
       int numNew) {
     int hidden = slice.config().hiddenSize();
-    Forward forward = (embeds, offset, modalities, first, n, rows, logits) -> {
+    Forward forward = deviceForward(slice, pool, prompt);
+    return run(forward, slice.stepCapacity(), slice.localVocabSize(), hidden, embedTokens, prompt, numNew, null);
+  }
+
+  /**
+   * As {@link #onDevice}, but feeding {@code tokens} instead of this slice's own greedy picks: for a
+   * tensor-parallel rank, whose logits are only its vocabulary slice. {@code generated} is then
+   * {@code tokens}.
+   */
+  public static GreedyRun forcedOnDevice(DeviceDecoderSlice slice, DeviceKvPool pool, Embedding embedTokens,
+      Prompt prompt, int[] tokens) {
+    int hidden = slice.config().hiddenSize();
+    Forward forward = deviceForward(slice, pool, prompt);
+    return run(forward, slice.stepCapacity(), slice.localVocabSize(), hidden, embedTokens, prompt, tokens.length,
+        tokens);
+  }
+
+  /** One sequence's step on the device slice: rows {@code [offset, offset + n)} of the input at positions from {@code first}. */
+  private static Forward deviceForward(DeviceDecoderSlice slice, DeviceKvPool pool, Prompt prompt) {
+    int hidden = slice.config().hiddenSize();
+    return (embeds, offset, modalities, first, n, rows, logits) -> {
       float[] chunk = Arrays.copyOfRange(embeds, offset * hidden, (offset + n) * hidden);
       Modality[] chunkModalities = Arrays.copyOfRange(modalities, offset, offset + n);
       slice.forward(new SliceStep(List.of(new SliceStep.Sequence(prompt.blockTable(), first, n, rows)), chunk,
           chunkModalities), pool, logits);
     };
-    return run(forward, slice.stepCapacity(), slice.localVocabSize(), hidden, embedTokens, prompt, numNew);
   }
 
   /** The CPU's DecoderSlice over an engine pool (its dtype the caller's choice) holding the prompt's block table. */
@@ -59,11 +78,12 @@ public record GreedyRun(float[] promptLogits, float[][] tokenLogits, int[] gener
     int vocab = slice.localVocabSize();
     Forward forward = (embeds, offset, modalities, first, n, rows, logits) -> slice.forward(embeds, offset * hidden,
         Arrays.copyOfRange(modalities, offset, offset + n), n, cache, rows, logits, vocab, 0);
-    return run(forward, slice.stepCapacity(), vocab, hidden, embedTokens, prompt, numNew);
+    return run(forward, slice.stepCapacity(), vocab, hidden, embedTokens, prompt, numNew, null);
   }
 
+  /** The prompt, then {@code numNew} tokens: {@code forced[i]} when given, else the first maximum. */
   private static GreedyRun run(Forward forward, int capacity, int vocab, int hidden, Embedding embedTokens,
-      Prompt prompt, int numNew) {
+      Prompt prompt, int numNew, int[] forced) {
     int numPrompt = prompt.numPrompt();
     float[] promptLogits = new float[numPrompt * vocab];
     float[] chunkLogits = new float[capacity * vocab];
@@ -80,7 +100,7 @@ public record GreedyRun(float[] promptLogits, float[][] tokenLogits, int[] gener
     Modality[] text = {Modality.TEXT};
     for (int i = 0; i < numNew; i++) {
       tokenLogits[i] = logits;
-      generated[i] = argmax(logits);
+      generated[i] = forced != null ? forced[i] : argmax(logits);
       if (i + 1 < numNew) {
         embedTokens.lookup(generated[i], embed, 0);
         logits = new float[vocab];

@@ -16,15 +16,22 @@ import dev.owlery.engine.decoder.Modality;
 import dev.owlery.engine.kernel.ScalarKernels;
 import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.parallel.Collective;
+import dev.owlery.engine.parallel.InProcessGroup;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.stream.IntStream;
 import jcuda.CudaException;
 
 /**
@@ -39,6 +46,8 @@ import jcuda.CudaException;
  *       F16 paged cache on the same block table: logits at every position and step within
  *       {@value #TINY_OWL2_LOGITS_TOLERANCE}, greedy ids equal to the CPU's and to the official
  *       {@code generate.tokens}.
+ *   <li>tiny-owl2 at tensor-parallel size 2, a device (a CUDA context) per rank, fed TP 1's tokens:
+ *       logits within the same tolerance of TP 1's, greedy picks equal.
  *   <li>stories260k (plain LLaMA, GQA 8/4): each of run.c's 7 greedy cases, the first
  *       {@value #STORIES_IDS} generated ids exact.
  * </ul>
@@ -57,6 +66,12 @@ public final class ParityCheck {
   private static final int BLOCK_SIZE = 16;
 
   private ParityCheck() {}
+
+  /** Opens a device: device 0 on the GPU, a new context each time (one per tensor-parallel rank), or CPU twins in tests. */
+  @FunctionalInterface
+  interface DeviceOpener {
+    Device open() throws NoDeviceException;
+  }
 
   public static void main(String[] args) {
     System.exit(run(args, System.out));
@@ -82,7 +97,7 @@ public final class ParityCheck {
       return KernelCheck.EXIT_USAGE;
     }
     try (CudaDriverDevice gpu = CudaDriverDevice.open()) {
-      return check(gpu, fixtures, folder, out);
+      return check(gpu, CudaDriverDevice::open, fixtures, folder, out);
     } catch (NoDeviceException e) {
       String line = "no CUDA device: " + e.getMessage();
       out.println(line);
@@ -94,8 +109,12 @@ public final class ParityCheck {
     }
   }
 
-  /** Every parity case on {@code device}; the results in {@code folder}. */
-  static int check(Device device, Path fixtures, Path folder, PrintStream out) {
+  /**
+   * Every parity case on {@code device}, and tiny-owl2 at TP 2 on two more devices from
+   * {@code opener} (each rank on its own thread, as a CUDA context is current on the thread that
+   * made it); the results in {@code folder}.
+   */
+  static int check(Device device, DeviceOpener opener, Path fixtures, Path folder, PrintStream out) {
     List<String> json = new ArrayList<>();
     List<String> summary = new ArrayList<>();
     summary.add("parity check on " + device.name());
@@ -103,8 +122,15 @@ public final class ParityCheck {
     int failed = 0;
     List<Case> cases = new ArrayList<>();
     try {
-      cases.add(tinyOwl2(device, fixtures.resolve("tiny-owl2")));
-      device.freeAll();
+      TinyOwl2 tinyOwl2 = TinyOwl2.load(fixtures.resolve("tiny-owl2"));
+      try {
+        GreedyRun tp1 = tinyOwl2.onDevice(device);
+        cases.add(tinyOwl2.againstCpu(tp1));
+        device.freeAll();
+        cases.add(tinyOwl2.tensorParallel2(opener, tp1));
+      } finally {
+        tinyOwl2.close();
+      }
       cases.addAll(stories260k(device, fixtures.resolve("stories260k")));
     } catch (CudaException e) {
       cases.add(new Case("error", Double.NaN, 0, false, "CUDA error: " + e.getMessage()));
@@ -131,36 +157,117 @@ public final class ParityCheck {
   /** One case's outcome; {@code tolerance} 0 where only ids are compared. */
   private record Case(String name, double maxAbsError, double tolerance, boolean passed, String detail) {}
 
-  private static Case tinyOwl2(Device device, Path dir) {
-    LlamaConfig config = ModelConfig.load(dir).text();
-    try (Checkpoint model = SafetensorsCheckpoint.openFile(dir.resolve("model.safetensors"));
-        Checkpoint reference = SafetensorsCheckpoint.openFile(dir.resolve("reference.safetensors"))) {
-      int numPositions = Math.toIntExact(reference.tensor("llm.modality_indicators").shape()[1]);
-      float[] embeds = reference.tensor("llm.inputs_embeds", 1, numPositions, config.hiddenSize()).toFloatArray();
-      long[] indicators = reference.tensor("llm.modality_indicators", 1, numPositions).toLongArray();
-      Modality[] modalities = new Modality[numPositions];
-      for (int i = 0; i < numPositions; i++) {
-        modalities[i] = Modality.ofIndicator(indicators[i]);
+  /** tiny-owl2's model, reference prompt and official greedy ids, and its cases. */
+  private record TinyOwl2(LlamaConfig config, Checkpoint model, Embedding embedTokens, GreedyRun.Prompt prompt,
+      int[] expected) {
+
+    static TinyOwl2 load(Path dir) {
+      LlamaConfig config = ModelConfig.load(dir).text();
+      Checkpoint model = SafetensorsCheckpoint.openFile(dir.resolve("model.safetensors"));
+      try (Checkpoint reference = SafetensorsCheckpoint.openFile(dir.resolve("reference.safetensors"))) {
+        int numPositions = Math.toIntExact(reference.tensor("llm.modality_indicators").shape()[1]);
+        float[] embeds = reference.tensor("llm.inputs_embeds", 1, numPositions, config.hiddenSize()).toFloatArray();
+        long[] indicators = reference.tensor("llm.modality_indicators", 1, numPositions).toLongArray();
+        Modality[] modalities = new Modality[numPositions];
+        for (int i = 0; i < numPositions; i++) {
+          modalities[i] = Modality.ofIndicator(indicators[i]);
+        }
+        int[] expected = Arrays.stream(reference.tensor("generate.tokens").toLongArray()).mapToInt(Math::toIntExact)
+            .toArray();
+        GreedyRun.Prompt prompt = new GreedyRun.Prompt(embeds, modalities, blockTable(numPositions + expected.length));
+        return new TinyOwl2(config, model, Embedding.load(model, config), prompt, expected);
+      } catch (RuntimeException e) {
+        model.close();
+        throw e;
       }
-      int[] expected = Arrays.stream(reference.tensor("generate.tokens").toLongArray()).mapToInt(Math::toIntExact)
-          .toArray();
-      int[] table = blockTable(numPositions + expected.length);
-      GreedyRun.Prompt prompt = new GreedyRun.Prompt(embeds, modalities, table);
-      Embedding embedTokens = Embedding.load(model, config);
+    }
+
+    void close() {
+      model.close();
+    }
+
+    /** The prompt and the greedy continuation on one rank on {@code device}. */
+    GreedyRun onDevice(Device device) {
       DeviceDecoderSlice slice = new DeviceDecoderSlice(device, model, config, Collective.single(), STEP_CAPACITY);
-      GreedyRun onDevice = GreedyRun.onDevice(slice, slice.newKvPool(2 * table.length, BLOCK_SIZE), embedTokens,
+      return GreedyRun.onDevice(slice, slice.newKvPool(2 * prompt.blockTable().length, BLOCK_SIZE), embedTokens,
           prompt, expected.length);
+    }
+
+    /** The device's run against the CPU slice with an F16 paged cache, and the official greedy ids. */
+    Case againstCpu(GreedyRun onDevice) {
       DecoderSlice cpuSlice = new DecoderSlice(model, config, Collective.single(), new ScalarKernels(), STEP_CAPACITY);
-      GreedyRun cpu = GreedyRun.onCpu(cpuSlice, cpuSlice.newKvBlockPool(2 * table.length, BLOCK_SIZE,
+      GreedyRun cpu = GreedyRun.onCpu(cpuSlice, cpuSlice.newKvBlockPool(2 * prompt.blockTable().length, BLOCK_SIZE,
           KvCacheDtype.F16), embedTokens, prompt, expected.length);
       double error = onDevice.maxAbsDifference(cpu);
       boolean idsMatch = Arrays.equals(onDevice.generated(), expected) && Arrays.equals(cpu.generated(), expected);
       boolean passed = error <= TINY_OWL2_LOGITS_TOLERANCE && idsMatch;
       return new Case("tiny-owl2", error, TINY_OWL2_LOGITS_TOLERANCE, passed, String.format(Locale.ROOT,
           "%d prompt positions + %d greedy tokens: max |logits - CPU (F16 KV)| %.3g (tolerance %.0e); greedy ids %s",
-          numPositions, expected.length, error, TINY_OWL2_LOGITS_TOLERANCE,
+          prompt.numPrompt(), expected.length, error, TINY_OWL2_LOGITS_TOLERANCE,
           idsMatch ? "equal to the official generate" : "device " + Arrays.toString(onDevice.generated())
               + " CPU " + Arrays.toString(cpu.generated()) + " official " + Arrays.toString(expected)));
+    }
+
+    /**
+     * Two ranks, each on a device of its own (on a GPU: two contexts on one device), fed TP 1's tokens;
+     * their vocabulary slices gathered and held to TP 1's logits within the fixture's tolerance, the
+     * gathered logits' greedy picks equal to TP 1's ids.
+     */
+    Case tensorParallel2(DeviceOpener opener, GreedyRun tp1) {
+      InProcessGroup group = new InProcessGroup(2, Duration.ofSeconds(120));
+      ExecutorService threads = Executors.newFixedThreadPool(2);
+      try {
+        List<Future<GreedyRun>> ranks = new ArrayList<>();
+        for (int r = 0; r < 2; r++) {
+          Collective member = group.member(r);
+          ranks.add(threads.submit(() -> {
+            try (Device device = opener.open()) {
+              DeviceDecoderSlice slice = new DeviceDecoderSlice(device, model, config, member, STEP_CAPACITY);
+              return GreedyRun.forcedOnDevice(slice, slice.newKvPool(2 * prompt.blockTable().length, BLOCK_SIZE),
+                  embedTokens, prompt, tp1.generated());
+            } catch (RuntimeException | NoDeviceException e) {
+              group.abort(); // the other rank must not wait for this one
+              throw e;
+            }
+          }));
+        }
+        GreedyRun gathered = gather(ranks.get(0).get(), ranks.get(1).get());
+        double error = gathered.maxAbsDifference(tp1);
+        int[] picks = Arrays.stream(gathered.tokenLogits()).mapToInt(GreedyRun::argmax).toArray();
+        boolean idsMatch = Arrays.equals(picks, tp1.generated());
+        return new Case("tiny-owl2-tp2", error, TINY_OWL2_LOGITS_TOLERANCE,
+            error <= TINY_OWL2_LOGITS_TOLERANCE && idsMatch, String.format(Locale.ROOT,
+                "2 ranks, a device each: max |logits - TP 1| %.3g (tolerance %.0e); greedy picks %s", error,
+                TINY_OWL2_LOGITS_TOLERANCE, idsMatch ? "equal to TP 1's" : Arrays.toString(picks)
+                    + " where TP 1 has " + Arrays.toString(tp1.generated())));
+      } catch (ExecutionException e) {
+        return new Case("tiny-owl2-tp2", Double.NaN, TINY_OWL2_LOGITS_TOLERANCE, false,
+            "a rank failed: " + e.getCause());
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted while the tensor-parallel ranks ran", e);
+      } finally {
+        threads.shutdownNow();
+      }
+    }
+
+    /** Rank 0's and rank 1's vocabulary slices side by side: the full vocabulary (rank 0 holds ids [0, V/2)). */
+    private GreedyRun gather(GreedyRun rank0, GreedyRun rank1) {
+      return new GreedyRun(concatRows(rank0.promptLogits(), rank1.promptLogits(), prompt.numPrompt()),
+          IntStream.range(0, rank0.tokenLogits().length)
+              .mapToObj(i -> concatRows(rank0.tokenLogits()[i], rank1.tokenLogits()[i], 1)).toArray(float[][]::new),
+          rank0.generated());
+    }
+
+    private static float[] concatRows(float[] a, float[] b, int numRows) {
+      int widthA = a.length / numRows;
+      int widthB = b.length / numRows;
+      float[] out = new float[a.length + b.length];
+      for (int row = 0; row < numRows; row++) {
+        System.arraycopy(a, row * widthA, out, row * (widthA + widthB), widthA);
+        System.arraycopy(b, row * widthB, out, row * (widthA + widthB) + widthA, widthB);
+      }
+      return out;
     }
   }
 

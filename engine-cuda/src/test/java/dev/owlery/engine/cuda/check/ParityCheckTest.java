@@ -25,17 +25,17 @@ class ParityCheckTest {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     int status;
     try (CpuTwinDevice twins = new CpuTwinDevice()) {
-      status = ParityCheck.check(twins, Fixtures.root(), folder, new PrintStream(out, true, StandardCharsets.UTF_8));
+      status = ParityCheck.check(twins, CpuTwinDevice::new, Fixtures.root(), folder, new PrintStream(out, true, StandardCharsets.UTF_8));
     }
     String report = out.toString(StandardCharsets.UTF_8);
     System.out.print(report);
     assertThat(status).as(report).isEqualTo(KernelCheck.EXIT_PASSED);
     List<String> cases = Files.readAllLines(folder.resolve("parity.jsonl"));
-    assertThat(cases).hasSize(8).allSatisfy(line -> assertThat(line).contains("\"pass\":true"));
+    assertThat(cases).hasSize(9).allSatisfy(line -> assertThat(line).contains("\"pass\":true"));
     assertThat(cases.getFirst()).startsWith("{\"case\":\"tiny-owl2\",\"maxAbsError\":");
     assertThat(Files.readAllLines(folder.resolve("summary.txt"))).first().isEqualTo("parity check on cpu kernel twins");
     assertThat(report).contains("greedy ids equal to the official generate").contains("64 of 64 greedy ids equal")
-        .endsWith("all 8 parity cases passed\n");
+        .contains("tiny-owl2-tp2").endsWith("all 9 parity cases passed\n");
   }
 
   @Test
