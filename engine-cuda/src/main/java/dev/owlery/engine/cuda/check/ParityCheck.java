@@ -31,6 +31,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.function.Consumer;
 import java.util.stream.IntStream;
 import jcuda.CudaException;
 
@@ -46,6 +47,7 @@ import jcuda.CudaException;
  *       F16 paged cache on the same block table: logits at every position and step within
  *       {@value #TINY_OWL2_LOGITS_TOLERANCE}, greedy ids equal to the CPU's and to the official
  *       {@code generate.tokens}.
+ *   <li>tiny-owl2's decode steps replayed from captured graphs (CUDA graphs), equal to the eager launches.
  *   <li>tiny-owl2 at tensor-parallel size 2, a device (a CUDA context) per rank, fed TP 1's tokens:
  *       logits within the same tolerance of TP 1's, greedy picks equal.
  *   <li>stories260k (plain LLaMA, GQA 8/4): each of run.c's 7 greedy cases, the first
@@ -127,6 +129,8 @@ public final class ParityCheck {
         GreedyRun tp1 = tinyOwl2.onDevice(device);
         cases.add(tinyOwl2.againstCpu(tp1));
         device.freeAll();
+        cases.add(tinyOwl2.graphsAgainstEager(tinyOwl2.onDeviceFromGraphs(device), tp1));
+        device.freeAll();
         cases.add(tinyOwl2.tensorParallel2(opener, tp1));
       } finally {
         tinyOwl2.close();
@@ -186,11 +190,35 @@ public final class ParityCheck {
       model.close();
     }
 
-    /** The prompt and the greedy continuation on one rank on {@code device}. */
+    /** The prompt and the greedy continuation on one rank on {@code device}, every kernel launched one by one. */
     GreedyRun onDevice(Device device) {
+      return onDevice(device, slice -> { });
+    }
+
+    /** As {@link #onDevice(Device)}, the decode steps replayed from captured graphs. */
+    GreedyRun onDeviceFromGraphs(Device device) {
+      return onDevice(device, DeviceDecoderSlice::captureDecodeSteps);
+    }
+
+    private GreedyRun onDevice(Device device, Consumer<DeviceDecoderSlice> setUp) {
       DeviceDecoderSlice slice = new DeviceDecoderSlice(device, model, config, Collective.single(), STEP_CAPACITY);
+      setUp.accept(slice);
       return GreedyRun.onDevice(slice, slice.newKvPool(2 * prompt.blockTable().length, BLOCK_SIZE), embedTokens,
           prompt, expected.length);
+    }
+
+    /**
+     * Decode steps replayed from captured graphs against the same steps launched one kernel at a
+     * time: the same kernels on the same data, and no kernel uses atomics (each output element is
+     * written by one thread in a fixed order), so the logits must be equal, not merely close.
+     */
+    Case graphsAgainstEager(GreedyRun replayed, GreedyRun eager) {
+      double error = replayed.maxAbsDifference(eager);
+      boolean idsMatch = Arrays.equals(replayed.generated(), eager.generated());
+      return new Case("tiny-owl2-graphs", error, 0, error == 0 && idsMatch, String.format(Locale.ROOT,
+          "decode steps from captured graphs: max |logits - eager launches| %.3g (must be 0); greedy ids %s", error,
+          idsMatch ? "equal" : Arrays.toString(replayed.generated()) + " where eager has "
+              + Arrays.toString(eager.generated())));
     }
 
     /** The device's run against the CPU slice with an F16 paged cache, and the official greedy ids. */

@@ -4,15 +4,19 @@ import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
 import dev.owlery.engine.cuda.runtime.Device;
+import dev.owlery.engine.cuda.runtime.DeviceGraph;
 import dev.owlery.engine.cuda.runtime.DevicePointer;
 import dev.owlery.engine.decoder.IndexRange;
+import dev.owlery.engine.decoder.Modality;
 import dev.owlery.engine.decoder.RotaryEmbedding;
 import dev.owlery.engine.decoder.TensorParallelRank;
 import dev.owlery.engine.decoder.VocabSlice;
 import dev.owlery.engine.parallel.Collective;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * Rank r of N of the decoder on a {@link Device} (DESIGN.md §2, shard worker; the device twin of the
@@ -42,6 +46,7 @@ public final class DeviceDecoderSlice {
   private final int[] modality;
   private DevicePointer blockTables; // int32, grown to the largest step's [numSeqs, maxBlocksPerSeq]
   private int blockTablesCapacity;
+  private Map<GraphShape, DeviceGraph> decodeGraphs; // null: every step launched eagerly
 
   /** Loads this rank's slice onto {@code device}; a step holds at most {@code stepCapacity} rows. */
   public DeviceDecoderSlice(Device device, Checkpoint checkpoint, LlamaConfig config, Collective collective,
@@ -125,6 +130,34 @@ public final class DeviceDecoderSlice {
     check(step, pool, logits);
     StepRows rows = describe(step, pool);
     device.copyToDevice(activations.residual, step.inputsEmbeds(), 0, n * hidden);
+    boolean decode = step.sequences().stream().allMatch(s -> s.numRows() == 1);
+    if (decodeGraphs != null && decode && tp.size() == 1) {
+      // the launches depend only on the pool, the rows' modalities (MAM's k/v runs) and the tables' width
+      decodeGraphs.computeIfAbsent(new GraphShape(pool, List.of(step.modalities()).subList(0, n), rows.maxBlocksPerSeq()),
+          shape -> device.capture(() -> launchStep(step, rows, pool))).replay();
+    } else {
+      launchStep(step, rows, pool);
+    }
+    device.copyToHost(logits, 0, activations.logits, step.numLogitRows() * vocab);
+  }
+
+  /**
+   * From now on, decode steps (every sequence one row) at tensor-parallel size 1 run from a graph
+   * captured the first time their shape (rows, block-table width, pool) is seen, one replay per step
+   * instead of a launch per kernel (CUDA graphs on the GPU). At TP above 1 the all-reduces leave the
+   * device inside every layer, so steps stay eager there.
+   */
+  public void captureDecodeSteps() {
+    if (decodeGraphs == null) {
+      decodeGraphs = new HashMap<>();
+    }
+  }
+
+  /** The launches of one step whose inputs and row descriptions are on the device: every layer, the final norm, lm_head. */
+  private void launchStep(SliceStep step, StepRows rows, DeviceKvPool pool) {
+    int n = rows.numTokens();
+    int hidden = config.hiddenSize();
+    int vocab = lmHead.rows();
     for (DeviceDecoderLayer layer : layers) {
       layer.forward(activations, rows, pool);
     }
@@ -132,20 +165,30 @@ public final class DeviceDecoderSlice {
     device.launch(PtxKernels.RMS_NORM, n, 1, activations.normed, activations.residual, norm, activations.modality,
         hidden, 1, config.rmsNormEps());
     int row = 0;
+    int runStart = -1; // first input row of the current run of wanted rows
+    int runLength = 0;
     int outRow = 0;
     for (SliceStep.Sequence s : step.sequences()) {
       int first = switch (s.logitRows()) {
         case ALL -> row;
         case LAST -> row + s.numRows() - 1;
       };
-      int count = s.numLogitRows();
-      lmHead.multiply(device, activations.normed.plusWords((long) first * hidden),
-          activations.logits.plusWords((long) outRow * vocab), count);
+      if (runLength > 0 && first != runStart + runLength) {
+        lmHead.multiply(device, activations.normed.plusWords((long) runStart * hidden),
+            activations.logits.plusWords((long) (outRow - runLength) * vocab), runLength);
+        runLength = 0;
+      }
+      runStart = runLength == 0 ? first : runStart;
+      runLength += s.numLogitRows();
+      outRow += s.numLogitRows();
       row += s.numRows();
-      outRow += count;
     }
-    device.copyToHost(logits, 0, activations.logits, outRow * vocab);
+    lmHead.multiply(device, activations.normed.plusWords((long) runStart * hidden),
+        activations.logits.plusWords((long) (outRow - runLength) * vocab), runLength);
   }
+
+  /** What a captured decode step's launches depend on. */
+  private record GraphShape(DeviceKvPool pool, List<Modality> modalities, int maxBlocksPerSeq) {}
 
   private void check(SliceStep step, DeviceKvPool pool, float[] logits) {
     int n = step.numTokens();
@@ -202,6 +245,10 @@ public final class DeviceDecoderSlice {
     if (tables.length > blockTablesCapacity) {
       if (blockTables != null) {
         device.free(blockTables);
+      }
+      if (decodeGraphs != null) { // their launches point at the freed tables
+        decodeGraphs.values().forEach(DeviceGraph::close);
+        decodeGraphs.clear();
       }
       blockTablesCapacity = Math.max(tables.length, 2 * blockTablesCapacity);
       blockTables = device.allocate(4L * blockTablesCapacity);

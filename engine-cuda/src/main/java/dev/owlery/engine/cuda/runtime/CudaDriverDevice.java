@@ -12,6 +12,10 @@ import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
 import static jcuda.driver.JCudaDriver.cuEventRecord;
 import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import static jcuda.driver.JCudaDriver.cuInit;
+import static jcuda.driver.JCudaDriver.cuGraphDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
+import static jcuda.driver.JCudaDriver.cuGraphLaunch;
 import static jcuda.driver.JCudaDriver.cuLaunchKernel;
 import static jcuda.driver.JCudaDriver.cuMemAlloc;
 import static jcuda.driver.JCudaDriver.cuMemFree;
@@ -22,6 +26,10 @@ import static jcuda.driver.JCudaDriver.cuMemsetD16;
 import static jcuda.driver.JCudaDriver.cuMemsetD8;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
+import static jcuda.driver.JCudaDriver.cuStreamCreate;
+import static jcuda.driver.JCudaDriver.cuStreamDestroy;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
 
 import dev.owlery.engine.cuda.ptx.PtxKernel;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
@@ -39,7 +47,12 @@ import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUevent;
 import jcuda.driver.CUevent_flags;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUmodule;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstreamCaptureMode;
+import jcuda.driver.CUstream_flags;
 import jcuda.driver.JCudaDriver;
 
 /**
@@ -54,6 +67,7 @@ public final class CudaDriverDevice implements Device {
   private final Map<PtxKernel, CUfunction> functions = new HashMap<>();
   private final Map<Integer, CUdeviceptr> allocations = new LinkedHashMap<>();
   private int nextAllocation;
+  private CUstream capturing; // the stream launches are recorded on during capture; null otherwise
 
   private CudaDriverDevice(CUcontext context, String deviceName) {
     this.context = context;
@@ -111,6 +125,7 @@ public final class CudaDriverDevice implements Device {
 
   @Override
   public DevicePointer allocate(long bytes) {
+    refuseWhileCapturing("allocate");
     CUdeviceptr p = new CUdeviceptr();
     cuMemAlloc(p, Math.max(bytes, 1));
     int id = nextAllocation++;
@@ -121,6 +136,7 @@ public final class CudaDriverDevice implements Device {
 
   @Override
   public void free(DevicePointer start) {
+    refuseWhileCapturing("free");
     CUdeviceptr p = allocations.remove(start.allocation());
     if (p == null || start.byteOffset() != 0) {
       throw new IllegalArgumentException("free takes the start of a live buffer of this device, given " + start);
@@ -139,31 +155,37 @@ public final class CudaDriverDevice implements Device {
 
   @Override
   public void copyToDevice(DevicePointer dst, float[] src, int srcOffset, int count) {
+    refuseWhileCapturing("a copy");
     cuMemcpyHtoD(address(dst), Pointer.to(src).withByteOffset(4L * srcOffset), 4L * count);
   }
 
   @Override
   public void copyToDevice(DevicePointer dst, int[] src, int srcOffset, int count) {
+    refuseWhileCapturing("a copy");
     cuMemcpyHtoD(address(dst), Pointer.to(src).withByteOffset(4L * srcOffset), 4L * count);
   }
 
   @Override
   public void copyToDevice(DevicePointer dst, short[] src, int srcOffset, int count) {
+    refuseWhileCapturing("a copy");
     cuMemcpyHtoD(address(dst), Pointer.to(src).withByteOffset(2L * srcOffset), 2L * count);
   }
 
   @Override
   public void copyToDevice(DevicePointer dst, byte[] src, int srcOffset, int count) {
+    refuseWhileCapturing("a copy");
     cuMemcpyHtoD(address(dst), Pointer.to(src).withByteOffset(srcOffset), count);
   }
 
   @Override
   public void copyToHost(float[] dst, int dstOffset, DevicePointer src, int count) {
+    refuseWhileCapturing("a copy");
     cuMemcpyDtoH(Pointer.to(dst).withByteOffset(4L * dstOffset), address(src), 4L * count);
   }
 
   @Override
   public void copyToHost(short[] dst, int dstOffset, DevicePointer src, int count) {
+    refuseWhileCapturing("a copy");
     cuMemcpyDtoH(Pointer.to(dst).withByteOffset(2L * dstOffset), address(src), 2L * count);
   }
 
@@ -179,8 +201,54 @@ public final class CudaDriverDevice implements Device {
         default -> throw new IllegalStateException("checked above: " + args[i]);
       };
     }
-    cuLaunchKernel(functions.get(kernel), gridX, gridY, 1, kernel.blockSize(), 1, 1, 0, null, Pointer.to(pointers),
-        null);
+    cuLaunchKernel(functions.get(kernel), gridX, gridY, 1, kernel.blockSize(), 1, 1, 0, capturing,
+        Pointer.to(pointers), null);
+  }
+
+  /**
+   * Stream capture (driver API): the launches go to a stream of their own under
+   * {@code cuStreamBeginCapture}, become a graph at {@code cuStreamEndCapture}, instantiated once;
+   * a replay is one {@code cuGraphLaunch} on the default stream, ordered with everything else there.
+   */
+  @Override
+  public DeviceGraph capture(Runnable launches) {
+    refuseWhileCapturing("a capture");
+    CUstream stream = new CUstream();
+    cuStreamCreate(stream, CUstream_flags.CU_STREAM_NON_BLOCKING);
+    CUgraph graph = new CUgraph();
+    try {
+      cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL);
+      capturing = stream;
+      try {
+        launches.run();
+      } finally {
+        capturing = null;
+        cuStreamEndCapture(stream, graph);
+      }
+      CUgraphExec exec = new CUgraphExec();
+      cuGraphInstantiate(exec, graph, 0);
+      return new DeviceGraph() {
+        @Override
+        public void replay() {
+          refuseWhileCapturing("a replay");
+          cuGraphLaunch(exec, null);
+        }
+
+        @Override
+        public void close() {
+          cuGraphExecDestroy(exec);
+        }
+      };
+    } finally {
+      cuGraphDestroy(graph);
+      cuStreamDestroy(stream);
+    }
+  }
+
+  private void refuseWhileCapturing(String what) {
+    if (capturing != null) {
+      throw new IllegalStateException(what + " inside a graph capture: only kernel launches can be captured");
+    }
   }
 
   @Override

@@ -51,6 +51,13 @@ public interface Device extends AutoCloseable {
    */
   void launch(PtxKernel kernel, int gridX, int gridY, Object... args);
 
+  /**
+   * Runs {@code launches} with this device recording, not running, every {@link #launch} it makes;
+   * returns them as a graph. Only launches may happen inside: a copy, allocation or free there is
+   * refused with {@link IllegalStateException} (on the GPU a stream capture cannot take them).
+   */
+  DeviceGraph capture(Runnable launches);
+
   /** Waits for every queued launch and copy. */
   void synchronize();
 

@@ -367,4 +367,28 @@ class DeviceDecoderSliceTest {
       assertThat(error).isGreaterThan(0).isLessThan(F16_GEMM_LOGITS_BOUND);
     }
   }
+
+  @Test
+  void decodeStepsReplayedFromACapturedGraphEqualEagerSteps() {
+    GreedyRun eager;
+    long eagerLaunches;
+    try (CpuTwinDevice device = new CpuTwinDevice()) {
+      DeviceDecoderSlice slice = new DeviceDecoderSlice(device, model, config, Collective.single(), CAPACITY);
+      eager = GreedyRun.onDevice(slice, slice.newKvPool(NUM_BLOCKS, BLOCK_SIZE), embedTokens, prompt, NUM_NEW);
+      eagerLaunches = device.launches();
+      assertThat(device.graphReplays()).isZero();
+    }
+    try (CpuTwinDevice device = new CpuTwinDevice()) {
+      DeviceDecoderSlice slice = new DeviceDecoderSlice(device, model, config, Collective.single(), CAPACITY);
+      slice.captureDecodeSteps();
+      GreedyRun replayed = GreedyRun.onDevice(slice, slice.newKvPool(NUM_BLOCKS, BLOCK_SIZE), embedTokens, prompt,
+          NUM_NEW);
+      assertThat(replayed.generated()).containsExactly(eager.generated());
+      assertThat(replayed.maxAbsDifference(eager)).isZero();
+      // the prompt's chunks ran eagerly; each decode step after the first greedy pick is one replay
+      // of a graph captured once, running the same kernels as the eager step did
+      assertThat(device.graphReplays()).isEqualTo(NUM_NEW - 1);
+      assertThat(device.launches()).isEqualTo(eagerLaunches);
+    }
+  }
 }

@@ -54,4 +54,28 @@ class CpuTwinDeviceTest {
           .hasMessageContaining("no live buffer");
     }
   }
+
+  @Test
+  void aCapturedGraphRunsNothingUntilReplayedThenReadsTheMemoryAsItIsThen() {
+    try (CpuTwinDevice device = new CpuTwinDevice()) {
+      DevicePointer y = device.upload(new float[] {1, 2});
+      DevicePointer x = device.upload(new float[] {10, 20});
+      try (DeviceGraph graph = device.capture(() -> {
+        device.launch(PtxKernels.RESIDUAL_ADD, 1, 1, y, x, 2);
+        device.launch(PtxKernels.RESIDUAL_ADD, 1, 1, y, x, 1);
+      })) {
+        assertThat(device.downloadFloats(y, 2)).containsExactly(1, 2);
+        graph.replay();
+        assertThat(device.downloadFloats(y, 2)).containsExactly(21, 22);
+        device.copyToDevice(x, new float[] {100, 200}, 0, 2);
+        graph.replay();
+        assertThat(device.downloadFloats(y, 2)).containsExactly(221, 222);
+        assertThat(device.graphReplays()).isEqualTo(2);
+        assertThat(device.launches()).isEqualTo(4);
+      }
+      assertThatThrownBy(() -> device.capture(() -> device.copyToDevice(x, new float[] {1}, 0, 1)))
+          .isInstanceOf(IllegalStateException.class)
+          .hasMessage("a copy inside a graph capture: only kernel launches can be captured");
+    }
+  }
 }
