@@ -28,23 +28,23 @@ final class DeviceActivations {
 
   DeviceActivations(Device device, int capacity, int hiddenSize, int qWidth, int kvWidth, int intermediate,
       int vocab) {
-    residual = floats(device, capacity, hiddenSize);
-    normed = floats(device, capacity, hiddenSize);
-    query = floats(device, capacity, qWidth);
-    key = floats(device, capacity, kvWidth);
-    value = floats(device, capacity, kvWidth);
-    attnOutput = floats(device, capacity, qWidth);
-    projected = floats(device, capacity, hiddenSize);
-    gate = floats(device, capacity, intermediate);
-    up = floats(device, capacity, intermediate);
-    logits = floats(device, capacity, vocab);
-    rowSeq = floats(device, capacity, 1);
-    rowPos = floats(device, capacity, 1);
-    modality = floats(device, capacity, 1);
+    residual = words(device, capacity, hiddenSize);
+    normed = words(device, capacity, hiddenSize);
+    query = words(device, capacity, qWidth);
+    key = words(device, capacity, kvWidth);
+    value = words(device, capacity, kvWidth);
+    attnOutput = words(device, capacity, qWidth);
+    projected = words(device, capacity, hiddenSize);
+    gate = words(device, capacity, intermediate);
+    up = words(device, capacity, intermediate);
+    logits = words(device, capacity, vocab);
+    rowSeq = words(device, capacity, 1);
+    rowPos = words(device, capacity, 1);
+    modality = words(device, capacity, 1);
   }
 
   /** 4-byte elements: float32 or int32. */
-  private static DevicePointer floats(Device device, int rows, int width) {
+  private static DevicePointer words(Device device, int rows, int width) {
     return device.allocate(Math.multiplyExact(4L * rows, width));
   }
 }

@@ -12,9 +12,8 @@ public final class DeviceKvPool {
 
   private final int numBlocks;
   private final int blockSize;
-  private final DevicePointer memory;
+  private final DevicePointer memory; // every layer's F16 keys then values, one buffer
   private final long layerBytes;
-  private final int numLayers;
 
   DeviceKvPool(Device device, int numLayers, int numKvHeads, int headDim, int numBlocks, int blockSize) {
     if (numBlocks < 1 || blockSize < 1) {
@@ -23,8 +22,9 @@ public final class DeviceKvPool {
     }
     this.numBlocks = numBlocks;
     this.blockSize = blockSize;
-    this.numLayers = numLayers;
-    this.layerBytes = Math.multiplyExact(2L, Math.multiplyExact((long) numBlocks * blockSize, (long) numKvHeads * headDim));
+    // one layer's keys (or values): numBlocks * blockSize positions of numKvHeads * headDim halves
+    this.layerBytes = Math.multiplyExact(2L,
+        Math.multiplyExact((long) numBlocks * blockSize, (long) numKvHeads * headDim));
     this.memory = device.allocate(Math.multiplyExact(2L * numLayers, layerBytes));
   }
 
@@ -44,14 +44,5 @@ public final class DeviceKvPool {
   /** The F16 values of {@code layer}. */
   DevicePointer values(int layer) {
     return memory.plus((2L * layer + 1) * layerBytes);
-  }
-
-  /** The F16 keys then values of every layer, one buffer, as {@link Device#allocate} made it. */
-  DevicePointer memory() {
-    return memory;
-  }
-
-  int numLayers() {
-    return numLayers;
   }
 }
