@@ -79,9 +79,10 @@ class GpuCheckScriptsTest {
     assertThat(summary.get("gpu").asBoolean()).isFalse();
     Map<String, String> statuses = new TreeMap<>();
     summary.get("steps").forEach(step -> statuses.put(step.get("step").asString(), step.get("status").asString()));
-    assertThat(statuses).containsEntry("gpu", "no-gpu").containsEntry("parity", "not-built")
-        .containsEntry("bench", "not-built").containsKey("runtime");
+    assertThat(statuses).containsEntry("gpu", "no-gpu").containsEntry("kernels", "no-gpu")
+        .containsEntry("parity", "no-gpu").containsEntry("bench", "not-built").containsKey("runtime");
     assertThat(summary.get("steps").get(0).get("detail").asString()).isEqualTo("no GPU: nvidia-smi is not installed");
+    assertThat(check).contains("dev.owlery.engine.cuda.check.ParityCheck \"$out/parity\" \"$root/testdata\"");
   }
 
   /** The value of a shell variable's one assignment, {@code NAME=value} at the start of a line. */

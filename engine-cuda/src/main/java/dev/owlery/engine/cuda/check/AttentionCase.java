@@ -1,13 +1,14 @@
 package dev.owlery.engine.cuda.check;
 
 import dev.owlery.engine.cuda.ptx.PtxKernels;
+import dev.owlery.engine.cuda.runtime.Device;
+import dev.owlery.engine.cuda.runtime.DevicePointer;
 import dev.owlery.engine.kernel.AttentionMask;
 import dev.owlery.engine.kernel.AttentionShape;
 import dev.owlery.engine.kernel.ScalarKernels;
 import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.kv.PagedKvCache;
 import java.util.List;
-import jcuda.driver.CUdeviceptr;
 
 /**
  * Paged attention of decode and chunked-prefill rows against the engine's
@@ -128,10 +129,10 @@ record AttentionCase(PagedLayout layout, int numHeads, int[] rowSeq, int[] rowPo
   }
 
   @Override
-  public float[] runOn(Gpu gpu) {
+  public float[] runOn(Device gpu) {
     short[][] pools = devicePools();
     int width = numHeads * layout.headDim();
-    CUdeviceptr out = gpu.zeros(4L * rowSeq.length * width);
+    DevicePointer out = gpu.allocate(4L * rowSeq.length * width);
     gpu.launch(PtxKernels.PAGED_ATTENTION, numHeads, rowSeq.length, out, gpu.upload(q), gpu.upload(pools[0]),
         gpu.upload(pools[1]), gpu.upload(layout.flatTables()), gpu.upload(rowSeq), gpu.upload(rowPos), numHeads,
         layout.numKvHeads(), layout.headDim(), layout.blockSize(), layout.maxBlocksPerSeq(), shape().scale());

@@ -1,7 +1,10 @@
 package dev.owlery.engine.cuda.check;
 
+import dev.owlery.engine.cuda.forward.RopeTables;
 import dev.owlery.engine.cuda.ptx.PtxKernel;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
+import dev.owlery.engine.cuda.runtime.Device;
+import dev.owlery.engine.cuda.runtime.DevicePointer;
 import dev.owlery.engine.decoder.Modality;
 import dev.owlery.engine.decoder.Multiway;
 import dev.owlery.engine.decoder.RmsNorm;
@@ -12,8 +15,6 @@ import dev.owlery.engine.tensor.Matrix;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.util.Arrays;
-import jcuda.driver.CUdeviceptr;
 
 /** The cases of elementwise.cu: embedding gather, RMSNorm (MAM) alone and after a residual add, RoPE, SiLU * up, residual add. */
 final class ElementwiseCases {
@@ -77,9 +78,9 @@ final class ElementwiseCases {
     }
 
     @Override
-    public float[] runOn(Gpu gpu) {
+    public float[] runOn(Device gpu) {
       int hidden = table.cols();
-      CUdeviceptr out = gpu.zeros(4L * ids.length * hidden);
+      DevicePointer out = gpu.allocate(4L * ids.length * hidden);
       gpu.launch(entry(), ids.length, 1, out, table.upload(gpu), gpu.upload(ids), hidden, table.rows());
       return gpu.downloadFloats(out, ids.length * hidden);
     }
@@ -133,8 +134,8 @@ final class ElementwiseCases {
     }
 
     @Override
-    public float[] runOn(Gpu gpu) {
-      CUdeviceptr out = gpu.zeros(4L * x.length);
+    public float[] runOn(Device gpu) {
+      DevicePointer out = gpu.allocate(4L * x.length);
       gpu.launch(PtxKernels.RMS_NORM, modality.length, 1, out, gpu.upload(x), gpu.upload(weights),
           gpu.upload(modality), hidden, numModalities, eps);
       return gpu.downloadFloats(out, x.length);
@@ -178,10 +179,10 @@ final class ElementwiseCases {
     }
 
     @Override
-    public float[] runOn(Gpu gpu) {
+    public float[] runOn(Device gpu) {
       int n = residual.length;
-      CUdeviceptr out = gpu.zeros(4L * n);
-      CUdeviceptr rows = gpu.upload(residual);
+      DevicePointer out = gpu.allocate(4L * n);
+      DevicePointer rows = gpu.upload(residual);
       gpu.launch(PtxKernels.ADD_RMS_NORM, norm.modality().length, 1, out, rows, gpu.upload(norm.x()),
           gpu.upload(norm.weights()), gpu.upload(norm.modality()), norm.hidden(), norm.numModalities(), norm.eps());
       float[] both = new float[2 * n];
@@ -227,25 +228,14 @@ final class ElementwiseCases {
 
     /** {@code [maxPositions, headDim / 2]} cos table then sin table, from the engine's RotaryEmbedding. */
     float[][] tables() {
-      RotaryEmbedding rope = new RotaryEmbedding(headDim, theta, maxPositions);
-      int half = headDim / 2;
-      float[] cos = new float[maxPositions * half];
-      float[] sin = new float[maxPositions * half];
-      float[] unit = new float[headDim];
-      for (int p = 0; p < maxPositions; p++) {
-        Arrays.fill(unit, 0, half, 1f);
-        Arrays.fill(unit, half, headDim, 0f);
-        rope.apply(unit, 0, 1, p); // (1, 0) -> (1 c - 0 s, 0 c + 1 s) = (c, s)
-        System.arraycopy(unit, 0, cos, p * half, half);
-        System.arraycopy(unit, half, sin, p * half, half);
-      }
-      return new float[][] {cos, sin};
+      RopeTables tables = RopeTables.of(new RotaryEmbedding(headDim, theta, maxPositions), headDim);
+      return new float[][] {tables.cos(), tables.sin()};
     }
 
     @Override
-    public float[] runOn(Gpu gpu) {
+    public float[] runOn(Device gpu) {
       float[][] tables = tables();
-      CUdeviceptr data = gpu.upload(x);
+      DevicePointer data = gpu.upload(x);
       long pairs = (long) positions.length * numHeads * (headDim / 2);
       gpu.launch(PtxKernels.ROPE, strideGrid(PtxKernels.ROPE, pairs), 1, data, gpu.upload(positions),
           gpu.upload(tables[0]), gpu.upload(tables[1]), positions.length, numHeads, headDim, maxPositions);
@@ -280,8 +270,8 @@ final class ElementwiseCases {
     }
 
     @Override
-    public float[] runOn(Gpu gpu) {
-      CUdeviceptr out = gpu.zeros(4L * gate.length);
+    public float[] runOn(Device gpu) {
+      DevicePointer out = gpu.allocate(4L * gate.length);
       gpu.launch(PtxKernels.SILU_MUL, strideGrid(PtxKernels.SILU_MUL, gate.length), 1, out, gpu.upload(gate),
           gpu.upload(up), gate.length);
       return gpu.downloadFloats(out, gate.length);
@@ -314,8 +304,8 @@ final class ElementwiseCases {
     }
 
     @Override
-    public float[] runOn(Gpu gpu) {
-      CUdeviceptr data = gpu.upload(y);
+    public float[] runOn(Device gpu) {
+      DevicePointer data = gpu.upload(y);
       gpu.launch(PtxKernels.RESIDUAL_ADD, strideGrid(PtxKernels.RESIDUAL_ADD, y.length), 1, data, gpu.upload(x),
           y.length);
       return gpu.downloadFloats(data, y.length);

@@ -1,5 +1,7 @@
 package dev.owlery.engine.cuda.check;
 
+import dev.owlery.engine.cuda.runtime.Device;
+
 /**
  * One kernel run of the check: inputs generated at fixed seeds and odd sizes, the engine's CPU answer
  * for them, and the kernel's answer on the device.
@@ -18,8 +20,8 @@ interface KernelCase {
   /** The CPU reference: the engine's own code where it is reachable. */
   Expected expected();
 
-  /** Uploads the inputs, runs the kernel, returns its output in the layout of {@link #expected()}. */
-  float[] runOn(Gpu gpu);
+  /** Uploads the inputs, runs the kernel on {@code device} (a GPU, or the CPU twins), returns its output in the layout of {@link #expected()}. */
+  float[] runOn(Device device);
 
   /**
    * The reference's values, and per value the magnitude its error is measured against (|value| for

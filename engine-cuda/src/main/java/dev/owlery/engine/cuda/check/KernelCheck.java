@@ -2,6 +2,8 @@ package dev.owlery.engine.cuda.check;
 
 import dev.owlery.engine.cuda.check.KernelCase.Expected;
 import dev.owlery.engine.cuda.check.KernelCase.Tolerance;
+import dev.owlery.engine.cuda.runtime.CudaDriverDevice;
+import dev.owlery.engine.cuda.runtime.NoDeviceException;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.io.UncheckedIOException;
@@ -50,9 +52,9 @@ public final class KernelCheck {
       out.println("cannot create the output folder " + folder + ": " + e.getMessage());
       return EXIT_USAGE;
     }
-    try (Gpu gpu = Gpu.open()) {
+    try (CudaDriverDevice gpu = CudaDriverDevice.open()) {
       return check(gpu, CheckCases.all(), folder, out);
-    } catch (Gpu.NoDeviceException e) {
+    } catch (NoDeviceException e) {
       String line = "no CUDA device: " + e.getMessage();
       out.println(line);
       write(folder.resolve("summary.txt"), List.of(line));
@@ -65,10 +67,10 @@ public final class KernelCheck {
     }
   }
 
-  private static int check(Gpu gpu, List<KernelCase> cases, Path folder, PrintStream out) {
+  private static int check(CudaDriverDevice gpu, List<KernelCase> cases, Path folder, PrintStream out) {
     List<String> json = new ArrayList<>();
     List<String> summary = new ArrayList<>();
-    summary.add("kernel check on " + gpu.deviceName() + ", " + cases.size() + " cases, seed " + CheckCases.SEED);
+    summary.add("kernel check on " + gpu.name() + ", " + cases.size() + " cases, seed " + CheckCases.SEED);
     int failed = 0;
     String contextLost = null; // after a sticky CUDA error every later call fails: the rest is not run
     for (KernelCase c : cases) {
@@ -123,7 +125,7 @@ public final class KernelCheck {
   }
 
   /** Times the kernels at LLaMA-2-7B's shapes into timings.jsonl and the summary; false on a CUDA error. */
-  private static boolean time(Gpu gpu, Path folder, List<String> summary, PrintStream out) {
+  private static boolean time(CudaDriverDevice gpu, Path folder, List<String> summary, PrintStream out) {
     List<KernelTimings.Timing> timings;
     try {
       timings = KernelTimings.run(gpu);

@@ -2,10 +2,11 @@ package dev.owlery.engine.cuda.check;
 
 import dev.owlery.engine.cuda.ptx.PtxKernel;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
+import dev.owlery.engine.cuda.runtime.CudaDriverDevice;
+import dev.owlery.engine.cuda.runtime.DevicePointer;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
-import jcuda.driver.CUdeviceptr;
 
 /**
  * Times the kernels that decide decode and prefill speed at LLaMA-2-7B's shapes (F16 weights,
@@ -35,12 +36,12 @@ final class KernelTimings {
   private KernelTimings() {}
 
   /** The copy first, then each kernel; every buffer freed before returning. */
-  static List<Timing> run(Gpu gpu) {
+  static List<Timing> run(CudaDriverDevice gpu) {
     List<Timing> timings = new ArrayList<>();
     try {
       long copyBytes = 1L << 30;
-      CUdeviceptr src = gpu.zeros(copyBytes);
-      CUdeviceptr dst = gpu.zeros(copyBytes);
+      DevicePointer src = gpu.allocate(copyBytes);
+      DevicePointer dst = gpu.allocate(copyBytes);
       double copyMs = gpu.millisecondsPerRun(REPEATS, () -> gpu.copyAsync(dst, src, copyBytes));
       timings.add(new Timing("device-to-device copy", "1 GiB, read + write", copyMs * 1e3, 2.0 * copyBytes, 0));
       gpu.freeAll();
@@ -61,18 +62,18 @@ final class KernelTimings {
   }
 
   /** out = W x at rows x cols with numTokens tokens. */
-  private static Timing product(Gpu gpu, PtxKernel kernel, int rows, int cols, int numTokens) {
-    CUdeviceptr w = gpu.filled16((long) rows * cols, F16_ONE);
-    CUdeviceptr x = gpu.upload(new float[numTokens * cols]);
-    CUdeviceptr out = gpu.zeros(4L * numTokens * rows);
+  private static Timing product(CudaDriverDevice gpu, PtxKernel kernel, int rows, int cols, int numTokens) {
+    DevicePointer w = gpu.filled16((long) rows * cols, F16_ONE);
+    DevicePointer x = gpu.upload(new float[numTokens * cols]);
+    DevicePointer out = gpu.allocate(4L * numTokens * rows);
     Runnable launch;
     if (kernel == PtxKernels.GEMV_F16) {
-      launch = () -> gpu.launchAsync(kernel, MatmulCase.ceilDiv(rows, 8), numTokens, out, w, x, rows, cols);
+      launch = () -> gpu.launch(kernel, MatmulCase.ceilDiv(rows, 8), numTokens, out, w, x, rows, cols);
     } else if (kernel == PtxKernels.GEMV8_F16) {
-      launch = () -> gpu.launchAsync(kernel, MatmulCase.ceilDiv(rows, 8), MatmulCase.ceilDiv(numTokens, 8), out, w, x,
+      launch = () -> gpu.launch(kernel, MatmulCase.ceilDiv(rows, 8), MatmulCase.ceilDiv(numTokens, 8), out, w, x,
           rows, cols, numTokens);
     } else {
-      launch = () -> gpu.launchAsync(kernel, MatmulCase.ceilDiv(rows, 64), MatmulCase.ceilDiv(numTokens, 64), out, w,
+      launch = () -> gpu.launch(kernel, MatmulCase.ceilDiv(rows, 64), MatmulCase.ceilDiv(numTokens, 64), out, w,
           x, rows, cols, numTokens);
     }
     double ms = gpu.millisecondsPerRun(REPEATS, launch);
@@ -82,7 +83,7 @@ final class KernelTimings {
   }
 
   /** numSeqs decode rows of 32 heads of 128, each over numKeys positions in blocks of 16. */
-  private static Timing attention(Gpu gpu, int numSeqs, int numKeys) {
+  private static Timing attention(CudaDriverDevice gpu, int numSeqs, int numKeys) {
     int heads = 32;
     int headDim = 128;
     int blockSize = 16;
@@ -98,14 +99,14 @@ final class KernelTimings {
       rowSeq[s] = s;
       rowPos[s] = numKeys - 1;
     }
-    CUdeviceptr k = gpu.filled16(poolElements, F16_ONE);
-    CUdeviceptr v = gpu.filled16(poolElements, F16_ONE);
-    CUdeviceptr q = gpu.upload(new float[numSeqs * heads * headDim]);
-    CUdeviceptr out = gpu.zeros(4L * numSeqs * heads * headDim);
-    CUdeviceptr tablesOnDevice = gpu.upload(tables);
-    CUdeviceptr seqs = gpu.upload(rowSeq);
-    CUdeviceptr positions = gpu.upload(rowPos);
-    double ms = gpu.millisecondsPerRun(REPEATS, () -> gpu.launchAsync(PtxKernels.PAGED_ATTENTION, heads, numSeqs, out,
+    DevicePointer k = gpu.filled16(poolElements, F16_ONE);
+    DevicePointer v = gpu.filled16(poolElements, F16_ONE);
+    DevicePointer q = gpu.upload(new float[numSeqs * heads * headDim]);
+    DevicePointer out = gpu.allocate(4L * numSeqs * heads * headDim);
+    DevicePointer tablesOnDevice = gpu.upload(tables);
+    DevicePointer seqs = gpu.upload(rowSeq);
+    DevicePointer positions = gpu.upload(rowPos);
+    double ms = gpu.millisecondsPerRun(REPEATS, () -> gpu.launch(PtxKernels.PAGED_ATTENTION, heads, numSeqs, out,
         q, k, v, tablesOnDevice, seqs, positions, heads, heads, headDim, blockSize, blocksPerSeq,
         (float) (1 / Math.sqrt(headDim))));
     gpu.freeAll();

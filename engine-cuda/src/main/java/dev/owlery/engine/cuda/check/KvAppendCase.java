@@ -1,10 +1,11 @@
 package dev.owlery.engine.cuda.check;
 
 import dev.owlery.engine.cuda.ptx.PtxKernels;
+import dev.owlery.engine.cuda.runtime.Device;
+import dev.owlery.engine.cuda.runtime.DevicePointer;
 import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.kv.PagedKvCache;
 import java.util.List;
-import jcuda.driver.CUdeviceptr;
 
 /**
  * A step's keys and values written into the paged F16 cache, against the engine's
@@ -60,10 +61,10 @@ record KvAppendCase(PagedLayout layout, int[] rowSeq, int[] rowPos, float[] key,
   }
 
   @Override
-  public float[] runOn(Gpu gpu) {
+  public float[] runOn(Device gpu) {
     int elements = layout.poolElements();
-    CUdeviceptr kPool = gpu.zeros(2L * elements);
-    CUdeviceptr vPool = gpu.zeros(2L * elements);
+    DevicePointer kPool = gpu.allocate(2L * elements);
+    DevicePointer vPool = gpu.allocate(2L * elements);
     long total = (long) rowSeq.length * layout.kvWidth();
     int grid = (int) Math.min(1024, (total + PtxKernels.KV_APPEND.blockSize() - 1) / PtxKernels.KV_APPEND.blockSize());
     gpu.launch(PtxKernels.KV_APPEND, grid, 1, kPool, vPool, gpu.upload(key), gpu.upload(value),

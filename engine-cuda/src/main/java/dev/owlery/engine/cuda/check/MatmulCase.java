@@ -3,10 +3,11 @@ package dev.owlery.engine.cuda.check;
 import dev.owlery.engine.cuda.ptx.PtxKernel;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
 import dev.owlery.engine.cuda.ptx.PtxModule;
+import dev.owlery.engine.cuda.runtime.Device;
+import dev.owlery.engine.cuda.runtime.DevicePointer;
 import dev.owlery.engine.kernel.ScalarKernels;
 import dev.owlery.engine.tensor.DType;
 import java.util.Locale;
-import jcuda.driver.CUdeviceptr;
 
 /**
  * {@code out[t, r] = sum_c W[r, c] x[t, c]} by a GEMV or GEMM kernel against the engine's reference
@@ -77,11 +78,11 @@ record MatmulCase(PtxKernel entry, Weights weights, int numTokens, float[] x) im
   }
 
   @Override
-  public float[] runOn(Gpu gpu) {
+  public float[] runOn(Device gpu) {
     int rows = weights.rows();
-    CUdeviceptr out = gpu.zeros(4L * numTokens * rows);
-    CUdeviceptr w = weights.upload(gpu);
-    CUdeviceptr in = gpu.upload(x);
+    DevicePointer out = gpu.allocate(4L * numTokens * rows);
+    DevicePointer w = weights.upload(gpu);
+    DevicePointer in = gpu.upload(x);
     int rowsPerBlock = entry.blockSize() / 32; // GEMV: one warp per output row
     if (entry == PtxKernels.GEMV8_F16 || entry == PtxKernels.GEMV8_BF16) {
       gpu.launch(entry, ceilDiv(rows, rowsPerBlock), ceilDiv(numTokens, PtxKernels.GEMV8_TOKENS), out, w, in, rows,

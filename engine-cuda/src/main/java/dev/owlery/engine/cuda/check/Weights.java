@@ -1,12 +1,13 @@
 package dev.owlery.engine.cuda.check;
 
+import dev.owlery.engine.cuda.runtime.Device;
+import dev.owlery.engine.cuda.runtime.DevicePointer;
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.SplittableRandom;
-import jcuda.driver.CUdeviceptr;
 
 /**
  * A random {@code rows x cols} weight matrix in F32, F16 or BF16, held as the bits the device gets
@@ -53,7 +54,7 @@ record Weights(DType dtype, int rows, int cols, short[] halves, float[] floats) 
     return new Matrix("check." + dtype, MemorySegment.ofArray(bytes.array()), dtype, rows, cols, cols, 0);
   }
 
-  CUdeviceptr upload(Gpu gpu) {
+  DevicePointer upload(Device gpu) {
     return floats != null ? gpu.upload(floats) : gpu.upload(halves);
   }
 }
