@@ -1,12 +1,14 @@
 package dev.owlery.engine.cuda.check;
 
+import static dev.owlery.engine.cuda.check.CheckFiles.number;
+import static dev.owlery.engine.cuda.check.CheckFiles.write;
+
 import dev.owlery.engine.cuda.check.KernelCase.Expected;
 import dev.owlery.engine.cuda.check.KernelCase.Tolerance;
 import dev.owlery.engine.cuda.runtime.CudaDriverDevice;
 import dev.owlery.engine.cuda.runtime.NoDeviceException;
 import java.io.IOException;
 import java.io.PrintStream;
-import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -150,18 +152,7 @@ public final class KernelCheck {
     return true;
   }
 
-  private static void write(Path file, List<String> lines) {
-    try {
-      Files.write(file, lines);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + file, e);
-    }
-  }
 
-  /** A JSON number; NaN (a kernel that produced NaN) becomes null. */
-  private static String number(double value) {
-    return Double.isFinite(value) ? String.format(Locale.ROOT, "%.6g", value) : "null";
-  }
 
   private static String quote(String s) {
     StringBuilder b = new StringBuilder("\"");

@@ -1,5 +1,8 @@
 package dev.owlery.engine.cuda.check;
 
+import static dev.owlery.engine.cuda.check.CheckFiles.number;
+import static dev.owlery.engine.cuda.check.CheckFiles.write;
+
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.owlery.engine.checkpoint.Checkpoint;
@@ -355,15 +358,5 @@ public final class ParityCheck {
     return out;
   }
 
-  private static void write(Path file, List<String> lines) {
-    try {
-      Files.write(file, lines);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + file, e);
-    }
-  }
 
-  private static String number(double value) {
-    return Double.isFinite(value) ? String.format(Locale.ROOT, "%.6g", value) : "null";
-  }
 }

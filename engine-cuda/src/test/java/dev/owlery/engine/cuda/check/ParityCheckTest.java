@@ -40,23 +40,7 @@ class ParityCheckTest {
 
   @Test
   void withoutACudaDeviceTheCheckPrintsOneLineAndExitsWithTheNoDeviceStatus(@TempDir Path folder) throws Exception {
-    Path java = Path.of(System.getProperty("java.home"), "bin", "java");
-    ProcessBuilder builder = new ProcessBuilder(java.toString(), "--enable-native-access=ALL-UNNAMED", "-cp",
-        System.getProperty("java.class.path"), ParityCheck.class.getName(), folder.resolve("out").toString(),
-        Fixtures.root().toString());
-    builder.environment().put("CUDA_VISIBLE_DEVICES", "");
-    Process process = builder.start();
-    assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("ParityCheck exits").isTrue();
-    String stdout = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-    String stderr = new String(process.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
-    assertThat(process.exitValue()).as("exit status; stdout: %s stderr: %s", stdout, stderr)
-        .isEqualTo(KernelCheck.EXIT_NO_DEVICE);
-    List<String> lines = stdout.lines().toList();
-    assertThat(lines).hasSize(1);
-    assertThat(lines.getFirst()).startsWith("no CUDA device: ")
-        .containsAnyOf("libcuda.so.1 is not installed", "cuInit failed", "reports no CUDA device");
-    assertThat(stderr).doesNotContain("Exception");
-    assertThat(Files.readAllLines(folder.resolve("out/summary.txt"))).containsExactly(lines.getFirst());
+    NoDeviceRun.assertSaysNoDevice(ParityCheck.class, folder.resolve("out"), Fixtures.root().toString());
     assertThat(folder.resolve("out/parity.jsonl")).doesNotExist();
   }
 
