@@ -2,6 +2,7 @@ package dev.owlery.engine.kernel;
 
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;
+import java.nio.ByteOrder;
 import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
@@ -76,7 +77,17 @@ public final class VectorKernels implements Kernels, AutoCloseable {
   public void rmsNorm(float[] x, int xOffset, Matrix weight, float eps, float[] out, int outOffset, int size) {
     float sumSquares = sumOfSquares(x, xOffset, size);
     float scale = (float) (1.0 / Math.sqrt(sumSquares / size + eps));
-    for (int i = 0; i < size; i++) {
+    int i = 0;
+    if (weight.dtype() == DType.F32) {
+      // the reference's rounding: x * scale first, then the weight
+      long w0 = weight.rowByteOffset(0);
+      for (; i + L <= size; i += L) {
+        FloatVector.fromArray(F, x, xOffset + i).mul(scale)
+            .mul(FloatVector.fromMemorySegment(F, weight.data(), w0 + 4L * i, ByteOrder.LITTLE_ENDIAN))
+            .intoArray(out, outOffset + i);
+      }
+    }
+    for (; i < size; i++) {
       float normalised = x[xOffset + i] * scale;
       out[outOffset + i] = weight.get(0, i) * normalised;
     }

@@ -292,14 +292,17 @@ class VectorKernelsTest {
     vector.axpy(0.37f, a, 5, y1, 2, COLS);
     scalar.axpy(0.37f, a, 5, y2, 2, COLS);
     assertThat(y1).containsExactly(y2);
-    Matrix weight = randomMatrix(DType.F16, 1, COLS, 2, 47);
-    float[] n1 = new float[COLS + 4];
-    float[] n2 = new float[COLS + 4];
-    vector.rmsNorm(a, 1, weight, 1e-5f, n1, 4, COLS);
-    scalar.rmsNorm(a, 1, weight, 1e-5f, n2, 4, COLS);
-    for (int i = 0; i < n1.length; i++) {
-      // only the sum of squares is reordered: relative error of a few fp32 ulps.
-      assertThat(n1[i]).isCloseTo(n2[i], org.assertj.core.data.Offset.offset(1e-6f * (1 + Math.abs(n2[i]))));
+    // F16 weights take the element loop; F32 (RmsNorm's own copy) the vector loop and its tail
+    for (DType dtype : new DType[] {DType.F16, DType.F32}) {
+      Matrix weight = randomMatrix(dtype, 1, COLS, dtype == DType.F32 ? 4 : 2, 47);
+      float[] n1 = new float[COLS + 4];
+      float[] n2 = new float[COLS + 4];
+      vector.rmsNorm(a, 1, weight, 1e-5f, n1, 4, COLS);
+      scalar.rmsNorm(a, 1, weight, 1e-5f, n2, 4, COLS);
+      for (int i = 0; i < n1.length; i++) {
+        // only the sum of squares is reordered: relative error of a few fp32 ulps.
+        assertThat(n1[i]).isCloseTo(n2[i], org.assertj.core.data.Offset.offset(1e-6f * (1 + Math.abs(n2[i]))));
+      }
     }
   }
 
