@@ -50,6 +50,9 @@ import picocli.CommandLine.Spec;
     description = "Measure memory bandwidth, the matmul kernel (GFLOP/s) and decoder prefill/decode (tokens/s), vector vs scalar.")
 public final class BenchCommand implements Callable<Integer> {
 
+  /** Prompt tokens of the warm-up prefill (at most the timed prompt). */
+  private static final int WARM_UP_PROMPT = 160;
+
   @Spec
   CommandLine.Model.CommandSpec spec;
 
@@ -386,9 +389,12 @@ public final class BenchCommand implements Callable<Integer> {
       Arrays.fill(modalities, Modality.TEXT);
       float[] logits = new float[config.text().vocabSize()];
       int capacity = numPrompt + numDecode + 8;
-      // warm-up: a short prompt and a few steps, so the timed run is compiled code
+      // warm-up: a prompt long enough for every prefill kernel (the panel kernels start at 16
+      // tokens, their wide tiles at 64) and a few steps, so the timed run is compiled code. With a
+      // 4-token warm-up the first row measured (F16, 1 thread) compiled the panel kernels inside
+      // its timed prefill: 46-49 tokens/s there against 69 in a later run of the same build.
       DecoderSequence warm = decoder.newSequence(capacity);
-      decoder.forward(warm, embeds, 0, modalities, Math.min(numPrompt, 4), LogitRows.LAST, logits);
+      decoder.forward(warm, embeds, 0, modalities, Math.min(numPrompt, WARM_UP_PROMPT), LogitRows.LAST, logits);
       decodeLoop(decoder, warm, logits, Math.min(numDecode, 4));
 
       DecoderSequence sequence = decoder.newSequence(capacity);
