@@ -37,7 +37,8 @@ final class SyntheticCheckpoint implements Checkpoint {
 
   SyntheticCheckpoint(LlamaConfig config, long seed) {
     if (config.modalityAdaptive()) {
-      throw new IllegalArgumentException("the synthetic checkpoint is plain LLaMA: give a config without modality-adaptive layers");
+      throw new IllegalArgumentException(
+          "the synthetic checkpoint is plain LLaMA: give a config without modality-adaptive layers");
     }
     long h = config.hiddenSize();
     shapes.put("model.embed_tokens.weight", new long[] {config.vocabSize(), h});
