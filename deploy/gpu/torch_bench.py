@@ -9,8 +9,9 @@ batch-1 decode (64 steps from position 128 after 3 unmeasured, a KV cache), a 51
 for the bandwidth fraction. Timings: torch.cuda.synchronize() around time.perf_counter().
 
 Implementation: transformers' LlamaForCausalLM from a LlamaConfig with random initialisation when
-transformers imports (its DynamicCache for the KV cache), else LLaMA written in
-torch.nn.functional with a preallocated cache; --impl picks one. Needs only the standard library,
+transformers imports and runs (its DynamicCache for the KV cache), else, saying why, LLaMA written
+in torch.nn.functional with a preallocated cache; --impl picks one. Each row's detail names the one
+measured. Needs only the standard library,
 torch and optionally transformers; no network.
 
 Usage: python3 deploy/gpu/torch_bench.py OUT.jsonl [--layers N] [--impl auto|transformers|functional]
@@ -20,6 +21,7 @@ CUDA device missing (one line saying which).
 """
 
 import argparse
+import gc
 import json
 import math
 import sys
@@ -218,20 +220,23 @@ def main(argv):
     if not torch.cuda.is_available():
         print(f"no CUDA device: torch {torch.__version__} sees none")
         return 4
-    model = None
+    print(f"torch bench on {torch.cuda.get_device_name(0)}: LLaMA-2-7B shape, {args.layers} of 32 layers, random F16 "
+          f"weights, torch {torch.__version__}", flush=True)
+    rows = None
     if args.impl in ("auto", "transformers"):
         try:
-            model = Transformers(torch, args.layers)
-        except ImportError as e:
+            rows = measure(torch, Transformers(torch, args.layers), args.layers)
+        except Exception as e:  # noqa: BLE001 - any failure of transformers' path is reported, then the other runs
             if args.impl == "transformers":
-                print(f"no transformers: {e}")
-                return 4
-    if model is None:
-        model = Functional(torch, args.layers, max(BATCHES),
-                           max(PREFILL_TOKENS, CONTEXT + WARMUP_STEPS + DECODE_STEPS))
-    print(f"torch bench on {torch.cuda.get_device_name(0)}: LLaMA-2-7B shape, {args.layers} of 32 layers, random F16 "
-          f"weights, {model.name}, torch {torch.__version__}", flush=True)
-    rows = measure(torch, model, args.layers)
+                print(f"transformers' LlamaForCausalLM failed: {type(e).__name__}: {e}")
+                return 4 if isinstance(e, ImportError) else 1
+            print(f"transformers' LlamaForCausalLM not measured ({type(e).__name__}: {e}); "
+                  "measuring LLaMA in torch.nn.functional instead", flush=True)
+    if rows is None:
+        gc.collect()  # the failed model's memory, held until its traceback went
+        torch.cuda.empty_cache()
+        model = Functional(torch, args.layers, max(BATCHES), max(PREFILL_TOKENS, CONTEXT + WARMUP_STEPS + DECODE_STEPS))
+        rows = measure(torch, model, args.layers)
     with open(args.out, "w", encoding="utf-8") as f:
         for r in rows:
             value = r["value"]
