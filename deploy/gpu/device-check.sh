@@ -2,8 +2,9 @@
 # The GPU check of issue 11: runs on the GPU machine (no Java there but the bundle's; no network),
 # from the repository root, after deploy/gpu/build-bundle.sh made deploy/gpu/bundle/ on a CPU machine.
 # Writes OUT/summary.txt and OUT/summary.json (each step: status, seconds, its last lines), OUT/log.txt
-# (every step's whole output), OUT/kernels/ (KernelCheck's files) and OUT/parity/ (ParityCheck's).
-# The whole run stays under $CHECK_LIMIT seconds; exits 0 when every step that is built passed on a
+# (every step's whole output), OUT/kernels/ (KernelCheck's files) and OUT/parity/ (ParityCheck's); the bench
+# steps' files stay under $TMPDIR, their Owlery/PyTorch ratios go into both summaries.
+# The whole run stays under $CHECK_LIMIT seconds; exits 0 when every step passed on a
 # GPU, 3 when there is no GPU, 1 otherwise. Usage: bash deploy/gpu/device-check.sh OUT
 set -uo pipefail
 
@@ -95,9 +96,50 @@ else
   done
 fi
 
-# --- 6. Bench: LLaMA-2-7B shape batch-1 decode vs a device-to-device copy's bandwidth, 512-token prefill,
-#        batched decode at 16 and 64, each next to PyTorch eager. TODO(issue 11): needs the device forward.
-record bench not-built 0 "not built yet: the LLaMA-2-7B benchmark of DeviceDecoderSlice is not written (issue 11)"
+# --- 6. Bench: LLaMA-2-7B's shape (synthetic F16 weights, BENCH_LAYERS of its 32 layers), batch-1 decode
+#        eager and from graphs against a device-to-device copy's bandwidth, a 512-token prefill, batched
+#        decode at 16 and 64; then PyTorch eager at the same shapes on the same GPU. Their files stay outside
+#        OUT (the device tool brings back 8 files); the Owlery/PyTorch ratios go into the summary.
+BENCH_LAYERS=${BENCH_LAYERS:-32}
+PYTHON=${PYTHON:-python3}
+bench=${TMPDIR:-/tmp}/owlery-gpu-check-bench
+rm -rf "$bench" && mkdir -p "$bench"
+if [ -n "$java" ]; then
+  step bench 150 "${run_java[@]}" dev.owlery.engine.cuda.check.BenchCheck "$bench" --layers "$BENCH_LAYERS"
+else
+  record bench "$([ "$gpu" = no ] && echo no-gpu || echo fail)" 0 "not run: no Java runtime (the runtime step says why)"
+fi
+step pytorch 120 "$PYTHON" "$root/deploy/gpu/torch_bench.py" "$bench/torch.jsonl" --layers "$BENCH_LAYERS"
+
+# bench_ratios: each of BenchCheck's measurements (but the load time), PyTorch's same one (graph replays
+# against eager) and Owlery/PyTorch, tab-separated: name, owlery, torch, ratio, unit ("none" where missing).
+bench_ratios() {
+  awk '
+    function field(line, name,   m) {
+      if (!match(line, "\"" name "\":(\"[^\"]*\"|[^,}]*)")) return "none"
+      m = substr(line, RSTART + length(name) + 3, RLENGTH - length(name) - 3)
+      gsub(/"/, "", m)
+      return m == "null" ? "none" : m
+    }
+    FILENAME == ARGV[1] { torch[field($0, "measurement")] = field($0, "value"); next }
+    {
+      name = field($0, "measurement"); owlery = field($0, "value")
+      if (name == "load_seconds") next
+      other = name; sub(/graphs/, "eager", other)
+      t = (other in torch) ? torch[other] : "none"
+      ratio = (owlery != "none" && t != "none" && t + 0 > 0) ? sprintf("%.3f", owlery / t) : "none"
+      printf "%s\t%s\t%s\t%s\t%s\n", name, owlery, t, ratio, field($0, "unit")
+    }' "$1" "$2"
+}
+: >"$bench/ratios.tsv"
+if [ -f "$bench/bench.jsonl" ]; then
+  [ -f "$bench/torch.jsonl" ] || : >"$bench/torch.jsonl"
+  bench_ratios "$bench/torch.jsonl" "$bench/bench.jsonl" >"$bench/ratios.tsv"
+  while IFS=$'\t' read -r name owlery torch ratio unit; do
+    printf 'ratio     %-36s owlery %10s  torch %10s  %s  = %sx\n' "$name" "$owlery" "$torch" "$unit" "$ratio" \
+      >>"$out/summary.txt"
+  done <"$bench/ratios.tsv"
+fi
 
 status=0
 if [ "$gpu" = no ]; then
@@ -107,7 +149,7 @@ elif awk -F '\t' '$2 == "fail" { found = 1 } END { exit !found }' "$steps"; then
   status=1
   echo "result: failed (exit 1)" >>"$out/summary.txt"
 else
-  echo "result: every built step passed (exit 0); bench is not built yet" >>"$out/summary.txt"
+  echo "result: every step passed (exit 0)" >>"$out/summary.txt"
 fi
 echo "total $((SECONDS - started)) s" >>"$out/summary.txt"
 
@@ -126,6 +168,13 @@ json_string() {
       "$(json_string "$outcome")" "$seconds" "$(json_string "$detail")"
     separator=","
   done <"$steps"
+  printf '\n  ],\n  "bench": ['
+  separator=""
+  while IFS=$'\t' read -r name owlery torch ratio unit; do
+    printf '%s\n    {"measurement": %s, "owlery": %s, "torch": %s, "ratio": %s, "unit": %s}' "$separator" \
+      "$(json_string "$name")" "${owlery/none/null}" "${torch/none/null}" "${ratio/none/null}" "$(json_string "$unit")"
+    separator=","
+  done <"$bench/ratios.tsv"
   printf '\n  ]\n}\n'
 } >"$out/summary.json"
 rm -f "$steps" "$out/.step.log"

@@ -2,6 +2,7 @@ package dev.owlery.deploy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -80,9 +81,62 @@ class GpuCheckScriptsTest {
     Map<String, String> statuses = new TreeMap<>();
     summary.get("steps").forEach(step -> statuses.put(step.get("step").asString(), step.get("status").asString()));
     assertThat(statuses).containsEntry("gpu", "no-gpu").containsEntry("kernels", "no-gpu")
-        .containsEntry("parity", "no-gpu").containsEntry("bench", "not-built").containsKey("runtime");
+        .containsEntry("parity", "no-gpu").containsEntry("bench", "no-gpu").containsEntry("pytorch", "no-gpu")
+        .containsKey("runtime");
+    assertThat(summary.get("bench").isArray()).as("the Owlery/PyTorch ratios, none without a GPU").isTrue();
     assertThat(summary.get("steps").get(0).get("detail").asString()).isEqualTo("no GPU: nvidia-smi is not installed");
     assertThat(check).contains("dev.owlery.engine.cuda.check.ParityCheck \"$out/parity\" \"$root/testdata\"");
+    assertThat(check).contains("dev.owlery.engine.cuda.check.BenchCheck \"$bench\" --layers \"$BENCH_LAYERS\"",
+        "deploy/gpu/torch_bench.py\" \"$bench/torch.jsonl\" --layers \"$BENCH_LAYERS\"");
+  }
+
+  @Test
+  void theBenchRatiosPairEachOwleryMeasurementWithPyTorchsAndGraphsWithEager(@TempDir Path dir) throws Exception {
+    // the two producers' formats: BenchCheck's (CheckFiles.number) and torch_bench.py's (json.dumps, compact)
+    Path owlery = Files.writeString(dir.resolve("bench.jsonl"), """
+        {"measurement":"copy_gb_per_s","value":4012.33,"unit":"GB/s","detail":"copy of 1024 MiB, read + write"}
+        {"measurement":"load_seconds","value":12.5000,"unit":"s","detail":"13.5 GB"}
+        {"measurement":"decode_b1_graphs_bandwidth_fraction","value":0.710000,"unit":"of copy","detail":"a, b"}
+        {"measurement":"decode_b64_tokens_per_s","value":null,"unit":"tok/s","detail":"64 sequences"}
+        {"measurement":"prefill_tflops","value":3.00000e+02,"unit":"TFLOP/s","detail":"flops"}
+        """);
+    Path torch = Files.writeString(dir.resolve("torch.jsonl"), """
+        {"measurement":"copy_gb_per_s","value":4000.0,"unit":"GB/s","detail":"torch.nn.functional: copy"}
+        {"measurement":"decode_b1_eager_bandwidth_fraction","value":0.5,"unit":"of copy","detail":"x"}
+        {"measurement":"decode_b64_tokens_per_s","value":900.5,"unit":"tok/s","detail":"x"}
+        """);
+    int start = check.indexOf("bench_ratios() {");
+    String function = check.substring(start, check.indexOf("\n}\n", start) + 2);
+    Process process = new ProcessBuilder("bash", "-c", function + "\nbench_ratios \"$1\" \"$2\"", "bash",
+        torch.toString(), owlery.toString()).redirectErrorStream(true).start();
+    String tsv = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(process.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    assertThat(process.exitValue()).as(tsv).isZero();
+    assertThat(tsv.lines()).containsExactly(
+        "copy_gb_per_s\t4012.33\t4000.0\t1.003\tGB/s",
+        "decode_b1_graphs_bandwidth_fraction\t0.710000\t0.5\t1.420\tof copy",
+        "decode_b64_tokens_per_s\tnone\t900.5\tnone\ttok/s",
+        "prefill_tflops\t3.00000e+02\tnone\tnone\tTFLOP/s");
+  }
+
+  @Test
+  void theTorchBenchCompilesAndWithoutTorchSaysSoInOneLine(@TempDir Path dir) throws Exception {
+    Path script = DeployFiles.deploy("gpu/torch_bench.py");
+    Process compile = new ProcessBuilder("python3", "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], "
+        + "cfile=sys.argv[2], doraise=True)", script.toString(), dir.resolve("torch_bench.pyc").toString())
+        .redirectErrorStream(true).start();
+    String compiled = new String(compile.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(compile.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    assertThat(compile.exitValue()).as(compiled).isZero();
+    // -S: no site-packages, so no torch whatever this machine has installed
+    Process run = new ProcessBuilder("python3", "-S", script.toString(), dir.resolve("torch.jsonl").toString(),
+        "--layers", "2").redirectErrorStream(true).start();
+    String output = new String(run.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(run.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    assertThat(run.exitValue()).as(output).isEqualTo(4);
+    assertThat(output.lines()).containsExactly("no PyTorch: No module named 'torch' (torch_bench.py needs torch with "
+        + "CUDA on the GPU machine)");
+    assertThat(dir.resolve("torch.jsonl")).doesNotExist();
   }
 
   /** The value of a shell variable's one assignment, {@code NAME=value} at the start of a line. */

@@ -42,7 +42,7 @@ final class KernelTimings {
       long copyBytes = 1L << 30;
       DevicePointer src = gpu.allocate(copyBytes);
       DevicePointer dst = gpu.allocate(copyBytes);
-      double copyMs = gpu.millisecondsPerRun(REPEATS, () -> gpu.copyAsync(dst, src, copyBytes));
+      double copyMs = gpu.millisecondsPerRun(REPEATS, () -> gpu.copy(dst, src, copyBytes));
       timings.add(new Timing("device-to-device copy", "1 GiB, read + write", copyMs * 1e3, 2.0 * copyBytes, 0));
       gpu.freeAll();
       timings.add(product(gpu, PtxKernels.GEMV_F16, 4096, 4096, 1));

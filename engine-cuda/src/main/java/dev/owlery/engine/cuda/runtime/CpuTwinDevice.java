@@ -88,6 +88,12 @@ public final class CpuTwinDevice implements Device {
   }
 
   @Override
+  public void copy(DevicePointer dst, DevicePointer src, long bytes) {
+    refuseWhileCapturing("a copy");
+    MemorySegment.copy(segment(src), 0, segment(dst), 0, bytes);
+  }
+
+  @Override
   public void copyToHost(float[] dst, int dstOffset, DevicePointer src, int count) {
     refuseWhileCapturing("a copy");
     MemorySegment.copy(segment(src), KernelTwins.F32, 0, dst, dstOffset, count);

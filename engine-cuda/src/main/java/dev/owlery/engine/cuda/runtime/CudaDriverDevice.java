@@ -263,8 +263,9 @@ public final class CudaDriverDevice implements Device {
     return p;
   }
 
-  /** Copies {@code bytes} from src to dst on the device, queued on the default stream. */
-  public void copyAsync(DevicePointer dst, DevicePointer src, long bytes) {
+  @Override
+  public void copy(DevicePointer dst, DevicePointer src, long bytes) {
+    refuseWhileCapturing("a copy");
     cuMemcpyDtoD(address(dst), address(src), bytes);
   }
 

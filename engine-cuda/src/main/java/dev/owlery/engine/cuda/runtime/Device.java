@@ -38,6 +38,9 @@ public interface Device extends AutoCloseable {
   /** Copies {@code count} bytes from {@code src[srcOffset]} to {@code dst}. */
   void copyToDevice(DevicePointer dst, byte[] src, int srcOffset, int count);
 
+  /** Copies {@code bytes} from {@code src} to {@code dst} on the device, in order with the launches. */
+  void copy(DevicePointer dst, DevicePointer src, long bytes);
+
   /** Copies {@code count} floats from {@code src} to {@code dst[dstOffset]}, after every earlier launch. */
   void copyToHost(float[] dst, int dstOffset, DevicePointer src, int count);
 

@@ -32,6 +32,18 @@ class CpuTwinDeviceTest {
   }
 
   @Test
+  void aDeviceToDeviceCopyMovesTheBytesBetweenPointersAndIsRefusedInsideACapture() {
+    try (CpuTwinDevice device = new CpuTwinDevice()) {
+      DevicePointer src = device.upload(new float[] {1, 2, 3, 4});
+      DevicePointer dst = device.allocate(16);
+      device.copy(dst.plusWords(1), src.plusWords(2), 8);
+      assertThat(device.downloadFloats(dst, 4)).containsExactly(0, 3, 4, 0);
+      assertThatThrownBy(() -> device.capture(() -> device.copy(dst, src, 4)))
+          .isInstanceOf(IllegalStateException.class).hasMessageContaining("a copy inside a graph capture");
+    }
+  }
+
+  @Test
   void pointersWithOffsetsAddressInsideTheirBuffer() {
     try (CpuTwinDevice device = new CpuTwinDevice()) {
       DevicePointer y = device.upload(new float[] {1, 2, 3, 4, 5});
