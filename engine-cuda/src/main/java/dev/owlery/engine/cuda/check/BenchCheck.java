@@ -1,22 +1,20 @@
 package dev.owlery.engine.cuda.check;
 
-import static dev.owlery.engine.cuda.check.CheckFiles.number;
-import static dev.owlery.engine.cuda.check.CheckFiles.write;
+import static dev.owlery.engine.cuda.check.CheckRuns.createFolder;
+import static dev.owlery.engine.cuda.check.CheckRuns.number;
+import static dev.owlery.engine.cuda.check.CheckRuns.onDevice;
+import static dev.owlery.engine.cuda.check.CheckRuns.write;
 
 import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.cuda.forward.DeviceDecoderSlice;
 import dev.owlery.engine.cuda.forward.DeviceKvPool;
 import dev.owlery.engine.cuda.forward.SliceStep;
-import dev.owlery.engine.cuda.runtime.CudaDriverDevice;
 import dev.owlery.engine.cuda.runtime.Device;
 import dev.owlery.engine.cuda.runtime.DevicePointer;
-import dev.owlery.engine.cuda.runtime.NoDeviceException;
 import dev.owlery.engine.decoder.LogitRows;
 import dev.owlery.engine.decoder.Modality;
 import dev.owlery.engine.parallel.Collective;
-import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -24,7 +22,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Random;
 import java.util.stream.IntStream;
-import jcuda.CudaException;
 
 /**
  * The decoder's speed on device 0 at LLaMA-2-7B's shape with synthetic F16 weights
@@ -133,23 +130,12 @@ public final class BenchCheck {
       return KernelCheck.EXIT_USAGE;
     }
     Path folder = Path.of(args[0]);
-    try {
-      Files.createDirectories(folder);
-    } catch (IOException e) {
-      out.println("cannot create the output folder " + folder + ": " + e.getMessage());
+    if (!createFolder(folder, out)) {
       return KernelCheck.EXIT_USAGE;
     }
-    try (CudaDriverDevice gpu = CudaDriverDevice.open()) {
-      return check(gpu, Plan.llama2_7b(layers), "LLaMA-2-7B shape, %d of 32 layers".formatted(layers), folder, out);
-    } catch (NoDeviceException e) {
-      String line = "no CUDA device: " + e.getMessage();
-      out.println(line);
-      write(folder.resolve("summary.txt"), List.of(line));
-      return KernelCheck.EXIT_NO_DEVICE;
-    } catch (CudaException e) {
-      out.println("CUDA error: " + e.getMessage());
-      return KernelCheck.EXIT_FAILED;
-    }
+    Plan plan = Plan.llama2_7b(layers);
+    String shape = "LLaMA-2-7B shape, %d of 32 layers".formatted(layers);
+    return onDevice(folder, out, gpu -> check(gpu, plan, shape, folder, out));
   }
 
   /** Every measurement of {@code plan} on {@code device}; the results in {@code folder}. */

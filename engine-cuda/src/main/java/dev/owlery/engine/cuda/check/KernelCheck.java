@@ -1,15 +1,14 @@
 package dev.owlery.engine.cuda.check;
 
-import static dev.owlery.engine.cuda.check.CheckFiles.number;
-import static dev.owlery.engine.cuda.check.CheckFiles.write;
+import static dev.owlery.engine.cuda.check.CheckRuns.createFolder;
+import static dev.owlery.engine.cuda.check.CheckRuns.number;
+import static dev.owlery.engine.cuda.check.CheckRuns.onDevice;
+import static dev.owlery.engine.cuda.check.CheckRuns.write;
 
 import dev.owlery.engine.cuda.check.KernelCase.Expected;
 import dev.owlery.engine.cuda.check.KernelCase.Tolerance;
 import dev.owlery.engine.cuda.runtime.CudaDriverDevice;
-import dev.owlery.engine.cuda.runtime.NoDeviceException;
-import java.io.IOException;
 import java.io.PrintStream;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -48,25 +47,10 @@ public final class KernelCheck {
       return EXIT_USAGE;
     }
     Path folder = Path.of(args[0]);
-    try {
-      Files.createDirectories(folder);
-    } catch (IOException e) {
-      out.println("cannot create the output folder " + folder + ": " + e.getMessage());
+    if (!createFolder(folder, out)) {
       return EXIT_USAGE;
     }
-    try (CudaDriverDevice gpu = CudaDriverDevice.open()) {
-      return check(gpu, CheckCases.all(), folder, out);
-    } catch (NoDeviceException e) {
-      String line = "no CUDA device: " + e.getMessage();
-      out.println(line);
-      write(folder.resolve("summary.txt"), List.of(line));
-      return EXIT_NO_DEVICE;
-    } catch (CudaException e) {
-      // creating the context or loading a module failed, or releasing them after the cases ran
-      // (whose results are written by then)
-      out.println("CUDA error outside the cases: " + e.getMessage());
-      return EXIT_FAILED;
-    }
+    return onDevice(folder, out, gpu -> check(gpu, CheckCases.all(), folder, out));
   }
 
   private static int check(CudaDriverDevice gpu, List<KernelCase> cases, Path folder, PrintStream out) {

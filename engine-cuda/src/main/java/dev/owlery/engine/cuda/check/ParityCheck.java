@@ -1,7 +1,9 @@
 package dev.owlery.engine.cuda.check;
 
-import static dev.owlery.engine.cuda.check.CheckFiles.number;
-import static dev.owlery.engine.cuda.check.CheckFiles.write;
+import static dev.owlery.engine.cuda.check.CheckRuns.createFolder;
+import static dev.owlery.engine.cuda.check.CheckRuns.number;
+import static dev.owlery.engine.cuda.check.CheckRuns.onDevice;
+import static dev.owlery.engine.cuda.check.CheckRuns.write;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -91,27 +93,14 @@ public final class ParityCheck {
     }
     Path folder = Path.of(args[0]);
     Path fixtures = Path.of(args.length == 2 ? args[1] : "testdata");
-    try {
-      Files.createDirectories(folder);
-    } catch (IOException e) {
-      out.println("cannot create the output folder " + folder + ": " + e.getMessage());
+    if (!createFolder(folder, out)) {
       return KernelCheck.EXIT_USAGE;
     }
     if (!Files.isDirectory(fixtures.resolve("tiny-owl2")) || !Files.isDirectory(fixtures.resolve("stories260k"))) {
       out.println("no fixtures at " + fixtures.toAbsolutePath() + ": give the repository's testdata folder");
       return KernelCheck.EXIT_USAGE;
     }
-    try (CudaDriverDevice gpu = CudaDriverDevice.open()) {
-      return check(gpu, CudaDriverDevice::open, fixtures, folder, out);
-    } catch (NoDeviceException e) {
-      String line = "no CUDA device: " + e.getMessage();
-      out.println(line);
-      write(folder.resolve("summary.txt"), List.of(line));
-      return KernelCheck.EXIT_NO_DEVICE;
-    } catch (CudaException e) {
-      out.println("CUDA error: " + e.getMessage());
-      return KernelCheck.EXIT_FAILED;
-    }
+    return onDevice(folder, out, gpu -> check(gpu, CudaDriverDevice::open, fixtures, folder, out));
   }
 
   /**
