@@ -92,7 +92,7 @@ class GpuCheckScriptsTest {
 
   @Test
   void theBenchRatiosPairEachOwleryMeasurementWithPyTorchsAndGraphsWithEager(@TempDir Path dir) throws Exception {
-    // the two producers' formats: BenchCheck's (CheckFiles.number) and torch_bench.py's (json.dumps, compact)
+    // the two producers' formats: BenchCheck's (CheckRuns.number) and torch_bench.py's (json.dumps, compact)
     Path owlery = Files.writeString(dir.resolve("bench.jsonl"), """
         {"measurement":"copy_gb_per_s","value":4012.33,"unit":"GB/s","detail":"copy of 1024 MiB, read + write"}
         {"measurement":"load_seconds","value":12.5000,"unit":"s","detail":"13.5 GB"}
