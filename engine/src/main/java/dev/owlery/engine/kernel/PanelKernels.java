@@ -68,28 +68,68 @@ final class PanelKernels {
   static void transposeBlocks(float[] x, int xOffset, int cols, int numTokens, int pairsFrom, float scale, float[] xT,
       int fromBlock, int toBlock) {
     int tp = paddedTokens(numTokens);
-    int head = pairsFrom;
-    int pairedEnd = head + (cols - head) / (2 * L) * (2 * L);
+    int pairedEnd = pairsFrom + (cols - pairsFrom) / (2 * L) * (2 * L);
     for (int block = fromBlock; block < toBlock; block++) {
       int blockStart = block * BLOCK_TOKENS;
       int width = Math.min(BLOCK_TOKENS, tp - blockStart);
       int tEnd = Math.min(numTokens, blockStart + width);
-      for (int k = 0; k < cols; k++) {
-        int source = k;
-        if (k >= head && k < pairedEnd) {
-          int i = (k - head) % (2 * L);
-          source = k - i + (i < L ? 2 * i : 2 * (i - L) + 1);
+      // column k of token t goes to base + k * width + t
+      int base = blockStart * cols - blockStart;
+      int t = blockStart;
+      // four tokens at a time: four rows read front to back, four adjacent floats written per column
+      // (one token per column wrote one float per 256 bytes: 2.1-2.3 ns per element, this 0.5-0.7)
+      for (; t + 4 <= tEnd; t += 4) {
+        int s0 = xOffset + t * cols;
+        int s1 = s0 + cols;
+        int s2 = s1 + cols;
+        int s3 = s2 + cols;
+        for (int k = 0; k < pairsFrom; k++) {
+          int d = base + k * width + t;
+          xT[d] = x[s0 + k] * scale;
+          xT[d + 1] = x[s1 + k] * scale;
+          xT[d + 2] = x[s2 + k] * scale;
+          xT[d + 3] = x[s3 + k] * scale;
         }
-        int dst = blockStart * cols + k * width - blockStart;
-        int t = blockStart;
-        for (; t < tEnd; t++) {
-          xT[dst + t] = x[xOffset + t * cols + source] * scale;
+        for (int pair = pairsFrom; pair < pairedEnd; pair += 2 * L) {
+          for (int i = 0; i < L; i++) {
+            int even = pair + 2 * i;
+            int odd = even + 1;
+            int d = base + (pair + i) * width + t;
+            xT[d] = x[s0 + even] * scale;
+            xT[d + 1] = x[s1 + even] * scale;
+            xT[d + 2] = x[s2 + even] * scale;
+            xT[d + 3] = x[s3 + even] * scale;
+            d += L * width;
+            xT[d] = x[s0 + odd] * scale;
+            xT[d + 1] = x[s1 + odd] * scale;
+            xT[d + 2] = x[s2 + odd] * scale;
+            xT[d + 3] = x[s3 + odd] * scale;
+          }
         }
-        for (; t < blockStart + width; t++) {
-          xT[dst + t] = 0f;
+        for (int k = pairedEnd; k < cols; k++) {
+          int d = base + k * width + t;
+          xT[d] = x[s0 + k] * scale;
+          xT[d + 1] = x[s1 + k] * scale;
+          xT[d + 2] = x[s2 + k] * scale;
+          xT[d + 3] = x[s3 + k] * scale;
+        }
+      }
+      for (; t < blockStart + width; t++) {
+        int source = xOffset + t * cols;
+        for (int k = 0; k < cols; k++) {
+          xT[base + k * width + t] = t < tEnd ? x[source + pairedColumn(k, pairsFrom, pairedEnd)] * scale : 0f;
         }
       }
     }
+  }
+
+  /** The column of x that column k of the pair order holds (see {@link VectorMatmul#permuteForPairs}). */
+  private static int pairedColumn(int k, int pairsFrom, int pairedEnd) {
+    if (k < pairsFrom || k >= pairedEnd) {
+      return k;
+    }
+    int i = (k - pairsFrom) % (2 * L);
+    return k - i + (i < L ? 2 * i : 2 * (i - L) + 1);
   }
 
   /**
