@@ -46,9 +46,9 @@ final class DeviceImageEncoder implements ImageEncoder {
   private final int maxQueuedImages;
   private final ReentrantLock lock = new ReentrantLock();
   private final Condition queued = lock.newCondition();
-  /** @GuardedBy("lock") */
+  /** Guarded by {@link #lock}: images waiting for a pass, in arrival order. */
   private final ArrayDeque<Pending> queue = new ArrayDeque<>();
-  /** @GuardedBy("lock") */
+  /** Guarded by {@link #lock}: no more calls are taken; the thread ends once the queue is empty. */
   private boolean closed;
   private final AtomicLong passes = new AtomicLong();
   private final Thread thread;

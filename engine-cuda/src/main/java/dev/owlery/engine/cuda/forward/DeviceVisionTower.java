@@ -7,6 +7,7 @@ import dev.owlery.engine.config.VisionConfig;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
 import dev.owlery.engine.cuda.runtime.Device;
 import dev.owlery.engine.cuda.runtime.DevicePointer;
+import dev.owlery.engine.cuda.runtime.KernelArguments;
 import dev.owlery.engine.tensor.Matrix;
 import dev.owlery.engine.tensor.Tensor;
 import dev.owlery.engine.vision.SinCosPositionEmbedding;
@@ -62,8 +63,11 @@ public final class DeviceVisionTower {
       throw new IllegalArgumentException(
           "model_type \"%s\" has no vision tower (only \"mplug_owl2\" does)".formatted(config.modelType()));
     }
-    if (maxImages < 1) {
-      throw new IllegalArgumentException("maxImages must be >= 1. Given: " + maxImages);
+    int numTokens = config.vision().numTokens();
+    if (maxImages < 1 || (long) maxImages * numTokens > KernelArguments.MAX_GRID_Y) {
+      throw new IllegalArgumentException(("images per pass must be 1..%d (a pass's %d-token rows take one grid row "
+          + "each in the F32 product, at most %d). Given: %d").formatted(KernelArguments.MAX_GRID_Y / numTokens,
+          numTokens, KernelArguments.MAX_GRID_Y, maxImages));
     }
     this.device = device;
     this.vision = config.vision();
@@ -204,7 +208,7 @@ public final class DeviceVisionTower {
     int numTokens = vision.numTokens();
     int numPatches = vision.numPatches();
     for (int img = 0; img < numImages; img++) {
-      gatherPatches(pixelValues.get(img), img * numPatches * patchVectorSize);
+      VisionEncoder.gatherPatches(vision, pixelValues.get(img), patches, img * numPatches * patchVectorSize);
     }
     DeviceVisionActivations a = activations;
     device.copyToDevice(a.patches, patches, 0, numImages * numPatches * patchVectorSize);
@@ -238,24 +242,6 @@ public final class DeviceVisionTower {
       layer.forward(a, numImages, numQueries, vision.numTokens());
     }
     visualFc.forward(device, a.queries, a.visualEmbeds, numImages * numQueries);
-  }
-
-  /** Patch p = row·gridSize + col of one image becomes a vector ordered (channel, kh, kw), as the conv weight is. */
-  private void gatherPatches(float[] pixelValues, int out) {
-    int imageSize = vision.imageSize();
-    int patch = vision.patchSize();
-    int grid = vision.gridSize();
-    for (int row = 0; row < grid; row++) {
-      for (int col = 0; col < grid; col++) {
-        for (int c = 0; c < vision.numChannels(); c++) {
-          for (int kh = 0; kh < patch; kh++) {
-            int from = (c * imageSize + row * patch + kh) * imageSize + col * patch;
-            System.arraycopy(pixelValues, from, patches, out, patch);
-            out += patch;
-          }
-        }
-      }
-    }
   }
 
   private void requireValidPixels(int image, float[] pixelValues) {

@@ -136,6 +136,10 @@ class DeviceVisionTowerTest {
       assertThatThrownBy(() -> tower.encode(List.of(new float[3 * 448 * 448])))
           .hasMessage("image 0's pixel values: expected 3 x 56 x 56 = 9408 floats (CHW), got 602112");
       assertThat(device.launches()).isEqualTo(launches);
+      // 17 tokens per image: 3855 images are 65535 rows, CUDA's grid limit in y
+      assertThatThrownBy(() -> new DeviceVisionTower(device, config, model, 3856))
+          .hasMessage("images per pass must be 1..3855 (a pass's 17-token rows take one grid row each in the F32 "
+              + "product, at most 65535). Given: 3856");
     }
   }
 
