@@ -39,6 +39,13 @@ class DeviceVisionTowerTest {
    */
   private static final double F16_GEMM_BOUND = 6e-3;
 
+  /**
+   * As {@link #F16_GEMM_BOUND} for BF16: gemm_bf16 rounds x to BF16, 2^-8 relative (8 times F16's
+   * 2^-11), so the rows move by about 2^-8 of |visual_embeds| <= 5.5: measured 1.9e-2 on the twins
+   * (0.9 x 2^-8 of it); the bound is twice the measurement.
+   */
+  private static final double BF16_GEMM_BOUND = 3.8e-2;
+
   private static ModelConfig config;
   private static Checkpoint model;
   private static float[] pixelValues;
@@ -117,6 +124,25 @@ class DeviceVisionTowerTest {
       assertThat(error).isGreaterThan(0).isLessThanOrEqualTo(F16_GEMM_BOUND);
       // and the F16 tower is a different model from the float32 one: the conversion took place
       assertThat(maxAbsDifference(alone, officialVisualEmbeds)).isGreaterThan(0);
+    }
+  }
+
+  @Test
+  void bf16WeightsEqualTheCpuTowerOnTheGemvPathAndStayWithinTheirBoundOnTheGemm() {
+    try (Checkpoint bf16 = SafetensorsCheckpoint.openFile(Fixtures.tinyOwl2().resolve("model.safetensors"))
+            .withWeightFormat(WeightFormat.BF16);
+        CpuTwinDevice device = new CpuTwinDevice()) {
+      VisionTower cpu = new VisionTower(config, bf16, new ScalarKernels());
+      DeviceVisionTower tower = new DeviceVisionTower(device, config, bf16, 2);
+      float[] second = mirrored(pixelValues);
+
+      assertThat(maxAbsDifference(tower.encode(List.of(pixelValues)).visualEmbeds().getFirst(),
+          cpu.encode(pixelValues))).isZero();
+      List<float[]> both = tower.encode(List.of(pixelValues, second)).visualEmbeds();
+      double error = Math.max(maxAbsDifference(both.get(0), cpu.encode(pixelValues)),
+          maxAbsDifference(both.get(1), cpu.encode(second)));
+      System.out.printf("BF16 weights, two images through gemm_bf16: max |visual_embeds diff| %.3g%n", error);
+      assertThat(error).isGreaterThan(0).isLessThanOrEqualTo(BF16_GEMM_BOUND);
     }
   }
 
