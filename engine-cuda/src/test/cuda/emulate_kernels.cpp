@@ -436,7 +436,8 @@ static void checkAddTableAndQuickGelu() {
 }
 
 // Each image's queries over all its keys, q/k/v read through (offset, image, row, head) strides.
-static void checkFullAttention(bool fused, int images, int queries, int keys, int heads, int headDim) {
+static void checkFullAttention(bool fused, int images, int queries, int keys, int heads, int headDim,
+    bool tensorCores = false) {
   int width = heads * headDim;
   std::vector<float> qData, kData, vData;
   int qOff = 0, kOff = 0, vOff = 0, qImg, qRow, qHead, kvImg, kvRow, kvHead;
@@ -456,12 +457,23 @@ static void checkFullAttention(bool fused, int images, int queries, int keys, in
     qRow = kvRow = width;
     qHead = kvHead = headDim;
   }
+  // the tensor-core kernel reads q, k and v rounded to F16: the reference takes the same values
+  std::vector<float> qIn = qData, kIn = kData, vIn = vData;
+  auto round16 = [](std::vector<float>& a) { for (auto& x : a) x = (float) (_Float16) x; };
+  if (tensorCores) {
+    round16(qIn);
+    round16(kIn);
+    round16(vIn);
+  }
   const float* q = qData.data() + qOff;
   const float* k = (fused ? qData.data() : kData.data()) + kOff;
   const float* v = (fused ? qData.data() : vData.data()) + vOff;
+  const float* qr = qIn.data() + qOff;
+  const float* kr = (fused ? qIn.data() : kIn.data()) + kOff;
+  const float* vr = (fused ? qIn.data() : vIn.data()) + vOff;
   double scale = 1 / std::sqrt((double) headDim);
   std::vector<float> out((size_t) images * queries * width);
-  std::vector<double> expected(out.size());
+  std::vector<double> expected(out.size()), spread(out.size());
   for (int img = 0; img < images; img++)
     for (int i = 0; i < queries; i++)
       for (int h = 0; h < heads; h++) {
@@ -470,17 +482,35 @@ static void checkFullAttention(bool fused, int images, int queries, int keys, in
         for (int j = 0; j < keys; j++) {
           double dot = 0;
           for (int d = 0; d < headDim; d++)
-            dot += (double) q[img * qImg + i * qRow + h * qHead + d] * k[img * kvImg + j * kvRow + h * kvHead + d];
+            dot += (double) qr[img * qImg + i * qRow + h * qHead + d] * kr[img * kvImg + j * kvRow + h * kvHead + d];
           s[j] = scale * dot;
           max = std::max(max, s[j]);
         }
         for (int j = 0; j < keys; j++) sum += (s[j] = std::exp(s[j] - max));
         for (int d = 0; d < headDim; d++) {
           double o = 0;
-          for (int j = 0; j < keys; j++) o += s[j] / sum * v[img * kvImg + j * kvRow + h * kvHead + d];
+          double lo = INFINITY, hi = -INFINITY;
+          for (int j = 0; j < keys; j++) {
+            double value = vr[img * kvImg + j * kvRow + h * kvHead + d];
+            o += s[j] / sum * value;
+            lo = std::min(lo, value);
+            hi = std::max(hi, value);
+          }
           expected[((size_t) img * queries + i) * width + h * headDim + d] = o;
+          spread[((size_t) img * queries + i) * width + h * headDim + d] = hi - lo;
         }
       }
+  if (tensorCores) {
+    launch(heads, images * ceilDiv(queries, 64), 128, [&] {
+      full_attention_f16(ptr(out.data()), ptr(q), ptr(k), ptr(v), queries, keys, headDim, qImg, qRow, qHead, kvImg,
+          kvRow, kvHead, (float) scale);
+    });
+    // P rounded to F16: 2^-11 of each weight, so about 2^-11 of the values' spread (twice, with margin)
+    report(std::string("full_attention_f16") + (fused ? " fused-qkv" : "") + " images=" + std::to_string(images)
+        + " queries=" + std::to_string(queries) + " keys=" + std::to_string(keys) + " heads=" + std::to_string(heads)
+        + " headDim=" + std::to_string(headDim), out, expected, spread, 2e-5, 0x1p-9);
+    return;
+  }
   launch(heads, images * ceilDiv(queries, 8), 256, [&] {
     full_attention(ptr(out.data()), ptr(q), ptr(k), ptr(v), queries, keys, headDim, qImg, qRow, qHead, kvImg, kvRow,
         kvHead, (float) scale);
@@ -532,6 +562,10 @@ int main() {
   checkFullAttention(true, 2, 37, 37, 3, 40);
   checkFullAttention(false, 2, 5, 70, 2, 128);
   checkFullAttention(false, 1, 9, 33, 2, 2);
+  // tensor cores: 70 query rows (a full and a partial block of 64), 37 and 70 keys (partial tiles of 32)
+  checkFullAttention(true, 2, 70, 70, 2, 64, true);
+  checkFullAttention(false, 2, 5, 37, 3, 16, true);
+  checkFullAttention(true, 1, 17, 17, 4, 16, true);
   std::printf(failures ? "%d cases failed\n" : "all cases passed\n", failures);
   return failures ? 1 : 0;
 }

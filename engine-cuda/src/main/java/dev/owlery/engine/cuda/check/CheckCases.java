@@ -107,7 +107,8 @@ final class CheckCases {
    * vision.cu: LayerNorm at an odd width and on rows far from zero mean (the two-pass variance), a
    * bias and an image's position table added, QuickGELU, and attention both as the ViT calls it (q,
    * k, v interleaved per head in fused rows; 37 tokens: two key tiles, a partial row group) and as the
-   * abstractor does (separate q, k, v; 5 queries over 70 keys; the largest headDim) for 3 and 2 images.
+   * abstractor does (separate q, k, v; 5 queries over 70 keys; the largest headDim) for 3 and 2 images,
+   * and its tensor-core form at the F16 towers' shapes.
    */
   private static void addVisionCases(List<KernelCase> cases, SplittableRandom random) {
     cases.add(layerNorm(777, 17, 0.0, random));
@@ -123,12 +124,23 @@ final class CheckCases {
     int image = numTokens * fusedRow;
     cases.add(new FullAttentionCase(3, numTokens, numTokens, heads, headDim,
         new Rows(qkv, 0, image, fusedRow, 3 * headDim), new Rows(qkv, headDim, image, fusedRow, 3 * headDim),
-        new Rows(qkv, 2 * headDim, image, fusedRow, 3 * headDim)));
+        new Rows(qkv, 2 * headDim, image, fusedRow, 3 * headDim), false));
     int width = 2 * 128;
     cases.add(new FullAttentionCase(2, 5, 70, 2, 128,
         new Rows(Gaussian.floats(2 * 5 * width, 1.0, random), 0, 5 * width, width, 128),
         new Rows(Gaussian.floats(2 * 70 * width, 1.0, random), 0, 70 * width, width, 128),
-        new Rows(Gaussian.floats(2 * 70 * width, 1.0, random), 0, 70 * width, width, 128)));
+        new Rows(Gaussian.floats(2 * 70 * width, 1.0, random), 0, 70 * width, width, 128), false));
+    // tensor cores: ViT rows of 70 tokens (a whole and a partial block of 64 rows, a partial key
+    // tile) at headDim 64, and the abstractor's shape at headDim 16: 5 queries over 37 keys
+    int fused64 = 3 * 2 * 64;
+    float[] qkv64 = Gaussian.floats(2 * 70 * fused64, 1.0, random);
+    cases.add(new FullAttentionCase(2, 70, 70, 2, 64, new Rows(qkv64, 0, 70 * fused64, fused64, 3 * 64),
+        new Rows(qkv64, 64, 70 * fused64, fused64, 3 * 64), new Rows(qkv64, 128, 70 * fused64, fused64, 3 * 64), true));
+    int width16 = 3 * 16;
+    cases.add(new FullAttentionCase(2, 5, 37, 3, 16,
+        new Rows(Gaussian.floats(2 * 5 * width16, 1.0, random), 0, 5 * width16, width16, 16),
+        new Rows(Gaussian.floats(2 * 37 * width16, 1.0, random), 0, 37 * width16, width16, 16),
+        new Rows(Gaussian.floats(2 * 37 * width16, 1.0, random), 0, 37 * width16, width16, 16), true));
   }
 
   private static LayerNormCase layerNorm(int hidden, int rows, double offset, SplittableRandom random) {

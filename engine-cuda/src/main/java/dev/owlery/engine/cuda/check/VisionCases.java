@@ -196,10 +196,12 @@ final class VisionCases {
   /**
    * Unmasked attention of each image's query rows over its key rows against the engine's
    * {@link ScalarKernels#attention} with {@link AttentionMask#NONE}, as the ViT (q, k, v interleaved
-   * per head in one fused row) and the abstractor (separate q, k, v) call it.
+   * per head in one fused row) and the abstractor (separate q, k, v) call it; with
+   * {@code tensorCores}, {@code full_attention_f16} against the engine's attention of the same q, k, v
+   * rounded to F16 (the kernel's inputs).
    */
   record FullAttentionCase(int numImages, int numQueries, int numKeys, int numHeads, int headDim, Rows q, Rows k,
-      Rows v) implements KernelCase {
+      Rows v, boolean tensorCores) implements KernelCase {
 
     FullAttentionCase {
       if (k.imageStride() != v.imageStride() || k.rowStride() != v.rowStride() || k.headStride() != v.headStride()) {
@@ -207,9 +209,23 @@ final class VisionCases {
       }
     }
 
+    PtxKernel entry() {
+      return tensorCores ? PtxKernels.FULL_ATTENTION_F16 : PtxKernels.FULL_ATTENTION;
+    }
+
+    int rowsPerBlock() {
+      return tensorCores ? PtxKernels.FULL_ATTENTION_F16_ROWS : PtxKernels.FULL_ATTENTION_ROWS;
+    }
+
+    /** An input element as the kernel reads it: rounded to F16 on tensor cores. */
+    float input(Rows rows, int img, int row, int head, int d) {
+      float value = rows.get(img, row, head, d);
+      return tensorCores ? Float.float16ToFloat(Float.floatToFloat16(value)) : value;
+    }
+
     @Override
     public String kernel() {
-      return PtxKernels.FULL_ATTENTION.name();
+      return entry().name();
     }
 
     @Override
@@ -222,10 +238,17 @@ final class VisionCases {
       return new AttentionShape(numHeads, numHeads, headDim, (float) Math.pow(headDim, -0.5)); // as VisionEncoderLayer
     }
 
-    /** As {@link AttentionCase}: ex2.approx, online softmax and another summation order on outputs of order 1. */
+    /**
+     * As {@link AttentionCase}: ex2.approx, online softmax and another summation order on outputs of
+     * order 1. On tensor cores the softmax weights enter the second product rounded to F16 (2^-11 of
+     * each, summed as rounded, so the output stays a convex combination): the output moves by about
+     * 2^-11 of the values' spread {@code max_j v - min_j v}, which is then each element's scale; 2^-9 of it.
+     */
     @Override
     public Tolerance tolerance() {
-      return new Tolerance(2e-5, 1e-4, "ex2.approx, online softmax and summation order on outputs of order 1");
+      return tensorCores
+          ? new Tolerance(2e-5, 0x1p-9, "softmax weights rounded to F16: 2^-9 of the values' spread, ex2.approx")
+          : new Tolerance(2e-5, 1e-4, "ex2.approx, online softmax and summation order on outputs of order 1");
     }
 
     @Override
@@ -239,7 +262,7 @@ final class VisionCases {
         for (int i = 0; i < numQueries; i++) {
           for (int h = 0; h < numHeads; h++) {
             for (int d = 0; d < headDim; d++) {
-              query[i * width + h * headDim + d] = q.get(img, i, h, d);
+              query[i * width + h * headDim + d] = input(q, img, i, h, d);
             }
           }
         }
@@ -257,7 +280,7 @@ final class VisionCases {
           private void read(Rows source, int head, int from, int count, float[] dst, int dstOffset) {
             for (int j = 0; j < count; j++) {
               for (int d = 0; d < headDim; d++) {
-                dst[dstOffset + j * headDim + d] = source.get(image, from + j, head, d);
+                dst[dstOffset + j * headDim + d] = input(source, image, from + j, head, d);
               }
             }
           }
@@ -265,7 +288,29 @@ final class VisionCases {
         kernels.attention(query, 0, rows, shape(), AttentionMask.NONE, numQueries, numKeys, out,
             img * numQueries * width);
       }
-      return new Expected(out, magnitudes(out));
+      return new Expected(out, tensorCores ? spreads() : magnitudes(out));
+    }
+
+    /** Per output element, {@code max_j v - min_j v} over its image's keys at its head and dimension. */
+    private float[] spreads() {
+      int width = numHeads * headDim;
+      float[] spread = new float[numImages * numQueries * width];
+      for (int img = 0; img < numImages; img++) {
+        for (int h = 0; h < numHeads; h++) {
+          for (int d = 0; d < headDim; d++) {
+            float lo = Float.POSITIVE_INFINITY;
+            float hi = Float.NEGATIVE_INFINITY;
+            for (int j = 0; j < numKeys; j++) {
+              lo = Math.min(lo, input(v, img, j, h, d));
+              hi = Math.max(hi, input(v, img, j, h, d));
+            }
+            for (int i = 0; i < numQueries; i++) {
+              spread[(img * numQueries + i) * width + h * headDim + d] = hi - lo;
+            }
+          }
+        }
+      }
+      return spread;
     }
 
     @Override
@@ -275,8 +320,8 @@ final class VisionCases {
       DevicePointer qData = gpu.upload(q.data());
       DevicePointer kData = k.data() == q.data() ? qData : gpu.upload(k.data());
       DevicePointer vData = v.data() == q.data() ? qData : v.data() == k.data() ? kData : gpu.upload(v.data());
-      int tiles = (numQueries + PtxKernels.FULL_ATTENTION_ROWS - 1) / PtxKernels.FULL_ATTENTION_ROWS;
-      gpu.launch(PtxKernels.FULL_ATTENTION, numHeads, numImages * tiles, out, qData.plusWords(q.offset()),
+      int tiles = (numQueries + rowsPerBlock() - 1) / rowsPerBlock();
+      gpu.launch(entry(), numHeads, numImages * tiles, out, qData.plusWords(q.offset()),
           kData.plusWords(k.offset()), vData.plusWords(v.offset()), numQueries, numKeys, headDim, q.imageStride(),
           q.rowStride(), q.headStride(), k.imageStride(), k.rowStride(), k.headStride(), shape().scale());
       return gpu.downloadFloats(out, numImages * numQueries * width);

@@ -105,6 +105,22 @@ public final class PtxKernels {
       i32("qImageStride"), i32("qRowStride"), i32("qHeadStride"), i32("kvImageStride"), i32("kvRowStride"),
       i32("kvHeadStride"), f32("scale"));
 
+  /**
+   * {@link #FULL_ATTENTION} on tensor cores for the F16 and BF16 towers: q, k, v and the softmax
+   * weights rounded to F16, mma.sync products with float32 sums; headDim a multiple of 16, at most
+   * {@value #MAX_FULL_ATTENTION_F16_HEAD_DIM}; grid (numHeads, numImages * ceil(numQueries /
+   * {@value #FULL_ATTENTION_F16_ROWS})).
+   */
+  public static final PtxKernel FULL_ATTENTION_F16 = kernel(VISION, "full_attention_f16", 128,
+      ptr("out"), ptr("q"), ptr("k"), ptr("v"), i32("numQueries"), i32("numKeys"), i32("headDim"),
+      i32("qImageStride"), i32("qRowStride"), i32("qHeadStride"), i32("kvImageStride"), i32("kvRowStride"),
+      i32("kvHeadStride"), f32("scale"));
+
+  /** Query rows per block of {@link #FULL_ATTENTION_F16} (FT_ROWS in vision.cu: 4 warps of 16). */
+  public static final int FULL_ATTENTION_F16_ROWS = 64;
+  /** The largest headDim {@link #FULL_ATTENTION_F16} takes (FT_MAX_DIM in vision.cu). */
+  public static final int MAX_FULL_ATTENTION_F16_HEAD_DIM = 64;
+
   /** Query rows per block of {@link #FULL_ATTENTION} (FA_ROWS in vision.cu: a warp each). */
   public static final int FULL_ATTENTION_ROWS = 8;
   /** The largest headDim {@link #FULL_ATTENTION} takes (FA_MAX_DIM in vision.cu). */
@@ -116,7 +132,7 @@ public final class PtxKernels {
       GEMV_F16, GEMV_BF16, GEMV_F32, GEMV8_F16, GEMV8_BF16,
       GEMM_F16, GEMM_BF16,
       KV_APPEND, PAGED_ATTENTION,
-      LAYER_NORM, ADD_TABLE, QUICK_GELU, FULL_ATTENTION);
+      LAYER_NORM, ADD_TABLE, QUICK_GELU, FULL_ATTENTION, FULL_ATTENTION_F16);
 
   private PtxKernels() {}
 

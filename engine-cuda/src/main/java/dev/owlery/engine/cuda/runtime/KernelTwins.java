@@ -63,7 +63,8 @@ final class KernelTwins {
     twins.put(PtxKernels.LAYER_NORM, this::layerNorm);
     twins.put(PtxKernels.ADD_TABLE, this::addTable);
     twins.put(PtxKernels.QUICK_GELU, this::quickGelu);
-    twins.put(PtxKernels.FULL_ATTENTION, this::fullAttention);
+    twins.put(PtxKernels.FULL_ATTENTION, l -> fullAttention(l, PtxKernels.FULL_ATTENTION_ROWS, false));
+    twins.put(PtxKernels.FULL_ATTENTION_F16, l -> fullAttention(l, PtxKernels.FULL_ATTENTION_F16_ROWS, true));
     for (PtxKernel kernel : PtxKernels.ALL) {
       if (!twins.containsKey(kernel)) {
         throw new IllegalStateException("kernel " + kernel.name() + " has no CPU twin");
@@ -392,10 +393,12 @@ final class KernelTwins {
 
   /**
    * (out, q, k, v, numQueries, numKeys, headDim, qImageStride, qRowStride, qHeadStride, kvImageStride,
-   * kvRowStride, kvHeadStride, scale); grid (numHeads, numImages * ceil(numQueries / 8)). Each image's
-   * queries through the engine's attention without a mask, over its key and value rows read in place.
+   * kvRowStride, kvHeadStride, scale); grid (numHeads, numImages * ceil(numQueries / rowsPerBlock)).
+   * Each image's queries through the engine's attention without a mask, over its key and value rows
+   * read in place; the tensor-core kernel's inputs rounded to F16 as it rounds them (its F16 softmax
+   * weights are its own difference, which the kernel check measures).
    */
-  private void fullAttention(Launch l) {
+  private void fullAttention(Launch l, int rowsPerBlock, boolean roundToF16) {
     MemorySegment out = l.mem(0);
     MemorySegment q = l.mem(1);
     MemorySegment k = l.mem(2);
@@ -410,7 +413,7 @@ final class KernelTwins {
     int kvRowStride = l.i32(11);
     int kvHeadStride = l.i32(12);
     int numHeads = l.gridX;
-    int tilesPerImage = (numQueries + PtxKernels.FULL_ATTENTION_ROWS - 1) / PtxKernels.FULL_ATTENTION_ROWS;
+    int tilesPerImage = (numQueries + rowsPerBlock - 1) / rowsPerBlock;
     int numImages = l.gridY / tilesPerImage; // whole images only: the host launches whole images
     AttentionShape shape = new AttentionShape(numHeads, numHeads, headDim, l.f32(13));
     int width = numHeads * headDim;
@@ -423,6 +426,9 @@ final class KernelTwins {
           MemorySegment.copy(q, F32, 4L * ((long) img * qImageStride + (long) i * qRowStride + (long) h * qHeadStride),
               query, i * width + h * headDim, headDim);
         }
+      }
+      if (roundToF16) {
+        roundToF16(query, query.length);
       }
       KeyValueRows rows = new KeyValueRows() {
         @Override
@@ -440,10 +446,21 @@ final class KernelTwins {
             long at = kvBase + (long) (from + j) * kvRowStride + (long) head * kvHeadStride;
             MemorySegment.copy(data, F32, 4L * at, dst, dstOffset + j * headDim, headDim);
           }
+          if (roundToF16) {
+            for (int e = dstOffset; e < dstOffset + count * headDim; e++) {
+              dst[e] = Float.float16ToFloat(Float.floatToFloat16(dst[e]));
+            }
+          }
         }
       };
       reference.attention(query, 0, rows, shape, AttentionMask.NONE, numQueries, numKeys, result, 0);
       MemorySegment.copy(result, 0, out, F32, 4L * img * numQueries * width, numQueries * width);
+    }
+  }
+
+  private static void roundToF16(float[] values, int count) {
+    for (int i = 0; i < count; i++) {
+      values[i] = Float.float16ToFloat(Float.floatToFloat16(values[i]));
     }
   }
 
