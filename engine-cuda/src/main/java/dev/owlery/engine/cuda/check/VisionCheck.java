@@ -41,7 +41,7 @@ import java.util.stream.Stream;
  * and of the official dump (the fixture's tolerance); a pass of three different images equal to
  * each image alone, exactly (no kernel's result for a row depends on the pass's other rows: no
  * atomics, no split sums); two images with F16 weights within 6e-3 of the CPU's F16 tower (the
- * tensor-core GEMM rounds x to F16; DeviceVisionTowerTest derives the bound).
+ * tensor-core GEMM and attention round to F16; DeviceVisionTowerTest derives the bound).
  *
  * <p>Speed, per pass size in {@link Plan#batches}: images/s of the whole tower (pixels in, visual
  * rows back on the host, wall clock) and of the ViT alone (the tower's own split, a synchronize
@@ -191,7 +191,7 @@ public final class VisionCheck {
       List<float[]> both = new DeviceVisionTower(device, config, f16, 2).encode(List.of(pixels, second))
           .visualEmbeds();
       cases.add(new Case("f16_pass_of_2_vs_cpu_f16", Math.max(maxAbs(both.get(0), cpu.encode(pixels)),
-          maxAbs(both.get(1), cpu.encode(second))), F16_GEMM_BOUND, "F16 weights on both sides, gemm_f16 rounds x"));
+          maxAbs(both.get(1), cpu.encode(second))), F16_GEMM_BOUND, "F16 weights on both sides, gemm_f16 and full_attention_f16 round to F16"));
     }
     return cases;
   }

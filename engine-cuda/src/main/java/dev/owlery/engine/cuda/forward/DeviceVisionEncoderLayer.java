@@ -19,6 +19,7 @@ final class DeviceVisionEncoderLayer {
   private final int headDim;
   private final int intermediateSize;
   private final float scale;
+  private final VisionAttention attention;
   private final DeviceLayerNorm inputLayernorm;
   private final DeviceLinear queryKeyValue;
   private final DeviceLinear dense;
@@ -43,6 +44,7 @@ final class DeviceVisionEncoderLayer {
         hiddenSize, eps);
     this.fc1 = DeviceLinear.load(device, checkpoint, prefix + ".mlp.fc1", intermediateSize, hiddenSize);
     this.fc2 = DeviceLinear.load(device, checkpoint, prefix + ".mlp.fc2", hiddenSize, intermediateSize);
+    this.attention = VisionAttention.of(queryKeyValue.weight().dtype(), headDim);
   }
 
   /** Transforms {@code a.hidden} in place for {@code numImages} images of {@code numTokens} rows each. */
@@ -71,17 +73,12 @@ final class DeviceVisionEncoderLayer {
     int row = 3 * hiddenSize; // qkv is [numTokens, numHeads * 3 * headDim] per image
     int image = numTokens * row;
     int head = 3 * headDim;
-    device.launch(PtxKernels.FULL_ATTENTION, numHeads, numImages * attentionRowBlocks(numTokens), a.context, a.qkv,
-        a.qkv.plusWords(headDim), a.qkv.plusWords(2L * headDim), numTokens, numTokens, headDim, image, row, head,
-        image, row, head, scale);
+    attention.launch(device, a.context, new VisionAttention.Rows(a.qkv, image, row, head),
+        new VisionAttention.Rows(a.qkv.plusWords(headDim), image, row, head), a.qkv.plusWords(2L * headDim),
+        numImages, numTokens, numTokens, numHeads, headDim, scale);
   }
 
   private void residualAdd(DevicePointer y, DevicePointer x, int n) {
     device.launch(PtxKernels.RESIDUAL_ADD, DeviceDecoderLayer.strideGrid(PtxKernels.RESIDUAL_ADD, n), 1, y, x, n);
-  }
-
-  /** Blocks of {@code full_attention} per image: a warp per query row. */
-  static int attentionRowBlocks(int numQueries) {
-    return DeviceMatrix.ceilDiv(numQueries, PtxKernels.FULL_ATTENTION_ROWS);
   }
 }

@@ -23,6 +23,7 @@ final class DeviceVisualAbstractorLayer {
   private final int headDim;
   private final int intermediateSize;
   private final float scale;
+  private final VisionAttention attention;
   private final DeviceLayerNorm norm1;
   private final DeviceLayerNorm normk;
   private final DeviceLinear query;
@@ -64,6 +65,7 @@ final class DeviceVisualAbstractorLayer {
     this.w3 = DeviceLinear.load(device, checkpoint, mlp + ".w3", intermediateSize, d);
     this.ffnLn = DeviceLayerNorm.load(device, checkpoint, mlp + ".ffn_ln", intermediateSize, config.layerNormEps());
     this.w2 = DeviceLinear.load(device, checkpoint, mlp + ".w2", d, intermediateSize);
+    this.attention = VisionAttention.of(key.weight().dtype(), headDim);
   }
 
   /**
@@ -90,9 +92,9 @@ final class DeviceVisualAbstractorLayer {
     }
     key.forward(device, a.positioned, a.k, numImages * numKeys);
     value.forward(device, a.keyValues, a.v, numImages * numKeys); // no positions on values
-    device.launch(PtxKernels.FULL_ATTENTION, numHeads,
-        numImages * DeviceVisionEncoderLayer.attentionRowBlocks(numQueries), a.crossContext, a.q, a.k, a.v,
-        numQueries, numKeys, headDim, numQueries * d, d, headDim, numKeys * d, d, headDim, scale);
+    attention.launch(device, a.crossContext, new VisionAttention.Rows(a.q, numQueries * d, d, headDim),
+        new VisionAttention.Rows(a.k, numKeys * d, d, headDim), a.v, numImages, numQueries, numKeys, numHeads,
+        headDim, scale);
     // H = Qn + out_proj(ctx): the residual is the NORMALISED queries (spec §11 pitfall 4)
     int queryRows = numImages * numQueries;
     outProj.forward(device, a.crossContext, a.crossProjected, queryRows);
