@@ -84,6 +84,8 @@ class DeviceImageEncoderTest {
       List<float[]> answers = encoder.encode(images).get(60, TimeUnit.SECONDS).visualEmbeds();
 
       assertThat(encoder.passes()).isEqualTo(3); // 2 + 2 + 1
+      assertThat(encoder.encode(List.of()).get(1, TimeUnit.SECONDS).visualEmbeds()).isEmpty();
+      assertThat(encoder.passes()).isEqualTo(3);
       assertThat(answers).hasSize(5);
       for (int i = 0; i < images.size(); i++) {
         assertThat(answers.get(i)).as("image %d", i).containsExactly(cpu.encode(images.get(i)));
