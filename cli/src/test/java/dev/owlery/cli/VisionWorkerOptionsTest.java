@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.owlery.engine.testing.Fixtures;
 import org.junit.jupiter.api.Test;
 
-/** {@code owlery vision-worker --device} and {@code --max-batch-images}: bad values refused in one line before anything starts. */
+/** {@code owlery vision-worker --device} and {@code --max-batch-images}: bad values refused in one line. */
 class VisionWorkerOptionsTest {
 
   private static final String MODEL = Fixtures.tinyOwl2().toString();

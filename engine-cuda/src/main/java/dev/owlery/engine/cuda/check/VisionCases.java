@@ -37,7 +37,7 @@ final class VisionCases {
     return new Matrix(name, MemorySegment.ofArray(bytes.array()), DType.F32, 1, values.length, values.length, 0);
   }
 
-  /** LayerNorm of each row against {@link ScalarKernels#layerNorm}, which the engine's vision LayerNorm calls per row. */
+  /** LayerNorm of each row against {@link ScalarKernels#layerNorm}, which the engine's LayerNorm calls per row. */
   record LayerNormCase(float[] weight, float[] bias, float eps, float[] x) implements KernelCase {
 
     int hidden() {

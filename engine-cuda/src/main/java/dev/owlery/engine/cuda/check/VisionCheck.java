@@ -108,7 +108,7 @@ public final class VisionCheck {
     return onDevice(folder, out, gpu -> check(gpu, fixtures.resolve("tiny-owl2"), Plan.mplugOwl2(), folder, out));
   }
 
-  /** The parity cases on tiny-owl2, then the speed of {@code plan}, on {@code device}; the results in {@code folder}. */
+  /** The parity cases on tiny-owl2, then the speed of {@code plan}, on {@code device}; results in {@code folder}. */
   static int check(Device device, Path tinyOwl2, Plan plan, Path folder, PrintStream out) {
     List<String> summary = new ArrayList<>();
     summary.add("vision on %s: tiny-owl2 parity, then synthetic F16 weights at %s".formatted(device.name(),
@@ -128,8 +128,8 @@ public final class VisionCheck {
     for (Case c : cases) {
       parityJson.add("{\"case\":\"%s\",\"max_abs\":%s,\"bound\":%s,\"passed\":%s,\"detail\":\"%s\"}".formatted(c.name(),
           number(c.maxAbs()), number(c.bound()), c.passed(), c.detail()));
-      String line = String.format(Locale.ROOT, "%-4s %-28s max |diff| %.3g (bound %.3g) %s", c.passed() ? "PASS" : "FAIL",
-          c.name(), c.maxAbs(), c.bound(), c.detail());
+      String line = String.format(Locale.ROOT, "%-4s %-28s max |diff| %.3g (bound %.3g) %s",
+          c.passed() ? "PASS" : "FAIL", c.name(), c.maxAbs(), c.bound(), c.detail());
       summary.add(line);
       out.println(line);
       failed += c.passed() ? 0 : 1;
@@ -191,7 +191,8 @@ public final class VisionCheck {
       List<float[]> both = new DeviceVisionTower(device, config, f16, 2).encode(List.of(pixels, second))
           .visualEmbeds();
       cases.add(new Case("f16_pass_of_2_vs_cpu_f16", Math.max(maxAbs(both.get(0), cpu.encode(pixels)),
-          maxAbs(both.get(1), cpu.encode(second))), F16_GEMM_BOUND, "F16 weights on both sides, gemm_f16 and full_attention_f16 round to F16"));
+          maxAbs(both.get(1), cpu.encode(second))), F16_GEMM_BOUND,
+          "F16 weights on both sides, gemm_f16 and full_attention_f16 round to F16"));
     }
     return cases;
   }

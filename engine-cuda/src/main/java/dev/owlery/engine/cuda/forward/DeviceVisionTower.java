@@ -131,7 +131,7 @@ public final class DeviceVisionTower {
     }
   }
 
-  /** {@code [P_q; P_k]} of one layer: the stored buffers when the checkpoint has them, else computed (spec §11 pitfall 16). */
+  /** {@code [P_q; P_k]} of one layer: the stored buffers when there, else computed (spec §11 pitfall 16). */
   private float[] positionTables(Checkpoint checkpoint, String attention) {
     int d = abstractor.hiddenSize();
     int numQueries = abstractor.numQueries();
