@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# The GPU check of issue 11: runs on the GPU machine (no Java there but the bundle's; no network),
+# The GPU check of issues 11 and 12: runs on the GPU machine (no Java there but the bundle's; no network),
 # from the repository root, after deploy/gpu/build-bundle.sh made deploy/gpu/bundle/ on a CPU machine.
 # Writes OUT/summary.txt and OUT/summary.json (each step: status, seconds, its last lines), OUT/log.txt
 # (every step's whole output), OUT/kernels/ (KernelCheck's files) and OUT/parity/ (ParityCheck's); the bench
-# steps' files stay under $TMPDIR, their Owlery/PyTorch ratios go into both summaries.
+# and vision steps' files stay under $TMPDIR, their Owlery/PyTorch ratios go into both summaries.
 # The whole run stays under $CHECK_LIMIT seconds; exits 0 when every step passed on a
 # GPU, 3 when there is no GPU, 1 otherwise. Usage: bash deploy/gpu/device-check.sh OUT
 set -uo pipefail
@@ -11,7 +11,7 @@ set -uo pipefail
 out=${1:?usage: bash deploy/gpu/device-check.sh OUT}
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 bundle=$root/deploy/gpu/bundle
-CHECK_LIMIT=${CHECK_LIMIT:-420}
+CHECK_LIMIT=${CHECK_LIMIT:-450}
 NVIDIA_SMI=${NVIDIA_SMI:-nvidia-smi}
 started=$SECONDS
 mkdir -p "$out/kernels" "$out/parity"
@@ -111,8 +111,21 @@ else
 fi
 step pytorch 120 "$PYTHON" "$root/deploy/gpu/torch_bench.py" "$bench/torch.jsonl" --layers "$BENCH_LAYERS"
 
-# bench_ratios: each of BenchCheck's measurements (but the load time), PyTorch's same one (graph replays
-# against eager) and Owlery/PyTorch, tab-separated: name, owlery, torch, ratio, unit ("none" where missing).
+# --- 7. Vision (issue 12): the device vision tower (DeviceVisionTower) on tiny-owl2 against the CPU tower
+#        (float32 within 2e-4, a pass of three equal to each image alone, F16 weights), then images/s of
+#        ViT-L/14 at 448 px + the abstractor in passes of 1 and 16 on synthetic F16 weights; then
+#        transformers' CLIPVisionModel (F16, eager) at the same passes. Files under $TMPDIR, ratios below.
+vision=${TMPDIR:-/tmp}/owlery-gpu-check-vision
+rm -rf "$vision" && mkdir -p "$vision"
+if [ -n "$java" ]; then
+  step vision 100 "${run_java[@]}" dev.owlery.engine.cuda.check.VisionCheck "$vision" "$root/testdata"
+else
+  record vision "$([ "$gpu" = no ] && echo no-gpu || echo fail)" 0 "not run: no Java runtime (the runtime step says why)"
+fi
+step torch-vision 80 "$PYTHON" "$root/deploy/gpu/torch_vision_bench.py" "$vision/torch.jsonl"
+
+# bench_ratios: each of BenchCheck's or VisionCheck's measurements (but the load times), PyTorch's same one
+# (graph replays against eager) and Owlery/PyTorch, tab-separated: name, owlery, torch, ratio, unit ("none" where missing).
 bench_ratios() {
   awk '
     function field(line, name,   m) {
@@ -124,7 +137,7 @@ bench_ratios() {
     FILENAME == ARGV[1] { torch[field($0, "measurement")] = field($0, "value"); next }
     {
       name = field($0, "measurement"); owlery = field($0, "value")
-      if (name == "load_seconds") next
+      if (name ~ /load_seconds$/) next
       other = name; sub(/graphs/, "eager", other)
       t = (other in torch) ? torch[other] : "none"
       ratio = (owlery != "none" && t != "none" && t + 0 > 0) ? sprintf("%.3f", owlery / t) : "none"
@@ -132,14 +145,18 @@ bench_ratios() {
     }' "$1" "$2"
 }
 : >"$bench/ratios.tsv"
-if [ -f "$bench/bench.jsonl" ]; then
-  [ -f "$bench/torch.jsonl" ] || : >"$bench/torch.jsonl"
-  bench_ratios "$bench/torch.jsonl" "$bench/bench.jsonl" >"$bench/ratios.tsv"
-  while IFS=$'\t' read -r name owlery torch ratio unit; do
-    printf 'ratio     %-36s owlery %10s  torch %10s  %s  = %sx\n' "$name" "$owlery" "$torch" "$unit" "$ratio" \
-      >>"$out/summary.txt"
-  done <"$bench/ratios.tsv"
-fi
+# add_ratios OWLERY_ROWS TORCH_ROWS: appends their pairs to ratios.tsv (none when Owlery's step wrote nothing).
+add_ratios() {
+  [ -f "$1" ] || return 0
+  [ -f "$2" ] || : >"$2"
+  bench_ratios "$2" "$1" >>"$bench/ratios.tsv"
+}
+add_ratios "$bench/bench.jsonl" "$bench/torch.jsonl"
+add_ratios "$vision/vision_bench.jsonl" "$vision/torch.jsonl"
+while IFS=$'\t' read -r name owlery torch ratio unit; do
+  printf 'ratio     %-36s owlery %10s  torch %10s  %s  = %sx\n' "$name" "$owlery" "$torch" "$unit" "$ratio" \
+    >>"$out/summary.txt"
+done <"$bench/ratios.tsv"
 
 status=0
 if [ "$gpu" = no ]; then

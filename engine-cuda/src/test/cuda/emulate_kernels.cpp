@@ -8,6 +8,7 @@
 #include "../../main/cuda/gemv.cu"
 #include "../../main/cuda/gemm.cu"
 #include "../../main/cuda/attention.cu"
+#include "../../main/cuda/vision.cu"
 
 #include <ucontext.h>
 
@@ -397,6 +398,128 @@ static void checkAttention(const Paged& p, int numHeads, const std::vector<int>&
       2e-5, 1e-4);
 }
 
+// out = (x - mean) / sqrt(var + eps) * w + b per row, the variance about the mean (two passes).
+static void checkLayerNorm(int hidden, int rows, float offset) {
+  std::vector<float> x = normal((size_t) rows * hidden, 2), w = normal(hidden, 0.2), b = normal(hidden, 0.1),
+      out(x.size());
+  for (auto& v : x) v += offset;
+  for (auto& v : w) v += 1;
+  std::vector<double> expected(x.size()), scale(x.size());
+  for (int t = 0; t < rows; t++) {
+    const float* r = x.data() + (size_t) t * hidden;
+    double mean = 0, meanAbs = 0, var = 0;
+    for (int i = 0; i < hidden; i++) mean += r[i], meanAbs += std::fabs(r[i]);
+    mean /= hidden;
+    meanAbs /= hidden;
+    for (int i = 0; i < hidden; i++) var += (r[i] - mean) * (r[i] - mean);
+    double s = 1 / std::sqrt(var / hidden + 1e-5);
+    for (int i = 0; i < hidden; i++) {
+      expected[(size_t) t * hidden + i] = (r[i] - mean) * s * w[i] + b[i];
+      scale[(size_t) t * hidden + i] = s * std::fabs(w[i]) * (std::fabs(r[i] - mean) + meanAbs) + std::fabs(b[i]);
+    }
+  }
+  launch(rows, 1, 256, [&] { layer_norm(ptr(out.data()), ptr(x.data()), ptr(w.data()), ptr(b.data()), hidden, 1e-5f); });
+  report("layer_norm rows=" + std::to_string(rows) + " hidden=" + std::to_string(hidden) + " offset="
+      + std::to_string((int) offset), out, expected, scale, 0, 2.0 * hidden * 0x1p-24 + 4 * 0x1p-24);
+}
+
+static void checkAddTableAndQuickGelu() {
+  int n = 3 * 17 * 64, tableSize = 17 * 64;
+  std::vector<float> x = normal(n, 1), table = normal(tableSize, 1), out(n), g = normal(1001, 3), g0 = g;
+  std::vector<double> e1(n), e2(g.size());
+  for (int i = 0; i < n; i++) e1[i] = (float) (x[i] + table[i % tableSize]);
+  for (size_t i = 0; i < g.size(); i++) e2[i] = g0[i] / (1 + std::exp(-1.702 * g0[i]));
+  launch(2, 1, 256, [&] { add_table(ptr(out.data()), ptr(x.data()), ptr(table.data()), n, tableSize); });
+  report("add_table n=3264 tableSize=1088 (2 blocks: grid-stride)", out, e1, magnitudes(e1), 0, 0);
+  launch(2, 1, 256, [&] { quick_gelu(ptr(g.data()), (int) g.size()); });
+  report("quick_gelu n=1001 (2 blocks: grid-stride)", g, e2, magnitudes(e2), 1e-7, 1e-5);
+}
+
+// Each image's queries over all its keys, q/k/v read through (offset, image, row, head) strides.
+static void checkFullAttention(bool fused, int images, int queries, int keys, int heads, int headDim,
+    bool tensorCores = false) {
+  int width = heads * headDim;
+  std::vector<float> qData, kData, vData;
+  int qOff = 0, kOff = 0, vOff = 0, qImg, qRow, qHead, kvImg, kvRow, kvHead;
+  if (fused) { // the ViT's rows: per head [q | k | v]
+    qData = normal((size_t) images * keys * 3 * width, 1);
+    kOff = headDim;
+    vOff = 2 * headDim;
+    qImg = kvImg = keys * 3 * width;
+    qRow = kvRow = 3 * width;
+    qHead = kvHead = 3 * headDim;
+  } else {
+    qData = normal((size_t) images * queries * width, 1);
+    kData = normal((size_t) images * keys * width, 1);
+    vData = normal((size_t) images * keys * width, 1);
+    qImg = queries * width;
+    kvImg = keys * width;
+    qRow = kvRow = width;
+    qHead = kvHead = headDim;
+  }
+  // the tensor-core kernel reads q, k and v rounded to F16: the reference takes the same values
+  std::vector<float> qIn = qData, kIn = kData, vIn = vData;
+  auto round16 = [](std::vector<float>& a) { for (auto& x : a) x = (float) (_Float16) x; };
+  if (tensorCores) {
+    round16(qIn);
+    round16(kIn);
+    round16(vIn);
+  }
+  const float* q = qData.data() + qOff;
+  const float* k = (fused ? qData.data() : kData.data()) + kOff;
+  const float* v = (fused ? qData.data() : vData.data()) + vOff;
+  const float* qr = qIn.data() + qOff;
+  const float* kr = (fused ? qIn.data() : kIn.data()) + kOff;
+  const float* vr = (fused ? qIn.data() : vIn.data()) + vOff;
+  double scale = 1 / std::sqrt((double) headDim);
+  std::vector<float> out((size_t) images * queries * width);
+  std::vector<double> expected(out.size()), spread(out.size());
+  for (int img = 0; img < images; img++)
+    for (int i = 0; i < queries; i++)
+      for (int h = 0; h < heads; h++) {
+        std::vector<double> s(keys);
+        double max = -INFINITY, sum = 0;
+        for (int j = 0; j < keys; j++) {
+          double dot = 0;
+          for (int d = 0; d < headDim; d++)
+            dot += (double) qr[img * qImg + i * qRow + h * qHead + d] * kr[img * kvImg + j * kvRow + h * kvHead + d];
+          s[j] = scale * dot;
+          max = std::max(max, s[j]);
+        }
+        for (int j = 0; j < keys; j++) sum += (s[j] = std::exp(s[j] - max));
+        for (int d = 0; d < headDim; d++) {
+          double o = 0;
+          double lo = INFINITY, hi = -INFINITY;
+          for (int j = 0; j < keys; j++) {
+            double value = vr[img * kvImg + j * kvRow + h * kvHead + d];
+            o += s[j] / sum * value;
+            lo = std::min(lo, value);
+            hi = std::max(hi, value);
+          }
+          expected[((size_t) img * queries + i) * width + h * headDim + d] = o;
+          spread[((size_t) img * queries + i) * width + h * headDim + d] = hi - lo;
+        }
+      }
+  if (tensorCores) {
+    launch(heads, images * ceilDiv(queries, 64), 128, [&] {
+      full_attention_f16(ptr(out.data()), ptr(q), ptr(k), ptr(v), queries, keys, headDim, qImg, qRow, qHead, kvImg,
+          kvRow, kvHead, (float) scale);
+    });
+    // P rounded to F16: 2^-11 of each weight, so about 2^-11 of the values' spread (twice, with margin)
+    report(std::string("full_attention_f16") + (fused ? " fused-qkv" : "") + " images=" + std::to_string(images)
+        + " queries=" + std::to_string(queries) + " keys=" + std::to_string(keys) + " heads=" + std::to_string(heads)
+        + " headDim=" + std::to_string(headDim), out, expected, spread, 2e-5, 0x1p-9);
+    return;
+  }
+  launch(heads, images * ceilDiv(queries, 8), 256, [&] {
+    full_attention(ptr(out.data()), ptr(q), ptr(k), ptr(v), queries, keys, headDim, qImg, qRow, qHead, kvImg, kvRow,
+        kvHead, (float) scale);
+  });
+  report(std::string("full_attention") + (fused ? " fused-qkv" : "") + " images=" + std::to_string(images) + " queries="
+      + std::to_string(queries) + " keys=" + std::to_string(keys) + " heads=" + std::to_string(heads) + " headDim="
+      + std::to_string(headDim), out, expected, magnitudes(expected), 2e-5, 1e-4);
+}
+
 int main() {
   for (int kind = 0; kind < 3; kind++) checkEmbedding(kind);
   checkRmsNorm(777, 2, {0, 0, 1, 1, 0});
@@ -433,6 +556,16 @@ int main() {
   checkAttention(Paged{6, 16, 1, 256, {{5, 1}, {3}}}, 3, {0, 1}, {20, 9});
   checkAttention(Paged{9, 7, 2, 2, {{8, 0, 4, 2}, {7, 1}}}, 4, {0, 0, 0, 1}, {25, 26, 27, 13});
   checkAttention(Paged{40, 1, 2, 64, {{39, 0, 38, 1, 37, 2, 36, 3, 35, 4, 34, 5, 33, 6, 32, 7, 31}}}, 2, {0}, {16});
+  checkLayerNorm(777, 5, 0);
+  checkLayerNorm(64, 3, 30);
+  checkAddTableAndQuickGelu();
+  checkFullAttention(true, 2, 37, 37, 3, 40);
+  checkFullAttention(false, 2, 5, 70, 2, 128);
+  checkFullAttention(false, 1, 9, 33, 2, 2);
+  // tensor cores: 70 query rows (a full and a partial block of 64), 37 and 70 keys (partial tiles of 32)
+  checkFullAttention(true, 2, 70, 70, 2, 64, true);
+  checkFullAttention(false, 2, 5, 37, 3, 16, true);
+  checkFullAttention(true, 1, 17, 17, 4, 16, true);
   std::printf(failures ? "%d cases failed\n" : "all cases passed\n", failures);
   return failures ? 1 : 0;
 }

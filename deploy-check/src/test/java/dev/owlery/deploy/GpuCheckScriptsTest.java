@@ -82,12 +82,14 @@ class GpuCheckScriptsTest {
     summary.get("steps").forEach(step -> statuses.put(step.get("step").asString(), step.get("status").asString()));
     assertThat(statuses).containsEntry("gpu", "no-gpu").containsEntry("kernels", "no-gpu")
         .containsEntry("parity", "no-gpu").containsEntry("bench", "no-gpu").containsEntry("pytorch", "no-gpu")
-        .containsKey("runtime");
+        .containsEntry("vision", "no-gpu").containsEntry("torch-vision", "no-gpu").containsKey("runtime");
     assertThat(summary.get("bench").isArray()).as("the Owlery/PyTorch ratios, none without a GPU").isTrue();
     assertThat(summary.get("steps").get(0).get("detail").asString()).isEqualTo("no GPU: nvidia-smi is not installed");
     assertThat(check).contains("dev.owlery.engine.cuda.check.ParityCheck \"$out/parity\" \"$root/testdata\"");
     assertThat(check).contains("dev.owlery.engine.cuda.check.BenchCheck \"$bench\" --layers \"$BENCH_LAYERS\"",
-        "deploy/gpu/torch_bench.py\" \"$bench/torch.jsonl\" --layers \"$BENCH_LAYERS\"");
+        "deploy/gpu/torch_bench.py\" \"$bench/torch.jsonl\" --layers \"$BENCH_LAYERS\"",
+        "dev.owlery.engine.cuda.check.VisionCheck \"$vision\" \"$root/testdata\"",
+        "deploy/gpu/torch_vision_bench.py\" \"$vision/torch.jsonl\"");
   }
 
   @Test
@@ -99,11 +101,14 @@ class GpuCheckScriptsTest {
         {"measurement":"decode_b1_graphs_bandwidth_fraction","value":0.710000,"unit":"of copy","detail":"a, b"}
         {"measurement":"decode_b64_tokens_per_s","value":null,"unit":"tok/s","detail":"64 sequences"}
         {"measurement":"prefill_tflops","value":3.00000e+02,"unit":"TFLOP/s","detail":"flops"}
+        {"measurement":"vision_load_seconds","value":3.10000,"unit":"s","detail":"F16 weights"}
+        {"measurement":"vit_b16_images_per_s","value":60.0000,"unit":"images/s","detail":"16 images per pass"}
         """);
     Path torch = Files.writeString(dir.resolve("torch.jsonl"), """
         {"measurement":"copy_gb_per_s","value":4000.0,"unit":"GB/s","detail":"torch.nn.functional: copy"}
         {"measurement":"decode_b1_eager_bandwidth_fraction","value":0.5,"unit":"of copy","detail":"x"}
         {"measurement":"decode_b64_tokens_per_s","value":900.5,"unit":"tok/s","detail":"x"}
+        {"measurement":"vit_b16_images_per_s","value":40.0,"unit":"images/s","detail":"transformers"}
         """);
     int start = check.indexOf("bench_ratios() {");
     String function = check.substring(start, check.indexOf("\n}\n", start) + 2);
@@ -116,7 +121,8 @@ class GpuCheckScriptsTest {
         "copy_gb_per_s\t4012.33\t4000.0\t1.003\tGB/s",
         "decode_b1_graphs_bandwidth_fraction\t0.710000\t0.5\t1.420\tof copy",
         "decode_b64_tokens_per_s\tnone\t900.5\tnone\ttok/s",
-        "prefill_tflops\t3.00000e+02\tnone\tnone\tTFLOP/s");
+        "prefill_tflops\t3.00000e+02\tnone\tnone\tTFLOP/s",
+        "vit_b16_images_per_s\t60.0000\t40.0\t1.500\timages/s");
   }
 
   @Test
@@ -136,6 +142,26 @@ class GpuCheckScriptsTest {
     assertThat(run.exitValue()).as(output).isEqualTo(4);
     assertThat(output.lines()).containsExactly("no PyTorch: No module named 'torch' (torch_bench.py needs torch with "
         + "CUDA on the GPU machine)");
+    assertThat(dir.resolve("torch.jsonl")).doesNotExist();
+  }
+
+  @Test
+  void theTorchVisionBenchCompilesAndWithoutTorchSaysSoInOneLine(@TempDir Path dir) throws Exception {
+    Path script = DeployFiles.deploy("gpu/torch_vision_bench.py");
+    Process compile = new ProcessBuilder("python3", "-c", "import py_compile, sys; py_compile.compile(sys.argv[1], "
+        + "cfile=sys.argv[2], doraise=True)", script.toString(), dir.resolve("torch_vision_bench.pyc").toString())
+        .redirectErrorStream(true).start();
+    String compiled = new String(compile.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(compile.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    assertThat(compile.exitValue()).as(compiled).isZero();
+    // -S: no site-packages, so no torch whatever this machine has installed
+    Process run = new ProcessBuilder("python3", "-S", script.toString(), dir.resolve("torch.jsonl").toString())
+        .redirectErrorStream(true).start();
+    String output = new String(run.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertThat(run.waitFor(30, TimeUnit.SECONDS)).isTrue();
+    assertThat(run.exitValue()).as(output).isEqualTo(4);
+    assertThat(output.lines()).containsExactly("no PyTorch: No module named 'torch' (torch_vision_bench.py needs torch "
+        + "with CUDA on the GPU machine)");
     assertThat(dir.resolve("torch.jsonl")).doesNotExist();
   }
 

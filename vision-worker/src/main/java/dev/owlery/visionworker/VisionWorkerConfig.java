@@ -1,5 +1,6 @@
 package dev.owlery.visionworker;
 
+import dev.owlery.engine.cuda.device.DeviceSpec;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.cluster.membership.MembershipConfig;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
@@ -20,6 +21,9 @@ import java.nio.file.Path;
  *     kernel threads), >= 1
  * @param maxQueuedBatches calls waiting for an encode thread before RESOURCE_EXHAUSTED, >= 0
  * @param weights the form the tower's linear layers hold their weights in ({@code --weights})
+ * @param device where the tower runs ({@code --device}): the host, or a CUDA device
+ * @param maxBatchImages on a device, images per pass at most, from one call or several ({@code
+ *     --max-batch-images}), >= 1; on the host each image is its own pass and this only bounds the flag
  */
 public record VisionWorkerConfig(
     String nodeId,
@@ -32,10 +36,14 @@ public record VisionWorkerConfig(
     int maxImageBytes,
     int numEncodeThreads,
     int maxQueuedBatches,
-    WeightFormat weights) {
+    WeightFormat weights,
+    DeviceSpec device,
+    int maxBatchImages) {
 
   /** Default {@link #maxBatchSize}, as vision_worker.proto documents it. */
   public static final int DEFAULT_MAX_BATCH_SIZE = 8;
+  /** Default {@link #maxBatchImages}. */
+  public static final int DEFAULT_MAX_BATCH_IMAGES = 8;
   /** Default {@link #maxImageBytes}: 20 MiB, as owlery.proto documents it. */
   public static final int DEFAULT_MAX_IMAGE_BYTES = 20 << 20;
 
@@ -46,6 +54,9 @@ public record VisionWorkerConfig(
     if (modelDir == null || membership == null || grpc == null) {
       throw new IllegalArgumentException("modelDir, membership and grpc must be set. Given: " + modelDir + ", "
           + membership + ", " + grpc);
+    }
+    if (device == null) {
+      throw new IllegalArgumentException("device must be set (DeviceSpec.CPU for the host)");
     }
     if (weights == null) {
       throw new IllegalArgumentException("weights must be set (WeightFormat.MAPPED reads them in place)");
@@ -61,17 +72,26 @@ public record VisionWorkerConfig(
     requireAtLeast("maxImageBytes", maxImageBytes, 1);
     requireAtLeast("numEncodeThreads", numEncodeThreads, 1);
     requireAtLeast("maxQueuedBatches", maxQueuedBatches, 0);
+    requireAtLeast("maxBatchImages", maxBatchImages, 1);
+  }
+
+  /**
+   * Images a device worker lets wait for a pass: as many as the calls it would queue for its encode
+   * threads could carry, and at least one pass.
+   */
+  public int maxQueuedImages() {
+    return Math.max(maxBatchImages, Math.multiplyExact(maxQueuedBatches + numEncodeThreads, maxBatchSize));
   }
 
   /**
    * A worker with the defaults: metrics on a free port, batches of at most 8 images of at most
-   * 20 MiB, one encode at a time with up to 16 calls waiting, weights as stored.
+   * 20 MiB, one encode at a time with up to 16 calls waiting, weights as stored, on the host.
    */
   public static VisionWorkerConfig of(
       String nodeId, Path modelDir, MembershipConfig membership, GrpcServerConfig grpc, String advertisedHost) {
     return new VisionWorkerConfig(
         nodeId, modelDir, membership, grpc, advertisedHost, 0, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_IMAGE_BYTES, 1, 16,
-        WeightFormat.STORED);
+        WeightFormat.STORED, DeviceSpec.CPU, DEFAULT_MAX_BATCH_IMAGES);
   }
 
   private static void requireAtLeast(String name, int value, int minimum) {

@@ -7,6 +7,10 @@ import dev.owlery.cluster.registry.NodeRegistration;
 import dev.owlery.cluster.registry.NodeRegistry;
 import dev.owlery.cluster.registry.NodeRole;
 import dev.owlery.cluster.rpc.GrpcServer;
+import dev.owlery.engine.cuda.device.DeviceSpec;
+import dev.owlery.engine.cuda.runtime.CudaDriverDevice;
+import dev.owlery.engine.cuda.runtime.Device;
+import dev.owlery.engine.cuda.runtime.NoDeviceException;
 import dev.owlery.engine.kernel.KernelsProvider;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.ArrayList;
@@ -56,7 +60,11 @@ public final class VisionWorkerNode implements AutoCloseable {
     // Closed in reverse order of starting when a later step fails, and by close().
     List<AutoCloseable> started = new ArrayList<>();
     try {
-      VisionModel model = VisionModel.load(config.modelDir(), KernelsProvider.shared(), config.weights());
+      VisionModel model = switch (config.device()) {
+        case DeviceSpec.Cpu cpu -> VisionModel.load(config.modelDir(), KernelsProvider.shared(), config.weights());
+        case DeviceSpec.Cuda cuda -> VisionModel.loadOnDevice(config.modelDir(), config.weights(), open(cuda),
+            config.maxBatchImages(), config.maxQueuedImages());
+      };
       started.add(model);
       PrometheusMeterRegistry meters = NodeMetrics.newRegistry(config.nodeId(), "vision-worker");
       ThreadPoolExecutor encodeExecutor = new ThreadPoolExecutor(config.numEncodeThreads(), config.numEncodeThreads(),
@@ -80,6 +88,19 @@ public final class VisionWorkerNode implements AutoCloseable {
     } catch (RuntimeException e) {
       NodeRegistration.closeAll(started.reversed(), e);
       throw e;
+    }
+  }
+
+  /**
+   * A context on CUDA device {@code cuda}, or one line saying why there is none.
+   *
+   * @throws IllegalArgumentException when the device cannot be opened
+   */
+  private static Device open(DeviceSpec.Cuda cuda) {
+    try {
+      return CudaDriverDevice.open(cuda.index());
+    } catch (NoDeviceException e) {
+      throw new IllegalArgumentException("device %s: no CUDA device: %s".formatted(cuda.flagValue(), e.getMessage()));
     }
   }
 

@@ -3,7 +3,6 @@ package dev.owlery.visionworker;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.owlery.engine.vision.preprocess.AspectRatioPolicy;
-import dev.owlery.engine.vision.preprocess.PixelValues;
 import dev.owlery.engine.vision.preprocess.RgbImage;
 import dev.owlery.proto.internal.v1.DType;
 import dev.owlery.proto.internal.v1.EncodeImagesRequest;
@@ -25,8 +24,9 @@ import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 
 /**
- * The {@code VisionWorker} service: checks a batch, then on the worker's encode executor decodes,
- * preprocesses and encodes each image (vision transformer, then abstractor) and answers F32
+ * The {@code VisionWorker} service: checks a batch, then on the worker's encode executor decodes and
+ * preprocesses each image and hands them to the model's {@link ImageEncoder} (vision transformer,
+ * then abstractor; on a device in passes shared with other calls) and answers F32
  * {@code [numVisualTokens, hiddenSize]} tensors with the time each phase took. A bad image fails
  * the call with INVALID_ARGUMENT naming its index; a full queue with RESOURCE_EXHAUSTED; a draining
  * worker with UNAVAILABLE. gRPC threads only check and hand over.
@@ -127,48 +127,60 @@ public final class VisionWorkerService extends VisionWorkerGrpc.VisionWorkerImpl
     if (context.isCancelled()) {
       return; // the caller gave up (deadline, cancel) while the batch waited
     }
+    long start = System.nanoTime();
+    List<float[]> pixels;
     try {
-      responses.onNext(encodeAll(request, policy));
-      responses.onCompleted();
+      pixels = preprocess(request, policy);
     } catch (RuntimeException e) {
       // The service's ExceptionStatusInterceptor turns the exception into its status.
       responses.onError(e);
+      return;
     }
+    long preprocessNs = System.nanoTime() - start;
+    // On the host the tower runs here; on a device the call waits for a pass and is answered from its thread.
+    model.encoder().encode(pixels).whenComplete((encoded, error) -> {
+      if (error != null) {
+        responses.onError(error instanceof RejectedExecutionException ? Status.RESOURCE_EXHAUSTED.withDescription(
+            "vision worker " + nodeId + ": " + error.getMessage() + "; retry shortly or on another vision worker")
+            .asRuntimeException() : error);
+        return;
+      }
+      try {
+        responses.onNext(respond(encoded, preprocessNs));
+        responses.onCompleted();
+      } catch (RuntimeException e) {
+        responses.onError(e);
+      }
+    });
   }
 
-  private EncodeImagesResponse encodeAll(EncodeImagesRequest request, AspectRatioPolicy policy) {
+  private List<float[]> preprocess(EncodeImagesRequest request, AspectRatioPolicy policy) {
     int numImages = request.getImagesCount();
-    long start = System.nanoTime();
-    List<PixelValues> pixels = new ArrayList<>(numImages);
+    List<float[]> pixels = new ArrayList<>(numImages);
     for (int i = 0; i < numImages; i++) {
       try {
         // The decoder reads a byte[] (javax.imageio): the one copy of the file.
         RgbImage rgb = model.decoder().decode(request.getImages(i).getData().toByteArray());
-        pixels.add(model.preprocessor().preprocess(rgb, policy));
+        pixels.add(model.preprocessor().preprocess(rgb, policy).data());
       } catch (IllegalArgumentException e) {
         throw new IllegalArgumentException("images[%d]: %s".formatted(i, e.getMessage()), e);
       }
     }
-    long preprocessNs = System.nanoTime() - start;
-    long visionNs = 0;
-    long abstractorNs = 0;
+    return pixels;
+  }
+
+  private EncodeImagesResponse respond(ImageEncoder.Encoded encoded, long preprocessNs) {
     EncodeImagesResponse.Builder response = EncodeImagesResponse.newBuilder();
-    for (PixelValues image : pixels) {
-      long visionStart = System.nanoTime();
-      float[] features = model.tower().encoder().forward(image.data());
-      long abstractorStart = System.nanoTime();
-      float[] visualEmbeds = model.tower().abstractor().forward(features);
-      long end = System.nanoTime();
-      visionNs += abstractorStart - visionStart;
-      abstractorNs += end - abstractorStart;
-      response.addImageEmbeddings(f32Tensor(visualEmbeds, model.tower().numVisualTokens(), model.tower().hiddenSize()));
+    for (float[] visualEmbeds : encoded.visualEmbeds()) {
+      response.addImageEmbeddings(
+          f32Tensor(visualEmbeds, model.encoder().numVisualTokens(), model.encoder().hiddenSize()));
     }
     preprocessTimer.record(preprocessNs, TimeUnit.NANOSECONDS);
-    visionTimer.record(visionNs, TimeUnit.NANOSECONDS);
-    abstractorTimer.record(abstractorNs, TimeUnit.NANOSECONDS);
-    imagesCounter.increment(numImages);
-    return response.setPreprocessNs(preprocessNs).setVisionForwardNs(visionNs).setAbstractorForwardNs(abstractorNs)
-        .build();
+    visionTimer.record(encoded.visionNs(), TimeUnit.NANOSECONDS);
+    abstractorTimer.record(encoded.abstractorNs(), TimeUnit.NANOSECONDS);
+    imagesCounter.increment(encoded.visualEmbeds().size());
+    return response.setPreprocessNs(preprocessNs).setVisionForwardNs(encoded.visionNs())
+        .setAbstractorForwardNs(encoded.abstractorNs()).build();
   }
 
   /** F32 {@code [rows, columns]}, little-endian, wrapped without a second copy. */

@@ -18,11 +18,16 @@ import dev.owlery.proto.internal.v1.Tensor;
 import dev.owlery.proto.internal.v1.VisionWorkerGrpc;
 import dev.owlery.proto.v1.AspectRatioPolicy;
 import dev.owlery.proto.v1.Image;
+import com.google.common.util.concurrent.ListenableFuture;
+import dev.owlery.engine.cuda.runtime.CpuTwinDevice;
+import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.StatusRuntimeException;
 import io.grpc.inprocess.InProcessChannelBuilder;
 import io.grpc.inprocess.InProcessServerBuilder;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
+import java.awt.image.BufferedImage;
+import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
@@ -30,6 +35,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import javax.imageio.ImageIO;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
@@ -72,13 +78,16 @@ class VisionWorkerServiceTest {
   }
 
   private VisionWorkerGrpc.VisionWorkerBlockingStub serve(VisionModel served) {
+    return VisionWorkerGrpc.newBlockingStub(channelTo(served)).withDeadlineAfter(30, TimeUnit.SECONDS);
+  }
+
+  private ManagedChannel channelTo(VisionModel served) {
     String name = InProcessServerBuilder.generateName();
     VisionWorkerService service = new VisionWorkerService("vision-test", served, 2, 4096, Runnable::run,
         new SimpleMeterRegistry());
     cleanup.register(new GrpcServer(InProcessServerBuilder.forName(name).directExecutor(), Duration.ofSeconds(1),
         new SimpleMeterRegistry(), List.of(service)).start());
-    return VisionWorkerGrpc.newBlockingStub(cleanup.register(InProcessChannelBuilder.forName(name).directExecutor().build()))
-        .withDeadlineAfter(30, TimeUnit.SECONDS);
+    return cleanup.register(InProcessChannelBuilder.forName(name).directExecutor().build());
   }
 
   private static Image testImage() throws IOException {
@@ -127,6 +136,77 @@ class VisionWorkerServiceTest {
       // a tower read with a wrong block scale is off by whole units
       assertThat(maxAbs).isLessThanOrEqualTo(0.15f).isGreaterThan(VISUAL_EMBEDS_TOLERANCE);
     }
+  }
+
+  /** {@code --device}: the tower on the CPU twins of the GPU kernels, through the same service. */
+  @Test
+  void theDeviceWorkerGivesTheOfficialVisualEmbeddings() throws IOException {
+    try (VisionModel onDevice = VisionModel.loadOnDevice(dir, WeightFormat.STORED, new CpuTwinDevice(), 2, 8)) {
+      EncodeImagesResponse response = serve(onDevice).encodeImages(EncodeImagesRequest.newBuilder()
+          .addImages(testImage()).addImages(testImage())
+          .setAspectRatioPolicy(AspectRatioPolicy.ASPECT_RATIO_POLICY_RESIZE).build());
+
+      assertThat(response.getImageEmbeddingsList()).hasSize(2);
+      float[] expected = reference.tensor("visual_embeds").toFloatArray();
+      for (Tensor tensor : response.getImageEmbeddingsList()) {
+        assertThat(tensor.getShapeList()).containsExactly(9L, 64L);
+        assertThat(maxAbsDifference(floats(tensor), expected)).isLessThanOrEqualTo(VISUAL_EMBEDS_TOLERANCE);
+      }
+      assertThat(response.getVisionForwardNs()).isPositive();
+      assertThat(response.getAbstractorForwardNs()).isPositive();
+    }
+  }
+
+  /** Concurrent calls with different images share the device worker's passes; each gets its own images' rows. */
+  @Test
+  void concurrentCallsToTheDeviceWorkerEachGetTheirOwnImagesEmbeddings() throws Exception {
+    Image flipped = flippedTestImage();
+    EncodeImagesRequest original = EncodeImagesRequest.newBuilder().addImages(testImage())
+        .setAspectRatioPolicy(AspectRatioPolicy.ASPECT_RATIO_POLICY_RESIZE).build();
+    EncodeImagesRequest mirrored = EncodeImagesRequest.newBuilder().addImages(flipped)
+        .setAspectRatioPolicy(AspectRatioPolicy.ASPECT_RATIO_POLICY_RESIZE).build();
+    float[] expectedOriginal = floats(stub.encodeImages(original).getImageEmbeddings(0));
+    float[] expectedMirrored = floats(stub.encodeImages(mirrored).getImageEmbeddings(0));
+    assertThat(maxAbsDifference(expectedOriginal, expectedMirrored)).isGreaterThan(1e-2f);
+    try (VisionModel onDevice = VisionModel.loadOnDevice(dir, WeightFormat.STORED, new CpuTwinDevice(), 3, 8)) {
+      VisionWorkerGrpc.VisionWorkerFutureStub futures = VisionWorkerGrpc.newFutureStub(channelTo(onDevice))
+          .withDeadlineAfter(60, TimeUnit.SECONDS);
+      List<EncodeImagesRequest> requests = List.of(original, mirrored, mirrored, original);
+      List<ListenableFuture<EncodeImagesResponse>> calls = requests.stream().map(futures::encodeImages).toList();
+      for (int i = 0; i < requests.size(); i++) {
+        float[] expected = requests.get(i) == original ? expectedOriginal : expectedMirrored;
+        float[] actual = floats(calls.get(i).get(60, TimeUnit.SECONDS).getImageEmbeddings(0));
+        assertThat(maxAbsDifference(actual, expected)).as("call %d", i).isLessThanOrEqualTo(VISUAL_EMBEDS_TOLERANCE);
+      }
+    }
+  }
+
+  private static Image flippedTestImage() throws IOException {
+    BufferedImage image = ImageIO.read(dir.resolve("test_image.png").toFile());
+    BufferedImage flipped = new BufferedImage(image.getWidth(), image.getHeight(), BufferedImage.TYPE_INT_RGB);
+    for (int y = 0; y < image.getHeight(); y++) {
+      for (int x = 0; x < image.getWidth(); x++) {
+        flipped.setRGB(image.getWidth() - 1 - x, y, image.getRGB(x, y));
+      }
+    }
+    ByteArrayOutputStream png = new ByteArrayOutputStream();
+    ImageIO.write(flipped, "png", png);
+    return Image.newBuilder().setData(ByteString.copyFrom(png.toByteArray())).build();
+  }
+
+  private static float[] floats(Tensor tensor) {
+    float[] values = new float[tensor.getData().size() / Float.BYTES];
+    tensor.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer().get(values);
+    return values;
+  }
+
+  private static float maxAbsDifference(float[] a, float[] b) {
+    assertThat(a).hasSameSizeAs(b);
+    float max = 0;
+    for (int i = 0; i < a.length; i++) {
+      max = Math.max(max, Math.abs(a[i] - b[i]));
+    }
+    return max;
   }
 
   @Test

@@ -1,8 +1,10 @@
 package dev.owlery.cli.node;
 
+import dev.owlery.cli.DeviceOptions;
 import dev.owlery.cli.WeightFormatConverter;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
 import dev.owlery.cluster.tls.ReloadingTls;
+import dev.owlery.engine.cuda.device.DeviceSpec;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.visionworker.VisionWorkerConfig;
 import dev.owlery.visionworker.VisionWorkerNode;
@@ -32,8 +34,24 @@ public final class VisionWorkerCommand implements Callable<Integer> {
       description = "The tower's weight matrices: mapped (read in place), stored (copied as stored into memory of its own), f16, bf16, q8_0 or q4_0 (converted once at load); default ${DEFAULT-VALUE}.")
   WeightFormat weights;
 
+  @Option(names = "--device", defaultValue = "cpu", paramLabel = "cpu|cuda[:N]",
+      converter = DeviceOptions.DeviceSpecConverter.class,
+      description = "Run the vision tower on the CPU (default) or on CUDA device N (cuda is cuda:0; preprocessing "
+          + "stays on the host; --weights f16, bf16, stored or mapped).")
+  DeviceSpec device;
+
+  @Option(names = "--max-batch-images", defaultValue = "" + VisionWorkerConfig.DEFAULT_MAX_BATCH_IMAGES,
+      paramLabel = "N",
+      description = "With --device cuda: images per device pass at most, from one call or several calls waiting "
+          + "together (on the CPU each image runs alone); default ${DEFAULT-VALUE}.")
+  int maxBatchImages;
+
   @Override
   public Integer call() {
+    if (maxBatchImages < 1) {
+      throw new IllegalArgumentException("--max-batch-images must be >= 1 (images per device pass). Given: "
+          + maxBatchImages);
+    }
     NodeRunner.exitWithParent(node, spec.commandLine().getErr());
     NodeRunner.quietClusterLogging();
     try (ReloadingTls clusterTls = node.openClusterTls()) {
@@ -41,7 +59,8 @@ public final class VisionWorkerCommand implements Callable<Integer> {
       VisionWorkerConfig defaults = VisionWorkerConfig.of(node.nodeId(), model, node.membership(), grpc, node.host());
       VisionWorkerConfig config = new VisionWorkerConfig(defaults.nodeId(), defaults.modelDir(), defaults.membership(),
           defaults.grpc(), defaults.advertisedHost(), node.metricsPort(), defaults.maxBatchSize(),
-          defaults.maxImageBytes(), defaults.numEncodeThreads(), defaults.maxQueuedBatches(), weights);
+          defaults.maxImageBytes(), defaults.numEncodeThreads(), defaults.maxQueuedBatches(), weights, device,
+          maxBatchImages);
       VisionWorkerNode worker = VisionWorkerNode.start(config);
       return NodeRunner.serveUntilInterrupted(worker,
           "owlery vision-worker: %s serving %s on %s (metrics on port %d)"

@@ -102,7 +102,7 @@ public final class VisionEncoder {
     int hidden = config.hiddenSize();
     int numPatches = config.numPatches();
     float[] patches = new float[numPatches * patchVectorSize];
-    gatherPatches(pixelValues, patches);
+    gatherPatches(config, pixelValues, patches, 0);
     float[] embeddings = new float[config.numTokens() * hidden];
     kernels.matmul(patchEmbed, patches, 0, embeddings, hidden, numPatches);
     for (int i = 0; i < hidden; i++) {
@@ -116,12 +116,16 @@ public final class VisionEncoder {
     return embeddings;
   }
 
-  /** Patch p = row·gridSize + col becomes a vector ordered (channel, kh, kw), as the conv weight is. */
-  private void gatherPatches(float[] pixelValues, float[] patches) {
+  /**
+   * One image's patches as the conv weight reads them, into {@code patches} from {@code offset}: patch
+   * p = row·gridSize + col becomes {@code numChannels · patchSize²} floats ordered (channel, kh, kw)
+   * (also the device tower's host step).
+   */
+  public static void gatherPatches(VisionConfig config, float[] pixelValues, float[] patches, int offset) {
     int imageSize = config.imageSize();
     int patch = config.patchSize();
     int grid = config.gridSize();
-    int out = 0;
+    int out = offset;
     for (int row = 0; row < grid; row++) {
       for (int col = 0; col < grid; col++) {
         for (int c = 0; c < config.numChannels(); c++) {

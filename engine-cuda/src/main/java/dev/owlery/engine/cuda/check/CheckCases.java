@@ -6,6 +6,11 @@ import dev.owlery.engine.cuda.check.ElementwiseCases.ResidualAddCase;
 import dev.owlery.engine.cuda.check.ElementwiseCases.RmsNormCase;
 import dev.owlery.engine.cuda.check.ElementwiseCases.RopeCase;
 import dev.owlery.engine.cuda.check.ElementwiseCases.SiluMulCase;
+import dev.owlery.engine.cuda.check.VisionCases.AddTableCase;
+import dev.owlery.engine.cuda.check.VisionCases.FullAttentionCase;
+import dev.owlery.engine.cuda.check.VisionCases.LayerNormCase;
+import dev.owlery.engine.cuda.check.VisionCases.QuickGeluCase;
+import dev.owlery.engine.cuda.check.VisionCases.Rows;
 import dev.owlery.engine.cuda.ptx.PtxKernel;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
 import dev.owlery.engine.tensor.DType;
@@ -94,7 +99,60 @@ final class CheckCases {
         new int[] {20, 9}, random));
     cases.add(attention(new PagedLayout(9, 7, 2, 64, new int[][] {{8, 0, 4, 2}, {7, 1}}), 4, new int[] {0, 0, 0, 1},
         new int[] {25, 26, 27, 13}, random));
+    addVisionCases(cases, random);
     return cases;
+  }
+
+  /**
+   * vision.cu: LayerNorm at an odd width and on rows far from zero mean (the two-pass variance), a
+   * bias and an image's position table added, QuickGELU, and attention both as the ViT calls it (q,
+   * k, v interleaved per head in fused rows; 37 tokens: two key tiles, a partial row group) and as the
+   * abstractor does (separate q, k, v; 5 queries over 70 keys; the largest headDim) for 3 and 2 images,
+   * and its tensor-core form at the F16 towers' shapes.
+   */
+  private static void addVisionCases(List<KernelCase> cases, SplittableRandom random) {
+    cases.add(layerNorm(777, 17, 0.0, random));
+    cases.add(layerNorm(64, 9, 30.0, random));
+    cases.add(new AddTableCase(Gaussian.floats(17 * 777, 1.0, random), Gaussian.floats(777, 1.0, random)));
+    cases.add(new AddTableCase(Gaussian.floats(3 * 17 * 64, 1.0, random), Gaussian.floats(17 * 64, 1.0, random)));
+    cases.add(new QuickGeluCase(Gaussian.floats(17 * 777, 3.0, random)));
+    int numTokens = 37;
+    int heads = 3;
+    int headDim = 40;
+    int fusedRow = 3 * heads * headDim;
+    float[] qkv = Gaussian.floats(3 * numTokens * fusedRow, 1.0, random);
+    int image = numTokens * fusedRow;
+    cases.add(new FullAttentionCase(3, numTokens, numTokens, heads, headDim,
+        new Rows(qkv, 0, image, fusedRow, 3 * headDim), new Rows(qkv, headDim, image, fusedRow, 3 * headDim),
+        new Rows(qkv, 2 * headDim, image, fusedRow, 3 * headDim), false));
+    int width = 2 * 128;
+    cases.add(new FullAttentionCase(2, 5, 70, 2, 128,
+        new Rows(Gaussian.floats(2 * 5 * width, 1.0, random), 0, 5 * width, width, 128),
+        new Rows(Gaussian.floats(2 * 70 * width, 1.0, random), 0, 70 * width, width, 128),
+        new Rows(Gaussian.floats(2 * 70 * width, 1.0, random), 0, 70 * width, width, 128), false));
+    // tensor cores: ViT rows of 70 tokens (a whole and a partial block of 64 rows, a partial key
+    // tile) at headDim 64, and the abstractor's shape at headDim 16: 5 queries over 37 keys
+    int fused64 = 3 * 2 * 64;
+    float[] qkv64 = Gaussian.floats(2 * 70 * fused64, 1.0, random);
+    cases.add(new FullAttentionCase(2, 70, 70, 2, 64, new Rows(qkv64, 0, 70 * fused64, fused64, 3 * 64),
+        new Rows(qkv64, 64, 70 * fused64, fused64, 3 * 64), new Rows(qkv64, 128, 70 * fused64, fused64, 3 * 64), true));
+    int width16 = 3 * 16;
+    cases.add(new FullAttentionCase(2, 5, 37, 3, 16,
+        new Rows(Gaussian.floats(2 * 5 * width16, 1.0, random), 0, 5 * width16, width16, 16),
+        new Rows(Gaussian.floats(2 * 37 * width16, 1.0, random), 0, 37 * width16, width16, 16),
+        new Rows(Gaussian.floats(2 * 37 * width16, 1.0, random), 0, 37 * width16, width16, 16), true));
+  }
+
+  private static LayerNormCase layerNorm(int hidden, int rows, double offset, SplittableRandom random) {
+    float[] weight = new float[hidden];
+    for (int i = 0; i < hidden; i++) {
+      weight[i] = (float) (1 + 0.2 * Gaussian.next(random));
+    }
+    float[] x = Gaussian.floats(rows * hidden, 2.0, random);
+    for (int i = 0; i < x.length; i++) {
+      x[i] += (float) offset;
+    }
+    return new LayerNormCase(weight, Gaussian.floats(hidden, 0.1, random), 1e-5f, x);
   }
 
   private static RmsNormCase rmsNorm(int hidden, int numModalities, int[] modality, SplittableRandom random) {

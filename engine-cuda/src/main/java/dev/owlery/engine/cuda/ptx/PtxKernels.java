@@ -4,6 +4,7 @@ import static dev.owlery.engine.cuda.ptx.PtxModule.ATTENTION;
 import static dev.owlery.engine.cuda.ptx.PtxModule.ELEMENTWISE;
 import static dev.owlery.engine.cuda.ptx.PtxModule.GEMM;
 import static dev.owlery.engine.cuda.ptx.PtxModule.GEMV;
+import static dev.owlery.engine.cuda.ptx.PtxModule.VISION;
 
 import dev.owlery.engine.cuda.ptx.PtxKernel.Param;
 import dev.owlery.engine.cuda.ptx.PtxKernel.ParamType;
@@ -85,12 +86,53 @@ public final class PtxKernels {
   /** The largest headDim {@link #PAGED_ATTENTION} takes (ATTN_MAX_PAIRS in attention.cu); it must also be even. */
   public static final int MAX_ATTENTION_HEAD_DIM = 256;
 
+  // ---- vision.cu ----
+
+  /** LayerNorm with weight and bias (float32 [hidden]), two-pass mean and variance; grid numRows. */
+  public static final PtxKernel LAYER_NORM = kernel(VISION, "layer_norm", 256,
+      ptr("out"), ptr("x"), ptr("weight"), ptr("bias"), i32("hidden"), f32("eps"));
+  /** {@code out[i] = x[i] + table[i % tableSize]} over n floats (biases, position tables); grid-stride. */
+  public static final PtxKernel ADD_TABLE = kernel(VISION, "add_table", 256,
+      ptr("out"), ptr("x"), ptr("table"), i32("n"), i32("tableSize"));
+  /** {@code x = x * sigmoid(1.702 x)} in place over n floats; grid-stride. */
+  public static final PtxKernel QUICK_GELU = kernel(VISION, "quick_gelu", 256, ptr("x"), i32("n"));
+  /**
+   * Unmasked attention of each image's query rows over its key rows, q/k/v strided views of
+   * activations; grid (numHeads, numImages * ceil(numQueries / {@value #FULL_ATTENTION_ROWS})).
+   */
+  public static final PtxKernel FULL_ATTENTION = kernel(VISION, "full_attention", 256,
+      ptr("out"), ptr("q"), ptr("k"), ptr("v"), i32("numQueries"), i32("numKeys"), i32("headDim"),
+      i32("qImageStride"), i32("qRowStride"), i32("qHeadStride"), i32("kvImageStride"), i32("kvRowStride"),
+      i32("kvHeadStride"), f32("scale"));
+
+  /**
+   * {@link #FULL_ATTENTION} on tensor cores for the F16 and BF16 towers: q, k, v and the softmax
+   * weights rounded to F16, mma.sync products with float32 sums; headDim a multiple of 16, at most
+   * {@value #MAX_FULL_ATTENTION_F16_HEAD_DIM}; grid (numHeads, numImages * ceil(numQueries /
+   * {@value #FULL_ATTENTION_F16_ROWS})).
+   */
+  public static final PtxKernel FULL_ATTENTION_F16 = kernel(VISION, "full_attention_f16", 128,
+      ptr("out"), ptr("q"), ptr("k"), ptr("v"), i32("numQueries"), i32("numKeys"), i32("headDim"),
+      i32("qImageStride"), i32("qRowStride"), i32("qHeadStride"), i32("kvImageStride"), i32("kvRowStride"),
+      i32("kvHeadStride"), f32("scale"));
+
+  /** Query rows per block of {@link #FULL_ATTENTION_F16} (FT_ROWS in vision.cu: 4 warps of 16). */
+  public static final int FULL_ATTENTION_F16_ROWS = 64;
+  /** The largest headDim {@link #FULL_ATTENTION_F16} takes (FT_MAX_DIM in vision.cu). */
+  public static final int MAX_FULL_ATTENTION_F16_HEAD_DIM = 64;
+
+  /** Query rows per block of {@link #FULL_ATTENTION} (FA_ROWS in vision.cu: a warp each). */
+  public static final int FULL_ATTENTION_ROWS = 8;
+  /** The largest headDim {@link #FULL_ATTENTION} takes (FA_MAX_DIM in vision.cu). */
+  public static final int MAX_FULL_ATTENTION_HEAD_DIM = 128;
+
   /** Every kernel, in module order. */
   public static final List<PtxKernel> ALL = List.of(
       EMBEDDING_F16, EMBEDDING_BF16, EMBEDDING_F32, RMS_NORM, ADD_RMS_NORM, ROPE, SILU_MUL, RESIDUAL_ADD,
       GEMV_F16, GEMV_BF16, GEMV_F32, GEMV8_F16, GEMV8_BF16,
       GEMM_F16, GEMM_BF16,
-      KV_APPEND, PAGED_ATTENTION);
+      KV_APPEND, PAGED_ATTENTION,
+      LAYER_NORM, ADD_TABLE, QUICK_GELU, FULL_ATTENTION, FULL_ATTENTION_F16);
 
   private PtxKernels() {}
 

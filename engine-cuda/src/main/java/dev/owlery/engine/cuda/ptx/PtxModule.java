@@ -20,7 +20,9 @@ public enum PtxModule {
   /** Tensor-core (mma.sync) matrix products, F16 / BF16 weights. */
   GEMM,
   /** KV append into the paged F16 cache and paged attention. */
-  ATTENTION;
+  ATTENTION,
+  /** The vision tower's LayerNorm, table (bias, positions) add, QuickGELU and unmasked attention. */
+  VISION;
 
   /** The file name without extension: {@code elementwise}, {@code gemv}, ... */
   public String fileName() {

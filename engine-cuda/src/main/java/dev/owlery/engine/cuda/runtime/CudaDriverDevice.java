@@ -76,6 +76,11 @@ public final class CudaDriverDevice implements Device {
 
   /** Creates a context on device 0 and loads every module, or says why there is no device. */
   public static CudaDriverDevice open() throws NoDeviceException {
+    return open(0);
+  }
+
+  /** Creates a context on device {@code index} and loads every module, or says why there is no such device. */
+  public static CudaDriverDevice open(int index) throws NoDeviceException {
     try {
       JCudaDriver.setExceptionsEnabled(true);
       cuInit(0);
@@ -92,8 +97,12 @@ public final class CudaDriverDevice implements Device {
     if (count[0] == 0) {
       throw new NoDeviceException("the NVIDIA driver reports no CUDA device");
     }
+    if (index < 0 || index >= count[0]) {
+      throw new NoDeviceException("device %d asked for, the NVIDIA driver reports %d (0..%d)"
+          .formatted(index, count[0], count[0] - 1));
+    }
     CUdevice device = new CUdevice();
-    cuDeviceGet(device, 0);
+    cuDeviceGet(device, index);
     byte[] name = new byte[256];
     cuDeviceGetName(name, name.length, device);
     CUcontext context = new CUcontext();

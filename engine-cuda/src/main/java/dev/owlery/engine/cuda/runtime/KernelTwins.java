@@ -60,6 +60,11 @@ final class KernelTwins {
     twins.put(PtxKernels.GEMM_BF16, l -> gemm(l, DType.BF16));
     twins.put(PtxKernels.KV_APPEND, this::kvAppend);
     twins.put(PtxKernels.PAGED_ATTENTION, this::pagedAttention);
+    twins.put(PtxKernels.LAYER_NORM, this::layerNorm);
+    twins.put(PtxKernels.ADD_TABLE, this::addTable);
+    twins.put(PtxKernels.QUICK_GELU, this::quickGelu);
+    twins.put(PtxKernels.FULL_ATTENTION, l -> fullAttention(l, PtxKernels.FULL_ATTENTION_ROWS, false));
+    twins.put(PtxKernels.FULL_ATTENTION_F16, l -> fullAttention(l, PtxKernels.FULL_ATTENTION_F16_ROWS, true));
     for (PtxKernel kernel : PtxKernels.ALL) {
       if (!twins.containsKey(kernel)) {
         throw new IllegalStateException("kernel " + kernel.name() + " has no CPU twin");
@@ -345,6 +350,117 @@ final class KernelTwins {
       reference.attention(query, 0, pool, shape, AttentionMask.CAUSAL, 1, pos + 1, result, 0);
       int heads = Math.min(numHeads, l.gridX); // blocks cover heads [0, gridX)
       MemorySegment.copy(result, 0, out, F32, 4L * t * width, heads * headDim);
+    }
+  }
+
+  // ---- vision.cu ----
+
+  /** (out, x, weight, bias, hidden, eps); grid numRows. Each row through the engine's layerNorm. */
+  private void layerNorm(Launch l) {
+    MemorySegment out = l.mem(0);
+    MemorySegment x = l.mem(1);
+    int hidden = l.i32(4);
+    Matrix weight = new Matrix("twin.layer_norm.weight", l.mem(2), DType.F32, 1, hidden, hidden, 0);
+    Matrix bias = new Matrix("twin.layer_norm.bias", l.mem(3), DType.F32, 1, hidden, hidden, 0);
+    float[] row = new float[hidden];
+    float[] normed = new float[hidden];
+    for (int t = 0; t < l.gridX; t++) {
+      MemorySegment.copy(x, F32, 4L * t * hidden, row, 0, hidden);
+      reference.layerNorm(row, 0, weight, bias, l.f32(5), normed, 0, hidden);
+      MemorySegment.copy(normed, 0, out, F32, 4L * t * hidden, hidden);
+    }
+  }
+
+  /** (out, x, table, n, tableSize); grid-stride: one rounded add per element, as the engine's addBias. */
+  private void addTable(Launch l) {
+    MemorySegment out = l.mem(0);
+    MemorySegment x = l.mem(1);
+    MemorySegment table = l.mem(2);
+    int n = l.i32(3);
+    int tableSize = l.i32(4);
+    for (long i = 0; i < n; i++) {
+      out.setAtIndex(F32, i, x.getAtIndex(F32, i) + table.getAtIndex(F32, i % tableSize));
+    }
+  }
+
+  /** (x, n); grid-stride. */
+  private void quickGelu(Launch l) {
+    int n = l.i32(1);
+    float[] x = floats(l.mem(0), n);
+    reference.quickGelu(x, 0, n);
+    MemorySegment.copy(x, 0, l.mem(0), F32, 0, n);
+  }
+
+  /**
+   * (out, q, k, v, numQueries, numKeys, headDim, qImageStride, qRowStride, qHeadStride, kvImageStride,
+   * kvRowStride, kvHeadStride, scale); grid (numHeads, numImages * ceil(numQueries / rowsPerBlock)).
+   * Each image's queries through the engine's attention without a mask, over its key and value rows
+   * read in place; the tensor-core kernel's inputs rounded to F16 as it rounds them (its F16 softmax
+   * weights are its own difference, which the kernel check measures).
+   */
+  private void fullAttention(Launch l, int rowsPerBlock, boolean roundToF16) {
+    MemorySegment out = l.mem(0);
+    MemorySegment q = l.mem(1);
+    MemorySegment k = l.mem(2);
+    MemorySegment v = l.mem(3);
+    int numQueries = l.i32(4);
+    int numKeys = l.i32(5);
+    int headDim = l.i32(6);
+    int qImageStride = l.i32(7);
+    int qRowStride = l.i32(8);
+    int qHeadStride = l.i32(9);
+    int kvImageStride = l.i32(10);
+    int kvRowStride = l.i32(11);
+    int kvHeadStride = l.i32(12);
+    int numHeads = l.gridX;
+    int tilesPerImage = (numQueries + rowsPerBlock - 1) / rowsPerBlock;
+    int numImages = l.gridY / tilesPerImage; // whole images only: the host launches whole images
+    AttentionShape shape = new AttentionShape(numHeads, numHeads, headDim, l.f32(13));
+    int width = numHeads * headDim;
+    float[] query = new float[numQueries * width];
+    float[] result = new float[numQueries * width];
+    for (int img = 0; img < numImages; img++) {
+      long kvBase = (long) img * kvImageStride;
+      for (int i = 0; i < numQueries; i++) {
+        for (int h = 0; h < numHeads; h++) {
+          MemorySegment.copy(q, F32, 4L * ((long) img * qImageStride + (long) i * qRowStride + (long) h * qHeadStride),
+              query, i * width + h * headDim, headDim);
+        }
+      }
+      if (roundToF16) {
+        roundToF16(query, query.length);
+      }
+      KeyValueRows rows = new KeyValueRows() {
+        @Override
+        public void readKeys(int kvHead, int from, int count, float[] dst, int dstOffset) {
+          read(k, kvHead, from, count, dst, dstOffset);
+        }
+
+        @Override
+        public void readValues(int kvHead, int from, int count, float[] dst, int dstOffset) {
+          read(v, kvHead, from, count, dst, dstOffset);
+        }
+
+        private void read(MemorySegment data, int head, int from, int count, float[] dst, int dstOffset) {
+          for (int j = 0; j < count; j++) {
+            long at = kvBase + (long) (from + j) * kvRowStride + (long) head * kvHeadStride;
+            MemorySegment.copy(data, F32, 4L * at, dst, dstOffset + j * headDim, headDim);
+          }
+          if (roundToF16) {
+            for (int e = dstOffset; e < dstOffset + count * headDim; e++) {
+              dst[e] = Float.float16ToFloat(Float.floatToFloat16(dst[e]));
+            }
+          }
+        }
+      };
+      reference.attention(query, 0, rows, shape, AttentionMask.NONE, numQueries, numKeys, result, 0);
+      MemorySegment.copy(result, 0, out, F32, 4L * img * numQueries * width, numQueries * width);
+    }
+  }
+
+  private static void roundToF16(float[] values, int count) {
+    for (int i = 0; i < count; i++) {
+      values[i] = Float.float16ToFloat(Float.floatToFloat16(values[i]));
     }
   }
 

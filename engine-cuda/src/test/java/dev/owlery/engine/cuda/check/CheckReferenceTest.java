@@ -10,6 +10,10 @@ import dev.owlery.engine.cuda.check.ElementwiseCases.RmsNormCase;
 import dev.owlery.engine.cuda.check.ElementwiseCases.RopeCase;
 import dev.owlery.engine.cuda.check.ElementwiseCases.SiluMulCase;
 import dev.owlery.engine.cuda.check.KernelCase.Expected;
+import dev.owlery.engine.cuda.check.VisionCases.AddTableCase;
+import dev.owlery.engine.cuda.check.VisionCases.FullAttentionCase;
+import dev.owlery.engine.cuda.check.VisionCases.LayerNormCase;
+import dev.owlery.engine.cuda.check.VisionCases.QuickGeluCase;
 import dev.owlery.engine.cuda.ptx.PtxKernel;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
 import java.util.List;
@@ -225,6 +229,96 @@ class CheckReferenceTest {
         }
       }
     }
+  }
+
+  @Test
+  void layerNormReferenceIsTheTwoPassNormWithWeightAndBias() {
+    for (LayerNormCase c : cases(LayerNormCase.class)) {
+      int hidden = c.hidden();
+      float[] expected = c.expected().values();
+      for (int t = 0; t < c.numRows(); t++) {
+        double mean = 0;
+        for (int i = 0; i < hidden; i++) {
+          mean += c.x()[t * hidden + i];
+        }
+        mean /= hidden;
+        double variance = 0;
+        for (int i = 0; i < hidden; i++) {
+          variance += Math.pow(c.x()[t * hidden + i] - mean, 2);
+        }
+        double scale = 1 / Math.sqrt(variance / hidden + c.eps());
+        for (int i = 0; i < hidden; i++) {
+          double out = (c.x()[t * hidden + i] - mean) * scale * c.weight()[i] + c.bias()[i];
+          assertThat((double) expected[t * hidden + i]).as("%s row %d", c.sizes(), t)
+              .isCloseTo(out, within(2e-4 * (Math.abs(out) + 1)));
+        }
+      }
+    }
+  }
+
+  @Test
+  void addTableAndQuickGeluReferencesAreTheirFormulas() {
+    for (AddTableCase c : cases(AddTableCase.class)) {
+      float[] expected = c.expected().values();
+      for (int i = 0; i < expected.length; i++) {
+        assertThat(expected[i]).isEqualTo(c.x()[i] + c.table()[i % c.table().length]);
+      }
+    }
+    for (QuickGeluCase c : cases(QuickGeluCase.class)) {
+      float[] expected = c.expected().values();
+      for (int i = 0; i < expected.length; i++) {
+        double x = c.x()[i];
+        double out = x / (1 + Math.exp(-1.702 * x));
+        assertThat((double) expected[i]).isCloseTo(out, within(1e-6 * Math.abs(out) + 1e-12));
+      }
+    }
+  }
+
+  @Test
+  void fullAttentionReferenceIsEachImagesQueriesOverAllItsKeysReadThroughTheStridesRoundedOnTensorCores() {
+    for (FullAttentionCase c : cases(FullAttentionCase.class)) {
+      int headDim = c.headDim();
+      int width = c.numHeads() * headDim;
+      double scale = 1 / Math.sqrt(headDim);
+      float[] expected = c.expected().values();
+      for (int img = 0; img < c.numImages(); img++) {
+        for (int i = 0; i < c.numQueries(); i++) {
+          for (int h = 0; h < c.numHeads(); h++) {
+            double[] scores = new double[c.numKeys()];
+            double max = Double.NEGATIVE_INFINITY;
+            for (int j = 0; j < c.numKeys(); j++) {
+              double dot = 0;
+              for (int d = 0; d < headDim; d++) {
+                int qi = c.q().offset() + img * c.q().imageStride() + i * c.q().rowStride() + h * c.q().headStride() + d;
+                int ki = c.k().offset() + img * c.k().imageStride() + j * c.k().rowStride() + h * c.k().headStride() + d;
+                dot += (double) in(c, c.q().data()[qi]) * in(c, c.k().data()[ki]);
+              }
+              scores[j] = scale * dot;
+              max = Math.max(max, scores[j]);
+            }
+            double sum = 0;
+            for (int j = 0; j < c.numKeys(); j++) {
+              scores[j] = Math.exp(scores[j] - max);
+              sum += scores[j];
+            }
+            for (int d = 0; d < headDim; d++) {
+              double out = 0;
+              for (int j = 0; j < c.numKeys(); j++) {
+                int vi = c.v().offset() + img * c.v().imageStride() + j * c.v().rowStride() + h * c.v().headStride() + d;
+                out += scores[j] / sum * in(c, c.v().data()[vi]);
+              }
+              assertThat((double) expected[(img * c.numQueries() + i) * width + h * headDim + d])
+                  .as("%s image %d row %d head %d", c.sizes(), img, i, h).isCloseTo(out, within(1e-5));
+            }
+          }
+        }
+      }
+    }
+  }
+
+  /** An attention input as the kernel reads it: rounded to F16 on tensor cores. */
+  private static double in(FullAttentionCase c, float value) {
+    return c.tensorCores() ? Float.float16ToFloat(Float.floatToFloat16(value)) : value;
   }
 
   /** Element index of (pos, kv head 0, d 0) as attention.cu computes it from the flat tables. */

@@ -61,6 +61,8 @@ class CpuTwinDeviceTest {
           .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("argument 2 of residual_add ('n')");
       assertThatThrownBy(() -> device.launch(PtxKernels.RESIDUAL_ADD, 1, 1, y, y))
           .hasMessageContaining("residual_add takes 3 arguments");
+      assertThatThrownBy(() -> device.launch(PtxKernels.RESIDUAL_ADD, 1, 65536, y, y, 1))
+          .hasMessage("residual_add: a CUDA grid has at most 65535 blocks in y, given 65536");
       device.free(y);
       assertThatThrownBy(() -> device.launch(PtxKernels.RESIDUAL_ADD, 1, 1, y, y, 1))
           .hasMessageContaining("no live buffer");
