@@ -31,6 +31,7 @@ import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
 
+import dev.owlery.engine.cuda.device.CudaDevices;
 import dev.owlery.engine.cuda.ptx.PtxKernel;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
 import dev.owlery.engine.cuda.ptx.PtxModule;
@@ -56,7 +57,7 @@ import jcuda.driver.CUstream_flags;
 import jcuda.driver.JCudaDriver;
 
 /**
- * Device 0 through JCuda's driver API: one context, every {@link PtxModule} loaded from its PTX
+ * A CUDA device through JCuda's driver API: one context, every {@link PtxModule} loaded from its PTX
  * text (the driver JIT-compiles it for the device), launches on the default stream. Every driver
  * call throws {@link CudaException} on an error. Not thread-safe.
  */
@@ -76,6 +77,11 @@ public final class CudaDriverDevice implements Device {
 
   /** Creates a context on device 0 and loads every module, or says why there is no device. */
   public static CudaDriverDevice open() throws NoDeviceException {
+    return open(0);
+  }
+
+  /** Creates a context on device {@code index} and loads every module, or says why there is no such device. */
+  public static CudaDriverDevice open(int index) throws NoDeviceException {
     try {
       JCudaDriver.setExceptionsEnabled(true);
       cuInit(0);
@@ -92,8 +98,11 @@ public final class CudaDriverDevice implements Device {
     if (count[0] == 0) {
       throw new NoDeviceException("the NVIDIA driver reports no CUDA device");
     }
+    if (index < 0 || index >= count[0]) {
+      throw new NoDeviceException(CudaDevices.outOfRange(index, count[0]));
+    }
     CUdevice device = new CUdevice();
-    cuDeviceGet(device, 0);
+    cuDeviceGet(device, index);
     byte[] name = new byte[256];
     cuDeviceGetName(name, name.length, device);
     CUcontext context = new CUcontext();
