@@ -52,6 +52,15 @@ class DeviceOptionTest {
   }
 
   @Test
+  void aShardWorkerOnADeviceRefusesQuantizedWeightsInOneLine() {
+    CliRun run = CliRun.of("shard-worker", "--node-id", "shard-0", "--device", "cuda-twin", "--weights", "q8_0");
+
+    assertThat(run.exitCode()).as(run.err()).isEqualTo(2);
+    assertThat(run.err()).isEqualTo("owlery: error: weights on a CUDA device are F16, BF16 or as stored; --weights "
+        + "q8_0 is for the CPU%n".formatted());
+  }
+
+  @Test
   void aDeviceIndexIsProbedAsGiven() {
     CliRun run = CliRun.of("generate", "--model", MODEL, "--prompt-ids", "1,403", "--device", "cuda:3");
 

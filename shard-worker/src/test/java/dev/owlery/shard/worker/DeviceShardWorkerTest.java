@@ -2,6 +2,7 @@ package dev.owlery.shard.worker;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.google.common.util.concurrent.ListenableFuture;
 import com.google.protobuf.ByteString;
 import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.engine.checkpoint.Checkpoint;
@@ -208,7 +209,7 @@ class DeviceShardWorkerTest {
     return ShardGroup.withBlocks(s, 5).build();
   }
 
-  private static Status statusOf(com.google.common.util.concurrent.ListenableFuture<?> call) throws Exception {
+  private static Status statusOf(ListenableFuture<?> call) throws Exception {
     try {
       call.get(ShardGroup.DEADLINE.toMillis(), TimeUnit.MILLISECONDS);
       throw new AssertionError("the call succeeded");
