@@ -24,7 +24,7 @@ public final class DeviceOptions {
   DeviceSpec device;
 
   @Option(names = "--gpu-memory-utilization", defaultValue = "0.9", paramLabel = "FRACTION",
-      description = "With --device cuda: the fraction of the GPU's total memory this process may use for weights, "
+      description = "With --device cuda or cuda-twin: the fraction of the GPU's total memory this process may use for weights, "
           + "workspace and KV cache, as vLLM's flag (several processes on one GPU each take their own; "
           + "default ${DEFAULT-VALUE}).")
   double gpuMemoryUtilization;
