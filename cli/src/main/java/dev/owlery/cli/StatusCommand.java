@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.owlery.client.OwleryClient;
 import dev.owlery.proto.v1.GetClusterStatusResponse;
+import dev.owlery.proto.v1.NodeDevice;
 import dev.owlery.proto.v1.NodeRole;
 import dev.owlery.proto.v1.NodeState;
 import dev.owlery.proto.v1.NodeStatus;
@@ -60,11 +61,11 @@ public final class StatusCommand implements Callable<Integer> {
           group.getNumKvBlocks() - group.getNumFreeKvBlocks(), group.getNumFreeKvBlocks(),
           group.getNumWaitingSequences(), group.getNumRunningSequences());
     }
-    TextTable nodes = new TextTable("NODE", "ROLE", "STATE", "ADDRESS", "GROUP", "RANK", "METRICS");
+    TextTable nodes = new TextTable("NODE", "ROLE", "STATE", "ADDRESS", "GROUP", "RANK", "DEVICE", "METRICS");
     for (NodeStatus node : status.getNodesList()) {
       boolean placed = !node.getGroupId().isEmpty();
       nodes.row(node.getNodeId(), role(node.getRole()), state(node.getState()), node.getGrpcAddress(),
-          placed ? node.getGroupId() : "-", placed ? node.getRank() : "-", node.getMetricsUrl());
+          placed ? node.getGroupId() : "-", placed ? node.getRank() : "-", device(node), node.getMetricsUrl());
     }
     SchedulerStatus scheduler = status.getScheduler();
     return (status.getGroupsCount() == 0 ? "no shard group has been formed yet\n" : groups.toString()) + "\n" + nodes
@@ -75,8 +76,9 @@ public final class StatusCommand implements Callable<Integer> {
   /**
    * {@code {"groups": [{"group_id", "model", "state", "world_size", "ranks": [{"rank", "node_id"}],
    * "kv_blocks", "kv_blocks_used", "kv_blocks_free", "waiting", "running"}], "nodes": [{"node_id",
-   * "role", "state", "address", "metrics_url", "group_id", "rank"}], "scheduler": {"waiting",
-   * "running"}}}; a vacant rank has node_id null, a node outside a group group_id and rank null.
+   * "role", "state", "address", "metrics_url", "group_id", "rank", "device": {"device", "name",
+   * "total_bytes", "budget_bytes"}}], "scheduler": {"waiting", "running"}}}; a vacant rank has node_id
+   * null, a node outside a group group_id and rank null, a node on the CPU device null.
    */
   static String json(GetClusterStatusResponse status) {
     ObjectNode root = JSON.createObjectNode();
@@ -113,10 +115,29 @@ public final class StatusCommand implements Callable<Integer> {
       } else {
         n.putNull("rank");
       }
+      if (node.hasDevice()) {
+        n.putObject("device").put("device", node.getDevice().getDevice()).put("name", node.getDevice().getName())
+            .put("total_bytes", node.getDevice().getTotalBytes()).put("budget_bytes", node.getDevice().getBudgetBytes());
+      } else {
+        n.putNull("device");
+      }
     }
     root.putObject("scheduler").put("waiting", status.getScheduler().getNumWaitingRequests())
         .put("running", status.getScheduler().getNumRunningSequences());
     return root.toString();
+  }
+
+  /**
+   * A shard's device as {@code cuda:0 NVIDIA H200, 126.4 of 140.4 GiB}: its name and the memory the
+   * shard may use of its total; {@code -} on the CPU.
+   */
+  static String device(NodeStatus node) {
+    if (!node.hasDevice()) {
+      return "-";
+    }
+    NodeDevice device = node.getDevice();
+    return String.format(Locale.ROOT, "%s %s, %.1f of %.1f GiB", device.getDevice(), device.getName(),
+        device.getBudgetBytes() / (double) (1L << 30), device.getTotalBytes() / (double) (1L << 30));
   }
 
   /** READY, STARTING, DRAINING, DOWN. */

@@ -63,11 +63,11 @@ class ClusterQueryCommandsTest {
     assertThat(nodes).hasSize(4);
     for (NodeStatus node : nodes) {
       String expected = switch (node.getNodeId()) {
-        case "coordinator-0" -> "coordinator-0 coordinator READY " + node.getGrpcAddress() + " - - "
+        case "coordinator-0" -> "coordinator-0 coordinator READY " + node.getGrpcAddress() + " - - - "
             + node.getMetricsUrl();
-        case "vision-0" -> "vision-0 vision-worker READY " + node.getGrpcAddress() + " - - " + node.getMetricsUrl();
+        case "vision-0" -> "vision-0 vision-worker READY " + node.getGrpcAddress() + " - - - " + node.getMetricsUrl();
         case "shard-0", "shard-1" -> node.getNodeId() + " shard-worker READY " + node.getGrpcAddress() + " group-0 "
-            + node.getNodeId().substring("shard-".length()) + " " + node.getMetricsUrl();
+            + node.getNodeId().substring("shard-".length()) + " - " + node.getMetricsUrl();
         default -> throw new AssertionError("unexpected node " + node);
       };
       assertThat(lines).anyMatch(line -> String.join(" ", line.split(" +")).equals(expected));

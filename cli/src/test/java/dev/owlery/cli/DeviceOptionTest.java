@@ -15,7 +15,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * {@code --device} on generate, bench and shard-worker: the CPU as before, a bad value refused, and
  * {@code cuda} answered in one line after the probe (on CI, which has no NVIDIA driver, the probe's
- * reason; with a GPU, that the GPU forward is not built yet).
+ * reason; with a GPU, generate and bench say that only shard workers serve from it); {@code
+ * cuda-twin} is for shard workers only.
  */
 class DeviceOptionTest {
 
@@ -38,6 +39,28 @@ class DeviceOptionTest {
   }
 
   @Test
+  void theCudaTwinIsRefusedByGenerateAndBenchInOneLine() {
+    for (String command : List.of("generate", "bench")) {
+      CliRun run = command.equals("generate")
+          ? CliRun.of("generate", "--model", MODEL, "--prompt-ids", "1,403", "--device", "cuda-twin")
+          : CliRun.of("bench", "--bandwidth-mib", "0", "--skip-matmul", "--device", "cuda-twin");
+
+      assertThat(run.exitCode()).as(run.err()).isEqualTo(2);
+      assertThat(run.err()).isEqualTo(("owlery: error: --device cuda-twin serves from shard workers only (owlery "
+          + "shard-worker --device, owlery local --devices); use --device cpu%n").formatted());
+    }
+  }
+
+  @Test
+  void aShardWorkerOnADeviceRefusesQuantizedWeightsInOneLine() {
+    CliRun run = CliRun.of("shard-worker", "--node-id", "shard-0", "--device", "cuda-twin", "--weights", "q8_0");
+
+    assertThat(run.exitCode()).as(run.err()).isEqualTo(2);
+    assertThat(run.err()).isEqualTo("owlery: error: weights on a CUDA device are F16, BF16 or as stored; --weights "
+        + "q8_0 is for the CPU%n".formatted());
+  }
+
+  @Test
   void aDeviceIndexIsProbedAsGiven() {
     CliRun run = CliRun.of("generate", "--model", MODEL, "--prompt-ids", "1,403", "--device", "cuda:3");
 
@@ -50,8 +73,9 @@ class DeviceOptionTest {
     CliRun run = CliRun.of("generate", "--model", MODEL, "--prompt-ids", "1,403", "--device", "gpu");
 
     assertThat(run.exitCode()).isEqualTo(2);
-    assertThat(run.err()).isEqualTo(("owlery: error: Invalid value for option '--device': --device must be cpu, cuda or "
-        + "cuda:N (N a CUDA device index, 0 for the first). Given: \"gpu\"%n"
+    assertThat(run.err()).isEqualTo(("owlery: error: Invalid value for option '--device': --device must be cpu, cuda, "
+        + "cuda:N (N a CUDA device index, 0 for the first) or cuda-twin (the CUDA path on the CPU, slow, for tests). "
+        + "Given: \"gpu\"%n"
         + "run 'owlery generate --help' for the options%n").formatted());
   }
 
@@ -112,7 +136,8 @@ class DeviceOptionTest {
     switch (CudaDevices.probe(index)) {
       case DeviceProbe.Unavailable(String reason) -> assertThat(line).isEqualTo(prefix + reason);
       case DeviceProbe.Found(var device) -> assertThat(line).startsWith(prefix + "found cuda:" + index + " ")
-          .endsWith(", but the GPU forward is not built yet (issue 11); use --device cpu");
+          .endsWith(", but in-process generation and bench do not compute on a GPU yet; shard workers serve from it "
+              + "(owlery shard-worker --device, owlery local --devices); use --device cpu");
     }
   }
 

@@ -18,7 +18,8 @@ import java.time.Duration;
  * How a coordinator starts.
  *
  * @param nodeId unique in the cluster, e.g. "coordinator-0"
- * @param modelDir the checkpoint folder on this machine; only config.json and tokenizer.model are read
+ * @param modelDir the checkpoint folder on this machine; config.json and tokenizer.model are read, and the
+ *     weights' headers once a shard serving from a device is placed (for its memory plan)
  * @param modelName the name requests and ListModels use; blank takes the folder's name
  * @param membership how the node joins the Hazelcast cluster
  * @param grpc where the public gRPC server listens (port 0 picks one)

@@ -103,8 +103,8 @@ public final class CoordinatorNode implements AutoCloseable {
       DrivenGroups driven = new DrivenGroups(member, config.nodeId(), channels);
       started.add(driven);
       Placement placement = new Placement(config.placement(), model.vocabSize(), model.maxPositions(),
-          model.kvBytesPerToken(config.placement().worldSize(), config.placement().kvCacheDtype()), member, registry,
-          channels, leadership).start();
+          model.kvBytesPerToken(config.placement().worldSize(), config.placement().kvCacheDtype()), model.text(),
+          config.modelDir(), member, registry, channels, leadership).start();
       started.add(placement);
       leadership.start(placement::leadershipChanged);
       Scheduler scheduler = new Scheduler(config.scheduler(), config.placement(), driven, model, generationMetrics);

@@ -79,6 +79,7 @@ public final class LocalCluster implements AutoCloseable {
   private final String apiKey;
   /** How the workers hold their weight matrices. */
   private final WeightFormat weights;
+  private final DeviceList devices; // null: every shard on the CPU
   private int nextShardIndex;
 
   private LocalCluster(Path model, int numShards, PrintWriter log, LocalClusterOptions options) {
@@ -89,6 +90,7 @@ public final class LocalCluster implements AutoCloseable {
     this.suffix = suffix;
     this.log = log;
     this.weights = options.weights();
+    this.devices = options.devices();
     this.processes = new NodeProcesses("owlery-local-" + suffix, log, options.jvmOptions(), options.certs());
   }
 
@@ -227,6 +229,10 @@ public final class LocalCluster implements AutoCloseable {
     List<String> roleArgs = new ArrayList<>(List.of("--weights", weights.flagName()));
     if (role.equals("vision-worker")) {
       roleArgs.addAll(List.of("--model", model.toString()));
+    }
+    if (role.equals("shard-worker") && devices != null) {
+      // shard-i keeps its device across restarts
+      roleArgs.addAll(devices.shardArgs(Integer.parseInt(nodeId.substring("shard-".length()))));
     }
     return processes.launch(nodeId, role, LoopbackPorts.freePort(), LoopbackPorts.freePort(), LoopbackPorts.freePort(),
         seedMembers(), roleArgs);

@@ -15,13 +15,14 @@ import java.util.List;
  * @param certs with TLS on every link, the folder of the development CA and the nodes'
  *     certificates; null: plaintext
  * @param weights how the shard and vision workers hold their weight matrices ({@code --weights})
+ * @param devices the device of each shard worker ({@code --devices}); null: every shard on the CPU
  */
 public record LocalClusterOptions(List<String> jvmOptions, List<String> coordinatorArgs, String apiKey, Path certs,
-    WeightFormat weights) {
+    WeightFormat weights, DeviceList devices) {
 
-  /** No extra JVM or coordinator options, no API key, plaintext, the workers' default weights. */
+  /** No extra JVM or coordinator options, no API key, plaintext, the workers' default weights, the CPU. */
   public static final LocalClusterOptions DEFAULT =
-      new LocalClusterOptions(List.of(), List.of(), null, null, WeightFormat.STORED);
+      new LocalClusterOptions(List.of(), List.of(), null, null, WeightFormat.STORED, null);
 
   public LocalClusterOptions {
     jvmOptions = List.copyOf(jvmOptions);
@@ -33,22 +34,26 @@ public record LocalClusterOptions(List<String> jvmOptions, List<String> coordina
   }
 
   public LocalClusterOptions withJvmOptions(List<String> options) {
-    return new LocalClusterOptions(options, coordinatorArgs, apiKey, certs, weights);
+    return new LocalClusterOptions(options, coordinatorArgs, apiKey, certs, weights, devices);
   }
 
   public LocalClusterOptions withCoordinatorArgs(List<String> args) {
-    return new LocalClusterOptions(jvmOptions, args, apiKey, certs, weights);
+    return new LocalClusterOptions(jvmOptions, args, apiKey, certs, weights, devices);
   }
 
   public LocalClusterOptions withApiKey(String key) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, key, certs, weights);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, key, certs, weights, devices);
   }
 
   public LocalClusterOptions withCerts(Path folder) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, folder, weights);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, folder, weights, devices);
   }
 
   public LocalClusterOptions withWeights(WeightFormat format) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, format);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, format, devices);
+  }
+
+  public LocalClusterOptions withDevices(DeviceList list) {
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, list);
   }
 }

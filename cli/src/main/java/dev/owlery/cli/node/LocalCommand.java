@@ -29,8 +29,19 @@ public final class LocalCommand implements Callable<Integer> {
   @Option(names = "--model", required = true, description = "Model directory (mPLUG-Owl2, or a plain LLaMA with --vision-workers 0).")
   Path model;
 
-  @Option(names = "--shards", defaultValue = "2", description = "Shard workers in the tensor-parallel group (default ${DEFAULT-VALUE}).")
-  int shards;
+  @Option(names = "--shards", description = "Shard workers in the tensor-parallel group (default 2, or one per "
+      + "--devices entry beyond the standbys).")
+  Integer shards;
+
+  @Option(names = "--devices", paramLabel = "N,...", description = "Serve from devices: one per shard worker (the "
+      + "group's ranks, then the standbys), each N or cuda:N (CUDA device N), or twin (the CUDA path on the CPU, slow, "
+      + "for tests); shards listed on one CUDA device share it. Default: every shard on the CPU.")
+  String devices;
+
+  @Option(names = "--gpu-memory-utilization", defaultValue = "0.9", paramLabel = "FRACTION",
+      description = "With --devices: the fraction of each device's memory its shard workers use together, split "
+          + "evenly between them (default ${DEFAULT-VALUE}).")
+  double gpuMemoryUtilization;
 
   @Option(names = "--standby-shards", defaultValue = "0",
       description = "Shard workers started beyond the group, waiting to replace a lost rank at once (default ${DEFAULT-VALUE}).")
@@ -110,6 +121,20 @@ public final class LocalCommand implements Callable<Integer> {
     }
   }
 
+  /** {@code --shards}, or without it one shard per {@code --devices} entry beyond the standbys (else 2). */
+  private int groupSize(DeviceList deviceList) {
+    if (deviceList == null) {
+      return shards == null ? 2 : shards;
+    }
+    int groupSize = shards == null ? deviceList.devices().size() - standbyShards : shards;
+    if (groupSize < 1) {
+      throw new IllegalArgumentException("--devices lists %d device(s), which --standby-shards %d takes all of; list "
+          .formatted(deviceList.devices().size(), standbyShards) + "one more per shard of the group");
+    }
+    deviceList.requireOnePerShard(groupSize, standbyShards);
+    return groupSize;
+  }
+
   /** Starts the cluster and returns once its shutdown hook (Ctrl-C, SIGTERM) has stopped every node. */
   private void serveUntilStopped(PrintWriter err) {
     List<String> jvm = new ArrayList<>(List.of("-Xmx" + nodeHeap));
@@ -125,9 +150,11 @@ public final class LocalCommand implements Callable<Integer> {
     if (standbyShards < 0) {
       throw new LocalClusterException("--standby-shards must be >= 0, got " + standbyShards);
     }
+    DeviceList deviceList = devices == null ? null : DeviceList.parse(devices, gpuMemoryUtilization);
+    int groupSize = groupSize(deviceList);
     LocalClusterOptions options = LocalClusterOptions.DEFAULT.withJvmOptions(jvm).withCoordinatorArgs(coordinator)
-        .withApiKey(ownKey).withCerts(certsDir()).withWeights(weights);
-    try (LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, port, err, options)) {
+        .withApiKey(ownKey).withCerts(certsDir()).withWeights(weights).withDevices(deviceList);
+    try (LocalCluster cluster = LocalCluster.start(model, groupSize, visionWorkers, port, err, options)) {
       for (int s = 0; s < standbyShards; s++) {
         cluster.startShardWorker();
       }
@@ -138,7 +165,7 @@ public final class LocalCommand implements Callable<Integer> {
       cluster.supervise();
       err.printf("owlery local: ready: coordinator on %s%s, %d shard worker(s) and %d standby, %d vision worker(s); a "
           + "node that dies is restarted; Ctrl-C stops them all%n",
-          cluster.coordinatorAddress(), tls ? " over TLS (clients: --tls-ca " + cluster.tlsCa() + ")" : "", shards,
+          cluster.coordinatorAddress(), tls ? " over TLS (clients: --tls-ca " + cluster.tlsCa() + ")" : "", groupSize,
           standbyShards, visionWorkers);
       err.flush();
       cluster.awaitClosed();

@@ -6,6 +6,7 @@ import dev.owlery.cluster.tls.ReloadingTls;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.shard.node.ShardWorkerNode;
 import dev.owlery.shard.node.ShardWorkerNodeConfig;
+import dev.owlery.shard.worker.ShardDevice;
 import dev.owlery.shard.worker.ShardWorkerConfig;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -43,12 +44,13 @@ public final class ShardWorkerCommand implements Callable<Integer> {
 
   @Override
   public Integer call() {
-    device.requireUsable();
+    ShardDevice serving = device.shardDevice();
     NodeRunner.exitWithParent(node, spec.commandLine().getErr());
     NodeRunner.quietClusterLogging();
     ShardWorkerNodeConfig config = ShardWorkerNodeConfig.of(node.host(), node.grpc().port(), node.metricsPort(), node.membership())
         .withNodeId(node.nodeId()).withDrainTimeout(node.drainTimeout())
-        .withWorker(ShardWorkerConfig.defaults().withAllowedModelDirs(allowedModelDirs).withWeights(weights));
+        .withWorker(ShardWorkerConfig.defaults().withAllowedModelDirs(allowedModelDirs).withWeights(weights)
+            .withDevice(serving));
     if (threads != null) {
       config = config.withComputeThreads(threads);
     }

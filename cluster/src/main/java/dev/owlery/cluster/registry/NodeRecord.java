@@ -84,6 +84,11 @@ public record NodeRecord(
     if (assignment != null) {
       status.setGroupId(assignment.groupId()).setRank(assignment.rank());
     }
+    NodeDevice device = resources.device();
+    if (device != null) {
+      status.setDevice(dev.owlery.proto.v1.NodeDevice.newBuilder().setDevice(device.device()).setName(device.name())
+          .setTotalBytes(device.totalBytes()).setBudgetBytes(device.budgetBytes()));
+    }
     return status.build();
   }
 }

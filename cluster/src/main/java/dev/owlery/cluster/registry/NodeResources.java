@@ -6,9 +6,15 @@ import java.io.Serializable;
  * What a node may use for its work.
  *
  * @param numCores processor cores, >= 1
- * @param memoryBytes memory for weights, activations and KV cache, >= 0
+ * @param memoryBytes memory for weights, activations and KV cache, >= 0 (the JVM's heap)
+ * @param device the accelerator a shard worker serves from; null on the CPU
  */
-public record NodeResources(int numCores, long memoryBytes) implements Serializable {
+public record NodeResources(int numCores, long memoryBytes, NodeDevice device) implements Serializable {
+
+  /** A node computing on the CPU. */
+  public NodeResources(int numCores, long memoryBytes) {
+    this(numCores, memoryBytes, null);
+  }
 
   public NodeResources {
     if (numCores < 1) {

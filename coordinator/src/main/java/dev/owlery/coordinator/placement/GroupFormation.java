@@ -1,5 +1,6 @@
 package dev.owlery.coordinator.placement;
 
+import dev.owlery.cluster.registry.NodeDevice;
 import dev.owlery.cluster.registry.NodeRecord;
 import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
@@ -35,18 +36,52 @@ final class GroupFormation {
   private final int vocabSize;
   private final int maxPositions;
   private final long kvBytesPerToken;
+  private final DeviceKvSizing devices;
   private final Function<String, ShardWorkerGrpc.ShardWorkerStub> stubs;
 
   /**
    * @param kvBytesPerToken one position's keys and values on one shard of a group (in {@code config}'s KV dtype)
+   * @param devices the memory plans of shards that serve from a device
    */
-  GroupFormation(PlacementConfig config, int vocabSize, int maxPositions, long kvBytesPerToken,
+  GroupFormation(PlacementConfig config, int vocabSize, int maxPositions, long kvBytesPerToken, DeviceKvSizing devices,
       Function<String, ShardWorkerGrpc.ShardWorkerStub> stubs) {
     this.config = config;
     this.vocabSize = vocabSize;
     this.maxPositions = maxPositions;
     this.kvBytesPerToken = kvBytesPerToken;
+    this.devices = devices;
     this.stubs = stubs;
+  }
+
+  /** The KV blocks every rank of a group will hold, or why a rank cannot hold one. */
+  private record Sizing(int numKvBlocks, Failure failure) {}
+
+  /**
+   * Every rank holds the same blocks, so the smallest rank bounds the pool: a shard on the CPU
+   * gives half its heap ({@link PlacementConfig#numKvBlocks}); a shard on a device what its memory
+   * plan leaves after its slice's weights and workspace ({@link DeviceKvSizing}).
+   */
+  private Sizing size(String groupId, List<NodeRecord> members) {
+    int blocks = Integer.MAX_VALUE;
+    long smallestMemory = Long.MAX_VALUE;
+    for (int r = 0; r < members.size(); r++) {
+      NodeDevice device = members.get(r).resources().device();
+      if (device == null) {
+        smallestMemory = Math.min(smallestMemory, members.get(r).resources().memoryBytes());
+        continue;
+      }
+      try {
+        int planBlocks = devices.plan(device, r, members.size()).numKvBlocks();
+        blocks = Math.min(blocks, config.numKvBlocksOnDevices(maxPositions, kvBytesPerToken, planBlocks));
+      } catch (IllegalArgumentException e) {
+        return new Sizing(0, new Failure(List.of(r), "shard worker %s cannot serve its slice from %s: %s"
+            .formatted(describe(members.get(r), r, groupId), device.device(), e.getMessage())));
+      }
+    }
+    if (smallestMemory != Long.MAX_VALUE) {
+      blocks = Math.min(blocks, config.numKvBlocks(maxPositions, kvBytesPerToken, smallestMemory));
+    }
+    return new Sizing(blocks, null);
   }
 
   /**
@@ -57,8 +92,11 @@ final class GroupFormation {
       throws InterruptedException {
     int worldSize = members.size();
     List<String> addresses = members.stream().map(NodeRecord::grpcAddress).toList();
-    long smallestMemory = members.stream().mapToLong(node -> node.resources().memoryBytes()).min().orElseThrow();
-    int numKvBlocks = config.numKvBlocks(maxPositions, kvBytesPerToken, smallestMemory);
+    Sizing sizing = size(groupId, members);
+    if (sizing.failure() != null) {
+      return new Outcome(List.of(), 0, sizing.failure());
+    }
+    int numKvBlocks = sizing.numKvBlocks();
     List<CompletableFuture<LoadSliceResponse>> loads = new ArrayList<>();
     for (int r = 0; r < worldSize; r++) {
       LoadSliceRequest request = LoadSliceRequest.newBuilder()

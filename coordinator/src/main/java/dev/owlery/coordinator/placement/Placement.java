@@ -11,7 +11,9 @@ import dev.owlery.cluster.registry.NodeRegistryListener;
 import dev.owlery.cluster.registry.NodeRole;
 import dev.owlery.cluster.registry.NodeState;
 import dev.owlery.cluster.registry.ShardAssignment;
+import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.proto.internal.v1.ShardWorkerGrpc;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -87,9 +89,12 @@ public final class Placement implements AutoCloseable {
    * @param vocabSize the model's vocabulary, which the ranks' slices must tile
    * @param maxPositions the model's context, for sizing the KV pool
    * @param kvBytesPerToken one position's keys and values on one shard of a group
+   * @param model the served model's decoder and its folder on this machine, for the memory plans of
+   *     shards that serve from a device
    */
-  public Placement(PlacementConfig config, int vocabSize, int maxPositions, long kvBytesPerToken,
-      ClusterMember member, NodeRegistry registry, NodeChannels channels, PlacementLeadership leadership) {
+  public Placement(PlacementConfig config, int vocabSize, int maxPositions, long kvBytesPerToken, LlamaConfig model,
+      Path modelDir, ClusterMember member, NodeRegistry registry, NodeChannels channels,
+      PlacementLeadership leadership) {
     this.config = config;
     this.member = member;
     this.registry = registry;
@@ -98,6 +103,7 @@ public final class Placement implements AutoCloseable {
     this.published = member.hazelcast().getMap(DrivenGroups.MAP_NAME);
     this.lostReports = member.hazelcast().getTopic(DrivenGroups.LOST_TOPIC);
     this.formation = new GroupFormation(config, vocabSize, maxPositions, kvBytesPerToken,
+        new DeviceKvSizing(model, modelDir, config.maxNumTokens(), config.blockSizeTokens()),
         address -> ShardWorkerGrpc.newStub(channels.channel(address)));
   }
 

@@ -111,6 +111,20 @@ public record PlacementConfig(
     return Math.toIntExact(Math.max(1, Math.min(Integer.MAX_VALUE, tokens / blockSizeTokens)));
   }
 
+  /**
+   * KV blocks of a group whose shards serve from devices, the smallest of whose memory plans
+   * allows {@code planBlocks}: {@code kvCacheTokens} or {@code kvCacheBytes} when given, as on the
+   * CPU (a shard refuses more than its plan allows), else what the plan allows, at most a full
+   * context per sequence of a full batch.
+   */
+  public int numKvBlocksOnDevices(int maxPositions, long kvBytesPerToken, int planBlocks) {
+    if (kvCacheTokens > 0 || kvCacheBytes > 0) {
+      return numKvBlocks(maxPositions, kvBytesPerToken, 0);
+    }
+    long fullBatch = (long) maxNumSequences * maxPositions / blockSizeTokens;
+    return (int) Math.max(1, Math.min(planBlocks, fullBatch));
+  }
+
   private static void requirePositive(String name, int value) {
     if (value < 1) {
       throw new IllegalArgumentException(name + " must be >= 1. Given: " + value);

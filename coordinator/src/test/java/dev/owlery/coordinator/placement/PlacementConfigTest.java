@@ -32,4 +32,15 @@ class PlacementConfigTest {
     assertThatThrownBy(() -> base.withKvCache(16, 1000, GIB)).isInstanceOf(IllegalArgumentException.class)
         .hasMessage("kvCacheTokens and kvCacheBytes must be >= 0 and at most one set. Given: 1000, 1073741824");
   }
+
+  @Test
+  void onDevicesThePoolIsWhatThePlansAllowAtMostAFullContextPerSequenceUnlessSetExplicitly() {
+    PlacementConfig config = PlacementConfig.of(2, "/models/owl"); // 16 sequences, 16-position blocks
+
+    // 7B on an H200 at 0.9 plans 14,547 blocks; 16 sequences of 2048 positions need 2048
+    assertThat(config.numKvBlocksOnDevices(2048, SEVEN_B_HALF, 14_547)).isEqualTo(2048);
+    assertThat(config.numKvBlocksOnDevices(2048, SEVEN_B_HALF, 300)).isEqualTo(300);
+    // an explicit pool is sent as given; a shard whose plan allows less refuses LoadSlice
+    assertThat(config.withKvCache(16, 1000, 0).numKvBlocksOnDevices(2048, SEVEN_B_HALF, 14_547)).isEqualTo(62);
+  }
 }

@@ -5,14 +5,18 @@ import dev.owlery.cluster.membership.ClusterMember;
 import dev.owlery.cluster.metrics.MetricsEndpoint;
 import dev.owlery.cluster.metrics.NodeMetrics;
 import dev.owlery.cluster.registry.NodeRecord;
+import dev.owlery.cluster.registry.NodeDevice;
 import dev.owlery.cluster.registry.NodeRegistry;
 import dev.owlery.cluster.registry.NodeResources;
 import dev.owlery.cluster.registry.NodeRole;
 import dev.owlery.cluster.registry.NodeState;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
+import dev.owlery.engine.cuda.device.CudaDevice;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.kernel.VectorKernels;
+import dev.owlery.shard.worker.ShardDevice;
+import dev.owlery.shard.worker.ShardWorkerConfig;
 import dev.owlery.shard.worker.ShardWorkerServer;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.time.Duration;
@@ -74,7 +78,8 @@ public final class ShardWorkerNode implements AutoCloseable {
       parts.push(member);
       NodeRegistry registry = new NodeRegistry(member);
       parts.push(registry);
-      NodeResources resources = new NodeResources(config.computeThreads(), Runtime.getRuntime().maxMemory());
+      NodeResources resources = new NodeResources(config.computeThreads(), Runtime.getRuntime().maxMemory(),
+          registeredDevice(config.worker()));
       NodeRecord record = new NodeRecord(nodeId, member.memberUuid(), NodeRole.SHARD_WORKER,
           config.host() + ":" + server.port(), metrics.url().toString(), resources, NodeState.READY, null);
       registry.register(record);
@@ -86,6 +91,20 @@ public final class ShardWorkerNode implements AutoCloseable {
       }
       throw e;
     }
+  }
+
+  /**
+   * The device the coordinator sizes this shard's KV pool from (with the memory the probe reported
+   * at start, its share and the weights' form); null on the CPU, sized from the heap.
+   */
+  private static NodeDevice registeredDevice(ShardWorkerConfig worker) {
+    ShardDevice device = worker.device();
+    if (device.isCpu()) {
+      return null;
+    }
+    CudaDevice memory = device.memory();
+    return new NodeDevice(device.spec().flagValue(), memory.index(), memory.name(), memory.computeCapability(),
+        memory.totalBytes(), memory.freeBytes(), device.gpuMemoryUtilization(), worker.weights().flagName());
   }
 
   public String nodeId() {

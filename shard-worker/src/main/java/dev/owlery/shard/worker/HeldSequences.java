@@ -1,40 +1,38 @@
 package dev.owlery.shard.worker;
 
-import dev.owlery.engine.kv.KvBlockPool;
-import dev.owlery.engine.kv.PagedKvCache;
 import dev.owlery.proto.internal.v1.StepSequence;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /**
- * The sequences one rank holds KV for, each a {@link PagedKvCache} in the slice's block pool, and
- * which sequence holds each block ({@code owners}, so that checking a block and counting used
+ * The sequences one rank holds KV for, each with its blocks in the slice's pool ({@code S}: the
+ * CPU's paged cache or a device block table, see {@link SliceForward}), and which sequence holds each block ({@code owners}, so that checking a block and counting used
  * blocks are O(1)). Changed by the step thread only; {@link #usedBlocks()} and
  * {@link #freeBlocks()} may be read from any thread (metrics).
  */
-final class HeldSequences {
+final class HeldSequences<S extends SequenceBlocks> {
 
-  private final KvBlockPool pool;
-  private final Map<Long, PagedKvCache> caches = new HashMap<>();
+  private final Supplier<S> newSequence;
+  private final int numBlocks;
+  private final Map<Long, S> caches = new HashMap<>();
   /** Per block, the id of the sequence holding it; meaningful where {@code held[block]}. */
   private final long[] owners;
   private final boolean[] held;
   private volatile int usedBlocks;
 
-  HeldSequences(KvBlockPool pool) {
-    this.pool = pool;
-    this.owners = new long[pool.numBlocks()];
-    this.held = new boolean[pool.numBlocks()];
+  /** No sequences yet in a pool of {@code numBlocks}; {@code newSequence} makes an empty one. */
+  HeldSequences(int numBlocks, Supplier<S> newSequence) {
+    this.newSequence = newSequence;
+    this.numBlocks = numBlocks;
+    this.owners = new long[numBlocks];
+    this.held = new boolean[numBlocks];
   }
 
-  KvBlockPool pool() {
-    return pool;
-  }
-
-  /** The cache of {@code sequenceId}, or null when this rank does not hold it. */
-  PagedKvCache get(long sequenceId) {
+  /** The blocks of {@code sequenceId}, or null when this rank does not hold it. */
+  S get(long sequenceId) {
     return caches.get(sequenceId);
   }
 
@@ -60,7 +58,7 @@ final class HeldSequences {
     int used = usedBlocks;
     for (StepPlan.SequenceRows rows : plan.sequences()) {
       StepSequence s = rows.sequence();
-      PagedKvCache cache = caches.computeIfAbsent(s.getSequenceId(), id -> pool.newSequenceCache());
+      S cache = caches.computeIfAbsent(s.getSequenceId(), id -> newSequence.get());
       for (int i = cache.numBlocks(); i < s.getBlockIdsCount(); i++) {
         int block = s.getBlockIds(i);
         cache.appendBlock(block);
@@ -77,7 +75,7 @@ final class HeldSequences {
     int released = 0;
     int used = usedBlocks;
     for (long id : sequenceIds) {
-      PagedKvCache cache = caches.remove(id);
+      S cache = caches.remove(id);
       if (cache != null) {
         for (int i = 0; i < cache.numBlocks(); i++) {
           held[cache.blockId(i)] = false;
@@ -104,6 +102,6 @@ final class HeldSequences {
 
   /** Blocks no sequence holds. Any thread. */
   int freeBlocks() {
-    return pool.numBlocks() - usedBlocks;
+    return numBlocks - usedBlocks;
   }
 }

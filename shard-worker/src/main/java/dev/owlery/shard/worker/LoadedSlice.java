@@ -3,8 +3,6 @@ package dev.owlery.shard.worker;
 import com.google.protobuf.UnsafeByteOperations;
 import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.config.LlamaConfig;
-import dev.owlery.engine.decoder.DecoderBatch;
-import dev.owlery.engine.decoder.DecoderSlice;
 import dev.owlery.engine.decoder.LogitRows;
 import dev.owlery.engine.decoder.Modality;
 import dev.owlery.proto.internal.v1.DType;
@@ -22,26 +20,29 @@ import dev.owlery.shard.collective.StepTraffic;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
- * One loaded slice and its state: the decoder slice, the group's collective, the KV block pool and
- * the sequences holding its blocks, and the step buffers, allocated once. A step runs all its
- * sequences through one batched forward (one pair of all-reduces per layer for the whole batch).
- * Used by the shard's step thread only, but {@link #heldSequences()}' block counts; {@link
- * SliceLoader} builds it.
+ * One loaded slice and its state: the decoder slice (on the CPU or a device, {@link SliceForward}),
+ * the group's collective, the sequences holding the KV pool's blocks, and the step buffers,
+ * allocated once. A step runs all its sequences through one batched forward (one pair of
+ * all-reduces per layer for the whole batch). Used by the shard's step thread only, but {@link
+ * #heldSequences()}' block counts; {@link SliceLoader} builds it.
+ *
+ * @param <S> the forward's record of a sequence's blocks
  */
-final class LoadedSlice implements AutoCloseable {
+final class LoadedSlice<S extends SequenceBlocks> implements AutoCloseable {
 
   private final LoadSliceRequest request;
   private final LoadSliceResponse response;
   private final Checkpoint checkpoint;
   private final LlamaConfig config;
-  private final DecoderSlice slice;
+  private final SliceForward<S> slice;
   private final GrpcCollective collective;
   private final StepPlan.Limits limits;
-  private final HeldSequences held;
-  private final DecoderBatch batch;
+  private final HeldSequences<S> held;
+  private final List<SliceForward.Rows<S>> batch;
   /** The step's input rows, all sequences in request order, [max_num_tokens, hidden]. */
   private final float[] inputs;
   private final Modality[] modalities;
@@ -52,7 +53,7 @@ final class LoadedSlice implements AutoCloseable {
   private long lastStepId = -1;
 
   LoadedSlice(LoadSliceRequest request, LoadSliceResponse response, Checkpoint checkpoint, LlamaConfig config,
-      DecoderSlice slice, GrpcCollective collective, HeldSequences held, StepPlan.Limits limits) {
+      SliceForward<S> slice, GrpcCollective collective, StepPlan.Limits limits) {
     this.request = request;
     this.response = response;
     this.checkpoint = checkpoint;
@@ -60,8 +61,8 @@ final class LoadedSlice implements AutoCloseable {
     this.slice = slice;
     this.collective = collective;
     this.limits = limits;
-    this.held = held;
-    this.batch = new DecoderBatch(limits.maxNumSequences());
+    this.held = new HeldSequences<>(slice.numKvBlocks(), slice::newSequence);
+    this.batch = new ArrayList<>(limits.maxNumSequences());
     this.inputs = new float[Math.multiplyExact(limits.maxNumTokens(), config.hiddenSize())];
     this.modalities = new Modality[limits.maxNumTokens()];
   }
@@ -79,7 +80,7 @@ final class LoadedSlice implements AutoCloseable {
   }
 
   /** The sequences holding KV blocks here; its block counts may be read from any thread. */
-  HeldSequences heldSequences() {
+  HeldSequences<S> heldSequences() {
     return held;
   }
 
@@ -108,12 +109,12 @@ final class LoadedSlice implements AutoCloseable {
     for (StepPlan.SequenceRows rows : plan.sequences()) {
       StepSequence sequence = rows.sequence();
       embed(rows, row);
-      batch.add(held.get(sequence.getSequenceId()), rows.numRows(),
-          sequence.getAllLogits() ? LogitRows.ALL : LogitRows.LAST);
+      batch.add(new SliceForward.Rows<>(held.get(sequence.getSequenceId()), rows.numRows(),
+          sequence.getAllLogits() ? LogitRows.ALL : LogitRows.LAST));
       row += rows.numRows();
     }
     long embedded = System.nanoTime();
-    slice.forward(batch, inputs, 0, modalities, logits, localVocab, 0);
+    slice.forward(batch, inputs, modalities, logits);
     long done = System.nanoTime();
     StepTraffic traffic = collective.endStep();
     StepTimings timings = StepTimings.newBuilder().setNumTokens(plan.numTokens()).setEmbedNs(embedded - start)
@@ -202,11 +203,15 @@ final class LoadedSlice implements AutoCloseable {
     lastStepId = stepId;
   }
 
-  /** Leaves the group (peers' steps fail) and unmaps the weights. */
+  /** Leaves the group (peers' steps fail), frees the slice's device memory if any, and unmaps the weights. */
   @Override
   public void close() {
     collective.close();
     held.clear();
-    checkpoint.close();
+    try {
+      slice.close();
+    } finally {
+      checkpoint.close();
+    }
   }
 }

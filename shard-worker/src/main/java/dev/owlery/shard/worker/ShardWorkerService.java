@@ -58,11 +58,11 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
   /** The highest placement epoch a LoadSlice came with; step thread only. */
   private long highestPlacementEpoch;
   /** The loaded slice; read and written by the step thread only. */
-  private LoadedSlice loaded;
+  private LoadedSlice<?> loaded;
   /** The loaded slice's collective, for other threads (metrics, close). */
   private volatile GrpcCollective collective;
   /** The loaded slice's sequences and blocks, for the gauges; null when none is loaded. */
-  private volatile HeldSequences heldSequences;
+  private volatile HeldSequences<?> heldSequences;
 
   /** A service that loads slices with {@code kernels} and all-reduces through {@code peers}. */
   public ShardWorkerService(ShardWorkerConfig config, Kernels kernels, MeterRegistry meters, ShardPeerService peers) {
@@ -81,7 +81,7 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
 
   /** Used or free blocks of the loaded slice's pool; 0 when none is loaded. Any thread. */
   private double kvBlocks(boolean used) {
-    HeldSequences current = heldSequences;
+    HeldSequences<?> current = heldSequences;
     if (current == null) {
       return 0;
     }
@@ -152,7 +152,7 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
       return loaded.response();
     }
     release();
-    LoadedSlice slice = loader.load(request);
+    LoadedSlice<?> slice = loader.load(request);
     loaded = slice;
     slice.collective().onBroken(() -> forgetSequences(slice));
     collective = loaded.collective();
@@ -166,7 +166,7 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
    * elsewhere. A rank cut off from its group kept them until it was placed again, showing blocks used
    * while it stood by. Queued on the step thread; with the queue full they go at the next load.
    */
-  private void forgetSequences(LoadedSlice slice) {
+  private void forgetSequences(LoadedSlice<?> slice) {
     try {
       stepThread.execute(() -> {
         if (loaded == slice) {
@@ -182,13 +182,13 @@ public final class ShardWorkerService extends ShardWorkerGrpc.ShardWorkerImplBas
     if (loaded != null) {
       collective = null;
       heldSequences = null;
-      LoadedSlice old = loaded;
+      LoadedSlice<?> old = loaded;
       loaded = null;
       old.close();
     }
   }
 
-  private LoadedSlice requireLoaded() {
+  private LoadedSlice<?> requireLoaded() {
     if (loaded == null) {
       throw new IllegalStateException("no slice is loaded on this shard; call LoadSlice first");
     }

@@ -4,11 +4,17 @@ import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.checkpoint.Checkpoints;
 import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.config.ModelConfig;
+import dev.owlery.engine.cuda.forward.DeviceDecoderSlice;
+import dev.owlery.engine.cuda.plan.DeviceMemoryPlan;
+import dev.owlery.engine.cuda.plan.SliceFootprint;
+import dev.owlery.engine.cuda.runtime.Device;
 import dev.owlery.engine.decoder.DecoderSlice;
+import dev.owlery.engine.decoder.Embedding;
 import dev.owlery.engine.decoder.TensorParallelRank;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.kv.KvCacheDtype;
+import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Tensor;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
@@ -22,8 +28,9 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
- * Carries out LoadSlice: checks the request, maps this rank's slice of the checkpoint, and forms
- * the group's collective (returns once every peer stream has shaken hands).
+ * Carries out LoadSlice: checks the request, maps this rank's slice of the checkpoint (onto the
+ * worker's device when it has one), and forms the group's collective (returns once every peer
+ * stream has shaken hands).
  */
 final class SliceLoader {
 
@@ -66,32 +73,88 @@ final class SliceLoader {
 
     Checkpoint checkpoint = Checkpoints.open(dir).withWeightFormat(config.weights());
     GrpcCollective collective = null;
+    SliceForward<?> forward = null;
     try {
       collective = new GrpcCollective(group, text.numLayers(), text.hiddenSize(), config.collective(), meters);
       // a step's rows, all sequences together, run as one pass through the layers
-      DecoderSlice slice = new DecoderSlice(checkpoint, text, collective, kernels, request.getMaxNumTokens());
-      KvBlockPool pool = allocatePool(slice, request, text, numLocalKvHeads, kvCacheDtype);
+      forward = config.device().isCpu()
+          ? cpuForward(checkpoint, text, collective, request, numLocalKvHeads, kvCacheDtype)
+          : deviceForward(checkpoint, text, collective, request, tp, kvCacheDtype);
       collective.connect(peers);
       LoadSliceResponse response = LoadSliceResponse.newBuilder()
           .setNumLocalHeads(numLocalHeads)
           .setNumLocalKvHeads(numLocalKvHeads)
-          .setVocabStart(slice.vocabStart())
-          .setVocabEnd(slice.vocabStart() + slice.localVocabSize())
+          .setVocabStart(forward.vocabStart())
+          .setVocabEnd(forward.vocabStart() + forward.localVocabSize())
           .setWeightBytes(weightBytes(checkpoint, text, tp, config.weights()))
-          .setKvCacheBytes(pool.bytes())
+          .setKvCacheBytes(forward.kvCacheBytes())
           .setLoadDurationNs(System.nanoTime() - start)
           .build();
       StepPlan.Limits limits = new StepPlan.Limits(text.vocabSize(), text.hiddenSize(), text.maxPositions(),
           request.getMaxNumTokens(), request.getMaxNumSequences(), request.getNumKvBlocks(),
           request.getBlockSizeTokens());
-      return new LoadedSlice(request, response, checkpoint, text, slice, collective, new HeldSequences(pool), limits);
+      return new LoadedSlice<>(request, response, checkpoint, text, forward, collective, limits);
     } catch (RuntimeException | Error e) {
+      if (forward != null) {
+        forward.close();
+      }
       if (collective != null) {
         collective.close();
       }
       checkpoint.close();
       throw e;
     }
+  }
+
+  private CpuSliceForward cpuForward(Checkpoint checkpoint, LlamaConfig text, GrpcCollective collective,
+      LoadSliceRequest request, int numLocalKvHeads, KvCacheDtype kvCacheDtype) {
+    DecoderSlice slice = new DecoderSlice(checkpoint, text, collective, kernels, request.getMaxNumTokens());
+    KvBlockPool pool = allocatePool(slice, request, text, numLocalKvHeads, kvCacheDtype);
+    return new CpuSliceForward(slice, pool, request.getMaxNumSequences());
+  }
+
+  /**
+   * The slice on the worker's device, once the device's memory plan allows the pool LoadSlice asks
+   * for: weights in their device dtype, the workspace of max_num_tokens rows and num_kv_blocks F16
+   * blocks within {@code --gpu-memory-utilization} of the device (DeviceMemoryPlan). Decode steps at
+   * tensor-parallel size 1 run from captured graphs.
+   *
+   * @throws io.grpc.StatusRuntimeException RESOURCE_EXHAUSTED when the plan allows fewer blocks
+   * @throws IllegalArgumentException for an F32 KV cache, which the device kernels do not store
+   */
+  private DeviceSliceForward deviceForward(Checkpoint checkpoint, LlamaConfig text, GrpcCollective collective,
+      LoadSliceRequest request, TensorParallelRank tp, KvCacheDtype kvCacheDtype) {
+    ShardDevice target = config.device();
+    if (kvCacheDtype != KvCacheDtype.F16) {
+      throw new IllegalArgumentException(("kv_cache_dtype must be KV_CACHE_DTYPE_F16 on %s (the device kernels store "
+          + "the KV cache in F16). Given: %s").formatted(target.spec().flagValue(), request.getKvCacheDtype()));
+    }
+    SliceFootprint footprint = SliceFootprint.of(text, tp, deviceWeightDtype(checkpoint, config.weights()),
+        KvCacheDtype.F16, request.getMaxNumTokens());
+    DeviceMemoryPlan plan = DeviceMemoryPlan.of(target.memory(), target.gpuMemoryUtilization(), footprint,
+        request.getBlockSizeTokens());
+    if (request.getNumKvBlocks() > plan.numKvBlocks()) {
+      throw Status.RESOURCE_EXHAUSTED.withDescription(("num_kv_blocks %d is more than this shard's device plan allows: "
+          + "%s").formatted(request.getNumKvBlocks(), plan.describe())).asRuntimeException();
+    }
+    Device device = target.open();
+    try {
+      DeviceDecoderSlice slice = new DeviceDecoderSlice(device, checkpoint, text, collective, request.getMaxNumTokens());
+      if (tp.size() == 1) {
+        slice.captureDecodeSteps();
+      }
+      return new DeviceSliceForward(device, slice, slice.newKvPool(request.getNumKvBlocks(),
+          request.getBlockSizeTokens()), Embedding.load(checkpoint, text),
+          (long) request.getNumKvBlocks() * request.getBlockSizeTokens() * footprint.kvBytesPerPosition());
+    } catch (RuntimeException | Error e) {
+      device.close();
+      throw e;
+    }
+  }
+
+  /** The dtype this worker's weights take on a device: its {@code --weights} over the checkpoint's q_proj dtype. */
+  static DType deviceWeightDtype(Checkpoint checkpoint, WeightFormat format) {
+    return SliceFootprint.deviceDtype(format, checkpoint.tensor("model.layers.0.self_attn.q_proj.weight").dtype());
   }
 
   private Path modelDir(String modelDir) {

@@ -1,6 +1,5 @@
 package dev.owlery.shard.worker;
 
-import dev.owlery.engine.kv.PagedKvCache;
 import dev.owlery.proto.internal.v1.DType;
 import dev.owlery.proto.internal.v1.Modality;
 import dev.owlery.proto.internal.v1.RunStepRequest;
@@ -34,11 +33,11 @@ record StepPlan(List<SequenceRows> sequences, int numTokens, int numLogitRows) {
   /**
    * One sequence of the step.
    *
-   * @param cache its KV cache; null for a sequence new to this rank (created when the step is accepted)
+   * @param cache its blocks and cached positions; null for a sequence new to this rank (created when the step is accepted)
    * @param numRows its rows in this step
    * @param images its IMAGE rows' inputs, [image rows, hidden] little-endian; null when none
    */
-  record SequenceRows(StepSequence sequence, PagedKvCache cache, int numRows, FloatBuffer images) {}
+  record SequenceRows(StepSequence sequence, SequenceBlocks cache, int numRows, FloatBuffer images) {}
 
   /**
    * The limits a step is checked against, fixed at LoadSlice.
@@ -49,7 +48,7 @@ record StepPlan(List<SequenceRows> sequences, int numTokens, int numLogitRows) {
       int blockSizeTokens) {}
 
   /** Checks {@code request} against {@code limits} and the sequences and blocks this rank holds. */
-  static StepPlan of(RunStepRequest request, HeldSequences held, Limits limits) {
+  static StepPlan of(RunStepRequest request, HeldSequences<?> held, Limits limits) {
     int count = request.getSequencesCount();
     if (count < 1) {
       throw new IllegalArgumentException("sequences must hold at least one sequence. Given: 0");
@@ -70,7 +69,7 @@ record StepPlan(List<SequenceRows> sequences, int numTokens, int numLogitRows) {
         throw new IllegalArgumentException("sequences[%d]: sequence %d appears more than once in the step"
             .formatted(i, sequence.getSequenceId()));
       }
-      PagedKvCache cache = held.get(sequence.getSequenceId());
+      SequenceBlocks cache = held.get(sequence.getSequenceId());
       SequenceRows checked = check(i, sequence, cache, limits);
       checkBlocks(where(i, sequence), checked, held, newBlocks);
       rows.add(checked);
@@ -93,7 +92,7 @@ record StepPlan(List<SequenceRows> sequences, int numTokens, int numLogitRows) {
     return "sequences[%d] (sequence %d)".formatted(i, s.getSequenceId());
   }
 
-  private static SequenceRows check(int i, StepSequence s, PagedKvCache cache, Limits limits) {
+  private static SequenceRows check(int i, StepSequence s, SequenceBlocks cache, Limits limits) {
     String where = where(i, s);
     int n = s.getTokenIdsCount();
     if (n < 1) {
@@ -156,7 +155,7 @@ record StepPlan(List<SequenceRows> sequences, int numTokens, int numLogitRows) {
    * The table keeps the blocks of earlier steps at their indexes, and each entry past them is a
    * block nobody holds and no other entry of this step takes; records those in {@code newBlocks}.
    */
-  private static void checkBlocks(String where, SequenceRows rows, HeldSequences held, Map<Integer, Long> newBlocks) {
+  private static void checkBlocks(String where, SequenceRows rows, HeldSequences<?> held, Map<Integer, Long> newBlocks) {
     StepSequence s = rows.sequence();
     long id = s.getSequenceId();
     int kept = rows.cache() == null ? 0 : rows.cache().numBlocks();

@@ -79,16 +79,27 @@ final class ShardGroup {
     return stubs.get(rank).withDeadlineAfter(DEADLINE.toMillis(), TimeUnit.MILLISECONDS);
   }
 
-  /** LoadSlice on every rank at once (each returns once the group has formed). */
+  /** LoadSlice on every rank at once (each returns once the group has formed), with a float32 KV pool. */
   List<LoadSliceResponse> load(Path modelDir, String group, int maxNumTokens, int maxNumSequences) {
+    return gather(loadCalls(modelDir, group, maxNumTokens, maxNumSequences, KvCacheDtype.KV_CACHE_DTYPE_F32));
+  }
+
+  /** LoadSlice on every rank at once with a KV pool of {@code kvCacheDtype}; the calls, not awaited. */
+  List<ListenableFuture<LoadSliceResponse>> loadCalls(Path modelDir, String group, int maxNumTokens,
+      int maxNumSequences, KvCacheDtype kvCacheDtype) {
     this.groupId = group;
     List<ListenableFuture<LoadSliceResponse>> calls = new ArrayList<>();
     for (int r = 0; r < size(); r++) {
       calls.add(stub(r).loadSlice(LoadSliceRequest.newBuilder().setModelDir(modelDir.toString()).setRank(r)
           .setWorldSize(size()).setGroupId(group).addAllPeerAddresses(addresses).setMaxNumTokens(maxNumTokens)
           .setMaxNumSequences(maxNumSequences).setNumKvBlocks(NUM_KV_BLOCKS).setBlockSizeTokens(BLOCK_SIZE)
-          .setKvCacheDtype(KvCacheDtype.KV_CACHE_DTYPE_F32).build()));
+          .setKvCacheDtype(kvCacheDtype).build()));
     }
+    return calls;
+  }
+
+  /** Every call's answer; fails the test naming the first rank's failure. */
+  static <T> List<T> answers(List<ListenableFuture<T>> calls) {
     return gather(calls);
   }
 

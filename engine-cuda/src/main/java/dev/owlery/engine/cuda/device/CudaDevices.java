@@ -92,7 +92,7 @@ public final class CudaDevices {
   }
 
   /** The reason given for {@code cuda:index} on a machine whose driver sees {@code count} devices. */
-  static String outOfRange(int index, int count) {
+  public static String outOfRange(int index, int count) {
     return "no CUDA device cuda:%d: the driver sees %d device%s%s".formatted(index, count, count == 1 ? "" : "s",
         count == 0 ? "" : " (cuda:0 to cuda:%d)".formatted(count - 1));
   }

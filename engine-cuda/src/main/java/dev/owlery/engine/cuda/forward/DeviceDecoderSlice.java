@@ -133,7 +133,9 @@ public final class DeviceDecoderSlice {
     boolean decode = step.sequences().stream().allMatch(s -> s.numRows() == 1);
     if (decodeGraphs != null && decode && tp.size() == 1) {
       // the launches depend only on the pool, the rows' modalities (MAM's k/v runs) and the tables' width
-      decodeGraphs.computeIfAbsent(new GraphShape(pool, List.of(step.modalities()).subList(0, n), rows.maxBlocksPerSeq()),
+      // the step's rows only: a caller's modality buffer may be longer (and hold nulls past them)
+      List<Modality> rowModalities = List.copyOf(Arrays.asList(step.modalities()).subList(0, n));
+      decodeGraphs.computeIfAbsent(new GraphShape(pool, rowModalities, rows.maxBlocksPerSeq()),
           shape -> device.capture(() -> launchStep(step, rows, pool))).replay();
     } else {
       launchStep(step, rows, pool);

@@ -5,6 +5,7 @@ import dev.owlery.engine.decoder.TensorParallelRank;
 import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.tensor.DType;
+import dev.owlery.engine.tensor.WeightFormat;
 
 /**
  * The device memory one tensor-parallel rank's decoder slice needs, apart from its KV pool.
@@ -27,6 +28,22 @@ public record SliceFootprint(DType weightDtype, long weightBytes, int maxNumBatc
 
   /** Bytes of one float32 activation element. */
   static final int ACTIVATION_BYTES = 4;
+
+  /**
+   * The dtype a slice's weights have on a device when held in {@code format} ({@code --weights}):
+   * the checkpoint's own, {@code stored}, for {@code mapped} and {@code stored}, else the format's.
+   *
+   * @throws IllegalArgumentException for the quantized formats, which no device kernel reads
+   */
+  public static DType deviceDtype(WeightFormat format, DType stored) {
+    return switch (format) {
+      case MAPPED, STORED -> stored;
+      case F16 -> DType.F16;
+      case BF16 -> DType.BF16;
+      case Q8_0, Q4_0 -> throw new IllegalArgumentException(
+          "weights on a CUDA device are F16, BF16 or as stored; --weights %s is for the CPU".formatted(format.flagName()));
+    };
+  }
 
   /**
    * The footprint of {@code rank}'s slice of {@code text}.

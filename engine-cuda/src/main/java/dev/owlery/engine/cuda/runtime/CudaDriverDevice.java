@@ -31,6 +31,7 @@ import static jcuda.driver.JCudaDriver.cuStreamCreate;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
 
+import dev.owlery.engine.cuda.device.CudaDevices;
 import dev.owlery.engine.cuda.ptx.PtxKernel;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
 import dev.owlery.engine.cuda.ptx.PtxModule;
@@ -56,7 +57,7 @@ import jcuda.driver.CUstream_flags;
 import jcuda.driver.JCudaDriver;
 
 /**
- * Device 0 through JCuda's driver API: one context, every {@link PtxModule} loaded from its PTX
+ * A CUDA device through JCuda's driver API: one context, every {@link PtxModule} loaded from its PTX
  * text (the driver JIT-compiles it for the device), launches on the default stream. Every driver
  * call throws {@link CudaException} on an error. Not thread-safe.
  */
@@ -98,8 +99,7 @@ public final class CudaDriverDevice implements Device {
       throw new NoDeviceException("the NVIDIA driver reports no CUDA device");
     }
     if (index < 0 || index >= count[0]) {
-      throw new NoDeviceException("device %d asked for, the NVIDIA driver reports %d (0..%d)"
-          .formatted(index, count[0], count[0] - 1));
+      throw new NoDeviceException(CudaDevices.outOfRange(index, count[0]));
     }
     CUdevice device = new CUdevice();
     cuDeviceGet(device, index);

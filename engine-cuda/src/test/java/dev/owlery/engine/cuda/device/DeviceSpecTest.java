@@ -13,11 +13,13 @@ class DeviceSpecTest {
     assertThat(DeviceSpec.parse("--device", "cuda")).isEqualTo(new DeviceSpec.Cuda(0));
     assertThat(DeviceSpec.parse("--device", "cuda:0")).isEqualTo(new DeviceSpec.Cuda(0));
     assertThat(DeviceSpec.parse("--device", " CUDA:3 ")).isEqualTo(new DeviceSpec.Cuda(3));
+    assertThat(DeviceSpec.parse("--device", "cuda-twin")).isEqualTo(new DeviceSpec.CudaTwin());
   }
 
   @Test
   void theFlagSpellingParsesBackToTheSameDevice() {
-    for (DeviceSpec device : new DeviceSpec[] {DeviceSpec.CPU, new DeviceSpec.Cuda(0), new DeviceSpec.Cuda(7)}) {
+    for (DeviceSpec device : new DeviceSpec[] {DeviceSpec.CPU, new DeviceSpec.Cuda(0), new DeviceSpec.Cuda(7),
+        new DeviceSpec.CudaTwin()}) {
       assertThat(DeviceSpec.parse("--device", device.flagValue())).isEqualTo(device);
     }
     assertThat(new DeviceSpec.Cuda(2).flagValue()).isEqualTo("cuda:2");
@@ -28,8 +30,8 @@ class DeviceSpecTest {
     for (String bad : new String[] {"bogus", "gpu", "cuda:", "cuda:-1", "cuda:x", "cuda0", "cuda:1:2", "", "cpu:0"}) {
       assertThatThrownBy(() -> DeviceSpec.parse("--device", bad))
           .isInstanceOf(IllegalArgumentException.class)
-          .hasMessage("--device must be cpu, cuda or cuda:N (N a CUDA device index, 0 for the first). Given: \"%s\""
-              .formatted(bad));
+          .hasMessage(("--device must be cpu, cuda, cuda:N (N a CUDA device index, 0 for the first) or cuda-twin "
+              + "(the CUDA path on the CPU, slow, for tests). Given: \"%s\"").formatted(bad));
     }
   }
 
