@@ -4,6 +4,7 @@ import dev.owlery.coordinator.model.ServedModel;
 import dev.owlery.coordinator.placement.GroupDirectory;
 import dev.owlery.coordinator.placement.ServingGroup;
 import dev.owlery.coordinator.scheduler.BatchState.Scheduled;
+import dev.owlery.proto.internal.v1.RunStepResponse;
 import dev.owlery.proto.internal.v1.StepSequence;
 import io.grpc.Status;
 import java.util.ArrayList;
@@ -257,7 +258,7 @@ final class GroupLoop {
     }
     publish();
     List<StepSequence> rows = new ArrayList<>(scheduled.size());
-    List<float[]> logits = new ArrayList<>(scheduled.size());
+    List<LastRowLogits> logits = new ArrayList<>(scheduled.size());
     for (Scheduled s : scheduled) {
       rows.add(s.sequence().nextRows(s.rows()));
       logits.add(s.sequence().logits());
@@ -265,20 +266,28 @@ final class GroupLoop {
     boolean prefill = scheduled.stream().anyMatch(s -> s.sequence().prefilling());
     int numRows = BatchState.numRows(scheduled);
     long start = System.nanoTime();
+    List<RunStepResponse> answers;
     try {
-      fanOut.run(group, rows, batch.releases().forStep(), logits, pacer.deadline(numRows));
+      answers = fanOut.run(group, rows, batch.releases().forStep(), pacer.deadline(numRows));
     } catch (StepFailure failure) {
       directory.reportLost(group, failure.lostNodeIds(), failure.getMessage());
       displaceAll(failure.getMessage());
       return;
     }
-    long nanos = System.nanoTime() - start;
+    long answered = System.nanoTime();
     batch.releases().clear();
-    pacer.observe(numRows, nanos);
-    metrics.step(prefill, nanos, scheduled.size());
+    pacer.observe(numRows, answered - start);
+    metrics.step(prefill, answered - start, scheduled.size());
+    for (RunStepResponse answer : answers) {
+      metrics.logitsReceived(answer.getLogits().getSerializedSize() + answer.getCandidates().getSerializedSize());
+    }
+    // The coordinator's own work on the step: gathering the rows or merging candidates, then
+    // sampling, detokenizing and streaming every sequence's token.
+    StepFanOut.gather(group, answers, rows, logits);
     for (Scheduled s : scheduled) {
       batch.advance(s.sequence(), s.rows());
     }
+    metrics.coordinatorWork(System.nanoTime() - answered, StepFanOut.slowestRankNanos(answers));
   }
 
   private void publish() {

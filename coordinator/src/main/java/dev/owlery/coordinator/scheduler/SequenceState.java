@@ -33,15 +33,13 @@ import java.util.List;
  */
 final class SequenceState {
 
-  private static final int[] NONE_FORBIDDEN = new int[0];
-
   private final GenerationJob job;
   private final SequenceRequest request;
   private final ServedModel model;
   private final GenerationMetrics metrics;
   /** Admission order in the group: the lowest runs first, the highest is preempted first. */
   private long order;
-  private final float[] logits;
+  private final LastRowLogits logits;
   private final int hiddenSize;
   private final long rowBytes;
   private final StreamingDetokenizer detokenizer;
@@ -65,12 +63,12 @@ final class SequenceState {
     this.model = model;
     this.metrics = metrics;
     this.order = order;
-    this.logits = new float[model.vocabSize()];
     this.hiddenSize = model.text().hiddenSize();
     this.rowBytes = (long) hiddenSize * Float.BYTES;
     this.detokenizer = model.sentencePiece().newStreamingDetokenizer();
     this.stopStrings = new StopStrings(request.stopStrings());
     this.sampler = new Sampler(request.sampling(), model.vocabSize());
+    this.logits = new LastRowLogits(sampler, request.logprobs() ? request.numTopLogprobs() : 0, model.vocabSize());
     int[] ids = request.promptTokenIds();
     sampler.observe(Arrays.stream(ids).filter(id -> id != ImageToken.INDEX).toArray());
     int numRows = request.numPromptRows();
@@ -109,8 +107,8 @@ final class SequenceState {
     return job.cancelled().isDone();
   }
 
-  /** Where the step writes the sequence's gathered logits (its last row's). */
-  float[] logits() {
+  /** Where the step writes the sequence's last row's logits, whole or as the ranks' candidates. */
+  LastRowLogits logits() {
     return logits;
   }
 
@@ -165,6 +163,9 @@ final class SequenceState {
       rows.setImageEmbeddings(Tensor.newBuilder().setDtype(DType.DTYPE_F32).addShape(numImageRows)
           .addShape(hiddenSize).setData(imageRows));
     }
+    if (logits.numCandidates() > 0) {
+      rows.setNumCandidates(logits.numCandidates()).setCandidateTemperature(logits.candidateTemperature());
+    }
     return rows.addAllBlockIds(blockTable).setAllLogits(false).build();
   }
 
@@ -192,7 +193,7 @@ final class SequenceState {
    * returns why the sequence ends, or null when it goes on.
    */
   FinishReason sampleNext() {
-    int token = sampler.sample(logits, NONE_FORBIDDEN);
+    int token = logits.sample();
     if (numGenerated == generated.length) {
       generated = Arrays.copyOf(generated, generated.length * 2);
     }
@@ -213,7 +214,7 @@ final class SequenceState {
     GenerateDelta.Builder delta =
         GenerateDelta.newBuilder().addTokenIds(token).setText(stopStrings.push(detokenizer.next(token)));
     if (request.logprobs()) {
-      delta.addLogprobs(toProto(TokenLogprobs.of(logits, 0, model.vocabSize(), token, request.numTopLogprobs())));
+      delta.addLogprobs(toProto(logits.logprobs(token)));
     }
     job.sink().onDelta(delta.build());
     return stopStrings.matched() != null ? FinishReason.FINISH_REASON_STOP_STRING

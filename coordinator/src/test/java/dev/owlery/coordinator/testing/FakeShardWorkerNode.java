@@ -19,8 +19,10 @@ import dev.owlery.engine.decoder.TensorParallelRank;
 import dev.owlery.engine.decoder.VocabSlice;
 import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.model.OwlModel;
+import dev.owlery.engine.sampling.TopCandidates;
 import dev.owlery.proto.internal.v1.DType;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
+import dev.owlery.proto.internal.v1.LogitCandidates;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
 import dev.owlery.proto.internal.v1.ReleaseSequencesRequest;
 import dev.owlery.proto.internal.v1.ReleaseSequencesResponse;
@@ -40,6 +42,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -197,17 +200,55 @@ public final class FakeShardWorkerNode implements AutoCloseable {
       int width = vocabEnd - vocabStart;
       int numSequences = request.getSequencesCount();
       ByteBuffer slices = ByteBuffer.allocate(numSequences * width * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+      LogitCandidates.Builder candidates = LogitCandidates.newBuilder();
+      List<Integer> counts = new ArrayList<>();
+      List<Integer> ids = new ArrayList<>();
+      List<Float> values = new ArrayList<>();
+      List<Float> logSumExps = new ArrayList<>();
+      int numRows = 0;
       for (int i = 0; i < numSequences; i++) {
-        run(request.getSequences(i));
-        slices.asFloatBuffer().put(i * width, logits, vocabStart, width);
+        StepSequence sequence = request.getSequences(i);
+        run(sequence);
+        if (sequence.getNumCandidates() > 0) {
+          // the real shard's answer for a sequence asking for candidates (shard-worker's StepLogits)
+          int[] indexes = new int[width];
+          int count = TopCandidates.select(logits, vocabStart, width, sequence.getNumCandidates(),
+              sequence.getCandidateTemperature(), indexes, new float[sequence.getNumCandidates()]);
+          counts.add(count);
+          for (int j = 0; j < count; j++) {
+            ids.add(vocabStart + indexes[j]);
+            values.add(logits[vocabStart + indexes[j]]);
+          }
+          logSumExps.add((float) TopCandidates.logSumExp(logits, vocabStart, width));
+        } else {
+          slices.asFloatBuffer().put(numRows++ * width, logits, vocabStart, width);
+        }
       }
-      ByteString data = UnsafeByteOperations.unsafeWrap(slices);
+      ByteString data = UnsafeByteOperations.unsafeWrap(slices.array(), 0, numRows * width * Float.BYTES);
       numStepsAnswered++;
-      responses.onNext(RunStepResponse.newBuilder().setStepId(request.getStepId()).setVocabStart(vocabStart)
-          .setVocabEnd(vocabEnd)
-          .setLogits(Tensor.newBuilder().setDtype(DType.DTYPE_F32).addShape(numSequences).addShape(width).setData(data))
-          .build());
+      RunStepResponse.Builder answer = RunStepResponse.newBuilder().setStepId(request.getStepId())
+          .setVocabStart(vocabStart).setVocabEnd(vocabEnd)
+          .setLogits(Tensor.newBuilder().setDtype(DType.DTYPE_F32).addShape(numRows).addShape(width).setData(data));
+      if (!counts.isEmpty()) {
+        answer.setCandidates(candidates.setCounts(ints(counts)).setTokenIds(ints(ids)).setLogits(floats(values))
+            .setLogSumExps(floats(logSumExps)));
+      }
+      responses.onNext(answer.build());
       responses.onCompleted();
+    }
+
+    private static Tensor ints(List<Integer> values) {
+      ByteBuffer data = ByteBuffer.allocate(values.size() * Integer.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+      values.forEach(data::putInt);
+      return Tensor.newBuilder().setDtype(DType.DTYPE_I32).addShape(values.size())
+          .setData(ByteString.copyFrom(data.array())).build();
+    }
+
+    private static Tensor floats(List<Float> values) {
+      ByteBuffer data = ByteBuffer.allocate(values.size() * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
+      values.forEach(data::putFloat);
+      return Tensor.newBuilder().setDtype(DType.DTYPE_F32).addShape(values.size())
+          .setData(ByteString.copyFrom(data.array())).build();
     }
 
     /** Runs one sequence's rows, one after another (the real shard batches them), into {@code logits}. */
