@@ -283,7 +283,7 @@ final class GroupLoop {
     }
     // The coordinator's own work on the step: gathering the rows or merging candidates, then
     // sampling, detokenizing and streaming every sequence's token.
-    StepFanOut.gather(group, answers, rows, logits);
+    StepFanOut.gather(answers, rows, logits);
     for (Scheduled s : scheduled) {
       batch.advance(s.sequence(), s.rows());
     }

@@ -22,11 +22,14 @@ final class LastRowLogits {
   /** The merged candidates; null when the sequence takes the whole row. */
   private final CandidateRow candidates;
 
-  /** @param numTopLogprobs the alternatives the request wants with each token's log-probability, 0 without */
-  LastRowLogits(Sampler sampler, int numTopLogprobs, int vocabSize) {
+  /**
+   * @param numTopLogprobs the alternatives the request wants with each token's log-probability, 0 without
+   * @param candidatesAllowed false: the whole row even where candidates would do (a benchmark's baseline)
+   */
+  LastRowLogits(Sampler sampler, int numTopLogprobs, int vocabSize, boolean candidatesAllowed) {
     this.sampler = sampler;
     this.numTopLogprobs = numTopLogprobs;
-    this.numCandidates = sampler.numCandidates(numTopLogprobs);
+    this.numCandidates = candidatesAllowed ? sampler.numCandidates(numTopLogprobs) : 0;
     this.row = numCandidates == 0 ? new float[vocabSize] : null;
     this.candidates = numCandidates == 0 ? null : new CandidateRow();
   }

@@ -58,6 +58,11 @@ final class SequenceState {
   private long lastTokenNanos;
 
   SequenceState(GenerationJob job, ServedModel model, GenerationMetrics metrics, long order) {
+    this(job, model, metrics, order, true);
+  }
+
+  /** @param candidatesAllowed false: the whole logit row every step, even where candidates would do (a benchmark's baseline) */
+  SequenceState(GenerationJob job, ServedModel model, GenerationMetrics metrics, long order, boolean candidatesAllowed) {
     this.job = job;
     this.request = job.request();
     this.model = model;
@@ -68,7 +73,8 @@ final class SequenceState {
     this.detokenizer = model.sentencePiece().newStreamingDetokenizer();
     this.stopStrings = new StopStrings(request.stopStrings());
     this.sampler = new Sampler(request.sampling(), model.vocabSize());
-    this.logits = new LastRowLogits(sampler, request.logprobs() ? request.numTopLogprobs() : 0, model.vocabSize());
+    this.logits = new LastRowLogits(sampler, request.logprobs() ? request.numTopLogprobs() : 0, model.vocabSize(),
+        candidatesAllowed);
     int[] ids = request.promptTokenIds();
     sampler.observe(Arrays.stream(ids).filter(id -> id != ImageToken.INDEX).toArray());
     int numRows = request.numPromptRows();

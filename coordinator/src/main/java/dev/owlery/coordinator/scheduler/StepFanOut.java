@@ -74,17 +74,15 @@ final class StepFanOut {
   }
 
   /**
-   * Writes into {@code outputs.get(i)} sequence i's last row from the ranks' {@code answers}: its
+   * Writes into {@code outputs.get(i)} sequence i's last row from the ranks' {@code answers} (checked
+   * by {@link #run}, vocabulary slices included): its
    * slices of the row, or the ranks' candidates merged (the coordinator's per-step work, with the
    * sampling that follows).
    */
-  static void gather(ServingGroup group, List<RunStepResponse> answers, List<StepSequence> sequences,
-      List<LastRowLogits> outputs) {
+  static void gather(List<RunStepResponse> answers, List<StepSequence> sequences, List<LastRowLogits> outputs) {
     outputs.forEach(LastRowLogits::clear);
-    for (int r = 0; r < answers.size(); r++) {
-      RunStepResponse answer = answers.get(r);
-      ShardRank rank = group.ranks().get(r);
-      int width = rank.vocabEnd() - rank.vocabStart();
+    for (RunStepResponse answer : answers) {
+      int width = answer.getVocabEnd() - answer.getVocabStart();
       FloatBuffer slices = floats(answer.getLogits());
       LogitCandidates candidates = answer.getCandidates();
       IntBuffer counts = ints(candidates.getCounts());
@@ -100,7 +98,7 @@ final class StepFanOut {
           outputs.get(i).addCandidates(tokenIds, logits, at, count, logSumExps.get(candidateRow++));
           at += count;
         } else {
-          outputs.get(i).addSlice(slices, row++ * width, rank.vocabStart(), width);
+          outputs.get(i).addSlice(slices, row++ * width, answer.getVocabStart(), width);
         }
       }
     }
