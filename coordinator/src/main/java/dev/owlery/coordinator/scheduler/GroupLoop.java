@@ -80,7 +80,8 @@ final class GroupLoop {
     this.directory = directory;
     this.metrics = metrics;
     this.fanOut = fanOut;
-    this.pacer = new StepPacer(config.stepTimeout(), model.flopsPerRow() / limits.worldSize());
+    this.pacer = new StepPacer(config.stepTimeout(), model.flopsPerRow() / limits.worldSize(),
+        config.profile().priorFlopsPerSecond());
     this.waiting = new LinkedBlockingDeque<>(config.maxQueuedPerGroup());
     this.batch = new BatchState(groupId, limits, model, metrics, new PendingReleases(config.releaseTimeout()));
     this.thread = Thread.ofPlatform().name("owlery-scheduler-" + groupId).daemon().unstarted(this::run);
