@@ -17,6 +17,7 @@ import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
@@ -35,12 +36,23 @@ public final class CoordinatorStepBench {
    * One workload's figures.
    *
    * @param millisPerStep mean wall time of the coordinator's work on a step
-   * @param bytesPerRank serialized size of one rank's answer (logits or candidates, timings)
+   * @param bytesPerRank serialized size of one rank's answer (its logit rows or candidates)
    */
   public record Figures(double millisPerStep, long bytesPerRank) {}
 
   /** The figures with whole rows and with candidates, for one sampling workload. */
   public record Result(String workload, Figures wholeRows, Figures candidates) {}
+
+  private static final GenerationSink DISCARD = new GenerationSink() {
+    @Override
+    public void onDelta(GenerateDelta delta) {}
+
+    @Override
+    public void onFinish(GenerateFinish finish) {}
+
+    @Override
+    public void onError(Status status) {}
+  };
 
   private static final int WARMUP_STEPS = 10;
   /** LLaMA's BOS: every sequence's one-row prompt. */
@@ -117,7 +129,7 @@ public final class CoordinatorStepBench {
           int[] indexes = new int[width];
           int count = TopCandidates.select(logits, offset, width, row.getNumCandidates(), row.getCandidateTemperature(),
               indexes, new float[row.getNumCandidates()]);
-          ids.add(java.util.Arrays.copyOf(indexes, count));
+          ids.add(Arrays.copyOf(indexes, count));
           counts.putInt(count);
           logSumExps.putFloat((float) TopCandidates.logSumExp(logits, offset, width));
           numCandidates += count;
@@ -177,14 +189,4 @@ public final class CoordinatorStepBench {
     return logits;
   }
 
-  private static final GenerationSink DISCARD = new GenerationSink() {
-    @Override
-    public void onDelta(GenerateDelta delta) {}
-
-    @Override
-    public void onFinish(GenerateFinish finish) {}
-
-    @Override
-    public void onError(Status status) {}
-  };
 }

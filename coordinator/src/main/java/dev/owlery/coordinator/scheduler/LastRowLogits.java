@@ -14,6 +14,8 @@ import java.nio.IntBuffer;
  */
 final class LastRowLogits {
 
+  private static final int[] NONE_FORBIDDEN = new int[0];
+
   private final Sampler sampler;
   private final int numCandidates;
   private final int numTopLogprobs;
@@ -74,6 +76,4 @@ final class LastRowLogits {
     return candidates != null ? TokenLogprobs.of(candidates, tokenId, numTopLogprobs)
         : TokenLogprobs.of(row, 0, row.length, tokenId, numTopLogprobs);
   }
-
-  private static final int[] NONE_FORBIDDEN = new int[0];
 }

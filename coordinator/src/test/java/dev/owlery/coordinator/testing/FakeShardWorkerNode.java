@@ -1,7 +1,5 @@
 package dev.owlery.coordinator.testing;
 
-import com.google.protobuf.ByteString;
-import com.google.protobuf.UnsafeByteOperations;
 import dev.owlery.cluster.membership.ClusterMember;
 import dev.owlery.cluster.membership.MembershipConfig;
 import dev.owlery.cluster.registry.NodeRecord;
@@ -19,10 +17,7 @@ import dev.owlery.engine.decoder.TensorParallelRank;
 import dev.owlery.engine.decoder.VocabSlice;
 import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.model.OwlModel;
-import dev.owlery.engine.sampling.TopCandidates;
-import dev.owlery.proto.internal.v1.DType;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
-import dev.owlery.proto.internal.v1.LogitCandidates;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
 import dev.owlery.proto.internal.v1.ReleaseSequencesRequest;
 import dev.owlery.proto.internal.v1.ReleaseSequencesResponse;
@@ -32,7 +27,6 @@ import dev.owlery.proto.internal.v1.RunStepRequest;
 import dev.owlery.proto.internal.v1.RunStepResponse;
 import dev.owlery.proto.internal.v1.ShardWorkerGrpc;
 import dev.owlery.proto.internal.v1.StepSequence;
-import dev.owlery.proto.internal.v1.Tensor;
 import io.grpc.Status;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.StreamObserver;
@@ -43,6 +37,7 @@ import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -197,58 +192,14 @@ public final class FakeShardWorkerNode implements AutoCloseable {
             + request.getWorldSize() + "; loaded " + groupId + " of " + worldSize).asRuntimeException();
       }
       request.getReleasedSequenceIdsList().forEach(sequences::remove);
-      int width = vocabEnd - vocabStart;
-      int numSequences = request.getSequencesCount();
-      ByteBuffer slices = ByteBuffer.allocate(numSequences * width * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-      LogitCandidates.Builder candidates = LogitCandidates.newBuilder();
-      List<Integer> counts = new ArrayList<>();
-      List<Integer> ids = new ArrayList<>();
-      List<Float> values = new ArrayList<>();
-      List<Float> logSumExps = new ArrayList<>();
-      int numRows = 0;
-      for (int i = 0; i < numSequences; i++) {
-        StepSequence sequence = request.getSequences(i);
+      List<float[]> lastRows = new ArrayList<>();
+      for (StepSequence sequence : request.getSequencesList()) {
         run(sequence);
-        if (sequence.getNumCandidates() > 0) {
-          // the real shard's answer for a sequence asking for candidates (shard-worker's StepLogits)
-          int[] indexes = new int[width];
-          int count = TopCandidates.select(logits, vocabStart, width, sequence.getNumCandidates(),
-              sequence.getCandidateTemperature(), indexes, new float[sequence.getNumCandidates()]);
-          counts.add(count);
-          for (int j = 0; j < count; j++) {
-            ids.add(vocabStart + indexes[j]);
-            values.add(logits[vocabStart + indexes[j]]);
-          }
-          logSumExps.add((float) TopCandidates.logSumExp(logits, vocabStart, width));
-        } else {
-          slices.asFloatBuffer().put(numRows++ * width, logits, vocabStart, width);
-        }
+        lastRows.add(Arrays.copyOfRange(logits, vocabStart, vocabEnd));
       }
-      ByteString data = UnsafeByteOperations.unsafeWrap(slices.array(), 0, numRows * width * Float.BYTES);
       numStepsAnswered++;
-      RunStepResponse.Builder answer = RunStepResponse.newBuilder().setStepId(request.getStepId())
-          .setVocabStart(vocabStart).setVocabEnd(vocabEnd)
-          .setLogits(Tensor.newBuilder().setDtype(DType.DTYPE_F32).addShape(numRows).addShape(width).setData(data));
-      if (!counts.isEmpty()) {
-        answer.setCandidates(candidates.setCounts(ints(counts)).setTokenIds(ints(ids)).setLogits(floats(values))
-            .setLogSumExps(floats(logSumExps)));
-      }
-      responses.onNext(answer.build());
+      responses.onNext(StepAnswers.answer(request, lastRows, vocabStart, vocabEnd));
       responses.onCompleted();
-    }
-
-    private static Tensor ints(List<Integer> values) {
-      ByteBuffer data = ByteBuffer.allocate(values.size() * Integer.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-      values.forEach(data::putInt);
-      return Tensor.newBuilder().setDtype(DType.DTYPE_I32).addShape(values.size())
-          .setData(ByteString.copyFrom(data.array())).build();
-    }
-
-    private static Tensor floats(List<Float> values) {
-      ByteBuffer data = ByteBuffer.allocate(values.size() * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-      values.forEach(data::putFloat);
-      return Tensor.newBuilder().setDtype(DType.DTYPE_F32).addShape(values.size())
-          .setData(ByteString.copyFrom(data.array())).build();
     }
 
     /** Runs one sequence's rows, one after another (the real shard batches them), into {@code logits}. */
