@@ -323,10 +323,18 @@ public final class BenchCommand implements Callable<Integer> {
     }
     ServedModel served = ServedModel.load(model, model.getFileName().toString());
     int steps = 50;
-    out.printf("coordinator's work on one decode step: %d sequences, vocabulary %d over %d ranks, mean of %d steps%n",
-        coordinatorStep, served.vocabSize(), coordinatorRanks, steps);
+    out.printf("coordinator's work on one decode step: %d sequences, vocabulary %d over %d ranks, mean of %d steps, "
+        + "sampling on %d threads%n", coordinatorStep, served.vocabSize(), coordinatorRanks, steps,
+        Runtime.getRuntime().availableProcessors());
     out.printf("%-10s %16s %16s %18s %18s%n", "sampling", "rows ms/step", "candidates ms", "rows B/rank", "candidates B/rank");
-    for (CoordinatorStepBench.Result r : CoordinatorStepBench.run(served, coordinatorStep, coordinatorRanks, steps)) {
+    List<CoordinatorStepBench.Result> results;
+    try {
+      results = CoordinatorStepBench.run(served, coordinatorStep, coordinatorRanks, steps);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return;
+    }
+    for (CoordinatorStepBench.Result r : results) {
       out.printf("%-10s %16.2f %16.2f %18d %18d%n", r.workload(), r.wholeRows().millisPerStep(),
           r.candidates().millisPerStep(), r.wholeRows().bytesPerRank(), r.candidates().bytesPerRank());
       out.flush();

@@ -18,14 +18,17 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 
 /**
  * The coordinator's own work on one decode step, in process, for {@code owlery bench
- * --coordinator-step}: a group loop's gather of the ranks' answers and every sequence's sampling,
- * detokenizing and streaming (into a sink that keeps nothing), over answers made once from seeded
+ * --coordinator-step}: a group loop's gather of the ranks' answers and every sequence's sampling
+ * (on a {@link SamplingPool} of one thread per core, as the coordinator runs it), detokenizing and
+ * streaming (into a sink that keeps nothing), over answers made once from seeded
  * random logits of the model's vocabulary, split over the ranks as LoadSlice splits it. Measured
  * once with the whole rows crossing (what the coordinator did before candidates: the path it still
  * takes for samplers that need the whole row) and once with the ranks' top candidates.
@@ -61,26 +64,34 @@ public final class CoordinatorStepBench {
   private CoordinatorStepBench() {}
 
   /**
-   * Times {@code steps} steps of {@code numSequences} sequences on {@code worldSize} ranks, greedy
-   * and top-k 50 at temperature 0.8.
+   * Times {@code steps} steps of {@code numSequences} sequences on {@code worldSize} ranks: greedy,
+   * top-k 50 and top-p 0.9 (without top-k, which takes the whole row with or without candidates),
+   * both at temperature 0.8.
    */
-  public static List<Result> run(ServedModel model, int numSequences, int worldSize, int steps) {
+  public static List<Result> run(ServedModel model, int numSequences, int worldSize, int steps)
+      throws InterruptedException {
     if (numSequences < 1 || worldSize < 1 || steps < 1) {
       throw new IllegalArgumentException("sequences, ranks and steps must be >= 1. Given: %d, %d, %d"
           .formatted(numSequences, worldSize, steps));
     }
     float[] logits = randomLogits(numSequences, model.vocabSize());
     List<Result> results = new ArrayList<>();
-    for (SamplingParams sampling : List.of(SamplingParams.greedy(), new SamplingParams(true, 0.8f, 50, 1f, 1f, 1L))) {
-      String workload = sampling.doSample() ? "top-k 50" : "greedy";
-      results.add(new Result(workload, measure(model, sampling, false, logits, numSequences, worldSize, steps),
-          measure(model, sampling, true, logits, numSequences, worldSize, steps)));
+    Map<String, SamplingParams> workloads = new LinkedHashMap<>();
+    workloads.put("greedy", SamplingParams.greedy());
+    workloads.put("top-k 50", new SamplingParams(true, 0.8f, 50, 1f, 1f, 1L));
+    workloads.put("top-p 0.9", new SamplingParams(true, 0.8f, 0, 0.9f, 1f, 1L)); // needs the whole row either way
+    try (SamplingPool pool = SamplingPool.perCore()) {
+      for (Map.Entry<String, SamplingParams> workload : workloads.entrySet()) {
+        results.add(new Result(workload.getKey(),
+            measure(model, workload.getValue(), false, logits, numSequences, worldSize, steps, pool),
+            measure(model, workload.getValue(), true, logits, numSequences, worldSize, steps, pool)));
+      }
     }
     return results;
   }
 
   private static Figures measure(ServedModel model, SamplingParams sampling, boolean candidates, float[] logits,
-      int numSequences, int worldSize, int steps) {
+      int numSequences, int worldSize, int steps, SamplingPool pool) throws InterruptedException {
     GenerationMetrics metrics = new GenerationMetrics(new SimpleMeterRegistry());
     List<SequenceState> sequences = new ArrayList<>();
     List<StepSequence> rows = new ArrayList<>();
@@ -99,6 +110,7 @@ public final class CoordinatorStepBench {
     for (int step = 0; step < WARMUP_STEPS + steps; step++) {
       long start = System.nanoTime();
       StepFanOut.gather(answers, rows, outputs);
+      pool.pickAll(sequences);
       for (int i = 0; i < numSequences; i++) {
         sequences.get(i).sampleNext();
       }

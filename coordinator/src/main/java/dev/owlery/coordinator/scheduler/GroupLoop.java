@@ -51,6 +51,7 @@ final class GroupLoop {
   private final GroupDirectory directory;
   private final GenerationMetrics metrics;
   private final StepFanOut fanOut;
+  private final SamplingPool sampling;
   private final StepPacer pacer;
   private final BlockingDeque<GenerationJob> waiting;
   /** Preempted sequences handed over by the loops of groups that went DOWN; drained by this loop. */
@@ -72,7 +73,7 @@ final class GroupLoop {
   private volatile int numBlocks;
 
   GroupLoop(String groupId, SchedulerConfig config, Limits limits, GroupDirectory directory, ServedModel model,
-      GenerationMetrics metrics, StepFanOut fanOut, Function<String, GroupLoop> readyElsewhere) {
+      GenerationMetrics metrics, StepFanOut fanOut, SamplingPool sampling, Function<String, GroupLoop> readyElsewhere) {
     this.groupId = groupId;
     this.readyElsewhere = readyElsewhere;
     this.config = config;
@@ -80,6 +81,7 @@ final class GroupLoop {
     this.directory = directory;
     this.metrics = metrics;
     this.fanOut = fanOut;
+    this.sampling = sampling;
     this.pacer = new StepPacer(config.stepTimeout(), model.flopsPerRow() / limits.worldSize(),
         config.profile().priorFlopsPerSecond());
     this.waiting = new LinkedBlockingDeque<>(config.maxQueuedPerGroup());
@@ -282,9 +284,11 @@ final class GroupLoop {
     for (RunStepResponse answer : answers) {
       metrics.logitsReceived(answer.getLogits().getSerializedSize() + answer.getCandidates().getSerializedSize());
     }
-    // The coordinator's own work on the step: gathering the rows or merging candidates, then
-    // sampling, detokenizing and streaming every sequence's token.
+    // The coordinator's own work on the step: gathering the rows or merging candidates, picking the
+    // tokens (in parallel), then detokenizing and streaming them.
     StepFanOut.gather(answers, rows, logits);
+    sampling.pickAll(scheduled.stream().filter(s -> s.sequence().samplesAfter(s.rows()) && !s.sequence().cancelled())
+        .map(Scheduled::sequence).toList());
     for (Scheduled s : scheduled) {
       batch.advance(s.sequence(), s.rows());
     }

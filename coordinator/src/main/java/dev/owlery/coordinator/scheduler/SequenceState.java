@@ -29,7 +29,8 @@ import java.util.List;
  * blocks go back to the pool); they are recomputed later from the prompt and the tokens already
  * sent, which are not sent again. A group that goes DOWN preempts all of its sequences so, and they
  * are readmitted the same way on the re-formed group or on another one ({@link #moveTo}). Used by
- * one group loop's thread at a time; a move hands it over through a concurrent queue.
+ * one group loop's thread at a time (its {@link #pick} on a sampling thread while that loop waits);
+ * a move hands it over through a concurrent queue.
  */
 final class SequenceState {
 
@@ -56,6 +57,9 @@ final class SequenceState {
   private long startNanos;
   private long firstTokenNanos;
   private long lastTokenNanos;
+  /** The next token and its log-probabilities once {@link #pick} ran; -1 and null until then. */
+  private int pickedToken = -1;
+  private TokenLogprobs pickedLogprobs;
 
   SequenceState(GenerationJob job, ServedModel model, GenerationMetrics metrics, long order) {
     this(job, model, metrics, order, true);
@@ -199,7 +203,13 @@ final class SequenceState {
    * returns why the sequence ends, or null when it goes on.
    */
   FinishReason sampleNext() {
-    int token = logits.sample();
+    if (pickedToken < 0) {
+      pick();
+    }
+    int token = pickedToken;
+    TokenLogprobs logprobs = pickedLogprobs;
+    pickedToken = -1;
+    pickedLogprobs = null;
     if (numGenerated == generated.length) {
       generated = Arrays.copyOf(generated, generated.length * 2);
     }
@@ -220,13 +230,28 @@ final class SequenceState {
     GenerateDelta.Builder delta =
         GenerateDelta.newBuilder().addTokenIds(token).setText(stopStrings.push(detokenizer.next(token)));
     if (request.logprobs()) {
-      delta.addLogprobs(toProto(logits.logprobs(token)));
+      delta.addLogprobs(toProto(logprobs));
     }
     job.sink().onDelta(delta.build());
     return stopStrings.matched() != null ? FinishReason.FINISH_REASON_STOP_STRING
         : numGenerated == request.maxNewTokens() ? FinishReason.FINISH_REASON_MAX_NEW_TOKENS
         : request.numPromptRows() + numGenerated >= model.maxPositions() ? FinishReason.FINISH_REASON_MAX_POSITIONS
         : null;
+  }
+
+  /**
+   * The sampler's work on the next token (and its log-probabilities when asked), without
+   * streaming it: {@link #sampleNext} streams it. Runs on a {@link SamplingPool} thread while the
+   * loop's thread waits, or on the loop's thread.
+   */
+  void pick() {
+    pickedToken = logits.sample();
+    pickedLogprobs = request.logprobs() ? logits.logprobs(pickedToken) : null;
+  }
+
+  /** Whether the step computing its next {@code n} rows leaves it to sample a token. */
+  boolean samplesAfter(int n) {
+    return numPending() == n;
   }
 
   /** Sends the text still held back, then the finish message with usage. */
