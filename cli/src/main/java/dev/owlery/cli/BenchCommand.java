@@ -1,5 +1,7 @@
 package dev.owlery.cli;
 
+import dev.owlery.coordinator.model.ServedModel;
+import dev.owlery.coordinator.scheduler.CoordinatorStepBench;
 import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
 import dev.owlery.engine.config.ModelConfig;
@@ -109,6 +111,16 @@ public final class BenchCommand implements Callable<Integer> {
   @Mixin
   DeviceOptions device;
 
+  @Option(names = "--coordinator-step", defaultValue = "0",
+      description = "Only time the coordinator's own work on a decode step of this many sequences over --model's "
+          + "vocabulary and tokenizer (gather or merge, sample, detokenize, stream), with the whole logit rows crossing "
+          + "and with the ranks' top candidates, and the bytes of one rank's answer (default ${DEFAULT-VALUE}: not run).")
+  int coordinatorStep;
+
+  @Option(names = "--coordinator-ranks", defaultValue = "2",
+      description = "With --coordinator-step: the ranks the vocabulary is split over (default ${DEFAULT-VALUE}).")
+  int coordinatorRanks;
+
   @Option(names = "--synthetic-vision",
       description = "Also time the vision tower and abstractor per image at mPLUG-Owl2's real size (ViT-L/14 at 448 px), "
           + "on seeded random F16 weights written to a temporary folder.")
@@ -122,6 +134,10 @@ public final class BenchCommand implements Callable<Integer> {
   public Integer call() {
     device.requireUsable();
     PrintWriter out = spec.commandLine().getOut();
+    if (coordinatorStep > 0) {
+      benchCoordinatorStep(out);
+      return 0;
+    }
     List<Integer> threadCounts = threads == null ? List.of(Runtime.getRuntime().availableProcessors()) : threads;
     for (int t : threadCounts) {
       if (t < 1) {
@@ -294,6 +310,34 @@ public final class BenchCommand implements Callable<Integer> {
           out.flush();
         }
       }
+    }
+  }
+
+  private void benchCoordinatorStep(PrintWriter out) {
+    if (model == null) {
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--coordinator-step needs --model (its vocabulary and tokenizer)");
+    }
+    if (coordinatorRanks < 1) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--coordinator-ranks must be >= 1, got " + coordinatorRanks);
+    }
+    ServedModel served = ServedModel.load(model, model.getFileName().toString());
+    int steps = 50;
+    out.printf("coordinator's work on one decode step: %d sequences, vocabulary %d over %d ranks, mean of %d steps, "
+        + "sampling on %d threads%n", coordinatorStep, served.vocabSize(), coordinatorRanks, steps,
+        Runtime.getRuntime().availableProcessors());
+    out.printf("%-10s %16s %16s %18s %18s%n", "sampling", "rows ms/step", "candidates ms", "rows B/rank", "candidates B/rank");
+    List<CoordinatorStepBench.Result> results;
+    try {
+      results = CoordinatorStepBench.run(served, coordinatorStep, coordinatorRanks, steps);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return;
+    }
+    for (CoordinatorStepBench.Result r : results) {
+      out.printf("%-10s %16.2f %16.2f %18d %18d%n", r.workload(), r.wholeRows().millisPerStep(),
+          r.candidates().millisPerStep(), r.wholeRows().bytesPerRank(), r.candidates().bytesPerRank());
+      out.flush();
     }
   }
 

@@ -66,4 +66,25 @@ class BenchCommandTest {
     assertThat(run.exitCode()).isEqualTo(2);
     assertThat(run.err()).contains("--weights must be one of mapped, stored, f16, bf16, q8_0, q4_0; got \"q4_k\"");
   }
+
+  @Test
+  void coordinatorStepPrintsItsTimeAndTheBytesOfARanksAnswerWithRowsAndWithCandidates() {
+    CliRun run = CliRun.of("bench", "--model", Fixtures.tinyOwl2().toString(), "--coordinator-step", "8",
+        "--coordinator-ranks", "2");
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    List<String> lines = run.out().lines().toList();
+    assertThat(lines).anyMatch(l -> l.startsWith(
+        "coordinator's work on one decode step: 8 sequences, vocabulary 32000 over 2 ranks, mean of 50 steps, sampling on"));
+    for (String workload : List.of("greedy", "top-k 50")) {
+      String row = lines.stream().filter(l -> l.startsWith(workload + " ")).findFirst()
+          .orElseThrow(() -> new AssertionError("no row for " + workload + " in\n" + run.out()));
+      String[] cells = row.substring(workload.length()).trim().split("\\s+");
+      assertThat(Double.parseDouble(cells[0])).as(row).isPositive();
+      assertThat(Double.parseDouble(cells[1])).as(row).isPositive();
+      // 8 rows of 16,000 float32 logits against a few (id, logit) pairs per row
+      assertThat(Long.parseLong(cells[2])).as(row).isGreaterThan(8L * 16_000 * 4);
+      assertThat(Long.parseLong(cells[3])).as(row).isLessThan(8L * 16_000 * 4 / 20);
+    }
+  }
 }

@@ -99,7 +99,7 @@ final class HtmlReport {
   private static void levels(StringBuilder page, LoadReport report) {
     page.append("<h2>Levels</h2>\n<table>\n<tr><th>level</th><th>requests</th><th>errors</th><th>tokens/s</th>"
         + "<th>achieved req/s</th><th>TTFT p50</th><th>TTFT p99</th><th>ITL p50</th><th>ITL p99</th><th>E2E p50</th>"
-        + "<th>E2E p99</th><th>goodput</th><th>KV mean</th><th>waiting max</th><th>batch</th><th>image cache hits / misses</th></tr>\n");
+        + "<th>E2E p99</th><th>goodput</th><th>KV mean</th><th>waiting max</th><th>batch</th><th>image cache hits / misses</th><th>coordinator share</th></tr>\n");
     for (LevelResult level : report.levels()) {
       ServerContext server = level.server();
       page.append("<tr><td class=\"text\">").append(escape(level.load().describe())).append("</td>");
@@ -110,7 +110,8 @@ final class HtmlReport {
           Double.isNaN(server.kvUsageMean()) ? "-" : fixed(100 * server.kvUsageMean(), 1) + "%",
           fixed(server.waitingMax(), 0), fixed(server.meanBatchSize(), 2),
           Double.isNaN(server.imageCacheHits()) ? "-" : fixed(server.imageCacheHits(), 0) + " / "
-              + fixed(server.imageCacheMisses(), 0));
+              + fixed(server.imageCacheMisses(), 0),
+          Double.isNaN(server.coordinatorShareMean()) ? "-" : fixed(100 * server.coordinatorShareMean(), 1) + "%");
       page.append("</tr>\n");
     }
     page.append("</table>\n<p>Latencies in ms over the successful requests; definitions in docs/loadtest.md.</p>\n");

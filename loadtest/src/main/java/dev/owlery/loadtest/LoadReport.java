@@ -201,7 +201,8 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
 
   /**
    * E.g. {@code server, rate 4/s: KV 12.5% mean, 40.0% max; waiting 0.2 mean, 3 max; ...}, ending
-   * with the image cache's hits and misses when the coordinator publishes them.
+   * with the image cache's hits and misses and the coordinator's mean share of a step when the
+   * coordinator publishes them.
    */
   static String serverLine(LevelResult level) {
     ServerContext server = level.server();
@@ -212,7 +213,9 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
         + "sequences per step (%d samples of %d /metrics, %d failed)".formatted(server.samples().size(),
             server.targets().size(), server.numFailedScrapes())
         + (Double.isNaN(server.imageCacheHits()) ? "" : "; image cache %s hits, %s misses".formatted(
-            orDash(server.imageCacheHits(), 0), orDash(server.imageCacheMisses(), 0)));
+            orDash(server.imageCacheHits(), 0), orDash(server.imageCacheMisses(), 0)))
+        + (Double.isNaN(server.coordinatorShareMean()) ? "" : "; coordinator %s of a step".formatted(
+            percent(server.coordinatorShareMean())));
   }
 
   private static String percent(double fraction) {
@@ -242,6 +245,7 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
     putFinite(node, "mean_batch_size", server.meanBatchSize());
     putFinite(node, "image_cache_hits", server.imageCacheHits());
     putFinite(node, "image_cache_misses", server.imageCacheMisses());
+    putFinite(node, "coordinator_share_mean", server.coordinatorShareMean());
     ArrayNode samples = node.putArray("samples");
     for (ServerSample sample : server.samples()) {
       ObjectNode s = samples.addObject();
@@ -256,6 +260,8 @@ public record LoadReport(String target, int maxNewTokens, List<LevelResult> leve
       putFinite(s, "step_sequences_count", sample.stepSequencesCount());
       putFinite(s, "image_cache_hits_total", sample.imageCacheHits());
       putFinite(s, "image_cache_misses_total", sample.imageCacheMisses());
+      putFinite(s, "coordinator_share_sum", sample.coordinatorShareSum());
+      putFinite(s, "coordinator_share_count", sample.coordinatorShareCount());
       s.put("answered", sample.numAnswered());
     }
   }

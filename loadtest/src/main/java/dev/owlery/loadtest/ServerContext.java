@@ -73,6 +73,15 @@ public record ServerContext(List<String> targets, List<ServerSample> samples, in
   }
 
   /**
+   * The coordinator's mean share of a step (its own work over that plus the slowest rank's
+   * RunStep) over the steps run from the first sample to the last; NaN when none ran or none was seen.
+   */
+  public double coordinatorShareMean() {
+    double steps = increase(ServerSample::coordinatorShareCount);
+    return steps > 0 ? increase(ServerSample::coordinatorShareSum) / steps : Double.NaN;
+  }
+
+  /**
    * How much a counter grew over the samples, as Prometheus' {@code increase} reads it: a value
    * below the one before is a restart from 0, so the new value is all growth. NaN when fewer
    * than two samples have the counter.

@@ -6,7 +6,7 @@ import java.util.function.ToDoubleFunction;
 /**
  * The cluster's state at one scrape of its {@code /metrics}, all answering targets together. The
  * scheduler's and image cache's figures (waiting, running, preemptions, sequences per step, cache
- * hits and misses) are the coordinator's:
+ * hits and misses, the coordinator's share of a step) are the coordinator's:
  * the targets publishing {@value #WAITING}. Its KV gauges cover every shard group; when no
  * coordinator answered, KV blocks are summed over the targets that publish them (shard ranks, each
  * counting its group's blocks once more, so only the usage fraction compares). A figure no target
@@ -18,11 +18,14 @@ import java.util.function.ToDoubleFunction;
  * @param stepSequencesCount steps since the coordinator started
  * @param imageCacheHits images the coordinator found in its image-embedding cache since it started
  * @param imageCacheMisses images it sent to a vision worker since it started
+ * @param coordinatorShareSum the coordinator's shares of its steps, added up, since it started
+ *     (its own work on a step over that work plus the slowest rank's RunStep)
+ * @param coordinatorShareCount the steps whose share it recorded
  * @param numAnswered targets that answered this scrape
  */
 public record ServerSample(long atNanos, double kvBlocksUsed, double kvBlocksFree, double waiting, double running,
     double preemptions, double stepSequencesSum, double stepSequencesCount, double imageCacheHits,
-    double imageCacheMisses, int numAnswered) {
+    double imageCacheMisses, double coordinatorShareSum, double coordinatorShareCount, int numAnswered) {
 
   static final String KV_BLOCKS_USED = "owlery_kv_blocks_used";
   static final String KV_BLOCKS_FREE = "owlery_kv_blocks_free";
@@ -33,6 +36,8 @@ public record ServerSample(long atNanos, double kvBlocksUsed, double kvBlocksFre
   static final String STEP_SEQUENCES_COUNT = "owlery_step_sequences_count";
   static final String IMAGE_CACHE_HITS = "owlery_image_cache_hits_total";
   static final String IMAGE_CACHE_MISSES = "owlery_image_cache_misses_total";
+  static final String COORDINATOR_SHARE_SUM = "owlery_step_coordinator_share_sum";
+  static final String COORDINATOR_SHARE_COUNT = "owlery_step_coordinator_share_count";
 
   /** One target's answer: its samples. */
   record Scrape(String url, List<PrometheusText.Sample> samples) {
@@ -59,13 +64,14 @@ public record ServerSample(long atNanos, double kvBlocksUsed, double kvBlocksFre
         sum(coordinators, s -> s.sum(WAITING)), sum(coordinators, s -> s.sum(RUNNING)),
         sum(coordinators, s -> s.sum(PREEMPTIONS)), sum(coordinators, s -> s.sum(STEP_SEQUENCES_SUM)),
         sum(coordinators, s -> s.sum(STEP_SEQUENCES_COUNT)), sum(coordinators, s -> s.sum(IMAGE_CACHE_HITS)),
-        sum(coordinators, s -> s.sum(IMAGE_CACHE_MISSES)), answered.size());
+        sum(coordinators, s -> s.sum(IMAGE_CACHE_MISSES)), sum(coordinators, s -> s.sum(COORDINATOR_SHARE_SUM)),
+        sum(coordinators, s -> s.sum(COORDINATOR_SHARE_COUNT)), answered.size());
   }
 
   /** The same sample, taken at {@code nanos} on another time line. */
   ServerSample at(long nanos) {
     return new ServerSample(nanos, kvBlocksUsed, kvBlocksFree, waiting, running, preemptions, stepSequencesSum,
-        stepSequencesCount, imageCacheHits, imageCacheMisses, numAnswered);
+        stepSequencesCount, imageCacheHits, imageCacheMisses, coordinatorShareSum, coordinatorShareCount, numAnswered);
   }
 
   /** The sum of the targets' figures that are not NaN; NaN when every one is. */

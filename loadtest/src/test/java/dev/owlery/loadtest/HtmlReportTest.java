@@ -19,8 +19,8 @@ class HtmlReportTest {
 
   private final LevelResult level = LevelResult.of(new Load.Rate(2, 1), List.of(ok(0, 10, 21), ok(1, 12, 25),
       ok(2, 30, 40)), 100 * MS).in(0, new ServerContext(List.of("http://127.0.0.1:1/metrics"),
-      List.of(new ServerSample(0, 1, 3, 0, 1, 0, 0, 0, Double.NaN, Double.NaN, 1),
-          new ServerSample(100 * MS, 3, 1, 2, 1, 0, 4, 2, Double.NaN, Double.NaN, 1)), 0, ""));
+      List.of(new ServerSample(0, 1, 3, 0, 1, 0, 0, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN, 1),
+          new ServerSample(100 * MS, 3, 1, 2, 1, 0, 4, 2, Double.NaN, Double.NaN, Double.NaN, Double.NaN, 1)), 0, ""));
   private final String html = HtmlReport.render(new LoadReport("127.0.0.1:7070", 8, List.of(level),
       Slo.parse("ttft=20ms"), 0.9, ChaosReport.NONE), List.of("--server", "127.0.0.1:7070", "--prompt", "a <b> & 'c'"),
       Instant.parse("2026-12-03T10:00:00Z"));

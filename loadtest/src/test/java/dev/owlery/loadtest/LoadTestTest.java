@@ -181,12 +181,13 @@ class LoadTestTest {
     assertThat(context.get("preemptions").asDouble()).isEqualTo(samples.size() - 1);
     assertThat(context.get("image_cache_hits").asDouble()).isEqualTo(3 * (samples.size() - 1));
     assertThat(context.get("image_cache_misses").asDouble()).isEqualTo(samples.size() - 1);
+    assertThat(context.get("coordinator_share_mean").asDouble()).isEqualTo(0.125);
     assertThat(samples.get(0).get("kv_blocks_used").asDouble()).isEqualTo(MetricsEndpoint.COORDINATOR_KV_USED);
     assertThat(samples.get(0).get("answered").asInt()).isEqualTo(2);
     assertThat(table.exitCode()).as(table.err()).isZero();
     assertThat(table.out()).containsPattern("server, concurrency 1: KV 25.0% mean, 25.0% max; waiting 2.0 mean, 2 max; "
         + "running 4.0 mean, 4 max; \\d+ preemptions; 3.00 sequences per step \\(\\d+ samples of 1 /metrics, 0 failed\\); "
-        + "image cache \\d+ hits, \\d+ misses");
+        + "image cache \\d+ hits, \\d+ misses; coordinator 12.5% of a step");
   }
 
   @Test

@@ -10,7 +10,7 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * A real HTTP server on loopback serving fixed Prometheus text as Micrometer writes it: {@code
  * /coordinator} (scheduler gauges and counters; each scrape adds one preemption, two steps of
- * three sequences, three image cache hits and one miss), {@code /shard} (a rank's KV gauges) and {@code /broken} (503).
+ * three sequences whose coordinator shares add up to 0.25, three image cache hits and one miss), {@code /shard} (a rank's KV gauges) and {@code /broken} (503).
  */
 final class MetricsEndpoint implements AutoCloseable {
 
@@ -46,7 +46,9 @@ final class MetricsEndpoint implements AutoCloseable {
           # TYPE owlery_image_cache_hits_total counter
           owlery_image_cache_hits_total %d.0
           owlery_image_cache_misses_total %d.0
-          """.formatted(COORDINATOR_KV_USED, COORDINATOR_KV_FREE, n, 2 * n, 6 * n, 2 * n, 3 * n, n));
+          owlery_step_coordinator_share_count %d.0
+          owlery_step_coordinator_share_sum %s
+          """.formatted(COORDINATOR_KV_USED, COORDINATOR_KV_FREE, n, 2 * n, 6 * n, 2 * n, 3 * n, n, 2 * n, 0.25 * n));
     });
     server.createContext("/shard", exchange -> answer(exchange, 200, """
         # TYPE owlery_kv_blocks_used gauge

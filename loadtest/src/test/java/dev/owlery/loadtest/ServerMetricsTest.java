@@ -47,6 +47,8 @@ class ServerMetricsTest {
     // One preemption and two steps of three sequences between consecutive scrapes.
     assertThat(context.preemptions()).isEqualTo(scrapes - 1);
     assertThat(context.meanBatchSize()).isEqualTo(3.0);
+    // Two steps between scrapes whose shares add up to 0.25.
+    assertThat(context.coordinatorShareMean()).isEqualTo(0.125);
     assertThat(context.numFailedScrapes()).isEqualTo(scrapes);
     assertThat(context.firstFailure()).isEqualTo(endpoint.url("/broken") + ": answered HTTP 503");
   }
@@ -65,6 +67,7 @@ class ServerMetricsTest {
     assertThat(sample.waiting()).isNaN();
     assertThat(context.preemptions()).isNaN();
     assertThat(context.meanBatchSize()).isNaN();
+    assertThat(context.coordinatorShareMean()).isNaN();
     assertThat(context.numFailedScrapes()).isZero();
   }
 
@@ -78,7 +81,7 @@ class ServerMetricsTest {
   }
 
   private static ServerSample preemptions(double total) {
-    return new ServerSample(0, 1, 1, 0, 0, total, 0, 0, Double.NaN, Double.NaN, 1);
+    return new ServerSample(0, 1, 1, 0, 0, total, 0, 0, Double.NaN, Double.NaN, Double.NaN, Double.NaN, 1);
   }
 
   @Test

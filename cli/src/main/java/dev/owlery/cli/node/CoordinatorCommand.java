@@ -5,6 +5,7 @@ import dev.owlery.coordinator.CoordinatorConfig;
 import dev.owlery.coordinator.api.ApiKeys;
 import dev.owlery.coordinator.api.KeyLimits;
 import dev.owlery.coordinator.http.HttpApiConfig;
+import dev.owlery.coordinator.placement.ServingProfile;
 import dev.owlery.coordinator.CoordinatorNode;
 import dev.owlery.coordinator.scheduler.SchedulerConfig;
 import dev.owlery.engine.kv.KvCacheDtype;
@@ -43,13 +44,19 @@ public final class CoordinatorCommand implements Callable<Integer> {
           + "(default ${DEFAULT-VALUE}: a group for every --group-size free shard workers).")
   int maxGroups;
 
-  @Option(names = "--max-num-seqs", defaultValue = "16",
-      description = "Sequences a shard group runs at once, all in every step (default ${DEFAULT-VALUE}).")
-  int maxNumSequences;
+  @Option(names = "--profile", paramLabel = "cpu|gpu",
+      description = "What the shard workers compute on, for the defaults of --max-num-seqs and --max-num-batched-tokens and the "
+          + "step pacer's first estimate: cpu (default; 16 sequences, 512 rows, 1 GFLOP/s a shard) or gpu (256, 8192, 100 TFLOP/s).")
+  String profile;
 
-  @Option(names = "--max-num-batched-tokens", defaultValue = "512",
-      description = "Rows one step carries: decode rows first, prompts prefilled in chunks of what is left (default ${DEFAULT-VALUE}).")
-  int maxNumBatchedTokens;
+  @Option(names = "--max-num-seqs",
+      description = "Sequences a shard group runs at once, all in every step (default 16; 256 with --profile gpu).")
+  Integer maxNumSequences;
+
+  @Option(names = "--max-num-batched-tokens",
+      description = "Rows one step carries: decode rows first, prompts prefilled in chunks of what is left "
+          + "(default 512; 8192 with --profile gpu).")
+  Integer maxNumBatchedTokens;
 
   @Option(names = "--block-size", defaultValue = "16", description = "Positions per KV cache block (default ${DEFAULT-VALUE}).")
   int blockSize;
@@ -148,11 +155,15 @@ public final class CoordinatorCommand implements Callable<Integer> {
   /** The coordinator's configuration from the options. */
   CoordinatorConfig config() {
     CoordinatorConfig defaults = CoordinatorConfig.of(node.nodeId(), model, node.membership(), node.grpc(), node.host(), groupSize);
+    ServingProfile serving = profile == null ? ServingProfile.CPU : ServingProfile.parse("--profile", profile);
     return defaults.withMetricsPort(node.metricsPort())
-        .withPlacement(defaults.placement().withBatch(maxNumSequences, maxNumBatchedTokens)
+        .withPlacement(defaults.placement().withBatch(
+                maxNumSequences == null ? serving.maxNumSequences() : maxNumSequences,
+                maxNumBatchedTokens == null ? serving.maxNumBatchedTokens() : maxNumBatchedTokens)
             .withKvCache(blockSize, kvCacheTokens, kvCacheBytes).withMaxGroups(maxGroups)
             .withKvCacheDtype(kvCacheDtype == null ? KvCacheDtype.DEFAULT : KvCacheDtype.parse("--kv-cache-dtype", kvCacheDtype)))
-        .withScheduler(defaults.scheduler().withMaxQueuedPerGroup(maxQueued).withReformTimeout(reformTimeout))
+        .withScheduler(defaults.scheduler().withMaxQueuedPerGroup(maxQueued).withReformTimeout(reformTimeout)
+            .withProfile(serving))
         .withLimits(defaults.limits().withMaxAdmittedRequests(maxAdmitted))
         .withImageCacheBytes(imageCacheBytes)
         .withApiKeys(apiKeys())

@@ -1,12 +1,14 @@
 package dev.owlery.cli.node;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.owlery.coordinator.CoordinatorConfig;
 import dev.owlery.coordinator.api.ApiLimits;
 import dev.owlery.coordinator.http.HttpApiConfig;
 import dev.owlery.coordinator.placement.ImageEmbeddingCache;
 import dev.owlery.coordinator.placement.PlacementConfig;
+import dev.owlery.coordinator.placement.ServingProfile;
 import dev.owlery.coordinator.scheduler.SchedulerConfig;
 import dev.owlery.engine.kv.KvCacheDtype;
 import java.nio.file.Path;
@@ -53,5 +55,23 @@ class CoordinatorCommandTest {
     assertThat(config.scheduler()).isEqualTo(SchedulerConfig.defaults());
     assertThat(config.placement()).isEqualTo(PlacementConfig.of(1, Path.of("/models/owl").toAbsolutePath().toString()));
     assertThat(config.placement().kvCacheDtype()).isEqualTo(KvCacheDtype.F16);
+  }
+
+  @Test
+  void theGpuProfileBatchesLikeVllmOnAGpuAndTheBatchFlagsStillWin() {
+    CoordinatorConfig gpu = configOf("--node-id", "coordinator-0", "--model", "/models/owl", "--profile", "gpu");
+    CoordinatorConfig gpuFewer = configOf("--node-id", "coordinator-0", "--model", "/models/owl", "--profile", "GPU",
+        "--max-num-seqs", "64");
+    CoordinatorConfig cpu = configOf("--node-id", "coordinator-0", "--model", "/models/owl", "--profile", "cpu");
+
+    assertThat(gpu.placement().maxNumSequences()).isEqualTo(256);
+    assertThat(gpu.placement().maxNumTokens()).isEqualTo(8192);
+    assertThat(gpu.scheduler().profile()).isEqualTo(ServingProfile.GPU);
+    assertThat(gpuFewer.placement().maxNumSequences()).isEqualTo(64);
+    assertThat(gpuFewer.placement().maxNumTokens()).isEqualTo(8192);
+    assertThat(cpu.placement()).isEqualTo(PlacementConfig.of(1, Path.of("/models/owl").toAbsolutePath().toString()));
+    assertThat(cpu.scheduler()).isEqualTo(SchedulerConfig.defaults());
+    assertThatThrownBy(() -> configOf("--node-id", "coordinator-0", "--model", "/models/owl", "--profile", "tpu"))
+        .isInstanceOf(IllegalArgumentException.class).hasMessage("--profile must be cpu or gpu. Given: tpu");
   }
 }

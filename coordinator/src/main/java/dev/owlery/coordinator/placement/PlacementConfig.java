@@ -67,12 +67,13 @@ public record PlacementConfig(
   }
 
   /**
-   * Groups of {@code worldSize} loading {@code shardModelDir}: batches of up to 16 sequences,
-   * 16-position blocks, 512-row steps, the default KV pool of the default dtype, 10 min to load, 10 s for a health step,
+   * Groups of {@code worldSize} loading {@code shardModelDir}: {@link ServingProfile#CPU}'s batches
+   * (up to 16 sequences, 512-row steps), 16-position blocks, the default KV pool of the default dtype, 10 min to load, 10 s for a health step,
    * 30 s quarantine, as many groups as the shard workers make.
    */
   public static PlacementConfig of(int worldSize, String shardModelDir) {
-    return new PlacementConfig(worldSize, shardModelDir, 16, 16, 512, 0, 0, KvCacheDtype.DEFAULT,
+    return new PlacementConfig(worldSize, shardModelDir, ServingProfile.CPU.maxNumSequences(), 16,
+        ServingProfile.CPU.maxNumBatchedTokens(), 0, 0, KvCacheDtype.DEFAULT,
         Duration.ofMinutes(10), Duration.ofSeconds(10), Duration.ofSeconds(30), 0);
   }
 

@@ -43,6 +43,13 @@ import java.util.function.Supplier;
  *   <li>{@value #STEP_TIMER}: one RunStep fan-out of a batch, tag {@code phase} = prefill (the step
  *       carries prompt rows) or decode (one row per sequence); its count is the number of steps
  *   <li>{@value #STEP_SEQUENCES_SUMMARY}: sequences per step (vLLM's batch size)
+ *   <li>{@value #STEP_COORDINATOR_TIMER}: the coordinator's own work on a step once every rank
+ *       answered: gathering the logit rows or merging the ranks' candidates, sampling, detokenizing
+ *       and streaming (no vLLM counterpart)
+ *   <li>{@value #STEP_COORDINATOR_SHARE_SUMMARY}: per step, that work's share of the step, work /
+ *       (work + the slowest rank's RunStep), 0..1 (no vLLM counterpart)
+ *   <li>{@value #STEP_LOGITS_BYTES_SUMMARY}: per step and rank, the bytes of logit rows and
+ *       candidates in its answer (no vLLM counterpart)
  *   <li>{@value #PREEMPTIONS_COUNTER}: sequences preempted for KV blocks ({@code vllm:num_preemptions_total})
  *   <li>{@value #KV_BLOCKS_USED_GAUGE}, {@value #KV_BLOCKS_FREE_GAUGE}: KV blocks held by sequences and
  *       free, all groups together ({@code vllm:kv_cache_usage_perc} is used / (used + free))
@@ -68,6 +75,12 @@ public final class GenerationMetrics {
   public static final String IMAGE_TOKENS_COUNTER = "owlery.generate.image_tokens";
   /** Distribution of sequences per step. */
   public static final String STEP_SEQUENCES_SUMMARY = "owlery.step.sequences";
+  /** Timer of the coordinator's work on a step after the ranks answered. */
+  public static final String STEP_COORDINATOR_TIMER = "owlery.step.coordinator.duration";
+  /** Distribution of the coordinator's share of a step, 0..1. */
+  public static final String STEP_COORDINATOR_SHARE_SUMMARY = "owlery.step.coordinator.share";
+  /** Distribution of the logit bytes one rank's answer to a step carries. */
+  public static final String STEP_LOGITS_BYTES_SUMMARY = "owlery.step.logits.bytes";
   /** Counter of preemptions. */
   public static final String PREEMPTIONS_COUNTER = "owlery.scheduler.preemptions";
   /** Gauge of KV blocks held by sequences (Prometheus: owlery_kv_blocks_used), as on every shard. */
@@ -118,6 +131,9 @@ public final class GenerationMetrics {
   private final Counter imageTokens;
   private final DistributionSummary stepSequences;
   private final Counter preemptions;
+  private final Timer coordinatorWork;
+  private final DistributionSummary coordinatorShare;
+  private final DistributionSummary logitsBytes;
 
   public GenerationMetrics(MeterRegistry meters) {
     this.meters = meters;
@@ -137,6 +153,13 @@ public final class GenerationMetrics {
         .publishPercentileHistogram().register(meters);
     this.preemptions = Counter.builder(PREEMPTIONS_COUNTER).description("Sequences preempted for KV blocks")
         .register(meters);
+    this.coordinatorWork = histogram(Timer.builder(STEP_COORDINATOR_TIMER)
+        .description("The coordinator's work on a step after the ranks answered: gather or merge, sample, detokenize, stream"));
+    this.coordinatorShare = DistributionSummary.builder(STEP_COORDINATOR_SHARE_SUMMARY)
+        .description("The coordinator's work over (its work + the slowest rank's RunStep), per step")
+        .publishPercentileHistogram().minimumExpectedValue(0.001).maximumExpectedValue(1.0).register(meters);
+    this.logitsBytes = DistributionSummary.builder(STEP_LOGITS_BYTES_SUMMARY)
+        .description("Bytes of logit rows and candidates in one rank's answer to a step").register(meters);
   }
 
   private Timer histogram(Timer.Builder timer) {
@@ -152,6 +175,17 @@ public final class GenerationMetrics {
   void step(boolean prefill, long nanos, int numSequences) {
     (prefill ? prefillSteps : decodeSteps).record(nanos, TimeUnit.NANOSECONDS);
     stepSequences.record(numSequences);
+  }
+
+  /** The coordinator worked {@code nanos} on a step whose slowest rank took {@code slowestRankNanos}. */
+  void coordinatorWork(long nanos, long slowestRankNanos) {
+    coordinatorWork.record(nanos, TimeUnit.NANOSECONDS);
+    coordinatorShare.record((double) nanos / (nanos + slowestRankNanos));
+  }
+
+  /** A rank's answer to a step carried {@code bytes} of logit rows and candidates. */
+  void logitsReceived(long bytes) {
+    logitsBytes.record(bytes);
   }
 
   /** A request's first token, {@code nanos} after its arrival. */

@@ -4,6 +4,7 @@ import dev.owlery.coordinator.model.ServedModel;
 import dev.owlery.coordinator.placement.GroupDirectory;
 import dev.owlery.coordinator.placement.ServingGroup;
 import dev.owlery.coordinator.scheduler.BatchState.Scheduled;
+import dev.owlery.proto.internal.v1.RunStepResponse;
 import dev.owlery.proto.internal.v1.StepSequence;
 import io.grpc.Status;
 import java.util.ArrayList;
@@ -50,6 +51,7 @@ final class GroupLoop {
   private final GroupDirectory directory;
   private final GenerationMetrics metrics;
   private final StepFanOut fanOut;
+  private final SamplingPool sampling;
   private final StepPacer pacer;
   private final BlockingDeque<GenerationJob> waiting;
   /** Preempted sequences handed over by the loops of groups that went DOWN; drained by this loop. */
@@ -71,7 +73,7 @@ final class GroupLoop {
   private volatile int numBlocks;
 
   GroupLoop(String groupId, SchedulerConfig config, Limits limits, GroupDirectory directory, ServedModel model,
-      GenerationMetrics metrics, StepFanOut fanOut, Function<String, GroupLoop> readyElsewhere) {
+      GenerationMetrics metrics, StepFanOut fanOut, SamplingPool sampling, Function<String, GroupLoop> readyElsewhere) {
     this.groupId = groupId;
     this.readyElsewhere = readyElsewhere;
     this.config = config;
@@ -79,7 +81,9 @@ final class GroupLoop {
     this.directory = directory;
     this.metrics = metrics;
     this.fanOut = fanOut;
-    this.pacer = new StepPacer(config.stepTimeout(), model.flopsPerRow() / limits.worldSize());
+    this.sampling = sampling;
+    this.pacer = new StepPacer(config.stepTimeout(), model.flopsPerRow() / limits.worldSize(),
+        config.profile().priorFlopsPerSecond());
     this.waiting = new LinkedBlockingDeque<>(config.maxQueuedPerGroup());
     this.batch = new BatchState(groupId, limits, model, metrics, new PendingReleases(config.releaseTimeout()));
     this.thread = Thread.ofPlatform().name("owlery-scheduler-" + groupId).daemon().unstarted(this::run);
@@ -257,7 +261,7 @@ final class GroupLoop {
     }
     publish();
     List<StepSequence> rows = new ArrayList<>(scheduled.size());
-    List<float[]> logits = new ArrayList<>(scheduled.size());
+    List<LastRowLogits> logits = new ArrayList<>(scheduled.size());
     for (Scheduled s : scheduled) {
       rows.add(s.sequence().nextRows(s.rows()));
       logits.add(s.sequence().logits());
@@ -265,20 +269,30 @@ final class GroupLoop {
     boolean prefill = scheduled.stream().anyMatch(s -> s.sequence().prefilling());
     int numRows = BatchState.numRows(scheduled);
     long start = System.nanoTime();
+    List<RunStepResponse> answers;
     try {
-      fanOut.run(group, rows, batch.releases().forStep(), logits, pacer.deadline(numRows));
+      answers = fanOut.run(group, rows, batch.releases().forStep(), pacer.deadline(numRows));
     } catch (StepFailure failure) {
       directory.reportLost(group, failure.lostNodeIds(), failure.getMessage());
       displaceAll(failure.getMessage());
       return;
     }
-    long nanos = System.nanoTime() - start;
+    long answered = System.nanoTime();
     batch.releases().clear();
-    pacer.observe(numRows, nanos);
-    metrics.step(prefill, nanos, scheduled.size());
+    pacer.observe(numRows, answered - start);
+    metrics.step(prefill, answered - start, scheduled.size());
+    for (RunStepResponse answer : answers) {
+      metrics.logitsReceived(answer.getLogits().getSerializedSize() + answer.getCandidates().getSerializedSize());
+    }
+    // The coordinator's own work on the step: gathering the rows or merging candidates, picking the
+    // tokens (in parallel), then detokenizing and streaming them.
+    StepFanOut.gather(answers, rows, logits);
+    sampling.pickAll(scheduled.stream().filter(s -> s.sequence().samplesAfter(s.rows()) && !s.sequence().cancelled())
+        .map(Scheduled::sequence).toList());
     for (Scheduled s : scheduled) {
       batch.advance(s.sequence(), s.rows());
     }
+    metrics.coordinatorWork(System.nanoTime() - answered, StepFanOut.slowestRankNanos(answers));
   }
 
   private void publish() {

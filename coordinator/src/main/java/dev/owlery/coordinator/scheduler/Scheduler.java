@@ -39,6 +39,7 @@ public final class Scheduler implements AutoCloseable {
   private final GroupLoop.Limits limits;
   private final GenerationMetrics metrics;
   private final StepFanOut fanOut = new StepFanOut();
+  private final SamplingPool sampling = SamplingPool.perCore();
   private final Map<String, GroupLoop> loops = new ConcurrentHashMap<>();
 
   public Scheduler(SchedulerConfig config, PlacementConfig placement, GroupDirectory directory, ServedModel model,
@@ -83,7 +84,8 @@ public final class Scheduler implements AutoCloseable {
   }
 
   private GroupLoop newLoop(String groupId) {
-    return new GroupLoop(groupId, config, limits, directory, model, metrics, fanOut, this::readyLoopOtherThan);
+    return new GroupLoop(groupId, config, limits, directory, model, metrics, fanOut, sampling,
+        this::readyLoopOtherThan);
   }
 
   /** The loop of the READY group other than {@code groupId} with the least load, or null when there is none. */
@@ -133,8 +135,9 @@ public final class Scheduler implements AutoCloseable {
       } catch (InterruptedException e) {
         LOG.fine(() -> "interrupted while closing the loop of " + loop.groupId());
         Thread.currentThread().interrupt();
-        return;
+        break;
       }
     }
+    sampling.close();
   }
 }

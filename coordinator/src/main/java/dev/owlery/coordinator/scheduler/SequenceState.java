@@ -29,11 +29,10 @@ import java.util.List;
  * blocks go back to the pool); they are recomputed later from the prompt and the tokens already
  * sent, which are not sent again. A group that goes DOWN preempts all of its sequences so, and they
  * are readmitted the same way on the re-formed group or on another one ({@link #moveTo}). Used by
- * one group loop's thread at a time; a move hands it over through a concurrent queue.
+ * one group loop's thread at a time (its {@link #pick} on a sampling thread while that loop waits);
+ * a move hands it over through a concurrent queue.
  */
 final class SequenceState {
-
-  private static final int[] NONE_FORBIDDEN = new int[0];
 
   private final GenerationJob job;
   private final SequenceRequest request;
@@ -41,7 +40,7 @@ final class SequenceState {
   private final GenerationMetrics metrics;
   /** Admission order in the group: the lowest runs first, the highest is preempted first. */
   private long order;
-  private final float[] logits;
+  private final LastRowLogits logits;
   private final int hiddenSize;
   private final long rowBytes;
   private final StreamingDetokenizer detokenizer;
@@ -58,19 +57,28 @@ final class SequenceState {
   private long startNanos;
   private long firstTokenNanos;
   private long lastTokenNanos;
+  /** The next token and its log-probabilities once {@link #pick} ran; -1 and null until then. */
+  private int pickedToken = -1;
+  private TokenLogprobs pickedLogprobs;
 
   SequenceState(GenerationJob job, ServedModel model, GenerationMetrics metrics, long order) {
+    this(job, model, metrics, order, true);
+  }
+
+  /** @param candidatesAllowed false: the whole logit row every step, even where candidates would do (a benchmark's baseline) */
+  SequenceState(GenerationJob job, ServedModel model, GenerationMetrics metrics, long order, boolean candidatesAllowed) {
     this.job = job;
     this.request = job.request();
     this.model = model;
     this.metrics = metrics;
     this.order = order;
-    this.logits = new float[model.vocabSize()];
     this.hiddenSize = model.text().hiddenSize();
     this.rowBytes = (long) hiddenSize * Float.BYTES;
     this.detokenizer = model.sentencePiece().newStreamingDetokenizer();
     this.stopStrings = new StopStrings(request.stopStrings());
     this.sampler = new Sampler(request.sampling(), model.vocabSize());
+    this.logits = new LastRowLogits(sampler, request.logprobs() ? request.numTopLogprobs() : 0, model.vocabSize(),
+        candidatesAllowed);
     int[] ids = request.promptTokenIds();
     sampler.observe(Arrays.stream(ids).filter(id -> id != ImageToken.INDEX).toArray());
     int numRows = request.numPromptRows();
@@ -109,8 +117,8 @@ final class SequenceState {
     return job.cancelled().isDone();
   }
 
-  /** Where the step writes the sequence's gathered logits (its last row's). */
-  float[] logits() {
+  /** Where the step writes the sequence's last row's logits, whole or as the ranks' candidates. */
+  LastRowLogits logits() {
     return logits;
   }
 
@@ -165,6 +173,9 @@ final class SequenceState {
       rows.setImageEmbeddings(Tensor.newBuilder().setDtype(DType.DTYPE_F32).addShape(numImageRows)
           .addShape(hiddenSize).setData(imageRows));
     }
+    if (logits.numCandidates() > 0) {
+      rows.setNumCandidates(logits.numCandidates()).setCandidateTemperature(logits.candidateTemperature());
+    }
     return rows.addAllBlockIds(blockTable).setAllLogits(false).build();
   }
 
@@ -192,7 +203,13 @@ final class SequenceState {
    * returns why the sequence ends, or null when it goes on.
    */
   FinishReason sampleNext() {
-    int token = sampler.sample(logits, NONE_FORBIDDEN);
+    if (pickedToken < 0) {
+      pick();
+    }
+    int token = pickedToken;
+    TokenLogprobs logprobs = pickedLogprobs;
+    pickedToken = -1;
+    pickedLogprobs = null;
     if (numGenerated == generated.length) {
       generated = Arrays.copyOf(generated, generated.length * 2);
     }
@@ -213,13 +230,28 @@ final class SequenceState {
     GenerateDelta.Builder delta =
         GenerateDelta.newBuilder().addTokenIds(token).setText(stopStrings.push(detokenizer.next(token)));
     if (request.logprobs()) {
-      delta.addLogprobs(toProto(TokenLogprobs.of(logits, 0, model.vocabSize(), token, request.numTopLogprobs())));
+      delta.addLogprobs(toProto(logprobs));
     }
     job.sink().onDelta(delta.build());
     return stopStrings.matched() != null ? FinishReason.FINISH_REASON_STOP_STRING
         : numGenerated == request.maxNewTokens() ? FinishReason.FINISH_REASON_MAX_NEW_TOKENS
         : request.numPromptRows() + numGenerated >= model.maxPositions() ? FinishReason.FINISH_REASON_MAX_POSITIONS
         : null;
+  }
+
+  /**
+   * The sampler's work on the next token (and its log-probabilities when asked), without
+   * streaming it: {@link #sampleNext} streams it. Runs on a {@link SamplingPool} thread while the
+   * loop's thread waits, or on the loop's thread.
+   */
+  void pick() {
+    pickedToken = logits.sample();
+    pickedLogprobs = request.logprobs() ? logits.logprobs(pickedToken) : null;
+  }
+
+  /** Whether the step computing its next {@code n} rows leaves it to sample a token. */
+  boolean samplesAfter(int n) {
+    return numPending() == n;
   }
 
   /** Sends the text still held back, then the finish message with usage. */

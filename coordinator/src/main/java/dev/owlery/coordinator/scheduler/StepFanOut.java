@@ -5,6 +5,7 @@ import dev.owlery.coordinator.placement.ServingGroup;
 import dev.owlery.coordinator.placement.ShardRank;
 import dev.owlery.coordinator.placement.UnaryCalls;
 import dev.owlery.proto.internal.v1.DType;
+import dev.owlery.proto.internal.v1.LogitCandidates;
 import dev.owlery.proto.internal.v1.RunStepRequest;
 import dev.owlery.proto.internal.v1.RunStepResponse;
 import dev.owlery.proto.internal.v1.ShardWorkerGrpc;
@@ -13,6 +14,7 @@ import dev.owlery.proto.internal.v1.Tensor;
 import io.grpc.Status;
 import java.nio.ByteOrder;
 import java.nio.FloatBuffer;
+import java.nio.IntBuffer;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -23,8 +25,9 @@ import java.util.concurrent.TimeoutException;
 
 /**
  * One RunStep on every rank of a group at once (STYLE.md §7: one failed rank fails the step), each
- * with the step deadline; every answer is checked (step id, vocabulary slice, dtype, shape, bytes)
- * and the vocabulary slices are gathered into each sequence's full logits. Waiting ends early when
+ * with the step deadline; every answer is checked (step id, vocabulary slice, dtype, shape, bytes,
+ * candidate counts and ids), and {@link #gather} then gathers each sequence's last row: its
+ * vocabulary slices, or the ranks' candidates merged. Waiting ends early when
  * the group goes DOWN. A step is never abandoned for one client's cancel: the other sequences of
  * the batch need it, and every rank must run the same steps.
  */
@@ -34,13 +37,14 @@ final class StepFanOut {
   private static final long DEADLINE_SLACK_MS = 1000;
 
   /**
-   * Runs {@code sequences} (each asking for its last row's logits) as one step of {@code group}
-   * with {@code stepTimeout} as every rank's deadline, after the ranks forget {@code released}, and
-   * writes sequence i's gathered logits (the full vocabulary) into {@code logits.get(i)}.
+   * Runs {@code sequences} (each asking for its last row's logits, whole or as candidates) as one
+   * step of {@code group} with {@code stepTimeout} as every rank's deadline, after the ranks forget
+   * {@code released}; returns every rank's answer, in rank order, checked against {@code sequences}
+   * (pass them to {@link #gather}).
    *
    * @throws StepFailure when a rank failed, did not answer in time, or answered something malformed
    */
-  void run(ServingGroup group, List<StepSequence> sequences, List<Long> released, List<float[]> logits,
+  List<RunStepResponse> run(ServingGroup group, List<StepSequence> sequences, List<Long> released,
       Duration stepTimeout) throws StepFailure, InterruptedException {
     long stepId = group.nextStepId();
     RunStepRequest request = RunStepRequest.newBuilder().setStepId(stepId).setGroupId(group.groupId())
@@ -65,16 +69,52 @@ final class StepFanOut {
       throw new StepFailure(List.of(), "shard group %s went down during step %d: %s"
           .formatted(group.groupId(), stepId, group.lost().resultNow()));
     }
-    checkAnswers(group, stepId, sequences.size(), calls, stepTimeout);
-    for (int r = 0; r < calls.size(); r++) {
-      ShardRank rank = group.ranks().get(r);
-      int width = rank.vocabEnd() - rank.vocabStart();
-      FloatBuffer slices = calls.get(r).resultNow().getLogits().getData().asReadOnlyByteBuffer()
-          .order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+    checkAnswers(group, stepId, sequences, calls, stepTimeout);
+    return calls.stream().map(CompletableFuture::resultNow).toList();
+  }
+
+  /**
+   * Writes into {@code outputs.get(i)} sequence i's last row from the ranks' {@code answers} (checked
+   * by {@link #run}, vocabulary slices included): its
+   * slices of the row, or the ranks' candidates merged (the coordinator's per-step work, with the
+   * sampling that follows).
+   */
+  static void gather(List<RunStepResponse> answers, List<StepSequence> sequences, List<LastRowLogits> outputs) {
+    outputs.forEach(LastRowLogits::clear);
+    for (RunStepResponse answer : answers) {
+      int width = answer.getVocabEnd() - answer.getVocabStart();
+      FloatBuffer slices = floats(answer.getLogits());
+      LogitCandidates candidates = answer.getCandidates();
+      IntBuffer counts = ints(candidates.getCounts());
+      IntBuffer tokenIds = ints(candidates.getTokenIds());
+      FloatBuffer logits = floats(candidates.getLogits());
+      FloatBuffer logSumExps = floats(candidates.getLogSumExps());
+      int row = 0;
+      int candidateRow = 0;
+      int at = 0;
       for (int i = 0; i < sequences.size(); i++) {
-        slices.get(i * width, logits.get(i), rank.vocabStart(), width);
+        if (sequences.get(i).getNumCandidates() > 0) {
+          int count = counts.get(candidateRow);
+          outputs.get(i).addCandidates(tokenIds, logits, at, count, logSumExps.get(candidateRow++));
+          at += count;
+        } else {
+          outputs.get(i).addSlice(slices, row++ * width, answer.getVocabStart(), width);
+        }
       }
     }
+  }
+
+  /** The longest time a rank took for the step, request received to answer ready. */
+  static long slowestRankNanos(List<RunStepResponse> answers) {
+    return answers.stream().mapToLong(answer -> answer.getTimings().getTotalNs()).max().orElse(0);
+  }
+
+  private static FloatBuffer floats(Tensor tensor) {
+    return tensor.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
+  }
+
+  private static IntBuffer ints(Tensor tensor) {
+    return tensor.getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN).asIntBuffer();
   }
 
   /**
@@ -82,7 +122,7 @@ final class StepFanOut {
    * ranks a live shard names as its lost peer ({@link LostPeerTrailer}), are the lost ones; when
    * every failure is an answer from a live shard naming no peer, all failed ranks are.
    */
-  private static void checkAnswers(ServingGroup group, long stepId, int numRows,
+  private static void checkAnswers(ServingGroup group, long stepId, List<StepSequence> sequences,
       List<CompletableFuture<RunStepResponse>> calls, Duration stepTimeout)
       throws StepFailure {
     List<String> failed = new ArrayList<>();
@@ -109,7 +149,7 @@ final class StepFanOut {
         reasons.add("%s failed step %d: %s%s".formatted(who, stepId, status.getCode(),
             status.getDescription() == null ? "" : ": " + status.getDescription()));
       } else {
-        String problem = malformed(rank, stepId, numRows, call.resultNow());
+        String problem = malformed(rank, stepId, sequences, call.resultNow());
         if (problem != null) {
           failed.add(rank.nodeId());
           reasons.add("%s answered step %d with %s".formatted(who, stepId, problem));
@@ -128,9 +168,9 @@ final class StepFanOut {
   }
 
   /** What is wrong with an answer, or null. */
-  private static String malformed(ShardRank rank, long stepId, int numRows, RunStepResponse response) {
+  private static String malformed(ShardRank rank, long stepId, List<StepSequence> sequences,
+      RunStepResponse response) {
     int width = rank.vocabEnd() - rank.vocabStart();
-    Tensor logits = response.getLogits();
     if (response.getStepId() != stepId) {
       return "step_id " + response.getStepId();
     }
@@ -138,11 +178,62 @@ final class StepFanOut {
       return "vocabulary slice [%d, %d) instead of [%d, %d) from LoadSlice".formatted(response.getVocabStart(),
           response.getVocabEnd(), rank.vocabStart(), rank.vocabEnd());
     }
-    long bytes = (long) numRows * width * Float.BYTES;
-    if (logits.getDtype() != DType.DTYPE_F32 || !logits.getShapeList().equals(List.of((long) numRows, (long) width))
-        || logits.getData().size() != bytes) {
-      return "logits %s %s of %d bytes; expected DTYPE_F32 [%d, %d] of %d bytes".formatted(logits.getDtype(),
-          logits.getShapeList(), logits.getData().size(), numRows, width, bytes);
+    int numCandidateRows = (int) sequences.stream().filter(s -> s.getNumCandidates() > 0).count();
+    int numRows = sequences.size() - numCandidateRows;
+    String problem = wrongShape("logits", response.getLogits(), DType.DTYPE_F32, numRows, width);
+    if (problem != null || numCandidateRows == 0) {
+      return problem;
+    }
+    LogitCandidates candidates = response.getCandidates();
+    problem = wrongShape("candidates.counts", candidates.getCounts(), DType.DTYPE_I32, numCandidateRows);
+    if (problem == null) {
+      problem = wrongShape("candidates.log_sum_exps", candidates.getLogSumExps(), DType.DTYPE_F32, numCandidateRows);
+    }
+    if (problem != null) {
+      return problem;
+    }
+    IntBuffer counts = ints(candidates.getCounts());
+    long total = 0;
+    int candidateRow = 0;
+    for (StepSequence sequence : sequences) {
+      if (sequence.getNumCandidates() > 0) {
+        int count = counts.get(candidateRow++);
+        if (count < Math.min(sequence.getNumCandidates(), width) || count > width) {
+          return "%d candidates for sequence %d, which asked for %d of a slice of %d".formatted(count,
+              sequence.getSequenceId(), sequence.getNumCandidates(), width);
+        }
+        total += count;
+      }
+    }
+    problem = wrongShape("candidates.token_ids", candidates.getTokenIds(), DType.DTYPE_I32, total);
+    if (problem == null) {
+      problem = wrongShape("candidates.logits", candidates.getLogits(), DType.DTYPE_F32, total);
+    }
+    if (problem != null) {
+      return problem;
+    }
+    IntBuffer tokenIds = ints(candidates.getTokenIds());
+    for (int i = 0; i < total; i++) {
+      if (tokenIds.get(i) < rank.vocabStart() || tokenIds.get(i) >= rank.vocabEnd()) {
+        return "candidate token id %d outside the slice [%d, %d)".formatted(tokenIds.get(i), rank.vocabStart(),
+            rank.vocabEnd());
+      }
+    }
+    return null;
+  }
+
+  /** What is wrong with {@code tensor} as {@code dtype} of {@code shape}, or null. */
+  private static String wrongShape(String field, Tensor tensor, DType dtype, long... shape) {
+    long elements = 1;
+    List<Long> expected = new ArrayList<>();
+    for (long size : shape) {
+      elements *= size;
+      expected.add(size);
+    }
+    long bytes = elements * 4; // every dtype used here is 4 bytes wide
+    if (tensor.getDtype() != dtype || !tensor.getShapeList().equals(expected) || tensor.getData().size() != bytes) {
+      return "%s %s %s of %d bytes; expected %s %s of %d bytes".formatted(field, tensor.getDtype(),
+          tensor.getShapeList(), tensor.getData().size(), dtype, expected, bytes);
     }
     return null;
   }

@@ -4,8 +4,9 @@ import java.time.Duration;
 
 /**
  * Sizes a group's steps by time: it keeps a running estimate of the time one row of a step takes
- * (an exponentially weighted mean of the steps seen, seeded from the model's FLOPs per row at 1
- * GFLOP/s per shard, a slow core), limits the prompt rows of a step so it takes about a quarter of
+ * (an exponentially weighted mean of the steps seen, seeded from the model's FLOPs per row at the
+ * speed the serving profile assumes of a shard: 1 GFLOP/s on CPU, a slow core; 100 TFLOP/s on a GPU),
+ * limits the prompt rows of a step so it takes about a quarter of
  * the step timeout (chunked prefill that keeps decoding sequences flowing, and a 1.1B model on two
  * cores from outliving its deadline), and gives each step a deadline of at least four times its
  * expected time. One per group loop, used by its thread only.
@@ -14,16 +15,16 @@ final class StepPacer {
 
   /** Weight of the newest step in the estimate. */
   private static final double NEW_STEP_WEIGHT = 0.3;
-  /** FLOP/s assumed of a shard before any step is seen. */
-  private static final double PRIOR_FLOPS_PER_SECOND = 1e9;
-
   private final Duration stepTimeout;
   private double nanosPerRow;
 
-  /** @param flopsPerRowPerShard the decoder's multiply-adds times 2 per row, over the group's ranks */
-  StepPacer(Duration stepTimeout, double flopsPerRowPerShard) {
+  /**
+   * @param flopsPerRowPerShard the decoder's multiply-adds times 2 per row, over the group's ranks
+   * @param priorFlopsPerSecond a shard's speed assumed before any step is seen
+   */
+  StepPacer(Duration stepTimeout, double flopsPerRowPerShard, double priorFlopsPerSecond) {
     this.stepTimeout = stepTimeout;
-    this.nanosPerRow = flopsPerRowPerShard / PRIOR_FLOPS_PER_SECOND * 1e9;
+    this.nanosPerRow = flopsPerRowPerShard / priorFlopsPerSecond * 1e9;
   }
 
   /** Rows a step may carry: those expected to take a quarter of the step timeout, 1..{@code maxNumTokens}. */

@@ -1,7 +1,5 @@
 package dev.owlery.coordinator.testing;
 
-import com.google.protobuf.ByteString;
-import com.google.protobuf.UnsafeByteOperations;
 import dev.owlery.cluster.membership.ClusterMember;
 import dev.owlery.cluster.membership.MembershipConfig;
 import dev.owlery.cluster.registry.NodeRecord;
@@ -19,7 +17,6 @@ import dev.owlery.engine.decoder.TensorParallelRank;
 import dev.owlery.engine.decoder.VocabSlice;
 import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.model.OwlModel;
-import dev.owlery.proto.internal.v1.DType;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
 import dev.owlery.proto.internal.v1.ReleaseSequencesRequest;
@@ -30,7 +27,6 @@ import dev.owlery.proto.internal.v1.RunStepRequest;
 import dev.owlery.proto.internal.v1.RunStepResponse;
 import dev.owlery.proto.internal.v1.ShardWorkerGrpc;
 import dev.owlery.proto.internal.v1.StepSequence;
-import dev.owlery.proto.internal.v1.Tensor;
 import io.grpc.Status;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.StreamObserver;
@@ -40,6 +36,8 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -194,19 +192,13 @@ public final class FakeShardWorkerNode implements AutoCloseable {
             + request.getWorldSize() + "; loaded " + groupId + " of " + worldSize).asRuntimeException();
       }
       request.getReleasedSequenceIdsList().forEach(sequences::remove);
-      int width = vocabEnd - vocabStart;
-      int numSequences = request.getSequencesCount();
-      ByteBuffer slices = ByteBuffer.allocate(numSequences * width * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-      for (int i = 0; i < numSequences; i++) {
-        run(request.getSequences(i));
-        slices.asFloatBuffer().put(i * width, logits, vocabStart, width);
+      List<float[]> lastRows = new ArrayList<>();
+      for (StepSequence sequence : request.getSequencesList()) {
+        run(sequence);
+        lastRows.add(Arrays.copyOfRange(logits, vocabStart, vocabEnd));
       }
-      ByteString data = UnsafeByteOperations.unsafeWrap(slices);
       numStepsAnswered++;
-      responses.onNext(RunStepResponse.newBuilder().setStepId(request.getStepId()).setVocabStart(vocabStart)
-          .setVocabEnd(vocabEnd)
-          .setLogits(Tensor.newBuilder().setDtype(DType.DTYPE_F32).addShape(numSequences).addShape(width).setData(data))
-          .build());
+      responses.onNext(StepAnswers.answer(request, lastRows, vocabStart, vocabEnd));
       responses.onCompleted();
     }
 

@@ -1,20 +1,15 @@
 package dev.owlery.coordinator.testing;
 
-import com.google.protobuf.UnsafeByteOperations;
 import dev.owlery.coordinator.placement.ServingGroup;
 import dev.owlery.coordinator.placement.ShardRank;
-import dev.owlery.proto.internal.v1.DType;
 import dev.owlery.proto.internal.v1.ReleaseSequencesRequest;
 import dev.owlery.proto.internal.v1.ReleaseSequencesResponse;
 import dev.owlery.proto.internal.v1.RunStepRequest;
 import dev.owlery.proto.internal.v1.RunStepResponse;
 import dev.owlery.proto.internal.v1.ShardWorkerGrpc;
-import dev.owlery.proto.internal.v1.Tensor;
 import io.grpc.ManagedChannel;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
@@ -64,14 +59,13 @@ public final class GatedShardWorker extends ShardWorkerGrpc.ShardWorkerImplBase 
     if (((ServerCallStreamObserver<RunStepResponse>) responses).isCancelled()) {
       return; // the coordinator gave the step up (its request was cancelled)
     }
-    int rows = request.getSequencesCount();
-    ByteBuffer data = ByteBuffer.allocate(rows * vocabSize * Float.BYTES).order(ByteOrder.LITTLE_ENDIAN);
-    for (int row = 0; row < rows; row++) {
-      data.putFloat((row * vocabSize + token) * Float.BYTES, 1f);
+    List<float[]> lastRows = new ArrayList<>();
+    for (int i = 0; i < request.getSequencesCount(); i++) {
+      float[] row = new float[vocabSize];
+      row[token] = 1f;
+      lastRows.add(row);
     }
-    responses.onNext(RunStepResponse.newBuilder().setStepId(request.getStepId()).setVocabStart(0)
-        .setVocabEnd(vocabSize).setLogits(Tensor.newBuilder().setDtype(DType.DTYPE_F32).addShape(rows)
-            .addShape(vocabSize).setData(UnsafeByteOperations.unsafeWrap(data))).build());
+    responses.onNext(StepAnswers.answer(request, lastRows, 0, vocabSize));
     responses.onCompleted();
   }
 

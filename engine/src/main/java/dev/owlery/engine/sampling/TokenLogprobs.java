@@ -67,4 +67,45 @@ public record TokenLogprobs(int tokenId, float logprob, int[] topTokenIds, float
     }
     return new TokenLogprobs(tokenId, (float) (logits[offset + tokenId] - logNormalizer), top, topLogprobs);
   }
+
+  /**
+   * Log-probabilities of {@code tokenId} and the top {@code n} of a candidate row (the top {@code
+   * n} of the whole row when every rank sent at least {@code n} candidates), normalized by the
+   * row's merged log-sum-exp; ties by lowest id, as {@link #of(float[], int, int, int, int)}.
+   */
+  public static TokenLogprobs of(CandidateRow row, int tokenId, int n) {
+    if (n < 0 || n > row.size()) {
+      throw new IllegalArgumentException("number of top log-probabilities must be in [0, %d], got %d".formatted(row.size(), n));
+    }
+    float tokenLogit = Float.NaN;
+    int[] top = new int[n];
+    float[] topValues = new float[n];
+    Arrays.fill(topValues, Float.NEGATIVE_INFINITY);
+    Arrays.fill(top, -1);
+    for (int i = 0; i < row.size(); i++) {
+      float v = row.logit(i);
+      if (row.tokenId(i) == tokenId) {
+        tokenLogit = v;
+      }
+      if (n > 0 && v > topValues[n - 1]) {
+        int j = n - 1;
+        while (j > 0 && v > topValues[j - 1]) {
+          topValues[j] = topValues[j - 1];
+          top[j] = top[j - 1];
+          j--;
+        }
+        topValues[j] = v;
+        top[j] = row.tokenId(i);
+      }
+    }
+    if (Float.isNaN(tokenLogit)) {
+      throw new IllegalArgumentException("token id %d is not among the row's %d candidates".formatted(tokenId, row.size()));
+    }
+    double logNormalizer = row.logSumExp();
+    float[] topLogprobs = new float[n];
+    for (int j = 0; j < n; j++) {
+      topLogprobs[j] = (float) (topValues[j] - logNormalizer);
+    }
+    return new TokenLogprobs(tokenId, (float) (tokenLogit - logNormalizer), top, topLogprobs);
+  }
 }

@@ -1,11 +1,9 @@
 package dev.owlery.shard.worker;
 
-import com.google.protobuf.UnsafeByteOperations;
 import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.config.LlamaConfig;
 import dev.owlery.engine.decoder.LogitRows;
 import dev.owlery.engine.decoder.Modality;
-import dev.owlery.proto.internal.v1.DType;
 import dev.owlery.proto.internal.v1.LoadSliceRequest;
 import dev.owlery.proto.internal.v1.LoadSliceResponse;
 import dev.owlery.proto.internal.v1.RunHealthStepRequest;
@@ -14,12 +12,8 @@ import dev.owlery.proto.internal.v1.RunStepRequest;
 import dev.owlery.proto.internal.v1.RunStepResponse;
 import dev.owlery.proto.internal.v1.StepSequence;
 import dev.owlery.proto.internal.v1.StepTimings;
-import dev.owlery.proto.internal.v1.Tensor;
 import dev.owlery.shard.collective.GrpcCollective;
 import dev.owlery.shard.collective.StepTraffic;
-import java.nio.ByteBuffer;
-import java.nio.ByteOrder;
-import java.nio.FloatBuffer;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -48,8 +42,7 @@ final class LoadedSlice<S extends SequenceBlocks> implements AutoCloseable {
   private final Modality[] modalities;
   /** The step's logits, [rows, local vocabulary]; grows to the largest step once. */
   private float[] logits = new float[0];
-  private byte[] logitBytes = new byte[0];
-  private FloatBuffer logitFloats = FloatBuffer.allocate(0);
+  private final StepLogits stepLogits;
   private long lastStepId = -1;
 
   LoadedSlice(LoadSliceRequest request, LoadSliceResponse response, Checkpoint checkpoint, LlamaConfig config,
@@ -65,6 +58,7 @@ final class LoadedSlice<S extends SequenceBlocks> implements AutoCloseable {
     this.batch = new ArrayList<>(limits.maxNumSequences());
     this.inputs = new float[Math.multiplyExact(limits.maxNumTokens(), config.hiddenSize())];
     this.modalities = new Modality[limits.maxNumTokens()];
+    this.stepLogits = new StepLogits(slice.vocabStart(), slice.localVocabSize());
   }
 
   LoadSliceRequest request() {
@@ -96,6 +90,7 @@ final class LoadedSlice<S extends SequenceBlocks> implements AutoCloseable {
     requireNewStepId(step.getStepId());
     held.release(step.getReleasedSequenceIdsList());
     StepPlan plan = StepPlan.of(step, held, limits);
+    StepLogits.check(step);
     lastStepId = step.getStepId();
     held.takeBlocks(plan);
     int localVocab = slice.localVocabSize();
@@ -117,12 +112,13 @@ final class LoadedSlice<S extends SequenceBlocks> implements AutoCloseable {
     slice.forward(batch, inputs, modalities, logits);
     long done = System.nanoTime();
     StepTraffic traffic = collective.endStep();
+    RunStepResponse.Builder response = RunStepResponse.newBuilder().setStepId(step.getStepId())
+        .setVocabStart(slice.vocabStart()).setVocabEnd(slice.vocabStart() + localVocab);
+    stepLogits.write(plan, logits, response);
     StepTimings timings = StepTimings.newBuilder().setNumTokens(plan.numTokens()).setEmbedNs(embedded - start)
         .setLayersNs(done - embedded - slice.lastLmHeadNanos()).setAllReduceNs(traffic.allReduceNanos())
         .setLmHeadNs(slice.lastLmHeadNanos()).setTotalNs(System.nanoTime() - receivedNanos).build();
-    return RunStepResponse.newBuilder().setStepId(step.getStepId())
-        .setLogits(logitTensor(plan.numLogitRows(), localVocab)).setVocabStart(slice.vocabStart())
-        .setVocabEnd(slice.vocabStart() + localVocab).setTimings(timings).build();
+    return response.setTimings(timings).build();
   }
 
   /**
@@ -144,22 +140,6 @@ final class LoadedSlice<S extends SequenceBlocks> implements AutoCloseable {
         modalities[row] = Modality.TEXT;
       }
     }
-  }
-
-  /**
-   * The logits as a wire tensor wrapping a buffer reused by the next step: the response is sent
-   * (and serialized, gRPC copies in onNext) by the step thread before the next step runs.
-   */
-  private Tensor logitTensor(int rows, int localVocab) {
-    int count = rows * localVocab;
-    int bytes = Math.multiplyExact(count, 4);
-    if (logitBytes.length < bytes) {
-      logitBytes = new byte[bytes];
-      logitFloats = ByteBuffer.wrap(logitBytes).order(ByteOrder.LITTLE_ENDIAN).asFloatBuffer();
-    }
-    logitFloats.put(0, logits, 0, count);
-    return Tensor.newBuilder().setDtype(DType.DTYPE_F32).addShape(rows).addShape(localVocab)
-        .setData(UnsafeByteOperations.unsafeWrap(logitBytes, 0, bytes)).build();
   }
 
   /** Runs the one-value all-reduce of (rank + 1) across the group, waiting for peers until {@code giveUpAt}. */
