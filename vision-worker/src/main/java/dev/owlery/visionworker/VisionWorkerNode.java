@@ -8,6 +8,7 @@ import dev.owlery.cluster.registry.NodeRegistry;
 import dev.owlery.cluster.registry.NodeRole;
 import dev.owlery.cluster.rpc.GrpcServer;
 import dev.owlery.engine.cuda.device.DeviceSpec;
+import dev.owlery.engine.cuda.runtime.CpuTwinDevice;
 import dev.owlery.engine.cuda.runtime.CudaDriverDevice;
 import dev.owlery.engine.cuda.runtime.Device;
 import dev.owlery.engine.cuda.runtime.NoDeviceException;
@@ -64,6 +65,8 @@ public final class VisionWorkerNode implements AutoCloseable {
         case DeviceSpec.Cpu cpu -> VisionModel.load(config.modelDir(), KernelsProvider.shared(), config.weights());
         case DeviceSpec.Cuda cuda -> VisionModel.loadOnDevice(config.modelDir(), config.weights(), open(cuda),
             config.maxBatchImages(), config.maxQueuedImages());
+        case DeviceSpec.CudaTwin twin -> VisionModel.loadOnDevice(config.modelDir(), config.weights(),
+            new CpuTwinDevice(), config.maxBatchImages(), config.maxQueuedImages());
       };
       started.add(model);
       PrometheusMeterRegistry meters = NodeMetrics.newRegistry(config.nodeId(), "vision-worker");
