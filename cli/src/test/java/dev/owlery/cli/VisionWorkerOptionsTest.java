@@ -25,7 +25,8 @@ class VisionWorkerOptionsTest {
     CliRun run = CliRun.of("vision-worker", "--node-id", "vision-0", "--model", MODEL, "--device", "gpu");
 
     assertThat(run.exitCode()).isEqualTo(2);
-    assertThat(run.err()).startsWith("owlery: error: Invalid value for option '--device': --device must be cpu, cuda "
-        + "or cuda:N (N a CUDA device index, 0 for the first). Given: \"gpu\"");
+    assertThat(run.err()).startsWith("owlery: error: Invalid value for option '--device': --device must be cpu, cuda, "
+        + "cuda:N (N a CUDA device index, 0 for the first) or cuda-twin (the CUDA path on the CPU, slow, for tests). "
+        + "Given: \"gpu\"");
   }
 }
