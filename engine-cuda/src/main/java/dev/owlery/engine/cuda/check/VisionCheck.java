@@ -247,8 +247,8 @@ public final class VisionCheck {
     return rows;
   }
 
-  /** The image flipped left to right, CHW of three channels. */
-  private static float[] mirrored(float[] chw, int size) {
+  /** The image flipped left to right, CHW of three channels (a second image for batch tests). */
+  public static float[] mirrored(float[] chw, int size) {
     float[] out = new float[chw.length];
     for (int c = 0; c < 3; c++) {
       for (int y = 0; y < size; y++) {
@@ -260,8 +260,8 @@ public final class VisionCheck {
     return out;
   }
 
-  /** Normalised pixel values of noise, in CLIP's range. */
-  private static float[] noise(int n) {
+  /** Normalised pixel values of noise, in CLIP's range (the same for every call with n). */
+  public static float[] noise(int n) {
     SplittableRandom random = new SplittableRandom(20261204L);
     float[] out = new float[n];
     for (int i = 0; i < n; i++) {

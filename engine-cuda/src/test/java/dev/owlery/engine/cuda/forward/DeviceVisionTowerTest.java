@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
 import dev.owlery.engine.config.ModelConfig;
+import dev.owlery.engine.cuda.check.VisionCheck;
 import dev.owlery.engine.cuda.runtime.CpuTwinDevice;
 import dev.owlery.engine.kernel.ScalarKernels;
 import dev.owlery.engine.tensor.WeightFormat;
@@ -13,7 +14,6 @@ import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.engine.vision.VisionTower;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.SplittableRandom;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -28,6 +28,8 @@ class DeviceVisionTowerTest {
 
   /** Fixture README "Tolerances": visual_embeds within 2e-4 max abs for a float32 implementation. */
   private static final double FIXTURE_TOLERANCE = 2e-4;
+  /** tiny-owl2's image side in pixels. */
+  private static final int IMAGE_SIZE = 56;
 
   /**
    * Max |visual_embeds(device) - visual_embeds(CPU)| for one image with F16 or BF16 weights on both
@@ -96,7 +98,7 @@ class DeviceVisionTowerTest {
 
   @Test
   void aBatchOfThreeDifferentImagesEqualsEachImageRunAlone() {
-    List<float[]> images = List.of(pixelValues, mirrored(pixelValues), random(pixelValues.length));
+    List<float[]> images = List.of(pixelValues, VisionCheck.mirrored(pixelValues, IMAGE_SIZE), VisionCheck.noise(pixelValues.length));
     try (CpuTwinDevice device = new CpuTwinDevice()) {
       DeviceVisionTower tower = new DeviceVisionTower(device, config, model, 3);
       List<float[]> batched = tower.encode(images).visualEmbeds();
@@ -139,7 +141,7 @@ class DeviceVisionTowerTest {
         CpuTwinDevice device = new CpuTwinDevice()) {
       VisionTower cpu = new VisionTower(config, converted, new ScalarKernels());
       DeviceVisionTower tower = new DeviceVisionTower(device, config, converted, 2);
-      float[] second = mirrored(pixelValues);
+      float[] second = VisionCheck.mirrored(pixelValues, IMAGE_SIZE);
       float[] alone = tower.encode(List.of(pixelValues)).visualEmbeds().getFirst();
       List<float[]> both = tower.encode(List.of(pixelValues, second)).visualEmbeds();
       double[] differences = {maxAbsDifference(alone, cpu.encode(pixelValues)),
@@ -173,30 +175,6 @@ class DeviceVisionTowerTest {
           .hasMessage("images per pass must be 1..3855 (a pass's 17-token rows take one grid row each in the F32 "
               + "product, at most 65535). Given: 3856");
     }
-  }
-
-  /** The image flipped left to right, CHW. */
-  private static float[] mirrored(float[] chw) {
-    int size = 56;
-    float[] out = new float[chw.length];
-    for (int c = 0; c < 3; c++) {
-      for (int y = 0; y < size; y++) {
-        for (int x = 0; x < size; x++) {
-          out[(c * size + y) * size + x] = chw[(c * size + y) * size + size - 1 - x];
-        }
-      }
-    }
-    return out;
-  }
-
-  /** Normalised pixel values of noise, in CLIP's range. */
-  private static float[] random(int n) {
-    SplittableRandom random = new SplittableRandom(20261204L);
-    float[] out = new float[n];
-    for (int i = 0; i < n; i++) {
-      out[i] = (float) (random.nextDouble(-1.8, 2.1));
-    }
-    return out;
   }
 
   private static double maxAbsDifference(float[] a, float[] b) {
