@@ -117,8 +117,8 @@ final class BatchedDecodeBench {
 
     @Override
     public void layerNorm(float[] x, int xOffset, Matrix weight, Matrix bias, float eps, float[] out, int outOffset,
-        int size) {
-      kernels.layerNorm(x, xOffset, weight, bias, eps, out, outOffset, size);
+        int numTokens, int size) {
+      kernels.layerNorm(x, xOffset, weight, bias, eps, out, outOffset, numTokens, size);
     }
 
     @Override

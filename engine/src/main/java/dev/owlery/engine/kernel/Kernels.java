@@ -26,9 +26,12 @@ public interface Kernels {
    */
   void rmsNorm(float[] x, int xOffset, Matrix weight, float eps, float[] out, int outOffset, int size);
 
-  /** LayerNorm of one row with biased variance, affine weight and bias (1 x size matrices). */
-  void layerNorm(
-      float[] x, int xOffset, Matrix weight, Matrix bias, float eps, float[] out, int outOffset, int size);
+  /**
+   * LayerNorm of {@code numTokens} rows of {@code size} floats, each with its own mean and biased
+   * variance, then the affine weight and bias (1 x size matrices); x and out must not alias.
+   */
+  void layerNorm(float[] x, int xOffset, Matrix weight, Matrix bias, float eps, float[] out, int outOffset,
+      int numTokens, int size);
 
   /** {@code out[i] = silu(gate[i]) * up[i]}; out may alias gate. */
   void siluMul(float[] gate, int gateOffset, float[] up, int upOffset, float[] out, int outOffset, int size);

@@ -40,22 +40,25 @@ public final class ScalarKernels implements Kernels {
   }
 
   @Override
-  public void layerNorm(
-      float[] x, int xOffset, Matrix weight, Matrix bias, float eps, float[] out, int outOffset, int size) {
-    float mean = 0f;
-    for (int i = 0; i < size; i++) {
-      mean += x[xOffset + i];
-    }
-    mean /= size;
-    float variance = 0f;
-    for (int i = 0; i < size; i++) {
-      float d = x[xOffset + i] - mean;
-      variance += d * d;
-    }
-    variance /= size;
-    float scale = (float) (1.0 / Math.sqrt(variance + eps));
-    for (int i = 0; i < size; i++) {
-      out[outOffset + i] = (x[xOffset + i] - mean) * scale * weight.get(0, i) + bias.get(0, i);
+  public void layerNorm(float[] x, int xOffset, Matrix weight, Matrix bias, float eps, float[] out, int outOffset,
+      int numTokens, int size) {
+    for (int t = 0; t < numTokens; t++) {
+      int in = xOffset + t * size;
+      float mean = 0f;
+      for (int i = 0; i < size; i++) {
+        mean += x[in + i];
+      }
+      mean /= size;
+      float variance = 0f;
+      for (int i = 0; i < size; i++) {
+        float d = x[in + i] - mean;
+        variance += d * d;
+      }
+      variance /= size;
+      float scale = (float) (1.0 / Math.sqrt(variance + eps));
+      for (int i = 0; i < size; i++) {
+        out[outOffset + t * size + i] = (x[in + i] - mean) * scale * weight.get(0, i) + bias.get(0, i);
+      }
     }
   }
 

@@ -25,9 +25,6 @@ record LayerNorm(Matrix weight, Matrix bias, float eps) {
 
   /** Normalises {@code numTokens} rows of {@link #size()} floats from x into out (must not alias). */
   void forward(Kernels kernels, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
-    int size = size();
-    for (int t = 0; t < numTokens; t++) {
-      kernels.layerNorm(x, xOffset + t * size, weight, bias, eps, out, outOffset + t * size, size);
-    }
+    kernels.layerNorm(x, xOffset, weight, bias, eps, out, outOffset, numTokens, size());
   }
 }

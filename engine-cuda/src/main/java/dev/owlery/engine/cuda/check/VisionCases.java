@@ -37,7 +37,7 @@ final class VisionCases {
     return new Matrix(name, MemorySegment.ofArray(bytes.array()), DType.F32, 1, values.length, values.length, 0);
   }
 
-  /** LayerNorm of each row against {@link ScalarKernels#layerNorm}, which the engine's LayerNorm calls per row. */
+  /** LayerNorm of each row against {@link ScalarKernels#layerNorm}, the reference the vector kernels are held to. */
   record LayerNormCase(float[] weight, float[] bias, float eps, float[] x) implements KernelCase {
 
     int hidden() {
@@ -80,7 +80,7 @@ final class VisionCases {
       float[] out = new float[x.length];
       float[] scale = new float[x.length];
       for (int t = 0; t < numRows(); t++) {
-        kernels.layerNorm(x, t * hidden, w, b, eps, out, t * hidden, hidden);
+        kernels.layerNorm(x, t * hidden, w, b, eps, out, t * hidden, 1, hidden);
         double mean = 0;
         double meanAbs = 0;
         for (int i = 0; i < hidden; i++) {

@@ -355,20 +355,18 @@ final class KernelTwins {
 
   // ---- vision.cu ----
 
-  /** (out, x, weight, bias, hidden, eps); grid numRows. Each row through the engine's layerNorm. */
+  /** (out, x, weight, bias, hidden, eps); grid numRows. The rows through the engine's layerNorm. */
   private void layerNorm(Launch l) {
     MemorySegment out = l.mem(0);
     MemorySegment x = l.mem(1);
     int hidden = l.i32(4);
     Matrix weight = new Matrix("twin.layer_norm.weight", l.mem(2), DType.F32, 1, hidden, hidden, 0);
     Matrix bias = new Matrix("twin.layer_norm.bias", l.mem(3), DType.F32, 1, hidden, hidden, 0);
-    float[] row = new float[hidden];
-    float[] normed = new float[hidden];
-    for (int t = 0; t < l.gridX; t++) {
-      MemorySegment.copy(x, F32, 4L * t * hidden, row, 0, hidden);
-      reference.layerNorm(row, 0, weight, bias, l.f32(5), normed, 0, hidden);
-      MemorySegment.copy(normed, 0, out, F32, 4L * t * hidden, hidden);
-    }
+    float[] rows = new float[l.gridX * hidden];
+    float[] normed = new float[rows.length];
+    MemorySegment.copy(x, F32, 0, rows, 0, rows.length);
+    reference.layerNorm(rows, 0, weight, bias, l.f32(5), normed, 0, l.gridX, hidden);
+    MemorySegment.copy(normed, 0, out, F32, 0, normed.length);
   }
 
   /** (out, x, table, n, tableSize); grid-stride: one rounded add per element, as the engine's addBias. */
