@@ -11,8 +11,9 @@ import jdk.incubator.vector.VectorSpecies;
  * {@value #ROWS} rows by four token vectors (24 accumulators on 32 registers) adds, for every column
  * k, one broadcast weight times four loaded activation vectors per row: 24 FMAs for 4 vector loads
  * and 6 broadcasts, and no reduction across lanes. The accumulators stay in registers over all
- * columns; each tile writes its outputs once. Calls of fewer than 4L tokens (batched decode) run
- * tiles of {@value #NARROW_ROWS} rows by one token vector instead.
+ * columns; each tile writes its outputs once. Calls of fewer than 4L tokens (batched decode), and
+ * the token vectors after a call's last whole block, run tiles of {@value #NARROW_ROWS} rows by one
+ * token vector instead.
  */
 final class PanelKernels {
 
@@ -28,6 +29,15 @@ final class PanelKernels {
   static final int BLOCK_ROWS = 24;
   private static final VectorSpecies<Float> F = VectorMatmul.F;
   private static final int L = F.length();
+  /**
+   * Most columns the 6x4 tiles walk before their partial sums are added to the outputs: a token
+   * tile of xT is then at most 1,024 x 64 floats (256 KiB) and stays in L2 for the block's four row
+   * tiles (a 4,096-column call's 1 MiB tile did not). One thread, F16, alternating in one JVM:
+   * 1,024 x 4,096 at 1,025 tokens (the ViT's fc2) 121 -> 126-130 GFLOP/s, 2,048 x 5,632 at 512 tokens
+   * 135 -> 152, 4,096 x 11,008 at 512 (LLaMA-2-7B's down_proj) 103 -> 133; no change at 1,024 and
+   * 2,048 columns.
+   */
+  static final int K_CHUNK = 1024;
   /** Token vectors per register tile. */
   private static final int TOKEN_VECTORS = 4;
   /** Tokens per block of the transposed activations: those of one register tile. */
@@ -143,7 +153,7 @@ final class PanelKernels {
     int outStride = w.rows();
     int tp = paddedTokens(numTokens);
     boolean narrow = tp < BLOCK_TOKENS;
-    int tileRows = narrow ? NARROW_ROWS : ROWS;
+    int numChunks = Math.ceilDiv(cols, K_CHUNK);
     float[] widened = WIDENED.get();
     if (widened.length < BLOCK_ROWS * cols) {
       widened = new float[BLOCK_ROWS * cols];
@@ -157,7 +167,8 @@ final class PanelKernels {
     }
     for (int r = from; r < to; r += BLOCK_ROWS) {
       int blockRows = Math.min(BLOCK_ROWS, to - r);
-      int paddedRows = Math.ceilDiv(blockRows, tileRows) * tileRows;
+      // padded for the narrow tiles (a multiple of the 6x4 tiles' rows)
+      int paddedRows = Math.ceilDiv(blockRows, NARROW_ROWS) * NARROW_ROWS;
       for (int i = 0; i < blockRows; i++) {
         TileKernels.widen(w, r + i, head, widened, i * cols);
       }
@@ -166,24 +177,28 @@ final class PanelKernels {
       // from beyond L2 once per block of rows, then from L2 for its other row tiles
       int t0 = 0;
       for (; !narrow && t0 + BLOCK_TOKENS <= tp; t0 += BLOCK_TOKENS) {
-        for (int i = 0; i < blockRows; i += ROWS) {
-          tile6x4(widened, i * cols, cols, xT, t0 * cols, BLOCK_TOKENS, tile);
-          scatter(tile, BLOCK_TOKENS, Math.min(ROWS, blockRows - i), t0, Math.min(numTokens, t0 + BLOCK_TOKENS),
-              blockOut, i, outScale);
+        // in column chunks whose token tile fits L2 beside the widened rows, each chunk's partial
+        // sums added into the block's outputs
+        for (int c = 0; c < numChunks; c++) {
+          int k0 = (int) ((long) cols * c / numChunks);
+          int k1 = (int) ((long) cols * (c + 1) / numChunks);
+          for (int i = 0; i < blockRows; i += ROWS) {
+            tile6x4(widened, i * cols + k0, cols, k1 - k0, xT, t0 * cols + k0 * BLOCK_TOKENS, BLOCK_TOKENS, tile);
+            scatter(tile, BLOCK_TOKENS, Math.min(ROWS, blockRows - i), t0, Math.min(numTokens, t0 + BLOCK_TOKENS),
+                blockOut, i, outScale, c > 0);
+          }
         }
       }
-      // the last, narrower token block: width tp - t0, its vectors side by side
+      // the last, narrower token block: width tp - t0, its vectors side by side, in the 12x1 tiles of
+      // batched decode (a 6x1 tile of its own measured no faster)
       int blockStart = t0;
       int width = tp - blockStart;
       for (; t0 < tp; t0 += L) {
         int base = blockStart * cols + t0 - blockStart;
-        for (int i = 0; i < blockRows; i += tileRows) {
-          if (narrow) {
-            tile12x1(widened, i * cols, cols, xT, base, width, tile);
-          } else {
-            tile6x1(widened, i * cols, cols, xT, base, width, tile);
-          }
-          scatter(tile, L, Math.min(tileRows, blockRows - i), t0, Math.min(numTokens, t0 + L), blockOut, i, outScale);
+        for (int i = 0; i < blockRows; i += NARROW_ROWS) {
+          tile12x1(widened, i * cols, cols, xT, base, width, tile);
+          scatter(tile, L, Math.min(NARROW_ROWS, blockRows - i), t0, Math.min(numTokens, t0 + L), blockOut, i,
+              outScale, false);
         }
       }
       // each token's outputs of the block are one run of out: written once per block, not per tile
@@ -199,21 +214,23 @@ final class PanelKernels {
    * the block's outputs (token after token, {@value #BLOCK_ROWS} rows each) from row {@code i0}.
    */
   private static void scatter(float[] tile, int tileWidth, int rows, int t0, int tEnd, float[] blockOut, int i0,
-      float outScale) {
+      float outScale, boolean add) {
     for (int t = t0; t < tEnd; t++) {
       for (int i = 0; i < rows; i++) {
-        blockOut[t * BLOCK_ROWS + i0 + i] = tile[i * tileWidth + t - t0] * outScale;
+        float v = tile[i * tileWidth + t - t0] * outScale;
+        blockOut[t * BLOCK_ROWS + i0 + i] = add ? blockOut[t * BLOCK_ROWS + i0 + i] + v : v;
       }
     }
   }
 
   // hot: prefill and vision, six widened weight rows by four token vectors; 24 accumulators.
-  private static void tile6x4(float[] w, int w0, int cols, float[] xT, int base, int stride, float[] tile) {
-    int w1 = w0 + cols;
-    int w2 = w0 + 2 * cols;
-    int w3 = w0 + 3 * cols;
-    int w4 = w0 + 4 * cols;
-    int w5 = w0 + 5 * cols;
+  private static void tile6x4(float[] w, int w0, int rowStride, int cols, float[] xT, int base, int stride,
+      float[] tile) {
+    int w1 = w0 + rowStride;
+    int w2 = w0 + 2 * rowStride;
+    int w3 = w0 + 3 * rowStride;
+    int w4 = w0 + 4 * rowStride;
+    int w5 = w0 + 5 * rowStride;
     FloatVector a00 = FloatVector.zero(F);
     FloatVector a01 = FloatVector.zero(F);
     FloatVector a02 = FloatVector.zero(F);
@@ -302,8 +319,8 @@ final class PanelKernels {
     a53.intoArray(tile, 5 * s + 3 * L);
   }
 
-  // 16 to 63 tokens (batched decode): twelve rows by one token vector; 12 FMAs per vector load and
-  // 12 broadcasts.
+  // 16 to 63 tokens (batched decode) and the token vectors left after the 6x4 tiles: twelve rows by
+  // one token vector; 12 FMAs per vector load and 12 broadcasts.
   private static void tile12x1(float[] w, int w0, int cols, float[] xT, int base, int stride, float[] tile) {
     FloatVector a0 = FloatVector.zero(F);
     FloatVector a1 = FloatVector.zero(F);
@@ -344,30 +361,5 @@ final class PanelKernels {
     a9.intoArray(tile, 9 * L);
     a10.intoArray(tile, 10 * L);
     a11.intoArray(tile, 11 * L);
-  }
-
-  // the token vectors left after the 6x4 tiles: six rows by one token vector.
-  private static void tile6x1(float[] w, int w0, int cols, float[] xT, int base, int stride, float[] tile) {
-    FloatVector a0 = FloatVector.zero(F);
-    FloatVector a1 = FloatVector.zero(F);
-    FloatVector a2 = FloatVector.zero(F);
-    FloatVector a3 = FloatVector.zero(F);
-    FloatVector a4 = FloatVector.zero(F);
-    FloatVector a5 = FloatVector.zero(F);
-    for (int k = 0; k < cols; k++) {
-      FloatVector x0 = FloatVector.fromArray(F, xT, base + k * stride);
-      a0 = x0.fma(FloatVector.broadcast(F, w[w0 + k]), a0);
-      a1 = x0.fma(FloatVector.broadcast(F, w[w0 + cols + k]), a1);
-      a2 = x0.fma(FloatVector.broadcast(F, w[w0 + 2 * cols + k]), a2);
-      a3 = x0.fma(FloatVector.broadcast(F, w[w0 + 3 * cols + k]), a3);
-      a4 = x0.fma(FloatVector.broadcast(F, w[w0 + 4 * cols + k]), a4);
-      a5 = x0.fma(FloatVector.broadcast(F, w[w0 + 5 * cols + k]), a5);
-    }
-    a0.intoArray(tile, 0);
-    a1.intoArray(tile, L);
-    a2.intoArray(tile, 2 * L);
-    a3.intoArray(tile, 3 * L);
-    a4.intoArray(tile, 4 * L);
-    a5.intoArray(tile, 5 * L);
   }
 }

@@ -176,8 +176,8 @@ class VectorKernelsTest {
   @EnumSource(names = {"F32", "F16", "BF16", "Q8_0"})
   void manyTokenPanelsCoverLeftoverRowsAndTokenVectors(DType dtype) {
     // from one token vector on, the outer-product kernels: 12-row groups by one token vector below 4L
-    // tokens; from 4L on 6-row groups (37 rows leave 1), 4-vector token
-    // tiles and leftover token vectors, padding tokens, on an unaligned strided view
+    // tokens; from 4L on 6-row groups (37 rows leave 1) by 4-vector token tiles, the leftover token
+    // vectors in 12-row groups, padding tokens, on an unaligned strided view
     Matrix full = dtype == DType.Q8_0 ? randomQ8Matrix(40, 768 + 64, 67) : randomMatrix(dtype, 40, COLS + 17, 2, 67);
     int cols = dtype == DType.Q8_0 ? 768 : COLS;
     int first = dtype == DType.Q8_0 ? 32 : 5;
@@ -187,6 +187,18 @@ class VectorKernelsTest {
       }
     }
     assertMatmulAgrees(randomMatrix(dtype == DType.Q8_0 ? DType.F32 : dtype, 517, 96, 0, 71), 100, 0);
+  }
+
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
+  void panelsLongerThanAColumnChunkAddTheirChunksPartialSums(DType dtype) {
+    // 2 K_CHUNK + 37 columns: three uneven column chunks per 6x4 tile, on an unaligned strided view;
+    // 64 tokens (one whole token tile) and 81 (one and a leftover vector, whose tiles are not chunked)
+    int cols = 2 * PanelKernels.K_CHUNK + 37;
+    Matrix full = randomMatrix(dtype, 40, cols + 9, 2, 109);
+    for (int numTokens : new int[] {64, 81}) {
+      assertMatmulAgrees(full.rowSlice(3, 40).colSlice(9, 9 + cols), numTokens, 1);
+    }
   }
 
   /** Q8_0 weights quantized at load from random F32 ones: whole blocks of 32 columns. */
@@ -271,6 +283,52 @@ class VectorKernelsTest {
     scalar.addBias(expected, 4, bias, 5, COLS + 3);
     vector.addBias(actual, 4, bias, 5, COLS + 3);
     assertThat(actual).containsExactly(expected);
+  }
+
+  /**
+   * Rows with a mean far from zero, one row and 45, 16-bit and float32 weights; the mean and the variance are summed in another order than the reference's running sums, which
+   * moves each output by at most about 2 size 2^-24 |w| scale (|x - mean| + mean|x|), plus an ulp of
+   * the affine step.
+   */
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
+  void layerNormMatchesReferenceWithinSummationRounding(DType dtype) {
+    Matrix weight = randomMatrix(dtype, 1, COLS, 2, 101);
+    Matrix bias = randomMatrix(dtype, 1, COLS, 6, 103);
+    for (int numTokens : new int[] {1, 45}) {
+      float[] x = randomActivations(3 + numTokens * COLS, 107);
+      for (int i = 0; i < x.length; i++) {
+        x[i] = 3f + 2f * x[i];
+      }
+      float[] expected = new float[5 + numTokens * COLS];
+      float[] actual = new float[5 + numTokens * COLS];
+      java.util.Arrays.fill(actual, 0, 5, 9f);
+      scalar.layerNorm(x, 3, weight, bias, 1e-6f, expected, 5, numTokens, COLS);
+      vector.layerNorm(x, 3, weight, bias, 1e-6f, actual, 5, numTokens, COLS);
+      assertThat(java.util.Arrays.copyOf(actual, 5)).containsOnly(9f); // nothing before the offset
+      for (int t = 0; t < numTokens; t++) {
+        double mean = 0;
+        double meanAbs = 0;
+        double variance = 0;
+        for (int i = 0; i < COLS; i++) {
+          mean += x[3 + t * COLS + i];
+          meanAbs += Math.abs(x[3 + t * COLS + i]);
+        }
+        mean /= COLS;
+        meanAbs /= COLS;
+        for (int i = 0; i < COLS; i++) {
+          variance += (x[3 + t * COLS + i] - mean) * (x[3 + t * COLS + i] - mean);
+        }
+        double scale = 1 / Math.sqrt(variance / COLS + 1e-6);
+        for (int i = 0; i < COLS; i++) {
+          int at = 5 + t * COLS + i;
+          double bound = 2.0 * COLS * 0x1p-24 * Math.abs(weight.get(0, i)) * scale
+              * (Math.abs(x[3 + t * COLS + i] - mean) + meanAbs) + 2 * Math.ulp(Math.abs(expected[at]));
+          assertThat((double) Math.abs(actual[at] - expected[at])).as("row %d element %d", t, i)
+              .isLessThanOrEqualTo(bound);
+        }
+      }
+    }
   }
 
   /** Equal within a few float ulps, relative to the larger magnitude (the vector exp's error). */
