@@ -3,10 +3,14 @@ package dev.owlery.visionworker;
 import dev.owlery.cluster.membership.ClusterMember;
 import dev.owlery.cluster.metrics.MetricsEndpoint;
 import dev.owlery.cluster.metrics.NodeMetrics;
+import dev.owlery.cluster.registry.NodeDevice;
 import dev.owlery.cluster.registry.NodeRegistration;
 import dev.owlery.cluster.registry.NodeRegistry;
 import dev.owlery.cluster.registry.NodeRole;
 import dev.owlery.cluster.rpc.GrpcServer;
+import dev.owlery.engine.cuda.device.CudaDevice;
+import dev.owlery.engine.cuda.device.CudaDevices;
+import dev.owlery.engine.cuda.device.DeviceProbe;
 import dev.owlery.engine.cuda.device.DeviceSpec;
 import dev.owlery.engine.cuda.runtime.CpuTwinDevice;
 import dev.owlery.engine.cuda.runtime.CudaDriverDevice;
@@ -85,13 +89,30 @@ public final class VisionWorkerNode implements AutoCloseable {
       MetricsEndpoint metrics = MetricsEndpoint.start(config.grpc().host(), config.metricsPort(), meters);
       started.add(metrics);
       String grpcAddress = NodeRegistration.registerReady(registry, member, config.nodeId(), NodeRole.VISION_WORKER,
-          config.advertisedHost(), server, metrics);
+          config.advertisedHost(), server, metrics, registeredDevice(config));
       return new VisionWorkerNode(config, List.copyOf(started.reversed()), service, server, registry, metrics,
           grpcAddress);
     } catch (RuntimeException e) {
       NodeRegistration.closeAll(started.reversed(), e);
       throw e;
     }
+  }
+
+  /**
+   * The device the tower runs on as {@code owlery status} shows it: a CUDA device as probed now
+   * (its memory free after the tower's weights), the twin with this JVM's heap; null on the CPU.
+   */
+  private static NodeDevice registeredDevice(VisionWorkerConfig config) {
+    CudaDevice memory = switch (config.device()) {
+      case DeviceSpec.Cpu cpu -> null;
+      case DeviceSpec.CudaTwin twin -> CudaDevice.twin(Runtime.getRuntime().maxMemory());
+      case DeviceSpec.Cuda cuda -> switch (CudaDevices.probe(cuda.index())) {
+        case DeviceProbe.Found found -> found.device();
+        case DeviceProbe.Unavailable unavailable -> null; // opened a moment ago: not expected
+      };
+    };
+    return memory == null ? null : new NodeDevice(config.device().flagValue(), memory.index(), memory.name(),
+        memory.computeCapability(), memory.totalBytes(), memory.freeBytes(), 1, config.weights().flagName());
   }
 
   /**

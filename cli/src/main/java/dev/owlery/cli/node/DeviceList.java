@@ -35,20 +35,53 @@ record DeviceList(List<DeviceSpec> devices, double gpuMemoryUtilization) {
   static DeviceList parse(String text, double gpuMemoryUtilization) {
     List<DeviceSpec> devices = new ArrayList<>();
     for (String entry : text.split(",", -1)) {
-      String value = entry.strip().toLowerCase(Locale.ROOT);
-      if (INDEX.matcher(value).matches()) {
-        devices.add(new DeviceSpec.Cuda(Integer.parseInt(value)));
-      } else if (value.equals("twin") || value.equals("cuda-twin")) {
-        devices.add(new DeviceSpec.CudaTwin());
-      } else if (value.startsWith("cuda:") && INDEX.matcher(value.substring(5)).matches()) {
-        devices.add(new DeviceSpec.Cuda(Integer.parseInt(value.substring(5))));
-      } else {
+      DeviceSpec device = entry(entry);
+      if (device == null) {
         throw new IllegalArgumentException(("--devices lists one device per shard worker, comma-separated: N or cuda:N "
             + "(CUDA device N) or twin (the CUDA path on the CPU, for tests). Given: \"%s\", whose entry \"%s\" is "
             + "none of these").formatted(text, entry));
       }
+      devices.add(device);
     }
     return new DeviceList(devices, gpuMemoryUtilization);
+  }
+
+  /**
+   * {@code owlery local --vision-devices}: the device of each of {@code numVisionWorkers} vision
+   * workers, as {@link #parse} reads them or {@code cpu}.
+   *
+   * @throws IllegalArgumentException naming the entry and the accepted forms, or the count
+   */
+  static List<DeviceSpec> parseVision(String text, int numVisionWorkers) {
+    List<DeviceSpec> devices = new ArrayList<>();
+    for (String entry : text.split(",", -1)) {
+      DeviceSpec device = entry.strip().equalsIgnoreCase("cpu") ? DeviceSpec.CPU : entry(entry);
+      if (device == null) {
+        throw new IllegalArgumentException(("--vision-devices lists one device per vision worker, comma-separated: cpu, "
+            + "N or cuda:N (CUDA device N) or twin (the CUDA path on the CPU, for tests). Given: \"%s\", whose entry "
+            + "\"%s\" is none of these").formatted(text, entry));
+      }
+      devices.add(device);
+    }
+    if (devices.size() != numVisionWorkers) {
+      throw new IllegalArgumentException("--vision-devices lists %d device%s for %d vision worker%s (--vision-workers); "
+          .formatted(devices.size(), devices.size() == 1 ? "" : "s", numVisionWorkers, numVisionWorkers == 1 ? "" : "s")
+          + "give one device per vision worker");
+    }
+    return List.copyOf(devices);
+  }
+
+  /** A CUDA device or a twin as the lists name them; null for anything else. */
+  private static DeviceSpec entry(String entry) {
+    String value = entry.strip().toLowerCase(Locale.ROOT);
+    if (INDEX.matcher(value).matches()) {
+      return new DeviceSpec.Cuda(Integer.parseInt(value));
+    } else if (value.equals("twin") || value.equals("cuda-twin")) {
+      return new DeviceSpec.CudaTwin();
+    } else if (value.startsWith("cuda:") && INDEX.matcher(value.substring(5)).matches()) {
+      return new DeviceSpec.Cuda(Integer.parseInt(value.substring(5)));
+    }
+    return null;
   }
 
   /**

@@ -3,6 +3,7 @@ package dev.owlery.cli.node;
 import dev.owlery.client.OwleryClient;
 import dev.owlery.client.OwleryException;
 import dev.owlery.cluster.tls.DevCertificates;
+import dev.owlery.engine.cuda.device.DeviceSpec;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.proto.v1.GetClusterStatusResponse;
 import dev.owlery.proto.v1.NodeRole;
@@ -80,6 +81,7 @@ public final class LocalCluster implements AutoCloseable {
   /** How the workers hold their weight matrices. */
   private final WeightFormat weights;
   private final DeviceList devices; // null: every shard on the CPU
+  private final List<DeviceSpec> visionDevices; // empty: every vision worker on the CPU
   private int nextShardIndex;
 
   private LocalCluster(Path model, int numShards, PrintWriter log, LocalClusterOptions options) {
@@ -91,6 +93,7 @@ public final class LocalCluster implements AutoCloseable {
     this.log = log;
     this.weights = options.weights();
     this.devices = options.devices();
+    this.visionDevices = options.visionDevices();
     this.processes = new NodeProcesses("owlery-local-" + suffix, log, options.jvmOptions(), options.certs());
   }
 
@@ -229,6 +232,11 @@ public final class LocalCluster implements AutoCloseable {
     List<String> roleArgs = new ArrayList<>(List.of("--weights", weights.flagName()));
     if (role.equals("vision-worker")) {
       roleArgs.addAll(List.of("--model", model.toString()));
+      if (!visionDevices.isEmpty()) {
+        // vision-i keeps its device across restarts
+        roleArgs.addAll(List.of("--device",
+            visionDevices.get(Integer.parseInt(nodeId.substring("vision-".length()))).flagValue()));
+      }
     }
     if (role.equals("shard-worker") && devices != null) {
       // shard-i keeps its device across restarts

@@ -1,5 +1,6 @@
 package dev.owlery.cli.node;
 
+import dev.owlery.engine.cuda.device.DeviceSpec;
 import dev.owlery.engine.tensor.WeightFormat;
 import java.nio.file.Path;
 import java.util.List;
@@ -16,17 +17,20 @@ import java.util.List;
  *     certificates; null: plaintext
  * @param weights how the shard and vision workers hold their weight matrices ({@code --weights})
  * @param devices the device of each shard worker ({@code --devices}); null: every shard on the CPU
+ * @param visionDevices the device of each vision worker ({@code --vision-devices}); empty: every one
+ *     on the CPU
  */
 public record LocalClusterOptions(List<String> jvmOptions, List<String> coordinatorArgs, String apiKey, Path certs,
-    WeightFormat weights, DeviceList devices) {
+    WeightFormat weights, DeviceList devices, List<DeviceSpec> visionDevices) {
 
   /** No extra JVM or coordinator options, no API key, plaintext, the workers' default weights, the CPU. */
   public static final LocalClusterOptions DEFAULT =
-      new LocalClusterOptions(List.of(), List.of(), null, null, WeightFormat.STORED, null);
+      new LocalClusterOptions(List.of(), List.of(), null, null, WeightFormat.STORED, null, List.of());
 
   public LocalClusterOptions {
     jvmOptions = List.copyOf(jvmOptions);
     coordinatorArgs = List.copyOf(coordinatorArgs);
+    visionDevices = List.copyOf(visionDevices);
     certs = certs == null ? null : certs.toAbsolutePath();
     if (weights == null) {
       throw new IllegalArgumentException("weights must be set (WeightFormat.STORED is the workers' default)");
@@ -34,26 +38,30 @@ public record LocalClusterOptions(List<String> jvmOptions, List<String> coordina
   }
 
   public LocalClusterOptions withJvmOptions(List<String> options) {
-    return new LocalClusterOptions(options, coordinatorArgs, apiKey, certs, weights, devices);
+    return new LocalClusterOptions(options, coordinatorArgs, apiKey, certs, weights, devices, visionDevices);
   }
 
   public LocalClusterOptions withCoordinatorArgs(List<String> args) {
-    return new LocalClusterOptions(jvmOptions, args, apiKey, certs, weights, devices);
+    return new LocalClusterOptions(jvmOptions, args, apiKey, certs, weights, devices, visionDevices);
   }
 
   public LocalClusterOptions withApiKey(String key) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, key, certs, weights, devices);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, key, certs, weights, devices, visionDevices);
   }
 
   public LocalClusterOptions withCerts(Path folder) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, folder, weights, devices);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, folder, weights, devices, visionDevices);
   }
 
   public LocalClusterOptions withWeights(WeightFormat format) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, format, devices);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, format, devices, visionDevices);
   }
 
   public LocalClusterOptions withDevices(DeviceList list) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, list);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, list, visionDevices);
+  }
+
+  public LocalClusterOptions withVisionDevices(List<DeviceSpec> list) {
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, devices, list);
   }
 }

@@ -50,6 +50,10 @@ public final class LocalCommand implements Callable<Integer> {
   @Option(names = "--vision-workers", defaultValue = "1", description = "Vision workers (default ${DEFAULT-VALUE}; 0 for a text-only model).")
   int visionWorkers;
 
+  @Option(names = "--vision-devices", paramLabel = "D,...", description = "The device of each vision worker: cpu, N "
+      + "or cuda:N (CUDA device N), or twin (the CUDA path on the CPU, slow, for tests). Default: every one on the CPU.")
+  String visionDevices;
+
   @Option(names = "--port", defaultValue = "0", description = "The coordinator's public gRPC port; 0 picks a free one (default ${DEFAULT-VALUE}).")
   int port;
 
@@ -153,7 +157,8 @@ public final class LocalCommand implements Callable<Integer> {
     DeviceList deviceList = devices == null ? null : DeviceList.parse(devices, gpuMemoryUtilization);
     int groupSize = groupSize(deviceList);
     LocalClusterOptions options = LocalClusterOptions.DEFAULT.withJvmOptions(jvm).withCoordinatorArgs(coordinator)
-        .withApiKey(ownKey).withCerts(certsDir()).withWeights(weights).withDevices(deviceList);
+        .withApiKey(ownKey).withCerts(certsDir()).withWeights(weights).withDevices(deviceList)
+        .withVisionDevices(visionDevices == null ? List.of() : DeviceList.parseVision(visionDevices, visionWorkers));
     try (LocalCluster cluster = LocalCluster.start(model, groupSize, visionWorkers, port, err, options)) {
       for (int s = 0; s < standbyShards; s++) {
         cluster.startShardWorker();

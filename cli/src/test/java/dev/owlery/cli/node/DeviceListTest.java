@@ -13,8 +13,9 @@ import org.junit.jupiter.api.Test;
 import picocli.CommandLine;
 
 /**
- * {@code owlery local --devices}: which device each shard worker gets and its share of it, and bad
- * lists refused in one line before any node starts.
+ * {@code owlery local --devices} and {@code --vision-devices}: which device each shard worker gets
+ * and its share of it, each vision worker's device, and bad lists refused in one line before any
+ * node starts.
  */
 class DeviceListTest {
 
@@ -51,6 +52,18 @@ class DeviceListTest {
         + "--devices lists 1 device(s), which --standby-shards 1 takes all of; list one more per shard of the group");
     assertThat(local("--model", model, "--devices", "0,gpu")).startsWith("owlery: error: --devices lists one device "
         + "per shard worker, comma-separated");
+  }
+
+  @Test
+  void eachVisionWorkerGetsItsDeviceAndBadListsAreRefusedBeforeAnyNodeStarts() {
+    assertThat(DeviceList.parseVision("cpu, 1,cuda:0,twin", 4)).containsExactly(DeviceSpec.CPU, new DeviceSpec.Cuda(1),
+        new DeviceSpec.Cuda(0), new DeviceSpec.CudaTwin());
+    assertThatThrownBy(() -> DeviceList.parseVision("cpu,gpu", 2)).hasMessage("--vision-devices lists one device per "
+        + "vision worker, comma-separated: cpu, N or cuda:N (CUDA device N) or twin (the CUDA path on the CPU, for "
+        + "tests). Given: \"cpu,gpu\", whose entry \"gpu\" is none of these");
+    String model = Fixtures.tinyOwl2().toString();
+    assertThat(local("--model", model, "--vision-workers", "2", "--vision-devices", "twin")).isEqualTo("owlery: error: "
+        + "--vision-devices lists 1 device for 2 vision workers (--vision-workers); give one device per vision worker");
   }
 
   /** {@code owlery local ARGS} in this JVM, refused: its one line of stderr. */

@@ -6,7 +6,9 @@ import java.io.Serializable;
  * The accelerator a shard worker serves from, as it registers it: the device as the driver
  * reported it at start, the share of its memory the process may use, and the form of its weights,
  * which is what the coordinator needs to size the group's KV pool with the device's memory plan
- * (a shard knows neither the model nor its rank until LoadSlice).
+ * (a shard knows neither the model nor its rank until LoadSlice). A vision worker on a device
+ * registers it too, for {@code owlery status}, with utilization 1: its tower's weights and
+ * activations are not planned against a share.
  *
  * @param device as {@code --device} names it, e.g. {@code cuda:0} or {@code cuda-twin}
  * @param index the driver's device number

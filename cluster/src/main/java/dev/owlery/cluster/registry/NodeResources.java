@@ -7,7 +7,7 @@ import java.io.Serializable;
  *
  * @param numCores processor cores, >= 1
  * @param memoryBytes memory for weights, activations and KV cache, >= 0 (the JVM's heap)
- * @param device the accelerator a shard worker serves from; null on the CPU
+ * @param device the accelerator a shard worker serves from, or a vision worker's tower runs on; null on the CPU
  */
 public record NodeResources(int numCores, long memoryBytes, NodeDevice device) implements Serializable {
 

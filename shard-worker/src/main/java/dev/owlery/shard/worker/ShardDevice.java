@@ -46,7 +46,7 @@ public record ShardDevice(DeviceSpec spec, CudaDevice memory, double gpuMemoryUt
    */
   public static ShardDevice twin(long totalBytes, double gpuMemoryUtilization) {
     return new ShardDevice(new DeviceSpec.CudaTwin(),
-        new CudaDevice(0, "cpu kernel twins", "twin", totalBytes, totalBytes), gpuMemoryUtilization);
+        CudaDevice.twin(totalBytes), gpuMemoryUtilization);
   }
 
   /** Whether slices run on the CPU's engine kernels rather than a device. */

@@ -21,6 +21,14 @@ public record CudaDevice(int index, String name, String computeCapability, long 
     }
   }
 
+  /**
+   * The CPU twin of a CUDA device with {@code totalBytes} of memory, all free (the twin's buffers
+   * are heap arrays: its memory is the JVM's heap).
+   */
+  public static CudaDevice twin(long totalBytes) {
+    return new CudaDevice(0, "cpu kernel twins", "twin", totalBytes, totalBytes);
+  }
+
   /** One line for logs and the CLI: {@code cuda:0 NVIDIA H200 (sm 9.0), 140.4 GiB, 139.8 GiB free}. */
   public String describe() {
     return String.format(Locale.ROOT, "cuda:%d %s (sm %s), %.1f GiB, %.1f GiB free",
