@@ -49,17 +49,7 @@ public record TokenLogprobs(int tokenId, float logprob, int[] topTokenIds, float
     Arrays.fill(topValues, Float.NEGATIVE_INFINITY);
     Arrays.fill(top, -1);
     for (int i = 0; i < vocabSize; i++) {
-      float v = logits[offset + i];
-      if (n > 0 && v > topValues[n - 1]) {
-        int j = n - 1;
-        while (j > 0 && v > topValues[j - 1]) {
-          topValues[j] = topValues[j - 1];
-          top[j] = top[j - 1];
-          j--;
-        }
-        topValues[j] = v;
-        top[j] = i;
-      }
+      insert(top, topValues, i, logits[offset + i]);
     }
     float[] topLogprobs = new float[n];
     for (int j = 0; j < n; j++) {
@@ -87,16 +77,7 @@ public record TokenLogprobs(int tokenId, float logprob, int[] topTokenIds, float
       if (row.tokenId(i) == tokenId) {
         tokenLogit = v;
       }
-      if (n > 0 && v > topValues[n - 1]) {
-        int j = n - 1;
-        while (j > 0 && v > topValues[j - 1]) {
-          topValues[j] = topValues[j - 1];
-          top[j] = top[j - 1];
-          j--;
-        }
-        topValues[j] = v;
-        top[j] = row.tokenId(i);
-      }
+      insert(top, topValues, row.tokenId(i), v);
     }
     if (Float.isNaN(tokenLogit)) {
       throw new IllegalArgumentException("token id %d is not among the row's %d candidates".formatted(tokenId, row.size()));
@@ -107,5 +88,24 @@ public record TokenLogprobs(int tokenId, float logprob, int[] topTokenIds, float
       topLogprobs[j] = (float) (topValues[j] - logNormalizer);
     }
     return new TokenLogprobs(tokenId, (float) (tokenLogit - logNormalizer), top, topLogprobs);
+  }
+
+  /**
+   * Puts {@code id} with value {@code v} into the descending top list when it beats the last one;
+   * an equal value stays behind the earlier ids (ties by lowest id when ids come in order).
+   */
+  private static void insert(int[] top, float[] topValues, int id, float v) {
+    int n = top.length;
+    if (n == 0 || !(v > topValues[n - 1])) {
+      return;
+    }
+    int j = n - 1;
+    while (j > 0 && v > topValues[j - 1]) {
+      topValues[j] = topValues[j - 1];
+      top[j] = top[j - 1];
+      j--;
+    }
+    topValues[j] = v;
+    top[j] = id;
   }
 }
