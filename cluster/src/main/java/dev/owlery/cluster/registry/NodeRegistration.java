@@ -25,14 +25,13 @@ public final class NodeRegistration {
     return registerReady(registry, member, nodeId, role, advertisedHost, server, metrics, null);
   }
 
-  /** As {@link #registerReady(NodeRegistry, ClusterMember, String, NodeRole, String, GrpcServer, MetricsEndpoint)}, computing on {@code device} (null: the CPU). */
+  /** As the method above, for a node computing on {@code device} (null: the CPU). */
   public static String registerReady(NodeRegistry registry, ClusterMember member, String nodeId, NodeRole role,
       String advertisedHost, GrpcServer server, MetricsEndpoint metrics, NodeDevice device) {
     String grpcAddress = advertisedHost + ":" + server.port();
     String metricsUrl = "http://" + advertisedHost + ":" + metrics.port() + MetricsEndpoint.PATH;
-    NodeResources own = NodeResources.ofThisProcess();
     registry.register(NodeRecord.starting(nodeId, member.memberUuid(), role, grpcAddress, metricsUrl,
-        new NodeResources(own.numCores(), own.memoryBytes(), device)));
+        NodeResources.ofThisProcess(device)));
     registry.setState(nodeId, NodeState.READY);
     return grpcAddress;
   }

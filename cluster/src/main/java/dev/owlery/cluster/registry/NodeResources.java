@@ -27,6 +27,11 @@ public record NodeResources(int numCores, long memoryBytes, NodeDevice device) i
 
   /** The cores and maximum heap-plus-direct memory this JVM sees. */
   public static NodeResources ofThisProcess() {
-    return new NodeResources(Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory());
+    return ofThisProcess(null);
+  }
+
+  /** As {@link #ofThisProcess()}, computing on {@code device} (null: the CPU). */
+  public static NodeResources ofThisProcess(NodeDevice device) {
+    return new NodeResources(Runtime.getRuntime().availableProcessors(), Runtime.getRuntime().maxMemory(), device);
   }
 }
