@@ -90,8 +90,8 @@ class LocalClusterSelfHealTest {
   /**
    * Runs every prompt alone, then all at once; once each stream has its first token, {@code kill}s
    * {@code victim} and waits for group-0 to be READY again with {@code readyAgain} ranks. Asserts that every
-   * stream completes with exactly its solo tokens, that some came after the kill, and that every live
-   * node's KV blocks are back to 0.
+   * stream completes with exactly its solo tokens, that some came after the kill, that the killed
+   * process's record leaves the registry and that every live node's KV blocks are back to 0.
    */
   private static Outcome killMidGeneration(OwleryClient client, String victim, Runnable kill, List<String> readyAgain) {
     List<Completion> solo = PROMPTS.stream().map(prompt -> client.generate(request(prompt))).toList();
@@ -122,8 +122,12 @@ class LocalClusterSelfHealTest {
     assertThat(streams.stream().flatMap(stream -> stream.deltaNanos().stream()).anyMatch(at -> at > killedAt))
         .as("some tokens came after the kill").isTrue();
     assertThat(ready.getNodeIdsList()).isEqualTo(readyAgain);
-    await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
-      for (NodeStatus node : client.getClusterStatus().getNodesList()) {
+    // The killed process stays listed until Hazelcast removes its member (max-no-heartbeat after the kill);
+    // its record must go, and only then is every listed node a live one to scrape.
+    await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+      List<NodeStatus> nodes = client.getClusterStatus().getNodesList();
+      assertThat(nodes).as("the killed process's record").noneMatch(node -> node.getGrpcAddress().equals(lostAddress));
+      for (NodeStatus node : nodes) {
         if (node.getRole() != NodeRole.NODE_ROLE_VISION_WORKER) {
           assertThat(PrometheusScrape.of(node.getMetricsUrl()).sum("owlery_kv_blocks_used")).as(node.getNodeId())
               .isZero();
