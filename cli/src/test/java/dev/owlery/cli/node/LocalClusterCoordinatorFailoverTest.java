@@ -37,7 +37,7 @@ class LocalClusterCoordinatorFailoverTest {
 
   private static final List<String> PROMPTS = List.of("Once upon a time", "Lily had a", "The dog", "Tom and Sam");
   /** Scalar kernels: a row's logits do not depend on what shares its step (design notes, Batch invariance). */
-  private static final List<String> JVM = List.of("-Xmx256m", "-D" + KernelsProvider.PROPERTY + "=scalar");
+  private static final List<String> JVM = TestNodeJvm.with("-Xmx256m", "-D" + KernelsProvider.PROPERTY + "=scalar");
 
   private static GenerateRequest request(String prompt) {
     return GenerateRequest.newBuilder().setPromptText(prompt).setTemplate(PromptTemplate.PROMPT_TEMPLATE_NONE)

@@ -63,7 +63,7 @@ class NetworkFaultTest {
   private static final List<String> PROMPTS = List.of("Once upon a time", "Lily had a", "The dog", "One day, a little",
       "Tom and Sam", "The sun was");
   /** Scalar kernels: a row's logits do not depend on what shares its step (design notes, Batch invariance). */
-  private static final List<String> JVM = List.of("-Xmx256m", "-D" + KernelsProvider.PROPERTY + "=scalar");
+  private static final List<String> JVM = TestNodeJvm.with("-Xmx256m", "-D" + KernelsProvider.PROPERTY + "=scalar");
   private static final int NUM_LOADERS = 4;
   /** The coordinator's --reform-timeout: no request may wait longer for its group (then it fails). */
   private static final Duration REFORM_TIMEOUT = Duration.ofSeconds(30);

@@ -50,7 +50,7 @@ class VisionWorkerLossTest {
   private static final String IMAGES_ENCODED = "owlery_vision_images_total";
   /** Scalar kernels: a row's logits do not depend on what shares its step (design notes, Batch invariance). */
   private static final LocalClusterOptions OPTIONS = LocalClusterOptions.DEFAULT
-      .withJvmOptions(List.of("-Xmx512m", "-D" + KernelsProvider.PROPERTY + "=scalar"))
+      .withJvmOptions(TestNodeJvm.with("-Xmx512m", "-D" + KernelsProvider.PROPERTY + "=scalar"))
       .withCoordinatorArgs(List.of("--image-cache-bytes=0", "--reform-timeout=PT120S"));
 
   private static List<GenerateRequest> requests;
