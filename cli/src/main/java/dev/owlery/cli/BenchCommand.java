@@ -21,6 +21,7 @@ import dev.owlery.engine.tensor.Tensor;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.engine.vision.SyntheticVisionTower;
 import dev.owlery.engine.vision.VisionTower;
+import dev.owlery.shard.collective.AllReduceBench;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -126,6 +127,25 @@ public final class BenchCommand implements Callable<Integer> {
           + "on seeded random F16 weights written to a temporary folder.")
   boolean syntheticVision;
 
+  @Option(names = "--all-reduce", defaultValue = "0", paramLabel = "RANKS",
+      description = "Only time the all-reduce of a tensor-parallel group of this many ranks on this host (threads of "
+          + "this JVM with a Netty server each, on loopback), through gRPC messages and through shared memory "
+          + "(--all-reduce-dir), side by side (default ${DEFAULT-VALUE}: not run).")
+  int allReduceRanks;
+
+  @Option(names = "--all-reduce-floats", split = ",", defaultValue = "2048,4096,65536,524288",
+      description = "With --all-reduce: the sizes of the all-reduces, in floats (default ${DEFAULT-VALUE}: one decode "
+          + "row of a 1.1B and a 7B, 16 and 128 rows of a 7B).")
+  List<Integer> allReduceFloats;
+
+  @Option(names = "--all-reduce-iterations", defaultValue = "300",
+      description = "With --all-reduce: all-reduces timed per size, after as many to warm up (default ${DEFAULT-VALUE}).")
+  int allReduceIterations;
+
+  @Option(names = "--all-reduce-dir", defaultValue = "/dev/shm",
+      description = "With --all-reduce: the folder of shared memory (default ${DEFAULT-VALUE}).")
+  Path allReduceDir;
+
   public static void main(String[] args) {
     System.exit(new CommandLine(new BenchCommand()).execute(args));
   }
@@ -136,6 +156,10 @@ public final class BenchCommand implements Callable<Integer> {
     PrintWriter out = spec.commandLine().getOut();
     if (coordinatorStep > 0) {
       benchCoordinatorStep(out);
+      return 0;
+    }
+    if (allReduceRanks > 0) {
+      benchAllReduce(out);
       return 0;
     }
     List<Integer> threadCounts = threads == null ? List.of(Runtime.getRuntime().availableProcessors()) : threads;
@@ -311,6 +335,34 @@ public final class BenchCommand implements Callable<Integer> {
         }
       }
     }
+  }
+
+  private void benchAllReduce(PrintWriter out) {
+    if (allReduceRanks < 2 || allReduceIterations < 1 || allReduceFloats.stream().anyMatch(n -> n < 1)) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--all-reduce needs at least 2 ranks, "
+          + "--all-reduce-iterations and every --all-reduce-floats at least 1");
+    }
+    out.printf("all-reduce on this host: %d ranks (threads of one JVM, each with a Netty server on loopback), "
+        + "microseconds per all-reduce on rank 0, median (mean) of %d after %d to warm up%n", allReduceRanks,
+        allReduceIterations, allReduceIterations);
+    List<AllReduceBench.Result> results;
+    try {
+      results = AllReduceBench.run(allReduceRanks, allReduceFloats, allReduceIterations, allReduceDir);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return;
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+    out.printf("%10s %22s %22s %16s%n", "floats", "grpc us", "shared-memory us", "grpc / shared");
+    int sizes = allReduceFloats.size();
+    for (int s = 0; s < sizes; s++) {
+      AllReduceBench.Result grpc = results.get(s);
+      AllReduceBench.Result shared = results.get(sizes + s);
+      out.printf("%10d %11.1f (%8.1f) %11.1f (%8.1f) %15.2fx%n", grpc.floats(), grpc.medianMicros(), grpc.meanMicros(),
+          shared.medianMicros(), shared.meanMicros(), grpc.medianMicros() / shared.medianMicros());
+    }
+    out.flush();
   }
 
   private void benchCoordinatorStep(PrintWriter out) {

@@ -3,8 +3,10 @@ package dev.owlery.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.owlery.engine.testing.Fixtures;
+import java.nio.file.Path;
 import java.util.List;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code owlery bench} at toy sizes: every section prints its rows, with the weight formats asked
@@ -86,5 +88,34 @@ class BenchCommandTest {
       assertThat(Long.parseLong(cells[2])).as(row).isGreaterThan(8L * 16_000 * 4);
       assertThat(Long.parseLong(cells[3])).as(row).isLessThan(8L * 16_000 * 4 / 20);
     }
+  }
+
+  @Test
+  void allReducePrintsGrpcAndSharedMemoryTimesSideBySide(@TempDir Path shm) {
+    CliRun run = CliRun.of("bench", "--all-reduce", "3", "--all-reduce-floats", "16,1000", "--all-reduce-iterations",
+        "20", "--all-reduce-dir", shm.toString());
+
+    assertThat(run.exitCode()).as(run.err()).isZero();
+    List<String> lines = run.out().lines().toList();
+    assertThat(lines).anyMatch(l -> l.startsWith("all-reduce on this host: 3 ranks"));
+    for (String floats : List.of("16", "1000")) {
+      String row = lines.stream().filter(l -> l.trim().startsWith(floats + " ")).findFirst()
+          .orElseThrow(() -> new AssertionError("no row for " + floats + " floats in\n" + run.out()));
+      // floats, grpc median (mean), shared median (mean), ratio
+      String[] cells = row.replace("(", " ").replace(")", " ").replace("x", " ").trim().split("\\s+");
+      assertThat(cells).as(row).hasSize(6);
+      for (int c = 1; c < 6; c++) {
+        assertThat(Double.parseDouble(cells[c])).as(row).isPositive();
+      }
+    }
+    assertThat(shm).isEmptyDirectory(); // each rank's file is gone
+  }
+
+  @Test
+  void allReduceNeedsTwoRanks() {
+    CliRun run = CliRun.of("bench", "--all-reduce", "1");
+
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err()).contains("--all-reduce needs at least 2 ranks");
   }
 }

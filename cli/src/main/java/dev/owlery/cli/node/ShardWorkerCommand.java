@@ -4,10 +4,12 @@ import dev.owlery.cli.DeviceOptions;
 import dev.owlery.cli.WeightFormatConverter;
 import dev.owlery.cluster.tls.ReloadingTls;
 import dev.owlery.engine.tensor.WeightFormat;
+import dev.owlery.shard.collective.CollectiveConfig;
 import dev.owlery.shard.node.ShardWorkerNode;
 import dev.owlery.shard.node.ShardWorkerNodeConfig;
 import dev.owlery.shard.worker.ShardDevice;
 import dev.owlery.shard.worker.ShardWorkerConfig;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -15,6 +17,7 @@ import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.ParameterException;
 import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
@@ -22,6 +25,8 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "shard-worker", mixinStandardHelpOptions = true,
     description = "Run a shard worker until interrupted; the coordinator tells it which slice of which model to load.")
 public final class ShardWorkerCommand implements Callable<Integer> {
+
+  private static final String DEFAULT_SHARED_MEMORY = "/dev/shm";
 
   @Spec
   CommandSpec spec;
@@ -42,6 +47,28 @@ public final class ShardWorkerCommand implements Callable<Integer> {
   @Mixin
   DeviceOptions device;
 
+  @Option(names = "--peer-shared-memory", defaultValue = DEFAULT_SHARED_MEMORY, paramLabel = "DIR|off",
+      description = "Folder of host shared memory through which this worker exchanges all-reduce partials with the "
+          + "peers of its group on the same host, instead of gRPC messages (peers elsewhere: gRPC); off: gRPC only. "
+          + "Default ${DEFAULT-VALUE}, where it exists.")
+  String peerSharedMemory;
+
+  /** The folder of {@code --peer-shared-memory}; null for off, or for the default where it does not exist. */
+  Path peerSharedMemoryDir() {
+    if (peerSharedMemory.equals("off")) {
+      return null;
+    }
+    Path dir = Path.of(peerSharedMemory);
+    if (Files.isDirectory(dir)) {
+      return dir;
+    }
+    if (peerSharedMemory.equals(DEFAULT_SHARED_MEMORY)) {
+      return null;
+    }
+    throw new ParameterException(spec.commandLine(), "--peer-shared-memory must be a folder or off. Given: "
+        + peerSharedMemory + " (no such folder)");
+  }
+
   @Override
   public Integer call() {
     ShardDevice serving = device.shardDevice();
@@ -50,7 +77,8 @@ public final class ShardWorkerCommand implements Callable<Integer> {
     ShardWorkerNodeConfig config = ShardWorkerNodeConfig.of(node.host(), node.grpc().port(), node.metricsPort(), node.membership())
         .withNodeId(node.nodeId()).withDrainTimeout(node.drainTimeout())
         .withWorker(ShardWorkerConfig.defaults().withAllowedModelDirs(allowedModelDirs).withWeights(weights)
-            .withDevice(serving));
+            .withDevice(serving)
+            .withCollective(CollectiveConfig.defaults().withSharedMemory(peerSharedMemoryDir())));
     if (threads != null) {
       config = config.withComputeThreads(threads);
     }

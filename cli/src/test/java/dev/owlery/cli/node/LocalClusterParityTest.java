@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.within;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.owlery.cli.Owlery;
+import dev.owlery.coordinator.testing.PrometheusScrape;
 import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.engine.testing.SyntheticLlama;
 import java.io.IOException;
@@ -26,7 +27,8 @@ import picocli.CommandLine;
 /**
  * A whole cluster as separate processes (coordinator, vision worker, N shard workers, each with
  * its own Hazelcast member) answers exactly what one process answers: the same greedy ids and
- * top-5 log-probabilities within 1e-4, through {@code owlery generate --server}. Both keep a
+ * top-5 log-probabilities within 1e-4, through {@code owlery generate --server}; the shard workers,
+ * all on this host, exchange their partials through shared memory. Both keep a
  * float32 KV cache ({@code --kv-cache-dtype f32}, the coordinator's through {@code --coordinator-arg}):
  * with F16 entries, the shards' different summation order can move a cached element by an ulp of
  * F16, past that tolerance.
@@ -74,7 +76,7 @@ class LocalClusterParityTest {
 
     StringWriter log = new StringWriter();
     try (LocalCluster cluster = LocalCluster.start(model, shards, visionWorkers, 0, new PrintWriter(log, true),
-        List.of("-Xmx512m"), List.of("--kv-cache-dtype=f32"))) {
+        TestNodeJvm.with("-Xmx512m"), List.of("--kv-cache-dtype=f32"))) {
       Path readyFile = tmp.resolve("ready.json");
       cluster.writeReadyFile(readyFile, cluster.awaitReady(visionWorkers, Duration.ofSeconds(240)));
       JsonNode ready = JSON.readTree(readyFile.toFile());
@@ -82,6 +84,21 @@ class LocalClusterParityTest {
       assertThat(ready.get("nodes")).hasSize(1 + shards + visionWorkers);
 
       JsonNode actual = generate(concat(List.of("generate", "--server", cluster.coordinatorAddress()), request));
+      if (shards > 1) {
+        // the shard workers share this host: their partials went through shared memory (their default)
+        List<JsonNode> shardNodes = new ArrayList<>();
+        ready.get("nodes").forEach(node -> {
+          if (node.get("role").asText().equals("shard-worker")) {
+            shardNodes.add(node);
+          }
+        });
+        assertThat(shardNodes).hasSize(shards);
+        for (JsonNode node : shardNodes) {
+          PrometheusScrape scrape = PrometheusScrape.of(node.get("metrics").asText());
+          assertThat(scrape.sum("owlery_shard_allreduce_shared_bytes_total")).as(node.toString()).isPositive();
+          assertThat(scrape.sum("owlery_shard_allreduce_bytes_total")).as(node.toString()).isZero();
+        }
+      }
 
       assertThat(actual.get("prompt_token_ids")).isEqualTo(expected.get("prompt_token_ids"));
       assertThat(actual.get("token_ids")).as(log.toString()).isEqualTo(expected.get("token_ids"));

@@ -43,8 +43,13 @@ final class NamespacedNodes implements AutoCloseable {
     return start(nodeId, "coordinator", namespace, args);
   }
 
+  /**
+   * Starts a shard worker in namespace {@code namespace}. Its partials go over the network only
+   * ({@code --peer-shared-memory=off}): a namespace stands for a host of its own, and hosts share
+   * no memory.
+   */
   Node startShardWorker(String nodeId, int namespace) {
-    return start(nodeId, "shard-worker", namespace, List.of());
+    return start(nodeId, "shard-worker", namespace, List.of("--peer-shared-memory=off"));
   }
 
   /** The coordinator's public gRPC address, reached from the root namespace over the bridge. */

@@ -1,6 +1,7 @@
 package dev.owlery.shard.collective;
 
 import dev.owlery.cluster.rpc.GrpcChannelConfig;
+import java.nio.file.Path;
 import java.time.Duration;
 
 /**
@@ -11,8 +12,11 @@ import java.time.Duration;
  * @param connectTimeout longest forming the group waits for every peer stream's handshake; must
  *     cover the slowest peer's load, since a peer only answers once its slice is loaded
  * @param channel keepalive and size limits of the streams this rank opens
+ * @param sharedMemoryDir where this rank offers its peers a file of host shared memory to read its
+ *     partials from ({@link SharedSlots}; e.g. /dev/shm); null: gRPC messages only
  */
-public record CollectiveConfig(Duration allReduceTimeout, Duration connectTimeout, GrpcChannelConfig channel) {
+public record CollectiveConfig(Duration allReduceTimeout, Duration connectTimeout, GrpcChannelConfig channel,
+    Path sharedMemoryDir) {
 
   public CollectiveConfig {
     requirePositive("allReduceTimeout", allReduceTimeout);
@@ -22,21 +26,26 @@ public record CollectiveConfig(Duration allReduceTimeout, Duration connectTimeou
     }
   }
 
-  /** All-reduce waits of 5 s, 60 s to form the group, the cluster's channel defaults. */
+  /** All-reduce waits of 5 s, 60 s to form the group, the cluster's channel defaults, gRPC messages only. */
   public static CollectiveConfig defaults() {
-    return new CollectiveConfig(Duration.ofSeconds(5), Duration.ofSeconds(60), GrpcChannelConfig.defaults());
+    return new CollectiveConfig(Duration.ofSeconds(5), Duration.ofSeconds(60), GrpcChannelConfig.defaults(), null);
   }
 
   public CollectiveConfig withAllReduceTimeout(Duration timeout) {
-    return new CollectiveConfig(timeout, connectTimeout, channel);
+    return new CollectiveConfig(timeout, connectTimeout, channel, sharedMemoryDir);
   }
 
   public CollectiveConfig withConnectTimeout(Duration timeout) {
-    return new CollectiveConfig(allReduceTimeout, timeout, channel);
+    return new CollectiveConfig(allReduceTimeout, timeout, channel, sharedMemoryDir);
   }
 
   public CollectiveConfig withChannel(GrpcChannelConfig newChannel) {
-    return new CollectiveConfig(allReduceTimeout, connectTimeout, newChannel);
+    return new CollectiveConfig(allReduceTimeout, connectTimeout, newChannel, sharedMemoryDir);
+  }
+
+  /** Offers peers on this host the partials in a file under {@code dir}; null: gRPC messages only. */
+  public CollectiveConfig withSharedMemory(Path dir) {
+    return new CollectiveConfig(allReduceTimeout, connectTimeout, channel, dir);
   }
 
   private static void requirePositive(String name, Duration value) {

@@ -32,6 +32,12 @@ import java.util.concurrent.TimeUnit;
  * output, then MLP output). Partials travel as little-endian F32 wrapping one reused buffer. One
  * thread (the shard's step thread) calls everything but {@link #lastStep}, {@link #isBroken} and
  * {@link #close}.
+ *
+ * <p>With a shared-memory folder configured, this rank writes each partial once into its own file
+ * of host shared memory ({@link SharedSlots}), and the peers on its host that mapped it read it in
+ * place; the pair's stream then carries only a partial too long for a slot. The sums, the tags and
+ * the failures are the same on both paths: a slot whose tags do not fit breaks the group, and
+ * waiting for a slot ends when the deadline passes or a peer's stream breaks.
  */
 public final class GrpcCollective implements Collective, AutoCloseable {
 
@@ -39,6 +45,17 @@ public final class GrpcCollective implements Collective, AutoCloseable {
   public static final String BYTES = "owlery.shard.allreduce.bytes";
   /** Timer of all-reduces (sending plus waiting for every peer). */
   public static final String DURATION = "owlery.shard.allreduce.duration";
+  /** Counter of partial bytes exchanged through shared memory; tag {@code direction} (written, read). */
+  public static final String SHARED_BYTES = "owlery.shard.allreduce.shared.bytes";
+
+  /**
+   * Most floats in a shared-memory slot (16 MiB; 1,024 tokens of a 7B): the slots are allocated in
+   * full at load, twice per rank; a longer partial (a long prompt's) goes as a message, whose fixed
+   * cost is small next to its size. Decode, where that cost dominates, always fits.
+   */
+  static final int MAX_SLOT_FLOATS = 4 << 20;
+
+  private static final System.Logger LOG = System.getLogger(GrpcCollective.class.getName());
 
   /** For {@link #beginStep}: the step's all-reduces are bounded by the all-reduce timeout only. */
   public static final long NO_DEADLINE = Long.MAX_VALUE;
@@ -53,6 +70,10 @@ public final class GrpcCollective implements Collective, AutoCloseable {
   private final Counter bytesSent;
   private final Counter bytesReceived;
   private final Timer duration;
+  private final Counter sharedWritten;
+  private final Counter sharedRead;
+  /** This rank's file of shared memory; null without one. */
+  private final SharedSlots own;
 
   // Step-thread state.
   private final FloatBuffer[] partials;
@@ -68,25 +89,58 @@ public final class GrpcCollective implements Collective, AutoCloseable {
   private long stepMessageSent;
   private long stepMessageReceived;
   private long stepNanos;
+  /** All-reduces across two or more ranks so far: the sequence number of the shared-memory slots. */
+  private long exchanges;
+  /** Whether some peer reads this rank's partials from {@link #own}; set by {@link #connect}. */
+  private boolean sharing;
+  /** The file each peer's partials are read from, null where the pair exchanges messages; set by {@link #connect}. */
+  private final SharedSlots[] peerFiles;
   private volatile StepTraffic lastStep = StepTraffic.NONE;
 
   /**
    * A collective for {@code group} of a decoder with {@code numLayers} layers of width {@code
-   * hiddenSize} (they tag and shape the contributions). Not connected: call {@link #connect}.
+   * hiddenSize} (they tag and shape the contributions) that runs at most {@code maxTokens} tokens
+   * per step (they size the shared-memory slots). Not connected: call {@link #connect}. Where the
+   * configured shared-memory folder refuses the file, the rank exchanges messages only, and says so.
    */
-  public GrpcCollective(PeerGroup group, int numLayers, int hiddenSize, CollectiveConfig config, MeterRegistry meters) {
+  public GrpcCollective(PeerGroup group, int numLayers, int hiddenSize, int maxTokens, CollectiveConfig config,
+      MeterRegistry meters) {
     this.group = group;
-    this.links = new PeerLinks(group, config);
+    this.own = createSlots(group, config, (int) Math.min(MAX_SLOT_FLOATS, (long) Math.max(1, maxTokens) * hiddenSize));
+    this.links = new PeerLinks(group, config, own);
     this.numLayers = numLayers;
     this.hiddenSize = hiddenSize;
     this.timeoutNanos = config.allReduceTimeout().toNanos();
     this.partials = new FloatBuffer[group.worldSize()];
+    this.peerFiles = new SharedSlots[group.worldSize()];
     this.bytesSent = Counter.builder(BYTES).description("Bytes of all-reduce contributions exchanged with peers")
         .baseUnit("bytes").tag("direction", "sent").register(meters);
     this.bytesReceived = Counter.builder(BYTES).description("Bytes of all-reduce contributions exchanged with peers")
         .baseUnit("bytes").tag("direction", "received").register(meters);
     this.duration = Timer.builder(DURATION).description("All-reduce time: sending plus waiting for every peer")
         .register(meters);
+    this.sharedWritten = Counter.builder(SHARED_BYTES).description("Partial bytes exchanged through shared memory")
+        .baseUnit("bytes").tag("direction", "written").register(meters);
+    this.sharedRead = Counter.builder(SHARED_BYTES).description("Partial bytes exchanged through shared memory")
+        .baseUnit("bytes").tag("direction", "read").register(meters);
+  }
+
+  private static SharedSlots createSlots(PeerGroup group, CollectiveConfig config, int capacityFloats) {
+    if (config.sharedMemoryDir() == null || group.worldSize() == 1) {
+      return null;
+    }
+    try {
+      return SharedSlots.create(config.sharedMemoryDir(), capacityFloats);
+    } catch (RuntimeException e) {
+      LOG.log(System.Logger.Level.WARNING, "tensor-parallel group {0} rank {1}: no shared memory for the all-reduce, "
+          + "exchanging gRPC messages only: {2}", group.groupId(), group.rank(), e.getMessage());
+      return null;
+    }
+  }
+
+  /** Whether this rank reads {@code peer}'s partials from shared memory (after {@link #connect}). */
+  public boolean sharesMemoryWith(int peer) {
+    return peerFiles[peer] != null;
   }
 
   public PeerGroup group() {
@@ -112,6 +166,10 @@ public final class GrpcCollective implements Collective, AutoCloseable {
    */
   public void connect(ShardPeerService peerService) {
     links.connect(peerService.hub());
+    for (int p = 0; p < group.worldSize(); p++) {
+      peerFiles[p] = links.peerSlots(p);
+      sharing |= peerFiles[p] != null;
+    }
   }
 
   /**
@@ -168,10 +226,21 @@ public final class GrpcCollective implements Collective, AutoCloseable {
       if (stepGiveUpAt != NO_DEADLINE && stepGiveUpAt - deadline < 0) {
         deadline = stepGiveUpAt;
       }
-      Contribution mine = contribution(x, offset, length, layer, phase);
-      int messageBytes = CodedOutputStream.computeMessageSize(CONTRIBUTION_FIELD, mine);
+      long seq = ++exchanges;
+      boolean inSlot = sharing
+          && own.publish(seq, stepId, ordinal, layer, phase.getNumber(), x, offset, length);
+      if (inSlot) {
+        sharedWritten.increment(4.0 * length);
+      }
+      Contribution mine = null;
       for (int p = 0; p < n; p++) {
         if (p != group.rank()) {
+          if (inSlot && peerFiles[p] != null) {
+            stepPayloadSent += 4L * length;
+            continue;
+          }
+          mine = mine != null ? mine : contribution(x, offset, length, layer, phase);
+          int messageBytes = CodedOutputStream.computeMessageSize(CONTRIBUTION_FIELD, mine);
           links.send(p, mine, start, deadline, stepId, ordinal);
           stepPayloadSent += 4L * length;
           stepMessageSent += messageBytes;
@@ -180,6 +249,17 @@ public final class GrpcCollective implements Collective, AutoCloseable {
       }
       for (int p = 0; p < n; p++) {
         if (p != group.rank()) {
+          SharedSlots theirSlots = peerFiles[p];
+          if (theirSlots != null) {
+            links.awaitShared(theirSlots, p, seq, start, deadline, stepId, ordinal);
+            requireFits(p, theirSlots, seq, length, layer, phase);
+            if (!theirSlots.viaStream(seq)) {
+              partials[p] = theirSlots.partial(seq, length);
+              stepPayloadReceived += 4L * length;
+              sharedRead.increment(4.0 * length);
+              continue;
+            }
+          }
           Contribution theirs = links.receive(p, start, deadline, stepId, ordinal);
           requireFits(p, theirs, length, layer, phase);
           partials[p] = theirs.getPartial().getData().asReadOnlyByteBuffer().order(ByteOrder.LITTLE_ENDIAN)
@@ -192,6 +272,10 @@ public final class GrpcCollective implements Collective, AutoCloseable {
       }
       sumInRankOrder(x, offset, length);
       Arrays.fill(partials, null);
+      if (seq == 1 && own != null) {
+        // every peer has sent a partial, so each has mapped this file (they map before connect returns)
+        own.unlink();
+      }
     }
     ordinal++;
     long elapsed = System.nanoTime() - start;
@@ -247,6 +331,16 @@ public final class GrpcCollective implements Collective, AutoCloseable {
     }
   }
 
+  private void requireFits(int peer, SharedSlots slots, long seq, int length, int layer, CollectivePhase phase) {
+    boolean fits = slots.stepId(seq) == stepId && slots.ordinal(seq) == ordinal && slots.layer(seq) == layer
+        && slots.phase(seq) == phase.getNumber() && slots.length(seq) == length;
+    if (!fits) {
+      throw links.fail(new PeerLostException(peer, ("%s: peer %s wrote a partial that does not fit to shared memory: "
+          + "step %d ordinal %d layer %d phase %d, %d values; expected %d values").formatted(where(), group.describe(peer),
+          slots.stepId(seq), slots.ordinal(seq), slots.layer(seq), slots.phase(seq), slots.length(seq), length)));
+    }
+  }
+
   /** Where this rank is, for messages: group, rank, step, ordinal. */
   private String where() {
     return links.where(stepId, ordinal);
@@ -280,5 +374,8 @@ public final class GrpcCollective implements Collective, AutoCloseable {
   @Override
   public void close() {
     links.close();
+    if (own != null) {
+      own.unlink();
+    }
   }
 }

@@ -5,8 +5,12 @@ import dev.owlery.proto.internal.v1.Contribution;
 import dev.owlery.proto.internal.v1.ExchangeContributionsRequest;
 import dev.owlery.proto.internal.v1.PeerHandshake;
 import dev.owlery.proto.internal.v1.ShardPeerGrpc;
+import dev.owlery.proto.internal.v1.SharedMemoryOffer;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
+import java.io.UncheckedIOException;
+import java.nio.file.InvalidPathException;
+import java.nio.file.Path;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.List;
@@ -14,6 +18,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.locks.Condition;
+import java.util.concurrent.locks.LockSupport;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -21,6 +26,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * accepted from lower ones), the contributions received and not yet summed, and whether the group
  * is broken. Stream callbacks (gRPC threads) only queue and signal; the step thread sends and waits,
  * always bounded by a deadline. Breaking is for good and closes every stream, so peers fail too.
+ *
+ * <p>Where this rank offers a file of host shared memory ({@link SharedSlots}) and a peer can map
+ * it, the pair agrees in the handshake (the acceptor decides, shard_peer.proto) to read each
+ * other's partials from the files; their stream stays open, so a lost peer still breaks the group.
  */
 final class PeerLinks implements PeerInbound {
 
@@ -29,6 +38,11 @@ final class PeerLinks implements PeerInbound {
    * before it sends its next one, so a peer is at most one all-reduce ahead: two queued at most.
    */
   private static final int MAX_QUEUED_PER_PEER = 2;
+  /** Waiting for a peer's slot: busy for this long (its partial is usually microseconds away)... */
+  private static final long SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(20);
+  /** ...then giving the core to runnable threads (a peer's, on a busy host) for this long, then parking. */
+  private static final long YIELD_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
+  private static final long PARK_NANOS = TimeUnit.MICROSECONDS.toNanos(50);
 
   private final PeerGroup group;
   private final CollectiveConfig config;
@@ -48,11 +62,21 @@ final class PeerLinks implements PeerInbound {
   /** Completed when the group breaks. */
   private final CompletableFuture<Void> whenBroken = new CompletableFuture<>();
   private PeerHub hub;
+  /** This rank's file of shared memory, offered to peers; null: none. */
+  private final SharedSlots own;
+  /**
+   * Guarded by {@link #lock} while connecting, read without it after {@link #connect} returned: the
+   * file of each peer this rank reads partials from; null where the pair exchanges messages.
+   */
+  private final SharedSlots[] peerSlots;
 
-  PeerLinks(PeerGroup group, CollectiveConfig config) {
+  /** The links of {@code group}; {@code own}: this rank's file to offer peers, or null. */
+  PeerLinks(PeerGroup group, CollectiveConfig config, SharedSlots own) {
     this.group = group;
     this.config = config;
+    this.own = own;
     int n = group.worldSize();
+    this.peerSlots = new SharedSlots[n];
     this.channels = new ManagedChannel[n];
     this.streams = new PeerStream<?>[n];
     this.connected = new boolean[n];
@@ -214,6 +238,15 @@ final class PeerLinks implements PeerInbound {
     } finally {
       lock.unlock();
     }
+    if (fits && own != null && theirs.hasSharedMemory()) {
+      SharedSlots slots = mapOffered(theirs.getSharedMemory());
+      lock.lock();
+      try {
+        peerSlots[peer] = slots;
+      } finally {
+        lock.unlock();
+      }
+    }
     if (!fits) {
       stream.reject(Status.FAILED_PRECONDITION.withDescription(("rank %d of group %s (world size %d) expects "
           + "streams from ranks 0..%d, one each. Given: rank %d, world size %d").formatted(group.rank(),
@@ -221,7 +254,7 @@ final class PeerLinks implements PeerInbound {
       return true;
     }
     try {
-      stream.attach(this, handshake());
+      stream.attach(this, handshake(peerSlots(peer) != null));
     } catch (IllegalStateException e) {
       onClosed(peer, "closed before the handshake was answered");
       return true;
@@ -239,7 +272,73 @@ final class PeerLinks implements PeerInbound {
           theirs.getRank(), theirs.getWorldSize(), group.groupId(), peerRank, group.worldSize())));
       return;
     }
+    if (theirs.getSharedMemory().getAccepted()) {
+      SharedSlots slots = own == null ? null : mapOffered(theirs.getSharedMemory());
+      if (slots == null) {
+        fail(new PeerLostException(peerRank, "peer %s accepted to exchange partials through shared memory, but %s"
+            .formatted(group.describe(peerRank), own == null ? "this rank offered none"
+                : "this rank cannot map its file " + theirs.getSharedMemory().getPath())));
+        return;
+      }
+      lock.lock();
+      try {
+        peerSlots[peerRank] = slots;
+      } finally {
+        lock.unlock();
+      }
+    }
     markConnected(peerRank);
+  }
+
+  /** The peer's offered file, mapped; null when this host cannot map it (another host, say). */
+  static SharedSlots mapOffered(SharedMemoryOffer offer) {
+    try {
+      return SharedSlots.open(Path.of(offer.getPath()), offer.getToken());
+    } catch (UncheckedIOException | InvalidPathException e) {
+      return null;
+    }
+  }
+
+  /** The file {@code peer}'s partials are read from; null where the pair exchanges messages. */
+  SharedSlots peerSlots(int peer) {
+    lock.lock();
+    try {
+      return peerSlots[peer];
+    } finally {
+      lock.unlock();
+    }
+  }
+
+  /**
+   * Waits until {@code peer} has published its {@code seq}-th partial in its file: busy briefly,
+   * then yielding, then parking, and bounded by {@code deadline}; the rest as for {@link #receive}.
+   *
+   * @throws PeerLostException when the group breaks (a peer's stream broke) or nothing comes in time
+   */
+  void awaitShared(SharedSlots slots, int peer, long seq, long since, long deadline, long stepId, int ordinal) {
+    long waitStart = System.nanoTime();
+    while (!slots.published(seq)) {
+      if (broken) {
+        closeStreams();
+        throw failure();
+      }
+      long now = System.nanoTime();
+      if (now - deadline >= 0) {
+        throw fail(new PeerLostException(peer, "%s: no contribution from peer %s within %d ms"
+            .formatted(where(stepId, ordinal), group.describe(peer), TimeUnit.NANOSECONDS.toMillis(deadline - since))));
+      }
+      if (now - waitStart < SPIN_NANOS) {
+        Thread.onSpinWait();
+      } else if (now - waitStart < YIELD_NANOS) {
+        Thread.yield();
+      } else {
+        LockSupport.parkNanos(PARK_NANOS);
+        if (Thread.interrupted()) {
+          Thread.currentThread().interrupt();
+          throw fail(new PeerLostException(-1, where(stepId, ordinal) + ": interrupted while waiting for peers"));
+        }
+      }
+    }
   }
 
   @Override
@@ -289,9 +388,14 @@ final class PeerLinks implements PeerInbound {
     return -1;
   }
 
-  private PeerHandshake handshake() {
-    return PeerHandshake.newBuilder().setGroupId(group.groupId()).setRank(group.rank())
-        .setWorldSize(group.worldSize()).build();
+  /** This rank's handshake: offers its file, if any; {@code accepted}: the answer takes the opener's. */
+  private PeerHandshake handshake(boolean accepted) {
+    PeerHandshake.Builder handshake = PeerHandshake.newBuilder().setGroupId(group.groupId()).setRank(group.rank())
+        .setWorldSize(group.worldSize());
+    if (own != null) {
+      handshake.setSharedMemory(own.offer().toBuilder().setAccepted(accepted));
+    }
+    return handshake.build();
   }
 
   private void open(int peer) {
@@ -312,7 +416,7 @@ final class PeerLinks implements PeerInbound {
       lock.unlock();
     }
     try {
-      outbound.sendNow(ExchangeContributionsRequest.newBuilder().setHandshake(handshake()).build());
+      outbound.sendNow(ExchangeContributionsRequest.newBuilder().setHandshake(handshake(false)).build());
     } catch (IllegalStateException e) {
       onClosed(peer, "closed before the handshake was sent");
     }

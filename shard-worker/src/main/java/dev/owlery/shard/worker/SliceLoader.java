@@ -75,7 +75,8 @@ final class SliceLoader {
     GrpcCollective collective = null;
     SliceForward<?> forward = null;
     try {
-      collective = new GrpcCollective(group, text.numLayers(), text.hiddenSize(), config.collective(), meters);
+      collective = new GrpcCollective(group, text.numLayers(), text.hiddenSize(), request.getMaxNumTokens(),
+          config.collective(), meters);
       // a step's rows, all sequences together, run as one pass through the layers
       forward = config.device().isCpu()
           ? cpuForward(checkpoint, text, collective, request, numLocalKvHeads, kvCacheDtype)

@@ -26,6 +26,8 @@ import dev.owlery.proto.internal.v1.RunHealthStepResponse;
 import dev.owlery.proto.internal.v1.RunStepRequest;
 import dev.owlery.proto.internal.v1.RunStepResponse;
 import dev.owlery.proto.internal.v1.StepSequence;
+import dev.owlery.shard.collective.CollectiveConfig;
+import dev.owlery.shard.collective.GrpcCollective;
 import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -35,6 +37,7 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * stories260K split over 2 and 4 shard workers (real gRPC servers, peer streams on loopback), the
@@ -129,8 +132,14 @@ class Stories260kShardGroupTest {
 
   private double generateAndCompare(int n, List<JsonNode> batch, int steps, Kernels kernels, boolean bitForBit,
       WeightFormat format) {
-    double maxRelativeError = 0;
     ShardGroup group = ShardGroup.start(n, ShardWorkerConfig.defaults().withWeights(format), kernels, cleanup);
+    return generateAndCompare(group, batch, steps, kernels, bitForBit, format);
+  }
+
+  private double generateAndCompare(ShardGroup group, List<JsonNode> batch, int steps, Kernels kernels,
+      boolean bitForBit, WeightFormat format) {
+    int n = group.size();
+    double maxRelativeError = 0;
     List<LoadSliceResponse> loaded = group.load(dir, "stories-" + n, Decoder.DEFAULT_STEP_CAPACITY, 4);
     // 4 kv heads: split over 2 and 4 ranks, one replicated kv head per rank over 8
     int numLocalKvHeads = Math.max(1, 4 / n);
@@ -208,6 +217,24 @@ class Stories260kShardGroupTest {
   void eightShardsEachHoldingACopyOfItsKvHeadReproduceTheInProcessDecoderBitForBit() {
     // 8 query heads over 8 ranks but 4 kv heads: ranks 2h and 2h+1 both hold kv head h
     generateAndCompare(8, List.of(cases.get(3)), 16, scalar, true);
+  }
+
+  /**
+   * Ranks on one host that exchange their partials through files of shared memory (the
+   * shard-worker command's default) compute the same bits, and no partial crosses a stream.
+   */
+  @Test
+  void fourShardsExchangingPartialsThroughSharedMemoryReproduceTheInProcessDecoderBitForBit(@TempDir Path shm) {
+    ShardWorkerConfig config = ShardWorkerConfig.defaults()
+        .withCollective(CollectiveConfig.defaults().withSharedMemory(shm));
+    ShardGroup group = ShardGroup.start(4, config, scalar, cleanup);
+    generateAndCompare(group, List.of(cases.get(3), cases.get(4)), 24, scalar, true, WeightFormat.STORED);
+    for (int r = 0; r < 4; r++) {
+      assertThat(group.meters.get(r).get(GrpcCollective.BYTES).tag("direction", "sent").counter().count()).isZero();
+      // 24 steps, each at least 2 all-reduces per layer (5) of 2 rows (1 per sequence after the prompts) of 64 floats
+      assertThat(group.meters.get(r).get(GrpcCollective.SHARED_BYTES).tag("direction", "written").counter().count())
+          .isGreaterThanOrEqualTo(24 * 10 * 2 * 64 * 4.0);
+    }
   }
 
   /**
