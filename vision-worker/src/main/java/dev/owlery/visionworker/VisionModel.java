@@ -3,7 +3,10 @@ package dev.owlery.visionworker;
 import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.checkpoint.Checkpoints;
 import dev.owlery.engine.config.ModelConfig;
+import dev.owlery.engine.cuda.device.CudaDevice;
 import dev.owlery.engine.cuda.forward.DeviceVisionTower;
+import dev.owlery.engine.cuda.plan.VisionFootprint;
+import dev.owlery.engine.cuda.plan.VisionMemoryPlan;
 import dev.owlery.engine.cuda.runtime.Device;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.tensor.WeightFormat;
@@ -61,13 +64,19 @@ public final class VisionModel implements AutoCloseable {
    * As {@link #load(Path, Kernels, WeightFormat)} with the tower on {@code device} (which the model
    * then owns and closes): weights uploaded once, images encoded in passes of up to
    * {@code maxBatchImages}, at most {@code maxQueuedImages} waiting (preprocessing stays on the host).
+   * The weights and a pass's workspace must fit in {@code gpuMemoryUtilization} of {@code memory}
+   * (the device as probed), checked before anything is uploaded.
+   *
+   * @throws IllegalArgumentException when they do not ({@link VisionMemoryPlan} says by how much)
    */
-  public static VisionModel loadOnDevice(Path directory, WeightFormat weights, Device device, int maxBatchImages,
-      int maxQueuedImages) {
+  public static VisionModel loadOnDevice(Path directory, WeightFormat weights, Device device, CudaDevice memory,
+      double gpuMemoryUtilization, int maxBatchImages, int maxQueuedImages) {
     Checkpoint checkpoint = null;
     try {
       ModelConfig config = multimodalConfig(directory);
       checkpoint = Checkpoints.open(directory).withWeightFormat(weights);
+      VisionMemoryPlan.of(memory, gpuMemoryUtilization, VisionFootprint.of(config, checkpoint, weights),
+          maxBatchImages);
       DeviceVisionTower tower = new DeviceVisionTower(device, config, checkpoint, maxBatchImages);
       ImagePreprocessor preprocessor = preprocessor(directory, config);
       return new VisionModel(directory, checkpoint, new DeviceImageEncoder(device, tower, maxQueuedImages).start(),

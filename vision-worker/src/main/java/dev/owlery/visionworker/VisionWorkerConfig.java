@@ -1,6 +1,7 @@
 package dev.owlery.visionworker;
 
 import dev.owlery.engine.cuda.device.DeviceSpec;
+import dev.owlery.engine.cuda.plan.DeviceMemoryPlan;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.cluster.membership.MembershipConfig;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
@@ -24,6 +25,9 @@ import java.nio.file.Path;
  * @param device where the tower runs ({@code --device}): the host, or a CUDA device
  * @param maxBatchImages on a device, images per pass at most, from one call or several ({@code
  *     --max-batch-images}), >= 1; on the host each image is its own pass and this only bounds the flag
+ * @param gpuMemoryUtilization on a device, the fraction of its total memory this worker may use
+ *     ({@code --gpu-memory-utilization}, as a shard's): the tower's weights and a pass's workspace
+ *     must fit in it
  */
 public record VisionWorkerConfig(
     String nodeId,
@@ -38,12 +42,15 @@ public record VisionWorkerConfig(
     int maxQueuedBatches,
     WeightFormat weights,
     DeviceSpec device,
-    int maxBatchImages) {
+    int maxBatchImages,
+    double gpuMemoryUtilization) {
 
   /** Default {@link #maxBatchSize}, as vision_worker.proto documents it. */
   public static final int DEFAULT_MAX_BATCH_SIZE = 8;
   /** Default {@link #maxBatchImages}. */
   public static final int DEFAULT_MAX_BATCH_IMAGES = 8;
+  /** Default {@link #gpuMemoryUtilization}, vLLM's. */
+  public static final double DEFAULT_GPU_MEMORY_UTILIZATION = 0.9;
   /** Default {@link #maxImageBytes}: 20 MiB, as owlery.proto documents it. */
   public static final int DEFAULT_MAX_IMAGE_BYTES = 20 << 20;
 
@@ -73,6 +80,7 @@ public record VisionWorkerConfig(
     requireAtLeast("numEncodeThreads", numEncodeThreads, 1);
     requireAtLeast("maxQueuedBatches", maxQueuedBatches, 0);
     requireAtLeast("maxBatchImages", maxBatchImages, 1);
+    DeviceMemoryPlan.checkUtilization(gpuMemoryUtilization);
   }
 
   /**
@@ -85,13 +93,14 @@ public record VisionWorkerConfig(
 
   /**
    * A worker with the defaults: metrics on a free port, batches of at most 8 images of at most
-   * 20 MiB, one encode at a time with up to 16 calls waiting, weights as stored, on the host.
+   * 20 MiB, one encode at a time with up to 16 calls waiting, weights as stored, on the host (on a
+   * device: passes of 8 images within 0.9 of its memory).
    */
   public static VisionWorkerConfig of(
       String nodeId, Path modelDir, MembershipConfig membership, GrpcServerConfig grpc, String advertisedHost) {
     return new VisionWorkerConfig(
         nodeId, modelDir, membership, grpc, advertisedHost, 0, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_IMAGE_BYTES, 1, 16,
-        WeightFormat.STORED, DeviceSpec.CPU, DEFAULT_MAX_BATCH_IMAGES);
+        WeightFormat.STORED, DeviceSpec.CPU, DEFAULT_MAX_BATCH_IMAGES, DEFAULT_GPU_MEMORY_UTILIZATION);
   }
 
   private static void requireAtLeast(String name, int value, int minimum) {

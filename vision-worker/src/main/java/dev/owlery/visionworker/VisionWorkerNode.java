@@ -67,10 +67,14 @@ public final class VisionWorkerNode implements AutoCloseable {
     try {
       VisionModel model = switch (config.device()) {
         case DeviceSpec.Cpu cpu -> VisionModel.load(config.modelDir(), KernelsProvider.shared(), config.weights());
-        case DeviceSpec.Cuda cuda -> VisionModel.loadOnDevice(config.modelDir(), config.weights(), open(cuda),
-            config.maxBatchImages(), config.maxQueuedImages());
+        case DeviceSpec.Cuda cuda -> {
+          CudaDevice memory = probe(cuda); // before the tower's weights: what the plan may use
+          yield VisionModel.loadOnDevice(config.modelDir(), config.weights(), open(cuda), memory,
+              config.gpuMemoryUtilization(), config.maxBatchImages(), config.maxQueuedImages());
+        }
         case DeviceSpec.CudaTwin twin -> VisionModel.loadOnDevice(config.modelDir(), config.weights(),
-            new CpuTwinDevice(), config.maxBatchImages(), config.maxQueuedImages());
+            new CpuTwinDevice(), twinMemory(), config.gpuMemoryUtilization(), config.maxBatchImages(),
+            config.maxQueuedImages());
       };
       started.add(model);
       PrometheusMeterRegistry meters = NodeMetrics.newRegistry(config.nodeId(), "vision-worker");
@@ -100,19 +104,39 @@ public final class VisionWorkerNode implements AutoCloseable {
 
   /**
    * The device the tower runs on as {@code owlery status} shows it: a CUDA device as probed now
-   * (its memory free after the tower's weights), the twin with this JVM's heap; null on the CPU.
+   * (its memory free after the tower's weights) and this worker's share of it, the twin with this
+   * JVM's heap; null on the CPU.
    */
   private static NodeDevice registeredDevice(VisionWorkerConfig config) {
     CudaDevice memory = switch (config.device()) {
       case DeviceSpec.Cpu cpu -> null;
-      case DeviceSpec.CudaTwin twin -> CudaDevice.twin(Runtime.getRuntime().maxMemory());
+      case DeviceSpec.CudaTwin twin -> twinMemory();
       case DeviceSpec.Cuda cuda -> switch (CudaDevices.probe(cuda.index())) {
         case DeviceProbe.Found found -> found.device();
         case DeviceProbe.Unavailable unavailable -> null; // opened a moment ago: not expected
       };
     };
     return memory == null ? null : new NodeDevice(config.device().flagValue(), memory.index(), memory.name(),
-        memory.computeCapability(), memory.totalBytes(), memory.freeBytes(), 1, config.weights().flagName());
+        memory.computeCapability(), memory.totalBytes(), memory.freeBytes(), config.gpuMemoryUtilization(),
+        config.weights().flagName());
+  }
+
+  /** The twin's memory: this JVM's heap, where its buffers live. */
+  private static CudaDevice twinMemory() {
+    return CudaDevice.twin(Runtime.getRuntime().maxMemory());
+  }
+
+  /**
+   * CUDA device {@code cuda} as probed now, or one line saying why there is none.
+   *
+   * @throws IllegalArgumentException when there is none
+   */
+  private static CudaDevice probe(DeviceSpec.Cuda cuda) {
+    return switch (CudaDevices.probe(cuda.index())) {
+      case DeviceProbe.Found found -> found.device();
+      case DeviceProbe.Unavailable(String reason) ->
+          throw new IllegalArgumentException("device %s: %s".formatted(cuda.flagValue(), reason));
+    };
   }
 
   /**

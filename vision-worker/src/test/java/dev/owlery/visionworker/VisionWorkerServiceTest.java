@@ -7,7 +7,9 @@ import com.google.protobuf.ByteString;
 import dev.owlery.cluster.rpc.GrpcServer;
 import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.engine.checkpoint.Checkpoint;
+import dev.owlery.engine.checkpoint.Checkpoints;
 import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
+import dev.owlery.engine.config.ModelConfig;
 import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.engine.testing.Fixtures;
@@ -19,6 +21,8 @@ import dev.owlery.proto.internal.v1.VisionWorkerGrpc;
 import dev.owlery.proto.v1.AspectRatioPolicy;
 import dev.owlery.proto.v1.Image;
 import com.google.common.util.concurrent.ListenableFuture;
+import dev.owlery.engine.cuda.device.CudaDevice;
+import dev.owlery.engine.cuda.plan.VisionFootprint;
 import dev.owlery.engine.cuda.runtime.CpuTwinDevice;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
@@ -47,6 +51,8 @@ class VisionWorkerServiceTest {
 
   /** Fixture README, "Tolerances": visual_embeds of a float32 implementation within 2e-4. */
   private static final float VISUAL_EMBEDS_TOLERANCE = 2e-4f;
+  /** The twin's memory, as the vision worker plans it: this JVM's heap. */
+  private static final CudaDevice TWIN_MEMORY = CudaDevice.twin(Runtime.getRuntime().maxMemory());
 
   @RegisterExtension final GrpcCleanup cleanup = new GrpcCleanup();
 
@@ -141,7 +147,8 @@ class VisionWorkerServiceTest {
   /** {@code --device}: the tower on the CPU twins of the GPU kernels, through the same service. */
   @Test
   void theDeviceWorkerGivesTheOfficialVisualEmbeddings() throws IOException {
-    try (VisionModel onDevice = VisionModel.loadOnDevice(dir, WeightFormat.STORED, new CpuTwinDevice(), 2, 8)) {
+    try (VisionModel onDevice = VisionModel.loadOnDevice(dir, WeightFormat.STORED, new CpuTwinDevice(), TWIN_MEMORY,
+        0.9, 2, 8)) {
       EncodeImagesResponse response = serve(onDevice).encodeImages(EncodeImagesRequest.newBuilder()
           .addImages(testImage()).addImages(testImage())
           .setAspectRatioPolicy(AspectRatioPolicy.ASPECT_RATIO_POLICY_RESIZE).build());
@@ -157,6 +164,30 @@ class VisionWorkerServiceTest {
     }
   }
 
+  /**
+   * {@code --gpu-memory-utilization}: a device worker whose share cannot hold the tower's weights and
+   * a pass of {@code --max-batch-images} refuses to start, saying how many images would fit; one
+   * image fewer starts.
+   */
+  @Test
+  void aDeviceWorkerWhoseShareCannotHoldAPassRefusesToStartSayingWhatFits() {
+    VisionFootprint footprint;
+    ModelConfig config = ModelConfig.load(dir);
+    try (Checkpoint checkpoint = Checkpoints.open(dir)) {
+      footprint = VisionFootprint.of(config, checkpoint, WeightFormat.STORED);
+    }
+    // a device whose whole memory holds the weights and two images' workspace, not three
+    CudaDevice small = CudaDevice.twin(footprint.bytes(2) + footprint.workspaceBytesPerImage() / 2);
+
+    assertThatThrownBy(() -> VisionModel.loadOnDevice(dir, WeightFormat.STORED, new CpuTwinDevice(), small, 1.0, 3, 8))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessageStartingWith("the vision tower needs ")
+        .hasMessageEndingWith("raise it, or lower --max-batch-images to 2 or fewer");
+    try (VisionModel fits = VisionModel.loadOnDevice(dir, WeightFormat.STORED, new CpuTwinDevice(), small, 1.0, 2, 8)) {
+      assertThat(fits.directory()).isEqualTo(dir);
+    }
+  }
+
   /** Concurrent calls with different images share the device worker's passes; each gets its own images' rows. */
   @Test
   void concurrentCallsToTheDeviceWorkerEachGetTheirOwnImagesEmbeddings() throws Exception {
@@ -168,7 +199,8 @@ class VisionWorkerServiceTest {
     float[] expectedOriginal = floats(stub.encodeImages(original).getImageEmbeddings(0));
     float[] expectedMirrored = floats(stub.encodeImages(mirrored).getImageEmbeddings(0));
     assertThat(maxAbsDifference(expectedOriginal, expectedMirrored)).isGreaterThan(1e-2f);
-    try (VisionModel onDevice = VisionModel.loadOnDevice(dir, WeightFormat.STORED, new CpuTwinDevice(), 3, 8)) {
+    try (VisionModel onDevice = VisionModel.loadOnDevice(dir, WeightFormat.STORED, new CpuTwinDevice(), TWIN_MEMORY,
+        0.9, 3, 8)) {
       VisionWorkerGrpc.VisionWorkerFutureStub futures = VisionWorkerGrpc.newFutureStub(channelTo(onDevice))
           .withDeadlineAfter(60, TimeUnit.SECONDS);
       List<EncodeImagesRequest> requests = List.of(original, mirrored, mirrored, original);

@@ -11,12 +11,12 @@ import java.util.regex.Pattern;
 /**
  * {@code owlery local --devices}: the device of each shard worker, in the order they start (the
  * group's ranks, then the standbys). {@code N} or {@code cuda:N} is CUDA device N; {@code twin} (or
- * {@code cuda-twin}) is the CUDA path on the CPU, each shard its own twin. Shards listed on the
- * same CUDA device split {@code gpuMemoryUtilization} of its memory evenly, as vLLM's flag is a
- * per-process fraction of the whole device.
+ * {@code cuda-twin}) is the CUDA path on the CPU, each shard its own twin. Shards and vision
+ * workers ({@code --vision-devices}) on the same CUDA device split {@code gpuMemoryUtilization} of
+ * its memory evenly, as vLLM's flag is a per-process fraction of the whole device.
  *
  * @param devices one per shard worker
- * @param gpuMemoryUtilization the fraction of each CUDA device the shards on it use together
+ * @param gpuMemoryUtilization the fraction of each CUDA device the processes on it use together
  */
 record DeviceList(List<DeviceSpec> devices, double gpuMemoryUtilization) {
 
@@ -97,17 +97,38 @@ record DeviceList(List<DeviceSpec> devices, double gpuMemoryUtilization) {
     }
   }
 
-  /** The {@code owlery shard-worker} options of the {@code index}-th shard worker: its device and its share of it. */
-  List<String> shardArgs(int index) {
+  /**
+   * The {@code owlery shard-worker} options of the {@code index}-th shard worker: its device and its
+   * share of it, split evenly with the other shards and the vision workers ({@code visionDevices})
+   * on the same CUDA device.
+   */
+  List<String> shardArgs(int index, List<DeviceSpec> visionDevices) {
     if (index < 0 || index >= devices.size()) {
       throw new IllegalStateException("--devices names %d devices, one per shard worker; shard %d has none"
           .formatted(devices.size(), index));
     }
     DeviceSpec device = devices.get(index);
+    if (device instanceof DeviceSpec.Cpu) {
+      throw new IllegalStateException("--devices lists CUDA devices and twins only");
+    }
+    return deviceArgs(device, visionDevices);
+  }
+
+  /**
+   * The {@code owlery vision-worker} options of the vision worker on {@code visionDevices[index]}:
+   * its device and, on a CUDA device or twin, its share, split as {@link #shardArgs} splits it.
+   */
+  List<String> visionArgs(int index, List<DeviceSpec> visionDevices) {
+    DeviceSpec device = visionDevices.get(index);
+    return device instanceof DeviceSpec.Cpu ? List.of("--device", device.flagValue()) : deviceArgs(device, visionDevices);
+  }
+
+  private List<String> deviceArgs(DeviceSpec device, List<DeviceSpec> visionDevices) {
     double share = switch (device) {
-      case DeviceSpec.Cuda cuda -> gpuMemoryUtilization / Collections.frequency(devices, cuda);
-      case DeviceSpec.CudaTwin twin -> gpuMemoryUtilization; // each shard's twin is its own heap
-      case DeviceSpec.Cpu cpu -> throw new IllegalStateException("--devices lists CUDA devices and twins only");
+      case DeviceSpec.Cuda cuda ->
+          gpuMemoryUtilization / (Collections.frequency(devices, cuda) + Collections.frequency(visionDevices, cuda));
+      case DeviceSpec.CudaTwin twin -> gpuMemoryUtilization; // each process's twin is its own heap
+      case DeviceSpec.Cpu cpu -> throw new IllegalStateException("the CPU has no share to split");
     };
     return List.of("--device", device.flagValue(), "--gpu-memory-utilization", String.format(Locale.ROOT, "%s", share));
   }

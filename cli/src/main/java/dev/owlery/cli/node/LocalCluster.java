@@ -233,14 +233,15 @@ public final class LocalCluster implements AutoCloseable {
     if (role.equals("vision-worker")) {
       roleArgs.addAll(List.of("--model", model.toString()));
       if (!visionDevices.isEmpty()) {
-        // vision-i keeps its device across restarts
-        roleArgs.addAll(List.of("--device",
-            visionDevices.get(Integer.parseInt(nodeId.substring("vision-".length()))).flagValue()));
+        // vision-i keeps its device across restarts; with shards on devices too, it shares theirs
+        int index = Integer.parseInt(nodeId.substring("vision-".length()));
+        roleArgs.addAll(devices == null ? List.of("--device", visionDevices.get(index).flagValue())
+            : devices.visionArgs(index, visionDevices));
       }
     }
     if (role.equals("shard-worker") && devices != null) {
       // shard-i keeps its device across restarts
-      roleArgs.addAll(devices.shardArgs(Integer.parseInt(nodeId.substring("shard-".length()))));
+      roleArgs.addAll(devices.shardArgs(Integer.parseInt(nodeId.substring("shard-".length())), visionDevices));
     }
     return processes.launch(nodeId, role, LoopbackPorts.freePort(), LoopbackPorts.freePort(), LoopbackPorts.freePort(),
         seedMembers(), roleArgs);

@@ -46,6 +46,13 @@ public final class VisionWorkerCommand implements Callable<Integer> {
           + "together (on the CPU each image runs alone); default ${DEFAULT-VALUE}.")
   int maxBatchImages;
 
+  @Option(names = "--gpu-memory-utilization", defaultValue = "" + VisionWorkerConfig.DEFAULT_GPU_MEMORY_UTILIZATION,
+      paramLabel = "FRACTION",
+      description = "With --device cuda or cuda-twin: the fraction of the GPU's total memory this worker may use for the "
+          + "tower's weights and a pass's workspace, as a shard worker's (processes sharing a GPU each take their own; "
+          + "default ${DEFAULT-VALUE}).")
+  double gpuMemoryUtilization;
+
   @Override
   public Integer call() {
     if (maxBatchImages < 1) {
@@ -60,7 +67,7 @@ public final class VisionWorkerCommand implements Callable<Integer> {
       VisionWorkerConfig config = new VisionWorkerConfig(defaults.nodeId(), defaults.modelDir(), defaults.membership(),
           defaults.grpc(), defaults.advertisedHost(), node.metricsPort(), defaults.maxBatchSize(),
           defaults.maxImageBytes(), defaults.numEncodeThreads(), defaults.maxQueuedBatches(), weights, device,
-          maxBatchImages);
+          maxBatchImages, gpuMemoryUtilization);
       VisionWorkerNode worker = VisionWorkerNode.start(config);
       return NodeRunner.serveUntilInterrupted(worker,
           "owlery vision-worker: %s serving %s on %s (metrics on port %d)"

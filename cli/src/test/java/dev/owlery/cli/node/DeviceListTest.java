@@ -25,12 +25,29 @@ class DeviceListTest {
 
     assertThat(list.devices()).containsExactly(new DeviceSpec.Cuda(0), new DeviceSpec.Cuda(0), new DeviceSpec.Cuda(1),
         new DeviceSpec.CudaTwin(), new DeviceSpec.CudaTwin());
-    assertThat(list.shardArgs(0)).containsExactly("--device", "cuda:0", "--gpu-memory-utilization", "0.45");
-    assertThat(list.shardArgs(1)).containsExactly("--device", "cuda:0", "--gpu-memory-utilization", "0.45");
-    assertThat(list.shardArgs(2)).containsExactly("--device", "cuda:1", "--gpu-memory-utilization", "0.9");
+    assertThat(list.shardArgs(0, List.of())).containsExactly("--device", "cuda:0", "--gpu-memory-utilization", "0.45");
+    assertThat(list.shardArgs(1, List.of())).containsExactly("--device", "cuda:0", "--gpu-memory-utilization", "0.45");
+    assertThat(list.shardArgs(2, List.of())).containsExactly("--device", "cuda:1", "--gpu-memory-utilization", "0.9");
     // each shard's twin is its own heap: nothing to split
-    assertThat(list.shardArgs(3)).containsExactly("--device", "cuda-twin", "--gpu-memory-utilization", "0.9");
-    assertThatThrownBy(() -> list.shardArgs(5)).hasMessage("--devices names 5 devices, one per shard worker; shard 5 has none");
+    assertThat(list.shardArgs(3, List.of())).containsExactly("--device", "cuda-twin", "--gpu-memory-utilization", "0.9");
+    assertThatThrownBy(() -> list.shardArgs(5, List.of()))
+        .hasMessage("--devices names 5 devices, one per shard worker; shard 5 has none");
+  }
+
+  @Test
+  void visionWorkersOnAShardsDeviceSplitItsShareWithTheShards() {
+    DeviceList list = DeviceList.parse("0,0,1", 0.8);
+    List<DeviceSpec> vision = DeviceList.parseVision("0,cpu,1,twin", 4);
+
+    // cuda:0 holds two shards and one vision worker, cuda:1 a shard and a vision worker
+    assertThat(list.shardArgs(0, vision)).containsExactly("--device", "cuda:0", "--gpu-memory-utilization",
+        String.valueOf(0.8 / 3));
+    assertThat(list.visionArgs(0, vision)).containsExactly("--device", "cuda:0", "--gpu-memory-utilization",
+        String.valueOf(0.8 / 3));
+    assertThat(list.visionArgs(1, vision)).containsExactly("--device", "cpu");
+    assertThat(list.shardArgs(2, vision)).containsExactly("--device", "cuda:1", "--gpu-memory-utilization", "0.4");
+    assertThat(list.visionArgs(2, vision)).containsExactly("--device", "cuda:1", "--gpu-memory-utilization", "0.4");
+    assertThat(list.visionArgs(3, vision)).containsExactly("--device", "cuda-twin", "--gpu-memory-utilization", "0.8");
   }
 
   @Test

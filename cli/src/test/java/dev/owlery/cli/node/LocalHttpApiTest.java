@@ -83,6 +83,8 @@ class LocalHttpApiTest {
             .filter(node -> node.getRole() == NodeRole.NODE_ROLE_VISION_WORKER).findFirst().orElseThrow();
         assertThat(vision.getDevice().getDevice()).isEqualTo("cuda-twin");
         assertThat(vision.getDevice().getName()).isEqualTo("cpu kernel twins");
+        // its share, as owlery local gives it (--gpu-memory-utilization), which its memory plan kept to
+        assertThat(vision.getDevice().getBudgetBytes()).isEqualTo(vision.getDevice().getTotalBytes() / 2);
         NodeDevice device = shards.getFirst().getDevice();
         String shown = String.format(Locale.ROOT, "cuda-twin cpu kernel twins, %.1f of %.1f GiB",
             device.getBudgetBytes() / (double) (1L << 30), device.getTotalBytes() / (double) (1L << 30));

@@ -94,7 +94,7 @@ public record DeviceMemoryPlan(CudaDevice device, double gpuMemoryUtilization, l
         : String.format(Locale.ROOT, "%.2f MiB", count / (double) (1L << 20));
   }
 
-  private static String fraction(double value) {
+  static String fraction(double value) {
     return String.format(Locale.ROOT, "%s", value);
   }
 }
