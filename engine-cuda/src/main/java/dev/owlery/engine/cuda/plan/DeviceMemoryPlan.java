@@ -35,18 +35,10 @@ public record DeviceMemoryPlan(CudaDevice device, double gpuMemoryUtilization, l
    */
   public static DeviceMemoryPlan of(CudaDevice device, double gpuMemoryUtilization, SliceFootprint slice,
       int blockSize) {
-    checkUtilization(gpuMemoryUtilization);
     if (blockSize < 1) {
       throw new IllegalArgumentException("the KV block size must be >= 1. Given: " + blockSize);
     }
-    long budget = (long) Math.floor(gpuMemoryUtilization * device.totalBytes());
-    if (budget > device.freeBytes()) {
-      throw new IllegalArgumentException(("--gpu-memory-utilization %s asks for %s of cuda:%d's %s, but only %s is "
-          + "free (other processes hold the rest); lower it, or give each process on this GPU a fraction so that "
-          + "together they stay below what is free")
-          .formatted(fraction(gpuMemoryUtilization), bytes(budget), device.index(), bytes(device.totalBytes()),
-              bytes(device.freeBytes())));
-    }
+    long budget = budget(device, gpuMemoryUtilization);
     long blockBytes = blockSize * slice.kvBytesPerPosition();
     long needed = slice.weightBytes() + slice.workspaceBytes() + blockBytes;
     if (needed > budget) {
@@ -60,6 +52,24 @@ public record DeviceMemoryPlan(CudaDevice device, double gpuMemoryUtilization, l
     long blocks = (budget - slice.weightBytes() - slice.workspaceBytes()) / blockBytes;
     return new DeviceMemoryPlan(device, gpuMemoryUtilization, budget, slice, blockSize,
         (int) Math.min(Integer.MAX_VALUE, blocks));
+  }
+
+  /**
+   * {@code floor(gpuMemoryUtilization x total)}: what one process may use of {@code device}.
+   *
+   * @throws IllegalArgumentException when the utilization is not in (0, 1] or asks for more than is free
+   */
+  static long budget(CudaDevice device, double gpuMemoryUtilization) {
+    checkUtilization(gpuMemoryUtilization);
+    long budget = (long) Math.floor(gpuMemoryUtilization * device.totalBytes());
+    if (budget > device.freeBytes()) {
+      throw new IllegalArgumentException(("--gpu-memory-utilization %s asks for %s of cuda:%d's %s, but only %s is "
+          + "free (other processes hold the rest); lower it, or give each process on this GPU a fraction so that "
+          + "together they stay below what is free")
+          .formatted(fraction(gpuMemoryUtilization), bytes(budget), device.index(), bytes(device.totalBytes()),
+              bytes(device.freeBytes())));
+    }
+    return budget;
   }
 
   /**

@@ -26,18 +26,10 @@ public record VisionMemoryPlan(CudaDevice device, double gpuMemoryUtilization, l
    */
   public static VisionMemoryPlan of(CudaDevice device, double gpuMemoryUtilization, VisionFootprint footprint,
       int maxBatchImages) {
-    DeviceMemoryPlan.checkUtilization(gpuMemoryUtilization);
     if (maxBatchImages < 1) {
       throw new IllegalArgumentException("--max-batch-images must be >= 1. Given: " + maxBatchImages);
     }
-    long budget = (long) Math.floor(gpuMemoryUtilization * device.totalBytes());
-    if (budget > device.freeBytes()) {
-      throw new IllegalArgumentException(("--gpu-memory-utilization %s asks for %s of cuda:%d's %s, but only %s is "
-          + "free (other processes hold the rest); lower it, or give each process on this GPU a fraction so that "
-          + "together they stay below what is free").formatted(DeviceMemoryPlan.fraction(gpuMemoryUtilization),
-          DeviceMemoryPlan.bytes(budget), device.index(), DeviceMemoryPlan.bytes(device.totalBytes()),
-          DeviceMemoryPlan.bytes(device.freeBytes())));
-    }
+    long budget = DeviceMemoryPlan.budget(device, gpuMemoryUtilization);
     long needed = footprint.bytes(maxBatchImages);
     if (needed > budget) {
       long fitting = Math.max(0, (budget - footprint.weightBytes()) / footprint.workspaceBytesPerImage());
