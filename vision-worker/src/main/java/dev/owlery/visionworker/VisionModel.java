@@ -63,8 +63,8 @@ public final class VisionModel implements AutoCloseable {
   /**
    * As {@link #load(Path, Kernels, WeightFormat)} with the tower on {@code device} (which the model
    * then owns and closes): weights uploaded once, images encoded in passes of up to
-   * {@code maxBatchImages}, at most {@code maxQueuedImages} waiting (preprocessing stays on the host).
-   * The weights and a pass's workspace must fit in {@code gpuMemoryUtilization} of {@code memory}
+   * {@code maxBatchImages}, at most {@code maxQueuedImages} waiting (preprocessing stays on the host),
+   * each pass size replayed from graphs captured on its first pass. The weights and a pass's workspace must fit in {@code gpuMemoryUtilization} of {@code memory}
    * (the device as probed), checked before anything is uploaded.
    *
    * @throws IllegalArgumentException when they do not ({@link VisionMemoryPlan} says by how much)
@@ -78,6 +78,7 @@ public final class VisionModel implements AutoCloseable {
       VisionMemoryPlan.of(memory, gpuMemoryUtilization, VisionFootprint.of(config, checkpoint, weights),
           maxBatchImages);
       DeviceVisionTower tower = new DeviceVisionTower(device, config, checkpoint, maxBatchImages);
+      tower.capturePasses();
       ImagePreprocessor preprocessor = preprocessor(directory, config);
       return new VisionModel(directory, checkpoint, new DeviceImageEncoder(device, tower, maxQueuedImages).start(),
           preprocessor);

@@ -336,8 +336,9 @@ public final class GrpcCollective implements Collective, AutoCloseable {
         && slots.phase(seq) == phase.getNumber() && slots.length(seq) == length;
     if (!fits) {
       throw links.fail(new PeerLostException(peer, ("%s: peer %s wrote a partial that does not fit to shared memory: "
-          + "step %d ordinal %d layer %d phase %d, %d values; expected %d values").formatted(where(), group.describe(peer),
-          slots.stepId(seq), slots.ordinal(seq), slots.layer(seq), slots.phase(seq), slots.length(seq), length)));
+          + "step %d ordinal %d layer %d phase %d, %d values; expected %d values").formatted(where(),
+          group.describe(peer), slots.stepId(seq), slots.ordinal(seq), slots.layer(seq), slots.phase(seq),
+          slots.length(seq), length)));
     }
   }
 

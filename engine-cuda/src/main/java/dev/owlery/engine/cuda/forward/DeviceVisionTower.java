@@ -6,6 +6,7 @@ import dev.owlery.engine.config.ModelConfig;
 import dev.owlery.engine.config.VisionConfig;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
 import dev.owlery.engine.cuda.runtime.Device;
+import dev.owlery.engine.cuda.runtime.DeviceGraph;
 import dev.owlery.engine.cuda.runtime.DevicePointer;
 import dev.owlery.engine.cuda.runtime.KernelArguments;
 import dev.owlery.engine.tensor.Matrix;
@@ -14,7 +15,10 @@ import dev.owlery.engine.vision.SinCosPositionEmbedding;
 import dev.owlery.engine.vision.VisionEncoder;
 import dev.owlery.engine.vision.VisualAbstractor;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
+import java.util.Set;
 
 /**
  * The whole vision path ({@code encode_images}, spec §0) on a {@link Device}, the device twin of the
@@ -50,6 +54,11 @@ public final class DeviceVisionTower {
   private final float[] vitEos; // [outputHiddenSize], appended on the host
   private final DeviceVisionActivations activations;
   private final float[] patches;
+  /** Per pass size, the ViT's and the abstractor's launches as graphs; null: every pass launched eagerly. */
+  private Map<Integer, PassGraphs> passGraphs;
+
+  /** One pass size's recorded launches: the ViT's, then the abstractor's (timed apart). */
+  private record PassGraphs(DeviceGraph vision, DeviceGraph abstractor) {}
 
   /**
    * Loads the vision model and abstractor of an mPLUG-Owl2 checkpoint onto {@code device}, buffers for
@@ -184,10 +193,21 @@ public final class DeviceVisionTower {
       requireValidPixels(i, pixelValues.get(i));
     }
     long start = System.nanoTime();
-    encodeImages(pixelValues);
+    stageInputs(pixelValues);
+    PassGraphs graphs = passGraphs == null ? null : passGraphs.computeIfAbsent(numImages,
+        n -> new PassGraphs(device.capture(() -> encodeImages(n)), device.capture(() -> abstractImages(n))));
+    if (graphs == null) {
+      encodeImages(numImages);
+    } else {
+      graphs.vision().replay();
+    }
     device.synchronize();
     long visionEnd = System.nanoTime();
-    abstractImages(numImages);
+    if (graphs == null) {
+      abstractImages(numImages);
+    } else {
+      graphs.abstractor().replay();
+    }
     int numQueries = abstractor.numQueries();
     List<float[]> out = new ArrayList<>(numImages);
     for (int img = 0; img < numImages; img++) {
@@ -201,8 +221,28 @@ public final class DeviceVisionTower {
     return new Encoded(List.copyOf(out), visionEnd - start, System.nanoTime() - visionEnd);
   }
 
-  /** The ViT over every image: {@code activations.imageFeatures} = post_layernorm(last layer's rows). */
-  private void encodeImages(List<float[]> pixelValues) {
+  /**
+   * From now on, each pass runs from two graphs (the ViT's launches, the abstractor's) captured the
+   * first time its number of images is seen: a replay each instead of a launch per kernel (CUDA
+   * graphs on the GPU; about ten launches per layer). The copies a pass needs first (its patches,
+   * the CLS rows, the abstractor's queries) stay outside the graphs.
+   */
+  public synchronized void capturePasses() {
+    if (passGraphs == null) {
+      passGraphs = new HashMap<>();
+    }
+  }
+
+  /** The pass sizes captured so far (for tests). */
+  synchronized Set<Integer> capturedPassSizes() {
+    return passGraphs == null ? Set.of() : Set.copyOf(passGraphs.keySet());
+  }
+
+  /**
+   * What a pass's launches read besides the weights: each image's patches, its CLS row in front of
+   * its embeddings, and the abstractor's learned queries as the residual its layers update.
+   */
+  private void stageInputs(List<float[]> pixelValues) {
     int numImages = pixelValues.size();
     int hidden = vision.hiddenSize();
     int numTokens = vision.numTokens();
@@ -212,10 +252,23 @@ public final class DeviceVisionTower {
     }
     DeviceVisionActivations a = activations;
     device.copyToDevice(a.patches, patches, 0, numImages * numPatches * patchVectorSize);
+    int d = abstractor.hiddenSize();
+    int numQueries = abstractor.numQueries();
+    for (int img = 0; img < numImages; img++) {
+      device.copy(a.embeddings.plusWords((long) img * numTokens * hidden), clsToken, 4L * hidden);
+      device.copy(a.queries.plusWords((long) img * numQueries * d), queryEmbeds, 4L * numQueries * d);
+    }
+  }
+
+  /** The ViT over every image: {@code activations.imageFeatures} = post_layernorm(last layer's rows). */
+  private void encodeImages(int numImages) {
+    int hidden = vision.hiddenSize();
+    int numTokens = vision.numTokens();
+    int numPatches = vision.numPatches();
+    DeviceVisionActivations a = activations;
     // embeddings = [cls; patch_embed(pixels)] + position_embedding, then pre_layernorm
     for (int img = 0; img < numImages; img++) {
       DevicePointer image = a.embeddings.plusWords((long) img * numTokens * hidden);
-      device.copy(image, clsToken, 4L * hidden);
       patchEmbed.multiply(device, a.patches.plusWords((long) img * numPatches * patchVectorSize),
           image.plusWords(hidden), numPatches);
     }
@@ -232,12 +285,8 @@ public final class DeviceVisionTower {
 
   /** The abstractor over every image's features, then visual_fc into {@code activations.visualEmbeds}. */
   private void abstractImages(int numImages) {
-    int d = abstractor.hiddenSize();
     int numQueries = abstractor.numQueries();
     DeviceVisionActivations a = activations;
-    for (int img = 0; img < numImages; img++) {
-      device.copy(a.queries.plusWords((long) img * numQueries * d), queryEmbeds, 4L * numQueries * d);
-    }
     for (DeviceVisualAbstractorLayer layer : abstractorLayers) {
       layer.forward(a, numImages, numQueries, vision.numTokens());
     }

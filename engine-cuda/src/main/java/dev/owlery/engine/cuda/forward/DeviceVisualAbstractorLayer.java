@@ -98,11 +98,14 @@ final class DeviceVisualAbstractorLayer {
     // H = Qn + out_proj(ctx): the residual is the NORMALISED queries (spec §11 pitfall 4)
     int queryRows = numImages * numQueries;
     outProj.forward(device, a.crossContext, a.crossProjected, queryRows);
+    // per image H = out_proj(ctx) + Qn (the first numQueries rows of its keyValues): an addition, so in
+    // either order the same bits; as a launch, not a copy and an add, so that a pass can be captured
     for (int img = 0; img < numImages; img++) {
-      device.copy(a.queries.plusWords((long) img * numQueries * d), a.keyValues.plusWords((long) img * numKeys * d),
-          4L * numQueries * d);
+      int rows = numQueries * d;
+      device.launch(PtxKernels.ADD_TABLE, DeviceDecoderLayer.strideGrid(PtxKernels.ADD_TABLE, rows), 1,
+          a.queries.plusWords((long) img * rows), a.crossProjected.plusWords((long) img * rows),
+          a.keyValues.plusWords((long) img * numKeys * d), rows, rows);
     }
-    residualAdd(a.queries, a.crossProjected, queryRows * d);
     // Q = H + w2(ffn_ln(silu(w1 n) ⊙ w3 n)) with n = norm2(H)
     norm2.forward(device, a.queries, a.crossNormed, queryRows);
     w1.forward(device, a.crossNormed, a.gate, queryRows);

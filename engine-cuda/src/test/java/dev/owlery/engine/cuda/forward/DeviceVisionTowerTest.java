@@ -96,6 +96,32 @@ class DeviceVisionTowerTest {
     }
   }
 
+  /**
+   * Passes replayed from captured graphs (one pair per pass size, captured once) compute what the
+   * eager launches compute, bit for bit, pass after pass: the copies they need stay outside.
+   */
+  @Test
+  void passesReplayedFromCapturedGraphsEqualEagerPassesBitForBit() {
+    List<float[]> images = List.of(pixelValues, VisionCheck.mirrored(pixelValues, IMAGE_SIZE),
+        VisionCheck.noise(pixelValues.length));
+    try (CpuTwinDevice device = new CpuTwinDevice()) {
+      DeviceVisionTower tower = new DeviceVisionTower(device, config, model, 3);
+      List<float[]> eagerThree = tower.encode(images).visualEmbeds();
+      float[] eagerOne = tower.encode(List.of(images.get(1))).visualEmbeds().getFirst();
+
+      tower.capturePasses();
+      for (int round = 0; round < 2; round++) {
+        List<float[]> replayed = tower.encode(images).visualEmbeds();
+        for (int i = 0; i < 3; i++) {
+          assertThat(replayed.get(i)).as("round %d image %d", round, i).containsExactly(eagerThree.get(i));
+        }
+        assertThat(tower.encode(List.of(images.get(1))).visualEmbeds().getFirst()).as("round %d", round)
+            .containsExactly(eagerOne);
+      }
+      assertThat(tower.capturedPassSizes()).containsExactlyInAnyOrder(1, 3);
+    }
+  }
+
   @Test
   void aBatchOfThreeDifferentImagesEqualsEachImageRunAlone() {
     List<float[]> images = List.of(pixelValues, VisionCheck.mirrored(pixelValues, IMAGE_SIZE), VisionCheck.noise(pixelValues.length));
