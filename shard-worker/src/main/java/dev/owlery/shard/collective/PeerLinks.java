@@ -38,11 +38,13 @@ final class PeerLinks implements PeerInbound {
    * before it sends its next one, so a peer is at most one all-reduce ahead: two queued at most.
    */
   private static final int MAX_QUEUED_PER_PEER = 2;
-  /** Waiting for a peer's slot: busy for this long (its partial is usually microseconds away)... */
-  private static final long SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(20);
-  /** ...then giving the core to runnable threads (a peer's, on a busy host) for this long, then parking. */
-  private static final long YIELD_NANOS = TimeUnit.MILLISECONDS.toNanos(1);
-  private static final long PARK_NANOS = TimeUnit.MICROSECONDS.toNanos(50);
+  /**
+   * Waiting for a peer's slot: busy for this long (its partial is usually microseconds away), then
+   * parked {@link #PARK_NANOS} at a time, so that a rank waiting for a peer that has no core (a
+   * host running more processes than it has cores) gives its own up instead of burning it.
+   */
+  private static final long SPIN_NANOS = TimeUnit.MICROSECONDS.toNanos(30);
+  private static final long PARK_NANOS = TimeUnit.MICROSECONDS.toNanos(20);
 
   private final PeerGroup group;
   private final CollectiveConfig config;
@@ -311,7 +313,7 @@ final class PeerLinks implements PeerInbound {
 
   /**
    * Waits until {@code peer} has published its {@code seq}-th partial in its file: busy briefly,
-   * then yielding, then parking, and bounded by {@code deadline}; the rest as for {@link #receive}.
+   * then parking, and bounded by {@code deadline}; the rest as for {@link #receive}.
    *
    * @throws PeerLostException when the group breaks (a peer's stream broke) or nothing comes in time
    */
@@ -329,8 +331,6 @@ final class PeerLinks implements PeerInbound {
       }
       if (now - waitStart < SPIN_NANOS) {
         Thread.onSpinWait();
-      } else if (now - waitStart < YIELD_NANOS) {
-        Thread.yield();
       } else {
         LockSupport.parkNanos(PARK_NANOS);
         if (Thread.interrupted()) {
