@@ -67,15 +67,17 @@ public final class LoadGenerator {
    *
    * @param pass the level's pass through the workload: 1 for the first level, 2 for the next (the
    *     warm-up is 0)
+   * @param start the level's start on this generator's clock, taken by the caller: the requests' send
+   *     times count from it, so that the caller places them on its own timeline (a fault's time)
+   *     without the moments between its reading and this call
    * @return the requests in the workload's order
    */
-  public LevelResult runLevel(int pass, Load load, Bound bound, Consumer<RequestResult> onDone) {
+  public LevelResult runLevel(int pass, Load load, Bound bound, long start, Consumer<RequestResult> onDone) {
     ConcurrentLinkedQueue<RequestResult> results = new ConcurrentLinkedQueue<>();
     Consumer<RequestResult> record = r -> {
       results.add(r);
       onDone.accept(r);
     };
-    long start = nanoClock.getAsLong();
     long durationNanos = bound.duration().toNanos();
     switch (load) {
       case Load.Concurrency c -> closedLoop(pass, c.clients(), bound.maxRequests(), start, durationNanos, record);

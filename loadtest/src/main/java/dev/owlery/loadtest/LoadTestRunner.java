@@ -71,7 +71,8 @@ public final class LoadTestRunner {
           firstStart = start;
           faults.start(firstStart);
         }
-        LevelResult result = generator.runLevel(levels.size() + 1, load, bound, terminal ? progress::onDone : r -> { });
+        LevelResult result = generator.runLevel(levels.size() + 1, load, bound, start,
+            terminal ? progress::onDone : r -> { });
         result = result.in(start - firstStart, recording.stop(start));
         if (terminal) {
           progress.finish();
