@@ -10,12 +10,15 @@ import java.net.InetAddress;
 import java.net.ServerSocket;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.UUID;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
+import java.util.concurrent.ThreadLocalRandom;
 import org.awaitility.core.ConditionTimeoutException;
 
 /**
@@ -76,24 +79,38 @@ public final class LoopbackCluster {
     }
   }
 
-  /** Ports free on loopback right now (closed again before returning, so a small race remains). */
+  /**
+   * Test nodes' ports come from here: below Linux's default ephemeral range (32768-60999), where an
+   * outgoing connection can take a port between its pick and its bind (seen in CI: a shard worker's
+   * Hazelcast port, picked by binding port 0, was taken before the member bound it), and below
+   * 20,000-32,767, which {@code owlery local} hands out.
+   */
+  private static final int PORTS_FROM = 10_000;
+  private static final int PORTS_UNTIL = 20_000;
+  /** Ports handed out by this JVM, never handed out again (nodes of earlier tests may still hold them). */
+  private static final Set<Integer> PORTS_GIVEN = new HashSet<>();
+
+  /** {@code count} ports free on loopback now, from {@link #PORTS_FROM}, none handed out before by this JVM. */
   public static List<Integer> freePorts(int count) {
-    List<ServerSocket> sockets = new ArrayList<>();
-    try {
-      for (int i = 0; i < count; i++) {
-        sockets.add(new ServerSocket(0, 1, InetAddress.getLoopbackAddress()));
-      }
-      return sockets.stream().map(ServerSocket::getLocalPort).toList();
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    } finally {
-      for (ServerSocket socket : sockets) {
-        try {
-          socket.close();
-        } catch (IOException e) {
-          throw new UncheckedIOException(e);
+    List<Integer> ports = new ArrayList<>();
+    synchronized (PORTS_GIVEN) {
+      for (int attempt = 0; ports.size() < count; attempt++) {
+        if (attempt == 1_000) {
+          throw new UncheckedIOException(new IOException("cannot find %d free ports on loopback between %d and %d"
+              .formatted(count, PORTS_FROM, PORTS_UNTIL)));
+        }
+        int candidate = PORTS_FROM + ThreadLocalRandom.current().nextInt(PORTS_UNTIL - PORTS_FROM);
+        if (PORTS_GIVEN.contains(candidate)) {
+          continue;
+        }
+        try (ServerSocket socket = new ServerSocket(candidate, 1, InetAddress.getLoopbackAddress())) {
+          PORTS_GIVEN.add(candidate);
+          ports.add(candidate);
+        } catch (IOException taken) {
+          // in use: try another
         }
       }
     }
+    return List.copyOf(ports);
   }
 }
