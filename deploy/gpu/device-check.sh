@@ -6,6 +6,8 @@
 # and vision steps' files stay under $TMPDIR, their Owlery/PyTorch ratios go into both summaries.
 # The whole run stays under $CHECK_LIMIT seconds; exits 0 when every step passed on a
 # GPU, 3 when there is no GPU, 1 otherwise. Usage: bash deploy/gpu/device-check.sh OUT
+# STEPS=kernels,parity (a comma-separated list of the steps after gpu and runtime) runs only those, to
+# rerun what failed inside a second start's few minutes; the others are recorded as skipped.
 set -uo pipefail
 
 out=${1:?usage: bash deploy/gpu/device-check.sh OUT}
@@ -20,7 +22,7 @@ steps=$out/.steps.tsv
 : >"$out/log.txt"
 gpu=yes
 
-# record NAME STATUS SECONDS DETAIL: one step's outcome (STATUS: pass, fail, no-gpu, not-built).
+# record NAME STATUS SECONDS DETAIL: one step's outcome (STATUS: pass, fail, no-gpu, not-built, skipped).
 record() {
   local detail
   detail=$(tr '\t\n' '  ' <<<"$4" | tr -d '\000-\037' | sed 's/  */ /g; s/^ //; s/ $//' | cut -c1-600)
@@ -33,6 +35,10 @@ record() {
 step() {
   local name=$1 cap=$2
   shift 2
+  if [ -n "${STEPS:-}" ] && [ "$name" != gpu ] && [ "$name" != runtime ] && [[ ",$STEPS," != *",$name,"* ]]; then
+    record "$name" skipped 0 "not in STEPS=$STEPS"
+    return 0
+  fi
   local left=$((CHECK_LIMIT - (SECONDS - started) - 5))
   ((cap > left)) && cap=$left
   if ((cap < 5)); then
