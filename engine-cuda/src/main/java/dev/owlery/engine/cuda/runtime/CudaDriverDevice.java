@@ -1,5 +1,6 @@
 package dev.owlery.engine.cuda.runtime;
 
+import static jcuda.driver.JCudaDriver.CU_STREAM_LEGACY;
 import static jcuda.driver.JCudaDriver.cuCtxCreate;
 import static jcuda.driver.JCudaDriver.cuCtxDestroy;
 import static jcuda.driver.JCudaDriver.cuCtxSynchronize;
@@ -240,7 +241,8 @@ public final class CudaDriverDevice implements Device {
         @Override
         public void replay() {
           refuseWhileCapturing("a replay");
-          cuGraphLaunch(exec, null);
+          // JCuda's cuGraphLaunch refuses null for the default stream (cuLaunchKernel takes it).
+          cuGraphLaunch(exec, CU_STREAM_LEGACY);
         }
 
         @Override
