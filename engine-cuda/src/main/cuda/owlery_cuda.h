@@ -30,6 +30,8 @@ struct u32x4 {
 #define OWL_INLINE __device__ static inline __attribute__((always_inline))
 // Every kernel is extern "C" so that its PTX .entry name is the plain name the Java catalogue lists.
 #define OWL_KERNEL extern "C" __global__ void
+// Blocks of at most `threads`, at least `minBlocks` of them resident per SM: ptxas caps the registers to fit.
+#define OWL_LAUNCH_BOUNDS(threads, minBlocks) __attribute__((launch_bounds(threads, minBlocks)))
 
 OWL_INLINE int thread_x() { return __nvvm_read_ptx_sreg_tid_x(); }
 OWL_INLINE int block_x() { return __nvvm_read_ptx_sreg_ctaid_x(); }
@@ -62,6 +64,24 @@ OWL_INLINE u32x4 load16(const void* p) {
 }
 
 OWL_INLINE owl_float4 load16f(const float* p) { return __nvvm_ldg_f4((const owl_float4*) p); }
+
+// The block's dynamic shared memory (its size is the launch's sharedMemBytes), 16-byte aligned.
+#define OWL_DYNAMIC_SHARED extern __shared__ __attribute__((aligned(16))) unsigned char owl_dynamic_shared[]
+
+// cp.async (sm_80+): a 16-byte copy from global to shared memory that the thread does not wait for;
+// the copies issued since the last commit form a group, and cp_async_wait<N> waits until at most N
+// of this thread's groups are still in flight. Both addresses 16-byte aligned (callers check src).
+OWL_INLINE void cp_async16(void* sharedDst, const void* globalSrc) {
+  u32 dst = (u32) (u64) (void __attribute__((address_space(3)))*) sharedDst; // cvta.to.shared
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16;" ::"r"(dst), "l"(globalSrc) : "memory");
+}
+
+OWL_INLINE void cp_async_commit() { asm volatile("cp.async.commit_group;" ::: "memory"); }
+
+template <int N>
+OWL_INLINE void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;" ::"n"(N) : "memory");
+}
 
 // d[0..3] += A B for one m16n8k16 tile of the warp, float32 accumulators; a holds this lane's four
 // 32-bit registers of A (two 16-bit elements each), b its two of B (layouts in gemm.cu).

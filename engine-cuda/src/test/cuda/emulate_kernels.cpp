@@ -257,8 +257,10 @@ static void checkSiluAndResidual() {
 // out[t, r] = sum_c W[r, c] x[t, c]; gemm rounds x to the weights' type first.
 // misalignX: x starts one float past a 16-byte boundary, so the kernels must take their
 // element-by-element path even where cols would allow 16-byte loads.
-static void checkMatmul(int kind, bool tensorCores, int rows, int cols, int tokens, int tokensPerWarp = 1,
+// gemmTile: 0 for the gemv kernels, 128 for gemm_*, 64 for gemm64_* (the tensor-core products).
+static void checkMatmul(int kind, int gemmTile, int rows, int cols, int tokens, int tokensPerWarp = 1,
     bool misalignX = false) { // kind 0 f16, 1 bf16, 2 f32
+  bool tensorCores = gemmTile != 0;
   std::vector<float> wv = normal((size_t) rows * cols, 0.05), xStore = normal((size_t) tokens * cols + 1, 1);
   std::vector<float> x(xStore.begin() + (misalignX ? 1 : 0), xStore.begin() + (misalignX ? 1 : 0) + (size_t) tokens * cols);
   const float* xDevice = misalignX ? xStore.data() + 1 : x.data();
@@ -289,10 +291,15 @@ static void checkMatmul(int kind, bool tensorCores, int rows, int cols, int toke
       if (kind == 0) gemv8_f16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
       if (kind == 1) gemv8_bf16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
     });
-  } else if (tensorCores) {
-    launch(ceilDiv(rows, 64), ceilDiv(tokens, 64), 128, [&] {
+  } else if (gemmTile == 128) {
+    launch(ceilDiv(rows, 128), ceilDiv(tokens, 128), 256, [&] {
       if (kind == 0) gemm_f16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
       if (kind == 1) gemm_bf16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
+    });
+  } else if (gemmTile == 64) {
+    launch(ceilDiv(rows, 64), ceilDiv(tokens, 64), 128, [&] {
+      if (kind == 0) gemm64_f16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
+      if (kind == 1) gemm64_bf16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
     });
   } else {
     launch(ceilDiv(rows, 8), tokens, 256, [&] {
@@ -302,7 +309,7 @@ static void checkMatmul(int kind, bool tensorCores, int rows, int cols, int toke
     });
   }
   const char* types[] = {"f16", "bf16", "f32"};
-  report(std::string(tensorCores ? "gemm_" : tokensPerWarp == 8 ? "gemv8_" : "gemv_") + types[kind] + " rows=" + std::to_string(rows) + " cols="
+  report(std::string(gemmTile == 128 ? "gemm_" : gemmTile == 64 ? "gemm64_" : tokensPerWarp == 8 ? "gemv8_" : "gemv_") + types[kind] + " rows=" + std::to_string(rows) + " cols="
       + std::to_string(cols) + " tokens=" + std::to_string(tokens) + (misalignX ? " x misaligned" : ""), out, expected,
       scale, 0, 2.0 * cols * 0x1p-24);
 }
@@ -528,18 +535,24 @@ int main() {
   checkRope();
   checkSiluAndResidual();
   for (int kind = 0; kind < 3; kind++) {
-    checkMatmul(kind, false, 33, 777, 2);
-    checkMatmul(kind, false, 33, 1024, 3);
+    checkMatmul(kind, 0, 33, 777, 2);
+    checkMatmul(kind, 0, 33, 1024, 3);
   }
-  checkMatmul(0, false, 33, 1024, 2, 1, true);
-  checkMatmul(2, false, 33, 1024, 2, 1, true);
-  checkMatmul(0, false, 33, 1024, 9, 8, true);
-  checkMatmul(0, true, 70, 1024, 9, 1, true);
+  checkMatmul(0, 0, 33, 1024, 2, 1, true);
+  checkMatmul(2, 0, 33, 1024, 2, 1, true);
+  checkMatmul(0, 0, 33, 1024, 9, 8, true);
+  checkMatmul(0, 128, 70, 1024, 9, 1, true);
+  checkMatmul(0, 64, 70, 1024, 9, 1, true);
   for (int kind = 0; kind < 2; kind++) {
-    checkMatmul(kind, false, 33, 777, 3, 8);
-    checkMatmul(kind, false, 33, 1024, 17, 8);
-    checkMatmul(kind, true, 70, 777, 17);
-    checkMatmul(kind, true, 130, 96, 70);
+    checkMatmul(kind, 0, 33, 777, 3, 8);
+    checkMatmul(kind, 0, 33, 1024, 17, 8);
+    // gemm: partial tiles, odd cols (element-by-element chunks), fewer K tiles than stages, and
+    // 32 K tiles (the stage ring wraps many times) over 3 x 2 blocks
+    for (int tile : {128, 64}) {
+      checkMatmul(kind, tile, 70, 777, 17);
+      checkMatmul(kind, tile, 130, 96, 70);
+      checkMatmul(kind, tile, 300, 1024, 200);
+    }
   }
   checkKvAppend();
   {

@@ -17,6 +17,7 @@
 #define __shared__ static
 #define OWL_INLINE static inline
 #define OWL_KERNEL extern "C" void
+#define OWL_LAUNCH_BOUNDS(threads, minBlocks)
 
 namespace owl_emu {
 
@@ -95,6 +96,22 @@ OWL_INLINE owl_float4 load16f(const float* p) {
   std::memcpy(&v, p, 16);
   return v;
 }
+
+// The block's dynamic shared memory: one buffer, as blocks run one after another (256 KiB covers the
+// 227 KiB a block can have).
+#define OWL_DYNAMIC_SHARED alignas(16) static unsigned char owl_dynamic_shared[256 * 1024]
+
+// cp.async done at once: a valid order of the real asynchronous copy, which the barriers make visible.
+OWL_INLINE void cp_async16(void* sharedDst, const void* globalSrc) {
+  owl_check_aligned16(sharedDst);
+  owl_check_aligned16(globalSrc);
+  std::memcpy(sharedDst, globalSrc, 16);
+}
+
+OWL_INLINE void cp_async_commit() {}
+
+template <int N>
+OWL_INLINE void cp_async_wait() {}
 
 // mma.sync.m16n8k16.row.col with float32 accumulators, from the fragment layout of the PTX ISA
 // (gemm.cu spells it out): every lane posts its A and B registers, then computes its own four D

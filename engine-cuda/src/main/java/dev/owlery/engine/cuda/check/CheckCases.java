@@ -66,12 +66,16 @@ final class CheckCases {
       cases.add(matmul(entry, dtype, 333, 777, 3, random));
       cases.add(matmul(entry, dtype, 333, 1024, 17, random));
     }
-    // GEMM: partial 64 x 64 tiles in rows and tokens, partial 32-column K tiles, unaligned rows
-    for (var entry : List.of(PtxKernels.GEMM_F16, PtxKernels.GEMM_BF16)) {
-      DType dtype = entry == PtxKernels.GEMM_F16 ? DType.F16 : DType.BF16;
+    // GEMM: partial tiles in rows and tokens, partial 32-column K tiles, unaligned rows, fewer K
+    // tiles than stages, and 2 x 3 blocks of 128 x 128 over 64 K tiles (the stage ring wraps)
+    for (var entry : List.of(PtxKernels.GEMM_F16, PtxKernels.GEMM_BF16, PtxKernels.GEMM64_F16,
+        PtxKernels.GEMM64_BF16)) {
+      DType dtype = entry == PtxKernels.GEMM_F16 || entry == PtxKernels.GEMM64_F16 ? DType.F16 : DType.BF16;
       cases.add(matmul(entry, dtype, 333, 777, 17, random));
       cases.add(matmul(entry, dtype, 333, 1024, 70, random));
       cases.add(matmul(entry, dtype, 130, 2048, 1, random));
+      cases.add(matmul(entry, dtype, 130, 64, 200, random));
+      cases.add(matmul(entry, dtype, 256, 2048, 300, random));
     }
     cases.add(kvAppend(random));
     // attention: GQA (6 query heads on 2 kv heads), headDim 40 (a partial lane pair group), decode

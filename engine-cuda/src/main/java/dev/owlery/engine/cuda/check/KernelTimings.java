@@ -49,10 +49,18 @@ final class KernelTimings {
       timings.add(product(gpu, PtxKernels.GEMV_F16, 11008, 4096, 1));
       timings.add(product(gpu, PtxKernels.GEMV_F16, 4096, 11008, 1));
       timings.add(product(gpu, PtxKernels.GEMV_F16, 32000, 4096, 1));
-      timings.add(product(gpu, PtxKernels.GEMV8_F16, 11008, 4096, 16));
-      timings.add(product(gpu, PtxKernels.GEMM_F16, 11008, 4096, 64));
+      // the kernel picks of DeviceMatrix: gemv8 against gemm64 for a few tokens, gemm64 against gemm
+      for (int tokens : new int[] {4, 8, 16}) {
+        timings.add(product(gpu, PtxKernels.GEMV8_F16, 11008, 4096, tokens));
+        timings.add(product(gpu, PtxKernels.GEMM64_F16, 11008, 4096, tokens));
+      }
+      for (int tokens : new int[] {64, 128, 256, 512}) {
+        timings.add(product(gpu, PtxKernels.GEMM64_F16, 11008, 4096, tokens));
+        timings.add(product(gpu, PtxKernels.GEMM_F16, 11008, 4096, tokens));
+      }
+      timings.add(product(gpu, PtxKernels.GEMM64_F16, 4096, 4096, 512));
       timings.add(product(gpu, PtxKernels.GEMM_F16, 4096, 4096, 512));
-      timings.add(product(gpu, PtxKernels.GEMM_F16, 11008, 4096, 512));
+      timings.add(product(gpu, PtxKernels.GEMM_F16, 4096, 1024, 1025 * 16)); // ViT-L/14 fc1 over 16 images
       timings.add(attention(gpu, 1, 512));
       timings.add(attention(gpu, 16, 512));
     } finally {
@@ -73,7 +81,8 @@ final class KernelTimings {
       launch = () -> gpu.launch(kernel, MatmulCase.ceilDiv(rows, 8), MatmulCase.ceilDiv(numTokens, 8), out, w, x,
           rows, cols, numTokens);
     } else {
-      launch = () -> gpu.launch(kernel, MatmulCase.ceilDiv(rows, 64), MatmulCase.ceilDiv(numTokens, 64), out, w,
+      int tile = PtxKernels.gemmTile(kernel);
+      launch = () -> gpu.launch(kernel, MatmulCase.ceilDiv(rows, tile), MatmulCase.ceilDiv(numTokens, tile), out, w,
           x, rows, cols, numTokens);
     }
     double ms = gpu.millisecondsPerRun(REPEATS, launch);

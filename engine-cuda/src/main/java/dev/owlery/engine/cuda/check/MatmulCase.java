@@ -90,7 +90,8 @@ record MatmulCase(PtxKernel entry, Weights weights, int numTokens, float[] x) im
     } else if (entry.module() == PtxModule.GEMV) {
       gpu.launch(entry, ceilDiv(rows, rowsPerBlock), numTokens, out, w, in, rows, weights.cols());
     } else {
-      gpu.launch(entry, ceilDiv(rows, 64), ceilDiv(numTokens, 64), out, w, in, rows, weights.cols(), numTokens);
+      int tile = PtxKernels.gemmTile(entry);
+      gpu.launch(entry, ceilDiv(rows, tile), ceilDiv(numTokens, tile), out, w, in, rows, weights.cols(), numTokens);
     }
     return gpu.downloadFloats(out, numTokens * rows);
   }

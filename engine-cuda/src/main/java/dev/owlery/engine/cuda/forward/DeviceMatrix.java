@@ -13,15 +13,18 @@ import java.lang.foreign.ValueLayout;
  * A weight matrix in device memory, row-major {@code [rows, cols]}, contiguous, in the dtype the
  * host held it in (F32, F16 or BF16), and the product {@code out[t] = W x[t]} that picks the kernel
  * for the number of tokens: {@code gemv_*} for one, {@code gemv8_*} for a few, the tensor-core
- * {@code gemm_*} from {@value #GEMM_MIN_TOKENS} (F32 weights, the fixtures', always {@code gemv_f32}).
+ * {@code gemm64_*} from {@value #GEMM64_MIN_TOKENS} and {@code gemm_*} from {@value #GEMM_MIN_TOKENS}
+ * (F32 weights, the fixtures', always {@code gemv_f32}).
  */
 record DeviceMatrix(String name, DevicePointer data, DType dtype, int rows, int cols) {
 
   /**
-   * Tokens from which the tensor-core GEMM serves a product, below it gemv8 (a 64-token GEMM tile
-   * would leave most of its work empty). Not measured yet: the GPU run's timings.jsonl decides it.
+   * Tokens from which the 64 x 64-tile GEMM serves a product, below it gemv8. Bound by reading W at
+   * these sizes, a tile mostly empty of tokens costs little. The GPU check's kernel timings decide it.
    */
-  static final int GEMM_MIN_TOKENS = 32;
+  static final int GEMM64_MIN_TOKENS = 32;
+  /** Tokens from which the 128 x 128-tile GEMM serves a product (prefill), the GPU check's timings deciding. */
+  static final int GEMM_MIN_TOKENS = 256;
 
   /** Copies {@code view} (a slice of a checkpoint tensor, possibly strided) into a new contiguous device buffer. */
   static DeviceMatrix upload(Device device, Matrix view) {
@@ -49,13 +52,16 @@ record DeviceMatrix(String name, DevicePointer data, DType dtype, int rows, int 
     } else if (numTokens == 1) {
       device.launch(dtype == DType.F16 ? PtxKernels.GEMV_F16 : PtxKernels.GEMV_BF16, ceilDiv(rows, warpRows), 1, out,
           data, x, rows, cols);
-    } else if (numTokens < GEMM_MIN_TOKENS) {
+    } else if (numTokens < GEMM64_MIN_TOKENS) {
       PtxKernel kernel = dtype == DType.F16 ? PtxKernels.GEMV8_F16 : PtxKernels.GEMV8_BF16;
       device.launch(kernel, ceilDiv(rows, warpRows), ceilDiv(numTokens, PtxKernels.GEMV8_TOKENS), out, data, x, rows,
           cols, numTokens);
     } else {
-      PtxKernel kernel = dtype == DType.F16 ? PtxKernels.GEMM_F16 : PtxKernels.GEMM_BF16;
-      device.launch(kernel, ceilDiv(rows, 64), ceilDiv(numTokens, 64), out, data, x, rows, cols, numTokens);
+      PtxKernel kernel = numTokens < GEMM_MIN_TOKENS
+          ? (dtype == DType.F16 ? PtxKernels.GEMM64_F16 : PtxKernels.GEMM64_BF16)
+          : (dtype == DType.F16 ? PtxKernels.GEMM_F16 : PtxKernels.GEMM_BF16);
+      int tile = PtxKernels.gemmTile(kernel);
+      device.launch(kernel, ceilDiv(rows, tile), ceilDiv(numTokens, tile), out, data, x, rows, cols, numTokens);
     }
   }
 

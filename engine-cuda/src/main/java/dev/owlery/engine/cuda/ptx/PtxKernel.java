@@ -8,14 +8,21 @@ import java.util.List;
  *
  * @param blockSize the block size the kernel assumes, or {@link #ANY_BLOCK_SIZE} when any multiple
  *     of 32 up to 1024 works
+ * @param dynamicSharedBytes the dynamic shared memory each block is launched with (0 for the kernels
+ *     whose shared memory is all static)
  */
-public record PtxKernel(PtxModule module, String name, List<Param> params, int blockSize) {
+public record PtxKernel(PtxModule module, String name, List<Param> params, int blockSize, int dynamicSharedBytes) {
 
   /** A kernel written for any block size that is a multiple of 32 (grid-stride or per-warp loops). */
   public static final int ANY_BLOCK_SIZE = 0;
 
   public PtxKernel {
     params = List.copyOf(params);
+  }
+
+  /** A kernel with static shared memory only. */
+  public PtxKernel(PtxModule module, String name, List<Param> params, int blockSize) {
+    this(module, name, params, blockSize, 0);
   }
 
   /** The kind of a kernel parameter, with the PTX type clang gives it. */

@@ -65,12 +65,20 @@ public final class PtxKernels {
   /** Tokens per warp of the gemv8 kernels (GEMV_TOKENS in gemv.cu). */
   public static final int GEMV8_TOKENS = 8;
 
-  // ---- gemm.cu: the same product on tensor cores; grid (ceil(rows / 64), ceil(numTokens / 64)) ----
+  // ---- gemm.cu: the same product on tensor cores; grid (ceil(rows / tile), ceil(numTokens / tile)) ----
 
-  /** mma.sync GEMM, F16 weights, x rounded to F16. */
-  public static final PtxKernel GEMM_F16 = gemm("gemm_f16");
-  /** mma.sync GEMM, BF16 weights, x rounded to BF16. */
-  public static final PtxKernel GEMM_BF16 = gemm("gemm_bf16");
+  /** Rows and tokens of the square block tile of {@link #GEMM_F16} and {@link #GEMM_BF16}. */
+  public static final int GEMM_TILE = 128;
+  /** Rows and tokens of the square block tile of {@link #GEMM64_F16} and {@link #GEMM64_BF16}. */
+  public static final int GEMM64_TILE = 64;
+  /** mma.sync GEMM for prefill, F16 weights, x rounded to F16: 128 x 128 tiles, 8 warps, 3 stages. */
+  public static final PtxKernel GEMM_F16 = gemm("gemm_f16", GEMM_TILE, 256, 3);
+  /** As {@link #GEMM_F16}, BF16 weights, x rounded to BF16. */
+  public static final PtxKernel GEMM_BF16 = gemm("gemm_bf16", GEMM_TILE, 256, 3);
+  /** mma.sync GEMM for batched decode, F16 weights: 64 x 64 tiles, 4 warps, 4 stages. */
+  public static final PtxKernel GEMM64_F16 = gemm("gemm64_f16", GEMM64_TILE, 128, 4);
+  /** As {@link #GEMM64_F16}, BF16 weights. */
+  public static final PtxKernel GEMM64_BF16 = gemm("gemm64_bf16", GEMM64_TILE, 128, 4);
 
   // ---- attention.cu ----
 
@@ -130,7 +138,7 @@ public final class PtxKernels {
   public static final List<PtxKernel> ALL = List.of(
       EMBEDDING_F16, EMBEDDING_BF16, EMBEDDING_F32, RMS_NORM, ADD_RMS_NORM, ROPE, SILU_MUL, RESIDUAL_ADD,
       GEMV_F16, GEMV_BF16, GEMV_F32, GEMV8_F16, GEMV8_BF16,
-      GEMM_F16, GEMM_BF16,
+      GEMM_F16, GEMM_BF16, GEMM64_F16, GEMM64_BF16,
       KV_APPEND, PAGED_ATTENTION,
       LAYER_NORM, ADD_TABLE, QUICK_GELU, FULL_ATTENTION, FULL_ATTENTION_F16);
 
@@ -144,8 +152,23 @@ public final class PtxKernels {
     return kernel(GEMV, name, 256, ptr("out"), ptr("w"), ptr("x"), i32("rows"), i32("cols"), i32("numTokens"));
   }
 
-  private static PtxKernel gemm(String name) {
-    return kernel(GEMM, name, 128, ptr("out"), ptr("w"), ptr("x"), i32("rows"), i32("cols"), i32("numTokens"));
+  /**
+   * A gemm.cu kernel with square tiles of {@code tile}: its dynamic shared memory is {@code stages}
+   * stages of a W tile (tile rows of 40 halves) and an x tile (tile tokens of 40 floats), as
+   * GemmTiles::SHARED_BYTES in gemm.cu.
+   */
+  private static PtxKernel gemm(String name, int tile, int blockSize, int stages) {
+    int sharedBytes = stages * (2 * tile * 40 + 4 * tile * 40);
+    return new PtxKernel(GEMM, name, List.of(ptr("out"), ptr("w"), ptr("x"), i32("rows"), i32("cols"),
+        i32("numTokens")), blockSize, sharedBytes);
+  }
+
+  /** The tile (rows and tokens per block) of a gemm.cu kernel. */
+  public static int gemmTile(PtxKernel kernel) {
+    if (kernel.module() != GEMM) {
+      throw new IllegalArgumentException(kernel.name() + " is not a gemm.cu kernel");
+    }
+    return kernel.name().startsWith("gemm64_") ? GEMM64_TILE : GEMM_TILE;
   }
 
   private static PtxKernel kernel(PtxModule module, String name, int blockSize, Param... params) {

@@ -13,6 +13,7 @@ import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
 import static jcuda.driver.JCudaDriver.cuEventRecord;
 import static jcuda.driver.JCudaDriver.cuEventSynchronize;
 import static jcuda.driver.JCudaDriver.cuInit;
+import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
 import static jcuda.driver.JCudaDriver.cuGraphDestroy;
 import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
 import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
@@ -52,6 +53,7 @@ import jcuda.driver.CUfunction;
 import jcuda.driver.CUgraph;
 import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUmodule;
+import jcuda.driver.CUfunction_attribute;
 import jcuda.driver.CUstream;
 import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUstream_flags;
@@ -69,6 +71,9 @@ public final class CudaDriverDevice implements Device {
   private final Map<PtxKernel, CUfunction> functions = new HashMap<>();
   private final Map<Integer, CUdeviceptr> allocations = new LinkedHashMap<>();
   private int nextAllocation;
+  /** Shared memory a block may have without asking (48 KiB); a kernel's dynamic share above it needs the attribute. */
+  private static final int STATIC_SHARED_LIMIT = 48 * 1024;
+
   private CUstream capturing; // the stream launches are recorded on during capture; null otherwise
 
   private CudaDriverDevice(CUcontext context, String deviceName) {
@@ -119,6 +124,10 @@ public final class CudaDriverDevice implements Device {
       for (PtxKernel kernel : PtxKernels.ALL) {
         CUfunction function = new CUfunction();
         cuModuleGetFunction(function, modules.get(kernel.module()), kernel.name());
+        if (kernel.dynamicSharedBytes() > STATIC_SHARED_LIMIT) { // allowed up to 227 KiB on sm_90, when asked
+          cuFuncSetAttribute(function, CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+              kernel.dynamicSharedBytes());
+        }
         opened.functions.put(kernel, function);
       }
     } catch (RuntimeException e) {
@@ -211,7 +220,8 @@ public final class CudaDriverDevice implements Device {
         default -> throw new IllegalStateException("checked above: " + args[i]);
       };
     }
-    cuLaunchKernel(functions.get(kernel), gridX, gridY, 1, kernel.blockSize(), 1, 1, 0, capturing,
+    cuLaunchKernel(functions.get(kernel), gridX, gridY, 1, kernel.blockSize(), 1, 1, kernel.dynamicSharedBytes(),
+        capturing,
         Pointer.to(pointers), null);
   }
 

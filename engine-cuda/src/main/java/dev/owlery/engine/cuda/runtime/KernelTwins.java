@@ -58,6 +58,8 @@ final class KernelTwins {
     twins.put(PtxKernels.GEMV8_BF16, l -> gemv8(l, DType.BF16));
     twins.put(PtxKernels.GEMM_F16, l -> gemm(l, DType.F16));
     twins.put(PtxKernels.GEMM_BF16, l -> gemm(l, DType.BF16));
+    twins.put(PtxKernels.GEMM64_F16, l -> gemm(l, DType.F16));
+    twins.put(PtxKernels.GEMM64_BF16, l -> gemm(l, DType.BF16));
     twins.put(PtxKernels.KV_APPEND, this::kvAppend);
     twins.put(PtxKernels.PAGED_ATTENTION, this::pagedAttention);
     twins.put(PtxKernels.LAYER_NORM, this::layerNorm);
@@ -229,11 +231,12 @@ final class KernelTwins {
     product(l, dtype, Math.min(rows, l.gridX * l.warpsPerBlock()), rows, numTokens, false);
   }
 
-  /** (out, w, x, rows, cols, numTokens); grid (rows / 64, numTokens / 64); x rounded to W's 16-bit type. */
+  /** (out, w, x, rows, cols, numTokens); grid (rows / tile, numTokens / tile); x rounded to W's 16-bit type. */
   private void gemm(Launch l, DType dtype) {
     int rows = l.i32(3);
-    int numTokens = Math.min(l.i32(5), l.gridY * 64);
-    product(l, dtype, Math.min(rows, l.gridX * 64), rows, numTokens, true);
+    int tile = PtxKernels.gemmTile(l.kernel);
+    int numTokens = Math.min(l.i32(5), l.gridY * tile);
+    product(l, dtype, Math.min(rows, l.gridX * tile), rows, numTokens, true);
   }
 
   /** The product of W's first {@code coveredRows} rows with {@code numTokens} rows of x, through the engine's matmul. */

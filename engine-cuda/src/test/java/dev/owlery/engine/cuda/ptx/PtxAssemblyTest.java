@@ -19,9 +19,10 @@ class PtxAssemblyTest {
    * which is what keeps enough loads in flight. Paged attention (256-thread blocks; a query, two
    * accumulators and two positions' loads per lane) gets 64, half occupancy; so does the vision
    * tower's full attention (a query row per warp, a key's dot product and four accumulators per
-   * lane). The GEMM (128-thread blocks, 32 float accumulators, 12 fragment registers and the next
-   * tile's share per lane) gets 128, and so does the vision tower's tensor-core attention (a query
-   * fragment, 32 output accumulators and a score tile per lane),
+   * lane). gemm_* gets 128 (256-thread blocks, 64 float accumulators and 24 fragment registers per
+   * lane; two blocks per SM, as many as its 90 KiB of shared memory allow), gemm64_* 170 (128-thread
+   * blocks; three per SM, as its 60 KiB allow). The vision tower's tensor-core attention gets 128 (a
+   * query fragment, 32 output accumulators and a score tile per lane),
    * the usual price of a register-tiled mma kernel; the 8-token GEMV gets 128 too: 8 sums and the 16 x
    * loads of a weight chunk in flight (ptxas uses about 108), the price of reading each weight row once
    * for 8 tokens.
@@ -31,7 +32,7 @@ class PtxAssemblyTest {
       Map.entry("rms_norm", 32), Map.entry("add_rms_norm", 32), Map.entry("rope", 32), Map.entry("silu_mul", 32), Map.entry("residual_add", 32),
       Map.entry("gemv_f16", 32), Map.entry("gemv_bf16", 32), Map.entry("gemv_f32", 32),
       Map.entry("gemv8_f16", 128), Map.entry("gemv8_bf16", 128),
-      Map.entry("gemm_f16", 128), Map.entry("gemm_bf16", 128),
+      Map.entry("gemm_f16", 128), Map.entry("gemm_bf16", 128), Map.entry("gemm64_f16", 170), Map.entry("gemm64_bf16", 170),
       Map.entry("kv_append", 32), Map.entry("paged_attention", 64),
       Map.entry("layer_norm", 32), Map.entry("add_table", 32), Map.entry("quick_gelu", 32),
       Map.entry("full_attention", 64), Map.entry("full_attention_f16", 128));
