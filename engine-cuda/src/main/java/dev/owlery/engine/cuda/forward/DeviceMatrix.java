@@ -19,11 +19,16 @@ import java.lang.foreign.ValueLayout;
 record DeviceMatrix(String name, DevicePointer data, DType dtype, int rows, int cols) {
 
   /**
-   * Tokens from which the 64 x 64-tile GEMM serves a product, below it gemv8. Bound by reading W at
-   * these sizes, a tile mostly empty of tokens costs little. The GPU check's kernel timings decide it.
+   * Tokens from which the 64 x 64-tile GEMM serves a product, below it gemv8: bound by reading W at
+   * these sizes, a tile mostly empty of tokens costs little. The GPU check's kernel timings on an
+   * H200 (11,008 x 4,096, F16; 2026-12-04): gemv8 71 / 107 / 207 us at 4 / 8 / 16 tokens, gemm64 99 /
+   * 99 / 95 us.
    */
-  static final int GEMM64_MIN_TOKENS = 32;
-  /** Tokens from which the 128 x 128-tile GEMM serves a product (prefill), the GPU check's timings deciding. */
+  static final int GEMM64_MIN_TOKENS = 8;
+  /**
+   * Tokens from which the 128 x 128-tile GEMM serves a product (prefill). Same timings: gemm64 86 /
+   * 105 / 201 / 383 us at 64 / 128 / 256 / 512 tokens, gemm 129 / 115 / 171 / 275 us.
+   */
   static final int GEMM_MIN_TOKENS = 256;
 
   /** Copies {@code view} (a slice of a checkpoint tensor, possibly strided) into a new contiguous device buffer. */
