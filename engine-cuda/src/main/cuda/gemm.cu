@@ -16,7 +16,14 @@
 // K advances 32 columns per stage. Stages move from global to shared memory with cp.async (the
 // copy engine fills stage k + STAGES - 1 while the warps multiply stage k), x as float32, converted
 // when a warp builds its B fragments. The shared memory is dynamic (over the static 48 KiB):
-// PtxKernels gives its size, which the launch passes. Grid: (ceil(rows / BM), ceil(numTokens / BN)).
+// PtxKernels gives its size, which the launch passes.
+//
+// Split K: a product with fewer tiles than the GPU has room for blocks (a decode batch's 4,096-row
+// product has 64 tiles of 64 x 64 for 132 SMs) is cut along K into splits of kPerSplit columns (a
+// multiple of TILE_K): block y = split * ceil(numTokens / BN) + token tile, and split s writes its
+// partial sums to out + s * numTokens * rows; gemm_split_sum then adds the splits in order, so the
+// result does not depend on the blocks' timing. kPerSplit >= cols is one split, straight into out.
+// Grid: (ceil(rows / BM), ceil(numTokens / BN) * ceil(cols / kPerSplit)).
 // Tiles hanging over rows, tokens or cols are zero-filled, so any size is exact; an unaligned
 // chunk (odd cols, an offset x) is loaded element by element instead of by cp.async.
 #include "owlery_cuda.h"
@@ -62,9 +69,10 @@ struct GemmTiles {
 // id / 4, columns 8 * (id % 4) ..), x as 4-float chunks (token id / 8, columns 4 * (id % 8) ..). A whole,
 // aligned chunk is one cp.async; an edge or unaligned one is read element by element (zeros outside)
 // and stored at once, which the barrier before the stage is read makes visible like the copies.
+// cols is the row stride of W and x; columns from kEnd on read as zeros (the split's end).
 template <class T>
-OWL_INLINE void load_stage(u16* wStage, float* xStage, const u16* w, const float* x, int rows, int cols, int numTokens,
-    int row0, int tok0, int k0, int tid) {
+OWL_INLINE void load_stage(u16* wStage, float* xStage, const u16* w, const float* x, int rows, int cols, int kEnd,
+    int numTokens, int row0, int tok0, int k0, int tid) {
 #pragma unroll
   for (int i = 0; i < T::W_CHUNKS; i++) {
     int id = tid + T::THREADS * i;
@@ -74,11 +82,11 @@ OWL_INLINE void load_stage(u16* wStage, float* xStage, const u16* w, const float
     int gc = k0 + c;
     const u16* src = w + (long long) gr * cols + gc;
     u16* dst = wStage + r * W_STRIDE + c;
-    if (gr < rows && gc + 8 <= cols && aligned16(src)) {
+    if (gr < rows && gc + 8 <= kEnd && aligned16(src)) {
       cp_async16(dst, src);
     } else {
 #pragma unroll
-      for (int j = 0; j < 8; j++) dst[j] = gr < rows && gc + j < cols ? src[j] : (u16) 0;
+      for (int j = 0; j < 8; j++) dst[j] = gr < rows && gc + j < kEnd ? src[j] : (u16) 0;
     }
   }
 #pragma unroll
@@ -90,17 +98,17 @@ OWL_INLINE void load_stage(u16* wStage, float* xStage, const u16* w, const float
     int gc = k0 + c;
     const float* src = x + (long long) gt * cols + gc;
     float* dst = xStage + t * X_STRIDE + c;
-    if (gt < numTokens && gc + 4 <= cols && aligned16(src)) {
+    if (gt < numTokens && gc + 4 <= kEnd && aligned16(src)) {
       cp_async16(dst, src);
     } else {
 #pragma unroll
-      for (int j = 0; j < 4; j++) dst[j] = gt < numTokens && gc + j < cols ? src[j] : 0.f;
+      for (int j = 0; j < 4; j++) dst[j] = gt < numTokens && gc + j < kEnd ? src[j] : 0.f;
     }
   }
 }
 
 template <class T, u16 (*narrow)(float), void (*mma)(float*, const u32*, const u32*)>
-OWL_INLINE void gemm_tiles(u64 outPtr, u64 wPtr, u64 xPtr, int rows, int cols, int numTokens) {
+OWL_INLINE void gemm_tiles(u64 outPtr, u64 wPtr, u64 xPtr, int rows, int cols, int numTokens, int kPerSplit) {
   constexpr int BM = T::BM, BN = T::BN, WM = T::WM, WN = T::WN, STAGES = T::STAGES;
   u16* wSmem = (u16*) owl_dynamic_shared;
   float* xSmem = (float*) (owl_dynamic_shared + 2 * STAGES * T::W_STAGE);
@@ -113,8 +121,12 @@ OWL_INLINE void gemm_tiles(u64 outPtr, u64 wPtr, u64 xPtr, int rows, int cols, i
   int c = lane & 3;
   int warpRow = (warp / T::WARPS_N) * WM; // this warp's WM x WN corner of the block tile
   int warpTok = (warp % T::WARPS_N) * WN;
+  int tokenTiles = (numTokens + BN - 1) / BN;
+  int split = block_y() / tokenTiles;
   int row0 = block_x() * BM;
-  int tok0 = block_y() * BN;
+  int tok0 = (block_y() - split * tokenTiles) * BN;
+  int kBegin = split * kPerSplit;
+  int kEnd = kPerSplit < cols - kBegin ? kBegin + kPerSplit : cols;
 
   float acc[T::MT][T::NT][4];
 #pragma unroll
@@ -124,11 +136,11 @@ OWL_INLINE void gemm_tiles(u64 outPtr, u64 wPtr, u64 xPtr, int rows, int cols, i
 #pragma unroll
       for (int i = 0; i < 4; i++) acc[mi][ni][i] = 0.f;
 
-  int numK = (cols + TILE_K - 1) / TILE_K;
+  int numK = (kEnd - kBegin + TILE_K - 1) / TILE_K;
 #pragma unroll
   for (int s = 0; s < STAGES - 1; s++) {
-    if (s < numK) load_stage<T>(wSmem + s * T::W_STAGE, xSmem + s * T::X_STAGE, w, x, rows, cols, numTokens, row0, tok0,
-        s * TILE_K, tid);
+    if (s < numK) load_stage<T>(wSmem + s * T::W_STAGE, xSmem + s * T::X_STAGE, w, x, rows, cols, kEnd, numTokens, row0,
+        tok0, kBegin + s * TILE_K, tid);
     cp_async_commit(); // a group per stage, empty or not, so that the counts below hold
   }
   for (int kt = 0; kt < numK; kt++) {
@@ -137,8 +149,8 @@ OWL_INLINE void gemm_tiles(u64 outPtr, u64 wPtr, u64 xPtr, int rows, int cols, i
     int next = kt + STAGES - 1;  // into the stage tile kt - 1 used
     if (next < numK) {
       int s = next % STAGES;
-      load_stage<T>(wSmem + s * T::W_STAGE, xSmem + s * T::X_STAGE, w, x, rows, cols, numTokens, row0, tok0,
-          next * TILE_K, tid);
+      load_stage<T>(wSmem + s * T::W_STAGE, xSmem + s * T::X_STAGE, w, x, rows, cols, kEnd, numTokens, row0, tok0,
+          kBegin + next * TILE_K, tid);
     }
     cp_async_commit();
 
@@ -172,7 +184,7 @@ OWL_INLINE void gemm_tiles(u64 outPtr, u64 wPtr, u64 xPtr, int rows, int cols, i
 
   // acc[mi][ni][i] is out[token, row] for row = warpRow + 16 mi + g (+ 8 for i >= 2) and
   // token = warpTok + 8 ni + 2 c + (i & 1), relative to the block tile's corner.
-  float* out = (float*) outPtr;
+  float* out = (float*) outPtr + (long long) split * numTokens * rows;
 #pragma unroll
   for (int mi = 0; mi < T::MT; mi++)
 #pragma unroll
@@ -189,11 +201,23 @@ OWL_INLINE void gemm_tiles(u64 outPtr, u64 wPtr, u64 xPtr, int rows, int cols, i
 // 128 registers (256 threads x 2 blocks = the SM's 65,536) and gemm64_* at 170 (128 x 3).
 #define GEMM_KERNEL(name, narrow, mma, BM, BN, WM, WN, STAGES, MIN_BLOCKS)                                      \
   OWL_KERNEL OWL_LAUNCH_BOUNDS((GemmTiles<BM, BN, WM, WN, STAGES>::THREADS), MIN_BLOCKS)                        \
-  name(u64 out, u64 w, u64 x, int rows, int cols, int numTokens) {                                             \
-    gemm_tiles<GemmTiles<BM, BN, WM, WN, STAGES>, narrow, mma>(out, w, x, rows, cols, numTokens); \
+  name(u64 out, u64 w, u64 x, int rows, int cols, int numTokens, int kPerSplit) {                              \
+    gemm_tiles<GemmTiles<BM, BN, WM, WN, STAGES>, narrow, mma>(out, w, x, rows, cols, numTokens, kPerSplit);    \
   }
 
 GEMM_KERNEL(gemm_f16, f32_to_f16, mma_f16, 128, 128, 64, 32, 3, 2)
 GEMM_KERNEL(gemm_bf16, f32_to_bf16, mma_bf16, 128, 128, 64, 32, 3, 2)
 GEMM_KERNEL(gemm64_f16, f32_to_f16, mma_f16, 64, 64, 32, 32, 4, 3)
 GEMM_KERNEL(gemm64_bf16, f32_to_bf16, mma_bf16, 64, 64, 32, 32, 4, 3)
+
+// out[i] = partials[i] + partials[n + i] + ... + partials[(splits - 1) n + i], in that order, over n
+// floats (a split GEMM's outputs); grid-stride.
+OWL_KERNEL gemm_split_sum(u64 outPtr, u64 partialsPtr, int n, int splits) {
+  float* out = (float*) outPtr;
+  const float* partials = (const float*) partialsPtr;
+  for (int i = block_x() * block_dim_x() + thread_x(); i < n; i += grid_dim_x() * block_dim_x()) {
+    float sum = partials[i];
+    for (int s = 1; s < splits; s++) sum += partials[(long long) s * n + i];
+    out[i] = sum;
+  }
+}

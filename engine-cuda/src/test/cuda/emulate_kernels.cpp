@@ -257,9 +257,10 @@ static void checkSiluAndResidual() {
 // out[t, r] = sum_c W[r, c] x[t, c]; gemm rounds x to the weights' type first.
 // misalignX: x starts one float past a 16-byte boundary, so the kernels must take their
 // element-by-element path even where cols would allow 16-byte loads.
-// gemmTile: 0 for the gemv kernels, 128 for gemm_*, 64 for gemm64_* (the tensor-core products).
+// gemmTile: 0 for the gemv kernels, 128 for gemm_*, 64 for gemm64_* (the tensor-core products);
+// splits > 1: the GEMM cut along K (32-column multiples) into partials that gemm_split_sum adds.
 static void checkMatmul(int kind, int gemmTile, int rows, int cols, int tokens, int tokensPerWarp = 1,
-    bool misalignX = false) { // kind 0 f16, 1 bf16, 2 f32
+    bool misalignX = false, int splits = 1) { // kind 0 f16, 1 bf16, 2 f32
   bool tensorCores = gemmTile != 0;
   std::vector<float> wv = normal((size_t) rows * cols, 0.05), xStore = normal((size_t) tokens * cols + 1, 1);
   std::vector<float> x(xStore.begin() + (misalignX ? 1 : 0), xStore.begin() + (misalignX ? 1 : 0) + (size_t) tokens * cols);
@@ -291,16 +292,20 @@ static void checkMatmul(int kind, int gemmTile, int rows, int cols, int tokens, 
       if (kind == 0) gemv8_f16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
       if (kind == 1) gemv8_bf16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
     });
-  } else if (gemmTile == 128) {
-    launch(ceilDiv(rows, 128), ceilDiv(tokens, 128), 256, [&] {
-      if (kind == 0) gemm_f16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
-      if (kind == 1) gemm_bf16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
+  } else if (gemmTile != 0) {
+    int kPerSplit = ceilDiv(ceilDiv(cols, splits), 32) * 32;
+    int used = ceilDiv(cols, kPerSplit); // splits that hold columns
+    std::vector<float> partials((size_t) used * tokens * rows, NAN);
+    float* target = used > 1 ? partials.data() : out.data();
+    launch(ceilDiv(rows, gemmTile), ceilDiv(tokens, gemmTile) * used, gemmTile == 128 ? 256 : 128, [&] {
+      if (gemmTile == 128 && kind == 0) gemm_f16(ptr(target), ptr(w), ptr(xDevice), rows, cols, tokens, kPerSplit);
+      if (gemmTile == 128 && kind == 1) gemm_bf16(ptr(target), ptr(w), ptr(xDevice), rows, cols, tokens, kPerSplit);
+      if (gemmTile == 64 && kind == 0) gemm64_f16(ptr(target), ptr(w), ptr(xDevice), rows, cols, tokens, kPerSplit);
+      if (gemmTile == 64 && kind == 1) gemm64_bf16(ptr(target), ptr(w), ptr(xDevice), rows, cols, tokens, kPerSplit);
     });
-  } else if (gemmTile == 64) {
-    launch(ceilDiv(rows, 64), ceilDiv(tokens, 64), 128, [&] {
-      if (kind == 0) gemm64_f16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
-      if (kind == 1) gemm64_bf16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols, tokens);
-    });
+    if (used > 1) {
+      launch(3, 1, 256, [&] { gemm_split_sum(ptr(out.data()), ptr(partials.data()), tokens * rows, used); });
+    }
   } else {
     launch(ceilDiv(rows, 8), tokens, 256, [&] {
       if (kind == 0) gemv_f16(ptr(out.data()), ptr(w), ptr(xDevice), rows, cols);
@@ -310,7 +315,8 @@ static void checkMatmul(int kind, int gemmTile, int rows, int cols, int tokens, 
   }
   const char* types[] = {"f16", "bf16", "f32"};
   report(std::string(gemmTile == 128 ? "gemm_" : gemmTile == 64 ? "gemm64_" : tokensPerWarp == 8 ? "gemv8_" : "gemv_") + types[kind] + " rows=" + std::to_string(rows) + " cols="
-      + std::to_string(cols) + " tokens=" + std::to_string(tokens) + (misalignX ? " x misaligned" : ""), out, expected,
+      + std::to_string(cols) + " tokens=" + std::to_string(tokens) + (misalignX ? " x misaligned" : "")
+      + (splits > 1 ? " in " + std::to_string(splits) + " K splits" : ""), out, expected,
       scale, 0, 2.0 * cols * 0x1p-24);
 }
 
@@ -552,6 +558,11 @@ int main() {
       checkMatmul(kind, tile, 70, 777, 17);
       checkMatmul(kind, tile, 130, 96, 70);
       checkMatmul(kind, tile, 300, 1024, 200);
+      // K splits: 4 of 256 columns; 3 over 777 columns (288, 288 and a partial 201, the last chunk
+      // element by element); 5 over 96 columns (32 each: 3 splits hold columns)
+      checkMatmul(kind, tile, 130, 1024, 17, 1, false, 4);
+      checkMatmul(kind, tile, 70, 777, 9, 1, false, 3);
+      checkMatmul(kind, tile, 70, 96, 70, 1, false, 5);
     }
   }
   checkKvAppend();

@@ -76,6 +76,11 @@ final class CheckCases {
       cases.add(matmul(entry, dtype, 130, 2048, 1, random));
       cases.add(matmul(entry, dtype, 130, 64, 200, random));
       cases.add(matmul(entry, dtype, 256, 2048, 300, random));
+      // K splits summed by gemm_split_sum: 4 over 2048 columns; 3 over 777 (the last partial)
+      cases.add(new MatmulCase(entry, Weights.random(dtype, 130, 2048, 0.05, random), 17,
+          Gaussian.floats(17 * 2048, 1.0, random), 4));
+      cases.add(new MatmulCase(entry, Weights.random(dtype, 333, 777, 0.05, random), 9,
+          Gaussian.floats(9 * 777, 1.0, random), 3));
     }
     cases.add(kvAppend(random));
     // attention: GQA (6 query heads on 2 kv heads), headDim 40 (a partial lane pair group), decode

@@ -1,5 +1,6 @@
 package dev.owlery.engine.cuda.check;
 
+import dev.owlery.engine.cuda.forward.SplitGemm;
 import dev.owlery.engine.cuda.ptx.PtxKernel;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
 import dev.owlery.engine.cuda.runtime.CudaDriverDevice;
@@ -61,6 +62,12 @@ final class KernelTimings {
       timings.add(product(gpu, PtxKernels.GEMM64_F16, 4096, 4096, 512));
       timings.add(product(gpu, PtxKernels.GEMM_F16, 4096, 4096, 512));
       timings.add(product(gpu, PtxKernels.GEMM_F16, 4096, 1024, 1025 * 16)); // ViT-L/14 fc1 over 16 images
+      // K splits (SplitGemm's choice) against one pass, where a decode batch has few tiles
+      for (int[] shape : new int[][] {{4096, 4096, 16}, {4096, 4096, 64}, {4096, 11008, 64}, {11008, 4096, 64}}) {
+        int splits = SplitGemm.splits(PtxKernels.GEMM64_F16, shape[0], shape[1], shape[2], SplitGemm.SCRATCH_FLOATS);
+        timings.add(product(gpu, PtxKernels.GEMM64_F16, shape[0], shape[1], shape[2]));
+        timings.add(splitProduct(gpu, shape[0], shape[1], shape[2], splits));
+      }
       timings.add(attention(gpu, 1, 512));
       timings.add(attention(gpu, 16, 512));
     } finally {
@@ -83,12 +90,25 @@ final class KernelTimings {
     } else {
       int tile = PtxKernels.gemmTile(kernel);
       launch = () -> gpu.launch(kernel, MatmulCase.ceilDiv(rows, tile), MatmulCase.ceilDiv(numTokens, tile), out, w,
-          x, rows, cols, numTokens);
+          x, rows, cols, numTokens, cols);
     }
     double ms = gpu.millisecondsPerRun(REPEATS, launch);
     gpu.freeAll();
     return new Timing(kernel.name(), "rows=%d cols=%d tokens=%d".formatted(rows, cols, numTokens), ms * 1e3,
         2.0 * rows * cols, 2.0 * rows * cols * numTokens);
+  }
+
+  /** gemm64_f16 in {@code splits} K splits and their sum, as SplitGemm launches them. */
+  private static Timing splitProduct(CudaDriverDevice gpu, int rows, int cols, int numTokens, int splits) {
+    DevicePointer w = gpu.filled16((long) rows * cols, F16_ONE);
+    DevicePointer x = gpu.upload(new float[numTokens * cols]);
+    DevicePointer out = gpu.allocate(4L * numTokens * rows);
+    DevicePointer scratch = gpu.allocate(SplitGemm.SCRATCH_BYTES);
+    double ms = gpu.millisecondsPerRun(REPEATS,
+        () -> SplitGemm.launch(gpu, PtxKernels.GEMM64_F16, out, w, x, rows, cols, numTokens, splits, scratch));
+    gpu.freeAll();
+    return new Timing("gemm64_f16+split_sum", "rows=%d cols=%d tokens=%d splits=%d".formatted(rows, cols, numTokens,
+        splits), ms * 1e3, 2.0 * rows * cols, 2.0 * rows * cols * numTokens);
   }
 
   /** numSeqs decode rows of 32 heads of 128, each over numKeys positions in blocks of 16. */

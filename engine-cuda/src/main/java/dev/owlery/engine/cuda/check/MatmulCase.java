@@ -1,5 +1,6 @@
 package dev.owlery.engine.cuda.check;
 
+import dev.owlery.engine.cuda.forward.SplitGemm;
 import dev.owlery.engine.cuda.ptx.PtxKernel;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
 import dev.owlery.engine.cuda.ptx.PtxModule;
@@ -12,14 +13,21 @@ import java.util.Locale;
 /**
  * {@code out[t, r] = sum_c W[r, c] x[t, c]} by a GEMV or GEMM kernel against the engine's reference
  * {@link ScalarKernels#matmul} on the same weights (the lm_head's vocabulary slice is this product
- * on its rows).
+ * on its rows); a GEMM in {@code splits} K splits ({@link SplitGemm}) when more than 1.
  */
-record MatmulCase(PtxKernel entry, Weights weights, int numTokens, float[] x) implements KernelCase {
+record MatmulCase(PtxKernel entry, Weights weights, int numTokens, float[] x, int splits) implements KernelCase {
 
   /** float32's unit roundoff. */
   private static final double F32_U = 0x1p-24;
 
+  MatmulCase(PtxKernel entry, Weights weights, int numTokens, float[] x) {
+    this(entry, weights, numTokens, x, 1);
+  }
+
   MatmulCase {
+    if (splits > 1 && entry.module() != PtxModule.GEMM) {
+      throw new IllegalArgumentException(entry.name() + " has no K splits");
+    }
     if (entry.module() != PtxModule.GEMV && entry.module() != PtxModule.GEMM) {
       throw new IllegalArgumentException(entry.name() + " is not a matrix product");
     }
@@ -30,12 +38,13 @@ record MatmulCase(PtxKernel entry, Weights weights, int numTokens, float[] x) im
 
   @Override
   public String kernel() {
-    return entry.name();
+    return splits > 1 ? PtxKernels.GEMM_SPLIT_SUM.name() : entry.name(); // a split case checks the sum of the splits
   }
 
   @Override
   public String sizes() {
-    return "rows=%d cols=%d tokens=%d dtype=%s".formatted(weights.rows(), weights.cols(), numTokens, weights.dtype());
+    return "rows=%d cols=%d tokens=%d dtype=%s%s".formatted(weights.rows(), weights.cols(), numTokens, weights.dtype(),
+        splits > 1 ? " splits=%d of %s".formatted(splits, entry.name()) : "");
   }
 
   /**
@@ -90,8 +99,8 @@ record MatmulCase(PtxKernel entry, Weights weights, int numTokens, float[] x) im
     } else if (entry.module() == PtxModule.GEMV) {
       gpu.launch(entry, ceilDiv(rows, rowsPerBlock), numTokens, out, w, in, rows, weights.cols());
     } else {
-      int tile = PtxKernels.gemmTile(entry);
-      gpu.launch(entry, ceilDiv(rows, tile), ceilDiv(numTokens, tile), out, w, in, rows, weights.cols(), numTokens);
+      DevicePointer scratch = splits > 1 ? gpu.allocate(4L * splits * numTokens * rows) : null;
+      SplitGemm.launch(gpu, entry, out, w, in, rows, weights.cols(), numTokens, splits, scratch);
     }
     return gpu.downloadFloats(out, numTokens * rows);
   }

@@ -8,7 +8,8 @@ import dev.owlery.engine.cuda.runtime.DevicePointer;
  * their role as in the CPU's {@code StepActivations}: float32 rows {@code residual}, {@code normed},
  * {@code query}, {@code key}, {@code value}, {@code attnOutput}, {@code projected}, {@code gate},
  * {@code up}, {@code logits}, and the int32 row descriptions the kernels read ({@code rowSeq},
- * {@code rowPos}, {@code modality}; the block tables are sized per step, {@link DeviceDecoderSlice}).
+ * {@code rowPos}, {@code modality}; the block tables are sized per step, {@link DeviceDecoderSlice}),
+ * and the scratch of the products cut along K ({@link SplitGemm}).
  */
 final class DeviceActivations {
 
@@ -25,6 +26,7 @@ final class DeviceActivations {
   final DevicePointer rowSeq; // [capacity] int32: each row's sequence in the step
   final DevicePointer rowPos; // [capacity] int32: each row's position
   final DevicePointer modality; // [capacity] int32: 0 text, 1 visual
+  final DevicePointer gemmScratch; // [SplitGemm.SCRATCH_FLOATS]: a K-split product's partial sums
 
   DeviceActivations(Device device, int capacity, int hiddenSize, int qWidth, int kvWidth, int intermediate,
       int vocab) {
@@ -41,6 +43,7 @@ final class DeviceActivations {
     rowSeq = words(device, capacity, 1);
     rowPos = words(device, capacity, 1);
     modality = words(device, capacity, 1);
+    gemmScratch = device.allocate(SplitGemm.SCRATCH_BYTES);
   }
 
   /** 4-byte elements: float32 or int32. */

@@ -91,13 +91,13 @@ final class DeviceDecoderLayer {
     device.launch(PtxKernels.RMS_NORM, n, 1, a.normed, a.residual, inputLayernorm, a.modality, hiddenSize,
         numModalities, eps);
     // q = Wq a; k = Wk_{m} a; v = Wv_{m} a, per run of rows of one modality   [n, numLocal(Kv)Heads * headDim]
-    qProj.multiply(device, a.normed, a.query, n);
+    qProj.multiply(device, a.normed, a.query, n, a.gemmScratch);
     for (int t = 0; t < n; ) {
       int end = rows.modalityRunEnd(t, numModalities);
       int m = numModalities == 1 ? 0 : rows.modality(t).index();
       DevicePointer in = a.normed.plusWords((long) t * hiddenSize);
-      kProj.get(m).multiply(device, in, a.key.plusWords((long) t * kvWidth), end - t);
-      vProj.get(m).multiply(device, in, a.value.plusWords((long) t * kvWidth), end - t);
+      kProj.get(m).multiply(device, in, a.key.plusWords((long) t * kvWidth), end - t, a.gemmScratch);
+      vProj.get(m).multiply(device, in, a.value.plusWords((long) t * kvWidth), end - t, a.gemmScratch);
       t = end;
     }
     // RoPE on q and k at each row's position, then k (post-RoPE) and v into the F16 pool at each row's slot
@@ -111,17 +111,17 @@ final class DeviceDecoderLayer {
         pool.values(layerIndex), rows.blockTables(), a.rowSeq, a.rowPos, numHeads, numKvHeads, headDim,
         pool.blockSize(), rows.maxBlocksPerSeq(), scale);
     // o_t = Wo Attn  (all-reduce #1)
-    oProj.multiply(device, a.attnOutput, a.projected, n);
+    oProj.multiply(device, a.attnOutput, a.projected, n, a.gemmScratch);
     allReduce.sum(a.projected, n * hiddenSize);
     // h_t = x_t + o_t; b = RMSNorm_{m_t}^{post}(h_t)   (one launch)
     device.launch(PtxKernels.ADD_RMS_NORM, n, 1, a.normed, a.residual, a.projected, postAttentionLayernorm,
         a.modality, hiddenSize, numModalities, eps);
     // x'_t = h_t + Wdown(SiLU(Wgate b) * Wup b)  (all-reduce #2)
-    gateProj.multiply(device, a.normed, a.gate, n);
-    upProj.multiply(device, a.normed, a.up, n);
+    gateProj.multiply(device, a.normed, a.gate, n, a.gemmScratch);
+    upProj.multiply(device, a.normed, a.up, n, a.gemmScratch);
     device.launch(PtxKernels.SILU_MUL, strideGrid(PtxKernels.SILU_MUL, (long) n * inter), 1, a.gate, a.gate, a.up,
         n * inter);
-    downProj.multiply(device, a.gate, a.projected, n);
+    downProj.multiply(device, a.gate, a.projected, n, a.gemmScratch);
     allReduce.sum(a.projected, n * hiddenSize);
     device.launch(PtxKernels.RESIDUAL_ADD, strideGrid(PtxKernels.RESIDUAL_ADD, (long) n * hiddenSize), 1, a.residual,
         a.projected, n * hiddenSize);

@@ -49,8 +49,17 @@ record DeviceMatrix(String name, DevicePointer data, DType dtype, int rows, int 
     return new DeviceMatrix(view.name(), data, dtype, view.rows(), view.cols());
   }
 
-  /** Queues {@code out[t, r] = sum_c W[r, c] x[t, c]} for {@code numTokens} float32 rows of x. */
+  /** Queues {@code out[t, r] = sum_c W[r, c] x[t, c]} for {@code numTokens} float32 rows of x, never split. */
   void multiply(Device device, DevicePointer x, DevicePointer out, int numTokens) {
+    multiply(device, x, out, numTokens, null);
+  }
+
+  /**
+   * As {@link #multiply(Device, DevicePointer, DevicePointer, int)}, a tensor-core product cut along K
+   * ({@link SplitGemm}) when it has too few tiles, its partials in {@code scratch} ({@link
+   * SplitGemm#SCRATCH_FLOATS} floats; null for none).
+   */
+  void multiply(Device device, DevicePointer x, DevicePointer out, int numTokens, DevicePointer scratch) {
     int warpRows = PtxKernels.GEMV_F32.blockSize() / 32; // a warp per output row
     if (dtype == DType.F32) {
       device.launch(PtxKernels.GEMV_F32, ceilDiv(rows, warpRows), numTokens, out, data, x, rows, cols);
@@ -65,8 +74,8 @@ record DeviceMatrix(String name, DevicePointer data, DType dtype, int rows, int 
       PtxKernel kernel = numTokens < GEMM_MIN_TOKENS
           ? (dtype == DType.F16 ? PtxKernels.GEMM64_F16 : PtxKernels.GEMM64_BF16)
           : (dtype == DType.F16 ? PtxKernels.GEMM_F16 : PtxKernels.GEMM_BF16);
-      int tile = PtxKernels.gemmTile(kernel);
-      device.launch(kernel, ceilDiv(rows, tile), ceilDiv(numTokens, tile), out, data, x, rows, cols, numTokens);
+      int splits = scratch == null ? 1 : SplitGemm.splits(kernel, rows, cols, numTokens, SplitGemm.SCRATCH_FLOATS);
+      SplitGemm.launch(device, kernel, out, data, x, rows, cols, numTokens, splits, scratch);
     }
   }
 

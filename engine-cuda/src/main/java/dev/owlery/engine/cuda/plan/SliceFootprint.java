@@ -1,6 +1,7 @@
 package dev.owlery.engine.cuda.plan;
 
 import dev.owlery.engine.config.LlamaConfig;
+import dev.owlery.engine.cuda.forward.SplitGemm;
 import dev.owlery.engine.decoder.TensorParallelRank;
 import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.kv.KvCacheDtype;
@@ -20,7 +21,8 @@ import dev.owlery.engine.tensor.WeightFormat;
  *     token the residual stream, its normed copy and the row-parallel partial sum ({@code 3 x
  *     hidden}), queries and attention output ({@code 2 x local heads x head dim}), keys and values
  *     ({@code 2 x local kv heads x head dim}), gate and up ({@code 2 x local intermediate}) and the
- *     logits of this rank's vocabulary rows; attention scores are not held (online softmax)
+ *     logits of this rank's vocabulary rows; attention scores are not held (online softmax); and
+ *     the fixed scratch of the products cut along K ({@link SplitGemm#SCRATCH_BYTES}, 8.3 MiB)
  * @param kvBytesPerPosition one position's keys and values over every layer and this rank's kv heads
  */
 public record SliceFootprint(DType weightDtype, long weightBytes, int maxNumBatchedTokens, long workspaceBytes,
@@ -80,7 +82,7 @@ public record SliceFootprint(DType weightDtype, long weightBytes, int maxNumBatc
         + (text.tieWordEmbeddings() ? 0 : vocabRows * hidden); // lm_head
     long activationsPerToken = 3 * hidden + 2 * qSize + 2 * kvSize + 2 * intermediate + vocabRows;
     return new SliceFootprint(weightDtype, weightDtype.bytesOf(weights), maxNumBatchedTokens,
-        ACTIVATION_BYTES * activationsPerToken * maxNumBatchedTokens,
+        ACTIVATION_BYTES * activationsPerToken * maxNumBatchedTokens + SplitGemm.SCRATCH_BYTES,
         KvBlockPool.bytes(text.numLayers(), numLocalKvHeads, text.headDim(), 1, 1, kvCache));
   }
 }

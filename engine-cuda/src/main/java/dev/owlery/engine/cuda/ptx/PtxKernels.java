@@ -79,6 +79,9 @@ public final class PtxKernels {
   public static final PtxKernel GEMM64_F16 = gemm("gemm64_f16", GEMM64_TILE, 128, 4);
   /** As {@link #GEMM64_F16}, BF16 weights. */
   public static final PtxKernel GEMM64_BF16 = gemm("gemm64_bf16", GEMM64_TILE, 128, 4);
+  /** {@code out[i] = sum over s of partials[s n + i]} in split order: a K-split GEMM's sum; grid-stride. */
+  public static final PtxKernel GEMM_SPLIT_SUM = kernel(GEMM, "gemm_split_sum", 256,
+      ptr("out"), ptr("partials"), i32("n"), i32("splits"));
 
   // ---- attention.cu ----
 
@@ -138,7 +141,7 @@ public final class PtxKernels {
   public static final List<PtxKernel> ALL = List.of(
       EMBEDDING_F16, EMBEDDING_BF16, EMBEDDING_F32, RMS_NORM, ADD_RMS_NORM, ROPE, SILU_MUL, RESIDUAL_ADD,
       GEMV_F16, GEMV_BF16, GEMV_F32, GEMV8_F16, GEMV8_BF16,
-      GEMM_F16, GEMM_BF16, GEMM64_F16, GEMM64_BF16,
+      GEMM_F16, GEMM_BF16, GEMM64_F16, GEMM64_BF16, GEMM_SPLIT_SUM,
       KV_APPEND, PAGED_ATTENTION,
       LAYER_NORM, ADD_TABLE, QUICK_GELU, FULL_ATTENTION, FULL_ATTENTION_F16);
 
@@ -160,12 +163,12 @@ public final class PtxKernels {
   private static PtxKernel gemm(String name, int tile, int blockSize, int stages) {
     int sharedBytes = stages * (2 * tile * 40 + 4 * tile * 40);
     return new PtxKernel(GEMM, name, List.of(ptr("out"), ptr("w"), ptr("x"), i32("rows"), i32("cols"),
-        i32("numTokens")), blockSize, sharedBytes);
+        i32("numTokens"), i32("kPerSplit")), blockSize, sharedBytes);
   }
 
-  /** The tile (rows and tokens per block) of a gemm.cu kernel. */
+  /** The tile (rows and tokens per block) of a gemm.cu product kernel. */
   public static int gemmTile(PtxKernel kernel) {
-    if (kernel.module() != GEMM) {
+    if (kernel.module() != GEMM || kernel == GEMM_SPLIT_SUM) {
       throw new IllegalArgumentException(kernel.name() + " is not a gemm.cu kernel");
     }
     return kernel.name().startsWith("gemm64_") ? GEMM64_TILE : GEMM_TILE;

@@ -60,6 +60,7 @@ final class KernelTwins {
     twins.put(PtxKernels.GEMM_BF16, l -> gemm(l, DType.BF16));
     twins.put(PtxKernels.GEMM64_F16, l -> gemm(l, DType.F16));
     twins.put(PtxKernels.GEMM64_BF16, l -> gemm(l, DType.BF16));
+    twins.put(PtxKernels.GEMM_SPLIT_SUM, this::gemmSplitSum);
     twins.put(PtxKernels.KV_APPEND, this::kvAppend);
     twins.put(PtxKernels.PAGED_ATTENTION, this::pagedAttention);
     twins.put(PtxKernels.LAYER_NORM, this::layerNorm);
@@ -231,26 +232,66 @@ final class KernelTwins {
     product(l, dtype, Math.min(rows, l.gridX * l.warpsPerBlock()), rows, numTokens, false);
   }
 
-  /** (out, w, x, rows, cols, numTokens); grid (rows / tile, numTokens / tile); x rounded to W's 16-bit type. */
+  /**
+   * (out, w, x, rows, cols, numTokens, kPerSplit); grid (rows / tile, token tiles x splits); x rounded
+   * to W's 16-bit type. Split s (grid rows past the first token tiles) writes the sums over its
+   * columns [s kPerSplit, (s + 1) kPerSplit) to out + s numTokens rows.
+   */
   private void gemm(Launch l, DType dtype) {
     int rows = l.i32(3);
+    int cols = l.i32(4);
     int tile = PtxKernels.gemmTile(l.kernel);
+    int tokenTiles = (l.i32(5) + tile - 1) / tile;
     int numTokens = Math.min(l.i32(5), l.gridY * tile);
-    product(l, dtype, Math.min(rows, l.gridX * tile), rows, numTokens, true);
+    int kPerSplit = l.i32(6);
+    int coveredRows = Math.min(rows, l.gridX * tile);
+    int splits = Math.max(1, l.gridY / tokenTiles);
+    for (int s = 0; s < splits; s++) {
+      int k0 = Math.min(cols, s * kPerSplit);
+      int k1 = Math.min(cols, k0 + kPerSplit);
+      product(l, dtype, coveredRows, rows, numTokens, true, k0, k1, 4L * s * l.i32(5) * rows);
+    }
+  }
+
+  /** (out, partials, n, splits): out[i] = partials[i] + partials[n + i] + ..., in split order. */
+  private void gemmSplitSum(Launch l) {
+    int n = l.i32(2);
+    int splits = l.i32(3);
+    float[] partials = floats(l.mem(1), n * splits);
+    float[] sum = new float[n];
+    for (int i = 0; i < n; i++) {
+      float v = partials[i];
+      for (int s = 1; s < splits; s++) {
+        v += partials[s * n + i];
+      }
+      sum[i] = v;
+    }
+    MemorySegment.copy(sum, 0, l.mem(0), F32, 0, n);
   }
 
   /** The product of W's first {@code coveredRows} rows with {@code numTokens} rows of x, through the engine's matmul. */
   private void product(Launch l, DType dtype, int coveredRows, int rows, int numTokens, boolean roundX) {
-    MemorySegment out = l.mem(0);
+    product(l, dtype, coveredRows, rows, numTokens, roundX, 0, l.i32(4), 0);
+  }
+
+  /** As above over columns [k0, k1) only, written from byte {@code outOffset} of out. */
+  private void product(Launch l, DType dtype, int coveredRows, int rows, int numTokens, boolean roundX, int k0, int k1,
+      long outOffset) {
+    MemorySegment out = l.mem(0).asSlice(outOffset);
     int cols = l.i32(4);
-    float[] x = floats(l.mem(2), numTokens * cols);
+    int width = k1 - k0;
+    float[] all = floats(l.mem(2), numTokens * cols);
+    float[] x = new float[numTokens * width];
+    for (int t = 0; t < numTokens; t++) {
+      System.arraycopy(all, t * cols + k0, x, t * width, width);
+    }
     if (roundX) {
       for (int i = 0; i < x.length; i++) {
         x[i] = dtype == DType.F16 ? Float.float16ToFloat(Float.floatToFloat16(x[i]))
             : Float.intBitsToFloat(WeightFormat.toBf16(x[i]) << 16);
       }
     }
-    Matrix w = new Matrix("twin." + l.kernel.name() + ".w", l.mem(1), dtype, coveredRows, cols, cols, 0);
+    Matrix w = new Matrix("twin." + l.kernel.name() + ".w", l.mem(1), dtype, coveredRows, width, cols, k0);
     float[] result = new float[numTokens * coveredRows];
     reference.matmul(w, x, 0, result, 0, numTokens);
     for (int t = 0; t < numTokens; t++) {

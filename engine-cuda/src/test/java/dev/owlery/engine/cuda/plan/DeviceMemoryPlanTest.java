@@ -26,13 +26,13 @@ class DeviceMemoryPlanTest {
         KvCacheDtype.F16, 512);
     DeviceMemoryPlan plan = DeviceMemoryPlan.of(h200(H200_TOTAL - CONTEXT), 0.9, slice, 16);
     assertThat(plan.budgetBytes()).isEqualTo(135_679_338_086L); // floor(0.9 x 150,754,820,096)
-    // (135,679,338,086 - 13,476,831,232 weights - 169,345,024 workspace) / (16 x 524,288) = 14,547.5
-    assertThat(plan.numKvBlocks()).isEqualTo(14_547);
-    assertThat(plan.kvCacheBytes()).isEqualTo(14_547L * 16 * 512 * 1024);
+    // (135,679,338,086 - 13,476,831,232 weights - 177,995,776 workspace) / (16 x 524,288) = 14,546.5
+    assertThat(plan.numKvBlocks()).isEqualTo(14_546);
+    assertThat(plan.kvCacheBytes()).isEqualTo(14_546L * 16 * 512 * 1024);
     assertThat(plan.budgetBytes() - slice.weightBytes() - slice.workspaceBytes() - plan.kvCacheBytes())
         .isBetween(0L, 16L * 512 * 1024 - 1);
     assertThat(plan.describe()).isEqualTo("cuda:0 NVIDIA H200 (sm 9.0), 140.4 GiB, 139.8 GiB free: 126.36 GiB of it "
-        + "for weights 12.55 GiB, workspace 161.50 MiB, KV cache 113.65 GiB (14547 blocks of 16 positions)");
+        + "for weights 12.55 GiB, workspace 169.75 MiB, KV cache 113.64 GiB (14546 blocks of 16 positions)");
   }
 
   @Test
@@ -43,9 +43,9 @@ class DeviceMemoryPlanTest {
     DeviceMemoryPlan first = DeviceMemoryPlan.of(h200(H200_TOTAL - CONTEXT), 0.45, rank0, 16);
     // The second process sees the first one's context and budget taken, and its own context.
     DeviceMemoryPlan second = DeviceMemoryPlan.of(h200(H200_TOTAL - 2 * CONTEXT - first.budgetBytes()), 0.45, rank1, 16);
-    // (67,839,669,043 - 6,869,753,856 - 97,255,424) / (16 x 262,144) = 14,513.2
-    assertThat(first.numKvBlocks()).isEqualTo(14_513);
-    assertThat(second.numKvBlocks()).isEqualTo(14_513);
+    // (67,839,669,043 - 6,869,753,856 - 105,906,176) / (16 x 262,144) = 14,511.1
+    assertThat(first.numKvBlocks()).isEqualTo(14_511);
+    assertThat(second.numKvBlocks()).isEqualTo(14_511);
     // Each holds half of every position's keys and values: together twice the positions of one process at 0.45.
     assertThat(first.slice().kvBytesPerPosition()).isEqualTo(256 * 1024);
   }
@@ -67,11 +67,11 @@ class DeviceMemoryPlanTest {
     SliceFootprint slice = SliceFootprint.of(SliceFootprintTest.LLAMA2_7B, new TensorParallelRank(0, 1), DType.F32,
         KvCacheDtype.F16, 512);
     CudaDevice card = new CudaDevice(0, "NVIDIA L4", "8.9", 24 * GIB, 24 * GIB - 500 * MIB);
-    // 26,953,662,464 weights + 169,345,024 workspace + 8,388,608 for one block - 23,192,823,398 budget = 3,938,572,698
+    // 26,953,662,464 weights + 177,995,776 workspace + 8,388,608 for one block - 23,192,823,398 budget = 3,947,223,450
     assertThatThrownBy(() -> DeviceMemoryPlan.of(card, 0.9, slice, 16))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("the slice needs 25.10 GiB for its F32 weights, 161.50 MiB of workspace for 512 batched tokens and "
-            + "8.00 MiB for one KV block of 16 positions: 3.67 GiB more than --gpu-memory-utilization 0.9 gives it on "
+        .hasMessage("the slice needs 25.10 GiB for its F32 weights, 169.75 MiB of workspace for 512 batched tokens and "
+            + "8.00 MiB for one KV block of 16 positions: 3.68 GiB more than --gpu-memory-utilization 0.9 gives it on "
             + "cuda:0 (21.60 GiB of 24.00 GiB); raise it, use more shards, or lower --max-num-batched-tokens");
   }
 
@@ -79,15 +79,16 @@ class DeviceMemoryPlanTest {
   void tinyOwl2FitsASmallShareWithTheRestInKvBlocks() {
     LlamaConfig text = ModelConfig.load(Fixtures.tinyOwl2()).text();
     SliceFootprint slice = SliceFootprint.of(text, new TensorParallelRank(0, 1), DType.F32, KvCacheDtype.F16, 512);
-    // Workspace: 512 tokens x 4 bytes x (3 x 64 + 2 x 64 + 2 x 64 + 2 x 172 + 32,000 logits).
-    assertThat(slice.workspaceBytes()).isEqualTo(67_158_016L);
+    // Workspace: 512 tokens x 4 bytes x (3 x 64 + 2 x 64 + 2 x 64 + 2 x 172 + 32,000 logits) and 8,650,752
+    // bytes of K-split scratch.
+    assertThat(slice.workspaceBytes()).isEqualTo(67_158_016L + 8_650_752L);
     CudaDevice device = new CudaDevice(0, "small", "9.0", 256 * MIB, 250 * MIB);
     DeviceMemoryPlan plan = DeviceMemoryPlan.of(device, 0.5, slice, 16);
     assertThat(plan.budgetBytes()).isEqualTo(128 * MIB);
-    assertThat(plan.numKvBlocks()).isEqualTo((int) ((128 * MIB - slice.weightBytes() - 67_158_016L) / (16 * 512)));
-    assertThat(plan.numKvBlocks()).isBetween(6000, 6200);
+    assertThat(plan.numKvBlocks()).isEqualTo((int) ((128 * MIB - slice.weightBytes() - 75_808_768L) / (16 * 512)));
+    assertThat(plan.numKvBlocks()).isBetween(4900, 5200);
 
-    long missing = slice.weightBytes() + 67_158_016L + 16 * 512 - (long) Math.floor(0.9 * 64 * MIB);
+    long missing = slice.weightBytes() + 75_808_768L + 16 * 512 - (long) Math.floor(0.9 * 64 * MIB);
     assertThatThrownBy(() -> DeviceMemoryPlan.of(new CudaDevice(0, "tiny", "9.0", 64 * MIB, 64 * MIB), 0.9, slice, 16))
         .hasMessageContaining(": %s more than --gpu-memory-utilization 0.9 gives it on cuda:0 (57.60 MiB of 64.00 MiB)"
             .formatted(DeviceMemoryPlan.bytes(missing)));

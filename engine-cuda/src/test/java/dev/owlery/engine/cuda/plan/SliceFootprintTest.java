@@ -26,8 +26,10 @@ class SliceFootprintTest {
     assertThat(slice.weightBytes()).isEqualTo(6_738_415_616L * 2);
     // 32 layers x 32 kv heads x 128 x (k, v) x 2 bytes: the README's 0.5 MiB per position.
     assertThat(slice.kvBytesPerPosition()).isEqualTo(512 * 1024);
-    // Per token, floats: 3 x 4096 + 2 x 4096 (q, attention out) + 2 x 4096 (k, v) + 2 x 11008 + 32000 logits.
-    assertThat(slice.workspaceBytes()).isEqualTo(4L * 512 * (3 * 4096 + 2 * 4096 + 2 * 4096 + 2 * 11008 + 32000));
+    // Per token, floats: 3 x 4096 + 2 x 4096 (q, attention out) + 2 x 4096 (k, v) + 2 x 11008 + 32000 logits;
+    // and the K-split products' scratch: 2 x 264 tiles of 64 x 64 floats.
+    assertThat(slice.workspaceBytes())
+        .isEqualTo(4L * 512 * (3 * 4096 + 2 * 4096 + 2 * 4096 + 2 * 11008 + 32000) + 4L * 2 * 264 * 64 * 64);
   }
 
   @Test
@@ -41,7 +43,8 @@ class SliceFootprintTest {
       assertThat(slice.weightBytes()).isEqualTo(2 * (layerMatrices / 2 + embedding + embedding / 2 + norms))
           .isEqualTo(6_869_753_856L);
       assertThat(slice.kvBytesPerPosition()).isEqualTo(256 * 1024);
-      assertThat(slice.workspaceBytes()).isEqualTo(4L * 512 * (3 * 4096 + 2 * 2048 + 2 * 2048 + 2 * 5504 + 16000));
+      assertThat(slice.workspaceBytes())
+          .isEqualTo(4L * 512 * (3 * 4096 + 2 * 2048 + 2 * 2048 + 2 * 5504 + 16000) + 8_650_752L);
     }
   }
 

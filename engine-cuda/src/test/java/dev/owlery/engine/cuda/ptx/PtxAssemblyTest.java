@@ -33,6 +33,7 @@ class PtxAssemblyTest {
       Map.entry("gemv_f16", 32), Map.entry("gemv_bf16", 32), Map.entry("gemv_f32", 32),
       Map.entry("gemv8_f16", 128), Map.entry("gemv8_bf16", 128),
       Map.entry("gemm_f16", 128), Map.entry("gemm_bf16", 128), Map.entry("gemm64_f16", 170), Map.entry("gemm64_bf16", 170),
+      Map.entry("gemm_split_sum", 32),
       Map.entry("kv_append", 32), Map.entry("paged_attention", 64),
       Map.entry("layer_norm", 32), Map.entry("add_table", 32), Map.entry("quick_gelu", 32),
       Map.entry("full_attention", 64), Map.entry("full_attention_f16", 128));
