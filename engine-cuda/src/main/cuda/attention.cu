@@ -105,15 +105,23 @@ OWL_KERNEL paged_attention(u64 out, u64 q, u64 kCache, u64 vCache, u64 blockTabl
     // headDim even: every pair is 4-byte aligned
     const u32* k1 = (const u32*) ((const u16*) kCache + base1);
     const u32* k2 = (const u32*) ((const u16*) kCache + base2);
+    const u32* v1 = (const u32*) ((const u16*) vCache + base1);
+    const u32* v2 = (const u32*) ((const u16*) vCache + base2);
+    // Both positions' values are loaded with their keys, before the scores need them: one trip to
+    // memory per step instead of two (keys, then values after the scores).
+    u32 va[ATTN_MAX_PAIRS], vb[ATTN_MAX_PAIRS];
     float partial1 = 0.f, partial2 = 0.f;
 #pragma unroll
     for (int i = 0; i < ATTN_MAX_PAIRS; i++) {
       int d = 2 * lane + 64 * i;
+      va[i] = vb[i] = 0;
       if (d < headDim) {
         u32 a = k1[d >> 1];
+        va[i] = v1[d >> 1];
         partial1 += q0[i] * f16_to_f32(low16(a)) + q1[i] * f16_to_f32(high16(a));
         if (second) {
           u32 b = k2[d >> 1];
+          vb[i] = v2[d >> 1];
           partial2 += q0[i] * f16_to_f32(low16(b)) + q1[i] * f16_to_f32(high16(b));
         }
       }
@@ -125,19 +133,15 @@ OWL_KERNEL paged_attention(u64 out, u64 q, u64 kCache, u64 vCache, u64 blockTabl
     float p1 = exp_approx(s1 - mNew);
     float p2 = exp_approx(s2 - mNew); // 0 without a second position
     l = l * correction + p1 + p2;
-    const u32* v1 = (const u32*) ((const u16*) vCache + base1);
-    const u32* v2 = (const u32*) ((const u16*) vCache + base2);
 #pragma unroll
     for (int i = 0; i < ATTN_MAX_PAIRS; i++) {
       int d = 2 * lane + 64 * i;
       if (d < headDim) {
-        u32 a = v1[d >> 1];
-        float lo = p1 * f16_to_f32(low16(a));
-        float hi = p1 * f16_to_f32(high16(a));
+        float lo = p1 * f16_to_f32(low16(va[i]));
+        float hi = p1 * f16_to_f32(high16(va[i]));
         if (second) {
-          u32 b = v2[d >> 1];
-          lo += p2 * f16_to_f32(low16(b));
-          hi += p2 * f16_to_f32(high16(b));
+          lo += p2 * f16_to_f32(low16(vb[i]));
+          hi += p2 * f16_to_f32(high16(vb[i]));
         }
         acc0[i] = acc0[i] * correction + lo;
         acc1[i] = acc1[i] * correction + hi;
