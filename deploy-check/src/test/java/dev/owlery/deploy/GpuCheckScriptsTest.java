@@ -93,6 +93,25 @@ class GpuCheckScriptsTest {
   }
 
   @Test
+  void stepsNamesTheStepsARerunRunsAndRecordsTheOthersAsSkipped(@TempDir Path out) throws Exception {
+    ProcessBuilder builder = new ProcessBuilder("bash", DeployFiles.deploy("gpu/device-check.sh").toString(),
+        out.toString()).redirectErrorStream(true).redirectOutput(out.resolve("stdout").toFile());
+    builder.environment().put("NVIDIA_SMI", out.resolve("no-such-nvidia-smi").toString());
+    builder.environment().put("TMPDIR", out.toString());
+    builder.environment().put("STEPS", "parity,torch-vision");
+    Process process = builder.start();
+
+    assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("the check ended").isTrue();
+    JsonNode summary = DeployFiles.json(out.resolve("summary.json"));
+    Map<String, String> statuses = new TreeMap<>();
+    summary.get("steps").forEach(step -> statuses.put(step.get("step").asString(), step.get("status").asString()));
+    // gpu and runtime always run; the named steps run (here: without a GPU); the rest are skipped
+    assertThat(statuses).containsEntry("gpu", "no-gpu").containsEntry("parity", "no-gpu")
+        .containsEntry("torch-vision", "no-gpu").containsEntry("pytorch", "skipped").containsKey("runtime");
+    assertThat(Files.readString(out.resolve("summary.txt"))).contains("not in STEPS=parity,torch-vision");
+  }
+
+  @Test
   void theBenchRatiosPairEachOwleryMeasurementWithPyTorchsAndGraphsWithEager(@TempDir Path dir) throws Exception {
     // the two producers' formats: BenchCheck's (CheckRuns.number) and torch_bench.py's (json.dumps, compact)
     Path owlery = Files.writeString(dir.resolve("bench.jsonl"), """
