@@ -67,7 +67,7 @@ final class CheckCases {
       cases.add(matmul(entry, dtype, 333, 1024, 17, random));
     }
     // GEMM: partial tiles in rows and tokens, partial 32-column K tiles, unaligned rows, fewer K
-    // tiles than stages, and 2 x 3 blocks of 128 x 128 over 64 K tiles (the stage ring wraps)
+    // tiles than stages, and 2 x 3 blocks of 128 x 128 over 8 K tiles (the stage ring wraps)
     for (var entry : List.of(PtxKernels.GEMM_F16, PtxKernels.GEMM_BF16, PtxKernels.GEMM64_F16,
         PtxKernels.GEMM64_BF16)) {
       DType dtype = entry == PtxKernels.GEMM_F16 || entry == PtxKernels.GEMM64_F16 ? DType.F16 : DType.BF16;
@@ -75,10 +75,10 @@ final class CheckCases {
       cases.add(matmul(entry, dtype, 333, 1024, 70, random));
       cases.add(matmul(entry, dtype, 130, 2048, 1, random));
       cases.add(matmul(entry, dtype, 130, 64, 200, random));
-      cases.add(matmul(entry, dtype, 256, 2048, 300, random));
-      // K splits summed by gemm_split_sum: 4 over 2048 columns; 3 over 777 (the last partial)
-      cases.add(new MatmulCase(entry, Weights.random(dtype, 130, 2048, 0.05, random), 17,
-          Gaussian.floats(17 * 2048, 1.0, random), 4));
+      cases.add(matmul(entry, dtype, 256, 256, 300, random));
+      // K splits summed by gemm_split_sum: 4 over 1024 columns; 3 over 777 (the last partial)
+      cases.add(new MatmulCase(entry, Weights.random(dtype, 130, 1024, 0.05, random), 17,
+          Gaussian.floats(17 * 1024, 1.0, random), 4));
       cases.add(new MatmulCase(entry, Weights.random(dtype, 333, 777, 0.05, random), 9,
           Gaussian.floats(9 * 777, 1.0, random), 3));
     }
