@@ -66,11 +66,7 @@ class GpuCheckScriptsTest {
 
   @Test
   void withoutAGpuTheCheckSaysSoInItsSummaryAndExits3(@TempDir Path out) throws Exception {
-    ProcessBuilder builder = new ProcessBuilder("bash", DeployFiles.deploy("gpu/device-check.sh").toString(),
-        out.toString()).redirectErrorStream(true).redirectOutput(out.resolve("stdout").toFile());
-    builder.environment().put("NVIDIA_SMI", out.resolve("no-such-nvidia-smi").toString());
-    builder.environment().put("TMPDIR", out.toString());
-    Process process = builder.start();
+    Process process = startCheckWithoutGpu(out, Map.of());
 
     assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("the check ended").isTrue();
     assertThat(process.exitValue()).as(Files.readString(out.resolve("stdout"))).isEqualTo(3);
@@ -94,12 +90,7 @@ class GpuCheckScriptsTest {
 
   @Test
   void stepsNamesTheStepsARerunRunsAndRecordsTheOthersAsSkipped(@TempDir Path out) throws Exception {
-    ProcessBuilder builder = new ProcessBuilder("bash", DeployFiles.deploy("gpu/device-check.sh").toString(),
-        out.toString()).redirectErrorStream(true).redirectOutput(out.resolve("stdout").toFile());
-    builder.environment().put("NVIDIA_SMI", out.resolve("no-such-nvidia-smi").toString());
-    builder.environment().put("TMPDIR", out.toString());
-    builder.environment().put("STEPS", "parity,torch-vision");
-    Process process = builder.start();
+    Process process = startCheckWithoutGpu(out, Map.of("STEPS", "parity,torch-vision"));
 
     assertThat(process.waitFor(60, TimeUnit.SECONDS)).as("the check ended").isTrue();
     JsonNode summary = DeployFiles.json(out.resolve("summary.json"));
@@ -109,6 +100,16 @@ class GpuCheckScriptsTest {
     assertThat(statuses).containsEntry("gpu", "no-gpu").containsEntry("parity", "no-gpu")
         .containsEntry("torch-vision", "no-gpu").containsEntry("pytorch", "skipped").containsKey("runtime");
     assertThat(Files.readString(out.resolve("summary.txt"))).contains("not in STEPS=parity,torch-vision");
+  }
+
+  /** device-check.sh into {@code out} with an nvidia-smi that does not exist, its output in out/stdout. */
+  private static Process startCheckWithoutGpu(Path out, Map<String, String> environment) throws Exception {
+    ProcessBuilder builder = new ProcessBuilder("bash", DeployFiles.deploy("gpu/device-check.sh").toString(),
+        out.toString()).redirectErrorStream(true).redirectOutput(out.resolve("stdout").toFile());
+    builder.environment().put("NVIDIA_SMI", out.resolve("no-such-nvidia-smi").toString());
+    builder.environment().put("TMPDIR", out.toString());
+    builder.environment().putAll(environment);
+    return builder.start();
   }
 
   @Test
