@@ -68,7 +68,7 @@ final class KernelTimings {
       for (int[] shape : new int[][] {{4096, 4096, 16}, {4096, 4096, 64}, {4096, 11008, 64}, {11008, 4096, 64}}) {
         int splits = SplitGemm.splits(PtxKernels.GEMM64_F16, shape[0], shape[1], shape[2], SplitGemm.SCRATCH_FLOATS);
         timings.add(product(gpu, PtxKernels.GEMM64_F16, shape[0], shape[1], shape[2]));
-        timings.add(splitProduct(gpu, shape[0], shape[1], shape[2], splits));
+        timings.add(product(gpu, PtxKernels.GEMM64_F16, shape[0], shape[1], shape[2], splits));
       }
       timings.add(attention(gpu, 1, 512));
       timings.add(attention(gpu, 16, 512));
@@ -80,9 +80,16 @@ final class KernelTimings {
 
   /** out = W x at rows x cols with numTokens tokens. */
   private static Timing product(CudaDriverDevice gpu, PtxKernel kernel, int rows, int cols, int numTokens) {
+    return product(gpu, kernel, rows, cols, numTokens, 1);
+  }
+
+  /** As above, a GEMM in {@code splits} K splits and their sum when more than 1, as SplitGemm launches them. */
+  private static Timing product(CudaDriverDevice gpu, PtxKernel kernel, int rows, int cols, int numTokens,
+      int splits) {
     DevicePointer w = gpu.filled16((long) rows * cols, F16_ONE);
     DevicePointer x = gpu.upload(new float[numTokens * cols]);
     DevicePointer out = gpu.allocate(4L * numTokens * rows);
+    DevicePointer scratch = splits > 1 ? gpu.allocate(SplitGemm.SCRATCH_BYTES) : null;
     Runnable launch;
     if (kernel == PtxKernels.GEMV_F16) {
       launch = () -> gpu.launch(kernel, MatmulCase.ceilDiv(rows, 8), numTokens, out, w, x, rows, cols);
@@ -90,14 +97,13 @@ final class KernelTimings {
       launch = () -> gpu.launch(kernel, MatmulCase.ceilDiv(rows, 8), MatmulCase.ceilDiv(numTokens, 8), out, w, x,
           rows, cols, numTokens);
     } else {
-      int tile = PtxKernels.gemmTile(kernel);
-      launch = () -> gpu.launch(kernel, MatmulCase.ceilDiv(rows, tile), MatmulCase.ceilDiv(numTokens, tile), out, w,
-          x, rows, cols, numTokens, cols);
+      launch = () -> SplitGemm.launch(gpu, kernel, out, w, x, rows, cols, numTokens, splits, scratch);
     }
     double ms = graphMilliseconds(gpu, launch);
     gpu.freeAll();
-    return new Timing(kernel.name(), "rows=%d cols=%d tokens=%d".formatted(rows, cols, numTokens), ms * 1e3,
-        2.0 * rows * cols, 2.0 * rows * cols * numTokens);
+    String name = splits > 1 ? kernel.name() + "+split_sum" : kernel.name();
+    return new Timing(name, "rows=%d cols=%d tokens=%d%s".formatted(rows, cols, numTokens,
+        splits > 1 ? " splits=" + splits : ""), ms * 1e3, 2.0 * rows * cols, 2.0 * rows * cols * numTokens);
   }
 
   /** Milliseconds per run of {@code launches}, from a graph of {@value #REPEATS} runs replayed 3 times after 1. */
@@ -109,19 +115,6 @@ final class KernelTimings {
     })) {
       return gpu.millisecondsPerRun(3, graph::replay) / REPEATS;
     }
-  }
-
-  /** gemm64_f16 in {@code splits} K splits and their sum, as SplitGemm launches them. */
-  private static Timing splitProduct(CudaDriverDevice gpu, int rows, int cols, int numTokens, int splits) {
-    DevicePointer w = gpu.filled16((long) rows * cols, F16_ONE);
-    DevicePointer x = gpu.upload(new float[numTokens * cols]);
-    DevicePointer out = gpu.allocate(4L * numTokens * rows);
-    DevicePointer scratch = gpu.allocate(SplitGemm.SCRATCH_BYTES);
-    double ms = graphMilliseconds(gpu,
-        () -> SplitGemm.launch(gpu, PtxKernels.GEMM64_F16, out, w, x, rows, cols, numTokens, splits, scratch));
-    gpu.freeAll();
-    return new Timing("gemm64_f16+split_sum", "rows=%d cols=%d tokens=%d splits=%d".formatted(rows, cols, numTokens,
-        splits), ms * 1e3, 2.0 * rows * cols, 2.0 * rows * cols * numTokens);
   }
 
   /** numSeqs decode rows of 32 heads of 128, each over numKeys positions in blocks of 16. */

@@ -1,5 +1,7 @@
 package dev.owlery.engine.cuda.forward;
 
+import static dev.owlery.engine.cuda.forward.DeviceMatrix.ceilDiv;
+
 import dev.owlery.engine.cuda.ptx.PtxKernel;
 import dev.owlery.engine.cuda.ptx.PtxKernels;
 import dev.owlery.engine.cuda.runtime.Device;
@@ -70,9 +72,5 @@ public final class SplitGemm {
       device.launch(PtxKernels.GEMM_SPLIT_SUM, DeviceDecoderLayer.strideGrid(PtxKernels.GEMM_SPLIT_SUM, n), 1, out,
           scratch, n, used);
     }
-  }
-
-  static int ceilDiv(long a, int b) {
-    return Math.toIntExact((a + b - 1) / b);
   }
 }

@@ -171,7 +171,7 @@ public final class PtxKernels {
     if (kernel.module() != GEMM || kernel == GEMM_SPLIT_SUM) {
       throw new IllegalArgumentException(kernel.name() + " is not a gemm.cu kernel");
     }
-    return kernel.name().startsWith("gemm64_") ? GEMM64_TILE : GEMM_TILE;
+    return kernel == GEMM64_F16 || kernel == GEMM64_BF16 ? GEMM64_TILE : GEMM_TILE;
   }
 
   private static PtxKernel kernel(PtxModule module, String name, int blockSize, Param... params) {
