@@ -141,9 +141,10 @@ final class MatvecKernels {
   // of cache at 2,048 columns, 1 thread); and each block's 32 int8 weights in one 256-bit load widened
   // in two parts: half the loads and bounds checks of two 128-bit loads, which this loop, bound by
   // instructions rather than memory on one thread, measured 1.09-1.22x in L2 (512 x 2,048, one
-  // pinned thread, one JVM, alternating) and level from memory. Written out: C2 boxes a vector returned by a helper it
-  // does not inline, and in a method this size it stops inlining (NodeCountInliningCutoff); a
-  // call left in the loop, even one returning a float, spills every live vector (measured 3x slower).
+  // pinned thread, one JVM, alternating) and level from memory. Written out: C2 boxes a vector
+  // returned by a helper it does not inline, and in a method this size it stops inlining
+  // (NodeCountInliningCutoff); a call left in the loop, even one returning a float, spills every live
+  // vector (measured 3x slower).
   static float dotQ8_0(MemorySegment data, long rowByte, float[] x, int xOffset, int cols) {
     FloatVector acc0 = FloatVector.zero(F);
     FloatVector acc1 = FloatVector.zero(F);
@@ -159,7 +160,8 @@ final class MatvecKernels {
         ByteVector q1 = ByteVector.fromMemorySegment(Q8_BLOCK, data, block + 36, LE);
         ByteVector q2 = ByteVector.fromMemorySegment(Q8_BLOCK, data, block + 70, LE);
         ByteVector q3 = ByteVector.fromMemorySegment(Q8_BLOCK, data, block + 104, LE);
-        FloatVector s0 = ((FloatVector) q0.convertShape(VectorOperators.B2F, F, 0)).mul(FloatVector.fromArray(F, x, xc));
+        FloatVector s0 = ((FloatVector) q0.convertShape(VectorOperators.B2F, F, 0))
+            .mul(FloatVector.fromArray(F, x, xc));
         FloatVector s1 = ((FloatVector) q1.convertShape(VectorOperators.B2F, F, 0))
             .mul(FloatVector.fromArray(F, x, xc + 32));
         FloatVector s2 = ((FloatVector) q2.convertShape(VectorOperators.B2F, F, 0))
