@@ -22,17 +22,23 @@ final class PanelKernels {
   /** Weight rows per register tile of one token vector, the tile of calls with fewer than 4L tokens. */
   static final int NARROW_ROWS = 12;
   /**
-   * Weight rows widened together: their row tiles share each token tile of xT while it is in L2
-   * (24 rows of 2,048 columns are 192 KiB, a token tile 512 KiB). A thread's share of a call is a
-   * multiple of it, so that only the last share has a partial block.
+   * Most weight rows widened together: their row tiles share each token tile of xT while it is in
+   * L2 (the block's rows of one column chunk, 96 x 1,024 floats, are 384 KiB, a token tile's chunk
+   * 256 KiB). Each token tile's chunk comes from beyond L2 once per block, so the block is as tall
+   * as L2 allows: one thread, F16, all five variants alternating in one JVM, 24 -> 48 -> 72 -> 96 ->
+   * 144 rows: 1,024 x 4,096 at 1,025 tokens (the ViT's fc2) 115 -> 129 -> 134 -> 141 -> 142
+   * GFLOP/s, 4,096 x 1,024 (fc1) 148 -> 160 -> 162 -> 160 -> 158, 5,632 x 2,048 at 128 tokens 153
+   * -> 158 -> 160 -> 163 -> 163.
    */
-  static final int BLOCK_ROWS = 24;
+  static final int BLOCK_ROWS = 96;
+  /** Rows a thread's share of a call is a multiple of (the last share excepted): two narrow tiles. */
+  static final int SHARE_GRANULE = 2 * NARROW_ROWS;
   private static final VectorSpecies<Float> F = VectorMatmul.F;
   private static final int L = F.length();
   /**
    * Most columns the 6x4 tiles walk before their partial sums are added to the outputs: a token
-   * tile of xT is then at most 1,024 x 64 floats (256 KiB) and stays in L2 for the block's four row
-   * tiles (a 4,096-column call's 1 MiB tile did not). One thread, F16, alternating in one JVM:
+   * tile of xT is then at most 1,024 x 64 floats (256 KiB) and stays in L2 for the block's other row
+   * tiles (a 4,096-column call's 1 MiB tile did not; measured with blocks of 24 rows). One thread, F16, alternating in one JVM:
    * 1,024 x 4,096 at 1,025 tokens (the ViT's fc2) 121 -> 126-130 GFLOP/s, 2,048 x 5,632 at 512 tokens
    * 135 -> 152, 4,096 x 11,008 at 512 (LLaMA-2-7B's down_proj) 103 -> 133; no change at 1,024 and
    * 2,048 columns.
@@ -173,15 +179,15 @@ final class PanelKernels {
         TileKernels.widen(w, r + i, head, widened, i * cols);
       }
       java.util.Arrays.fill(widened, blockRows * cols, paddedRows * cols, 0f);
-      // token tiles outer, the block's row tiles inner: one token tile of xT (K x 4L floats) is read
-      // from beyond L2 once per block of rows, then from L2 for its other row tiles
-      int t0 = 0;
-      for (; !narrow && t0 + BLOCK_TOKENS <= tp; t0 += BLOCK_TOKENS) {
-        // in column chunks whose token tile fits L2 beside the widened rows, each chunk's partial
-        // sums added into the block's outputs
-        for (int c = 0; c < numChunks; c++) {
-          int k0 = (int) ((long) cols * c / numChunks);
-          int k1 = (int) ((long) cols * (c + 1) / numChunks);
+      // column chunks outer (the block's rows of one chunk stay in L2 over all the token tiles), each
+      // chunk's partial sums added into the block's outputs; then token tiles, the block's row tiles
+      // inner: a token tile's chunk of xT (at most K_CHUNK x 4L floats) is read from beyond L2 once
+      // per block, then from L2 for the block's other row tiles
+      int wholeTokens = narrow ? 0 : tp / BLOCK_TOKENS * BLOCK_TOKENS;
+      for (int c = 0; c < numChunks && wholeTokens > 0; c++) {
+        int k0 = (int) ((long) cols * c / numChunks);
+        int k1 = (int) ((long) cols * (c + 1) / numChunks);
+        for (int t0 = 0; t0 < wholeTokens; t0 += BLOCK_TOKENS) {
           for (int i = 0; i < blockRows; i += ROWS) {
             tile6x4(widened, i * cols + k0, cols, k1 - k0, xT, t0 * cols + k0 * BLOCK_TOKENS, BLOCK_TOKENS, tile);
             scatter(tile, BLOCK_TOKENS, Math.min(ROWS, blockRows - i), t0, Math.min(numTokens, t0 + BLOCK_TOKENS),
@@ -189,6 +195,7 @@ final class PanelKernels {
           }
         }
       }
+      int t0 = wholeTokens;
       // the last, narrower token block: width tp - t0, its vectors side by side, in the 12x1 tiles of
       // batched decode (a 6x1 tile of its own measured no faster)
       int blockStart = t0;

@@ -48,10 +48,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     int rows = w.rows();
     MatmulTask task = tasks.get();
     int chunkRows = Math.max(16, Math.ceilDiv(rows, pool.numThreads() * CHUNKS_PER_THREAD));
-    if (numTokens >= PanelKernels.MIN_TOKENS) {
-      chunkRows = Math.ceilDiv(chunkRows, PanelKernels.BLOCK_ROWS) * PanelKernels.BLOCK_ROWS; // whole tiles
-    }
-    task.prepare(w, x, xOffset, out, outOffset, numTokens, chunkRows);
+    task.prepare(w, x, xOffset, out, outOffset, numTokens, chunkRows, pool.numThreads());
     boolean alone = (long) rows * w.cols() * numTokens < PARALLEL_THRESHOLD || pool.numThreads() == 1;
     try {
       if (task.transposing()) {
@@ -361,6 +358,9 @@ public final class VectorKernels implements Kernels, AutoCloseable {
   /** One thread's reusable matmul call: rows are claimed in chunks by every thread of the pool. */
   private static final class MatmulTask implements ComputePool.SharedTask {
     private final AtomicInteger nextChunk = new AtomicInteger();
+    /** The first row no thread has claimed yet, for the panel kernels' shares. */
+    private final AtomicInteger nextRow = new AtomicInteger();
+    private int numThreads;
     private Matrix w;
     private float[] x;
     private int xOffset;
@@ -382,7 +382,8 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     private int pairsFrom;
     private float xScale;
 
-    void prepare(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens, int chunkRows) {
+    void prepare(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens, int chunkRows,
+        int numThreads) {
       this.w = w;
       int cols = w.cols();
       boolean pairs = w.dtype() == DType.F16 || w.dtype() == DType.BF16;
@@ -431,7 +432,9 @@ public final class VectorKernels implements Kernels, AutoCloseable {
       this.numTokens = numTokens;
       this.chunkRows = chunkRows;
       this.numChunks = Math.ceilDiv(w.rows(), chunkRows);
-      nextChunk.set(0); // volatile write publishes the fields above to the workers
+      this.numThreads = numThreads;
+      nextChunk.set(0);
+      nextRow.set(0); // volatile write publishes the fields above to the workers
     }
 
     void clear() {
@@ -450,7 +453,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     /** Ends the transposing: {@link #runShare} computes rows from now on. */
     void startRows() {
       numTokenBlocks = 0;
-      nextChunk.set(0); // volatile write publishes it to the workers
+      nextRow.set(0); // volatile write publishes it to the workers
     }
 
     @Override
@@ -462,6 +465,21 @@ public final class VectorKernels implements Kernels, AutoCloseable {
         return;
       }
       int rows = w.rows();
+      if (xT != null) {
+        // the panel kernels' shares shrink as the rows run out (guided self-scheduling), whole pairs
+        // of narrow tiles each: large shares first (rows() widens them in blocks of up to
+        // PanelKernels.BLOCK_ROWS), and the threads finish within a small share of each other (equal
+        // shares of whole blocks left a thread idle for up to a block's time per call)
+        int granule = PanelKernels.SHARE_GRANULE;
+        for (int from = nextRow.get(); from < rows; from = nextRow.get()) {
+          int share = Math.ceilDiv(Math.max(1, (rows - from) / (2 * numThreads)), granule) * granule;
+          int to = Math.min(rows, from + share);
+          if (nextRow.compareAndSet(from, to)) {
+            VectorMatmul.rows(w, x, xOffset, xT, out, outOffset, numTokens, from, to, head, outScale);
+          }
+        }
+        return;
+      }
       for (int chunk = nextChunk.getAndIncrement(); chunk < numChunks; chunk = nextChunk.getAndIncrement()) {
         int from = chunk * chunkRows;
         VectorMatmul.rows(w, x, xOffset, xT, out, outOffset, numTokens, from, Math.min(rows, from + chunkRows), head,

@@ -201,6 +201,15 @@ class VectorKernelsTest {
     }
   }
 
+  @Test
+  void callsOfManyRowsShareWholeBlocksOfRowsOverEveryTokenTile() {
+    // enough rows for the two threads' shares to be whole blocks (4 per thread, the last partial),
+    // more columns than a chunk, 129 tokens (two whole 64-token tiles at 512 bits, then one): every
+    // chunk's partial sums over every token tile of a block
+    int rows = 4 * 2 * PanelKernels.BLOCK_ROWS + 29;
+    assertMatmulAgrees(randomMatrix(DType.F16, rows, PanelKernels.K_CHUNK + 37, 2, 113), 129, 3);
+  }
+
   /** Q8_0 weights quantized at load from random F32 ones: whole blocks of 32 columns. */
   private Matrix randomQ8Matrix(int rows, int cols, long seed) {
     return WeightFormat.Q8_0.convert(randomMatrix(DType.F32, rows, cols, 0, seed), arena);
