@@ -8,12 +8,14 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * {@link Kernels#attention} with the Vector API, blocked as FlashAttention is: the work is split into
- * items of one kv head by a block of queries (every query head of that kv head), spread over a
- * {@link ComputePool}; an item walks the keys in blocks of {@value #KEY_BLOCK}, widens and
- * transposes each key block once into a tile that stays in L1 for all of the item's query rows, and
- * keeps a running max and sum per row (online softmax), so no score row longer than a key block is
- * ever materialised. The reference is {@link ScalarKernels#attention}: same result up to float32
- * rounding (the softmax is summed block by block, and the scores are rescaled as the max grows).
+ * items of one kv head by a run of query blocks of {@value #ROWS_PER_ITEM} rows (every query head of
+ * that kv head), spread over a {@link ComputePool}. An item widens and transposes the keys its
+ * queries see, and copies their values, once (they stay in L2 for all of its query blocks); each
+ * query block walks the keys in blocks of {@value #KEY_BLOCK} (a key block's tile stays in L1 for
+ * the block's rows) and keeps a running max and sum per row (online softmax), so no score row longer
+ * than a key block is ever materialised. The reference is {@link ScalarKernels#attention}: same
+ * result up to float32 rounding (the softmax is summed block by block, and the scores are rescaled
+ * as the max grows).
  *
  * <p>Measured through {@link AttentionTime} (which {@code owlery bench} can report): a 2,048-token
  * prefill of one LLaMA-2-7B-shaped layer (F16 weights and KV cache, 2 threads, AVX-512, on a
@@ -24,7 +26,12 @@ import jdk.incubator.vector.VectorSpecies;
  * Rows going four at a time through the scores and the weighted values (every key and value vector
  * loaded serves four rows) took one thread (thread CPU time, same JVM build, interleaved) from
  * 58-64 to 103-104 GFLOP/s on 32/4 heads x 64 at 2,032 causal tokens and from 54-56 to 96-98 on
- * the vision tower's 16 heads x 64 at 1,025 tokens.
+ * the vision tower's 16 heads x 64 at 1,025 tokens. Items of a whole head's query blocks (each
+ * key transposed once per item, not once per query block: 17 times for the ViT), old and new
+ * alternating in one JVM, results equal to the bit: the ViT's shape 145-150 -> 197-214 GFLOP/s at 2
+ * threads and 77 -> 114 at 1; 32/4 heads x 64 at 2,032 causal tokens 181 -> 189 at 2. In the tower
+ * (2 threads, separate runs) cut finer, 16 items per thread, was slower than 8 (669/621 against
+ * 578/501 ms for the 24 calls).
  */
 final class BlockedAttention {
 
@@ -36,6 +43,11 @@ final class BlockedAttention {
   static final int ROWS_PER_ITEM = 64;
   /** Rows of an item that go together through the scores and the weighted values. */
   static final int GROUP_ROWS = 4;
+  /**
+   * Items per thread a call is cut into at least, where it has enough query blocks: an item reads
+   * its kv head's keys and values once for all of its query blocks.
+   */
+  static final int ITEMS_PER_THREAD = 8;
   /** Below this many multiply-adds a call runs on the calling thread only. */
   private static final long PARALLEL_THRESHOLD = 1L << 16;
 
@@ -59,7 +71,7 @@ final class BlockedAttention {
       return;
     }
     Call call = calls.get();
-    call.prepare(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset);
+    call.prepare(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset, pool.numThreads());
     try {
       long work = (long) shape.numHeads() * numQueries * numKeys * shape.headDim();
       if (work < PARALLEL_THRESHOLD || pool.numThreads() == 1 || call.numItems == 1) {
@@ -86,10 +98,12 @@ final class BlockedAttention {
     private int outOffset;
     private int queriesPerItem;
     private int numQueryBlocks;
+    /** Parts each kv head's query blocks are cut into: an item is one part of one kv head. */
+    private int partsPerHead;
     private int numItems;
 
     void prepare(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, AttentionMask mask, int numQueries,
-        int numKeys, float[] out, int outOffset) {
+        int numKeys, float[] out, int outOffset, int numThreads) {
       this.q = q;
       this.qOffset = qOffset;
       this.kv = kv;
@@ -101,7 +115,9 @@ final class BlockedAttention {
       this.outOffset = outOffset;
       this.queriesPerItem = Math.max(1, ROWS_PER_ITEM / shape.groupSize());
       this.numQueryBlocks = Math.ceilDiv(numQueries, queriesPerItem);
-      this.numItems = numQueryBlocks * shape.numKvHeads();
+      int wantedParts = Math.ceilDiv(ITEMS_PER_THREAD * numThreads, shape.numKvHeads());
+      this.partsPerHead = Math.max(1, Math.min(numQueryBlocks, wantedParts));
+      this.numItems = partsPerHead * shape.numKvHeads();
       nextItem.set(0); // volatile write publishes the fields above to the workers
     }
 
@@ -116,11 +132,42 @@ final class BlockedAttention {
       Scratch scratch = SCRATCH.get();
       for (int item = nextItem.getAndIncrement(); item < numItems; item = nextItem.getAndIncrement()) {
         // the last query blocks see the most keys under a causal mask: hand them out first
-        int queryBlock = numQueryBlocks - 1 - item / shape.numKvHeads();
+        int part = partsPerHead - 1 - item / shape.numKvHeads();
         int kvHead = item % shape.numKvHeads();
-        int first = queryBlock * queriesPerItem;
-        attendBlock(scratch, kvHead, first, Math.min(numQueries, first + queriesPerItem));
+        int fromBlock = (int) ((long) numQueryBlocks * part / partsPerHead);
+        int toBlock = (int) ((long) numQueryBlocks * (part + 1) / partsPerHead);
+        int end = Math.min(numQueries, toBlock * queriesPerItem);
+        loadHead(scratch, kvHead, AttentionShape.visibleKeys(mask, end - 1, numQueries, numKeys), shape.headDim());
+        for (int queryBlock = fromBlock; queryBlock < toBlock; queryBlock++) {
+          int first = queryBlock * queriesPerItem;
+          attendBlock(scratch, kvHead, first, Math.min(numQueries, first + queriesPerItem));
+        }
       }
+    }
+
+    /**
+     * The first {@code numHeadKeys} keys of {@code kvHead} transposed into {@code s.keysTransposed}
+     * as [headDim, keyStride] (zero up to the next whole key block), and its values into {@code
+     * s.values} as [numHeadKeys, headDim]: read once per item, for all of its query blocks.
+     */
+    private void loadHead(Scratch s, int kvHead, int numHeadKeys, int headDim) {
+      int stride = Math.ceilDiv(numHeadKeys, KEY_BLOCK) * KEY_BLOCK;
+      s.ensureHead(stride, headDim);
+      float[] kt = s.keysTransposed;
+      for (int keyStart = 0; keyStart < numHeadKeys; keyStart += KEY_BLOCK) {
+        int numBlockKeys = Math.min(KEY_BLOCK, numHeadKeys - keyStart);
+        kv.readKeys(kvHead, keyStart, numBlockKeys, s.keys, 0);
+        for (int j = 0; j < numBlockKeys; j++) {
+          for (int d = 0; d < headDim; d++) {
+            kt[d * stride + keyStart + j] = s.keys[j * headDim + d];
+          }
+        }
+      }
+      for (int d = 0; d < headDim; d++) {
+        Arrays.fill(kt, d * stride + numHeadKeys, (d + 1) * stride, 0f);
+      }
+      kv.readValues(kvHead, 0, numHeadKeys, s.values, 0);
+      s.keyStride = stride;
     }
 
     /**
@@ -140,8 +187,6 @@ final class BlockedAttention {
       int keyLimit = AttentionShape.visibleKeys(mask, end - 1, numQueries, numKeys);
       for (int keyStart = 0; keyStart < keyLimit; keyStart += KEY_BLOCK) {
         int numBlockKeys = Math.min(KEY_BLOCK, keyLimit - keyStart);
-        loadKeyTile(s, kvHead, keyStart, numBlockKeys, headDim);
-        kv.readValues(kvHead, keyStart, numBlockKeys, s.values, 0);
         for (int row0 = 0; row0 < numRows; row0 += GROUP_ROWS) {
           // a group's missing rows repeat its last row, with nothing visible (their results are dropped)
           int maxVisible = 0;
@@ -157,11 +202,11 @@ final class BlockedAttention {
           if (maxVisible <= 0) {
             continue;
           }
-          scores(s, headDim);
+          scores(s, headDim, keyStart);
           for (int r = 0; r < GROUP_ROWS; r++) {
             s.rescale[r] = softmaxStep(s, row0 + r, r);
           }
-          weightedValues(s, row0, Math.min(GROUP_ROWS, numRows - row0), headDim, maxVisible);
+          weightedValues(s, row0, Math.min(GROUP_ROWS, numRows - row0), headDim, keyStart, maxVisible);
         }
       }
       for (int i = first; i < end; i++) {
@@ -176,26 +221,12 @@ final class BlockedAttention {
       }
     }
 
-    /** Keys {@code [keyStart, keyStart + numBlockKeys)} into {@code s.keysTransposed} as [headDim, KEY_BLOCK], zero past the last key. */
-    private void loadKeyTile(Scratch s, int kvHead, int keyStart, int numBlockKeys, int headDim) {
-      kv.readKeys(kvHead, keyStart, numBlockKeys, s.keys, 0);
-      for (int j = 0; j < numBlockKeys; j++) {
-        for (int d = 0; d < headDim; d++) {
-          s.keysTransposed[d * KEY_BLOCK + j] = s.keys[j * headDim + d];
-        }
-      }
-      if (numBlockKeys < KEY_BLOCK) {
-        for (int d = 0; d < headDim; d++) {
-          Arrays.fill(s.keysTransposed, d * KEY_BLOCK + numBlockKeys, (d + 1) * KEY_BLOCK, 0f);
-        }
-      }
-    }
-
-    // hot: prefill and vision attention, the scores of four rows against the key tile: per column
-    // d, four key vectors loaded for 16 FMAs. s.scores[r * KEY_BLOCK + j] = scale * q_r . k_j, -inf past
-    // the row's visible keys.
-    private void scores(Scratch s, int headDim) {
+    // hot: prefill and vision attention, the scores of four rows against the key block from
+    // keyStart: per column d, four key vectors loaded for 16 FMAs. s.scores[r * KEY_BLOCK + j] =
+    // scale * q_r . k_(keyStart + j), -inf past the row's visible keys.
+    private void scores(Scratch s, int headDim, int keyStart) {
       float[] kt = s.keysTransposed;
+      int stride = s.keyStride;
       float[] scores = s.scores;
       int q0 = s.qRows[0];
       int q1 = s.qRows[1];
@@ -220,7 +251,7 @@ final class BlockedAttention {
         FloatVector a32 = FloatVector.zero(F);
         FloatVector a33 = FloatVector.zero(F);
         for (int d = 0; d < headDim; d++) {
-          int base = d * KEY_BLOCK + c;
+          int base = d * stride + keyStart + c;
           FloatVector k0 = FloatVector.fromArray(F, kt, base);
           FloatVector k1 = FloatVector.fromArray(F, kt, base + L);
           FloatVector k2 = FloatVector.fromArray(F, kt, base + 2 * L);
@@ -300,12 +331,14 @@ final class BlockedAttention {
     }
 
     /**
-     * {@code acc_r = acc_r * rescale_r + sum_j p_rj v_j} for the group's {@code numRows} rows from item
-     * row {@code row0}, over the block's first {@code numKeys} keys (weights past a row's visible keys are 0).
+     * {@code acc_r = acc_r * rescale_r + sum_j p_rj v_(keyStart + j)} for the group's {@code numRows}
+     * rows from item row {@code row0}, over the block's first {@code numKeys} keys (weights past a
+     * row's visible keys are 0).
      */
-    private void weightedValues(Scratch s, int row0, int numRows, int headDim, int numKeys) {
+    private void weightedValues(Scratch s, int row0, int numRows, int headDim, int keyStart, int numKeys) {
       float[] acc = s.acc;
       float[] values = s.values;
+      int vFirst = keyStart * headDim;
       float[] p = s.scores;
       int d = 0;
       if (numRows == GROUP_ROWS) {
@@ -336,7 +369,7 @@ final class BlockedAttention {
           FloatVector a32 = FloatVector.fromArray(F, acc, r3 + d + 2 * L).mul(s3);
           FloatVector a33 = FloatVector.fromArray(F, acc, r3 + d + 3 * L).mul(s3);
           for (int j = 0; j < numKeys; j++) {
-            int v = j * headDim + d;
+            int v = vFirst + j * headDim + d;
             FloatVector v0 = FloatVector.fromArray(F, values, v);
             FloatVector v1 = FloatVector.fromArray(F, values, v + L);
             FloatVector v2 = FloatVector.fromArray(F, values, v + 2 * L);
@@ -389,14 +422,14 @@ final class BlockedAttention {
         for (; e + L <= headDim; e += L) {
           FloatVector a = FloatVector.fromArray(F, acc, accRow + e).mul(rescale);
           for (int j = 0; j < numKeys; j++) {
-            a = FloatVector.fromArray(F, values, j * headDim + e).fma(FloatVector.broadcast(F, p[pr + j]), a);
+            a = FloatVector.fromArray(F, values, vFirst + j * headDim + e).fma(FloatVector.broadcast(F, p[pr + j]), a);
           }
           a.intoArray(acc, accRow + e);
         }
         for (; e < headDim; e++) {
           float sum = acc[accRow + e] * rescale;
           for (int j = 0; j < numKeys; j++) {
-            sum += p[pr + j] * values[j * headDim + e];
+            sum += p[pr + j] * values[vFirst + j * headDim + e];
           }
           acc[accRow + e] = sum;
         }
@@ -407,8 +440,10 @@ final class BlockedAttention {
   /** One thread's tiles; grows to the largest head size and row count it has seen, then reused. */
   private static final class Scratch {
     float[] keys = new float[0]; // [KEY_BLOCK, headDim]
-    float[] keysTransposed = new float[0]; // [headDim, KEY_BLOCK]
-    float[] values = new float[0]; // [KEY_BLOCK, headDim]
+    /** The item's keys, [headDim, keyStride], and values, [keys, headDim] (see loadHead). */
+    float[] keysTransposed = new float[0];
+    float[] values = new float[0];
+    int keyStride;
     /** The scores, then the softmax weights, of a group's rows: [GROUP_ROWS, KEY_BLOCK]. */
     final float[] scores = new float[GROUP_ROWS * KEY_BLOCK];
     /** Per group row: its query's offset in q, its visible keys in the block, its rescale factor. */
@@ -420,18 +455,22 @@ final class BlockedAttention {
     float[] rowSum = new float[0];
 
     void ensure(int numRows, int headDim) {
-      int tile = KEY_BLOCK * headDim;
-      if (keys.length < tile) {
-        keys = new float[tile];
-        keysTransposed = new float[tile];
-        values = new float[tile];
-      }
       if (acc.length < numRows * headDim) {
         acc = new float[numRows * headDim];
       }
       if (rowMax.length < numRows) {
         rowMax = new float[numRows];
         rowSum = new float[numRows];
+      }
+    }
+
+    void ensureHead(int keyStride, int headDim) {
+      if (keys.length < KEY_BLOCK * headDim) {
+        keys = new float[KEY_BLOCK * headDim];
+      }
+      if (keysTransposed.length < keyStride * headDim) {
+        keysTransposed = new float[keyStride * headDim];
+        values = new float[keyStride * headDim];
       }
     }
   }

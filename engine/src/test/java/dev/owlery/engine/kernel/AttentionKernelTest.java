@@ -69,6 +69,8 @@ class AttentionKernelTest {
       "32, 1, 16, 5, 67, CAUSAL", // multi-query: one item holds all 32 heads of a query
       "3, 3, 128, 9, 157, NONE", // the abstractor's shape: few queries over many keys
       "2, 2, 19, 65, 65, NONE", // the vision tower's shape: every token over every token
+      "16, 16, 8, 200, 200, NONE", // many heads: an item is every query block of a head (1 thread)
+      "8, 4, 16, 300, 320, CAUSAL", // items of several query blocks under a causal mask, GQA 2:1
   })
   void blockedAttentionMatchesTheReference(int numHeads, int numKvHeads, int headDim, int numQueries, int numKeys,
       AttentionMask mask) {
