@@ -2,6 +2,7 @@ package dev.owlery.engine.kernel;
 
 import dev.owlery.engine.tensor.Matrix;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -13,7 +14,7 @@ import jdk.incubator.vector.VectorSpecies;
  * and 6 broadcasts, and no reduction across lanes. The accumulators stay in registers over all
  * columns; each tile writes its outputs once. Calls of fewer than 4L tokens (batched decode), and
  * the token vectors after a call's last whole block, run tiles of {@value #NARROW_ROWS} rows by one
- * token vector instead.
+ * token vector instead, and a last vector of at most {@value #DOT_TOKENS} real tokens dot products.
  */
 final class PanelKernels {
 
@@ -53,6 +54,10 @@ final class PanelKernels {
   /** Widened weight rows of the group in progress and the tile's outputs, per thread; reused. */
   private static final ThreadLocal<float[]> WIDENED = ThreadLocal.withInitial(() -> new float[0]);
   private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[ROWS * TOKEN_VECTORS * L]);
+  /** A token's activations gathered from xT for {@link #dot}; reused. */
+  private static final ThreadLocal<float[]> X_ROW = ThreadLocal.withInitial(() -> new float[0]);
+  /** Real tokens in the last token vector up to which it runs as dot products rather than 12x1 tiles. */
+  private static final int DOT_TOKENS = 4;
   /** The outputs of the block of rows in progress, token after token; reused. */
   private static final ThreadLocal<float[]> BLOCK_OUT = ThreadLocal.withInitial(() -> new float[0]);
 
@@ -197,11 +202,30 @@ final class PanelKernels {
       }
       int t0 = wholeTokens;
       // the last, narrower token block: width tp - t0, its vectors side by side, in the 12x1 tiles of
-      // batched decode (a 6x1 tile of its own measured no faster)
+      // batched decode (a 6x1 tile of its own measured no faster) or, for a few tokens, dot products
       int blockStart = t0;
       int width = tp - blockStart;
       for (; t0 < tp; t0 += L) {
         int base = blockStart * cols + t0 - blockStart;
+        int vectorTokens = Math.min(numTokens, t0 + L) - t0;
+        if (vectorTokens <= DOT_TOKENS) {
+          // a vector of a few real tokens (a ViT call's 1,025th): a 12x1 tile would multiply all L
+          // lanes, dot products only the real ones
+          float[] xRow = X_ROW.get();
+          if (xRow.length < cols) {
+            xRow = new float[cols];
+            X_ROW.set(xRow);
+          }
+          for (int t = t0; t < t0 + vectorTokens; t++) {
+            for (int k = 0; k < cols; k++) {
+              xRow[k] = xT[base + k * width + t - t0];
+            }
+            for (int i = 0; i < blockRows; i++) {
+              blockOut[t * BLOCK_ROWS + i] = dot(widened, i * cols, xRow, cols) * outScale;
+            }
+          }
+          continue;
+        }
         for (int i = 0; i < blockRows; i += NARROW_ROWS) {
           tile12x1(widened, i * cols, cols, xT, base, width, tile);
           scatter(tile, L, Math.min(NARROW_ROWS, blockRows - i), t0, Math.min(numTokens, t0 + L), blockOut, i,
@@ -214,6 +238,29 @@ final class PanelKernels {
         System.arraycopy(blockOut, t * BLOCK_ROWS, out, outOffset + t * outStride + r, blockRows);
       }
     }
+  }
+
+  /** {@code sum_k w[w0 + k] * x[k]} over {@code cols} columns, in four vector accumulators. */
+  private static float dot(float[] w, int w0, float[] x, int cols) {
+    FloatVector a0 = FloatVector.zero(F);
+    FloatVector a1 = FloatVector.zero(F);
+    FloatVector a2 = FloatVector.zero(F);
+    FloatVector a3 = FloatVector.zero(F);
+    int k = 0;
+    for (; k + 4 * L <= cols; k += 4 * L) {
+      a0 = FloatVector.fromArray(F, w, w0 + k).fma(FloatVector.fromArray(F, x, k), a0);
+      a1 = FloatVector.fromArray(F, w, w0 + k + L).fma(FloatVector.fromArray(F, x, k + L), a1);
+      a2 = FloatVector.fromArray(F, w, w0 + k + 2 * L).fma(FloatVector.fromArray(F, x, k + 2 * L), a2);
+      a3 = FloatVector.fromArray(F, w, w0 + k + 3 * L).fma(FloatVector.fromArray(F, x, k + 3 * L), a3);
+    }
+    for (; k + L <= cols; k += L) {
+      a0 = FloatVector.fromArray(F, w, w0 + k).fma(FloatVector.fromArray(F, x, k), a0);
+    }
+    float sum = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
+    for (; k < cols; k++) {
+      sum += w[w0 + k] * x[k];
+    }
+    return sum;
   }
 
   /**
