@@ -112,6 +112,14 @@ class BenchCommandTest {
   }
 
   @Test
+  void visionNeedsAtLeastOneTimedImage() {
+    CliRun run = CliRun.of("bench", "--synthetic-vision", "--vision-images", "0", "--skip-matmul", "--bandwidth-mib", "0");
+
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err()).contains("--vision-images must be >= 1, got 0");
+  }
+
+  @Test
   void allReduceNeedsTwoRanks() {
     CliRun run = CliRun.of("bench", "--all-reduce", "1");
 
