@@ -28,10 +28,11 @@ import jdk.incubator.vector.VectorSpecies;
  * 58-64 to 103-104 GFLOP/s on 32/4 heads x 64 at 2,032 causal tokens and from 54-56 to 96-98 on
  * the vision tower's 16 heads x 64 at 1,025 tokens. Items of a whole head's query blocks (each
  * key transposed once per item, not once per query block: 17 times for the ViT), old and new
- * alternating in one JVM, results equal to the bit: the ViT's shape 145-150 -> 197-214 GFLOP/s at 2
- * threads and 77 -> 114 at 1; 32/4 heads x 64 at 2,032 causal tokens 181 -> 189 at 2. In the tower
- * (2 threads, separate runs) cut finer, 16 items per thread, was slower than 8 (669/621 against
- * 578/501 ms for the 24 calls).
+ * alternating in one JVM, results equal to the bit: the ViT's shape 139-150 -> 197-210 GFLOP/s at 2
+ * threads and 62-77 -> 96-114 at 1; 32/4 heads x 64 at 2,032 causal tokens 168 -> 215 at 2, 32/32
+ * x 128 at 512 causal 158 -> 193; decode (one query block, keys loaded block by block as before)
+ * unchanged. In the tower (2 threads, separate runs) cut finer, 16 items per thread, was slower
+ * than 8 (669/621 against 578/501 ms for the 24 calls).
  */
 final class BlockedAttention {
 
@@ -53,7 +54,8 @@ final class BlockedAttention {
 
   static {
     if (KEY_BLOCK % (4 * L) != 0) {
-      throw new IllegalStateException("the key block of %d is not a multiple of four %d-lane vectors".formatted(KEY_BLOCK, L));
+      throw new IllegalStateException(
+          "the key block of %d is not a multiple of four %d-lane vectors".formatted(KEY_BLOCK, L));
     }
   }
 
@@ -137,7 +139,13 @@ final class BlockedAttention {
         int fromBlock = (int) ((long) numQueryBlocks * part / partsPerHead);
         int toBlock = (int) ((long) numQueryBlocks * (part + 1) / partsPerHead);
         int end = Math.min(numQueries, toBlock * queriesPerItem);
-        loadHead(scratch, kvHead, AttentionShape.visibleKeys(mask, end - 1, numQueries, numKeys), shape.headDim());
+        // an item of several query blocks reads its keys and values once for all of them; one of a
+        // single block (decode, short chunks) key block by key block, each tile in L1 (reading the
+        // whole head first measured 10-20% slower there)
+        scratch.wholeHead = toBlock - fromBlock > 1;
+        if (scratch.wholeHead) {
+          loadKeys(scratch, kvHead, 0, AttentionShape.visibleKeys(mask, end - 1, numQueries, numKeys), shape.headDim());
+        }
         for (int queryBlock = fromBlock; queryBlock < toBlock; queryBlock++) {
           int first = queryBlock * queriesPerItem;
           attendBlock(scratch, kvHead, first, Math.min(numQueries, first + queriesPerItem));
@@ -146,28 +154,33 @@ final class BlockedAttention {
     }
 
     /**
-     * The first {@code numHeadKeys} keys of {@code kvHead} transposed into {@code s.keysTransposed}
-     * as [headDim, keyStride] (zero up to the next whole key block), and its values into {@code
-     * s.values} as [numHeadKeys, headDim]: read once per item, for all of its query blocks.
+     * Keys {@code [from, from + count)} of {@code kvHead} transposed into {@code s.keysTransposed} one
+     * key block after another, each block a [headDim, KEY_BLOCK] tile (zero past the last key), and
+     * their values into {@code s.values} as [count, headDim]. Tiles, not one [headDim, count] array:
+     * the scores then read every tile with the constant row stride of a key block (a stride of
+     * {@code count} kept C2 from hoisting the loads' bounds checks and, at 2,048 keys, put every row
+     * of a tile in one L1 set).
      */
-    private void loadHead(Scratch s, int kvHead, int numHeadKeys, int headDim) {
-      int stride = Math.ceilDiv(numHeadKeys, KEY_BLOCK) * KEY_BLOCK;
-      s.ensureHead(stride, headDim);
+    private void loadKeys(Scratch s, int kvHead, int from, int count, int headDim) {
+      s.ensureKeys(Math.ceilDiv(count, KEY_BLOCK) * KEY_BLOCK, headDim);
       float[] kt = s.keysTransposed;
-      for (int keyStart = 0; keyStart < numHeadKeys; keyStart += KEY_BLOCK) {
-        int numBlockKeys = Math.min(KEY_BLOCK, numHeadKeys - keyStart);
-        kv.readKeys(kvHead, keyStart, numBlockKeys, s.keys, 0);
+      for (int blockStart = 0; blockStart < count; blockStart += KEY_BLOCK) {
+        int numBlockKeys = Math.min(KEY_BLOCK, count - blockStart);
+        int tile = blockStart * headDim;
+        kv.readKeys(kvHead, from + blockStart, numBlockKeys, s.keys, 0);
         for (int j = 0; j < numBlockKeys; j++) {
           for (int d = 0; d < headDim; d++) {
-            kt[d * stride + keyStart + j] = s.keys[j * headDim + d];
+            kt[tile + d * KEY_BLOCK + j] = s.keys[j * headDim + d];
+          }
+        }
+        if (numBlockKeys < KEY_BLOCK) {
+          for (int d = 0; d < headDim; d++) {
+            Arrays.fill(kt, tile + d * KEY_BLOCK + numBlockKeys, tile + (d + 1) * KEY_BLOCK, 0f);
           }
         }
       }
-      for (int d = 0; d < headDim; d++) {
-        Arrays.fill(kt, d * stride + numHeadKeys, (d + 1) * stride, 0f);
-      }
-      kv.readValues(kvHead, 0, numHeadKeys, s.values, 0);
-      s.keyStride = stride;
+      kv.readValues(kvHead, from, count, s.values, 0);
+      s.keysFrom = from;
     }
 
     /**
@@ -187,6 +200,10 @@ final class BlockedAttention {
       int keyLimit = AttentionShape.visibleKeys(mask, end - 1, numQueries, numKeys);
       for (int keyStart = 0; keyStart < keyLimit; keyStart += KEY_BLOCK) {
         int numBlockKeys = Math.min(KEY_BLOCK, keyLimit - keyStart);
+        if (!s.wholeHead) {
+          loadKeys(s, kvHead, keyStart, numBlockKeys, headDim);
+        }
+        int loadedKey = keyStart - s.keysFrom;
         for (int row0 = 0; row0 < numRows; row0 += GROUP_ROWS) {
           // a group's missing rows repeat its last row, with nothing visible (their results are dropped)
           int maxVisible = 0;
@@ -202,11 +219,11 @@ final class BlockedAttention {
           if (maxVisible <= 0) {
             continue;
           }
-          scores(s, headDim, keyStart);
+          scores(s, headDim, loadedKey);
           for (int r = 0; r < GROUP_ROWS; r++) {
             s.rescale[r] = softmaxStep(s, row0 + r, r);
           }
-          weightedValues(s, row0, Math.min(GROUP_ROWS, numRows - row0), headDim, keyStart, maxVisible);
+          weightedValues(s, row0, Math.min(GROUP_ROWS, numRows - row0), headDim, loadedKey, maxVisible);
         }
       }
       for (int i = first; i < end; i++) {
@@ -221,12 +238,12 @@ final class BlockedAttention {
       }
     }
 
-    // hot: prefill and vision attention, the scores of four rows against the key block from
-    // keyStart: per column d, four key vectors loaded for 16 FMAs. s.scores[r * KEY_BLOCK + j] =
+    // hot: prefill and vision attention, the scores of four rows against the key block from loaded
+    // key keyStart: per column d, four key vectors loaded for 16 FMAs. s.scores[r * KEY_BLOCK + j] =
     // scale * q_r . k_(keyStart + j), -inf past the row's visible keys.
     private void scores(Scratch s, int headDim, int keyStart) {
       float[] kt = s.keysTransposed;
-      int stride = s.keyStride;
+      int tile = keyStart * headDim;
       float[] scores = s.scores;
       int q0 = s.qRows[0];
       int q1 = s.qRows[1];
@@ -251,7 +268,7 @@ final class BlockedAttention {
         FloatVector a32 = FloatVector.zero(F);
         FloatVector a33 = FloatVector.zero(F);
         for (int d = 0; d < headDim; d++) {
-          int base = d * stride + keyStart + c;
+          int base = tile + d * KEY_BLOCK + c;
           FloatVector k0 = FloatVector.fromArray(F, kt, base);
           FloatVector k1 = FloatVector.fromArray(F, kt, base + L);
           FloatVector k2 = FloatVector.fromArray(F, kt, base + 2 * L);
@@ -331,9 +348,9 @@ final class BlockedAttention {
     }
 
     /**
-     * {@code acc_r = acc_r * rescale_r + sum_j p_rj v_(keyStart + j)} for the group's {@code numRows}
-     * rows from item row {@code row0}, over the block's first {@code numKeys} keys (weights past a
-     * row's visible keys are 0).
+     * {@code acc_r = acc_r * rescale_r + sum_j p_rj v_(keyStart + j)} (loaded values) for the group's
+     * {@code numRows} rows from item row {@code row0}, over the block's first {@code numKeys} keys
+     * (weights past a row's visible keys are 0).
      */
     private void weightedValues(Scratch s, int row0, int numRows, int headDim, int keyStart, int numKeys) {
       float[] acc = s.acc;
@@ -440,10 +457,12 @@ final class BlockedAttention {
   /** One thread's tiles; grows to the largest head size and row count it has seen, then reused. */
   private static final class Scratch {
     float[] keys = new float[0]; // [KEY_BLOCK, headDim]
-    /** The item's keys, [headDim, keyStride], and values, [keys, headDim] (see loadHead). */
+    /** The loaded keys, tiles of [headDim, KEY_BLOCK], and values, [keys, headDim], from key keysFrom (loadKeys). */
     float[] keysTransposed = new float[0];
     float[] values = new float[0];
-    int keyStride;
+    int keysFrom;
+    /** Whether the item's whole head is loaded, rather than one key block at a time. */
+    boolean wholeHead;
     /** The scores, then the softmax weights, of a group's rows: [GROUP_ROWS, KEY_BLOCK]. */
     final float[] scores = new float[GROUP_ROWS * KEY_BLOCK];
     /** Per group row: its query's offset in q, its visible keys in the block, its rescale factor. */
@@ -464,13 +483,13 @@ final class BlockedAttention {
       }
     }
 
-    void ensureHead(int keyStride, int headDim) {
+    void ensureKeys(int numKeys, int headDim) {
       if (keys.length < KEY_BLOCK * headDim) {
         keys = new float[KEY_BLOCK * headDim];
       }
-      if (keysTransposed.length < keyStride * headDim) {
-        keysTransposed = new float[keyStride * headDim];
-        values = new float[keyStride * headDim];
+      if (keysTransposed.length < numKeys * headDim) {
+        keysTransposed = new float[numKeys * headDim];
+        values = new float[numKeys * headDim];
       }
     }
   }
