@@ -2,13 +2,13 @@ package dev.owlery.engine.kernel;
 
 import dev.owlery.engine.tensor.Matrix;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The many-token (prefill, vision tower) matmul kernels of {@link VectorMatmul}, as outer products:
  * the activations are transposed once per call into {@code xT[k][t]} (tokens padded to whole
- * vectors, in blocks of one tile's tokens: {@link #transposeBlocks}), a group of {@value #ROWS} weight rows is widened once into floats, and a register tile of
+ * vectors, in blocks of one tile's tokens: {@link #transposeBlocks}), a block of weight rows is
+ * widened once into floats, and a register tile of
  * {@value #ROWS} rows by four token vectors (24 accumulators on 32 registers) adds, for every column
  * k, one broadcast weight times four loaded activation vectors per row: 24 FMAs for 4 vector loads
  * and 6 broadcasts, and no reduction across lanes. The accumulators stay in registers over all
@@ -39,10 +39,10 @@ final class PanelKernels {
   /**
    * Most columns the 6x4 tiles walk before their partial sums are added to the outputs: a token
    * tile of xT is then at most 1,024 x 64 floats (256 KiB) and stays in L2 for the block's other row
-   * tiles (a 4,096-column call's 1 MiB tile did not; measured with blocks of 24 rows). One thread, F16, alternating in one JVM:
-   * 1,024 x 4,096 at 1,025 tokens (the ViT's fc2) 121 -> 126-130 GFLOP/s, 2,048 x 5,632 at 512 tokens
-   * 135 -> 152, 4,096 x 11,008 at 512 (LLaMA-2-7B's down_proj) 103 -> 133; no change at 1,024 and
-   * 2,048 columns.
+   * tiles (a 4,096-column call's 1 MiB tile did not; measured with blocks of 24 rows). One thread,
+   * F16, alternating in one JVM: 1,024 x 4,096 at 1,025 tokens (the ViT's fc2) 121 -> 126-130
+   * GFLOP/s, 2,048 x 5,632 at 512 tokens 135 -> 152, 4,096 x 11,008 at 512 (LLaMA-2-7B's down_proj)
+   * 103 -> 133; no change at 1,024 and 2,048 columns.
    */
   static final int K_CHUNK = 1024;
   /** Token vectors per register tile. */
@@ -54,7 +54,7 @@ final class PanelKernels {
   /** Widened weight rows of the group in progress and the tile's outputs, per thread; reused. */
   private static final ThreadLocal<float[]> WIDENED = ThreadLocal.withInitial(() -> new float[0]);
   private static final ThreadLocal<float[]> TILE = ThreadLocal.withInitial(() -> new float[ROWS * TOKEN_VECTORS * L]);
-  /** A token's activations gathered from xT for {@link #dot}; reused. */
+  /** A token's activations gathered from xT for {@link TileKernels#dot}; reused. */
   private static final ThreadLocal<float[]> X_ROW = ThreadLocal.withInitial(() -> new float[0]);
   /** Real tokens in the last token vector up to which it runs as dot products rather than 12x1 tiles. */
   private static final int DOT_TOKENS = 4;
@@ -221,7 +221,7 @@ final class PanelKernels {
               xRow[k] = xT[base + k * width + t - t0];
             }
             for (int i = 0; i < blockRows; i++) {
-              blockOut[t * BLOCK_ROWS + i] = dot(widened, i * cols, xRow, cols) * outScale;
+              blockOut[t * BLOCK_ROWS + i] = TileKernels.dot(widened, i * cols, xRow, 0, cols) * outScale;
             }
           }
           continue;
@@ -238,29 +238,6 @@ final class PanelKernels {
         System.arraycopy(blockOut, t * BLOCK_ROWS, out, outOffset + t * outStride + r, blockRows);
       }
     }
-  }
-
-  /** {@code sum_k w[w0 + k] * x[k]} over {@code cols} columns, in four vector accumulators. */
-  private static float dot(float[] w, int w0, float[] x, int cols) {
-    FloatVector a0 = FloatVector.zero(F);
-    FloatVector a1 = FloatVector.zero(F);
-    FloatVector a2 = FloatVector.zero(F);
-    FloatVector a3 = FloatVector.zero(F);
-    int k = 0;
-    for (; k + 4 * L <= cols; k += 4 * L) {
-      a0 = FloatVector.fromArray(F, w, w0 + k).fma(FloatVector.fromArray(F, x, k), a0);
-      a1 = FloatVector.fromArray(F, w, w0 + k + L).fma(FloatVector.fromArray(F, x, k + L), a1);
-      a2 = FloatVector.fromArray(F, w, w0 + k + 2 * L).fma(FloatVector.fromArray(F, x, k + 2 * L), a2);
-      a3 = FloatVector.fromArray(F, w, w0 + k + 3 * L).fma(FloatVector.fromArray(F, x, k + 3 * L), a3);
-    }
-    for (; k + L <= cols; k += L) {
-      a0 = FloatVector.fromArray(F, w, w0 + k).fma(FloatVector.fromArray(F, x, k), a0);
-    }
-    float sum = a0.add(a1).add(a2.add(a3)).reduceLanes(VectorOperators.ADD);
-    for (; k < cols; k++) {
-      sum += w[w0 + k] * x[k];
-    }
-    return sum;
   }
 
   /**
