@@ -246,12 +246,18 @@ public final class NodeRegistry implements AutoCloseable {
     removeRecordsWhere(node -> !alive.contains(node.memberUuid()));
   }
 
+  /**
+   * Removes every record {@code departed} accepts. Each removal is conditional, so a node that
+   * re-registered from a new member keeps its new record; one that fails because the record was
+   * updated meanwhile (a placement still writing to the departed node) reads the record again and
+   * retries, or the departed node would stay registered for good: the member is removed only once.
+   */
   private void removeRecordsWhere(Predicate<NodeRecord> departed) {
     try {
       for (NodeRecord node : nodes.values()) {
-        if (departed.test(node)) {
-          // Conditional: a node that re-registered from a new member keeps its new record.
-          nodes.remove(node.nodeId(), node);
+        NodeRecord current = node;
+        while (current != null && departed.test(current) && !nodes.remove(current.nodeId(), current)) {
+          current = nodes.get(node.nodeId());
         }
       }
     } catch (HazelcastInstanceNotActiveException e) {

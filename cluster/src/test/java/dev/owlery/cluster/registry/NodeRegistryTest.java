@@ -11,6 +11,8 @@ import dev.owlery.cluster.testing.LoopbackCluster;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 
@@ -156,6 +158,54 @@ class NodeRegistryTest {
                         "updated shard-1 STARTING->READY ShardAssignment[groupId=group-a, rank=1, worldSize=2]",
                         "removed shard-1"));
     assertThat(watcher.nodes()).isEmpty();
+  }
+
+  /**
+   * The survivors remove a departed member's records once, on its departure; a placement still
+   * writing to those records at that moment (as the coordinator vacates a dead shard's rank) made a
+   * conditional removal fail and the dead node stayed registered for good.
+   */
+  @Test
+  void aDepartedMembersNodesAreRemovedWhileAnotherMemberKeepsUpdatingThem() throws InterruptedException {
+    List<ClusterMember> members = LoopbackCluster.start(2, cleanup);
+    NodeRegistry survivor = registryOf(members.get(0));
+    NodeRegistry departing = registryOf(members.get(1));
+    List<String> departingIds = new ArrayList<>();
+    for (int n = 0; n < 24; n++) {
+      departingIds.add("shard-" + n);
+      departing.register(node("shard-" + n, members.get(1), NodeRole.SHARD_WORKER));
+    }
+    survivor.register(node("coordinator-0", members.get(0), NodeRole.COORDINATOR));
+    AtomicBoolean updating = new AtomicBoolean(true);
+    AtomicInteger numUpdates = new AtomicInteger();
+    List<Thread> updaters = new ArrayList<>();
+    for (int t = 0; t < 4; t++) {
+      updaters.add(Thread.ofPlatform().start(() -> {
+        while (updating.get()) {
+          for (String nodeId : departingIds) {
+            try {
+              survivor.update(nodeId, node -> node.withState(
+                  node.state() == NodeState.READY ? NodeState.DRAINING : NodeState.READY));
+              numUpdates.incrementAndGet();
+            } catch (IllegalStateException removed) {
+              // Gone: what the test waits for.
+            }
+          }
+        }
+      }));
+    }
+    await().atMost(ofSeconds(10)).until(() -> numUpdates.get() >= 4 * departingIds.size());
+
+    members.get(1).close();
+
+    try {
+      await().atMost(ofSeconds(10)).untilAsserted(() -> assertThat(nodeIds(survivor)).containsExactly("coordinator-0"));
+    } finally {
+      updating.set(false);
+      for (Thread updater : updaters) {
+        updater.join();
+      }
+    }
   }
 
   @Test
