@@ -63,6 +63,15 @@ final class PanelKernels {
 
   private PanelKernels() {}
 
+  /**
+   * Floats from one widened weight row to the next: the columns rounded up to whole vectors, plus
+   * one vector, so that the rows of a tile start in different L1 sets (at a multiple of 4 KiB, the
+   * twelve rows of a 12x1 tile and its activations all fell into one 12-way set).
+   */
+  static int widenedStride(int cols) {
+    return Math.ceilDiv(cols, L) * L + L;
+  }
+
   /** Tokens rounded up to whole vectors: the row length of a transposed activation block. */
   static int paddedTokens(int numTokens) {
     return Math.ceilDiv(numTokens, L) * L;
@@ -165,9 +174,10 @@ final class PanelKernels {
     int tp = paddedTokens(numTokens);
     boolean narrow = tp < BLOCK_TOKENS;
     int numChunks = Math.ceilDiv(cols, K_CHUNK);
+    int stride = widenedStride(cols);
     float[] widened = WIDENED.get();
-    if (widened.length < BLOCK_ROWS * cols) {
-      widened = new float[BLOCK_ROWS * cols];
+    if (widened.length < BLOCK_ROWS * stride) {
+      widened = new float[BLOCK_ROWS * stride];
       WIDENED.set(widened);
     }
     float[] tile = TILE.get();
@@ -181,9 +191,9 @@ final class PanelKernels {
       // padded for the narrow tiles (a multiple of the 6x4 tiles' rows)
       int paddedRows = Math.ceilDiv(blockRows, NARROW_ROWS) * NARROW_ROWS;
       for (int i = 0; i < blockRows; i++) {
-        TileKernels.widen(w, r + i, head, widened, i * cols);
+        TileKernels.widen(w, r + i, head, widened, i * stride);
       }
-      java.util.Arrays.fill(widened, blockRows * cols, paddedRows * cols, 0f);
+      java.util.Arrays.fill(widened, blockRows * stride, paddedRows * stride, 0f);
       // column chunks outer (the block's rows of one chunk stay in L2 over all the token tiles), each
       // chunk's partial sums added into the block's outputs; then token tiles, the block's row tiles
       // inner: a token tile's chunk of xT (at most K_CHUNK x 4L floats) is read from beyond L2 once
@@ -194,7 +204,7 @@ final class PanelKernels {
         int k1 = (int) ((long) cols * (c + 1) / numChunks);
         for (int t0 = 0; t0 < wholeTokens; t0 += BLOCK_TOKENS) {
           for (int i = 0; i < blockRows; i += ROWS) {
-            tile6x4(widened, i * cols + k0, cols, k1 - k0, xT, t0 * cols + k0 * BLOCK_TOKENS, BLOCK_TOKENS, tile);
+            tile6x4(widened, i * stride + k0, stride, k1 - k0, xT, t0 * cols + k0 * BLOCK_TOKENS, BLOCK_TOKENS, tile);
             scatter(tile, BLOCK_TOKENS, Math.min(ROWS, blockRows - i), t0, Math.min(numTokens, t0 + BLOCK_TOKENS),
                 blockOut, i, outScale, c > 0);
           }
@@ -221,13 +231,13 @@ final class PanelKernels {
               xRow[k] = xT[base + k * width + t - t0];
             }
             for (int i = 0; i < blockRows; i++) {
-              blockOut[t * BLOCK_ROWS + i] = TileKernels.dot(widened, i * cols, xRow, 0, cols) * outScale;
+              blockOut[t * BLOCK_ROWS + i] = TileKernels.dot(widened, i * stride, xRow, 0, cols) * outScale;
             }
           }
           continue;
         }
         for (int i = 0; i < blockRows; i += NARROW_ROWS) {
-          tile12x1(widened, i * cols, cols, xT, base, width, tile);
+          tile12x1(widened, i * stride, stride, cols, xT, base, width, tile);
           scatter(tile, L, Math.min(NARROW_ROWS, blockRows - i), t0, Math.min(numTokens, t0 + L), blockOut, i,
               outScale, false);
         }
@@ -352,7 +362,8 @@ final class PanelKernels {
 
   // 16 to 63 tokens (batched decode) and the token vectors left after the 6x4 tiles: twelve rows by
   // one token vector; 12 FMAs per vector load and 12 broadcasts.
-  private static void tile12x1(float[] w, int w0, int cols, float[] xT, int base, int stride, float[] tile) {
+  private static void tile12x1(float[] w, int w0, int rowStride, int cols, float[] xT, int base, int stride,
+      float[] tile) {
     FloatVector a0 = FloatVector.zero(F);
     FloatVector a1 = FloatVector.zero(F);
     FloatVector a2 = FloatVector.zero(F);
@@ -368,17 +379,17 @@ final class PanelKernels {
     for (int k = 0; k < cols; k++) {
       FloatVector x0 = FloatVector.fromArray(F, xT, base + k * stride);
       a0 = x0.fma(FloatVector.broadcast(F, w[w0 + k]), a0);
-      a1 = x0.fma(FloatVector.broadcast(F, w[w0 + cols + k]), a1);
-      a2 = x0.fma(FloatVector.broadcast(F, w[w0 + 2 * cols + k]), a2);
-      a3 = x0.fma(FloatVector.broadcast(F, w[w0 + 3 * cols + k]), a3);
-      a4 = x0.fma(FloatVector.broadcast(F, w[w0 + 4 * cols + k]), a4);
-      a5 = x0.fma(FloatVector.broadcast(F, w[w0 + 5 * cols + k]), a5);
-      a6 = x0.fma(FloatVector.broadcast(F, w[w0 + 6 * cols + k]), a6);
-      a7 = x0.fma(FloatVector.broadcast(F, w[w0 + 7 * cols + k]), a7);
-      a8 = x0.fma(FloatVector.broadcast(F, w[w0 + 8 * cols + k]), a8);
-      a9 = x0.fma(FloatVector.broadcast(F, w[w0 + 9 * cols + k]), a9);
-      a10 = x0.fma(FloatVector.broadcast(F, w[w0 + 10 * cols + k]), a10);
-      a11 = x0.fma(FloatVector.broadcast(F, w[w0 + 11 * cols + k]), a11);
+      a1 = x0.fma(FloatVector.broadcast(F, w[w0 + rowStride + k]), a1);
+      a2 = x0.fma(FloatVector.broadcast(F, w[w0 + 2 * rowStride + k]), a2);
+      a3 = x0.fma(FloatVector.broadcast(F, w[w0 + 3 * rowStride + k]), a3);
+      a4 = x0.fma(FloatVector.broadcast(F, w[w0 + 4 * rowStride + k]), a4);
+      a5 = x0.fma(FloatVector.broadcast(F, w[w0 + 5 * rowStride + k]), a5);
+      a6 = x0.fma(FloatVector.broadcast(F, w[w0 + 6 * rowStride + k]), a6);
+      a7 = x0.fma(FloatVector.broadcast(F, w[w0 + 7 * rowStride + k]), a7);
+      a8 = x0.fma(FloatVector.broadcast(F, w[w0 + 8 * rowStride + k]), a8);
+      a9 = x0.fma(FloatVector.broadcast(F, w[w0 + 9 * rowStride + k]), a9);
+      a10 = x0.fma(FloatVector.broadcast(F, w[w0 + 10 * rowStride + k]), a10);
+      a11 = x0.fma(FloatVector.broadcast(F, w[w0 + 11 * rowStride + k]), a11);
     }
     a0.intoArray(tile, 0);
     a1.intoArray(tile, L);
