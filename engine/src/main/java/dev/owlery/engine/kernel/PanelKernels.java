@@ -64,9 +64,10 @@ final class PanelKernels {
   private PanelKernels() {}
 
   /**
-   * Floats from one widened weight row to the next: the columns rounded up to whole vectors, plus
-   * one vector, so that the rows of a tile start in different L1 sets (at a multiple of 4 KiB, the
-   * twelve rows of a 12x1 tile and its activations all fell into one 12-way set).
+   * Floats from one widened weight row to the next (here and in {@link TileKernels}' scratch): the
+   * columns rounded up to whole vectors, plus one vector, so that the rows of a tile start in
+   * different L1 sets (at a multiple of 4 KiB, the twelve rows of a 12x1 tile and its activations
+   * all fell into one 12-way set).
    */
   static int widenedStride(int cols) {
     return Math.ceilDiv(cols, L) * L + L;

@@ -42,24 +42,26 @@ final class TileKernels {
     int cols = w.cols();
     int rows = w.rows();
     int blockRows = to - from;
+    int stride = PanelKernels.widenedStride(cols);
     float[] scratch = SCRATCH.get();
-    if (scratch.length < blockRows * cols) {
-      scratch = new float[blockRows * cols];
+    if (scratch.length < blockRows * stride) {
+      scratch = new float[blockRows * stride];
       SCRATCH.set(scratch);
     }
     for (int i = 0; i < blockRows; i++) {
-      widen(w, from + i, head, scratch, i * cols);
+      widen(w, from + i, head, scratch, i * stride);
     }
     int tiledTokens = numTokens - numTokens % TOKENS;
     int pairedRows = blockRows - blockRows % ROWS;
     for (int t = 0; t < tiledTokens; t += TOKENS) {
       for (int i = 0; i < pairedRows; i += ROWS) {
-        tile(scratch, i * cols, x, xOffset + t * cols, cols, out, outOffset + t * rows + from + i, rows, outScale);
+        tile(scratch, i * stride, stride, x, xOffset + t * cols, cols, out, outOffset + t * rows + from + i, rows,
+            outScale);
       }
     }
     for (int t = 0; t < numTokens; t++) {
       for (int i = t < tiledTokens ? pairedRows : 0; i < blockRows; i++) {
-        out[outOffset + t * rows + from + i] = dot(scratch, i * cols, x, xOffset + t * cols, cols) * outScale;
+        out[outOffset + t * rows + from + i] = dot(scratch, i * stride, x, xOffset + t * cols, cols) * outScale;
       }
     }
   }
@@ -150,9 +152,9 @@ final class TileKernels {
   }
 
   // hot: prefill, two widened weight rows against four activation rows; eight accumulators.
-  private static void tile(float[] w, int w0, float[] x, int x0, int cols, float[] out, int outIndex, int outStride,
-      float outScale) {
-    int w1 = w0 + cols;
+  private static void tile(float[] w, int w0, int wStride, float[] x, int x0, int cols, float[] out, int outIndex,
+      int outStride, float outScale) {
+    int w1 = w0 + wStride;
     int x1 = x0 + cols;
     int x2 = x1 + cols;
     int x3 = x2 + cols;
