@@ -173,6 +173,11 @@ public final class BenchCommand implements Callable<Integer> {
         throw new CommandLine.ParameterException(spec.commandLine(), "--threads must be >= 1, got " + t);
       }
     }
+    if (referenceTokens < 1) {
+      // the scalar row is the ratio columns' baseline; 0 tokens failed only inside the model run
+      throw new CommandLine.ParameterException(spec.commandLine(),
+          "--reference-tokens must be >= 1, got " + referenceTokens);
+    }
     if (visionImages < 1) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--vision-images must be >= 1, got " + visionImages);
     }
@@ -225,7 +230,7 @@ public final class BenchCommand implements Callable<Integer> {
           for (int i = 0; i < x.length; i++) {
             x[i] = (float) random.nextDouble(-1, 1);
           }
-          int scalarTokens = Math.min(tokens, Math.max(1, referenceTokens));
+          int scalarTokens = Math.min(tokens, referenceTokens);
           double scalarSeconds = timeMatmul(new ScalarKernels(), w, x, y, scalarTokens, 0.5);
           double scalarFlops = 2.0 * rows * cols * scalarTokens / scalarSeconds;
           printMatmulRow(out, dtype, scalarTokens, "scalar", 1, scalarSeconds, scalarFlops);

@@ -120,6 +120,14 @@ class BenchCommandTest {
   }
 
   @Test
+  void theScalarReferenceNeedsAtLeastOneToken() {
+    CliRun run = CliRun.of("bench", "--reference-tokens", "0", "--skip-matmul", "--bandwidth-mib", "0");
+
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err()).contains("--reference-tokens must be >= 1, got 0");
+  }
+
+  @Test
   void allReduceNeedsTwoRanks() {
     CliRun run = CliRun.of("bench", "--all-reduce", "1");
 
