@@ -167,10 +167,21 @@ final class VectorMatmul {
    * |x| >= 2^15. Both scalings are powers of two, so the products are exact.
    */
   static int f16RebiasShift(float[] x, int xOffset, int length) {
-    float maxAbs = 0f;
-    for (int i = 0; i < length; i++) {
-      maxAbs = Math.max(maxAbs, Math.abs(x[xOffset + i]));
+    // the magnitudes' bits as ints, whose order is that of the floats (NaN and infinity above every
+    // finite value), in vectors of maxima: 0.07 ns per element against 0.29 for a scalar loop of
+    // Math.max (1.2 ms of a ViT fc2 call, on one thread while the others wait)
+    IntVector max0 = IntVector.zero(I);
+    IntVector max1 = IntVector.zero(I);
+    int i = 0;
+    for (; i + 2 * L <= length; i += 2 * L) {
+      max0 = max0.max(FloatVector.fromArray(F, x, xOffset + i).reinterpretAsInts().and(Integer.MAX_VALUE));
+      max1 = max1.max(FloatVector.fromArray(F, x, xOffset + i + L).reinterpretAsInts().and(Integer.MAX_VALUE));
     }
+    int maxBits = max0.max(max1).reduceLanes(VectorOperators.MAX);
+    for (; i < length; i++) {
+      maxBits = Math.max(maxBits, Float.floatToRawIntBits(x[xOffset + i]) & Integer.MAX_VALUE);
+    }
+    float maxAbs = Float.intBitsToFloat(maxBits);
     return Float.isFinite(maxAbs) ? Math.max(0, Math.getExponent(maxAbs) - 14) : 0;
   }
 

@@ -162,6 +162,31 @@ class VectorKernelsTest {
     assertMatmulAgrees(w, 1, 0, 1e6f);
     assertMatmulAgrees(w, 5, 0, 1e6f);
     assertMatmulAgrees(w, 5, 0, 1e-30f);
+    assertMatmulAgrees(w, 17, 0, 1e6f);
+  }
+
+  @Test
+  void f16RebiasShiftFindsTheLargestMagnitudeAnywhereAndIgnoresNonFiniteOnes() {
+    // 1,000 floats: vectors of maxima over the first 992, a scalar tail after them
+    for (int at : new int[] {0, 31, 32, 500, 991, 992, 999}) {
+      float[] x = new float[1003];
+      x[3 + at] = -3e5f; // exponent 18: shifted by 4
+      x[3 + (at + 1) % 1000] = 7e4f;
+      assertThat(VectorMatmul.f16RebiasShift(x, 3, 1000)).as("largest at %d", at).isEqualTo(4);
+      x[3 + at] = 3e4f; // exponent 14: shifted by 2 (the 7e4, exponent 16)
+      assertThat(VectorMatmul.f16RebiasShift(x, 3, 1000)).as("7e4 beside %d", at).isEqualTo(2);
+      x[3 + (at + 1) % 1000] = 1f;
+      assertThat(VectorMatmul.f16RebiasShift(x, 3, 1000)).as("3e4 at %d", at).isEqualTo(0);
+      x[3 + (at + 500) % 1000] = Float.NaN;
+      x[3 + at] = 1e9f;
+      assertThat(VectorMatmul.f16RebiasShift(x, 3, 1000)).as("NaN with 1e9 at %d", at).isEqualTo(0);
+      x[3 + (at + 500) % 1000] = Float.NEGATIVE_INFINITY;
+      assertThat(VectorMatmul.f16RebiasShift(x, 3, 1000)).as("-inf with 1e9 at %d", at).isEqualTo(0);
+    }
+    float[] outside = new float[40];
+    outside[0] = 1e9f;
+    outside[39] = 1e9f;
+    assertThat(VectorMatmul.f16RebiasShift(outside, 1, 38)).isEqualTo(0);
   }
 
   @ParameterizedTest
