@@ -22,8 +22,6 @@ public final class VectorKernels implements Kernels, AutoCloseable {
   private static final int L = F.length();
   /** Below this many multiply-adds a matmul runs on the calling thread only. */
   private static final long PARALLEL_THRESHOLD = 1L << 15;
-  /** Each thread claims about this many chunks of rows, so a slow core does not hold up the call. */
-  private static final int CHUNKS_PER_THREAD = 8;
 
   private final ScalarKernels reference = new ScalarKernels();
   private final ComputePool pool;
@@ -47,8 +45,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
   public void matmul(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
     int rows = w.rows();
     MatmulTask task = tasks.get();
-    int chunkRows = Math.max(16, Math.ceilDiv(rows, pool.numThreads() * CHUNKS_PER_THREAD));
-    task.prepare(w, x, xOffset, out, outOffset, numTokens, chunkRows, pool.numThreads());
+    task.prepare(w, x, xOffset, out, outOffset, numTokens, pool.numThreads());
     boolean alone = (long) rows * w.cols() * numTokens < PARALLEL_THRESHOLD || pool.numThreads() == 1;
     try {
       if (task.transposing()) {
@@ -355,10 +352,9 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     }
   }
 
-  /** One thread's reusable matmul call: rows are claimed in chunks by every thread of the pool. */
+  /** One thread's reusable matmul call: rows are claimed in shares by every thread of the pool. */
   private static final class MatmulTask implements ComputePool.SharedTask {
-    private final AtomicInteger nextChunk = new AtomicInteger();
-    /** The first row no thread has claimed yet, for the panel kernels' shares. */
+    /** The first row no thread has claimed yet. */
     private final AtomicInteger nextRow = new AtomicInteger();
     private int numThreads;
     private Matrix w;
@@ -367,8 +363,6 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     private float[] out;
     private int outOffset;
     private int numTokens;
-    private int chunkRows;
-    private int numChunks;
     private int head;
     private float outScale;
     /** Activations in the pair order of the 16-bit kernels; grows to the largest call, then reused. */
@@ -382,8 +376,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     private int pairsFrom;
     private float xScale;
 
-    void prepare(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens, int chunkRows,
-        int numThreads) {
+    void prepare(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens, int numThreads) {
       this.w = w;
       int cols = w.cols();
       boolean pairs = w.dtype() == DType.F16 || w.dtype() == DType.BF16;
@@ -430,10 +423,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
       this.out = out;
       this.outOffset = outOffset;
       this.numTokens = numTokens;
-      this.chunkRows = chunkRows;
-      this.numChunks = Math.ceilDiv(w.rows(), chunkRows);
       this.numThreads = numThreads;
-      nextChunk.set(0);
       nextRow.set(0); // volatile write publishes the fields above to the workers
     }
 
@@ -464,26 +454,19 @@ public final class VectorKernels implements Kernels, AutoCloseable {
         }
         return;
       }
+      // shares shrink as the rows run out (guided self-scheduling): large shares first (the panel
+      // kernels widen them in blocks of up to PanelKernels.BLOCK_ROWS), and the threads finish
+      // within a small share of each other. Equal shares of whole blocks left a thread idle for up to
+      // a block's time per call; in decode, fixed chunks of 1/16 of the rows left the caller waiting
+      // up to a chunk's time for the last one, long enough to park it and then the worker
       int rows = w.rows();
-      if (xT != null) {
-        // the panel kernels' shares shrink as the rows run out (guided self-scheduling), whole pairs
-        // of narrow tiles each: large shares first (rows() widens them in blocks of up to
-        // PanelKernels.BLOCK_ROWS), and the threads finish within a small share of each other (equal
-        // shares of whole blocks left a thread idle for up to a block's time per call)
-        int granule = PanelKernels.SHARE_GRANULE;
-        for (int from = nextRow.get(); from < rows; from = nextRow.get()) {
-          int share = Math.ceilDiv(Math.max(1, (rows - from) / (2 * numThreads)), granule) * granule;
-          int to = Math.min(rows, from + share);
-          if (nextRow.compareAndSet(from, to)) {
-            VectorMatmul.rows(w, x, xOffset, xT, out, outOffset, numTokens, from, to, head, outScale);
-          }
+      int granule = xT != null ? PanelKernels.SHARE_GRANULE : VectorMatmul.ROW_BLOCK;
+      for (int from = nextRow.get(); from < rows; from = nextRow.get()) {
+        int share = Math.ceilDiv(Math.max(1, (rows - from) / (2 * numThreads)), granule) * granule;
+        int to = Math.min(rows, from + share);
+        if (nextRow.compareAndSet(from, to)) {
+          VectorMatmul.rows(w, x, xOffset, xT, out, outOffset, numTokens, from, to, head, outScale);
         }
-        return;
-      }
-      for (int chunk = nextChunk.getAndIncrement(); chunk < numChunks; chunk = nextChunk.getAndIncrement()) {
-        int from = chunk * chunkRows;
-        VectorMatmul.rows(w, x, xOffset, xT, out, outOffset, numTokens, from, Math.min(rows, from + chunkRows), head,
-            outScale);
       }
     }
   }

@@ -51,7 +51,7 @@ final class VectorMatmul {
   /** One load of int8 weights: L lanes (one float vector's worth), or 8 where L is 4 (no 32-bit shape). */
   static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(Math.max(64, F.length() * 8)));
   private static final int L = F.length();
-  private static final int ROW_BLOCK = 16;
+  static final int ROW_BLOCK = 16;
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
   private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
   private static final int F16_SIGN_AND_MAGNITUDE = 0x8fffe000;
