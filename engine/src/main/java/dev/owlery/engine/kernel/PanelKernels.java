@@ -63,16 +63,6 @@ final class PanelKernels {
 
   private PanelKernels() {}
 
-  /**
-   * Floats from one widened weight row to the next (here and in {@link TileKernels}' scratch): the
-   * columns rounded up to whole vectors, plus one vector, so that the rows of a tile start in
-   * different L1 sets (at a multiple of 4 KiB, the twelve rows of a 12x1 tile and its activations
-   * all fell into one 12-way set).
-   */
-  static int widenedStride(int cols) {
-    return Math.ceilDiv(cols, L) * L + L;
-  }
-
   /** Tokens rounded up to whole vectors: the row length of a transposed activation block. */
   static int paddedTokens(int numTokens) {
     return Math.ceilDiv(numTokens, L) * L;
@@ -175,7 +165,7 @@ final class PanelKernels {
     int tp = paddedTokens(numTokens);
     boolean narrow = tp < BLOCK_TOKENS;
     int numChunks = Math.ceilDiv(cols, K_CHUNK);
-    int stride = widenedStride(cols);
+    int stride = TileKernels.widenedStride(cols);
     float[] widened = WIDENED.get();
     if (widened.length < BLOCK_ROWS * stride) {
       widened = new float[BLOCK_ROWS * stride];

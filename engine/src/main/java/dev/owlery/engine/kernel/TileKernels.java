@@ -42,7 +42,7 @@ final class TileKernels {
     int cols = w.cols();
     int rows = w.rows();
     int blockRows = to - from;
-    int stride = PanelKernels.widenedStride(cols);
+    int stride = widenedStride(cols);
     float[] scratch = SCRATCH.get();
     if (scratch.length < blockRows * stride) {
       scratch = new float[blockRows * stride];
@@ -64,6 +64,16 @@ final class TileKernels {
         out[outOffset + t * rows + from + i] = dot(scratch, i * stride, x, xOffset + t * cols, cols) * outScale;
       }
     }
+  }
+
+  /**
+   * Floats from one widened weight row to the next, in this class's scratch and the panel kernels'
+   * blocks: the columns rounded up to whole vectors, plus one vector, so that the rows of a tile
+   * start in different L1 sets (at a multiple of 4 KiB, the twelve rows of a 12x1 panel tile and
+   * its activations all fell into one 12-way set).
+   */
+  static int widenedStride(int cols) {
+    return Math.ceilDiv(cols, L) * L + L;
   }
 
   /** Row {@code r} of {@code w} widened to floats in the activations' column order (pair order for 16-bit weights). */
