@@ -73,6 +73,11 @@ final class PanelKernels {
     return Math.ceilDiv(paddedTokens(numTokens), BLOCK_TOKENS);
   }
 
+  /** The first token of a token block of the transposed activations. */
+  static int firstToken(int tokenBlock) {
+    return tokenBlock * BLOCK_TOKENS;
+  }
+
   /**
    * Activations transposed in token blocks: the tokens, padded to {@code paddedTokens}, are cut
    * into blocks of {@value #TOKEN_VECTORS} vectors (the last block narrower), and each block is

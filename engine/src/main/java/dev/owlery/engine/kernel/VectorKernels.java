@@ -52,6 +52,9 @@ public final class VectorKernels implements Kernels, AutoCloseable {
         // the activations' token blocks transposed by every thread, then the rows: two calls, so
         // that no thread reads a block before it is written
         runTask(task, alone);
+        if (task.rescaleTransposed()) {
+          runTask(task, alone);
+        }
         task.startRows();
       }
       runTask(task, alone);
@@ -375,18 +378,33 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     private final AtomicInteger nextTokenBlock = new AtomicInteger();
     private int pairsFrom;
     private float xScale;
+    /**
+     * Whether the transposing threads also find the activations' largest magnitude (F16): they
+     * transpose with the rebias shift of ordinary activations, 0, and {@link #rescaleTransposed}
+     * has them transpose again in the rare call that needs another.
+     */
+    private boolean scanning;
+    private final AtomicInteger maxMagnitudeBits = new AtomicInteger();
 
     void prepare(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens, int numThreads) {
       this.w = w;
       int cols = w.cols();
       boolean pairs = w.dtype() == DType.F16 || w.dtype() == DType.BF16;
+      boolean panel = numTokens >= PanelKernels.MIN_TOKENS;
       float xScale = 1f;
       this.outScale = 1f;
+      this.scanning = false;
       switch (w.dtype()) {
         case F32 -> this.head = VectorMatmul.head(w, F.vectorByteSize());
         case F16, BF16 -> {
           this.head = VectorMatmul.head(w, VectorMatmul.load16Bytes());
-          if (w.dtype() == DType.F16) {
+          if (w.dtype() == DType.F16 && panel) {
+            // the scan shared among the threads with the transposing (runShare): on the caller alone
+            // it kept the other threads waiting for 2% of a two-thread prefill
+            scanning = true;
+            maxMagnitudeBits.set(0);
+            xScale = Math.scalb(1f, VectorMatmul.F16_REBIAS_EXPONENT);
+          } else if (w.dtype() == DType.F16) {
             int shift = VectorMatmul.f16RebiasShift(x, xOffset, Math.multiplyExact(numTokens, cols));
             xScale = Math.scalb(1f, VectorMatmul.F16_REBIAS_EXPONENT - shift);
             outScale = Math.scalb(1f, shift);
@@ -399,7 +417,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
       this.xOffset = xOffset;
       this.xT = null;
       this.numTokenBlocks = 0;
-      if (numTokens >= PanelKernels.MIN_TOKENS) {
+      if (panel) {
         // the panel kernels read only the transposed copy: permuted to pair order (16-bit weights),
         // scaled and transposed in one pass, by token blocks shared among the threads (runShare)
         int size = Math.multiplyExact(cols, PanelKernels.paddedTokens(numTokens));
@@ -440,6 +458,26 @@ public final class VectorKernels implements Kernels, AutoCloseable {
       return numTokenBlocks > 0;
     }
 
+    /**
+     * After the transposing: whether the activations the threads scanned need another rebias shift
+     * than the one they were transposed with (some |x| >= 2^15), in which case {@link #runShare}
+     * transposes them again with it.
+     */
+    boolean rescaleTransposed() {
+      if (!scanning) {
+        return false;
+      }
+      scanning = false;
+      int shift = VectorMatmul.f16RebiasShift(maxMagnitudeBits.get());
+      if (shift == 0) {
+        return false;
+      }
+      xScale = Math.scalb(1f, VectorMatmul.F16_REBIAS_EXPONENT - shift);
+      outScale = Math.scalb(1f, shift);
+      nextTokenBlock.set(0); // volatile write publishes the scales to the workers
+      return true;
+    }
+
     /** Ends the transposing: {@link #runShare} computes rows from now on. */
     void startRows() {
       numTokenBlocks = 0;
@@ -449,8 +487,15 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     @Override
     public void runShare() {
       if (numTokenBlocks > 0) {
+        int cols = w.cols();
         for (int b = nextTokenBlock.getAndIncrement(); b < numTokenBlocks; b = nextTokenBlock.getAndIncrement()) {
-          PanelKernels.transposeBlocks(x, xOffset, w.cols(), numTokens, pairsFrom, xScale, xT, b, b + 1);
+          if (scanning) {
+            int from = PanelKernels.firstToken(b);
+            int to = Math.min(numTokens, PanelKernels.firstToken(b + 1));
+            int bits = VectorMatmul.maxMagnitudeBits(x, xOffset + from * cols, (to - from) * cols);
+            maxMagnitudeBits.accumulateAndGet(bits, Math::max);
+          }
+          PanelKernels.transposeBlocks(x, xOffset, cols, numTokens, pairsFrom, xScale, xT, b, b + 1);
         }
         return;
       }

@@ -77,6 +77,10 @@ class VectorKernelsTest {
     for (int i = 0; i < x.length; i++) {
       x[i] *= activationScale;
     }
+    assertMatmulAgrees(w, x, numTokens, xOffset);
+  }
+
+  private void assertMatmulAgrees(Matrix w, float[] x, int numTokens, int xOffset) {
     int outOffset = 3;
     float[] expected = new float[outOffset + numTokens * w.rows()];
     float[] actual = new float[expected.length];
@@ -163,6 +167,19 @@ class VectorKernelsTest {
     assertMatmulAgrees(w, 5, 0, 1e6f);
     assertMatmulAgrees(w, 5, 0, 1e-30f);
     assertMatmulAgrees(w, 17, 0, 1e6f);
+  }
+
+  @Test
+  void oneLargeActivationInAnyTokenBlockRescalesAManyTokenF16Call() {
+    // the panel path's threads find the largest magnitude while transposing, block by block, and
+    // transpose again when it needs a rebias shift: 1e6 anywhere, in a call of several token blocks
+    Matrix w = randomMatrix(DType.F16, ROWS, COLS, 0, 31);
+    int numTokens = 4 * PanelKernels.MIN_TOKENS + 6;
+    for (int at : new int[] {0, COLS * numTokens / 2, COLS * numTokens - 1}) {
+      float[] x = randomActivations(1 + numTokens * COLS, 13);
+      x[1 + at] = -1e6f;
+      assertMatmulAgrees(w, x, numTokens, 1);
+    }
   }
 
   @Test
