@@ -4,6 +4,7 @@ import dev.owlery.engine.tensor.Matrix;
 import dev.owlery.engine.tensor.Tensor;
 import dev.owlery.engine.tensor.WeightFormat;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -40,6 +41,17 @@ public interface Checkpoint extends AutoCloseable {
    */
   default Matrix weight(Matrix view) {
     return view;
+  }
+
+  /**
+   * {@link #weight} of {@code view} in column blocks, in column order, that together hold its
+   * columns: each block its own matrix of at most about {@code maxColumns} columns (block edges at
+   * multiples of 64) where this checkpoint copies its weights; the whole {@code weight(view)} where
+   * it serves them in place (a block of a mapped file would be a strided view, which reads slower
+   * than whole rows).
+   */
+  default List<Matrix> weightColumnBlocks(Matrix view, int maxColumns) {
+    return List.of(weight(view));
   }
 
   /**

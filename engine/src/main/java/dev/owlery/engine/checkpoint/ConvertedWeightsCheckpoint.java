@@ -5,6 +5,8 @@ import dev.owlery.engine.tensor.Tensor;
 import dev.owlery.engine.tensor.WeightFormat;
 import java.lang.foreign.Arena;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -26,6 +28,22 @@ final class ConvertedWeightsCheckpoint implements Checkpoint {
   @Override
   public Matrix weight(Matrix view) {
     return format.convert(view, arena);
+  }
+
+  @Override
+  public List<Matrix> weightColumnBlocks(Matrix view, int maxColumns) {
+    int cols = view.cols();
+    int blocks = Math.max(1, Math.ceilDiv(cols, maxColumns));
+    List<Matrix> copies = new ArrayList<>(blocks);
+    int from = 0;
+    for (int b = 1; b <= blocks; b++) {
+      int to = b == blocks ? cols : (int) ((long) cols * b / blocks) / 64 * 64;
+      if (to > from) {
+        copies.add(weight(view.colSlice(from, to)));
+        from = to;
+      }
+    }
+    return copies;
   }
 
   @Override

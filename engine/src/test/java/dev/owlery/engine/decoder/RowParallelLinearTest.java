@@ -1,0 +1,100 @@
+package dev.owlery.engine.decoder;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.owlery.engine.checkpoint.Checkpoint;
+import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
+import dev.owlery.engine.checkpoint.SafetensorsWriter;
+import dev.owlery.engine.kernel.ScalarKernels;
+import dev.owlery.engine.kernel.VectorKernels;
+import dev.owlery.engine.parallel.Collective;
+import dev.owlery.engine.tensor.DType;
+import dev.owlery.engine.tensor.Matrix;
+import dev.owlery.engine.tensor.WeightFormat;
+import java.nio.file.Path;
+import java.util.SplittableRandom;
+import org.assertj.core.data.Offset;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A row-parallel weight whose rows are longer than {@link RowParallelLinear#MAX_BLOCK_COLUMNS} is
+ * stored in column blocks where the checkpoint copies its weights, and multiplies as the whole
+ * matrix does: one token (decode, the blocks' activations read in place), a few, and enough for
+ * the panel kernels (the blocks' activation columns copied out), on the whole weight and on a
+ * tensor-parallel rank's columns.
+ */
+class RowParallelLinearTest {
+
+  private static final int ROWS = 37;
+  private static final int COLS = 6000;
+  private static final VectorKernels VECTOR = new VectorKernels(2);
+
+  @TempDir
+  static Path dir;
+  private static Path file;
+
+  @BeforeAll
+  static void writeWeight() {
+    SplittableRandom random = new SplittableRandom(17);
+    float[] w = new float[ROWS * COLS];
+    for (int i = 0; i < w.length; i++) {
+      w[i] = (float) random.nextGaussian() * 0.05f;
+    }
+    file = dir.resolve("model.safetensors");
+    new SafetensorsWriter().add("w", DType.F16, new long[] {ROWS, COLS}, w).write(file);
+  }
+
+  @AfterAll
+  static void closeKernels() {
+    VECTOR.close();
+  }
+
+  @Test
+  void longRowsAreCopiedInColumnBlocksAndMultiplyAsTheWholeMatrix() {
+    try (Checkpoint mapped = SafetensorsCheckpoint.openFile(file);
+        Checkpoint copied = SafetensorsCheckpoint.openFile(file).withWeightFormat(WeightFormat.STORED)) {
+      for (IndexRange columns : new IndexRange[] {new IndexRange(0, COLS), new IndexRange(1024, COLS)}) {
+        RowParallelLinear blocked = RowParallelLinear.load(copied, "w", ROWS, COLS, columns, Collective.single());
+        int width = columns.end() - columns.start();
+        assertThat(blocked.numBlocks()).as("blocks of %d columns", width)
+            .isEqualTo(Math.ceilDiv(width, RowParallelLinear.MAX_BLOCK_COLUMNS));
+        assertThat(blocked.inFeatures()).isEqualTo(width);
+        Matrix whole = mapped.tensor("w").asMatrix().colSlice(columns.start(), columns.end());
+        for (int numTokens : new int[] {1, 5, 70}) {
+          assertMultipliesAs(whole, blocked, numTokens);
+        }
+      }
+      RowParallelLinear inPlace = RowParallelLinear.load(mapped, "w", ROWS, COLS, new IndexRange(0, COLS),
+          Collective.single());
+      assertThat(inPlace.numBlocks()).as("a mapped weight is read in place, whole").isEqualTo(1);
+    }
+  }
+
+  private static void assertMultipliesAs(Matrix whole, RowParallelLinear blocked, int numTokens) {
+    int cols = whole.cols();
+    int xOffset = 3;
+    float[] x = new float[xOffset + numTokens * cols];
+    SplittableRandom random = new SplittableRandom(numTokens);
+    for (int i = xOffset; i < x.length; i++) {
+      x[i] = (float) random.nextGaussian();
+    }
+    float[] expected = new float[numTokens * ROWS];
+    new ScalarKernels().matmul(whole, x, xOffset, expected, 0, numTokens);
+    int outOffset = 5;
+    float[] actual = new float[outOffset + numTokens * ROWS];
+    blocked.forward(VECTOR, x, xOffset, actual, outOffset, numTokens);
+    for (int t = 0; t < numTokens; t++) {
+      for (int r = 0; r < ROWS; r++) {
+        double magnitude = 0;
+        for (int c = 0; c < cols; c++) {
+          magnitude += Math.abs(whole.get(r, c) * x[xOffset + t * cols + c]);
+        }
+        assertThat((double) actual[outOffset + t * ROWS + r]).as("%d tokens: token %d row %d", numTokens, t, r)
+            .isCloseTo(expected[t * ROWS + r], Offset.offset(1e-5 * magnitude));
+      }
+    }
+  }
+}
