@@ -8,13 +8,16 @@ import dev.owlery.engine.tensor.Matrix;
  * {@code Y = X A^T} with the output features split over the ranks (Megatron column parallelism):
  * each rank holds a range of rows of the {@code [out, in]} weight ({@link TensorParallelRank} says
  * which) and produces those output features; nothing is communicated. Used for q/k/v (split by
- * head; k/v heads replicated when there are fewer than ranks) and gate/up.
+ * head; k/v heads replicated when there are fewer than ranks) and gate/up. Rows longer than
+ * {@link BlockedWeight#MAX_BLOCK_COLUMNS} (the 7B's 4,096) are stored in column blocks where the
+ * checkpoint copies its weights.
  */
 public final class ColumnParallelLinear {
 
-  private final Matrix weight;
+  /** This rank's rows of the weight. */
+  private final BlockedWeight weight;
 
-  private ColumnParallelLinear(Matrix weight) {
+  private ColumnParallelLinear(BlockedWeight weight) {
     this.weight = weight;
   }
 
@@ -22,7 +25,7 @@ public final class ColumnParallelLinear {
   public static ColumnParallelLinear load(
       Checkpoint checkpoint, String name, int outFeatures, int inFeatures, IndexRange rows) {
     Matrix full = checkpoint.tensor(name, outFeatures, inFeatures).asMatrix();
-    return new ColumnParallelLinear(checkpoint.weight(full.rowSlice(rows.start(), rows.end())));
+    return new ColumnParallelLinear(BlockedWeight.load(checkpoint, full.rowSlice(rows.start(), rows.end())));
   }
 
   /** This rank's output features. */
@@ -34,8 +37,13 @@ public final class ColumnParallelLinear {
     return weight.cols();
   }
 
+  /** Column blocks the weight is stored in. */
+  int numBlocks() {
+    return weight.numBlocks();
+  }
+
   /** {@code out[t] = W_local x[t]} for {@code numTokens} rows. */
   public void forward(Kernels kernels, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
-    kernels.matmul(weight, x, xOffset, out, outOffset, numTokens);
+    weight.matmul(kernels, x, xOffset, out, outOffset, numTokens);
   }
 }

@@ -15,10 +15,10 @@ public final class ParallelLmHead {
 
   static final String LM_HEAD = "lm_head.weight";
 
-  private final Matrix weight;
+  private final BlockedWeight weight;
   private final int vocabStart;
 
-  private ParallelLmHead(Matrix weight, int vocabStart) {
+  private ParallelLmHead(BlockedWeight weight, int vocabStart) {
     this.weight = weight;
     this.vocabStart = vocabStart;
   }
@@ -28,7 +28,7 @@ public final class ParallelLmHead {
     String name = !checkpoint.contains(LM_HEAD) && config.tieWordEmbeddings() ? Embedding.EMBED_TOKENS : LM_HEAD;
     Matrix full = checkpoint.tensor(name, config.vocabSize(), config.hiddenSize()).asMatrix();
     VocabSlice slice = tp.vocab(config.vocabSize());
-    return new ParallelLmHead(checkpoint.weight(full.rowSlice(slice.start(), slice.end())), slice.start());
+    return new ParallelLmHead(BlockedWeight.load(checkpoint, full.rowSlice(slice.start(), slice.end())), slice.start());
   }
 
   /** Number of vocabulary ids this rank produces logits for (its padding rows not counted). */
@@ -47,6 +47,6 @@ public final class ParallelLmHead {
    * over the weights for all of them.
    */
   public void forward(Kernels kernels, float[] x, int xOffset, float[] logits, int logitsOffset, int numRows) {
-    kernels.matmul(weight, x, xOffset, logits, logitsOffset, numRows);
+    weight.matmul(kernels, x, xOffset, logits, logitsOffset, numRows);
   }
 }

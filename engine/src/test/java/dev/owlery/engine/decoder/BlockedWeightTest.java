@@ -20,13 +20,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * A row-parallel weight whose rows are longer than {@link RowParallelLinear#MAX_BLOCK_COLUMNS} is
- * stored in column blocks where the checkpoint copies its weights, and multiplies as the whole
- * matrix does: one token (decode, the blocks' activations read in place), a few, and enough for
- * the panel kernels (the blocks' activation columns copied out), on the whole weight and on a
- * tensor-parallel rank's columns.
+ * A weight whose rows are longer than {@link BlockedWeight#MAX_BLOCK_COLUMNS} is stored in column
+ * blocks where the checkpoint copies its weights, and multiplies as the whole matrix does: one
+ * token (decode, the blocks' activations read in place), a few, and enough for the panel kernels
+ * (the blocks' activation columns copied out). Row-parallel: the whole weight and a tensor-parallel
+ * rank's columns; column-parallel: a rank's rows, whose row length is the whole input.
  */
-class RowParallelLinearTest {
+class BlockedWeightTest {
 
   private static final int ROWS = 37;
   private static final int COLS = 6000;
@@ -53,18 +53,19 @@ class RowParallelLinearTest {
   }
 
   @Test
-  void longRowsAreCopiedInColumnBlocksAndMultiplyAsTheWholeMatrix() {
+  void rowParallelLongRowsAreCopiedInColumnBlocksAndMultiplyAsTheWholeMatrix() {
     try (Checkpoint mapped = SafetensorsCheckpoint.openFile(file);
         Checkpoint copied = SafetensorsCheckpoint.openFile(file).withWeightFormat(WeightFormat.STORED)) {
       for (IndexRange columns : new IndexRange[] {new IndexRange(0, COLS), new IndexRange(1024, COLS)}) {
         RowParallelLinear blocked = RowParallelLinear.load(copied, "w", ROWS, COLS, columns, Collective.single());
         int width = columns.end() - columns.start();
         assertThat(blocked.numBlocks()).as("blocks of %d columns", width)
-            .isEqualTo(Math.ceilDiv(width, RowParallelLinear.MAX_BLOCK_COLUMNS));
+            .isEqualTo(Math.ceilDiv(width, BlockedWeight.MAX_BLOCK_COLUMNS));
         assertThat(blocked.inFeatures()).isEqualTo(width);
         Matrix whole = mapped.tensor("w").asMatrix().colSlice(columns.start(), columns.end());
         for (int numTokens : new int[] {1, 5, 70}) {
-          assertMultipliesAs(whole, blocked, numTokens);
+          assertMultipliesAs(whole, numTokens, (x, xOffset, out, outOffset, n) -> blocked.forward(VECTOR, x, xOffset,
+              out, outOffset, n));
         }
       }
       RowParallelLinear inPlace = RowParallelLinear.load(mapped, "w", ROWS, COLS, new IndexRange(0, COLS),
@@ -73,7 +74,31 @@ class RowParallelLinearTest {
     }
   }
 
-  private static void assertMultipliesAs(Matrix whole, RowParallelLinear blocked, int numTokens) {
+  @Test
+  void columnParallelLongRowsAreCopiedInColumnBlocksAndMultiplyAsTheWholeMatrix() {
+    try (Checkpoint mapped = SafetensorsCheckpoint.openFile(file);
+        Checkpoint copied = SafetensorsCheckpoint.openFile(file).withWeightFormat(WeightFormat.STORED)) {
+      IndexRange rows = new IndexRange(4, ROWS);
+      ColumnParallelLinear blocked = ColumnParallelLinear.load(copied, "w", ROWS, COLS, rows);
+      assertThat(blocked.numBlocks()).isEqualTo(Math.ceilDiv(COLS, BlockedWeight.MAX_BLOCK_COLUMNS));
+      assertThat(blocked.outFeatures()).isEqualTo(rows.end() - rows.start());
+      Matrix whole = mapped.tensor("w").asMatrix().rowSlice(rows.start(), rows.end());
+      for (int numTokens : new int[] {1, 5, 70}) {
+        assertMultipliesAs(whole, numTokens, (x, xOffset, out, outOffset, n) -> blocked.forward(VECTOR, x, xOffset,
+            out, outOffset, n));
+      }
+      assertThat(ColumnParallelLinear.load(mapped, "w", ROWS, COLS, rows).numBlocks())
+          .as("a mapped weight is read in place, whole").isEqualTo(1);
+    }
+  }
+
+  /** A projection's {@code forward}: {@code numTokens} rows of x in, rows of products out. */
+  private interface Forward {
+    void apply(float[] x, int xOffset, float[] out, int outOffset, int numTokens);
+  }
+
+  private static void assertMultipliesAs(Matrix whole, int numTokens, Forward blocked) {
+    int rows = whole.rows();
     int cols = whole.cols();
     int xOffset = 3;
     float[] x = new float[xOffset + numTokens * cols];
@@ -81,19 +106,19 @@ class RowParallelLinearTest {
     for (int i = xOffset; i < x.length; i++) {
       x[i] = (float) random.nextGaussian();
     }
-    float[] expected = new float[numTokens * ROWS];
+    float[] expected = new float[numTokens * rows];
     new ScalarKernels().matmul(whole, x, xOffset, expected, 0, numTokens);
     int outOffset = 5;
-    float[] actual = new float[outOffset + numTokens * ROWS];
-    blocked.forward(VECTOR, x, xOffset, actual, outOffset, numTokens);
+    float[] actual = new float[outOffset + numTokens * rows];
+    blocked.apply(x, xOffset, actual, outOffset, numTokens);
     for (int t = 0; t < numTokens; t++) {
-      for (int r = 0; r < ROWS; r++) {
+      for (int r = 0; r < rows; r++) {
         double magnitude = 0;
         for (int c = 0; c < cols; c++) {
           magnitude += Math.abs(whole.get(r, c) * x[xOffset + t * cols + c]);
         }
-        assertThat((double) actual[outOffset + t * ROWS + r]).as("%d tokens: token %d row %d", numTokens, t, r)
-            .isCloseTo(expected[t * ROWS + r], Offset.offset(1e-5 * magnitude));
+        assertThat((double) actual[outOffset + t * rows + r]).as("%d tokens: token %d row %d", numTokens, t, r)
+            .isCloseTo(expected[t * rows + r], Offset.offset(1e-5 * magnitude));
       }
     }
   }
