@@ -1,10 +1,12 @@
 package dev.owlery.engine.checkpoint;
 
+import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;
 import dev.owlery.engine.tensor.Tensor;
 import dev.owlery.engine.tensor.WeightFormat;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.function.ToIntFunction;
 import java.util.Set;
 
 /**
@@ -45,12 +47,12 @@ public interface Checkpoint extends AutoCloseable {
 
   /**
    * {@link #weight} of {@code view} in column blocks, in column order, that together hold its
-   * columns: each block its own matrix of at most about {@code maxColumns} columns (block edges at
-   * multiples of 64) where this checkpoint copies its weights; the whole {@code weight(view)} where
-   * it serves them in place (a block of a mapped file would be a strided view, which reads slower
-   * than whole rows).
+   * columns: each block its own matrix of at most about {@code maxColumns.applyAsInt(dtype)}
+   * columns, for the dtype the blocks are stored in (block edges at multiples of 64), where this
+   * checkpoint copies its weights; the whole {@code weight(view)} where it serves them in place (a
+   * block of a mapped file would be a strided view, which reads slower than whole rows).
    */
-  default List<Matrix> weightColumnBlocks(Matrix view, int maxColumns) {
+  default List<Matrix> weightColumnBlocks(Matrix view, ToIntFunction<DType> maxColumns) {
     return List.of(weight(view));
   }
 

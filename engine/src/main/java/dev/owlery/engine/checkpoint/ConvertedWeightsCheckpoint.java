@@ -1,5 +1,6 @@
 package dev.owlery.engine.checkpoint;
 
+import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;
 import dev.owlery.engine.tensor.Tensor;
 import dev.owlery.engine.tensor.WeightFormat;
@@ -8,6 +9,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Set;
+import java.util.function.ToIntFunction;
 
 /**
  * A checkpoint whose weight matrices are converted to one {@link WeightFormat} as the layers load
@@ -31,9 +33,9 @@ final class ConvertedWeightsCheckpoint implements Checkpoint {
   }
 
   @Override
-  public List<Matrix> weightColumnBlocks(Matrix view, int maxColumns) {
+  public List<Matrix> weightColumnBlocks(Matrix view, ToIntFunction<DType> maxColumns) {
     int cols = view.cols();
-    int blocks = Math.max(1, Math.ceilDiv(cols, maxColumns));
+    int blocks = Math.max(1, Math.ceilDiv(cols, maxColumns.applyAsInt(format.storedDType(view))));
     List<Matrix> copies = new ArrayList<>(blocks);
     int from = 0;
     for (int b = 1; b <= blocks; b++) {

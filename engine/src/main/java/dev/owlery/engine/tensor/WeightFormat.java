@@ -59,6 +59,11 @@ public enum WeightFormat {
         "--weights must be one of mapped, stored, f16, bf16, q8_0, q4_0; got \"%s\"".formatted(value));
   }
 
+  /** The dtype {@link #convert} stores {@code view} in. */
+  public DType storedDType(Matrix view) {
+    return dtype == null || view.cols() % dtype.blockSize() != 0 ? view.dtype() : dtype;
+  }
+
   /**
    * {@code view} in this format: the view itself for {@link #MAPPED}, else a new row-major matrix
    * in {@code arena} (a copy when the dtype is already this format's). A matrix whose columns are
@@ -68,7 +73,7 @@ public enum WeightFormat {
     if (this == MAPPED) {
       return view;
     }
-    DType target = dtype == null || view.cols() % dtype.blockSize() != 0 ? view.dtype() : dtype;
+    DType target = storedDType(view);
     int rows = view.rows();
     int cols = view.cols();
     long rowBytes = target.bytesOf(cols);
