@@ -55,6 +55,8 @@ public final class BenchCommand implements Callable<Integer> {
 
   /** Prompt tokens of the warm-up prefill (at most the timed prompt). */
   private static final int WARM_UP_PROMPT = 160;
+  /** Decode steps of the warm-up (at most the timed steps). */
+  private static final int WARM_UP_DECODE = 32;
 
   @Spec
   CommandLine.Model.CommandSpec spec;
@@ -515,10 +517,12 @@ public final class BenchCommand implements Callable<Integer> {
       // warm-up: a prompt long enough for every prefill kernel (the panel kernels start at 16
       // tokens, their wide tiles at 64) and a few steps, so the timed run is compiled code. With a
       // 4-token warm-up the first row measured (F16, 1 thread) compiled the panel kernels inside
-      // its timed prefill: 46-49 tokens/s there against 69 in a later run of the same build.
+      // its timed prefill: 46-49 tokens/s there against 69 in a later run of the same build. Decode
+      // likewise: after 4 warm-up steps 32 timed steps of the 7B's widths (Q8_0, 2 threads) ran at
+      // 18.6 tokens/s and 96 at 23.1, the compiler threads sharing the two cores with the decode.
       DecoderSequence warm = decoder.newSequence(capacity);
       decoder.forward(warm, embeds, 0, modalities, Math.min(numPrompt, WARM_UP_PROMPT), LogitRows.LAST, logits);
-      decodeLoop(decoder, warm, logits, Math.min(numDecode, 4));
+      decodeLoop(decoder, warm, logits, Math.min(numDecode, WARM_UP_DECODE));
 
       DecoderSequence sequence = decoder.newSequence(capacity);
       AttentionTime.reset();
