@@ -6,8 +6,8 @@ import dev.owlery.engine.tensor.Tensor;
 import dev.owlery.engine.tensor.WeightFormat;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.function.ToIntFunction;
 import java.util.Set;
+import java.util.function.ToIntFunction;
 
 /**
  * The tensors of one model directory, by state-dict name, backed by read-only file mappings that

@@ -9,8 +9,8 @@ import dev.owlery.engine.tensor.Matrix;
  * each rank holds a range of rows of the {@code [out, in]} weight ({@link TensorParallelRank} says
  * which) and produces those output features; nothing is communicated. Used for q/k/v (split by
  * head; k/v heads replicated when there are fewer than ranks) and gate/up. Rows longer than
- * {@link BlockedWeight#maxBlockColumns} (the 7B's 4,096 in 16 bits) are stored in column blocks where the
- * checkpoint copies its weights.
+ * {@link BlockedWeight#maxBlockColumns} (the 7B's 4,096 in 16 bits) are stored in column blocks
+ * where the checkpoint copies its weights.
  */
 public final class ColumnParallelLinear {
 
