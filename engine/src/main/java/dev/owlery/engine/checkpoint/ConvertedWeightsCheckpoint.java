@@ -35,13 +35,17 @@ final class ConvertedWeightsCheckpoint implements Checkpoint {
   @Override
   public List<Matrix> weightColumnBlocks(Matrix view, ToIntFunction<DType> maxColumns) {
     int cols = view.cols();
-    int blocks = Math.max(1, Math.ceilDiv(cols, maxColumns.applyAsInt(format.storedDType(view))));
+    DType stored = format.storedDType(view);
+    // every block in the whole view's dtype: a view the format leaves as stored (columns not whole
+    // Q8_0 blocks) is not quantized in the blocks whose own columns would be
+    WeightFormat blockFormat = stored == view.dtype() ? WeightFormat.STORED : format;
+    int blocks = Math.max(1, Math.ceilDiv(cols, maxColumns.applyAsInt(stored)));
     List<Matrix> copies = new ArrayList<>(blocks);
     int from = 0;
     for (int b = 1; b <= blocks; b++) {
       int to = b == blocks ? cols : (int) ((long) cols * b / blocks) / 64 * 64;
       if (to > from) {
-        copies.add(weight(view.colSlice(from, to)));
+        copies.add(blockFormat.convert(view.colSlice(from, to), arena));
         from = to;
       }
     }
