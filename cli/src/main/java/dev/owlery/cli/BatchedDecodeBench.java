@@ -7,11 +7,8 @@ import dev.owlery.engine.decoder.DecoderBatch;
 import dev.owlery.engine.decoder.DecoderSlice;
 import dev.owlery.engine.decoder.LogitRows;
 import dev.owlery.engine.decoder.Modality;
-import dev.owlery.engine.kernel.AttentionMask;
-import dev.owlery.engine.kernel.AttentionShape;
 import dev.owlery.engine.kernel.AttentionTime;
 import dev.owlery.engine.kernel.Kernels;
-import dev.owlery.engine.kernel.KeyValueRows;
 import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.kv.KvCacheDtype;
 import dev.owlery.engine.kv.PagedKvCache;
@@ -90,7 +87,7 @@ final class BatchedDecodeBench {
   }
 
   /** The given kernels, with the wall time of their matmul calls counted. Used by one thread. */
-  private static final class MatmulTimedKernels implements Kernels {
+  private static final class MatmulTimedKernels extends ForwardingKernels {
 
     private final Kernels kernels;
     private long nanos;
@@ -104,62 +101,15 @@ final class BatchedDecodeBench {
     }
 
     @Override
+    Kernels delegate() {
+      return kernels;
+    }
+
+    @Override
     public void matmul(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
       long start = System.nanoTime();
       kernels.matmul(w, x, xOffset, out, outOffset, numTokens);
       nanos += System.nanoTime() - start;
-    }
-
-    @Override
-    public void rmsNorm(float[] x, int xOffset, Matrix weight, float eps, float[] out, int outOffset, int size) {
-      kernels.rmsNorm(x, xOffset, weight, eps, out, outOffset, size);
-    }
-
-    @Override
-    public void layerNorm(float[] x, int xOffset, Matrix weight, Matrix bias, float eps, float[] out, int outOffset,
-        int numTokens, int size) {
-      kernels.layerNorm(x, xOffset, weight, bias, eps, out, outOffset, numTokens, size);
-    }
-
-    @Override
-    public void siluMul(float[] gate, int gateOffset, float[] up, int upOffset, float[] out, int outOffset, int size) {
-      kernels.siluMul(gate, gateOffset, up, upOffset, out, outOffset, size);
-    }
-
-    @Override
-    public void quickGelu(float[] x, int offset, int size) {
-      kernels.quickGelu(x, offset, size);
-    }
-
-    @Override
-    public void softmax(float[] x, int offset, int size) {
-      kernels.softmax(x, offset, size);
-    }
-
-    @Override
-    public float dot(float[] a, int aOffset, float[] b, int bOffset, int size) {
-      return kernels.dot(a, aOffset, b, bOffset, size);
-    }
-
-    @Override
-    public void axpy(float alpha, float[] x, int xOffset, float[] y, int yOffset, int size) {
-      kernels.axpy(alpha, x, xOffset, y, yOffset, size);
-    }
-
-    @Override
-    public void attention(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, AttentionMask mask,
-        int numQueries, int numKeys, float[] out, int outOffset) {
-      kernels.attention(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset);
-    }
-
-    @Override
-    public void addBias(float[] x, int xOffset, Matrix bias, int numTokens, int size) {
-      kernels.addBias(x, xOffset, bias, numTokens, size);
-    }
-
-    @Override
-    public String name() {
-      return kernels.name();
     }
   }
 }

@@ -31,6 +31,7 @@ import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.List;
@@ -94,6 +95,11 @@ public final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--decode-tokens", defaultValue = "64", description = "Decode steps (default ${DEFAULT-VALUE}).")
   int decodeTokens;
+
+  @Option(names = "--rounds", defaultValue = "3",
+      description = "With --model: timed prefill + decode runs per thread count; the thread counts take turns on one "
+          + "loaded model, round after round, and each row is their median (default ${DEFAULT-VALUE}).")
+  int rounds;
 
   @Option(names = "--reference-tokens", defaultValue = "4",
       description = "Prefill and decode lengths for the slow scalar reference (default ${DEFAULT-VALUE}).")
@@ -180,15 +186,20 @@ public final class BenchCommand implements Callable<Integer> {
       throw new CommandLine.ParameterException(spec.commandLine(),
           "--reference-tokens must be >= 1, got " + referenceTokens);
     }
+    if (rounds < 1) {
+      throw new CommandLine.ParameterException(spec.commandLine(), "--rounds must be >= 1, got " + rounds);
+    }
     if (visionImages < 1) {
       throw new CommandLine.ParameterException(spec.commandLine(), "--vision-images must be >= 1, got " + visionImages);
     }
-    Map<Integer, Double> bandwidth = bandwidthMib > 0 ? benchBandwidth(out, threadCounts) : Map.of();
-    if (!skipMatmul) {
-      benchMatmul(out, threadCounts);
-    }
-    if (model != null) {
-      benchModel(out, threadCounts, bandwidth);
+    try (MemoryBandwidth probe = bandwidthMib > 0 ? new MemoryBandwidth((long) bandwidthMib << 20) : null) {
+      Map<Integer, Double> bandwidth = probe != null ? benchBandwidth(out, probe, threadCounts) : Map.of();
+      if (!skipMatmul) {
+        benchMatmul(out, threadCounts);
+      }
+      if (model != null) {
+        benchModel(out, threadCounts, probe, bandwidth);
+      }
     }
     if (syntheticVision) {
       benchVision(out, threadCounts);
@@ -198,18 +209,16 @@ public final class BenchCommand implements Callable<Integer> {
   }
 
   /** Bytes per second a vectorised sum reads from a buffer beyond the caches, per thread count. */
-  private Map<Integer, Double> benchBandwidth(PrintWriter out, List<Integer> threadCounts) {
+  private static Map<Integer, Double> benchBandwidth(PrintWriter out, MemoryBandwidth probe, List<Integer> threadCounts) {
     Map<Integer, Double> bytesPerSecond = new HashMap<>();
-    try (MemoryBandwidth probe = new MemoryBandwidth((long) bandwidthMib << 20)) {
-      out.printf("memory read bandwidth (vectorised sum of %d MiB, best of 5)%n", probe.bytes() >> 20);
-      out.printf("%7s %8s%n", "threads", "GB/s");
-      for (int t : threadCounts) {
-        probe.readBytesPerSecond(t, 2); // warm-up: compiled code, pages in the TLB
-        double rate = probe.readBytesPerSecond(t, 5);
-        bytesPerSecond.put(t, rate);
-        out.printf("%7d %8.2f%n", t, rate / 1e9);
-        out.flush();
-      }
+    out.printf("memory read bandwidth (vectorised sum of %d MiB, best of 5)%n", probe.bytes() >> 20);
+    out.printf("%7s %8s%n", "threads", "GB/s");
+    for (int t : threadCounts) {
+      probe.readBytesPerSecond(t, 2); // warm-up: compiled code, pages in the TLB
+      double rate = probe.readBytesPerSecond(t, 5);
+      bytesPerSecond.put(t, rate);
+      out.printf("%7d %8.2f%n", t, rate / 1e9);
+      out.flush();
     }
     out.println();
     return bytesPerSecond;
@@ -304,7 +313,13 @@ public final class BenchCommand implements Callable<Integer> {
     return new Matrix("bench", data, dtype, rows, cols, cols, 0);
   }
 
-  private void benchModel(PrintWriter out, List<Integer> threadCounts, Map<Integer, Double> bandwidth) {
+  /**
+   * The model's rows. With a probe, each round's decode is followed by a probe read at the same
+   * thread count, and "of probe" is the median of the rounds' decode / probe: on this shared host the
+   * probe's best-of-5 at the start ranged 27-43 GB/s on one thread from one run to the next.
+   */
+  private void benchModel(PrintWriter out, List<Integer> threadCounts, MemoryBandwidth probe,
+      Map<Integer, Double> bandwidth) {
     ModelConfig config = ModelConfig.load(model);
     Path file = model.resolve("model.safetensors");
     out.printf("model %s: %d layers, hidden %d, heads %d/%d kv, vocab %d; prefill %d tokens, decode %d tokens%n",
@@ -312,22 +327,36 @@ public final class BenchCommand implements Callable<Integer> {
         config.text().numKvHeads(), config.text().vocabSize(), promptTokens, decodeTokens);
     out.printf("%-12s %-7s %7s %15s %15s %10s %10s %12s %10s %14s%n", "kernels", "weights", "threads", "prefill tok/s",
         "decode tok/s", "prefill x", "decode x", "decode GB/s", "of probe", "prefill attn");
-    double[] reference = runModel(file, WeightFormat.MAPPED, config, new ScalarKernels(), referenceTokens,
-        referenceTokens);
-    printModelRow(out, "scalar", WeightFormat.MAPPED, 1, reference, reference, streamedBytes(file, WeightFormat.MAPPED),
-        bandwidth.get(1));
-    for (WeightFormat format : weights) {
-      long streamed = streamedBytes(file, format);
-      for (int t : threadCounts) {
-        try (VectorKernels kernels = new VectorKernels(t)) {
-          double[] r = runModel(file, format, config, kernels, promptTokens, decodeTokens);
-          printModelRow(out, kernels.name(), format, t, r, reference, streamed, bandwidth.get(t));
+    long mappedBytes = streamedBytes(file, WeightFormat.MAPPED);
+    double[] reference = median(runModel(file, WeightFormat.MAPPED, config, List.of(new ScalarKernels()), List.of(1),
+        null, referenceTokens, referenceTokens, 1)[0]);
+    Double referenceBandwidth = bandwidth.get(1);
+    printModelRow(out, "scalar", WeightFormat.MAPPED, 1, reference, reference, mappedBytes,
+        referenceBandwidth == null ? null : reference[1] * mappedBytes / referenceBandwidth);
+    List<VectorKernels> kernelSets = threadCounts.stream().map(VectorKernels::new).toList();
+    List<String> scaling = new ArrayList<>();
+    try {
+      for (WeightFormat format : weights) {
+        long streamed = streamedBytes(file, format);
+        double[][][] r = runModel(file, format, config, kernelSets, threadCounts, probe, promptTokens, decodeTokens,
+            rounds);
+        for (int k = 0; k < kernelSets.size(); k++) {
+          printModelRow(out, kernelSets.get(k).name(), format, threadCounts.get(k), median(r[k]), reference, streamed,
+              probe == null ? null : median(Arrays.stream(r[k]).mapToDouble(round -> round[1] * streamed / round[3])
+                  .toArray()));
+        }
+        for (int k = 1; k < kernelSets.size(); k++) {
+          scaling.add(prefillScaling(format, threadCounts.get(k), threadCounts.get(0), r[k], r[0]));
         }
       }
+    } finally {
+      kernelSets.forEach(VectorKernels::close);
     }
     out.println("decode GB/s = decode tok/s x the bytes of weights decode reads per token (all but the embedding table,"
-        + " in the format held); of probe = that / the bandwidth probe at the same thread count; prefill attn = the share"
-        + " of the prefill's wall time spent in attention");
+        + " in the format held); of probe = that / the bandwidth probe read at the same thread count right after the"
+        + " round's decode; prefill attn = the share of the prefill's wall time spent in attention; each figure the median"
+        + " of %d round(s), the thread counts taking turns on one loaded model".formatted(rounds));
+    scaling.forEach(out::println);
     if (batch > 0) {
       benchBatchedDecode(out, threadCounts, file, config);
     }
@@ -409,11 +438,10 @@ public final class BenchCommand implements Callable<Integer> {
   }
 
   private static void printModelRow(PrintWriter out, String kernels, WeightFormat format, int threads, double[] r,
-      double[] reference, long streamed, Double probe) {
-    double decodeBytes = r[1] * streamed;
+      double[] reference, long streamed, Double ofProbe) {
     out.printf("%-12s %-7s %7d %15.2f %15.3f %9.1fx %9.1fx %12.2f %10s %13.1f%%%n", kernels, format.flagName(), threads,
-        r[0], r[1], r[0] / reference[0], r[1] / reference[1], decodeBytes / 1e9,
-        probe == null ? "-" : "%.0f%%".formatted(100 * decodeBytes / probe), 100 * r[2]);
+        r[0], r[1], r[0] / reference[0], r[1] / reference[1], r[1] * streamed / 1e9,
+        ofProbe == null ? "-" : "%.0f%%".formatted(100 * ofProbe), 100 * r[2]);
     out.flush();
   }
 
@@ -499,11 +527,18 @@ public final class BenchCommand implements Callable<Integer> {
   }
 
   /**
-   * {prefill tokens/s, decode tokens/s, attention's share of the prefill} of one kernel set, after a short warm-up, on a checkpoint
-   * opened (and its weights converted) for this run alone.
+   * {prefill tokens/s, decode tokens/s, attention's share of the prefill, the probe's bytes/s right
+   * after the decode at the set's thread count (NaN without a probe)} per kernel set and round,
+   * on one checkpoint opened (and its weights converted) for this run: the model is loaded once
+   * under kernels that switch between the sets, each set is warmed up, then every round times each
+   * set in turn. Host load that comes and goes then weighs on every set alike: on this 2-core host,
+   * one prefill per thread count, each on its own load of the model, put 2 threads at 1.53-1.65x one,
+   * and the same build's sets taking turns at 1.75-1.86x (median 1.79) over eight rounds.
    */
-  private static double[] runModel(Path file, WeightFormat format, ModelConfig config, Kernels kernels, int numPrompt,
-      int numDecode) {
+  private static double[][][] runModel(Path file, WeightFormat format, ModelConfig config,
+      List<? extends Kernels> kernelSets, List<Integer> threadCounts, MemoryBandwidth probe, int numPrompt,
+      int numDecode, int rounds) {
+    SwitchedKernels kernels = new SwitchedKernels(kernelSets.getFirst());
     try (Checkpoint checkpoint = SafetensorsCheckpoint.openFile(file).withWeightFormat(format);
         Decoder decoder = Decoder.load(checkpoint, config, 1, kernels)) {
       int hidden = config.text().hiddenSize();
@@ -520,20 +555,71 @@ public final class BenchCommand implements Callable<Integer> {
       // its timed prefill: 46-49 tokens/s there against 69 in a later run of the same build. Decode
       // likewise: after 4 warm-up steps 32 timed steps of the 7B's widths (Q8_0, 2 threads) ran at
       // 18.6 tokens/s and 96 at 23.1, the compiler threads sharing the two cores with the decode.
-      DecoderSequence warm = decoder.newSequence(capacity);
-      decoder.forward(warm, embeds, 0, modalities, Math.min(numPrompt, WARM_UP_PROMPT), LogitRows.LAST, logits);
-      decodeLoop(decoder, warm, logits, Math.min(numDecode, WARM_UP_DECODE));
+      for (Kernels set : kernelSets) {
+        kernels.select(set);
+        DecoderSequence warm = decoder.newSequence(capacity);
+        decoder.forward(warm, embeds, 0, modalities, Math.min(numPrompt, WARM_UP_PROMPT), LogitRows.LAST, logits);
+        decodeLoop(decoder, warm, logits, Math.min(numDecode, WARM_UP_DECODE));
+      }
+      double[][][] results = new double[kernelSets.size()][rounds][];
+      for (int round = 0; round < rounds; round++) {
+        for (int k = 0; k < kernelSets.size(); k++) {
+          kernels.select(kernelSets.get(k));
+          DecoderSequence sequence = decoder.newSequence(capacity);
+          AttentionTime.reset();
+          long start = System.nanoTime();
+          decoder.forward(sequence, embeds, 0, modalities, numPrompt, LogitRows.LAST, logits);
+          long prefillNanos = System.nanoTime() - start;
+          double attentionShare = (double) AttentionTime.nanos() / prefillNanos;
+          start = System.nanoTime();
+          decodeLoop(decoder, sequence, logits, numDecode);
+          double decode = numDecode / ((System.nanoTime() - start) / 1e9);
+          double bandwidth = probe == null ? Double.NaN : probe.readBytesPerSecond(threadCounts.get(k), 3);
+          results[k][round] = new double[] {numPrompt / (prefillNanos / 1e9), decode, attentionShare, bandwidth};
+        }
+      }
+      return results;
+    }
+  }
 
-      DecoderSequence sequence = decoder.newSequence(capacity);
-      AttentionTime.reset();
-      long start = System.nanoTime();
-      decoder.forward(sequence, embeds, 0, modalities, numPrompt, LogitRows.LAST, logits);
-      long prefillNanos = System.nanoTime() - start;
-      double attentionShare = (double) AttentionTime.nanos() / prefillNanos;
-      start = System.nanoTime();
-      decodeLoop(decoder, sequence, logits, numDecode);
-      double decode = numDecode / ((System.nanoTime() - start) / 1e9);
-      return new double[] {numPrompt / (prefillNanos / 1e9), decode, attentionShare};
+  /** Each column's median over the rounds. */
+  private static double[] median(double[][] rounds) {
+    double[] medians = new double[rounds[0].length];
+    for (int c = 0; c < medians.length; c++) {
+      int column = c;
+      medians[c] = median(Arrays.stream(rounds).mapToDouble(r -> r[column]).toArray());
+    }
+    return medians;
+  }
+
+  /** The line stating how prefill scales: the median of the rounds' ratios, each round's sets timed back to back. */
+  private static String prefillScaling(WeightFormat format, int threads, int baseThreads, double[][] rounds,
+      double[][] baseRounds) {
+    double[] ratios = new double[rounds.length];
+    StringBuilder each = new StringBuilder();
+    for (int i = 0; i < rounds.length; i++) {
+      ratios[i] = rounds[i][0] / baseRounds[i][0];
+      each.append(i == 0 ? "" : " ").append("%.2f".formatted(ratios[i]));
+    }
+    return "prefill %s, %d threads / %d: %.2fx (median of the rounds: %s)".formatted(format.flagName(), threads,
+        baseThreads, median(ratios), each);
+  }
+
+  /** The kernels a loaded model runs on, switched between kernel sets from one timed run to the next. */
+  private static final class SwitchedKernels extends ForwardingKernels {
+    private Kernels selected;
+
+    SwitchedKernels(Kernels first) {
+      this.selected = first;
+    }
+
+    void select(Kernels kernels) {
+      selected = kernels;
+    }
+
+    @Override
+    Kernels delegate() {
+      return selected;
     }
   }
 

@@ -19,7 +19,8 @@ class BenchCommandTest {
   void printsBandwidthMatmulAndModelRowsForEachWeightFormat() {
     CliRun run = CliRun.of("bench", "--threads", "1,2", "--rows", "64", "--cols", "96", "--dtypes", "F16,Q8_0",
         "--matmul-tokens", "1,64", "--bandwidth-mib", "8", "--model", Fixtures.stories260k().toString(),
-        "--weights", "mapped,q8_0", "--prompt-tokens", "8", "--decode-tokens", "2", "--reference-tokens", "1");
+        "--weights", "mapped,q8_0", "--prompt-tokens", "8", "--decode-tokens", "2", "--reference-tokens", "1",
+        "--rounds", "3");
 
     assertThat(run.exitCode()).as(run.err()).isZero();
     List<String> lines = run.out().lines().toList();
@@ -35,7 +36,12 @@ class BenchCommandTest {
     for (String format : List.of("mapped", "q8_0")) {
       assertThat(lines).as("model row with %s weights", format)
           .anyMatch(l -> l.matches("vector-\\d+\\s+" + format + "\\s+2\\s+[\\d.]+\\s+[\\d.]+\\s+.*\\d+%\\s+\\d+\\.\\d%"));
+      // one ratio per round, each the two thread counts timed back to back, and their median
+      assertThat(lines).as("prefill scaling with %s weights", format)
+          .anyMatch(l -> l.matches("prefill " + format + ", 2 threads / 1: \\d+\\.\\d\\dx \\(median of the rounds: "
+              + "\\d+\\.\\d\\d \\d+\\.\\d\\d \\d+\\.\\d\\d\\)"));
     }
+    assertThat(lines).anyMatch(l -> l.contains("each figure the median of 3 round(s)"));
   }
 
   @Test
@@ -109,6 +115,14 @@ class BenchCommandTest {
       }
     }
     assertThat(shm).isEmptyDirectory(); // each rank's file is gone
+  }
+
+  @Test
+  void theModelNeedsAtLeastOneRound() {
+    CliRun run = CliRun.of("bench", "--model", Fixtures.stories260k().toString(), "--rounds", "0");
+
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err()).contains("--rounds must be >= 1, got 0");
   }
 
   @Test
