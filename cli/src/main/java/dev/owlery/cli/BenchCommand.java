@@ -316,7 +316,7 @@ public final class BenchCommand implements Callable<Integer> {
   /**
    * The model's rows. With a probe, each round's decode is followed by a probe read at the same
    * thread count, and "of probe" is the median of the rounds' decode / probe: on this shared host the
-   * probe's best-of-5 at the start ranged 27-43 GB/s on one thread from one run to the next.
+   * probe's best-of-5 at the start ranged 23-43 GB/s on one thread from one run to the next.
    */
   private void benchModel(PrintWriter out, List<Integer> threadCounts, MemoryBandwidth probe,
       Map<Integer, Double> bandwidth) {
