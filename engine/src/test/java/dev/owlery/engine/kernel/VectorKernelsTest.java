@@ -293,6 +293,27 @@ class VectorKernelsTest {
     assertMatmulAgrees(WeightFormat.Q4_0.convert(randomMatrix(DType.F32, 9, 800, 0, 83), arena), 1, 2);
   }
 
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
+  void threeThreadsShareTheRowsOfDecodeAndFewTokenCalls(DType dtype) {
+    // 517 rows: three ranges of whole 16-row blocks (176, 176, 165), each thread's taken from its back
+    // by the others once done; a row no thread computed would stay 0, a wrong one would differ
+    try (VectorKernels threeThreads = new VectorKernels(3)) {
+      Matrix w = randomMatrix(dtype, 517, 768, 2, 67);
+      for (int numTokens : new int[] {1, 3}) {
+        float[] x = randomActivations(numTokens * w.cols(), 71);
+        float[] expected = new float[numTokens * w.rows()];
+        float[] actual = new float[expected.length];
+        scalar.matmul(w, x, 0, expected, 0, numTokens);
+        threeThreads.matmul(w, x, 0, actual, 0, numTokens);
+        for (int i = 0; i < expected.length; i++) {
+          assertThat(actual[i]).as("token %d row %d", i / w.rows(), i % w.rows())
+              .isCloseTo(expected[i], org.assertj.core.data.Offset.offset(1e-3f * (1 + Math.abs(expected[i]))));
+        }
+      }
+    }
+  }
+
   @Test
   void multiThreadedQ8_0MatmulMatchesReference() {
     Matrix w = randomQ8Matrix(517, 768, 61);
