@@ -85,7 +85,7 @@ final class RowRanges {
     return (int) range;
   }
 
-  private static long pack(int from, int to) {
+  static long pack(int from, int to) {
     return (long) from << 32 | (to & 0xffffffffL);
   }
 }

@@ -514,34 +514,39 @@ public final class VectorKernels implements Kernels, AutoCloseable {
         }
         return;
       }
-      if (xT == null) {
-        // decode and few-token calls are bound by memory: each thread reads a range of rows of its
-        // own from front to back, one sequential stream, and helps the others once it is done.
-        // Shares claimed in turns (below) started a new stream at each share: in decode at 2
-        // threads, ranges measured 1.007-1.027x the tokens/s (1.1B and the 7B's widths, F16 and
-        // Q8_0, medians of 7-15 rounds on one decoder, the two taking turns). Fixed chunks of 1/16
-        // of the rows, before that, left the caller waiting up to a chunk's time for the last one,
-        // long enough to park it and then the worker
-        int part = rowRanges.ownPart();
-        for (long claim = rowRanges.claim(part, CLAIM_ROWS); claim >= 0; claim = rowRanges.claim(part, CLAIM_ROWS)) {
-          VectorMatmul.rows(w, x, xOffset, null, out, outOffset, numTokens, RowRanges.from(claim), RowRanges.to(claim),
-              head, outScale);
-        }
-        return;
+      int part = xT == null ? rowRanges.ownPart() : -1;
+      for (long rows = claim(part); rows >= 0; rows = claim(part)) {
+        VectorMatmul.rows(w, x, xOffset, xT, out, outOffset, numTokens, RowRanges.from(rows), RowRanges.to(rows), head,
+            outScale);
       }
-      // the panel kernels' shares shrink as the rows run out (guided self-scheduling): large shares
-      // first (widened in blocks of up to PanelKernels.BLOCK_ROWS), and the threads finish within a
-      // small share of each other. Equal shares of whole blocks left a thread idle for up to a
-      // block's time per call
+    }
+
+    /**
+     * The next rows for a thread ({@code from << 32 | to}), -1 when none are left. Calls of fewer
+     * tokens than the panels take are bound by memory: each thread claims from a range of rows of
+     * its own, front to back, one sequential stream, and helps the others once it is done
+     * ({@code part}, its range). Shares claimed in turns started a new stream at each share: in
+     * decode at 2 threads, ranges measured 1.007-1.027x the tokens/s (1.1B and the 7B's widths,
+     * F16 and Q8_0, medians of 7-15 rounds on one decoder, the two taking turns). Panel rows
+     * ({@code part} -1) are claimed in shares that shrink as the rows run out (guided
+     * self-scheduling): large shares first (widened in blocks of up to PanelKernels.BLOCK_ROWS),
+     * and the threads finish within a small share of each other; equal shares of whole blocks left a
+     * thread idle for up to a block's time per call.
+     */
+    private long claim(int part) {
+      if (part >= 0) {
+        return rowRanges.claim(part, CLAIM_ROWS);
+      }
       int rows = w.rows();
       int granule = PanelKernels.SHARE_GRANULE;
       for (int from = nextRow.get(); from < rows; from = nextRow.get()) {
         int share = Math.ceilDiv(Math.max(1, (rows - from) / (2 * numThreads)), granule) * granule;
         int to = Math.min(rows, from + share);
         if (nextRow.compareAndSet(from, to)) {
-          VectorMatmul.rows(w, x, xOffset, xT, out, outOffset, numTokens, from, to, head, outScale);
+          return RowRanges.pack(from, to);
         }
       }
+      return -1;
     }
   }
 }
