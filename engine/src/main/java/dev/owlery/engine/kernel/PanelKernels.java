@@ -204,8 +204,8 @@ final class PanelKernels {
    * vectors of one column's 16 tokens, times {@code scale}; column j's vector is stored at {@code
    * even + j / 2 * step} for even j, {@code odd + j / 2 * step} for odd j. Four stages, each swapping
    * the off-diagonal blocks of every 2b x 2b block (b = 8, 4, 2, 1) with two-vector lane selections
-   * ({@code vpermt2ps}). Written out: C2 keeps the sixteen vectors in registers only within one method
-   * and without arrays.
+   * (one {@code vpermi2ps} each, as C2 compiles them on AVX-512). Written out: C2 keeps the sixteen
+   * vectors in registers only within one method and without arrays.
    */
   private static void transposeTile(float[] x, int source, int cols, float scale, float[] xT, int even, int odd,
       int step) {
