@@ -1,0 +1,162 @@
+package dev.owlery.engine.onednn;
+
+import dev.owlery.engine.kernel.AttentionMask;
+import dev.owlery.engine.kernel.AttentionShape;
+import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.engine.kernel.KeyValueRows;
+import dev.owlery.engine.kernel.VectorKernels;
+import dev.owlery.engine.tensor.DType;
+import dev.owlery.engine.tensor.Matrix;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
+
+/**
+ * The vector kernels with their many-token matmuls in BF16 on oneDNN: PyTorch's BF16 arithmetic
+ * for linear layers (activations and weights rounded to bfloat16, products summed in float32, a
+ * float32 output), on the CPU's AMX or AVX-512 BF16 units, which multiply bfloat16 pairs at two
+ * to eight times the rate of float32 FMAs. A matmul of at least {@value #MIN_TOKENS} tokens goes to
+ * {@code dnnl_gemm_bf16bf16f32}; fewer tokens (decode, which is bound by memory, not arithmetic)
+ * and every other operation stay with {@link VectorKernels} and are exact as they are there.
+ *
+ * <p>BF16 weights are read in place; weights of any other dtype are rounded to a BF16 copy on
+ * their first many-token call, kept (off the heap) until {@link #close()}: two bytes per weight, so
+ * {@code --weights bf16} saves both the copy and its first-call time. This is not the float32
+ * arithmetic the scalar reference defines: each product carries bfloat16's 8-bit significands, as
+ * it does in PyTorch's BF16 stack. Tests state the tolerance.
+ */
+public final class OneDnnKernels implements Kernels, AutoCloseable {
+
+  /** The fewest tokens a matmul needs to go to oneDNN. */
+  public static final int MIN_TOKENS = 16;
+
+  private final OneDnnLibrary library;
+  private final VectorKernels vector;
+  private final int numThreads;
+  private final Arena weightArena = Arena.ofShared();
+  private final Map<Matrix, MemorySegment> bf16Weights = new ConcurrentHashMap<>();
+  private final ThreadLocal<short[]> activations = ThreadLocal.withInitial(() -> new short[0]);
+
+  /**
+   * Kernels on {@code numThreads} threads: oneDNN's OpenMP team of that size for the matmuls, the
+   * vector kernels' pool of that size for the rest.
+   *
+   * @throws OneDnnUnavailableException when the system has no usable oneDNN
+   */
+  public OneDnnKernels(int numThreads) {
+    this.library = OneDnnLibrary.load();
+    this.vector = new VectorKernels(numThreads);
+    this.numThreads = numThreads;
+  }
+
+  /** The oneDNN these kernels call. */
+  public OneDnnLibrary library() {
+    return library;
+  }
+
+  /** The threads each call uses. */
+  public int numThreads() {
+    return numThreads;
+  }
+
+  @Override
+  public void matmul(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
+    int n = w.rows();
+    int k = w.cols();
+    if (numTokens < MIN_TOKENS || n == 0 || k == 0) {
+      vector.matmul(w, x, xOffset, out, outOffset, numTokens);
+      return;
+    }
+    Objects.checkFromIndexSize(xOffset, (long) numTokens * k, x.length);
+    Objects.checkFromIndexSize(outOffset, (long) numTokens * n, out.length);
+    short[] a = activations(numTokens * k);
+    Bf16.round(x, xOffset, a, 0, numTokens * k);
+    MemorySegment b;
+    long ldb;
+    if (w.dtype() == DType.BF16) {
+      b = w.data().asSlice(w.rowByteOffset(0));
+      ldb = w.rowStride();
+    } else {
+      b = bf16Weights.computeIfAbsent(w, matrix -> Bf16.copy(matrix, weightArena));
+      ldb = k;
+    }
+    MemorySegment c = MemorySegment.ofArray(out).asSlice((long) outOffset * Float.BYTES, (long) numTokens * n * Float.BYTES);
+    library.gemmBf16TransposedB(numTokens, n, k, MemorySegment.ofArray(a), k, b, ldb, c, n, numThreads);
+  }
+
+  private short[] activations(int size) {
+    short[] a = activations.get();
+    if (a.length < size) {
+      a = new short[size];
+      activations.set(a);
+    }
+    return a;
+  }
+
+  /** Bytes of the BF16 weight copies made so far. */
+  public long copiedWeightBytes() {
+    return bf16Weights.values().stream().mapToLong(MemorySegment::byteSize).sum();
+  }
+
+  @Override
+  public void rmsNorm(float[] x, int xOffset, Matrix weight, float eps, float[] out, int outOffset, int size) {
+    vector.rmsNorm(x, xOffset, weight, eps, out, outOffset, size);
+  }
+
+  @Override
+  public void layerNorm(float[] x, int xOffset, Matrix weight, Matrix bias, float eps, float[] out, int outOffset,
+      int numTokens, int size) {
+    vector.layerNorm(x, xOffset, weight, bias, eps, out, outOffset, numTokens, size);
+  }
+
+  @Override
+  public void siluMul(float[] gate, int gateOffset, float[] up, int upOffset, float[] out, int outOffset, int size) {
+    vector.siluMul(gate, gateOffset, up, upOffset, out, outOffset, size);
+  }
+
+  @Override
+  public void quickGelu(float[] x, int offset, int size) {
+    vector.quickGelu(x, offset, size);
+  }
+
+  @Override
+  public void softmax(float[] x, int offset, int size) {
+    vector.softmax(x, offset, size);
+  }
+
+  @Override
+  public float dot(float[] a, int aOffset, float[] b, int bOffset, int size) {
+    return vector.dot(a, aOffset, b, bOffset, size);
+  }
+
+  @Override
+  public void axpy(float alpha, float[] x, int xOffset, float[] y, int yOffset, int size) {
+    vector.axpy(alpha, x, xOffset, y, yOffset, size);
+  }
+
+  @Override
+  public void attention(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, AttentionMask mask,
+      int numQueries, int numKeys, float[] out, int outOffset) {
+    vector.attention(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset);
+  }
+
+  @Override
+  public void addBias(float[] x, int xOffset, Matrix bias, int numTokens, int size) {
+    vector.addBias(x, xOffset, bias, numTokens, size);
+  }
+
+  @Override
+  public String name() {
+    return "onednn-bf16";
+  }
+
+  /** Stops the vector kernels' threads and frees the BF16 weight copies; no call may be running. */
+  @Override
+  public void close() {
+    vector.close();
+    bf16Weights.clear();
+    weightArena.close();
+  }
+}

@@ -1,0 +1,239 @@
+package dev.owlery.engine.onednn;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.owlery.engine.kernel.VectorKernels;
+import dev.owlery.engine.tensor.DType;
+import dev.owlery.engine.tensor.Matrix;
+import dev.owlery.engine.tensor.WeightFormat;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+import org.junit.jupiter.params.provider.ValueSource;
+
+/**
+ * oneDNN's BF16 matmul held to its definition: each weight and activation rounded to bfloat16
+ * ({@link Bf16}), the products summed exactly (in double here), within float32 summation error.
+ */
+class OneDnnKernelsTest {
+
+  /**
+   * float32 sums in some order differ from the exact sum by at most about n * 2^-24 * sum|w x|
+   * (4,096 terms: 2.4e-4, the worst case); oneDNN's blocked sums stay far below, so 2e-5 of
+   * sum|w x|. Rounding the activations to bfloat16 moves a result by about 2^-9 of sum|w x| / sqrt(n)
+   * or more, which this bound catches (see {@link #theActivationsAreRoundedToBfloat16NotTruncated}).
+   */
+  private static final double RELATIVE_TOLERANCE = 2e-5;
+
+  private final Arena arena = Arena.ofShared();
+
+  @BeforeAll
+  static void library() {
+    OneDnnTesting.library();
+  }
+
+  @AfterEach
+  void close() {
+    arena.close();
+  }
+
+  private Matrix randomMatrix(DType dtype, int rows, int cols, long seed) {
+    if (dtype == DType.Q8_0) {
+      return WeightFormat.Q8_0.convert(randomMatrix(DType.F32, rows, cols, seed), arena);
+    }
+    MemorySegment segment = arena.allocate((long) rows * cols * dtype.byteSize(), 64);
+    Random random = new Random(seed);
+    ValueLayout.OfFloat f32 = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    ValueLayout.OfShort i16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+    for (long i = 0; i < (long) rows * cols; i++) {
+      float v = (float) random.nextGaussian() * 0.1f;
+      switch (dtype) {
+        case F32 -> segment.setAtIndex(f32, i, v);
+        case F16 -> segment.setAtIndex(i16, i, Float.floatToFloat16(v));
+        case BF16 -> segment.setAtIndex(i16, i, (short) (Float.floatToRawIntBits(v) >>> 16));
+        default -> throw new IllegalArgumentException(dtype.toString());
+      }
+    }
+    return new Matrix("w", segment, dtype, rows, cols, cols, 0);
+  }
+
+  private static float[] randomActivations(int n, long seed) {
+    Random random = new Random(seed);
+    float[] x = new float[n];
+    for (int i = 0; i < n; i++) {
+      x[i] = (float) random.nextGaussian();
+    }
+    return x;
+  }
+
+  private static float bf16(float value) {
+    return Float.intBitsToFloat(Bf16.round(value) << 16);
+  }
+
+  /** Asserts out[outOffset..] against the exact sums of the bfloat16-rounded operands. */
+  private static void assertBf16Matmul(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
+    for (int t = 0; t < numTokens; t++) {
+      for (int r = 0; r < w.rows(); r++) {
+        double sum = 0;
+        double magnitude = 0;
+        for (int c = 0; c < w.cols(); c++) {
+          double product = (double) bf16(w.get(r, c)) * bf16(x[xOffset + t * w.cols() + c]);
+          sum += product;
+          magnitude += Math.abs(product);
+        }
+        assertThat((double) out[outOffset + t * w.rows() + r])
+            .as("token %d row %d of %dx%d", t, r, w.rows(), w.cols())
+            .isCloseTo(sum, org.assertj.core.data.Offset.offset(RELATIVE_TOLERANCE * magnitude + 1e-30));
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16", "Q8_0"})
+  void manyTokenMatmulsAreBf16ProductsSummedInFloat32(DType dtype) {
+    try (OneDnnKernels kernels = new OneDnnKernels(2)) {
+      Matrix w = randomMatrix(dtype, 70, 96, 3);
+      int numTokens = 37;
+      float[] x = randomActivations(5 + numTokens * 96, 4);
+      float[] out = new float[3 + numTokens * 70 + 4];
+      Arrays.fill(out, 42f);
+      kernels.matmul(w, x, 5, out, 3, numTokens);
+      assertBf16Matmul(w, x, 5, out, 3, numTokens);
+      for (int i : new int[] {0, 1, 2, out.length - 4, out.length - 1}) {
+        assertThat(out[i]).as("element %d outside the output", i).isEqualTo(42f);
+      }
+      assertThat(kernels.copiedWeightBytes()).isEqualTo(dtype == DType.BF16 ? 0 : 70L * 96 * 2);
+    }
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {1, 2})
+  void stridedViewsOfWeightsAreReadAsTheirElements(int numThreads) {
+    try (OneDnnKernels kernels = new OneDnnKernels(numThreads)) {
+      for (DType dtype : new DType[] {DType.BF16, DType.F16}) {
+        Matrix full = randomMatrix(dtype, 90, 300, 5);
+        // a row slice (column-parallel), then a column slice (row-parallel): a stride of 300
+        Matrix view = full.rowSlice(7, 88).colSlice(13, 13 + 257);
+        int numTokens = 16;
+        float[] x = randomActivations(numTokens * 257, 6);
+        float[] out = new float[numTokens * 81];
+        kernels.matmul(view, x, 0, out, 0, numTokens);
+        assertBf16Matmul(view, x, 0, out, 0, numTokens);
+      }
+    }
+  }
+
+  @Test
+  void largeShapesOfTheVisionTower() {
+    // the ViT's fc2 at a tenth of its tokens: 4,096 columns, sums of 4,096 bfloat16 products
+    try (OneDnnKernels kernels = new OneDnnKernels(2)) {
+      Matrix w = randomMatrix(DType.F16, 64, 4096, 8);
+      int numTokens = 103;
+      float[] x = randomActivations(numTokens * 4096, 9);
+      float[] out = new float[numTokens * 64];
+      kernels.matmul(w, x, 0, out, 0, numTokens);
+      assertBf16Matmul(w, x, 0, out, 0, numTokens);
+    }
+  }
+
+  @Test
+  void theActivationsAreRoundedToBfloat16NotTruncated() {
+    // Activations just above a tie: truncating them (or passing float32) lands about 2^-9 of
+    // each value away, which the tolerance sees in the sum of 256 positive products.
+    try (OneDnnKernels kernels = new OneDnnKernels(1)) {
+      MemorySegment ones = arena.allocate(32L * 256 * 2, 64);
+      for (long i = 0; i < 32L * 256; i++) {
+        ones.setAtIndex(ValueLayout.JAVA_SHORT_UNALIGNED, i, (short) 0x3f80); // 1.0
+      }
+      Matrix w = new Matrix("ones", ones, DType.BF16, 32, 256, 256, 0);
+      float[] x = new float[16 * 256];
+      Arrays.fill(x, Float.intBitsToFloat(0x3f80c001)); // 1.0059 rounds up to 1.0078 (0x3f81)
+      float[] out = new float[16 * 32];
+      kernels.matmul(w, x, 0, out, 0, 16);
+      assertThat(out).containsOnly(256 * Float.intBitsToFloat(0x3f810000));
+      assertBf16Matmul(w, x, 0, out, 0, 16);
+    }
+  }
+
+  @Test
+  void fewerTokensThanTheThresholdStayWithTheVectorKernelsExactly() {
+    try (OneDnnKernels kernels = new OneDnnKernels(2); VectorKernels vector = new VectorKernels(2)) {
+      Matrix w = randomMatrix(DType.F16, 300, 128, 10);
+      for (int numTokens = 1; numTokens < OneDnnKernels.MIN_TOKENS; numTokens += 7) {
+        float[] x = randomActivations(numTokens * 128, numTokens);
+        float[] expected = new float[numTokens * 300];
+        float[] actual = new float[numTokens * 300];
+        vector.matmul(w, x, 0, expected, 0, numTokens);
+        kernels.matmul(w, x, 0, actual, 0, numTokens);
+        assertThat(actual).as("%d tokens", numTokens).containsExactly(expected);
+      }
+      assertThat(kernels.copiedWeightBytes()).isZero();
+    }
+  }
+
+  @Test
+  void callersOnSeveralThreadsEachGetTheirOwnResult() throws Exception {
+    try (OneDnnKernels kernels = new OneDnnKernels(2)) {
+      Matrix w = randomMatrix(DType.F32, 64, 160, 12);
+      ExecutorService callers = Executors.newFixedThreadPool(3);
+      try {
+        Future<?>[] done = new Future<?>[6];
+        for (int i = 0; i < done.length; i++) {
+          int seed = i;
+          done[i] = callers.submit(() -> {
+            int numTokens = 16 + seed * 5;
+            float[] x = randomActivations(numTokens * 160, 100 + seed);
+            float[] out = new float[numTokens * 64];
+            for (int round = 0; round < 5; round++) {
+              kernels.matmul(w, x, 0, out, 0, numTokens);
+            }
+            assertBf16Matmul(w, x, 0, out, 0, numTokens);
+          });
+        }
+        for (Future<?> f : done) {
+          f.get();
+        }
+      } finally {
+        callers.shutdown();
+      }
+    }
+  }
+
+  @Test
+  void outputsOutsideTheArraysAreRefusedBeforeTheLibraryIsCalled() {
+    try (OneDnnKernels kernels = new OneDnnKernels(1)) {
+      Matrix w = randomMatrix(DType.F32, 8, 32, 13);
+      assertThatThrownBy(() -> kernels.matmul(w, new float[16 * 32], 0, new float[16 * 8 - 1], 0, 16))
+          .isInstanceOf(IndexOutOfBoundsException.class);
+      assertThatThrownBy(() -> kernels.matmul(w, new float[16 * 32], 1, new float[16 * 8], 0, 16))
+          .isInstanceOf(IndexOutOfBoundsException.class);
+    }
+  }
+
+  @Test
+  void aMissingLibraryIsNamedWithWhatToInstall() {
+    assertThatThrownBy(() -> OneDnnLibrary.open("libdnnl-absent.so.9", "libgomp.so.1"))
+        .isInstanceOf(OneDnnUnavailableException.class)
+        .hasMessage("oneDNN kernels need libdnnl-absent.so.9, which the dynamic linker cannot find: "
+            + "install Debian's libdnnl2 (apt-get install libdnnl2)");
+  }
+
+  @Test
+  void theLibraryNamesItsVersionAndInstructionSet() {
+    OneDnnLibrary library = OneDnnTesting.library();
+    assertThat(library.version()).matches("[23]\\.\\d+\\.\\d+");
+    assertThat(library.cpuIsa()).isNotBlank();
+  }
+}
