@@ -135,6 +135,12 @@ public final class BenchCommand implements Callable<Integer> {
           + "on seeded random F16 weights written to a temporary folder.")
   boolean syntheticVision;
 
+  @Option(names = "--vision-kernels", split = ",", defaultValue = "vector", converter = VisionKernelsConverter.class,
+      description = "With --synthetic-vision: the kernel sets timed, taking turns image by image: vector (float32) and "
+          + "onednn-bf16 (matmuls in BF16 on the system's oneDNN, as PyTorch's BF16 stack computes them); default "
+          + "${DEFAULT-VALUE}.")
+  List<VisionBench.KernelSet> visionKernels;
+
   @Option(names = "--vision-images", defaultValue = "3",
       description = "With --synthetic-vision: images timed per kernel set, after one to warm up; the median is "
           + "reported (default ${DEFAULT-VALUE}).")
@@ -202,7 +208,8 @@ public final class BenchCommand implements Callable<Integer> {
       }
     }
     if (syntheticVision) {
-      benchVision(out, threadCounts);
+      new VisionBench(SyntheticVisionTower.Geometry.mplugOwl2(), weights, visionKernels, threadCounts, visionImages)
+          .run(out);
     }
     out.flush();
     return 0;
@@ -445,66 +452,8 @@ public final class BenchCommand implements Callable<Integer> {
     out.flush();
   }
 
-  /** Seconds per image of the ViT and of the abstractor, per weight format and thread count. */
-  private void benchVision(PrintWriter out, List<Integer> threadCounts) {
-    Path dir;
-    try {
-      dir = Files.createTempDirectory("owlery-synthetic-vision");
-    } catch (IOException e) {
-      throw new UncheckedIOException(e);
-    }
-    try {
-      out.printf("%nvision tower at mPLUG-Owl2's size (ViT-L/14, 448 px, 1,025 tokens, 24 layers; abstractor 6 layers, "
-          + "64 queries), random F16 weights, median of %d images after one to warm up%n", visionImages);
-      out.flush();
-      SyntheticVisionTower.write(SyntheticVisionTower.Geometry.mplugOwl2(), DType.F16, 1, dir);
-      ModelConfig config = ModelConfig.load(dir);
-      out.printf("%-12s %-7s %7s %12s %16s %12s%n", "kernels", "weights", "threads", "ViT s/image", "abstractor s/image",
-          "total s");
-      for (WeightFormat format : weights) {
-        for (int t : threadCounts) {
-          try (VectorKernels kernels = new VectorKernels(t);
-              Checkpoint checkpoint = SafetensorsCheckpoint.openFile(dir.resolve("model.safetensors"))
-                  .withWeightFormat(format)) {
-            VisionTower tower = new VisionTower(config, checkpoint, kernels);
-            float[] pixels = new float[tower.numPixelValues()];
-            SplittableRandom random = new SplittableRandom(3);
-            for (int i = 0; i < pixels.length; i++) {
-              pixels[i] = (float) random.nextGaussian();
-            }
-            tower.abstractor().forward(tower.encoder().forward(pixels)); // warm-up: compiled code
-            double[] vit = new double[visionImages];
-            double[] abstractor = new double[visionImages];
-            for (int image = 0; image < visionImages; image++) {
-              long start = System.nanoTime();
-              float[] features = tower.encoder().forward(pixels);
-              vit[image] = (System.nanoTime() - start) / 1e9;
-              start = System.nanoTime();
-              tower.abstractor().forward(features);
-              abstractor[image] = (System.nanoTime() - start) / 1e9;
-            }
-            double vitMedian = median(vit);
-            double abstractorMedian = median(abstractor);
-            out.printf("%-12s %-7s %7d %12.3f %16.3f %12.3f%n", kernels.name(), format.flagName(), t, vitMedian,
-                abstractorMedian, vitMedian + abstractorMedian);
-            out.flush();
-          }
-        }
-      }
-    } finally {
-      try (Stream<Path> files = Files.list(dir)) {
-        for (Path f : files.toList()) {
-          Files.deleteIfExists(f);
-        }
-        Files.deleteIfExists(dir);
-      } catch (IOException e) {
-        out.printf("could not delete %s: %s%n", dir, e.getMessage());
-      }
-    }
-  }
-
   /** The median of {@code values} (the mean of the middle two when their number is even). */
-  private static double median(double[] values) {
+  static double median(double[] values) {
     double[] sorted = values.clone();
     Arrays.sort(sorted);
     int n = sorted.length;
@@ -605,30 +554,20 @@ public final class BenchCommand implements Callable<Integer> {
         baseThreads, median(ratios), each);
   }
 
-  /** The kernels a loaded model runs on, switched between kernel sets from one timed run to the next. */
-  private static final class SwitchedKernels extends ForwardingKernels {
-    private Kernels selected;
-
-    SwitchedKernels(Kernels first) {
-      this.selected = first;
-    }
-
-    void select(Kernels kernels) {
-      selected = kernels;
-    }
-
-    @Override
-    Kernels delegate() {
-      return selected;
-    }
-  }
-
   private static void decodeLoop(Decoder decoder, DecoderSequence sequence, float[] logits, int steps) {
     float[] row = new float[decoder.config().hiddenSize()];
     Modality[] text = {Modality.TEXT};
     for (int i = 0; i < steps; i++) {
       decoder.embed(Sampler.argmax(logits, logits.length), row, 0);
       decoder.forward(sequence, row, 0, text, 1, LogitRows.LAST, logits);
+    }
+  }
+
+  /** Parses one {@code --vision-kernels} entry. */
+  static final class VisionKernelsConverter implements CommandLine.ITypeConverter<VisionBench.KernelSet> {
+    @Override
+    public VisionBench.KernelSet convert(String value) {
+      return VisionBench.KernelSet.parse(value);
     }
   }
 }

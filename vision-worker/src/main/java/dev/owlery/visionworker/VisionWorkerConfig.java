@@ -23,6 +23,8 @@ import java.nio.file.Path;
  * @param maxQueuedBatches calls waiting for an encode thread before RESOURCE_EXHAUSTED, >= 0
  * @param weights the form the tower's linear layers hold their weights in ({@code --weights})
  * @param device where the tower runs ({@code --device}): the host, or a CUDA device
+ * @param hostKernels on the host, the kernels the tower's matmuls run on ({@code --kernels}); only
+ *     {@link HostKernels#VECTOR} with a CUDA device
  * @param maxBatchImages on a device, images per pass at most, from one call or several ({@code
  *     --max-batch-images}), >= 1; on the host each image is its own pass and this only bounds the flag
  * @param gpuMemoryUtilization on a device, the fraction of its total memory this worker may use
@@ -42,6 +44,7 @@ public record VisionWorkerConfig(
     int maxQueuedBatches,
     WeightFormat weights,
     DeviceSpec device,
+    HostKernels hostKernels,
     int maxBatchImages,
     double gpuMemoryUtilization) {
 
@@ -65,6 +68,13 @@ public record VisionWorkerConfig(
     if (device == null) {
       throw new IllegalArgumentException("device must be set (DeviceSpec.CPU for the host)");
     }
+    if (hostKernels == null) {
+      throw new IllegalArgumentException("hostKernels must be set (HostKernels.VECTOR by default)");
+    }
+    if (hostKernels != HostKernels.VECTOR && !(device instanceof DeviceSpec.Cpu)) {
+      throw new IllegalArgumentException("--kernels %s runs the tower on the host; it cannot go with --device %s"
+          .formatted(hostKernels.flagName(), device.flagValue()));
+    }
     if (weights == null) {
       throw new IllegalArgumentException("weights must be set (WeightFormat.MAPPED reads them in place)");
     }
@@ -83,6 +93,13 @@ public record VisionWorkerConfig(
     DeviceMemoryPlan.checkUtilization(gpuMemoryUtilization);
   }
 
+  /** This config on the host's {@code kernels} instead. */
+  public VisionWorkerConfig withHostKernels(HostKernels kernels) {
+    return new VisionWorkerConfig(nodeId, modelDir, membership, grpc, advertisedHost, metricsPort, maxBatchSize,
+        maxImageBytes, numEncodeThreads, maxQueuedBatches, weights, device, kernels, maxBatchImages,
+        gpuMemoryUtilization);
+  }
+
   /**
    * Images a device worker lets wait for a pass: as many as the calls it would queue for its encode
    * threads could carry, and at least one pass.
@@ -93,14 +110,14 @@ public record VisionWorkerConfig(
 
   /**
    * A worker with the defaults: metrics on a free port, batches of at most 8 images of at most
-   * 20 MiB, one encode at a time with up to 16 calls waiting, weights as stored, on the host (on a
-   * device: passes of 8 images within 0.9 of its memory).
+   * 20 MiB, one encode at a time with up to 16 calls waiting, weights as stored, on the host's
+   * vector kernels (on a device: passes of 8 images within 0.9 of its memory).
    */
   public static VisionWorkerConfig of(
       String nodeId, Path modelDir, MembershipConfig membership, GrpcServerConfig grpc, String advertisedHost) {
     return new VisionWorkerConfig(
         nodeId, modelDir, membership, grpc, advertisedHost, 0, DEFAULT_MAX_BATCH_SIZE, DEFAULT_MAX_IMAGE_BYTES, 1, 16,
-        WeightFormat.STORED, DeviceSpec.CPU, DEFAULT_MAX_BATCH_IMAGES, DEFAULT_GPU_MEMORY_UTILIZATION);
+        WeightFormat.STORED, DeviceSpec.CPU, HostKernels.VECTOR, DEFAULT_MAX_BATCH_IMAGES, DEFAULT_GPU_MEMORY_UTILIZATION);
   }
 
   private static void requireAtLeast(String name, int value, int minimum) {

@@ -16,7 +16,8 @@ import dev.owlery.engine.cuda.runtime.CpuTwinDevice;
 import dev.owlery.engine.cuda.runtime.CudaDriverDevice;
 import dev.owlery.engine.cuda.runtime.Device;
 import dev.owlery.engine.cuda.runtime.NoDeviceException;
-import dev.owlery.engine.kernel.KernelsProvider;
+import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.engine.onednn.OneDnnKernels;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.util.ArrayList;
 import java.util.List;
@@ -43,9 +44,11 @@ public final class VisionWorkerNode implements AutoCloseable {
   private final MetricsEndpoint metrics;
   private final String grpcAddress;
   private final AtomicBoolean closed = new AtomicBoolean();
+  private final String kernelsName;
 
   private VisionWorkerNode(VisionWorkerConfig config, List<AutoCloseable> stopOrder, VisionWorkerService service,
-      GrpcServer server, NodeRegistry registry, MetricsEndpoint metrics, String grpcAddress) {
+      GrpcServer server, NodeRegistry registry, MetricsEndpoint metrics, String grpcAddress, String kernelsName) {
+    this.kernelsName = kernelsName;
     this.config = config;
     this.stopOrder = stopOrder;
     this.service = service;
@@ -64,9 +67,18 @@ public final class VisionWorkerNode implements AutoCloseable {
   public static VisionWorkerNode start(VisionWorkerConfig config) {
     // Closed in reverse order of starting when a later step fails, and by close().
     List<AutoCloseable> started = new ArrayList<>();
+    String kernelsName = null;
     try {
+      Kernels hostKernels = config.device() instanceof DeviceSpec.Cpu ? config.hostKernels().open() : null;
+      if (hostKernels instanceof OneDnnKernels oneDnn) {
+        started.add(oneDnn); // its own, closed after the model that runs on it (the vector kernels are shared)
+        kernelsName = "%s (oneDNN %s, %s)".formatted(oneDnn.name(), oneDnn.library().version(),
+            oneDnn.library().cpuIsa());
+      } else if (hostKernels != null) {
+        kernelsName = hostKernels.name();
+      }
       VisionModel model = switch (config.device()) {
-        case DeviceSpec.Cpu cpu -> VisionModel.load(config.modelDir(), KernelsProvider.shared(), config.weights());
+        case DeviceSpec.Cpu cpu -> VisionModel.load(config.modelDir(), hostKernels, config.weights());
         case DeviceSpec.Cuda cuda -> {
           CudaDevice memory = probe(cuda); // before the tower's weights: what the plan may use
           yield VisionModel.loadOnDevice(config.modelDir(), config.weights(), open(cuda), memory,
@@ -95,7 +107,7 @@ public final class VisionWorkerNode implements AutoCloseable {
       String grpcAddress = NodeRegistration.registerReady(registry, member, config.nodeId(), NodeRole.VISION_WORKER,
           config.advertisedHost(), server, metrics, registeredDevice(config));
       return new VisionWorkerNode(config, List.copyOf(started.reversed()), service, server, registry, metrics,
-          grpcAddress);
+          grpcAddress, kernelsName);
     } catch (RuntimeException e) {
       NodeRegistration.closeAll(started.reversed(), e);
       throw e;
@@ -137,6 +149,14 @@ public final class VisionWorkerNode implements AutoCloseable {
       case DeviceProbe.Unavailable(String reason) ->
           throw new IllegalArgumentException("device %s: %s".formatted(cuda.flagValue(), reason));
     };
+  }
+
+  /**
+   * The kernels the tower runs on when it runs on the host ("vector-512", or "onednn-bf16 (oneDNN
+   * 2.6.3, avx512_core_amx)"); null on a device.
+   */
+  public String kernelsName() {
+    return kernelsName;
   }
 
   /**

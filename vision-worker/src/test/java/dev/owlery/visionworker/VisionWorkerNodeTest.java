@@ -2,6 +2,7 @@ package dev.owlery.visionworker;
 
 import static java.time.Duration.ofSeconds;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.owlery.cluster.membership.ClusterMember;
@@ -15,6 +16,8 @@ import dev.owlery.cluster.rpc.GrpcChannels;
 import dev.owlery.cluster.rpc.GrpcServerConfig;
 import dev.owlery.cluster.testing.GrpcCleanup;
 import dev.owlery.cluster.testing.LoopbackCluster;
+import dev.owlery.engine.cuda.device.DeviceSpec;
+import dev.owlery.engine.onednn.testing.OneDnnTesting;
 import dev.owlery.engine.testing.Fixtures;
 import io.grpc.ManagedChannel;
 import io.grpc.health.v1.HealthCheckRequest;
@@ -29,14 +32,20 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /** A real vision worker node on loopback: registry record, health, metrics, and leaving on close. */
 class VisionWorkerNodeTest {
 
   @RegisterExtension final GrpcCleanup cleanup = new GrpcCleanup();
 
-  @Test
-  void registersReadyServesHealthAndMetricsAndDeregistersOnClose() throws Exception {
+  @ParameterizedTest
+  @EnumSource(HostKernels.class)
+  void registersReadyServesHealthAndMetricsAndDeregistersOnClose(HostKernels kernels) throws Exception {
+    if (kernels == HostKernels.ONEDNN_BF16) {
+      OneDnnTesting.library();
+    }
     Path dir = Fixtures.tinyOwl2();
     String clusterName = LoopbackCluster.freshClusterName();
     List<Integer> ports = LoopbackCluster.freePorts(2);
@@ -48,8 +57,10 @@ class VisionWorkerNodeTest {
     NodeRegistry registry = cleanup.register(new NodeRegistry(watcher));
 
     VisionWorkerNode node = VisionWorkerNode.start(VisionWorkerConfig.of("vision-0", dir,
-        MembershipConfig.of(clusterName, "127.0.0.1", ports.get(1), members), GrpcServerConfig.loopback(), "127.0.0.1"));
+        MembershipConfig.of(clusterName, "127.0.0.1", ports.get(1), members), GrpcServerConfig.loopback(), "127.0.0.1")
+        .withHostKernels(kernels));
     try {
+      assertThat(node.kernelsName()).startsWith(kernels == HostKernels.VECTOR ? "vector-" : "onednn-bf16 (oneDNN ");
       NodeRecord record = registry.find("vision-0").orElseThrow();
       assertThat(record.role()).isEqualTo(NodeRole.VISION_WORKER);
       assertThat(record.state()).isEqualTo(NodeState.READY);
@@ -68,5 +79,21 @@ class VisionWorkerNodeTest {
       node.close();
     }
     await().atMost(ofSeconds(10)).untilAsserted(() -> assertThat(registry.find("vision-0")).isEmpty());
+  }
+
+  @Test
+  void theOneDnnKernelsAreForTheHostOnly() {
+    VisionWorkerConfig onHost = VisionWorkerConfig.of("vision-0", Fixtures.tinyOwl2(),
+        MembershipConfig.of("c", "127.0.0.1", 5701, List.of("127.0.0.1:5701")), GrpcServerConfig.loopback(), "127.0.0.1")
+        .withHostKernels(HostKernels.ONEDNN_BF16);
+    assertThat(onHost.hostKernels()).isEqualTo(HostKernels.ONEDNN_BF16);
+    assertThatThrownBy(() -> new VisionWorkerConfig(onHost.nodeId(), onHost.modelDir(), onHost.membership(),
+        onHost.grpc(), onHost.advertisedHost(), 0, 8, 1 << 20, 1, 16, onHost.weights(), new DeviceSpec.CudaTwin(),
+        HostKernels.ONEDNN_BF16, 8, 0.9))
+        .isInstanceOf(IllegalArgumentException.class)
+        .hasMessage("--kernels onednn-bf16 runs the tower on the host; it cannot go with --device cuda-twin");
+    assertThat(HostKernels.parse("onednn-BF16")).isEqualTo(HostKernels.ONEDNN_BF16);
+    assertThatThrownBy(() -> HostKernels.parse("amx"))
+        .hasMessage("--kernels must be one of vector, onednn-bf16, got \"amx\"");
   }
 }

@@ -5,6 +5,7 @@ import dev.owlery.client.OwleryException;
 import dev.owlery.cluster.tls.DevCertificates;
 import dev.owlery.engine.cuda.device.DeviceSpec;
 import dev.owlery.engine.tensor.WeightFormat;
+import dev.owlery.visionworker.HostKernels;
 import dev.owlery.proto.v1.GetClusterStatusResponse;
 import dev.owlery.proto.v1.NodeRole;
 import dev.owlery.proto.v1.NodeState;
@@ -82,6 +83,7 @@ public final class LocalCluster implements AutoCloseable {
   private final WeightFormat weights;
   private final DeviceList devices; // null: every shard on the CPU
   private final List<DeviceSpec> visionDevices; // empty: every vision worker on the CPU
+  private final HostKernels visionKernels;
   private int nextShardIndex;
 
   private LocalCluster(Path model, int numShards, PrintWriter log, LocalClusterOptions options) {
@@ -94,6 +96,7 @@ public final class LocalCluster implements AutoCloseable {
     this.weights = options.weights();
     this.devices = options.devices();
     this.visionDevices = options.visionDevices();
+    this.visionKernels = options.visionKernels();
     this.processes = new NodeProcesses("owlery-local-" + suffix, log, options.jvmOptions(), options.certs());
   }
 
@@ -232,6 +235,9 @@ public final class LocalCluster implements AutoCloseable {
     List<String> roleArgs = new ArrayList<>(List.of("--weights", weights.flagName()));
     if (role.equals("vision-worker")) {
       roleArgs.addAll(List.of("--model", model.toString()));
+      if (visionKernels != HostKernels.VECTOR) {
+        roleArgs.addAll(List.of("--kernels", visionKernels.flagName()));
+      }
       if (!visionDevices.isEmpty()) {
         // vision-i keeps its device across restarts; with shards on devices too, it shares theirs
         int index = Integer.parseInt(nodeId.substring("vision-".length()));

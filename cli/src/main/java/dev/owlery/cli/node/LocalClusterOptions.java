@@ -2,6 +2,7 @@ package dev.owlery.cli.node;
 
 import dev.owlery.engine.cuda.device.DeviceSpec;
 import dev.owlery.engine.tensor.WeightFormat;
+import dev.owlery.visionworker.HostKernels;
 import java.nio.file.Path;
 import java.util.List;
 
@@ -19,13 +20,14 @@ import java.util.List;
  * @param devices the device of each shard worker ({@code --devices}); null: every shard on the CPU
  * @param visionDevices the device of each vision worker ({@code --vision-devices}); empty: every one
  *     on the CPU
+ * @param visionKernels the kernels of the vision workers on the CPU ({@code --vision-kernels})
  */
 public record LocalClusterOptions(List<String> jvmOptions, List<String> coordinatorArgs, String apiKey, Path certs,
-    WeightFormat weights, DeviceList devices, List<DeviceSpec> visionDevices) {
+    WeightFormat weights, DeviceList devices, List<DeviceSpec> visionDevices, HostKernels visionKernels) {
 
   /** No extra JVM or coordinator options, no API key, plaintext, the workers' default weights, the CPU. */
   public static final LocalClusterOptions DEFAULT =
-      new LocalClusterOptions(List.of(), List.of(), null, null, WeightFormat.STORED, null, List.of());
+      new LocalClusterOptions(List.of(), List.of(), null, null, WeightFormat.STORED, null, List.of(), HostKernels.VECTOR);
 
   public LocalClusterOptions {
     jvmOptions = List.copyOf(jvmOptions);
@@ -35,33 +37,40 @@ public record LocalClusterOptions(List<String> jvmOptions, List<String> coordina
     if (weights == null) {
       throw new IllegalArgumentException("weights must be set (WeightFormat.STORED is the workers' default)");
     }
+    if (visionKernels == null) {
+      throw new IllegalArgumentException("visionKernels must be set (HostKernels.VECTOR is the workers' default)");
+    }
   }
 
   public LocalClusterOptions withJvmOptions(List<String> options) {
-    return new LocalClusterOptions(options, coordinatorArgs, apiKey, certs, weights, devices, visionDevices);
+    return new LocalClusterOptions(options, coordinatorArgs, apiKey, certs, weights, devices, visionDevices, visionKernels);
   }
 
   public LocalClusterOptions withCoordinatorArgs(List<String> args) {
-    return new LocalClusterOptions(jvmOptions, args, apiKey, certs, weights, devices, visionDevices);
+    return new LocalClusterOptions(jvmOptions, args, apiKey, certs, weights, devices, visionDevices, visionKernels);
   }
 
   public LocalClusterOptions withApiKey(String key) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, key, certs, weights, devices, visionDevices);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, key, certs, weights, devices, visionDevices, visionKernels);
   }
 
   public LocalClusterOptions withCerts(Path folder) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, folder, weights, devices, visionDevices);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, folder, weights, devices, visionDevices, visionKernels);
   }
 
   public LocalClusterOptions withWeights(WeightFormat format) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, format, devices, visionDevices);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, format, devices, visionDevices, visionKernels);
   }
 
   public LocalClusterOptions withDevices(DeviceList list) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, list, visionDevices);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, list, visionDevices, visionKernels);
   }
 
   public LocalClusterOptions withVisionDevices(List<DeviceSpec> list) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, devices, list);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, devices, list, visionKernels);
+  }
+
+  public LocalClusterOptions withVisionKernels(HostKernels kernels) {
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, devices, visionDevices, kernels);
   }
 }

@@ -3,6 +3,7 @@ package dev.owlery.cli.node;
 import dev.owlery.cli.WeightFormatConverter;
 import dev.owlery.coordinator.api.ApiKeys;
 import dev.owlery.engine.tensor.WeightFormat;
+import dev.owlery.visionworker.HostKernels;
 import dev.owlery.proto.v1.GetClusterStatusResponse;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -53,6 +54,12 @@ public final class LocalCommand implements Callable<Integer> {
   @Option(names = "--vision-devices", paramLabel = "D,...", description = "The device of each vision worker: cpu, N "
       + "or cuda:N (CUDA device N), or twin (the CUDA path on the CPU, slow, for tests). Default: every one on the CPU.")
   String visionDevices;
+
+  @Option(names = "--vision-kernels", defaultValue = "vector", paramLabel = "vector|onednn-bf16",
+      converter = VisionWorkerCommand.HostKernelsConverter.class,
+      description = "The kernels of the vision workers on the CPU (see owlery vision-worker --kernels): vector (default) "
+          + "or onednn-bf16 (the tower's matmuls in BF16 on the system's oneDNN).")
+  HostKernels visionKernels;
 
   @Option(names = "--port", defaultValue = "0", description = "The coordinator's public gRPC port; 0 picks a free one (default ${DEFAULT-VALUE}).")
   int port;
@@ -157,7 +164,7 @@ public final class LocalCommand implements Callable<Integer> {
     DeviceList deviceList = devices == null ? null : DeviceList.parse(devices, gpuMemoryUtilization);
     int groupSize = groupSize(deviceList);
     LocalClusterOptions options = LocalClusterOptions.DEFAULT.withJvmOptions(jvm).withCoordinatorArgs(coordinator)
-        .withApiKey(ownKey).withCerts(certsDir()).withWeights(weights).withDevices(deviceList)
+        .withApiKey(ownKey).withCerts(certsDir()).withWeights(weights).withDevices(deviceList).withVisionKernels(visionKernels)
         .withVisionDevices(visionDevices == null ? List.of() : DeviceList.parseVision(visionDevices, visionWorkers));
     try (LocalCluster cluster = LocalCluster.start(model, groupSize, visionWorkers, port, err, options)) {
       for (int s = 0; s < standbyShards; s++) {

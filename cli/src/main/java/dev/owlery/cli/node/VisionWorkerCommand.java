@@ -6,6 +6,7 @@ import dev.owlery.cluster.rpc.GrpcServerConfig;
 import dev.owlery.cluster.tls.ReloadingTls;
 import dev.owlery.engine.cuda.device.DeviceSpec;
 import dev.owlery.engine.tensor.WeightFormat;
+import dev.owlery.visionworker.HostKernels;
 import dev.owlery.visionworker.VisionWorkerConfig;
 import dev.owlery.visionworker.VisionWorkerNode;
 import java.nio.file.Path;
@@ -40,6 +41,13 @@ public final class VisionWorkerCommand implements Callable<Integer> {
           + "stays on the host; --weights f16, bf16, stored or mapped).")
   DeviceSpec device;
 
+  @Option(names = "--kernels", defaultValue = "vector", paramLabel = "vector|onednn-bf16",
+      converter = HostKernelsConverter.class,
+      description = "With --device cpu: the kernels of the tower's matmuls: vector (default; float32, exact against the "
+          + "scalar reference) or onednn-bf16 (matmuls of 16 tokens or more in BF16 on the system's oneDNN, libdnnl.so.2, "
+          + "as PyTorch's BF16 stack computes them; AMX where the CPU has it).")
+  HostKernels kernels;
+
   @Option(names = "--max-batch-images", defaultValue = "" + VisionWorkerConfig.DEFAULT_MAX_BATCH_IMAGES,
       paramLabel = "N",
       description = "With --device cuda: images per device pass at most, from one call or several calls waiting "
@@ -67,12 +75,21 @@ public final class VisionWorkerCommand implements Callable<Integer> {
       VisionWorkerConfig config = new VisionWorkerConfig(defaults.nodeId(), defaults.modelDir(), defaults.membership(),
           defaults.grpc(), defaults.advertisedHost(), node.metricsPort(), defaults.maxBatchSize(),
           defaults.maxImageBytes(), defaults.numEncodeThreads(), defaults.maxQueuedBatches(), weights, device,
-          maxBatchImages, gpuMemoryUtilization);
+          kernels, maxBatchImages, gpuMemoryUtilization);
       VisionWorkerNode worker = VisionWorkerNode.start(config);
       return NodeRunner.serveUntilInterrupted(worker,
           "owlery vision-worker: %s serving %s on %s (metrics on port %d)"
-              .formatted(worker.nodeId(), model, worker.grpcAddress(), worker.metricsPort()),
+              .formatted(worker.nodeId(), model, worker.grpcAddress(), worker.metricsPort())
+              + (worker.kernelsName() == null ? "" : ", kernels " + worker.kernelsName()),
           spec.commandLine().getErr());
+    }
+  }
+
+  /** Parses {@code --kernels}. */
+  static final class HostKernelsConverter implements picocli.CommandLine.ITypeConverter<HostKernels> {
+    @Override
+    public HostKernels convert(String value) {
+      return HostKernels.parse(value);
     }
   }
 }

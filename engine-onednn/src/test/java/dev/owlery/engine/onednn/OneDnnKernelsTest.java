@@ -3,6 +3,7 @@ package dev.owlery.engine.onednn;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.owlery.engine.onednn.testing.OneDnnTesting;
 import dev.owlery.engine.kernel.VectorKernels;
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;

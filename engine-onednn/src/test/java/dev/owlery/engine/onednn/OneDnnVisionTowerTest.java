@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
 import dev.owlery.engine.config.ModelConfig;
+import dev.owlery.engine.onednn.testing.OneDnnTesting;
 import dev.owlery.engine.testing.Fixtures;
 import dev.owlery.engine.vision.VisionTower;
 import java.nio.file.Path;

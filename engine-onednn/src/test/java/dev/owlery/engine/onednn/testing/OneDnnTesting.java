@@ -1,19 +1,23 @@
-package dev.owlery.engine.onednn;
+package dev.owlery.engine.onednn.testing;
 
+import dev.owlery.engine.onednn.OneDnnLibrary;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.concurrent.TimeUnit;
 
-/** The tests' way to the library: {@code scripts/ensure-onednn.sh} once (installs it as root), then load. */
-final class OneDnnTesting {
+/**
+ * The tests' way to the library, for every module whose tests run the oneDNN kernels:
+ * {@code scripts/ensure-onednn.sh} once per JVM (it installs libdnnl2 as root), then load.
+ */
+public final class OneDnnTesting {
 
   private static boolean ensured;
 
   private OneDnnTesting() {}
 
   /** The process's oneDNN; fails with the script's words when it cannot be had. */
-  static synchronized OneDnnLibrary library() {
+  public static synchronized OneDnnLibrary library() {
     if (!ensured) {
       Path script = Path.of("..", "scripts", "ensure-onednn.sh");
       try {

@@ -1,0 +1,51 @@
+package dev.owlery.visionworker;
+
+import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.engine.kernel.KernelsProvider;
+import dev.owlery.engine.onednn.OneDnnKernels;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.stream.Collectors;
+
+/** The kernels a vision worker runs the tower on when it runs on the host ({@code --kernels}). */
+public enum HostKernels {
+  /** The process's vector kernels: float32, exact against the scalar reference. */
+  VECTOR("vector"),
+  /** {@link OneDnnKernels}: matmuls of 16 tokens or more in BF16 on the system's oneDNN. */
+  ONEDNN_BF16("onednn-bf16");
+
+  private final String flagName;
+
+  HostKernels(String flagName) {
+    this.flagName = flagName;
+  }
+
+  /** As the flag spells it. */
+  public String flagName() {
+    return flagName;
+  }
+
+  /** Parses a flag value, naming the accepted ones when it is none of them. */
+  public static HostKernels parse(String value) {
+    for (HostKernels kernels : values()) {
+      if (kernels.flagName.equals(value.strip().toLowerCase(Locale.ROOT))) {
+        return kernels;
+      }
+    }
+    throw new IllegalArgumentException("--kernels must be one of %s, got \"%s\"".formatted(
+        Arrays.stream(values()).map(HostKernels::flagName).collect(Collectors.joining(", ")), value));
+  }
+
+  /**
+   * The kernels to run on: the shared vector kernels, or new oneDNN kernels on one thread per
+   * processor (the caller closes those).
+   *
+   * @throws dev.owlery.engine.onednn.OneDnnUnavailableException when oneDNN is asked for and missing
+   */
+  Kernels open() {
+    return switch (this) {
+      case VECTOR -> KernelsProvider.shared();
+      case ONEDNN_BF16 -> new OneDnnKernels(Runtime.getRuntime().availableProcessors());
+    };
+  }
+}
