@@ -2,6 +2,7 @@ package dev.owlery.engine.onednn;
 
 import dev.owlery.engine.kernel.AttentionMask;
 import dev.owlery.engine.kernel.AttentionShape;
+import dev.owlery.engine.kernel.AttentionTime;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kernel.KeyValueRows;
 import dev.owlery.engine.kernel.VectorKernels;
@@ -18,8 +19,10 @@ import java.util.concurrent.ConcurrentHashMap;
  * for linear layers (activations and weights rounded to bfloat16, products summed in float32, a
  * float32 output), on the CPU's AMX or AVX-512 BF16 units, which multiply bfloat16 pairs at two
  * to eight times the rate of float32 FMAs. A matmul of at least {@value #MIN_TOKENS} tokens goes to
- * {@code dnnl_gemm_bf16bf16f32}; fewer tokens (decode, which is bound by memory, not arithmetic)
- * and every other operation stay with {@link VectorKernels} and are exact as they are there.
+ * {@code dnnl_gemm_bf16bf16f32}, and so do the two products of each head of an attention without a
+ * mask ({@link OneDnnAttention}: the vision tower's and the abstractor's); fewer tokens (decode,
+ * which is bound by memory, not arithmetic), causal attention and every other operation stay with
+ * {@link VectorKernels} and are exact as they are there.
  *
  * <p>BF16 weights are read in place; weights of any other dtype are rounded to a BF16 copy on
  * their first many-token call, kept (off the heap) until {@link #close()}: two bytes per weight, so
@@ -35,6 +38,7 @@ public final class OneDnnKernels implements Kernels, AutoCloseable {
   private final OneDnnLibrary library;
   private final VectorKernels vector;
   private final int numThreads;
+  private final OneDnnAttention attention;
   private final Arena weightArena = Arena.ofShared();
   private final Map<Matrix, MemorySegment> bf16Weights = new ConcurrentHashMap<>();
   private final ThreadLocal<short[]> activations = ThreadLocal.withInitial(() -> new short[0]);
@@ -49,6 +53,7 @@ public final class OneDnnKernels implements Kernels, AutoCloseable {
     this.library = OneDnnLibrary.load();
     this.vector = new VectorKernels(numThreads);
     this.numThreads = numThreads;
+    this.attention = new OneDnnAttention(library, numThreads);
   }
 
   /** The oneDNN these kernels call. */
@@ -136,10 +141,23 @@ public final class OneDnnKernels implements Kernels, AutoCloseable {
     vector.axpy(alpha, x, xOffset, y, yOffset, size);
   }
 
+  /**
+   * Without a mask and with at least {@value #MIN_TOKENS} queries and keys, in BF16 on oneDNN
+   * ({@link OneDnnAttention}); otherwise (the decoder's causal attention, short calls) the vector
+   * kernels'.
+   */
   @Override
   public void attention(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, AttentionMask mask,
       int numQueries, int numKeys, float[] out, int outOffset) {
-    vector.attention(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset);
+    if (mask != AttentionMask.NONE || numQueries < MIN_TOKENS || numKeys < MIN_TOKENS) {
+      vector.attention(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset);
+      return;
+    }
+    Objects.checkFromIndexSize(qOffset, (long) numQueries * shape.rowWidth(), q.length);
+    Objects.checkFromIndexSize(outOffset, (long) numQueries * shape.rowWidth(), out.length);
+    long start = System.nanoTime();
+    attention.run(q, qOffset, kv, shape, numQueries, numKeys, out, outOffset);
+    AttentionTime.add(System.nanoTime() - start);
   }
 
   @Override
@@ -156,6 +174,7 @@ public final class OneDnnKernels implements Kernels, AutoCloseable {
   @Override
   public void close() {
     vector.close();
+    attention.close();
     bf16Weights.clear();
     weightArena.close();
   }

@@ -84,10 +84,46 @@ final class Bf16ReferenceKernels implements Kernels {
     scalar.axpy(alpha, x, xOffset, y, yOffset, size);
   }
 
+  /**
+   * Without a mask and with at least {@link OneDnnKernels#MIN_TOKENS} queries and keys, as
+   * {@link OneDnnAttention} defines it: scores the exact sums of bfloat16 products (then float32),
+   * softmax in float32 by the reference, probabilities rounded to bfloat16, outputs the exact sums
+   * of bfloat16 products; otherwise the scalar reference's.
+   */
   @Override
   public void attention(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, AttentionMask mask,
       int numQueries, int numKeys, float[] out, int outOffset) {
-    scalar.attention(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset);
+    if (mask != AttentionMask.NONE || numQueries < OneDnnKernels.MIN_TOKENS || numKeys < OneDnnKernels.MIN_TOKENS) {
+      scalar.attention(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset);
+      return;
+    }
+    int d = shape.headDim();
+    int width = shape.rowWidth();
+    float[] keys = new float[numKeys * d];
+    float[] values = new float[numKeys * d];
+    float[] scores = new float[numKeys];
+    for (int h = 0; h < shape.numHeads(); h++) {
+      kv.readKeys(h / shape.groupSize(), 0, numKeys, keys, 0);
+      kv.readValues(h / shape.groupSize(), 0, numKeys, values, 0);
+      for (int i = 0; i < numQueries; i++) {
+        int row = qOffset + i * width + h * d;
+        for (int j = 0; j < numKeys; j++) {
+          double sum = 0;
+          for (int c = 0; c < d; c++) {
+            sum += (double) bf16(q[row + c]) * bf16(keys[j * d + c]);
+          }
+          scores[j] = shape.scale() * (float) sum;
+        }
+        scalar.softmax(scores, 0, numKeys);
+        for (int c = 0; c < d; c++) {
+          double sum = 0;
+          for (int j = 0; j < numKeys; j++) {
+            sum += (double) bf16(scores[j]) * bf16(values[j * d + c]);
+          }
+          out[outOffset + i * width + h * d + c] = (float) sum;
+        }
+      }
+    }
   }
 
   @Override

@@ -4,6 +4,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.owlery.engine.onednn.testing.OneDnnTesting;
+import dev.owlery.engine.kernel.AttentionMask;
+import dev.owlery.engine.kernel.AttentionShape;
+import dev.owlery.engine.kernel.KeyValueRows;
+import dev.owlery.engine.kernel.ScalarKernels;
 import dev.owlery.engine.kernel.VectorKernels;
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;
@@ -17,6 +21,7 @@ import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -208,6 +213,129 @@ class OneDnnKernelsTest {
         }
       } finally {
         callers.shutdown();
+      }
+    }
+  }
+
+  /** Keys and values as rows of their own (kv head, position), as the vision tower hands them over. */
+  private static KeyValueRows rows(float[] keys, float[] values, int numKvHeads, int numKeys, int headDim) {
+    return new KeyValueRows() {
+      @Override
+      public void readKeys(int kvHead, int from, int count, float[] dst, int dstOffset) {
+        System.arraycopy(keys, (kvHead * numKeys + from) * headDim, dst, dstOffset, count * headDim);
+      }
+
+      @Override
+      public void readValues(int kvHead, int from, int count, float[] dst, int dstOffset) {
+        System.arraycopy(values, (kvHead * numKeys + from) * headDim, dst, dstOffset, count * headDim);
+      }
+    };
+  }
+
+  @ParameterizedTest
+  @ValueSource(ints = {1, 2, 3})
+  void attentionWithoutAMaskIsBf16ProductsAroundAFloat32Softmax(int numThreads) {
+    // 6 heads over 3 kv heads (grouped), head width 40 (not a power of two: scale 1/sqrt(40)),
+    // 37 queries over 70 keys, outputs at an offset, against the Bf16ReferenceKernels definition
+    AttentionShape shape = new AttentionShape(6, 3, 40, (float) (1 / Math.sqrt(40)));
+    int numQueries = 37;
+    int numKeys = 70;
+    float[] q = randomActivations(3 + numQueries * shape.rowWidth(), 21);
+    float[] keys = randomActivations(3 * numKeys * 40, 22);
+    float[] values = randomActivations(3 * numKeys * 40, 23);
+    KeyValueRows kv = rows(keys, values, 3, numKeys, 40);
+    float[] expected = new float[5 + numQueries * shape.rowWidth()];
+    float[] actual = expected.clone();
+    new Bf16ReferenceKernels().attention(q, 3, kv, shape, AttentionMask.NONE, numQueries, numKeys, expected, 5);
+    try (OneDnnKernels kernels = new OneDnnKernels(numThreads)) {
+      kernels.attention(q, 3, kv, shape, AttentionMask.NONE, numQueries, numKeys, actual, 5);
+    }
+    float[] float32 = expected.clone();
+    new ScalarKernels().attention(q, 3, kv, shape, AttentionMask.NONE, numQueries, numKeys, float32, 5);
+    float maxDiff = 0;
+    float fromFloat32 = 0;
+    for (int i = 0; i < actual.length; i++) {
+      maxDiff = Math.max(maxDiff, Math.abs(actual[i] - expected[i]));
+      fromFloat32 = Math.max(fromFloat32, Math.abs(actual[i] - float32[i]));
+    }
+    // A probability whose float32 value differs in the last bits from the definition's (scores summed
+    // in another order) can round to the neighbouring bfloat16, moving an output by up to 2^-8 of
+    // that probability times |v|: measured 4.6e-4 here. Bound: two such steps of the largest.
+    double largestValue = 0;
+    for (float v : values) {
+      largestValue = Math.max(largestValue, Math.abs(v));
+    }
+    double bound = 2 * Math.scalb(largestProbability(q, 3, keys, shape, numQueries, numKeys), -8) * largestValue;
+    assertThat(actual[0]).isZero();
+    assertThat((double) maxDiff).as("from the bfloat16 definition").isLessThanOrEqualTo(bound);
+    // and it is the bfloat16 arithmetic: float32's result is ten times farther (measured 4.5e-3);
+    // leaving q, k, v or the probabilities unrounded lands between the two
+    assertThat(fromFloat32).as("from float32").isGreaterThan(5 * maxDiff);
+  }
+
+  /** The largest softmax probability of the call, in double. */
+  private static double largestProbability(float[] q, int qOffset, float[] keys, AttentionShape shape, int numQueries,
+      int numKeys) {
+    int d = shape.headDim();
+    double largest = 0;
+    for (int h = 0; h < shape.numHeads(); h++) {
+      int keyBase = h / shape.groupSize() * numKeys * d;
+      for (int i = 0; i < numQueries; i++) {
+        double[] scores = new double[numKeys];
+        double max = Double.NEGATIVE_INFINITY;
+        for (int j = 0; j < numKeys; j++) {
+          for (int c = 0; c < d; c++) {
+            scores[j] += (double) q[qOffset + i * shape.rowWidth() + h * d + c] * keys[keyBase + j * d + c];
+          }
+          scores[j] *= shape.scale();
+          max = Math.max(max, scores[j]);
+        }
+        double sum = 0;
+        for (double score : scores) {
+          sum += Math.exp(score - max);
+        }
+        largest = Math.max(largest, 1 / sum);
+      }
+    }
+    return largest;
+  }
+
+  @Test
+  void causalAndShortAttentionStayWithTheVectorKernelsExactly() {
+    AttentionShape shape = new AttentionShape(4, 4, 16, 0.25f);
+    try (OneDnnKernels kernels = new OneDnnKernels(2); VectorKernels vector = new VectorKernels(2)) {
+      for (int[] call : new int[][] {{20, 20, 1}, {15, 40, 0}, {20, 15, 0}}) {
+        AttentionMask mask = call[2] == 1 ? AttentionMask.CAUSAL : AttentionMask.NONE;
+        float[] q = randomActivations(call[0] * 64, 31);
+        KeyValueRows kv = rows(randomActivations(4 * call[1] * 16, 32), randomActivations(4 * call[1] * 16, 33), 4,
+            call[1], 16);
+        float[] expected = new float[call[0] * 64];
+        float[] actual = new float[call[0] * 64];
+        vector.attention(q, 0, kv, shape, mask, call[0], call[1], expected, 0);
+        kernels.attention(q, 0, kv, shape, mask, call[0], call[1], actual, 0);
+        assertThat(actual).as("%s, %d queries, %d keys", mask, call[0], call[1]).containsExactly(expected);
+      }
+    }
+  }
+
+  @Test
+  void theSoftmaxExponentialIsWithinTwoUlpOfMathExp() {
+    float[] x = new float[4096];
+    Random random = new Random(41);
+    for (int i = 0; i < x.length; i++) {
+      x[i] = i < 16 ? new float[] {0f, -0f, -1e-30f, -87.3f, -87.34f, -100f, -1e6f, Float.NEGATIVE_INFINITY,
+          -0.34657359f, -0.34657362f, -1f, -2f, -10f, -20f, -50f, -80f}[i] : -random.nextFloat() * 90;
+    }
+    float[] e = new float[16];
+    for (int i = 0; i + 16 <= x.length; i += 16) {
+      OneDnnAttention.expOfNonPositive(FloatVector.fromArray(FloatVector.SPECIES_512, x, i)).intoArray(e, 0);
+      for (int j = 0; j < 16; j++) {
+        float expected = (float) Math.exp(x[i + j]);
+        if (x[i + j] < -87.33f) {
+          assertThat(e[j]).as("exp(%s) clamps", x[i + j]).isEqualTo((float) Math.exp(-87.33f), org.assertj.core.data.Offset.offset(Math.ulp((float) Math.exp(-87.33f)) * 2));
+        } else {
+          assertThat(e[j]).as("exp(%s)", x[i + j]).isCloseTo(expected, org.assertj.core.data.Offset.offset(2 * Math.ulp(expected)));
+        }
       }
     }
   }

@@ -52,14 +52,15 @@ class OneDnnVisionTowerTest {
     System.out.printf("tiny-owl2 visual_embeds, max abs: onednn-bf16 vs bf16 reference %.3g, vs float32 %.3g; "
         + "bf16 reference vs float32 %.3g; largest |float32| %.3g%n", againstBf16, againstFloat32, bf16AgainstFloat32,
         maxAbs(float32));
-    // oneDNN computes the bfloat16 arithmetic written out in Bf16ReferenceKernels: measured 4.3e-6 apart
-    // (float32 sums in another order, through 2 ViT and 2 abstractor layers), bounded at 1e-4.
-    assertThat(againstBf16).isLessThanOrEqualTo(1e-4f);
-    // Both are 0.029 from the float32 run on outputs up to 5.5 (0.5%): bfloat16's step of 2^-8 on every
-    // operand of every matmul. Bound: 1% of the largest output; reading a weight or an activation wrong
-    // (truncated to 16 bits, a swapped row) moves outputs by far more.
+    // oneDNN computes the bfloat16 arithmetic written out in Bf16ReferenceKernels: measured 1.2e-3 apart,
+    // the attention probabilities that round to the neighbouring bfloat16 where their float32 values
+    // differ in the last bits (4.3e-6 with the matmuls alone), 30x less than bfloat16's own distance
+    // from float32. Bound: a tenth of that distance.
+    assertThat(againstBf16).isLessThanOrEqualTo(bf16AgainstFloat32 / 10);
+    // Both are 0.036 from the float32 run on outputs up to 5.5 (0.7%): bfloat16's step of 2^-8 on every
+    // operand of every matmul and attention product. Bound: 1% of the largest output; reading a weight
+    // or an activation wrong (truncated to 16 bits, a swapped row) moves outputs by far more.
     assertThat(againstFloat32).isLessThanOrEqualTo(0.01f * maxAbs(float32)).isGreaterThan(0f);
-    assertThat(bf16AgainstFloat32).isGreaterThan(againstBf16 * 100);
   }
 
   private static float maxAbs(float[] values) {

@@ -25,7 +25,8 @@ public final class AttentionTime {
     NANOS.reset();
   }
 
-  static void add(long nanos) {
+  /** Adds one attention call's wall time (kernel sets outside this package call it too). */
+  public static void add(long nanos) {
     NANOS.add(nanos);
   }
 }
