@@ -8,6 +8,7 @@ import dev.owlery.engine.decoder.DecoderSlice;
 import dev.owlery.engine.decoder.LogitRows;
 import dev.owlery.engine.decoder.Modality;
 import dev.owlery.engine.kernel.AttentionTime;
+import dev.owlery.engine.kernel.ForwardingKernels;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kv.KvBlockPool;
 import dev.owlery.engine.kv.KvCacheDtype;
@@ -101,7 +102,7 @@ final class BatchedDecodeBench {
     }
 
     @Override
-    Kernels delegate() {
+    protected Kernels delegate() {
       return kernels;
     }
 

@@ -1,5 +1,6 @@
 package dev.owlery.cli;
 
+import dev.owlery.engine.kernel.ForwardingKernels;
 import dev.owlery.engine.kernel.Kernels;
 
 /** Kernels whose calls go to the selected set: the benchmarks switch sets under one loaded model. */
@@ -17,7 +18,7 @@ final class SwitchedKernels extends ForwardingKernels {
   }
 
   @Override
-  Kernels delegate() {
+  protected Kernels delegate() {
     return selected;
   }
 }

@@ -2,6 +2,7 @@ package dev.owlery.engine.onednn;
 
 import dev.owlery.engine.kernel.AttentionMask;
 import dev.owlery.engine.kernel.AttentionShape;
+import dev.owlery.engine.kernel.ForwardingKernels;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kernel.KeyValueRows;
 import dev.owlery.engine.kernel.ScalarKernels;
@@ -12,9 +13,14 @@ import dev.owlery.engine.tensor.Matrix;
  * {@link OneDnnKernels#MIN_TOKENS} tokens multiplies the bfloat16-rounded weights and activations
  * and sums the products exactly (in double), then rounds the sum to float32.
  */
-final class Bf16ReferenceKernels implements Kernels {
+final class Bf16ReferenceKernels extends ForwardingKernels {
 
   private final ScalarKernels scalar = new ScalarKernels();
+
+  @Override
+  protected Kernels delegate() {
+    return scalar;
+  }
 
   @Override
   public void matmul(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
@@ -46,42 +52,6 @@ final class Bf16ReferenceKernels implements Kernels {
 
   private static float bf16(float value) {
     return Float.intBitsToFloat(Bf16.round(value) << 16);
-  }
-
-  @Override
-  public void rmsNorm(float[] x, int xOffset, Matrix weight, float eps, float[] out, int outOffset, int size) {
-    scalar.rmsNorm(x, xOffset, weight, eps, out, outOffset, size);
-  }
-
-  @Override
-  public void layerNorm(float[] x, int xOffset, Matrix weight, Matrix bias, float eps, float[] out, int outOffset,
-      int numTokens, int size) {
-    scalar.layerNorm(x, xOffset, weight, bias, eps, out, outOffset, numTokens, size);
-  }
-
-  @Override
-  public void siluMul(float[] gate, int gateOffset, float[] up, int upOffset, float[] out, int outOffset, int size) {
-    scalar.siluMul(gate, gateOffset, up, upOffset, out, outOffset, size);
-  }
-
-  @Override
-  public void quickGelu(float[] x, int offset, int size) {
-    scalar.quickGelu(x, offset, size);
-  }
-
-  @Override
-  public void softmax(float[] x, int offset, int size) {
-    scalar.softmax(x, offset, size);
-  }
-
-  @Override
-  public float dot(float[] a, int aOffset, float[] b, int bOffset, int size) {
-    return scalar.dot(a, aOffset, b, bOffset, size);
-  }
-
-  @Override
-  public void axpy(float alpha, float[] x, int xOffset, float[] y, int yOffset, int size) {
-    scalar.axpy(alpha, x, xOffset, y, yOffset, size);
   }
 
   /**
@@ -124,11 +94,6 @@ final class Bf16ReferenceKernels implements Kernels {
         }
       }
     }
-  }
-
-  @Override
-  public void addBias(float[] x, int xOffset, Matrix bias, int numTokens, int size) {
-    scalar.addBias(x, xOffset, bias, numTokens, size);
   }
 
   @Override

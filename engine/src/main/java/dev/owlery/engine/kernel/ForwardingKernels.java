@@ -1,19 +1,16 @@
-package dev.owlery.cli;
+package dev.owlery.engine.kernel;
 
-import dev.owlery.engine.kernel.AttentionMask;
-import dev.owlery.engine.kernel.AttentionShape;
-import dev.owlery.engine.kernel.Kernels;
-import dev.owlery.engine.kernel.KeyValueRows;
 import dev.owlery.engine.tensor.Matrix;
 
 /**
- * Kernels that pass every call to {@link #delegate()}: the benchmarks extend it to time some calls
- * or to switch kernel sets under a loaded model.
+ * Kernels that pass every call to {@link #delegate()}: kernel sets that replace some operations
+ * extend it (oneDNN's, a test's reference), and so do the benchmarks, to time some calls or to
+ * switch kernel sets under a loaded model.
  */
-abstract class ForwardingKernels implements Kernels {
+public abstract class ForwardingKernels implements Kernels {
 
   /** The kernels the next call goes to. */
-  abstract Kernels delegate();
+  protected abstract Kernels delegate();
 
   @Override
   public void matmul(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
