@@ -3,13 +3,6 @@ package dev.owlery.engine.onednn;
 import dev.owlery.engine.kernel.AttentionShape;
 import dev.owlery.engine.kernel.KeyValueRows;
 import java.lang.foreign.MemorySegment;
-import java.util.ArrayList;
-import java.util.List;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
-import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.VectorOperators;
@@ -25,59 +18,33 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>The heads are shared out over the kernels' threads, each running its own GEMMs on one OpenMP
  * thread and its own softmax, so the softmax (half the time) runs on every thread too.
  */
-final class OneDnnAttention implements AutoCloseable {
+final class OneDnnAttention {
 
   private static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
 
+  /**
+   * Queries per pass of a head: a block's scores (256 x 1,089 floats, 1.1 MB) stay in L2 from the
+   * GEMM that writes them through the softmax to the GEMM that reads their probabilities.
+   */
+  static final int QUERY_BLOCK = 256;
+
   private final OneDnnLibrary library;
-  private final int numThreads;
-  private final ExecutorService helpers;
+  private final ThreadTeam team;
   private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
 
-  OneDnnAttention(OneDnnLibrary library, int numThreads) {
+  OneDnnAttention(OneDnnLibrary library, ThreadTeam team) {
     this.library = library;
-    this.numThreads = numThreads;
-    this.helpers = numThreads == 1 ? null : Executors.newFixedThreadPool(numThreads - 1,
-        Thread.ofPlatform().name("owlery-onednn-attention-", 0).daemon().factory());
+    this.team = team;
   }
 
   /** {@code Kernels.attention} with {@code AttentionMask.NONE}. */
   void run(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, int numQueries, int numKeys, float[] out,
       int outOffset) {
-    AtomicInteger nextHead = new AtomicInteger();
-    Runnable share = () -> {
+    team.run(shape.numHeads(), h -> {
       Scratch s = scratch.get();
-      s.ensure(numQueries, numKeys, shape.headDim());
-      for (int h = nextHead.getAndIncrement(); h < shape.numHeads(); h = nextHead.getAndIncrement()) {
-        head(h, s, q, qOffset, kv, shape, numQueries, numKeys, out, outOffset);
-      }
-    };
-    int helping = Math.min(numThreads, shape.numHeads()) - 1;
-    List<Future<?>> shares = new ArrayList<>(helping);
-    for (int i = 0; i < helping; i++) {
-      shares.add(helpers.submit(share));
-    }
-    RuntimeException failure = null;
-    try {
-      share.run();
-    } catch (RuntimeException e) {
-      failure = e;
-    }
-    for (Future<?> f : shares) {
-      try {
-        f.get();
-      } catch (ExecutionException e) {
-        if (failure == null) {
-          failure = e.getCause() instanceof RuntimeException r ? r : new IllegalStateException(e.getCause());
-        }
-      } catch (InterruptedException e) {
-        Thread.currentThread().interrupt();
-        throw new IllegalStateException("interrupted while the attention heads ran", e);
-      }
-    }
-    if (failure != null) {
-      throw failure;
-    }
+      s.ensure(Math.min(numQueries, QUERY_BLOCK), numKeys, shape.headDim());
+      head(h, s, q, qOffset, kv, shape, numQueries, numKeys, out, outOffset);
+    });
   }
 
   private void head(int h, Scratch s, float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, int numQueries,
@@ -89,18 +56,21 @@ final class OneDnnAttention implements AutoCloseable {
     Bf16.round(s.rows, 0, s.keys, 0, numKeys * d);
     kv.readValues(kvHead, 0, numKeys, s.rows, 0);
     Bf16.round(s.rows, 0, s.values, 0, numKeys * d);
-    for (int i = 0; i < numQueries; i++) {
-      Bf16.round(q, qOffset + i * width + h * d, s.queries, i * d, d);
+    for (int first = 0; first < numQueries; first += QUERY_BLOCK) {
+      int m = Math.min(QUERY_BLOCK, numQueries - first);
+      for (int i = 0; i < m; i++) {
+        Bf16.round(q, qOffset + (first + i) * width + h * d, s.queries, i * d, d);
+      }
+      library.gemmBf16TransposedB(m, numKeys, d, MemorySegment.ofArray(s.queries), d, MemorySegment.ofArray(s.keys), d,
+          MemorySegment.ofArray(s.scores), numKeys, 1);
+      for (int i = 0; i < m; i++) {
+        softmax(s.scores, i * numKeys, numKeys, shape.scale());
+        Bf16.round(s.scores, i * numKeys, s.probabilities, i * numKeys, numKeys); // the row is still in L1
+      }
+      MemorySegment c = MemorySegment.ofArray(out).asSlice((long) (outOffset + first * width + h * d) * Float.BYTES);
+      library.gemmBf16(m, d, numKeys, MemorySegment.ofArray(s.probabilities), numKeys, MemorySegment.ofArray(s.values),
+          d, c, width, 1);
     }
-    library.gemmBf16TransposedB(numQueries, numKeys, d, MemorySegment.ofArray(s.queries), d,
-        MemorySegment.ofArray(s.keys), d, MemorySegment.ofArray(s.scores), numKeys, 1);
-    for (int i = 0; i < numQueries; i++) {
-      softmax(s.scores, i * numKeys, numKeys, shape.scale());
-      Bf16.round(s.scores, i * numKeys, s.probabilities, i * numKeys, numKeys); // the row is still in L1
-    }
-    MemorySegment c = MemorySegment.ofArray(out).asSlice((long) (outOffset + h * d) * Float.BYTES);
-    library.gemmBf16(numQueries, d, numKeys, MemorySegment.ofArray(s.probabilities), numKeys,
-        MemorySegment.ofArray(s.values), d, c, width, 1);
   }
 
   /**
@@ -173,13 +143,6 @@ final class OneDnnAttention implements AutoCloseable {
     IntVector exponent = shifted.reinterpretAsInts().sub(Float.floatToRawIntBits(ROUNDING)).add(127)
         .lanewise(VectorOperators.LSHL, 23);
     return p.mul(exponent.reinterpretAsFloats());
-  }
-
-  @Override
-  public void close() {
-    if (helpers != null) {
-      helpers.shutdownNow();
-    }
   }
 
   /** One thread's buffers, grown to the largest call it has run. */
