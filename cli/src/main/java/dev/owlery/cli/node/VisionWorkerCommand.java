@@ -44,7 +44,7 @@ public final class VisionWorkerCommand implements Callable<Integer> {
   @Option(names = "--kernels", defaultValue = "vector", paramLabel = "vector|onednn-bf16",
       converter = HostKernelsConverter.class,
       description = "With --device cpu: the kernels of the tower's matmuls: vector (default; float32, exact against the "
-          + "scalar reference) or onednn-bf16 (matmuls of 16 tokens or more in BF16 on the system's oneDNN, libdnnl.so.2, "
+          + "scalar reference) or onednn-bf16 (matmuls of 16 tokens or more in BF16 on the system's oneDNN, libdnnl.so.3 or .so.2, "
           + "as PyTorch's BF16 stack computes them; AMX where the CPU has it).")
   HostKernels kernels;
 

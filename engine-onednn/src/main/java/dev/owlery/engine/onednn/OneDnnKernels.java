@@ -18,8 +18,8 @@ import java.util.concurrent.ConcurrentHashMap;
 /**
  * The vector kernels with their many-token matmuls in BF16 on oneDNN: PyTorch's BF16 arithmetic
  * for linear layers (activations and weights rounded to bfloat16, products summed in float32, a
- * float32 output), on the CPU's AMX or AVX-512 BF16 units, which multiply bfloat16 pairs at two
- * to eight times the rate of float32 FMAs. A matmul of at least {@value #MIN_TOKENS} tokens goes to
+ * float32 output), on the CPU's AMX or AVX-512 BF16 units (on AMX here, the ViT's matmuls ran five
+ * times as fast as the float32 vector kernels). A matmul of at least {@value #MIN_TOKENS} tokens goes to
  * {@code dnnl_gemm_bf16bf16f32}, and so do the two products of each head of an attention without a
  * mask ({@link OneDnnAttention}: the vision tower's and the abstractor's); fewer tokens (decode,
  * which is bound by memory, not arithmetic), causal attention and every other operation stay with
@@ -104,8 +104,8 @@ public final class OneDnnKernels extends ForwardingKernels implements AutoClosea
   }
 
   /**
-   * Rounds a call's activations on every thread of the team, in chunks of whole vectors: a lone
-   * caller rounding the ViT's 1,025 x 4,096 fc2 input took about a fifth of that matmul.
+   * Rounds a call's activations on every thread of the team, in chunks of whole vectors (the ViT's
+   * fc2 rounds 4.2 million per call, which on the caller alone left the other threads waiting).
    */
   private void roundActivations(float[] x, int xOffset, short[] a, int size) {
     int parts = size < ROUNDING_CHUNK ? 1 : team.size();

@@ -7,11 +7,13 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.SymbolLookup;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 
 /**
- * The system's oneDNN (Debian's {@code libdnnl2}: {@code libdnnl.so.2}) as far as Owlery calls it:
+ * The system's oneDNN ({@code libdnnl.so.3} or {@code .so.2}: Debian 12's {@code libdnnl2} is 2.6.3) as
+ * far as Owlery calls it:
  * {@code dnnl_gemm_bf16bf16f32}, the row-major BF16 GEMM with float32 sums and output that
  * PyTorch's BF16 linear layers run on the CPU (on AMX or AVX-512 BF16 where the CPU has them), and
  * the OpenMP runtime it was built with ({@code libgomp.so.1}), whose thread count is set per
@@ -24,13 +26,14 @@ import java.util.Optional;
  */
 public final class OneDnnLibrary {
 
-  /** The library's file name as the dynamic linker finds it. */
-  public static final String LIBRARY = "libdnnl.so.2";
+  /** The library's file names as the dynamic linker finds them, tried in turn: oneDNN 3.x, then 2.x. */
+  public static final List<String> LIBRARIES = List.of("libdnnl.so.3", "libdnnl.so.2");
 
   private static final String OPENMP = "libgomp.so.1";
 
   /** What to do about a missing library, in the words of the error. */
-  public static final String INSTALL_HINT = "install Debian's libdnnl2 (apt-get install libdnnl2)";
+  public static final String INSTALL_HINT =
+      "install oneDNN (Debian 12: apt-get install libdnnl2; later releases: libdnnl3)";
 
   /** oneDNN 2.x's {@code dnnl_cpu_isa_t} values (dnnl_types.h) for the ISAs its x86 kernels pick. */
   private static final Map<Integer, String> ISA_NAMES = Map.of(
@@ -50,9 +53,9 @@ public final class OneDnnLibrary {
   private final String version;
   private final String cpuIsa;
 
-  private OneDnnLibrary(SymbolLookup dnnl, SymbolLookup openMp) {
+  private OneDnnLibrary(SymbolLookup dnnl, String dnnlName, SymbolLookup openMp) {
     Linker linker = Linker.nativeLinker();
-    gemmBf16 = linker.downcallHandle(find(dnnl, "dnnl_gemm_bf16bf16f32", LIBRARY),
+    gemmBf16 = linker.downcallHandle(find(dnnl, "dnnl_gemm_bf16bf16f32", dnnlName),
         FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_BYTE, ValueLayout.JAVA_BYTE, ValueLayout.JAVA_LONG,
             ValueLayout.JAVA_LONG, ValueLayout.JAVA_LONG, ValueLayout.JAVA_FLOAT, ValueLayout.ADDRESS,
             ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_FLOAT, ValueLayout.ADDRESS,
@@ -60,9 +63,9 @@ public final class OneDnnLibrary {
         Linker.Option.critical(true));
     setNumThreads = linker.downcallHandle(find(openMp, "omp_set_num_threads", OPENMP),
         FunctionDescriptor.ofVoid(ValueLayout.JAVA_INT));
-    MethodHandle versionCall = linker.downcallHandle(find(dnnl, "dnnl_version", LIBRARY),
+    MethodHandle versionCall = linker.downcallHandle(find(dnnl, "dnnl_version", dnnlName),
         FunctionDescriptor.of(ValueLayout.ADDRESS));
-    MethodHandle isaCall = linker.downcallHandle(find(dnnl, "dnnl_get_effective_cpu_isa", LIBRARY),
+    MethodHandle isaCall = linker.downcallHandle(find(dnnl, "dnnl_get_effective_cpu_isa", dnnlName),
         FunctionDescriptor.of(ValueLayout.JAVA_INT));
     try {
       // dnnl_version_t: int major, minor, patch; const char *hash; ...
@@ -79,7 +82,7 @@ public final class OneDnnLibrary {
   /**
    * The process's oneDNN, loaded on the first call.
    *
-   * @throws OneDnnUnavailableException when {@value #LIBRARY} or one of its functions cannot be found
+   * @throws OneDnnUnavailableException when none of {@link #LIBRARIES}, or one of its functions, can be found
    */
   public static OneDnnLibrary load() {
     OneDnnLibrary library = loaded;
@@ -87,27 +90,38 @@ public final class OneDnnLibrary {
       synchronized (OneDnnLibrary.class) {
         library = loaded;
         if (library == null) {
-          library = loaded = open(LIBRARY, OPENMP);
+          library = loaded = open(LIBRARIES, OPENMP);
         }
       }
     }
     return library;
   }
 
-  /** Opens the two libraries by name; package-private so a test can name one that does not exist. */
-  static OneDnnLibrary open(String dnnlName, String openMpName) {
+  /**
+   * Opens the first of {@code dnnlNames} the dynamic linker finds, and OpenMP; package-private so a
+   * test can name libraries that do not exist.
+   */
+  static OneDnnLibrary open(List<String> dnnlNames, String openMpName) {
     // libgomp reads OMP_WAIT_POLICY when it is loaded: unless the user chose, the team's threads sleep
     // between calls instead of spinning on the cores the vector kernels run on next.
     setEnvironmentDefault("OMP_WAIT_POLICY", "PASSIVE");
-    return new OneDnnLibrary(lookup(dnnlName), lookup(openMpName));
+    for (String name : dnnlNames) {
+      Optional<SymbolLookup> dnnl = lookup(name);
+      if (dnnl.isPresent()) {
+        SymbolLookup openMp = lookup(openMpName).orElseThrow(() -> new OneDnnUnavailableException(
+            "oneDNN's %s needs %s, which the dynamic linker cannot find".formatted(name, openMpName), null));
+        return new OneDnnLibrary(dnnl.get(), name, openMp);
+      }
+    }
+    throw new OneDnnUnavailableException("oneDNN kernels need %s, which the dynamic linker cannot find: %s"
+        .formatted(String.join(" or ", dnnlNames), INSTALL_HINT), null);
   }
 
-  private static SymbolLookup lookup(String name) {
+  private static Optional<SymbolLookup> lookup(String name) {
     try {
-      return SymbolLookup.libraryLookup(name, Arena.global());
+      return Optional.of(SymbolLookup.libraryLookup(name, Arena.global()));
     } catch (IllegalArgumentException e) {
-      throw new OneDnnUnavailableException(
-          "oneDNN kernels need %s, which the dynamic linker cannot find: %s".formatted(name, INSTALL_HINT), e);
+      return Optional.empty();
     }
   }
 

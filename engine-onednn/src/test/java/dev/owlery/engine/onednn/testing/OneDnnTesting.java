@@ -8,7 +8,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * The tests' way to the library, for every module whose tests run the oneDNN kernels:
- * {@code scripts/ensure-onednn.sh} once per JVM (it installs libdnnl2 as root), then load.
+ * {@code scripts/ensure-onednn.sh} once per JVM (it installs oneDNN as root), then load.
  */
 public final class OneDnnTesting {
 
