@@ -32,7 +32,7 @@ public enum HostKernels {
         return kernels;
       }
     }
-    throw new IllegalArgumentException("--kernels must be one of %s, got \"%s\"".formatted(
+    throw new IllegalArgumentException("kernels must be one of %s, got \"%s\"".formatted(
         Arrays.stream(values()).map(HostKernels::flagName).collect(Collectors.joining(", ")), value));
   }
 

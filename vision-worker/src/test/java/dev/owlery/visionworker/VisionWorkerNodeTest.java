@@ -94,6 +94,6 @@ class VisionWorkerNodeTest {
         .hasMessage("--kernels onednn-bf16 runs the tower on the host; it cannot go with --device cuda-twin");
     assertThat(HostKernels.parse("onednn-BF16")).isEqualTo(HostKernels.ONEDNN_BF16);
     assertThatThrownBy(() -> HostKernels.parse("amx"))
-        .hasMessage("--kernels must be one of vector, onednn-bf16, got \"amx\"");
+        .hasMessage("kernels must be one of vector, onednn-bf16, got \"amx\"");
   }
 }

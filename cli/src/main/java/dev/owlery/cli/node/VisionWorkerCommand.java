@@ -85,11 +85,15 @@ public final class VisionWorkerCommand implements Callable<Integer> {
     }
   }
 
-  /** Parses {@code --kernels}. */
+  /** Parses {@code --kernels} (and local's {@code --vision-kernels}); anything else names the choices. */
   static final class HostKernelsConverter implements picocli.CommandLine.ITypeConverter<HostKernels> {
     @Override
     public HostKernels convert(String value) {
-      return HostKernels.parse(value);
+      try {
+        return HostKernels.parse(value);
+      } catch (IllegalArgumentException e) {
+        throw new picocli.CommandLine.TypeConversionException(e.getMessage());
+      }
     }
   }
 }
