@@ -98,19 +98,19 @@ final class TileKernels {
     }
   }
 
-  /** One F16 row widened as w * 2^-112 into pair order (head, then blocks of 2L: evens, odds; tail). */
+  /** One F16 row widened as w * 2^-96, never a subnormal float, into pair order (head, then blocks of 2L: evens, odds; tail). */
   private static void widenF16(MemorySegment data, long rowByte, int cols, int head, float[] dst, int dstOffset) {
     int c = 0;
     for (; c < head; c++) {
-      dst[dstOffset + c] = VectorMatmul.scalar16(data, rowByte + 2L * c, true);
+      dst[dstOffset + c] = VectorMatmul.scalarF16Widened(data, rowByte + 2L * c);
     }
     for (; c + 2 * L <= cols; c += 2 * L) {
       IntVector pairs = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      VectorMatmul.evenF16(pairs).intoArray(dst, dstOffset + c);
-      VectorMatmul.oddF16(pairs).intoArray(dst, dstOffset + c + L);
+      VectorMatmul.evenF16Normal(pairs).intoArray(dst, dstOffset + c);
+      VectorMatmul.oddF16Normal(pairs).intoArray(dst, dstOffset + c + L);
     }
     for (; c < cols; c++) {
-      dst[dstOffset + c] = VectorMatmul.scalar16(data, rowByte + 2L * c, true);
+      dst[dstOffset + c] = VectorMatmul.scalarF16Widened(data, rowByte + 2L * c);
     }
   }
 

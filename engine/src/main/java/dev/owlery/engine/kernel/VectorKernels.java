@@ -415,10 +415,11 @@ public final class VectorKernels implements Kernels, AutoCloseable {
             // it kept the other threads waiting for 2% of a two-thread prefill
             scanning = true;
             maxMagnitudeBits.set(0);
-            xScale = Math.scalb(1f, VectorMatmul.F16_REBIAS_EXPONENT);
+            xScale = Math.scalb(1f, VectorMatmul.F16_WIDENED_REBIAS_EXPONENT);
           } else if (w.dtype() == DType.F16) {
-            int shift = VectorMatmul.f16RebiasShift(x, xOffset, Math.multiplyExact(numTokens, cols));
-            xScale = Math.scalb(1f, VectorMatmul.F16_REBIAS_EXPONENT - shift);
+            int rebias = VectorMatmul.f16RebiasExponent(numTokens);
+            int shift = VectorMatmul.f16RebiasShift(x, xOffset, Math.multiplyExact(numTokens, cols), rebias);
+            xScale = Math.scalb(1f, rebias - shift);
             outScale = Math.scalb(1f, shift);
           }
         }
@@ -483,11 +484,11 @@ public final class VectorKernels implements Kernels, AutoCloseable {
         return false;
       }
       scanning = false;
-      int shift = VectorMatmul.f16RebiasShift(maxMagnitudeBits.get());
+      int shift = VectorMatmul.f16RebiasShift(maxMagnitudeBits.get(), VectorMatmul.F16_WIDENED_REBIAS_EXPONENT);
       if (shift == 0) {
         return false;
       }
-      xScale = Math.scalb(1f, VectorMatmul.F16_REBIAS_EXPONENT - shift);
+      xScale = Math.scalb(1f, VectorMatmul.F16_WIDENED_REBIAS_EXPONENT - shift);
       outScale = Math.scalb(1f, shift);
       nextTokenBlock.set(0); // volatile write publishes the scales to the workers
       return true;

@@ -7,6 +7,7 @@ import java.nio.ByteOrder;
 import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
@@ -55,9 +56,20 @@ final class VectorMatmul {
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
   private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
   private static final int F16_SIGN_AND_MAGNITUDE = 0x8fffe000;
-  /** Scale of the F16 weights as widened (w * 2^-112); the activations carry the 2^112. */
-  private static final float F16_UNBIASED = 0x1p-112f;
+  /**
+   * Exponent added to the shifted F16 bits when rows are widened into a buffer
+   * ({@link #evenF16Normal}): with 16, the smallest F16 subnormal (2^-24) widens to 2^-120, a normal
+   * float, so the tiles' FMAs never take a subnormal operand.
+   */
+  private static final int F16_EXPONENT_LIFT = 16;
+  private static final float F16_SUBNORMAL_BELOW = Math.scalb(1f, F16_EXPONENT_LIFT - 126);
+  private static final int F16_SUBNORMAL_OFFSET_BITS = Float.floatToRawIntBits(F16_SUBNORMAL_BELOW);
+  /** Scale of the F16 weights as the dot products widen them (w * 2^-112); their activations carry the 2^112. */
   static final int F16_REBIAS_EXPONENT = 112;
+  /** Scale of the F16 weights as rows widened into a buffer hold them (w * 2^-96); their activations carry the 2^96. */
+  static final int F16_WIDENED_REBIAS_EXPONENT = F16_REBIAS_EXPONENT - F16_EXPONENT_LIFT;
+  private static final float F16_UNBIASED = Math.scalb(1f, -F16_REBIAS_EXPONENT);
+  private static final float F16_WIDENED_UNBIASED = Math.scalb(1f, -F16_WIDENED_REBIAS_EXPONENT);
 
   private VectorMatmul() {}
 
@@ -166,14 +178,19 @@ final class VectorMatmul {
    * (their widened weights are w * 2^-112) and scale the results back by 2^s: 0 unless some
    * |x| >= 2^15. Both scalings are powers of two, so the products are exact.
    */
-  static int f16RebiasShift(float[] x, int xOffset, int length) {
-    return f16RebiasShift(maxMagnitudeBits(x, xOffset, length));
+  static int f16RebiasShift(float[] x, int xOffset, int length, int rebiasExponent) {
+    return f16RebiasShift(maxMagnitudeBits(x, xOffset, length), rebiasExponent);
   }
 
-  /** {@link #f16RebiasShift(float[], int, int)} of activations whose {@link #maxMagnitudeBits} are given. */
-  static int f16RebiasShift(int maxMagnitudeBits) {
+  /** The rebias exponent of a call of {@code numTokens}: rows widened into a buffer (tiles, panels) or dot products. */
+  static int f16RebiasExponent(int numTokens) {
+    return numTokens >= TileKernels.TOKENS ? F16_WIDENED_REBIAS_EXPONENT : F16_REBIAS_EXPONENT;
+  }
+
+  /** {@link #f16RebiasShift(float[], int, int, int)} of activations whose {@link #maxMagnitudeBits} are given. */
+  static int f16RebiasShift(int maxMagnitudeBits, int rebiasExponent) {
     float maxAbs = Float.intBitsToFloat(maxMagnitudeBits);
-    return Float.isFinite(maxAbs) ? Math.max(0, Math.getExponent(maxAbs) - 14) : 0;
+    return Float.isFinite(maxAbs) ? Math.max(0, Math.getExponent(maxAbs) - (126 - rebiasExponent)) : 0;
   }
 
   /**
@@ -196,10 +213,15 @@ final class VectorMatmul {
     return maxBits;
   }
 
-  /** One weight widened as the vector body does: F16 as {@code w * 2^-112} (exact), BF16 as is. */
+  /** One weight widened as the dot products' vector body does: F16 as {@code w * 2^-112} (exact), BF16 as is. */
   static float scalar16(MemorySegment data, long byteOffset, boolean f16) {
     short bits = data.get(I16_LE, byteOffset);
     return f16 ? Float.float16ToFloat(bits) * F16_UNBIASED : Float.intBitsToFloat((bits & 0xffff) << 16);
+  }
+
+  /** One F16 weight widened as {@link #evenF16Normal} does: {@code w * 2^-96} (exact). */
+  static float scalarF16Widened(MemorySegment data, long byteOffset) {
+    return Float.float16ToFloat(data.get(I16_LE, byteOffset)) * F16_WIDENED_UNBIASED;
   }
 
   // Widening of the two halves of each int lane. Separate methods per dtype (no branch on the
@@ -221,6 +243,41 @@ final class VectorMatmul {
     return pairs.lanewise(VectorOperators.ASHR, 3)
         .lanewise(VectorOperators.AND, F16_SIGN_AND_MAGNITUDE)
         .reinterpretAsFloats();
+  }
+
+  /**
+   * Even-indexed F16 weights times 2^-96, every one a normal float (see {@link #normalF16}): for
+   * rows widened into a buffer, where a handful more operations per vector are paid once per row
+   * and reused by every token. The dot products keep {@link #evenF16}: in a decode loop the same
+   * operations measured 0.55-0.65x the tokens/s, more than the subnormal operands cost there.
+   */
+  static FloatVector evenF16Normal(IntVector pairs) {
+    return normalF16(pairs.lanewise(VectorOperators.LSHL, 16)
+        .lanewise(VectorOperators.ASHR, 3)
+        .lanewise(VectorOperators.AND, F16_SIGN_AND_MAGNITUDE));
+  }
+
+  /** Odd-indexed F16 weights times 2^-96, as {@link #evenF16Normal}. */
+  static FloatVector oddF16Normal(IntVector pairs) {
+    return normalF16(pairs.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, F16_SIGN_AND_MAGNITUDE));
+  }
+
+  /**
+   * Halves shifted to float position (sign, 5 exponent bits at 27..23, 10 mantissa bits) to floats
+   * of value {@code w * 2^-96}, none subnormal. Read as floats these bits are {@code w * 2^-112},
+   * a subnormal float for every subnormal half (|w| < 2^-14, a few per thousand trained weights),
+   * and an FMA with a subnormal operand takes a microcode assist on Intel cores (the 1.1B's
+   * 128-token prefill: 38-39 tokens/s on one thread, 50 with this). Normal halves gain the lift by
+   * an add to the exponent; a subnormal one (value m * 2^-24), whose lifted bits read
+   * (1 + m/1024) * 2^(lift - 127), is twice that minus 2^(lift - 126), signed as the half.
+   */
+  private static FloatVector normalF16(IntVector bits) {
+    FloatVector lifted = bits.add(F16_EXPONENT_LIFT << 23).reinterpretAsFloats();
+    // subnormal halves, and only they, lift below 2^(lift - 126)
+    VectorMask<Float> subnormal = lifted.lanewise(VectorOperators.ABS).compare(VectorOperators.LT, F16_SUBNORMAL_BELOW);
+    FloatVector offset = bits.and(0x80000000).lanewise(VectorOperators.XOR, 0x80000000 | F16_SUBNORMAL_OFFSET_BITS)
+        .reinterpretAsFloats();
+    return lifted.blend(lifted.fma(FloatVector.broadcast(lifted.species(), 2f), offset), subnormal);
   }
 
   /** {@code B.length()} consecutive int8 weights from {@code byteOffset}: L, or 8 when L is 4. */
