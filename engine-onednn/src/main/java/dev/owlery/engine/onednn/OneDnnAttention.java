@@ -16,7 +16,7 @@ import jdk.incubator.vector.VectorSpecies;
  * ({@code softmax(q @ k.T * scale) @ v}) but for the scores, which stay float32 here.
  *
  * <p>The heads are shared out over the kernels' threads, each running its own GEMMs on one OpenMP
- * thread and its own softmax, so the softmax (half the time) runs on every thread too.
+ * thread and its own softmax, so the softmax runs on every thread too.
  */
 final class OneDnnAttention {
 

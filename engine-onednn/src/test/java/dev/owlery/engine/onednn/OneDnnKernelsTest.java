@@ -27,6 +27,7 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -234,12 +235,12 @@ class OneDnnKernelsTest {
   }
 
   @ParameterizedTest
-  @ValueSource(ints = {1, 2, 3})
-  void attentionWithoutAMaskIsBf16ProductsAroundAFloat32Softmax(int numThreads) {
+  @CsvSource({"1, 37", "2, 37", "3, 37", "2, 300"})
+  void attentionWithoutAMaskIsBf16ProductsAroundAFloat32Softmax(int numThreads, int numQueries) {
     // 6 heads over 3 kv heads (grouped), head width 40 (not a power of two: scale 1/sqrt(40)),
-    // 37 queries over 70 keys, outputs at an offset, against the Bf16ReferenceKernels definition
+    // 37 queries (one block) or 300 (a block of 256 and one of 44) over 70 keys, outputs at an
+    // offset, against the Bf16ReferenceKernels definition
     AttentionShape shape = new AttentionShape(6, 3, 40, (float) (1 / Math.sqrt(40)));
-    int numQueries = 37;
     int numKeys = 70;
     float[] q = randomActivations(3 + numQueries * shape.rowWidth(), 21);
     float[] keys = randomActivations(3 * numKeys * 40, 22);
