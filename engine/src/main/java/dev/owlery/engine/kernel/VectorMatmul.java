@@ -26,7 +26,10 @@ import jdk.incubator.vector.VectorSpecies;
  * widening uses the exponent-rebias trick: the 15 magnitude bits shifted to float position are the
  * exact value of every finite half (subnormals included) times 2^-112; the factor 2^112 is moved
  * into the pre-arranged activations (and back out of the sums when activations are large), which
- * saves a multiply per vector. F16
+ * saves a multiply per vector. The dot products (fewer than {@link TileKernels#TOKENS} tokens) use
+ * that as it is; rows widened into buffers for the tiles and panels hold w * 2^-96 instead, with
+ * no subnormal float ({@link #evenF16Normal}), and their activations carry 2^96
+ * ({@link #f16RebiasExponent}). F16
  * infinities and NaNs in weights are not supported (they widen to finite values >= 65536); no
  * trained checkpoint has them. Compared with widening through a short-to-int lane conversion this
  * measured 1.4-1.7x the in-cache throughput on AVX2 (BenchCommand, same run).
@@ -174,9 +177,9 @@ final class VectorMatmul {
   }
 
   /**
-   * Exponent s such that the F16 kernels may scale activations by 2^(112 - s) without overflow
-   * (their widened weights are w * 2^-112) and scale the results back by 2^s: 0 unless some
-   * |x| >= 2^15. Both scalings are powers of two, so the products are exact.
+   * Exponent s such that the F16 kernels may scale activations by 2^(rebias - s) without overflow
+   * (their widened weights are w * 2^-rebias, rebias 112 or 96) and scale the results back by 2^s:
+   * 0 unless some |x| >= 2^(127 - rebias). Both scalings are powers of two, so the products are exact.
    */
   static int f16RebiasShift(float[] x, int xOffset, int length, int rebiasExponent) {
     return f16RebiasShift(maxMagnitudeBits(x, xOffset, length), rebiasExponent);
