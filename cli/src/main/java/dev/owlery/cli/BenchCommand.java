@@ -22,6 +22,7 @@ import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.engine.vision.SyntheticVisionTower;
 import dev.owlery.engine.vision.VisionTower;
 import dev.owlery.shard.collective.AllReduceBench;
+import dev.owlery.visionworker.HostKernels;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -135,11 +136,12 @@ public final class BenchCommand implements Callable<Integer> {
           + "on seeded random F16 weights written to a temporary folder.")
   boolean syntheticVision;
 
-  @Option(names = "--vision-kernels", split = ",", defaultValue = "vector", converter = VisionKernelsConverter.class,
+  @Option(names = "--vision-kernels", split = ",", defaultValue = "vector",
+      converter = dev.owlery.cli.node.VisionWorkerCommand.HostKernelsConverter.class,
       description = "With --synthetic-vision: the kernel sets timed, taking turns image by image: vector (float32) and "
           + "onednn-bf16 (matmuls in BF16 on the system's oneDNN, as PyTorch's BF16 stack computes them); default "
           + "${DEFAULT-VALUE}.")
-  List<VisionBench.KernelSet> visionKernels;
+  List<HostKernels> visionKernels;
 
   @Option(names = "--vision-images", defaultValue = "3",
       description = "With --synthetic-vision: images timed per kernel set, after one to warm up; the median is "
@@ -560,14 +562,6 @@ public final class BenchCommand implements Callable<Integer> {
     for (int i = 0; i < steps; i++) {
       decoder.embed(Sampler.argmax(logits, logits.length), row, 0);
       decoder.forward(sequence, row, 0, text, 1, LogitRows.LAST, logits);
-    }
-  }
-
-  /** Parses one {@code --vision-kernels} entry. */
-  static final class VisionKernelsConverter implements CommandLine.ITypeConverter<VisionBench.KernelSet> {
-    @Override
-    public VisionBench.KernelSet convert(String value) {
-      return VisionBench.KernelSet.parse(value);
     }
   }
 }

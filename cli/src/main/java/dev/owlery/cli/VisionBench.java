@@ -4,12 +4,12 @@ import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
 import dev.owlery.engine.config.ModelConfig;
 import dev.owlery.engine.kernel.Kernels;
-import dev.owlery.engine.kernel.VectorKernels;
 import dev.owlery.engine.onednn.OneDnnKernels;
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.engine.vision.SyntheticVisionTower;
 import dev.owlery.engine.vision.VisionTower;
+import dev.owlery.visionworker.HostKernels;
 import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.UncheckedIOException;
@@ -17,7 +17,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Locale;
 import java.util.SplittableRandom;
 import java.util.stream.Stream;
 
@@ -29,41 +28,13 @@ import java.util.stream.Stream;
  */
 final class VisionBench {
 
-  /** The kernel sets {@code --vision-kernels} names. */
-  enum KernelSet {
-    VECTOR("vector"),
-    ONEDNN_BF16("onednn-bf16");
-
-    final String flagName;
-
-    KernelSet(String flagName) {
-      this.flagName = flagName;
-    }
-
-    static KernelSet parse(String value) {
-      for (KernelSet set : values()) {
-        if (set.flagName.equals(value.strip().toLowerCase(Locale.ROOT))) {
-          return set;
-        }
-      }
-      throw new IllegalArgumentException("--vision-kernels takes vector and onednn-bf16, got \"" + value + "\"");
-    }
-
-    Kernels open(int threads) {
-      return switch (this) {
-        case VECTOR -> new VectorKernels(threads);
-        case ONEDNN_BF16 -> new OneDnnKernels(threads);
-      };
-    }
-  }
-
   private final SyntheticVisionTower.Geometry geometry;
   private final List<WeightFormat> formats;
-  private final List<KernelSet> kernelSets;
+  private final List<HostKernels> kernelSets;
   private final List<Integer> threadCounts;
   private final int images;
 
-  VisionBench(SyntheticVisionTower.Geometry geometry, List<WeightFormat> formats, List<KernelSet> kernelSets,
+  VisionBench(SyntheticVisionTower.Geometry geometry, List<WeightFormat> formats, List<HostKernels> kernelSets,
       List<Integer> threadCounts, int images) {
     this.geometry = geometry;
     this.formats = List.copyOf(formats);
@@ -107,9 +78,9 @@ final class VisionBench {
     List<Integer> threads = new ArrayList<>();
     try (Checkpoint checkpoint = SafetensorsCheckpoint.openFile(dir.resolve("model.safetensors"))
         .withWeightFormat(format)) {
-      for (KernelSet set : kernelSets) {
+      for (HostKernels set : kernelSets) {
         for (int t : threadCounts) {
-          Kernels kernels = set.open(t);
+          Kernels kernels = set.create(t);
           sets.add(kernels);
           labels.add(kernels instanceof OneDnnKernels oneDnn
               ? "%s (oneDNN %s, %s)".formatted(oneDnn.name(), oneDnn.library().version(), oneDnn.library().cpuIsa())

@@ -134,6 +134,16 @@ class BenchCommandTest {
   }
 
   @Test
+  void visionKernelsAreNamedFromTheSetsThereAre() {
+    CliRun run = CliRun.of("bench", "--synthetic-vision", "--vision-kernels", "vector,amx", "--skip-matmul",
+        "--bandwidth-mib", "0");
+
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err()).contains("Invalid value for option '--vision-kernels'")
+        .contains("kernels must be one of vector, onednn-bf16, got \"amx\"");
+  }
+
+  @Test
   void theScalarReferenceNeedsAtLeastOneToken() {
     CliRun run = CliRun.of("bench", "--reference-tokens", "0", "--skip-matmul", "--bandwidth-mib", "0");
 

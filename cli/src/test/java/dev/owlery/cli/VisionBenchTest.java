@@ -1,11 +1,11 @@
 package dev.owlery.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.owlery.engine.onednn.testing.OneDnnTesting;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.engine.vision.SyntheticVisionTower;
+import dev.owlery.visionworker.HostKernels;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.util.List;
@@ -28,7 +28,7 @@ class VisionBenchTest {
     SyntheticVisionTower.Geometry toy = new SyntheticVisionTower.Geometry(56, 14, 64, 256, 2, 4, 8, 176, 2, 4, 64);
     StringWriter text = new StringWriter();
     new VisionBench(toy, List.of(WeightFormat.STORED, WeightFormat.BF16),
-        List.of(VisionBench.KernelSet.VECTOR, VisionBench.KernelSet.ONEDNN_BF16), List.of(1, 2), 2)
+        List.of(HostKernels.VECTOR, HostKernels.ONEDNN_BF16), List.of(1, 2), 2)
         .run(new PrintWriter(text, true));
 
     List<String> lines = text.toString().lines().toList();
@@ -43,12 +43,5 @@ class VisionBenchTest {
       assertThat(rows.get(2)).matches("onednn-bf16 \\(oneDNN [23]\\.\\d+\\.\\d+, \\S+\\)\\s+" + format + "\\s+1\\s+.*x");
       assertThat(rows.get(3)).matches("onednn-bf16 \\(oneDNN .*\\)\\s+" + format + "\\s+2\\s+.*x");
     }
-  }
-
-  @Test
-  void namesTheKernelSetsItKnows() {
-    assertThat(VisionBench.KernelSet.parse(" ONEDNN-bf16")).isEqualTo(VisionBench.KernelSet.ONEDNN_BF16);
-    assertThatThrownBy(() -> VisionBench.KernelSet.parse("amx"))
-        .hasMessage("--vision-kernels takes vector and onednn-bf16, got \"amx\"");
   }
 }

@@ -2,6 +2,7 @@ package dev.owlery.visionworker;
 
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kernel.KernelsProvider;
+import dev.owlery.engine.kernel.VectorKernels;
 import dev.owlery.engine.onednn.OneDnnKernels;
 import java.util.Arrays;
 import java.util.Locale;
@@ -45,7 +46,20 @@ public enum HostKernels {
   Kernels open() {
     return switch (this) {
       case VECTOR -> KernelsProvider.shared();
-      case ONEDNN_BF16 -> new OneDnnKernels(Runtime.getRuntime().availableProcessors());
+      case ONEDNN_BF16 -> create(Runtime.getRuntime().availableProcessors());
+    };
+  }
+
+  /**
+   * New kernels of this set on {@code numThreads} threads, which the caller closes (the benchmark's
+   * sets, timed side by side).
+   *
+   * @throws dev.owlery.engine.onednn.OneDnnUnavailableException when oneDNN is asked for and missing
+   */
+  public Kernels create(int numThreads) {
+    return switch (this) {
+      case VECTOR -> new VectorKernels(numThreads);
+      case ONEDNN_BF16 -> new OneDnnKernels(numThreads);
     };
   }
 }

@@ -86,7 +86,7 @@ public final class VisionWorkerCommand implements Callable<Integer> {
   }
 
   /** Parses {@code --kernels} (and local's {@code --vision-kernels}); anything else names the choices. */
-  static final class HostKernelsConverter implements picocli.CommandLine.ITypeConverter<HostKernels> {
+  public static final class HostKernelsConverter implements picocli.CommandLine.ITypeConverter<HostKernels> {
     @Override
     public HostKernels convert(String value) {
       try {
