@@ -22,7 +22,6 @@ import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import jdk.incubator.vector.FloatVector;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -321,24 +320,39 @@ class OneDnnKernelsTest {
   }
 
   @Test
-  void theSoftmaxExponentialIsWithinTwoUlpOfMathExp() {
-    float[] x = new float[4096];
+  void theSoftmaxScalesTheScoresAndSumsToOne() {
+    // rows of 1 to 70 scores (vector body and scalar tail), scale 1/sqrt(40), against double arithmetic
     Random random = new Random(41);
-    for (int i = 0; i < x.length; i++) {
-      x[i] = i < 16 ? new float[] {0f, -0f, -1e-30f, -87.3f, -87.34f, -100f, -1e6f, Float.NEGATIVE_INFINITY,
-          -0.34657359f, -0.34657362f, -1f, -2f, -10f, -20f, -50f, -80f}[i] : -random.nextFloat() * 90;
-    }
-    float[] e = new float[16];
-    for (int i = 0; i + 16 <= x.length; i += 16) {
-      OneDnnAttention.expOfNonPositive(FloatVector.fromArray(FloatVector.SPECIES_512, x, i)).intoArray(e, 0);
-      for (int j = 0; j < 16; j++) {
-        float expected = (float) Math.exp(x[i + j]);
-        if (x[i + j] < -87.33f) {
-          assertThat(e[j]).as("exp(%s) clamps", x[i + j]).isEqualTo((float) Math.exp(-87.33f), org.assertj.core.data.Offset.offset(Math.ulp((float) Math.exp(-87.33f)) * 2));
-        } else {
-          assertThat(e[j]).as("exp(%s)", x[i + j]).isCloseTo(expected, org.assertj.core.data.Offset.offset(2 * Math.ulp(expected)));
-        }
+    float scale = (float) (1 / Math.sqrt(40));
+    for (int size = 1; size <= 70; size += 3) {
+      float[] x = new float[size + 2];
+      for (int i = 0; i < x.length; i++) {
+        x[i] = (float) random.nextGaussian() * 20;
       }
+      double max = Double.NEGATIVE_INFINITY;
+      for (int i = 1; i <= size; i++) {
+        max = Math.max(max, x[i]);
+      }
+      double[] expected = new double[size];
+      double[] arguments = new double[size];
+      double sum = 0;
+      for (int i = 0; i < size; i++) {
+        arguments[i] = Math.abs(scale * (x[i + 1] - max));
+        expected[i] = Math.exp(scale * (x[i + 1] - max));
+        sum += expected[i];
+      }
+      float before = x[0];
+      float after = x[size + 1];
+      OneDnnAttention.softmax(x, 1, size, scale);
+      for (int i = 0; i < size; i++) {
+        // float32 rounds the argument scale * (x - max) to 2^-24 of itself, which exp turns into as
+        // much relative error; a few ulp more for exp, the sum and the division
+        double p = expected[i] / sum;
+        assertThat((double) x[i + 1]).as("size %d element %d", size, i)
+            .isCloseTo(p, org.assertj.core.data.Offset.offset(p * (arguments[i] + 4) * 0x1p-23));
+      }
+      assertThat(x[0]).isEqualTo(before);
+      assertThat(x[size + 1]).isEqualTo(after);
     }
   }
 
