@@ -102,7 +102,7 @@ final class TileKernels {
   private static void widenF16(MemorySegment data, long rowByte, int cols, int head, float[] dst, int dstOffset) {
     int c = 0;
     for (; c < head; c++) {
-      dst[dstOffset + c] = VectorMatmul.scalarF16Widened(data, rowByte + 2L * c);
+      dst[dstOffset + c] = VectorMatmul.scalar16(data, rowByte + 2L * c, true);
     }
     for (; c + 2 * L <= cols; c += 2 * L) {
       IntVector pairs = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
@@ -110,7 +110,7 @@ final class TileKernels {
       VectorMatmul.oddF16Normal(pairs).intoArray(dst, dstOffset + c + L);
     }
     for (; c < cols; c++) {
-      dst[dstOffset + c] = VectorMatmul.scalarF16Widened(data, rowByte + 2L * c);
+      dst[dstOffset + c] = VectorMatmul.scalar16(data, rowByte + 2L * c, true);
     }
   }
 

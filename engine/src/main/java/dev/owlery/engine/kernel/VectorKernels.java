@@ -30,6 +30,8 @@ public final class VectorKernels implements Kernels, AutoCloseable {
   private final ThreadLocal<LayerNormRows> layerNorms = ThreadLocal.withInitial(LayerNormRows::new);
   private final ThreadLocal<float[]> biasRow = ThreadLocal.withInitial(() -> new float[0]);
   private final BlockedAttention attention;
+  /** Per F16 matrix, its zero-exponent halves at the dot products' head: for calls of few tokens. */
+  private final WeakIdentityCache<Matrix, ZeroExponentHalves> zeroExponentHalves = new WeakIdentityCache<>();
 
   /** Kernels splitting each matmul over {@code numThreads} threads (the caller included). */
   public VectorKernels(int numThreads) {
@@ -47,7 +49,10 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     int rows = w.rows();
     MatmulTask task = tasks.get();
     boolean alone = (long) rows * w.cols() * numTokens < PARALLEL_THRESHOLD || pool.numThreads() == 1;
-    task.prepare(w, x, xOffset, out, outOffset, numTokens, alone ? 1 : pool.numThreads());
+    ZeroExponentHalves zeros = w.dtype() == DType.F16 && numTokens < TileKernels.TOKENS
+        ? zeroExponentHalves.get(w, m -> new ZeroExponentHalves(m, VectorMatmul.head(m, VectorMatmul.load16Bytes())))
+        : null;
+    task.prepare(w, zeros, x, xOffset, out, outOffset, numTokens, alone ? 1 : pool.numThreads());
     try {
       if (task.transposing()) {
         // the activations' token blocks transposed by every thread, then the rows: two calls, so
@@ -369,6 +374,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     private final RowRanges rowRanges;
     private int numThreads;
     private Matrix w;
+    private ZeroExponentHalves zeros;
     private float[] x;
     private int xOffset;
     private float[] out;
@@ -398,8 +404,10 @@ public final class VectorKernels implements Kernels, AutoCloseable {
       rowRanges = new RowRanges(maxThreads);
     }
 
-    void prepare(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens, int numThreads) {
+    void prepare(Matrix w, ZeroExponentHalves zeros, float[] x, int xOffset, float[] out, int outOffset, int numTokens,
+        int numThreads) {
       this.w = w;
+      this.zeros = zeros;
       int cols = w.cols();
       boolean pairs = w.dtype() == DType.F16 || w.dtype() == DType.BF16;
       boolean panel = numTokens >= PanelKernels.MIN_TOKENS;
@@ -415,9 +423,9 @@ public final class VectorKernels implements Kernels, AutoCloseable {
             // it kept the other threads waiting for 2% of a two-thread prefill
             scanning = true;
             maxMagnitudeBits.set(0);
-            xScale = Math.scalb(1f, VectorMatmul.F16_WIDENED_REBIAS_EXPONENT);
+            xScale = Math.scalb(1f, VectorMatmul.F16_REBIAS_EXPONENT);
           } else if (w.dtype() == DType.F16) {
-            int rebias = VectorMatmul.f16RebiasExponent(numTokens);
+            int rebias = VectorMatmul.F16_REBIAS_EXPONENT;
             int shift = VectorMatmul.f16RebiasShift(x, xOffset, Math.multiplyExact(numTokens, cols), rebias);
             xScale = Math.scalb(1f, rebias - shift);
             outScale = Math.scalb(1f, shift);
@@ -464,6 +472,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     void clear() {
       numTokenBlocks = 0;
       w = null;
+      zeros = null;
       x = null;
       xT = null;
       out = null;
@@ -484,11 +493,11 @@ public final class VectorKernels implements Kernels, AutoCloseable {
         return false;
       }
       scanning = false;
-      int shift = VectorMatmul.f16RebiasShift(maxMagnitudeBits.get(), VectorMatmul.F16_WIDENED_REBIAS_EXPONENT);
+      int shift = VectorMatmul.f16RebiasShift(maxMagnitudeBits.get(), VectorMatmul.F16_REBIAS_EXPONENT);
       if (shift == 0) {
         return false;
       }
-      xScale = Math.scalb(1f, VectorMatmul.F16_WIDENED_REBIAS_EXPONENT - shift);
+      xScale = Math.scalb(1f, VectorMatmul.F16_REBIAS_EXPONENT - shift);
       outScale = Math.scalb(1f, shift);
       nextTokenBlock.set(0); // volatile write publishes the scales to the workers
       return true;
@@ -517,7 +526,7 @@ public final class VectorKernels implements Kernels, AutoCloseable {
       }
       int part = xT == null ? rowRanges.ownPart() : -1;
       for (long rows = claim(part); rows >= 0; rows = claim(part)) {
-        VectorMatmul.rows(w, x, xOffset, xT, out, outOffset, numTokens, RowRanges.from(rows), RowRanges.to(rows), head,
+        VectorMatmul.rows(w, zeros, x, xOffset, xT, out, outOffset, numTokens, RowRanges.from(rows), RowRanges.to(rows), head,
             outScale);
       }
     }

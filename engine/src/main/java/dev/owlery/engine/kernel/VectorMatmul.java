@@ -23,13 +23,17 @@ import jdk.incubator.vector.VectorSpecies;
  * <p>16-bit weights are loaded as int lanes, each holding an even-indexed element (low half) and
  * the next odd one (high half); shifts and masks widen both halves without cross-lane shuffles,
  * and the activations are pre-arranged to match ({@link #permuteForPairs}, once per call). F16
- * widening uses the exponent-rebias trick: the 15 magnitude bits shifted to float position are the
- * exact value of every finite half (subnormals included) times 2^-112; the factor 2^112 is moved
- * into the pre-arranged activations (and back out of the sums when activations are large), which
- * saves a multiply per vector. The dot products (fewer than {@link TileKernels#TOKENS} tokens) use
- * that as it is; rows widened into buffers for the tiles and panels hold w * 2^-96 instead, with
- * no subnormal float ({@link #evenF16Normal}), and their activations carry 2^96
- * ({@link #f16RebiasExponent}). F16
+ * widening uses the exponent-rebias trick: the 15 magnitude bits shifted to float position read as
+ * the exact value of every finite half times 2^-112, and {@link #F16_EXPONENT_LIFT} added to the
+ * exponent makes that w * 2^-96, a normal float for every half whose exponent field is not zero.
+ * The factor 2^96 is moved into the pre-arranged activations (and back out of the sums when
+ * activations are large, {@link #f16RebiasShift}), which saves a multiply per vector. A half with a
+ * zero exponent field (zero or subnormal, value m * 2^-24) lifts to (1 + m/1024) * 2^-111, signed,
+ * not to its value: rows widened into buffers for the tiles and panels correct each lane
+ * ({@link #evenF16Normal}); the dot products, where those lanes' extra operations measured
+ * 0.55-0.65x the decode speed, take the lifted values as they are and add the difference's products
+ * afterwards from a list of where those halves are ({@link ZeroExponentHalves}). Either way no FMA
+ * takes a subnormal operand, which on Intel cores costs a microcode assist. F16
  * infinities and NaNs in weights are not supported (they widen to finite values >= 65536); no
  * trained checkpoint has them. Compared with widening through a short-to-int lane conversion this
  * measured 1.4-1.7x the in-cache throughput on AVX2 (BenchCommand, same run).
@@ -60,19 +64,16 @@ final class VectorMatmul {
   private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
   private static final int F16_SIGN_AND_MAGNITUDE = 0x8fffe000;
   /**
-   * Exponent added to the shifted F16 bits when rows are widened into a buffer
-   * ({@link #evenF16Normal}): with 16, the smallest F16 subnormal (2^-24) widens to 2^-120, a normal
-   * float, so the tiles' FMAs never take a subnormal operand.
+   * Exponent added to the shifted F16 bits: with 16, the smallest F16 subnormal (2^-24) widens to
+   * 2^-120, a normal float, and every half with a non-zero exponent field to its value times 2^-96.
    */
   private static final int F16_EXPONENT_LIFT = 16;
+  /** Lifted halves below this magnitude, and only they, had a zero exponent field: 2^-110. */
   private static final float F16_SUBNORMAL_BELOW = Math.scalb(1f, F16_EXPONENT_LIFT - 126);
   private static final int F16_SUBNORMAL_OFFSET_BITS = Float.floatToRawIntBits(F16_SUBNORMAL_BELOW);
-  /** Scale of the F16 weights as the dot products widen them (w * 2^-112); their activations carry the 2^112. */
-  static final int F16_REBIAS_EXPONENT = 112;
-  /** Scale of the F16 weights as rows widened into a buffer hold them (w * 2^-96); their activations carry the 2^96. */
-  static final int F16_WIDENED_REBIAS_EXPONENT = F16_REBIAS_EXPONENT - F16_EXPONENT_LIFT;
+  /** Scale of the F16 weights as the kernels widen them (w * 2^-96); their activations carry the 2^96. */
+  static final int F16_REBIAS_EXPONENT = 112 - F16_EXPONENT_LIFT;
   private static final float F16_UNBIASED = Math.scalb(1f, -F16_REBIAS_EXPONENT);
-  private static final float F16_WIDENED_UNBIASED = Math.scalb(1f, -F16_WIDENED_REBIAS_EXPONENT);
 
   private VectorMatmul() {}
 
@@ -90,12 +91,14 @@ final class VectorMatmul {
 
   /**
    * {@code out[t, r] = w[r, :] . x[t, :]} for rows {@code [from, to)} and every token. For F16/BF16
-   * weights {@code x} must be in pair order ({@link #permuteForPairs} with {@code head}). With
+   * weights {@code x} must be in pair order ({@link #permuteForPairs} with {@code head}), and for F16
+   * calls of fewer than {@link TileKernels#TOKENS} tokens {@code zeros} lists w's zero-exponent
+   * halves at that head (null otherwise). With
    * {@code xT} (x transposed by {@link PanelKernels#transposeBlocks}, for {@link PanelKernels#MIN_TOKENS}
    * tokens or more) the outer-product kernels run; otherwise the tile or matrix-vector kernels.
    */
-  static void rows(Matrix w, float[] x, int xOffset, float[] xT, float[] out, int outOffset, int numTokens, int from,
-      int to, int head, float outScale) {
+  static void rows(Matrix w, ZeroExponentHalves zeros, float[] x, int xOffset, float[] xT, float[] out, int outOffset,
+      int numTokens, int from, int to, int head, float outScale) {
     int cols = w.cols();
     int rows = w.rows();
     if (xT != null) {
@@ -113,19 +116,19 @@ final class VectorMatmul {
       int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
       for (int t = 0; t < numTokens; t++) {
         for (int r = blockStart; r < blockEnd; r++) {
-          out[outOffset + t * rows + r] = dot(w, r, x, xOffset + t * cols, head) * outScale;
+          out[outOffset + t * rows + r] = dot(w, zeros, r, x, xOffset + t * cols, head) * outScale;
         }
       }
     }
   }
 
-  private static float dot(Matrix w, int r, float[] x, int xOffset, int head) {
+  private static float dot(Matrix w, ZeroExponentHalves zeros, int r, float[] x, int xOffset, int head) {
     MemorySegment data = w.data();
     long rowByte = w.rowByteOffset(r);
     int cols = w.cols();
     return switch (w.dtype()) {
       case F32 -> MatvecKernels.dotF32(data, rowByte, x, xOffset, cols, head);
-      case F16 -> MatvecKernels.dotF16(data, rowByte, x, xOffset, cols, head);
+      case F16 -> MatvecKernels.dotF16(data, rowByte, x, xOffset, cols, head) + zeros.correction(r, x, xOffset);
       case BF16 -> MatvecKernels.dotBF16(data, rowByte, x, xOffset, cols, head);
       case Q8_0 -> MatvecKernels.dotQ8_0(data, rowByte, x, xOffset, cols);
       case Q4_0 -> Q4_VECTORS ? MatvecKernels.dotQ4_0(data, rowByte, x, xOffset, cols) : widenedDot(w, r, x, xOffset);
@@ -178,16 +181,11 @@ final class VectorMatmul {
 
   /**
    * Exponent s such that the F16 kernels may scale activations by 2^(rebias - s) without overflow
-   * (their widened weights are w * 2^-rebias, rebias 112 or 96) and scale the results back by 2^s:
+   * (their widened weights are w * 2^-rebias, rebias {@value #F16_REBIAS_EXPONENT}) and scale the results back by 2^s:
    * 0 unless some |x| >= 2^(127 - rebias). Both scalings are powers of two, so the products are exact.
    */
   static int f16RebiasShift(float[] x, int xOffset, int length, int rebiasExponent) {
     return f16RebiasShift(maxMagnitudeBits(x, xOffset, length), rebiasExponent);
-  }
-
-  /** The rebias exponent of a call of {@code numTokens}: rows widened into a buffer (tiles, panels) or dot products. */
-  static int f16RebiasExponent(int numTokens) {
-    return numTokens >= TileKernels.TOKENS ? F16_WIDENED_REBIAS_EXPONENT : F16_REBIAS_EXPONENT;
   }
 
   /** {@link #f16RebiasShift(float[], int, int, int)} of activations whose {@link #maxMagnitudeBits} are given. */
@@ -216,35 +214,34 @@ final class VectorMatmul {
     return maxBits;
   }
 
-  /** One weight widened as the dot products' vector body does: F16 as {@code w * 2^-112} (exact), BF16 as is. */
+  /** One weight widened as the kernels' vector bodies do: F16 as {@code w * 2^-96} (exact), BF16 as is. */
   static float scalar16(MemorySegment data, long byteOffset, boolean f16) {
     short bits = data.get(I16_LE, byteOffset);
     return f16 ? Float.float16ToFloat(bits) * F16_UNBIASED : Float.intBitsToFloat((bits & 0xffff) << 16);
-  }
-
-  /** One F16 weight widened as {@link #evenF16Normal} does: {@code w * 2^-96} (exact). */
-  static float scalarF16Widened(MemorySegment data, long byteOffset) {
-    return Float.float16ToFloat(data.get(I16_LE, byteOffset)) * F16_WIDENED_UNBIASED;
   }
 
   // Widening of the two halves of each int lane. Separate methods per dtype (no branch on the
   // dtype inside a loop): a vector value merged from two branches is not kept in registers by C2.
 
   /**
-   * Even-indexed F16 weights (low halves) times 2^-112: arithmetic >> 3 keeps the sign in bit 31 and
-   * puts the magnitude in bits 27..13, the AND clears 30..28 and the odd half's bits.
+   * Even-indexed F16 weights (low halves) lifted to normal floats: w * 2^-96, except where the half's
+   * exponent field is zero ({@link ZeroExponentHalves} corrects those; {@link #f16LiftError}).
+   * Arithmetic >> 3 keeps the sign in bit 31 and puts the magnitude in bits 27..13, the AND clears
+   * 30..28 and the odd half's bits, the add lifts the exponent.
    */
-  static FloatVector evenF16(IntVector pairs) {
+  static FloatVector evenF16Lifted(IntVector pairs) {
     return pairs.lanewise(VectorOperators.LSHL, 16)
         .lanewise(VectorOperators.ASHR, 3)
         .lanewise(VectorOperators.AND, F16_SIGN_AND_MAGNITUDE)
+        .add(F16_EXPONENT_LIFT << 23)
         .reinterpretAsFloats();
   }
 
-  /** Odd-indexed F16 weights (high halves) times 2^-112. */
-  static FloatVector oddF16(IntVector pairs) {
+  /** Odd-indexed F16 weights (high halves) lifted as {@link #evenF16Lifted}. */
+  static FloatVector oddF16Lifted(IntVector pairs) {
     return pairs.lanewise(VectorOperators.ASHR, 3)
         .lanewise(VectorOperators.AND, F16_SIGN_AND_MAGNITUDE)
+        .add(F16_EXPONENT_LIFT << 23)
         .reinterpretAsFloats();
   }
 
@@ -281,6 +278,20 @@ final class VectorMatmul {
     FloatVector offset = bits.and(0x80000000).lanewise(VectorOperators.XOR, 0x80000000 | F16_SUBNORMAL_OFFSET_BITS)
         .reinterpretAsFloats();
     return lifted.blend(lifted.fma(FloatVector.broadcast(lifted.species(), 2f), offset), subnormal);
+  }
+
+  /**
+   * What a dot product must add, per unit of activation, for an F16 weight of bits {@code bits}
+   * widened by {@link #evenF16Lifted}: its value times 2^-96 minus the lifted float; 0 unless the
+   * exponent field is zero, where it is w * 2^-97 - 2^-111, signed as the half (exact, normal).
+   */
+  static float f16LiftError(short bits) {
+    if ((bits & 0x7c00) != 0) {
+      return 0f;
+    }
+    float value = Float.float16ToFloat(bits) * F16_UNBIASED;
+    float lifted = Float.intBitsToFloat((((bits & 0x8000) << 16) | ((bits & 0x7fff) << 13)) + (F16_EXPONENT_LIFT << 23));
+    return value - lifted;
   }
 
   /** {@code B.length()} consecutive int8 weights from {@code byteOffset}: L, or 8 when L is 4. */

@@ -161,13 +161,51 @@ class VectorKernelsTest {
   @ParameterizedTest
   @EnumSource(names = {"F32", "F16", "BF16"})
   void largeAndTinyActivationsKeepFullPrecision(DType dtype) {
-    // the F16 kernel moves a factor 2^112 into the activations: |x| up to 4e6 must not overflow,
-    // and 1e-30 must not lose precision
+    // the F16 kernels move a factor 2^96 into the activations: |x| of 1e6 and 1e10 (beyond 2^30,
+    // rescaled) must not overflow, and 1e-30 must not lose precision
     Matrix w = randomMatrix(dtype, ROWS, COLS, 0, 29);
     assertMatmulAgrees(w, 1, 0, 1e6f);
+    assertMatmulAgrees(w, 1, 0, 1e10f);
+    assertMatmulAgrees(w, 3, 0, 1e10f);
     assertMatmulAgrees(w, 5, 0, 1e6f);
     assertMatmulAgrees(w, 5, 0, 1e-30f);
     assertMatmulAgrees(w, 17, 0, 1e6f);
+  }
+
+  /**
+   * F16 rows where two weights in three have a zero exponent field (signed zeros and subnormals),
+   * against positive activations so that any uncorrected lifted half adds up: the dot products
+   * (1-3 tokens) read such halves lifted to 2^-111 and more and correct them from
+   * {@link ZeroExponentHalves}, at every head (byte shifts) and through a column slice; the tiles
+   * (5 tokens) widen them exactly. Without the correction the sums are off by about 1e-5 of each
+   * weight's share per zero-exponent half, four times the tolerance.
+   */
+  @Test
+  void f16RowsFullOfZerosAndSubnormalsMatchTheReference() {
+    for (int byteShift : new int[] {0, 2, 6}) {
+      MemorySegment segment = arena.allocate(2L * ROWS * (COLS + 40) + byteShift + 64, 64).asSlice(byteShift);
+      Random random = new Random(37 + byteShift);
+      ValueLayout.OfShort i16 = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+      for (long i = 0; i < (long) ROWS * (COLS + 40); i++) {
+        int sign = random.nextBoolean() ? 0x8000 : 0;
+        short bits = switch (random.nextInt(3)) {
+          case 0 -> (short) sign;
+          case 1 -> (short) (sign | (1 + random.nextInt(0x3ff)));
+          default -> Float.floatToFloat16((float) random.nextGaussian());
+        };
+        segment.setAtIndex(i16, i, bits);
+      }
+      Matrix w = new Matrix("zeros", segment, DType.F16, ROWS, COLS + 40, COLS + 40, 0);
+      for (Matrix view : new Matrix[] {w, w.colSlice(13, 13 + COLS)}) {
+        for (int numTokens : new int[] {1, 2, 3, 5}) {
+          float[] x = randomActivations(2 + numTokens * view.cols(), 41);
+          for (int i = 0; i < x.length; i++) {
+            x[i] = Math.abs(x[i]);
+          }
+          assertMatmulAgrees(view, x, numTokens, 2);
+        }
+      }
+    }
   }
 
   @Test
@@ -187,14 +225,14 @@ class VectorKernelsTest {
    * Every finite half, in both halves of an int lane, widens into a row buffer to its exact value
    * times 2^-96, as a normal float: subnormal halves included, which must not leave the tiles' FMAs
    * a subnormal operand (on Intel cores each such FMA takes a microcode assist: the 1.1B's prefill
-   * ran at 0.76x its speed without them). The dot products' widening (2^-112) is exact too.
+   * ran at 0.76x its speed without them). The dot products' lifted widening gives a normal float
+   * too, which with {@link VectorMatmul#f16LiftError} added is the exact value again.
    */
   @Test
-  void everyFiniteHalfWidensExactlyAndIntoRowsNeverToASubnormalFloat() {
+  void everyFiniteHalfWidensExactlyAndNeverToASubnormalFloat() {
     int lanes = IntVector.SPECIES_PREFERRED.length();
     int[] pairs = new int[lanes];
-    float scale = Math.scalb(1f, VectorMatmul.F16_WIDENED_REBIAS_EXPONENT);
-    float dotScale = Math.scalb(1f, VectorMatmul.F16_REBIAS_EXPONENT);
+    float scale = Math.scalb(1f, VectorMatmul.F16_REBIAS_EXPONENT);
     for (int h = 0; h < 0x10000; h += lanes) {
       for (int i = 0; i < lanes; i++) {
         int even = h + i;
@@ -204,8 +242,8 @@ class VectorKernelsTest {
       IntVector v = IntVector.fromArray(IntVector.SPECIES_PREFERRED, pairs, 0);
       float[] evens = VectorMatmul.evenF16Normal(v).toArray();
       float[] odds = VectorMatmul.oddF16Normal(v).toArray();
-      float[] dotEvens = VectorMatmul.evenF16(v).toArray();
-      float[] dotOdds = VectorMatmul.oddF16(v).toArray();
+      float[] liftedEvens = VectorMatmul.evenF16Lifted(v).toArray();
+      float[] liftedOdds = VectorMatmul.oddF16Lifted(v).toArray();
       for (int i = 0; i < lanes; i++) {
         for (int half : new int[] {0, 1}) {
           int bits = half == 0 ? pairs[i] & 0xffff : pairs[i] >>> 16;
@@ -217,8 +255,13 @@ class VectorKernelsTest {
           assertThat(widened * scale).as("half %04x", bits).isEqualTo(expected, org.assertj.core.data.Offset.offset(0f));
           assertThat(widened == 0f || Math.abs(widened) >= Float.MIN_NORMAL).as("half %04x widens to a normal float", bits)
               .isTrue();
-          assertThat((half == 0 ? dotEvens[i] : dotOdds[i]) * dotScale).as("half %04x in a dot product", bits)
+          float lifted = half == 0 ? liftedEvens[i] : liftedOdds[i];
+          assertThat(Math.abs(lifted) >= Float.MIN_NORMAL).as("half %04x lifts to a normal float", bits).isTrue();
+          float error = VectorMatmul.f16LiftError((short) bits);
+          assertThat(error == 0f || Math.abs(error) >= Float.MIN_NORMAL).as("half %04x: a normal correction", bits).isTrue();
+          assertThat((lifted + error) * scale).as("half %04x lifted and corrected", bits)
               .isEqualTo(expected, org.assertj.core.data.Offset.offset(0f));
+          assertThat(error == 0f).as("half %04x needs a correction", bits).isEqualTo((bits & 0x7c00) != 0);
         }
       }
     }
@@ -227,7 +270,7 @@ class VectorKernelsTest {
   @Test
   void f16RebiasShiftFindsTheLargestMagnitudeAnywhereAndIgnoresNonFiniteOnes() {
     // activations are scaled by 2^rebias: exponents up to 126 - rebias stay unshifted
-    int rebias = VectorMatmul.F16_WIDENED_REBIAS_EXPONENT;
+    int rebias = VectorMatmul.F16_REBIAS_EXPONENT;
     int limit = 126 - rebias;
     // 1,000 floats: vectors of maxima over the first 992, a scalar tail after them
     for (int at : new int[] {0, 31, 32, 500, 991, 992, 999}) {
