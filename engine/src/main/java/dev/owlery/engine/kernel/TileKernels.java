@@ -98,7 +98,7 @@ final class TileKernels {
     }
   }
 
-  /** One F16 row widened as w * 2^-96, never a subnormal float, into pair order (head, then blocks of 2L: evens, odds; tail). */
+  /** One F16 row widened as w * 2^-80, never a subnormal float, into pair order (head, then blocks of 2L: evens, odds; tail). */
   private static void widenF16(MemorySegment data, long rowByte, int cols, int head, float[] dst, int dstOffset) {
     int c = 0;
     for (; c < head; c++) {

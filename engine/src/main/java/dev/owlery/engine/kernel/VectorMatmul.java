@@ -25,10 +25,10 @@ import jdk.incubator.vector.VectorSpecies;
  * and the activations are pre-arranged to match ({@link #permuteForPairs}, once per call). F16
  * widening uses the exponent-rebias trick: the 15 magnitude bits shifted to float position read as
  * the exact value of every finite half times 2^-112, and {@link #F16_EXPONENT_LIFT} added to the
- * exponent makes that w * 2^-96, a normal float for every half whose exponent field is not zero.
- * The factor 2^96 is moved into the pre-arranged activations (and back out of the sums when
+ * exponent makes that w * 2^-80, a normal float for every half whose exponent field is not zero.
+ * The factor 2^80 is moved into the pre-arranged activations (and back out of the sums when
  * activations are large, {@link #f16RebiasShift}), which saves a multiply per vector. A half with a
- * zero exponent field (zero or subnormal, value m * 2^-24) lifts to (1 + m/1024) * 2^-111, signed,
+ * zero exponent field (zero or subnormal, value m * 2^-24) lifts to (1 + m/1024) * 2^-95, signed,
  * not to its value: rows widened into buffers for the tiles and panels correct each lane
  * ({@link #evenF16Normal}); the dot products, where those lanes' extra operations measured
  * 0.55-0.65x the decode speed, take the lifted values as they are and add the difference's products
@@ -64,14 +64,17 @@ final class VectorMatmul {
   private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
   private static final int F16_SIGN_AND_MAGNITUDE = 0x8fffe000;
   /**
-   * Exponent added to the shifted F16 bits: with 16, the smallest F16 subnormal (2^-24) widens to
-   * 2^-120, a normal float, and every half with a non-zero exponent field to its value times 2^-96.
+   * Exponent added to the shifted F16 bits: with 32, the smallest F16 subnormal (2^-24) widens to
+   * 2^-104, a normal float, and every half with a non-zero exponent field to its value times 2^-80.
+   * 32 is one bit above the half's five exponent bits, so the add is an OR, which C2 merges with
+   * the AND before it into one {@code vpternlogd} (in L2, 1.10x the decode loop's throughput of an
+   * add of 16).
    */
-  private static final int F16_EXPONENT_LIFT = 16;
-  /** Lifted halves below this magnitude, and only they, had a zero exponent field: 2^-110. */
+  private static final int F16_EXPONENT_LIFT = 32;
+  /** Lifted halves below this magnitude, and only they, had a zero exponent field: 2^-94. */
   private static final float F16_SUBNORMAL_BELOW = Math.scalb(1f, F16_EXPONENT_LIFT - 126);
   private static final int F16_SUBNORMAL_OFFSET_BITS = Float.floatToRawIntBits(F16_SUBNORMAL_BELOW);
-  /** Scale of the F16 weights as the kernels widen them (w * 2^-96); their activations carry the 2^96. */
+  /** Scale of the F16 weights as the kernels widen them (w * 2^-80); their activations carry the 2^80. */
   static final int F16_REBIAS_EXPONENT = 112 - F16_EXPONENT_LIFT;
   private static final float F16_UNBIASED = Math.scalb(1f, -F16_REBIAS_EXPONENT);
 
@@ -214,7 +217,7 @@ final class VectorMatmul {
     return maxBits;
   }
 
-  /** One weight widened as the kernels' vector bodies do: F16 as {@code w * 2^-96} (exact), BF16 as is. */
+  /** One weight widened as the kernels' vector bodies do: F16 as {@code w * 2^-80} (exact), BF16 as is. */
   static float scalar16(MemorySegment data, long byteOffset, boolean f16) {
     short bits = data.get(I16_LE, byteOffset);
     return f16 ? Float.float16ToFloat(bits) * F16_UNBIASED : Float.intBitsToFloat((bits & 0xffff) << 16);
@@ -224,16 +227,16 @@ final class VectorMatmul {
   // dtype inside a loop): a vector value merged from two branches is not kept in registers by C2.
 
   /**
-   * Even-indexed F16 weights (low halves) lifted to normal floats: w * 2^-96, except where the half's
+   * Even-indexed F16 weights (low halves) lifted to normal floats: w * 2^-80, except where the half's
    * exponent field is zero ({@link ZeroExponentHalves} corrects those; {@link #f16LiftError}).
    * Arithmetic >> 3 keeps the sign in bit 31 and puts the magnitude in bits 27..13, the AND clears
-   * 30..28 and the odd half's bits, the add lifts the exponent.
+   * 30..28 and the odd half's bits, the OR lifts the exponent.
    */
   static FloatVector evenF16Lifted(IntVector pairs) {
     return pairs.lanewise(VectorOperators.LSHL, 16)
         .lanewise(VectorOperators.ASHR, 3)
         .lanewise(VectorOperators.AND, F16_SIGN_AND_MAGNITUDE)
-        .add(F16_EXPONENT_LIFT << 23)
+        .lanewise(VectorOperators.OR, F16_EXPONENT_LIFT << 23)
         .reinterpretAsFloats();
   }
 
@@ -241,12 +244,12 @@ final class VectorMatmul {
   static FloatVector oddF16Lifted(IntVector pairs) {
     return pairs.lanewise(VectorOperators.ASHR, 3)
         .lanewise(VectorOperators.AND, F16_SIGN_AND_MAGNITUDE)
-        .add(F16_EXPONENT_LIFT << 23)
+        .lanewise(VectorOperators.OR, F16_EXPONENT_LIFT << 23)
         .reinterpretAsFloats();
   }
 
   /**
-   * Even-indexed F16 weights times 2^-96, every one a normal float (see {@link #normalF16}): for
+   * Even-indexed F16 weights times 2^-80, every one a normal float (see {@link #normalF16}): for
    * rows widened into a buffer, where a handful more operations per vector are paid once per row
    * and reused by every token. The dot products keep {@link #evenF16}: in a decode loop the same
    * operations measured 0.55-0.65x the tokens/s, more than the subnormal operands cost there.
@@ -257,22 +260,22 @@ final class VectorMatmul {
         .lanewise(VectorOperators.AND, F16_SIGN_AND_MAGNITUDE));
   }
 
-  /** Odd-indexed F16 weights times 2^-96, as {@link #evenF16Normal}. */
+  /** Odd-indexed F16 weights times 2^-80, as {@link #evenF16Normal}. */
   static FloatVector oddF16Normal(IntVector pairs) {
     return normalF16(pairs.lanewise(VectorOperators.ASHR, 3).lanewise(VectorOperators.AND, F16_SIGN_AND_MAGNITUDE));
   }
 
   /**
    * Halves shifted to float position (sign, 5 exponent bits at 27..23, 10 mantissa bits) to floats
-   * of value {@code w * 2^-96}, none subnormal. Read as floats these bits are {@code w * 2^-112},
+   * of value {@code w * 2^-80}, none subnormal. Read as floats these bits are {@code w * 2^-112},
    * a subnormal float for every subnormal half (|w| < 2^-14, a few per thousand trained weights),
    * and an FMA with a subnormal operand takes a microcode assist on Intel cores (the 1.1B's
-   * 128-token prefill: 38-39 tokens/s on one thread, 50 with this). Normal halves gain the lift by
-   * an add to the exponent; a subnormal one (value m * 2^-24), whose lifted bits read
+   * 128-token prefill: 38-39 tokens/s on one thread, 50 with this). Normal halves gain the lift in
+   * the exponent; a subnormal one (value m * 2^-24), whose lifted bits read
    * (1 + m/1024) * 2^(lift - 127), is twice that minus 2^(lift - 126), signed as the half.
    */
   private static FloatVector normalF16(IntVector bits) {
-    FloatVector lifted = bits.add(F16_EXPONENT_LIFT << 23).reinterpretAsFloats();
+    FloatVector lifted = bits.lanewise(VectorOperators.OR, F16_EXPONENT_LIFT << 23).reinterpretAsFloats();
     // subnormal halves, and only they, lift below 2^(lift - 126)
     VectorMask<Float> subnormal = lifted.lanewise(VectorOperators.ABS).compare(VectorOperators.LT, F16_SUBNORMAL_BELOW);
     FloatVector offset = bits.and(0x80000000).lanewise(VectorOperators.XOR, 0x80000000 | F16_SUBNORMAL_OFFSET_BITS)
@@ -282,8 +285,8 @@ final class VectorMatmul {
 
   /**
    * What a dot product must add, per unit of activation, for an F16 weight of bits {@code bits}
-   * widened by {@link #evenF16Lifted}: its value times 2^-96 minus the lifted float; 0 unless the
-   * exponent field is zero, where it is w * 2^-97 - 2^-111, signed as the half (exact, normal).
+   * widened by {@link #evenF16Lifted}: its value times 2^-80 minus the lifted float; 0 unless the
+   * exponent field is zero, where it is w * 2^-81 - 2^-95, signed as the half (exact, normal).
    */
   static float f16LiftError(short bits) {
     if ((bits & 0x7c00) != 0) {
