@@ -158,7 +158,7 @@ final class PanelKernels {
       for (; t < blockStart + width; t++) {
         int source = xOffset + t * cols;
         for (int k = 0; k < cols; k++) {
-          xT[base + k * width + t] = t < tEnd ? x[source + pairedColumn(k, pairsFrom, pairedEnd)] * scale : 0f;
+          xT[base + k * width + t] = t < tEnd ? x[source + VectorMatmul.pairedColumn(k, pairsFrom, pairedEnd)] * scale : 0f;
         }
       }
     }
@@ -293,15 +293,6 @@ final class PanelKernels {
       index[j] = high ? (upper ? L + j : j + b) : (upper ? L + j - b : j);
     }
     return FloatVector.fromArray(F, index, 0);
-  }
-
-  /** The column of x that column k of the pair order holds (see {@link VectorMatmul#permuteForPairs}). */
-  private static int pairedColumn(int k, int pairsFrom, int pairedEnd) {
-    if (k < pairsFrom || k >= pairedEnd) {
-      return k;
-    }
-    int i = (k - pairsFrom) % (2 * L);
-    return k - i + (i < L ? 2 * i : 2 * (i - L) + 1);
   }
 
   /**

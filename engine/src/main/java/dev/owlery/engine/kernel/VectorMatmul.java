@@ -183,6 +183,27 @@ final class VectorMatmul {
   }
 
   /**
+   * The column of x that position k of the pair order holds, where columns {@code [pairsFrom,
+   * pairedEnd)} (whole blocks of 2L) are paired and the others stay in place.
+   */
+  static int pairedColumn(int k, int pairsFrom, int pairedEnd) {
+    if (k < pairsFrom || k >= pairedEnd) {
+      return k;
+    }
+    int i = (k - pairsFrom) % (2 * L);
+    return k - i + (i < L ? 2 * i : 2 * (i - L) + 1);
+  }
+
+  /** The position in pair order of column c of x: the inverse of {@link #pairedColumn}. */
+  static int pairPosition(int c, int pairsFrom, int pairedEnd) {
+    if (c < pairsFrom || c >= pairedEnd) {
+      return c;
+    }
+    int i = (c - pairsFrom) % (2 * L);
+    return c - i + (i % 2 == 0 ? i / 2 : L + i / 2);
+  }
+
+  /**
    * Exponent s such that the F16 kernels may scale activations by 2^(rebias - s) without overflow
    * (their widened weights are w * 2^-rebias, rebias {@value #F16_REBIAS_EXPONENT}) and scale the results back by 2^s:
    * 0 unless some |x| >= 2^(127 - rebias). Both scalings are powers of two, so the products are exact.

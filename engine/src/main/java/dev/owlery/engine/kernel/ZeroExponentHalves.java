@@ -74,48 +74,47 @@ final class ZeroExponentHalves {
     int first = index * BLOCK_ROWS;
     int rows = Math.min(BLOCK_ROWS, w.rows() - first);
     int[] rowStarts = new int[rows + 1];
-    int[] positions = new int[16];
-    float[] errors = new float[16];
-    int count = 0;
+    Entries entries = new Entries();
     for (int i = 0; i < rows; i++) {
-      rowStarts[i] = count;
-      long rowByte = w.rowByteOffset(first + i) + 2L * head;
-      int c = 0;
-      for (; c + S.length() <= body; c += S.length()) {
+      rowStarts[i] = entries.count;
+      long rowByte = w.rowByteOffset(first + i);
+      int c = head;
+      for (; c + S.length() <= head + body; c += S.length()) {
         long zero = ShortVector.fromMemorySegment(S, data, rowByte + 2L * c, ByteOrder.LITTLE_ENDIAN)
             .and((short) 0x7c00)
             .compare(VectorOperators.EQ, (short) 0)
             .toLong();
         for (; zero != 0; zero &= zero - 1) {
-          int column = c + Long.numberOfTrailingZeros(zero);
-          if (count == positions.length) {
-            positions = Arrays.copyOf(positions, 2 * count);
-            errors = Arrays.copyOf(errors, 2 * count);
-          }
-          positions[count] = head + pairPosition(column);
-          errors[count++] = VectorMatmul.f16LiftError(data.get(I16_LE, rowByte + 2L * column));
+          entries.addIfZeroExponent(data, rowByte, c + Long.numberOfTrailingZeros(zero));
         }
       }
-      for (; c < body; c++) {
-        short bits = data.get(I16_LE, rowByte + 2L * c);
-        if ((bits & 0x7c00) == 0) {
-          if (count == positions.length) {
-            positions = Arrays.copyOf(positions, 2 * count);
-            errors = Arrays.copyOf(errors, 2 * count);
-          }
-          positions[count] = head + pairPosition(c);
-          errors[count++] = VectorMatmul.f16LiftError(bits);
-        }
+      for (; c < head + body; c++) {
+        entries.addIfZeroExponent(data, rowByte, c);
       }
     }
-    rowStarts[rows] = count;
-    return new Block(rowStarts, Arrays.copyOf(positions, count), Arrays.copyOf(errors, count));
+    rowStarts[rows] = entries.count;
+    return new Block(rowStarts, Arrays.copyOf(entries.positions, entries.count),
+        Arrays.copyOf(entries.errors, entries.count));
   }
 
-  /** Where column {@code j} of the vector body (counted from the head) sits in pair order. */
-  private static int pairPosition(int j) {
-    int k = j % (2 * L);
-    return j - k + (k % 2 == 0 ? k / 2 : L + k / 2);
+  /** A block's entries as they are found. */
+  private final class Entries {
+    int[] positions = new int[16];
+    float[] errors = new float[16];
+    int count;
+
+    void addIfZeroExponent(MemorySegment data, long rowByte, int column) {
+      short bits = data.get(I16_LE, rowByte + 2L * column);
+      if ((bits & 0x7c00) != 0) {
+        return;
+      }
+      if (count == positions.length) {
+        positions = Arrays.copyOf(positions, 2 * count);
+        errors = Arrays.copyOf(errors, 2 * count);
+      }
+      positions[count] = VectorMatmul.pairPosition(column, head, head + body);
+      errors[count++] = VectorMatmul.f16LiftError(bits);
+    }
   }
 
   /** The entries of row i of the block: {@code [rowStarts[i], rowStarts[i + 1])}. */

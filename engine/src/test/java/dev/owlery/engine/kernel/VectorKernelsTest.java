@@ -268,6 +268,24 @@ class VectorKernelsTest {
   }
 
   @Test
+  void pairPositionAndPairedColumnAreInverses() {
+    // columns [3, 3 + 4L) paired, those before and after in place; the permutation moves x there
+    int l = VectorMatmul.F.length();
+    int cols = 3 + 4 * l + 5;
+    float[] x = new float[cols];
+    for (int c = 0; c < cols; c++) {
+      x[c] = c;
+    }
+    float[] permuted = new float[cols];
+    VectorMatmul.permuteForPairs(x, 0, cols, 1, 3, 1f, permuted);
+    for (int c = 0; c < cols; c++) {
+      int k = VectorMatmul.pairPosition(c, 3, 3 + 4 * l);
+      assertThat(permuted[k]).as("column %d at position %d", c, k).isEqualTo(c);
+      assertThat(VectorMatmul.pairedColumn(k, 3, 3 + 4 * l)).isEqualTo(c);
+    }
+  }
+
+  @Test
   void f16RebiasShiftFindsTheLargestMagnitudeAnywhereAndIgnoresNonFiniteOnes() {
     // activations are scaled by 2^rebias: exponents up to 126 - rebias stay unshifted
     int rebias = VectorMatmul.F16_REBIAS_EXPONENT;
