@@ -69,6 +69,11 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     }
   }
 
+  /** Matrices whose zero-exponent lists these kernels hold. */
+  int zeroExponentListsHeld() {
+    return zeroExponentHalves.size();
+  }
+
   private void runTask(MatmulTask task, boolean alone) {
     if (alone) {
       task.runShare();

@@ -131,7 +131,7 @@ final class VectorMatmul {
     int cols = w.cols();
     return switch (w.dtype()) {
       case F32 -> MatvecKernels.dotF32(data, rowByte, x, xOffset, cols, head);
-      case F16 -> MatvecKernels.dotF16(data, rowByte, x, xOffset, cols, head) + zeros.correction(r, x, xOffset);
+      case F16 -> MatvecKernels.dotF16(data, rowByte, x, xOffset, cols, head) + zeros.correction(w, r, x, xOffset);
       case BF16 -> MatvecKernels.dotBF16(data, rowByte, x, xOffset, cols, head);
       case Q8_0 -> MatvecKernels.dotQ8_0(data, rowByte, x, xOffset, cols);
       case Q4_0 -> Q4_VECTORS ? MatvecKernels.dotQ4_0(data, rowByte, x, xOffset, cols) : widenedDot(w, r, x, xOffset);

@@ -33,43 +33,36 @@ final class ZeroExponentHalves {
   private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
   private static final int L = VectorMatmul.F.length();
 
-  private final Matrix w;
   private final int head;
   /** Columns {@code [head, head + body)} go through the vector loops. */
   private final int body;
   private final Block[] blocks;
 
-  /** The (not yet built) list of F16 matrix {@code w}, whose dot products start their vector body at column {@code head}. */
+  /**
+   * The (not yet built) list of F16 matrix {@code w}, whose dot products start their vector body at
+   * column {@code head}. It keeps no reference to {@code w} (a cache keyed weakly on the matrix holds
+   * it), so {@link #correction} is handed the matrix again.
+   */
   ZeroExponentHalves(Matrix w, int head) {
     if (w.dtype() != DType.F16) {
       throw new IllegalArgumentException("matrix '%s' is %s, not F16".formatted(w.name(), w.dtype()));
     }
-    this.w = w;
     this.head = head;
     this.body = (w.cols() - head) / (2 * L) * (2 * L);
     this.blocks = new Block[Math.ceilDiv(w.rows(), BLOCK_ROWS)];
   }
 
-  /** What row {@code r}'s dot product with pair-ordered {@code x} (from {@code xOffset}) lacks. */
-  float correction(int r, float[] x, int xOffset) {
+  /** What row {@code r}'s dot product of {@code w} (this list's matrix) with pair-ordered {@code x} lacks. */
+  float correction(Matrix w, int r, float[] x, int xOffset) {
     Block block = blocks[r / BLOCK_ROWS];
     if (block == null) {
-      block = build(r / BLOCK_ROWS);
+      block = build(w, r / BLOCK_ROWS);
       blocks[r / BLOCK_ROWS] = block;
     }
     return block.correction(r % BLOCK_ROWS, x, xOffset);
   }
 
-  /** Halves listed so far, over the blocks built. */
-  int size() {
-    int size = 0;
-    for (Block block : blocks) {
-      size += block == null ? 0 : block.positions.length;
-    }
-    return size;
-  }
-
-  private Block build(int index) {
+  private Block build(Matrix w, int index) {
     MemorySegment data = w.data();
     int first = index * BLOCK_ROWS;
     int rows = Math.min(BLOCK_ROWS, w.rows() - first);

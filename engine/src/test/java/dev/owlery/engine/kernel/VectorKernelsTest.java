@@ -267,6 +267,28 @@ class VectorKernelsTest {
     }
   }
 
+  /**
+   * The kernels hold each F16 matrix's zero-exponent list only while the matrix is reachable
+   * elsewhere: a list that referenced its matrix would keep every model's matrices alive.
+   */
+  @Test
+  void zeroExponentListsGoWithTheirMatrices() throws InterruptedException {
+    Matrix kept = randomMatrix(DType.F16, 40, COLS, 0, 43);
+    assertMatmulAgrees(kept, 1, 0);
+    for (int i = 0; i < 20; i++) {
+      assertMatmulAgrees(randomMatrix(DType.F16, 8, COLS, 0, 44 + i), 1, 0);
+    }
+    assertThat(vector.zeroExponentListsHeld()).isGreaterThan(2);
+    // lists of collected matrices go at the next matrix's first call
+    for (int attempt = 0; attempt < 50 && vector.zeroExponentListsHeld() > 2; attempt++) {
+      System.gc();
+      Thread.sleep(20);
+      assertMatmulAgrees(randomMatrix(DType.F16, 8, COLS, 0, 100 + attempt), 2, 0);
+    }
+    assertThat(vector.zeroExponentListsHeld()).isLessThanOrEqualTo(2);
+    assertMatmulAgrees(kept, 3, 0);
+  }
+
   @Test
   void pairPositionAndPairedColumnAreInverses() {
     // columns [3, 3 + 4L) paired, those before and after in place; the permutation moves x there
