@@ -1,5 +1,6 @@
 package dev.owlery.engine.kernel;
 
+import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -38,10 +39,14 @@ import jdk.incubator.vector.VectorSpecies;
  * trained checkpoint has them. Compared with widening through a short-to-int lane conversion this
  * measured 1.4-1.7x the in-cache throughput on AVX2 (BenchCommand, same run).
  *
- * <p>Decode runs one row per kernel call ({@link MatvecKernels}), each row one sequential stream:
- * on AVX-512 (Zen 5) reading four rows at once measured 0.55-0.75x (F16) and 0.55-0.85x (Q8_0)
- * the read bandwidth of one row at a time (2048 and 5632 columns, one thread, interleaved runs in
- * one JVM), though on an AVX2 host four rows had been 1.12x (F16) and 1.42x (F32).
+ * <p>Decode ({@link MatvecKernels}) reads F16 weights four rows per kernel call and the other
+ * dtypes one row per call. On the Intel AMX host four F16 rows with the widening written out in
+ * the kernel measured 1.14-1.25x one row at a time (weights from DRAM, one and two threads); four
+ * Q8_0 rows 0.65-0.85x, whose loop is bound by its instructions (int8 widening) rather than by
+ * memory. Earlier, on AVX-512 (Zen 5), four rows at once through the widening helpers measured
+ * 0.55-0.75x (F16) and 0.55-0.85x (Q8_0), though on an AVX2 host 1.12x (F16) and 1.42x (F32); four
+ * rows through the helpers exceed what C2 inlines (see {@link MatvecKernels#dotF16Rows4}), so those
+ * figures may have been of boxed vectors. Zen has not been measured with the written-out kernel.
  * Prefill through {@link TileKernels} (widened block, 2-row by 4-token tiles) measured 1.41x (F16),
  * 1.16x (BF16) and 1.27x (F32) the previous one-row by four-token kernels on 2048x2048 with 128
  * tokens, one thread, same run; at 8 tokens the two are level.
@@ -62,7 +67,7 @@ final class VectorMatmul {
   static final int ROW_BLOCK = 16;
   private static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
   private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
-  private static final int F16_SIGN_AND_MAGNITUDE = 0x8fffe000;
+  static final int F16_SIGN_AND_MAGNITUDE = 0x8fffe000;
   /**
    * Exponent added to the shifted F16 bits: with 32, the smallest F16 subnormal (2^-24) widens to
    * 2^-104, a normal float, and every half with a non-zero exponent field to its value times 2^-80.
@@ -70,7 +75,7 @@ final class VectorMatmul {
    * the AND before it into one {@code vpternlogd} (in L2, 1.10x the decode loop's throughput of an
    * add of 16).
    */
-  private static final int F16_EXPONENT_LIFT = 32;
+  static final int F16_EXPONENT_LIFT = 32;
   /** Lifted halves below this magnitude, and only they, had a zero exponent field: 2^-94. */
   private static final float F16_SUBNORMAL_BELOW = Math.scalb(1f, F16_EXPONENT_LIFT - 126);
   private static final int F16_SUBNORMAL_OFFSET_BITS = Float.floatToRawIntBits(F16_SUBNORMAL_BELOW);
@@ -118,10 +123,26 @@ final class VectorMatmul {
     for (int blockStart = from; blockStart < to; blockStart += ROW_BLOCK) {
       int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
       for (int t = 0; t < numTokens; t++) {
-        for (int r = blockStart; r < blockEnd; r++) {
+        int r = blockStart;
+        if (w.dtype() == DType.F16) {
+          for (; r + 3 < blockEnd; r += 4) {
+            f16Rows4(w, zeros, r, x, xOffset + t * cols, head, out, outOffset + t * rows + r, outScale);
+          }
+        }
+        for (; r < blockEnd; r++) {
           out[outOffset + t * rows + r] = dot(w, zeros, r, x, xOffset + t * cols, head) * outScale;
         }
       }
+    }
+  }
+
+  /** Rows r to r + 3 of F16 weights against one activation row, into out[outIndex] and the three after it. */
+  private static void f16Rows4(Matrix w, ZeroExponentHalves zeros, int r, float[] x, int xOffset, int head,
+      float[] out, int outIndex, float outScale) {
+    MatvecKernels.dotF16Rows4(w.data(), w.rowByteOffset(r), w.rowStrideBytes(), x, xOffset, w.cols(), head,
+        out, outIndex);
+    for (int k = 0; k < 4; k++) {
+      out[outIndex + k] = (out[outIndex + k] + zeros.correction(w, r + k, x, xOffset)) * outScale;
     }
   }
 
