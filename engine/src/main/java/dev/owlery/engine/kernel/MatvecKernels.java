@@ -11,8 +11,8 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The one-token (decode) matmul kernels of {@link VectorMatmul}: the dot product of weight rows
- * with one activation row, per weight dtype: F16 four rows at a time ({@link #dotF16Rows4}), the
- * others and the rows left over one at a time (see {@link VectorMatmul} for how many rows at once
+ * with one activation row, per weight dtype: F16 and BF16 four rows at a time ({@link #dotF16Rows4},
+ * {@link #dotBF16Rows4}), the others and the rows left over one at a time (see {@link VectorMatmul} for how many rows at once
  * measured what, per dtype and host). Decode is bound by memory bandwidth. Each kernel is a separate
  * method that C2 compiles on its own: with more than about eight widened vectors in one
  * compilation unit C2 stops inlining the Vector API (NodeCountInliningCutoff) and the code falls
@@ -39,6 +39,7 @@ final class MatvecKernels {
   private static final ValueLayout.OfShort I16_LE = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
   private static final int F16_SIGN_AND_MAGNITUDE = VectorMatmul.F16_SIGN_AND_MAGNITUDE;
   private static final int F16_LIFT_BITS = VectorMatmul.F16_EXPONENT_LIFT << 23;
+  private static final int BF16_HIGH_HALF = 0xffff0000;
 
   private MatvecKernels() {}
 
@@ -130,14 +131,53 @@ final class MatvecKernels {
     out[outIndex + 1] = acc1.reduceLanes(VectorOperators.ADD);
     out[outIndex + 2] = acc2.reduceLanes(VectorOperators.ADD);
     out[outIndex + 3] = acc3.reduceLanes(VectorOperators.ADD);
+    addScalarEnds(data, rowByte, rowStride, x, xOffset, cols, head, vectorEnd, true, out, outIndex);
+  }
+
+  // hot: as dotF16Rows4, for BF16 weights (widened in place: no correction to add).
+  static void dotBF16Rows4(MemorySegment data, long rowByte, long rowStride, float[] x, int xOffset, int cols,
+      int head, float[] out, int outIndex) {
+    int vectorEnd = head + (cols - head) / (2 * L) * (2 * L);
+    FloatVector acc0 = FloatVector.zero(F);
+    FloatVector acc1 = FloatVector.zero(F);
+    FloatVector acc2 = FloatVector.zero(F);
+    FloatVector acc3 = FloatVector.zero(F);
+    long end = rowByte + 2L * vectorEnd;
+    int xc = xOffset + head;
+    for (long b = rowByte + 2L * head; b < end; b += 4L * L, xc += 2 * L) {
+      FloatVector even = FloatVector.fromArray(F, x, xc);
+      FloatVector odd = FloatVector.fromArray(F, x, xc + L);
+      IntVector p0 = IntVector.fromMemorySegment(I, data, b, LE);
+      IntVector p1 = IntVector.fromMemorySegment(I, data, b + rowStride, LE);
+      IntVector p2 = IntVector.fromMemorySegment(I, data, b + 2 * rowStride, LE);
+      IntVector p3 = IntVector.fromMemorySegment(I, data, b + 3 * rowStride, LE);
+      acc0 = p0.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, acc0);
+      acc0 = p0.lanewise(VectorOperators.AND, BF16_HIGH_HALF).reinterpretAsFloats().fma(odd, acc0);
+      acc1 = p1.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, acc1);
+      acc1 = p1.lanewise(VectorOperators.AND, BF16_HIGH_HALF).reinterpretAsFloats().fma(odd, acc1);
+      acc2 = p2.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, acc2);
+      acc2 = p2.lanewise(VectorOperators.AND, BF16_HIGH_HALF).reinterpretAsFloats().fma(odd, acc2);
+      acc3 = p3.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats().fma(even, acc3);
+      acc3 = p3.lanewise(VectorOperators.AND, BF16_HIGH_HALF).reinterpretAsFloats().fma(odd, acc3);
+    }
+    out[outIndex] = acc0.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 1] = acc1.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 2] = acc2.reduceLanes(VectorOperators.ADD);
+    out[outIndex + 3] = acc3.reduceLanes(VectorOperators.ADD);
+    addScalarEnds(data, rowByte, rowStride, x, xOffset, cols, head, vectorEnd, false, out, outIndex);
+  }
+
+  /** Adds to four rows' sums the products of their columns before head and from vectorEnd on. */
+  private static void addScalarEnds(MemorySegment data, long rowByte, long rowStride, float[] x, int xOffset,
+      int cols, int head, int vectorEnd, boolean f16, float[] out, int outIndex) {
     for (int k = 0; k < 4; k++) {
       long row = rowByte + k * rowStride;
       float sum = 0f;
       for (int c = 0; c < head; c++) {
-        sum += VectorMatmul.scalar16(data, row + 2L * c, true) * x[xOffset + c];
+        sum += VectorMatmul.scalar16(data, row + 2L * c, f16) * x[xOffset + c];
       }
       for (int c = vectorEnd; c < cols; c++) {
-        sum += VectorMatmul.scalar16(data, row + 2L * c, true) * x[xOffset + c];
+        sum += VectorMatmul.scalar16(data, row + 2L * c, f16) * x[xOffset + c];
       }
       out[outIndex + k] += sum;
     }

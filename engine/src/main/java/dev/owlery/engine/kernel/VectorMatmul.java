@@ -39,8 +39,8 @@ import jdk.incubator.vector.VectorSpecies;
  * trained checkpoint has them. Compared with widening through a short-to-int lane conversion this
  * measured 1.4-1.7x the in-cache throughput on AVX2 (BenchCommand, same run).
  *
- * <p>Decode ({@link MatvecKernels}) reads F16 weights four rows per kernel call and the other
- * dtypes one row per call. On the Intel AMX host four F16 rows with the widening written out in
+ * <p>Decode ({@link MatvecKernels}) reads F16 and BF16 weights four rows per kernel call and the
+ * other dtypes one row per call. On the Intel AMX host four F16 rows with the widening written out in
  * the kernel measured 1.14-1.25x one row at a time (weights from DRAM, one and two threads); four
  * Q8_0 rows 0.65-0.85x, whose loop is bound by its instructions (int8 widening) rather than by
  * memory. Earlier, on AVX-512 (Zen 5), four rows at once through the widening helpers measured
@@ -124,9 +124,9 @@ final class VectorMatmul {
       int blockEnd = Math.min(to, blockStart + ROW_BLOCK);
       for (int t = 0; t < numTokens; t++) {
         int r = blockStart;
-        if (w.dtype() == DType.F16) {
+        if (w.dtype() == DType.F16 || w.dtype() == DType.BF16) {
           for (; r + 3 < blockEnd; r += 4) {
-            f16Rows4(w, zeros, r, x, xOffset + t * cols, head, out, outOffset + t * rows + r, outScale);
+            rows4(w, zeros, r, x, xOffset + t * cols, head, out, outOffset + t * rows + r, outScale);
           }
         }
         for (; r < blockEnd; r++) {
@@ -136,13 +136,24 @@ final class VectorMatmul {
     }
   }
 
-  /** Rows r to r + 3 of F16 weights against one activation row, into out[outIndex] and the three after it. */
-  private static void f16Rows4(Matrix w, ZeroExponentHalves zeros, int r, float[] x, int xOffset, int head,
+  /**
+   * Rows r to r + 3 of 16-bit weights against one activation row, into out[outIndex] and the three
+   * after it; zeros as for {@link #rows} (F16 only).
+   */
+  private static void rows4(Matrix w, ZeroExponentHalves zeros, int r, float[] x, int xOffset, int head,
       float[] out, int outIndex, float outScale) {
-    MatvecKernels.dotF16Rows4(w.data(), w.rowByteOffset(r), w.rowStrideBytes(), x, xOffset, w.cols(), head,
-        out, outIndex);
+    if (w.dtype() == DType.F16) {
+      MatvecKernels.dotF16Rows4(w.data(), w.rowByteOffset(r), w.rowStrideBytes(), x, xOffset, w.cols(), head,
+          out, outIndex);
+      for (int k = 0; k < 4; k++) {
+        out[outIndex + k] += zeros.correction(w, r + k, x, xOffset);
+      }
+    } else {
+      MatvecKernels.dotBF16Rows4(w.data(), w.rowByteOffset(r), w.rowStrideBytes(), x, xOffset, w.cols(), head,
+          out, outIndex);
+    }
     for (int k = 0; k < 4; k++) {
-      out[outIndex + k] = (out[outIndex + k] + zeros.correction(w, r + k, x, xOffset)) * outScale;
+      out[outIndex + k] *= outScale;
     }
   }
 
