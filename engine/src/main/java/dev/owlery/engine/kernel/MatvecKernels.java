@@ -43,40 +43,37 @@ final class MatvecKernels {
 
   private MatvecKernels() {}
 
-  // hot: decode-path dot product of one 16-bit weight row with one activation row in pair order,
-  // the weights lifted to normal floats (VectorMatmul.evenF16Lifted): what the halves with a zero
-  // exponent field lack is the caller's to add (ZeroExponentHalves). One thread, 2,048-column rows
-  // of normally distributed weights from DRAM on the Intel AMX host: 10.7-11.1 GB/s, against 6.9-7.4
-  // for the same loop on weights shifted to w * 2^-112, one subnormal float in every 26 vectors (a
-  // plain sum of the same memory 14.5-15.4, one JVM, taking turns).
+  // hot: decode, one F16 weight row against one activation row in pair order, the weights lifted to
+  // normal floats (VectorMatmul.evenF16Lifted): what the halves with a zero exponent field lack is
+  // the caller's to add (ZeroExponentHalves). The rows dotF16Rows4 leaves over (fewer than four at
+  // the end of a row block); its arithmetic to the last rounding, so that a row's sum does not
+  // depend on which of the two kernels computed it (thread shares and tensor-parallel slices move
+  // rows between them).
   static float dotF16(MemorySegment data, long rowByte, float[] x, int xOffset, int cols, int head) {
-    float sum = 0f;
-    int c = 0;
-    for (; c < head; c++) {
-      sum += VectorMatmul.scalar16(data, rowByte + 2L * c, true) * x[xOffset + c];
+    int vectorEnd = head + (cols - head) / (2 * L) * (2 * L);
+    FloatVector acc = FloatVector.zero(F);
+    long end = rowByte + 2L * vectorEnd;
+    int xc = xOffset + head;
+    for (long b = rowByte + 2L * head; b < end; b += 4L * L, xc += 2 * L) {
+      IntVector p = IntVector.fromMemorySegment(I, data, b, LE);
+      acc = VectorMatmul.evenF16Lifted(p).fma(FloatVector.fromArray(F, x, xc), acc);
+      acc = VectorMatmul.oddF16Lifted(p).fma(FloatVector.fromArray(F, x, xc + L), acc);
     }
-    FloatVector acc0 = FloatVector.zero(F);
-    FloatVector acc1 = FloatVector.zero(F);
-    FloatVector acc2 = FloatVector.zero(F);
-    FloatVector acc3 = FloatVector.zero(F);
-    for (; c + 4 * L <= cols; c += 4 * L) {
-      IntVector p0 = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      IntVector p1 = IntVector.fromMemorySegment(I, data, rowByte + 2L * (c + 2 * L), LE);
-      acc0 = VectorMatmul.evenF16Lifted(p0).fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
-      acc1 = VectorMatmul.oddF16Lifted(p0).fma(FloatVector.fromArray(F, x, xOffset + c + L), acc1);
-      acc2 = VectorMatmul.evenF16Lifted(p1).fma(FloatVector.fromArray(F, x, xOffset + c + 2 * L), acc2);
-      acc3 = VectorMatmul.oddF16Lifted(p1).fma(FloatVector.fromArray(F, x, xOffset + c + 3 * L), acc3);
+    return acc.reduceLanes(VectorOperators.ADD) + scalarEnds(data, rowByte, x, xOffset, cols, head, vectorEnd, true);
+  }
+
+  // hot: as dotF16, for BF16 weights: the rows dotBF16Rows4 leaves over, with its arithmetic.
+  static float dotBF16(MemorySegment data, long rowByte, float[] x, int xOffset, int cols, int head) {
+    int vectorEnd = head + (cols - head) / (2 * L) * (2 * L);
+    FloatVector acc = FloatVector.zero(F);
+    long end = rowByte + 2L * vectorEnd;
+    int xc = xOffset + head;
+    for (long b = rowByte + 2L * head; b < end; b += 4L * L, xc += 2 * L) {
+      IntVector p = IntVector.fromMemorySegment(I, data, b, LE);
+      acc = VectorMatmul.evenBF16(p).fma(FloatVector.fromArray(F, x, xc), acc);
+      acc = VectorMatmul.oddBF16(p).fma(FloatVector.fromArray(F, x, xc + L), acc);
     }
-    for (; c + 2 * L <= cols; c += 2 * L) {
-      IntVector p0 = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      acc0 = VectorMatmul.evenF16Lifted(p0).fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
-      acc1 = VectorMatmul.oddF16Lifted(p0).fma(FloatVector.fromArray(F, x, xOffset + c + L), acc1);
-    }
-    sum += acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      sum += VectorMatmul.scalar16(data, rowByte + 2L * c, true) * x[xOffset + c];
-    }
-    return sum;
+    return acc.reduceLanes(VectorOperators.ADD) + scalarEnds(data, rowByte, x, xOffset, cols, head, vectorEnd, false);
   }
 
   // hot: decode, dotF16 of four rows (each rowStride bytes after the one before) against one
@@ -171,45 +168,19 @@ final class MatvecKernels {
   private static void addScalarEnds(MemorySegment data, long rowByte, long rowStride, float[] x, int xOffset,
       int cols, int head, int vectorEnd, boolean f16, float[] out, int outIndex) {
     for (int k = 0; k < 4; k++) {
-      long row = rowByte + k * rowStride;
-      float sum = 0f;
-      for (int c = 0; c < head; c++) {
-        sum += VectorMatmul.scalar16(data, row + 2L * c, f16) * x[xOffset + c];
-      }
-      for (int c = vectorEnd; c < cols; c++) {
-        sum += VectorMatmul.scalar16(data, row + 2L * c, f16) * x[xOffset + c];
-      }
-      out[outIndex + k] += sum;
+      out[outIndex + k] += scalarEnds(data, rowByte + k * rowStride, x, xOffset, cols, head, vectorEnd, f16);
     }
   }
 
-  // hot: as dotF16, for BF16 weights; one 16-bit weight row with one activation row in pair order.
-  static float dotBF16(MemorySegment data, long rowByte, float[] x, int xOffset, int cols, int head) {
+  /** The products of one 16-bit row's columns before head and from vectorEnd on, summed in that order. */
+  private static float scalarEnds(MemorySegment data, long rowByte, float[] x, int xOffset, int cols, int head,
+      int vectorEnd, boolean f16) {
     float sum = 0f;
-    int c = 0;
-    for (; c < head; c++) {
-      sum += VectorMatmul.scalar16(data, rowByte + 2L * c, false) * x[xOffset + c];
+    for (int c = 0; c < head; c++) {
+      sum += VectorMatmul.scalar16(data, rowByte + 2L * c, f16) * x[xOffset + c];
     }
-    FloatVector acc0 = FloatVector.zero(F);
-    FloatVector acc1 = FloatVector.zero(F);
-    FloatVector acc2 = FloatVector.zero(F);
-    FloatVector acc3 = FloatVector.zero(F);
-    for (; c + 4 * L <= cols; c += 4 * L) {
-      IntVector p0 = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      IntVector p1 = IntVector.fromMemorySegment(I, data, rowByte + 2L * (c + 2 * L), LE);
-      acc0 = VectorMatmul.evenBF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
-      acc1 = VectorMatmul.oddBF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c + L), acc1);
-      acc2 = VectorMatmul.evenBF16(p1).fma(FloatVector.fromArray(F, x, xOffset + c + 2 * L), acc2);
-      acc3 = VectorMatmul.oddBF16(p1).fma(FloatVector.fromArray(F, x, xOffset + c + 3 * L), acc3);
-    }
-    for (; c + 2 * L <= cols; c += 2 * L) {
-      IntVector p0 = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      acc0 = VectorMatmul.evenBF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c), acc0);
-      acc1 = VectorMatmul.oddBF16(p0).fma(FloatVector.fromArray(F, x, xOffset + c + L), acc1);
-    }
-    sum += acc0.add(acc1).add(acc2.add(acc3)).reduceLanes(VectorOperators.ADD);
-    for (; c < cols; c++) {
-      sum += VectorMatmul.scalar16(data, rowByte + 2L * c, false) * x[xOffset + c];
+    for (int c = vectorEnd; c < cols; c++) {
+      sum += VectorMatmul.scalar16(data, rowByte + 2L * c, f16) * x[xOffset + c];
     }
     return sum;
   }

@@ -158,6 +158,28 @@ class VectorKernelsTest {
     assertMatmulAgrees(full.rowSlice(7, 7 + ROWS).colSlice(0, 333), 4, 2);
   }
 
+  /**
+   * Decode reads F16 and BF16 rows four at a time and the rows a row block leaves over one at a
+   * time; both kernels must give a row the same sum to the last bit, or a row's logit would depend
+   * on the thread count or tensor-parallel slice that placed it. 16 rows on two threads go four at a
+   * time; each row alone goes through the one-row kernel (with a scalar head and tail: 769 columns
+   * of rows 800 apart, 8 bytes off alignment).
+   */
+  @ParameterizedTest
+  @EnumSource(names = {"F16", "BF16"})
+  void decodeRowSumsDoNotDependOnWhichKernelReadTheRow(DType dtype) {
+    Matrix w = randomMatrix(dtype, 16, 800, 2, 89).colSlice(3, 3 + COLS);
+    float[] x = randomActivations(w.cols(), 97);
+    float[] together = new float[w.rows()];
+    vector.matmul(w, x, 0, together, 0, 1);
+    for (int r = 0; r < w.rows(); r++) {
+      float[] alone = new float[1];
+      vector.matmul(w.rowSlice(r, r + 1), x, 0, alone, 0, 1);
+      assertThat(Float.floatToRawIntBits(alone[0])).as("row %d: %s alone, %s with its group", r, alone[0], together[r])
+          .isEqualTo(Float.floatToRawIntBits(together[r]));
+    }
+  }
+
   @ParameterizedTest
   @EnumSource(names = {"F32", "F16", "BF16"})
   void largeAndTinyActivationsKeepFullPrecision(DType dtype) {
