@@ -11,13 +11,13 @@ import jdk.incubator.vector.VectorSpecies;
 
 /**
  * The one-token (decode) matmul kernels of {@link VectorMatmul}: the dot product of weight rows
- * with one activation row, per weight dtype: F16 and BF16 four rows at a time ({@link #dotF16Rows4},
- * {@link #dotBF16Rows4}), the others and the rows left over one at a time (see {@link VectorMatmul} for how many rows at once
- * measured what, per dtype and host). Decode is bound by memory bandwidth. Each kernel is a separate
- * method that C2 compiles on its own: with more than about eight widened vectors in one
- * compilation unit C2 stops inlining the Vector API (NodeCountInliningCutoff) and the code falls
- * back to boxed vectors. Measured by {@code owlery bench} (BenchCommand) against
- * {@link ScalarKernels} in the same run.
+ * with one activation row, per weight dtype: F16 and BF16 four rows at a time
+ * ({@link #dotF16Rows4}, {@link #dotBF16Rows4}), the others and the rows left over one at a time
+ * (see {@link VectorMatmul} for how many rows at once measured what, per dtype and host). Decode
+ * is bound by memory bandwidth. Each kernel is a separate method that C2 compiles on its own: with
+ * more than about eight widened vectors in one compilation unit C2 stops inlining the Vector API
+ * (NodeCountInliningCutoff) and the code falls back to boxed vectors. Measured by
+ * {@code owlery bench} (BenchCommand) against {@link ScalarKernels} in the same run.
  */
 final class MatvecKernels {
 
