@@ -22,6 +22,12 @@ final class TileKernels {
 
   static final int TOKENS = 4;
   static final int ROWS = 2;
+  /**
+   * Rows widened side by side into a block ({@link #widen}). The 128-token matmul, 16,384 x 2,048
+   * F16, one JVM per variant, two turns: 83.8-92.5 ms on 1 thread and 42.1-45.0 on 2 against
+   * 84.5-93.4 and 45.2-47.2 one row at a time.
+   */
+  static final int WIDEN_ROWS = 4;
   private static final VectorSpecies<Float> F = VectorMatmul.F;
   private static final VectorSpecies<Integer> I = VectorMatmul.I;
   private static final int L = F.length();
@@ -48,8 +54,8 @@ final class TileKernels {
       scratch = new float[blockRows * stride];
       SCRATCH.set(scratch);
     }
-    for (int i = 0; i < blockRows; i++) {
-      widen(w, from + i, head, scratch, i * stride);
+    for (int i = 0; i < blockRows; i += WIDEN_ROWS) {
+      widen(w, from + i, Math.min(WIDEN_ROWS, blockRows - i), head, 0, cols, scratch, i * stride, stride);
     }
     int tiledTokens = numTokens - numTokens % TOKENS;
     int pairedRows = blockRows - blockRows % ROWS;
@@ -76,21 +82,38 @@ final class TileKernels {
     return Math.ceilDiv(cols, L) * L + L;
   }
 
-  /** Row {@code r} of {@code w} widened to floats in the activations' column order (pair order for 16-bit weights). */
-  static void widen(Matrix w, int r, int head, float[] dst, int dstOffset) {
+  /**
+   * Columns {@code [k0, k1)} of rows {@code r} to {@code r + n - 1} widened to floats in the
+   * activations' column order (pair order for 16-bit weights), column c of row {@code r + i} at
+   * {@code dst[dstOffset + i * dstStride + c - k0]}. A range starts at 0 or at {@code head} plus a
+   * multiple of 2L (16-bit weights, whose pair blocks it must not cut) and of 32 (Q8_0 and Q4_0
+   * blocks). The n rows of 16-bit weights are read side by side, one vector of each in turn: n
+   * streams from memory at once, where one row at a time read one 4 KiB page (a 2,048-column row)
+   * after another. The other dtypes go row after row (Q8_0 rows side by side, block by block, in
+   * {@link PanelKernels}' column chunks made 16-token calls 0.77x, 16,384 x 2,048, one thread, and
+   * 128-token calls no faster).
+   */
+  static void widen(Matrix w, int r, int n, int head, int k0, int k1, float[] dst, int dstOffset, int dstStride) {
     MemorySegment data = w.data();
     long rowByte = w.rowByteOffset(r);
+    long rowStride = w.rowStrideBytes();
     switch (w.dtype()) {
-      case F32 -> MemorySegment.copy(data, F32_LE, rowByte, dst, dstOffset, w.cols());
-      case F16 -> widenF16(data, rowByte, w.cols(), head, dst, dstOffset);
-      case BF16 -> widenBF16(data, rowByte, w.cols(), head, dst, dstOffset);
-      case Q8_0 -> widenQ8_0(data, rowByte, w.cols(), dst, dstOffset);
+      case F32 -> {
+        for (int i = 0; i < n; i++) {
+          MemorySegment.copy(data, F32_LE, rowByte + i * rowStride + 4L * k0, dst, dstOffset + i * dstStride, k1 - k0);
+        }
+      }
+      case F16 -> widenF16(data, rowByte, rowStride, n, w.cols(), head, k0, k1, dst, dstOffset, dstStride);
+      case BF16 -> widenBF16(data, rowByte, rowStride, n, w.cols(), head, k0, k1, dst, dstOffset, dstStride);
+      case Q8_0 -> widenQ8_0(data, rowByte, rowStride, n, k0, k1, dst, dstOffset - k0, dstStride);
       case Q4_0 -> {
         if (VectorMatmul.Q4_VECTORS) {
-          widenQ4_0(data, rowByte, w.cols(), dst, dstOffset);
+          widenQ4_0(data, rowByte, rowStride, n, k0, k1, dst, dstOffset - k0, dstStride);
         } else {
-          for (int c = 0; c < w.cols(); c++) {
-            dst[dstOffset + c] = w.get(r, c);
+          for (int i = 0; i < n; i++) {
+            for (int c = k0; c < k1; c++) {
+              dst[dstOffset + i * dstStride + c - k0] = w.get(r + i, c);
+            }
           }
         }
       }
@@ -98,65 +121,101 @@ final class TileKernels {
     }
   }
 
-  /** One F16 row widened as w * 2^-80, never a subnormal float, into pair order (head, then blocks of 2L: evens, odds; tail). */
-  private static void widenF16(MemorySegment data, long rowByte, int cols, int head, float[] dst, int dstOffset) {
-    int c = 0;
-    for (; c < head; c++) {
-      dst[dstOffset + c] = VectorMatmul.scalar16(data, rowByte + 2L * c, true);
+  /**
+   * F16 rows widened as w * 2^-80, never a subnormal float, into pair order (head, then blocks of
+   * 2L: evens, odds; tail); the arguments as for {@link #widen}, {@code rowByte} the first row's.
+   */
+  private static void widenF16(MemorySegment data, long rowByte, long rowStride, int n, int cols, int head, int k0,
+      int k1, float[] dst, int dstOffset, int dstStride) {
+    int pairedEnd = head + (cols - head) / (2 * L) * (2 * L);
+    int vectorFrom = Math.max(k0, head);
+    int vectorTo = Math.max(vectorFrom, Math.min(k1, pairedEnd));
+    scalar16Columns(data, rowByte, rowStride, n, k0, Math.min(k1, head), true, dst, dstOffset - k0, dstStride);
+    for (int c = vectorFrom; c + 2 * L <= vectorTo; c += 2 * L) {
+      long b = rowByte + 2L * c;
+      int d = dstOffset + c - k0;
+      for (int i = 0; i < n; i++) {
+        IntVector pairs = IntVector.fromMemorySegment(I, data, b + i * rowStride, LE);
+        VectorMatmul.evenF16Normal(pairs).intoArray(dst, d + i * dstStride);
+        VectorMatmul.oddF16Normal(pairs).intoArray(dst, d + i * dstStride + L);
+      }
     }
-    for (; c + 2 * L <= cols; c += 2 * L) {
-      IntVector pairs = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      VectorMatmul.evenF16Normal(pairs).intoArray(dst, dstOffset + c);
-      VectorMatmul.oddF16Normal(pairs).intoArray(dst, dstOffset + c + L);
+    scalar16Columns(data, rowByte, rowStride, n, vectorTo, k1, true, dst, dstOffset - k0, dstStride);
+  }
+
+  /** BF16 rows widened into pair order, as {@link #widenF16}. */
+  private static void widenBF16(MemorySegment data, long rowByte, long rowStride, int n, int cols, int head, int k0,
+      int k1, float[] dst, int dstOffset, int dstStride) {
+    int pairedEnd = head + (cols - head) / (2 * L) * (2 * L);
+    int vectorFrom = Math.max(k0, head);
+    int vectorTo = Math.max(vectorFrom, Math.min(k1, pairedEnd));
+    scalar16Columns(data, rowByte, rowStride, n, k0, Math.min(k1, head), false, dst, dstOffset - k0, dstStride);
+    for (int c = vectorFrom; c + 2 * L <= vectorTo; c += 2 * L) {
+      long b = rowByte + 2L * c;
+      int d = dstOffset + c - k0;
+      for (int i = 0; i < n; i++) {
+        IntVector pairs = IntVector.fromMemorySegment(I, data, b + i * rowStride, LE);
+        VectorMatmul.evenBF16(pairs).intoArray(dst, d + i * dstStride);
+        VectorMatmul.oddBF16(pairs).intoArray(dst, d + i * dstStride + L);
+      }
     }
-    for (; c < cols; c++) {
-      dst[dstOffset + c] = VectorMatmul.scalar16(data, rowByte + 2L * c, true);
+    scalar16Columns(data, rowByte, rowStride, n, vectorTo, k1, false, dst, dstOffset - k0, dstStride);
+  }
+
+  /**
+   * Columns {@code [from, to)} of n 16-bit rows one by one (a head or tail outside the pair blocks),
+   * column c of row i at {@code dst[base + i * dstStride + c]}.
+   */
+  private static void scalar16Columns(MemorySegment data, long rowByte, long rowStride, int n, int from, int to,
+      boolean f16, float[] dst, int base, int dstStride) {
+    for (int i = 0; i < n; i++) {
+      for (int c = from; c < to; c++) {
+        dst[base + i * dstStride + c] = VectorMatmul.scalar16(data, rowByte + i * rowStride + 2L * c, f16);
+      }
     }
   }
 
-  /** One BF16 row widened into pair order, as {@link #widenF16}. */
-  private static void widenBF16(MemorySegment data, long rowByte, int cols, int head, float[] dst, int dstOffset) {
-    int c = 0;
-    for (; c < head; c++) {
-      dst[dstOffset + c] = VectorMatmul.scalar16(data, rowByte + 2L * c, false);
-    }
-    for (; c + 2 * L <= cols; c += 2 * L) {
-      IntVector pairs = IntVector.fromMemorySegment(I, data, rowByte + 2L * c, LE);
-      VectorMatmul.evenBF16(pairs).intoArray(dst, dstOffset + c);
-      VectorMatmul.oddBF16(pairs).intoArray(dst, dstOffset + c + L);
-    }
-    for (; c < cols; c++) {
-      dst[dstOffset + c] = VectorMatmul.scalar16(data, rowByte + 2L * c, false);
-    }
-  }
-
-  /** One Q8_0 row dequantized ({@code d * q}, exact in fp32) into natural order. */
-  private static void widenQ8_0(MemorySegment data, long rowByte, int cols, float[] dst, int dstOffset) {
-    for (int c = 0; c < cols; c += 32) {
-      long block = rowByte + 34L * (c >> 5);
-      float scale = Float.float16ToFloat(data.get(I16_LE, block));
-      for (int k = 0; k < 32; k += VectorMatmul.B.length()) {
-        jdk.incubator.vector.ByteVector q = VectorMatmul.loadQ8(data, block + 2 + k);
-        VectorMatmul.widenQ8Low(q).mul(scale).intoArray(dst, dstOffset + c + k);
-        if (VectorMatmul.B.length() > L) {
-          VectorMatmul.widenQ8High(q).mul(scale).intoArray(dst, dstOffset + c + k + L);
+  /**
+   * Columns {@code [k0, k1)} (whole blocks) of n Q8_0 rows dequantized ({@code d * q}, exact in
+   * fp32), one row after another; column c of row i at {@code dst[base + i * dstStride + c]}.
+   */
+  private static void widenQ8_0(MemorySegment data, long rowByte, long rowStride, int n, int k0, int k1, float[] dst,
+      int base, int dstStride) {
+    for (int i = 0; i < n; i++) {
+      for (int c = k0; c < k1; c += 32) {
+        long b = rowByte + i * rowStride + 34L * (c >> 5);
+        int d = base + i * dstStride + c;
+        float scale = Float.float16ToFloat(data.get(I16_LE, b));
+        for (int k = 0; k < 32; k += VectorMatmul.B.length()) {
+          ByteVector q = VectorMatmul.loadQ8(data, b + 2 + k);
+          VectorMatmul.widenQ8Low(q).mul(scale).intoArray(dst, d + k);
+          if (VectorMatmul.B.length() > L) {
+            VectorMatmul.widenQ8High(q).mul(scale).intoArray(dst, d + k + L);
+          }
         }
       }
     }
   }
 
-  /** One Q4_0 row dequantized ({@code d * (q - 8)}, exact in fp32) into natural order. */
-  private static void widenQ4_0(MemorySegment data, long rowByte, int cols, float[] dst, int dstOffset) {
-    for (int c = 0; c < cols; c += 32) {
-      long block = rowByte + 18L * (c >> 5);
-      float scale = Float.float16ToFloat(data.get(I16_LE, block));
-      for (int k = 0; k < 16; k += L) {
-        // nibbles unpacked as in MatvecKernels.dotQ4_0 (written out for the same reason)
-        ByteVector q = ByteVector.fromMemorySegment(VectorMatmul.B, data, block + 2 + k, LE);
-        ((FloatVector) q.and((byte) 0x0f).sub((byte) 8).convertShape(VectorOperators.B2F, F, 0))
-            .mul(scale).intoArray(dst, dstOffset + c + k);
-        ((FloatVector) q.and((byte) 0xf0).lanewise(VectorOperators.XOR, (byte) 0x80)
-            .convertShape(VectorOperators.B2F, F, 0)).mul(scale * 0.0625f).intoArray(dst, dstOffset + c + 16 + k);
+  /**
+   * Columns {@code [k0, k1)} (whole blocks) of n Q4_0 rows dequantized ({@code d * (q - 8)}, exact
+   * in fp32), as {@link #widenQ8_0}.
+   */
+  private static void widenQ4_0(MemorySegment data, long rowByte, long rowStride, int n, int k0, int k1, float[] dst,
+      int base, int dstStride) {
+    for (int i = 0; i < n; i++) {
+      for (int c = k0; c < k1; c += 32) {
+        long b = rowByte + i * rowStride + 18L * (c >> 5);
+        int d = base + i * dstStride + c;
+        float scale = Float.float16ToFloat(data.get(I16_LE, b));
+        for (int k = 0; k < 16; k += L) {
+          // nibbles unpacked as in MatvecKernels.dotQ4_0 (written out for the same reason)
+          ByteVector q = ByteVector.fromMemorySegment(VectorMatmul.B, data, b + 2 + k, LE);
+          ((FloatVector) q.and((byte) 0x0f).sub((byte) 8).convertShape(VectorOperators.B2F, F, 0))
+              .mul(scale).intoArray(dst, d + k);
+          ((FloatVector) q.and((byte) 0xf0).lanewise(VectorOperators.XOR, (byte) 0x80)
+              .convertShape(VectorOperators.B2F, F, 0)).mul(scale * 0.0625f).intoArray(dst, d + 16 + k);
+        }
       }
     }
   }

@@ -383,6 +383,22 @@ class VectorKernelsTest {
 
   @ParameterizedTest
   @EnumSource(names = {"F32", "F16", "BF16"})
+  void batchedDecodeAddsThePartialSumsOfEveryNarrowColumnChunkAfterAScalarHead(DType dtype) {
+    // fewer than 4L tokens: 12-row groups widened NARROW_CHUNK columns at a time. Two chunks and a
+    // part: every row equally misaligned (a row is a whole number of 64-byte loads), so the first
+    // chunk also holds a scalar head and the others start at the head plus whole chunks; 37 rows
+    // (a last group of one); 17 and 20 tokens end in a vector of dot products, 21 and 48 in tiles
+    int cols = 2 * PanelKernels.NARROW_CHUNK + 96;
+    for (int byteShift : dtype == DType.F32 ? new int[] {4, 12} : new int[] {2, 6, 30}) {
+      Matrix w = randomMatrix(dtype, ROWS, cols, byteShift, 127 + byteShift);
+      for (int numTokens : new int[] {16, 17, 20, 21, 48}) {
+        assertMatmulAgrees(w, numTokens, 3);
+      }
+    }
+  }
+
+  @ParameterizedTest
+  @EnumSource(names = {"F32", "F16", "BF16"})
   void panelsLongerThanAColumnChunkAddTheirChunksPartialSums(DType dtype) {
     // 2 K_CHUNK + 37 columns: three uneven column chunks per 6x4 tile, on an unaligned strided view;
     // 64 tokens (one whole token tile) and 81 (one and a leftover vector, whose tiles are not chunked)
