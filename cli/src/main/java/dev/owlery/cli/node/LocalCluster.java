@@ -442,15 +442,38 @@ public final class LocalCluster implements AutoCloseable {
     processes.replaced(dead);
   }
 
-  /** {@code java <flags> <jvmOptions> -cp <this JVM's classpath> dev.owlery.cli.Owlery}, to which the arguments are added. */
+  /**
+   * {@code java <flags> <jvmOptions> -cp <classpath> dev.owlery.cli.Owlery}, to which the arguments
+   * are added; the classpath is this JVM's unless {@link NodeAotCaches#CLASSPATH} gives another.
+   */
   static List<String> owleryCommand(List<String> jvmOptions) {
+    List<String> command = javaCommand(jvmOptions);
+    command.add("dev.owlery.cli.Owlery");
+    return command;
+  }
+
+  /**
+   * {@code java <flags> <jvmOptions> -cp <classpath> dev.owlery.cli.Owlery <role>}, starting from
+   * the role's {@link NodeAotCaches AOT cache} where there is one; the node's arguments are added.
+   */
+  static List<String> nodeCommand(String role, List<String> jvmOptions) {
+    List<String> options = new ArrayList<>(NodeAotCaches.options(role));
+    options.addAll(jvmOptions);
+    List<String> command = javaCommand(options);
+    command.addAll(List.of("dev.owlery.cli.Owlery", role));
+    return command;
+  }
+
+  /** {@code java <flags> <jvmOptions> -cp <classpath>}: the JVM of {@link #owleryCommand}. */
+  static List<String> javaCommand(List<String> jvmOptions) {
     List<String> command = new ArrayList<>();
     command.add(ProcessHandle.current().info().command().orElse(Path.of(System.getProperty("java.home"), "bin", "java").toString()));
     command.addAll(List.of("--add-modules", "jdk.incubator.vector", "--enable-native-access=ALL-UNNAMED",
         "--sun-misc-unsafe-memory-access=allow", "-XX:+UseParallelGC"));
     command.addAll(HAZELCAST_ACCESS);
+    command.addAll(NodeAotCaches.inherited());
     command.addAll(jvmOptions);
-    command.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.owlery.cli.Owlery"));
+    command.addAll(List.of("-cp", NodeAotCaches.classpath()));
     return command;
   }
 

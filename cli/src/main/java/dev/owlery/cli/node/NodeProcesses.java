@@ -63,8 +63,8 @@ final class NodeProcesses {
    */
   NodeProcess launch(String nodeId, String role, int grpcPort, int metricsPort, int clusterPort, List<String> members,
       List<String> roleArgs) {
-    List<String> command = LocalCluster.owleryCommand(jvmOptions);
-    command.addAll(List.of(role, "--node-id", nodeId, "--host", LocalCluster.HOST, "--port", String.valueOf(grpcPort),
+    List<String> command = LocalCluster.nodeCommand(role, jvmOptions);
+    command.addAll(List.of("--node-id", nodeId, "--host", LocalCluster.HOST, "--port", String.valueOf(grpcPort),
         "--metrics-port", String.valueOf(metricsPort), "--cluster-port", String.valueOf(clusterPort),
         "--members", String.join(",", members), "--cluster-name", clusterName,
         "--parent-pid", String.valueOf(ProcessHandle.current().pid())));

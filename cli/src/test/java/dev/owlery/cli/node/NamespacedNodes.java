@@ -71,8 +71,8 @@ final class NamespacedNodes implements AutoCloseable {
     }
     String host = network.address(namespace);
     List<String> command = new ArrayList<>(network.exec(namespace));
-    command.addAll(LocalCluster.owleryCommand(jvmOptions));
-    command.addAll(List.of(role, "--node-id", nodeId, "--host", host, "--port", String.valueOf(GRPC_PORT),
+    command.addAll(LocalCluster.nodeCommand(role, jvmOptions));
+    command.addAll(List.of("--node-id", nodeId, "--host", host, "--port", String.valueOf(GRPC_PORT),
         "--metrics-port", String.valueOf(METRICS_PORT), "--cluster-port", String.valueOf(CLUSTER_PORT),
         "--members", network.address(coordinatorNamespace) + ":" + CLUSTER_PORT, "--cluster-name", clusterName,
         "--cluster-allow", network.cidr(), "--parent-pid", String.valueOf(ProcessHandle.current().pid())));
