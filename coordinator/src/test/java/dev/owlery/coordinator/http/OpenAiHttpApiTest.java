@@ -211,7 +211,8 @@ class OpenAiHttpApiTest {
 
   @Test
   void aFailureAfterTheStreamStartedEndsItWithAnErrorEvent() throws Exception {
-    OpenAiHttpCluster cluster = OpenAiHttpCluster.start(cleanup, tmp);
+    // no standby: the stream ends once the group has not re-formed within 2 s (not the 30 s default)
+    OpenAiHttpCluster cluster = OpenAiHttpCluster.start(cleanup, tmp, Duration.ofSeconds(2));
     List<FakeShardWorkerNode> shards = cluster.owlery.shards().stream().map(FakeShardWorkerNode.class::cast).toList();
     // 100 ms a step: 200 tokens would take 20 s; a shard worker stops after the first delta.
     shards.forEach(shard -> shard.delaySteps(Duration.ofMillis(100)));

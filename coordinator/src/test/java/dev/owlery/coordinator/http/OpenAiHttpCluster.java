@@ -53,6 +53,14 @@ final class OpenAiHttpCluster {
   }
 
   static OpenAiHttpCluster start(GrpcCleanup cleanup, Path tmp) throws IOException {
+    return start(cleanup, tmp, null);
+  }
+
+  /**
+   * As {@link #start(GrpcCleanup, Path)}, with the requests of a group that went DOWN waiting
+   * {@code reformTimeout} for it to be re-formed (null: the default, 30 s).
+   */
+  static OpenAiHttpCluster start(GrpcCleanup cleanup, Path tmp, Duration reformTimeout) throws IOException {
     Path keysFile = Files.writeString(tmp.resolve("keys.json"), """
         {"keys": [{"id": "open", "sha256": "%s"}, {"id": "limited", "sha256": "%s", "tokens_per_minute": 4}]}
         """.formatted(sha256(KEY), sha256(LIMITED_KEY)));
@@ -61,7 +69,7 @@ final class OpenAiHttpCluster {
         config -> config.withApiKeys(keys).withHttp(HttpApiConfig.onPort(0))
             // 30 s a step, not 5: the shared test machine's two cores may be busy with other builds.
             .withScheduler(new SchedulerConfig(Duration.ofSeconds(30), config.scheduler().releaseTimeout(), 128,
-                config.scheduler().reformTimeout())));
+                reformTimeout == null ? config.scheduler().reformTimeout() : reformTimeout)));
     OwleryClient client = cleanup.register(OwleryClient.builder().target(owlery.coordinator().grpcAddress()).apiKey(KEY)
         .defaultDeadline(Duration.ofSeconds(60)).build());
     await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(50)).until(
