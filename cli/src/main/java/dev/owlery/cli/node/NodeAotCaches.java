@@ -18,10 +18,9 @@ import java.util.List;
  * true} a node whose role has none records the classes it loads, written when it exits (one node
  * per role at a time), from which {@link #create} makes the cache. A cache holds classes from jar
  * files only (the JVM caches none from a directory), and is used only with the classpath it was
- * made with: {@value #CLASSPATH} gives the nodes that classpath instead of
- * this JVM's. A cache that does not match (a jar rebuilt since) is ignored by the JVM, silently.
- * The tests make the caches once per run ({@code NodeAotTraining}); {@code owlery local} runs
- * without them.
+ * made with: {@value #CLASSPATH} gives the nodes that classpath instead of this JVM's. A cache
+ * that does not match (a jar rebuilt since) is ignored by the JVM, silently. The tests make the
+ * caches once per run ({@code NodeAotTraining}); {@code owlery local} runs without them.
  */
 public final class NodeAotCaches {
 

@@ -61,13 +61,15 @@ public final class NodeAotTraining implements LauncherSessionListener {
         deleteRecursively(root);
         Files.createDirectories(folder);
         nodeClasspath = packFolders(classpath, folder.resolve("classpath"));
-        train(folder, nodeClasspath);
-        Files.writeString(done, nodeClasspath);
       } else {
         nodeClasspath = Files.readString(done);
       }
       System.setProperty(NodeAotCaches.CLASSPATH, nodeClasspath);
       System.setProperty(NodeAotCaches.FOLDER, folder.toString());
+      if (made) {
+        train(folder);
+        Files.writeString(done, nodeClasspath);
+      }
       System.err.printf("NodeAotTraining: node JVMs start from the AOT caches in %s (%s in %.1f s)%n", folder,
           made ? "made" : "found", (System.nanoTime() - start) / 1e9);
     } catch (IOException | RuntimeException e) {
@@ -78,15 +80,14 @@ public final class NodeAotTraining implements LauncherSessionListener {
   }
 
   /**
-   * Starts the training cluster with the nodes recording their caches into {@code folder}, sends
-   * it one request with an image, and stops every node with SIGTERM, waiting for each to exit
-   * (writing a cache takes the JVM a few seconds).
+   * Starts the training cluster (the nodes' classpath and {@code folder} already set as system
+   * properties) with the nodes recording their classes into {@code folder}, sends it one request
+   * with an image, stops every node with SIGTERM, waiting for each to exit (writing what it
+   * recorded takes the JVM a few seconds), and makes the caches.
    */
-  private static void train(Path folder, String nodeClasspath) throws IOException {
+  private static void train(Path folder) throws IOException {
     Path model = Fixtures.tinyOwl2();
     StringWriter log = new StringWriter();
-    System.setProperty(NodeAotCaches.CLASSPATH, nodeClasspath);
-    System.setProperty(NodeAotCaches.FOLDER, folder.toString());
     System.setProperty(NodeAotCaches.RECORD, "true");
     try (LocalCluster cluster = LocalCluster.start(model, 1, 1, 0, new PrintWriter(log, true), JVM_OPTIONS)) {
       cluster.awaitReady(1, READY);
