@@ -12,15 +12,16 @@ public final class ScalarKernels implements Kernels {
   public void matmul(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
     int rows = w.rows();
     int cols = w.cols();
-    for (int t = 0; t < numTokens; t++) {
-      int xRow = xOffset + t * cols;
-      int outRow = outOffset + t * rows;
-      for (int r = 0; r < rows; r++) {
+    float[] row = new float[cols];
+    for (int r = 0; r < rows; r++) {
+      w.widenRow(r, row);
+      for (int t = 0; t < numTokens; t++) {
+        int xRow = xOffset + t * cols;
         float sum = 0f;
         for (int c = 0; c < cols; c++) {
-          sum += w.get(r, c) * x[xRow + c];
+          sum += row[c] * x[xRow + c];
         }
-        out[outRow + r] = sum;
+        out[outOffset + t * rows + r] = sum;
       }
     }
   }

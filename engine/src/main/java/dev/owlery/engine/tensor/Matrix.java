@@ -83,6 +83,52 @@ public record Matrix(
     };
   }
 
+  /**
+   * Row {@code r} widened to floats into {@code dst[0, cols)}: exactly {@link #get}'s values, read
+   * with one bulk copy instead of an access per element (the scalar kernels' loop, and the one that
+   * matters where a JVM runs without C2, whose inlining the per-element path needs).
+   */
+  public void widenRow(int r, float[] dst) {
+    long index = offset + r * rowStride;
+    switch (dtype) {
+      case F32 -> MemorySegment.copy(data, F32_LE, 4 * index, dst, 0, cols);
+      case F16, BF16 -> {
+        short[] bits = new short[cols];
+        MemorySegment.copy(data, I16_LE, 2 * index, bits, 0, cols);
+        if (dtype == DType.F16) {
+          for (int c = 0; c < cols; c++) {
+            dst[c] = Float.float16ToFloat(bits[c]);
+          }
+        } else {
+          for (int c = 0; c < cols; c++) {
+            dst[c] = Float.intBitsToFloat((bits[c] & 0xffff) << 16);
+          }
+        }
+      }
+      case Q8_0 -> {
+        byte[] blocks = new byte[cols / 32 * 34];
+        MemorySegment.copy(data, ValueLayout.JAVA_BYTE, index / 32 * 34, blocks, 0, blocks.length);
+        for (int c = 0; c < cols; c++) {
+          int b = c / 32 * 34;
+          float scale = Float.float16ToFloat((short) ((blocks[b] & 0xff) | blocks[b + 1] << 8));
+          dst[c] = scale * blocks[b + 2 + c % 32];
+        }
+      }
+      case Q4_0 -> {
+        byte[] blocks = new byte[cols / 32 * 18];
+        MemorySegment.copy(data, ValueLayout.JAVA_BYTE, index / 32 * 18, blocks, 0, blocks.length);
+        for (int c = 0; c < cols; c++) {
+          int b = c / 32 * 18;
+          int j = c % 32;
+          int packed = blocks[b + 2 + j % 16] & 0xff;
+          int q = j < 16 ? packed & 0x0f : packed >>> 4;
+          dst[c] = Float.float16ToFloat((short) ((blocks[b] & 0xff) | blocks[b + 1] << 8)) * (q - 8);
+        }
+      }
+      case I64, I32, U8 -> throw new AssertionError("checked in the constructor");
+    }
+  }
+
   /** Byte offset of element (r, 0) within {@code data}. */
   public long rowByteOffset(int r) {
     return dtype.bytesOf(offset + r * rowStride);

@@ -86,9 +86,7 @@ public enum WeightFormat {
     }
     IntStream.range(0, rows).parallel().forEach(r -> {
       float[] row = new float[cols];
-      for (int c = 0; c < cols; c++) {
-        row[c] = view.get(r, c);
-      }
+      view.widenRow(r, row);
       long base = r * rowBytes;
       switch (target) {
         case F16 -> {

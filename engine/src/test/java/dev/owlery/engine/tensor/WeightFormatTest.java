@@ -145,6 +145,27 @@ class WeightFormatTest {
   }
 
   @Test
+  void aWidenedRowHoldsGetsValuesInEveryDtypeAndSlice() throws IOException {
+    Matrix input = referenceInput();
+    for (WeightFormat format : new WeightFormat[] {WeightFormat.STORED, WeightFormat.F16, WeightFormat.BF16,
+        WeightFormat.Q8_0, WeightFormat.Q4_0}) {
+      Matrix whole = format.convert(input, arena);
+      for (Matrix view : new Matrix[] {whole, whole.rowSlice(3, 7).colSlice(32, 96)}) {
+        float[] row = new float[view.cols() + 1];
+        row[view.cols()] = 42f;
+        for (int r = 0; r < view.rows(); r++) {
+          view.widenRow(r, row);
+          for (int c = 0; c < view.cols(); c++) {
+            assertThat(Float.floatToRawIntBits(row[c])).as("%s (%d, %d)", whole.dtype(), r, c)
+                .isEqualTo(Float.floatToRawIntBits(view.get(r, c)));
+          }
+          assertThat(row[view.cols()]).as("past the row").isEqualTo(42f);
+        }
+      }
+    }
+  }
+
+  @Test
   void parseNamesTheChoices() {
     assertThat(WeightFormat.parse(" Q8_0 ")).isEqualTo(WeightFormat.Q8_0);
     assertThat(WeightFormat.parse("stored")).isEqualTo(WeightFormat.STORED);
