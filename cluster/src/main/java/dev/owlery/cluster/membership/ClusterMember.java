@@ -112,6 +112,9 @@ public final class ClusterMember implements AutoCloseable {
     // The registry is the only distributed structure: few partitions start and migrate fast.
     hz.setProperty("hazelcast.partition.count", "23");
     hz.getJetConfig().setEnabled(false);
+    // Hazelcast's own metrics serve its Management Center, which Owlery does not use (it exports its
+    // own through Micrometer); collecting them woke two threads several times a second in every node.
+    hz.getMetricsConfig().setEnabled(false);
 
     NetworkConfig network = hz.getNetworkConfig();
     network.setPort(config.port()).setPortAutoIncrement(false);

@@ -3,8 +3,12 @@ package dev.owlery.coordinator.placement;
 import com.hazelcast.cluster.Member;
 import com.hazelcast.cluster.MembershipEvent;
 import com.hazelcast.cluster.MembershipListener;
+import com.hazelcast.core.EntryEvent;
 import com.hazelcast.core.HazelcastInstanceNotActiveException;
 import com.hazelcast.map.IMap;
+import com.hazelcast.map.listener.EntryAddedListener;
+import com.hazelcast.map.listener.EntryRemovedListener;
+import com.hazelcast.map.listener.EntryUpdatedListener;
 import dev.owlery.cluster.membership.ClusterMember;
 import java.io.Serializable;
 import java.time.Duration;
@@ -24,13 +28,14 @@ import java.util.stream.Collectors;
  * coordinator once that member has left (failure detection removes a killed one within {@code
  * maxNoHeartbeat}). Each leader gets an epoch one above every epoch seen before, the fencing token
  * its LoadSlices carry. No CP subsystem: it needs three members, and a cluster may have two
- * coordinators. Checked every {@link #CHECK_INTERVAL} and on every membership change.
+ * coordinators. Checked on every membership change and every change to the record, and every
+ * {@link #CHECK_INTERVAL} besides (an event missed while partitions migrate).
  */
 public final class PlacementLeadership implements AutoCloseable {
 
   /** The map holding the leader record. */
   public static final String MAP_NAME = "owlery.placement";
-  static final Duration CHECK_INTERVAL = Duration.ofMillis(250);
+  static final Duration CHECK_INTERVAL = Duration.ofSeconds(1);
   private static final String KEY = "leader";
   private static final Logger LOG = Logger.getLogger(PlacementLeadership.class.getName());
 
@@ -44,6 +49,7 @@ public final class PlacementLeadership implements AutoCloseable {
   private final ScheduledExecutorService checker =
       Executors.newSingleThreadScheduledExecutor(Thread.ofPlatform().name("owlery-leadership").daemon().factory());
   private final UUID membershipListenerId;
+  private final UUID recordListenerId;
   /** The highest epoch seen; checker thread only. */
   private long highestEpoch;
   private volatile Leader leader;
@@ -62,6 +68,26 @@ public final class PlacementLeadership implements AutoCloseable {
         checkSoon();
       }
     });
+    this.recordListenerId = map.addEntryListener(new RecordChanges(), false);
+  }
+
+  /** Any change to the leader record: another coordinator took over, or the record went. */
+  private final class RecordChanges implements EntryAddedListener<String, Leader>, EntryUpdatedListener<String, Leader>,
+      EntryRemovedListener<String, Leader> {
+    @Override
+    public void entryAdded(EntryEvent<String, Leader> event) {
+      checkSoon();
+    }
+
+    @Override
+    public void entryUpdated(EntryEvent<String, Leader> event) {
+      checkSoon();
+    }
+
+    @Override
+    public void entryRemoved(EntryEvent<String, Leader> event) {
+      checkSoon();
+    }
   }
 
   /**
@@ -139,6 +165,7 @@ public final class PlacementLeadership implements AutoCloseable {
     }
     if (member.isRunning()) {
       member.hazelcast().getCluster().removeMembershipListener(membershipListenerId);
+      map.removeEntryListener(recordListenerId);
     }
   }
 }

@@ -68,6 +68,8 @@ public final class VisionWorkerPool implements NodeRegistryListener, AutoCloseab
   private final ConcurrentLinkedQueue<Waiter> waiters = new ConcurrentLinkedQueue<>();
   private final Duration waitForWorker;
   private final AtomicBoolean syncQueued = new AtomicBoolean();
+  /** Whether a retry of the waiters is scheduled: only while a request waits, so an idle pool never wakes. */
+  private final AtomicBoolean retryScheduled = new AtomicBoolean();
   private final NodeChannels channels;
   private final Duration timeout;
   private final int numImageTokens;
@@ -84,7 +86,6 @@ public final class VisionWorkerPool implements NodeRegistryListener, AutoCloseab
   public VisionWorkerPool(Supplier<List<NodeRecord>> registered, NodeChannels channels, Duration timeout,
       Duration waitForWorker, int numImageTokens, int hiddenSize) {
     this.waitForWorker = waitForWorker;
-    syncer.scheduleWithFixedDelay(this::retryWaiters, WAITER_CHECK_MS, WAITER_CHECK_MS, TimeUnit.MILLISECONDS);
     this.registered = registered;
     this.channels = channels;
     this.timeout = timeout;
@@ -110,7 +111,18 @@ public final class VisionWorkerPool implements NodeRegistryListener, AutoCloseab
   }
 
   /** Tries the waiting requests again (a worker may have registered); fails those whose wait is over. */
+  private void scheduleRetry() {
+    if (retryScheduled.compareAndSet(false, true)) {
+      try {
+        syncer.schedule(this::retryWaiters, WAITER_CHECK_MS, TimeUnit.MILLISECONDS);
+      } catch (RejectedExecutionException e) {
+        // Closed: close() ends the waiters.
+      }
+    }
+  }
+
   private void retryWaiters() {
+    retryScheduled.set(false);
     for (int n = waiters.size(); n > 0; n--) {
       Waiter waiter = waiters.poll();
       if (waiter == null) {
@@ -196,6 +208,7 @@ public final class VisionWorkerPool implements NodeRegistryListener, AutoCloseab
     if (worker == null) {
       if (System.nanoTime() < deadlineNanos && !context.isCancelled() && !syncer.isShutdown()) {
         waiters.add(new Waiter(request, context, tried, lastFailure, result, deadlineNanos));
+        scheduleRetry();
         return;
       }
       String waited = "within %d ms".formatted(waitForWorker.toMillis());
