@@ -110,7 +110,7 @@ public final class VisionWorkerPool implements NodeRegistryListener, AutoCloseab
     retryWaiters();
   }
 
-  /** Tries the waiting requests again (a worker may have registered); fails those whose wait is over. */
+  /** Schedules one retry of the waiting requests, unless one is already scheduled. */
   private void scheduleRetry() {
     if (retryScheduled.compareAndSet(false, true)) {
       try {
@@ -121,6 +121,7 @@ public final class VisionWorkerPool implements NodeRegistryListener, AutoCloseab
     }
   }
 
+  /** Tries the waiting requests again (a worker may have registered); fails those whose wait is over. */
   private void retryWaiters() {
     retryScheduled.set(false);
     for (int n = waiters.size(); n > 0; n--) {
