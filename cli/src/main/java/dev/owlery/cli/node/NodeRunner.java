@@ -12,10 +12,11 @@ final class NodeRunner {
   /** Held so the level set below is not lost with a collected logger. */
   private static final Logger HAZELCAST_LOGGER = Logger.getLogger("com.hazelcast");
   /**
-   * How often a node checks that its parent is alive. {@code ProcessHandle.onExit()} of a process
-   * that is not our child polls too, but backs off to every 5 s.
+   * How often a node checks that its parent is alive: an orphan lingers at most this long, and an
+   * idle node wakes no more often for it. {@code ProcessHandle.onExit()} of a process that is not
+   * our child polls too, but backs off to every 5 s.
    */
-  private static final Duration PARENT_POLL = Duration.ofMillis(200);
+  private static final Duration PARENT_POLL = Duration.ofSeconds(1);
   /** How long a node whose parent is gone may take to close before its JVM is halted. */
   private static final Duration ORPHAN_STOP_LIMIT = Duration.ofSeconds(5);
   private static final int ORPHANED_EXIT_STATUS = 1;
