@@ -1,11 +1,9 @@
 package dev.owlery.coordinator.placement;
 
+import com.hazelcast.core.EntryAdapter;
 import com.hazelcast.core.EntryEvent;
 import com.hazelcast.core.HazelcastInstanceNotActiveException;
 import com.hazelcast.map.IMap;
-import com.hazelcast.map.listener.EntryAddedListener;
-import com.hazelcast.map.listener.EntryRemovedListener;
-import com.hazelcast.map.listener.EntryUpdatedListener;
 import com.hazelcast.topic.ITopic;
 import dev.owlery.cluster.membership.ClusterMember;
 import dev.owlery.proto.internal.v1.ShardWorkerGrpc;
@@ -177,20 +175,9 @@ public final class DrivenGroups implements GroupDirectory, AutoCloseable {
     refresher.shutdownNow();
   }
 
-  private final class Changes implements EntryAddedListener<String, PublishedGroup>,
-      EntryUpdatedListener<String, PublishedGroup>, EntryRemovedListener<String, PublishedGroup> {
+  private final class Changes extends EntryAdapter<String, PublishedGroup> {
     @Override
-    public void entryAdded(EntryEvent<String, PublishedGroup> event) {
-      refreshSoon();
-    }
-
-    @Override
-    public void entryUpdated(EntryEvent<String, PublishedGroup> event) {
-      refreshSoon();
-    }
-
-    @Override
-    public void entryRemoved(EntryEvent<String, PublishedGroup> event) {
+    public void onEntryEvent(EntryEvent<String, PublishedGroup> event) {
       refreshSoon();
     }
   }

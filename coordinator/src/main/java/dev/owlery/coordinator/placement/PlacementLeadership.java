@@ -3,12 +3,10 @@ package dev.owlery.coordinator.placement;
 import com.hazelcast.cluster.Member;
 import com.hazelcast.cluster.MembershipEvent;
 import com.hazelcast.cluster.MembershipListener;
+import com.hazelcast.core.EntryAdapter;
 import com.hazelcast.core.EntryEvent;
 import com.hazelcast.core.HazelcastInstanceNotActiveException;
 import com.hazelcast.map.IMap;
-import com.hazelcast.map.listener.EntryAddedListener;
-import com.hazelcast.map.listener.EntryRemovedListener;
-import com.hazelcast.map.listener.EntryUpdatedListener;
 import dev.owlery.cluster.membership.ClusterMember;
 import java.io.Serializable;
 import java.time.Duration;
@@ -72,23 +70,13 @@ public final class PlacementLeadership implements AutoCloseable {
   }
 
   /** Any change to the leader record: another coordinator took over, or the record went. */
-  private final class RecordChanges implements EntryAddedListener<String, Leader>, EntryUpdatedListener<String, Leader>,
-      EntryRemovedListener<String, Leader> {
+  private final class RecordChanges extends EntryAdapter<String, Leader> {
     @Override
-    public void entryAdded(EntryEvent<String, Leader> event) {
-      checkSoon();
-    }
-
-    @Override
-    public void entryUpdated(EntryEvent<String, Leader> event) {
-      checkSoon();
-    }
-
-    @Override
-    public void entryRemoved(EntryEvent<String, Leader> event) {
+    public void onEntryEvent(EntryEvent<String, Leader> event) {
       checkSoon();
     }
   }
+
 
   /**
    * Starts taking part in the election.

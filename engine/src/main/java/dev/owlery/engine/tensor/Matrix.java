@@ -108,25 +108,31 @@ public record Matrix(
       case Q8_0 -> {
         byte[] blocks = new byte[cols / 32 * 34];
         MemorySegment.copy(data, ValueLayout.JAVA_BYTE, index / 32 * 34, blocks, 0, blocks.length);
-        for (int c = 0; c < cols; c++) {
-          int b = c / 32 * 34;
-          float scale = Float.float16ToFloat((short) ((blocks[b] & 0xff) | blocks[b + 1] << 8));
-          dst[c] = scale * blocks[b + 2 + c % 32];
+        for (int b = 0; b < cols / 32; b++) {
+          float scale = halfAt(blocks, 34 * b);
+          for (int j = 0; j < 32; j++) {
+            dst[32 * b + j] = scale * blocks[34 * b + 2 + j];
+          }
         }
       }
       case Q4_0 -> {
         byte[] blocks = new byte[cols / 32 * 18];
         MemorySegment.copy(data, ValueLayout.JAVA_BYTE, index / 32 * 18, blocks, 0, blocks.length);
-        for (int c = 0; c < cols; c++) {
-          int b = c / 32 * 18;
-          int j = c % 32;
-          int packed = blocks[b + 2 + j % 16] & 0xff;
-          int q = j < 16 ? packed & 0x0f : packed >>> 4;
-          dst[c] = Float.float16ToFloat((short) ((blocks[b] & 0xff) | blocks[b + 1] << 8)) * (q - 8);
+        for (int b = 0; b < cols / 32; b++) {
+          float scale = halfAt(blocks, 18 * b);
+          for (int j = 0; j < 32; j++) {
+            int packed = blocks[18 * b + 2 + j % 16] & 0xff;
+            dst[32 * b + j] = scale * ((j < 16 ? packed & 0x0f : packed >>> 4) - 8);
+          }
         }
       }
       case I64, I32, U8 -> throw new AssertionError("checked in the constructor");
     }
+  }
+
+  /** The little-endian F16 at {@code bytes[i]}, widened. */
+  private static float halfAt(byte[] bytes, int i) {
+    return Float.float16ToFloat((short) ((bytes[i] & 0xff) | bytes[i + 1] << 8));
   }
 
   /** Byte offset of element (r, 0) within {@code data}. */
