@@ -11,9 +11,10 @@ import dev.owlery.engine.decoder.LogitRows;
 import dev.owlery.engine.decoder.Modality;
 import dev.owlery.engine.kernel.AttentionTime;
 import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.engine.kernel.KernelsProvider;
+import dev.owlery.engine.kernel.KernelsProvider.KernelSet;
 import dev.owlery.engine.kernel.MemoryBandwidth;
 import dev.owlery.engine.kernel.ScalarKernels;
-import dev.owlery.engine.kernel.VectorKernels;
 import dev.owlery.engine.sampling.Sampler;
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;
@@ -68,6 +69,12 @@ public final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--threads", split = ",", description = "Vector kernel thread counts to measure (default: all processors).")
   List<Integer> threads;
+
+  @Option(names = "--decoder-kernels", split = ",", defaultValue = "vector", converter = DecoderKernelsConverter.class,
+      description = "Kernel sets for the matmul and model benchmarks, taking turns: vector (the Vector API) and native "
+          + "(decode's F16 and Q8_0 matrix-vector products in C compiled on this machine, Q8_0 times activations "
+          + "quantized to Q8_0 as llama.cpp multiplies them; needs a C compiler); default ${DEFAULT-VALUE}.")
+  List<KernelSet> decoderKernels;
 
   @Option(names = "--rows", defaultValue = "4096", description = "Matmul benchmark rows (default ${DEFAULT-VALUE}).")
   int rows;
@@ -167,6 +174,29 @@ public final class BenchCommand implements Callable<Integer> {
       description = "With --all-reduce: the folder of shared memory (default ${DEFAULT-VALUE}).")
   Path allReduceDir;
 
+  /** Parses {@code --decoder-kernels}' names: vector or native (the scalar reference runs anyway). */
+  static final class DecoderKernelsConverter implements CommandLine.ITypeConverter<KernelSet> {
+    @Override
+    public KernelSet convert(String value) {
+      KernelSet set = KernelSet.parse(value);
+      if (set == KernelSet.SCALAR) {
+        throw new CommandLine.TypeConversionException("the scalar reference is timed anyway; name vector or native");
+      }
+      return set;
+    }
+  }
+
+  /** Stops the threads of kernels that hold some. */
+  private static void close(Kernels kernels) {
+    if (kernels instanceof AutoCloseable closeable) {
+      try {
+        closeable.close();
+      } catch (Exception e) {
+        throw new IllegalStateException("closing the " + kernels.name() + " kernels", e);
+      }
+    }
+  }
+
   public static void main(String[] args) {
     System.exit(new CommandLine(new BenchCommand()).execute(args));
   }
@@ -254,10 +284,15 @@ public final class BenchCommand implements Callable<Integer> {
           double scalarSeconds = timeMatmul(new ScalarKernels(), w, x, y, scalarTokens, 0.5);
           double scalarFlops = 2.0 * rows * cols * scalarTokens / scalarSeconds;
           printMatmulRow(out, dtype, scalarTokens, "scalar", 1, scalarSeconds, scalarFlops);
-          for (int t : threadCounts) {
-            try (VectorKernels kernels = new VectorKernels(t)) {
-              printMatmulRow(out, dtype, tokens, kernels.name(), t, timeMatmul(kernels, w, x, y, tokens, 1.0),
-                  scalarFlops);
+          for (KernelSet set : decoderKernels) {
+            for (int t : threadCounts) {
+              Kernels kernels = KernelsProvider.create(set, t);
+              try {
+                printMatmulRow(out, dtype, tokens, kernels.name(), t, timeMatmul(kernels, w, x, y, tokens, 1.0),
+                    scalarFlops);
+              } finally {
+                close(kernels);
+              }
             }
           }
         }
@@ -342,24 +377,32 @@ public final class BenchCommand implements Callable<Integer> {
     Double referenceBandwidth = bandwidth.get(1);
     printModelRow(out, "scalar", WeightFormat.MAPPED, 1, reference, reference, mappedBytes,
         referenceBandwidth == null ? null : reference[1] * mappedBytes / referenceBandwidth);
-    List<VectorKernels> kernelSets = threadCounts.stream().map(VectorKernels::new).toList();
+    // every decoder kernel set at every thread count, set by set; all of them take turns in each round
+    List<Kernels> sets = new ArrayList<>();
+    List<Integer> setThreads = new ArrayList<>();
     List<String> scaling = new ArrayList<>();
     try {
+      for (KernelSet set : decoderKernels) {
+        for (int t : threadCounts) {
+          sets.add(KernelsProvider.create(set, t));
+          setThreads.add(t);
+        }
+      }
       for (WeightFormat format : weights) {
         long streamed = streamedBytes(file, format);
-        double[][][] r = runModel(file, format, config, kernelSets, threadCounts, probe, promptTokens, decodeTokens,
-            rounds);
-        for (int k = 0; k < kernelSets.size(); k++) {
-          printModelRow(out, kernelSets.get(k).name(), format, threadCounts.get(k), median(r[k]), reference, streamed,
+        double[][][] r = runModel(file, format, config, sets, setThreads, probe, promptTokens, decodeTokens, rounds);
+        for (int k = 0; k < sets.size(); k++) {
+          printModelRow(out, sets.get(k).name(), format, setThreads.get(k), median(r[k]), reference, streamed,
               probe == null ? null : median(Arrays.stream(r[k]).mapToDouble(round -> round[1] * streamed / round[3])
                   .toArray()));
         }
-        for (int k = 1; k < kernelSets.size(); k++) {
-          scaling.add(prefillScaling(format, threadCounts.get(k), threadCounts.get(0), r[k], r[0]));
+        // prefill runs the same kernels in every set: its scaling over the first set's thread counts
+        for (int k = 1; k < threadCounts.size(); k++) {
+          scaling.add(prefillScaling(format, setThreads.get(k), setThreads.get(0), r[k], r[0]));
         }
       }
     } finally {
-      kernelSets.forEach(VectorKernels::close);
+      sets.forEach(BenchCommand::close);
     }
     out.println("decode GB/s = decode tok/s x the bytes of weights decode reads per token (all but the embedding table,"
         + " in the format held); of probe = that / the bandwidth probe read at the same thread count right after the"
@@ -377,14 +420,19 @@ public final class BenchCommand implements Callable<Integer> {
     out.printf("%-12s %-7s %7s %12s %10s %10s %10s%n", "kernels", "weights", "threads", "tok/s", "matmul", "attention",
         "rest");
     for (WeightFormat format : weights) {
-      for (int t : threadCounts) {
-        try (VectorKernels kernels = new VectorKernels(t)) {
-          BatchedDecodeBench.Result r =
-              BatchedDecodeBench.run(file, format, config.text(), kernels, batch, batchPrompt, decodeTokens);
-          out.printf("%-12s %-7s %7d %12.2f %9.1f%% %9.1f%% %9.1f%%%n", kernels.name(), format.flagName(), t,
-              r.tokensPerSecond(), 100 * r.matmulShare(), 100 * r.attentionShare(),
-              100 * (1 - r.matmulShare() - r.attentionShare()));
-          out.flush();
+      for (KernelSet set : decoderKernels) {
+        for (int t : threadCounts) {
+          Kernels kernels = KernelsProvider.create(set, t);
+          try {
+            BatchedDecodeBench.Result r =
+                BatchedDecodeBench.run(file, format, config.text(), kernels, batch, batchPrompt, decodeTokens);
+            out.printf("%-12s %-7s %7d %12.2f %9.1f%% %9.1f%% %9.1f%%%n", kernels.name(), format.flagName(), t,
+                r.tokensPerSecond(), 100 * r.matmulShare(), 100 * r.attentionShare(),
+                100 * (1 - r.matmulShare() - r.attentionShare()));
+            out.flush();
+          } finally {
+            close(kernels);
+          }
         }
       }
     }

@@ -20,7 +20,7 @@ class BenchCommandTest {
     CliRun run = CliRun.of("bench", "--threads", "1,2", "--rows", "64", "--cols", "96", "--dtypes", "F16,Q8_0",
         "--matmul-tokens", "1,64", "--bandwidth-mib", "8", "--model", Fixtures.stories260k().toString(),
         "--weights", "mapped,q8_0", "--prompt-tokens", "8", "--decode-tokens", "2", "--reference-tokens", "1",
-        "--rounds", "3");
+        "--rounds", "3", "--decoder-kernels", "vector,native");
 
     assertThat(run.exitCode()).as(run.err()).isZero();
     List<String> lines = run.out().lines().toList();
@@ -30,12 +30,16 @@ class BenchCommandTest {
       for (String tokens : List.of("1", "64")) {
         assertThat(lines).as("%s at %s tokens", dtype, tokens)
             .anyMatch(l -> l.matches(dtype + "\\s+" + tokens + "\\s+vector-\\d+\\s+2\\s+.*x"));
+        assertThat(lines).as("%s at %s tokens, native", dtype, tokens)
+            .anyMatch(l -> l.matches(dtype + "\\s+" + tokens + "\\s+native-\\w+\\s+2\\s+.*x"));
       }
     }
     assertThat(lines).anyMatch(l -> l.matches("scalar\\s+mapped\\s+1\\s+.*"));
     for (String format : List.of("mapped", "q8_0")) {
-      assertThat(lines).as("model row with %s weights", format)
-          .anyMatch(l -> l.matches("vector-\\d+\\s+" + format + "\\s+2\\s+[\\d.]+\\s+[\\d.]+\\s+.*\\d+%\\s+\\d+\\.\\d%"));
+      for (String kernels : List.of("vector-\\d+", "native-\\w+")) {
+        assertThat(lines).as("model row with %s weights, %s", format, kernels).anyMatch(l -> l.matches(
+            kernels + "\\s+" + format + "\\s+2\\s+[\\d.]+\\s+[\\d.]+\\s+.*\\d+%\\s+\\d+\\.\\d%"));
+      }
       // one ratio per round, each the two thread counts timed back to back, and their median
       assertThat(lines).as("prefill scaling with %s weights", format)
           .anyMatch(l -> l.matches("prefill " + format + ", 2 threads / 1: \\d+\\.\\d\\dx \\(median of the rounds: "
@@ -131,6 +135,15 @@ class BenchCommandTest {
 
     assertThat(run.exitCode()).isEqualTo(2);
     assertThat(run.err()).contains("--vision-images must be >= 1, got 0");
+  }
+
+  @Test
+  void decoderKernelsAreVectorOrNative() {
+    CliRun run = CliRun.of("bench", "--decoder-kernels", "vector,scalar", "--bandwidth-mib", "0");
+
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err()).contains("Invalid value for option '--decoder-kernels'")
+        .contains("the scalar reference is timed anyway; name vector or native");
   }
 
   @Test

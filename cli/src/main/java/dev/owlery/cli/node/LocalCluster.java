@@ -4,6 +4,7 @@ import dev.owlery.client.OwleryClient;
 import dev.owlery.client.OwleryException;
 import dev.owlery.cluster.tls.DevCertificates;
 import dev.owlery.engine.cuda.device.DeviceSpec;
+import dev.owlery.engine.kernel.KernelsProvider.KernelSet;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.visionworker.HostKernels;
 import dev.owlery.proto.v1.GetClusterStatusResponse;
@@ -84,6 +85,7 @@ public final class LocalCluster implements AutoCloseable {
   private final DeviceList devices; // null: every shard on the CPU
   private final List<DeviceSpec> visionDevices; // empty: every vision worker on the CPU
   private final HostKernels visionKernels;
+  private final KernelSet shardKernels;
   private int nextShardIndex;
 
   private LocalCluster(Path model, int numShards, PrintWriter log, LocalClusterOptions options) {
@@ -97,6 +99,7 @@ public final class LocalCluster implements AutoCloseable {
     this.devices = options.devices();
     this.visionDevices = options.visionDevices();
     this.visionKernels = options.visionKernels();
+    this.shardKernels = options.shardKernels();
     this.processes = new NodeProcesses("owlery-local-" + suffix, log, options.jvmOptions(), options.certs());
   }
 
@@ -244,6 +247,9 @@ public final class LocalCluster implements AutoCloseable {
         roleArgs.addAll(devices == null ? List.of("--device", visionDevices.get(index).flagValue())
             : devices.visionArgs(index, visionDevices));
       }
+    }
+    if (role.equals("shard-worker") && shardKernels != KernelSet.VECTOR) {
+      roleArgs.addAll(List.of("--kernels", shardKernels.name().toLowerCase(java.util.Locale.ROOT)));
     }
     if (role.equals("shard-worker") && devices != null) {
       // shard-i keeps its device across restarts

@@ -1,6 +1,7 @@
 package dev.owlery.cli.node;
 
 import dev.owlery.engine.cuda.device.DeviceSpec;
+import dev.owlery.engine.kernel.KernelsProvider.KernelSet;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.visionworker.HostKernels;
 import java.nio.file.Path;
@@ -21,13 +22,16 @@ import java.util.List;
  * @param visionDevices the device of each vision worker ({@code --vision-devices}); empty: every one
  *     on the CPU
  * @param visionKernels the kernels of the vision workers on the CPU ({@code --vision-kernels})
+ * @param shardKernels the decoder kernels of the shard workers on the CPU ({@code --shard-kernels}: vector or native)
  */
 public record LocalClusterOptions(List<String> jvmOptions, List<String> coordinatorArgs, String apiKey, Path certs,
-    WeightFormat weights, DeviceList devices, List<DeviceSpec> visionDevices, HostKernels visionKernels) {
+    WeightFormat weights, DeviceList devices, List<DeviceSpec> visionDevices, HostKernels visionKernels,
+    KernelSet shardKernels) {
 
   /** No extra JVM or coordinator options, no API key, plaintext, the workers' default weights, the CPU. */
   public static final LocalClusterOptions DEFAULT =
-      new LocalClusterOptions(List.of(), List.of(), null, null, WeightFormat.STORED, null, List.of(), HostKernels.VECTOR);
+      new LocalClusterOptions(List.of(), List.of(), null, null, WeightFormat.STORED, null, List.of(), HostKernels.VECTOR,
+          KernelSet.VECTOR);
 
   public LocalClusterOptions {
     jvmOptions = List.copyOf(jvmOptions);
@@ -40,37 +44,53 @@ public record LocalClusterOptions(List<String> jvmOptions, List<String> coordina
     if (visionKernels == null) {
       throw new IllegalArgumentException("visionKernels must be set (HostKernels.VECTOR is the workers' default)");
     }
+    if (shardKernels != KernelSet.VECTOR && shardKernels != KernelSet.NATIVE) {
+      throw new IllegalArgumentException("shardKernels must be VECTOR or NATIVE, got " + shardKernels);
+    }
   }
 
   public LocalClusterOptions withJvmOptions(List<String> options) {
-    return new LocalClusterOptions(options, coordinatorArgs, apiKey, certs, weights, devices, visionDevices, visionKernels);
+    return new LocalClusterOptions(options, coordinatorArgs, apiKey, certs, weights, devices, visionDevices, visionKernels,
+        shardKernels);
   }
 
   public LocalClusterOptions withCoordinatorArgs(List<String> args) {
-    return new LocalClusterOptions(jvmOptions, args, apiKey, certs, weights, devices, visionDevices, visionKernels);
+    return new LocalClusterOptions(jvmOptions, args, apiKey, certs, weights, devices, visionDevices, visionKernels,
+        shardKernels);
   }
 
   public LocalClusterOptions withApiKey(String key) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, key, certs, weights, devices, visionDevices, visionKernels);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, key, certs, weights, devices, visionDevices, visionKernels,
+        shardKernels);
   }
 
   public LocalClusterOptions withCerts(Path folder) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, folder, weights, devices, visionDevices, visionKernels);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, folder, weights, devices, visionDevices, visionKernels,
+        shardKernels);
   }
 
   public LocalClusterOptions withWeights(WeightFormat format) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, format, devices, visionDevices, visionKernels);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, format, devices, visionDevices, visionKernels,
+        shardKernels);
   }
 
   public LocalClusterOptions withDevices(DeviceList list) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, list, visionDevices, visionKernels);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, list, visionDevices, visionKernels,
+        shardKernels);
   }
 
   public LocalClusterOptions withVisionDevices(List<DeviceSpec> list) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, devices, list, visionKernels);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, devices, list, visionKernels,
+        shardKernels);
+  }
+
+  public LocalClusterOptions withShardKernels(KernelSet kernels) {
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, devices, visionDevices, visionKernels,
+        kernels);
   }
 
   public LocalClusterOptions withVisionKernels(HostKernels kernels) {
-    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, devices, visionDevices, kernels);
+    return new LocalClusterOptions(jvmOptions, coordinatorArgs, apiKey, certs, weights, devices, visionDevices, kernels,
+        shardKernels);
   }
 }

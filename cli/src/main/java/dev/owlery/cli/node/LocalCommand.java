@@ -2,6 +2,7 @@ package dev.owlery.cli.node;
 
 import dev.owlery.cli.WeightFormatConverter;
 import dev.owlery.coordinator.api.ApiKeys;
+import dev.owlery.engine.kernel.KernelsProvider.KernelSet;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.visionworker.HostKernels;
 import dev.owlery.proto.v1.GetClusterStatusResponse;
@@ -60,6 +61,12 @@ public final class LocalCommand implements Callable<Integer> {
       description = "The kernels of the vision workers on the CPU (see owlery vision-worker --kernels): vector (default) "
           + "or onednn-bf16 (the tower's matmuls in BF16 on the system's oneDNN).")
   HostKernels visionKernels;
+
+  @Option(names = "--shard-kernels", defaultValue = "vector", paramLabel = "vector|native",
+      converter = ShardWorkerCommand.KernelSetConverter.class,
+      description = "The decoder kernels of the shard workers (see owlery shard-worker --kernels): vector (default) or "
+          + "native (decode's F16 and Q8_0 products in C compiled here on first use; needs a C compiler).")
+  KernelSet shardKernels;
 
   @Option(names = "--port", defaultValue = "0", description = "The coordinator's public gRPC port; 0 picks a free one (default ${DEFAULT-VALUE}).")
   int port;
@@ -165,6 +172,7 @@ public final class LocalCommand implements Callable<Integer> {
     int groupSize = groupSize(deviceList);
     LocalClusterOptions options = LocalClusterOptions.DEFAULT.withJvmOptions(jvm).withCoordinatorArgs(coordinator)
         .withApiKey(ownKey).withCerts(certsDir()).withWeights(weights).withDevices(deviceList).withVisionKernels(visionKernels)
+        .withShardKernels(shardKernels)
         .withVisionDevices(visionDevices == null ? List.of() : DeviceList.parseVision(visionDevices, visionWorkers));
     try (LocalCluster cluster = LocalCluster.start(model, groupSize, visionWorkers, port, err, options)) {
       for (int s = 0; s < standbyShards; s++) {

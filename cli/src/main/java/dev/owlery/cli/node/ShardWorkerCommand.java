@@ -3,6 +3,7 @@ package dev.owlery.cli.node;
 import dev.owlery.cli.DeviceOptions;
 import dev.owlery.cli.WeightFormatConverter;
 import dev.owlery.cluster.tls.ReloadingTls;
+import dev.owlery.engine.kernel.KernelsProvider.KernelSet;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.shard.collective.CollectiveConfig;
 import dev.owlery.shard.node.ShardWorkerNode;
@@ -14,6 +15,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -39,6 +41,12 @@ public final class ShardWorkerCommand implements Callable<Integer> {
 
   @Option(names = "--threads", description = "Compute threads (default: one per available processor).")
   Integer threads;
+
+  @Option(names = "--kernels", paramLabel = "vector|native", converter = KernelSetConverter.class,
+      description = "The decoder's kernels: vector (the Vector API, float32 arithmetic) or native (decode's F16 and Q8_0 "
+          + "matrix-vector products in C compiled on this machine on first use, needs a C compiler; Q8_0 weights are "
+          + "multiplied by activations quantized to Q8_0, as llama.cpp does). Default: -Dowlery.kernels, else vector.")
+  KernelSet kernels;
 
   @Option(names = "--weights", defaultValue = "stored", converter = WeightFormatConverter.class,
       description = "The slice's weight matrices: mapped (read in place), stored (copied as stored into memory of its own), f16, bf16, q8_0 or q4_0 (converted once at load); default ${DEFAULT-VALUE}.")
@@ -69,6 +77,23 @@ public final class ShardWorkerCommand implements Callable<Integer> {
         + peerSharedMemory + " (no such folder)");
   }
 
+  /** Parses {@code --kernels}: vector or native (the scalar reference is for tests, through -Dowlery.kernels). */
+  static final class KernelSetConverter implements CommandLine.ITypeConverter<KernelSet> {
+    @Override
+    public KernelSet convert(String value) {
+      KernelSet set;
+      try {
+        set = KernelSet.parse(value);
+      } catch (IllegalArgumentException e) {
+        set = KernelSet.SCALAR;
+      }
+      if (set == KernelSet.SCALAR) {
+        throw new CommandLine.TypeConversionException("--kernels must be vector or native, got \"" + value + "\"");
+      }
+      return set;
+    }
+  }
+
   @Override
   public Integer call() {
     ShardDevice serving = device.shardDevice();
@@ -82,10 +107,14 @@ public final class ShardWorkerCommand implements Callable<Integer> {
     if (threads != null) {
       config = config.withComputeThreads(threads);
     }
+    if (kernels != null) {
+      config = config.withKernels(kernels);
+    }
     try (ReloadingTls clusterTls = node.openClusterTls()) {
       ShardWorkerNode worker = ShardWorkerNode.start(clusterTls == null ? config : config.withClusterTls(clusterTls));
       return NodeRunner.serveUntilInterrupted(worker,
-          "owlery shard-worker: %s serving on %s".formatted(worker.nodeId(), worker.record().grpcAddress()),
+          "owlery shard-worker: %s serving on %s, kernels %s".formatted(worker.nodeId(), worker.record().grpcAddress(),
+              worker.kernels()),
           spec.commandLine().getErr());
     }
   }

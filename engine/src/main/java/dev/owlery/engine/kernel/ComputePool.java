@@ -8,12 +8,13 @@ import java.util.concurrent.locks.ReentrantLock;
  * The bounded set of threads the vector kernels split one call over: {@code numThreads - 1} daemon
  * workers plus the calling thread. One call uses the workers at a time; a call that finds them busy
  * (another rank's thread inside a kernel) runs on its own thread, so callers never wait on each
- * other. Nothing is allocated per call.
+ * other. Nothing is allocated per call. Public so that kernels built on the vector kernels ({@code
+ * engine-native}'s) share their threads instead of starting a second set that spins beside them.
  */
-final class ComputePool implements AutoCloseable {
+public final class ComputePool implements AutoCloseable {
 
   /** Work shared by the threads of one call; each thread calls {@link #runShare()} once. */
-  interface SharedTask {
+  public interface SharedTask {
     /** Does work until none is left; safe to call from several threads at once. */
     void runShare();
   }
@@ -39,12 +40,12 @@ final class ComputePool implements AutoCloseable {
     }
   }
 
-  int numThreads() {
+  public int numThreads() {
     return workers.length + 1;
   }
 
   /** Runs {@code task} on the caller and every free worker; returns when all of them are done. */
-  void run(SharedTask task) {
+  public void run(SharedTask task) {
     if (workers.length == 0 || closed || !lock.tryLock()) {
       task.runShare();
       return;

@@ -7,7 +7,7 @@ package dev.owlery.engine.kernel;
  */
 public final class KernelsProvider {
 
-  /** System property naming the kernel set: {@code vector} or {@code scalar}. */
+  /** System property naming the kernel set: {@code vector}, {@code scalar} or {@code native}. */
   public static final String PROPERTY = "owlery.kernels";
 
   private KernelsProvider() {}
@@ -15,15 +15,21 @@ public final class KernelsProvider {
   /** The kernel sets a process can run. */
   public enum KernelSet {
     VECTOR,
-    SCALAR;
+    SCALAR,
+    /**
+     * The vector kernels with decode's matrix-vector products in C compiled on the machine
+     * ({@code engine-native}'s {@code NativeKernels}, found through {@link NativeKernelsFactory}).
+     */
+    NATIVE;
 
-    /** Parses {@code vector} or {@code scalar} (any case), naming the property in the error. */
+    /** Parses {@code vector}, {@code scalar} or {@code native} (any case), naming the property in the error. */
     public static KernelSet parse(String value) {
       return switch (value.strip().toLowerCase(java.util.Locale.ROOT)) {
         case "vector" -> VECTOR;
         case "scalar" -> SCALAR;
+        case "native" -> NATIVE;
         default -> throw new IllegalArgumentException(
-            "-D%s must be \"vector\" or \"scalar\", got \"%s\"".formatted(PROPERTY, value));
+            "-D%s must be \"vector\", \"scalar\" or \"native\", got \"%s\"".formatted(PROPERTY, value));
       };
     }
   }
@@ -33,11 +39,18 @@ public final class KernelsProvider {
     return Holder.SHARED;
   }
 
-  /** New kernels of the given set; vector kernels split matmuls over {@code numThreads} threads. */
+  /**
+   * New kernels of the given set; vector (and native) kernels split matmuls over {@code numThreads}
+   * threads. Vector and native kernels hold threads: the caller closes them ({@link AutoCloseable}).
+   */
   public static Kernels create(KernelSet set, int numThreads) {
     return switch (set) {
       case VECTOR -> new VectorKernels(numThreads);
       case SCALAR -> new ScalarKernels();
+      case NATIVE -> java.util.ServiceLoader.load(NativeKernelsFactory.class).findFirst()
+          .orElseThrow(() -> new IllegalStateException(
+              "the native kernels need owlery-engine-native on the classpath, which this process lacks"))
+          .create(numThreads);
     };
   }
 

@@ -44,6 +44,11 @@ public final class VectorKernels implements Kernels, AutoCloseable {
     return pool.numThreads();
   }
 
+  /** The threads these kernels split a call over, for kernels that forward to these and split their own calls. */
+  public ComputePool pool() {
+    return pool;
+  }
+
   @Override
   public void matmul(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
     int rows = w.rows();

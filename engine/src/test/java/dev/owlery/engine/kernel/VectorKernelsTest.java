@@ -608,5 +608,9 @@ class VectorKernelsTest {
     assertThat(KernelsProvider.create(KernelsProvider.KernelSet.SCALAR, 1).name()).isEqualTo("scalar");
     assertThatThrownBy(() -> KernelsProvider.KernelSet.parse("gpu"))
         .hasMessageContaining("owlery.kernels").hasMessageContaining("gpu");
+    // the engine's own tests run without engine-native: the set is named, and what it needs
+    assertThat(KernelsProvider.KernelSet.parse("native")).isEqualTo(KernelsProvider.KernelSet.NATIVE);
+    assertThatThrownBy(() -> KernelsProvider.create(KernelsProvider.KernelSet.NATIVE, 1))
+        .hasMessage("the native kernels need owlery-engine-native on the classpath, which this process lacks");
   }
 }

@@ -14,7 +14,6 @@ import dev.owlery.cluster.rpc.GrpcServerConfig;
 import dev.owlery.engine.cuda.device.CudaDevice;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kernel.KernelsProvider;
-import dev.owlery.engine.kernel.VectorKernels;
 import dev.owlery.shard.worker.ShardDevice;
 import dev.owlery.shard.worker.ShardWorkerConfig;
 import dev.owlery.shard.worker.ShardWorkerServer;
@@ -46,10 +45,12 @@ public final class ShardWorkerNode implements AutoCloseable {
   private final NodeRegistry registry;
   private final Deque<AutoCloseable> parts;
   private final Duration drainTimeout;
+  private final String kernels;
 
   private ShardWorkerNode(String nodeId, NodeRecord record, ShardWorkerServer server, NodeRegistry registry,
-      Deque<AutoCloseable> parts, Duration drainTimeout) {
+      Deque<AutoCloseable> parts, Duration drainTimeout, String kernels) {
     this.drainTimeout = drainTimeout;
+    this.kernels = kernels;
     this.nodeId = nodeId;
     this.record = record;
     this.server = server;
@@ -65,8 +66,8 @@ public final class ShardWorkerNode implements AutoCloseable {
       PrometheusMeterRegistry meters = NodeMetrics.newRegistry(nodeId, METRICS_ROLE);
       parts.push(meters::close);
       Kernels kernels = KernelsProvider.create(config.kernels(), config.computeThreads());
-      if (kernels instanceof VectorKernels vector) {
-        parts.push(vector::close);
+      if (kernels instanceof AutoCloseable threads) {
+        parts.push(threads);
       }
       ShardWorkerServer server = ShardWorkerServer.netty(
           GrpcServerConfig.of(config.host(), config.grpcPort()).withCredentials(config.credentials()),
@@ -83,7 +84,7 @@ public final class ShardWorkerNode implements AutoCloseable {
       NodeRecord record = new NodeRecord(nodeId, member.memberUuid(), NodeRole.SHARD_WORKER,
           config.host() + ":" + server.port(), metrics.url().toString(), resources, NodeState.READY, null);
       registry.register(record);
-      return new ShardWorkerNode(nodeId, record, server, registry, parts, config.drainTimeout());
+      return new ShardWorkerNode(nodeId, record, server, registry, parts, config.drainTimeout(), kernels.name());
     } catch (RuntimeException | Error e) {
       RuntimeException closing = closeAll(parts);
       if (closing != null) {
@@ -109,6 +110,11 @@ public final class ShardWorkerNode implements AutoCloseable {
 
   public String nodeId() {
     return nodeId;
+  }
+
+  /** The name of the CPU kernels the decoder runs on ("vector-512", "native-vnni"). */
+  public String kernels() {
+    return kernels;
   }
 
   /** The record registered at start (state READY, not placed). */

@@ -1,0 +1,268 @@
+package dev.owlery.engine.nativekernels;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.UncheckedIOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Owlery's own C kernels ({@code owlery_cpu.c}, a resource of this module), compiled on the machine
+ * that runs them the first time a process asks for them, and called through the FFM API.
+ *
+ * <p>The source is compiled with the system's C compiler ({@code cc}, or the one the environment
+ * variable {@value #COMPILER_VARIABLE} names) into a folder keyed by the SHA-256 of the source, the
+ * flags and the compiler's {@code --version}: {@value #CACHE_VARIABLE} when set, else
+ * {@code $XDG_CACHE_HOME/owlery/native}, else {@code ~/.cache/owlery/native}. A later process, or
+ * another node on the machine, finds the library there (about a second of compiling saved). The
+ * library carries every instruction set per function, so it loads on any x86-64;
+ * {@link #features()} says which entry points this CPU runs.
+ *
+ * <p>The matrix-vector products are bound as critical downcalls with heap access: activations and
+ * outputs pass as Java arrays without a copy (a call holds the garbage collector for well under a
+ * millisecond).
+ */
+public final class NativeCpuLibrary {
+
+  /** The environment variable naming the C compiler; {@code cc} when unset. */
+  public static final String COMPILER_VARIABLE = "OWLERY_CC";
+
+  /** The environment variable naming the folder the compiled library is kept in (inherited by a cluster's nodes). */
+  public static final String CACHE_VARIABLE = "OWLERY_NATIVE_CACHE";
+
+  /** What to do about a missing compiler, in the words of the error. */
+  public static final String INSTALL_HINT = "install a C compiler (Debian: apt-get install gcc) or name one in "
+      + COMPILER_VARIABLE;
+
+  static final String SOURCE = "owlery_cpu.c";
+  private static final List<String> FLAGS = List.of("-O2", "-std=gnu11", "-ffp-contract=off", "-fPIC", "-shared");
+  private static final String LIBRARY_NAME = "libowlery_cpu.so";
+
+  /** AVX2, FMA and F16C: the Q8_0 kernel's AVX2 form. */
+  static final int FEATURE_AVX2 = 1;
+  /** AVX-512 VNNI: the Q8_0 kernel's vpdpbusd form. */
+  static final int FEATURE_AVX512_VNNI = 2;
+  /** AVX-512 F, BW and VL: the F16 kernel. */
+  static final int FEATURE_AVX512 = 4;
+
+  private static volatile NativeCpuLibrary loaded;
+
+  private final Path file;
+  private final int features;
+  private final MethodHandle q8Vnni;
+  private final MethodHandle q8Avx2;
+  private final MethodHandle f16Avx512;
+
+  private NativeCpuLibrary(Path file) {
+    this.file = file;
+    SymbolLookup lookup = SymbolLookup.libraryLookup(file, Arena.global());
+    Linker linker = Linker.nativeLinker();
+    MethodHandle featureCall = linker.downcallHandle(find(lookup, "owlery_cpu_features"),
+        FunctionDescriptor.of(ValueLayout.JAVA_INT));
+    try {
+      features = (int) featureCall.invokeExact();
+    } catch (Throwable t) {
+      throw new IllegalStateException("owlery_cpu_features failed", t);
+    }
+    FunctionDescriptor q8 = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
+        ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS);
+    FunctionDescriptor f16 = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+        ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS);
+    Linker.Option critical = Linker.Option.critical(true);
+    q8Vnni = linker.downcallHandle(find(lookup, "owlery_q8_0_matvec_vnni"), q8, critical);
+    q8Avx2 = linker.downcallHandle(find(lookup, "owlery_q8_0_matvec_avx2"), q8, critical);
+    f16Avx512 = linker.downcallHandle(find(lookup, "owlery_f16_matvec_avx512"), f16, critical);
+  }
+
+  /**
+   * The process's library, compiled (or found compiled) and loaded on the first call.
+   *
+   * @throws NativeKernelsUnavailableException when this is not an x86-64 Linux machine, no compiler
+   *     can be run, or the compile fails
+   */
+  public static NativeCpuLibrary load() {
+    NativeCpuLibrary library = loaded;
+    if (library == null) {
+      synchronized (NativeCpuLibrary.class) {
+        library = loaded;
+        if (library == null) {
+          String arch = System.getProperty("os.arch");
+          if (!"amd64".equals(arch) && !"x86_64".equals(arch)) {
+            throw new NativeKernelsUnavailableException("the native kernels are x86-64 code; this JVM runs on " + arch, null);
+          }
+          library = loaded = new NativeCpuLibrary(
+              compiled(cacheRoot(), System.getenv().getOrDefault(COMPILER_VARIABLE, "cc")));
+        }
+      }
+    }
+    return library;
+  }
+
+  /** The compiled library's file. */
+  public Path file() {
+    return file;
+  }
+
+  /** Whether this CPU runs the Q8_0 kernel at all (AVX2, FMA and F16C). */
+  public boolean runsQ8_0() {
+    return (features & FEATURE_AVX2) != 0;
+  }
+
+  /** Whether the Q8_0 kernel runs on AVX-512 VNNI's int8 dot product (else on AVX2's). */
+  public boolean hasVnni() {
+    return (features & FEATURE_AVX512_VNNI) != 0;
+  }
+
+  /** Whether this CPU runs the F16 kernel (AVX-512 F, BW, VL and F16C). */
+  public boolean runsF16() {
+    return (features & FEATURE_AVX512) != 0;
+  }
+
+  /** The instruction sets the kernels use here: "avx512-vnni", "avx2" or "none". */
+  public String instructionSet() {
+    return hasVnni() ? "avx512-vnni" : runsQ8_0() ? "avx2" : "none";
+  }
+
+  /**
+   * {@code out[i] = row i of w times the activations}, for {@code rows} Q8_0 rows of {@code blocks}
+   * blocks, {@code stride} bytes apart from {@code w}'s start; the activations in Q8_0 as
+   * {@code xq} (int8, {@code 32 * blocks}) and one float scale per block {@code xd}. On VNNI when
+   * {@code vnni} (the CPU must have it), else on AVX2; both give the same bits.
+   */
+  void q8_0Matvec(boolean vnni, MemorySegment w, long stride, int rows, int blocks, MemorySegment xq,
+      MemorySegment xd, MemorySegment out) {
+    try {
+      if (vnni) {
+        q8Vnni.invokeExact(w, stride, rows, blocks, xq, xd, out);
+      } else {
+        q8Avx2.invokeExact(w, stride, rows, blocks, xq, xd, out);
+      }
+    } catch (Throwable t) {
+      throw new IllegalStateException("the native Q8_0 matvec failed", t);
+    }
+  }
+
+  /**
+   * {@code out[i] = row i of w times x}, for {@code rows} F16 rows of {@code cols} halves (a
+   * multiple of 32), {@code stride} bytes apart from {@code w}'s start.
+   */
+  void f16Matvec(MemorySegment w, long stride, int rows, int cols, MemorySegment x, MemorySegment out) {
+    try {
+      f16Avx512.invokeExact(w, stride, rows, cols, x, out);
+    } catch (Throwable t) {
+      throw new IllegalStateException("the native F16 matvec failed", t);
+    }
+  }
+
+  /**
+   * The library under {@code root}, compiled there with {@code compiler} first unless a process
+   * before compiled the same source the same way.
+   */
+  static Path compiled(Path root, String compiler) {
+    byte[] source = source();
+    String version = run(List.of(compiler, "--version"), null);
+    Path folder = root.resolve(key(source, compiler, version));
+    Path library = folder.resolve(LIBRARY_NAME);
+    if (Files.isRegularFile(library)) {
+      return library;
+    }
+    try {
+      Files.createDirectories(folder);
+      Path sourceFile = Files.createTempFile(folder, "owlery_cpu", ".c");
+      Path built = Files.createTempFile(folder, "libowlery_cpu", ".so.tmp");
+      try {
+        Files.write(sourceFile, source);
+        List<String> command = new ArrayList<>(List.of(compiler));
+        command.addAll(FLAGS);
+        command.addAll(List.of("-o", built.toString(), sourceFile.toString()));
+        run(command, sourceFile);
+        try {
+          Files.move(built, library, StandardCopyOption.ATOMIC_MOVE);
+        } catch (AtomicMoveNotSupportedException e) {
+          Files.move(built, library, StandardCopyOption.REPLACE_EXISTING);
+        }
+      } finally {
+        Files.deleteIfExists(sourceFile);
+        Files.deleteIfExists(built);
+      }
+    } catch (IOException e) {
+      throw new NativeKernelsUnavailableException("could not write the native kernels under " + root + ": " + e, e);
+    }
+    return library;
+  }
+
+  private static Path cacheRoot() {
+    String configured = System.getenv(CACHE_VARIABLE);
+    if (configured != null && !configured.isBlank()) {
+      return Path.of(configured);
+    }
+    String xdg = System.getenv("XDG_CACHE_HOME");
+    Path base = xdg != null && !xdg.isBlank() ? Path.of(xdg) : Path.of(System.getProperty("user.home"), ".cache");
+    return base.resolve("owlery").resolve("native");
+  }
+
+  static byte[] source() {
+    try (InputStream in = NativeCpuLibrary.class.getResourceAsStream(SOURCE)) {
+      if (in == null) {
+        throw new IllegalStateException(SOURCE + " is missing from the engine-native jar");
+      }
+      return in.readAllBytes();
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
+  }
+
+  private static String key(byte[] source, String compiler, String version) {
+    try {
+      MessageDigest digest = MessageDigest.getInstance("SHA-256");
+      digest.update(source);
+      digest.update(String.join("\0", compiler, String.join(" ", FLAGS), version).getBytes(StandardCharsets.UTF_8));
+      return HexFormat.of().formatHex(digest.digest(), 0, 12);
+    } catch (NoSuchAlgorithmException e) {
+      throw new AssertionError(e);
+    }
+  }
+
+  /** Runs a command to its end and returns its output; a failure names the command and what it printed. */
+  private static String run(List<String> command, Path source) {
+    try {
+      Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+      String output = new String(process.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+      if (!process.waitFor(2, TimeUnit.MINUTES)) {
+        process.destroyForcibly();
+        throw new NativeKernelsUnavailableException(String.join(" ", command) + " ran for over 2 minutes", null);
+      }
+      if (process.exitValue() != 0) {
+        throw new NativeKernelsUnavailableException("%s failed (exit %d)%s:%n%s".formatted(String.join(" ", command),
+            process.exitValue(), source == null ? "" : " compiling " + SOURCE, output.strip()), null);
+      }
+      return output;
+    } catch (IOException e) {
+      throw new NativeKernelsUnavailableException("the native kernels are compiled on first use, and %s cannot be run: %s"
+          .formatted(command.getFirst(), INSTALL_HINT), e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new NativeKernelsUnavailableException("interrupted while running " + command.getFirst(), e);
+    }
+  }
+
+  private static MemorySegment find(SymbolLookup lookup, String symbol) {
+    return lookup.find(symbol).orElseThrow(() -> new IllegalStateException(LIBRARY_NAME + " has no " + symbol));
+  }
+}

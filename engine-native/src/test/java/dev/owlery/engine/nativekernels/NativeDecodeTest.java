@@ -1,0 +1,141 @@
+package dev.owlery.engine.nativekernels;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.owlery.engine.checkpoint.Checkpoint;
+import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
+import dev.owlery.engine.config.ModelConfig;
+import dev.owlery.engine.decoder.Decoder;
+import dev.owlery.engine.decoder.StopCondition;
+import dev.owlery.engine.decoder.Generator;
+import dev.owlery.engine.kernel.Kernels;
+import dev.owlery.engine.kernel.KernelsProvider;
+import dev.owlery.engine.kernel.KernelsProvider.KernelSet;
+import dev.owlery.engine.kernel.VectorKernels;
+import dev.owlery.engine.kv.KvCacheDtype;
+import dev.owlery.engine.sampling.Sampler;
+import dev.owlery.engine.sampling.SamplingParams;
+import dev.owlery.engine.tensor.WeightFormat;
+import dev.owlery.engine.testing.Fixtures;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The native kernels decoding stories260K (run.c's greedy cases), next to the vector kernels on the same weights. */
+class NativeDecodeTest {
+
+  @Test
+  void theNativeKernelSetIsFoundThroughTheEnginesProvider() {
+    Kernels kernels = KernelsProvider.create(KernelSet.parse("native"), 2);
+    try {
+      assertThat(kernels).isInstanceOf(NativeKernels.class);
+      assertThat(kernels.name()).isEqualTo(NativeTesting.library().hasVnni() ? "native-vnni" : "native-avx2");
+    } finally {
+      ((NativeKernels) kernels).close();
+    }
+  }
+
+  /** One greedy case: the ids, and at each step the gap between the two largest logits. */
+  private record Run(int[] ids, float[] margins) {}
+
+  private static List<Run> greedyRuns(WeightFormat format, Kernels kernels) throws IOException {
+    Path dir = Fixtures.stories260k();
+    ModelConfig config = ModelConfig.load(dir);
+    List<Run> runs = new ArrayList<>();
+    try (Checkpoint held = SafetensorsCheckpoint.openFile(dir.resolve("model.safetensors")).withWeightFormat(format);
+        Decoder decoder = Decoder.load(held, config, 1, kernels)) {
+      for (JsonNode c : cases()) {
+        int steps = c.get("generated_ids").size();
+        float[] margins = new float[steps];
+        int[] step = {0};
+        int[] ids = new Generator(decoder).generate(decoder.newSequence(KvCacheDtype.F32), ints(c.get("prompt_ids")),
+            new Sampler(SamplingParams.greedy(), config.text().vocabSize()), new StopCondition(steps, 0, new int[0]),
+            (id, logits) -> {
+              float[] sorted = logits.clone();
+              Arrays.sort(sorted);
+              margins[step[0]++] = sorted[sorted.length - 1] - sorted[sorted.length - 2];
+            }).tokenIds();
+        runs.add(new Run(ids, margins));
+      }
+    }
+    return runs;
+  }
+
+  private static JsonNode cases() throws IOException {
+    return new ObjectMapper().readTree(Fixtures.stories260k().getParent().resolve("expected.json").toFile()).get("cases");
+  }
+
+  private static int[] ints(JsonNode array) {
+    int[] out = new int[array.size()];
+    for (int i = 0; i < out.length; i++) {
+      out[i] = array.get(i).asInt();
+    }
+    return out;
+  }
+
+  private static int common(int[] a, int[] b) {
+    int same = 0;
+    while (same < Math.min(a.length, b.length) && a[same] == b[same]) {
+      same++;
+    }
+    return same;
+  }
+
+  private static List<Run> runs(WeightFormat format, boolean nativeKernels) throws IOException {
+    try (AutoCloseable closing = nativeKernels ? new NativeKernels(NativeTesting.library(), 2, true)
+        : new VectorKernels(2)) {
+      return greedyRuns(format, (Kernels) closing);
+    } catch (IOException | RuntimeException e) {
+      throw e;
+    } catch (Exception e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /**
+   * F16 products differ from the vector kernels' only in the order of their float32 sums: every
+   * case keeps run.c's greedy ids, the 256-token one included (measured).
+   */
+  @Test
+  void f16DecodeKeepsRunCsGreedyIds() throws IOException {
+    List<Run> runs = runs(WeightFormat.F16, true);
+    int i = 0;
+    for (JsonNode c : cases()) {
+      assertThat(runs.get(i).ids()).as("case %d", i).containsExactly(ints(c.get("generated_ids")));
+      i++;
+    }
+  }
+
+  /**
+   * Q8_0 weights times activations quantized to Q8_0 (stories260K's rows are only two blocks of 32,
+   * so each row's activations carry two 8-bit scales: as coarse as this arithmetic gets) against the
+   * vector kernels' Q8_0 weights times float32 activations: measured, five of the seven cases
+   * identical to run.c's ids, as with the vector kernels; case 3 departs at step 16, where the vector
+   * kernels' two best logits were 0.027 apart (logits about 10), and the 256-token case at step 231
+   * after both left run.c's at 114. Held here: every case follows the vector kernels' ids until a step
+   * whose two best logits there were within 0.1 of each other, and for at least its first 16 steps.
+   */
+  @Test
+  void q8_0DecodeFollowsTheVectorKernelsUntilANearTie() throws IOException {
+    List<Run> vector = runs(WeightFormat.Q8_0, false);
+    List<Run> nativeRuns = runs(WeightFormat.Q8_0, true);
+    int identical = 0;
+    for (int i = 0; i < vector.size(); i++) {
+      int[] expected = vector.get(i).ids();
+      int same = common(nativeRuns.get(i).ids(), expected);
+      assertThat(same).as("case %d: steps with the vector kernels' ids", i).isGreaterThanOrEqualTo(16);
+      if (same < expected.length) {
+        assertThat(vector.get(i).margins()[same]).as("case %d: the vector kernels' logit gap where the ids part", i)
+            .isLessThan(0.1f);
+      } else {
+        identical++;
+      }
+    }
+    assertThat(identical).as("cases identical to the vector kernels' ids").isGreaterThanOrEqualTo(5);
+  }
+}

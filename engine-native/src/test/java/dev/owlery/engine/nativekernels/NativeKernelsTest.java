@@ -1,0 +1,278 @@
+package dev.owlery.engine.nativekernels;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.owlery.engine.kernel.VectorKernels;
+import dev.owlery.engine.tensor.DType;
+import dev.owlery.engine.tensor.Matrix;
+import dev.owlery.engine.tensor.WeightFormat;
+import java.io.IOException;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class NativeKernelsTest {
+
+  private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+  /** Row counts: fewer than four, fewer than a parallel call, one part each, uneven quarters and leftovers. */
+  private static final int[] ROWS = {1, 3, 63, 64, 67, 517};
+
+  private static NativeCpuLibrary library;
+  private static final Arena arena = Arena.ofShared();
+
+  @BeforeAll
+  static void load() {
+    library = NativeTesting.library();
+  }
+
+  @AfterAll
+  static void free() {
+    arena.close();
+  }
+
+  /** The Q8_0 kernel's forms this CPU runs: AVX2 always (the kernels need it), VNNI where it has it. */
+  private static List<NativeKernels> q8Forms(int threads) {
+    List<NativeKernels> forms = new ArrayList<>(List.of(new NativeKernels(library, threads, false)));
+    if (library.hasVnni()) {
+      forms.add(new NativeKernels(library, threads, true));
+    }
+    return forms;
+  }
+
+  @Test
+  void q8_0ProductsAreTheRestatedArithmeticBitForBitOnEveryFormAndThreadCount() {
+    Matrix full = q8Matrix(517 + 5, 768 + 64, 11);
+    float[] x = randomFloats(3 + 768 + 64, 12, 1f);
+    for (int threads : new int[] {1, 2}) {
+      for (NativeKernels kernels : q8Forms(threads)) {
+        try (kernels) {
+          for (int rows : ROWS) {
+            // a view: rows from the fifth, columns from the third block, so stride and offset are not the plain ones
+            Matrix w = full.rowSlice(5, 5 + rows).colSlice(64, 64 + 768);
+            assertThat(kernels.runsNatively(w, 1)).isTrue();
+            float[] expected = NativeReference.q8_0Matvec(w, quantized(x, 3, 768).values(), quantized(x, 3, 768).scales());
+            float[] out = new float[rows + 9];
+            Arrays.fill(out, -7f);
+            kernels.matmul(w, x, 3, out, 4, 1);
+            assertThat(Arrays.copyOfRange(out, 4, 4 + rows)).as("%d rows, %d threads", rows, threads)
+                .containsExactly(expected);
+            assertThat(Arrays.copyOfRange(out, 0, 4)).containsOnly(-7f);
+            assertThat(Arrays.copyOfRange(out, 4 + rows, out.length)).containsOnly(-7f);
+          }
+        }
+      }
+    }
+  }
+
+  /**
+   * The result is the Q8_0 product: each activation rounded to its block's step differs from its
+   * float value by at most 0.5 step (q) plus 127 steps times F16's relative error 2^-11 (the scale),
+   * so the product differs from the float activations' (the vector kernels') by at most the sum of
+   * |w| times that per block, plus float32 rounding.
+   */
+  @Test
+  void q8_0ProductsStayWithinTheActivationsRoundingOfTheVectorKernelsProduct() {
+    Matrix w = q8Matrix(300, 2048, 21);
+    float[] x = randomFloats(2048, 22, 3f);
+    float[] floatProduct = new float[300];
+    float[] nativeProduct = new float[300];
+    try (VectorKernels vector = new VectorKernels(1); NativeKernels kernels = new NativeKernels(library, 2, true)) {
+      vector.matmul(w, x, 0, floatProduct, 0, 1);
+      kernels.matmul(w, x, 0, nativeProduct, 0, 1);
+    }
+    for (int r = 0; r < 300; r++) {
+      double bound = 0;
+      double magnitude = 0;
+      for (int b = 0; b < 64; b++) {
+        float amax = 0;
+        for (int j = 0; j < 32; j++) {
+          amax = Math.max(amax, Math.abs(x[32 * b + j]));
+        }
+        double step = amax / 127.0;
+        for (int j = 0; j < 32; j++) {
+          double weight = Math.abs(w.get(r, 32 * b + j));
+          bound += weight * step * (0.5 + 127 * 0x1p-11);
+          magnitude += weight * Math.abs(x[32 * b + j]);
+        }
+      }
+      assertThat((double) Math.abs(nativeProduct[r] - floatProduct[r])).as("row %d", r)
+          .isLessThanOrEqualTo(bound + 1e-5 * magnitude);
+    }
+    assertThat(nativeProduct).as("the activations really are rounded").isNotEqualTo(floatProduct);
+  }
+
+  @Test
+  void aWeightOfMinus128IsMultipliedAsMinus128() {
+    // llama.cpp's quantizer never writes -128, but a Q8_0 row may hold it; |q| is taken unsigned
+    MemorySegment data = arena.allocate(4 * 34);
+    for (int r = 0; r < 4; r++) {
+      data.set(HALF, 34L * r, Float.floatToFloat16(0.5f));
+      for (int j = 0; j < 32; j++) {
+        data.set(ValueLayout.JAVA_BYTE, 34L * r + 2 + j, (byte) (j % 2 == 0 ? -128 : 127 - r));
+      }
+    }
+    Matrix w = new Matrix("min", data, DType.Q8_0, 4, 32, 32, 0);
+    float[] x = new float[32];
+    for (int j = 0; j < 32; j++) {
+      x[j] = j % 4 == 0 ? -127f : j % 4 == 1 ? 127f : 3f; // scale 1 exactly, q = x
+    }
+    for (NativeKernels kernels : q8Forms(1)) {
+      try (kernels) {
+        float[] out = new float[4];
+        kernels.matmul(w, x, 0, out, 0, 1);
+        for (int r = 0; r < 4; r++) {
+          long sum = 0;
+          for (int j = 0; j < 32; j++) {
+            sum += (long) (j % 2 == 0 ? -128 : 127 - r) * (long) x[j];
+          }
+          assertThat(out[r]).as("row %d", r).isEqualTo(0.5f * sum);
+        }
+      }
+    }
+  }
+
+  @Test
+  void activationsAreQuantizedAsLlamaCppQuantizesThemOnX86() {
+    float[] x = new float[64];
+    x[0] = 127f; // the block's largest magnitude: its step is exactly 1
+    x[1] = 2.5f; // ties go to the even neighbour (llama.cpp rounds with _MM_ROUND_NEAREST)
+    x[2] = 3.5f;
+    x[3] = -2.5f;
+    x[4] = -0.49f;
+    x[5] = 100.7f;
+    // the second block is all zeros: scale 0, every q 0
+    Q8Activations a = new Q8Activations();
+    a.quantize(x, 0, 64);
+    assertThat(Arrays.copyOf(a.values(), 6)).containsExactly(127, 2, 4, -2, 0, 101);
+    assertThat(a.scales()[0]).isEqualTo(1f);
+    assertThat(Arrays.copyOfRange(a.values(), 32, 64)).containsOnly((byte) 0);
+    assertThat(a.scales()[1]).isZero();
+    // the stored scale is the F16 rounding of max/127
+    float[] y = randomFloats(32, 5, 1f);
+    a.quantize(y, 0, 32);
+    float amax = 0;
+    for (float v : y) {
+      amax = Math.max(amax, Math.abs(v));
+    }
+    assertThat(a.scales()[0]).isEqualTo(Float.float16ToFloat(Float.floatToFloat16(amax / 127f)))
+        .isNotEqualTo(amax / 127f);
+  }
+
+  /**
+   * F16 products against double-precision sums: float32 accumulation over 2,048 columns, nothing
+   * more (on a CPU without AVX-512 the vector kernels take them, to the same bound).
+   */
+  @Test
+  void f16ProductsAgreeWithDoublePrecisionSums() {
+    int cols = 2048;
+    Matrix full = f16Matrix(517 + 3, cols + 64, 31);
+    float[] x = randomFloats(cols + 1, 32, 2f);
+    for (int threads : new int[] {1, 2}) {
+      try (NativeKernels kernels = new NativeKernels(library, threads, true)) {
+        for (int rows : ROWS) {
+          Matrix w = full.rowSlice(3, 3 + rows).colSlice(32, 32 + cols);
+          assertThat(kernels.runsNatively(w, 1)).isEqualTo(library.runsF16());
+          float[] out = new float[rows];
+          kernels.matmul(w, x, 1, out, 0, 1);
+          for (int r = 0; r < rows; r++) {
+            double sum = 0;
+            double magnitude = 0;
+            for (int c = 0; c < cols; c++) {
+              sum += (double) w.get(r, c) * x[1 + c];
+              magnitude += Math.abs((double) w.get(r, c) * x[1 + c]);
+            }
+            assertThat((double) out[r]).as("row %d of %d, %d threads", r, rows, threads)
+                .isCloseTo(sum, org.assertj.core.data.Offset.offset(magnitude * 0x1p-18));
+          }
+        }
+      }
+    }
+  }
+
+  @Test
+  void everyOtherCallIsTheVectorKernelsCall() {
+    Matrix f32 = WeightFormat.MAPPED.convert(floatMatrix(70, 96, 41), arena);
+    Matrix bf16 = WeightFormat.BF16.convert(floatMatrix(70, 96, 42), arena);
+    Matrix oddF16 = f16Matrix(70, 40, 43); // columns not a multiple of 32
+    Matrix q8 = q8Matrix(70, 96, 44);
+    float[] x = randomFloats(3 * 96, 45, 1f);
+    try (NativeKernels kernels = new NativeKernels(library, 2, true); VectorKernels vector = new VectorKernels(2)) {
+      for (Matrix w : List.of(f32, bf16, oddF16, q8)) {
+        for (int tokens : new int[] {1, 2, 3}) {
+          if (kernels.runsNatively(w, tokens)) {
+            assertThat(w.dtype()).isEqualTo(DType.Q8_0);
+            assertThat(tokens).isEqualTo(1);
+            continue;
+          }
+          float[] expected = new float[tokens * w.rows()];
+          float[] out = new float[tokens * w.rows()];
+          vector.matmul(w, x, 0, expected, 0, tokens);
+          kernels.matmul(w, x, 0, out, 0, tokens);
+          assertThat(out).as("%s, %d tokens", w.dtype(), tokens).containsExactly(expected);
+        }
+      }
+    }
+  }
+
+  @Test
+  void theCompiledLibraryIsKeptAndFoundAgain(@TempDir Path cache) throws IOException {
+    Path first = NativeCpuLibrary.compiled(cache, "cc");
+    FileTime written = Files.getLastModifiedTime(first);
+    Path again = NativeCpuLibrary.compiled(cache, "cc");
+    assertThat(again).isEqualTo(first);
+    assertThat(Files.getLastModifiedTime(again)).isEqualTo(written);
+    try (var files = Files.list(first.getParent())) {
+      assertThat(files.map(p -> p.getFileName().toString())).as("no temporary files left").containsExactly(
+          "libowlery_cpu.so");
+    }
+  }
+
+  @Test
+  void aMissingOrFailingCompilerIsNamedWithWhatToInstall(@TempDir Path cache) {
+    assertThatThrownBy(() -> NativeCpuLibrary.compiled(cache, "/nonexistent/cc"))
+        .isInstanceOf(NativeKernelsUnavailableException.class)
+        .hasMessageContaining("/nonexistent/cc cannot be run").hasMessageContaining("apt-get install gcc");
+    assertThatThrownBy(() -> NativeCpuLibrary.compiled(cache, "false"))
+        .isInstanceOf(NativeKernelsUnavailableException.class).hasMessageContaining("false --version failed (exit 1)");
+  }
+
+  private static Q8Activations quantized(float[] x, int offset, int size) {
+    Q8Activations a = new Q8Activations();
+    a.quantize(x, offset, size);
+    return a;
+  }
+
+  private static float[] randomFloats(int n, long seed, float scale) {
+    SplittableRandom random = new SplittableRandom(seed);
+    float[] values = new float[n];
+    for (int i = 0; i < n; i++) {
+      values[i] = (float) ((random.nextDouble() * 2 - 1) * scale);
+    }
+    return values;
+  }
+
+  private static Matrix floatMatrix(int rows, int cols, long seed) {
+    return new Matrix("w", MemorySegment.ofArray(randomFloats(rows * cols, seed, 0.1f)), DType.F32, rows, cols, cols, 0);
+  }
+
+  private static Matrix q8Matrix(int rows, int cols, long seed) {
+    return WeightFormat.Q8_0.convert(floatMatrix(rows, cols, seed), arena);
+  }
+
+  private static Matrix f16Matrix(int rows, int cols, long seed) {
+    return WeightFormat.F16.convert(floatMatrix(rows, cols, seed), arena);
+  }
+}

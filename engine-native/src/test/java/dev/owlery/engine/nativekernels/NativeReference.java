@@ -1,0 +1,44 @@
+package dev.owlery.engine.nativekernels;
+
+import dev.owlery.engine.tensor.DType;
+import dev.owlery.engine.tensor.Matrix;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+
+/** The native Q8_0 kernel's arithmetic restated in Java, operation for operation (owlery_cpu.c's header). */
+final class NativeReference {
+
+  private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
+
+  private NativeReference() {}
+
+  /** Every row of the Q8_0 matrix {@code w} times the quantized activations. */
+  static float[] q8_0Matvec(Matrix w, byte[] xq, float[] xd) {
+    if (w.dtype() != DType.Q8_0) {
+      throw new IllegalArgumentException("not Q8_0: " + w.dtype());
+    }
+    MemorySegment data = w.data();
+    float[] out = new float[w.rows()];
+    for (int r = 0; r < w.rows(); r++) {
+      float[] lanes = new float[8];
+      for (int b = 0; b < w.cols() / 32; b++) {
+        long block = w.rowByteOffset(r) + 34L * b;
+        float d = Float.float16ToFloat(data.get(HALF, block)) * xd[b];
+        for (int lane = 0; lane < 8; lane++) {
+          int sum = 0;
+          for (int i = 4 * lane; i < 4 * lane + 4; i++) {
+            sum += data.get(ValueLayout.JAVA_BYTE, block + 2 + i) * xq[32 * b + i];
+          }
+          lanes[lane] = Math.fma((float) sum, d, lanes[lane]);
+        }
+      }
+      float h0 = lanes[0] + lanes[4];
+      float h1 = lanes[1] + lanes[5];
+      float h2 = lanes[2] + lanes[6];
+      float h3 = lanes[3] + lanes[7];
+      out[r] = (h0 + h2) + (h1 + h3);
+    }
+    return out;
+  }
+}
