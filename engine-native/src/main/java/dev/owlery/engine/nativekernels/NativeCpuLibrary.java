@@ -60,6 +60,8 @@ public final class NativeCpuLibrary {
   static final int FEATURE_AVX512_VNNI = 2;
   /** AVX-512 F, BW and VL: the F16 kernel. */
   static final int FEATURE_AVX512 = 4;
+  /** AMX-TILE and AMX-INT8, with the tile state granted to the process: the Q8_0 kernel of several tokens. */
+  static final int FEATURE_AMX_INT8 = 8;
 
   private static volatile NativeCpuLibrary loaded;
 
@@ -68,6 +70,8 @@ public final class NativeCpuLibrary {
   private final MethodHandle q8Vnni;
   private final MethodHandle q8Avx2;
   private final MethodHandle f16Avx512;
+  private final MethodHandle q8Amx;
+  private final MethodHandle packTokens;
 
   private NativeCpuLibrary(Path file) {
     this.file = file;
@@ -88,6 +92,12 @@ public final class NativeCpuLibrary {
     q8Vnni = linker.downcallHandle(find(lookup, "owlery_q8_0_matvec_vnni"), q8, critical);
     q8Avx2 = linker.downcallHandle(find(lookup, "owlery_q8_0_matvec_avx2"), q8, critical);
     f16Avx512 = linker.downcallHandle(find(lookup, "owlery_f16_matvec_avx512"), f16, critical);
+    q8Amx = linker.downcallHandle(find(lookup, "owlery_q8_0_matmul_amx"), FunctionDescriptor.ofVoid(
+        ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+        ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG),
+        critical);
+    packTokens = linker.downcallHandle(find(lookup, "owlery_q8_0_pack_tokens"), FunctionDescriptor.ofVoid(
+        ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS), critical);
   }
 
   /**
@@ -134,9 +144,14 @@ public final class NativeCpuLibrary {
     return (features & FEATURE_AVX512) != 0;
   }
 
-  /** The instruction sets the kernels use here: "avx512-vnni", "avx2" or "none". */
+  /** Whether Q8_0 products of several tokens run on AMX here (else on the vector kernels). */
+  public boolean hasAmx() {
+    return (features & FEATURE_AMX_INT8) != 0;
+  }
+
+  /** The instruction sets the kernels use here: "avx512-vnni", "avx2" or "none", and "+amx". */
   public String instructionSet() {
-    return hasVnni() ? "avx512-vnni" : runsQ8_0() ? "avx2" : "none";
+    return (hasVnni() ? "avx512-vnni" : runsQ8_0() ? "avx2" : "none") + (hasAmx() ? "+amx" : "");
   }
 
   /**
@@ -155,6 +170,34 @@ public final class NativeCpuLibrary {
       }
     } catch (Throwable t) {
       throw new IllegalStateException("the native Q8_0 matvec failed", t);
+    }
+  }
+
+  /**
+   * {@code out[t * outStride + i] = row i of w times token t's activations}, for {@code rows} Q8_0
+   * rows ({@code blocks} blocks, {@code stride} bytes apart) and {@code tokens} tokens, on AMX: the
+   * rows' block scales as floats in {@code wScales} (row-major, zero-padded to a multiple of 16
+   * rows), the tokens' int8 activations as {@link #packTokens} packs them, their block scales
+   * 16 per block and tile of 16 tokens (zero for missing tokens) in {@code xScales}.
+   */
+  void q8_0MatmulAmx(MemorySegment w, long stride, int rows, int blocks, MemorySegment wScales, MemorySegment xPacked,
+      MemorySegment xScales, int tokens, MemorySegment out, long outStride) {
+    try {
+      q8Amx.invokeExact(w, stride, rows, blocks, wScales, xPacked, xScales, tokens, out, outStride);
+    } catch (Throwable t) {
+      throw new IllegalStateException("the native Q8_0 matmul failed", t);
+    }
+  }
+
+  /**
+   * Tokens' int8 activations ({@code tokens} x {@code cols}, row-major) into the AMX kernel's layout:
+   * {@code ceil(tokens / 16) * cols / 32 * 512} bytes at {@code out}.
+   */
+  void packTokens(MemorySegment xq, int tokens, int cols, MemorySegment out) {
+    try {
+      packTokens.invokeExact(xq, tokens, cols, out);
+    } catch (Throwable t) {
+      throw new IllegalStateException("packing the activations failed", t);
     }
   }
 

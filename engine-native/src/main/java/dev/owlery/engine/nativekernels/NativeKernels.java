@@ -6,17 +6,29 @@ import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kernel.VectorKernels;
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import java.util.Arrays;
+import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The vector kernels with decode's matrix-vector products (one token) in Owlery's C
- * ({@link NativeCpuLibrary}): Q8_0 weights times activations quantized to Q8_0, multiplied int8 by
- * int8 as llama.cpp does ({@link Q8Activations}; AVX-512 VNNI, else AVX2), and F16 weights times
- * float32 activations (AVX-512), both reading four rows a quarter of the call apart with software
- * prefetch. Calls of several tokens, other dtypes, F16 rows whose width is not a multiple of 32
- * and every other operation go to {@link VectorKernels}, whose threads the products share.
+ * The vector kernels with their Q8_0 and F16 products partly in Owlery's C ({@link NativeCpuLibrary}):
+ * <ul>
+ *   <li>one token (decode): Q8_0 weights times activations quantized to Q8_0, multiplied int8 by
+ *       int8 as llama.cpp does ({@link Q8Activations}; AVX-512 VNNI, else AVX2), and F16 weights
+ *       times float32 activations (AVX-512), both reading four rows a quarter of the call apart
+ *       with software prefetch;
+ *   <li>several tokens (prefill, batched decode), Q8_0 only, where the CPU has AMX: 16 rows by 16
+ *       tokens by one block per tile product ({@code tdpbssd}), each block's int32 sums scaled into
+ *       float32 sums, with each matrix's block scales kept as floats (a table of a ninth of its size).
+ * </ul>
+ * Other dtypes, F16 with several tokens or widths not a multiple of 32, and every other operation go
+ * to {@link VectorKernels}, whose threads the products share.
  *
  * <p>Q8_0 here is not the vector kernels' arithmetic: they multiply the int8 weights by the float32
  * activations, these by the activations rounded to 8 bits per 32-value block (relative error up to
@@ -25,6 +37,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class NativeKernels extends ForwardingKernels implements AutoCloseable {
 
+  private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
   /** Below this many rows a product runs on the calling thread alone. */
   private static final int PARALLEL_ROWS = 64;
   /**
@@ -39,6 +52,9 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
   private final VectorKernels vector;
   private final boolean vnni;
   private final ThreadLocal<Call> calls;
+  /** Per Q8_0 matrix multiplied on AMX, its rows' block scales as floats, zero-padded to whole groups of 16 rows. */
+  private final Map<Matrix, MemorySegment> blockScales = new ConcurrentHashMap<>();
+  private final Arena scaleArena = Arena.ofShared();
 
   /**
    * Kernels on {@code numThreads} threads (the vector kernels' pool, the caller among them).
@@ -74,8 +90,13 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
 
   /** Whether a product over {@code w} with {@code numTokens} tokens runs here (else on the vector kernels). */
   public boolean runsNatively(Matrix w, int numTokens) {
-    return numTokens == 1 && w.rows() > 0
-        && (w.dtype() == DType.Q8_0 || w.dtype() == DType.F16 && library.runsF16() && w.cols() % 32 == 0);
+    if (w.rows() == 0 || numTokens < 1) {
+      return false;
+    }
+    if (numTokens > 1) {
+      return w.dtype() == DType.Q8_0 && library.hasAmx();
+    }
+    return w.dtype() == DType.Q8_0 || w.dtype() == DType.F16 && library.runsF16() && w.cols() % 32 == 0;
   }
 
   @Override
@@ -84,10 +105,10 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       vector.matmul(w, x, xOffset, out, outOffset, numTokens);
       return;
     }
-    Objects.checkFromIndexSize(xOffset, w.cols(), x.length);
-    Objects.checkFromIndexSize(outOffset, w.rows(), out.length);
+    Objects.checkFromIndexSize(xOffset, (long) numTokens * w.cols(), x.length);
+    Objects.checkFromIndexSize(outOffset, (long) numTokens * w.rows(), out.length);
     Call call = calls.get();
-    call.prepare(w, x, xOffset, out, outOffset);
+    call.prepare(w, x, xOffset, out, outOffset, numTokens);
     try {
       if (w.rows() < PARALLEL_ROWS || vector.numThreads() == 1) {
         call.runShare();
@@ -113,10 +134,28 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     }
   }
 
-  /** Stops the vector kernels' threads; no call may be running. */
+  /** Stops the vector kernels' threads and frees the block-scale tables; no call may be running. */
   @Override
   public void close() {
     vector.close();
+    blockScales.clear();
+    scaleArena.close();
+  }
+
+  /** The rows' block scales of a Q8_0 matrix as floats, row-major, zero rows up to a multiple of 16. */
+  private MemorySegment blockScales(Matrix w) {
+    return blockScales.computeIfAbsent(w, m -> {
+      int blocks = m.cols() / 32;
+      MemorySegment table = scaleArena.allocate((long) Math.ceilDiv(m.rows(), 16) * 16 * blocks * Float.BYTES, 64);
+      for (int r = 0; r < m.rows(); r++) {
+        long row = m.rowByteOffset(r);
+        for (int b = 0; b < blocks; b++) {
+          table.setAtIndex(ValueLayout.JAVA_FLOAT, (long) r * blocks + b,
+              Float.float16ToFloat(m.data().get(HALF, row + 34L * b)));
+        }
+      }
+      return table;
+    });
   }
 
   /**
@@ -127,30 +166,60 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
   private final class Call implements ComputePool.SharedTask {
     private final Q8Activations activations = new Q8Activations();
     private final AtomicInteger nextPart = new AtomicInteger();
+    private byte[] packed = new byte[0];
+    private float[] tokenScales = new float[0];
     private Matrix w;
+    private int numTokens;
     private MemorySegment x;
     private MemorySegment xq;
     private MemorySegment xd;
+    private MemorySegment wScales;
     private float[] out;
     private int outOffset;
     private int parts;
     private int rowsPerPart;
 
-    void prepare(Matrix w, float[] x, int xOffset, float[] out, int outOffset) {
+    void prepare(Matrix w, float[] x, int xOffset, float[] out, int outOffset, int numTokens) {
       this.w = w;
       this.out = out;
       this.outOffset = outOffset;
-      if (w.dtype() == DType.Q8_0) {
-        activations.quantize(x, xOffset, w.cols());
+      this.numTokens = numTokens;
+      int cols = w.cols();
+      if (w.dtype() != DType.Q8_0) {
+        this.x = MemorySegment.ofArray(x).asSlice((long) xOffset * Float.BYTES, (long) cols * Float.BYTES);
+      } else if (numTokens == 1) {
+        activations.quantize(x, xOffset, cols);
         this.xq = MemorySegment.ofArray(activations.values());
         this.xd = MemorySegment.ofArray(activations.scales());
       } else {
-        this.x = MemorySegment.ofArray(x).asSlice((long) xOffset * Float.BYTES, (long) w.cols() * Float.BYTES);
+        prepareTokens(x, xOffset, cols);
       }
       int threads = vector.numThreads();
       this.parts = w.rows() < PARALLEL_ROWS ? 1 : threads * PARTS_PER_THREAD;
       this.rowsPerPart = Math.ceilDiv(Math.ceilDiv(w.rows(), parts), 16) * 16;
       nextPart.set(0);
+    }
+
+    /** The tokens quantized, packed for AMX, and their scales per tile of 16 tokens and block. */
+    private void prepareTokens(float[] x, int xOffset, int cols) {
+      int blocks = cols / 32;
+      int tiles = Math.ceilDiv(numTokens, 16);
+      activations.quantize(x, xOffset, numTokens * cols);
+      if (packed.length < tiles * blocks * 512) {
+        packed = new byte[tiles * blocks * 512];
+        tokenScales = new float[tiles * blocks * 16];
+      }
+      Arrays.fill(tokenScales, 0, tiles * blocks * 16, 0f);
+      float[] d = activations.scales();
+      for (int t = 0; t < numTokens; t++) {
+        for (int b = 0; b < blocks; b++) {
+          tokenScales[(t / 16) * blocks * 16 + b * 16 + t % 16] = d[t * blocks + b];
+        }
+      }
+      this.xd = MemorySegment.ofArray(tokenScales);
+      this.xq = MemorySegment.ofArray(packed);
+      library.packTokens(MemorySegment.ofArray(activations.values()), numTokens, cols, xq);
+      this.wScales = blockScales(w);
     }
 
     @Override
@@ -166,6 +235,13 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
 
     private void run(int from, int rows) {
       MemorySegment weights = w.data().asSlice(w.rowByteOffset(from));
+      if (numTokens > 1) {
+        int blocks = w.cols() / 32;
+        library.q8_0MatmulAmx(weights, w.rowStrideBytes(), rows, blocks,
+            wScales.asSlice((long) from * blocks * Float.BYTES), xq, xd, numTokens,
+            MemorySegment.ofArray(out).asSlice((long) (outOffset + from) * Float.BYTES), w.rows());
+        return;
+      }
       MemorySegment results = MemorySegment.ofArray(out)
           .asSlice((long) (outOffset + from) * Float.BYTES, (long) rows * Float.BYTES);
       if (w.dtype() == DType.Q8_0) {
@@ -180,6 +256,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       x = null;
       xq = null;
       xd = null;
+      wScales = null;
       out = null;
     }
   }

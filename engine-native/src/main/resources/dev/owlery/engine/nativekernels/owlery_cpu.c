@@ -13,15 +13,31 @@
  *   of q * x) * (f16(row scale) * x scale[b]) as one fused multiply-add; the sum is then
  *   ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)).
  */
+#include <cpuid.h>
 #include <immintrin.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define Q8_0_BLOCK_BYTES 34
 /* How far ahead each of the four streams prefetches: 1 KiB measured 12.4-13.3 GB/s for four
  * Q8_0 streams on the AMX host, against 9.4 without prefetch (docs/design-notes.md). */
 #define PREFETCH_BYTES 1024
 
-enum { FEATURE_AVX2 = 1, FEATURE_AVX512_VNNI = 2, FEATURE_AVX512 = 4 };
+enum { FEATURE_AVX2 = 1, FEATURE_AVX512_VNNI = 2, FEATURE_AVX512 = 4, FEATURE_AMX_INT8 = 8 };
+
+/* Linux gives a process the AMX tile data state only when asked (arch_prctl, once per process). */
+#define ARCH_REQ_XCOMP_PERM 0x1023
+#define XFEATURE_XTILEDATA 18
+
+static int amx_int8(void) {
+  unsigned a, b, c, d;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || !(d & (1u << 24)) || !(d & (1u << 25))) {
+    return 0; /* AMX-TILE, AMX-INT8 */
+  }
+  return syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0;
+}
 
 int owlery_cpu_features(void) {
   __builtin_cpu_init();
@@ -32,6 +48,9 @@ int owlery_cpu_features(void) {
       features |= FEATURE_AVX512;
       if (__builtin_cpu_supports("avx512vnni")) {
         features |= FEATURE_AVX512_VNNI;
+      }
+      if (amx_int8()) {
+        features |= FEATURE_AMX_INT8;
       }
     }
   }
@@ -169,5 +188,106 @@ __attribute__((target(AVX512))) void owlery_f16_matvec_avx512(const uint8_t *w, 
       b = _mm512_fmadd_ps(f16_load((const uint16_t *) (row + at) + 16), _mm512_loadu_ps(x + c + 16), b);
     }
     out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a, b));
+  }
+}
+
+/*
+ * Products of several tokens on AMX: out[t * out_stride + r] for the `rows` Q8_0 rows of w (as in
+ * the matrix-vector kernel) and `tiles` tiles of 16 tokens. Per 16 rows and block: the rows' 32
+ * int8 (tile A, read in place, 16 rows `stride` apart), the tokens' 32 int8 (tile B, packed by
+ * owlery_q8_0_pack_tokens), tdpbssd into 16 x 16 int32 sums (exact), then per row r: its 16 token
+ * lanes += float(sum) * (x scales of the block * w_scales[r, b]), one FMA per lane, block after
+ * block. w_scales holds each row's block scales as floats (rows x blocks, then zeros up to a whole
+ * group of 16 rows); x_scales 16 per block and
+ * tile (zero for padding tokens, whose outputs are not written: `tokens` in all). The last group of
+ * fewer than 16 rows is copied into a zeroed buffer block by block.
+ */
+struct tile_config {
+  uint8_t palette;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+__attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-int8"))) void owlery_q8_0_matmul_amx(const uint8_t *w,
+    int64_t stride, int32_t rows, int32_t blocks, const float *w_scales, const int8_t *x_packed,
+    const float *x_scales, int32_t tokens, float *out, int64_t out_stride) {
+  struct tile_config config;
+  memset(&config, 0, sizeof config);
+  config.palette = 1;
+  for (int t = 0; t < 3; t++) { /* tmm0 sums 16 x 16 int32, tmm1 rows 16 x 32 int8, tmm2 tokens 8 x 64 int8 */
+    config.rows[t] = t == 2 ? 8 : 16;
+    config.colsb[t] = t == 1 ? 32 : 64;
+  }
+  _tile_loadconfig(&config);
+  int32_t tiles = (tokens + 15) / 16;
+  int32_t sums[16 * 16] __attribute__((aligned(64)));
+  uint8_t tail[16 * 32] __attribute__((aligned(64)));
+  float results[16 * 16] __attribute__((aligned(64)));
+  for (int32_t g = 0; g < rows; g += 16) {
+    int32_t group_rows = rows - g < 16 ? rows - g : 16;
+    const uint8_t *group = w + g * stride;
+    for (int32_t tile = 0; tile < tiles; tile++) {
+      const int8_t *xt = x_packed + (int64_t) tile * blocks * 512;
+      const float *st = x_scales + (int64_t) tile * blocks * 16;
+      __m512 acc[16];
+      for (int r = 0; r < 16; r++) {
+        acc[r] = _mm512_setzero_ps();
+      }
+      for (int32_t b = 0; b < blocks; b++) {
+        const uint8_t *a = group + (int64_t) b * Q8_0_BLOCK_BYTES + 2;
+        int64_t a_stride = stride;
+        if (group_rows < 16) {
+          memset(tail, 0, sizeof tail);
+          for (int r = 0; r < group_rows; r++) {
+            memcpy(tail + 32 * r, a + r * stride, 32);
+          }
+          a = tail;
+          a_stride = 32;
+        }
+        _tile_zero(0);
+        _tile_loadd(1, a, a_stride);
+        _tile_loadd(2, xt + (int64_t) b * 512, 64);
+        _tile_dpbssd(0, 1, 2);
+        _tile_stored(0, sums, 64);
+        __m512 xs = _mm512_loadu_ps(st + (int64_t) b * 16);
+        for (int r = 0; r < 16; r++) { /* w_scales is padded to whole groups of 16 rows, with zeros */
+          __m512 scale = _mm512_mul_ps(xs, _mm512_set1_ps(w_scales[(int64_t) (g + r) * blocks + b]));
+          acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + 16 * r)), scale, acc[r]);
+        }
+      }
+      for (int r = 0; r < group_rows; r++) {
+        _mm512_store_ps(results + 16 * r, acc[r]);
+      }
+      int32_t first = tile * 16;
+      int32_t count = tokens - first < 16 ? tokens - first : 16;
+      for (int32_t t = 0; t < count; t++) {
+        float *o = out + (int64_t) (first + t) * out_stride + g;
+        for (int r = 0; r < group_rows; r++) {
+          o[r] = results[16 * r + t];
+        }
+      }
+    }
+  }
+  _tile_release();
+}
+
+/*
+ * The tokens' int8 activations (token t's at xq + t * cols) in tdpbssd's B layout, 16 tokens a tile
+ * (missing ones zero): per tile and block, 8 rows of 64 bytes, row k holding for each token its 4
+ * bytes 4k..4k+3 of the block.
+ */
+void owlery_q8_0_pack_tokens(const int8_t *xq, int32_t tokens, int32_t cols, int8_t *out) {
+  int32_t tiles = (tokens + 15) / 16;
+  int32_t blocks = cols / 32;
+  memset(out, 0, (size_t) tiles * blocks * 512);
+  for (int32_t t = 0; t < tokens; t++) {
+    int8_t *tile = out + (int64_t) (t / 16) * blocks * 512 + 4 * (t % 16);
+    for (int32_t b = 0; b < blocks; b++) {
+      for (int k = 0; k < 8; k++) {
+        memcpy(tile + (int64_t) b * 512 + 64 * k, xq + (int64_t) t * cols + 32 * b + 4 * k, 4);
+      }
+    }
   }
 }

@@ -78,6 +78,57 @@ class NativeKernelsTest {
   }
 
   /**
+   * Several tokens on AMX: the restated arithmetic bit for bit, for groups of 16 rows and a last
+   * shorter one, tiles of 16 tokens and a last shorter one, on a view (stride and offset not the
+   * plain ones), with outputs beside the call's left alone. Without AMX the vector kernels take them.
+   */
+  @Test
+  void q8_0ProductsOfSeveralTokensAreTheRestatedArithmeticBitForBit() {
+    Matrix full = q8Matrix(517 + 5, 768 + 64, 51);
+    int cols = 768;
+    float[] x = randomFloats(3 + 40 * cols, 52, 1f);
+    for (int threads : new int[] {1, 2}) {
+      try (NativeKernels kernels = new NativeKernels(library, threads, true)) {
+        for (int rows : new int[] {1, 15, 16, 17, 67, 517}) {
+          Matrix w = full.rowSlice(5, 5 + rows).colSlice(64, 64 + cols);
+          for (int tokens : new int[] {2, 15, 16, 17, 40}) {
+            assertThat(kernels.runsNatively(w, tokens)).isEqualTo(library.hasAmx());
+            Q8Activations a = quantized(x, 3, tokens * cols);
+            float[] expected = library.hasAmx() ? NativeReference.q8_0Matmul(w, a.values(), a.scales(), tokens)
+                : vectorProduct(w, x, 3, tokens);
+            float[] out = new float[tokens * rows + 9];
+            Arrays.fill(out, -7f);
+            kernels.matmul(w, x, 3, out, 4, tokens);
+            assertThat(Arrays.copyOfRange(out, 4, 4 + tokens * rows))
+                .as("%d rows, %d tokens, %d threads", rows, tokens, threads).containsExactly(expected);
+            assertThat(Arrays.copyOfRange(out, 0, 4)).containsOnly(-7f);
+            assertThat(Arrays.copyOfRange(out, 4 + tokens * rows, out.length)).containsOnly(-7f);
+          }
+        }
+      }
+    }
+  }
+
+  /** The fast forms run wherever the CPU has them (else every test above would pass on the fallbacks alone). */
+  @Test
+  void theKernelsUseWhatTheCpuReports() throws IOException {
+    String flags = Files.readAllLines(Path.of("/proc/cpuinfo")).stream().filter(l -> l.startsWith("flags"))
+        .findFirst().orElseThrow();
+    List<String> words = List.of(flags.split("\\s+"));
+    assertThat(library.hasVnni()).as("VNNI").isEqualTo(words.contains("avx512_vnni"));
+    assertThat(library.hasAmx()).as("AMX").isEqualTo(words.contains("amx_int8"));
+    assertThat(library.runsF16()).as("AVX-512").isEqualTo(words.contains("avx512bw") && words.contains("avx512vl"));
+  }
+
+  private static float[] vectorProduct(Matrix w, float[] x, int xOffset, int tokens) {
+    float[] out = new float[tokens * w.rows()];
+    try (VectorKernels vector = new VectorKernels(1)) {
+      vector.matmul(w, x, xOffset, out, 0, tokens);
+    }
+    return out;
+  }
+
+  /**
    * The result is the Q8_0 product: each activation rounded to its block's step differs from its
    * float value by at most 0.5 step (q) plus 127 steps times F16's relative error 2^-11 (the scale),
    * so the product differs from the float activations' (the vector kernels') by at most the sum of
@@ -207,14 +258,14 @@ class NativeKernelsTest {
     Matrix f32 = WeightFormat.MAPPED.convert(floatMatrix(70, 96, 41), arena);
     Matrix bf16 = WeightFormat.BF16.convert(floatMatrix(70, 96, 42), arena);
     Matrix oddF16 = f16Matrix(70, 40, 43); // columns not a multiple of 32
-    Matrix q8 = q8Matrix(70, 96, 44);
+    Matrix q8 = q8Matrix(70, 96, 44); // several tokens: on AMX where the CPU has it
     float[] x = randomFloats(3 * 96, 45, 1f);
     try (NativeKernels kernels = new NativeKernels(library, 2, true); VectorKernels vector = new VectorKernels(2)) {
       for (Matrix w : List.of(f32, bf16, oddF16, q8)) {
         for (int tokens : new int[] {1, 2, 3}) {
           if (kernels.runsNatively(w, tokens)) {
             assertThat(w.dtype()).isEqualTo(DType.Q8_0);
-            assertThat(tokens).isEqualTo(1);
+            assertThat(tokens == 1 || library.hasAmx()).isTrue();
             continue;
           }
           float[] expected = new float[tokens * w.rows()];

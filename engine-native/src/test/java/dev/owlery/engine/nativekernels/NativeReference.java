@@ -13,6 +13,33 @@ final class NativeReference {
 
   private NativeReference() {}
 
+  /**
+   * The AMX kernel's arithmetic: {@code out[t * rows + r]}, per block the exact int sum of the
+   * row's and the token's 32 int8 products, times (token scale * row scale), added by FMA block after
+   * block; {@code xq} and {@code xd} hold the tokens' quantized activations and scales one after another.
+   */
+  static float[] q8_0Matmul(Matrix w, byte[] xq, float[] xd, int tokens) {
+    MemorySegment data = w.data();
+    int blocks = w.cols() / 32;
+    float[] out = new float[tokens * w.rows()];
+    for (int t = 0; t < tokens; t++) {
+      for (int r = 0; r < w.rows(); r++) {
+        float acc = 0f;
+        for (int b = 0; b < blocks; b++) {
+          long block = w.rowByteOffset(r) + 34L * b;
+          int sum = 0;
+          for (int i = 0; i < 32; i++) {
+            sum += data.get(ValueLayout.JAVA_BYTE, block + 2 + i) * xq[t * w.cols() + 32 * b + i];
+          }
+          float scale = xd[t * blocks + b] * Float.float16ToFloat(data.get(HALF, block));
+          acc = Math.fma((float) sum, scale, acc);
+        }
+        out[t * w.rows() + r] = acc;
+      }
+    }
+    return out;
+  }
+
   /** Every row of the Q8_0 matrix {@code w} times the quantized activations. */
   static float[] q8_0Matvec(Matrix w, byte[] xq, float[] xd) {
     if (w.dtype() != DType.Q8_0) {
