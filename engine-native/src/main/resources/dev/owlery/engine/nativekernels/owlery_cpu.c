@@ -210,24 +210,46 @@ struct tile_config {
   uint8_t rows[16];
 };
 
+/* One block's tile product into sums (16 rows x 16 tokens, int32), on tiles c (sums), ta (rows), tb (tokens). */
+#define BLOCK_PRODUCT(c, ta, tb, a, a_stride, x, sums)                                                \
+  do {                                                                                                \
+    _tile_zero(c);                                                                                    \
+    _tile_loadd(ta, a, a_stride);                                                                     \
+    _tile_loadd(tb, x, 64);                                                                           \
+    _tile_dpbssd(c, ta, tb);                                                                          \
+    _tile_stored(c, sums, 64);                                                                        \
+  } while (0)
+
+/* Each row's 16 token lanes += float(its sums) * (the block's token scales * the row's scale). */
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) static inline void scale_block(__m512 *acc,
+    const int32_t *sums, __m512 xs, const float *w_scales, int64_t w_scale_stride) {
+  for (int r = 0; r < 16; r++) {
+    __m512 scale = _mm512_mul_ps(xs, _mm512_set1_ps(w_scales[r * w_scale_stride]));
+    acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + 16 * r)), scale, acc[r]);
+  }
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-int8"))) void owlery_q8_0_matmul_amx(const uint8_t *w,
     int64_t stride, int32_t rows, int32_t blocks, const float *w_scales, const int8_t *x_packed,
     const float *x_scales, int32_t tokens, float *out, int64_t out_stride) {
   struct tile_config config;
   memset(&config, 0, sizeof config);
   config.palette = 1;
-  for (int t = 0; t < 3; t++) { /* tmm0 sums 16 x 16 int32, tmm1 rows 16 x 32 int8, tmm2 tokens 8 x 64 int8 */
-    config.rows[t] = t == 2 ? 8 : 16;
-    config.colsb[t] = t == 1 ? 32 : 64;
+  /* two sets, so one block's tile product runs while the one before is scaled: tmm0/tmm3 sums 16 x 16
+   * int32, tmm1/tmm4 rows 16 x 32 int8, tmm2/tmm5 tokens 8 x 64 int8 */
+  for (int t = 0; t < 6; t++) {
+    config.rows[t] = t % 3 == 2 ? 8 : 16;
+    config.colsb[t] = t % 3 == 1 ? 32 : 64;
   }
   _tile_loadconfig(&config);
   int32_t tiles = (tokens + 15) / 16;
-  int32_t sums[16 * 16] __attribute__((aligned(64)));
-  uint8_t tail[16 * 32] __attribute__((aligned(64)));
+  int32_t sums[2][16 * 16] __attribute__((aligned(64)));
+  uint8_t tail[2][16 * 32] __attribute__((aligned(64)));
   float results[16 * 16] __attribute__((aligned(64)));
   for (int32_t g = 0; g < rows; g += 16) {
     int32_t group_rows = rows - g < 16 ? rows - g : 16;
     const uint8_t *group = w + g * stride;
+    const float *group_scales = w_scales + (int64_t) g * blocks;
     for (int32_t tile = 0; tile < tiles; tile++) {
       const int8_t *xt = x_packed + (int64_t) tile * blocks * 512;
       const float *st = x_scales + (int64_t) tile * blocks * 16;
@@ -236,27 +258,28 @@ __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-int8"))) void owle
         acc[r] = _mm512_setzero_ps();
       }
       for (int32_t b = 0; b < blocks; b++) {
+        int k = b & 1; /* the tile set and buffers of this block */
         const uint8_t *a = group + (int64_t) b * Q8_0_BLOCK_BYTES + 2;
         int64_t a_stride = stride;
         if (group_rows < 16) {
-          memset(tail, 0, sizeof tail);
+          memset(tail[k], 0, sizeof tail[k]);
           for (int r = 0; r < group_rows; r++) {
-            memcpy(tail + 32 * r, a + r * stride, 32);
+            memcpy(tail[k] + 32 * r, a + r * stride, 32);
           }
-          a = tail;
+          a = tail[k];
           a_stride = 32;
         }
-        _tile_zero(0);
-        _tile_loadd(1, a, a_stride);
-        _tile_loadd(2, xt + (int64_t) b * 512, 64);
-        _tile_dpbssd(0, 1, 2);
-        _tile_stored(0, sums, 64);
-        __m512 xs = _mm512_loadu_ps(st + (int64_t) b * 16);
-        for (int r = 0; r < 16; r++) { /* w_scales is padded to whole groups of 16 rows, with zeros */
-          __m512 scale = _mm512_mul_ps(xs, _mm512_set1_ps(w_scales[(int64_t) (g + r) * blocks + b]));
-          acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + 16 * r)), scale, acc[r]);
+        if (k == 0) {
+          BLOCK_PRODUCT(0, 1, 2, a, a_stride, xt + (int64_t) b * 512, sums[0]);
+        } else {
+          BLOCK_PRODUCT(3, 4, 5, a, a_stride, xt + (int64_t) b * 512, sums[1]);
+        }
+        if (b > 0) {
+          scale_block(acc, sums[k ^ 1], _mm512_loadu_ps(st + (int64_t) (b - 1) * 16), group_scales + b - 1, blocks);
         }
       }
+      scale_block(acc, sums[(blocks - 1) & 1], _mm512_loadu_ps(st + (int64_t) (blocks - 1) * 16),
+          group_scales + blocks - 1, blocks);
       for (int r = 0; r < group_rows; r++) {
         _mm512_store_ps(results + 16 * r, acc[r]);
       }
