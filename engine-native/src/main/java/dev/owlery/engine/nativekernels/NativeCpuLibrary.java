@@ -65,7 +65,6 @@ public final class NativeCpuLibrary {
 
   private static volatile NativeCpuLibrary loaded;
 
-  private final Path file;
   private final int features;
   private final MethodHandle q8Vnni;
   private final MethodHandle q8Avx2;
@@ -74,7 +73,6 @@ public final class NativeCpuLibrary {
   private final MethodHandle packTokens;
 
   private NativeCpuLibrary(Path file) {
-    this.file = file;
     SymbolLookup lookup = SymbolLookup.libraryLookup(file, Arena.global());
     Linker linker = Linker.nativeLinker();
     MethodHandle featureCall = linker.downcallHandle(find(lookup, "owlery_cpu_features"),
@@ -122,11 +120,6 @@ public final class NativeCpuLibrary {
       }
     }
     return library;
-  }
-
-  /** The compiled library's file. */
-  public Path file() {
-    return file;
   }
 
   /** Whether this CPU runs the Q8_0 kernel at all (AVX2, FMA and F16C). */

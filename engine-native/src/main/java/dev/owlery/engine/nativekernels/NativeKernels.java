@@ -83,11 +83,6 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     return vector;
   }
 
-  /** The library these kernels call. */
-  public NativeCpuLibrary library() {
-    return library;
-  }
-
   /** Whether a product over {@code w} with {@code numTokens} tokens runs here (else on the vector kernels). */
   public boolean runsNatively(Matrix w, int numTokens) {
     if (w.rows() == 0 || numTokens < 1) {

@@ -1,7 +1,7 @@
 /**
- * Kernels whose decode matrix-vector products (one token, F16 and Q8_0 weights) run in C of
- * Owlery's own, compiled on the machine on first use and called through the FFM API
- * ({@link dev.owlery.engine.nativekernels.NativeKernels}); the shard worker's and the bench's
- * {@code native} kernel set.
+ * Kernels whose F16 and Q8_0 products run partly in C of Owlery's own (one token on AVX-512 VNNI,
+ * AVX2 or AVX-512; Q8_0 with several tokens on AMX), compiled on the machine on first use and
+ * called through the FFM API ({@link dev.owlery.engine.nativekernels.NativeKernels}); the shard
+ * worker's and the bench's {@code native} kernel set.
  */
 package dev.owlery.engine.nativekernels;

@@ -1,17 +1,21 @@
 /*
- * Owlery's decode matrix-vector products in C: the two things the Vector API cannot express and
- * decode at the memory limit needs (docs/design-notes.md, "Native decode kernels"):
- *   - an int8 x int8 dot product (AVX-512 VNNI's vpdpbusd; AVX2's vpmaddubsw + vpmaddwd otherwise),
- *     for Q8_0 weights times activations quantized to Q8_0, as llama.cpp multiplies them;
- *   - software prefetch, over four rows read in lockstep a quarter of the call's rows apart.
+ * Owlery's native kernels (docs/design-notes.md, "Native kernels"): what the Vector API cannot
+ * express and llama.cpp's speed on this hardware needs.
+ *   - One token (decode): an int8 x int8 dot product (AVX-512 VNNI's vpdpbusd; AVX2's vpmaddubsw +
+ *     vpmaddwd otherwise) for Q8_0 weights times activations quantized to Q8_0, as llama.cpp
+ *     multiplies them, and F16 weights times float32 activations; both with software prefetch over
+ *     four rows read in lockstep a quarter of the call's rows apart.
+ *   - Several tokens (prefill, batched decode): Q8_0 on AMX (tdpbssd), 16 rows x 16 tokens a block.
  * Compiled on the machine that runs it (NativeCpuLibrary: cc -O2 -ffp-contract=off -shared), with
  * every instruction set named per function, so the library loads on any x86-64 and
  * owlery_cpu_features says which entry points this CPU can run.
  *
  * Arithmetic (NativeReference in the tests restates it in Java, bit for bit):
- *   Q8_0 row r: eight float lanes; for block b, lane j += float(sum over the block's bytes 4j..4j+3
- *   of q * x) * (f16(row scale) * x scale[b]) as one fused multiply-add; the sum is then
- *   ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)).
+ *   Q8_0, one token, row r: eight float lanes; for block b, lane j += float(sum over the block's
+ *   bytes 4j..4j+3 of q * x) * (f16(row scale) * x scale[b]) as one fused multiply-add; the sum is
+ *   then ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)).
+ *   Q8_0, several tokens, row r and token t: block after block, acc += float(the block's exact sum
+ *   of q * x) * (x scale[t, b] * row scale[r, b]) as one fused multiply-add.
  */
 #include <cpuid.h>
 #include <immintrin.h>
