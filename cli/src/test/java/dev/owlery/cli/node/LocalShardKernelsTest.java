@@ -1,25 +1,20 @@
 package dev.owlery.cli.node;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.owlery.cli.Owlery;
+import dev.owlery.cli.CliRun;
 import dev.owlery.engine.testing.Fixtures;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /**
  * {@code owlery local --shard-kernels native --weights q8_0}, the command as a process: its shard
@@ -43,22 +38,13 @@ class LocalShardKernelsTest {
     JsonNode nativeProcess = generateInProcess(tmp, List.of("-Dowlery.kernels=native", "-Xmx512m"), inProcess);
     JsonNode vectorProcess = generateInProcess(tmp, List.of("-Dowlery.kernels=vector", "-Xmx512m"), inProcess);
 
-    Path readyFile = tmp.resolve("ready.json");
-    List<String> command = LocalCluster.owleryCommand(List.of("-Xmx256m"));
-    command.addAll(List.of("local", "--model", model.toString(), "--shards", "1", "--vision-workers", "0",
-        "--node-heap", "256m", "--ready-file", readyFile.toString(), "--weights", "q8_0", "--shard-kernels", "native",
-        "--coordinator-arg=--kv-cache-dtype=f32"));
-    Process local = new ProcessBuilder(command).redirectErrorStream(true)
-        .redirectOutput(tmp.resolve("owlery.log").toFile()).start();
-    try {
-      await().atMost(Duration.ofSeconds(120)).until(() -> Files.exists(readyFile) || !local.isAlive());
-      assertThat(local.isAlive()).as(output(tmp)).isTrue();
-      assertThat(output(tmp)).containsPattern("\\[shard-0\\] owlery shard-worker: .* serving on .*, kernels native-(vnni|avx2)");
-      String coordinator = JSON.readTree(readyFile.toFile()).get("coordinator").asText();
+    try (LocalProcess local = LocalProcess.start(tmp, "--model", model.toString(), "--shards", "1",
+        "--vision-workers", "0", "--node-heap", "256m", "--weights", "q8_0", "--shard-kernels", "native",
+        "--coordinator-arg=--kv-cache-dtype=f32")) {
+      assertThat(local.output()).containsPattern("\\[shard-0\\] owlery shard-worker: .* serving on .*, kernels native-(vnni|avx2)");
+      JsonNode cluster = generate(concat(List.of("generate", "--server", local.coordinator()), request));
 
-      JsonNode cluster = generate(concat(List.of("generate", "--server", coordinator), request));
-
-      assertThat(cluster.get("token_ids")).as(output(tmp)).isEqualTo(nativeProcess.get("token_ids")).hasSize(6);
+      assertThat(cluster.get("token_ids")).as(local.output()).isEqualTo(nativeProcess.get("token_ids")).hasSize(6);
       // decode steps: the same arithmetic as one native process (measured: identical to the last digit)
       for (int step = 1; step < 6; step++) {
         assertThat(moved(cluster, nativeProcess, step)).as("step %d against one native process", step)
@@ -79,24 +65,15 @@ class LocalShardKernelsTest {
       System.out.printf("stories260K Q8_0: decode's top-5 log-probabilities moved by up to %.4f with int8 activations%n",
           later);
       assertThat(later).as("decode's log-probabilities against the vector kernels'").isGreaterThan(PARITY).isLessThan(0.5);
-    } finally {
-      local.destroy();
-      if (!local.waitFor(30, TimeUnit.SECONDS)) {
-        local.destroyForcibly();
-      }
     }
   }
 
   @Test
   void anUnknownShardKernelSetIsRefusedBeforeAnyNodeStarts() {
-    StringWriter err = new StringWriter();
-    CommandLine cli = Owlery.commandLine();
-    cli.setErr(new PrintWriter(err, true));
+    CliRun run = CliRun.of("local", "--model", Fixtures.stories260k().toString(), "--shard-kernels", "scalar");
 
-    int code = cli.execute("local", "--model", Fixtures.stories260k().toString(), "--shard-kernels", "scalar");
-
-    assertThat(code).isEqualTo(2);
-    assertThat(err.toString())
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err())
         .contains("Invalid value for option '--shard-kernels': --kernels must be vector or native, got \"scalar\"")
         .doesNotContain("[coordinator");
   }
@@ -137,18 +114,8 @@ class LocalShardKernelsTest {
 
   /** {@code owlery ARGS} in this JVM, its JSON answer. */
   private static JsonNode generate(List<String> args) throws IOException {
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    CommandLine cli = Owlery.commandLine();
-    cli.setOut(new PrintWriter(out, true));
-    cli.setErr(new PrintWriter(err, true));
-    int code = cli.execute(args.toArray(String[]::new));
-    assertThat(code).as("owlery %s: %s", args, err).isZero();
-    return JSON.readTree(out.toString());
-  }
-
-  private static String output(Path dir) throws IOException {
-    Path log = dir.resolve("owlery.log");
-    return Files.exists(log) ? Files.readString(log) : "";
+    CliRun run = CliRun.of(args.toArray(String[]::new));
+    assertThat(run.exitCode()).as("owlery %s: %s", args, run.err()).isZero();
+    return JSON.readTree(run.out());
   }
 }

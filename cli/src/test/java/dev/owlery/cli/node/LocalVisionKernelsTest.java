@@ -1,25 +1,18 @@
 package dev.owlery.cli.node;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.owlery.cli.Owlery;
+import dev.owlery.cli.CliRun;
 import dev.owlery.engine.onednn.testing.OneDnnTesting;
 import dev.owlery.engine.testing.Fixtures;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /**
  * {@code owlery local --vision-kernels onednn-bf16}, the command as a process: its vision worker
@@ -38,26 +31,17 @@ class LocalVisionKernelsTest {
     List<String> request = List.of("--prompt", "USER: <|image|>Describe the image. ASSISTANT:", "--image",
         model.resolve("test_image.png").toString(), "--max-new-tokens", "4", "--output", "json", "--logprobs", "5",
         "--template", "none");
-    JsonNode float32 = generate(tmp, concat(List.of("generate", "--model", model.toString(), "--kv-cache-dtype", "f32"),
+    JsonNode float32 = generate(concat(List.of("generate", "--model", model.toString(), "--kv-cache-dtype", "f32"),
         request));
 
-    Path readyFile = tmp.resolve("ready.json");
-    List<String> command = LocalCluster.owleryCommand(List.of("-Xmx256m"));
-    command.addAll(List.of("local", "--model", model.toString(), "--shards", "1", "--vision-workers", "1",
-        "--node-heap", "384m", "--ready-file", readyFile.toString(), "--vision-kernels", "onednn-bf16",
-        "--coordinator-arg=--kv-cache-dtype=f32"));
-    Process local = new ProcessBuilder(command).redirectErrorStream(true)
-        .redirectOutput(tmp.resolve("owlery.log").toFile()).start();
-    try {
-      await().atMost(Duration.ofSeconds(120)).until(() -> Files.exists(readyFile) || !local.isAlive());
-      assertThat(local.isAlive()).as(output(tmp)).isTrue();
-      assertThat(output(tmp)).containsPattern("\\[vision-0\\] owlery vision-worker: .*, kernels onednn-bf16 "
+    try (LocalProcess local = LocalProcess.start(tmp, "--model", model.toString(), "--shards", "1",
+        "--vision-workers", "1", "--node-heap", "384m", "--vision-kernels", "onednn-bf16",
+        "--coordinator-arg=--kv-cache-dtype=f32")) {
+      assertThat(local.output()).containsPattern("\\[vision-0\\] owlery vision-worker: .*, kernels onednn-bf16 "
           + "\\(oneDNN [23]\\.\\d+\\.\\d+, \\S+\\)");
-      String coordinator = JSON.readTree(readyFile.toFile()).get("coordinator").asText();
+      JsonNode bf16 = generate(concat(List.of("generate", "--server", local.coordinator()), request));
 
-      JsonNode bf16 = generate(tmp, concat(List.of("generate", "--server", coordinator), request));
-
-      assertThat(bf16.get("token_ids")).as(output(tmp)).hasSize(4);
+      assertThat(bf16.get("token_ids")).as(local.output()).hasSize(4);
       // the first token's top-5 log-probabilities, same prompt and decoder: only the tower's arithmetic differs
       double moved = 0;
       for (JsonNode want : float32.get("logprobs").get(0).get("top")) {
@@ -72,24 +56,15 @@ class LocalVisionKernelsTest {
       // LocalClusterParityTest holds a float32 cluster to 1e-4 of one process: the BF16 tower moves them farther,
       // but by rounding, not by a misread tower (which moves them by whole units)
       assertThat(moved).isGreaterThan(1e-4).isLessThan(0.5);
-    } finally {
-      local.destroy();
-      if (!local.waitFor(30, TimeUnit.SECONDS)) {
-        local.destroyForcibly();
-      }
     }
   }
 
   @Test
   void anUnknownKernelSetIsRefusedBeforeAnyNodeStarts() {
-    StringWriter err = new StringWriter();
-    CommandLine cli = Owlery.commandLine();
-    cli.setErr(new PrintWriter(err, true));
+    CliRun run = CliRun.of("local", "--model", Fixtures.tinyOwl2().toString(), "--vision-kernels", "amx");
 
-    int code = cli.execute("local", "--model", Fixtures.tinyOwl2().toString(), "--vision-kernels", "amx");
-
-    assertThat(code).isEqualTo(2);
-    assertThat(err.toString()).contains("Invalid value for option '--vision-kernels': kernels must be one of vector, "
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err()).contains("Invalid value for option '--vision-kernels': kernels must be one of vector, "
         + "onednn-bf16, got \"amx\"")
         .doesNotContain("[coordinator");
   }
@@ -101,19 +76,9 @@ class LocalVisionKernelsTest {
   }
 
   /** {@code owlery ARGS} in this JVM, its JSON answer. */
-  private static JsonNode generate(Path tmp, List<String> args) throws IOException {
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    CommandLine cli = Owlery.commandLine();
-    cli.setOut(new PrintWriter(out, true));
-    cli.setErr(new PrintWriter(err, true));
-    int code = cli.execute(args.toArray(String[]::new));
-    assertThat(code).as("owlery %s: %s%s", args, err, output(tmp)).isZero();
-    return JSON.readTree(out.toString());
-  }
-
-  private static String output(Path dir) throws IOException {
-    Path log = dir.resolve("owlery.log");
-    return Files.exists(log) ? Files.readString(log) : "";
+  private static JsonNode generate(List<String> args) throws IOException {
+    CliRun run = CliRun.of(args.toArray(String[]::new));
+    assertThat(run.exitCode()).as("owlery %s: %s", args, run.err()).isZero();
+    return JSON.readTree(run.out());
   }
 }

@@ -2,24 +2,17 @@ package dev.owlery.cli.node;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.within;
-import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.owlery.cli.Owlery;
+import dev.owlery.cli.CliRun;
 import dev.owlery.engine.testing.Fixtures;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /**
  * {@code owlery local --weights FORMAT}, the command as a process: its shard workers hold their
@@ -39,64 +32,42 @@ class LocalWeightsTest {
   @Test
   void aLocalClusterWithQ8_0WeightsAnswersWhatOneProcessWithQ8_0SlicesAnswers(@TempDir Path tmp) throws Exception {
     Path model = Fixtures.stories260k();
-    JsonNode expected = generate(tmp, "generate", "--model", model.toString(), "--tensor-parallel", "2",
+    JsonNode expected = generate("generate", "--model", model.toString(), "--tensor-parallel", "2",
         "--kv-cache-dtype", "f32", "--weights", "q8_0");
-    JsonNode stored = generate(tmp, "generate", "--model", model.toString(), "--tensor-parallel", "2",
+    JsonNode stored = generate("generate", "--model", model.toString(), "--tensor-parallel", "2",
         "--kv-cache-dtype", "f32", "--weights", "stored");
     // Q8_0 moves the log-probabilities past the tolerance: a cluster left on stored weights fails below.
     assertThat(maxLogprobDifference(stored, expected)).isGreaterThan(LOGPROB_TOLERANCE);
 
-    Path readyFile = tmp.resolve("ready.json");
-    List<String> command = LocalCluster.owleryCommand(List.of("-Xmx256m"));
-    command.addAll(List.of("local", "--model", model.toString(), "--shards", "2", "--vision-workers", "0",
-        "--node-heap", "256m", "--ready-file", readyFile.toString(), "--weights", "q8_0",
-        "--coordinator-arg=--kv-cache-dtype=f32"));
-    Process local = new ProcessBuilder(command).redirectErrorStream(true)
-        .redirectOutput(tmp.resolve("owlery.log").toFile()).start();
-    try {
-      await().atMost(Duration.ofSeconds(120)).until(() -> Files.exists(readyFile) || !local.isAlive());
-      assertThat(local.isAlive()).as(output(tmp)).isTrue();
-      String coordinator = JSON.readTree(readyFile.toFile()).get("coordinator").asText();
+    try (LocalProcess local = LocalProcess.start(tmp, "--model", model.toString(), "--shards", "2",
+        "--vision-workers", "0", "--node-heap", "256m", "--weights", "q8_0", "--coordinator-arg=--kv-cache-dtype=f32")) {
+      String coordinator = local.coordinator();
 
-      JsonNode actual = generate(tmp, "generate", "--server", coordinator);
+      JsonNode actual = generate("generate", "--server", coordinator);
 
-      assertThat(actual.get("token_ids")).as(output(tmp)).isEqualTo(expected.get("token_ids"));
+      assertThat(actual.get("token_ids")).as(local.output()).isEqualTo(expected.get("token_ids"));
       assertThat(actual.get("text")).isEqualTo(expected.get("text"));
       assertThat(topIds(actual)).isEqualTo(topIds(expected));
       assertThat(maxLogprobDifference(actual, expected)).isLessThanOrEqualTo(LOGPROB_TOLERANCE);
-    } finally {
-      local.destroy();
-      if (!local.waitFor(30, TimeUnit.SECONDS)) {
-        local.destroyForcibly();
-      }
     }
   }
 
   @Test
   void anUnknownWeightFormatIsRefusedInOneSentenceBeforeAnyNodeStarts() {
-    StringWriter err = new StringWriter();
-    CommandLine cli = Owlery.commandLine();
-    cli.setErr(new PrintWriter(err, true));
+    CliRun run = CliRun.of("local", "--model", Fixtures.stories260k().toString(), "--weights", "q4_k");
 
-    int code = cli.execute("local", "--model", Fixtures.stories260k().toString(), "--weights", "q4_k");
-
-    assertThat(code).isEqualTo(2);
-    assertThat(err.toString()).contains("--weights must be one of mapped, stored, f16, bf16, q8_0, q4_0; got \"q4_k\"")
+    assertThat(run.exitCode()).isEqualTo(2);
+    assertThat(run.err()).contains("--weights must be one of mapped, stored, f16, bf16, q8_0, q4_0; got \"q4_k\"")
         .doesNotContain("[coordinator");
   }
 
   /** {@code owlery ARGS REQUEST} in this JVM, its JSON answer. */
-  private static JsonNode generate(Path tmp, String... args) throws IOException {
+  private static JsonNode generate(String... args) throws IOException {
     List<String> all = new ArrayList<>(List.of(args));
     all.addAll(REQUEST);
-    StringWriter out = new StringWriter();
-    StringWriter err = new StringWriter();
-    CommandLine cli = Owlery.commandLine();
-    cli.setOut(new PrintWriter(out, true));
-    cli.setErr(new PrintWriter(err, true));
-    int code = cli.execute(all.toArray(String[]::new));
-    assertThat(code).as("owlery %s: %s%s", all, err, output(tmp)).isZero();
-    return JSON.readTree(out.toString());
+    CliRun run = CliRun.of(all.toArray(String[]::new));
+    assertThat(run.exitCode()).as("owlery %s: %s", all, run.err()).isZero();
+    return JSON.readTree(run.out());
   }
 
   /**
@@ -133,10 +104,5 @@ class LocalWeightsTest {
       ids.add(top);
     }
     return ids;
-  }
-
-  private static String output(Path dir) throws IOException {
-    Path log = dir.resolve("owlery.log");
-    return Files.exists(log) ? Files.readString(log) : "";
   }
 }

@@ -2,25 +2,13 @@ package dev.owlery.engine.nativekernels;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.owlery.engine.checkpoint.Checkpoint;
-import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kernel.VectorKernels;
-import dev.owlery.engine.model.Completion;
-import dev.owlery.engine.model.CompletionListener;
-import dev.owlery.engine.model.GenerationRequest;
-import dev.owlery.engine.model.InProcessGenerator;
 import dev.owlery.engine.model.OwlModel;
-import dev.owlery.engine.model.Prompt;
-import dev.owlery.engine.sampling.SamplingParams;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.engine.testing.Fixtures;
-import dev.owlery.engine.tokenizer.ChatTemplate;
-import dev.owlery.engine.vision.preprocess.AspectRatioPolicy;
+import dev.owlery.engine.testing.TinyOwl2Reference;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.Path;
-import java.util.List;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -54,19 +42,8 @@ class NativeOwlModelTest {
   }
 
   private static float maxPromptLogitDifference(Kernels kernels) throws IOException {
-    Path dir = Fixtures.tinyOwl2();
-    GenerationRequest request = new GenerationRequest(new Prompt.Text("USER: <|image|>Describe the image. ASSISTANT:"),
-        List.of(Files.readAllBytes(dir.resolve("test_image.png"))), ChatTemplate.NONE, AspectRatioPolicy.RESIZE,
-        SamplingParams.greedy(), 1, true);
-    try (OwlModel model = OwlModel.load(dir, 1, kernels, WeightFormat.Q8_0);
-        Checkpoint reference = SafetensorsCheckpoint.openFile(dir.resolve("reference.safetensors"))) {
-      Completion completion = new InProcessGenerator(model).generate(request, CompletionListener.NONE);
-      float[] expected = reference.tensor("logits").toFloatArray();
-      float maxDiff = 0;
-      for (int i = 0; i < expected.length; i++) {
-        maxDiff = Math.max(maxDiff, Math.abs(completion.promptLogits()[i] - expected[i]));
-      }
-      return maxDiff;
+    try (OwlModel model = OwlModel.load(Fixtures.tinyOwl2(), 1, kernels, WeightFormat.Q8_0)) {
+      return TinyOwl2Reference.maxPromptLogitDifference(model);
     }
   }
 }

@@ -6,12 +6,10 @@ import dev.owlery.engine.checkpoint.Checkpoint;
 import dev.owlery.engine.checkpoint.SafetensorsCheckpoint;
 import dev.owlery.engine.checkpoint.SafetensorsWriter;
 import dev.owlery.engine.kernel.KernelsProvider;
-import dev.owlery.engine.sampling.SamplingParams;
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.WeightFormat;
 import dev.owlery.engine.testing.Fixtures;
-import dev.owlery.engine.tokenizer.ChatTemplate;
-import dev.owlery.engine.vision.preprocess.AspectRatioPolicy;
+import dev.owlery.engine.testing.TinyOwl2Reference;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -41,7 +39,7 @@ class ReducedPrecisionWeightsTest {
       Files.copy(dir.resolve(file), copy.resolve(file));
     }
     try (OwlModel model = OwlModel.load(copy, 1, KernelsProvider.shared())) {
-      float maxDiff = maxPromptLogitDifference(model);
+      float maxDiff = TinyOwl2Reference.maxPromptLogitDifference(model);
       // Rounding every weight to 16 bits (relative step 2^-11 for F16, 2^-8 for BF16) moves logits of
       // magnitude <= 25: measured 0.044 (F16) and 0.31 (BF16). The bounds are the fixture README's 5e-2
       // for 16-bit implementations and 8x that for BF16's 8x coarser step; a wrong widening of either
@@ -55,7 +53,7 @@ class ReducedPrecisionWeightsTest {
   @Test
   void q8_0WeightsMadeAtLoadStayCloseToTheFloat32Reference() throws IOException {
     try (OwlModel model = OwlModel.load(Fixtures.tinyOwl2(), 1, KernelsProvider.shared(), WeightFormat.Q8_0)) {
-      float maxDiff = maxPromptLogitDifference(model);
+      float maxDiff = TinyOwl2Reference.maxPromptLogitDifference(model);
       // Q8_0's step is max|w|/127 per block of 32: on these Gaussian weights about 6x BF16's relative
       // step, so the logits (magnitude <= 25) move more: measured 0.92 with the vision tower, the
       // abstractor and the decoder quantized. The bound is 3x BF16's 0.4; a missing block scale or
@@ -73,25 +71,8 @@ class ReducedPrecisionWeightsTest {
   @Test
   void q4_0WeightsMadeAtLoadStayWithinTheirStep() throws IOException {
     try (OwlModel model = OwlModel.load(Fixtures.tinyOwl2(), 1, KernelsProvider.shared(), WeightFormat.Q4_0)) {
-      assertThat(maxPromptLogitDifference(model)).as("max |logit difference| with Q4_0 weights")
+      assertThat(TinyOwl2Reference.maxPromptLogitDifference(model)).as("max |logit difference| with Q4_0 weights")
           .isLessThanOrEqualTo(15f).isGreaterThan(1.2f);
-    }
-  }
-
-  /** The largest |logit| difference over the prompt of the fixture's image request, against the official float32 run. */
-  private static float maxPromptLogitDifference(OwlModel model) throws IOException {
-    Path dir = Fixtures.tinyOwl2();
-    GenerationRequest request = new GenerationRequest(new Prompt.Text("USER: <|image|>Describe the image. ASSISTANT:"),
-        List.of(Files.readAllBytes(dir.resolve("test_image.png"))), ChatTemplate.NONE, AspectRatioPolicy.RESIZE,
-        SamplingParams.greedy(), 1, true);
-    try (Checkpoint reference = SafetensorsCheckpoint.openFile(dir.resolve("reference.safetensors"))) {
-      Completion completion = new InProcessGenerator(model).generate(request, CompletionListener.NONE);
-      float[] expected = reference.tensor("logits").toFloatArray();
-      float maxDiff = 0;
-      for (int i = 0; i < expected.length; i++) {
-        maxDiff = Math.max(maxDiff, Math.abs(completion.promptLogits()[i] - expected[i]));
-      }
-      return maxDiff;
     }
   }
 }
