@@ -72,8 +72,9 @@ public final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--decoder-kernels", split = ",", defaultValue = "vector", converter = DecoderKernelsConverter.class,
       description = "Kernel sets for the matmul and model benchmarks, taking turns: vector (the Vector API) and native "
-          + "(decode's F16 and Q8_0 matrix-vector products in C compiled on this machine, Q8_0 times activations "
-          + "quantized to Q8_0 as llama.cpp multiplies them; needs a C compiler); default ${DEFAULT-VALUE}.")
+          + "(decode's F16 and Q8_0 products, and Q8_0 products of several tokens on AMX, in C compiled on this "
+          + "machine, Q8_0 times activations quantized to Q8_0 as llama.cpp multiplies them; needs a C compiler); "
+          + "default ${DEFAULT-VALUE}.")
   List<KernelSet> decoderKernels;
 
   @Option(names = "--rows", defaultValue = "4096", description = "Matmul benchmark rows (default ${DEFAULT-VALUE}).")

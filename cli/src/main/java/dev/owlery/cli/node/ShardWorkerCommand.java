@@ -44,8 +44,9 @@ public final class ShardWorkerCommand implements Callable<Integer> {
 
   @Option(names = "--kernels", paramLabel = "vector|native", converter = KernelSetConverter.class,
       description = "The decoder's kernels: vector (the Vector API, float32 arithmetic) or native (decode's F16 and Q8_0 "
-          + "matrix-vector products in C compiled on this machine on first use, needs a C compiler; Q8_0 weights are "
-          + "multiplied by activations quantized to Q8_0, as llama.cpp does). Default: -Dowlery.kernels, else vector.")
+          + "products, and Q8_0 products of several tokens on AMX where the CPU has it, in C compiled on this machine "
+          + "on first use, needs a C compiler; Q8_0 weights are multiplied by activations quantized to Q8_0, as "
+          + "llama.cpp does). Default: -Dowlery.kernels, else vector.")
   KernelSet kernels;
 
   @Option(names = "--weights", defaultValue = "stored", converter = WeightFormatConverter.class,

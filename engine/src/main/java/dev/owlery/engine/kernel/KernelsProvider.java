@@ -17,8 +17,9 @@ public final class KernelsProvider {
     VECTOR,
     SCALAR,
     /**
-     * The vector kernels with decode's matrix-vector products in C compiled on the machine
-     * ({@code engine-native}'s {@code NativeKernels}, found through {@link NativeKernelsFactory}).
+     * The vector kernels with decode's F16 and Q8_0 products, and Q8_0 products of several tokens
+     * on AMX, in C compiled on the machine ({@code engine-native}'s {@code NativeKernels}, found
+     * through {@link NativeKernelsFactory}).
      */
     NATIVE;
 
