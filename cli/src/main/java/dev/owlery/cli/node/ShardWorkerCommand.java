@@ -14,6 +14,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.concurrent.Callable;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -82,16 +83,12 @@ public final class ShardWorkerCommand implements Callable<Integer> {
   static final class KernelSetConverter implements CommandLine.ITypeConverter<KernelSet> {
     @Override
     public KernelSet convert(String value) {
-      KernelSet set;
-      try {
-        set = KernelSet.parse(value);
-      } catch (IllegalArgumentException e) {
-        set = KernelSet.SCALAR;
-      }
-      if (set == KernelSet.SCALAR) {
-        throw new CommandLine.TypeConversionException("--kernels must be vector or native, got \"" + value + "\"");
-      }
-      return set;
+      return switch (value.strip().toLowerCase(Locale.ROOT)) {
+        case "vector" -> KernelSet.VECTOR;
+        case "native" -> KernelSet.NATIVE;
+        default -> throw new CommandLine.TypeConversionException(
+            "--kernels must be vector or native, got \"" + value + "\"");
+      };
     }
   }
 
