@@ -70,6 +70,8 @@ public final class NativeCpuLibrary {
   private final MethodHandle q8Avx2;
   private final MethodHandle f16Avx512;
   private final MethodHandle q8Amx;
+  private final MethodHandle q8MatmulVnni;
+  private final MethodHandle blockTable;
   private final MethodHandle packTokens;
 
   private NativeCpuLibrary(Path file) {
@@ -94,6 +96,13 @@ public final class NativeCpuLibrary {
         ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
         ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG),
         critical);
+    q8MatmulVnni = linker.downcallHandle(find(lookup, "owlery_q8_0_matmul_vnni"), FunctionDescriptor.ofVoid(
+        ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+        ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+        ValueLayout.JAVA_LONG), critical);
+    blockTable = linker.downcallHandle(find(lookup, "owlery_q8_0_block_table"), FunctionDescriptor.ofVoid(
+        ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+        ValueLayout.ADDRESS));
     packTokens = linker.downcallHandle(find(lookup, "owlery_q8_0_pack_tokens"), FunctionDescriptor.ofVoid(
         ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS), critical);
   }
@@ -137,7 +146,7 @@ public final class NativeCpuLibrary {
     return (features & FEATURE_AVX512) != 0;
   }
 
-  /** Whether Q8_0 products of several tokens run on AMX here (else on the vector kernels). */
+  /** Whether Q8_0 products of several tokens can run on AMX here (else on AVX-512 VNNI, else on the vector kernels). */
   public boolean hasAmx() {
     return (features & FEATURE_AMX_INT8) != 0;
   }
@@ -168,22 +177,43 @@ public final class NativeCpuLibrary {
 
   /**
    * {@code out[t * outStride + i] = row i of w times token t's activations}, for {@code rows} Q8_0
-   * rows ({@code blocks} blocks, {@code stride} bytes apart) and {@code tokens} tokens, on AMX: the
-   * rows' block scales as floats in {@code wScales} (row-major, zero-padded to a multiple of 16
-   * rows), the tokens' int8 activations as {@link #packTokens} packs them, their block scales
-   * 16 per block and tile of 16 tokens (zero for missing tokens) in {@code xScales}.
+   * rows ({@code blocks} blocks, {@code stride} bytes apart) and {@code tokens} tokens: the rows'
+   * block scales as floats in {@code wScales} and, for the VNNI form, their offsets in
+   * {@code wOffsets} (both as {@link #blockTable} makes them, row-major; the scales zero-padded to a
+   * multiple of 16 rows for AMX), the tokens' int8 activations as {@link #packTokens} packs them,
+   * their block scales 16 per block and tile of 16 tokens (zero for missing tokens) in
+   * {@code xScales}. On AMX when {@code amx} (the CPU must have it), else on AVX-512 VNNI (likewise);
+   * both give the same bits.
    */
-  void q8_0MatmulAmx(MemorySegment w, long stride, int rows, int blocks, MemorySegment wScales, MemorySegment xPacked,
-      MemorySegment xScales, int tokens, MemorySegment out, long outStride) {
+  void q8_0Matmul(boolean amx, MemorySegment w, long stride, int rows, int blocks, MemorySegment wScales,
+      MemorySegment wOffsets, MemorySegment xPacked, MemorySegment xScales, int tokens, MemorySegment out,
+      long outStride) {
     try {
-      q8Amx.invokeExact(w, stride, rows, blocks, wScales, xPacked, xScales, tokens, out, outStride);
+      if (amx) {
+        q8Amx.invokeExact(w, stride, rows, blocks, wScales, xPacked, xScales, tokens, out, outStride);
+      } else {
+        q8MatmulVnni.invokeExact(w, stride, rows, blocks, wScales, wOffsets, xPacked, xScales, tokens, out, outStride);
+      }
     } catch (Throwable t) {
       throw new IllegalStateException("the native Q8_0 matmul failed", t);
     }
   }
 
   /**
-   * Tokens' int8 activations ({@code tokens} x {@code cols}, row-major) into the AMX kernel's layout:
+   * Per row and block of the {@code rows} Q8_0 rows at {@code w}: its scale as a float into
+   * {@code scales} and, unless {@code offsets} is {@link MemorySegment#NULL}, -128 times the sum of
+   * its int8 into {@code offsets} (both row-major, {@code rows * blocks}).
+   */
+  void blockTable(MemorySegment w, long stride, int rows, int blocks, MemorySegment scales, MemorySegment offsets) {
+    try {
+      blockTable.invokeExact(w, stride, rows, blocks, scales, offsets);
+    } catch (Throwable t) {
+      throw new IllegalStateException("the Q8_0 block table failed", t);
+    }
+  }
+
+  /**
+   * Tokens' int8 activations ({@code tokens} x {@code cols}, row-major) into the several-token kernels' layout (tdpbssd's B):
    * {@code ceil(tokens / 16) * cols / 32 * 512} bytes at {@code out}.
    */
   void packTokens(MemorySegment xq, int tokens, int cols, MemorySegment out) {

@@ -8,9 +8,8 @@ import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
-import java.lang.foreign.ValueLayout;
-import java.nio.ByteOrder;
 import java.util.Arrays;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.ConcurrentHashMap;
@@ -23,9 +22,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  *       int8 as llama.cpp does ({@link Q8Activations}; AVX-512 VNNI, else AVX2), and F16 weights
  *       times float32 activations (AVX-512), both reading four rows a quarter of the call apart
  *       with software prefetch;
- *   <li>several tokens (prefill, batched decode), Q8_0 only, where the CPU has AMX: 16 rows by 16
- *       tokens by one block per tile product ({@code tdpbssd}), each block's int32 sums scaled into
- *       float32 sums, with each matrix's block scales kept as floats (a table of a ninth of its size).
+ *   <li>several tokens (prefill, batched decode), Q8_0 only: on AMX 16 rows by 16 tokens by one
+ *       block per tile product ({@code tdpbssd}), else on AVX-512 VNNI 12 rows by 16 tokens
+ *       ({@code vpdpbusd}, a token per lane), both with each block's exact int32 sums scaled into
+ *       float32 sums, the same bits; each matrix's block scales are kept as floats (a table of a
+ *       ninth of its size), and for VNNI each block's weight sum too (another ninth).
  * </ul>
  * Other dtypes, F16 with several tokens or widths not a multiple of 32, and every other operation go
  * to {@link VectorKernels}, whose threads the products share.
@@ -37,7 +38,6 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 public final class NativeKernels extends ForwardingKernels implements AutoCloseable {
 
-  private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
   /** Below this many rows a product runs on the calling thread alone. */
   private static final int PARALLEL_ROWS = 64;
   /**
@@ -51,10 +51,12 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
   private final NativeCpuLibrary library;
   private final VectorKernels vector;
   private final boolean vnni;
+  /** How Q8_0 products of several tokens run: on AMX, else on AVX-512 VNNI, else on the vector kernels. */
+  private final SeveralTokens severalTokens;
   private final ThreadLocal<Call> calls;
-  /** Per Q8_0 matrix multiplied on AMX, its rows' block scales as floats, zero-padded to whole groups of 16 rows. */
-  private final Map<Matrix, MemorySegment> blockScales = new ConcurrentHashMap<>();
-  private final Arena scaleArena = Arena.ofShared();
+  /** Per Q8_0 matrix multiplied with several tokens, its block table. */
+  private final Map<Matrix, BlockTable> blockTables = new ConcurrentHashMap<>();
+  private final Arena tableArena = Arena.ofShared();
 
   /**
    * Kernels on {@code numThreads} threads (the vector kernels' pool, the caller among them).
@@ -63,17 +65,22 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
    *     CPU lacks AVX2, FMA and F16C
    */
   public NativeKernels(int numThreads) {
-    this(NativeCpuLibrary.load(), numThreads, true);
+    this(NativeCpuLibrary.load(), numThreads, true, true);
   }
 
-  /** Package-private: a test picks the Q8_0 kernel's AVX2 form on a VNNI CPU. */
-  NativeKernels(NativeCpuLibrary library, int numThreads, boolean vnniWhereAvailable) {
+  /**
+   * Package-private: a test picks the one-token Q8_0 kernel's AVX2 form on a VNNI CPU, or the VNNI
+   * form of several tokens on an AMX CPU.
+   */
+  NativeKernels(NativeCpuLibrary library, int numThreads, boolean vnniWhereAvailable, boolean amxWhereAvailable) {
     if (!library.runsQ8_0()) {
       throw new NativeKernelsUnavailableException(
           "the native kernels need AVX2, FMA and F16C, which this CPU does not report", null);
     }
     this.library = library;
     this.vnni = vnniWhereAvailable && library.hasVnni();
+    this.severalTokens = amxWhereAvailable && library.hasAmx() ? SeveralTokens.AMX
+        : library.hasVnni() ? SeveralTokens.VNNI : SeveralTokens.VECTOR;
     this.vector = new VectorKernels(numThreads);
     this.calls = ThreadLocal.withInitial(Call::new);
   }
@@ -89,7 +96,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       return false;
     }
     if (numTokens > 1) {
-      return w.dtype() == DType.Q8_0 && library.hasAmx();
+      return w.dtype() == DType.Q8_0 && severalTokens != SeveralTokens.VECTOR;
     }
     return w.dtype() == DType.Q8_0 || w.dtype() == DType.F16 && library.runsF16() && w.cols() % 32 == 0;
   }
@@ -115,7 +122,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     }
   }
 
-  /** "native-vnni" or "native-avx2": the Q8_0 kernel's form. */
+  /** "native-vnni" or "native-avx2": the one-token Q8_0 kernel's form. */
   @Override
   public String name() {
     return vnni ? "native-vnni" : "native-avx2";
@@ -129,29 +136,48 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     }
   }
 
-  /** Stops the vector kernels' threads and frees the block-scale tables; no call may be running. */
+  /** Stops the vector kernels' threads and frees the block tables; no call may be running. */
   @Override
   public void close() {
     vector.close();
-    blockScales.clear();
-    scaleArena.close();
+    blockTables.clear();
+    tableArena.close();
   }
 
-  /** The rows' block scales of a Q8_0 matrix as floats, row-major, zero rows up to a multiple of 16. */
-  private MemorySegment blockScales(Matrix w) {
-    return blockScales.computeIfAbsent(w, m -> {
+  /** The form of Q8_0 products of several tokens: {@code "amx"}, {@code "vnni"} or {@code "vector"}. */
+  public String severalTokensForm() {
+    return severalTokens.name().toLowerCase(Locale.ROOT);
+  }
+
+  /** Made on a matrix's first product of several tokens, kept while these kernels live. */
+  private BlockTable blockTable(Matrix w) {
+    return blockTables.computeIfAbsent(w, m -> {
       int blocks = m.cols() / 32;
-      MemorySegment table = scaleArena.allocate((long) Math.ceilDiv(m.rows(), 16) * 16 * blocks * Float.BYTES, 64);
-      for (int r = 0; r < m.rows(); r++) {
-        long row = m.rowByteOffset(r);
-        for (int b = 0; b < blocks; b++) {
-          table.setAtIndex(ValueLayout.JAVA_FLOAT, (long) r * blocks + b,
-              Float.float16ToFloat(m.data().get(HALF, row + 34L * b)));
-        }
-      }
-      return table;
+      long entries = (long) Math.ceilDiv(m.rows(), 16) * 16 * blocks;
+      MemorySegment scales = tableArena.allocate(entries * Float.BYTES, 64);
+      MemorySegment offsets = severalTokens == SeveralTokens.VNNI
+          ? tableArena.allocate(entries * Integer.BYTES, 64) : MemorySegment.NULL;
+      library.blockTable(m.data().asSlice(m.rowByteOffset(0)), m.rowStrideBytes(), m.rows(), blocks, scales, offsets);
+      return new BlockTable(scales, offsets);
     });
   }
+
+  private enum SeveralTokens {
+    AMX(16), VNNI(12), VECTOR(16);
+
+    /** Rows the kernel multiplies together (owlery_cpu.c). */
+    final int rowsPerGroup;
+
+    SeveralTokens(int rowsPerGroup) {
+      this.rowsPerGroup = rowsPerGroup;
+    }
+  }
+
+  /**
+   * A Q8_0 matrix's rows' block scales as floats and, for the VNNI form, -128 times each block's sum
+   * of int8 ({@link MemorySegment#NULL} otherwise); row-major, zero rows up to a multiple of 16.
+   */
+  private record BlockTable(MemorySegment scales, MemorySegment offsets) {}
 
   /**
    * One product, shared out as parts of contiguous rows: each thread of the pool claims parts until
@@ -168,7 +194,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     private MemorySegment x;
     private MemorySegment xq;
     private MemorySegment xd;
-    private MemorySegment wScales;
+    private BlockTable table;
     private float[] out;
     private int outOffset;
     private int parts;
@@ -191,11 +217,13 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       }
       int threads = vector.numThreads();
       this.parts = w.rows() < PARALLEL_ROWS ? 1 : threads * PARTS_PER_THREAD;
-      this.rowsPerPart = Math.ceilDiv(Math.ceilDiv(w.rows(), parts), 16) * 16;
+      // whole groups of the several-token kernel's rows (a part's short last group repeats rows)
+      int group = numTokens > 1 ? severalTokens.rowsPerGroup : 16;
+      this.rowsPerPart = Math.ceilDiv(Math.ceilDiv(w.rows(), parts), group) * group;
       nextPart.set(0);
     }
 
-    /** The tokens quantized, packed for AMX, and their scales per tile of 16 tokens and block. */
+    /** The tokens quantized, packed as tdpbssd's B, and their scales per tile of 16 tokens and block. */
     private void prepareTokens(float[] x, int xOffset, int cols) {
       int blocks = cols / 32;
       int tiles = Math.ceilDiv(numTokens, 16);
@@ -214,7 +242,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       this.xd = MemorySegment.ofArray(tokenScales);
       this.xq = MemorySegment.ofArray(packed);
       library.packTokens(MemorySegment.ofArray(activations.values()), numTokens, cols, xq);
-      this.wScales = blockScales(w);
+      this.table = blockTable(w);
     }
 
     @Override
@@ -232,9 +260,11 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       MemorySegment weights = w.data().asSlice(w.rowByteOffset(from));
       if (numTokens > 1) {
         int blocks = w.cols() / 32;
-        library.q8_0MatmulAmx(weights, w.rowStrideBytes(), rows, blocks,
-            wScales.asSlice((long) from * blocks * Float.BYTES), xq, xd, numTokens,
-            MemorySegment.ofArray(out).asSlice((long) (outOffset + from) * Float.BYTES), w.rows());
+        boolean amx = severalTokens == SeveralTokens.AMX;
+        library.q8_0Matmul(amx, weights, w.rowStrideBytes(), rows, blocks,
+            table.scales().asSlice((long) from * blocks * Float.BYTES),
+            amx ? MemorySegment.NULL : table.offsets().asSlice((long) from * blocks * Integer.BYTES), xq, xd,
+            numTokens, MemorySegment.ofArray(out).asSlice((long) (outOffset + from) * Float.BYTES), w.rows());
         return;
       }
       MemorySegment results = MemorySegment.ofArray(out)
@@ -251,7 +281,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       x = null;
       xq = null;
       xd = null;
-      wScales = null;
+      table = null;
       out = null;
     }
   }

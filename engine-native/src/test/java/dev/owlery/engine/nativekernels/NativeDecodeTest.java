@@ -96,7 +96,7 @@ class NativeDecodeTest {
   }
 
   private static List<Run> runs(WeightFormat format, boolean nativeKernels) throws IOException {
-    try (AutoCloseable closing = nativeKernels ? new NativeKernels(NativeTesting.library(), 2, true)
+    try (AutoCloseable closing = nativeKernels ? new NativeKernels(NativeTesting.library(), 2, true, true)
         : new VectorKernels(2)) {
       return greedyRuns(format, (Kernels) closing);
     } catch (IOException | RuntimeException e) {

@@ -43,11 +43,29 @@ class NativeKernelsTest {
     arena.close();
   }
 
-  /** The Q8_0 kernel's forms this CPU runs: AVX2 always (the kernels need it), VNNI where it has it. */
+  /** The one-token Q8_0 kernel's forms this CPU runs: AVX2 always (the kernels need it), VNNI where it has it. */
   private static List<NativeKernels> q8Forms(int threads) {
-    List<NativeKernels> forms = new ArrayList<>(List.of(new NativeKernels(library, threads, false)));
+    List<NativeKernels> forms = new ArrayList<>(List.of(new NativeKernels(library, threads, false, true)));
     if (library.hasVnni()) {
-      forms.add(new NativeKernels(library, threads, true));
+      forms.add(new NativeKernels(library, threads, true, true));
+    }
+    return forms;
+  }
+
+  /**
+   * The several-token Q8_0 kernel's forms this CPU runs: AMX where it has it, VNNI where it has that;
+   * without either, kernels whose products of several tokens go to the vector kernels.
+   */
+  private static List<NativeKernels> severalTokenForms(int threads) {
+    List<NativeKernels> forms = new ArrayList<>();
+    if (library.hasAmx()) {
+      forms.add(new NativeKernels(library, threads, true, true));
+    }
+    if (library.hasVnni()) {
+      forms.add(new NativeKernels(library, threads, true, false));
+    }
+    if (forms.isEmpty()) {
+      forms.add(new NativeKernels(library, threads, true, true));
     }
     return forms;
   }
@@ -78,9 +96,10 @@ class NativeKernelsTest {
   }
 
   /**
-   * Several tokens on AMX: the restated arithmetic bit for bit, for groups of 16 rows and a last
-   * shorter one, tiles of 16 tokens and a last shorter one, on a view (stride and offset not the
-   * plain ones), with outputs beside the call's left alone. Without AMX the vector kernels take them.
+   * Several tokens on AMX and on VNNI: the restated arithmetic bit for bit, for groups of 16 (AMX)
+   * and 12 (VNNI) rows and a last shorter one, tiles of 16 tokens and a last shorter one, on a view
+   * (stride and offset not the plain ones), with outputs beside the call's left alone. Without
+   * either the vector kernels take them.
    */
   @Test
   void q8_0ProductsOfSeveralTokensAreTheRestatedArithmeticBitForBit() {
@@ -88,21 +107,25 @@ class NativeKernelsTest {
     int cols = 768;
     float[] x = randomFloats(3 + 40 * cols, 52, 1f);
     for (int threads : new int[] {1, 2}) {
-      try (NativeKernels kernels = new NativeKernels(library, threads, true)) {
-        for (int rows : new int[] {1, 15, 16, 17, 67, 517}) {
-          Matrix w = full.rowSlice(5, 5 + rows).colSlice(64, 64 + cols);
-          for (int tokens : new int[] {2, 15, 16, 17, 40}) {
-            assertThat(kernels.runsNatively(w, tokens)).isEqualTo(library.hasAmx());
-            Q8Activations a = quantized(x, 3, tokens * cols);
-            float[] expected = library.hasAmx() ? NativeReference.q8_0Matmul(w, a.values(), a.scales(), tokens)
-                : vectorProduct(w, x, 3, tokens);
-            float[] out = new float[tokens * rows + 9];
-            Arrays.fill(out, -7f);
-            kernels.matmul(w, x, 3, out, 4, tokens);
-            assertThat(Arrays.copyOfRange(out, 4, 4 + tokens * rows))
-                .as("%d rows, %d tokens, %d threads", rows, tokens, threads).containsExactly(expected);
-            assertThat(Arrays.copyOfRange(out, 0, 4)).containsOnly(-7f);
-            assertThat(Arrays.copyOfRange(out, 4 + tokens * rows, out.length)).containsOnly(-7f);
+      for (NativeKernels kernels : severalTokenForms(threads)) {
+        try (kernels) {
+          boolean runsNatively = !kernels.severalTokensForm().equals("vector");
+          for (int rows : new int[] {1, 11, 12, 13, 15, 16, 17, 67, 517}) {
+            Matrix w = full.rowSlice(5, 5 + rows).colSlice(64, 64 + cols);
+            for (int tokens : new int[] {2, 15, 16, 17, 40}) {
+              assertThat(kernels.runsNatively(w, tokens)).isEqualTo(runsNatively);
+              Q8Activations a = quantized(x, 3, tokens * cols);
+              float[] expected = runsNatively ? NativeReference.q8_0Matmul(w, a.values(), a.scales(), tokens)
+                  : vectorProduct(w, x, 3, tokens);
+              float[] out = new float[tokens * rows + 9];
+              Arrays.fill(out, -7f);
+              kernels.matmul(w, x, 3, out, 4, tokens);
+              assertThat(Arrays.copyOfRange(out, 4, 4 + tokens * rows))
+                  .as("%s: %d rows, %d tokens, %d threads", kernels.severalTokensForm(), rows, tokens, threads)
+                  .containsExactly(expected);
+              assertThat(Arrays.copyOfRange(out, 0, 4)).containsOnly(-7f);
+              assertThat(Arrays.copyOfRange(out, 4 + tokens * rows, out.length)).containsOnly(-7f);
+            }
           }
         }
       }
@@ -118,6 +141,10 @@ class NativeKernelsTest {
     assertThat(library.hasVnni()).as("VNNI").isEqualTo(words.contains("avx512_vnni"));
     assertThat(library.hasAmx()).as("AMX").isEqualTo(words.contains("amx_int8"));
     assertThat(library.runsF16()).as("AVX-512").isEqualTo(words.contains("avx512bw") && words.contains("avx512vl"));
+    try (NativeKernels kernels = new NativeKernels(library, 1, true, true)) {
+      assertThat(kernels.severalTokensForm()).as("several tokens")
+          .isEqualTo(words.contains("amx_int8") ? "amx" : words.contains("avx512_vnni") ? "vnni" : "vector");
+    }
   }
 
   private static float[] vectorProduct(Matrix w, float[] x, int xOffset, int tokens) {
@@ -140,7 +167,7 @@ class NativeKernelsTest {
     float[] x = randomFloats(2048, 22, 3f);
     float[] floatProduct = new float[300];
     float[] nativeProduct = new float[300];
-    try (VectorKernels vector = new VectorKernels(1); NativeKernels kernels = new NativeKernels(library, 2, true)) {
+    try (VectorKernels vector = new VectorKernels(1); NativeKernels kernels = new NativeKernels(library, 2, true, true)) {
       vector.matmul(w, x, 0, floatProduct, 0, 1);
       kernels.matmul(w, x, 0, nativeProduct, 0, 1);
     }
@@ -185,14 +212,37 @@ class NativeKernelsTest {
         float[] out = new float[4];
         kernels.matmul(w, x, 0, out, 0, 1);
         for (int r = 0; r < 4; r++) {
-          long sum = 0;
-          for (int j = 0; j < 32; j++) {
-            sum += (long) (j % 2 == 0 ? -128 : 127 - r) * (long) x[j];
-          }
-          assertThat(out[r]).as("row %d", r).isEqualTo(0.5f * sum);
+          assertThat(out[r]).as("row %d", r).isEqualTo(0.5f * minusOneTwentyEightSum(r, x, 0));
         }
       }
     }
+    // several tokens: the second is the first negated (-127 and 127 swap)
+    float[] twoTokens = new float[64];
+    for (int j = 0; j < 32; j++) {
+      twoTokens[j] = x[j];
+      twoTokens[32 + j] = -x[j];
+    }
+    for (NativeKernels kernels : severalTokenForms(1)) {
+      try (kernels) {
+        float[] out = new float[8];
+        kernels.matmul(w, twoTokens, 0, out, 0, 2);
+        for (int t = 0; t < 2; t++) {
+          for (int r = 0; r < 4; r++) {
+            assertThat(out[4 * t + r]).as("%s: token %d, row %d", kernels.severalTokensForm(), t, r)
+                .isEqualTo(0.5f * minusOneTwentyEightSum(r, twoTokens, 32 * t));
+          }
+        }
+      }
+    }
+  }
+
+  /** Row r of aWeightOfMinus128IsMultipliedAsMinus128's matrix times the 32 activations from {@code from}, exactly. */
+  private static long minusOneTwentyEightSum(int r, float[] x, int from) {
+    long sum = 0;
+    for (int j = 0; j < 32; j++) {
+      sum += (long) (j % 2 == 0 ? -128 : 127 - r) * (long) x[from + j];
+    }
+    return sum;
   }
 
   @Test
@@ -232,7 +282,7 @@ class NativeKernelsTest {
     Matrix full = f16Matrix(517 + 3, cols + 64, 31);
     float[] x = randomFloats(cols + 1, 32, 2f);
     for (int threads : new int[] {1, 2}) {
-      try (NativeKernels kernels = new NativeKernels(library, threads, true)) {
+      try (NativeKernels kernels = new NativeKernels(library, threads, true, true)) {
         for (int rows : ROWS) {
           Matrix w = full.rowSlice(3, 3 + rows).colSlice(32, 32 + cols);
           assertThat(kernels.runsNatively(w, 1)).isEqualTo(library.runsF16());
@@ -258,14 +308,14 @@ class NativeKernelsTest {
     Matrix f32 = WeightFormat.MAPPED.convert(floatMatrix(70, 96, 41), arena);
     Matrix bf16 = WeightFormat.BF16.convert(floatMatrix(70, 96, 42), arena);
     Matrix oddF16 = f16Matrix(70, 40, 43); // columns not a multiple of 32
-    Matrix q8 = q8Matrix(70, 96, 44); // several tokens: on AMX where the CPU has it
+    Matrix q8 = q8Matrix(70, 96, 44); // several tokens: on AMX or VNNI where the CPU has either
     float[] x = randomFloats(3 * 96, 45, 1f);
-    try (NativeKernels kernels = new NativeKernels(library, 2, true); VectorKernels vector = new VectorKernels(2)) {
+    try (NativeKernels kernels = new NativeKernels(library, 2, true, true); VectorKernels vector = new VectorKernels(2)) {
       for (Matrix w : List.of(f32, bf16, oddF16, q8)) {
         for (int tokens : new int[] {1, 2, 3}) {
           if (kernels.runsNatively(w, tokens)) {
             assertThat(w.dtype()).isEqualTo(DType.Q8_0);
-            assertThat(tokens == 1 || library.hasAmx()).isTrue();
+            assertThat(tokens == 1 || !kernels.severalTokensForm().equals("vector")).isTrue();
             continue;
           }
           float[] expected = new float[tokens * w.rows()];

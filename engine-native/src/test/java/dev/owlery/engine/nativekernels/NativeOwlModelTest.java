@@ -30,7 +30,7 @@ class NativeOwlModelTest {
   void q8_0PromptLogitsStayCloseToTheFloat32Reference() throws IOException {
     float nativeDiff;
     float vectorDiff;
-    try (NativeKernels kernels = new NativeKernels(NativeTesting.library(), 2, true)) {
+    try (NativeKernels kernels = new NativeKernels(NativeTesting.library(), 2, true, true)) {
       nativeDiff = maxPromptLogitDifference(kernels);
     }
     try (VectorKernels kernels = new VectorKernels(2)) {
