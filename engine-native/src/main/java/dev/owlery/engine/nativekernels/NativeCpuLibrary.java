@@ -73,6 +73,7 @@ public final class NativeCpuLibrary {
   private final MethodHandle q8MatmulVnni;
   private final MethodHandle blockTable;
   private final MethodHandle packTokens;
+  private final MethodHandle quantize;
 
   private NativeCpuLibrary(Path file) {
     SymbolLookup lookup = SymbolLookup.libraryLookup(file, Arena.global());
@@ -103,6 +104,8 @@ public final class NativeCpuLibrary {
     blockTable = linker.downcallHandle(find(lookup, "owlery_q8_0_block_table"), FunctionDescriptor.ofVoid(
         ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
         ValueLayout.ADDRESS));
+    quantize = linker.downcallHandle(find(lookup, "owlery_quantize_q8_0"), FunctionDescriptor.ofVoid(
+        ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.ADDRESS), critical);
     packTokens = linker.downcallHandle(find(lookup, "owlery_q8_0_pack_tokens"), FunctionDescriptor.ofVoid(
         ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS), critical);
   }
@@ -209,6 +212,18 @@ public final class NativeCpuLibrary {
       blockTable.invokeExact(w, stride, rows, blocks, scales, offsets);
     } catch (Throwable t) {
       throw new IllegalStateException("the Q8_0 block table failed", t);
+    }
+  }
+
+  /**
+   * {@code blocks} blocks of 32 floats at {@code x} quantized to Q8_0 as {@link Q8Activations} says:
+   * int8 values into {@code q}, one scale per block into {@code d}.
+   */
+  void quantize(MemorySegment x, long blocks, MemorySegment q, MemorySegment d) {
+    try {
+      quantize.invokeExact(x, blocks, q, d);
+    } catch (Throwable t) {
+      throw new IllegalStateException("quantizing the activations failed", t);
     }
   }
 

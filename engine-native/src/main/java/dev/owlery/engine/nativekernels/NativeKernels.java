@@ -185,7 +185,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
    * does them all).
    */
   private final class Call implements ComputePool.SharedTask {
-    private final Q8Activations activations = new Q8Activations();
+    private final Q8Activations activations = new Q8Activations(library);
     private final AtomicInteger nextPart = new AtomicInteger();
     private byte[] packed = new byte[0];
     private float[] tokenScales = new float[0];

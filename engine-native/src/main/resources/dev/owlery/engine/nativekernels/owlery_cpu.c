@@ -408,6 +408,34 @@ __attribute__((target(AVX2))) void owlery_q8_0_block_table(const uint8_t *w, int
 }
 
 /*
+ * Activations to Q8_0 as llama.cpp's x86 quantize_row_q8_0 (Q8Activations says how): per block of
+ * 32 floats, d[b] = the F16 rounding of max|x| / 127 (as the float it rounds to) and q = x * (127 /
+ * max|x|) rounded to nearest, ties to even (cvtps2dq under the default rounding mode).
+ */
+__attribute__((target(AVX2))) void owlery_quantize_q8_0(const float *x, int64_t blocks, int8_t *q, float *d) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+  for (int64_t b = 0; b < blocks; b++) {
+    const float *xb = x + 32 * b;
+    __m256 v0 = _mm256_loadu_ps(xb), v1 = _mm256_loadu_ps(xb + 8);
+    __m256 v2 = _mm256_loadu_ps(xb + 16), v3 = _mm256_loadu_ps(xb + 24);
+    __m256 m = _mm256_max_ps(_mm256_max_ps(_mm256_andnot_ps(sign, v0), _mm256_andnot_ps(sign, v1)),
+        _mm256_max_ps(_mm256_andnot_ps(sign, v2), _mm256_andnot_ps(sign, v3)));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    h = _mm_max_ss(h, _mm_movehdup_ps(h));
+    float amax = _mm_cvtss_f32(h);
+    d[b] = _cvtsh_ss(_cvtss_sh(amax / 127.0f, _MM_FROUND_TO_NEAREST_INT));
+    __m256 id = _mm256_set1_ps(amax != 0.0f ? 127.0f / amax : 0.0f);
+    __m256i i0 = _mm256_cvtps_epi32(_mm256_mul_ps(v0, id)), i1 = _mm256_cvtps_epi32(_mm256_mul_ps(v1, id));
+    __m256i i2 = _mm256_cvtps_epi32(_mm256_mul_ps(v2, id)), i3 = _mm256_cvtps_epi32(_mm256_mul_ps(v3, id));
+    /* packs work within 128-bit lanes: the permute puts the eight 4-byte groups back in order */
+    __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(i0, i1), _mm256_packs_epi32(i2, i3));
+    _mm256_storeu_si256((__m256i *) (q + 32 * b), _mm256_permutevar8x32_epi32(bytes, order));
+  }
+}
+
+/*
  * The tokens' int8 activations (token t's at xq + t * cols) in tdpbssd's B layout, 16 tokens a tile
  * (missing ones zero): per tile and block, 8 rows of 64 bytes, row k holding for each token its 4
  * bytes 4k..4k+3 of the block.

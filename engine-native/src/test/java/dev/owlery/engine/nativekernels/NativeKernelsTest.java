@@ -255,7 +255,7 @@ class NativeKernelsTest {
     x[4] = -0.49f;
     x[5] = 100.7f;
     // the second block is all zeros: scale 0, every q 0
-    Q8Activations a = new Q8Activations();
+    Q8Activations a = new Q8Activations(library);
     a.quantize(x, 0, 64);
     assertThat(Arrays.copyOf(a.values(), 6)).containsExactly(127, 2, 4, -2, 0, 101);
     assertThat(a.scales()[0]).isEqualTo(1f);
@@ -270,6 +270,23 @@ class NativeKernelsTest {
     }
     assertThat(a.scales()[0]).isEqualTo(Float.float16ToFloat(Float.floatToFloat16(amax / 127f)))
         .isNotEqualTo(amax / 127f);
+    // and the C quantizer is the Java restatement bit for bit, on blocks of every magnitude (F16
+    // scales from 0, below its least subnormal, to infinity, past its largest), read from an offset
+    SplittableRandom random = new SplittableRandom(6);
+    float[] z = new float[3 + 32 * 400];
+    for (int b = 0; b < 400; b++) {
+      float magnitude = (float) Math.pow(2, -30 + b % 56);
+      for (int j = 0; j < 32; j++) {
+        z[3 + 32 * b + j] = b % 7 == 0 && j > 0 ? z[3 + 32 * b] * j / 4f : (float) random.nextGaussian() * magnitude;
+      }
+    }
+    a.quantize(z, 3, 32 * 400);
+    byte[] q = new byte[32 * 400];
+    float[] d = new float[400];
+    NativeReference.quantize(z, 3, 32 * 400, q, d);
+    assertThat(d).contains(0f, Float.POSITIVE_INFINITY);
+    assertThat(Arrays.copyOf(a.values(), 32 * 400)).containsExactly(q);
+    assertThat(Arrays.copyOf(a.scales(), 400)).containsExactly(d);
   }
 
   /**
@@ -351,7 +368,7 @@ class NativeKernelsTest {
   }
 
   private static Q8Activations quantized(float[] x, int offset, int size) {
-    Q8Activations a = new Q8Activations();
+    Q8Activations a = new Q8Activations(library);
     a.quantize(x, offset, size);
     return a;
   }

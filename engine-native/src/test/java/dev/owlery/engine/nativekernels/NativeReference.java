@@ -6,7 +6,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 
-/** The native Q8_0 kernel's arithmetic restated in Java, operation for operation (owlery_cpu.c's header). */
+/** The native Q8_0 kernels' arithmetic restated in Java, operation for operation (owlery_cpu.c's header). */
 final class NativeReference {
 
   private static final ValueLayout.OfShort HALF = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(ByteOrder.LITTLE_ENDIAN);
@@ -38,6 +38,22 @@ final class NativeReference {
       }
     }
     return out;
+  }
+
+  /** Activations to Q8_0 as {@link Q8Activations} describes, one block of 32 after another. */
+  static void quantize(float[] x, int offset, int size, byte[] q, float[] d) {
+    for (int b = 0; b < size / 32; b++) {
+      int from = offset + 32 * b;
+      float amax = 0f;
+      for (int j = 0; j < 32; j++) {
+        amax = Math.max(amax, Math.abs(x[from + j]));
+      }
+      d[b] = Float.float16ToFloat(Float.floatToFloat16(amax / 127f));
+      float id = amax != 0f ? 127f / amax : 0f;
+      for (int j = 0; j < 32; j++) {
+        q[32 * b + j] = (byte) Math.rint(x[from + j] * id);
+      }
+    }
   }
 
   /** Every row of the Q8_0 matrix {@code w} times the quantized activations. */
