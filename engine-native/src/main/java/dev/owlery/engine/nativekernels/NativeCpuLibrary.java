@@ -68,6 +68,8 @@ public final class NativeCpuLibrary {
   private final int features;
   private final MethodHandle q8Vnni;
   private final MethodHandle q8Avx2;
+  private final MethodHandle q4Vnni;
+  private final MethodHandle q4Avx2;
   private final MethodHandle f16Avx512;
   private final MethodHandle q8Amx;
   private final MethodHandle q8MatmulVnni;
@@ -92,6 +94,8 @@ public final class NativeCpuLibrary {
     Linker.Option critical = Linker.Option.critical(true);
     q8Vnni = linker.downcallHandle(find(lookup, "owlery_q8_0_matvec_vnni"), q8, critical);
     q8Avx2 = linker.downcallHandle(find(lookup, "owlery_q8_0_matvec_avx2"), q8, critical);
+    q4Vnni = linker.downcallHandle(find(lookup, "owlery_q4_0_matvec_vnni"), q8, critical);
+    q4Avx2 = linker.downcallHandle(find(lookup, "owlery_q4_0_matvec_avx2"), q8, critical);
     f16Avx512 = linker.downcallHandle(find(lookup, "owlery_f16_matvec_avx512"), f16, critical);
     q8Amx = linker.downcallHandle(find(lookup, "owlery_q8_0_matmul_amx"), FunctionDescriptor.ofVoid(
         ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
@@ -160,21 +164,18 @@ public final class NativeCpuLibrary {
   }
 
   /**
-   * {@code out[i] = row i of w times the activations}, for {@code rows} Q8_0 rows of {@code blocks}
-   * blocks, {@code stride} bytes apart from {@code w}'s start; the activations in Q8_0 as
-   * {@code xq} (int8, {@code 32 * blocks}) and one float scale per block {@code xd}. On VNNI when
-   * {@code vnni} (the CPU must have it), else on AVX2; both give the same bits.
+   * {@code out[i] = row i of w times the activations}, for {@code rows} Q8_0 (or, with {@code q4},
+   * Q4_0) rows of {@code blocks} blocks, {@code stride} bytes apart from {@code w}'s start; the
+   * activations in Q8_0 as {@code xq} (int8, {@code 32 * blocks}) and one float scale per block
+   * {@code xd}. On VNNI when {@code vnni} (the CPU must have it), else on AVX2; both give the same bits.
    */
-  void q8_0Matvec(boolean vnni, MemorySegment w, long stride, int rows, int blocks, MemorySegment xq,
+  void blockMatvec(boolean q4, boolean vnni, MemorySegment w, long stride, int rows, int blocks, MemorySegment xq,
       MemorySegment xd, MemorySegment out) {
+    MethodHandle kernel = q4 ? (vnni ? q4Vnni : q4Avx2) : (vnni ? q8Vnni : q8Avx2);
     try {
-      if (vnni) {
-        q8Vnni.invokeExact(w, stride, rows, blocks, xq, xd, out);
-      } else {
-        q8Avx2.invokeExact(w, stride, rows, blocks, xq, xd, out);
-      }
+      kernel.invokeExact(w, stride, rows, blocks, xq, xd, out);
     } catch (Throwable t) {
-      throw new IllegalStateException("the native Q8_0 matvec failed", t);
+      throw new IllegalStateException("the native " + (q4 ? "Q4_0" : "Q8_0") + " matvec failed", t);
     }
   }
 

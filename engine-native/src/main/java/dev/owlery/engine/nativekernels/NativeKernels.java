@@ -18,8 +18,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 /**
  * The vector kernels with their Q8_0 and F16 products partly in Owlery's C ({@link NativeCpuLibrary}):
  * <ul>
- *   <li>one token (decode): Q8_0 weights times activations quantized to Q8_0, multiplied int8 by
- *       int8 as llama.cpp does ({@link Q8Activations}; AVX-512 VNNI, else AVX2), and F16 weights
+ *   <li>one token (decode): Q8_0 and Q4_0 weights times activations quantized to Q8_0, multiplied
+ *       int8 by int8 as llama.cpp does ({@link Q8Activations}; AVX-512 VNNI, else AVX2), and F16 weights
  *       times float32 activations (AVX-512), both reading four rows a quarter of the call apart
  *       with software prefetch;
  *   <li>several tokens (prefill, batched decode), Q8_0 only: on AMX 16 rows by 16 tokens by one
@@ -28,13 +28,13 @@ import java.util.concurrent.atomic.AtomicInteger;
  *       float32 sums, the same bits; each matrix's block scales are kept as floats (a table of a
  *       ninth of its size), and for VNNI each block's weight sum too (another ninth).
  * </ul>
- * Other dtypes, F16 with several tokens or widths not a multiple of 32, and every other operation go
- * to {@link VectorKernels}, whose threads the products share.
+ * Other dtypes, F16 and Q4_0 with several tokens, F16 widths not a multiple of 32, and every other
+ * operation go to {@link VectorKernels}, whose threads the products share.
  *
- * <p>Q8_0 here is not the vector kernels' arithmetic: they multiply the int8 weights by the float32
- * activations, these by the activations rounded to 8 bits per 32-value block (relative error up to
- * about 1/254 of the block's largest value per activation). Tests state the effect on the models'
- * logits and greedy tokens. F16 differs from the vector kernels only in the order of the sums.
+ * <p>Q8_0 and Q4_0 here are not the vector kernels' arithmetic: they multiply the weights by the
+ * float32 activations, these by the activations rounded to 8 bits per 32-value block (relative error
+ * up to about 1/254 of the block's largest value per activation). Tests state the effect on the
+ * models' logits and greedy tokens. F16 differs from the vector kernels only in the order of the sums.
  */
 public final class NativeKernels extends ForwardingKernels implements AutoCloseable {
 
@@ -98,7 +98,8 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     if (numTokens > 1) {
       return w.dtype() == DType.Q8_0 && severalTokens != SeveralTokens.VECTOR;
     }
-    return w.dtype() == DType.Q8_0 || w.dtype() == DType.F16 && library.runsF16() && w.cols() % 32 == 0;
+    return w.dtype() == DType.Q8_0 || w.dtype() == DType.Q4_0
+        || w.dtype() == DType.F16 && library.runsF16() && w.cols() % 32 == 0;
   }
 
   @Override
@@ -206,7 +207,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       this.outOffset = outOffset;
       this.numTokens = numTokens;
       int cols = w.cols();
-      if (w.dtype() != DType.Q8_0) {
+      if (w.dtype() == DType.F16) {
         this.x = MemorySegment.ofArray(x).asSlice((long) xOffset * Float.BYTES, (long) cols * Float.BYTES);
       } else if (numTokens == 1) {
         activations.quantize(x, xOffset, cols);
@@ -269,8 +270,9 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       }
       MemorySegment results = MemorySegment.ofArray(out)
           .asSlice((long) (outOffset + from) * Float.BYTES, (long) rows * Float.BYTES);
-      if (w.dtype() == DType.Q8_0) {
-        library.q8_0Matvec(vnni, weights, w.rowStrideBytes(), rows, w.cols() / 32, xq, xd, results);
+      if (w.dtype() != DType.F16) {
+        library.blockMatvec(w.dtype() == DType.Q4_0, vnni, weights, w.rowStrideBytes(), rows, w.cols() / 32, xq, xd,
+            results);
       } else {
         library.f16Matvec(weights, w.rowStrideBytes(), rows, w.cols(), x, results);
       }

@@ -2,9 +2,9 @@
  * Owlery's native kernels (docs/design-notes.md, "Native kernels"): what the Vector API cannot
  * express and llama.cpp's speed on this hardware needs.
  *   - One token (decode): an int8 x int8 dot product (AVX-512 VNNI's vpdpbusd; AVX2's vpmaddubsw +
- *     vpmaddwd otherwise) for Q8_0 weights times activations quantized to Q8_0, as llama.cpp
- *     multiplies them, and F16 weights times float32 activations; both with software prefetch over
- *     four rows read in lockstep a quarter of the call's rows apart.
+ *     vpmaddwd otherwise) for Q8_0 and Q4_0 weights times activations quantized to Q8_0, as
+ *     llama.cpp multiplies them, and F16 weights times float32 activations; all with software
+ *     prefetch over four rows read in lockstep a quarter of the call's rows apart.
  *   - Several tokens (prefill, batched decode): Q8_0 on AMX (tdpbssd), 16 rows x 16 tokens a block,
  *     or where AMX is missing on AVX-512 VNNI (vpdpbusd), 12 rows x 16 tokens, with the same bits.
  * Compiled on the machine that runs it (NativeCpuLibrary: cc -O2 -ffp-contract=off -shared), with
@@ -14,7 +14,7 @@
  * Arithmetic (NativeReference in the tests restates it in Java, bit for bit):
  *   Q8_0, one token, row r: eight float lanes; for block b, lane j += float(sum over the block's
  *   bytes 4j..4j+3 of q * x) * (f16(row scale) * x scale[b]) as one fused multiply-add; the sum is
- *   then ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)).
+ *   then ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)). Q4_0 the same with its weights q - 8.
  *   Q8_0, several tokens, row r and token t: block after block, acc += float(the block's exact sum
  *   of q * x) * (x scale[t, b] * row scale[r, b]) as one fused multiply-add.
  */
@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #define Q8_0_BLOCK_BYTES 34
+#define Q4_0_BLOCK_BYTES 18
 /* How far ahead each of the four streams prefetches: 1 KiB measured 12.4-13.3 GB/s for four
  * Q8_0 streams on the AMX host, against 9.4 without prefetch (docs/design-notes.md). */
 #define PREFETCH_BYTES 1024
@@ -79,25 +80,61 @@ __attribute__((target(AVX2), always_inline)) static inline float block_scale(con
   return _cvtsh_ss(half) * x_scale;
 }
 
-/* One block's eight int32 lane sums, |q| (unsigned, so -128 is 128) times x signed as q. */
-__attribute__((target(VNNI), always_inline)) static inline __m256i dot_vnni(const uint8_t *block, __m256i x) {
+/*
+ * One block's eight int32 lane sums. Q8_0: |q| (unsigned, so -128 is 128) times x signed as q.
+ * Q4_0: the nibbles q (0..15, unsigned as they are; bytes j hold weights j and 16 + j) times x,
+ * from x_offset, the lanes' -8 * sum of x, so each lane is the sum of (q - 8) * x.
+ */
+__attribute__((target(VNNI), always_inline)) static inline __m256i q8_dot_vnni(const uint8_t *block, __m256i x,
+    __m256i x_offset) {
+  (void) x_offset;
   __m256i q = _mm256_loadu_si256((const __m256i *) (block + 2));
   return _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_abs_epi8(q), _mm256_sign_epi8(x, q));
 }
 
 /* The same sums on AVX2: pairs into int16 (at most 2 * 128 * 127, no saturation), then pairs of those. */
-__attribute__((target(AVX2), always_inline)) static inline __m256i dot_avx2(const uint8_t *block, __m256i x) {
+__attribute__((target(AVX2), always_inline)) static inline __m256i q8_dot_avx2(const uint8_t *block, __m256i x,
+    __m256i x_offset) {
+  (void) x_offset;
   __m256i q = _mm256_loadu_si256((const __m256i *) (block + 2));
   __m256i pairs = _mm256_maddubs_epi16(_mm256_abs_epi8(q), _mm256_sign_epi8(x, q));
   return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
 }
 
+__attribute__((target(AVX2), always_inline)) static inline __m256i q4_nibbles(const uint8_t *block) {
+  __m128i packed = _mm_loadu_si128((const __m128i *) (block + 2));
+  return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
+}
+
+__attribute__((target(VNNI), always_inline)) static inline __m256i q4_dot_vnni(const uint8_t *block, __m256i x,
+    __m256i x_offset) {
+  return _mm256_dpbusd_epi32(x_offset, q4_nibbles(block), x);
+}
+
+/* pairs of nibble x int8 products fit int16 (2 * 15 * 128) */
+__attribute__((target(AVX2), always_inline)) static inline __m256i q4_dot_avx2(const uint8_t *block, __m256i x,
+    __m256i x_offset) {
+  __m256i pairs = _mm256_maddubs_epi16(q4_nibbles(block), x);
+  return _mm256_add_epi32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)), x_offset);
+}
+
+/* The lanes' -8 * sum of x for Q4_0 (not used by Q8_0, whose compiler drops it). */
+__attribute__((target(VNNI), always_inline)) static inline __m256i x_offset_vnni(__m256i x) {
+  return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(8), x));
+}
+
+__attribute__((target(AVX2), always_inline)) static inline __m256i x_offset_avx2(__m256i x) {
+  __m256i pairs = _mm256_maddubs_epi16(_mm256_set1_epi8(8), x);
+  return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_madd_epi16(pairs, _mm256_set1_epi16(1)));
+}
+
 /*
- * out[r] = row r of the Q8_0 matrix w (rows of `blocks` blocks, `stride` bytes apart) times the
- * activations xq (int8, blocks * 32) with one float scale per block in xd. Rows i, i + n/4,
- * i + n/2 and i + 3n/4 are read together, each stream prefetched ahead; the last n % 4 alone.
+ * out[r] = row r of the block-quantized matrix w (Q8_0 or Q4_0: rows of `blocks` blocks of
+ * BLOCK_BYTES, `stride` bytes apart) times the activations xq (int8, blocks * 32) with one float
+ * scale per block in xd. Rows i, i + n/4, i + n/2 and i + 3n/4 are read together, each stream
+ * prefetched ahead; the last n % 4 alone.
  */
-#define Q8_0_MATVEC(NAME, TARGET, DOT)                                                                  \
+#define BLOCK_MATVEC(NAME, TARGET, BLOCK_BYTES, DOT, X_OFFSET)                                         \
   __attribute__((target(TARGET))) void NAME(const uint8_t *w, int64_t stride, int32_t rows, int32_t blocks,    \
       const int8_t *xq, const float *xd, float *out) {                                                 \
     int32_t quarter = rows / 4;                                                                         \
@@ -109,16 +146,17 @@ __attribute__((target(AVX2), always_inline)) static inline __m256i dot_avx2(cons
       __m256 a0 = _mm256_setzero_ps(), a1 = _mm256_setzero_ps();                                        \
       __m256 a2 = _mm256_setzero_ps(), a3 = _mm256_setzero_ps();                                        \
       for (int32_t b = 0; b < blocks; b++) {                                                            \
-        int64_t at = (int64_t) b * Q8_0_BLOCK_BYTES;                                                    \
+        int64_t at = (int64_t) b * (BLOCK_BYTES);                                                       \
         _mm_prefetch((const char *) r0 + at + PREFETCH_BYTES, _MM_HINT_T0);                              \
         _mm_prefetch((const char *) r1 + at + PREFETCH_BYTES, _MM_HINT_T0);                              \
         _mm_prefetch((const char *) r2 + at + PREFETCH_BYTES, _MM_HINT_T0);                              \
         _mm_prefetch((const char *) r3 + at + PREFETCH_BYTES, _MM_HINT_T0);                              \
         __m256i x = _mm256_loadu_si256((const __m256i *) (xq + 32 * b));                                \
-        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(r0 + at, x)), _mm256_set1_ps(block_scale(r0 + at, xd[b])), a0); \
-        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(r1 + at, x)), _mm256_set1_ps(block_scale(r1 + at, xd[b])), a1); \
-        a2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(r2 + at, x)), _mm256_set1_ps(block_scale(r2 + at, xd[b])), a2); \
-        a3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(r3 + at, x)), _mm256_set1_ps(block_scale(r3 + at, xd[b])), a3); \
+        __m256i xo = X_OFFSET(x);                                                                       \
+        a0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(r0 + at, x, xo)), _mm256_set1_ps(block_scale(r0 + at, xd[b])), a0); \
+        a1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(r1 + at, x, xo)), _mm256_set1_ps(block_scale(r1 + at, xd[b])), a1); \
+        a2 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(r2 + at, x, xo)), _mm256_set1_ps(block_scale(r2 + at, xd[b])), a2); \
+        a3 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(r3 + at, x, xo)), _mm256_set1_ps(block_scale(r3 + at, xd[b])), a3); \
       }                                                                                                 \
       out[i] = sum_lanes(a0);                                                                           \
       out[i + quarter] = sum_lanes(a1);                                                                 \
@@ -129,17 +167,20 @@ __attribute__((target(AVX2), always_inline)) static inline __m256i dot_avx2(cons
       const uint8_t *row = w + r * stride;                                                              \
       __m256 a = _mm256_setzero_ps();                                                                   \
       for (int32_t b = 0; b < blocks; b++) {                                                            \
-        int64_t at = (int64_t) b * Q8_0_BLOCK_BYTES;                                                    \
+        int64_t at = (int64_t) b * (BLOCK_BYTES);                                                       \
         _mm_prefetch((const char *) row + at + PREFETCH_BYTES, _MM_HINT_T0);                             \
         __m256i x = _mm256_loadu_si256((const __m256i *) (xq + 32 * b));                                \
-        a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(row + at, x)), _mm256_set1_ps(block_scale(row + at, xd[b])), a); \
+        __m256i xo = X_OFFSET(x);                                                                       \
+        a = _mm256_fmadd_ps(_mm256_cvtepi32_ps(DOT(row + at, x, xo)), _mm256_set1_ps(block_scale(row + at, xd[b])), a); \
       }                                                                                                 \
       out[r] = sum_lanes(a);                                                                            \
     }                                                                                                   \
   }
 
-Q8_0_MATVEC(owlery_q8_0_matvec_vnni, VNNI, dot_vnni)
-Q8_0_MATVEC(owlery_q8_0_matvec_avx2, AVX2, dot_avx2)
+BLOCK_MATVEC(owlery_q8_0_matvec_vnni, VNNI, Q8_0_BLOCK_BYTES, q8_dot_vnni, x_offset_vnni)
+BLOCK_MATVEC(owlery_q8_0_matvec_avx2, AVX2, Q8_0_BLOCK_BYTES, q8_dot_avx2, x_offset_avx2)
+BLOCK_MATVEC(owlery_q4_0_matvec_vnni, VNNI, Q4_0_BLOCK_BYTES, q4_dot_vnni, x_offset_vnni)
+BLOCK_MATVEC(owlery_q4_0_matvec_avx2, AVX2, Q4_0_BLOCK_BYTES, q4_dot_avx2, x_offset_avx2)
 
 __attribute__((target(AVX512), always_inline)) static inline __m512 f16_load(const uint16_t *p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) p));

@@ -23,6 +23,8 @@ import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 class NativeKernelsTest {
 
@@ -43,7 +45,7 @@ class NativeKernelsTest {
     arena.close();
   }
 
-  /** The one-token Q8_0 kernel's forms this CPU runs: AVX2 always (the kernels need it), VNNI where it has it. */
+  /** The one-token Q8_0 and Q4_0 kernels' forms this CPU runs: AVX2 always (the kernels need it), VNNI where it has it. */
   private static List<NativeKernels> q8Forms(int threads) {
     List<NativeKernels> forms = new ArrayList<>(List.of(new NativeKernels(library, threads, false, true)));
     if (library.hasVnni()) {
@@ -70,9 +72,10 @@ class NativeKernelsTest {
     return forms;
   }
 
-  @Test
-  void q8_0ProductsAreTheRestatedArithmeticBitForBitOnEveryFormAndThreadCount() {
-    Matrix full = q8Matrix(517 + 5, 768 + 64, 11);
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(value = WeightFormat.class, names = {"Q8_0", "Q4_0"})
+  void oneTokenProductsAreTheRestatedArithmeticBitForBitOnEveryFormAndThreadCount(WeightFormat format) {
+    Matrix full = format.convert(floatMatrix(517 + 5, 768 + 64, 11), arena);
     float[] x = randomFloats(3 + 768 + 64, 12, 1f);
     for (int threads : new int[] {1, 2}) {
       for (NativeKernels kernels : q8Forms(threads)) {
@@ -81,11 +84,12 @@ class NativeKernelsTest {
             // a view: rows from the fifth, columns from the third block, so stride and offset are not the plain ones
             Matrix w = full.rowSlice(5, 5 + rows).colSlice(64, 64 + 768);
             assertThat(kernels.runsNatively(w, 1)).isTrue();
-            float[] expected = NativeReference.q8_0Matvec(w, quantized(x, 3, 768).values(), quantized(x, 3, 768).scales());
+            Q8Activations a = quantized(x, 3, 768);
+            float[] expected = NativeReference.blockMatvec(w, a.values(), a.scales());
             float[] out = new float[rows + 9];
             Arrays.fill(out, -7f);
             kernels.matmul(w, x, 3, out, 4, 1);
-            assertThat(Arrays.copyOfRange(out, 4, 4 + rows)).as("%d rows, %d threads", rows, threads)
+            assertThat(Arrays.copyOfRange(out, 4, 4 + rows)).as("%s: %d rows, %d threads", kernels.name(), rows, threads)
                 .containsExactly(expected);
             assertThat(Arrays.copyOfRange(out, 0, 4)).containsOnly(-7f);
             assertThat(Arrays.copyOfRange(out, 4 + rows, out.length)).containsOnly(-7f);
@@ -161,9 +165,10 @@ class NativeKernelsTest {
    * so the product differs from the float activations' (the vector kernels') by at most the sum of
    * |w| times that per block, plus float32 rounding.
    */
-  @Test
-  void q8_0ProductsStayWithinTheActivationsRoundingOfTheVectorKernelsProduct() {
-    Matrix w = q8Matrix(300, 2048, 21);
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(value = WeightFormat.class, names = {"Q8_0", "Q4_0"})
+  void productsStayWithinTheActivationsRoundingOfTheVectorKernelsProduct(WeightFormat format) {
+    Matrix w = format.convert(floatMatrix(300, 2048, 21), arena);
     float[] x = randomFloats(2048, 22, 3f);
     float[] floatProduct = new float[300];
     float[] nativeProduct = new float[300];
@@ -326,13 +331,14 @@ class NativeKernelsTest {
     Matrix bf16 = WeightFormat.BF16.convert(floatMatrix(70, 96, 42), arena);
     Matrix oddF16 = f16Matrix(70, 40, 43); // columns not a multiple of 32
     Matrix q8 = q8Matrix(70, 96, 44); // several tokens: on AMX or VNNI where the CPU has either
+    Matrix q4 = WeightFormat.Q4_0.convert(floatMatrix(70, 96, 46), arena); // several tokens: vector kernels
     float[] x = randomFloats(3 * 96, 45, 1f);
     try (NativeKernels kernels = new NativeKernels(library, 2, true, true); VectorKernels vector = new VectorKernels(2)) {
-      for (Matrix w : List.of(f32, bf16, oddF16, q8)) {
+      for (Matrix w : List.of(f32, bf16, oddF16, q8, q4)) {
         for (int tokens : new int[] {1, 2, 3}) {
           if (kernels.runsNatively(w, tokens)) {
-            assertThat(w.dtype()).isEqualTo(DType.Q8_0);
-            assertThat(tokens == 1 || !kernels.severalTokensForm().equals("vector")).isTrue();
+            assertThat(w.dtype()).isIn(DType.Q8_0, DType.Q4_0);
+            assertThat(tokens == 1 || w.dtype() == DType.Q8_0 && !kernels.severalTokensForm().equals("vector")).isTrue();
             continue;
           }
           float[] expected = new float[tokens * w.rows()];

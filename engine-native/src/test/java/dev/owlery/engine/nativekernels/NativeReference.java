@@ -56,22 +56,22 @@ final class NativeReference {
     }
   }
 
-  /** Every row of the Q8_0 matrix {@code w} times the quantized activations. */
-  static float[] q8_0Matvec(Matrix w, byte[] xq, float[] xd) {
-    if (w.dtype() != DType.Q8_0) {
-      throw new IllegalArgumentException("not Q8_0: " + w.dtype());
+  /** Every row of the Q8_0 or Q4_0 matrix {@code w} times the quantized activations. */
+  static float[] blockMatvec(Matrix w, byte[] xq, float[] xd) {
+    if (w.dtype() != DType.Q8_0 && w.dtype() != DType.Q4_0) {
+      throw new IllegalArgumentException("not Q8_0 or Q4_0: " + w.dtype());
     }
     MemorySegment data = w.data();
     float[] out = new float[w.rows()];
     for (int r = 0; r < w.rows(); r++) {
       float[] lanes = new float[8];
       for (int b = 0; b < w.cols() / 32; b++) {
-        long block = w.rowByteOffset(r) + 34L * b;
+        long block = w.rowByteOffset(r) + (long) w.dtype().blockBytes() * b;
         float d = Float.float16ToFloat(data.get(HALF, block)) * xd[b];
         for (int lane = 0; lane < 8; lane++) {
           int sum = 0;
           for (int i = 4 * lane; i < 4 * lane + 4; i++) {
-            sum += data.get(ValueLayout.JAVA_BYTE, block + 2 + i) * xq[32 * b + i];
+            sum += weight(data, w.dtype(), block, i) * xq[32 * b + i];
           }
           lanes[lane] = Math.fma((float) sum, d, lanes[lane]);
         }
@@ -83,5 +83,14 @@ final class NativeReference {
       out[r] = (h0 + h2) + (h1 + h3);
     }
     return out;
+  }
+
+  /** Weight i of the block: Q8_0's int8, or Q4_0's nibble minus 8 (byte j holds weights j and 16 + j). */
+  private static int weight(MemorySegment data, DType dtype, long block, int i) {
+    if (dtype == DType.Q8_0) {
+      return data.get(ValueLayout.JAVA_BYTE, block + 2 + i);
+    }
+    int packed = data.get(ValueLayout.JAVA_BYTE, block + 2 + i % 16) & 0xff;
+    return (i < 16 ? packed & 0x0f : packed >>> 4) - 8;
   }
 }
