@@ -135,17 +135,44 @@ class NativeDecodeTest {
    */
   @Test
   void q8_0DecodeFollowsTheVectorKernelsUntilANearTie() throws IOException {
-    List<Run> vector = runs(WeightFormat.Q8_0, false);
-    List<Run> nativeRuns = runs(WeightFormat.Q8_0, true);
+    int identical = followsTheVectorKernelsUntilANearTie(WeightFormat.Q8_0, 16, 0.45);
+    assertThat(identical).as("cases identical to the vector kernels' ids").isGreaterThanOrEqualTo(5);
+  }
+
+  /**
+   * Q4_0 weights times activations quantized to Q8_0 in every one-token product (each decode step,
+   * and the last prompt position's LM head); the prompt's products of several tokens stay with the
+   * vector kernels. Measured: every case follows the vector kernels' Q4_0
+   * ids for 16 to 64 steps and parts only where their two best logits were 0.002-0.018 apart; one
+   * case (5) keeps them throughout; last-prompt logits 1.89-3.22 from run.c's, within 0.1 of the
+   * vector kernels' 1.93-3.21 in every case. Held: the ids part only at a near tie, after at least
+   * the first token (at 4 bits the near ties come early: one case parts at step 16, where 16 steps is
+   * the Q8_0 case's floor), and the logits within the vector kernels' own bound for Q4_0 weights on
+   * this model (4, Stories260kDecoderTest).
+   */
+  @Test
+  void q4_0DecodeFollowsTheVectorKernelsUntilANearTie() throws IOException {
+    followsTheVectorKernelsUntilANearTie(WeightFormat.Q4_0, 1, 4);
+  }
+
+  /**
+   * Each case follows the vector kernels' ids (same weights) for at least {@code minSteps} steps and
+   * until a step whose two best logits there were within 0.1 of each other, with last-prompt logits
+   * within {@code logitBound} of run.c's; returns how many cases kept the vector kernels' ids throughout.
+   */
+  private static int followsTheVectorKernelsUntilANearTie(WeightFormat format, int minSteps, double logitBound)
+      throws IOException {
+    List<Run> vector = runs(format, false);
+    List<Run> nativeRuns = runs(format, true);
     int identical = 0;
     for (int i = 0; i < vector.size(); i++) {
       int[] expected = vector.get(i).ids();
       int same = common(nativeRuns.get(i).ids(), expected);
-      System.out.printf("stories260K Q8_0, case %d: %d of %d greedy ids as the vector kernels'%s; last-prompt logits "
-          + "%.3f from run.c's (vector kernels %.3f)%n", i, same, expected.length, same < expected.length
+      System.out.printf("stories260K %s, case %d: %d of %d greedy ids as the vector kernels'%s; last-prompt logits "
+          + "%.3f from run.c's (vector kernels %.3f)%n", format, i, same, expected.length, same < expected.length
           ? ", their logit gap there %.3f".formatted(vector.get(i).margins()[same]) : "",
           nativeRuns.get(i).promptLogitError(), vector.get(i).promptLogitError());
-      assertThat(same).as("case %d: steps with the vector kernels' ids", i).isGreaterThanOrEqualTo(16);
+      assertThat(same).as("case %d: steps with the vector kernels' ids", i).isGreaterThanOrEqualTo(minSteps);
       if (same < expected.length) {
         assertThat(vector.get(i).margins()[same]).as("case %d: the vector kernels' logit gap where the ids part", i)
             .isLessThan(0.1f);
@@ -153,8 +180,8 @@ class NativeDecodeTest {
         identical++;
       }
       assertThat(nativeRuns.get(i).promptLogitError()).as("case %d: last-prompt logits from run.c's", i)
-          .isLessThan(0.45).isGreaterThan(0);
+          .isLessThan(logitBound).isGreaterThan(0);
     }
-    assertThat(identical).as("cases identical to the vector kernels' ids").isGreaterThanOrEqualTo(5);
+    return identical;
   }
 }
