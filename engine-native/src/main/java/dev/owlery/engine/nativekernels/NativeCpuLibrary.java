@@ -73,6 +73,7 @@ public final class NativeCpuLibrary {
   private final MethodHandle f16Avx512;
   private final MethodHandle q8Amx;
   private final MethodHandle q8MatmulVnni;
+  private final MethodHandle q4MatmulVnni;
   private final MethodHandle blockTable;
   private final MethodHandle packTokens;
   private final MethodHandle quantize;
@@ -101,13 +102,14 @@ public final class NativeCpuLibrary {
         ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
         ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG),
         critical);
-    q8MatmulVnni = linker.downcallHandle(find(lookup, "owlery_q8_0_matmul_vnni"), FunctionDescriptor.ofVoid(
-        ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
-        ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
-        ValueLayout.JAVA_LONG), critical);
-    blockTable = linker.downcallHandle(find(lookup, "owlery_q8_0_block_table"), FunctionDescriptor.ofVoid(
-        ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
-        ValueLayout.ADDRESS));
+    FunctionDescriptor matmulVnni = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+        ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+        ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG);
+    q8MatmulVnni = linker.downcallHandle(find(lookup, "owlery_q8_0_matmul_vnni"), matmulVnni, critical);
+    q4MatmulVnni = linker.downcallHandle(find(lookup, "owlery_q4_0_matmul_vnni"), matmulVnni, critical);
+    blockTable = linker.downcallHandle(find(lookup, "owlery_block_table"), FunctionDescriptor.ofVoid(
+        ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+        ValueLayout.ADDRESS, ValueLayout.ADDRESS));
     quantize = linker.downcallHandle(find(lookup, "owlery_quantize_q8_0"), FunctionDescriptor.ofVoid(
         ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.ADDRESS), critical);
     packTokens = linker.downcallHandle(find(lookup, "owlery_q8_0_pack_tokens"), FunctionDescriptor.ofVoid(
@@ -181,7 +183,8 @@ public final class NativeCpuLibrary {
 
   /**
    * {@code out[t * outStride + i] = row i of w times token t's activations}, for {@code rows} Q8_0
-   * rows ({@code blocks} blocks, {@code stride} bytes apart) and {@code tokens} tokens: the rows'
+   * (with {@code q4}, Q4_0: VNNI only) rows ({@code blocks} blocks, {@code stride} bytes apart) and
+   * {@code tokens} tokens: the rows'
    * block scales as floats in {@code wScales} and, for the VNNI form, their offsets in
    * {@code wOffsets} (both as {@link #blockTable} makes them, row-major; the scales zero-padded to a
    * multiple of 16 rows for AMX), the tokens' int8 activations as {@link #packTokens} packs them,
@@ -189,28 +192,34 @@ public final class NativeCpuLibrary {
    * {@code xScales}. On AMX when {@code amx} (the CPU must have it), else on AVX-512 VNNI (likewise);
    * both give the same bits.
    */
-  void q8_0Matmul(boolean amx, MemorySegment w, long stride, int rows, int blocks, MemorySegment wScales,
-      MemorySegment wOffsets, MemorySegment xPacked, MemorySegment xScales, int tokens, MemorySegment out,
-      long outStride) {
+  void blockMatmul(boolean q4, boolean amx, MemorySegment w, long stride, int rows, int blocks,
+      MemorySegment wScales, MemorySegment wOffsets, MemorySegment xPacked, MemorySegment xScales, int tokens,
+      MemorySegment out, long outStride) {
+    if (q4 && amx) {
+      throw new IllegalArgumentException("Q4_0 products of several tokens run on VNNI, not AMX");
+    }
     try {
       if (amx) {
         q8Amx.invokeExact(w, stride, rows, blocks, wScales, xPacked, xScales, tokens, out, outStride);
       } else {
-        q8MatmulVnni.invokeExact(w, stride, rows, blocks, wScales, wOffsets, xPacked, xScales, tokens, out, outStride);
+        (q4 ? q4MatmulVnni : q8MatmulVnni).invokeExact(w, stride, rows, blocks, wScales, wOffsets, xPacked, xScales,
+            tokens, out, outStride);
       }
     } catch (Throwable t) {
-      throw new IllegalStateException("the native Q8_0 matmul failed", t);
+      throw new IllegalStateException("the native " + (q4 ? "Q4_0" : "Q8_0") + " matmul failed", t);
     }
   }
 
   /**
-   * Per row and block of the {@code rows} Q8_0 rows at {@code w}: its scale as a float into
-   * {@code scales} and, unless {@code offsets} is {@link MemorySegment#NULL}, -128 times the sum of
-   * its int8 into {@code offsets} (both row-major, {@code rows * blocks}).
+   * Per row and block of the {@code rows} Q8_0 (with {@code q4}, Q4_0) rows at {@code w}: its scale
+   * as a float into {@code scales} and, unless {@code offsets} is {@link MemorySegment#NULL}, -128
+   * times the sum of its weights as int8 (Q4_0: q - 8) into {@code offsets} (both row-major,
+   * {@code rows * blocks}).
    */
-  void blockTable(MemorySegment w, long stride, int rows, int blocks, MemorySegment scales, MemorySegment offsets) {
+  void blockTable(boolean q4, MemorySegment w, long stride, int rows, int blocks, MemorySegment scales,
+      MemorySegment offsets) {
     try {
-      blockTable.invokeExact(w, stride, rows, blocks, scales, offsets);
+      blockTable.invokeExact(w, stride, rows, blocks, q4 ? 1 : 0, scales, offsets);
     } catch (Throwable t) {
       throw new IllegalStateException("the Q8_0 block table failed", t);
     }

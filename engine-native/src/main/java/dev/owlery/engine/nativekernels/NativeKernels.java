@@ -22,14 +22,14 @@ import java.util.concurrent.atomic.AtomicInteger;
  *       int8 by int8 as llama.cpp does ({@link Q8Activations}; AVX-512 VNNI, else AVX2), and F16 weights
  *       times float32 activations (AVX-512), both reading four rows a quarter of the call apart
  *       with software prefetch;
- *   <li>several tokens (prefill, batched decode), Q8_0 only: on AMX 16 rows by 16 tokens by one
- *       block per tile product ({@code tdpbssd}), else on AVX-512 VNNI 12 rows by 16 tokens
+ *   <li>several tokens (prefill, batched decode), Q8_0 and Q4_0: on AMX (Q8_0 only) 16 rows by 16
+ *       tokens by one block per tile product ({@code tdpbssd}), else on AVX-512 VNNI 12 rows by 16 tokens
  *       ({@code vpdpbusd}, a token per lane), both with each block's exact int32 sums scaled into
  *       float32 sums, the same bits; each matrix's block scales are kept as floats (a table of a
  *       ninth of its size), and for VNNI each block's weight sum too (another ninth).
  * </ul>
- * Other dtypes, F16 and Q4_0 with several tokens, F16 widths not a multiple of 32, and every other
- * operation go to {@link VectorKernels}, whose threads the products share.
+ * Other dtypes, F16 with several tokens or widths not a multiple of 32, and every other operation go
+ * to {@link VectorKernels}, whose threads the products share.
  *
  * <p>Q8_0 and Q4_0 here are not the vector kernels' arithmetic: they multiply the weights by the
  * float32 activations, these by the activations rounded to 8 bits per 32-value block (relative error
@@ -96,7 +96,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       return false;
     }
     if (numTokens > 1) {
-      return w.dtype() == DType.Q8_0 && severalTokens != SeveralTokens.VECTOR;
+      return severalTokensForm(w) != SeveralTokens.VECTOR;
     }
     return w.dtype() == DType.Q8_0 || w.dtype() == DType.Q4_0
         || w.dtype() == DType.F16 && library.runsF16() && w.cols() % 32 == 0;
@@ -145,9 +145,18 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     tableArena.close();
   }
 
-  /** The form of Q8_0 products of several tokens: {@code "amx"}, {@code "vnni"} or {@code "vector"}. */
+  /** The form of Q8_0 products of several tokens: {@code "amx"}, {@code "vnni"} or {@code "vector"} (Q4_0's: VNNI where the CPU has it). */
   public String severalTokensForm() {
     return severalTokens.name().toLowerCase(Locale.ROOT);
+  }
+
+  /** Where products of several tokens over {@code w} run: Q8_0 as the CPU allows, Q4_0 on VNNI only. */
+  private SeveralTokens severalTokensForm(Matrix w) {
+    return switch (w.dtype()) {
+      case Q8_0 -> severalTokens;
+      case Q4_0 -> library.hasVnni() ? SeveralTokens.VNNI : SeveralTokens.VECTOR;
+      default -> SeveralTokens.VECTOR;
+    };
   }
 
   /** Made on a matrix's first product of several tokens, kept while these kernels live. */
@@ -156,9 +165,10 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       int blocks = m.cols() / 32;
       long entries = (long) Math.ceilDiv(m.rows(), 16) * 16 * blocks;
       MemorySegment scales = tableArena.allocate(entries * Float.BYTES, 64);
-      MemorySegment offsets = severalTokens == SeveralTokens.VNNI
+      MemorySegment offsets = severalTokensForm(m) == SeveralTokens.VNNI
           ? tableArena.allocate(entries * Integer.BYTES, 64) : MemorySegment.NULL;
-      library.blockTable(m.data().asSlice(m.rowByteOffset(0)), m.rowStrideBytes(), m.rows(), blocks, scales, offsets);
+      library.blockTable(m.dtype() == DType.Q4_0, m.data().asSlice(m.rowByteOffset(0)), m.rowStrideBytes(), m.rows(),
+          blocks, scales, offsets);
       return new BlockTable(scales, offsets);
     });
   }
@@ -219,7 +229,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       int threads = vector.numThreads();
       this.parts = w.rows() < PARALLEL_ROWS ? 1 : threads * PARTS_PER_THREAD;
       // whole groups of the several-token kernel's rows (a part's short last group repeats rows)
-      int group = numTokens > 1 ? severalTokens.rowsPerGroup : 16;
+      int group = numTokens > 1 ? severalTokensForm(w).rowsPerGroup : 16;
       this.rowsPerPart = Math.ceilDiv(Math.ceilDiv(w.rows(), parts), group) * group;
       nextPart.set(0);
     }
@@ -261,8 +271,8 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       MemorySegment weights = w.data().asSlice(w.rowByteOffset(from));
       if (numTokens > 1) {
         int blocks = w.cols() / 32;
-        boolean amx = severalTokens == SeveralTokens.AMX;
-        library.q8_0Matmul(amx, weights, w.rowStrideBytes(), rows, blocks,
+        boolean amx = severalTokensForm(w) == SeveralTokens.AMX;
+        library.blockMatmul(w.dtype() == DType.Q4_0, amx, weights, w.rowStrideBytes(), rows, blocks,
             table.scales().asSlice((long) from * blocks * Float.BYTES),
             amx ? MemorySegment.NULL : table.offsets().asSlice((long) from * blocks * Integer.BYTES), xq, xd,
             numTokens, MemorySegment.ofArray(out).asSlice((long) (outOffset + from) * Float.BYTES), w.rows());

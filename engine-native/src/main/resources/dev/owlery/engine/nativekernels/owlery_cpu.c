@@ -351,13 +351,21 @@ __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-int8"))) void owle
  * lane the token's exact sum. Twelve rows go together (each token vector loaded serves twelve rows;
  * on the Zen 5 host, one thread, 5632 x 2048 x 128 tokens: 4 rows 417-435 GOP/s, 8 rows 341-357,
  * 10 rows 509-528, 12 rows 500-528, 16 rows 491-498); per row and tile of 16 tokens its lanes are
- * scaled block after block as in scale_block.
+ * scaled block after block as in scale_block. Q4_0 rows (owlery_q4_0_matmul_vnni) are unpacked to
+ * int8 q - 8 block by block first, then multiplied the same way.
  */
 #define VNNI_ROWS 12
 
-__attribute__((target(VNNI))) void owlery_q8_0_matmul_vnni(const uint8_t *w, int64_t stride, int32_t rows,
-    int32_t blocks, const float *w_scales, const int32_t *w_offsets, const int8_t *x_packed, const float *x_scales,
-    int32_t tokens, float *out, int64_t out_stride) {
+/* A Q4_0 block's 32 weights q - 8 as int8, in order (byte j holds weights j and 16 + j). */
+__attribute__((target(VNNI), always_inline)) static inline void q4_unpack(const uint8_t *block, int8_t *weights) {
+  _mm256_storeu_si256((__m256i *) weights, _mm256_sub_epi8(q4_nibbles(block), _mm256_set1_epi8(8)));
+}
+
+__attribute__((target(VNNI), always_inline)) static inline void matmul_vnni(const uint8_t *w, int64_t stride,
+    int32_t rows, int32_t blocks, const float *w_scales, const int32_t *w_offsets, const int8_t *x_packed,
+    const float *x_scales, int32_t tokens, float *out, int64_t out_stride, const int q4) {
+  const int64_t block_bytes = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
+  int8_t unpacked[VNNI_ROWS][32] __attribute__((aligned(32)));
   int32_t tiles = (tokens + 15) / 16;
   const __m512i unsigned_bias = _mm512_set1_epi8((char) 0x80);
   float results[VNNI_ROWS * 16] __attribute__((aligned(64)));
@@ -369,7 +377,7 @@ __attribute__((target(VNNI))) void owlery_q8_0_matmul_vnni(const uint8_t *w, int
     const int32_t *offsets[VNNI_ROWS];
     for (int r = 0; r < VNNI_ROWS; r++) {
       int32_t at = g + (r < group_rows ? r : group_rows - 1);
-      row[r] = w + at * stride + 2;
+      row[r] = w + at * stride;
       scales[r] = w_scales + (int64_t) at * blocks;
       offsets[r] = w_offsets + (int64_t) at * blocks;
     }
@@ -382,7 +390,17 @@ __attribute__((target(VNNI))) void owlery_q8_0_matmul_vnni(const uint8_t *w, int
       }
       for (int32_t b = 0; b < blocks; b++) {
         const int8_t *xb = xt + (int64_t) b * 512;
-        int64_t at = (int64_t) b * Q8_0_BLOCK_BYTES;
+        int64_t at = (int64_t) b * block_bytes;
+        const uint8_t *bytes_of[VNNI_ROWS];
+#pragma GCC unroll 16
+        for (int r = 0; r < VNNI_ROWS; r++) {
+          if (q4) {
+            q4_unpack(row[r] + at, unpacked[r]);
+            bytes_of[r] = (const uint8_t *) unpacked[r];
+          } else {
+            bytes_of[r] = row[r] + at + 2;
+          }
+        }
         __m512i sums[VNNI_ROWS];
 #pragma GCC unroll 16
         for (int r = 0; r < VNNI_ROWS; r++) {
@@ -394,7 +412,7 @@ __attribute__((target(VNNI))) void owlery_q8_0_matmul_vnni(const uint8_t *w, int
 #pragma GCC unroll 16
           for (int r = 0; r < VNNI_ROWS; r++) {
             int32_t bytes;
-            __builtin_memcpy(&bytes, row[r] + at + 4 * k, sizeof bytes);
+            __builtin_memcpy(&bytes, bytes_of[r] + 4 * k, sizeof bytes);
             sums[r] = _mm512_dpbusd_epi32(sums[r], x, _mm512_set1_epi32(bytes));
           }
         }
@@ -420,21 +438,36 @@ __attribute__((target(VNNI))) void owlery_q8_0_matmul_vnni(const uint8_t *w, int
   }
 }
 
+__attribute__((target(VNNI))) void owlery_q8_0_matmul_vnni(const uint8_t *w, int64_t stride, int32_t rows,
+    int32_t blocks, const float *w_scales, const int32_t *w_offsets, const int8_t *x_packed, const float *x_scales,
+    int32_t tokens, float *out, int64_t out_stride) {
+  matmul_vnni(w, stride, rows, blocks, w_scales, w_offsets, x_packed, x_scales, tokens, out, out_stride, 0);
+}
+
+__attribute__((target(VNNI))) void owlery_q4_0_matmul_vnni(const uint8_t *w, int64_t stride, int32_t rows,
+    int32_t blocks, const float *w_scales, const int32_t *w_offsets, const int8_t *x_packed, const float *x_scales,
+    int32_t tokens, float *out, int64_t out_stride) {
+  matmul_vnni(w, stride, rows, blocks, w_scales, w_offsets, x_packed, x_scales, tokens, out, out_stride, 1);
+}
+
 /*
- * Per Q8_0 row and block of w, what the several-token kernels need beside the int8: the block's
- * scale as a float (scales, rows x blocks) and -128 times the sum of its 32 int8 (offsets, the
- * VNNI kernel's correction for the tokens' unsigned bias; null to skip).
+ * Per Q8_0 (with q4, Q4_0) row and block of w, what the several-token kernels need beside the
+ * weights: the block's scale as a float (scales, rows x blocks) and -128 times the sum of its 32
+ * weights as int8 (Q4_0: q - 8) (offsets, the VNNI kernel's correction for the tokens' unsigned
+ * bias; null to skip).
  */
-__attribute__((target(AVX2))) void owlery_q8_0_block_table(const uint8_t *w, int64_t stride, int32_t rows,
-    int32_t blocks, float *scales, int32_t *offsets) {
+__attribute__((target(AVX2))) void owlery_block_table(const uint8_t *w, int64_t stride, int32_t rows,
+    int32_t blocks, int32_t q4, float *scales, int32_t *offsets) {
+  const int64_t block_bytes = q4 ? Q4_0_BLOCK_BYTES : Q8_0_BLOCK_BYTES;
   const __m256i ones = _mm256_set1_epi16(1);
   for (int32_t r = 0; r < rows; r++) {
     for (int32_t b = 0; b < blocks; b++) {
-      const uint8_t *block = w + r * stride + (int64_t) b * Q8_0_BLOCK_BYTES;
+      const uint8_t *block = w + r * stride + (int64_t) b * block_bytes;
       int64_t at = (int64_t) r * blocks + b;
       scales[at] = block_scale(block, 1.0f);
       if (offsets) {
-        __m256i q = _mm256_loadu_si256((const __m256i *) (block + 2));
+        __m256i q = q4 ? _mm256_sub_epi8(q4_nibbles(block), _mm256_set1_epi8(8))
+                       : _mm256_loadu_si256((const __m256i *) (block + 2));
         /* sign-extended to int16, pairs summed into int32, then the eight lanes */
         __m256i lo = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(q)), ones);
         __m256i hi = _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(q, 1)), ones);

@@ -100,32 +100,34 @@ class NativeKernelsTest {
   }
 
   /**
-   * Several tokens on AMX and on VNNI: the restated arithmetic bit for bit, for groups of 16 (AMX)
-   * and 12 (VNNI) rows and a last shorter one, tiles of 16 tokens and a last shorter one, on a view
-   * (stride and offset not the plain ones), with outputs beside the call's left alone. Without
-   * either the vector kernels take them.
+   * Several tokens on AMX (Q8_0) and on VNNI (Q8_0, Q4_0): the restated arithmetic bit for bit, for
+   * groups of 16 (AMX) and 12 (VNNI) rows and a last shorter one, tiles of 16 tokens and a last
+   * shorter one, on a view (stride and offset not the plain ones), with outputs beside the call's
+   * left alone. Without either the vector kernels take them.
    */
-  @Test
-  void q8_0ProductsOfSeveralTokensAreTheRestatedArithmeticBitForBit() {
-    Matrix full = q8Matrix(517 + 5, 768 + 64, 51);
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(value = WeightFormat.class, names = {"Q8_0", "Q4_0"})
+  void productsOfSeveralTokensAreTheRestatedArithmeticBitForBit(WeightFormat format) {
+    Matrix full = format.convert(floatMatrix(517 + 5, 768 + 64, 51), arena);
     int cols = 768;
     float[] x = randomFloats(3 + 40 * cols, 52, 1f);
     for (int threads : new int[] {1, 2}) {
       for (NativeKernels kernels : severalTokenForms(threads)) {
         try (kernels) {
-          boolean runsNatively = !kernels.severalTokensForm().equals("vector");
+          boolean runsNatively = format == WeightFormat.Q8_0 ? !kernels.severalTokensForm().equals("vector")
+              : library.hasVnni();
           for (int rows : new int[] {1, 11, 12, 13, 15, 16, 17, 67, 517}) {
             Matrix w = full.rowSlice(5, 5 + rows).colSlice(64, 64 + cols);
             for (int tokens : new int[] {2, 15, 16, 17, 40}) {
               assertThat(kernels.runsNatively(w, tokens)).isEqualTo(runsNatively);
               Q8Activations a = quantized(x, 3, tokens * cols);
-              float[] expected = runsNatively ? NativeReference.q8_0Matmul(w, a.values(), a.scales(), tokens)
+              float[] expected = runsNatively ? NativeReference.blockMatmul(w, a.values(), a.scales(), tokens)
                   : vectorProduct(w, x, 3, tokens);
               float[] out = new float[tokens * rows + 9];
               Arrays.fill(out, -7f);
               kernels.matmul(w, x, 3, out, 4, tokens);
               assertThat(Arrays.copyOfRange(out, 4, 4 + tokens * rows))
-                  .as("%s: %d rows, %d tokens, %d threads", kernels.severalTokensForm(), rows, tokens, threads)
+                  .as("%s %s: %d rows, %d tokens, %d threads", format, kernels.severalTokensForm(), rows, tokens, threads)
                   .containsExactly(expected);
               assertThat(Arrays.copyOfRange(out, 0, 4)).containsOnly(-7f);
               assertThat(Arrays.copyOfRange(out, 4 + tokens * rows, out.length)).containsOnly(-7f);
@@ -331,14 +333,15 @@ class NativeKernelsTest {
     Matrix bf16 = WeightFormat.BF16.convert(floatMatrix(70, 96, 42), arena);
     Matrix oddF16 = f16Matrix(70, 40, 43); // columns not a multiple of 32
     Matrix q8 = q8Matrix(70, 96, 44); // several tokens: on AMX or VNNI where the CPU has either
-    Matrix q4 = WeightFormat.Q4_0.convert(floatMatrix(70, 96, 46), arena); // several tokens: vector kernels
+    Matrix q4 = WeightFormat.Q4_0.convert(floatMatrix(70, 96, 46), arena); // several tokens: on VNNI where the CPU has it
     float[] x = randomFloats(3 * 96, 45, 1f);
     try (NativeKernels kernels = new NativeKernels(library, 2, true, true); VectorKernels vector = new VectorKernels(2)) {
       for (Matrix w : List.of(f32, bf16, oddF16, q8, q4)) {
         for (int tokens : new int[] {1, 2, 3}) {
           if (kernels.runsNatively(w, tokens)) {
             assertThat(w.dtype()).isIn(DType.Q8_0, DType.Q4_0);
-            assertThat(tokens == 1 || w.dtype() == DType.Q8_0 && !kernels.severalTokensForm().equals("vector")).isTrue();
+            assertThat(tokens == 1 || (w.dtype() == DType.Q8_0 ? !kernels.severalTokensForm().equals("vector")
+                : library.hasVnni())).isTrue();
             continue;
           }
           float[] expected = new float[tokens * w.rows()];

@@ -14,11 +14,12 @@ final class NativeReference {
   private NativeReference() {}
 
   /**
-   * The AMX kernel's arithmetic: {@code out[t * rows + r]}, per block the exact int sum of the
-   * row's and the token's 32 int8 products, times (token scale * row scale), added by FMA block after
-   * block; {@code xq} and {@code xd} hold the tokens' quantized activations and scales one after another.
+   * The several-token kernels' arithmetic (AMX and VNNI alike): {@code out[t * rows + r]}, per block
+   * the exact int sum of the row's 32 weights (Q8_0's int8, Q4_0's q - 8) times the token's 32 int8,
+   * times (token scale * row scale), added by FMA block after block; {@code xq} and {@code xd} hold
+   * the tokens' quantized activations and scales one after another.
    */
-  static float[] q8_0Matmul(Matrix w, byte[] xq, float[] xd, int tokens) {
+  static float[] blockMatmul(Matrix w, byte[] xq, float[] xd, int tokens) {
     MemorySegment data = w.data();
     int blocks = w.cols() / 32;
     float[] out = new float[tokens * w.rows()];
@@ -26,10 +27,10 @@ final class NativeReference {
       for (int r = 0; r < w.rows(); r++) {
         float acc = 0f;
         for (int b = 0; b < blocks; b++) {
-          long block = w.rowByteOffset(r) + 34L * b;
+          long block = w.rowByteOffset(r) + (long) w.dtype().blockBytes() * b;
           int sum = 0;
           for (int i = 0; i < 32; i++) {
-            sum += data.get(ValueLayout.JAVA_BYTE, block + 2 + i) * xq[t * w.cols() + 32 * b + i];
+            sum += weight(data, w.dtype(), block, i) * xq[t * w.cols() + 32 * b + i];
           }
           float scale = xd[t * blocks + b] * Float.float16ToFloat(data.get(HALF, block));
           acc = Math.fma((float) sum, scale, acc);
