@@ -65,8 +65,8 @@ public final class LocalCommand implements Callable<Integer> {
   @Option(names = "--shard-kernels", defaultValue = "vector", paramLabel = "vector|native",
       converter = ShardWorkerCommand.KernelSetConverter.class,
       description = "The decoder kernels of the shard workers (see owlery shard-worker --kernels): vector (default) or "
-          + "native (F16, Q8_0 and Q4_0 products in C compiled here on first use, Q8_0 prompts on AMX or AVX-512 "
-          + "VNNI; needs a C compiler).")
+          + "native (F16, Q8_0 and Q4_0 products in C compiled here on first use, Q8_0 and Q4_0 prompts on AMX (Q8_0) "
+          + "or AVX-512 VNNI; needs a C compiler).")
   KernelSet shardKernels;
 
   @Option(names = "--port", defaultValue = "0", description = "The coordinator's public gRPC port; 0 picks a free one (default ${DEFAULT-VALUE}).")

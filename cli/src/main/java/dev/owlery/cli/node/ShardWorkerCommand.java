@@ -44,10 +44,11 @@ public final class ShardWorkerCommand implements Callable<Integer> {
   Integer threads;
 
   @Option(names = "--kernels", paramLabel = "vector|native", converter = KernelSetConverter.class,
-      description = "The decoder's kernels: vector (the Vector API, float32 arithmetic) or native (decode's F16, Q8_0 and Q4_0 "
-          + "products, and Q8_0 products of several tokens on AMX or AVX-512 VNNI where the CPU has either, in C "
-          + "compiled on this machine on first use, needs a C compiler; Q8_0 and Q4_0 weights are multiplied by "
-          + "activations quantized to Q8_0, as llama.cpp does). Default: -Dowlery.kernels, else vector.")
+      description = "The decoder's kernels: vector (the Vector API, float32 arithmetic) or native (decode's F16, "
+          + "Q8_0 and Q4_0 products, and Q8_0 and Q4_0 products of several tokens on AMX (Q8_0) or AVX-512 VNNI "
+          + "where the CPU has them, in C compiled on this machine on first use, needs a C compiler; Q8_0 and Q4_0 "
+          + "weights are multiplied by activations quantized to Q8_0, as llama.cpp does). Default: "
+          + "-Dowlery.kernels, else vector.")
   KernelSet kernels;
 
   @Option(names = "--weights", defaultValue = "stored", converter = WeightFormatConverter.class,

@@ -96,7 +96,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       return false;
     }
     if (numTokens > 1) {
-      return severalTokensForm(w) != SeveralTokens.VECTOR;
+      return formFor(w) != SeveralTokens.VECTOR;
     }
     return w.dtype() == DType.Q8_0 || w.dtype() == DType.Q4_0
         || w.dtype() == DType.F16 && library.runsF16() && w.cols() % 32 == 0;
@@ -145,13 +145,16 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     tableArena.close();
   }
 
-  /** The form of Q8_0 products of several tokens: {@code "amx"}, {@code "vnni"} or {@code "vector"} (Q4_0's: VNNI where the CPU has it). */
+  /**
+   * The form of Q8_0 products of several tokens: {@code "amx"}, {@code "vnni"} or {@code "vector"}
+   * (Q4_0's is VNNI where the CPU has it).
+   */
   public String severalTokensForm() {
     return severalTokens.name().toLowerCase(Locale.ROOT);
   }
 
   /** Where products of several tokens over {@code w} run: Q8_0 as the CPU allows, Q4_0 on VNNI only. */
-  private SeveralTokens severalTokensForm(Matrix w) {
+  private SeveralTokens formFor(Matrix w) {
     return switch (w.dtype()) {
       case Q8_0 -> severalTokens;
       case Q4_0 -> library.hasVnni() ? SeveralTokens.VNNI : SeveralTokens.VECTOR;
@@ -165,7 +168,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       int blocks = m.cols() / 32;
       long entries = (long) Math.ceilDiv(m.rows(), 16) * 16 * blocks;
       MemorySegment scales = tableArena.allocate(entries * Float.BYTES, 64);
-      MemorySegment offsets = severalTokensForm(m) == SeveralTokens.VNNI
+      MemorySegment offsets = formFor(m) == SeveralTokens.VNNI
           ? tableArena.allocate(entries * Integer.BYTES, 64) : MemorySegment.NULL;
       library.blockTable(m.dtype() == DType.Q4_0, m.data().asSlice(m.rowByteOffset(0)), m.rowStrideBytes(), m.rows(),
           blocks, scales, offsets);
@@ -229,7 +232,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       int threads = vector.numThreads();
       this.parts = w.rows() < PARALLEL_ROWS ? 1 : threads * PARTS_PER_THREAD;
       // whole groups of the several-token kernel's rows (a part's short last group repeats rows)
-      int group = numTokens > 1 ? severalTokensForm(w).rowsPerGroup : 16;
+      int group = numTokens > 1 ? formFor(w).rowsPerGroup : 16;
       this.rowsPerPart = Math.ceilDiv(Math.ceilDiv(w.rows(), parts), group) * group;
       nextPart.set(0);
     }
@@ -271,7 +274,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       MemorySegment weights = w.data().asSlice(w.rowByteOffset(from));
       if (numTokens > 1) {
         int blocks = w.cols() / 32;
-        boolean amx = severalTokensForm(w) == SeveralTokens.AMX;
+        boolean amx = formFor(w) == SeveralTokens.AMX;
         library.blockMatmul(w.dtype() == DType.Q4_0, amx, weights, w.rowStrideBytes(), rows, blocks,
             table.scales().asSlice((long) from * blocks * Float.BYTES),
             amx ? MemorySegment.NULL : table.offsets().asSlice((long) from * blocks * Integer.BYTES), xq, xd,

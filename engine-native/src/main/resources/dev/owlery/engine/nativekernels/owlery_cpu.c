@@ -14,7 +14,8 @@
  * Arithmetic (NativeReference in the tests restates it in Java, bit for bit):
  *   Q8_0, one token, row r: eight float lanes; for block b, lane j += float(sum over the block's
  *   bytes 4j..4j+3 of q * x) * (f16(row scale) * x scale[b]) as one fused multiply-add; the sum is
- *   then ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)). Q4_0 the same with its weights q - 8.
+ *   then ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)). Q4_0 the same with its weights q - 8,
+ *   but with eight lanes for the even blocks and eight for the odd ones, l_j = even_j + odd_j.
  *   Q8_0, several tokens, row r and token t: block after block, acc += float(the block's exact sum
  *   of q * x) * (x scale[t, b] * row scale[r, b]) as one fused multiply-add.
  */
@@ -106,11 +107,6 @@ __attribute__((target(AVX2), always_inline)) static inline __m256i q4_nibbles(co
   return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0f));
 }
 
-__attribute__((target(VNNI), always_inline)) static inline __m256i q4_dot_vnni(const uint8_t *block, __m256i x,
-    __m256i x_offset) {
-  return _mm256_dpbusd_epi32(x_offset, q4_nibbles(block), x);
-}
-
 /* pairs of nibble x int8 products fit int16 (2 * 15 * 128) */
 __attribute__((target(AVX2), always_inline)) static inline __m256i q4_dot_avx2(const uint8_t *block, __m256i x,
     __m256i x_offset) {
@@ -179,8 +175,156 @@ __attribute__((target(AVX2), always_inline)) static inline __m256i x_offset_avx2
 
 BLOCK_MATVEC(owlery_q8_0_matvec_vnni, VNNI, Q8_0_BLOCK_BYTES, q8_dot_vnni, x_offset_vnni)
 BLOCK_MATVEC(owlery_q8_0_matvec_avx2, AVX2, Q8_0_BLOCK_BYTES, q8_dot_avx2, x_offset_avx2)
-BLOCK_MATVEC(owlery_q4_0_matvec_vnni, VNNI, Q4_0_BLOCK_BYTES, q4_dot_vnni, x_offset_vnni)
-BLOCK_MATVEC(owlery_q4_0_matvec_avx2, AVX2, Q4_0_BLOCK_BYTES, q4_dot_avx2, x_offset_avx2)
+
+/*
+ * The Q4_0 matrix-vector product: as BLOCK_MATVEC, but each row keeps two sets of eight lanes, one
+ * for its even blocks and one for its odd blocks, added lane by lane before the lanes' sum. The VNNI
+ * form multiplies two blocks per instruction (the even block's lanes in the low half of a 512-bit
+ * register, the odd one's in the high half); a Q4_0 block is half the bytes of a Q8_0 one for the
+ * same work, so one block per instruction left decode at half the memory bandwidth.
+ */
+__attribute__((target(AVX2), always_inline)) static inline float q4_row_sum(__m256 even, __m256 odd) {
+  return sum_lanes(_mm256_add_ps(even, odd));
+}
+
+/* One block of a Q4_0 row into its even or odd lanes (AVX2). */
+#define Q4_AVX2_STEP(acc, row, b)                                                                     \
+  do {                                                                                                \
+    int64_t at_ = (int64_t) (b) * Q4_0_BLOCK_BYTES;                                                   \
+    _mm_prefetch((const char *) (row) + at_ + PREFETCH_BYTES, _MM_HINT_T0);                            \
+    __m256i x_ = _mm256_loadu_si256((const __m256i *) (xq + 32 * (b)));                               \
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q4_dot_avx2((row) + at_, x_, x_offset_avx2(x_))),         \
+        _mm256_set1_ps(block_scale((row) + at_, xd[b])), acc);                                       \
+  } while (0)
+
+__attribute__((target(AVX2))) void owlery_q4_0_matvec_avx2(const uint8_t *w, int64_t stride, int32_t rows,
+    int32_t blocks, const int8_t *xq, const float *xd, float *out) {
+  int32_t quarter = rows / 4;
+  for (int32_t i = 0; i < quarter; i++) {
+    const uint8_t *r0 = w + i * stride;
+    const uint8_t *r1 = r0 + quarter * stride;
+    const uint8_t *r2 = r1 + quarter * stride;
+    const uint8_t *r3 = r2 + quarter * stride;
+    __m256 e0 = _mm256_setzero_ps(), o0 = _mm256_setzero_ps(), e1 = _mm256_setzero_ps(), o1 = _mm256_setzero_ps();
+    __m256 e2 = _mm256_setzero_ps(), o2 = _mm256_setzero_ps(), e3 = _mm256_setzero_ps(), o3 = _mm256_setzero_ps();
+    int32_t b = 0;
+    for (; b + 1 < blocks; b += 2) {
+      Q4_AVX2_STEP(e0, r0, b);
+      Q4_AVX2_STEP(e1, r1, b);
+      Q4_AVX2_STEP(e2, r2, b);
+      Q4_AVX2_STEP(e3, r3, b);
+      Q4_AVX2_STEP(o0, r0, b + 1);
+      Q4_AVX2_STEP(o1, r1, b + 1);
+      Q4_AVX2_STEP(o2, r2, b + 1);
+      Q4_AVX2_STEP(o3, r3, b + 1);
+    }
+    if (b < blocks) {
+      Q4_AVX2_STEP(e0, r0, b);
+      Q4_AVX2_STEP(e1, r1, b);
+      Q4_AVX2_STEP(e2, r2, b);
+      Q4_AVX2_STEP(e3, r3, b);
+    }
+    out[i] = q4_row_sum(e0, o0);
+    out[i + quarter] = q4_row_sum(e1, o1);
+    out[i + 2 * quarter] = q4_row_sum(e2, o2);
+    out[i + 3 * quarter] = q4_row_sum(e3, o3);
+  }
+  for (int32_t row = 4 * quarter; row < rows; row++) {
+    const uint8_t *r = w + row * stride;
+    __m256 e = _mm256_setzero_ps(), o = _mm256_setzero_ps();
+    int32_t b = 0;
+    for (; b + 1 < blocks; b += 2) {
+      Q4_AVX2_STEP(e, r, b);
+      Q4_AVX2_STEP(o, r, b + 1);
+    }
+    if (b < blocks) {
+      Q4_AVX2_STEP(e, r, b);
+    }
+    out[row] = q4_row_sum(e, o);
+  }
+}
+
+/* Blocks b (low 8 lanes) and b + 1 (high 8 lanes) of a Q4_0 row: their lane sums of (q - 8) * x. */
+__attribute__((target(VNNI), always_inline)) static inline __m512i q4_pair_dot(const uint8_t *block, __m512i x,
+    __m512i x_offset) {
+  __m128i p0 = _mm_loadu_si128((const __m128i *) (block + 2));
+  __m128i p1 = _mm_loadu_si128((const __m128i *) (block + Q4_0_BLOCK_BYTES + 2));
+  __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set_m128i(_mm_srli_epi16(p0, 4), p0)),
+      _mm256_set_m128i(_mm_srli_epi16(p1, 4), p1), 1);
+  return _mm512_dpbusd_epi32(x_offset, _mm512_and_si512(q, _mm512_set1_epi8(0x0f)), x);
+}
+
+/* The two blocks' scales (row scale times the block's x scale, as block_scale), each over its 8 lanes. */
+__attribute__((target(VNNI), always_inline)) static inline __m512 q4_pair_scale(const uint8_t *block, const float *xd) {
+  uint16_t h0, h1;
+  __builtin_memcpy(&h0, block, sizeof h0);
+  __builtin_memcpy(&h1, block + Q4_0_BLOCK_BYTES, sizeof h1);
+  __m128 d = _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(h0), h1, 1));
+  __m128 s = _mm_mul_ps(d, _mm_castpd_ps(_mm_load_sd((const double *) xd)));
+  return _mm512_permutexvar_ps(_mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+      _mm512_castps128_ps512(s));
+}
+
+__attribute__((target(VNNI), always_inline)) static inline float q4_row_sum512(__m512 acc) {
+  return q4_row_sum(_mm512_castps512_ps256(acc), _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(acc), 1)));
+}
+
+/* A last, even-numbered block alone: its sums in the low 8 lanes, the high ones left as they are. */
+__attribute__((target(VNNI), always_inline)) static inline __m512 q4_last_block(const uint8_t *block, const int8_t *xq,
+    float xd, __m512 acc) {
+  __m256i x = _mm256_loadu_si256((const __m256i *) xq);
+  __m256i dot = _mm256_dpbusd_epi32(x_offset_vnni(x), q4_nibbles(block), x);
+  __m512 sums = _mm512_castps256_ps512(_mm256_cvtepi32_ps(dot));
+  return _mm512_mask3_fmadd_ps(sums, _mm512_set1_ps(block_scale(block, xd)), acc, 0x00ff);
+}
+
+__attribute__((target(VNNI))) void owlery_q4_0_matvec_vnni(const uint8_t *w, int64_t stride, int32_t rows,
+    int32_t blocks, const int8_t *xq, const float *xd, float *out) {
+  int32_t quarter = rows / 4;
+  int32_t pairs = blocks / 2;
+  for (int32_t i = 0; i < quarter; i++) {
+    const uint8_t *r[4] = {w + i * stride, w + (i + quarter) * stride, w + (i + 2 * quarter) * stride,
+        w + (i + 3 * quarter) * stride};
+    __m512 acc[4];
+    for (int k = 0; k < 4; k++) {
+      acc[k] = _mm512_setzero_ps();
+    }
+    for (int32_t p = 0; p < pairs; p++) {
+      int64_t at = (int64_t) 2 * p * Q4_0_BLOCK_BYTES;
+      __m512i x = _mm512_loadu_si512(xq + 64 * p);
+      __m512i xo = _mm512_sub_epi32(_mm512_setzero_si512(),
+          _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), x));
+#pragma GCC unroll 4
+      for (int k = 0; k < 4; k++) {
+        _mm_prefetch((const char *) r[k] + at + PREFETCH_BYTES, _MM_HINT_T0);
+        acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q4_pair_dot(r[k] + at, x, xo)), q4_pair_scale(r[k] + at, xd + 2 * p),
+            acc[k]);
+      }
+    }
+    for (int k = 0; k < 4; k++) {
+      if (blocks & 1) {
+        acc[k] = q4_last_block(r[k] + (int64_t) (blocks - 1) * Q4_0_BLOCK_BYTES, xq + 32 * (blocks - 1), xd[blocks - 1],
+            acc[k]);
+      }
+      out[i + k * quarter] = q4_row_sum512(acc[k]);
+    }
+  }
+  for (int32_t row = 4 * quarter; row < rows; row++) {
+    const uint8_t *r = w + row * stride;
+    __m512 acc = _mm512_setzero_ps();
+    for (int32_t p = 0; p < pairs; p++) {
+      int64_t at = (int64_t) 2 * p * Q4_0_BLOCK_BYTES;
+      __m512i x = _mm512_loadu_si512(xq + 64 * p);
+      __m512i xo = _mm512_sub_epi32(_mm512_setzero_si512(),
+          _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(8), x));
+      acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(q4_pair_dot(r + at, x, xo)), q4_pair_scale(r + at, xd + 2 * p), acc);
+    }
+    if (blocks & 1) {
+      acc = q4_last_block(r + (int64_t) (blocks - 1) * Q4_0_BLOCK_BYTES, xq + 32 * (blocks - 1), xd[blocks - 1], acc);
+    }
+    out[row] = q4_row_sum512(acc);
+  }
+}
 
 __attribute__((target(AVX512), always_inline)) static inline __m512 f16_load(const uint16_t *p) {
   return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) p));

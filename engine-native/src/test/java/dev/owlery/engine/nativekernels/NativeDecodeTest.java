@@ -141,13 +141,13 @@ class NativeDecodeTest {
 
   /**
    * Q4_0 weights times activations quantized to Q8_0, the prompt on AVX-512 VNNI (the vector
-   * kernels' where the CPU lacks it) and decode on the one-token kernel. Measured (Zen 5): every case follows the vector kernels' Q4_0 ids for 16
-   * to 64 steps and parts only where their two best logits were 0.002-0.018 apart; one case (6)
-   * keeps them throughout; last-prompt logits 1.92-3.29 from run.c's, within 0.11 of the
-   * vector kernels' 1.93-3.21 in every case. Held: the ids part only at a near tie, after at least
-   * the first token (at 4 bits the near ties come early: one case parts at step 16, where 16 steps is
-   * the Q8_0 case's floor), and the logits within the vector kernels' own bound for Q4_0 weights on
-   * this model (4, Stories260kDecoderTest).
+   * kernels' where the CPU lacks it) and decode on the one-token kernel. Measured (Zen 5): every case
+   * follows the vector kernels' Q4_0 ids for 16 to 64 steps and parts only where their two best
+   * logits were 0.002-0.018 apart; one case (6) keeps them throughout; last-prompt logits 1.92-3.29
+   * from run.c's, within 0.11 of the vector kernels' 1.93-3.21 in every case. Held: the ids part
+   * only at a near tie, after at least the first token (at 4 bits the near ties come early: one case
+   * parts at step 16, where 16 steps is the Q8_0 case's floor), and the logits within the vector
+   * kernels' own bound for Q4_0 weights on this model (4, Stories260kDecoderTest).
    */
   @Test
   void q4_0DecodeFollowsTheVectorKernelsUntilANearTie() throws IOException {

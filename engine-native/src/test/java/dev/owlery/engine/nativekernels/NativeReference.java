@@ -65,16 +65,25 @@ final class NativeReference {
     MemorySegment data = w.data();
     float[] out = new float[w.rows()];
     for (int r = 0; r < w.rows(); r++) {
-      float[] lanes = new float[8];
+      // Q8_0: eight lanes; Q4_0: eight for the even blocks and eight for the odd ones, added at the end
+      boolean q4 = w.dtype() == DType.Q4_0;
+      float[][] sets = new float[2][8];
       for (int b = 0; b < w.cols() / 32; b++) {
         long block = w.rowByteOffset(r) + (long) w.dtype().blockBytes() * b;
         float d = Float.float16ToFloat(data.get(HALF, block)) * xd[b];
+        float[] set = sets[q4 ? b % 2 : 0];
         for (int lane = 0; lane < 8; lane++) {
           int sum = 0;
           for (int i = 4 * lane; i < 4 * lane + 4; i++) {
             sum += weight(data, w.dtype(), block, i) * xq[32 * b + i];
           }
-          lanes[lane] = Math.fma((float) sum, d, lanes[lane]);
+          set[lane] = Math.fma((float) sum, d, set[lane]);
+        }
+      }
+      float[] lanes = sets[0];
+      if (q4) {
+        for (int lane = 0; lane < 8; lane++) {
+          lanes[lane] += sets[1][lane];
         }
       }
       float h0 = lanes[0] + lanes[4];

@@ -17,8 +17,8 @@ public final class KernelsProvider {
     VECTOR,
     SCALAR,
     /**
-     * The vector kernels with decode's F16, Q8_0 and Q4_0 products, and Q8_0 products of several
-     * tokens on AMX or AVX-512 VNNI, in C compiled on the machine ({@code engine-native}'s {@code NativeKernels}, found
+     * The vector kernels with decode's F16, Q8_0 and Q4_0 products, and Q8_0 and Q4_0 products of
+     * several tokens on AMX (Q8_0) or AVX-512 VNNI, in C compiled on the machine ({@code engine-native}'s {@code NativeKernels}, found
      * through {@link NativeKernelsFactory}).
      */
     NATIVE;
