@@ -419,6 +419,23 @@ __attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) static inlin
   }
 }
 
+/* A group's sums (acc[r]: 16 token lanes of row g + r) into out[t * out_stride + g + r], for the tile's tokens. */
+__attribute__((target("avx512f,avx512bw,avx512vl"), always_inline)) static inline void store_group(const __m512 *acc,
+    int32_t group_rows, int32_t tile, int32_t tokens, float *out, int64_t out_stride, int32_t g) {
+  float results[16 * 16] __attribute__((aligned(64)));
+  for (int r = 0; r < group_rows; r++) {
+    _mm512_store_ps(results + 16 * r, acc[r]);
+  }
+  int32_t first = tile * 16;
+  int32_t count = tokens - first < 16 ? tokens - first : 16;
+  for (int32_t t = 0; t < count; t++) {
+    float *o = out + (int64_t) (first + t) * out_stride + g;
+    for (int r = 0; r < group_rows; r++) {
+      o[r] = results[16 * r + t];
+    }
+  }
+}
+
 __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-int8"))) void owlery_q8_0_matmul_amx(const uint8_t *w,
     int64_t stride, int32_t rows, int32_t blocks, const float *w_scales, const int8_t *x_packed,
     const float *x_scales, int32_t tokens, float *out, int64_t out_stride) {
@@ -435,7 +452,6 @@ __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-int8"))) void owle
   int32_t tiles = (tokens + 15) / 16;
   int32_t sums[2][16 * 16] __attribute__((aligned(64)));
   uint8_t tail[2][16 * 32] __attribute__((aligned(64)));
-  float results[16 * 16] __attribute__((aligned(64)));
   for (int32_t g = 0; g < rows; g += 16) {
     int32_t group_rows = rows - g < 16 ? rows - g : 16;
     const uint8_t *group = w + g * stride;
@@ -470,17 +486,7 @@ __attribute__((target("avx512f,avx512bw,avx512vl,amx-tile,amx-int8"))) void owle
       }
       scale_block(acc, sums[(blocks - 1) & 1], _mm512_loadu_ps(st + (int64_t) (blocks - 1) * 16),
           group_scales + blocks - 1, blocks);
-      for (int r = 0; r < group_rows; r++) {
-        _mm512_store_ps(results + 16 * r, acc[r]);
-      }
-      int32_t first = tile * 16;
-      int32_t count = tokens - first < 16 ? tokens - first : 16;
-      for (int32_t t = 0; t < count; t++) {
-        float *o = out + (int64_t) (first + t) * out_stride + g;
-        for (int r = 0; r < group_rows; r++) {
-          o[r] = results[16 * r + t];
-        }
-      }
+      store_group(acc, group_rows, tile, tokens, out, out_stride, g);
     }
   }
   _tile_release();
@@ -512,7 +518,6 @@ __attribute__((target(VNNI), always_inline)) static inline void matmul_vnni(cons
   int8_t unpacked[VNNI_ROWS][32] __attribute__((aligned(32)));
   int32_t tiles = (tokens + 15) / 16;
   const __m512i unsigned_bias = _mm512_set1_epi8((char) 0x80);
-  float results[VNNI_ROWS * 16] __attribute__((aligned(64)));
   for (int32_t g = 0; g < rows; g += VNNI_ROWS) {
     int32_t group_rows = rows - g < VNNI_ROWS ? rows - g : VNNI_ROWS;
     /* a short last group repeats its last row; those lanes are not written */
@@ -567,17 +572,7 @@ __attribute__((target(VNNI), always_inline)) static inline void matmul_vnni(cons
           acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums[r]), scale, acc[r]);
         }
       }
-      for (int r = 0; r < VNNI_ROWS; r++) {
-        _mm512_store_ps(results + 16 * r, acc[r]);
-      }
-      int32_t first = tile * 16;
-      int32_t count = tokens - first < 16 ? tokens - first : 16;
-      for (int32_t t = 0; t < count; t++) {
-        float *o = out + (int64_t) (first + t) * out_stride + g;
-        for (int r = 0; r < group_rows; r++) {
-          o[r] = results[16 * r + t];
-        }
-      }
+      store_group(acc, group_rows, tile, tokens, out, out_stride, g);
     }
   }
 }
