@@ -155,7 +155,7 @@ public final class NativeCpuLibrary {
     return (features & FEATURE_AVX512) != 0;
   }
 
-  /** Whether Q8_0 products of several tokens can run on AMX here (else on AVX-512 VNNI, else on the vector kernels). */
+  /** Whether Q8_0 products of several tokens can run on AMX here (else on VNNI, else on the vector kernels). */
   public boolean hasAmx() {
     return (features & FEATURE_AMX_INT8) != 0;
   }
@@ -184,12 +184,11 @@ public final class NativeCpuLibrary {
   /**
    * {@code out[t * outStride + i] = row i of w times token t's activations}, for {@code rows} Q8_0
    * (with {@code q4}, Q4_0: VNNI only) rows ({@code blocks} blocks, {@code stride} bytes apart) and
-   * {@code tokens} tokens: the rows'
-   * block scales as floats in {@code wScales} and, for the VNNI form, their offsets in
-   * {@code wOffsets} (both as {@link #blockTable} makes them, row-major; the scales zero-padded to a
-   * multiple of 16 rows for AMX), the tokens' int8 activations as {@link #packTokens} packs them,
-   * their block scales 16 per block and tile of 16 tokens (zero for missing tokens) in
-   * {@code xScales}. On AMX when {@code amx} (the CPU must have it), else on AVX-512 VNNI (likewise);
+   * {@code tokens} tokens: the rows' block scales as floats in {@code wScales} and, for the VNNI
+   * form, their offsets in {@code wOffsets} (both as {@link #blockTable} makes them, row-major; the
+   * scales zero-padded to a multiple of 16 rows for AMX), the tokens' int8 activations as
+   * {@link #packTokens} packs them, their block scales 16 per block and tile of 16 tokens (zero for
+   * missing tokens) in {@code xScales}. On AMX when {@code amx} (the CPU must have it), else on AVX-512 VNNI (likewise);
    * both give the same bits.
    */
   void blockMatmul(boolean q4, boolean amx, MemorySegment w, long stride, int rows, int blocks,
@@ -221,7 +220,7 @@ public final class NativeCpuLibrary {
     try {
       blockTable.invokeExact(w, stride, rows, blocks, q4 ? 1 : 0, scales, offsets);
     } catch (Throwable t) {
-      throw new IllegalStateException("the Q8_0 block table failed", t);
+      throw new IllegalStateException("the block table failed", t);
     }
   }
 
@@ -238,8 +237,8 @@ public final class NativeCpuLibrary {
   }
 
   /**
-   * Tokens' int8 activations ({@code tokens} x {@code cols}, row-major) into the several-token kernels' layout (tdpbssd's B):
-   * {@code ceil(tokens / 16) * cols / 32 * 512} bytes at {@code out}.
+   * Tokens' int8 activations ({@code tokens} x {@code cols}, row-major) into the several-token
+   * kernels' layout (tdpbssd's B): {@code ceil(tokens / 16) * cols / 32 * 512} bytes at {@code out}.
    */
   void packTokens(MemorySegment xq, int tokens, int cols, MemorySegment out) {
     try {

@@ -54,7 +54,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
   /** How Q8_0 products of several tokens run: on AMX, else on AVX-512 VNNI, else on the vector kernels. */
   private final SeveralTokens severalTokens;
   private final ThreadLocal<Call> calls;
-  /** Per Q8_0 matrix multiplied with several tokens, its block table. */
+  /** Per Q8_0 or Q4_0 matrix multiplied with several tokens, its block table. */
   private final Map<Matrix, BlockTable> blockTables = new ConcurrentHashMap<>();
   private final Arena tableArena = Arena.ofShared();
 
@@ -188,8 +188,8 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
   }
 
   /**
-   * A Q8_0 matrix's rows' block scales as floats and, for the VNNI form, -128 times each block's sum
-   * of int8 ({@link MemorySegment#NULL} otherwise); row-major, zero rows up to a multiple of 16.
+   * A Q8_0 or Q4_0 matrix's rows' block scales as floats and, for the VNNI form, -128 times each block's sum
+   * of weights as int8 ({@link MemorySegment#NULL} otherwise); row-major, zero rows up to a multiple of 16.
    */
   private record BlockTable(MemorySegment scales, MemorySegment offsets) {}
 
