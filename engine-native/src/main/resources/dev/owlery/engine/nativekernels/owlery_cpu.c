@@ -648,20 +648,51 @@ __attribute__((target(AVX2))) void owlery_quantize_q8_0(const float *x, int64_t 
   }
 }
 
+/* Rows r[0..7] of eight 32-bit values each, transposed in place: r[k] becomes value k of every row. */
+__attribute__((target(AVX2), always_inline)) static inline void transpose_8x8(__m256i *r) {
+  __m256i t0 = _mm256_unpacklo_epi32(r[0], r[1]), t1 = _mm256_unpackhi_epi32(r[0], r[1]);
+  __m256i t2 = _mm256_unpacklo_epi32(r[2], r[3]), t3 = _mm256_unpackhi_epi32(r[2], r[3]);
+  __m256i t4 = _mm256_unpacklo_epi32(r[4], r[5]), t5 = _mm256_unpackhi_epi32(r[4], r[5]);
+  __m256i t6 = _mm256_unpacklo_epi32(r[6], r[7]), t7 = _mm256_unpackhi_epi32(r[6], r[7]);
+  __m256i u0 = _mm256_unpacklo_epi64(t0, t2), u1 = _mm256_unpackhi_epi64(t0, t2);
+  __m256i u2 = _mm256_unpacklo_epi64(t1, t3), u3 = _mm256_unpackhi_epi64(t1, t3);
+  __m256i u4 = _mm256_unpacklo_epi64(t4, t6), u5 = _mm256_unpackhi_epi64(t4, t6);
+  __m256i u6 = _mm256_unpacklo_epi64(t5, t7), u7 = _mm256_unpackhi_epi64(t5, t7);
+  r[0] = _mm256_permute2x128_si256(u0, u4, 0x20);
+  r[1] = _mm256_permute2x128_si256(u1, u5, 0x20);
+  r[2] = _mm256_permute2x128_si256(u2, u6, 0x20);
+  r[3] = _mm256_permute2x128_si256(u3, u7, 0x20);
+  r[4] = _mm256_permute2x128_si256(u0, u4, 0x31);
+  r[5] = _mm256_permute2x128_si256(u1, u5, 0x31);
+  r[6] = _mm256_permute2x128_si256(u2, u6, 0x31);
+  r[7] = _mm256_permute2x128_si256(u3, u7, 0x31);
+}
+
 /*
  * The tokens' int8 activations (token t's at xq + t * cols) in tdpbssd's B layout, 16 tokens a tile
  * (missing ones zero): per tile and block, 8 rows of 64 bytes, row k holding for each token its 4
- * bytes 4k..4k+3 of the block.
+ * bytes 4k..4k+3 of the block. Each half of a tile's block is an 8 x 8 transpose of 4-byte groups
+ * (a scalar copy of 4 bytes at a time ran on the caller's thread alone, before every product).
  */
-void owlery_q8_0_pack_tokens(const int8_t *xq, int32_t tokens, int32_t cols, int8_t *out) {
+__attribute__((target(AVX2))) void owlery_q8_0_pack_tokens(const int8_t *xq, int32_t tokens, int32_t cols,
+    int8_t *out) {
   int32_t tiles = (tokens + 15) / 16;
   int32_t blocks = cols / 32;
-  memset(out, 0, (size_t) tiles * blocks * 512);
-  for (int32_t t = 0; t < tokens; t++) {
-    int8_t *tile = out + (int64_t) (t / 16) * blocks * 512 + 4 * (t % 16);
+  for (int32_t tile = 0; tile < tiles; tile++) {
+    int32_t first = tile * 16;
     for (int32_t b = 0; b < blocks; b++) {
-      for (int k = 0; k < 8; k++) {
-        memcpy(tile + (int64_t) b * 512 + 64 * k, xq + (int64_t) t * cols + 32 * b + 4 * k, 4);
+      int8_t *dst = out + ((int64_t) tile * blocks + b) * 512;
+      for (int half = 0; half < 2; half++) {
+        __m256i r[8];
+        for (int i = 0; i < 8; i++) {
+          int32_t t = first + 8 * half + i;
+          r[i] = t < tokens ? _mm256_loadu_si256((const __m256i *) (xq + (int64_t) t * cols + 32 * b))
+                            : _mm256_setzero_si256();
+        }
+        transpose_8x8(r);
+        for (int k = 0; k < 8; k++) {
+          _mm256_storeu_si256((__m256i *) (dst + 64 * k + 32 * half), r[k]);
+        }
       }
     }
   }
