@@ -209,6 +209,8 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     private MemorySegment xq;
     private MemorySegment xd;
     private BlockTable table;
+    /** Where this product runs when it has several tokens. */
+    private SeveralTokens form;
     private float[] out;
     private int outOffset;
     private int parts;
@@ -219,6 +221,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       this.out = out;
       this.outOffset = outOffset;
       this.numTokens = numTokens;
+      this.form = formFor(w);
       int cols = w.cols();
       if (w.dtype() == DType.F16) {
         this.x = MemorySegment.ofArray(x).asSlice((long) xOffset * Float.BYTES, (long) cols * Float.BYTES);
@@ -232,7 +235,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       int threads = vector.numThreads();
       this.parts = w.rows() < PARALLEL_ROWS ? 1 : threads * PARTS_PER_THREAD;
       // whole groups of the several-token kernel's rows (a part's short last group repeats rows)
-      int group = numTokens > 1 ? formFor(w).rowsPerGroup : 16;
+      int group = numTokens > 1 ? form.rowsPerGroup : 16;
       this.rowsPerPart = Math.ceilDiv(Math.ceilDiv(w.rows(), parts), group) * group;
       nextPart.set(0);
     }
@@ -274,7 +277,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       MemorySegment weights = w.data().asSlice(w.rowByteOffset(from));
       if (numTokens > 1) {
         int blocks = w.cols() / 32;
-        boolean amx = formFor(w) == SeveralTokens.AMX;
+        boolean amx = form == SeveralTokens.AMX;
         library.blockMatmul(w.dtype() == DType.Q4_0, amx, weights, w.rowStrideBytes(), rows, blocks,
             table.scales().asSlice((long) from * blocks * Float.BYTES),
             amx ? MemorySegment.NULL : table.offsets().asSlice((long) from * blocks * Integer.BYTES), xq, xd,
