@@ -74,7 +74,8 @@ public final class BenchCommand implements Callable<Integer> {
       description = "Kernel sets for the matmul and model benchmarks, taking turns: vector (the Vector API) and native "
           + "(decode's F16, Q8_0 and Q4_0 products, and Q8_0 and Q4_0 products of several tokens on AMX (Q8_0) or "
           + "AVX-512 VNNI, in C compiled on this machine, Q8_0 and Q4_0 times activations quantized to Q8_0 as "
-          + "llama.cpp multiplies them; needs a C compiler); default ${DEFAULT-VALUE}.")
+          + "llama.cpp multiplies them; needs a C compiler) and native-bf16 (native, attention over prompts in BF16 on "
+          + "AVX512_BF16); default ${DEFAULT-VALUE}.")
   List<KernelSet> decoderKernels;
 
   @Option(names = "--rows", defaultValue = "4096", description = "Matmul benchmark rows (default ${DEFAULT-VALUE}).")
@@ -175,13 +176,13 @@ public final class BenchCommand implements Callable<Integer> {
       description = "With --all-reduce: the folder of shared memory (default ${DEFAULT-VALUE}).")
   Path allReduceDir;
 
-  /** Parses {@code --decoder-kernels}' names: vector or native (the scalar reference runs anyway). */
+  /** Parses {@code --decoder-kernels}' names: vector, native or native-bf16 (the scalar reference runs anyway). */
   static final class DecoderKernelsConverter implements CommandLine.ITypeConverter<KernelSet> {
     @Override
     public KernelSet convert(String value) {
       KernelSet set = KernelSet.parse(value);
       if (set == KernelSet.SCALAR) {
-        throw new CommandLine.TypeConversionException("the scalar reference is timed anyway; name vector or native");
+        throw new CommandLine.TypeConversionException("the scalar reference is timed anyway; name vector, native or native-bf16");
       }
       return set;
     }

@@ -138,12 +138,12 @@ class BenchCommandTest {
   }
 
   @Test
-  void decoderKernelsAreVectorOrNative() {
+  void decoderKernelsAreVectorOrNativeOnes() {
     CliRun run = CliRun.of("bench", "--decoder-kernels", "vector,scalar", "--bandwidth-mib", "0");
 
     assertThat(run.exitCode()).isEqualTo(2);
     assertThat(run.err()).contains("Invalid value for option '--decoder-kernels'")
-        .contains("the scalar reference is timed anyway; name vector or native");
+        .contains("the scalar reference is timed anyway; name vector, native or native-bf16");
   }
 
   @Test

@@ -249,7 +249,7 @@ public final class LocalCluster implements AutoCloseable {
       }
     }
     if (role.equals("shard-worker") && shardKernels != KernelSet.VECTOR) {
-      roleArgs.addAll(List.of("--kernels", shardKernels.name().toLowerCase(java.util.Locale.ROOT)));
+      roleArgs.addAll(List.of("--kernels", shardKernels.flagValue()));
     }
     if (role.equals("shard-worker") && devices != null) {
       // shard-i keeps its device across restarts

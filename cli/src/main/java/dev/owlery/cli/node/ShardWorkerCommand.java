@@ -43,11 +43,12 @@ public final class ShardWorkerCommand implements Callable<Integer> {
   @Option(names = "--threads", description = "Compute threads (default: one per available processor).")
   Integer threads;
 
-  @Option(names = "--kernels", paramLabel = "vector|native", converter = KernelSetConverter.class,
+  @Option(names = "--kernels", paramLabel = "vector|native|native-bf16", converter = KernelSetConverter.class,
       description = "The decoder's kernels: vector (the Vector API, float32 arithmetic) or native (decode's F16, "
           + "Q8_0 and Q4_0 products, and Q8_0 and Q4_0 products of several tokens on AMX (Q8_0) or AVX-512 VNNI "
           + "where the CPU has them, in C compiled on this machine on first use, needs a C compiler; Q8_0 and Q4_0 "
-          + "weights are multiplied by activations quantized to Q8_0, as llama.cpp does). Default: "
+          + "weights are multiplied by activations quantized to Q8_0, as llama.cpp does), or native-bf16 (native, with "
+          + "attention over prompts multiplying in BF16 on AVX512_BF16; decode's attention stays float32). Default: "
           + "-Dowlery.kernels, else vector.")
   KernelSet kernels;
 
@@ -80,15 +81,16 @@ public final class ShardWorkerCommand implements Callable<Integer> {
         + peerSharedMemory + " (no such folder)");
   }
 
-  /** Parses {@code --kernels}: vector or native (the scalar reference is for tests, through -Dowlery.kernels). */
+  /** Parses {@code --kernels}: vector, native or native-bf16 (the scalar reference is for tests, through -Dowlery.kernels). */
   static final class KernelSetConverter implements CommandLine.ITypeConverter<KernelSet> {
     @Override
     public KernelSet convert(String value) {
       return switch (value.strip().toLowerCase(Locale.ROOT)) {
         case "vector" -> KernelSet.VECTOR;
         case "native" -> KernelSet.NATIVE;
+        case "native-bf16" -> KernelSet.NATIVE_BF16;
         default -> throw new CommandLine.TypeConversionException(
-            "--kernels must be vector or native, got \"" + value + "\"");
+            "--kernels must be vector, native or native-bf16, got \"" + value + "\"");
       };
     }
   }

@@ -74,7 +74,7 @@ class LocalShardKernelsTest {
 
     assertThat(run.exitCode()).isEqualTo(2);
     assertThat(run.err())
-        .contains("Invalid value for option '--shard-kernels': --kernels must be vector or native, got \"scalar\"")
+        .contains("Invalid value for option '--shard-kernels': --kernels must be vector, native or native-bf16, got \"scalar\"")
         .doesNotContain("[coordinator");
   }
 

@@ -62,6 +62,8 @@ public final class NativeCpuLibrary {
   static final int FEATURE_AVX512 = 4;
   /** AMX-TILE and AMX-INT8, with the tile state granted to the process: the Q8_0 kernel of several tokens. */
   static final int FEATURE_AMX_INT8 = 8;
+  /** AVX512_BF16: attention's products in BF16 ({@code native-bf16}). */
+  static final int FEATURE_AVX512_BF16 = 16;
 
   private static volatile NativeCpuLibrary loaded;
 
@@ -77,6 +79,10 @@ public final class NativeCpuLibrary {
   private final MethodHandle blockTable;
   private final MethodHandle packTokens;
   private final MethodHandle quantize;
+  private final MethodHandle bf16KeyTiles;
+  private final MethodHandle bf16ValuePairs;
+  private final MethodHandle attentionBf16;
+  private final MethodHandle attentionBf16Scratch;
 
   private NativeCpuLibrary(Path file) {
     SymbolLookup lookup = SymbolLookup.libraryLookup(file, Arena.global());
@@ -114,6 +120,16 @@ public final class NativeCpuLibrary {
         ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS, ValueLayout.ADDRESS), critical);
     packTokens = linker.downcallHandle(find(lookup, "owlery_q8_0_pack_tokens"), FunctionDescriptor.ofVoid(
         ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS), critical);
+    FunctionDescriptor toBf16 = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_INT,
+        ValueLayout.JAVA_INT, ValueLayout.ADDRESS);
+    bf16KeyTiles = linker.downcallHandle(find(lookup, "owlery_bf16_key_tiles"), toBf16, critical);
+    bf16ValuePairs = linker.downcallHandle(find(lookup, "owlery_bf16_value_pairs"), toBf16, critical);
+    attentionBf16 = linker.downcallHandle(find(lookup, "owlery_attention_bf16"), FunctionDescriptor.ofVoid(
+        ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+        ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_FLOAT, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
+        ValueLayout.ADDRESS), critical);
+    attentionBf16Scratch = linker.downcallHandle(find(lookup, "owlery_attention_bf16_scratch"),
+        FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
   }
 
   /**
@@ -158,6 +174,11 @@ public final class NativeCpuLibrary {
   /** Whether Q8_0 products of several tokens can run on AMX here (else on VNNI, else on the vector kernels). */
   public boolean hasAmx() {
     return (features & FEATURE_AMX_INT8) != 0;
+  }
+
+  /** Whether attention can multiply in BF16 here (AVX512_BF16, with AVX-512 F, BW and VL). */
+  public boolean hasBf16() {
+    return (features & FEATURE_AVX512_BF16) != 0;
   }
 
   /** The instruction sets the kernels use here: "avx512-vnni", "avx2" or "none", and "+amx". */
@@ -245,6 +266,58 @@ public final class NativeCpuLibrary {
       packTokens.invokeExact(xq, tokens, cols, out);
     } catch (Throwable t) {
       throw new IllegalStateException("packing the activations failed", t);
+    }
+  }
+
+  /**
+   * {@code count} keys ({@code headDim} floats each, a multiple of 16, row after row) rounded to BF16
+   * into {@link #attentionBf16}'s key tiles at {@code tiles}: {@code ceil(count / 64) * 64 * headDim}
+   * halves, zero past the last key.
+   */
+  void bf16KeyTiles(MemorySegment keys, int count, int headDim, MemorySegment tiles) {
+    try {
+      bf16KeyTiles.invokeExact(keys, count, headDim, tiles);
+    } catch (Throwable t) {
+      throw new IllegalStateException("rounding the keys to BF16 failed", t);
+    }
+  }
+
+  /**
+   * {@code count} values ({@code headDim} floats each, a multiple of 16, row after row) rounded to
+   * BF16 into {@link #attentionBf16}'s value pairs at {@code pairs}: {@code ceil(count / 2) * 2 * headDim}
+   * halves, zero past the last value.
+   */
+  void bf16ValuePairs(MemorySegment values, int count, int headDim, MemorySegment pairs) {
+    try {
+      bf16ValuePairs.invokeExact(values, count, headDim, pairs);
+    } catch (Throwable t) {
+      throw new IllegalStateException("rounding the values to BF16 failed", t);
+    }
+  }
+
+  /**
+   * Softmax attention of {@code rows} query rows of one kv head, its products in BF16 (owlery_cpu.c):
+   * row r's query at float {@code qRows[r]} of {@code q}, seeing keys {@code [0, visible[r])} of
+   * {@code keyTiles} and {@code valuePairs} (made by {@link #bf16KeyTiles} and {@link #bf16ValuePairs});
+   * its output to float {@code outRows[r]} of {@code out}. {@code scratch} holds at least
+   * {@link #attentionBf16Scratch} floats.
+   */
+  void attentionBf16(MemorySegment q, MemorySegment qRows, MemorySegment visible, int rows, int headDim,
+      MemorySegment keyTiles, MemorySegment valuePairs, float scale, MemorySegment out, MemorySegment outRows,
+      MemorySegment scratch) {
+    try {
+      attentionBf16.invokeExact(q, qRows, visible, rows, headDim, keyTiles, valuePairs, scale, out, outRows, scratch);
+    } catch (Throwable t) {
+      throw new IllegalStateException("the native BF16 attention failed", t);
+    }
+  }
+
+  /** The floats of scratch {@link #attentionBf16} needs for {@code rows} rows of {@code headDim}. */
+  long attentionBf16Scratch(int rows, int headDim) {
+    try {
+      return (long) attentionBf16Scratch.invokeExact(rows, headDim);
+    } catch (Throwable t) {
+      throw new IllegalStateException("owlery_attention_bf16_scratch failed", t);
     }
   }
 

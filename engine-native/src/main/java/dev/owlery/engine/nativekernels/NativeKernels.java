@@ -1,7 +1,11 @@
 package dev.owlery.engine.nativekernels;
 
+import dev.owlery.engine.kernel.AttentionMask;
+import dev.owlery.engine.kernel.AttentionShape;
+import dev.owlery.engine.kernel.AttentionTime;
 import dev.owlery.engine.kernel.ComputePool;
 import dev.owlery.engine.kernel.ForwardingKernels;
+import dev.owlery.engine.kernel.KeyValueRows;
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kernel.VectorKernels;
 import dev.owlery.engine.tensor.DType;
@@ -29,7 +33,10 @@ import java.util.concurrent.atomic.AtomicInteger;
  *       ninth of its size), and for VNNI each block's weight sum too (another ninth).
  * </ul>
  * Other dtypes, F16 with several tokens or widths not a multiple of 32, and every other operation go
- * to {@link VectorKernels}, whose threads the products share.
+ * to {@link VectorKernels}, whose threads the products share. Attention stays the vector kernels'
+ * float32 unless these kernels are made with BF16 attention ({@code native-bf16}): then calls of
+ * {@value #BF16_ATTENTION_QUERIES} queries or more (prompts, the vision tower) multiply in BF16
+ * ({@link Bf16Attention}); decode keeps float32.
  *
  * <p>Q8_0 and Q4_0 here are not the vector kernels' arithmetic: they multiply the weights by the
  * float32 activations, these by the activations rounded to 8 bits per 32-value block (relative error
@@ -47,6 +54,11 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
    * 10.3-12.6; with 1 part 13.4-13.5 (Q8_0) in an earlier, slower hour against 14.7-16.3 with 4.
    */
   private static final int PARTS_PER_THREAD = 16;
+  /**
+   * Queries from which attention runs in BF16 when asked: an item rounds its kv head's keys and
+   * values to BF16 once, which a prompt's query blocks share and one decoded token's does not.
+   */
+  static final int BF16_ATTENTION_QUERIES = 16;
 
   private final NativeCpuLibrary library;
   private final VectorKernels vector;
@@ -57,6 +69,8 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
   /** Per Q8_0 or Q4_0 matrix multiplied with several tokens, its block table. */
   private final Map<Matrix, BlockTable> blockTables = new ConcurrentHashMap<>();
   private final Arena tableArena = Arena.ofShared();
+  /** Attention in BF16 for calls of many queries, or null: the vector kernels' float32 attention throughout. */
+  private final Bf16Attention bf16Attention;
 
   /**
    * Kernels on {@code numThreads} threads (the vector kernels' pool, the caller among them).
@@ -65,17 +79,33 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
    *     CPU lacks AVX2, FMA and F16C
    */
   public NativeKernels(int numThreads) {
-    this(NativeCpuLibrary.load(), numThreads, true, true);
+    this(numThreads, false);
+  }
+
+  /**
+   * Kernels on {@code numThreads} threads, with attention's products in BF16 for prompts when
+   * {@code bf16Attention} ({@code native-bf16}).
+   *
+   * @throws NativeKernelsUnavailableException as {@link #NativeKernels(int)}, and when BF16 attention
+   *     is asked for on a CPU without AVX512_BF16
+   */
+  public NativeKernels(int numThreads, boolean bf16Attention) {
+    this(NativeCpuLibrary.load(), numThreads, true, true, bf16Attention);
   }
 
   /**
    * Package-private: a test picks the one-token Q8_0 kernel's AVX2 form on a VNNI CPU, or the VNNI
    * form of several tokens on an AMX CPU.
    */
-  NativeKernels(NativeCpuLibrary library, int numThreads, boolean vnniWhereAvailable, boolean amxWhereAvailable) {
+  NativeKernels(NativeCpuLibrary library, int numThreads, boolean vnniWhereAvailable, boolean amxWhereAvailable,
+      boolean bf16Attention) {
     if (!library.runsQ8_0()) {
       throw new NativeKernelsUnavailableException(
           "the native kernels need AVX2, FMA and F16C, which this CPU does not report", null);
+    }
+    if (bf16Attention && !library.hasBf16()) {
+      throw new NativeKernelsUnavailableException("native-bf16 needs AVX512_BF16, which this CPU does not report "
+          + "(native keeps attention in float32)", null);
     }
     this.library = library;
     this.vnni = vnniWhereAvailable && library.hasVnni();
@@ -83,6 +113,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
         : library.hasVnni() ? SeveralTokens.VNNI : SeveralTokens.VECTOR;
     this.vector = new VectorKernels(numThreads);
     this.calls = ThreadLocal.withInitial(Call::new);
+    this.bf16Attention = bf16Attention ? new Bf16Attention(library, vector.pool()) : null;
   }
 
   @Override
@@ -123,17 +154,39 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     }
   }
 
-  /** "native-vnni" or "native-avx2": the one-token Q8_0 kernel's form. */
+  /**
+   * Attention of {@value #BF16_ATTENTION_QUERIES} queries or more in BF16 where these kernels were
+   * made so and the head's width is a multiple of 16; else the vector kernels' float32 attention.
+   */
+  @Override
+  public void attention(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, AttentionMask mask,
+      int numQueries, int numKeys, float[] out, int outOffset) {
+    if (bf16Attention == null || numQueries < BF16_ATTENTION_QUERIES || !Bf16Attention.runs(shape)) {
+      vector.attention(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset);
+      return;
+    }
+    AttentionShape.checkCall(mask, numQueries, numKeys);
+    Objects.checkFromIndexSize(qOffset, (long) numQueries * shape.rowWidth(), q.length);
+    Objects.checkFromIndexSize(outOffset, (long) numQueries * shape.rowWidth(), out.length);
+    long start = System.nanoTime();
+    bf16Attention.run(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset);
+    AttentionTime.add(System.nanoTime() - start);
+  }
+
+  /**
+   * "native-vnni" or "native-avx2", the one-token Q8_0 kernel's form, with "-bf16" when attention
+   * multiplies in BF16.
+   */
   @Override
   public String name() {
-    return vnni ? "native-vnni" : "native-avx2";
+    return (vnni ? "native-vnni" : "native-avx2") + (bf16Attention != null ? "-bf16" : "");
   }
 
   /** {@code KernelsProvider}'s way to these kernels ({@code -Dowlery.kernels=native}, a shard worker's {@code --kernels}). */
   public static final class Factory implements dev.owlery.engine.kernel.NativeKernelsFactory {
     @Override
-    public Kernels create(int numThreads) {
-      return new NativeKernels(numThreads);
+    public Kernels create(int numThreads, boolean bf16Attention) {
+      return new NativeKernels(numThreads, bf16Attention);
     }
   }
 

@@ -1,6 +1,7 @@
 package dev.owlery.engine.nativekernels;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -37,6 +38,13 @@ class NativeDecodeTest {
       assertThat(kernels.name()).isEqualTo(NativeTesting.library().hasVnni() ? "native-vnni" : "native-avx2");
     } finally {
       ((NativeKernels) kernels).close();
+    }
+    if (NativeTesting.library().hasBf16()) {
+      try (NativeKernels bf16 = (NativeKernels) KernelsProvider.create(KernelSet.parse("native-bf16"), 2)) {
+        assertThat(bf16.name()).endsWith("-bf16");
+      }
+    } else {
+      assertThatThrownBy(() -> KernelsProvider.create(KernelSet.NATIVE_BF16, 2)).hasMessageContaining("AVX512_BF16");
     }
   }
 
@@ -96,7 +104,7 @@ class NativeDecodeTest {
   }
 
   private static List<Run> runs(WeightFormat format, boolean nativeKernels) throws IOException {
-    try (AutoCloseable closing = nativeKernels ? new NativeKernels(NativeTesting.library(), 2, true, true)
+    try (AutoCloseable closing = nativeKernels ? new NativeKernels(NativeTesting.library(), 2, true, true, false)
         : new VectorKernels(2)) {
       return greedyRuns(format, (Kernels) closing);
     } catch (IOException | RuntimeException e) {

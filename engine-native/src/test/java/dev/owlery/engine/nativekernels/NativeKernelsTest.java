@@ -47,9 +47,9 @@ class NativeKernelsTest {
 
   /** The one-token Q8_0 and Q4_0 kernels' forms this CPU runs: AVX2 always (the kernels need it), VNNI where it has it. */
   private static List<NativeKernels> q8Forms(int threads) {
-    List<NativeKernels> forms = new ArrayList<>(List.of(new NativeKernels(library, threads, false, true)));
+    List<NativeKernels> forms = new ArrayList<>(List.of(new NativeKernels(library, threads, false, true, false)));
     if (library.hasVnni()) {
-      forms.add(new NativeKernels(library, threads, true, true));
+      forms.add(new NativeKernels(library, threads, true, true, false));
     }
     return forms;
   }
@@ -61,13 +61,13 @@ class NativeKernelsTest {
   private static List<NativeKernels> severalTokenForms(int threads) {
     List<NativeKernels> forms = new ArrayList<>();
     if (library.hasAmx()) {
-      forms.add(new NativeKernels(library, threads, true, true));
+      forms.add(new NativeKernels(library, threads, true, true, false));
     }
     if (library.hasVnni()) {
-      forms.add(new NativeKernels(library, threads, true, false));
+      forms.add(new NativeKernels(library, threads, true, false, false));
     }
     if (forms.isEmpty()) {
-      forms.add(new NativeKernels(library, threads, true, true));
+      forms.add(new NativeKernels(library, threads, true, true, false));
     }
     return forms;
   }
@@ -149,7 +149,9 @@ class NativeKernelsTest {
     assertThat(library.hasVnni()).as("VNNI").isEqualTo(words.contains("avx512_vnni"));
     assertThat(library.hasAmx()).as("AMX").isEqualTo(words.contains("amx_int8"));
     assertThat(library.runsF16()).as("AVX-512").isEqualTo(words.contains("avx512bw") && words.contains("avx512vl"));
-    try (NativeKernels kernels = new NativeKernels(library, 1, true, true)) {
+    assertThat(library.hasBf16()).as("AVX512_BF16")
+        .isEqualTo(words.contains("avx512_bf16") && words.contains("avx512bw") && words.contains("avx512vl"));
+    try (NativeKernels kernels = new NativeKernels(library, 1, true, true, false)) {
       assertThat(kernels.severalTokensForm()).as("several tokens")
           .isEqualTo(words.contains("amx_int8") ? "amx" : words.contains("avx512_vnni") ? "vnni" : "vector");
     }
@@ -176,7 +178,7 @@ class NativeKernelsTest {
     float[] x = randomFloats(2048, 22, 3f);
     float[] floatProduct = new float[300];
     float[] nativeProduct = new float[300];
-    try (VectorKernels vector = new VectorKernels(1); NativeKernels kernels = new NativeKernels(library, 2, true, true)) {
+    try (VectorKernels vector = new VectorKernels(1); NativeKernels kernels = new NativeKernels(library, 2, true, true, false)) {
       vector.matmul(w, x, 0, floatProduct, 0, 1);
       kernels.matmul(w, x, 0, nativeProduct, 0, 1);
     }
@@ -308,7 +310,7 @@ class NativeKernelsTest {
     Matrix full = f16Matrix(517 + 3, cols + 64, 31);
     float[] x = randomFloats(cols + 1, 32, 2f);
     for (int threads : new int[] {1, 2}) {
-      try (NativeKernels kernels = new NativeKernels(library, threads, true, true)) {
+      try (NativeKernels kernels = new NativeKernels(library, threads, true, true, false)) {
         for (int rows : ROWS) {
           Matrix w = full.rowSlice(3, 3 + rows).colSlice(32, 32 + cols);
           assertThat(kernels.runsNatively(w, 1)).isEqualTo(library.runsF16());
@@ -337,7 +339,7 @@ class NativeKernelsTest {
     Matrix q8 = q8Matrix(70, 96, 44); // several tokens: on AMX or VNNI where the CPU has either
     Matrix q4 = WeightFormat.Q4_0.convert(floatMatrix(70, 96, 46), arena); // several tokens: on VNNI where the CPU has it
     float[] x = randomFloats(3 * 96, 45, 1f);
-    try (NativeKernels kernels = new NativeKernels(library, 2, true, true); VectorKernels vector = new VectorKernels(2)) {
+    try (NativeKernels kernels = new NativeKernels(library, 2, true, true, false); VectorKernels vector = new VectorKernels(2)) {
       for (Matrix w : List.of(f32, bf16, oddF16, q8, q4)) {
         for (int tokens : new int[] {1, 2, 3}) {
           if (kernels.runsNatively(w, tokens)) {

@@ -1,6 +1,7 @@
 package dev.owlery.engine.nativekernels;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.owlery.engine.kernel.Kernels;
 import dev.owlery.engine.kernel.VectorKernels;
@@ -30,7 +31,7 @@ class NativeOwlModelTest {
   void q8_0PromptLogitsStayCloseToTheFloat32Reference() throws IOException {
     float nativeDiff;
     float vectorDiff;
-    try (NativeKernels kernels = new NativeKernels(NativeTesting.library(), 2, true, true)) {
+    try (NativeKernels kernels = new NativeKernels(NativeTesting.library(), 2, true, true, false)) {
       nativeDiff = maxPromptLogitDifference(kernels);
     }
     try (VectorKernels kernels = new VectorKernels(2)) {
@@ -41,8 +42,40 @@ class NativeOwlModelTest {
     assertThat(nativeDiff).isLessThanOrEqualTo(1.2f).isNotEqualTo(vectorDiff);
   }
 
+  /**
+   * tiny-owl2's float32 weights with attention over the prompt (and in the vision tower and the
+   * abstractor: every call of 16 queries or more) multiplying in BF16: the logits may move no more
+   * than rounding every weight to BF16 moves them ({@code ReducedPrecisionWeightsTest}'s 0.4), and
+   * must move more than the float32 kernels' order of sums does. On a CPU without AVX512_BF16,
+   * {@code native-bf16} is refused with the reason.
+   */
+  @Test
+  void bf16AttentionMovesThePromptLogitsLessThanBf16Weights() throws IOException {
+    NativeCpuLibrary library = NativeTesting.library();
+    if (!library.hasBf16()) {
+      assertThatThrownBy(() -> new NativeKernels(library, 2, true, true, true))
+          .isInstanceOf(NativeKernelsUnavailableException.class).hasMessageContaining("AVX512_BF16");
+      return;
+    }
+    float bf16Diff;
+    float float32Diff;
+    try (NativeKernels kernels = new NativeKernels(library, 2, true, true, true)) {
+      bf16Diff = maxPromptLogitDifference(kernels, WeightFormat.STORED);
+    }
+    try (NativeKernels kernels = new NativeKernels(library, 2, true, true, false)) {
+      float32Diff = maxPromptLogitDifference(kernels, WeightFormat.STORED);
+    }
+    System.out.printf("tiny-owl2 float32 weights, prompt logits from the float32 run: BF16 attention %.4f, "
+        + "float32 attention %.6f%n", bf16Diff, float32Diff);
+    assertThat(bf16Diff).isLessThanOrEqualTo(0.4f).isGreaterThan(float32Diff);
+  }
+
   private static float maxPromptLogitDifference(Kernels kernels) throws IOException {
-    try (OwlModel model = OwlModel.load(Fixtures.tinyOwl2(), 1, kernels, WeightFormat.Q8_0)) {
+    return maxPromptLogitDifference(kernels, WeightFormat.Q8_0);
+  }
+
+  private static float maxPromptLogitDifference(Kernels kernels, WeightFormat format) throws IOException {
+    try (OwlModel model = OwlModel.load(Fixtures.tinyOwl2(), 1, kernels, format)) {
       return TinyOwl2Reference.maxPromptLogitDifference(model);
     }
   }

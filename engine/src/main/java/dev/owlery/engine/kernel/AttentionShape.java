@@ -25,7 +25,7 @@ public record AttentionShape(int numHeads, int numKvHeads, int headDim, float sc
   }
 
   /** Checks the sizes of one call: at least one key, and under a causal mask no more queries than keys. */
-  static void checkCall(AttentionMask mask, int numQueries, int numKeys) {
+  public static void checkCall(AttentionMask mask, int numQueries, int numKeys) {
     if (numQueries < 0 || numKeys < 1 || (mask == AttentionMask.CAUSAL && numQueries > numKeys)) {
       throw new IllegalArgumentException("attention needs numQueries >= 0, numKeys >= 1 and, with a causal mask, "
           + "numQueries <= numKeys. Given: numQueries=%d numKeys=%d mask=%s".formatted(numQueries, numKeys, mask));
@@ -33,7 +33,7 @@ public record AttentionShape(int numHeads, int numKvHeads, int headDim, float sc
   }
 
   /** Keys query {@code i} of {@code numQueries} sees among {@code numKeys}: positions {@code [0, visibleKeys)}. */
-  static int visibleKeys(AttentionMask mask, int i, int numQueries, int numKeys) {
+  public static int visibleKeys(AttentionMask mask, int i, int numQueries, int numKeys) {
     return switch (mask) {
       case CAUSAL -> numKeys - numQueries + i + 1;
       case NONE -> numKeys;

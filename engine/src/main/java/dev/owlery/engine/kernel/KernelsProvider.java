@@ -7,7 +7,7 @@ package dev.owlery.engine.kernel;
  */
 public final class KernelsProvider {
 
-  /** System property naming the kernel set: {@code vector}, {@code scalar} or {@code native}. */
+  /** System property naming the kernel set: {@code vector}, {@code scalar}, {@code native} or {@code native-bf16}. */
   public static final String PROPERTY = "owlery.kernels";
 
   private KernelsProvider() {}
@@ -21,16 +21,34 @@ public final class KernelsProvider {
      * several tokens on AMX (Q8_0) or AVX-512 VNNI, in C compiled on the machine ({@code engine-native}'s {@code NativeKernels}, found
      * through {@link NativeKernelsFactory}).
      */
-    NATIVE;
+    NATIVE,
+    /**
+     * {@link #NATIVE} with attention over prompts (16 queries or more: prefill, the vision tower)
+     * multiplying in BF16 on AVX512_BF16, the softmax in float32; decode's attention stays float32.
+     * Opt-in: rounding queries, keys, values and weights to 8 significant bits changes the results
+     * more than the float32 kernels' order of sums does.
+     */
+    NATIVE_BF16;
 
-    /** Parses {@code vector}, {@code scalar} or {@code native} (any case), naming the property in the error. */
+    /** The name on command lines and in {@value #PROPERTY}: {@code vector}, {@code native-bf16}, ... */
+    public String flagValue() {
+      return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+    }
+
+    /** Whether this set is one of the native kernel sets. */
+    public boolean isNative() {
+      return this == NATIVE || this == NATIVE_BF16;
+    }
+
+    /** Parses {@code vector}, {@code scalar}, {@code native} or {@code native-bf16} (any case), naming the property in the error. */
     public static KernelSet parse(String value) {
       return switch (value.strip().toLowerCase(java.util.Locale.ROOT)) {
         case "vector" -> VECTOR;
         case "scalar" -> SCALAR;
         case "native" -> NATIVE;
+        case "native-bf16" -> NATIVE_BF16;
         default -> throw new IllegalArgumentException(
-            "-D%s must be \"vector\", \"scalar\" or \"native\", got \"%s\"".formatted(PROPERTY, value));
+            "-D%s must be \"vector\", \"scalar\", \"native\" or \"native-bf16\", got \"%s\"".formatted(PROPERTY, value));
       };
     }
   }
@@ -48,10 +66,10 @@ public final class KernelsProvider {
     return switch (set) {
       case VECTOR -> new VectorKernels(numThreads);
       case SCALAR -> new ScalarKernels();
-      case NATIVE -> java.util.ServiceLoader.load(NativeKernelsFactory.class).findFirst()
+      case NATIVE, NATIVE_BF16 -> java.util.ServiceLoader.load(NativeKernelsFactory.class).findFirst()
           .orElseThrow(() -> new IllegalStateException(
               "the native kernels need owlery-engine-native on the classpath, which this process lacks"))
-          .create(numThreads);
+          .create(numThreads, set == KernelSet.NATIVE_BF16);
     };
   }
 

@@ -4,7 +4,7 @@ import java.util.Locale;
 
 /**
  * How a KV cache stores keys and values. Attention widens them back to float32 and computes in
- * float32 either way; F16 halves the memory per position (LLaMA-2-7B: 0.5 MiB instead of 1 MiB)
+ * float32 either way (the {@code native-bf16} kernels then round them to BF16 for prompts); F16 halves the memory per position (LLaMA-2-7B: 0.5 MiB instead of 1 MiB)
  * at the cost of rounding each cached element to 11 significant bits.
  */
 public enum KvCacheDtype {

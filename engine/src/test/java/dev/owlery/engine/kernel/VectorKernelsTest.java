@@ -10,6 +10,7 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
+import java.util.List;
 import java.util.Random;
 import jdk.incubator.vector.IntVector;
 import org.junit.jupiter.api.AfterEach;
@@ -610,7 +611,14 @@ class VectorKernelsTest {
         .hasMessageContaining("owlery.kernels").hasMessageContaining("gpu");
     // the engine's own tests run without engine-native: the set is named, and what it needs
     assertThat(KernelsProvider.KernelSet.parse("native")).isEqualTo(KernelsProvider.KernelSet.NATIVE);
-    assertThatThrownBy(() -> KernelsProvider.create(KernelsProvider.KernelSet.NATIVE, 1))
-        .hasMessage("the native kernels need owlery-engine-native on the classpath, which this process lacks");
+    assertThat(KernelsProvider.KernelSet.parse("Native-BF16")).isEqualTo(KernelsProvider.KernelSet.NATIVE_BF16);
+    for (KernelsProvider.KernelSet set : KernelsProvider.KernelSet.values()) {
+      assertThat(KernelsProvider.KernelSet.parse(set.flagValue())).isEqualTo(set);
+    }
+    assertThat(KernelsProvider.KernelSet.NATIVE_BF16.flagValue()).isEqualTo("native-bf16");
+    for (KernelsProvider.KernelSet set : List.of(KernelsProvider.KernelSet.NATIVE, KernelsProvider.KernelSet.NATIVE_BF16)) {
+      assertThatThrownBy(() -> KernelsProvider.create(set, 1))
+          .hasMessage("the native kernels need owlery-engine-native on the classpath, which this process lacks");
+    }
   }
 }
