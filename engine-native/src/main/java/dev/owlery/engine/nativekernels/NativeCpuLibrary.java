@@ -73,6 +73,7 @@ public final class NativeCpuLibrary {
   private final MethodHandle q4Vnni;
   private final MethodHandle q4Avx2;
   private final MethodHandle f16Avx512;
+  private final MethodHandle f16MatmulAvx512;
   private final MethodHandle q8Amx;
   private final MethodHandle q8MatmulVnni;
   private final MethodHandle q4MatmulVnni;
@@ -104,6 +105,9 @@ public final class NativeCpuLibrary {
     q4Vnni = linker.downcallHandle(find(lookup, "owlery_q4_0_matvec_vnni"), q8, critical);
     q4Avx2 = linker.downcallHandle(find(lookup, "owlery_q4_0_matvec_avx2"), q8, critical);
     f16Avx512 = linker.downcallHandle(find(lookup, "owlery_f16_matvec_avx512"), f16, critical);
+    f16MatmulAvx512 = linker.downcallHandle(find(lookup, "owlery_f16_matmul_avx512"), FunctionDescriptor.ofVoid(
+        ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+        ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), critical);
     q8Amx = linker.downcallHandle(find(lookup, "owlery_q8_0_matmul_amx"), FunctionDescriptor.ofVoid(
         ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
         ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG),
@@ -330,6 +334,20 @@ public final class NativeCpuLibrary {
       f16Avx512.invokeExact(w, stride, rows, cols, x, out);
     } catch (Throwable t) {
       throw new IllegalStateException("the native F16 matvec failed", t);
+    }
+  }
+
+  /**
+   * {@code out[t * outStride + i] = row i of w times token t}, for {@code rows} F16 rows of {@code cols}
+   * halves (a multiple of 32), {@code stride} bytes apart, and {@code tokens} tokens of {@code cols}
+   * floats each, row after row, at {@code x}.
+   */
+  void f16Matmul(MemorySegment w, long stride, int rows, int cols, MemorySegment x, int tokens, MemorySegment out,
+      long outStride) {
+    try {
+      f16MatmulAvx512.invokeExact(w, stride, rows, cols, x, tokens, out, outStride);
+    } catch (Throwable t) {
+      throw new IllegalStateException("the native F16 matmul failed", t);
     }
   }
 

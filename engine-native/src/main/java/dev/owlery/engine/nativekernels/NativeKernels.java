@@ -30,9 +30,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  *       tokens by one block per tile product ({@code tdpbssd}), else on AVX-512 VNNI 12 rows by 16 tokens
  *       ({@code vpdpbusd}, a token per lane), both with each block's exact int32 sums scaled into
  *       float32 sums, the same bits; each matrix's block scales are kept as floats (a table of a
- *       ninth of its size), and for VNNI each block's weight sum too (another ninth).
+ *       ninth of its size), and for VNNI each block's weight sum too (another ninth);
+ *   <li>a few tokens (2 to {@value #F16_MAX_TOKENS}: batched decode), F16: 4 rows by 6 tokens at a time
+ *       on AVX-512 (more tokens go to the vector kernels, faster there from 64).
  * </ul>
- * Other dtypes, F16 with several tokens or widths not a multiple of 32, and every other operation go
+ * Other dtypes, F16 with more tokens or widths not a multiple of 32, and every other operation go
  * to {@link VectorKernels}, whose threads the products share. Attention stays the vector kernels'
  * float32 unless these kernels are made with BF16 attention ({@code native-bf16}): then calls of
  * {@value #BF16_ATTENTION_QUERIES} queries or more (prompts, the vision tower) multiply in BF16
@@ -59,6 +61,12 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
    * values to BF16 once, which a prompt's query blocks share and one decoded token's does not.
    */
   static final int BF16_ATTENTION_QUERIES = 16;
+  /**
+   * Tokens up to which an F16 product of several tokens runs here: one thread, 4096 x 4096, the C
+   * kernel ran 106-111, 120-128 and 116-138 GFLOP/s at 16, 32 and 64 tokens, the vector kernels 53,
+   * 65 and 118 (137 at 128, where the C kernel ran 108-112).
+   */
+  static final int F16_MAX_TOKENS = 32;
 
   private final NativeCpuLibrary library;
   private final VectorKernels vector;
@@ -127,7 +135,8 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       return false;
     }
     if (numTokens > 1) {
-      return formFor(w) != SeveralTokens.VECTOR;
+      SeveralTokens form = formFor(w);
+      return form != SeveralTokens.VECTOR && (form != SeveralTokens.F16 || numTokens <= F16_MAX_TOKENS);
     }
     return w.dtype() == DType.Q8_0 || w.dtype() == DType.Q4_0
         || w.dtype() == DType.F16 && library.runsF16() && w.cols() % 32 == 0;
@@ -206,11 +215,15 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     return severalTokens.name().toLowerCase(Locale.ROOT);
   }
 
-  /** Where products of several tokens over {@code w} run: Q8_0 as the CPU allows, Q4_0 on VNNI only. */
+  /**
+   * Where products of several tokens over {@code w} run: Q8_0 as the CPU allows, Q4_0 on VNNI only, F16
+   * on AVX-512 (up to {@value #F16_MAX_TOKENS} tokens).
+   */
   private SeveralTokens formFor(Matrix w) {
     return switch (w.dtype()) {
       case Q8_0 -> severalTokens;
       case Q4_0 -> library.hasVnni() ? SeveralTokens.VNNI : SeveralTokens.VECTOR;
+      case F16 -> library.runsF16() && w.cols() % 32 == 0 ? SeveralTokens.F16 : SeveralTokens.VECTOR;
       default -> SeveralTokens.VECTOR;
     };
   }
@@ -230,7 +243,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
   }
 
   private enum SeveralTokens {
-    AMX(16), VNNI(12), VECTOR(16);
+    AMX(16), VNNI(12), F16(4), VECTOR(16);
 
     /** Rows the kernel multiplies together (owlery_cpu.c). */
     final int rowsPerGroup;
@@ -277,7 +290,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       this.form = formFor(w);
       int cols = w.cols();
       if (w.dtype() == DType.F16) {
-        this.x = MemorySegment.ofArray(x).asSlice((long) xOffset * Float.BYTES, (long) cols * Float.BYTES);
+        this.x = MemorySegment.ofArray(x).asSlice((long) xOffset * Float.BYTES, (long) numTokens * cols * Float.BYTES);
       } else if (numTokens == 1) {
         activations.quantize(x, xOffset, cols);
         this.xq = MemorySegment.ofArray(activations.values());
@@ -328,6 +341,11 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
 
     private void run(int from, int rows) {
       MemorySegment weights = w.data().asSlice(w.rowByteOffset(from));
+      if (numTokens > 1 && w.dtype() == DType.F16) {
+        library.f16Matmul(weights, w.rowStrideBytes(), rows, w.cols(), x, numTokens,
+            MemorySegment.ofArray(out).asSlice((long) (outOffset + from) * Float.BYTES), w.rows());
+        return;
+      }
       if (numTokens > 1) {
         int blocks = w.cols() / 32;
         boolean amx = form == SeveralTokens.AMX;

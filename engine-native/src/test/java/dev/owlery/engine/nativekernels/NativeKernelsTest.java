@@ -301,31 +301,42 @@ class NativeKernelsTest {
   }
 
   /**
-   * F16 products against double-precision sums: float32 accumulation over 2,048 columns, nothing
-   * more (on a CPU without AVX-512 the vector kernels take them, to the same bound).
+   * F16 products of one token and of a few (the several-token kernel's groups of 4 rows by 6 tokens,
+   * short ones included, up to {@link NativeKernels#F16_MAX_TOKENS}) against double-precision sums:
+   * float32 accumulation over 2,048 columns, nothing more (on a CPU without AVX-512 the vector
+   * kernels take them, to the same bound).
    */
   @Test
   void f16ProductsAgreeWithDoublePrecisionSums() {
     int cols = 2048;
     Matrix full = f16Matrix(517 + 3, cols + 64, 31);
-    float[] x = randomFloats(cols + 1, 32, 2f);
+    int maxTokens = NativeKernels.F16_MAX_TOKENS;
+    float[] x = randomFloats(maxTokens * cols + 1, 32, 2f);
     for (int threads : new int[] {1, 2}) {
       try (NativeKernels kernels = new NativeKernels(library, threads, true, true, false)) {
         for (int rows : ROWS) {
           Matrix w = full.rowSlice(3, 3 + rows).colSlice(32, 32 + cols);
-          assertThat(kernels.runsNatively(w, 1)).isEqualTo(library.runsF16());
-          float[] out = new float[rows];
-          kernels.matmul(w, x, 1, out, 0, 1);
-          for (int r = 0; r < rows; r++) {
-            double sum = 0;
-            double magnitude = 0;
-            for (int c = 0; c < cols; c++) {
-              sum += (double) w.get(r, c) * x[1 + c];
-              magnitude += Math.abs((double) w.get(r, c) * x[1 + c]);
+          for (int tokens : new int[] {1, 2, 7, maxTokens}) {
+            if (tokens > 7 && rows > 64) {
+              continue; // the double sums of 32 tokens x 517 rows take longer than they teach
             }
-            assertThat((double) out[r]).as("row %d of %d, %d threads", r, rows, threads)
-                .isCloseTo(sum, org.assertj.core.data.Offset.offset(magnitude * 0x1p-18));
+            assertThat(kernels.runsNatively(w, tokens)).isEqualTo(library.runsF16());
+            float[] out = new float[tokens * rows];
+            kernels.matmul(w, x, 1, out, 0, tokens);
+            for (int t = 0; t < tokens; t++) {
+              for (int r = 0; r < rows; r++) {
+                double sum = 0;
+                double magnitude = 0;
+                for (int c = 0; c < cols; c++) {
+                  sum += (double) w.get(r, c) * x[1 + t * cols + c];
+                  magnitude += Math.abs((double) w.get(r, c) * x[1 + t * cols + c]);
+                }
+                assertThat((double) out[t * rows + r]).as("token %d of %d, row %d of %d, %d threads", t, tokens, r,
+                    rows, threads).isCloseTo(sum, org.assertj.core.data.Offset.offset(magnitude * 0x1p-18));
+              }
+            }
           }
+          assertThat(kernels.runsNatively(w, maxTokens + 1)).as("more tokens: the vector kernels").isFalse();
         }
       }
     }
@@ -338,14 +349,17 @@ class NativeKernelsTest {
     Matrix oddF16 = f16Matrix(70, 40, 43); // columns not a multiple of 32
     Matrix q8 = q8Matrix(70, 96, 44); // several tokens: on AMX or VNNI where the CPU has either
     Matrix q4 = WeightFormat.Q4_0.convert(floatMatrix(70, 96, 46), arena); // several tokens: on VNNI where the CPU has it
-    float[] x = randomFloats(3 * 96, 45, 1f);
+    Matrix f16 = f16Matrix(70, 96, 47); // up to 32 tokens on AVX-512, more on the vector kernels
+    int manyTokens = NativeKernels.F16_MAX_TOKENS + 1;
+    float[] x = randomFloats(manyTokens * 96, 45, 1f);
     try (NativeKernels kernels = new NativeKernels(library, 2, true, true, false); VectorKernels vector = new VectorKernels(2)) {
-      for (Matrix w : List.of(f32, bf16, oddF16, q8, q4)) {
-        for (int tokens : new int[] {1, 2, 3}) {
+      for (Matrix w : List.of(f32, bf16, oddF16, q8, q4, f16)) {
+        for (int tokens : new int[] {1, 2, 3, manyTokens}) {
           if (kernels.runsNatively(w, tokens)) {
-            assertThat(w.dtype()).isIn(DType.Q8_0, DType.Q4_0);
+            assertThat(w.dtype()).isIn(DType.Q8_0, DType.Q4_0, DType.F16);
+            assertThat(w).isNotSameAs(oddF16);
             assertThat(tokens == 1 || (w.dtype() == DType.Q8_0 ? !kernels.severalTokensForm().equals("vector")
-                : library.hasVnni())).isTrue();
+                : w.dtype() == DType.Q4_0 ? library.hasVnni() : library.runsF16())).isTrue();
             continue;
           }
           float[] expected = new float[tokens * w.rows()];
