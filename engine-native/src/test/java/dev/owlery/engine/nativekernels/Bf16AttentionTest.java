@@ -26,6 +26,8 @@ class Bf16AttentionTest {
 
   /** BF16's unit roundoff: 8 significant bits, rounded to nearest. */
   private static final double U = 0x1p-8;
+  /** The kernel's exponential's relative error bound (its degree-5 polynomial and one constant for ln 2). */
+  private static final double EXP_ERROR = 1e-5;
 
   private static NativeCpuLibrary library;
 
@@ -58,8 +60,8 @@ class Bf16AttentionTest {
   /**
    * Each score is off by at most delta = scale * sum_d |q_d k_d| * (2u + u^2) (q and k rounded, float32
    * sums besides), so each softmax weight, after normalising, by a factor within [a/b, b/a], where
-   * b = e^delta (1 + u)(1 + 1e-6) and a = e^-delta (1 - u)(1 - 1e-6) (the weight's rounding and the
-   * exponential's polynomial); the values are rounded by u. An output then differs from the exact
+   * b = e^delta (1 + u)(1 + 1e-5) and a = e^-delta (1 - u)(1 - 1e-5) (the weight's rounding and the
+   * exponential's polynomial, owlery_cpu.c's exp_nonpositive); the values are rounded by u. An output then differs from the exact
    * one by at most max|v| (b/a - 1 + u b/a), plus float32 sums over the keys (keys x 2^-22 max|v|).
    */
   @ParameterizedTest(name = "{0}")
@@ -106,14 +108,14 @@ class Bf16AttentionTest {
           largest = Math.max(largest, sum);
         }
         double delta = shape.scale() * largest * (2 * U + U * U);
-        double b = Math.exp(delta) * (1 + U) * (1 + 1e-6);
-        double a = Math.exp(-delta) * (1 - U) * (1 - 1e-6);
+        double b = Math.exp(delta) * (1 + U) * (1 + EXP_ERROR);
+        double a = Math.exp(-delta) * (1 - U) * (1 - EXP_ERROR);
         double bound = maxV * (b / a - 1 + U * b / a + visible * 0x1p-22);
         // against the exact attention of the rounded queries, keys and values, what is left is the
-        // weights' rounding (u, and 1e-6 for the polynomial) and float32 sums: the scores' over
+        // weights' rounding (u, and EXP_ERROR for the exponential) and float32 sums: the scores' over
         // headDim products (delta'), the outputs' over the keys
         double deltaSums = shape.scale() * largest * c.headDim() * 0x1p-23;
-        double uWeights = U + 1e-6;
+        double uWeights = U + EXP_ERROR;
         double roundedBound = maxV * ((1 + uWeights) / (1 - uWeights) * Math.exp(2 * deltaSums) - 1 + visible * 0x1p-22);
         for (int d = 0; d < c.headDim(); d++) {
           double error = Math.abs(bf16[row + d] - expected[row + d]);
