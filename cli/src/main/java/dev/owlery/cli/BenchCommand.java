@@ -72,8 +72,8 @@ public final class BenchCommand implements Callable<Integer> {
 
   @Option(names = "--decoder-kernels", split = ",", defaultValue = "vector", converter = DecoderKernelsConverter.class,
       description = "Kernel sets for the matmul and model benchmarks, taking turns: vector (the Vector API) and native "
-          + "(decode's F16, Q8_0 and Q4_0 products, and Q8_0 and Q4_0 products of several tokens on AMX (Q8_0) or "
-          + "AVX-512 VNNI, in C compiled on this machine, Q8_0 and Q4_0 times activations quantized to Q8_0 as "
+          + "(decode's F16, Q8_0 and Q4_0 products, Q8_0 and Q4_0 products of several tokens on AMX (Q8_0) or "
+          + "AVX-512 VNNI and F16 products of 2 to 32 tokens, in C compiled on this machine, Q8_0 and Q4_0 times activations quantized to Q8_0 as "
           + "llama.cpp multiplies them; needs a C compiler) and native-bf16 (native, attention over prompts in BF16 on "
           + "AVX512_BF16); default ${DEFAULT-VALUE}.")
   List<KernelSet> decoderKernels;

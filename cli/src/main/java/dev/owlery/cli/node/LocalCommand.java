@@ -64,9 +64,10 @@ public final class LocalCommand implements Callable<Integer> {
 
   @Option(names = "--shard-kernels", defaultValue = "vector", paramLabel = "vector|native|native-bf16",
       converter = ShardWorkerCommand.KernelSetConverter.class,
-      description = "The decoder kernels of the shard workers (see owlery shard-worker --kernels): vector (default) or "
-          + "native (F16, Q8_0 and Q4_0 products in C compiled here on first use, Q8_0 and Q4_0 prompts on AMX (Q8_0) "
-          + "or AVX-512 VNNI; needs a C compiler) or native-bf16 (native, attention over prompts in BF16).")
+      description = "The decoder kernels of the shard workers (see owlery shard-worker --kernels): vector (default), "
+          + "native (F16, Q8_0 and Q4_0 products in C compiled here on first use, F16 batches of up to 32 tokens, "
+          + "Q8_0 and Q4_0 prompts on AMX (Q8_0) or AVX-512 VNNI; needs a C compiler) or native-bf16 (native, "
+          + "attention over prompts in BF16).")
   KernelSet shardKernels;
 
   @Option(names = "--port", defaultValue = "0", description = "The coordinator's public gRPC port; 0 picks a free one (default ${DEFAULT-VALUE}).")

@@ -45,8 +45,8 @@ public final class ShardWorkerCommand implements Callable<Integer> {
 
   @Option(names = "--kernels", paramLabel = "vector|native|native-bf16", converter = KernelSetConverter.class,
       description = "The decoder's kernels: vector (the Vector API, float32 arithmetic) or native (decode's F16, "
-          + "Q8_0 and Q4_0 products, and Q8_0 and Q4_0 products of several tokens on AMX (Q8_0) or AVX-512 VNNI "
-          + "where the CPU has them, in C compiled on this machine on first use, needs a C compiler; Q8_0 and Q4_0 "
+          + "Q8_0 and Q4_0 products, Q8_0 and Q4_0 products of several tokens on AMX (Q8_0) or AVX-512 VNNI "
+          + "where the CPU has them and F16 products of 2 to 32 tokens, in C compiled on this machine on first use, needs a C compiler; Q8_0 and Q4_0 "
           + "weights are multiplied by activations quantized to Q8_0, as llama.cpp does), or native-bf16 (native, with "
           + "attention over prompts multiplying in BF16 on AVX512_BF16; decode's attention stays float32). Default: "
           + "-Dowlery.kernels, else vector.")

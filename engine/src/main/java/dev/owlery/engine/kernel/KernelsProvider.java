@@ -17,9 +17,9 @@ public final class KernelsProvider {
     VECTOR,
     SCALAR,
     /**
-     * The vector kernels with decode's F16, Q8_0 and Q4_0 products, and Q8_0 and Q4_0 products of
-     * several tokens on AMX (Q8_0) or AVX-512 VNNI, in C compiled on the machine ({@code engine-native}'s {@code NativeKernels}, found
-     * through {@link NativeKernelsFactory}).
+     * The vector kernels with decode's F16, Q8_0 and Q4_0 products, Q8_0 and Q4_0 products of several
+     * tokens on AMX (Q8_0) or AVX-512 VNNI, and F16 products of 2 to 32 tokens, in C compiled on the
+     * machine ({@code engine-native}'s {@code NativeKernels}, found through {@link NativeKernelsFactory}).
      */
     NATIVE,
     /**
