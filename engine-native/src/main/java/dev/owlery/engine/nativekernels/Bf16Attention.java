@@ -1,23 +1,24 @@
 package dev.owlery.engine.nativekernels;
 
+import dev.owlery.engine.kernel.AttentionCall;
+import dev.owlery.engine.kernel.AttentionItems;
 import dev.owlery.engine.kernel.AttentionMask;
 import dev.owlery.engine.kernel.AttentionShape;
 import dev.owlery.engine.kernel.ComputePool;
 import dev.owlery.engine.kernel.KeyValueRows;
 import java.lang.foreign.MemorySegment;
-import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * Attention with its two products, the scores and the weighted values, in BF16 ({@code
- * owlery_attention_bf16}): split as the vector kernels' blocked attention is, into items of one kv
- * head by a run of query blocks of {@value #ROWS_PER_ITEM} rows, claimed one at a time by the pool's
- * threads. An item reads the keys and values its queries see once and rounds them to BF16 in C's
+ * owlery_attention_bf16}): cut as the vector kernels' blocked attention is ({@link AttentionItems}),
+ * into items of one kv head by a run of query blocks of {@value #ROWS_PER_ITEM} rows, claimed one at
+ * a time by the pool's threads. An item reads the keys and values its queries see once and rounds them to BF16 in C's
  * layouts; each query block then goes through the C kernel, which rounds the queries and the
  * softmax weights to BF16 as well and keeps the softmax itself in float32.
  *
  * <p>Rounding the inputs of both products to 8 significant bits moves a score by up to about 2^-7
  * of {@code scale * sum |q_d k_d|}, and an output by up to about 2^-8 of the largest value besides
- * (NativeKernelsTest bounds it against the scalar reference).
+ * (Bf16AttentionTest bounds it against the scalar reference).
  */
 final class Bf16Attention {
 
@@ -45,9 +46,10 @@ final class Bf16Attention {
   void run(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, AttentionMask mask, int numQueries,
       int numKeys, float[] out, int outOffset) {
     Call call = calls.get();
-    call.prepare(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset);
+    call.prepare(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset,
+        AttentionItems.of(shape, numQueries, ROWS_PER_ITEM, ITEMS_PER_THREAD, pool.numThreads()));
     try {
-      if (pool.numThreads() == 1 || call.numItems == 1) {
+      if (pool.numThreads() == 1 || call.numItems() == 1) {
         call.runShare();
       } else {
         pool.run(call);
@@ -57,86 +59,46 @@ final class Bf16Attention {
     }
   }
 
-  /** One thread's reusable call: items are claimed one at a time by every thread of the pool. */
-  private final class Call implements ComputePool.SharedTask {
-    private final AtomicInteger nextItem = new AtomicInteger();
-    private float[] q;
-    private int qOffset;
-    private KeyValueRows kv;
-    private AttentionShape shape;
-    private AttentionMask mask;
-    private int numQueries;
-    private int numKeys;
-    private float[] out;
-    private int outOffset;
-    private int queriesPerItem;
-    private int numQueryBlocks;
-    private int partsPerHead;
-    private int numItems;
+  /** One thread's reusable call. */
+  private final class Call extends AttentionCall {
 
-    void prepare(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, AttentionMask mask, int numQueries,
-        int numKeys, float[] out, int outOffset) {
-      this.q = q;
-      this.qOffset = qOffset;
-      this.kv = kv;
-      this.shape = shape;
-      this.mask = mask;
-      this.numQueries = numQueries;
-      this.numKeys = numKeys;
-      this.out = out;
-      this.outOffset = outOffset;
-      this.queriesPerItem = Math.max(1, ROWS_PER_ITEM / shape.groupSize());
-      this.numQueryBlocks = Math.ceilDiv(numQueries, queriesPerItem);
-      int wantedParts = Math.ceilDiv(ITEMS_PER_THREAD * pool.numThreads(), shape.numKvHeads());
-      this.partsPerHead = Math.max(1, Math.min(numQueryBlocks, wantedParts));
-      this.numItems = partsPerHead * shape.numKvHeads();
-      nextItem.set(0); // volatile write publishes the fields above to the workers
-    }
-
-    void clear() {
-      q = null;
-      kv = null;
-      out = null;
-    }
-
+    /**
+     * Reads the keys and values the item's last query sees, rounds them to BF16 in the C kernel's
+     * layouts, then runs the kernel on each query block: its rows are the blocks' queries, each with
+     * every query head of the kv head.
+     */
     @Override
-    public void runShare() {
+    protected void attendItem(int kvHead, int fromBlock, int toBlock) {
       Scratch s = SCRATCH.get();
       int headDim = shape.headDim();
       int groupSize = shape.groupSize();
-      for (int item = nextItem.getAndIncrement(); item < numItems; item = nextItem.getAndIncrement()) {
-        // the last query blocks see the most keys under a causal mask: hand them out first
-        int part = partsPerHead - 1 - item / shape.numKvHeads();
-        int kvHead = item % shape.numKvHeads();
-        int fromBlock = (int) ((long) numQueryBlocks * part / partsPerHead);
-        int toBlock = (int) ((long) numQueryBlocks * (part + 1) / partsPerHead);
-        int end = Math.min(numQueries, toBlock * queriesPerItem);
-        int count = AttentionShape.visibleKeys(mask, end - 1, numQueries, numKeys);
-        s.ensureKeys(count, headDim);
-        kv.readKeys(kvHead, 0, count, s.rows, 0);
-        library.bf16KeyTiles(MemorySegment.ofArray(s.rows), count, headDim, MemorySegment.ofArray(s.keyTiles));
-        kv.readValues(kvHead, 0, count, s.rows, 0);
-        library.bf16ValuePairs(MemorySegment.ofArray(s.rows), count, headDim, MemorySegment.ofArray(s.valuePairs));
-        for (int block = fromBlock; block < toBlock; block++) {
-          int first = block * queriesPerItem;
-          int last = Math.min(numQueries, first + queriesPerItem);
-          int rows = (last - first) * groupSize;
-          s.ensureRows(rows, library.attentionBf16Scratch(rows, headDim));
-          for (int i = first; i < last; i++) {
-            int visible = AttentionShape.visibleKeys(mask, i, numQueries, numKeys);
-            for (int g = 0; g < groupSize; g++) {
-              int row = (i - first) * groupSize + g;
-              int column = (kvHead * groupSize + g) * headDim;
-              s.qRows[row] = qOffset + i * shape.rowWidth() + column;
-              s.outRows[row] = outOffset + i * shape.rowWidth() + column;
-              s.visible[row] = visible;
-            }
+      int queriesPerItem = items.queriesPerItem();
+      int end = Math.min(numQueries, toBlock * queriesPerItem);
+      int count = AttentionShape.visibleKeys(mask, end - 1, numQueries, numKeys);
+      s.ensureKeys(count, headDim);
+      kv.readKeys(kvHead, 0, count, s.rows, 0);
+      library.bf16KeyTiles(MemorySegment.ofArray(s.rows), count, headDim, MemorySegment.ofArray(s.keyTiles));
+      kv.readValues(kvHead, 0, count, s.rows, 0);
+      library.bf16ValuePairs(MemorySegment.ofArray(s.rows), count, headDim, MemorySegment.ofArray(s.valuePairs));
+      for (int block = fromBlock; block < toBlock; block++) {
+        int first = block * queriesPerItem;
+        int last = Math.min(numQueries, first + queriesPerItem);
+        int rows = (last - first) * groupSize;
+        s.ensureRows(rows, library.attentionBf16Scratch(rows, headDim));
+        for (int i = first; i < last; i++) {
+          int visible = AttentionShape.visibleKeys(mask, i, numQueries, numKeys);
+          for (int g = 0; g < groupSize; g++) {
+            int row = (i - first) * groupSize + g;
+            int column = (kvHead * groupSize + g) * headDim;
+            s.qRows[row] = qOffset + i * shape.rowWidth() + column;
+            s.outRows[row] = outOffset + i * shape.rowWidth() + column;
+            s.visible[row] = visible;
           }
-          library.attentionBf16(MemorySegment.ofArray(q), MemorySegment.ofArray(s.qRows),
-              MemorySegment.ofArray(s.visible), rows, headDim, MemorySegment.ofArray(s.keyTiles),
-              MemorySegment.ofArray(s.valuePairs), shape.scale(), MemorySegment.ofArray(out),
-              MemorySegment.ofArray(s.outRows), MemorySegment.ofArray(s.scratch));
         }
+        library.attentionBf16(MemorySegment.ofArray(q), MemorySegment.ofArray(s.qRows),
+            MemorySegment.ofArray(s.visible), rows, headDim, MemorySegment.ofArray(s.keyTiles),
+            MemorySegment.ofArray(s.valuePairs), shape.scale(), MemorySegment.ofArray(out),
+            MemorySegment.ofArray(s.outRows), MemorySegment.ofArray(s.scratch));
       }
     }
   }

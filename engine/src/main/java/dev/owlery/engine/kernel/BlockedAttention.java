@@ -1,7 +1,6 @@
 package dev.owlery.engine.kernel;
 
 import java.util.Arrays;
-import java.util.concurrent.atomic.AtomicInteger;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
@@ -73,10 +72,11 @@ final class BlockedAttention {
       return;
     }
     Call call = calls.get();
-    call.prepare(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset, pool.numThreads());
+    call.prepare(q, qOffset, kv, shape, mask, numQueries, numKeys, out, outOffset,
+        AttentionItems.of(shape, numQueries, ROWS_PER_ITEM, ITEMS_PER_THREAD, pool.numThreads()));
     try {
       long work = (long) shape.numHeads() * numQueries * numKeys * shape.headDim();
-      if (work < PARALLEL_THRESHOLD || pool.numThreads() == 1 || call.numItems == 1) {
+      if (work < PARALLEL_THRESHOLD || pool.numThreads() == 1 || call.numItems() == 1) {
         call.runShare();
       } else {
         pool.run(call);
@@ -86,70 +86,24 @@ final class BlockedAttention {
     }
   }
 
-  /** One thread's reusable call: items are claimed one at a time by every thread of the pool. */
-  private static final class Call implements ComputePool.SharedTask {
-    private final AtomicInteger nextItem = new AtomicInteger();
-    private float[] q;
-    private int qOffset;
-    private KeyValueRows kv;
-    private AttentionShape shape;
-    private AttentionMask mask;
-    private int numQueries;
-    private int numKeys;
-    private float[] out;
-    private int outOffset;
-    private int queriesPerItem;
-    private int numQueryBlocks;
-    /** Parts each kv head's query blocks are cut into: an item is one part of one kv head. */
-    private int partsPerHead;
-    private int numItems;
-
-    void prepare(float[] q, int qOffset, KeyValueRows kv, AttentionShape shape, AttentionMask mask, int numQueries,
-        int numKeys, float[] out, int outOffset, int numThreads) {
-      this.q = q;
-      this.qOffset = qOffset;
-      this.kv = kv;
-      this.shape = shape;
-      this.mask = mask;
-      this.numQueries = numQueries;
-      this.numKeys = numKeys;
-      this.out = out;
-      this.outOffset = outOffset;
-      this.queriesPerItem = Math.max(1, ROWS_PER_ITEM / shape.groupSize());
-      this.numQueryBlocks = Math.ceilDiv(numQueries, queriesPerItem);
-      int wantedParts = Math.ceilDiv(ITEMS_PER_THREAD * numThreads, shape.numKvHeads());
-      this.partsPerHead = Math.max(1, Math.min(numQueryBlocks, wantedParts));
-      this.numItems = partsPerHead * shape.numKvHeads();
-      nextItem.set(0); // volatile write publishes the fields above to the workers
-    }
-
-    void clear() {
-      q = null;
-      kv = null;
-      out = null;
-    }
+  /** One thread's reusable call. */
+  private static final class Call extends AttentionCall {
 
     @Override
-    public void runShare() {
+    protected void attendItem(int kvHead, int fromBlock, int toBlock) {
       Scratch scratch = SCRATCH.get();
-      for (int item = nextItem.getAndIncrement(); item < numItems; item = nextItem.getAndIncrement()) {
-        // the last query blocks see the most keys under a causal mask: hand them out first
-        int part = partsPerHead - 1 - item / shape.numKvHeads();
-        int kvHead = item % shape.numKvHeads();
-        int fromBlock = (int) ((long) numQueryBlocks * part / partsPerHead);
-        int toBlock = (int) ((long) numQueryBlocks * (part + 1) / partsPerHead);
-        int end = Math.min(numQueries, toBlock * queriesPerItem);
-        // an item of several query blocks reads its keys and values once for all of them; one of a
-        // single block (decode, short chunks) key block by key block, each tile in L1 (reading the
-        // whole head first measured 10-20% slower there)
-        scratch.wholeHead = toBlock - fromBlock > 1;
-        if (scratch.wholeHead) {
-          loadKeys(scratch, kvHead, 0, AttentionShape.visibleKeys(mask, end - 1, numQueries, numKeys), shape.headDim());
-        }
-        for (int queryBlock = fromBlock; queryBlock < toBlock; queryBlock++) {
-          int first = queryBlock * queriesPerItem;
-          attendBlock(scratch, kvHead, first, Math.min(numQueries, first + queriesPerItem));
-        }
+      int queriesPerItem = items.queriesPerItem();
+      int end = Math.min(numQueries, toBlock * queriesPerItem);
+      // an item of several query blocks reads its keys and values once for all of them; one of a
+      // single block (decode, short chunks) key block by key block, each tile in L1 (reading the
+      // whole head first measured 10-20% slower there)
+      scratch.wholeHead = toBlock - fromBlock > 1;
+      if (scratch.wholeHead) {
+        loadKeys(scratch, kvHead, 0, AttentionShape.visibleKeys(mask, end - 1, numQueries, numKeys), shape.headDim());
+      }
+      for (int queryBlock = fromBlock; queryBlock < toBlock; queryBlock++) {
+        int first = queryBlock * queriesPerItem;
+        attendBlock(scratch, kvHead, first, Math.min(numQueries, first + queriesPerItem));
       }
     }
 
