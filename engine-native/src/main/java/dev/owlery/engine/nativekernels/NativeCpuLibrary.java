@@ -72,8 +72,8 @@ public final class NativeCpuLibrary {
   private final MethodHandle q8Avx2;
   private final MethodHandle q4Vnni;
   private final MethodHandle q4Avx2;
-  private final MethodHandle f16Avx512;
-  private final MethodHandle f16MatmulAvx512;
+  private final MethodHandle halfMatvecAvx512;
+  private final MethodHandle halfMatmulAvx512;
   private final MethodHandle q8Amx;
   private final MethodHandle q8MatmulVnni;
   private final MethodHandle q4MatmulVnni;
@@ -97,17 +97,17 @@ public final class NativeCpuLibrary {
     }
     FunctionDescriptor q8 = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT,
         ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.ADDRESS);
-    FunctionDescriptor f16 = FunctionDescriptor.ofVoid(ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-        ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS);
     Linker.Option critical = Linker.Option.critical(true);
     q8Vnni = linker.downcallHandle(find(lookup, "owlery_q8_0_matvec_vnni"), q8, critical);
     q8Avx2 = linker.downcallHandle(find(lookup, "owlery_q8_0_matvec_avx2"), q8, critical);
     q4Vnni = linker.downcallHandle(find(lookup, "owlery_q4_0_matvec_vnni"), q8, critical);
     q4Avx2 = linker.downcallHandle(find(lookup, "owlery_q4_0_matvec_avx2"), q8, critical);
-    f16Avx512 = linker.downcallHandle(find(lookup, "owlery_f16_matvec_avx512"), f16, critical);
-    f16MatmulAvx512 = linker.downcallHandle(find(lookup, "owlery_f16_matmul_avx512"), FunctionDescriptor.ofVoid(
+    halfMatvecAvx512 = linker.downcallHandle(find(lookup, "owlery_half_matvec_avx512"), FunctionDescriptor.ofVoid(
         ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
-        ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), critical);
+        ValueLayout.ADDRESS, ValueLayout.JAVA_INT), critical);
+    halfMatmulAvx512 = linker.downcallHandle(find(lookup, "owlery_half_matmul_avx512"), FunctionDescriptor.ofVoid(
+        ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+        ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT), critical);
     q8Amx = linker.downcallHandle(find(lookup, "owlery_q8_0_matmul_amx"), FunctionDescriptor.ofVoid(
         ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
         ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG),
@@ -170,8 +170,8 @@ public final class NativeCpuLibrary {
     return (features & FEATURE_AVX512_VNNI) != 0;
   }
 
-  /** Whether this CPU runs the F16 kernel (AVX-512 F, BW, VL and F16C). */
-  public boolean runsF16() {
+  /** Whether this CPU runs the F16 and BF16 kernels (AVX-512 F, BW, VL and F16C). */
+  public boolean runsHalf() {
     return (features & FEATURE_AVX512) != 0;
   }
 
@@ -326,28 +326,28 @@ public final class NativeCpuLibrary {
   }
 
   /**
-   * {@code out[i] = row i of w times x}, for {@code rows} F16 rows of {@code cols} halves (a
-   * multiple of 32), {@code stride} bytes apart from {@code w}'s start.
+   * {@code out[i] = row i of w times x}, for {@code rows} F16 (with {@code bf16}, BF16) rows of
+   * {@code cols} halves (a multiple of 32), {@code stride} bytes apart from {@code w}'s start.
    */
-  void f16Matvec(MemorySegment w, long stride, int rows, int cols, MemorySegment x, MemorySegment out) {
+  void halfMatvec(boolean bf16, MemorySegment w, long stride, int rows, int cols, MemorySegment x, MemorySegment out) {
     try {
-      f16Avx512.invokeExact(w, stride, rows, cols, x, out);
+      halfMatvecAvx512.invokeExact(w, stride, rows, cols, x, out, bf16 ? 1 : 0);
     } catch (Throwable t) {
-      throw new IllegalStateException("the native F16 matvec failed", t);
+      throw new IllegalStateException("the native F16/BF16 matvec failed", t);
     }
   }
 
   /**
-   * {@code out[t * outStride + i] = row i of w times token t}, for {@code rows} F16 rows of {@code cols}
-   * halves (a multiple of 32), {@code stride} bytes apart, and {@code tokens} tokens of {@code cols}
-   * floats each, row after row, at {@code x}.
+   * {@code out[t * outStride + i] = row i of w times token t}, for {@code rows} F16 (with
+   * {@code bf16}, BF16) rows of {@code cols} halves (a multiple of 32), {@code stride} bytes apart,
+   * and {@code tokens} tokens of {@code cols} floats each, row after row, at {@code x}.
    */
-  void f16Matmul(MemorySegment w, long stride, int rows, int cols, MemorySegment x, int tokens, MemorySegment out,
-      long outStride) {
+  void halfMatmul(boolean bf16, MemorySegment w, long stride, int rows, int cols, MemorySegment x, int tokens,
+      MemorySegment out, long outStride) {
     try {
-      f16MatmulAvx512.invokeExact(w, stride, rows, cols, x, tokens, out, outStride);
+      halfMatmulAvx512.invokeExact(w, stride, rows, cols, x, tokens, out, outStride, bf16 ? 1 : 0);
     } catch (Throwable t) {
-      throw new IllegalStateException("the native F16 matmul failed", t);
+      throw new IllegalStateException("the native F16/BF16 matmul failed", t);
     }
   }
 

@@ -20,21 +20,21 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * The vector kernels with their Q8_0 and F16 products partly in Owlery's C ({@link NativeCpuLibrary}):
+ * The vector kernels with their Q8_0, Q4_0, F16 and BF16 products partly in Owlery's C ({@link NativeCpuLibrary}):
  * <ul>
  *   <li>one token (decode): Q8_0 and Q4_0 weights times activations quantized to Q8_0, multiplied
- *       int8 by int8 as llama.cpp does ({@link Q8Activations}; AVX-512 VNNI, else AVX2), and F16 weights
- *       times float32 activations (AVX-512), both reading four rows a quarter of the call apart
- *       with software prefetch;
+ *       int8 by int8 as llama.cpp does ({@link Q8Activations}; AVX-512 VNNI, else AVX2), and F16 or BF16
+ *       weights times float32 activations (AVX-512), all reading four rows a quarter of the call
+ *       apart with software prefetch;
  *   <li>several tokens (prefill, batched decode), Q8_0 and Q4_0: on AMX (Q8_0 only) 16 rows by 16
  *       tokens by one block per tile product ({@code tdpbssd}), else on AVX-512 VNNI 12 rows by 16 tokens
  *       ({@code vpdpbusd}, a token per lane), both with each block's exact int32 sums scaled into
  *       float32 sums, the same bits; each matrix's block scales are kept as floats (a table of a
  *       ninth of its size), and for VNNI each block's weight sum too (another ninth);
- *   <li>a few tokens (2 to {@value #F16_MAX_TOKENS}: batched decode), F16: 4 rows by 6 tokens at a time
- *       on AVX-512 (more tokens go to the vector kernels, faster there from 64).
+ *   <li>a few tokens (2 to {@value #HALF_MAX_TOKENS}: batched decode), F16 and BF16: 4 rows by 6 tokens
+ *       at a time on AVX-512 (more tokens go to the vector kernels, faster there from 64).
  * </ul>
- * Other dtypes, F16 with more tokens or widths not a multiple of 32, and every other operation go
+ * F32 weights, F16 and BF16 with more tokens or widths not a multiple of 32, and every other operation go
  * to {@link VectorKernels}, whose threads the products share. Attention stays the vector kernels'
  * float32 unless these kernels are made with BF16 attention ({@code native-bf16}): then calls of
  * {@value #BF16_ATTENTION_QUERIES} queries or more (prompts, the vision tower) multiply in BF16
@@ -43,7 +43,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>Q8_0 and Q4_0 here are not the vector kernels' arithmetic: they multiply the weights by the
  * float32 activations, these by the activations rounded to 8 bits per 32-value block (relative error
  * up to about 1/254 of the block's largest value per activation). Tests state the effect on the
- * models' logits and greedy tokens. F16 differs from the vector kernels only in the order of the sums.
+ * models' logits and greedy tokens. F16 and BF16 differ from the vector kernels only in the order of
+ * the sums.
  */
 public final class NativeKernels extends ForwardingKernels implements AutoCloseable {
 
@@ -62,11 +63,11 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
    */
   static final int BF16_ATTENTION_QUERIES = 16;
   /**
-   * Tokens up to which an F16 product of several tokens runs here: one thread, 4096 x 4096, the C
+   * Tokens up to which an F16 (or BF16) product of several tokens runs here: one thread, 4096 x 4096, the C
    * kernel ran 106-111, 120-128 and 116-138 GFLOP/s at 16, 32 and 64 tokens, the vector kernels 53,
    * 65 and 118 (137 at 128, where the C kernel ran 108-112).
    */
-  static final int F16_MAX_TOKENS = 32;
+  static final int HALF_MAX_TOKENS = 32;
 
   private final NativeCpuLibrary library;
   private final VectorKernels vector;
@@ -136,10 +137,9 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     }
     if (numTokens > 1) {
       SeveralTokens form = formFor(w);
-      return form != SeveralTokens.VECTOR && (form != SeveralTokens.F16 || numTokens <= F16_MAX_TOKENS);
+      return form != SeveralTokens.VECTOR && (form != SeveralTokens.HALF || numTokens <= HALF_MAX_TOKENS);
     }
-    return w.dtype() == DType.Q8_0 || w.dtype() == DType.Q4_0
-        || w.dtype() == DType.F16 && library.runsF16() && w.cols() % 32 == 0;
+    return w.dtype() == DType.Q8_0 || w.dtype() == DType.Q4_0 || runsHalf(w);
   }
 
   @Override
@@ -217,15 +217,20 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
 
   /**
    * Where products of several tokens over {@code w} run: Q8_0 as the CPU allows, Q4_0 on VNNI only, F16
-   * on AVX-512 (up to {@value #F16_MAX_TOKENS} tokens).
+   * and BF16 on AVX-512 (up to {@value #HALF_MAX_TOKENS} tokens).
    */
   private SeveralTokens formFor(Matrix w) {
     return switch (w.dtype()) {
       case Q8_0 -> severalTokens;
       case Q4_0 -> library.hasVnni() ? SeveralTokens.VNNI : SeveralTokens.VECTOR;
-      case F16 -> library.runsF16() && w.cols() % 32 == 0 ? SeveralTokens.F16 : SeveralTokens.VECTOR;
+      case F16, BF16 -> runsHalf(w) ? SeveralTokens.HALF : SeveralTokens.VECTOR;
       default -> SeveralTokens.VECTOR;
     };
+  }
+
+  /** Whether {@code w} is F16 or BF16 the half-precision kernels take: AVX-512, rows of 32 columns a step. */
+  private boolean runsHalf(Matrix w) {
+    return (w.dtype() == DType.F16 || w.dtype() == DType.BF16) && library.runsHalf() && w.cols() % 32 == 0;
   }
 
   /** Made on a matrix's first product of several tokens, kept while these kernels live. */
@@ -243,7 +248,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
   }
 
   private enum SeveralTokens {
-    AMX(16), VNNI(12), F16(4), VECTOR(16);
+    AMX(16), VNNI(12), HALF(4), VECTOR(16);
 
     /** Rows the kernel multiplies together (owlery_cpu.c). */
     final int rowsPerGroup;
@@ -289,7 +294,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       this.numTokens = numTokens;
       this.form = formFor(w);
       int cols = w.cols();
-      if (w.dtype() == DType.F16) {
+      if (form == SeveralTokens.HALF) {
         this.x = MemorySegment.ofArray(x).asSlice((long) xOffset * Float.BYTES, (long) numTokens * cols * Float.BYTES);
       } else if (numTokens == 1) {
         activations.quantize(x, xOffset, cols);
@@ -341,8 +346,9 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
 
     private void run(int from, int rows) {
       MemorySegment weights = w.data().asSlice(w.rowByteOffset(from));
-      if (numTokens > 1 && w.dtype() == DType.F16) {
-        library.f16Matmul(weights, w.rowStrideBytes(), rows, w.cols(), x, numTokens,
+      boolean bf16 = w.dtype() == DType.BF16;
+      if (numTokens > 1 && form == SeveralTokens.HALF) {
+        library.halfMatmul(bf16, weights, w.rowStrideBytes(), rows, w.cols(), x, numTokens,
             MemorySegment.ofArray(out).asSlice((long) (outOffset + from) * Float.BYTES), w.rows());
         return;
       }
@@ -357,11 +363,11 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       }
       MemorySegment results = MemorySegment.ofArray(out)
           .asSlice((long) (outOffset + from) * Float.BYTES, (long) rows * Float.BYTES);
-      if (w.dtype() != DType.F16) {
+      if (form != SeveralTokens.HALF) {
         library.blockMatvec(w.dtype() == DType.Q4_0, vnni, weights, w.rowStrideBytes(), rows, w.cols() / 32, xq, xd,
             results);
       } else {
-        library.f16Matvec(weights, w.rowStrideBytes(), rows, w.cols(), x, results);
+        library.halfMatvec(bf16, weights, w.rowStrideBytes(), rows, w.cols(), x, results);
       }
     }
 

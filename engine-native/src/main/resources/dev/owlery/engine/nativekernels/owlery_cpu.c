@@ -3,8 +3,8 @@
  * express and llama.cpp's speed on this hardware needs.
  *   - One token (decode): an int8 x int8 dot product (AVX-512 VNNI's vpdpbusd; AVX2's vpmaddubsw +
  *     vpmaddwd otherwise) for Q8_0 and Q4_0 weights times activations quantized to Q8_0, as
- *     llama.cpp multiplies them, and F16 weights times float32 activations; all with software
- *     prefetch over four rows read in lockstep a quarter of the call's rows apart.
+ *     llama.cpp multiplies them, and F16 or BF16 weights times float32 activations; all with
+ *     software prefetch over four rows read in lockstep a quarter of the call's rows apart.
  *   - Several tokens (prefill, batched decode): Q8_0 on AMX (tdpbssd), 16 rows x 16 tokens a block,
  *     or where AMX is missing on AVX-512 VNNI (vpdpbusd), 12 rows x 16 tokens, with the same bits.
  *   - Attention with its two products in BF16 (AVX512_BF16's vdpbf16ps), for the native-bf16 set.
@@ -330,18 +330,23 @@ __attribute__((target(VNNI))) void owlery_q4_0_matvec_vnni(const uint8_t *w, int
   }
 }
 
-__attribute__((target(AVX512), always_inline)) static inline __m512 f16_load(const uint16_t *p) {
-  return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *) p));
+/*
+ * 16 halves at p widened to floats, both exactly: F16 by vcvtph2ps; BF16 (the top half of a float's
+ * bits) by moving each to the top of its lane.
+ */
+__attribute__((target(AVX512), always_inline)) static inline __m512 half_load(const uint16_t *p, int bf16) {
+  __m256i halves = _mm256_loadu_si256((const __m256i *) p);
+  return bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(halves), 16)) : _mm512_cvtph_ps(halves);
 }
 
 /*
- * out[r] = row r of the F16 matrix w (rows of `cols` halves, a multiple of 32, `stride` bytes apart)
- * times the float activations x, four rows a quarter apart read together as in the Q8_0 kernel. Per
- * row two 16-lane accumulators (columns 32c..32c+15 and 32c+16..32c+31), added lane by lane, then
- * _mm512_reduce_add_ps.
+ * out[r] = row r of the F16 (bf16: BF16) matrix w (rows of `cols` halves, a multiple of 32, `stride`
+ * bytes apart) times the float activations x, four rows a quarter apart read together as in the Q8_0
+ * kernel. Per row two 16-lane accumulators (columns 32c..32c+15 and 32c+16..32c+31), added lane by
+ * lane, then _mm512_reduce_add_ps. half_matvec is inlined with bf16 a constant.
  */
-__attribute__((target(AVX512))) void owlery_f16_matvec_avx512(const uint8_t *w, int64_t stride, int32_t rows,
-    int32_t cols, const float *x, float *out) {
+__attribute__((target(AVX512), always_inline)) static inline void half_matvec(const uint8_t *w, int64_t stride,
+    int32_t rows, int32_t cols, const float *x, float *out, int bf16) {
   int32_t quarter = rows / 4;
   for (int32_t i = 0; i < quarter; i++) {
     const uint8_t *r0 = w + i * stride;
@@ -358,14 +363,14 @@ __attribute__((target(AVX512))) void owlery_f16_matvec_avx512(const uint8_t *w, 
       _mm_prefetch((const char *) r3 + at + PREFETCH_BYTES, _MM_HINT_T0);
       __m512 xa = _mm512_loadu_ps(x + c);
       __m512 xb = _mm512_loadu_ps(x + c + 16);
-      a0 = _mm512_fmadd_ps(f16_load((const uint16_t *) (r0 + at)), xa, a0);
-      b0 = _mm512_fmadd_ps(f16_load((const uint16_t *) (r0 + at) + 16), xb, b0);
-      a1 = _mm512_fmadd_ps(f16_load((const uint16_t *) (r1 + at)), xa, a1);
-      b1 = _mm512_fmadd_ps(f16_load((const uint16_t *) (r1 + at) + 16), xb, b1);
-      a2 = _mm512_fmadd_ps(f16_load((const uint16_t *) (r2 + at)), xa, a2);
-      b2 = _mm512_fmadd_ps(f16_load((const uint16_t *) (r2 + at) + 16), xb, b2);
-      a3 = _mm512_fmadd_ps(f16_load((const uint16_t *) (r3 + at)), xa, a3);
-      b3 = _mm512_fmadd_ps(f16_load((const uint16_t *) (r3 + at) + 16), xb, b3);
+      a0 = _mm512_fmadd_ps(half_load((const uint16_t *) (r0 + at), bf16), xa, a0);
+      b0 = _mm512_fmadd_ps(half_load((const uint16_t *) (r0 + at) + 16, bf16), xb, b0);
+      a1 = _mm512_fmadd_ps(half_load((const uint16_t *) (r1 + at), bf16), xa, a1);
+      b1 = _mm512_fmadd_ps(half_load((const uint16_t *) (r1 + at) + 16, bf16), xb, b1);
+      a2 = _mm512_fmadd_ps(half_load((const uint16_t *) (r2 + at), bf16), xa, a2);
+      b2 = _mm512_fmadd_ps(half_load((const uint16_t *) (r2 + at) + 16, bf16), xb, b2);
+      a3 = _mm512_fmadd_ps(half_load((const uint16_t *) (r3 + at), bf16), xa, a3);
+      b3 = _mm512_fmadd_ps(half_load((const uint16_t *) (r3 + at) + 16, bf16), xb, b3);
     }
     out[i] = _mm512_reduce_add_ps(_mm512_add_ps(a0, b0));
     out[i + quarter] = _mm512_reduce_add_ps(_mm512_add_ps(a1, b1));
@@ -378,10 +383,19 @@ __attribute__((target(AVX512))) void owlery_f16_matvec_avx512(const uint8_t *w, 
     for (int32_t c = 0; c < cols; c += 32) {
       int64_t at = 2 * (int64_t) c;
       _mm_prefetch((const char *) row + at + PREFETCH_BYTES, _MM_HINT_T0);
-      a = _mm512_fmadd_ps(f16_load((const uint16_t *) (row + at)), _mm512_loadu_ps(x + c), a);
-      b = _mm512_fmadd_ps(f16_load((const uint16_t *) (row + at) + 16), _mm512_loadu_ps(x + c + 16), b);
+      a = _mm512_fmadd_ps(half_load((const uint16_t *) (row + at), bf16), _mm512_loadu_ps(x + c), a);
+      b = _mm512_fmadd_ps(half_load((const uint16_t *) (row + at) + 16, bf16), _mm512_loadu_ps(x + c + 16), b);
     }
     out[r] = _mm512_reduce_add_ps(_mm512_add_ps(a, b));
+  }
+}
+
+__attribute__((target(AVX512))) void owlery_half_matvec_avx512(const uint8_t *w, int64_t stride, int32_t rows,
+    int32_t cols, const float *x, float *out, int32_t bf16) {
+  if (bf16) {
+    half_matvec(w, stride, rows, cols, x, out, 1);
+  } else {
+    half_matvec(w, stride, rows, cols, x, out, 0);
   }
 }
 
@@ -594,9 +608,9 @@ __attribute__((target(VNNI))) void owlery_q4_0_matmul_vnni(const uint8_t *w, int
 }
 
 /*
- * F16 products of a few tokens (AVX-512; batched decode): out[t * out_stride + r] = row r of w (rows
- * of `cols` halves, a multiple of 16, `stride` bytes apart) times token t's float activations (row
- * t of x, `cols` floats). F16_ROWS rows by F16_TOKENS tokens at a time, lanes over columns as in the
+ * F16 (bf16: BF16) products of a few tokens (AVX-512; batched decode): out[t * out_stride + r] = row r
+ * of w (rows of `cols` halves, a multiple of 16, `stride` bytes apart) times token t's float activations (row
+ * t of x, `cols` floats). HALF_ROWS rows by HALF_TOKENS tokens at a time, lanes over columns as in the
  * one-token kernel: per 16 columns each row's halves widened once and each token's floats loaded
  * once serve 24 FMAs, one accumulator per row and token, summed across its lanes at the end. Short
  * groups repeat their last row or token; those results are not written. On the Zen 5 host, one
@@ -604,49 +618,58 @@ __attribute__((target(VNNI))) void owlery_q4_0_matmul_vnni(const uint8_t *w, int
  * (the vector kernels 53, 65, 118, 137); the tokens as lanes instead (the weights broadcast from a
  * widened panel, 12 rows a tile) ran 71-103 at 16 tokens, 131-144 at 128.
  */
-#define F16_ROWS 4
-#define F16_TOKENS 6
+#define HALF_ROWS 4
+#define HALF_TOKENS 6
 
-__attribute__((target(AVX512))) void owlery_f16_matmul_avx512(const uint8_t *w, int64_t stride, int32_t rows,
-    int32_t cols, const float *x, int32_t tokens, float *out, int64_t out_stride) {
-  for (int32_t r0 = 0; r0 < rows; r0 += F16_ROWS) {
-    const uint16_t *row[F16_ROWS];
-    for (int r = 0; r < F16_ROWS; r++) {
+__attribute__((target(AVX512), always_inline)) static inline void half_matmul(const uint8_t *w, int64_t stride,
+    int32_t rows, int32_t cols, const float *x, int32_t tokens, float *out, int64_t out_stride, int bf16) {
+  for (int32_t r0 = 0; r0 < rows; r0 += HALF_ROWS) {
+    const uint16_t *row[HALF_ROWS];
+    for (int r = 0; r < HALF_ROWS; r++) {
       row[r] = (const uint16_t *) (w + (int64_t) (r0 + r < rows ? r0 + r : rows - 1) * stride);
     }
-    for (int32_t t0 = 0; t0 < tokens; t0 += F16_TOKENS) {
-      const float *token[F16_TOKENS];
-      for (int t = 0; t < F16_TOKENS; t++) {
+    for (int32_t t0 = 0; t0 < tokens; t0 += HALF_TOKENS) {
+      const float *token[HALF_TOKENS];
+      for (int t = 0; t < HALF_TOKENS; t++) {
         token[t] = x + (int64_t) (t0 + t < tokens ? t0 + t : tokens - 1) * cols;
       }
-      __m512 acc[F16_ROWS][F16_TOKENS];
+      __m512 acc[HALF_ROWS][HALF_TOKENS];
 #pragma GCC unroll 32
-      for (int r = 0; r < F16_ROWS; r++) {
-        for (int t = 0; t < F16_TOKENS; t++) {
+      for (int r = 0; r < HALF_ROWS; r++) {
+        for (int t = 0; t < HALF_TOKENS; t++) {
           acc[r][t] = _mm512_setzero_ps();
         }
       }
       for (int32_t c = 0; c < cols; c += 16) {
-        __m512 weights[F16_ROWS];
+        __m512 weights[HALF_ROWS];
 #pragma GCC unroll 8
-        for (int r = 0; r < F16_ROWS; r++) {
-          weights[r] = f16_load(row[r] + c);
+        for (int r = 0; r < HALF_ROWS; r++) {
+          weights[r] = half_load(row[r] + c, bf16);
         }
 #pragma GCC unroll 8
-        for (int t = 0; t < F16_TOKENS; t++) {
+        for (int t = 0; t < HALF_TOKENS; t++) {
           __m512 xv = _mm512_loadu_ps(token[t] + c);
 #pragma GCC unroll 8
-          for (int r = 0; r < F16_ROWS; r++) {
+          for (int r = 0; r < HALF_ROWS; r++) {
             acc[r][t] = _mm512_fmadd_ps(weights[r], xv, acc[r][t]);
           }
         }
       }
-      for (int r = 0; r < F16_ROWS && r0 + r < rows; r++) {
-        for (int t = 0; t < F16_TOKENS && t0 + t < tokens; t++) {
+      for (int r = 0; r < HALF_ROWS && r0 + r < rows; r++) {
+        for (int t = 0; t < HALF_TOKENS && t0 + t < tokens; t++) {
           out[(int64_t) (t0 + t) * out_stride + r0 + r] = _mm512_reduce_add_ps(acc[r][t]);
         }
       }
     }
+  }
+}
+
+__attribute__((target(AVX512))) void owlery_half_matmul_avx512(const uint8_t *w, int64_t stride, int32_t rows,
+    int32_t cols, const float *x, int32_t tokens, float *out, int64_t out_stride, int32_t bf16) {
+  if (bf16) {
+    half_matmul(w, stride, rows, cols, x, tokens, out, out_stride, 1);
+  } else {
+    half_matmul(w, stride, rows, cols, x, tokens, out, out_stride, 0);
   }
 }
 

@@ -148,7 +148,7 @@ class NativeKernelsTest {
     List<String> words = List.of(flags.split("\\s+"));
     assertThat(library.hasVnni()).as("VNNI").isEqualTo(words.contains("avx512_vnni"));
     assertThat(library.hasAmx()).as("AMX").isEqualTo(words.contains("amx_int8"));
-    assertThat(library.runsF16()).as("AVX-512").isEqualTo(words.contains("avx512bw") && words.contains("avx512vl"));
+    assertThat(library.runsHalf()).as("AVX-512").isEqualTo(words.contains("avx512bw") && words.contains("avx512vl"));
     assertThat(library.hasBf16()).as("AVX512_BF16")
         .isEqualTo(words.contains("avx512_bf16") && words.contains("avx512bw") && words.contains("avx512vl"));
     try (NativeKernels kernels = new NativeKernels(library, 1, true, true, false)) {
@@ -301,16 +301,17 @@ class NativeKernelsTest {
   }
 
   /**
-   * F16 products of one token and of a few (the several-token kernel's groups of 4 rows by 6 tokens,
-   * short ones included, up to {@link NativeKernels#F16_MAX_TOKENS}) against double-precision sums:
-   * float32 accumulation over 2,048 columns, nothing more (on a CPU without AVX-512 the vector
-   * kernels take them, to the same bound).
+   * F16 and BF16 products of one token and of a few (the several-token kernel's groups of 4 rows by
+   * 6 tokens, short ones included, up to {@link NativeKernels#HALF_MAX_TOKENS}) against
+   * double-precision sums of the widened weights: float32 accumulation over 2,048 columns, nothing
+   * more (on a CPU without AVX-512 the vector kernels take them, to the same bound).
    */
-  @Test
-  void f16ProductsAgreeWithDoublePrecisionSums() {
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(value = WeightFormat.class, names = {"F16", "BF16"})
+  void halfPrecisionProductsAgreeWithDoublePrecisionSums(WeightFormat format) {
     int cols = 2048;
-    Matrix full = f16Matrix(517 + 3, cols + 64, 31);
-    int maxTokens = NativeKernels.F16_MAX_TOKENS;
+    Matrix full = format.convert(floatMatrix(517 + 3, cols + 64, 31), arena);
+    int maxTokens = NativeKernels.HALF_MAX_TOKENS;
     float[] x = randomFloats(maxTokens * cols + 1, 32, 2f);
     for (int threads : new int[] {1, 2}) {
       try (NativeKernels kernels = new NativeKernels(library, threads, true, true, false)) {
@@ -320,7 +321,7 @@ class NativeKernelsTest {
             if (tokens > 7 && rows > 64) {
               continue; // the double sums of 32 tokens x 517 rows take longer than they teach
             }
-            assertThat(kernels.runsNatively(w, tokens)).isEqualTo(library.runsF16());
+            assertThat(kernels.runsNatively(w, tokens)).isEqualTo(library.runsHalf());
             float[] out = new float[tokens * rows];
             kernels.matmul(w, x, 1, out, 0, tokens);
             for (int t = 0; t < tokens; t++) {
@@ -345,21 +346,22 @@ class NativeKernelsTest {
   @Test
   void everyOtherCallIsTheVectorKernelsCall() {
     Matrix f32 = WeightFormat.MAPPED.convert(floatMatrix(70, 96, 41), arena);
-    Matrix bf16 = WeightFormat.BF16.convert(floatMatrix(70, 96, 42), arena);
+    Matrix bf16 = WeightFormat.BF16.convert(floatMatrix(70, 96, 42), arena); // as F16
     Matrix oddF16 = f16Matrix(70, 40, 43); // columns not a multiple of 32
+    Matrix oddBf16 = WeightFormat.BF16.convert(floatMatrix(70, 40, 48), arena);
     Matrix q8 = q8Matrix(70, 96, 44); // several tokens: on AMX or VNNI where the CPU has either
     Matrix q4 = WeightFormat.Q4_0.convert(floatMatrix(70, 96, 46), arena); // several tokens: on VNNI where the CPU has it
     Matrix f16 = f16Matrix(70, 96, 47); // up to 32 tokens on AVX-512, more on the vector kernels
-    int manyTokens = NativeKernels.F16_MAX_TOKENS + 1;
+    int manyTokens = NativeKernels.HALF_MAX_TOKENS + 1;
     float[] x = randomFloats(manyTokens * 96, 45, 1f);
     try (NativeKernels kernels = new NativeKernels(library, 2, true, true, false); VectorKernels vector = new VectorKernels(2)) {
-      for (Matrix w : List.of(f32, bf16, oddF16, q8, q4, f16)) {
+      for (Matrix w : List.of(f32, bf16, oddF16, oddBf16, q8, q4, f16)) {
         for (int tokens : new int[] {1, 2, 3, manyTokens}) {
           if (kernels.runsNatively(w, tokens)) {
-            assertThat(w.dtype()).isIn(DType.Q8_0, DType.Q4_0, DType.F16);
-            assertThat(w).isNotSameAs(oddF16);
+            assertThat(w.dtype()).isIn(DType.Q8_0, DType.Q4_0, DType.F16, DType.BF16);
+            assertThat(w).isNotIn(oddF16, oddBf16);
             assertThat(tokens == 1 || (w.dtype() == DType.Q8_0 ? !kernels.severalTokensForm().equals("vector")
-                : w.dtype() == DType.Q4_0 ? library.hasVnni() : library.runsF16())).isTrue();
+                : w.dtype() == DType.Q4_0 ? library.hasVnni() : library.runsHalf())).isTrue();
             continue;
           }
           float[] expected = new float[tokens * w.rows()];
