@@ -71,6 +71,22 @@ class DockerfileTest {
     assertThat(env("OWLERY_CLASSPATH")).isEqualTo("\"/opt/owlery/lib/*\"");
   }
 
+  /**
+   * The nodes' default kernels (auto) are native where a C compiler is: the runtime installs one and
+   * keeps the compiled library under /tmp, the one folder the Kubernetes manifests mount writable.
+   */
+  @Test
+  void theRuntimeCompilesTheNativeKernelsIntoAWritableFolder() {
+    List<String> run = stage(1);
+    assertThat(run.stream().filter(line -> line.startsWith("RUN apt-get update && apt-get install -y ")))
+        .singleElement().satisfies(line -> assertThat(line.split("\\s+")).contains("gcc", "libc6-dev"));
+    assertThat(env("OWLERY_NATIVE_CACHE")).startsWith("/tmp/");
+    for (String role : List.of("shard-worker", "vision-worker")) {
+      assertThat(DeployFiles.text(DeployFiles.deploy("kubernetes/base/" + role + ".yaml")))
+          .as(role).contains("readOnlyRootFilesystem: true", "mountPath: /tmp");
+    }
+  }
+
   /** The lines of build stage {@code index} (0 = first FROM), its FROM line first. */
   private List<String> stage(int index) {
     List<List<String>> stages = new ArrayList<>();
