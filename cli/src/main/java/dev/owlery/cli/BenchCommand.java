@@ -71,11 +71,12 @@ public final class BenchCommand implements Callable<Integer> {
   List<Integer> threads;
 
   @Option(names = "--decoder-kernels", split = ",", defaultValue = "vector", converter = DecoderKernelsConverter.class,
-      description = "Kernel sets for the matmul and model benchmarks, taking turns: vector (the Vector API) and native "
-          + "(decode's F16, Q8_0 and Q4_0 products, Q8_0 and Q4_0 products of several tokens on AMX (Q8_0) or "
-          + "AVX-512 VNNI and F16 products of 2 to 32 tokens, in C compiled on this machine, Q8_0 and Q4_0 times activations quantized to Q8_0 as "
-          + "llama.cpp multiplies them; needs a C compiler) and native-bf16 (native, attention over prompts in BF16 on "
-          + "AVX512_BF16); default ${DEFAULT-VALUE}.")
+      description = "Kernel sets for the matmul and model benchmarks, taking turns: vector (the Vector API), native "
+          + "(decode's F16, BF16, Q8_0 and Q4_0 products, Q8_0 and Q4_0 products of several tokens on AMX (Q8_0) or "
+          + "AVX-512 VNNI and F16 and BF16 products of 2 to 32 tokens, in C compiled on this machine, Q8_0 and Q4_0 "
+          + "times activations quantized to Q8_0 as llama.cpp multiplies them; needs a C compiler), native-bf16 "
+          + "(native, attention over prompts in BF16 on AVX512_BF16) and auto (what the workers run by default: native "
+          + "where it can run, else vector); default ${DEFAULT-VALUE}.")
   List<KernelSet> decoderKernels;
 
   @Option(names = "--rows", defaultValue = "4096", description = "Matmul benchmark rows (default ${DEFAULT-VALUE}).")
@@ -176,13 +177,13 @@ public final class BenchCommand implements Callable<Integer> {
       description = "With --all-reduce: the folder of shared memory (default ${DEFAULT-VALUE}).")
   Path allReduceDir;
 
-  /** Parses {@code --decoder-kernels}' names: vector, native or native-bf16 (the scalar reference runs anyway). */
+  /** Parses {@code --decoder-kernels}' names: auto, vector, native or native-bf16 (the scalar reference runs anyway). */
   static final class DecoderKernelsConverter implements CommandLine.ITypeConverter<KernelSet> {
     @Override
     public KernelSet convert(String value) {
       KernelSet set = KernelSet.parse(value);
       if (set == KernelSet.SCALAR) {
-        throw new CommandLine.TypeConversionException("the scalar reference is timed anyway; name vector, native or native-bf16");
+        throw new CommandLine.TypeConversionException("the scalar reference is timed anyway; name auto, vector, native or native-bf16");
       }
       return set;
     }

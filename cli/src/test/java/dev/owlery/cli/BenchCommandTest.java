@@ -143,7 +143,7 @@ class BenchCommandTest {
 
     assertThat(run.exitCode()).isEqualTo(2);
     assertThat(run.err()).contains("Invalid value for option '--decoder-kernels'")
-        .contains("the scalar reference is timed anyway; name vector, native or native-bf16");
+        .contains("the scalar reference is timed anyway; name auto, vector, native or native-bf16");
   }
 
   @Test

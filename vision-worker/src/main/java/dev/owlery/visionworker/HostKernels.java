@@ -10,7 +10,12 @@ import java.util.stream.Collectors;
 
 /** The kernels a vision worker runs the tower on when it runs on the host ({@code --kernels}). */
 public enum HostKernels {
-  /** The process's vector kernels: float32, exact against the scalar reference. */
+  /**
+   * The process's kernels ({@code KernelsProvider.shared()}): the vector kernels, or where
+   * {@code -Dowlery.kernels} is {@code auto} (the default) and {@code engine-native} runs, the native
+   * kernels, which give the tower's float32 weights and its attention to the vector kernels; float32
+   * arithmetic, exact against the scalar reference.
+   */
   VECTOR("vector"),
   /** {@link OneDnnKernels}: matmuls of 16 tokens or more in BF16 on the system's oneDNN. */
   ONEDNN_BF16("onednn-bf16");
@@ -38,7 +43,7 @@ public enum HostKernels {
   }
 
   /**
-   * The kernels to run on: the shared vector kernels, or new oneDNN kernels on one thread per
+   * The kernels to run on: the process's shared kernels, or new oneDNN kernels on one thread per
    * processor (the caller closes those).
    *
    * @throws dev.owlery.engine.onednn.OneDnnUnavailableException when oneDNN is asked for and missing

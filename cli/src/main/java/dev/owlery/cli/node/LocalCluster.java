@@ -248,7 +248,7 @@ public final class LocalCluster implements AutoCloseable {
             : devices.visionArgs(index, visionDevices));
       }
     }
-    if (role.equals("shard-worker") && shardKernels != KernelSet.VECTOR) {
+    if (role.equals("shard-worker") && shardKernels != KernelSet.AUTO) {
       roleArgs.addAll(List.of("--kernels", shardKernels.flagValue()));
     }
     if (role.equals("shard-worker") && devices != null) {

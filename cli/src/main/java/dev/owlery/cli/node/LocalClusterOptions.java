@@ -22,7 +22,7 @@ import java.util.List;
  * @param visionDevices the device of each vision worker ({@code --vision-devices}); empty: every one
  *     on the CPU
  * @param visionKernels the kernels of the vision workers on the CPU ({@code --vision-kernels})
- * @param shardKernels the decoder kernels of the shard workers on the CPU ({@code --shard-kernels}: vector, native or native-bf16)
+ * @param shardKernels the decoder kernels of the shard workers on the CPU ({@code --shard-kernels}: auto, vector, native or native-bf16)
  */
 public record LocalClusterOptions(List<String> jvmOptions, List<String> coordinatorArgs, String apiKey, Path certs,
     WeightFormat weights, DeviceList devices, List<DeviceSpec> visionDevices, HostKernels visionKernels,
@@ -31,7 +31,7 @@ public record LocalClusterOptions(List<String> jvmOptions, List<String> coordina
   /** No extra JVM or coordinator options, no API key, plaintext, the workers' default weights, the CPU. */
   public static final LocalClusterOptions DEFAULT =
       new LocalClusterOptions(List.of(), List.of(), null, null, WeightFormat.STORED, null, List.of(), HostKernels.VECTOR,
-          KernelSet.VECTOR);
+          KernelSet.AUTO);
 
   public LocalClusterOptions {
     jvmOptions = List.copyOf(jvmOptions);
@@ -44,8 +44,8 @@ public record LocalClusterOptions(List<String> jvmOptions, List<String> coordina
     if (visionKernels == null) {
       throw new IllegalArgumentException("visionKernels must be set (HostKernels.VECTOR is the workers' default)");
     }
-    if (shardKernels != KernelSet.VECTOR && !shardKernels.isNative()) {
-      throw new IllegalArgumentException("shardKernels must be VECTOR, NATIVE or NATIVE_BF16, got " + shardKernels);
+    if (shardKernels == null || shardKernels == KernelSet.SCALAR) {
+      throw new IllegalArgumentException("shardKernels must be AUTO, VECTOR, NATIVE or NATIVE_BF16, got " + shardKernels);
     }
   }
 

@@ -62,12 +62,12 @@ public final class LocalCommand implements Callable<Integer> {
           + "or onednn-bf16 (the tower's matmuls in BF16 on the system's oneDNN).")
   HostKernels visionKernels;
 
-  @Option(names = "--shard-kernels", defaultValue = "vector", paramLabel = "vector|native|native-bf16",
+  @Option(names = "--shard-kernels", defaultValue = "auto", paramLabel = "auto|vector|native|native-bf16",
       converter = ShardWorkerCommand.KernelSetConverter.class,
-      description = "The decoder kernels of the shard workers (see owlery shard-worker --kernels): vector (default), "
-          + "native (F16, Q8_0 and Q4_0 products in C compiled here on first use, F16 batches of up to 32 tokens, "
-          + "Q8_0 and Q4_0 prompts on AMX (Q8_0) or AVX-512 VNNI; needs a C compiler) or native-bf16 (native, "
-          + "attention over prompts in BF16).")
+      description = "The decoder kernels of the shard workers (see owlery shard-worker --kernels): auto (default: "
+          + "native where it can run, else vector), vector, native (F16, BF16, Q8_0 and Q4_0 products in C compiled "
+          + "here on first use, F16 and BF16 batches of up to 32 tokens, Q8_0 and Q4_0 prompts on AMX (Q8_0) or "
+          + "AVX-512 VNNI; needs a C compiler) or native-bf16 (native, attention over prompts in BF16).")
   KernelSet shardKernels;
 
   @Option(names = "--port", defaultValue = "0", description = "The coordinator's public gRPC port; 0 picks a free one (default ${DEFAULT-VALUE}).")

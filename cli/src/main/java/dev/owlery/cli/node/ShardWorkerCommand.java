@@ -43,13 +43,14 @@ public final class ShardWorkerCommand implements Callable<Integer> {
   @Option(names = "--threads", description = "Compute threads (default: one per available processor).")
   Integer threads;
 
-  @Option(names = "--kernels", paramLabel = "vector|native|native-bf16", converter = KernelSetConverter.class,
-      description = "The decoder's kernels: vector (the Vector API, float32 arithmetic) or native (decode's F16, "
+  @Option(names = "--kernels", paramLabel = "auto|vector|native|native-bf16", converter = KernelSetConverter.class,
+      description = "The decoder's kernels: vector (the Vector API, float32 arithmetic), native (decode's F16, BF16, "
           + "Q8_0 and Q4_0 products, Q8_0 and Q4_0 products of several tokens on AMX (Q8_0) or AVX-512 VNNI "
-          + "where the CPU has them and F16 products of 2 to 32 tokens, in C compiled on this machine on first use, needs a C compiler; Q8_0 and Q4_0 "
-          + "weights are multiplied by activations quantized to Q8_0, as llama.cpp does), or native-bf16 (native, with "
-          + "attention over prompts multiplying in BF16 on AVX512_BF16; decode's attention stays float32). Default: "
-          + "-Dowlery.kernels, else vector.")
+          + "where the CPU has them and F16 and BF16 products of 2 to 32 tokens, in C compiled on this machine on "
+          + "first use, needs a C compiler; Q8_0 and Q4_0 weights are multiplied by activations quantized to Q8_0, "
+          + "as llama.cpp does), native-bf16 (native, with attention over prompts multiplying in BF16 on "
+          + "AVX512_BF16; decode's attention stays float32) or auto (native where it can run, else vector, saying "
+          + "why). Default: -Dowlery.kernels, else auto.")
   KernelSet kernels;
 
   @Option(names = "--weights", defaultValue = "stored", converter = WeightFormatConverter.class,
@@ -81,16 +82,17 @@ public final class ShardWorkerCommand implements Callable<Integer> {
         + peerSharedMemory + " (no such folder)");
   }
 
-  /** Parses {@code --kernels}: vector, native or native-bf16 (the scalar reference is for tests, through -Dowlery.kernels). */
+  /** Parses {@code --kernels}: auto, vector, native or native-bf16 (the scalar reference is for tests, through -Dowlery.kernels). */
   static final class KernelSetConverter implements CommandLine.ITypeConverter<KernelSet> {
     @Override
     public KernelSet convert(String value) {
       return switch (value.strip().toLowerCase(Locale.ROOT)) {
+        case "auto" -> KernelSet.AUTO;
         case "vector" -> KernelSet.VECTOR;
         case "native" -> KernelSet.NATIVE;
         case "native-bf16" -> KernelSet.NATIVE_BF16;
         default -> throw new CommandLine.TypeConversionException(
-            "--kernels must be vector, native or native-bf16, got \"" + value + "\"");
+            "--kernels must be auto, vector, native or native-bf16, got \"" + value + "\"");
       };
     }
   }

@@ -17,10 +17,11 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code owlery local --shard-kernels native --weights q8_0}, the command as a process: its shard
- * worker names the native kernels it decodes on, and decodes as one process on those kernels does
- * ({@code -Dowlery.kernels=native}), while the vector kernels' decode (float32 activations) gives
- * other log-probabilities; an unknown set is refused before any node starts.
+ * {@code owlery local --weights q8_0}, the command as a process, its shard kernels left at
+ * {@code auto}: on this machine (a C compiler, AVX2) its shard worker names the native kernels it
+ * decodes on, and decodes as one process on those kernels does ({@code -Dowlery.kernels=native}),
+ * while the vector kernels' decode (float32 activations) gives other log-probabilities; an unknown
+ * set is refused before any node starts.
  */
 class LocalShardKernelsTest {
 
@@ -29,7 +30,7 @@ class LocalShardKernelsTest {
   private static final double PARITY = 1e-4;
 
   @Test
-  void theShardWorkerDecodesOnTheNativeKernels(@TempDir Path tmp) throws Exception {
+  void theShardWorkerDecodesOnTheNativeKernelsByDefault(@TempDir Path tmp) throws Exception {
     Path model = Fixtures.stories260k();
     List<String> request = List.of("--prompt", "Once upon a time", "--max-new-tokens", "6",
         "--output", "json", "--logprobs", "5", "--template", "none");
@@ -39,8 +40,7 @@ class LocalShardKernelsTest {
     JsonNode vectorProcess = generateInProcess(tmp, List.of("-Dowlery.kernels=vector", "-Xmx512m"), inProcess);
 
     try (LocalProcess local = LocalProcess.start(tmp, "--model", model.toString(), "--shards", "1",
-        "--vision-workers", "0", "--node-heap", "256m", "--weights", "q8_0", "--shard-kernels", "native",
-        "--coordinator-arg=--kv-cache-dtype=f32")) {
+        "--vision-workers", "0", "--node-heap", "256m", "--weights", "q8_0", "--coordinator-arg=--kv-cache-dtype=f32")) {
       assertThat(local.output()).containsPattern("\\[shard-0\\] owlery shard-worker: .* serving on .*, kernels native-(vnni|avx2)");
       JsonNode cluster = generate(concat(List.of("generate", "--server", local.coordinator()), request));
 
@@ -74,7 +74,7 @@ class LocalShardKernelsTest {
 
     assertThat(run.exitCode()).isEqualTo(2);
     assertThat(run.err())
-        .contains("Invalid value for option '--shard-kernels': --kernels must be vector, native or native-bf16, got \"scalar\"")
+        .contains("Invalid value for option '--shard-kernels': --kernels must be auto, vector, native or native-bf16, got \"scalar\"")
         .doesNotContain("[coordinator");
   }
 

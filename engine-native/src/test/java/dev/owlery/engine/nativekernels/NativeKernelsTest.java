@@ -3,6 +3,7 @@ package dev.owlery.engine.nativekernels;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.owlery.engine.kernel.KernelsProvider;
 import dev.owlery.engine.kernel.VectorKernels;
 import dev.owlery.engine.tensor.DType;
 import dev.owlery.engine.tensor.Matrix;
@@ -154,6 +155,14 @@ class NativeKernelsTest {
     try (NativeKernels kernels = new NativeKernels(library, 1, true, true, false)) {
       assertThat(kernels.severalTokensForm()).as("several tokens")
           .isEqualTo(words.contains("amx_int8") ? "amx" : words.contains("avx512_vnni") ? "vnni" : "vector");
+    }
+  }
+
+  /** {@code auto}, the default set, is these kernels wherever they run (a CPU with AVX2 and a C compiler). */
+  @Test
+  void autoTakesTheNativeKernelsWhereTheyRun() {
+    try (NativeKernels kernels = (NativeKernels) KernelsProvider.create(KernelsProvider.KernelSet.AUTO, 2)) {
+      assertThat(kernels.name()).isEqualTo(library.hasVnni() ? "native-vnni" : "native-avx2");
     }
   }
 

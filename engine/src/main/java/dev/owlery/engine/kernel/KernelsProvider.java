@@ -1,19 +1,29 @@
 package dev.owlery.engine.kernel;
 
 /**
- * Chooses the process's kernels once at start-up: the system property {@value #PROPERTY} set to
- * {@code scalar} forces the reference everywhere; {@code vector} (the default) picks
- * {@link VectorKernels} with one thread per available processor.
+ * Chooses the process's kernels once at start-up from the system property {@value #PROPERTY}:
+ * {@code auto} (the default) picks the native kernels where {@code engine-native} is on the class
+ * path and runs here, else {@link VectorKernels}; {@code vector}, {@code native} and
+ * {@code native-bf16} pick that set; {@code scalar} forces the reference everywhere. Vector and
+ * native kernels run one thread per available processor.
  */
 public final class KernelsProvider {
 
-  /** System property naming the kernel set: {@code vector}, {@code scalar}, {@code native} or {@code native-bf16}. */
+  /** System property naming the kernel set: {@code auto}, {@code vector}, {@code scalar}, {@code native} or {@code native-bf16}. */
   public static final String PROPERTY = "owlery.kernels";
 
   private KernelsProvider() {}
 
   /** The kernel sets a process can run. */
   public enum KernelSet {
+    /**
+     * {@link #NATIVE} where it can run (the process has {@code engine-native}, a C compiler and a CPU
+     * with AVX2, FMA and F16C), else {@link #VECTOR}, the reason logged once. Native differs from
+     * the vector kernels in the order of F16 and BF16 sums, and in Q8_0 and Q4_0 products, whose
+     * activations it rounds to 8 bits as llama.cpp does; F32 weights and attention are the vector
+     * kernels' own.
+     */
+    AUTO,
     VECTOR,
     SCALAR,
     /**
@@ -40,15 +50,20 @@ public final class KernelsProvider {
       return this == NATIVE || this == NATIVE_BF16;
     }
 
-    /** Parses {@code vector}, {@code scalar}, {@code native} or {@code native-bf16} (any case), naming the property in the error. */
+    /**
+     * Parses {@code auto}, {@code vector}, {@code scalar}, {@code native} or {@code native-bf16} (any
+     * case), naming the property in the error.
+     */
     public static KernelSet parse(String value) {
       return switch (value.strip().toLowerCase(java.util.Locale.ROOT)) {
+        case "auto" -> AUTO;
         case "vector" -> VECTOR;
         case "scalar" -> SCALAR;
         case "native" -> NATIVE;
         case "native-bf16" -> NATIVE_BF16;
         default -> throw new IllegalArgumentException(
-            "-D%s must be \"vector\", \"scalar\", \"native\" or \"native-bf16\", got \"%s\"".formatted(PROPERTY, value));
+            "-D%s must be \"auto\", \"vector\", \"scalar\", \"native\" or \"native-bf16\", got \"%s\""
+                .formatted(PROPERTY, value));
       };
     }
   }
@@ -64,18 +79,38 @@ public final class KernelsProvider {
    */
   public static Kernels create(KernelSet set, int numThreads) {
     return switch (set) {
+      case AUTO -> nativeFactory().map(factory -> nativeOrVector(factory, numThreads))
+          .orElseGet(() -> new VectorKernels(numThreads));
       case VECTOR -> new VectorKernels(numThreads);
       case SCALAR -> new ScalarKernels();
-      case NATIVE, NATIVE_BF16 -> java.util.ServiceLoader.load(NativeKernelsFactory.class).findFirst()
+      case NATIVE, NATIVE_BF16 -> nativeFactory()
           .orElseThrow(() -> new IllegalStateException(
               "the native kernels need owlery-engine-native on the classpath, which this process lacks"))
           .create(numThreads, set == KernelSet.NATIVE_BF16);
     };
   }
 
-  /** The set named by {@value #PROPERTY}, {@link KernelSet#VECTOR} when it is unset. */
+  /**
+   * {@code auto} where the process has the native kernels: them, unless they cannot run here (no C
+   * compiler, a CPU without AVX2); then the vector kernels, with the reason logged.
+   */
+  static Kernels nativeOrVector(NativeKernelsFactory factory, int numThreads) {
+    try {
+      return factory.create(numThreads, false);
+    } catch (RuntimeException e) {
+      System.getLogger(KernelsProvider.class.getName()).log(System.Logger.Level.WARNING,
+          "kernels auto: the vector kernels, as the native ones cannot run here: " + e.getMessage());
+      return new VectorKernels(numThreads);
+    }
+  }
+
+  private static java.util.Optional<NativeKernelsFactory> nativeFactory() {
+    return java.util.ServiceLoader.load(NativeKernelsFactory.class).findFirst();
+  }
+
+  /** The set named by {@value #PROPERTY}, {@link KernelSet#AUTO} when it is unset. */
   public static KernelSet configuredSet() {
-    return KernelSet.parse(System.getProperty(PROPERTY, "vector"));
+    return KernelSet.parse(System.getProperty(PROPERTY, "auto"));
   }
 
   private static final class Holder {

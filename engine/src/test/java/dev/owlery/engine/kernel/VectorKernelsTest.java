@@ -621,4 +621,25 @@ class VectorKernelsTest {
           .hasMessage("the native kernels need owlery-engine-native on the classpath, which this process lacks");
     }
   }
+
+  @Test
+  void autoIsTheDefaultAndTakesTheVectorKernelsWhereTheNativeOnesCannotRun() throws Exception {
+    assertThat(System.getProperty(KernelsProvider.PROPERTY)).isNull();
+    assertThat(KernelsProvider.configuredSet()).isEqualTo(KernelsProvider.KernelSet.AUTO);
+    assertThat(KernelsProvider.KernelSet.parse(" AUTO ")).isEqualTo(KernelsProvider.KernelSet.AUTO);
+    // without engine-native on the classpath (the engine's tests): the vector kernels
+    try (VectorKernels kernels = (VectorKernels) KernelsProvider.create(KernelsProvider.KernelSet.AUTO, 2)) {
+      assertThat(kernels.numThreads()).isEqualTo(2);
+    }
+    // with it, where it cannot run: the vector kernels too (the factory's reason is logged)
+    NativeKernelsFactory missingCompiler = (threads, bf16Attention) -> {
+      throw new IllegalStateException("the native kernels are compiled on first use, and cc cannot be run");
+    };
+    try (VectorKernels kernels = (VectorKernels) KernelsProvider.nativeOrVector(missingCompiler, 3)) {
+      assertThat(kernels.numThreads()).isEqualTo(3);
+    }
+    // and where it runs, what the factory made
+    Kernels made = new ScalarKernels();
+    assertThat(KernelsProvider.nativeOrVector((threads, bf16Attention) -> made, 1)).isSameAs(made);
+  }
 }

@@ -56,7 +56,7 @@ public record ShardWorkerNodeConfig(
 
   /**
    * A plaintext node on {@code host} with the worker defaults (any model folder), one compute thread
-   * per processor, the kernels {@code -Dowlery.kernels} names (vector by default) and 30 s to drain.
+   * per processor, the kernels {@code -Dowlery.kernels} names (auto by default) and 30 s to drain.
    */
   public static ShardWorkerNodeConfig of(String host, int grpcPort, int metricsPort, MembershipConfig membership) {
     return new ShardWorkerNodeConfig("shard-worker-" + java.util.UUID.randomUUID(), host, grpcPort, metricsPort,
