@@ -74,6 +74,8 @@ public final class NativeCpuLibrary {
   private final MethodHandle q4Avx2;
   private final MethodHandle halfMatvecAvx512;
   private final MethodHandle halfMatmulAvx512;
+  private final MethodHandle bf16MatmulDp;
+  private final MethodHandle bf16Round;
   private final MethodHandle q8Amx;
   private final MethodHandle q8MatmulVnni;
   private final MethodHandle q4MatmulVnni;
@@ -108,6 +110,11 @@ public final class NativeCpuLibrary {
     halfMatmulAvx512 = linker.downcallHandle(find(lookup, "owlery_half_matmul_avx512"), FunctionDescriptor.ofVoid(
         ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
         ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT), critical);
+    bf16MatmulDp = linker.downcallHandle(find(lookup, "owlery_bf16_matmul_dp"), FunctionDescriptor.ofVoid(
+        ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+        ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG), critical);
+    bf16Round = linker.downcallHandle(find(lookup, "owlery_bf16_round"), FunctionDescriptor.ofVoid(
+        ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS), critical);
     q8Amx = linker.downcallHandle(find(lookup, "owlery_q8_0_matmul_amx"), FunctionDescriptor.ofVoid(
         ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
         ValueLayout.ADDRESS, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG),
@@ -348,6 +355,30 @@ public final class NativeCpuLibrary {
       halfMatmulAvx512.invokeExact(w, stride, rows, cols, x, tokens, out, outStride, bf16 ? 1 : 0);
     } catch (Throwable t) {
       throw new IllegalStateException("the native F16/BF16 matmul failed", t);
+    }
+  }
+
+  /**
+   * {@code out[t * outStride + i] = row i of w times token t} in BF16 arithmetic (AVX512_BF16's
+   * {@code vdpbf16ps}), for {@code rows} BF16 rows of {@code cols} halves (a multiple of 32),
+   * {@code stride} bytes apart, and {@code tokens} tokens of {@code cols} BF16 activations each
+   * ({@link #bf16Round}), row after row, at {@code xb}.
+   */
+  void bf16MatmulDp(MemorySegment w, long stride, int rows, int cols, MemorySegment xb, int tokens,
+      MemorySegment out, long outStride) {
+    try {
+      bf16MatmulDp.invokeExact(w, stride, rows, cols, xb, tokens, out, outStride);
+    } catch (Throwable t) {
+      throw new IllegalStateException("the native BF16 matmul failed", t);
+    }
+  }
+
+  /** {@code n} floats (a multiple of 32) rounded to BF16, to nearest even, into {@code out}. */
+  void bf16Round(MemorySegment x, long n, MemorySegment out) {
+    try {
+      bf16Round.invokeExact(x, n, out);
+    } catch (Throwable t) {
+      throw new IllegalStateException("rounding to BF16 failed", t);
     }
   }
 

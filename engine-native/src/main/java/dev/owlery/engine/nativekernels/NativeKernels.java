@@ -35,10 +35,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  *       at a time on AVX-512 (more tokens go to the vector kernels, faster there from 64).
  * </ul>
  * F32 weights, F16 and BF16 with more tokens or widths not a multiple of 32, and every other operation go
- * to {@link VectorKernels}, whose threads the products share. Attention stays the vector kernels'
- * float32 unless these kernels are made with BF16 attention ({@code native-bf16}): then calls of
- * {@value #BF16_ATTENTION_QUERIES} queries or more (prompts, the vision tower) multiply in BF16
- * ({@link Bf16Attention}); decode keeps float32.
+ * to {@link VectorKernels}, whose threads the products share. Made with BF16 prompts
+ * ({@code native-bf16}), prompts multiply in BF16 on AVX512_BF16: attention calls of
+ * {@value #BF16_ATTENTION_QUERIES} queries or more (prompts, the vision tower; {@link Bf16Attention}),
+ * and BF16 weights' products of more than {@value #HALF_MAX_TOKENS} tokens, their activations
+ * rounded to BF16 ({@code vdpbf16ps}, 6 rows by 4 tokens at a time); decode keeps float32.
  *
  * <p>Q8_0 and Q4_0 here are not the vector kernels' arithmetic: they multiply the weights by the
  * float32 activations, these by the activations rounded to 8 bits per 32-value block (relative error
@@ -80,6 +81,8 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
   private final Arena tableArena = Arena.ofShared();
   /** Attention in BF16 for calls of many queries, or null: the vector kernels' float32 attention throughout. */
   private final Bf16Attention bf16Attention;
+  /** Whether BF16 weights' products of more than {@value #HALF_MAX_TOKENS} tokens run in BF16 arithmetic here. */
+  private final boolean bf16Products;
 
   /**
    * Kernels on {@code numThreads} threads (the vector kernels' pool, the caller among them).
@@ -92,14 +95,15 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
   }
 
   /**
-   * Kernels on {@code numThreads} threads, with attention's products in BF16 for prompts when
-   * {@code bf16Attention} ({@code native-bf16}).
+   * Kernels on {@code numThreads} threads, with prompts in BF16 arithmetic when {@code bf16Prompts}
+   * ({@code native-bf16}): attention's products, and BF16 weights' products of more than
+   * {@value #HALF_MAX_TOKENS} tokens (activations rounded to BF16, as llama.cpp multiplies BF16).
    *
-   * @throws NativeKernelsUnavailableException as {@link #NativeKernels(int)}, and when BF16 attention
-   *     is asked for on a CPU without AVX512_BF16
+   * @throws NativeKernelsUnavailableException as {@link #NativeKernels(int)}, and when BF16 prompts
+   *     are asked for on a CPU without AVX512_BF16
    */
-  public NativeKernels(int numThreads, boolean bf16Attention) {
-    this(NativeCpuLibrary.load(), numThreads, true, true, bf16Attention);
+  public NativeKernels(int numThreads, boolean bf16Prompts) {
+    this(NativeCpuLibrary.load(), numThreads, true, true, bf16Prompts);
   }
 
   /**
@@ -107,12 +111,12 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
    * form of several tokens on an AMX CPU.
    */
   NativeKernels(NativeCpuLibrary library, int numThreads, boolean vnniWhereAvailable, boolean amxWhereAvailable,
-      boolean bf16Attention) {
+      boolean bf16Prompts) {
     if (!library.runsQ8_0()) {
       throw new NativeKernelsUnavailableException(
           "the native kernels need AVX2, FMA and F16C, which this CPU does not report", null);
     }
-    if (bf16Attention && !library.hasBf16()) {
+    if (bf16Prompts && !library.hasBf16()) {
       throw new NativeKernelsUnavailableException("native-bf16 needs AVX512_BF16, which this CPU does not report "
           + "(native keeps attention in float32)", null);
     }
@@ -122,7 +126,8 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
         : library.hasVnni() ? SeveralTokens.VNNI : SeveralTokens.VECTOR;
     this.vector = new VectorKernels(numThreads);
     this.calls = ThreadLocal.withInitial(Call::new);
-    this.bf16Attention = bf16Attention ? new Bf16Attention(library, vector.pool()) : null;
+    this.bf16Attention = bf16Prompts ? new Bf16Attention(library, vector.pool()) : null;
+    this.bf16Products = bf16Prompts;
   }
 
   @Override
@@ -136,8 +141,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       return false;
     }
     if (numTokens > 1) {
-      SeveralTokens form = formFor(w);
-      return form != SeveralTokens.VECTOR && (form != SeveralTokens.HALF || numTokens <= HALF_MAX_TOKENS);
+      return formFor(w, numTokens) != SeveralTokens.VECTOR;
     }
     return w.dtype() == DType.Q8_0 || w.dtype() == DType.Q4_0 || runsHalf(w);
   }
@@ -183,8 +187,8 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
   }
 
   /**
-   * "native-vnni" or "native-avx2", the one-token Q8_0 kernel's form, with "-bf16" when attention
-   * multiplies in BF16.
+   * "native-vnni" or "native-avx2", the one-token Q8_0 kernel's form, with "-bf16" when prompts
+   * multiply in BF16.
    */
   @Override
   public String name() {
@@ -194,8 +198,8 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
   /** {@code KernelsProvider}'s way to these kernels ({@code -Dowlery.kernels=native}, a shard worker's {@code --kernels}). */
   public static final class Factory implements dev.owlery.engine.kernel.NativeKernelsFactory {
     @Override
-    public Kernels create(int numThreads, boolean bf16Attention) {
-      return new NativeKernels(numThreads, bf16Attention);
+    public Kernels create(int numThreads, boolean bf16Prompts) {
+      return new NativeKernels(numThreads, bf16Prompts);
     }
   }
 
@@ -228,6 +232,19 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     };
   }
 
+  /**
+   * Where a product of {@code numTokens} tokens (more than one) over {@code w} runs: as
+   * {@link #formFor(Matrix)} says, but F16 and BF16 only up to {@value #HALF_MAX_TOKENS} tokens,
+   * beyond which BF16 runs in BF16 arithmetic where these kernels were made so.
+   */
+  private SeveralTokens formFor(Matrix w, int numTokens) {
+    SeveralTokens form = formFor(w);
+    if (form == SeveralTokens.HALF && numTokens > HALF_MAX_TOKENS) {
+      return bf16Products && w.dtype() == DType.BF16 ? SeveralTokens.BF16 : SeveralTokens.VECTOR;
+    }
+    return form;
+  }
+
   /** Whether {@code w} is F16 or BF16 the half-precision kernels take: AVX-512, rows of 32 columns a step. */
   private boolean runsHalf(Matrix w) {
     return (w.dtype() == DType.F16 || w.dtype() == DType.BF16) && library.runsHalf() && w.cols() % 32 == 0;
@@ -248,7 +265,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
   }
 
   private enum SeveralTokens {
-    AMX(16), VNNI(12), HALF(4), VECTOR(16);
+    AMX(16), VNNI(12), HALF(4), BF16(6), VECTOR(16);
 
     /** Rows the kernel multiplies together (owlery_cpu.c). */
     final int rowsPerGroup;
@@ -274,6 +291,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     private final AtomicInteger nextPart = new AtomicInteger();
     private byte[] packed = new byte[0];
     private float[] tokenScales = new float[0];
+    private short[] rounded = new short[0];
     private Matrix w;
     private int numTokens;
     private MemorySegment x;
@@ -292,10 +310,17 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       this.out = out;
       this.outOffset = outOffset;
       this.numTokens = numTokens;
-      this.form = formFor(w);
+      this.form = formFor(w, numTokens);
       int cols = w.cols();
       if (form == SeveralTokens.HALF) {
         this.x = MemorySegment.ofArray(x).asSlice((long) xOffset * Float.BYTES, (long) numTokens * cols * Float.BYTES);
+      } else if (form == SeveralTokens.BF16) {
+        int n = numTokens * cols;
+        if (rounded.length < n) {
+          rounded = new short[n];
+        }
+        this.x = MemorySegment.ofArray(rounded);
+        library.bf16Round(MemorySegment.ofArray(x).asSlice((long) xOffset * Float.BYTES), n, this.x);
       } else if (numTokens == 1) {
         activations.quantize(x, xOffset, cols);
         this.xq = MemorySegment.ofArray(activations.values());
@@ -346,6 +371,11 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
 
     private void run(int from, int rows) {
       MemorySegment weights = w.data().asSlice(w.rowByteOffset(from));
+      if (form == SeveralTokens.BF16) {
+        library.bf16MatmulDp(weights, w.rowStrideBytes(), rows, w.cols(), x, numTokens,
+            MemorySegment.ofArray(out).asSlice((long) (outOffset + from) * Float.BYTES), w.rows());
+        return;
+      }
       boolean bf16 = w.dtype() == DType.BF16;
       if (numTokens > 1 && form == SeveralTokens.HALF) {
         library.halfMatmul(bf16, weights, w.rowStrideBytes(), rows, w.cols(), x, numTokens,

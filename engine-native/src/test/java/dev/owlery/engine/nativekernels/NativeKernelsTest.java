@@ -352,6 +352,61 @@ class NativeKernelsTest {
     }
   }
 
+  /**
+   * native-bf16's BF16 products of more than {@link NativeKernels#HALF_MAX_TOKENS} tokens (the
+   * kernel's groups of 6 rows by 4 tokens, short ones included; 1 and 2 threads; a view) against
+   * double-precision sums of the weights times the activations rounded to BF16 to nearest even:
+   * float32 accumulation, nothing more. Against the float activations they are further off (the
+   * rounding is real), and F16 weights stay on the vector kernels. Refused without AVX512_BF16.
+   */
+  @Test
+  void bf16ProductsOfPromptsRoundTheActivationsToBf16() {
+    if (!library.hasBf16()) {
+      assertThatThrownBy(() -> new NativeKernels(library, 1, true, true, true))
+          .isInstanceOf(NativeKernelsUnavailableException.class).hasMessageContaining("AVX512_BF16");
+      return;
+    }
+    int cols = 2048;
+    Matrix full = WeightFormat.BF16.convert(floatMatrix(131 + 3, cols + 64, 33), arena);
+    Matrix f16 = f16Matrix(64, cols, 34);
+    float[] x = randomFloats(70 * cols + 1, 35, 2f);
+    double worstAgainstFloats = 0;
+    for (int threads : new int[] {1, 2}) {
+      try (NativeKernels kernels = new NativeKernels(library, threads, true, true, true)) {
+        Matrix w = full.rowSlice(3, 3 + 131).colSlice(32, 32 + cols);
+        assertThat(kernels.runsNatively(f16, 40)).as("F16, 40 tokens").isFalse();
+        for (int tokens : new int[] {NativeKernels.HALF_MAX_TOKENS + 1, 70}) {
+          assertThat(kernels.runsNatively(w, tokens)).isTrue();
+          float[] out = new float[tokens * w.rows()];
+          kernels.matmul(w, x, 1, out, 0, tokens);
+          for (int t = 0; t < tokens; t++) {
+            for (int r = 0; r < w.rows(); r++) {
+              double sum = 0;
+              double exact = 0;
+              double magnitude = 0;
+              for (int c = 0; c < cols; c++) {
+                float a = x[1 + t * cols + c];
+                sum += (double) w.get(r, c) * bf16(a);
+                exact += (double) w.get(r, c) * a;
+                magnitude += Math.abs((double) w.get(r, c) * a);
+              }
+              assertThat((double) out[t * w.rows() + r]).as("token %d of %d, row %d, %d threads", t, tokens, r,
+                  threads).isCloseTo(sum, org.assertj.core.data.Offset.offset(magnitude * 0x1p-18));
+              worstAgainstFloats = Math.max(worstAgainstFloats, Math.abs(out[t * w.rows() + r] - exact) / magnitude);
+            }
+          }
+        }
+      }
+    }
+    assertThat(worstAgainstFloats).as("relative to the float activations' products").isGreaterThan(0x1p-14);
+  }
+
+  /** {@code value} rounded to BF16 to nearest even (finite values). */
+  private static float bf16(float value) {
+    int bits = Float.floatToRawIntBits(value);
+    return Float.intBitsToFloat((bits + 0x7FFF + ((bits >>> 16) & 1)) & 0xFFFF0000);
+  }
+
   @Test
   void everyOtherCallIsTheVectorKernelsCall() {
     Matrix f32 = WeightFormat.MAPPED.convert(floatMatrix(70, 96, 41), arena);

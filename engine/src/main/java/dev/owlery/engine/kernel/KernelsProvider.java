@@ -33,10 +33,11 @@ public final class KernelsProvider {
      */
     NATIVE,
     /**
-     * {@link #NATIVE} with attention over prompts (16 queries or more: prefill, the vision tower)
-     * multiplying in BF16 on AVX512_BF16, the softmax in float32; decode's attention stays float32.
-     * Opt-in: rounding queries, keys, values and weights to 8 significant bits changes the results
-     * more than the float32 kernels' order of sums does.
+     * {@link #NATIVE} with prompts in BF16 arithmetic on AVX512_BF16: attention over 16 queries or
+     * more (prefill, the vision tower), the softmax in float32, and BF16 weights' products of more
+     * than 32 tokens, their activations rounded to BF16 as llama.cpp rounds them; decode stays
+     * float32. Opt-in: rounding to 8 significant bits changes the results more than the float32
+     * kernels' order of sums does.
      */
     NATIVE_BF16;
 

@@ -8,11 +8,11 @@ package dev.owlery.engine.kernel;
 public interface NativeKernelsFactory {
 
   /**
-   * Native kernels on {@code numThreads} threads, which the caller closes; with {@code bf16Attention},
-   * attention over prompts multiplies in BF16.
+   * Native kernels on {@code numThreads} threads, which the caller closes; with {@code bf16Prompts},
+   * prompts multiply in BF16 (attention, and BF16 weights' products of many tokens).
    *
    * @throws RuntimeException naming what is missing (a C compiler, an x86-64 CPU with AVX2) when
    *     they cannot be had here
    */
-  Kernels create(int numThreads, boolean bf16Attention);
+  Kernels create(int numThreads, boolean bf16Prompts);
 }
