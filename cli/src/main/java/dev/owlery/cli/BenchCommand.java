@@ -75,8 +75,8 @@ public final class BenchCommand implements Callable<Integer> {
           + "(decode's F16, BF16, Q8_0 and Q4_0 products, Q8_0 and Q4_0 products of several tokens on AMX (Q8_0) or "
           + "AVX-512 VNNI and F16 and BF16 products of 2 to 32 tokens, in C compiled on this machine, Q8_0 and Q4_0 "
           + "times activations quantized to Q8_0 as llama.cpp multiplies them; needs a C compiler), native-bf16 "
-          + "(native, attention over prompts in BF16 on AVX512_BF16) and auto (what the workers run by default: native "
-          + "where it can run, else vector); default ${DEFAULT-VALUE}.")
+          + "(native, prompts in BF16 on AVX512_BF16: attention, BF16 weights' products of more than 32 tokens) and "
+          + "auto (what the workers run by default: native where it can run, else vector); default ${DEFAULT-VALUE}.")
   List<KernelSet> decoderKernels;
 
   @Option(names = "--rows", defaultValue = "4096", description = "Matmul benchmark rows (default ${DEFAULT-VALUE}).")

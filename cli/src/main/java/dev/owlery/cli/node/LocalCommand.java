@@ -67,7 +67,8 @@ public final class LocalCommand implements Callable<Integer> {
       description = "The decoder kernels of the shard workers (see owlery shard-worker --kernels): auto (default: "
           + "native where it can run, else vector), vector, native (F16, BF16, Q8_0 and Q4_0 products in C compiled "
           + "here on first use, F16 and BF16 batches of up to 32 tokens, Q8_0 and Q4_0 prompts on AMX (Q8_0) or "
-          + "AVX-512 VNNI; needs a C compiler) or native-bf16 (native, attention over prompts in BF16).")
+          + "AVX-512 VNNI; needs a C compiler) or native-bf16 (native, prompts in BF16: attention, and BF16 "
+          + "weights' products of more than 32 tokens).")
   KernelSet shardKernels;
 
   @Option(names = "--port", defaultValue = "0", description = "The coordinator's public gRPC port; 0 picks a free one (default ${DEFAULT-VALUE}).")

@@ -48,8 +48,9 @@ public final class ShardWorkerCommand implements Callable<Integer> {
           + "Q8_0 and Q4_0 products, Q8_0 and Q4_0 products of several tokens on AMX (Q8_0) or AVX-512 VNNI "
           + "where the CPU has them and F16 and BF16 products of 2 to 32 tokens, in C compiled on this machine on "
           + "first use, needs a C compiler; Q8_0 and Q4_0 weights are multiplied by activations quantized to Q8_0, "
-          + "as llama.cpp does), native-bf16 (native, with attention over prompts multiplying in BF16 on "
-          + "AVX512_BF16; decode's attention stays float32) or auto (native where it can run, else vector, saying "
+          + "as llama.cpp does), native-bf16 (native, with prompts multiplying in BF16 on "
+          + "AVX512_BF16: attention, and BF16 weights' products of more than 32 tokens, their activations rounded "
+          + "to BF16; decode stays float32) or auto (native where it can run, else vector, saying "
           + "why). Default: -Dowlery.kernels, else auto.")
   KernelSet kernels;
 
