@@ -46,11 +46,6 @@ public final class KernelsProvider {
       return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
     }
 
-    /** Whether this set is one of the native kernel sets. */
-    public boolean isNative() {
-      return this == NATIVE || this == NATIVE_BF16;
-    }
-
     /**
      * Parses {@code auto}, {@code vector}, {@code scalar}, {@code native} or {@code native-bf16} (any
      * case), naming the property in the error.
