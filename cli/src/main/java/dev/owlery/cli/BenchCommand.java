@@ -76,7 +76,8 @@ public final class BenchCommand implements Callable<Integer> {
           + "AVX-512 VNNI and F16 and BF16 products of 2 to 32 tokens, in C compiled on this machine, Q8_0 and Q4_0 "
           + "times activations quantized to Q8_0 as llama.cpp multiplies them; needs a C compiler), native-bf16 "
           + "(native, prompts in BF16 on AVX512_BF16: attention, BF16 weights' products of more than 32 tokens) and "
-          + "auto (what the workers run by default: native where it can run, else vector); default ${DEFAULT-VALUE}.")
+          + "auto (what the workers run by default: native where it can run, else vector; for --weights q8_0 and q4_0, "
+          + "native-bf16 where the CPU has AVX512_BF16); default ${DEFAULT-VALUE}.")
   List<KernelSet> decoderKernels;
 
   @Option(names = "--rows", defaultValue = "4096", description = "Matmul benchmark rows (default ${DEFAULT-VALUE}).")
@@ -380,18 +381,19 @@ public final class BenchCommand implements Callable<Integer> {
     Double referenceBandwidth = bandwidth.get(1);
     printModelRow(out, "scalar", WeightFormat.MAPPED, 1, reference, reference, mappedBytes,
         referenceBandwidth == null ? null : reference[1] * mappedBytes / referenceBandwidth);
-    // every decoder kernel set at every thread count, set by set; all of them take turns in each round
-    List<Kernels> sets = new ArrayList<>();
-    List<Integer> setThreads = new ArrayList<>();
+    // per weight format, every decoder kernel set at every thread count, set by set (auto's depends
+    // on the format); all of them take turns in each round
     List<String> scaling = new ArrayList<>();
-    try {
-      for (KernelSet set : decoderKernels) {
-        for (int t : threadCounts) {
-          sets.add(KernelsProvider.create(set, t));
-          setThreads.add(t);
+    for (WeightFormat format : weights) {
+      List<Kernels> sets = new ArrayList<>();
+      List<Integer> setThreads = new ArrayList<>();
+      try {
+        for (KernelSet set : decoderKernels) {
+          for (int t : threadCounts) {
+            sets.add(KernelsProvider.create(set, t, format));
+            setThreads.add(t);
+          }
         }
-      }
-      for (WeightFormat format : weights) {
         long streamed = streamedBytes(file, format);
         double[][][] r = runModel(file, format, config, sets, setThreads, probe, promptTokens, decodeTokens, rounds);
         for (int k = 0; k < sets.size(); k++) {
@@ -403,9 +405,9 @@ public final class BenchCommand implements Callable<Integer> {
         for (int k = 1; k < threadCounts.size(); k++) {
           scaling.add(prefillScaling(format, setThreads.get(k), setThreads.get(0), r[k], r[0]));
         }
+      } finally {
+        sets.forEach(BenchCommand::close);
       }
-    } finally {
-      sets.forEach(BenchCommand::close);
     }
     out.println("decode GB/s = decode tok/s x the bytes of weights decode reads per token (all but the embedding table,"
         + " in the format held); of probe = that / the bandwidth probe read at the same thread count right after the"
@@ -425,7 +427,7 @@ public final class BenchCommand implements Callable<Integer> {
     for (WeightFormat format : weights) {
       for (KernelSet set : decoderKernels) {
         for (int t : threadCounts) {
-          Kernels kernels = KernelsProvider.create(set, t);
+          Kernels kernels = KernelsProvider.create(set, t, format);
           try {
             BatchedDecodeBench.Result r =
                 BatchedDecodeBench.run(file, format, config.text(), kernels, batch, batchPrompt, decodeTokens);

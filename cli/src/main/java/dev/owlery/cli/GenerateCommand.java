@@ -141,7 +141,7 @@ public final class GenerateCommand implements Callable<Integer> {
       throw new IllegalArgumentException("--model DIR is required (or --server HOST:PORT)");
     }
     device.requireUsable();
-    try (OwlModel owl = OwlModel.load(Path.of(model), tensorParallel, KernelsProvider.shared(), weights)) {
+    try (OwlModel owl = OwlModel.load(Path.of(model), tensorParallel, KernelsProvider.shared(weights), weights)) {
       GenerationLimits.checkMaxNewTokens(sampling.maxNewTokens, owl.config().text().maxPositions(), owl.name());
       GenerationRequest request = new GenerationRequest(
           prompt.text != null ? new Prompt.Text(prompt.text) : new Prompt.TokenIds(prompt.ids),

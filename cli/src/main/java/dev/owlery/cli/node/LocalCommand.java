@@ -65,7 +65,8 @@ public final class LocalCommand implements Callable<Integer> {
   @Option(names = "--shard-kernels", defaultValue = "auto", paramLabel = "auto|vector|native|native-bf16",
       converter = ShardWorkerCommand.KernelSetConverter.class,
       description = "The decoder kernels of the shard workers (see owlery shard-worker --kernels): auto (default: "
-          + "native where it can run, else vector), vector, native (F16, BF16, Q8_0 and Q4_0 products in C compiled "
+          + "native where it can run, else vector; native-bf16 for --weights q8_0 and q4_0 where the CPU has "
+          + "AVX512_BF16), vector, native (F16, BF16, Q8_0 and Q4_0 products in C compiled "
           + "here on first use, F16 and BF16 batches of up to 32 tokens, Q8_0 and Q4_0 prompts on AMX (Q8_0) or "
           + "AVX-512 VNNI; needs a C compiler) or native-bf16 (native, prompts in BF16: attention, and BF16 "
           + "weights' products of more than 32 tokens).")

@@ -51,7 +51,8 @@ public final class ShardWorkerCommand implements Callable<Integer> {
           + "as llama.cpp does), native-bf16 (native, with prompts multiplying in BF16 on "
           + "AVX512_BF16: attention, and BF16 weights' products of more than 32 tokens, their activations rounded "
           + "to BF16; decode stays float32) or auto (native where it can run, else vector, saying "
-          + "why). Default: -Dowlery.kernels, else auto.")
+          + "why; with --weights q8_0 or q4_0, native-bf16 where the CPU has AVX512_BF16: those weights and "
+          + "their activations already hold 8 bits). Default: -Dowlery.kernels, else auto.")
   KernelSet kernels;
 
   @Option(names = "--weights", defaultValue = "stored", converter = WeightFormatConverter.class,

@@ -158,11 +158,17 @@ class NativeKernelsTest {
     }
   }
 
-  /** {@code auto}, the default set, is these kernels wherever they run (a CPU with AVX2 and a C compiler). */
-  @Test
-  void autoTakesTheNativeKernelsWhereTheyRun() {
-    try (NativeKernels kernels = (NativeKernels) KernelsProvider.create(KernelsProvider.KernelSet.AUTO, 2)) {
-      assertThat(kernels.name()).isEqualTo(library.hasVnni() ? "native-vnni" : "native-avx2");
+  /**
+   * {@code auto}, the default set, is these kernels wherever they run (a CPU with AVX2 and a C
+   * compiler); for Q8_0 and Q4_0 weights, with BF16 prompts where the CPU has AVX512_BF16.
+   */
+  @ParameterizedTest(name = "{0}")
+  @EnumSource(value = WeightFormat.class, names = {"STORED", "F16", "BF16", "Q8_0", "Q4_0"})
+  void autoTakesTheNativeKernelsWhereTheyRun(WeightFormat weights) {
+    boolean bf16Prompts = (weights == WeightFormat.Q8_0 || weights == WeightFormat.Q4_0) && library.hasBf16();
+    try (NativeKernels kernels = (NativeKernels) KernelsProvider.create(KernelsProvider.KernelSet.AUTO, 2, weights)) {
+      assertThat(kernels.name())
+          .isEqualTo((library.hasVnni() ? "native-vnni" : "native-avx2") + (bf16Prompts ? "-bf16" : ""));
     }
   }
 

@@ -1,5 +1,7 @@
 package dev.owlery.engine.kernel;
 
+import dev.owlery.engine.tensor.WeightFormat;
+
 /**
  * Chooses the process's kernels once at start-up from the system property {@value #PROPERTY}:
  * {@code auto} (the default) picks the native kernels where {@code engine-native} is on the class
@@ -21,7 +23,10 @@ public final class KernelsProvider {
      * with AVX2, FMA and F16C), else {@link #VECTOR}, the reason logged once. Native differs from
      * the vector kernels in the order of F16 and BF16 sums, and in Q8_0 and Q4_0 products, whose
      * activations it rounds to 8 bits as llama.cpp does; F32 weights and attention are the vector
-     * kernels' own.
+     * kernels' own. For Q8_0 and Q4_0 weights ({@link #create(KernelSet, int, WeightFormat)}),
+     * {@link #NATIVE_BF16} where the CPU has AVX512_BF16: those weights, and the activations their
+     * products quantize, already hold 8 bits or fewer, and rounding attention's inputs to BF16 moves
+     * the logits an order of magnitude less than they do (tiny-owl2: 0.093 against 1.10).
      */
     AUTO,
     VECTOR,
@@ -70,12 +75,33 @@ public final class KernelsProvider {
   }
 
   /**
+   * The process-wide kernels for weights held as {@code weights}: {@link #shared()}, except Q8_0 and
+   * Q4_0 weights under {@code auto}, which get kernels of their own on first use (BF16 prompts).
+   */
+  public static Kernels shared(WeightFormat weights) {
+    return configuredSet() == KernelSet.AUTO && bf16PromptsSuit(weights) ? QuantizedHolder.SHARED : Holder.SHARED;
+  }
+
+  /** Whether {@code auto} asks for BF16 prompts for weights held as {@code weights}: Q8_0 and Q4_0. */
+  private static boolean bf16PromptsSuit(WeightFormat weights) {
+    return weights == WeightFormat.Q8_0 || weights == WeightFormat.Q4_0;
+  }
+
+  /**
    * New kernels of the given set; vector (and native) kernels split matmuls over {@code numThreads}
    * threads. Vector and native kernels hold threads: the caller closes them ({@link AutoCloseable}).
    */
   public static Kernels create(KernelSet set, int numThreads) {
+    return create(set, numThreads, WeightFormat.STORED);
+  }
+
+  /**
+   * {@link #create(KernelSet, int)} for a process whose weights are held as {@code weights}: with
+   * {@link KernelSet#AUTO}, Q8_0 and Q4_0 weights take BF16 prompts where the CPU runs them.
+   */
+  public static Kernels create(KernelSet set, int numThreads, WeightFormat weights) {
     return switch (set) {
-      case AUTO -> nativeFactory().map(factory -> nativeOrVector(factory, numThreads))
+      case AUTO -> nativeFactory().map(factory -> auto(factory, numThreads, weights))
           .orElseGet(() -> new VectorKernels(numThreads));
       case VECTOR -> new VectorKernels(numThreads);
       case SCALAR -> new ScalarKernels();
@@ -84,6 +110,22 @@ public final class KernelsProvider {
               "the native kernels need owlery-engine-native on the classpath, which this process lacks"))
           .create(numThreads, set == KernelSet.NATIVE_BF16);
     };
+  }
+
+  /**
+   * {@code auto} where the process has the native kernels: for Q8_0 and Q4_0 weights with BF16
+   * prompts, unless the CPU lacks AVX512_BF16 (then, as for other weights, {@link #nativeOrVector}).
+   */
+  static Kernels auto(NativeKernelsFactory factory, int numThreads, WeightFormat weights) {
+    if (bf16PromptsSuit(weights)) {
+      try {
+        return factory.create(numThreads, true);
+      } catch (RuntimeException e) {
+        System.getLogger(KernelsProvider.class.getName()).log(System.Logger.Level.INFO,
+            "kernels auto: prompts' attention stays float32: " + e.getMessage());
+      }
+    }
+    return nativeOrVector(factory, numThreads);
   }
 
   /**
@@ -111,5 +153,9 @@ public final class KernelsProvider {
 
   private static final class Holder {
     static final Kernels SHARED = create(configuredSet(), Runtime.getRuntime().availableProcessors());
+  }
+
+  private static final class QuantizedHolder {
+    static final Kernels SHARED = create(KernelSet.AUTO, Runtime.getRuntime().availableProcessors(), WeightFormat.Q8_0);
   }
 }

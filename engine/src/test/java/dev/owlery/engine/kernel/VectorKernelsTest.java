@@ -642,4 +642,32 @@ class VectorKernelsTest {
     Kernels made = new ScalarKernels();
     assertThat(KernelsProvider.nativeOrVector((threads, bf16Attention) -> made, 1)).isSameAs(made);
   }
+
+  /**
+   * {@code auto} asks for BF16 prompts for Q8_0 and Q4_0 weights only; where the CPU refuses them,
+   * it takes the native kernels without; where nothing native runs, the vector kernels.
+   */
+  @Test
+  void autoAsksForBf16PromptsForQuantizedWeightsOnly() throws Exception {
+    Kernels plain = new ScalarKernels();
+    Kernels bf16 = new ScalarKernels();
+    NativeKernelsFactory withBf16 = (threads, bf16Prompts) -> bf16Prompts ? bf16 : plain;
+    for (WeightFormat format : WeightFormat.values()) {
+      boolean quantized = format == WeightFormat.Q8_0 || format == WeightFormat.Q4_0;
+      assertThat(KernelsProvider.auto(withBf16, 2, format)).as(format.flagName()).isSameAs(quantized ? bf16 : plain);
+    }
+    NativeKernelsFactory withoutBf16 = (threads, bf16Prompts) -> {
+      if (bf16Prompts) {
+        throw new IllegalStateException("native-bf16 needs AVX512_BF16, which this CPU does not report");
+      }
+      return plain;
+    };
+    assertThat(KernelsProvider.auto(withoutBf16, 2, WeightFormat.Q4_0)).isSameAs(plain);
+    NativeKernelsFactory none = (threads, bf16Prompts) -> {
+      throw new IllegalStateException("the native kernels are compiled on first use, and cc cannot be run");
+    };
+    try (VectorKernels kernels = (VectorKernels) KernelsProvider.auto(none, 3, WeightFormat.Q8_0)) {
+      assertThat(kernels.numThreads()).isEqualTo(3);
+    }
+  }
 }

@@ -65,7 +65,7 @@ public final class ShardWorkerNode implements AutoCloseable {
     try {
       PrometheusMeterRegistry meters = NodeMetrics.newRegistry(nodeId, METRICS_ROLE);
       parts.push(meters::close);
-      Kernels kernels = KernelsProvider.create(config.kernels(), config.computeThreads());
+      Kernels kernels = KernelsProvider.create(config.kernels(), config.computeThreads(), config.worker().weights());
       if (kernels instanceof AutoCloseable threads) {
         parts.push(threads);
       }
