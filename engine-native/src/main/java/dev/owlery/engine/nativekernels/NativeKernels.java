@@ -157,13 +157,24 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
     Call call = calls.get();
     call.prepare(w, x, xOffset, out, outOffset, numTokens);
     try {
-      if (w.rows() < PARALLEL_ROWS || vector.numThreads() == 1) {
-        call.runShare();
-      } else {
-        vector.pool().run(call);
+      boolean alone = w.rows() < PARALLEL_ROWS || vector.numThreads() == 1;
+      if (call.preparingTokens()) {
+        // the tokens' tiles quantized and packed (or rounded to BF16) by every thread, then the
+        // rows: two calls, so that no thread reads a tile before it is written
+        run(call, alone);
+        call.startRows();
       }
+      run(call, alone);
     } finally {
       call.clear();
+    }
+  }
+
+  private void run(Call call, boolean alone) {
+    if (alone) {
+      call.runShare();
+    } else {
+      vector.pool().run(call);
     }
   }
 
@@ -284,16 +295,28 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
   /**
    * One product, shared out as parts of contiguous rows: each thread of the pool claims parts until
    * none is left (a thread the pool could not give this call takes no part, so one caller alone
-   * does them all).
+   * does them all). A product of several tokens on the Q8_0, Q4_0 or BF16 kernels first has its
+   * activations prepared, tile of 16 tokens by tile, shared out the same way: quantized to Q8_0 and
+   * packed as the kernels read them, or rounded to BF16. On the calling thread alone, that
+   * preparation held the other thread idle: the 1.1B's 2,032-token Q8_0 prompt's products ran 1.78x
+   * as fast on 2 threads as on 1.
    */
   private final class Call implements ComputePool.SharedTask {
+    /** Tokens a tile of the prepared activations holds: the packed layout's. */
+    private static final int TILE_TOKENS = 16;
     private final Q8Activations activations = new Q8Activations(library);
     private final AtomicInteger nextPart = new AtomicInteger();
+    private final AtomicInteger nextTile = new AtomicInteger();
     private byte[] packed = new byte[0];
     private float[] tokenScales = new float[0];
     private short[] rounded = new short[0];
     private Matrix w;
     private int numTokens;
+    /** The float32 activations, while their tiles are prepared. */
+    private float[] source;
+    private int sourceOffset;
+    /** Tiles of the activations still to be prepared by {@link #runShare}, 0 when none. */
+    private int tokenTiles;
     private MemorySegment x;
     private MemorySegment xq;
     private MemorySegment xd;
@@ -311,6 +334,7 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
       this.outOffset = outOffset;
       this.numTokens = numTokens;
       this.form = formFor(w, numTokens);
+      this.tokenTiles = 0;
       int cols = w.cols();
       if (form == SeveralTokens.HALF) {
         this.x = MemorySegment.ofArray(x).asSlice((long) xOffset * Float.BYTES, (long) numTokens * cols * Float.BYTES);
@@ -320,46 +344,86 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
           rounded = new short[n];
         }
         this.x = MemorySegment.ofArray(rounded);
-        library.bf16Round(MemorySegment.ofArray(x).asSlice((long) xOffset * Float.BYTES), n, this.x);
+        prepareTiles(x, xOffset);
       } else if (numTokens == 1) {
         activations.quantize(x, xOffset, cols);
         this.xq = MemorySegment.ofArray(activations.values());
         this.xd = MemorySegment.ofArray(activations.scales());
       } else {
-        prepareTokens(x, xOffset, cols);
+        int blocks = cols / 32;
+        int tiles = Math.ceilDiv(numTokens, TILE_TOKENS);
+        activations.ensure(numTokens * cols);
+        if (packed.length < tiles * blocks * 512) {
+          packed = new byte[tiles * blocks * 512];
+          tokenScales = new float[tiles * blocks * TILE_TOKENS];
+        }
+        this.xd = MemorySegment.ofArray(tokenScales);
+        this.xq = MemorySegment.ofArray(packed);
+        this.table = blockTable(w);
+        prepareTiles(x, xOffset);
       }
       int threads = vector.numThreads();
       this.parts = w.rows() < PARALLEL_ROWS ? 1 : threads * PARTS_PER_THREAD;
       // whole groups of the several-token kernel's rows (a part's short last group repeats rows)
       int group = numTokens > 1 ? form.rowsPerGroup : 16;
       this.rowsPerPart = Math.ceilDiv(Math.ceilDiv(w.rows(), parts), group) * group;
-      nextPart.set(0);
+      nextPart.set(0); // volatile write publishes the fields above to the workers
     }
 
-    /** The tokens quantized, packed as tdpbssd's B, and their scales per tile of 16 tokens and block. */
-    private void prepareTokens(float[] x, int xOffset, int cols) {
-      int blocks = cols / 32;
-      int tiles = Math.ceilDiv(numTokens, 16);
-      activations.quantize(x, xOffset, numTokens * cols);
-      if (packed.length < tiles * blocks * 512) {
-        packed = new byte[tiles * blocks * 512];
-        tokenScales = new float[tiles * blocks * 16];
+    private void prepareTiles(float[] x, int xOffset) {
+      this.source = x;
+      this.sourceOffset = xOffset;
+      this.tokenTiles = Math.ceilDiv(numTokens, TILE_TOKENS);
+      nextTile.set(0);
+    }
+
+    /** Whether the call's activations are still to be prepared: {@link #runShare} does that first. */
+    boolean preparingTokens() {
+      return tokenTiles > 0;
+    }
+
+    /** Ends the preparing: {@link #runShare} multiplies rows from now on. */
+    void startRows() {
+      tokenTiles = 0;
+      source = null;
+      nextPart.set(0); // volatile write publishes it to the workers
+    }
+
+    /**
+     * Tile {@code tile}'s tokens rounded to BF16, or quantized to Q8_0, their block scales put in
+     * the tile's place (zero for its padding tokens) and their int8 values packed.
+     */
+    private void prepareTile(int tile) {
+      int cols = w.cols();
+      int first = tile * TILE_TOKENS;
+      int count = Math.min(TILE_TOKENS, numTokens - first);
+      if (form == SeveralTokens.BF16) {
+        library.bf16Round(MemorySegment.ofArray(source).asSlice((long) (sourceOffset + first * cols) * Float.BYTES),
+            (long) count * cols, x.asSlice((long) first * cols * Short.BYTES));
+        return;
       }
-      Arrays.fill(tokenScales, 0, tiles * blocks * 16, 0f);
+      int blocks = cols / 32;
+      activations.quantize(source, sourceOffset + first * cols, count * cols, first * cols);
       float[] d = activations.scales();
-      for (int t = 0; t < numTokens; t++) {
+      int tileScales = tile * blocks * TILE_TOKENS;
+      Arrays.fill(tokenScales, tileScales, tileScales + blocks * TILE_TOKENS, 0f);
+      for (int t = 0; t < count; t++) {
         for (int b = 0; b < blocks; b++) {
-          tokenScales[(t / 16) * blocks * 16 + b * 16 + t % 16] = d[t * blocks + b];
+          tokenScales[tileScales + b * TILE_TOKENS + t] = d[(first + t) * blocks + b];
         }
       }
-      this.xd = MemorySegment.ofArray(tokenScales);
-      this.xq = MemorySegment.ofArray(packed);
-      library.packTokens(MemorySegment.ofArray(activations.values()), numTokens, cols, xq);
-      this.table = blockTable(w);
+      library.packTokens(MemorySegment.ofArray(activations.values()).asSlice((long) first * cols), count, cols,
+          xq.asSlice((long) tile * blocks * 512));
     }
 
     @Override
     public void runShare() {
+      if (tokenTiles > 0) {
+        for (int tile = nextTile.getAndIncrement(); tile < tokenTiles; tile = nextTile.getAndIncrement()) {
+          prepareTile(tile);
+        }
+        return;
+      }
       for (int part = nextPart.getAndIncrement(); part < parts; part = nextPart.getAndIncrement()) {
         int from = part * rowsPerPart;
         int rows = Math.min(rowsPerPart, w.rows() - from);
@@ -403,6 +467,8 @@ public final class NativeKernels extends ForwardingKernels implements AutoClosea
 
     void clear() {
       w = null;
+      source = null;
+      tokenTiles = 0;
       x = null;
       xq = null;
       xd = null;

@@ -35,7 +35,12 @@ final class Q8Activations {
 
   /** Quantizes {@code x[offset, offset + size)}, {@code size} a multiple of 32. */
   void quantize(float[] x, int offset, int size) {
-    Objects.checkFromIndexSize(offset, size, x.length);
+    ensure(size);
+    quantize(x, offset, size, 0);
+  }
+
+  /** Room for {@code size} values (a multiple of 32) and their scales; the values held may be lost. */
+  void ensure(int size) {
     if (size % 32 != 0) {
       throw new IllegalArgumentException("Q8_0 quantizes whole blocks of 32; given " + size + " values");
     }
@@ -43,7 +48,20 @@ final class Q8Activations {
       q = new byte[size];
       d = new float[size / 32];
     }
+  }
+
+  /**
+   * Quantizes {@code x[offset, offset + size)} into values {@code [at, at + size)} and their
+   * scales, within what {@link #ensure} made room for ({@code at} and {@code size} multiples of 32):
+   * threads may quantize disjoint ranges at once.
+   */
+  void quantize(float[] x, int offset, int size, int at) {
+    Objects.checkFromIndexSize(offset, size, x.length);
+    Objects.checkFromIndexSize(at, size, q.length);
+    if (size % 32 != 0 || at % 32 != 0) {
+      throw new IllegalArgumentException("Q8_0 quantizes whole blocks of 32; given " + size + " values at " + at);
+    }
     library.quantize(MemorySegment.ofArray(x).asSlice((long) offset * Float.BYTES), size / 32,
-        MemorySegment.ofArray(q), MemorySegment.ofArray(d));
+        MemorySegment.ofArray(q).asSlice(at), MemorySegment.ofArray(d).asSlice((long) at / 32 * Float.BYTES));
   }
 }
