@@ -89,7 +89,7 @@ final class BlockedWeight {
       float[] in = x;
       int inOffset = xOffset + from;
       if (numTokens > 1) { // the block's columns of each token, copied out consecutively
-        in = blockColumns(x, xOffset, numTokens, from, blocks[b].cols(), scratch);
+        in = blockColumns(kernels, x, xOffset, numTokens, from, blocks[b].cols(), scratch);
         inOffset = 0;
       }
       if (b == 0) {
@@ -102,13 +102,13 @@ final class BlockedWeight {
     }
   }
 
-  private float[] blockColumns(float[] x, int xOffset, int numTokens, int from, int width, float[][] scratch) {
+  private float[] blockColumns(Kernels kernels, float[] x, int xOffset, int numTokens, int from, int width,
+      float[][] scratch) {
     if (scratch[0].length < numTokens * width) {
       scratch[0] = new float[numTokens * width];
     }
-    for (int t = 0; t < numTokens; t++) {
-      System.arraycopy(x, xOffset + t * cols + from, scratch[0], t * width, width);
-    }
-    return scratch[0];
+    float[] columns = scratch[0];
+    kernels.forEachRow(numTokens, t -> System.arraycopy(x, xOffset + t * cols + from, columns, t * width, width));
+    return columns;
   }
 }

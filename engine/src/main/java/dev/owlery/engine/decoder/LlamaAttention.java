@@ -72,7 +72,7 @@ public final class LlamaAttention {
       t = end;
     }
     // RoPE on q and k, then append k (post-RoPE) and v to the row's cache
-    for (int t = 0; t < numTokens; t++) {
+    kernels.forEachRow(numTokens, t -> {
       KvCache cache = layout.cache(t);
       int position = layout.position(t);
       rotaryEmb.apply(a.query, t * qWidth, numLocalHeads, position);
@@ -81,7 +81,7 @@ public final class LlamaAttention {
         int from = t * kvWidth + h * headDim;
         cache.write(layerIndex, position, h, a.key, from, a.value, from);
       }
-    }
+    });
     // Attn_causal(q, k, v) = softmax(q k^T / sqrt(headDim)) v, each sequence's rows over its own
     // positions [0, position]; then o_proj (all-reduce #1 of the layer)
     for (int s = 0; s < layout.numSequences(); s++) {

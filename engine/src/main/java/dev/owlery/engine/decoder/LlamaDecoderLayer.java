@@ -44,17 +44,15 @@ public final class LlamaDecoderLayer {
     int numTokens = layout.numTokens();
     Modality[] modalities = layout.modalities;
     // a = RMSNorm_{m_t}^{in}(x_t)
-    for (int t = 0; t < numTokens; t++) {
-      inputLayernorm.get(modalities[t]).forward(kernels, a.residual, t * hiddenSize, a.normed, t * hiddenSize);
-    }
+    kernels.forEachRow(numTokens,
+        t -> inputLayernorm.get(modalities[t]).forward(kernels, a.residual, t * hiddenSize, a.normed, t * hiddenSize));
     // o_t = Wo Attn_causal(q, k, v)  (all-reduce #1, inside o_proj)
     selfAttn.forward(a, layout);
     // h_t = x_t + o_t
     kernels.axpy(1f, a.projected, 0, a.residual, 0, numTokens * hiddenSize);
     // b = RMSNorm_{m_t}^{post}(h_t)
-    for (int t = 0; t < numTokens; t++) {
-      postAttentionLayernorm.get(modalities[t]).forward(kernels, a.residual, t * hiddenSize, a.normed, t * hiddenSize);
-    }
+    kernels.forEachRow(numTokens, t -> postAttentionLayernorm.get(modalities[t])
+        .forward(kernels, a.residual, t * hiddenSize, a.normed, t * hiddenSize));
     // x'_t = h_t + Wdown(SiLU(Wgate b) * Wup b)  (all-reduce #2, inside down_proj)
     mlp.forward(a, numTokens);
     kernels.axpy(1f, a.projected, 0, a.residual, 0, numTokens * hiddenSize);

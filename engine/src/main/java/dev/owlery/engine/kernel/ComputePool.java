@@ -44,9 +44,12 @@ public final class ComputePool implements AutoCloseable {
     return workers.length + 1;
   }
 
-  /** Runs {@code task} on the caller and every free worker; returns when all of them are done. */
+  /**
+   * Runs {@code task} on the caller and every free worker; returns when all of them are done. A
+   * call from inside a task (the caller's share or a worker's) runs on its own thread alone.
+   */
   public void run(SharedTask task) {
-    if (workers.length == 0 || closed || !lock.tryLock()) {
+    if (workers.length == 0 || closed || lock.isHeldByCurrentThread() || !lock.tryLock()) {
       task.runShare();
       return;
     }

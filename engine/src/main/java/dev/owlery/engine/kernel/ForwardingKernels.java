@@ -65,6 +65,11 @@ public abstract class ForwardingKernels implements Kernels {
   }
 
   @Override
+  public void forEachRow(int numRows, java.util.function.IntConsumer row) {
+    delegate().forEachRow(numRows, row);
+  }
+
+  @Override
   public String name() {
     return delegate().name();
   }

@@ -1,6 +1,7 @@
 package dev.owlery.engine.kernel;
 
 import dev.owlery.engine.tensor.Matrix;
+import java.util.function.IntConsumer;
 
 /**
  * The named numeric operations model code calls. Activations are row-major float arrays with an
@@ -60,6 +61,19 @@ public interface Kernels {
 
   /** Adds a 1 x size bias matrix to each of {@code numTokens} rows of {@code size} floats. */
   void addBias(float[] x, int xOffset, Matrix bias, int numTokens, int size);
+
+  /**
+   * {@code row.accept(t)} for every {@code t < numRows}, in any order, spread over the kernels'
+   * threads where they have several: the per-token work of a prompt between its products (norms,
+   * rotary embeddings, cache writes, copies), which on one thread kept the others waiting. The calls
+   * must write disjoint data; kernels they call run on the calling thread alone. Default: in order,
+   * on the calling thread.
+   */
+  default void forEachRow(int numRows, IntConsumer row) {
+    for (int t = 0; t < numRows; t++) {
+      row.accept(t);
+    }
+  }
 
   /** A short name for logs and benchmarks ("scalar", "vector-avx512"). */
   String name();

@@ -644,6 +644,37 @@ class VectorKernelsTest {
   }
 
   /**
+   * Every row once, however many threads take part; a kernel that shares out work itself, called
+   * from a row, runs on that row's thread alone and gives its product (up to the order of sums: the
+   * vector kernels' rows are grouped from where a thread's range starts).
+   */
+  @Test
+  void forEachRowVisitsEveryRowOnceAndKernelsCalledFromARowRunOnItsThread() {
+    try (VectorKernels kernels = new VectorKernels(2)) {
+      for (int numRows : new int[] {0, 1, 31, 32, 33, 1000}) {
+        java.util.concurrent.atomic.AtomicIntegerArray visits = new java.util.concurrent.atomic.AtomicIntegerArray(numRows);
+        kernels.forEachRow(numRows, visits::incrementAndGet);
+        for (int t = 0; t < numRows; t++) {
+          assertThat(visits.get(t)).as("row %d of %d", t, numRows).isEqualTo(1);
+        }
+      }
+      int wRows = 300; // a product large enough to be shared out when called on its own
+      Matrix w = randomMatrix(DType.F32, wRows, COLS, 0, 37);
+      int numRows = 40;
+      float[] x = randomActivations(numRows * COLS, 38);
+      float[] expected = new float[numRows * wRows];
+      for (int t = 0; t < numRows; t++) {
+        kernels.matmul(w, x, t * COLS, expected, t * wRows, 1);
+      }
+      float[] out = new float[numRows * wRows];
+      kernels.forEachRow(numRows, t -> kernels.matmul(w, x, t * COLS, out, t * wRows, 1));
+      for (int i = 0; i < out.length; i++) {
+        assertThat(out[i]).as("output %d", i).isCloseTo(expected[i], org.assertj.core.data.Offset.offset(1e-4f));
+      }
+    }
+  }
+
+  /**
    * {@code auto} asks for BF16 prompts for Q8_0 and Q4_0 weights only; where the CPU refuses them,
    * it takes the native kernels without; where nothing native runs, the vector kernels.
    */
