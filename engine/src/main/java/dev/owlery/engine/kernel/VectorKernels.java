@@ -313,11 +313,13 @@ public final class VectorKernels implements Kernels, AutoCloseable {
   /** One thread's reusable {@link #forEachRow} call: runs of rows claimed by every thread of the pool. */
   private static final class RowsTask implements ComputePool.SharedTask {
     /**
-     * Fewest rows shared out: a decode step's rows (one per sequence) cost less than waking a worker.
-     * A prompt's per-token work between its products, the 1.1B at 128 tokens: 25-30 ms of a
-     * two-thread prefill of 940 on the calling thread alone.
+     * Fewest rows shared out. The 1.1B's per-token work between products (its norms, RoPE and cache
+     * writes, column-block copies; rows of 2,048 floats), Q8_0 prefill, one JVM: at 2,032 tokens
+     * 226-332 ms on 1 thread and 159-176 on 2 when shared out; at 128 tokens 10.4-10.7 ms on the
+     * caller alone but 12.6-17.6 shared out on 2 (waking the worker and moving rows out of the
+     * caller's L2 cost more than half the rows save). Decode's and batched decode's rows never are.
      */
-    static final int MIN_ROWS = 32;
+    static final int MIN_ROWS = 512;
     /** Runs per thread a call is cut into: a thread that starts late takes fewer. */
     private static final int RUNS_PER_THREAD = 4;
     private final AtomicInteger nextRun = new AtomicInteger();

@@ -651,7 +651,7 @@ class VectorKernelsTest {
   @Test
   void forEachRowVisitsEveryRowOnceAndKernelsCalledFromARowRunOnItsThread() {
     try (VectorKernels kernels = new VectorKernels(2)) {
-      for (int numRows : new int[] {0, 1, 31, 32, 33, 1000}) {
+      for (int numRows : new int[] {0, 1, 33, 511, 512, 513, 3000}) {
         java.util.concurrent.atomic.AtomicIntegerArray visits = new java.util.concurrent.atomic.AtomicIntegerArray(numRows);
         kernels.forEachRow(numRows, visits::incrementAndGet);
         for (int t = 0; t < numRows; t++) {
@@ -660,7 +660,7 @@ class VectorKernelsTest {
       }
       int wRows = 300; // a product large enough to be shared out when called on its own
       Matrix w = randomMatrix(DType.F32, wRows, COLS, 0, 37);
-      int numRows = 40;
+      int numRows = 600;
       float[] x = randomActivations(numRows * COLS, 38);
       float[] expected = new float[numRows * wRows];
       for (int t = 0; t < numRows; t++) {
