@@ -1,6 +1,7 @@
 package dev.owlery.engine.kernel;
 
 import dev.owlery.engine.tensor.Matrix;
+import java.util.function.IntConsumer;
 
 /**
  * Kernels that pass every call to {@link #delegate()}: kernel sets that replace some operations
@@ -65,7 +66,7 @@ public abstract class ForwardingKernels implements Kernels {
   }
 
   @Override
-  public void forEachRow(int numRows, java.util.function.IntConsumer row) {
+  public void forEachRow(int numRows, IntConsumer row) {
     delegate().forEachRow(numRows, row);
   }
 

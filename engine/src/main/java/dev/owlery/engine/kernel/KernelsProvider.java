@@ -79,11 +79,11 @@ public final class KernelsProvider {
    * Q4_0 weights under {@code auto}, which get kernels of their own on first use (BF16 prompts).
    */
   public static Kernels shared(WeightFormat weights) {
-    return configuredSet() == KernelSet.AUTO && bf16PromptsSuit(weights) ? QuantizedHolder.SHARED : Holder.SHARED;
+    return configuredSet() == KernelSet.AUTO && quantized(weights) ? QuantizedHolder.SHARED : Holder.SHARED;
   }
 
-  /** Whether {@code auto} asks for BF16 prompts for weights held as {@code weights}: Q8_0 and Q4_0. */
-  private static boolean bf16PromptsSuit(WeightFormat weights) {
+  /** Whether weights held as {@code weights} are Q8_0 or Q4_0, for which {@code auto} asks for BF16 prompts. */
+  private static boolean quantized(WeightFormat weights) {
     return weights == WeightFormat.Q8_0 || weights == WeightFormat.Q4_0;
   }
 
@@ -117,7 +117,7 @@ public final class KernelsProvider {
    * prompts, unless the CPU lacks AVX512_BF16 (then, as for other weights, {@link #nativeOrVector}).
    */
   static Kernels auto(NativeKernelsFactory factory, int numThreads, WeightFormat weights) {
-    if (bf16PromptsSuit(weights)) {
+    if (quantized(weights)) {
       try {
         return factory.create(numThreads, true);
       } catch (RuntimeException e) {
